@@ -1,0 +1,37 @@
+# domain-monitor tasks. `just --list` shows them all.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Show the recipes.
+default:
+    @just --list
+
+# Build the operator (debug).
+build:
+    cargo build --locked
+
+# Run the local demo: API server, CRD, example domains, the operator.
+demo:
+    bash scripts/demo.sh
+
+# Run every check CI runs: lints, CRD drift, unit and integration tests.
+test:
+    bash scripts/test.sh
+
+# Format and lint only.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --locked --all-targets -- -D warnings
+
+# Regenerate crds/ and the chart's copy from the Rust types.
+crd:
+    cargo run --locked -q -- crd > crds/monitoreddomain.yaml
+    cp crds/monitoreddomain.yaml charts/domain-monitor/crds/monitoreddomain.yaml
+
+# Build (or reuse) the test Kubernetes API server.
+apiserver:
+    bash tests/cluster/build.sh
+
+# Run the local Kubernetes API server in the foreground (Ctrl-C stops it).
+cluster:
+    bash scripts/cluster.sh

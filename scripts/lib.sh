@@ -1,0 +1,47 @@
+# Shared helpers for the scripts in this folder; source it, don't run it.
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# require_command CMD "install command": stop at once when a system tool is missing.
+require_command() {
+  if ! command -v "$1" >/dev/null 2>&1; then
+    echo "error: '$1' is not installed. Install it with: $2" >&2
+    exit 1
+  fi
+}
+
+# start_cluster DIR: starts the test API server in the background, writing its
+# kubeconfig into DIR, and sets CLUSTER_PID and KUBECONFIG_PATH.
+start_cluster() {
+  local dir="$1" binary
+  binary="$(bash "$repo_root/tests/cluster/build.sh" | tail -n 1)"
+  mkdir -p "$dir"
+  "$binary" --kubeconfig "$dir/kubeconfig" >"$dir/apiserver.out" 2>"$dir/apiserver.log" &
+  CLUSTER_PID=$!
+  local waited=0
+  until grep -q '^KUBECONFIG=' "$dir/apiserver.out" 2>/dev/null; do
+    if ! kill -0 "$CLUSTER_PID" 2>/dev/null; then
+      echo "error: the test API server exited during start-up; its log:" >&2
+      tail -n 40 "$dir/apiserver.log" >&2
+      exit 1
+    fi
+    if [ "$waited" -ge 180 ]; then
+      echo "error: the test API server was not ready after 180 s; see $dir/apiserver.log" >&2
+      exit 1
+    fi
+    sleep 1
+    waited=$((waited + 1))
+  done
+  KUBECONFIG_PATH="$(sed -n 's/^KUBECONFIG=//p' "$dir/apiserver.out" | head -n 1)"
+  log "API server ready in ${waited}s (kubeconfig: $KUBECONFIG_PATH)"
+}
+
+# stop_pid PID: SIGTERM, then wait for it.
+stop_pid() {
+  if [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; then
+    kill -TERM "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+  fi
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# `just test`: lints, then unit and integration tests against real servers.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$repo_root"
+
+require_command go "the Go toolchain (https://go.dev/doc/install); CI machines have it at /usr/local/go/bin"
+require_command kubectl "apt-get install -y kubectl"
+require_command cargo "rustup (https://rustup.rs)"
+
+log "format and lints"
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets -- -D warnings
+
+work="$(mktemp -d -t dm-test-XXXXXX)"
+cleanup() {
+  stop_pid "${CLUSTER_PID:-}"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+log "building the test Kubernetes API server"
+start_cluster "$work/cluster"
+export DM_TEST_KUBECONFIG="$KUBECONFIG_PATH"
+
+log "tests"
+cargo test --locked --all-targets

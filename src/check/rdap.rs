@@ -1,0 +1,1 @@
+//! The rdap checker (in progress).

@@ -1,0 +1,1 @@
+//! The registrar checker (in progress).

@@ -1,0 +1,651 @@
+//! Configuration: one typed home for every setting (SPEC.md §8).
+//!
+//! Each setting is a CLI flag with a matching environment variable, parsed and
+//! validated once at start-up. A bad value stops the process with a message
+//! that names the variable, the value (secrets redacted) and what is expected.
+
+use std::{collections::BTreeMap, fmt, net::SocketAddr, num::NonZeroU32, time::Duration};
+
+use clap::{Args, Parser, Subcommand, ValueEnum, error::ContextKind};
+use url::Url;
+
+/// A configuration problem found at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// One variable holds a value that cannot be used.
+    #[error("invalid {variable} (flag {flag}) = {value}: {expected}")]
+    Invalid {
+        /// The environment variable.
+        variable: String,
+        /// The matching flag.
+        flag: String,
+        /// The value as given, quoted, or `<redacted>` for secrets.
+        value: String,
+        /// What a valid value looks like.
+        expected: String,
+    },
+    /// Two settings contradict each other, or one needs another.
+    #[error("inconsistent configuration: {0}")]
+    Inconsistent(String),
+}
+
+/// Local result alias.
+pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
+
+/// A value that must never be printed: its `Debug` and `Display` are redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The `domain-monitor` command line.
+#[derive(Debug, Parser)]
+#[command(name = "domain-monitor", version, about, long_about = None)]
+pub struct Cli {
+    /// Logging settings, shared by every subcommand.
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the operator: watch MonitoredDomains, check them, report availability.
+    Run(Box<RunArgs>),
+    /// Check domains once, locally, with the same layered checks, and print the verdicts.
+    Check(Box<CheckArgs>),
+    /// Print the MonitoredDomain CustomResourceDefinition as YAML.
+    Crd,
+}
+
+/// Log output settings.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Log line format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// Log filter in `tracing` EnvFilter syntax, e.g. `info` or `domain_monitor=debug`.
+    #[arg(long, env = "RUST_LOG", default_value = "info", value_parser = parse_log_filter, global = true)]
+    pub log_filter: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable text.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Settings of the layered checks, shared by `run` and `check`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckerArgs {
+    /// DNS servers to ask instead of the TLD's authoritative servers, as
+    /// comma-separated `ip[:port]` (for tests and private setups).
+    #[arg(long, env = "DNS_RESOLVERS", value_delimiter = ',', value_parser = parse_socket_addr)]
+    pub dns_resolvers: Vec<SocketAddr>,
+    /// Timeout of one DNS query.
+    #[arg(long, env = "DNS_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
+    pub dns_timeout: Duration,
+    /// Timeout of one HTTP probe of a domain.
+    #[arg(long, env = "HTTP_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub http_timeout: Duration,
+    /// Let the HTTP checker connect to loopback and private addresses (tests only:
+    /// the domain list is user input and must not reach into the cluster).
+    #[arg(long, env = "HTTP_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub http_allow_private: bool,
+    /// Where to fetch the IANA RDAP bootstrap file.
+    #[arg(long, env = "RDAP_BOOTSTRAP_URL", default_value = "https://data.iana.org/rdap/dns.json", value_parser = parse_http_url)]
+    pub rdap_bootstrap_url: Url,
+    /// RDAP base URLs for TLDs missing from (or wrong in) the bootstrap file, as
+    /// comma-separated `tld=url`.
+    #[arg(long, env = "RDAP_OVERRIDES", default_value = "", value_parser = parse_url_overrides)]
+    pub rdap_overrides: UrlOverrides,
+    /// Timeout of one RDAP request.
+    #[arg(long, env = "RDAP_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub rdap_timeout: Duration,
+    /// The WHOIS server that refers each TLD to its registry's server.
+    #[arg(long, env = "WHOIS_REFERRAL_SERVER", default_value = "whois.iana.org:43", value_parser = parse_host_port)]
+    pub whois_referral_server: HostPort,
+    /// WHOIS servers per TLD, as comma-separated `tld=host[:port]`.
+    #[arg(long, env = "WHOIS_OVERRIDES", default_value = "", value_parser = parse_host_overrides)]
+    pub whois_overrides: HostOverrides,
+    /// Timeout of one WHOIS exchange.
+    #[arg(long, env = "WHOIS_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub whois_timeout: Duration,
+    /// Request budget per DNS server, e.g. `200/s`.
+    #[arg(long, env = "DNS_RATE_LIMIT", default_value = "200/s", value_parser = parse_rate_limit)]
+    pub dns_rate_limit: RateLimit,
+    /// Request budget per web host probed by the HTTP checker.
+    #[arg(long, env = "HTTP_RATE_LIMIT", default_value = "5/s", value_parser = parse_rate_limit)]
+    pub http_rate_limit: RateLimit,
+    /// Request budget per RDAP server.
+    #[arg(long, env = "RDAP_RATE_LIMIT", default_value = "10/s", value_parser = parse_rate_limit)]
+    pub rdap_rate_limit: RateLimit,
+    /// Request budget per WHOIS server.
+    #[arg(long, env = "WHOIS_RATE_LIMIT", default_value = "1/s", value_parser = parse_rate_limit)]
+    pub whois_rate_limit: RateLimit,
+    /// Request budget toward the registrar availability API.
+    #[arg(long, env = "REGISTRAR_RATE_LIMIT", default_value = "1/s", value_parser = parse_rate_limit)]
+    pub registrar_rate_limit: RateLimit,
+    /// Confidence (0.0–1.0) a verdict of `Available` needs before anyone is notified.
+    #[arg(long, env = "CONFIDENCE_THRESHOLD", default_value = "0.9", value_parser = parse_fraction)]
+    pub confidence_threshold: f64,
+}
+
+/// Arguments of `domain-monitor check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The domains to check.
+    #[arg(required = true, value_name = "DOMAIN")]
+    pub domains: Vec<String>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// Checker settings.
+    #[command(flatten)]
+    pub checks: CheckerArgs,
+}
+
+/// How `check` prints its verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// One aligned line per domain.
+    Table,
+    /// One JSON document with every verdict and its evidence.
+    Json,
+}
+
+/// Arguments of `domain-monitor run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Where availability notifications and per-check results are POSTed.
+    #[arg(long, env = "API_CALLBACK_URL", value_parser = parse_http_url)]
+    pub api_callback_url: Option<Url>,
+    /// Bearer token for the callback receiver and the mutating HTTP endpoints.
+    #[arg(long, env = "API_AUTH_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    pub api_auth_token: Option<Secret>,
+    /// The user's API that lists the domains to monitor.
+    #[arg(long, env = "DOMAIN_API_URL", value_parser = parse_http_url)]
+    pub domain_api_url: Option<Url>,
+    /// How often the domain list is fetched (seconds, or a duration such as `5m`).
+    #[arg(long, env = "DOMAIN_API_REFRESH_INTERVAL", default_value = "300", value_parser = parse_refresh_interval)]
+    pub domain_api_refresh_interval: Duration,
+    /// Sentry DSN; errors go to Sentry only when it is set.
+    #[arg(long, env = "SENTRY_DSN", hide_env_values = true, value_parser = parse_sentry_dsn)]
+    pub sentry_dsn: Option<Secret>,
+    /// Name of this replica in logs, metrics and leases (defaults to the pod name).
+    #[arg(long, env = "INSTANCE_ID", default_value_t = default_instance_id(), value_parser = parse_instance_id)]
+    pub instance_id: String,
+    /// Namespace where synced MonitoredDomains are created.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default", value_parser = parse_namespace)]
+    pub namespace: String,
+    /// Check interval of ordinary domains.
+    #[arg(long, env = "CHECK_INTERVAL", default_value = "1h", value_parser = parse_duration)]
+    pub check_interval: Duration,
+    /// Check interval of priority domains.
+    #[arg(long, env = "PRIORITY_CHECK_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    pub priority_check_interval: Duration,
+    /// Check interval inside a predicted drop window.
+    #[arg(long, env = "DROP_WINDOW_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub drop_window_interval: Duration,
+    /// Status is rewritten at least this often even when nothing changed.
+    #[arg(long, env = "STATUS_HEARTBEAT", default_value = "10m", value_parser = parse_duration)]
+    pub status_heartbeat: Duration,
+    /// How many domains are checked at the same time.
+    #[arg(long, env = "MAX_CONCURRENT_CHECKS", default_value = "200", value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_concurrent_checks: u16,
+    /// Which per-check results are POSTed to the callback URL.
+    #[arg(long, env = "PER_CHECK_CALLBACKS", value_enum, default_value_t = PerCheckCallbacks::Changes)]
+    pub per_check_callbacks: PerCheckCallbacks,
+    /// Largest share (0.0–1.0) of synced domains one sync may delete.
+    #[arg(long, env = "SYNC_MAX_DELETE_SHARE", default_value = "0.25", value_parser = parse_fraction)]
+    pub sync_max_delete_share: f64,
+    /// Let a sync delete more than `SYNC_MAX_DELETE_SHARE`.
+    #[arg(long, env = "SYNC_ALLOW_MASS_DELETE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub sync_allow_mass_delete: bool,
+    /// Address of the HTTP operations surface.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8000", value_parser = parse_listen_addr)]
+    pub listen_addr: SocketAddr,
+    /// Checker settings.
+    #[command(flatten)]
+    pub checks: CheckerArgs,
+}
+
+/// Which per-check results go to the callback URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PerCheckCallbacks {
+    /// Every check result.
+    All,
+    /// Only results that differ from the checker's previous result.
+    Changes,
+    /// None; only availability notifications.
+    Off,
+}
+
+impl Cli {
+    /// Parses the process arguments and environment. `--help` and `--version`
+    /// print and exit; usage errors exit with clap's message; bad values become
+    /// a [`ConfigError`] that names the variable.
+    pub fn from_env_and_args() -> Result<Self> {
+        Self::from_args(std::env::args_os())
+    }
+
+    /// Like [`Cli::from_env_and_args`] with explicit arguments (environment
+    /// variables are still read).
+    pub fn from_args<I, T>(args: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let cli = match <Self as Parser>::try_parse_from(args) {
+            Ok(cli) => cli,
+            Err(err) => return Err(explain_clap_error(err)),
+        };
+        if let Command::Run(run) = &cli.command {
+            run.validate()?;
+        }
+        Ok(cli)
+    }
+}
+
+impl RunArgs {
+    /// Checks the settings that only make sense together.
+    pub fn validate(&self) -> Result<()> {
+        if self.api_callback_url.is_some() && self.api_auth_token.is_none() {
+            return Err(ConfigError::Inconsistent(
+                "API_CALLBACK_URL is set but API_AUTH_TOKEN is not: the receiver needs the bearer token"
+                    .to_owned(),
+            ));
+        }
+        if self.priority_check_interval > self.check_interval {
+            return Err(ConfigError::Inconsistent(format!(
+                "PRIORITY_CHECK_INTERVAL ({}) is longer than CHECK_INTERVAL ({}): priority domains must be checked at least as often",
+                humantime::format_duration(self.priority_check_interval),
+                humantime::format_duration(self.check_interval)
+            )));
+        }
+        if self.drop_window_interval > self.priority_check_interval {
+            return Err(ConfigError::Inconsistent(format!(
+                "DROP_WINDOW_INTERVAL ({}) is longer than PRIORITY_CHECK_INTERVAL ({}): checks intensify inside a drop window",
+                humantime::format_duration(self.drop_window_interval),
+                humantime::format_duration(self.priority_check_interval)
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Turns a clap value error into one that names the environment variable and
+/// redacts secrets; any other clap error (help, version, usage) exits as clap does.
+fn explain_clap_error(err: clap::Error) -> ConfigError {
+    use clap::error::ErrorKind;
+    if !matches!(
+        err.kind(),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+    ) {
+        err.exit();
+    }
+    let rendered_arg = err
+        .get(ContextKind::InvalidArg)
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let command = <Cli as clap::CommandFactory>::command();
+    let arg = find_arg(&command, &rendered_arg);
+    let variable = arg
+        .and_then(|a| a.get_env())
+        .map(|v| v.to_string_lossy().into_owned())
+        .unwrap_or_else(|| rendered_arg.clone());
+    let secret = arg.is_some_and(clap::Arg::is_hide_env_values_set);
+    let raw_value = err
+        .get(ContextKind::InvalidValue)
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let value = if secret {
+        "<redacted>".to_owned()
+    } else {
+        format!("{raw_value:?}")
+    };
+    let expected = match std::error::Error::source(&err) {
+        Some(source) => source.to_string(),
+        None => match err.get(ContextKind::ValidValue) {
+            Some(valid) => format!("expected one of {valid}"),
+            None => "not accepted".to_owned(),
+        },
+    };
+    let flag = arg
+        .and_then(clap::Arg::get_long)
+        .map(|l| format!("--{l}"))
+        .unwrap_or(rendered_arg);
+    ConfigError::Invalid {
+        variable,
+        flag,
+        value,
+        expected,
+    }
+}
+
+fn find_arg<'a>(command: &'a clap::Command, rendered: &str) -> Option<&'a clap::Arg> {
+    let matches = |arg: &clap::Arg| {
+        arg.get_long().is_some_and(|long| {
+            let flag = format!("--{long}");
+            rendered == flag
+                || rendered.starts_with(&format!("{flag} "))
+                || rendered.starts_with(&format!("{flag}="))
+        })
+    };
+    command.get_arguments().find(|a| matches(a)).or_else(|| {
+        command
+            .get_subcommands()
+            .find_map(|sub| find_arg(sub, rendered))
+    })
+}
+
+fn default_instance_id() -> String {
+    // The chart sets INSTANCE_ID from the pod name; outside a pod the host name
+    // is the closest stable identity.
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "domain-monitor".to_owned())
+}
+
+/// A request budget: `count` requests per `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests allowed per period.
+    pub count: NonZeroU32,
+    /// The period.
+    pub per: Duration,
+}
+
+impl fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.count, humantime::format_duration(self.per))
+    }
+}
+
+/// TLD → URL table (`tld=url,…`).
+pub type UrlOverrides = BTreeMap<String, Url>;
+/// TLD → server table (`tld=host[:port],…`).
+pub type HostOverrides = BTreeMap<String, HostPort>;
+
+/// A server address that may be a name: `host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    /// Host name or IP address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl fmt::Display for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+// === value parsers: each error says what a valid value looks like ===
+
+/// Parses `90s`, `15m`, `1h30m` (humantime) or a bare number of seconds.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let expected = "expected a duration such as 30s, 15m, 1h30m, or a number of seconds";
+    let duration = match raw.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => humantime::parse_duration(raw).map_err(|_| expected.to_owned())?,
+    };
+    if duration.is_zero() {
+        return Err("expected a duration greater than zero".to_owned());
+    }
+    Ok(duration)
+}
+
+fn parse_refresh_interval(raw: &str) -> Result<Duration, String> {
+    let interval = parse_duration(raw)?;
+    if interval < Duration::from_secs(10) {
+        return Err(
+            "expected at least 10 seconds (the domain API is fetched this often)".to_owned(),
+        );
+    }
+    Ok(interval)
+}
+
+fn parse_http_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw.trim())
+        .map_err(|e| format!("expected an absolute http:// or https:// URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err("expected an absolute http:// or https:// URL with a host".to_owned());
+    }
+    Ok(url)
+}
+
+fn parse_secret(raw: &str) -> Result<Secret, String> {
+    if raw.trim().is_empty() {
+        return Err("expected a non-empty value (leave the variable unset instead)".to_owned());
+    }
+    Ok(Secret(raw.trim().to_owned()))
+}
+
+fn parse_sentry_dsn(raw: &str) -> Result<Secret, String> {
+    let expected =
+        "expected a Sentry DSN such as https://<public key>@sentry.example.com/<project id>";
+    let dsn = Url::parse(raw.trim()).map_err(|_| expected)?;
+    let project = dsn.path().trim_matches('/');
+    let valid = matches!(dsn.scheme(), "http" | "https")
+        && dsn.host().is_some()
+        && !dsn.username().is_empty()
+        && !project.is_empty();
+    if valid {
+        Ok(Secret(raw.trim().to_owned()))
+    } else {
+        Err(expected.to_owned())
+    }
+}
+
+/// Parses a share or confidence between 0.0 and 1.0.
+pub fn parse_fraction(raw: &str) -> Result<f64, String> {
+    match raw.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err("expected a number from 0.0 to 1.0".to_owned()),
+    }
+}
+
+fn parse_log_filter(raw: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(raw)
+        .map(|_| raw.to_owned())
+        .map_err(|e| {
+            format!("expected a tracing filter such as info or domain_monitor=debug ({e})")
+        })
+}
+
+fn parse_socket_addr(raw: &str) -> Result<SocketAddr, String> {
+    let raw = raw.trim();
+    raw.parse::<SocketAddr>()
+        .or_else(|_| {
+            raw.parse::<std::net::IpAddr>()
+                .map(|ip| SocketAddr::new(ip, 53))
+        })
+        .map_err(|_| {
+            "expected IP addresses with optional ports, e.g. 127.0.0.1:5353,[::1]:53".to_owned()
+        })
+}
+
+fn parse_listen_addr(raw: &str) -> Result<SocketAddr, String> {
+    raw.trim()
+        .parse()
+        .map_err(|_| "expected an IP address and port, e.g. 0.0.0.0:8000".to_owned())
+}
+
+fn parse_instance_id(raw: &str) -> Result<String, String> {
+    let ok = !raw.is_empty()
+        && raw.len() <= 63
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err(
+            "expected 1–63 characters of letters, digits, '-', '.' or '_' (it names leases)"
+                .to_owned(),
+        )
+    }
+}
+
+fn parse_namespace(raw: &str) -> Result<String, String> {
+    let ok = !raw.is_empty()
+        && raw.len() <= 63
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !raw.starts_with('-')
+        && !raw.ends_with('-');
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err("expected a Kubernetes namespace name (lower-case letters, digits and '-')".to_owned())
+    }
+}
+
+fn parse_rate_limit(raw: &str) -> Result<RateLimit, String> {
+    let expected = "expected requests per period such as 10/s, 100/m or 1000/h (count ≥ 1)";
+    let (count, unit) = raw.trim().split_once('/').ok_or(expected)?;
+    let count = count.trim().parse::<NonZeroU32>().map_err(|_| expected)?;
+    let per = match unit.trim() {
+        "s" => Duration::from_secs(1),
+        "m" => Duration::from_secs(60),
+        "h" => Duration::from_secs(3600),
+        other => parse_duration(other).map_err(|_| expected)?,
+    };
+    Ok(RateLimit { count, per })
+}
+
+fn parse_host_port(raw: &str) -> Result<HostPort, String> {
+    let expected = "expected host[:port], e.g. whois.example.net or 127.0.0.1:4343";
+    let raw = raw.trim();
+    if raw.is_empty() || raw.contains('/') || raw.chars().any(char::is_whitespace) {
+        return Err(expected.to_owned());
+    }
+    if let Ok(addr) = raw.parse::<SocketAddr>() {
+        return Ok(HostPort {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+        });
+    }
+    match raw.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => Ok(HostPort {
+            host: host.to_owned(),
+            port: port.parse().map_err(|_| expected)?,
+        }),
+        _ => Ok(HostPort {
+            host: raw.trim_start_matches('[').trim_end_matches(']').to_owned(),
+            port: 43,
+        }),
+    }
+}
+
+fn parse_overrides<T>(
+    raw: &str,
+    value_kind: &str,
+    parse_value: impl Fn(&str) -> Result<T, String>,
+) -> Result<BTreeMap<String, T>, String> {
+    let mut table = BTreeMap::new();
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (tld, value) = entry.split_once('=').ok_or_else(|| {
+            format!("expected comma-separated tld={value_kind} entries; {entry:?} has no '='")
+        })?;
+        let tld = tld.trim().trim_start_matches('.').to_ascii_lowercase();
+        if tld.is_empty() {
+            return Err(format!("entry {entry:?} has an empty TLD"));
+        }
+        let value = parse_value(value).map_err(|e| format!("entry for {tld:?}: {e}"))?;
+        table.insert(tld, value);
+    }
+    Ok(table)
+}
+
+fn parse_url_overrides(raw: &str) -> Result<UrlOverrides, String> {
+    parse_overrides(raw, "url", parse_http_url)
+}
+
+fn parse_host_overrides(raw: &str) -> Result<HostOverrides, String> {
+    parse_overrides(raw, "host[:port]", parse_host_port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_seconds_and_units() {
+        assert_eq!(parse_duration("300").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert!(parse_duration("0").is_err());
+        assert!(
+            parse_duration("soon")
+                .unwrap_err()
+                .contains("duration such as")
+        );
+    }
+
+    #[test]
+    fn rate_limits_parse_units() {
+        let limit = parse_rate_limit("100/m").unwrap();
+        assert_eq!(limit.count.get(), 100);
+        assert_eq!(limit.per, Duration::from_secs(60));
+        assert_eq!(
+            parse_rate_limit("5/10s").unwrap().per,
+            Duration::from_secs(10)
+        );
+        assert!(parse_rate_limit("0/s").is_err());
+        assert!(parse_rate_limit("fast").is_err());
+    }
+
+    #[test]
+    fn overrides_parse_into_tables() {
+        let table = parse_host_overrides(".Test=127.0.0.1:4343, example=whois.example").unwrap();
+        assert_eq!(table["test"].to_string(), "127.0.0.1:4343");
+        assert_eq!(table["example"].port, 43);
+        let urls = parse_url_overrides("io=https://rdap.example/io/").unwrap();
+        assert_eq!(urls["io"].as_str(), "https://rdap.example/io/");
+        assert!(parse_url_overrides("io").unwrap_err().contains("no '='"));
+        assert!(
+            parse_url_overrides("io=ftp://x")
+                .unwrap_err()
+                .contains("\"io\"")
+        );
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let secret = Secret("hunter2".to_owned());
+        assert_eq!(format!("{secret} {secret:?}"), "<redacted> <redacted>");
+    }
+}

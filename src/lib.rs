@@ -1,0 +1,16 @@
+//! domain-monitor: a Kubernetes operator that watches domain names and tells
+//! its users' API the moment one becomes available for registration.
+//!
+//! A domain's journey: [`resource`] (the `MonitoredDomain` it lives in) →
+//! [`controller`] (reconcile and schedule) → the checks → the verdict → status
+//! and notifications. [`config`] holds every setting; [`domain_name`] turns user
+//! input into the A-labels everything else works on.
+
+pub mod check;
+pub mod config;
+pub mod controller;
+pub mod domain_name;
+pub mod net;
+pub mod ratelimit;
+pub mod resource;
+pub mod telemetry;

@@ -1,0 +1,212 @@
+//! Request budgets toward external servers (governor token buckets).
+//!
+//! Every external server (a DNS server, an RDAP base URL, a WHOIS host) gets
+//! its own bucket, sized by the layer's configured [`RateLimit`] times this
+//! replica's share of the work, so that all replicas together stay within one
+//! global budget. A server that answers "slow down" is backed off: until the
+//! back-off ends, checks against it report `RateLimited` without contacting it.
+
+use std::{
+    collections::HashMap,
+    num::NonZeroU32,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::config::RateLimit;
+
+/// First back-off when a server throttles us without saying for how long.
+const INITIAL_BACKOFF: Duration = Duration::from_secs(30);
+/// Longest back-off, however often a server throttles us.
+const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
+/// A check waits this long at most for a server to come out of back-off;
+/// beyond it the check reports `RateLimited` at once.
+const MAX_BACKOFF_WAIT: Duration = Duration::from_secs(2);
+
+/// Why a request may not be sent now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("backing off from {server_kind} for another {}", humantime::format_duration(*remaining))]
+pub struct BackingOff {
+    /// What kind of server (for the message).
+    pub server_kind: &'static str,
+    /// Time left until the back-off ends, rounded to seconds.
+    pub remaining: Duration,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Backoff {
+    until: Option<Instant>,
+    strikes: u32,
+}
+
+/// Per-server budgets of one layer or checker.
+pub struct ServerBudgets {
+    kind: &'static str,
+    limiter: DefaultKeyedRateLimiter<String>,
+    backoff: Mutex<HashMap<String, Backoff>>,
+}
+
+impl std::fmt::Debug for ServerBudgets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBudgets")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerBudgets {
+    /// Budgets of `limit` per server for this replica alone.
+    pub fn new(kind: &'static str, limit: RateLimit) -> Self {
+        Self::with_share(kind, limit, 1.0)
+    }
+
+    /// Budgets of `limit × share` per server: a replica holding a share of the
+    /// shards spends only that share of each server's global budget.
+    pub fn with_share(kind: &'static str, limit: RateLimit, share: f64) -> Self {
+        Self {
+            kind,
+            limiter: RateLimiter::keyed(quota(limit, share)),
+            backoff: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Waits for a request slot toward `server` and returns how long it waited
+    /// (zero when the budget had room), or refuses when the server is backing
+    /// us off for longer than a check should wait.
+    pub async fn acquire(&self, server: &str) -> Result<Duration, BackingOff> {
+        let started = Instant::now();
+        if let Some(until) = self.backing_off_until(server) {
+            let remaining = until.saturating_duration_since(started);
+            if remaining > MAX_BACKOFF_WAIT {
+                return Err(BackingOff {
+                    server_kind: self.kind,
+                    remaining: Duration::from_secs(
+                        remaining.as_secs() + u64::from(remaining.subsec_nanos() > 0),
+                    ),
+                });
+            }
+            tokio::time::sleep(remaining).await;
+        }
+        self.limiter.until_key_ready(&server.to_owned()).await;
+        Ok(started.elapsed())
+    }
+
+    /// Records that `server` throttled us. Honours `retry_after` when the server
+    /// gave one; otherwise backs off exponentially (30 s doubling up to 15 min).
+    pub fn back_off(&self, server: &str, retry_after: Option<Duration>) -> Duration {
+        let mut table = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = table.entry(server.to_owned()).or_default();
+        entry.strikes = entry.strikes.saturating_add(1);
+        let exponential = INITIAL_BACKOFF
+            .saturating_mul(1 << (entry.strikes - 1).min(10))
+            .min(MAX_BACKOFF);
+        let wait = retry_after.map_or(exponential, |r| r.min(MAX_BACKOFF));
+        entry.until = Some(Instant::now() + wait);
+        wait
+    }
+
+    /// Records a normal answer from `server`: the back-off streak ends.
+    pub fn record_success(&self, server: &str) {
+        let mut table = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
+        table.remove(server);
+    }
+
+    /// When the back-off of `server` ends, if it is backing off now.
+    pub fn backing_off_until(&self, server: &str) -> Option<Instant> {
+        let table = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
+        table
+            .get(server)
+            .and_then(|b| b.until)
+            .filter(|until| *until > Instant::now())
+    }
+}
+
+/// A governor quota of `limit.count × share` per `limit.per`, at least one
+/// request per period, with a burst of the per-period count.
+fn quota(limit: RateLimit, share: f64) -> Quota {
+    let share = if share.is_finite() {
+        share.clamp(0.0, 1.0)
+    } else {
+        1.0
+    };
+    // Truncation is intended: a share never rounds up past the global budget.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let scaled = (f64::from(limit.count.get()) * share).floor() as u32;
+    let count = NonZeroU32::new(scaled).unwrap_or(NonZeroU32::MIN);
+    let period = limit.per / count.get();
+    Quota::with_period(period.max(Duration::from_nanos(1)))
+        .unwrap_or_else(|| Quota::per_second(count))
+        .allow_burst(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(count: u32, per: Duration) -> RateLimit {
+        RateLimit {
+            count: NonZeroU32::new(count).unwrap(),
+            per,
+        }
+    }
+
+    #[tokio::test]
+    async fn budget_is_per_server_and_throttles_beyond_the_burst() {
+        let budgets = ServerBudgets::new("whois", limit(2, Duration::from_secs(1)));
+        let no_wait = Duration::from_millis(50);
+        assert!(budgets.acquire("a").await.unwrap() < no_wait);
+        assert!(budgets.acquire("a").await.unwrap() < no_wait);
+        // Another server has its own bucket.
+        assert!(budgets.acquire("b").await.unwrap() < no_wait);
+        // The third request to `a` within the second waits for a token.
+        let waited = budgets.acquire("a").await.unwrap();
+        assert!(waited >= Duration::from_millis(400), "waited {waited:?}");
+    }
+
+    #[tokio::test]
+    async fn throttled_server_is_backed_off_and_recovers() {
+        let budgets = ServerBudgets::new("rdap", limit(100, Duration::from_secs(1)));
+        assert_eq!(
+            budgets.back_off("r", Some(Duration::from_secs(60))),
+            Duration::from_secs(60)
+        );
+        let refused = budgets.acquire("r").await.unwrap_err();
+        assert_eq!(refused.remaining, Duration::from_secs(60));
+        assert!(
+            refused
+                .to_string()
+                .contains("backing off from rdap for another 1m")
+        );
+        assert!(
+            budgets.acquire("other").await.is_ok(),
+            "other servers are unaffected"
+        );
+        budgets.record_success("r");
+        assert!(budgets.acquire("r").await.is_ok());
+    }
+
+    #[test]
+    fn back_off_grows_exponentially_and_is_capped() {
+        let budgets = ServerBudgets::new("whois", limit(1, Duration::from_secs(1)));
+        let waits: Vec<_> = (0..8).map(|_| budgets.back_off("w", None)).collect();
+        assert_eq!(waits[0], Duration::from_secs(30));
+        assert_eq!(waits[1], Duration::from_secs(60));
+        assert_eq!(waits[7], MAX_BACKOFF);
+    }
+
+    #[test]
+    fn a_replica_spends_only_its_share() {
+        let full = quota(limit(100, Duration::from_secs(1)), 1.0);
+        let third = quota(limit(100, Duration::from_secs(1)), 1.0 / 3.0);
+        assert_eq!(full.burst_size().get(), 100);
+        assert_eq!(third.burst_size().get(), 33);
+        assert_eq!(
+            quota(limit(1, Duration::from_secs(1)), 0.1)
+                .burst_size()
+                .get(),
+            1
+        );
+    }
+}

@@ -1,0 +1,295 @@
+//! The `MonitoredDomain` custom resource (SPEC.md §2).
+//!
+//! These types are the source of truth for `crds/monitoreddomain.yaml`:
+//! `domain-monitor crd` prints the YAML generated from them and a test fails
+//! when the committed file drifts.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, CustomResourceExt, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// API group of every resource the operator owns.
+pub const GROUP: &str = "domainmonitor.io";
+/// Label that marks resources created by the domain list sync.
+pub const SOURCE_LABEL: &str = "domainmonitor.io/source";
+/// Value of [`SOURCE_LABEL`] on synced resources.
+pub const SOURCE_API: &str = "api";
+
+/// What the user asks the operator to watch.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "domainmonitor.io",
+    version = "v1alpha1",
+    kind = "MonitoredDomain",
+    plural = "monitoreddomains",
+    singular = "monitoreddomain",
+    shortname = "md",
+    namespaced,
+    doc = "A domain name watched around the clock until it can be registered.",
+    status = "MonitoredDomainStatus",
+    printcolumn = r#"{"name":"Domain","type":"string","jsonPath":".spec.domain"}"#,
+    printcolumn = r#"{"name":"Priority","type":"boolean","jsonPath":".spec.priority"}"#,
+    printcolumn = r#"{"name":"Availability","type":"string","jsonPath":".status.availability"}"#,
+    printcolumn = r#"{"name":"Confidence","type":"number","format":"float","jsonPath":".status.confidence"}"#,
+    printcolumn = r#"{"name":"Expires","type":"date","jsonPath":".status.registration.expiresAt"}"#,
+    printcolumn = r#"{"name":"Last Checked","type":"date","jsonPath":".status.lastCheckedAt"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitoredDomainSpec {
+    /// The domain name to watch. Unicode (IDN) and mixed case are accepted; the
+    /// operator checks and reports the lower-case A-label (punycode) form.
+    #[schemars(length(min = 3, max = 254))]
+    #[x_kube(
+        validation = Rule::new("!self.matches('[\\\\s/:@?#]')").message("domain must be a bare name such as example.com: no white space, scheme, path, port or e-mail user"),
+        validation = Rule::new("!self.startsWith('.') && !self.contains('..')").message("domain must not contain empty labels (a leading dot or two dots in a row)"),
+        validation = Rule::new("self.matches('^[^.]+[.][^.]+')").message("domain needs at least two labels, such as example.com")
+    )]
+    pub domain: String,
+
+    /// Priority domains are checked on the (shorter) priority interval.
+    #[serde(default)]
+    pub priority: bool,
+
+    /// Overrides the check interval for this domain, as a duration such as
+    /// `90s`, `15m` or `1h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32))]
+    #[x_kube(
+        validation = Rule::new("self.matches('^([0-9]+(ms|s|m|h))+$')").message("checkInterval must be a duration such as 90s, 15m or 1h"),
+        validation = Rule::new("!self.matches('^([0-9]+(ms|s|m|h))+$') || duration(self) >= duration('10s')").message("checkInterval must be at least 10s")
+    )]
+    pub check_interval: Option<String>,
+}
+
+/// The verdict on a domain, as `kubectl get md` shows it.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+pub enum Availability {
+    /// Not checked yet, or the checks were inconclusive.
+    #[default]
+    Unknown,
+    /// Someone holds the name.
+    Registered,
+    /// The name can be registered now.
+    Available,
+    /// Expired and in the registry's autoRenew or redemption grace period.
+    Expiring,
+    /// Scheduled for deletion by the registry (pendingDelete).
+    PendingDelete,
+    /// Reserved, premium or blocked by the registry or registrar.
+    Reserved,
+    /// The name in the spec is not a valid domain name.
+    Invalid,
+    /// The checks failed; see `checks` and the conditions.
+    Error,
+}
+
+/// What the operator has learnt about a domain. Written only through the
+/// status subresource.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitoredDomainStatus {
+    /// The normalised A-label that was checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// The current verdict.
+    #[serde(default)]
+    pub availability: Availability,
+    /// How sure the verdict is, from 0.0 to 1.0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub confidence: Option<f64>,
+    /// When the last full check finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_checked_at: Option<Time>,
+    /// When the next check is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_check_at: Option<Time>,
+    /// When `availability` last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_at: Option<Time>,
+    /// What RDAP or WHOIS revealed about the registration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration: Option<Registration>,
+    /// When the registry is expected to release the name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_drop_at: Option<Time>,
+    /// The latest result of each checker, keyed by checker name (`dns`, `http`,
+    /// `rdap`, `registrar`, `whois`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checks: BTreeMap<String, CheckRecord>,
+    /// Delivery state of the availability notification (a durable outbox).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification: Option<NotificationState>,
+    /// Standard conditions, e.g. `Ready` and `Available`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// Registration facts from RDAP or WHOIS.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Registration {
+    /// The sponsoring registrar.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registrar: Option<String>,
+    /// When the name was registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<Time>,
+    /// When the registration expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Time>,
+    /// Registry status codes, e.g. `clientHold`, `redemptionPeriod`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statuses: Vec<String>,
+    /// Delegated name servers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nameservers: Vec<String>,
+}
+
+/// What one checker concluded.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum CheckOutcome {
+    /// Evidence that the name is registered.
+    Registered,
+    /// Evidence that the name is free.
+    Available,
+    /// Reserved, premium or blocked.
+    Reserved,
+    /// The server answered but proves nothing either way.
+    Inconclusive,
+    /// The server refused to answer because of rate limits.
+    RateLimited,
+    /// The check failed (network, protocol or parse error).
+    Error,
+    /// The checker was not run (not configured, or not needed).
+    Skipped,
+}
+
+/// The latest result of one checker.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckRecord {
+    /// What the checker concluded.
+    pub result: CheckOutcome,
+    /// When the check ran.
+    pub checked_at: Time,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+    /// The key evidence, e.g. `NXDOMAIN from a.nic.example`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The error, when the check failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Delivery state of the availability notification.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationState {
+    /// `Pending` until the receiver answers 2xx, then `Delivered`; `Failed` when
+    /// the receiver rejected it permanently.
+    pub state: NotificationDelivery,
+    /// Sent as the `Idempotency-Key` header; stable across retries.
+    pub idempotency_key: String,
+    /// The notification body, so a restarted operator can deliver it unchanged.
+    pub payload: String,
+    /// Delivery attempts so far.
+    #[serde(default)]
+    pub attempts: u32,
+    /// When the notification was recorded.
+    pub created_at: Time,
+    /// When the next attempt is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<Time>,
+    /// The last delivery error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When the receiver accepted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<Time>,
+}
+
+/// Where a notification is in its delivery.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum NotificationDelivery {
+    /// Recorded, not yet accepted by the receiver.
+    Pending,
+    /// Accepted by the receiver (2xx).
+    Delivered,
+    /// Rejected permanently (a 4xx other than 408/429).
+    Failed,
+}
+
+/// The CRD as YAML, exactly as committed in `crds/monitoreddomain.yaml`.
+pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
+    serde_yaml::to_string(&MonitoredDomain::crd())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_crd_matches_the_types() {
+        let committed = include_str!("../crds/monitoreddomain.yaml");
+        assert_eq!(
+            crd_yaml().unwrap(),
+            committed,
+            "crds/monitoreddomain.yaml is stale: run `just crd` and commit the result"
+        );
+    }
+
+    #[test]
+    fn crd_has_the_names_users_type() {
+        let crd = MonitoredDomain::crd();
+        assert_eq!(crd.spec.group, GROUP);
+        assert_eq!(crd.spec.names.plural, "monitoreddomains");
+        assert_eq!(crd.spec.names.short_names, Some(vec!["md".to_owned()]));
+        assert_eq!(crd.spec.scope, "Namespaced");
+        let version = &crd.spec.versions[0];
+        assert_eq!(version.name, "v1alpha1");
+        assert!(version.subresources.as_ref().unwrap().status.is_some());
+        let columns: Vec<_> = version
+            .additional_printer_columns
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(
+            columns,
+            [
+                "Domain",
+                "Priority",
+                "Availability",
+                "Confidence",
+                "Expires",
+                "Last Checked",
+                "Age"
+            ]
+        );
+    }
+
+    #[test]
+    fn status_round_trips_in_camel_case() {
+        let status = MonitoredDomainStatus {
+            availability: Availability::PendingDelete,
+            confidence: Some(0.9),
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["availability"], "PendingDelete");
+        let back: MonitoredDomainStatus = serde_json::from_value(json).unwrap();
+        assert_eq!(back, status);
+    }
+}

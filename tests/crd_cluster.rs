@@ -1,0 +1,201 @@
+//! The MonitoredDomain resource against a real API server: schema, validation,
+//! status subresource and `kubectl get md` columns.
+
+mod support;
+
+use std::process::Command;
+
+use domain_monitor::resource::{
+    Availability, MonitoredDomain, MonitoredDomainSpec, MonitoredDomainStatus, Registration,
+};
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Patch, PatchParams, PostParams};
+use support::cluster::{TestNamespace, kubeconfig_path};
+
+fn domain(name: &str, spec_domain: &str, priority: bool) -> MonitoredDomain {
+    MonitoredDomain::new(
+        name,
+        MonitoredDomainSpec {
+            domain: spec_domain.to_owned(),
+            priority,
+            check_interval: None,
+        },
+    )
+}
+
+#[tokio::test]
+async fn resource_round_trips_and_status_subresource_is_separate() {
+    let ns = TestNamespace::new("crd-roundtrip").await;
+    let api = ns.domains();
+    let created = api
+        .create(
+            &PostParams::default(),
+            &domain("example-com", "Example.COM", true),
+        )
+        .await
+        .expect("create");
+    assert_eq!(created.spec.domain, "Example.COM");
+    assert!(created.spec.priority);
+    assert!(created.status.is_none(), "a new resource has no status");
+
+    // Status goes through the status subresource with server-side apply.
+    let expires: Timestamp = "2027-03-01T00:00:00Z".parse().unwrap();
+    let status = MonitoredDomainStatus {
+        domain: Some("example.com".to_owned()),
+        availability: Availability::Registered,
+        confidence: Some(0.97),
+        registration: Some(Registration {
+            registrar: Some("Example Registrar".to_owned()),
+            expires_at: Some(Time(expires)),
+            statuses: vec!["clientTransferProhibited".to_owned()],
+            ..Default::default()
+        }),
+        observed_generation: created.metadata.generation,
+        ..Default::default()
+    };
+    let patch = serde_json::json!({
+        "apiVersion": "domainmonitor.io/v1alpha1",
+        "kind": "MonitoredDomain",
+        "status": status,
+    });
+    api.patch_status(
+        "example-com",
+        &PatchParams::apply("domain-monitor").force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .expect("status patch");
+    let read = api.get("example-com").await.expect("get");
+    assert_eq!(read.status.as_ref(), Some(&status));
+
+    // A spec update does not touch status, and a status in a main-resource
+    // update is ignored (that is what the subresource means).
+    let mut changed = read.clone();
+    changed.spec.priority = false;
+    changed.status = Some(MonitoredDomainStatus {
+        availability: Availability::Available,
+        ..Default::default()
+    });
+    let replaced = api
+        .replace("example-com", &PostParams::default(), &changed)
+        .await
+        .expect("replace");
+    assert!(!replaced.spec.priority);
+    assert_eq!(
+        replaced.status.unwrap().availability,
+        Availability::Registered,
+        "status must only change through the status subresource"
+    );
+}
+
+#[tokio::test]
+async fn api_server_rejects_invalid_domains_with_clear_messages() {
+    let ns = TestNamespace::new("crd-validation").await;
+    let api = ns.domains();
+    let cases = [
+        (
+            "url",
+            "https://example.com/",
+            "bare name such as example.com",
+        ),
+        ("space", "exa mple.com", "no white space"),
+        ("dots", "example..com", "empty labels"),
+        ("single", "localhost", "at least two labels"),
+    ];
+    for (name, bad, message) in cases {
+        let err = api
+            .create(&PostParams::default(), &domain(name, bad, false))
+            .await
+            .expect_err(bad);
+        let text = err.to_string();
+        assert!(text.contains(message), "{bad:?}: {text}");
+    }
+    let mut bad_interval = domain("interval", "example.org", false);
+    bad_interval.spec.check_interval = Some("5 minutes".to_owned());
+    let err = api
+        .create(&PostParams::default(), &bad_interval)
+        .await
+        .expect_err("bad interval");
+    assert!(
+        err.to_string().contains("checkInterval must be a duration"),
+        "{err}"
+    );
+    bad_interval.spec.check_interval = Some("5s".to_owned());
+    let err = api
+        .create(&PostParams::default(), &bad_interval)
+        .await
+        .expect_err("too short interval");
+    assert!(err.to_string().contains("at least 10s"), "{err}");
+
+    // Unicode and an interval in range are accepted.
+    let mut idn = domain("idn", "Bücher.example", false);
+    idn.spec.check_interval = Some("1h30m".to_owned());
+    api.create(&PostParams::default(), &idn)
+        .await
+        .expect("IDN with a valid interval");
+}
+
+#[tokio::test]
+async fn kubectl_get_md_shows_the_printer_columns() {
+    let ns = TestNamespace::new("crd-kubectl").await;
+    let api = ns.domains();
+    api.create(
+        &PostParams::default(),
+        &domain("drop-example", "drop.example", true),
+    )
+    .await
+    .expect("create");
+    let patch = serde_json::json!({
+        "apiVersion": "domainmonitor.io/v1alpha1",
+        "kind": "MonitoredDomain",
+        "status": {"availability": "PendingDelete", "confidence": 0.8},
+    });
+    api.patch_status(
+        "drop-example",
+        &PatchParams::apply("domain-monitor").force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .expect("status patch");
+
+    let output = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig_path())
+        .args(["get", "md", "-n", &ns.name])
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        output.status.success(),
+        "kubectl failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut lines = stdout.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "DOMAIN",
+            "PRIORITY",
+            "AVAILABILITY",
+            "CONFIDENCE",
+            "EXPIRES",
+            "LAST",
+            "CHECKED",
+            "AGE"
+        ]
+    );
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        &row[..5],
+        [
+            "drop-example",
+            "drop.example",
+            "true",
+            "PendingDelete",
+            "0.8"
+        ]
+    );
+}

@@ -1,0 +1,177 @@
+//! A real Kubernetes API server for integration tests.
+//!
+//! `just test` starts one `test-apiserver` (tests/cluster) for the whole run
+//! and exports `DM_TEST_KUBECONFIG`. A test binary run on its own starts its
+//! own server once, on first use. Either way each test gets a fresh namespace,
+//! and the MonitoredDomain CRD is installed and established before it runs.
+//! There is no skipping: without an API server the tests fail.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::OnceLock,
+    time::Duration,
+};
+
+use domain_monitor::resource::MonitoredDomain;
+use k8s_openapi::{
+    api::core::v1::Namespace,
+    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+};
+use kube::{
+    Api, Client, Config, CustomResourceExt, ResourceExt,
+    api::{Patch, PatchParams, PostParams},
+    config::{KubeConfigOptions, Kubeconfig},
+    runtime::wait::{await_condition, conditions},
+};
+
+/// A started server, kept alive for the whole test process.
+struct Server {
+    kubeconfig: PathBuf,
+    // Holding the child keeps its stdin pipe open; the harness exits when the
+    // test process (and so the pipe) goes away.
+    _child: Option<Child>,
+}
+
+static SERVER: OnceLock<Server> = OnceLock::new();
+
+fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn server() -> &'static Server {
+    SERVER.get_or_init(|| {
+        if let Some(path) = std::env::var_os("DM_TEST_KUBECONFIG") {
+            return Server {
+                kubeconfig: PathBuf::from(path),
+                _child: None,
+            };
+        }
+        start_own_server()
+    })
+}
+
+fn start_own_server() -> Server {
+    let binary = std::env::var_os("DM_TEST_APISERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/tools/test-apiserver"));
+    assert!(
+        binary.exists(),
+        "no Kubernetes API server for the tests at {}: run `just test`, or build it with `bash tests/cluster/build.sh`",
+        binary.display()
+    );
+    let dir = tempfile::Builder::new()
+        .prefix("dm-test-cluster-")
+        .tempdir()
+        .expect("temp dir")
+        .keep();
+    let kubeconfig = dir.join("kubeconfig");
+    let mut child = Command::new(&binary)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--exit-on-stdin-close")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let announced = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| line.strip_prefix("KUBECONFIG=").map(PathBuf::from));
+    let kubeconfig = announced.unwrap_or_else(|| {
+        panic!(
+            "test-apiserver exited before it was ready (status {:?}); see its log above",
+            child.try_wait()
+        )
+    });
+    Server {
+        kubeconfig,
+        _child: Some(child),
+    }
+}
+
+/// The kubeconfig of the test API server (for kubectl and the operator).
+pub fn kubeconfig_path() -> PathBuf {
+    server().kubeconfig.clone()
+}
+
+/// A client for the test API server. Each test builds its own: a client is
+/// tied to the runtime it was made in.
+pub async fn client() -> Client {
+    let kubeconfig = Kubeconfig::read_from(kubeconfig_path()).expect("readable kubeconfig");
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("valid kubeconfig");
+    Client::try_from(config).expect("client")
+}
+
+/// A test's own slice of the cluster: a client and a fresh namespace with the
+/// CRD installed.
+pub struct TestNamespace {
+    /// Admin client.
+    pub client: Client,
+    /// The namespace created for this test.
+    pub name: String,
+}
+
+impl TestNamespace {
+    /// Creates a namespace named after `test` (plus a random suffix) and makes
+    /// sure the MonitoredDomain CRD is established.
+    pub async fn new(test: &str) -> Self {
+        let client = client().await;
+        install_crd(&client).await;
+        let name = format!(
+            "{}-{:08x}",
+            test.replace('_', "-").chars().take(40).collect::<String>(),
+            rand_suffix()
+        );
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        let namespace: Namespace =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+        namespaces
+            .create(&PostParams::default(), &namespace)
+            .await
+            .expect("create test namespace");
+        Self { client, name }
+    }
+
+    /// The MonitoredDomains of this namespace.
+    pub fn domains(&self) -> Api<MonitoredDomain> {
+        Api::namespaced(self.client.clone(), &self.name)
+    }
+}
+
+/// Applies the CRD (idempotent) and waits until the API server serves it.
+pub async fn install_crd(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = MonitoredDomain::crd();
+    crds.patch(
+        &crd.name_any(),
+        &PatchParams::apply("domain-monitor-tests").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .expect("apply CRD");
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        await_condition(crds, &crd.name_any(), conditions::is_crd_established()),
+    )
+    .await
+    .expect("CRD established within 30s")
+    .expect("watch CRD");
+}
+
+fn rand_suffix() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    hasher.finish() as u32
+}
