@@ -108,6 +108,15 @@ pub struct CheckerArgs {
     /// Timeout of one DNS query.
     #[arg(long, env = "DNS_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
     pub dns_timeout: Duration,
+    /// Registry grace period after expiry (auto-renew grace) used to predict drops.
+    #[arg(long, env = "AUTO_RENEW_GRACE", default_value = "45days", value_parser = parse_duration)]
+    pub auto_renew_grace: Duration,
+    /// Length of the redemption period used to predict drops.
+    #[arg(long, env = "REDEMPTION_PERIOD", default_value = "30days", value_parser = parse_duration)]
+    pub redemption_period: Duration,
+    /// Length of pendingDelete used to predict drops.
+    #[arg(long, env = "PENDING_DELETE_PERIOD", default_value = "5days", value_parser = parse_duration)]
+    pub pending_delete_period: Duration,
     /// Timeout of one HTTP probe of a domain.
     #[arg(long, env = "HTTP_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub http_timeout: Duration,
@@ -152,6 +161,18 @@ pub struct CheckerArgs {
     /// Confidence (0.0–1.0) a verdict of `Available` needs before anyone is notified.
     #[arg(long, env = "CONFIDENCE_THRESHOLD", default_value = "0.9", value_parser = parse_fraction)]
     pub confidence_threshold: f64,
+}
+
+impl CheckerArgs {
+    /// The verdict knobs these settings describe.
+    pub fn verdict_policy(&self) -> crate::verdict::VerdictPolicy {
+        crate::verdict::VerdictPolicy {
+            confidence_threshold: self.confidence_threshold,
+            auto_renew_grace: self.auto_renew_grace,
+            redemption_period: self.redemption_period,
+            pending_delete_period: self.pending_delete_period,
+        }
+    }
 }
 
 /// Arguments of `domain-monitor check`.

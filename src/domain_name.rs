@@ -83,7 +83,8 @@ pub enum InvalidDomain {
 }
 
 /// A validated domain name: lower-case A-labels, no trailing dot, two or more labels.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
 pub struct DomainName(String);
 
 impl DomainName {

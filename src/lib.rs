@@ -7,10 +7,14 @@
 //! input into the A-labels everything else works on.
 
 pub mod check;
+pub mod check_command;
 pub mod config;
 pub mod controller;
 pub mod domain_name;
 pub mod net;
 pub mod ratelimit;
 pub mod resource;
+pub mod schedule;
+pub mod sync;
 pub mod telemetry;
+pub mod verdict;

@@ -14,6 +14,7 @@
 
 pub mod dns;
 pub mod http;
+pub mod layered;
 pub mod rdap;
 pub mod registrar;
 pub mod whois;

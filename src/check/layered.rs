@@ -1,0 +1,280 @@
+//! Runs the checkers layer by layer and escalates as [`crate::verdict::next_layer`]
+//! says: cheap layers first, the precious deep layers only when needed.
+//! Shared by the controller and the `check` command.
+
+use std::{sync::Arc, time::Duration};
+
+use futures::future::join_all;
+use jiff::Timestamp;
+use rand::Rng;
+use serde::Serialize;
+
+use super::{CheckOutcome, CheckReport, Checker, Layer};
+use crate::{
+    domain_name::DomainName,
+    verdict::{self, Verdict, VerdictPolicy},
+};
+
+/// How far to go for a domain whose fast checks already settle it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Depth {
+    /// Stop as soon as the evidence settles the question.
+    #[default]
+    Escalate,
+    /// Also ask layer 2 for registration facts (expiry, statuses) when layer 1
+    /// already proved registration: the lifecycle prediction needs them.
+    RegistrationFacts,
+}
+
+/// Retries of checks that failed (not of rate-limited or inconclusive ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, including the first.
+    pub attempts: u32,
+    /// Base delay before a retry; doubled per retry, with ±50 % jitter.
+    pub base_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 2,
+            base_delay: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Every report about one domain and the verdict drawn from them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    /// The domain checked.
+    pub domain: DomainName,
+    /// The decision.
+    pub verdict: Verdict,
+    /// The layers that ran, in order.
+    pub layers: Vec<Layer>,
+    /// Every checker's final report (after retries), in the order run.
+    pub reports: Vec<CheckReport>,
+    /// When the evaluation finished.
+    pub finished_at: Timestamp,
+}
+
+impl Evaluation {
+    /// The report of one checker, if it ran.
+    pub fn report(&self, kind: super::CheckKind) -> Option<&CheckReport> {
+        self.reports.iter().find(|r| r.kind == kind)
+    }
+}
+
+/// All configured checkers, run in layers.
+pub struct LayeredChecker {
+    checkers: Vec<Arc<dyn Checker>>,
+    policy: VerdictPolicy,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for LayeredChecker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kinds: Vec<_> = self.checkers.iter().map(|c| c.kind()).collect();
+        f.debug_struct("LayeredChecker")
+            .field("checkers", &kinds)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LayeredChecker {
+    /// A pipeline over `checkers` (any order; each runs in its own layer).
+    pub fn new(checkers: Vec<Arc<dyn Checker>>, policy: VerdictPolicy) -> Self {
+        Self {
+            checkers,
+            policy,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Replaces the retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The verdict policy in force.
+    pub fn policy(&self) -> &VerdictPolicy {
+        &self.policy
+    }
+
+    /// Checks `domain`, escalating layer by layer, and decides.
+    pub async fn evaluate(&self, domain: &DomainName, depth: Depth) -> Evaluation {
+        let mut reports: Vec<CheckReport> = Vec::new();
+        let mut layers: Vec<Layer> = Vec::new();
+        loop {
+            let next = verdict::next_layer(&layers, &reports).or_else(|| {
+                (depth == Depth::RegistrationFacts && !layers.contains(&Layer::Reliable))
+                    .then_some(Layer::Reliable)
+            });
+            let Some(layer) = next else { break };
+            layers.push(layer);
+            let runs = self
+                .checkers
+                .iter()
+                .filter(|c| c.kind().layer() == layer)
+                .map(|checker| self.check_with_retry(checker.as_ref(), domain));
+            reports.extend(join_all(runs).await);
+        }
+        let finished_at = Timestamp::now();
+        Evaluation {
+            domain: domain.clone(),
+            verdict: verdict::decide(&reports, &self.policy, finished_at),
+            layers,
+            reports,
+            finished_at,
+        }
+    }
+
+    async fn check_with_retry(&self, checker: &dyn Checker, domain: &DomainName) -> CheckReport {
+        let mut attempt = 1;
+        loop {
+            let report = checker.check(domain).await;
+            if report.outcome != CheckOutcome::Error || attempt >= self.retry.attempts {
+                return report;
+            }
+            tracing::debug!(%domain, checker = %checker.kind(), attempt, error = ?report.error, "check failed, retrying");
+            tokio::time::sleep(jittered(self.retry.base_delay, attempt)).await;
+            attempt += 1;
+        }
+    }
+}
+
+/// `base × 2^(attempt−1)`, ±50 %.
+fn jittered(base: Duration, attempt: u32) -> Duration {
+    let delay = base.saturating_mul(1 << (attempt - 1).min(8));
+    delay.mul_f64(rand::rng().random_range(0.5..1.5))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{
+        Mutex,
+        atomic::{AtomicU32, Ordering},
+    };
+
+    use futures::future::BoxFuture;
+
+    use super::*;
+    use crate::{
+        check::{CheckKind, Strength},
+        resource::Availability,
+    };
+
+    /// Answers from a script and counts calls: a pure stand-in for a server.
+    struct Scripted {
+        kind: CheckKind,
+        outcomes: Mutex<Vec<CheckOutcome>>,
+        calls: AtomicU32,
+    }
+
+    impl Scripted {
+        fn new(kind: CheckKind, outcomes: &[CheckOutcome]) -> Arc<Self> {
+            let mut outcomes = outcomes.to_vec();
+            outcomes.reverse();
+            Arc::new(Self {
+                kind,
+                outcomes: Mutex::new(outcomes),
+                calls: AtomicU32::new(0),
+            })
+        }
+    }
+
+    impl Checker for Scripted {
+        fn kind(&self) -> CheckKind {
+            self.kind
+        }
+
+        fn check<'a>(&'a self, _domain: &'a DomainName) -> BoxFuture<'a, CheckReport> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let mut outcomes = self.outcomes.lock().unwrap();
+            let outcome = if outcomes.len() > 1 {
+                outcomes.pop().unwrap()
+            } else {
+                outcomes[0]
+            };
+            Box::pin(async move {
+                CheckReport::new(self.kind, outcome, "scripted", Timestamp::now())
+                    .with_strength(Strength::Strong)
+            })
+        }
+    }
+
+    fn pipeline(checkers: &[Arc<Scripted>]) -> LayeredChecker {
+        let dyns = checkers
+            .iter()
+            .map(|c| Arc::clone(c) as Arc<dyn Checker>)
+            .collect();
+        LayeredChecker::new(dyns, VerdictPolicy::default()).with_retry(RetryPolicy {
+            attempts: 2,
+            base_delay: Duration::from_millis(1),
+        })
+    }
+
+    fn domain() -> DomainName {
+        DomainName::parse("drop.example").unwrap()
+    }
+
+    use CheckOutcome::{Available, Error, Registered};
+
+    #[tokio::test]
+    async fn registered_by_dns_never_touches_the_deep_layers() {
+        let dns = Scripted::new(CheckKind::Dns, &[Registered]);
+        let rdap = Scripted::new(CheckKind::Rdap, &[Available]);
+        let whois = Scripted::new(CheckKind::Whois, &[Available]);
+        let eval = pipeline(&[dns, rdap.clone(), whois.clone()])
+            .evaluate(&domain(), Depth::Escalate)
+            .await;
+        assert_eq!(eval.verdict.availability, Availability::Registered);
+        assert_eq!(eval.layers, [Layer::Fast]);
+        assert_eq!(rdap.calls.load(Ordering::SeqCst), 0);
+        assert_eq!(whois.calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn registration_facts_depth_asks_layer_two_but_not_three() {
+        let dns = Scripted::new(CheckKind::Dns, &[Registered]);
+        let rdap = Scripted::new(CheckKind::Rdap, &[Registered]);
+        let whois = Scripted::new(CheckKind::Whois, &[Registered]);
+        let eval = pipeline(&[dns, rdap.clone(), whois.clone()])
+            .evaluate(&domain(), Depth::RegistrationFacts)
+            .await;
+        assert_eq!(eval.layers, [Layer::Fast, Layer::Reliable]);
+        assert_eq!(rdap.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(whois.calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn maybe_free_is_confirmed_by_every_layer_before_notifying() {
+        let dns = Scripted::new(CheckKind::Dns, &[Available]);
+        let rdap = Scripted::new(CheckKind::Rdap, &[Available]);
+        let whois = Scripted::new(CheckKind::Whois, &[Available]);
+        let eval = pipeline(&[dns, rdap, whois.clone()])
+            .evaluate(&domain(), Depth::Escalate)
+            .await;
+        assert_eq!(eval.layers, [Layer::Fast, Layer::Reliable, Layer::Deep]);
+        assert_eq!(whois.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(eval.verdict.availability, Availability::Available);
+        assert!(eval.verdict.notify);
+    }
+
+    #[tokio::test]
+    async fn failed_checks_are_retried_once_and_a_failing_layer_falls_through() {
+        let dns = Scripted::new(CheckKind::Dns, &[Available]);
+        let rdap = Scripted::new(CheckKind::Rdap, &[Error, Error]);
+        let whois = Scripted::new(CheckKind::Whois, &[Error, Registered]);
+        let eval = pipeline(&[dns, rdap.clone(), whois.clone()])
+            .evaluate(&domain(), Depth::Escalate)
+            .await;
+        assert_eq!(rdap.calls.load(Ordering::SeqCst), 2, "one retry");
+        assert_eq!(whois.calls.load(Ordering::SeqCst), 2);
+        assert_eq!(eval.report(CheckKind::Whois).unwrap().outcome, Registered);
+        assert_eq!(eval.verdict.availability, Availability::Registered);
+    }
+}
