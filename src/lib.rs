@@ -12,6 +12,7 @@ pub mod config;
 pub mod controller;
 pub mod domain_name;
 pub mod net;
+pub mod notify;
 pub mod ratelimit;
 pub mod resource;
 pub mod schedule;

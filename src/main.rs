@@ -29,7 +29,15 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Run(args) => match controller::run(*args).await {
+        Command::Run(args) => match controller::run(
+            *args,
+            std::sync::Arc::new(domain_monitor::check::layered::LayeredChecker::new(
+                vec![],
+                Default::default(),
+            )),
+        )
+        .await
+        {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 tracing::error!(error = %err, "operator failed");

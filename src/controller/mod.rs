@@ -1,0 +1,635 @@
+//! The reconcile loop: every `MonitoredDomain` in, status and notifications out.
+//!
+//! Per resource, a reconcile (1) marks invalid names `Invalid` and stops,
+//! (2) delivers a pending availability notification that is due (the status
+//! is the durable outbox), (3) runs the layered checks when they are due, and
+//! writes the status only when something visible changed or the heartbeat is
+//! due (see [`status`]), and (4) requeues at the next due time. Status writes
+//! don't re-trigger reconciles: the watch is filtered on `metadata.generation`.
+
+pub mod status;
+
+use std::{collections::HashMap, sync::Arc, sync::Mutex, time::Duration};
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::{
+        Controller, WatchStreamExt,
+        controller::{Action, Config as ControllerConfig},
+        events::{Event, EventType, Recorder, Reporter},
+        predicates, reflector, watcher,
+    },
+};
+use rand::Rng;
+use tracing::{debug, info, warn};
+
+use crate::{
+    check::{
+        CheckOutcome,
+        layered::{Depth, Evaluation, LayeredChecker},
+    },
+    config::{PerCheckCallbacks, RunArgs},
+    domain_name::DomainName,
+    notify::{
+        Delivery, Notifier,
+        payload::{CheckResultPayload, availability_notification, idempotency_key},
+        retry_delay,
+    },
+    resource::{Availability, MonitoredDomain, MonitoredDomainStatus, NotificationDelivery},
+    schedule::{DomainTiming, SchedulePolicy},
+};
+
+/// The field manager of every status write.
+pub const FIELD_MANAGER: &str = "domain-monitor";
+/// How often registration facts (expiry, statuses) of a registered name are
+/// refreshed from layer 2 although layer 1 already proves registration.
+const FACTS_REFRESH: Duration = Duration::from_secs(24 * 3600);
+/// The Lease that elects the one replica running the domain list sync.
+pub const SYNC_LEASE: &str = "domain-monitor-sync";
+/// Requeue delay after a failed reconcile (API errors).
+const ERROR_REQUEUE: Duration = Duration::from_secs(15);
+
+/// Why the operator could not start, or why one reconcile failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No kubeconfig or in-cluster service account could be loaded.
+    #[error("cannot connect to Kubernetes (set KUBECONFIG or run in a pod): {0}")]
+    Connect(#[source] kube::Error),
+    /// The CRD is missing from the cluster.
+    #[error(
+        "the MonitoredDomain CRD is not installed in this cluster: run `kubectl apply -f crds/monitoreddomain.yaml` (or install the Helm chart)"
+    )]
+    CrdMissing,
+    /// Listing MonitoredDomains failed for another reason (RBAC, network).
+    #[error("cannot list MonitoredDomains: {0}")]
+    List(#[source] kube::Error),
+    /// A status write failed.
+    #[error("cannot write the status of {resource}: {source}")]
+    WriteStatus {
+        /// namespace/name.
+        resource: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// The notifier could not be built.
+    #[error(transparent)]
+    Notifier(#[from] crate::notify::Error),
+    /// The domain list sync could not be set up.
+    #[error("cannot set up the domain list sync: {0}")]
+    Sync(String),
+}
+
+/// Local result alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What the controller remembers about a domain between reconciles. Lost on
+/// restart, which only means every domain is checked once at start-up.
+#[derive(Debug, Clone, Default)]
+struct DomainMemory {
+    next_check_at: Option<Timestamp>,
+    consecutive_errors: u32,
+    facts_refreshed_at: Option<Timestamp>,
+    generation: Option<i64>,
+}
+
+/// Everything a reconcile needs.
+pub struct Context {
+    client: Client,
+    checker: Arc<LayeredChecker>,
+    schedule: SchedulePolicy,
+    heartbeat: Duration,
+    notifier: Option<Notifier>,
+    per_check: PerCheckCallbacks,
+    recorder: Recorder,
+    memory: Mutex<HashMap<String, DomainMemory>>,
+}
+
+impl Context {
+    /// Builds the context from the configuration.
+    pub fn new(client: Client, args: &RunArgs, checker: Arc<LayeredChecker>) -> Result<Self> {
+        let notifier = match (&args.api_callback_url, &args.api_auth_token) {
+            (Some(url), Some(token)) => Some(Notifier::new(
+                url.clone(),
+                token.clone(),
+                Duration::from_secs(30),
+            )?),
+            _ => None,
+        };
+        let reporter = Reporter {
+            controller: "domain-monitor".to_owned(),
+            instance: Some(args.instance_id.clone()),
+        };
+        Ok(Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            checker,
+            schedule: SchedulePolicy {
+                check_interval: args.check_interval,
+                priority_interval: args.priority_check_interval,
+                drop_window_interval: args.drop_window_interval,
+                ..SchedulePolicy::default()
+            },
+            heartbeat: args.status_heartbeat,
+            notifier,
+            per_check: args.per_check_callbacks,
+            memory: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn remember(&self, uid: &str) -> DomainMemory {
+        let memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+        memory.get(uid).cloned().unwrap_or_default()
+    }
+
+    fn store(&self, uid: &str, value: DomainMemory) {
+        let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+        memory.insert(uid.to_owned(), value);
+    }
+}
+
+/// Runs the controller until SIGINT/SIGTERM.
+pub async fn run(args: RunArgs, checker: Arc<LayeredChecker>) -> Result<()> {
+    crate::net::ensure_crypto_provider();
+    let client = Client::try_default().await.map_err(Error::Connect)?;
+    let domains: Api<MonitoredDomain> = Api::all(client.clone());
+    ensure_crd_installed(&domains).await?;
+    if args.api_callback_url.is_none() {
+        warn!("API_CALLBACK_URL is not set: verdicts go to status only, nobody is notified");
+    }
+    let context = Arc::new(Context::new(client.clone(), &args, checker)?);
+    let sync = start_sync(&client, &args).await?;
+    info!(instance = %args.instance_id, concurrency = args.max_concurrent_checks, "operator started");
+
+    let (reader, writer) = reflector::store();
+    let stream = watcher(domains, watcher::Config::default().any_semantic())
+        .default_backoff()
+        // managedFields are large and never read: keep them out of the cache.
+        .modify(|md: &mut MonitoredDomain| md.managed_fields_mut().clear())
+        .reflect(writer)
+        .applied_objects()
+        // Status writes don't change the generation, so they don't re-trigger.
+        .predicate_filter(predicates::generation, Default::default());
+    Controller::for_stream(stream, reader)
+        .with_config(ControllerConfig::default().concurrency(args.max_concurrent_checks))
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, context)
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => debug!(resource = %object, "reconciled"),
+                Err(err) => warn!(error = %err, "reconcile failed"),
+            }
+        })
+        .await;
+    if let Some(sync) = sync {
+        sync.stop().await;
+    }
+    info!("operator stopped");
+    Ok(())
+}
+
+/// The running domain list sync and its lease.
+struct RunningSync {
+    task: tokio::task::JoinHandle<()>,
+    lease: tokio::task::JoinHandle<
+        Result<kube_lease_manager::LeaseManager, kube_lease_manager::LeaseManagerError>,
+    >,
+}
+
+impl RunningSync {
+    /// Stops syncing and releases the lease so another replica takes over at once.
+    async fn stop(self) {
+        // Aborting the loop drops the lease receiver; the lease task then releases.
+        self.task.abort();
+        match tokio::time::timeout(Duration::from_secs(5), self.lease).await {
+            Ok(Ok(Ok(_))) => debug!("sync lease released"),
+            Ok(Ok(Err(err))) => warn!(error = %err, "cannot release the sync lease"),
+            Ok(Err(err)) => warn!(error = %err, "sync lease task failed"),
+            Err(_) => warn!("timed out releasing the sync lease"),
+        }
+    }
+}
+
+/// Starts the periodic domain list sync under the `domain-monitor-sync`
+/// Lease, when `DOMAIN_API_URL` is set.
+async fn start_sync(client: &Client, args: &RunArgs) -> Result<Option<RunningSync>> {
+    let Some(url) = &args.domain_api_url else {
+        info!("DOMAIN_API_URL is not set: only MonitoredDomains applied by hand are watched");
+        return Ok(None);
+    };
+    let settings = crate::sync::SyncSettings {
+        url: url.clone(),
+        namespace: args.namespace.clone(),
+        max_delete_share: args.sync_max_delete_share,
+        allow_mass_delete: args.sync_allow_mass_delete,
+        timeout: Duration::from_secs(60),
+    };
+    let sync = Arc::new(
+        crate::sync::DomainSync::new(client.clone(), settings)
+            .map_err(|e| Error::Sync(e.to_string()))?,
+    );
+    let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), SYNC_LEASE)
+        .with_namespace(args.namespace.clone())
+        .with_identity(args.instance_id.clone())
+        .with_duration(15)
+        .with_grace(5)
+        .with_field_manager(FIELD_MANAGER)
+        .build()
+        .await
+        .map_err(|e| Error::Sync(format!("lease {SYNC_LEASE}: {e}")))?;
+    let (leader, lease) = manager.watch().await;
+    let trigger = Arc::new(tokio::sync::Notify::new());
+    let task = tokio::spawn(crate::sync::run_periodic(
+        sync,
+        args.domain_api_refresh_interval,
+        leader,
+        trigger,
+    ));
+    Ok(Some(RunningSync { task, lease }))
+}
+
+async fn ensure_crd_installed(domains: &Api<MonitoredDomain>) -> Result<()> {
+    match domains
+        .list_metadata(&kube::api::ListParams::default().limit(1))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Err(Error::CrdMissing),
+        Err(err) => Err(Error::List(err)),
+    }
+}
+
+async fn reconcile(resource: Arc<MonitoredDomain>, ctx: Arc<Context>) -> Result<Action> {
+    let now = Timestamp::now();
+    let uid = resource.uid().unwrap_or_default();
+    let namespace = resource.namespace().unwrap_or_default();
+    let api: Api<MonitoredDomain> = Api::namespaced(ctx.client.clone(), &namespace);
+    let generation = resource.metadata.generation;
+    let mut current = resource.status.clone();
+
+    let domain = match DomainName::parse(&resource.spec.domain) {
+        Ok(domain) => domain,
+        Err(err) => {
+            let already = current.as_ref().is_some_and(|s| {
+                s.availability == Availability::Invalid && s.observed_generation == generation
+            });
+            if !already {
+                let new = status::invalid(current.as_ref(), &err.to_string(), generation, now);
+                write_status(&api, &resource, &new).await?;
+                publish(
+                    &ctx,
+                    &resource,
+                    EventType::Warning,
+                    "InvalidDomain",
+                    &err.to_string(),
+                )
+                .await;
+                warn!(resource = %resource.name_any(), error = %err, "invalid domain");
+            }
+            return Ok(Action::await_change());
+        }
+    };
+
+    if let Some(status) = &current
+        && let Some(delivered) = deliver_if_due(&ctx, &api, &resource, status, now).await?
+    {
+        current = Some(delivered);
+    }
+
+    let mut memory = ctx.remember(&uid);
+    let spec_changed = memory.generation != generation;
+    let due = spec_changed || memory.next_check_at.is_none_or(|t| t <= now);
+    if due {
+        let refresh_facts = memory
+            .facts_refreshed_at
+            .is_none_or(|t| elapsed(t, now) >= FACTS_REFRESH);
+        let depth = if refresh_facts {
+            Depth::RegistrationFacts
+        } else {
+            Depth::Escalate
+        };
+        let evaluation = ctx.checker.evaluate(&domain, depth).await;
+        if depth == Depth::RegistrationFacts {
+            memory.facts_refreshed_at = Some(now);
+        }
+        memory.consecutive_errors = if evaluation.verdict.availability == Availability::Error {
+            memory.consecutive_errors.saturating_add(1)
+        } else {
+            0
+        };
+        let timing = DomainTiming {
+            priority: resource.spec.priority,
+            interval_override: resource
+                .spec
+                .check_interval
+                .as_deref()
+                .and_then(|i| crate::config::parse_duration(i).ok()),
+            predicted_drop_at: evaluation.verdict.predicted_drop_at.or_else(|| {
+                current
+                    .as_ref()
+                    .and_then(|s| s.predicted_drop_at.as_ref())
+                    .map(|t| t.0)
+            }),
+            consecutive_errors: memory.consecutive_errors,
+        };
+        let jitter = rand::rng().random_range(-1.0..=1.0);
+        let next_check_at = ctx
+            .schedule
+            .next_check_at(&timing, evaluation.finished_at, jitter);
+        memory.next_check_at = Some(next_check_at);
+        memory.generation = generation;
+        ctx.store(&uid, memory.clone());
+
+        let new = after_check(
+            &ctx,
+            &resource,
+            current.as_ref(),
+            &evaluation,
+            next_check_at,
+        );
+        if status::needs_write(
+            current.as_ref(),
+            &new,
+            ctx.heartbeat,
+            evaluation.finished_at,
+        ) {
+            write_status(&api, &resource, &new).await?;
+        }
+        announce(&ctx, &resource, current.as_ref(), &new, &evaluation).await;
+        send_check_results(&ctx, current.as_ref(), &evaluation);
+        current = Some(new);
+        if let Some(status) = &current
+            && let Some(delivered) =
+                deliver_if_due(&ctx, &api, &resource, status, Timestamp::now()).await?
+        {
+            current = Some(delivered);
+        }
+    }
+
+    let mut wake = memory.next_check_at.unwrap_or(now);
+    if let Some(notification) = current.as_ref().and_then(|s| s.notification.as_ref())
+        && notification.state == NotificationDelivery::Pending
+        && let Some(next) = &notification.next_attempt_at
+    {
+        wake = wake.min(next.0);
+    }
+    Ok(Action::requeue(
+        elapsed(Timestamp::now(), wake).max(Duration::from_millis(100)),
+    ))
+}
+
+/// The status after a check, with a pending notification recorded when the
+/// name just became available with enough confidence.
+fn after_check(
+    ctx: &Context,
+    resource: &MonitoredDomain,
+    current: Option<&MonitoredDomainStatus>,
+    evaluation: &Evaluation,
+    next_check_at: Timestamp,
+) -> MonitoredDomainStatus {
+    let mut new = status::after_check(
+        current,
+        evaluation,
+        resource.metadata.generation,
+        next_check_at,
+    );
+    if new.availability == Availability::Available
+        && evaluation.verdict.notify
+        && ctx.notifier.is_some()
+    {
+        let transition = new
+            .last_transition_at
+            .as_ref()
+            .map_or(evaluation.finished_at, |t| t.0);
+        let key = idempotency_key(
+            resource.uid().as_deref().unwrap_or_default(),
+            evaluation.domain.as_str(),
+            transition,
+        );
+        let payload = availability_notification(evaluation).to_string();
+        if let Some(notification) =
+            status::pending_notification(&new, key, payload, evaluation.finished_at)
+        {
+            info!(domain = %evaluation.domain, confidence = evaluation.verdict.confidence, "domain became available: notification recorded");
+            new.notification = Some(notification);
+        }
+    }
+    new
+}
+
+/// Delivers the pending notification when its attempt is due, and records the
+/// outcome in status. Returns the new status when it changed.
+async fn deliver_if_due(
+    ctx: &Context,
+    api: &Api<MonitoredDomain>,
+    resource: &MonitoredDomain,
+    status: &MonitoredDomainStatus,
+    now: Timestamp,
+) -> Result<Option<MonitoredDomainStatus>> {
+    let Some(notifier) = &ctx.notifier else {
+        return Ok(None);
+    };
+    let Some(notification) = status.notification.as_ref() else {
+        return Ok(None);
+    };
+    let due = notification.state == NotificationDelivery::Pending
+        && notification
+            .next_attempt_at
+            .as_ref()
+            .is_none_or(|t| t.0 <= now);
+    if !due {
+        return Ok(None);
+    }
+    let outcome = notifier
+        .post(
+            notification.payload.clone(),
+            Some(&notification.idempotency_key),
+        )
+        .await;
+    let mut updated = notification.clone();
+    updated.attempts = updated.attempts.saturating_add(1);
+    let domain = status.domain.as_deref().unwrap_or(&resource.spec.domain);
+    match &outcome {
+        Delivery::Delivered { status: code } => {
+            info!(%domain, attempts = updated.attempts, status = code, "availability notification delivered");
+            updated.state = NotificationDelivery::Delivered;
+            updated.delivered_at = Some(Time(Timestamp::now()));
+            updated.next_attempt_at = None;
+            updated.last_error = None;
+        }
+        Delivery::Retry { error, retry_after } => {
+            let delay = retry_delay(updated.attempts, *retry_after);
+            warn!(%domain, attempts = updated.attempts, %error, retry_in = ?delay, "availability notification not delivered, will retry");
+            updated.next_attempt_at = Some(Time(add(Timestamp::now(), delay)));
+            updated.last_error = Some(error.clone());
+        }
+        Delivery::Rejected {
+            status: code,
+            error,
+        } => {
+            warn!(%domain, status = code, %error, "availability notification rejected by the receiver; not retrying");
+            updated.state = NotificationDelivery::Failed;
+            updated.next_attempt_at = None;
+            updated.last_error = Some(error.clone());
+        }
+    }
+    let mut new = status.clone();
+    new.notification = Some(updated);
+    write_status(api, resource, &new).await?;
+    match outcome {
+        Delivery::Delivered { .. } => {
+            publish(
+                ctx,
+                resource,
+                EventType::Normal,
+                "NotificationDelivered",
+                "availability notification delivered",
+            )
+            .await;
+        }
+        Delivery::Rejected { error, .. } => {
+            publish(
+                ctx,
+                resource,
+                EventType::Warning,
+                "NotificationRejected",
+                &error,
+            )
+            .await;
+        }
+        Delivery::Retry { .. } => {}
+    }
+    Ok(Some(new))
+}
+
+/// Events and logs for availability transitions.
+async fn announce(
+    ctx: &Context,
+    resource: &MonitoredDomain,
+    old: Option<&MonitoredDomainStatus>,
+    new: &MonitoredDomainStatus,
+    evaluation: &Evaluation,
+) {
+    let before = old.map_or(Availability::Unknown, |s| s.availability);
+    let after = new.availability;
+    debug!(domain = %evaluation.domain, ?after, confidence = evaluation.verdict.confidence, reason = %evaluation.verdict.reason, "check decided");
+    if before == after {
+        return;
+    }
+    info!(domain = %evaluation.domain, from = ?before, to = ?after, reason = %evaluation.verdict.reason, "availability changed");
+    let (kind, reason) = match after {
+        Availability::Available => (EventType::Normal, "BecameAvailable"),
+        Availability::PendingDelete => (EventType::Normal, "PendingDelete"),
+        Availability::Expiring => (EventType::Normal, "Expiring"),
+        Availability::Registered if before != Availability::Unknown => {
+            (EventType::Normal, "RegisteredAgain")
+        }
+        Availability::Error => (EventType::Warning, "ChecksFailed"),
+        _ => return,
+    };
+    publish(ctx, resource, kind, reason, &evaluation.verdict.reason).await;
+}
+
+/// Per-check callbacks, best effort (they are not an outbox).
+fn send_check_results(ctx: &Context, old: Option<&MonitoredDomainStatus>, evaluation: &Evaluation) {
+    let Some(notifier) = &ctx.notifier else {
+        return;
+    };
+    if ctx.per_check == PerCheckCallbacks::Off {
+        return;
+    }
+    for report in &evaluation.reports {
+        if report.outcome == CheckOutcome::Skipped {
+            continue;
+        }
+        let previous = old
+            .and_then(|s| s.checks.get(report.kind.as_str()))
+            .map(|r| r.result);
+        if ctx.per_check == PerCheckCallbacks::Changes && previous == Some(report.outcome) {
+            continue;
+        }
+        let payload = CheckResultPayload::new(evaluation.domain.as_str(), report);
+        let Ok(body) = serde_json::to_string(&payload) else {
+            continue;
+        };
+        let notifier = notifier.clone();
+        let domain = evaluation.domain.to_string();
+        tokio::spawn(async move {
+            if let Delivery::Retry { error, .. } | Delivery::Rejected { error, .. } =
+                notifier.post(body, None).await
+            {
+                debug!(%domain, %error, "per-check callback not delivered");
+            }
+        });
+    }
+}
+
+async fn write_status(
+    api: &Api<MonitoredDomain>,
+    resource: &MonitoredDomain,
+    status: &MonitoredDomainStatus,
+) -> Result<()> {
+    let patch = serde_json::json!({
+        "apiVersion": "domainmonitor.io/v1alpha1",
+        "kind": "MonitoredDomain",
+        "status": status,
+    });
+    api.patch_status(
+        &resource.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|source| Error::WriteStatus {
+        resource: format!(
+            "{}/{}",
+            resource.namespace().unwrap_or_default(),
+            resource.name_any()
+        ),
+        source,
+    })
+}
+
+async fn publish(
+    ctx: &Context,
+    resource: &MonitoredDomain,
+    type_: EventType,
+    reason: &str,
+    note: &str,
+) {
+    let event = Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note.chars().take(1024).collect()),
+        action: "Check".to_owned(),
+        secondary: None,
+    };
+    if let Err(err) = ctx
+        .recorder
+        .publish(&event, &resource.object_ref(&()))
+        .await
+    {
+        debug!(error = %err, reason, "cannot publish event");
+    }
+}
+
+fn error_policy(resource: Arc<MonitoredDomain>, err: &Error, _ctx: Arc<Context>) -> Action {
+    warn!(resource = %resource.name_any(), error = %err, "reconcile failed; retrying");
+    Action::requeue(ERROR_REQUEUE)
+}
+
+fn elapsed(from: Timestamp, to: Timestamp) -> Duration {
+    Duration::try_from(to.duration_since(from)).unwrap_or(Duration::ZERO)
+}
+
+fn add(t: Timestamp, d: Duration) -> Timestamp {
+    jiff::SignedDuration::try_from(d)
+        .ok()
+        .and_then(|d| t.checked_add(d).ok())
+        .unwrap_or(t)
+}

@@ -1,0 +1,474 @@
+//! What the status becomes after a check, and whether it is worth a write.
+//! Pure code: the old status and an evaluation in, the new status out.
+//!
+//! Write discipline: the API server is the cluster's shared bottleneck, so a
+//! status is written only when something a user would see changed
+//! (availability, confidence, registration facts, check results, the
+//! notification, conditions) or when the last write is older than the
+//! heartbeat. Timestamps that change on every check (`lastCheckedAt`,
+//! `nextCheckAt`, each check's time and duration) ride along with those
+//! writes and are never a reason for one.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::{
+    check::{RegistrationFacts, layered::Evaluation},
+    resource::{
+        Availability, CheckRecord, MonitoredDomainStatus, NotificationDelivery, NotificationState,
+        Registration,
+    },
+};
+
+/// Condition type: the latest check settled the question.
+pub const READY: &str = "Ready";
+/// Condition type: the name can be registered.
+pub const AVAILABLE: &str = "Available";
+
+/// The status after `evaluation`. An inconclusive evaluation keeps the last
+/// conclusive availability and confidence (a rate-limited hour must not flip
+/// a registered name to `Unknown`) and says so in the `Ready` condition.
+pub fn after_check(
+    old: Option<&MonitoredDomainStatus>,
+    evaluation: &Evaluation,
+    generation: Option<i64>,
+    next_check_at: Timestamp,
+) -> MonitoredDomainStatus {
+    let old = old.cloned().unwrap_or_default();
+    let verdict = &evaluation.verdict;
+    let now = evaluation.finished_at;
+    let conclusive = verdict.is_conclusive();
+    let keep_old = !conclusive && is_conclusive(old.availability);
+    let (availability, confidence) = if keep_old {
+        (old.availability, old.confidence)
+    } else {
+        (verdict.availability, Some(verdict.confidence))
+    };
+    let changed = availability != old.availability;
+
+    let mut checks = old.checks.clone();
+    for report in &evaluation.reports {
+        checks.insert(
+            report.kind.as_str().to_owned(),
+            CheckRecord {
+                result: report.outcome,
+                checked_at: Time(report.checked_at),
+                duration_ms: u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
+                detail: (!report.detail.is_empty()).then(|| report.detail.clone()),
+                error: report.error.clone(),
+            },
+        );
+    }
+
+    // Fast checks reveal no registration facts: keep the last known ones
+    // unless the name is now free.
+    let (registration, predicted_drop_at) = if availability == Availability::Available {
+        (None, None)
+    } else if verdict.registration.is_empty() {
+        (old.registration.clone(), old.predicted_drop_at.clone())
+    } else {
+        (
+            Some(registration(&verdict.registration)),
+            verdict.predicted_drop_at.map(Time),
+        )
+    };
+
+    let (ready_status, ready_reason, ready_message) = if conclusive {
+        ("True", "Checked", verdict.reason.clone())
+    } else {
+        let reason = if verdict.availability == Availability::Error {
+            "ChecksFailed"
+        } else {
+            "Inconclusive"
+        };
+        (
+            "False",
+            reason,
+            if keep_old {
+                format!("{}; keeping the last conclusive verdict", verdict.reason)
+            } else {
+                verdict.reason.clone()
+            },
+        )
+    };
+    let available_status = if availability == Availability::Available {
+        "True"
+    } else {
+        "False"
+    };
+    let available_message = match availability {
+        Availability::Available => format!(
+            "can be registered (confidence {:.3})",
+            confidence.unwrap_or(0.0)
+        ),
+        other => format!("{other:?}"),
+    };
+    let conditions = vec![
+        condition(
+            &old.conditions,
+            READY,
+            ready_status,
+            ready_reason,
+            &ready_message,
+            generation,
+            now,
+        ),
+        condition(
+            &old.conditions,
+            AVAILABLE,
+            available_status,
+            &format!("{availability:?}"),
+            &available_message,
+            generation,
+            now,
+        ),
+    ];
+
+    MonitoredDomainStatus {
+        domain: Some(evaluation.domain.to_string()),
+        availability,
+        confidence,
+        last_checked_at: Some(Time(now)),
+        next_check_at: Some(Time(next_check_at)),
+        last_transition_at: if changed {
+            Some(Time(now))
+        } else {
+            old.last_transition_at.clone()
+        },
+        registration,
+        predicted_drop_at,
+        checks,
+        notification: old.notification.clone(),
+        conditions,
+        observed_generation: generation,
+    }
+}
+
+/// The status of a resource whose `spec.domain` is not a domain name. It is
+/// not checked again until its spec changes.
+pub fn invalid(
+    old: Option<&MonitoredDomainStatus>,
+    reason: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> MonitoredDomainStatus {
+    let old = old.cloned().unwrap_or_default();
+    let changed = old.availability != Availability::Invalid;
+    MonitoredDomainStatus {
+        domain: None,
+        availability: Availability::Invalid,
+        confidence: Some(1.0),
+        last_checked_at: Some(Time(now)),
+        next_check_at: None,
+        last_transition_at: if changed {
+            Some(Time(now))
+        } else {
+            old.last_transition_at.clone()
+        },
+        registration: None,
+        predicted_drop_at: None,
+        checks: BTreeMap::new(),
+        notification: old.notification.clone(),
+        conditions: vec![
+            condition(
+                &old.conditions,
+                READY,
+                "False",
+                "InvalidDomain",
+                reason,
+                generation,
+                now,
+            ),
+            condition(
+                &old.conditions,
+                AVAILABLE,
+                "False",
+                "Invalid",
+                reason,
+                generation,
+                now,
+            ),
+        ],
+        observed_generation: generation,
+    }
+}
+
+/// Whether `new` differs from `old` in anything a user would notice, or the
+/// last write is older than `heartbeat`.
+pub fn needs_write(
+    old: Option<&MonitoredDomainStatus>,
+    new: &MonitoredDomainStatus,
+    heartbeat: Duration,
+    now: Timestamp,
+) -> bool {
+    let Some(old) = old else { return true };
+    if visible(old) != visible(new) {
+        return true;
+    }
+    let last_write = old.last_checked_at.as_ref().map(|t| t.0);
+    last_write.is_none_or(|t| {
+        Duration::try_from(now.duration_since(t)).unwrap_or(Duration::ZERO) >= heartbeat
+    })
+}
+
+/// The status without what changes on every check.
+fn visible(status: &MonitoredDomainStatus) -> MonitoredDomainStatus {
+    let mut visible = status.clone();
+    visible.last_checked_at = None;
+    visible.next_check_at = None;
+    for record in visible.checks.values_mut() {
+        record.checked_at = Time(Timestamp::UNIX_EPOCH);
+        record.duration_ms = 0;
+    }
+    for condition in &mut visible.conditions {
+        // Messages carry check details that may vary in wording only.
+        condition.message.clear();
+    }
+    visible
+}
+
+fn is_conclusive(availability: Availability) -> bool {
+    !matches!(
+        availability,
+        Availability::Unknown | Availability::Error | Availability::Invalid
+    )
+}
+
+fn registration(facts: &RegistrationFacts) -> Registration {
+    Registration {
+        registrar: facts.registrar.clone(),
+        created_at: facts.created.map(Time),
+        expires_at: facts.expires.map(Time),
+        statuses: facts.statuses.clone(),
+        nameservers: facts.nameservers.clone(),
+    }
+}
+
+/// A condition that keeps its `lastTransitionTime` while its status holds.
+fn condition(
+    old: &[Condition],
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Condition {
+    let previous = old.iter().find(|c| c.type_ == type_);
+    let last_transition_time = match previous {
+        Some(p) if p.status == status => p.last_transition_time.clone(),
+        _ => Time(now),
+    };
+    Condition {
+        type_: type_.to_owned(),
+        status: status.to_owned(),
+        reason: reason.to_owned(),
+        message: message.chars().take(1024).collect(),
+        observed_generation: generation,
+        last_transition_time,
+    }
+}
+
+/// A new pending notification for the current availability transition, or
+/// `None` when one was already recorded for it (the key is derived from the
+/// transition, so it survives restarts and retries).
+pub fn pending_notification(
+    status: &MonitoredDomainStatus,
+    key: String,
+    payload: String,
+    now: Timestamp,
+) -> Option<NotificationState> {
+    if status
+        .notification
+        .as_ref()
+        .is_some_and(|n| n.idempotency_key == key)
+    {
+        return None;
+    }
+    Some(NotificationState {
+        state: NotificationDelivery::Pending,
+        idempotency_key: key,
+        payload,
+        attempts: 0,
+        created_at: Time(now),
+        next_attempt_at: Some(Time(now)),
+        last_error: None,
+        delivered_at: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        check::{CheckKind, CheckOutcome, CheckReport},
+        domain_name::DomainName,
+        verdict::{VerdictPolicy, decide},
+    };
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn evaluation(outcomes: &[(CheckKind, CheckOutcome)], finished: &str) -> Evaluation {
+        let finished_at = at(finished);
+        let reports: Vec<CheckReport> = outcomes
+            .iter()
+            .map(|(kind, outcome)| {
+                CheckReport::new(*kind, *outcome, format!("{outcome:?}"), finished_at)
+            })
+            .collect();
+        Evaluation {
+            domain: DomainName::parse("drop.example").unwrap(),
+            verdict: decide(&reports, &VerdictPolicy::default(), finished_at),
+            layers: vec![],
+            reports,
+            finished_at,
+        }
+    }
+
+    const REGISTERED: &[(CheckKind, CheckOutcome)] = &[(CheckKind::Dns, CheckOutcome::Registered)];
+
+    #[test]
+    fn unchanged_checks_write_nothing_until_the_heartbeat() {
+        let heartbeat = Duration::from_secs(600);
+        let first = after_check(
+            None,
+            &evaluation(REGISTERED, "2026-11-21T00:00:00Z"),
+            Some(1),
+            at("2026-11-21T01:00:00Z"),
+        );
+        assert!(needs_write(
+            None,
+            &first,
+            heartbeat,
+            at("2026-11-21T00:00:00Z")
+        ));
+        let second = after_check(
+            Some(&first),
+            &evaluation(REGISTERED, "2026-11-21T00:05:00Z"),
+            Some(1),
+            at("2026-11-21T01:05:00Z"),
+        );
+        assert!(!needs_write(
+            Some(&first),
+            &second,
+            heartbeat,
+            at("2026-11-21T00:05:00Z")
+        ));
+        assert_eq!(second.last_transition_at, first.last_transition_at);
+        assert_eq!(
+            second.conditions[0].last_transition_time,
+            first.conditions[0].last_transition_time
+        );
+        let later = after_check(
+            Some(&first),
+            &evaluation(REGISTERED, "2026-11-21T00:10:00Z"),
+            Some(1),
+            at("2026-11-21T01:10:00Z"),
+        );
+        assert!(needs_write(
+            Some(&first),
+            &later,
+            heartbeat,
+            at("2026-11-21T00:10:00Z")
+        ));
+    }
+
+    #[test]
+    fn a_transition_is_written_and_dated() {
+        let registered = after_check(
+            None,
+            &evaluation(REGISTERED, "2026-11-21T00:00:00Z"),
+            Some(1),
+            at("2026-11-21T01:00:00Z"),
+        );
+        let free = evaluation(
+            &[
+                (CheckKind::Dns, CheckOutcome::Available),
+                (CheckKind::Rdap, CheckOutcome::Available),
+                (CheckKind::Whois, CheckOutcome::Available),
+            ],
+            "2026-11-21T00:01:00Z",
+        );
+        let available = after_check(
+            Some(&registered),
+            &free,
+            Some(1),
+            at("2026-11-21T00:01:10Z"),
+        );
+        assert!(needs_write(
+            Some(&registered),
+            &available,
+            Duration::from_secs(600),
+            at("2026-11-21T00:01:00Z")
+        ));
+        assert_eq!(available.availability, Availability::Available);
+        assert_eq!(
+            available.last_transition_at,
+            Some(Time(at("2026-11-21T00:01:00Z")))
+        );
+        let cond = available
+            .conditions
+            .iter()
+            .find(|c| c.type_ == AVAILABLE)
+            .unwrap();
+        assert_eq!(cond.status, "True");
+        assert_eq!(available.checks.len(), 3);
+        assert!(available.registration.is_none());
+    }
+
+    #[test]
+    fn inconclusive_checks_keep_the_last_verdict() {
+        let registered = after_check(
+            None,
+            &evaluation(REGISTERED, "2026-11-21T00:00:00Z"),
+            Some(1),
+            at("2026-11-21T01:00:00Z"),
+        );
+        let throttled = evaluation(
+            &[
+                (CheckKind::Dns, CheckOutcome::Inconclusive),
+                (CheckKind::Rdap, CheckOutcome::RateLimited),
+            ],
+            "2026-11-21T00:01:00Z",
+        );
+        let status = after_check(
+            Some(&registered),
+            &throttled,
+            Some(1),
+            at("2026-11-21T01:01:00Z"),
+        );
+        assert_eq!(status.availability, Availability::Registered);
+        let ready = status.conditions.iter().find(|c| c.type_ == READY).unwrap();
+        assert_eq!(ready.status, "False");
+        assert_eq!(ready.reason, "Inconclusive");
+    }
+
+    #[test]
+    fn one_notification_per_transition() {
+        let mut status = MonitoredDomainStatus::default();
+        let now = at("2026-11-21T00:00:00Z");
+        let first = pending_notification(&status, "k1".to_owned(), "{}".to_owned(), now).unwrap();
+        assert_eq!(first.state, NotificationDelivery::Pending);
+        status.notification = Some(first);
+        assert!(pending_notification(&status, "k1".to_owned(), "{}".to_owned(), now).is_none());
+        assert!(pending_notification(&status, "k2".to_owned(), "{}".to_owned(), now).is_some());
+    }
+
+    #[test]
+    fn invalid_domains_say_why() {
+        let status = invalid(
+            None,
+            "\"exa mple.com\" is not a domain name",
+            Some(2),
+            at("2026-11-21T00:00:00Z"),
+        );
+        assert_eq!(status.availability, Availability::Invalid);
+        assert_eq!(status.conditions[0].reason, "InvalidDomain");
+        assert!(status.conditions[0].message.contains("exa mple.com"));
+        assert_eq!(status.observed_generation, Some(2));
+    }
+}
