@@ -77,7 +77,9 @@ pub enum WhoisError {
         timeout: Duration,
     },
     /// The answer exceeded [`MAX_ANSWER_BYTES`]; reading stopped.
-    #[error("answer too large from WHOIS server {server}: more than {limit} bytes, stopped reading")]
+    #[error(
+        "answer too large from WHOIS server {server}: more than {limit} bytes, stopped reading"
+    )]
     AnswerTooLarge {
         /// The server.
         server: String,
@@ -85,7 +87,9 @@ pub enum WhoisError {
         limit: usize,
     },
     /// Neither an override nor the referral server names a server for the TLD.
-    #[error("no WHOIS server for .{tld}: {referral} names none (set WHOIS_OVERRIDES={tld}=host:port to add one)")]
+    #[error(
+        "no WHOIS server for .{tld}: {referral} names none (set WHOIS_OVERRIDES={tld}=host:port to add one)"
+    )]
     NoServer {
         /// The TLD.
         tld: String,
@@ -246,7 +250,9 @@ impl WhoisChecker {
                     return CheckReport::new(
                         kind,
                         CheckOutcome::Inconclusive,
-                        format!("answer from {server} says {evidence:?} but carries registration data"),
+                        format!(
+                            "answer from {server} says {evidence:?} but carries registration data"
+                        ),
                         started,
                     )
                     .with_registration(facts);

@@ -126,8 +126,20 @@ pub fn parse_record(answer: &str) -> WhoisRecord {
         .find_map(|(_, value)| registrar_name(value));
 
     let mut statuses: Vec<String> = Vec::new();
-    for (_, value) in fields.iter().filter(|(k, _)| STATUS_KEYS.contains(&k.as_str())) {
-        let code = epp_status(value);
+    for (_, value) in fields
+        .iter()
+        .filter(|(k, _)| STATUS_KEYS.contains(&k.as_str()))
+    {
+        // `ACTIVE`, `OK`: shouting registries would become `aCTIVE`.
+        let shouted = value
+            .split_whitespace()
+            .next()
+            .is_some_and(|word| !word.chars().any(char::is_lowercase));
+        let code = if shouted {
+            epp_status(&value.to_lowercase())
+        } else {
+            epp_status(value)
+        };
         if !code.is_empty() && !statuses.contains(&code) {
             statuses.push(code);
         }
@@ -242,7 +254,11 @@ fn parse_date_exact(raw: &str) -> Option<Timestamp> {
     if let Ok(date) = raw.parse::<civil::Date>() {
         return utc(date.to_datetime(civil::Time::midnight()));
     }
-    const DATETIME_FORMATS: &[&str] = &["%Y/%m/%d %H:%M:%S", "%Y.%m.%d %H:%M:%S", "%d-%b-%Y %H:%M:%S"];
+    const DATETIME_FORMATS: &[&str] = &[
+        "%Y/%m/%d %H:%M:%S",
+        "%Y.%m.%d %H:%M:%S",
+        "%d-%b-%Y %H:%M:%S",
+    ];
     const DATE_FORMATS: &[&str] = &["%d-%b-%Y", "%Y.%m.%d", "%Y/%m/%d", "%d.%m.%Y", "%d/%m/%Y"];
     DATETIME_FORMATS
         .iter()
@@ -283,7 +299,9 @@ pub fn parse_retry_after(answer: &str, now: Timestamp) -> Option<Duration> {
 
 /// `23 seconds`, `5 minutes`, `1 hour`, `30s` at the start of `text`.
 fn parse_amount(text: &str) -> Option<Duration> {
-    let digits_end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let count: u64 = text.get(..digits_end)?.parse().ok()?;
     let unit = text[digits_end..]
         .trim_start()
@@ -327,7 +345,7 @@ fn fields(answer: &str) -> Vec<(String, String)> {
             section = None;
         }
         match key_value(trimmed) {
-            Some((key, value)) if value.is_empty() => section = Some((key, indent)),
+            Some((key, "")) => section = Some((key, indent)),
             Some((key, value)) => out.push((key, value.to_owned())),
             None if trimmed.len() <= MAX_KEY_LEN && !trimmed.contains(['.', '%', '#', '>']) => {
                 section = Some((normalise_key(trimmed), indent));
@@ -433,7 +451,10 @@ mod tests {
         assert_eq!(facts.expires, Some(ts("2027-08-13T04:00:00Z")));
         assert_eq!(facts.last_changed, Some(ts("2024-08-14T07:01:34Z")));
         assert_eq!(facts.statuses, ["clientHold", "clientTransferProhibited"]);
-        assert_eq!(facts.nameservers, ["a.iana-servers.net", "b.iana-servers.net"]);
+        assert_eq!(
+            facts.nameservers,
+            ["a.iana-servers.net", "b.iana-servers.net"]
+        );
         assert_eq!(
             record.registrar_server,
             Some(HostPort {
@@ -451,11 +472,17 @@ mod tests {
             Last updated:  01-Mar-2025\n\n    Name servers:\n        ns1.example.co.uk\n        \
             ns2.example.co.uk   192.0.2.2\n\n";
         let facts = parse_record(nominet).facts;
-        assert_eq!(facts.registrar.as_deref(), Some("Example Registrar Ltd [Tag = EXAMPLE]"));
+        assert_eq!(
+            facts.registrar.as_deref(),
+            Some("Example Registrar Ltd [Tag = EXAMPLE]")
+        );
         assert_eq!(facts.created, Some(ts("1996-08-26T00:00:00Z")));
         assert_eq!(facts.expires, Some(ts("2027-08-26T00:00:00Z")));
         assert_eq!(facts.last_changed, Some(ts("2025-03-01T00:00:00Z")));
-        assert_eq!(facts.nameservers, ["ns1.example.co.uk", "ns2.example.co.uk"]);
+        assert_eq!(
+            facts.nameservers,
+            ["ns1.example.co.uk", "ns2.example.co.uk"]
+        );
 
         let eurid = "Domain: example.eu\nScript: LATIN\n\nRegistrant:\n        NOT DISCLOSED!\n\n\
             Registrar:\n        Name: Example Registrar BV\n        Website: https://registrar.example\n\n\
@@ -490,7 +517,7 @@ mod tests {
         assert_eq!(facts.nameservers, ["ns1.example.jp", "ns2.example.jp"]);
 
         let denic = "Domain: example.de\nNserver: ns1.example.de\nNserver: ns2.example.de\n\
-            Status: connect\nChanged: 2018-03-12T21:44:25+01:00\n";
+            Status: CONNECT\nChanged: 2018-03-12T21:44:25+01:00\n";
         let facts = parse_record(denic).facts;
         assert_eq!(facts.statuses, ["connect"]);
         assert_eq!(facts.last_changed, Some(ts("2018-03-12T20:44:25Z")));
@@ -527,11 +554,16 @@ mod tests {
             domain:       COM\n\nwhois:        whois.verisign-grs.com\n";
         assert_eq!(parse_referral(iana).unwrap().host, "whois.verisign-grs.com");
         let whois_only = "domain: EXAMPLE\nwhois:        127.0.0.1:4343\n";
-        assert_eq!(parse_referral(whois_only).unwrap().to_string(), "127.0.0.1:4343");
+        assert_eq!(
+            parse_referral(whois_only).unwrap().to_string(),
+            "127.0.0.1:4343"
+        );
         assert_eq!(parse_referral("domain: X\nwhois:\n"), None);
         assert_eq!(parse_referral("% This query returned 0 objects."), None);
         assert_eq!(
-            parse_server("http://whois.registrar.example/").unwrap().to_string(),
+            parse_server("http://whois.registrar.example/")
+                .unwrap()
+                .to_string(),
             "whois.registrar.example:43"
         );
         assert_eq!(parse_server("[::1]:4343").unwrap().port, 4343);
@@ -544,7 +576,10 @@ mod tests {
     fn parses_retry_times() {
         let now = ts("2026-01-01T00:00:00Z");
         let cases = [
-            ("Rate limit exceeded. Try again after: 2026-01-01 00:05:00", 300),
+            (
+                "Rate limit exceeded. Try again after: 2026-01-01 00:05:00",
+                300,
+            ),
             ("quota ... will be replenished in 23 seconds.", 23),
             ("Too many requests, try again in 2 minutes", 120),
             ("Please wait 30s", 30),

@@ -287,7 +287,9 @@ pub fn profile(tld: &str) -> Option<&'static TldProfile> {
 
 /// The query line for `domain` under `tld`'s format.
 pub fn query_for(tld: &str, domain: &str) -> String {
-    profile(tld).map_or(QueryFormat::PLAIN, |p| p.query).query(domain)
+    profile(tld)
+        .map_or(QueryFormat::PLAIN, |p| p.query)
+        .query(domain)
 }
 
 /// What an answer says, by the table.
@@ -327,7 +329,12 @@ pub fn classify(tld: &str, answer: &str, now: Timestamp) -> Classification {
         .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty())
-        .map(|line| (line, line.to_lowercase()))
+        // Layouts pad with runs of spaces (`Status:      free`): match on
+        // single spaces.
+        .map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            (line, words.join(" ").to_lowercase())
+        })
         .collect();
     let find = |phrases: &mut dyn Iterator<Item = Phrase>| -> Option<String> {
         let phrases: Vec<Phrase> = phrases.collect();
@@ -381,7 +388,9 @@ fn contains_words(line: &str, phrase: &str) -> bool {
     line.match_indices(phrase).any(|(at, _)| {
         let before = line[..at].chars().next_back();
         let after = line[at + phrase.len()..].chars().next();
-        !(alnum(first) && alnum(before)) && !(alnum(last) && alnum(after))
+        let runs_into_word_before = alnum(first) && alnum(before);
+        let runs_into_word_after = alnum(last) && alnum(after);
+        !runs_into_word_before && !runs_into_word_after
     })
 }
 
@@ -426,20 +435,17 @@ mod tests {
             ("org", "Domain not found."),
             ("info", "Domain not found."),
             ("io", "Domain not found."),
-            (
-                "co",
-                "The queried object does not exist: DOMAIN NOT FOUND",
-            ),
-            (
-                "xyz",
-                "The queried object does not exist: DOMAIN NOT FOUND",
-            ),
+            ("co", "The queried object does not exist: DOMAIN NOT FOUND"),
+            ("xyz", "The queried object does not exist: DOMAIN NOT FOUND"),
             ("dev", "Domain not found."),
             ("app", "Domain not found."),
             ("de", "Domain: free-name.de\nStatus: free"),
             ("uk", "    No match for \"free-name.co.uk\"."),
             ("eu", "Domain: free-name.eu\nStatus: AVAILABLE"),
-            ("it", "Domain: free-name.it\nStatus: AVAILABLE"),
+            (
+                "it",
+                "Domain:   free-name.it\nStatus:             AVAILABLE",
+            ),
             ("nl", "free-name.nl is free"),
             ("nz", "query_status: 220 Available"),
             ("jp", "No match!!"),
@@ -452,7 +458,11 @@ mod tests {
     #[test]
     fn bare_not_found_is_weak_everywhere() {
         for tld in ["org", "info", "io", "com", "example"] {
-            assert_eq!(not_found(tld, "NOT FOUND\r\n"), Some(Strength::Weak), ".{tld}");
+            assert_eq!(
+                not_found(tld, "NOT FOUND\r\n"),
+                Some(Strength::Weak),
+                ".{tld}"
+            );
         }
     }
 
@@ -505,16 +515,28 @@ mod tests {
     #[test]
     fn reserved_wording_wins_over_not_found() {
         let answers = [
-            ("xyz", "The queried object does not exist: Reserved by the registry"),
-            ("org", "This name is reserved by the Registry in accordance with ICANN Policy."),
+            (
+                "xyz",
+                "The queried object does not exist: Reserved by the registry",
+            ),
+            (
+                "org",
+                "This name is reserved by the Registry in accordance with ICANN Policy.",
+            ),
             ("de", "Domain: a.de\nStatus: invalid"),
             ("it", "Domain: roma.it\nStatus: UNASSIGNABLE"),
             ("app", "This is a premium domain.\nDomain not found."),
-            ("example", "The registration of this domain is restricted, as it is protected by the DPML"),
+            (
+                "example",
+                "The registration of this domain is restricted, as it is protected by the DPML",
+            ),
         ];
         for (tld, answer) in answers {
             assert!(
-                matches!(classify(tld, answer, now()), Classification::Reserved { .. }),
+                matches!(
+                    classify(tld, answer, now()),
+                    Classification::Reserved { .. }
+                ),
                 ".{tld}: {answer}"
             );
         }
@@ -525,7 +547,10 @@ mod tests {
         let record = "   Domain Name: EXAMPLE.COM\r\n   Registrar: Example Registrar, Inc.\r\n   \
                       Domain Status: clientTransferProhibited https://icann.org/epp#clientTransferProhibited\r\n";
         assert_eq!(classify("com", record, now()), Classification::Unmatched);
-        assert_eq!(classify("com", "DOMAIN NOT FOUNDATION", now()), Classification::Unmatched);
+        assert_eq!(
+            classify("com", "DOMAIN NOT FOUNDATION", now()),
+            Classification::Unmatched
+        );
     }
 
     #[test]
