@@ -342,6 +342,8 @@ impl RegistrarChecker {
         let client = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .timeout(settings.timeout)
+            // A redirect could carry a custom key header to another host.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(RegistrarError::Client)?;
         Ok(Self {

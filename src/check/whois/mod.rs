@@ -17,6 +17,7 @@ pub mod patterns;
 use std::{
     collections::HashMap,
     io,
+    net::IpAddr,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -95,6 +96,18 @@ pub enum WhoisError {
         tld: String,
         /// The referral server asked.
         referral: String,
+    },
+    /// An answer from a public server named a private or loopback address as
+    /// the next server; following it would let the internet steer us into
+    /// the cluster network.
+    #[error(
+        "{from} refers to {to}, a private address; not followed (use WHOIS_OVERRIDES for private servers)"
+    )]
+    PrivateReferral {
+        /// The server whose answer named it.
+        from: String,
+        /// The server named.
+        to: String,
     },
     /// A server is backing us off, or throttled us just now.
     #[error("{server}: {reason}")]
@@ -303,6 +316,13 @@ impl WhoisChecker {
         let Some(registrar) = record.registrar_server.filter(|r| r != registry) else {
             return (record.facts, String::new());
         };
+        if !may_follow(registry, &registrar) {
+            let refused = WhoisError::PrivateReferral {
+                from: registry.to_string(),
+                to: registrar.to_string(),
+            };
+            return (record.facts, format!("; {refused}"));
+        }
         let details = match self.ask(&registrar, domain.as_str()).await {
             Ok(answer) => answer,
             Err(error) => {
@@ -391,6 +411,15 @@ impl WhoisChecker {
         }
         self.budgets.record_success(&referral_server.to_string());
         let server = parse_referral(&answer);
+        if let Some(to) = server
+            .as_ref()
+            .filter(|to| !may_follow(referral_server, to))
+        {
+            return Err(WhoisError::PrivateReferral {
+                from: referral_server.to_string(),
+                to: to.to_string(),
+            });
+        }
         *cached = Some(Referral {
             server: server.clone(),
             fetched: Instant::now(),
@@ -462,6 +491,33 @@ async fn exchange(server: &HostPort, query: &str) -> Result<Vec<u8>, WhoisError>
     }
 }
 
+/// Whether a server named in `from`'s answer may be contacted: a private,
+/// loopback or link-local address only when `from` is itself on one (tests
+/// and private setups); host names and public addresses always.
+fn may_follow(from: &HostPort, to: &HostPort) -> bool {
+    let private = |server: &HostPort| match server.host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => {
+            ip.is_private()
+                || ip.is_loopback()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_broadcast()
+        }
+        Ok(IpAddr::V6(ip)) => {
+            let first = ip.segments()[0];
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || ip
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| v4.is_private() || v4.is_loopback())
+        }
+        Err(_) => false,
+    };
+    !private(to) || private(from)
+}
+
 /// The report of a check that got no usable answer.
 fn failure_report(error: WhoisError, started: Timestamp) -> CheckReport {
     let kind = CheckKind::Whois;
@@ -474,6 +530,7 @@ fn failure_report(error: WhoisError, started: Timestamp) -> CheckReport {
                 .with_retry_after(retry_after)
         }
         WhoisError::Connect { .. }
+        | WhoisError::PrivateReferral { .. }
         | WhoisError::Exchange { .. }
         | WhoisError::Timeout { .. }
         | WhoisError::AnswerTooLarge { .. } => CheckReport::error(kind, error, started),
@@ -518,6 +575,27 @@ mod tests {
         assert_eq!(merged.created, Some(Timestamp::UNIX_EPOCH));
         assert_eq!(merged.statuses, ["clientHold"]);
         assert_eq!(merged.nameservers, ["ns1.example.net"]);
+    }
+
+    #[test]
+    fn answers_from_public_servers_cannot_point_into_private_networks() {
+        let server = |raw: &str| parse::parse_server(raw).unwrap();
+        let public = server("whois.verisign-grs.com");
+        for private in [
+            "127.0.0.1:6379",
+            "10.0.0.5",
+            "192.168.1.1:43",
+            "[::1]:43",
+            "[fd00::1]:43",
+        ] {
+            assert!(!may_follow(&public, &server(private)), "{private}");
+        }
+        assert!(may_follow(&public, &server("whois.registrar.example")));
+        assert!(may_follow(&public, &server("198.51.100.7:4343")));
+        assert!(may_follow(
+            &server("127.0.0.1:4343"),
+            &server("127.0.0.1:4444")
+        ));
     }
 
     #[test]
