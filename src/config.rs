@@ -161,6 +161,37 @@ pub struct CheckerArgs {
     /// Confidence (0.0–1.0) a verdict of `Available` needs before anyone is notified.
     #[arg(long, env = "CONFIDENCE_THRESHOLD", default_value = "0.9", value_parser = parse_fraction)]
     pub confidence_threshold: f64,
+    /// Registrar availability API: `none` (disabled), `godaddy`, or `generic`.
+    #[arg(long, env = "REGISTRAR_PROVIDER", value_enum, default_value_t = crate::check::registrar::ProviderKind::None)]
+    pub registrar_provider: crate::check::registrar::ProviderKind,
+    /// Registrar API URL: the base URL for `godaddy` (default
+    /// https://api.godaddy.com), or the request URL with a `{domain}`
+    /// placeholder for `generic`.
+    #[arg(long, env = "REGISTRAR_API_URL")]
+    pub registrar_api_url: Option<String>,
+    /// Registrar API key (`godaddy`), or the token of the `generic` provider.
+    #[arg(long, env = "REGISTRAR_API_KEY", hide_env_values = true, value_parser = parse_secret)]
+    pub registrar_api_key: Option<Secret>,
+    /// Registrar API secret (`godaddy`).
+    #[arg(long, env = "REGISTRAR_API_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub registrar_api_secret: Option<Secret>,
+    /// Header that carries the `generic` provider's key as is (e.g. `X-Api-Key`);
+    /// without it the key is sent as `Authorization: Bearer <key>`.
+    #[arg(long, env = "REGISTRAR_API_KEY_HEADER")]
+    pub registrar_api_key_header: Option<String>,
+    /// JSON pointer to the boolean availability field of a `generic` answer.
+    #[arg(
+        long,
+        env = "REGISTRAR_AVAILABLE_POINTER",
+        default_value = "/available"
+    )]
+    pub registrar_available_pointer: String,
+    /// JSON pointer to a boolean premium/reserved flag of a `generic` answer.
+    #[arg(long, env = "REGISTRAR_RESERVED_POINTER")]
+    pub registrar_reserved_pointer: Option<String>,
+    /// Timeout of one registrar API request.
+    #[arg(long, env = "REGISTRAR_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub registrar_timeout: Duration,
 }
 
 impl CheckerArgs {

@@ -3,3 +3,5 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod registrar_stub;
+pub mod whois_server;

@@ -1,1 +1,0 @@
-//! The whois checker (in progress).

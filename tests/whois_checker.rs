@@ -1,0 +1,634 @@
+//! The WHOIS checker against real WHOIS servers on loopback.
+
+mod support;
+
+use std::{collections::BTreeMap, num::NonZeroU32, time::Duration};
+
+use domain_monitor::{
+    check::{
+        CheckOutcome, CheckReport, Checker, Strength,
+        whois::{MAX_ANSWER_BYTES, Settings, WhoisChecker},
+    },
+    config::{HostPort, RateLimit},
+    domain_name::DomainName,
+};
+use jiff::Timestamp;
+use support::whois_server::{Reply, WhoisServer};
+
+/// A referral server nobody should reach in tests that use overrides.
+fn unreachable_referral() -> HostPort {
+    HostPort {
+        host: "127.0.0.1".to_owned(),
+        port: 9,
+    }
+}
+
+fn settings(referral: HostPort, overrides: &[(&str, HostPort)], timeout: Duration) -> Settings {
+    Settings {
+        referral_server: referral,
+        overrides: overrides
+            .iter()
+            .map(|(tld, server)| ((*tld).to_owned(), server.clone()))
+            .collect::<BTreeMap<_, _>>(),
+        timeout,
+        rate_limit: RateLimit {
+            count: NonZeroU32::new(1000).unwrap(),
+            per: Duration::from_secs(1),
+        },
+    }
+}
+
+/// A checker sending every listed TLD to `server`.
+fn checker_for(server: &WhoisServer, tlds: &[&str]) -> WhoisChecker {
+    let overrides: Vec<_> = tlds.iter().map(|t| (*t, server.host_port())).collect();
+    WhoisChecker::new(settings(
+        unreachable_referral(),
+        &overrides,
+        Duration::from_secs(2),
+    ))
+}
+
+async fn check(checker: &WhoisChecker, domain: &str) -> CheckReport {
+    checker.check(&DomainName::parse(domain).unwrap()).await
+}
+
+fn ts(raw: &str) -> Timestamp {
+    raw.parse().unwrap()
+}
+
+/// An ICANN-format (RDDS) registry record.
+fn icann_record(domain: &str, registrar: &str, status: &str) -> String {
+    let upper = domain.to_ascii_uppercase();
+    format!(
+        "   Domain Name: {upper}\r\n   Registry Domain ID: 1234_DOMAIN-EXAMPLE\r\n\
+         \x20  Registrar URL: http://registrar.example\r\n\
+         \x20  Updated Date: 2025-06-01T10:00:00Z\r\n\
+         \x20  Creation Date: 2001-02-03T04:05:06Z\r\n\
+         \x20  Registry Expiry Date: 2027-02-03T04:05:06Z\r\n\
+         \x20  Registrar: {registrar}\r\n   Registrar IANA ID: 9999\r\n\
+         \x20  Registrar Abuse Contact Email:\r\n\
+         \x20  Domain Status: {status} https://icann.org/epp#{status}\r\n\
+         \x20  Name Server: NS1.{upper}\r\n   Name Server: NS2.{upper}\r\n\
+         \x20  DNSSEC: unsigned\r\n\
+         >>> Last update of whois database: 2026-01-01T00:00:00Z <<<\r\n\r\n\
+         For more information on Whois status codes, please visit https://icann.org/epp\r\n\r\n\
+         Terms of Use: access to this service is rate limited; data is provided for\r\n\
+         information purposes only.\r\n"
+    )
+}
+
+/// One TLD's free and registered answers, in the registry's own layout.
+struct TldCase {
+    tld: &'static str,
+    /// Query line for `free-name.<tld>` (the registry's query format).
+    free_query: String,
+    free_answer: String,
+    free_strength: Strength,
+    taken: &'static str,
+    taken_query: String,
+    taken_answer: String,
+    registrar: Option<&'static str>,
+    created: Option<&'static str>,
+    expires: Option<&'static str>,
+    status: Option<&'static str>,
+    nameserver: &'static str,
+}
+
+fn tld_cases() -> Vec<TldCase> {
+    let icann = |tld: &'static str, free_answer: &str, free_strength| {
+        let taken: &'static str = Box::leak(format!("taken.{tld}").into_boxed_str());
+        let nameserver: &'static str = Box::leak(format!("ns1.taken.{tld}").into_boxed_str());
+        TldCase {
+            tld,
+            free_query: format!("free-name.{tld}"),
+            free_answer: free_answer.replace("{D}", &format!("FREE-NAME.{}", tld.to_uppercase())),
+            free_strength,
+            taken,
+            taken_query: taken.to_owned(),
+            taken_answer: icann_record(taken, "Example Registrar, LLC", "clientHold"),
+            registrar: Some("Example Registrar, LLC"),
+            created: Some("2001-02-03T04:05:06Z"),
+            expires: Some("2027-02-03T04:05:06Z"),
+            status: Some("clientHold"),
+            nameserver,
+        }
+    };
+    let verisign_free = "No match for \"{D}\".\r\n>>> Last update of whois database: 2026-01-01T00:00:00Z <<<\r\n\r\n\
+        NOTICE: The expiration date displayed in this record is the date the\r\nregistrar's sponsorship \
+        of the domain name registration in the registry is\r\ncurrently set to expire.\r\n";
+    let not_found = "Domain not found.\r\n>>> Last update of WHOIS database: 2026-01-01T00:00:00Z <<<\r\n\r\n\
+        Terms of Use: Access to WHOIS information is provided to assist persons in\r\ndetermining the contents \
+        of a domain name registration record.\r\n";
+    let centralnic = "The queried object does not exist: DOMAIN NOT FOUND\r\n";
+    let mut cases = vec![
+        icann("com", verisign_free, Strength::Strong),
+        icann("net", verisign_free, Strength::Strong),
+        icann("org", not_found, Strength::Strong),
+        // Identity Digital's bare answer: also what it says when throttling.
+        icann("info", "NOT FOUND\r\n", Strength::Weak),
+        icann("io", not_found, Strength::Strong),
+        icann("co", centralnic, Strength::Strong),
+        icann("xyz", centralnic, Strength::Strong),
+        icann("dev", not_found, Strength::Strong),
+        icann("app", not_found, Strength::Strong),
+        icann("nz", "query_status: 220 Available\r\n", Strength::Strong),
+    ];
+    cases.push(TldCase {
+        tld: "de",
+        free_query: "-T dn,ace free-name.de".to_owned(),
+        free_answer: "Domain: free-name.de\nStatus: free\n".to_owned(),
+        free_strength: Strength::Strong,
+        taken: "taken.de",
+        taken_query: "-T dn,ace taken.de".to_owned(),
+        taken_answer:
+            "% Restricted rights.\n%\n% Terms and Conditions of Use\n\nDomain: taken.de\n\
+            Nserver: ns1.taken.de\nNserver: ns2.taken.de\nStatus: connect\n\
+            Changed: 2025-03-12T21:44:25+01:00\n"
+                .to_owned(),
+        registrar: None,
+        created: None,
+        expires: None,
+        status: Some("connect"),
+        nameserver: "ns1.taken.de",
+    });
+    cases.push(TldCase {
+        tld: "uk",
+        free_query: "free-name.co.uk".to_owned(),
+        free_answer: "\n    No match for \"free-name.co.uk\".\n\n    This domain name has not been registered.\n\n    \
+            WHOIS lookup made at 12:00:00 01-Jan-2026\n"
+            .to_owned(),
+        free_strength: Strength::Strong,
+        taken: "taken.co.uk",
+        taken_query: "taken.co.uk".to_owned(),
+        taken_answer: "\n    Domain name:\n        taken.co.uk\n\n    Registrar:\n        \
+            Example Registrar Ltd [Tag = EXAMPLE]\n        URL: https://registrar.example\n\n    \
+            Relevant dates:\n        Registered on: 26-Aug-1996\n        Expiry date:  26-Aug-2027\n        \
+            Last updated:  01-Mar-2025\n\n    Registration status:\n        Registered until expiry date.\n\n    \
+            Name servers:\n        ns1.taken.co.uk\n        ns2.taken.co.uk\n\n    \
+            WHOIS lookup made at 12:00:00 01-Jan-2026\n"
+            .to_owned(),
+        registrar: Some("Example Registrar Ltd [Tag = EXAMPLE]"),
+        created: Some("1996-08-26T00:00:00Z"),
+        expires: Some("2027-08-26T00:00:00Z"),
+        status: None,
+        nameserver: "ns1.taken.co.uk",
+    });
+    cases.push(TldCase {
+        tld: "eu",
+        free_query: "free-name.eu".to_owned(),
+        free_answer: "% The WHOIS service offered by EURid is for information only.\n\n\
+            Domain: free-name.eu\nScript: LATIN\n\nStatus: AVAILABLE\n"
+            .to_owned(),
+        free_strength: Strength::Strong,
+        taken: "taken.eu",
+        taken_query: "taken.eu".to_owned(),
+        taken_answer: "% The WHOIS service offered by EURid is for information only.\n\n\
+            Domain: taken.eu\nScript: LATIN\n\nRegistrant:\n        NOT DISCLOSED!\n\n\
+            Technical:\n        Organisation: Example Tech BV\n\n\
+            Registrar:\n        Name: Example Registrar BV\n        Website: https://registrar.example\n\n\
+            Name servers:\n        ns1.taken.eu\n        ns2.taken.eu\n\n"
+            .to_owned(),
+        registrar: Some("Example Registrar BV"),
+        created: None,
+        expires: None,
+        status: None,
+        nameserver: "ns1.taken.eu",
+    });
+    cases.push(TldCase {
+        tld: "nl",
+        free_query: "free-name.nl".to_owned(),
+        free_answer: "free-name.nl is free\n".to_owned(),
+        free_strength: Strength::Strong,
+        taken: "taken.nl",
+        taken_query: "taken.nl".to_owned(),
+        taken_answer: "Domain name: taken.nl\nStatus:      active\n\nRegistrar:\n   Example Registrar B.V.\n   \
+            Street 1\n   1234AB Amsterdam\n\nDNSSEC:      no\n\nDomain nameservers:\n   ns1.taken.nl\n   \
+            ns2.taken.nl\n\nCreation Date: 2001-01-01\n\nUpdated Date: 2025-01-01\n"
+            .to_owned(),
+        registrar: Some("Example Registrar B.V."),
+        created: Some("2001-01-01T00:00:00Z"),
+        expires: None,
+        status: Some("active"),
+        nameserver: "ns1.taken.nl",
+    });
+    cases.push(TldCase {
+        tld: "it",
+        free_query: "free-name.it".to_owned(),
+        free_answer: "Domain:             free-name.it\nStatus:             AVAILABLE\n".to_owned(),
+        free_strength: Strength::Strong,
+        taken: "taken.it",
+        taken_query: "taken.it".to_owned(),
+        taken_answer: "Domain:             taken.it\nStatus:             ok\nSigned:             no\n\
+            Created:            1999-12-10 00:00:00\nLast Update:        2025-01-20 00:54:29\n\
+            Expire Date:        2027-01-04\n\nRegistrant\n  Organization:     Example S.p.A.\n  \
+            Created:          2007-03-01 10:28:27\n\nRegistrar\n  Organization:     Example S.r.l.\n  \
+            Name:             EXAMPLE-REG\n\nNameservers\n  ns1.taken.it\n  ns2.taken.it\n"
+            .to_owned(),
+        registrar: Some("Example S.r.l."),
+        created: Some("1999-12-10T00:00:00Z"),
+        expires: Some("2027-01-04T00:00:00Z"),
+        status: Some("ok"),
+        nameserver: "ns1.taken.it",
+    });
+    cases.push(TldCase {
+        tld: "jp",
+        free_query: "free-name.jp/e".to_owned(),
+        free_answer: "[ JPRS database provides information on network administration. Its use is    ]\n\
+            [ restricted to network administration purposes.                              ]\n\nNo match!!\n"
+            .to_owned(),
+        free_strength: Strength::Strong,
+        taken: "taken.jp",
+        taken_query: "taken.jp/e".to_owned(),
+        taken_answer: "[ JPRS database provides information on network administration. ]\n\n\
+            Domain Information:\na. [Domain Name]                TAKEN.JP\n\
+            g. [Organization]               Example K.K.\n\
+            p. [Name Server]                ns1.taken.jp\np. [Name Server]                ns2.taken.jp\n\
+            [State]                         Connected (2027/03/31)\n\
+            [Registered Date]               2001/03/12\n\
+            [Last Update]                   2025/04/01 01:05:03 (JST)\n"
+            .to_owned(),
+        registrar: None,
+        created: Some("2001-03-12T00:00:00Z"),
+        expires: None,
+        status: Some("connected"),
+        nameserver: "ns1.taken.jp",
+    });
+    cases
+}
+
+#[tokio::test]
+async fn every_tld_in_the_table_reads_free_and_registered_answers() {
+    let cases = tld_cases();
+    let replies = cases.iter().flat_map(|c| {
+        [
+            (c.free_query.clone(), Reply::text(c.free_answer.clone())),
+            (c.taken_query.clone(), Reply::text(c.taken_answer.clone())),
+        ]
+    });
+    let server = WhoisServer::start(replies).await;
+    let tlds: Vec<&str> = cases.iter().map(|c| c.tld).collect();
+    let checker = checker_for(&server, &tlds);
+
+    for case in &cases {
+        let tld = case.tld;
+        let free_domain = if tld == "uk" {
+            "free-name.co.uk".to_owned()
+        } else {
+            format!("free-name.{tld}")
+        };
+        let free = check(&checker, &free_domain).await;
+        assert_eq!(free.outcome, CheckOutcome::Available, ".{tld}: {free:?}");
+        assert_eq!(free.strength, case.free_strength, ".{tld}: {free:?}");
+        assert_eq!(free.server, Some(server.host_port().to_string()));
+
+        let taken = check(&checker, case.taken).await;
+        assert_eq!(taken.outcome, CheckOutcome::Registered, ".{tld}: {taken:?}");
+        let facts = taken.registration.expect("registration facts");
+        assert_eq!(facts.registrar.as_deref(), case.registrar, ".{tld}");
+        assert_eq!(facts.created, case.created.map(ts), ".{tld}");
+        assert_eq!(facts.expires, case.expires.map(ts), ".{tld}");
+        if let Some(status) = case.status {
+            assert!(facts.has_status(status), ".{tld}: {:?}", facts.statuses);
+        }
+        assert!(
+            facts.nameservers.iter().any(|ns| ns == case.nameserver),
+            ".{tld}: {:?}",
+            facts.nameservers
+        );
+    }
+    // The registry-specific query formats were used (unknown queries would
+    // have been answered "% unknown query" and failed above).
+    let queries = server.queries();
+    assert!(queries.contains(&"-T dn,ace free-name.de".to_owned()));
+    assert!(queries.contains(&"taken.jp/e".to_owned()));
+}
+
+#[tokio::test]
+async fn throttled_not_found_is_rate_limited_and_the_server_is_left_alone() {
+    let server = WhoisServer::start([
+        (
+            "free-name.org",
+            Reply::text(
+                "WHOIS LIMIT EXCEEDED - SEE WWW.PIR.ORG/WHOIS FOR DETAILS\r\nNOT FOUND\r\n",
+            ),
+        ),
+        ("other.org", Reply::text("Domain not found.\r\n")),
+    ])
+    .await;
+    let checker = checker_for(&server, &["org"]);
+
+    let first = check(&checker, "free-name.org").await;
+    assert_eq!(first.outcome, CheckOutcome::RateLimited, "{first:?}");
+    assert_eq!(first.retry_after, Some(Duration::from_secs(30)));
+    assert!(
+        first.detail.contains("WHOIS LIMIT EXCEEDED"),
+        "{}",
+        first.detail
+    );
+    assert_eq!(server.connections(), 1);
+
+    // Backing off: the next check reports RateLimited without connecting.
+    let second = check(&checker, "other.org").await;
+    assert_eq!(second.outcome, CheckOutcome::RateLimited, "{second:?}");
+    assert!(second.detail.contains("backing off"), "{}", second.detail);
+    assert_eq!(server.connections(), 1, "a backed-off server was contacted");
+}
+
+#[tokio::test]
+async fn quota_banners_are_rate_limited_with_the_retry_time_they_give() {
+    let retry_at = Timestamp::now() + jiff::SignedDuration::from_secs(120);
+    let retry_at = retry_at.strftime("%Y-%m-%d %H:%M:%S").to_string();
+    let banners = [
+        "Number of allowed queries exceeded.\r\nNOT FOUND\r\n".to_owned(),
+        "Your access is too fast, please try again later.\r\n".to_owned(),
+        "Quota exceeded\r\n".to_owned(),
+        "%% Lookup quota exceeded\r\nNo match for \"FREE-NAME.COM\".\r\n".to_owned(),
+        "%% Error: excessive querying, access suspended\r\n".to_owned(),
+        format!("Rate limit exceeded. Try again after: {retry_at}\r\n"),
+    ];
+    for banner in banners {
+        let server = WhoisServer::start([("free-name.com", Reply::text(banner.clone()))]).await;
+        let checker = checker_for(&server, &["com"]);
+        let report = check(&checker, "free-name.com").await;
+        assert_eq!(
+            report.outcome,
+            CheckOutcome::RateLimited,
+            "{banner}: {report:?}"
+        );
+        if banner.starts_with("Rate limit") {
+            let wait = report.retry_after.expect("retry time parsed");
+            assert!(
+                (Duration::from_secs(115)..=Duration::from_secs(120)).contains(&wait),
+                "{wait:?}"
+            );
+        }
+        let again = check(&checker, "free-name.com").await;
+        assert_eq!(again.outcome, CheckOutcome::RateLimited);
+        assert_eq!(server.connections(), 1, "{banner}");
+    }
+}
+
+#[tokio::test]
+async fn reserved_premium_and_blocked_answers_are_reserved() {
+    let server = WhoisServer::start([
+        ("-T dn,ace a.de", Reply::text("Domain: a.de\nStatus: invalid\n")),
+        (
+            "rsv.xyz",
+            Reply::text("The queried object does not exist: Reserved by the registry\r\n"),
+        ),
+        (
+            "shop.app",
+            Reply::text("This is a premium domain. Domain not found.\r\n"),
+        ),
+        ("roma.it", Reply::text("Domain: roma.it\nStatus: UNASSIGNABLE\n")),
+        (
+            "brand.org",
+            Reply::text("This name is reserved by the Registry in accordance with ICANN Policy.\r\n"),
+        ),
+        (
+            "brand.eu",
+            Reply::text("Domain: brand.eu\nStatus: NOT ALLOWED\n"),
+        ),
+        (
+            "brand.example",
+            Reply::text(
+                "The registration of this domain is restricted, as it is protected by the DPML Brand Protection policy.\r\n",
+            ),
+        ),
+    ])
+    .await;
+    let checker = checker_for(&server, &["de", "xyz", "app", "it", "org", "eu", "example"]);
+    for domain in [
+        "a.de",
+        "rsv.xyz",
+        "shop.app",
+        "roma.it",
+        "brand.org",
+        "brand.eu",
+        "brand.example",
+    ] {
+        let report = check(&checker, domain).await;
+        assert_eq!(
+            report.outcome,
+            CheckOutcome::Reserved,
+            "{domain}: {report:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn broken_answers_are_never_available() {
+    let not_found = b"No match for \"FREE-NAME.COM\".\r\n".to_vec();
+    let oversize: Vec<u8> = not_found
+        .iter()
+        .copied()
+        .cycle()
+        .take(MAX_ANSWER_BYTES + 64 * 1024)
+        .collect();
+    let junk: Vec<u8> = (0..4096_u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let server = WhoisServer::start([
+        ("empty.com", Reply::Close),
+        ("truncated.com", Reply::text("No mat")),
+        (
+            "truncated-record.com",
+            Reply::text("   Domain Name: TRUNCATED-RECORD.COM\r\n   Registry Do"),
+        ),
+        ("junk.com", Reply::Answer(junk)),
+        ("reset.com", Reply::ResetAfter(not_found.clone())),
+        ("oversize.com", Reply::Answer(oversize)),
+        (
+            "slow.com",
+            Reply::Drip {
+                bytes: not_found,
+                every: Duration::from_millis(100),
+            },
+        ),
+    ])
+    .await;
+    let checker = WhoisChecker::new(settings(
+        unreachable_referral(),
+        &[("com", server.host_port())],
+        Duration::from_millis(600),
+    ));
+    let expectations = [
+        ("empty.com", CheckOutcome::Inconclusive, "empty answer"),
+        (
+            "truncated.com",
+            CheckOutcome::Inconclusive,
+            "matched no known wording",
+        ),
+        (
+            "truncated-record.com",
+            CheckOutcome::Inconclusive,
+            "matched no known wording",
+        ),
+        (
+            "junk.com",
+            CheckOutcome::Inconclusive,
+            "matched no known wording",
+        ),
+        ("reset.com", CheckOutcome::Error, "exchange with"),
+        ("oversize.com", CheckOutcome::Error, "answer too large"),
+        (
+            "slow.com",
+            CheckOutcome::Error,
+            "did not finish its answer within 600ms",
+        ),
+    ];
+    for (domain, outcome, detail) in expectations {
+        let started = std::time::Instant::now();
+        let report = check(&checker, domain).await;
+        assert_ne!(report.outcome, CheckOutcome::Available, "{domain}");
+        assert_eq!(report.outcome, outcome, "{domain}: {report:?}");
+        assert!(
+            report.detail.contains(detail),
+            "{domain}: {}",
+            report.detail
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "{domain} took {:?}: the time cap did not hold",
+            started.elapsed()
+        );
+    }
+}
+
+#[tokio::test]
+async fn unreachable_server_is_an_error() {
+    let checker = WhoisChecker::new(settings(
+        unreachable_referral(),
+        &[("com", unreachable_referral())],
+        Duration::from_secs(2),
+    ));
+    let report = check(&checker, "example.com").await;
+    assert_eq!(report.outcome, CheckOutcome::Error);
+    assert!(
+        report
+            .detail
+            .contains("cannot connect to WHOIS server 127.0.0.1:9")
+    );
+}
+
+#[tokio::test]
+async fn iana_referral_finds_and_caches_each_tlds_server() {
+    let registry = WhoisServer::start([
+        (
+            "free-name.com",
+            Reply::text("No match for \"FREE-NAME.COM\".\r\n"),
+        ),
+        (
+            "taken.com",
+            Reply::text(icann_record("taken.com", "Example Registrar, LLC", "ok")),
+        ),
+    ])
+    .await;
+    let referral =
+        WhoisServer::referral(&[("com", Some(registry.host_port())), ("nowhois", None)]).await;
+    let checker = WhoisChecker::new(settings(referral.host_port(), &[], Duration::from_secs(2)));
+
+    let free = check(&checker, "free-name.com").await;
+    assert_eq!(free.outcome, CheckOutcome::Available, "{free:?}");
+    assert_eq!(free.server, Some(registry.host_port().to_string()));
+    let taken = check(&checker, "taken.com").await;
+    assert_eq!(taken.outcome, CheckOutcome::Registered, "{taken:?}");
+    assert_eq!(registry.queries(), ["free-name.com", "taken.com"]);
+    assert_eq!(
+        referral.queries(),
+        ["com"],
+        "the referral is cached per TLD"
+    );
+
+    let none = check(&checker, "name.nowhois").await;
+    assert_eq!(none.outcome, CheckOutcome::Inconclusive, "{none:?}");
+    assert!(
+        none.detail.contains("no WHOIS server for .nowhois"),
+        "{}",
+        none.detail
+    );
+    let unknown = check(&checker, "name.unlisted").await;
+    assert_eq!(unknown.outcome, CheckOutcome::Inconclusive, "{unknown:?}");
+    assert!(unknown.detail.contains("no WHOIS server for .unlisted"));
+
+    // Overrides win over the referral.
+    let override_server =
+        WhoisServer::start([("free-name.com", Reply::text("NOT FOUND\r\n"))]).await;
+    let checker = WhoisChecker::new(settings(
+        referral.host_port(),
+        &[("com", override_server.host_port())],
+        Duration::from_secs(2),
+    ));
+    let report = check(&checker, "free-name.com").await;
+    assert_eq!(report.server, Some(override_server.host_port().to_string()));
+    assert_eq!(referral.connections(), 3, "overrides need no referral");
+}
+
+#[tokio::test]
+async fn thin_registry_asks_the_registrar_for_details() {
+    let registrar_record = "Domain Name: taken.com\r\nRegistrar WHOIS Server: whois.registrar.example\r\n\
+        Creation Date: 2001-02-03T04:05:06Z\r\n\
+        Registrar Registration Expiration Date: 2027-02-03T04:05:06Z\r\n\
+        Registrar: Example Registrar, LLC\r\nName Server: ns1.taken.com\r\nName Server: ns2.taken.com\r\n";
+    let registrar = WhoisServer::start([
+        ("taken.com", Reply::text(registrar_record)),
+        ("broken.com", Reply::ResetAfter(Vec::new())),
+    ])
+    .await;
+    let registry_record = |domain: &str| {
+        format!(
+            "   Domain Name: {}\r\n   Registrar WHOIS Server: {}\r\n\
+             \x20  Updated Date: 2025-06-01T10:00:00Z\r\n\
+             \x20  Registry Expiry Date: 2027-02-03T04:05:06Z\r\n\
+             \x20  Registrar: EXAMPLE REGISTRAR LLC\r\n\
+             \x20  Domain Status: clientTransferProhibited https://icann.org/epp#clientTransferProhibited\r\n",
+            domain.to_uppercase(),
+            registrar.host_port()
+        )
+    };
+    let registry = WhoisServer::start([
+        ("taken.com", Reply::text(registry_record("taken.com"))),
+        ("broken.com", Reply::text(registry_record("broken.com"))),
+        (
+            "free-name.com",
+            Reply::text("No match for \"FREE-NAME.COM\".\r\n"),
+        ),
+    ])
+    .await;
+    let checker = checker_for(&registry, &["com"]);
+
+    let taken = check(&checker, "taken.com").await;
+    assert_eq!(taken.outcome, CheckOutcome::Registered, "{taken:?}");
+    assert!(
+        taken.detail.contains("details from registrar server"),
+        "{}",
+        taken.detail
+    );
+    let facts = taken.registration.expect("facts");
+    assert_eq!(
+        facts.registrar.as_deref(),
+        Some("EXAMPLE REGISTRAR LLC"),
+        "registry wins"
+    );
+    assert_eq!(
+        facts.created,
+        Some(ts("2001-02-03T04:05:06Z")),
+        "from the registrar"
+    );
+    assert_eq!(facts.nameservers, ["ns1.taken.com", "ns2.taken.com"]);
+    assert!(facts.has_status("clientTransferProhibited"));
+
+    // A failing registrar server does not turn the registry's verdict.
+    let broken = check(&checker, "broken.com").await;
+    assert_eq!(broken.outcome, CheckOutcome::Registered, "{broken:?}");
+    assert!(
+        broken.detail.contains("gave no details"),
+        "{}",
+        broken.detail
+    );
+
+    // A free name never reaches the registrar.
+    let free = check(&checker, "free-name.com").await;
+    assert_eq!(free.outcome, CheckOutcome::Available);
+    assert_eq!(registrar.queries(), ["taken.com", "broken.com"]);
+}
