@@ -3,3 +3,5 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod http_stub;
+pub mod rdap_srv;
