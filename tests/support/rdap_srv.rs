@@ -161,10 +161,10 @@ impl RdapSrv {
         tokio::spawn(async move {
             let mut lines = BufReader::new(stdout).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(addr) = listening_address(&line) {
-                    if let Some(tx) = addr_tx.take() {
-                        let _ = tx.send(addr);
-                    }
+                if let Some(addr) = listening_address(&line)
+                    && let Some(tx) = addr_tx.take()
+                {
+                    let _ = tx.send(addr);
                 }
                 out_log.lock().unwrap().push(line);
             }

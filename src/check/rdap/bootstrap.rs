@@ -122,10 +122,10 @@ pub fn freshness_lifetime(headers: &HeaderMap, now: Timestamp) -> Duration {
         if lower == "no-cache" || lower == "no-store" {
             return Duration::ZERO;
         }
-        if let Some(seconds) = lower.strip_prefix("max-age=") {
-            if let Ok(seconds) = seconds.trim_matches('"').parse::<u64>() {
-                return Duration::from_secs(seconds);
-            }
+        if let Some(seconds) = lower.strip_prefix("max-age=")
+            && let Ok(seconds) = seconds.trim_matches('"').parse::<u64>()
+        {
+            return Duration::from_secs(seconds);
         }
     }
     let header_date = |name| {

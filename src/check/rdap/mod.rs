@@ -490,13 +490,13 @@ fn read_answer(domain: &DomainName, status: StatusCode, body: &[u8]) -> Reading 
 }
 
 fn read_domain_object(domain: &DomainName, answer: DomainAnswer) -> Reading {
-    if let Some(name) = answer.ldh_name.as_deref() {
-        if name != domain.as_str() {
-            return Reading::failed(
-                CheckOutcome::Error,
-                format!("the answer is about {name:?}, not {domain}"),
-            );
-        }
+    if let Some(name) = answer.ldh_name.as_deref()
+        && name != domain.as_str()
+    {
+        return Reading::failed(
+            CheckOutcome::Error,
+            format!("the answer is about {name:?}, not {domain}"),
+        );
     }
     let detail = if answer.facts.statuses.is_empty() {
         "registered".to_owned()
