@@ -9,10 +9,14 @@
 //!   adds or changes objects, `touch reload` reloads everything (the only way
 //!   to delete one). It polls those two files once a second.
 //! - A load that fails (a half-written or non-JSON file) ends its reload task
-//!   for good, silently. So objects are made in a staging directory and moved
+//!   for good, silently: later touches change nothing and nothing is logged. So objects are made in a staging directory and moved
 //!   into the served directory with an atomic rename, one change at a time.
-//! - `rdap-srv-data` cannot write expiration or deletion events; they are
-//!   added to the JSON file it wrote.
+//! - `rdap-srv-data` cannot write expiration or deletion events (and its
+//!   `--created` also sets "last changed"); they are added to the JSON file it
+//!   wrote. `--registrar` and `--ns` only accept objects made before, so the
+//!   registrar entity and name servers are made first.
+//! - It logs its bound port only at debug level; port 0 plus that log line
+//!   gives a free port without a race.
 //! - Every change is awaited: the helpers poll the server until it answers the
 //!   new state.
 
@@ -236,10 +240,10 @@ impl RdapSrv {
         self.publish_staging();
         touch(&self.dir.path().join("data/update"));
 
-        let want: BTreeSet<String> = spec.statuses.iter().cloned().collect();
+        let staged = self.staged_domain(&spec.name);
         let what = format!("{} to be served", spec.name);
         self.wait_for(&spec.name, &what, |status, body| {
-            status == Some(200) && served_statuses(body) == want
+            status == Some(200) && same_registration(&staged, body)
         })
         .await;
         drop(made);
@@ -332,13 +336,8 @@ impl RdapSrv {
         if extra.is_empty() {
             return;
         }
-        let path = json_files(&self.dir.path().join("staging"))
-            .into_iter()
-            .find(|p| domain_name_of(p).as_deref() == Some(spec.name.as_str()))
-            .expect("rdap-srv-data wrote the domain file");
-        let mut object: Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).expect("read domain file"))
-                .expect("domain file is JSON");
+        let path = self.staged_domain_file(&spec.name);
+        let mut object = self.staged_domain(&spec.name);
         let events = object
             .as_object_mut()
             .expect("domain file is an object")
@@ -349,6 +348,19 @@ impl RdapSrv {
             .expect("events is an array")
             .extend(extra);
         std::fs::write(&path, object.to_string()).expect("write domain file");
+    }
+
+    fn staged_domain_file(&self, name: &str) -> PathBuf {
+        json_files(&self.dir.path().join("staging"))
+            .into_iter()
+            .find(|p| domain_name_of(p).as_deref() == Some(name))
+            .expect("rdap-srv-data wrote the domain file")
+    }
+
+    fn staged_domain(&self, name: &str) -> Value {
+        let text =
+            std::fs::read_to_string(self.staged_domain_file(name)).expect("read domain file");
+        serde_json::from_str(&text).expect("domain file is JSON")
     }
 
     /// Copies changed staging files into the served directory, each by an
@@ -407,15 +419,13 @@ fn domain_name_of(path: &Path) -> Option<String> {
         .then(|| value.get("ldhName")?.as_str().map(str::to_ascii_lowercase))?
 }
 
-/// The statuses of a served domain object.
-fn served_statuses(body: &str) -> BTreeSet<String> {
-    let value: Value = serde_json::from_str(body).unwrap_or_default();
-    value
-        .get("status")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_owned)
-        .collect()
+/// True when the served `body` carries the staged object's registration data
+/// (statuses, events, name servers, entities): the change is visible.
+fn same_registration(staged: &Value, body: &str) -> bool {
+    let Ok(served) = serde_json::from_str::<Value>(body) else {
+        return false;
+    };
+    ["status", "events", "nameservers", "entities"]
+        .iter()
+        .all(|key| served.get(key) == staged.get(key))
 }

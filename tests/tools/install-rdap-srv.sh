@@ -5,7 +5,8 @@
 # Pinned to 0.0.25: later releases need a newer rustc than the project's.
 # Skips the build when a stamp says this exact version is already installed.
 # The build uses its own target dir so it never waits on (or blocks) the
-# project's target-dir lock. The last line printed is the bin directory.
+# project's target-dir lock. DM_TOOLS_DIR overrides the install location.
+# The last line printed is the bin directory.
 set -euo pipefail
 
 VERSION=0.0.25
@@ -23,10 +24,12 @@ fi
 
 mkdir -p "$TOOLS_DIR"
 start=$(date +%s)
-# --locked: build with the dependency versions the release was tested with
-# (unlocked resolution pulls crates that need a newer rustc).
+# --locked: the dependency versions the release was published with, so the
+# build is reproducible and no newer crate asks for a newer rustc.
 CARGO_TARGET_DIR="$TOOLS_DIR/build" cargo install --locked --force \
     --root "$TOOLS_DIR" "icann-rdap-srv@$VERSION" >&2
+# The intermediate build (~1 GB) is not needed once the binaries are installed.
+rm -rf "$TOOLS_DIR/build"
 echo "$VERSION" >"$STAMP"
 echo "icann-rdap-srv $VERSION installed in $(($(date +%s) - start))s" >&2
 echo "$BIN_DIR"

@@ -345,7 +345,8 @@ impl RdapChecker {
                 humantime::format_duration(wait)
             );
             report = report.with_retry_after(Some(wait));
-        } else {
+        } else if !answer.status.is_server_error() {
+            // A normal answer ends the back-off streak; a failing server does not.
             self.budgets.record_success(server);
         }
         report
