@@ -194,7 +194,11 @@ impl RdapSrv {
             base_url: format!("http://{addr}/rdap"),
             log,
             changes: Mutex::new(BTreeSet::new()),
-            http: reqwest::Client::new(),
+            http: {
+                // reqwest is built without a default TLS provider.
+                domain_monitor::net::ensure_crypto_provider();
+                reqwest::Client::new()
+            },
         };
         // Ready when it answers anything over HTTP.
         srv.wait_for("ready.invalid", "the server to answer", |status, _| {
