@@ -3,5 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod http_stub;
+pub mod rdap_srv;
 pub mod registrar_stub;
 pub mod whois_server;

@@ -1,1 +1,0 @@
-//! The rdap checker (in progress).

@@ -1,0 +1,685 @@
+//! The RDAP checker: asks the registry's RDAP server about the domain
+//! (SPEC.md §3, layer 2).
+//!
+//! The server comes from the overrides table, else from the IANA bootstrap
+//! file ([`bootstrap`]), cached for as long as its headers allow. HTTP status
+//! codes are the main signal: 200 with a domain object is registration, 404 is
+//! "not found", 429/403/422 and throttle banners are rate limits, 400 is a bad
+//! query. The body of a 200 is parsed by [`parse`] into registration facts.
+//!
+//! This is a small reqwest + serde client written here on purpose rather than
+//! the `icann-rdap-client` crate: that crate sleeps inside requests when a
+//! server throttles, which would hold a check slot and bypass our per-server
+//! budgets and back-off ([`ServerBudgets`]), and its current releases need a
+//! newer compiler than this project's.
+
+pub mod bootstrap;
+pub mod parse;
+
+use std::{
+    collections::HashMap,
+    fmt::Write as _,
+    time::{Duration, Instant},
+};
+
+use futures::{FutureExt, future::BoxFuture};
+use jiff::Timestamp;
+use reqwest::{
+    StatusCode,
+    header::{ACCEPT, CONTENT_LENGTH, HeaderMap, RETRY_AFTER},
+};
+use tokio::sync::Mutex;
+use url::Url;
+
+use self::{
+    bootstrap::{Bootstrap, BootstrapCache, Lookup},
+    parse::{DomainAnswer, parse_domain},
+};
+use crate::{
+    check::{CheckKind, CheckOutcome, CheckReport, Checker, RegistrationFacts, Strength},
+    config::{CheckerArgs, RateLimit, UrlOverrides},
+    domain_name::DomainName,
+    net::{USER_AGENT, ensure_crypto_provider},
+    ratelimit::ServerBudgets,
+};
+
+/// Largest RDAP answer read. Real domain objects are a few kB; beyond this the
+/// server is misbehaving and reading on would only cost memory.
+pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+/// Largest bootstrap file read (IANA's is about 40 kB).
+pub const MAX_BOOTSTRAP_BYTES: usize = 4 * 1024 * 1024;
+
+/// TLDs whose RDAP servers have answered 404 for registered names (TESTING.md:
+/// .io and .co). A 404 from them is reported with [`Strength::Weak`] so the
+/// verdict waits for other evidence.
+pub const WEAK_404_TLDS: &[&str] = &["io", "co"];
+
+/// Phrases (lower case) with which servers say "slow down" in a body instead
+/// of, or besides, a 429. Only checked on answers that are not a domain
+/// object: registered domains' notices often describe the rate-limit policy.
+pub const THROTTLE_PHRASES: &[&str] = &[
+    "number of allowed queries exceeded",
+    "quota exceeded",
+    "too fast",
+    "rate limit exceeded",
+    "rate limited",
+    "excessive querying",
+    "too many requests",
+];
+
+/// What the RDAP checker needs to know.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where the IANA bootstrap file (`dns.json`) is fetched.
+    pub bootstrap_url: Url,
+    /// RDAP base URLs per suffix (usually a TLD); they win over the bootstrap.
+    pub overrides: UrlOverrides,
+    /// Timeout of one request, connection included.
+    pub timeout: Duration,
+    /// Request budget per RDAP server.
+    pub rate_limit: RateLimit,
+}
+
+impl Settings {
+    /// The RDAP settings from the command line.
+    pub fn from_args(args: &CheckerArgs) -> Self {
+        Self {
+            bootstrap_url: args.rdap_bootstrap_url.clone(),
+            overrides: args.rdap_overrides.clone(),
+            timeout: args.rdap_timeout,
+            rate_limit: args.rdap_rate_limit,
+        }
+    }
+}
+
+/// What can go wrong in this module.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The HTTP client could not be built (TLS set-up).
+    #[error("cannot build the RDAP HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+    /// A request failed: connection, timeout, or the body broke off.
+    #[error("request to {url} failed: {source}")]
+    Request {
+        /// The URL asked.
+        url: Url,
+        /// The underlying failure.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The answer was longer than we read.
+    #[error("answer from {url} exceeds {limit} bytes; not read further")]
+    TooLarge {
+        /// The URL asked.
+        url: Url,
+        /// The cap that was hit.
+        limit: usize,
+    },
+    /// The bootstrap server answered, but not with a 200.
+    #[error("bootstrap file {url} answered HTTP {status}")]
+    BootstrapStatus {
+        /// The bootstrap URL.
+        url: Url,
+        /// The status it gave.
+        status: StatusCode,
+    },
+    /// The bootstrap file could not be used.
+    #[error("bootstrap file {url}: {source}")]
+    Bootstrap {
+        /// The bootstrap URL.
+        url: Url,
+        /// Why it was rejected.
+        #[source]
+        source: bootstrap::BootstrapError,
+    },
+    /// The last bootstrap fetch failed and there is no copy; a new attempt
+    /// waits for [`bootstrap::REFRESH_RETRY`].
+    #[error("{0} (not retried yet)")]
+    BootstrapUnavailable(String),
+    /// A base URL and a domain name did not join into a URL.
+    #[error("cannot build a query URL from {base} and {domain}: {source}")]
+    QueryUrl {
+        /// The base URL.
+        base: Url,
+        /// The domain name.
+        domain: String,
+        /// The parse error.
+        #[source]
+        source: url::ParseError,
+    },
+}
+
+/// Local result alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Asks RDAP servers about domains. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct RdapChecker {
+    client: reqwest::Client,
+    bootstrap_url: Url,
+    /// Overrides keyed by lower-case suffix, base URLs ending in `/`.
+    overrides: HashMap<String, Url>,
+    budgets: ServerBudgets,
+    bootstrap: Mutex<BootstrapCache>,
+}
+
+impl RdapChecker {
+    /// A checker with its own per-server budgets.
+    pub fn new(settings: Settings) -> Result<Self> {
+        ensure_crypto_provider();
+        let client = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout)
+            .build()
+            .map_err(Error::Client)?;
+        let overrides = settings
+            .overrides
+            .into_iter()
+            .map(|(suffix, url)| {
+                (
+                    suffix.trim_matches('.').to_ascii_lowercase(),
+                    bootstrap::with_trailing_slash(url),
+                )
+            })
+            .collect();
+        Ok(Self {
+            client,
+            bootstrap_url: settings.bootstrap_url,
+            overrides,
+            budgets: ServerBudgets::new("rdap", settings.rate_limit),
+            bootstrap: Mutex::new(BootstrapCache::default()),
+        })
+    }
+
+    async fn run(&self, domain: &DomainName) -> CheckReport {
+        let started = Timestamp::now();
+        let (base, stale_bootstrap) = match self.base_url_for(domain).await {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                return CheckReport::skipped(
+                    CheckKind::Rdap,
+                    format!("no RDAP service for .{}", domain.tld()),
+                );
+            }
+            Err(err) => {
+                return CheckReport::error(
+                    CheckKind::Rdap,
+                    format!("no RDAP bootstrap: {err}"),
+                    started,
+                );
+            }
+        };
+        let mut report = self.query(domain, &base, started).await;
+        if let Some(error) = stale_bootstrap {
+            let _ = write!(
+                report.detail,
+                " (using a stale RDAP bootstrap copy: refresh failed: {error})"
+            );
+        }
+        report
+    }
+
+    /// The base URL for `domain` (overrides first, then the bootstrap file),
+    /// plus the refresh error when the bootstrap copy used is stale.
+    async fn base_url_for(&self, domain: &DomainName) -> Result<Option<(Url, Option<String>)>> {
+        if let Some(url) =
+            bootstrap::longest_suffix_match(domain.as_str(), |s| self.overrides.get(s))
+        {
+            return Ok(Some((url.clone(), None)));
+        }
+        let (table, stale) = self.bootstrap_table().await?;
+        Ok(table
+            .base_url_for(domain.as_str())
+            .map(|url| (url.clone(), stale)))
+    }
+
+    /// The bootstrap table, fetched when our copy is not fresh. The lock is
+    /// held during the fetch so concurrent checks share one request.
+    async fn bootstrap_table(&self) -> Result<(std::sync::Arc<Bootstrap>, Option<String>)> {
+        let mut cache = self.bootstrap.lock().await;
+        match cache.lookup(Instant::now()) {
+            Lookup::Use(table, stale) => return Ok((table, stale)),
+            Lookup::Unavailable(error) => return Err(Error::BootstrapUnavailable(error)),
+            Lookup::Refresh => {}
+        }
+        match self.fetch_bootstrap().await {
+            Ok((table, lifetime)) => {
+                tracing::debug!(url = %self.bootstrap_url, ?lifetime, "RDAP bootstrap file fetched");
+                Ok((cache.store(table, lifetime, Instant::now()), None))
+            }
+            Err(err) => {
+                let message = err.to_string();
+                match cache.refresh_failed(message.clone(), Instant::now()) {
+                    Some(stale) => {
+                        tracing::warn!(error = %message, "RDAP bootstrap refresh failed; using the stale copy");
+                        Ok((stale, Some(message)))
+                    }
+                    None => Err(err),
+                }
+            }
+        }
+    }
+
+    async fn fetch_bootstrap(&self) -> Result<(Bootstrap, Duration)> {
+        let url = &self.bootstrap_url;
+        let answer = self
+            .get(url, "application/json", MAX_BOOTSTRAP_BYTES)
+            .await?;
+        if answer.status != StatusCode::OK {
+            return Err(Error::BootstrapStatus {
+                url: url.clone(),
+                status: answer.status,
+            });
+        }
+        let table = Bootstrap::parse(&answer.body).map_err(|source| Error::Bootstrap {
+            url: url.clone(),
+            source,
+        })?;
+        Ok((
+            table,
+            bootstrap::freshness_lifetime(&answer.headers, Timestamp::now()),
+        ))
+    }
+
+    async fn query(&self, domain: &DomainName, base: &Url, started: Timestamp) -> CheckReport {
+        let server = base.as_str();
+        if let Err(backing_off) = self.budgets.acquire(server).await {
+            return CheckReport::new(
+                CheckKind::Rdap,
+                CheckOutcome::RateLimited,
+                backing_off.to_string(),
+                started,
+            )
+            .with_server(server)
+            .with_retry_after(Some(backing_off.remaining));
+        }
+        let url = match base.join(&format!("domain/{}", domain.as_str())) {
+            Ok(url) => url,
+            Err(source) => {
+                let err = Error::QueryUrl {
+                    base: base.clone(),
+                    domain: domain.to_string(),
+                    source,
+                };
+                return CheckReport::error(CheckKind::Rdap, err, started).with_server(server);
+            }
+        };
+        let answer = match self
+            .get(
+                &url,
+                "application/rdap+json, application/json;q=0.5",
+                MAX_ANSWER_BYTES,
+            )
+            .await
+        {
+            Ok(answer) => answer,
+            Err(err) => {
+                return CheckReport::error(CheckKind::Rdap, err, started).with_server(server);
+            }
+        };
+
+        let retry_after = retry_after(&answer.headers, Timestamp::now());
+        let reading = read_answer(domain, answer.status, &answer.body);
+        let mut report = CheckReport::new(
+            CheckKind::Rdap,
+            reading.outcome,
+            format!(
+                "HTTP {} from {server}: {}",
+                answer.status.as_u16(),
+                reading.detail
+            ),
+            started,
+        )
+        .with_server(server)
+        .with_strength(reading.strength)
+        .with_registration(reading.facts);
+        report.error = reading.error;
+        if reading.outcome == CheckOutcome::RateLimited
+            || (answer.status.is_server_error() && retry_after.is_some())
+        {
+            let wait = self.budgets.back_off(server, retry_after);
+            let _ = write!(
+                report.detail,
+                "; backing off for {}",
+                humantime::format_duration(wait)
+            );
+            report = report.with_retry_after(Some(wait));
+        } else if !answer.status.is_server_error() {
+            // A normal answer ends the back-off streak; a failing server does not.
+            self.budgets.record_success(server);
+        }
+        report
+    }
+
+    /// GET with a body cap: reading stops (and fails) past `limit` bytes.
+    async fn get(&self, url: &Url, accept: &str, limit: usize) -> Result<Answer> {
+        let request_error = |source| Error::Request {
+            url: url.clone(),
+            source,
+        };
+        let too_large = || Error::TooLarge {
+            url: url.clone(),
+            limit,
+        };
+        let mut response = self
+            .client
+            .get(url.clone())
+            .header(ACCEPT, accept)
+            .send()
+            .await
+            .map_err(request_error)?;
+        let declared = response
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|len| len > limit) {
+            return Err(too_large());
+        }
+        let mut body = Vec::with_capacity(declared.unwrap_or(0));
+        while let Some(chunk) = response.chunk().await.map_err(request_error)? {
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Answer {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body,
+        })
+    }
+}
+
+impl Checker for RdapChecker {
+    fn kind(&self) -> CheckKind {
+        CheckKind::Rdap
+    }
+
+    fn check<'a>(&'a self, domain: &'a DomainName) -> BoxFuture<'a, CheckReport> {
+        self.run(domain).boxed()
+    }
+}
+
+/// An HTTP answer read in full (within the cap).
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+/// What an RDAP answer means, before any side effect.
+#[derive(Debug, PartialEq)]
+struct Reading {
+    outcome: CheckOutcome,
+    strength: Strength,
+    detail: String,
+    error: Option<String>,
+    facts: RegistrationFacts,
+}
+
+impl Reading {
+    fn new(outcome: CheckOutcome, detail: impl Into<String>) -> Self {
+        Self {
+            outcome,
+            strength: Strength::Strong,
+            detail: detail.into(),
+            error: None,
+            facts: RegistrationFacts::default(),
+        }
+    }
+
+    fn failed(outcome: CheckOutcome, error: impl Into<String>) -> Self {
+        let error = error.into();
+        Self {
+            error: Some(error.clone()),
+            ..Self::new(outcome, error)
+        }
+    }
+}
+
+/// Interprets status and body of an answer about `domain`. Pure, so every
+/// signal is unit tested without a server.
+fn read_answer(domain: &DomainName, status: StatusCode, body: &[u8]) -> Reading {
+    if status == StatusCode::OK {
+        return match parse_domain(body) {
+            Ok(answer) => read_domain_object(domain, answer),
+            Err(_) if is_throttle_banner(body) => Reading::new(
+                CheckOutcome::RateLimited,
+                "throttle message instead of a domain object",
+            ),
+            // Garbage is never evidence that the name is free.
+            Err(err) => Reading::failed(CheckOutcome::Error, err.to_string()),
+        };
+    }
+    if matches!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::FORBIDDEN | StatusCode::UNPROCESSABLE_ENTITY
+    ) {
+        return Reading::new(CheckOutcome::RateLimited, "rate limited");
+    }
+    if is_throttle_banner(body) {
+        return Reading::new(CheckOutcome::RateLimited, "throttle message in the answer");
+    }
+    match status {
+        StatusCode::NOT_FOUND => {
+            if WEAK_404_TLDS.contains(&domain.tld()) {
+                Reading {
+                    strength: Strength::Weak,
+                    ..Reading::new(
+                        CheckOutcome::Available,
+                        format!(
+                            "not found (weak: the .{} registry has answered 404 for registered names)",
+                            domain.tld()
+                        ),
+                    )
+                }
+            } else {
+                Reading::new(CheckOutcome::Available, "not found")
+            }
+        }
+        StatusCode::BAD_REQUEST => Reading::new(
+            CheckOutcome::Inconclusive,
+            "bad query: the server rejected the request",
+        ),
+        s if s.is_server_error() => {
+            Reading::failed(CheckOutcome::Inconclusive, format!("server error {s}"))
+        }
+        s => Reading::new(CheckOutcome::Inconclusive, format!("unexpected status {s}")),
+    }
+}
+
+fn read_domain_object(domain: &DomainName, answer: DomainAnswer) -> Reading {
+    if let Some(name) = answer.ldh_name.as_deref()
+        && name != domain.as_str()
+    {
+        return Reading::failed(
+            CheckOutcome::Error,
+            format!("the answer is about {name:?}, not {domain}"),
+        );
+    }
+    let detail = if answer.facts.statuses.is_empty() {
+        "registered".to_owned()
+    } else {
+        format!("registered, status {}", answer.facts.statuses.join(", "))
+    };
+    Reading {
+        facts: answer.facts,
+        ..Reading::new(CheckOutcome::Registered, detail)
+    }
+}
+
+fn is_throttle_banner(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(body).to_lowercase();
+    THROTTLE_PHRASES.iter().any(|phrase| text.contains(phrase))
+}
+
+/// `Retry-After` as delta-seconds or an HTTP-date (RFC 9110 §10.2.3); a date
+/// in the past means "now".
+fn retry_after(headers: &HeaderMap, now: Timestamp) -> Option<Duration> {
+    let raw = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = raw.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = bootstrap::parse_http_date(raw)?;
+    Some(at.duration_since(now).try_into().unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::header::HeaderValue;
+
+    use super::*;
+
+    fn name(s: &str) -> DomainName {
+        DomainName::parse(s).unwrap()
+    }
+
+    fn read(domain: &str, status: u16, body: &str) -> Reading {
+        read_answer(
+            &name(domain),
+            StatusCode::from_u16(status).unwrap(),
+            body.as_bytes(),
+        )
+    }
+
+    #[test]
+    fn domain_object_is_registration_with_facts() {
+        let body =
+            r#"{"objectClassName":"domain","ldhName":"EXAMPLE.com","status":["client hold"]}"#;
+        let reading = read("example.com", 200, body);
+        assert_eq!(reading.outcome, CheckOutcome::Registered);
+        assert_eq!(reading.facts.statuses, ["clientHold"]);
+        assert_eq!(reading.detail, "registered, status clientHold");
+    }
+
+    #[test]
+    fn answer_about_another_name_is_an_error() {
+        let body = r#"{"objectClassName":"domain","ldhName":"other.com"}"#;
+        let reading = read("example.com", 200, body);
+        assert_eq!(reading.outcome, CheckOutcome::Error);
+        assert!(reading.detail.contains("other.com"));
+    }
+
+    #[test]
+    fn garbage_with_200_is_an_error_never_available() {
+        for body in ["<html>ok</html>", "", r#"{"errorCode":404}"#, "[]"] {
+            let reading = read("example.com", 200, body);
+            assert_eq!(reading.outcome, CheckOutcome::Error, "{body:?}");
+            assert!(reading.error.is_some());
+        }
+    }
+
+    #[test]
+    fn status_codes_are_signals() {
+        assert_eq!(
+            read("example.com", 404, "").outcome,
+            CheckOutcome::Available
+        );
+        assert_eq!(read("example.com", 404, "").strength, Strength::Strong);
+        for status in [429, 403, 422] {
+            assert_eq!(
+                read("example.com", status, "").outcome,
+                CheckOutcome::RateLimited
+            );
+        }
+        assert_eq!(
+            read("example.com", 400, "").outcome,
+            CheckOutcome::Inconclusive
+        );
+        let unavailable = read("example.com", 503, "");
+        assert_eq!(unavailable.outcome, CheckOutcome::Inconclusive);
+        assert!(unavailable.error.is_some());
+        assert_eq!(
+            read("example.com", 301, "").outcome,
+            CheckOutcome::Inconclusive
+        );
+    }
+
+    #[test]
+    fn weak_404_registries_give_weak_availability() {
+        for domain in ["example.io", "example.co"] {
+            let reading = read(domain, 404, "");
+            assert_eq!(reading.outcome, CheckOutcome::Available);
+            assert_eq!(reading.strength, Strength::Weak, "{domain}");
+        }
+    }
+
+    #[test]
+    fn throttle_banners_are_rate_limits_whatever_the_status() {
+        let banners = [
+            (
+                404,
+                r#"{"errorCode":404,"description":["Rate limit exceeded. Try again after: 60s"]}"#,
+            ),
+            (200, "Your access is too fast, please try again later"),
+            (500, "Lookup quota exceeded"),
+            (400, "Number of allowed queries exceeded"),
+        ];
+        for (status, body) in banners {
+            assert_eq!(
+                read("example.org", status, body).outcome,
+                CheckOutcome::RateLimited,
+                "{status} {body}"
+            );
+        }
+        // A registered domain's notice about the rate-limit policy is not a throttle.
+        let notice = r#"{"objectClassName":"domain","notices":[{"description":["Too many requests are answered with 429; quota exceeded means wait"]}]}"#;
+        assert_eq!(
+            read("example.org", 200, notice).outcome,
+            CheckOutcome::Registered
+        );
+    }
+
+    #[test]
+    fn retry_after_accepts_seconds_and_http_dates() {
+        let now: Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
+        let with = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(RETRY_AFTER, HeaderValue::from_static(value));
+            retry_after(&headers, now)
+        };
+        assert_eq!(with("120"), Some(Duration::from_secs(120)));
+        assert_eq!(
+            with("Wed, 01 Jan 2025 00:02:30 GMT"),
+            Some(Duration::from_secs(150))
+        );
+        assert_eq!(with("Tue, 31 Dec 2024 23:00:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(with("soon"), None);
+        assert_eq!(retry_after(&HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn overrides_win_over_the_bootstrap_by_longest_suffix() {
+        let settings = Settings {
+            bootstrap_url: Url::parse("http://127.0.0.1:9/dns.json").unwrap(),
+            overrides: [
+                (
+                    "uk".to_owned(),
+                    Url::parse("http://uk.example/rdap").unwrap(),
+                ),
+                (
+                    "co.uk".to_owned(),
+                    Url::parse("http://co-uk.example/").unwrap(),
+                ),
+            ]
+            .into(),
+            timeout: Duration::from_secs(1),
+            rate_limit: RateLimit {
+                count: std::num::NonZeroU32::MIN,
+                per: Duration::from_secs(1),
+            },
+        };
+        let checker = RdapChecker::new(settings).unwrap();
+        let lookup = |d: &str| {
+            bootstrap::longest_suffix_match(d, |s| checker.overrides.get(s)).map(Url::to_string)
+        };
+        assert_eq!(lookup("a.co.uk").as_deref(), Some("http://co-uk.example/"));
+        assert_eq!(
+            lookup("a.org.uk").as_deref(),
+            Some("http://uk.example/rdap/")
+        );
+        assert_eq!(lookup("a.com"), None);
+    }
+}

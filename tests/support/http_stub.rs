@@ -1,0 +1,184 @@
+//! A tiny HTTP/1.1 server on loopback that serves canned answers per path and
+//! counts requests, for checkers' edge cases that no real server produces on
+//! demand (throttling, garbage, oversized bodies).
+//!
+//! Each connection carries one request and is closed after the answer
+//! (`Connection: close`). The query string is ignored when matching paths.
+//! Paths without a canned answer get `404` with an empty body.
+//!
+//! ```ignore
+//! let stub = HttpStub::start().await;
+//! stub.set("/rdap/domain/x.io", Reply::new(429).header("Retry-After", "120"));
+//! let url = stub.url("/rdap/");
+//! assert_eq!(stub.hits("/rdap/domain/x.io"), 1);
+//! ```
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    task::JoinHandle,
+};
+
+/// Largest request head read; more is answered with 431.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// One canned answer.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    content_length: bool,
+}
+
+impl Reply {
+    /// An answer with `status`, no extra headers, an empty body.
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+            content_length: true,
+        }
+    }
+
+    /// An answer with a JSON body of the given media type.
+    pub fn json(status: u16, media_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        Self::new(status)
+            .header("Content-Type", media_type)
+            .body(body)
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Sends no `Content-Length`: the body ends when the connection closes, so
+    /// a client cannot tell its size in advance.
+    pub fn without_content_length(mut self) -> Self {
+        self.content_length = false;
+        self
+    }
+
+    /// Sets the body (`Content-Length` is added when sending).
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+}
+
+#[derive(Default)]
+struct State {
+    replies: HashMap<String, Reply>,
+    hits: HashMap<String, usize>,
+}
+
+/// A running stub; it stops when dropped.
+pub struct HttpStub {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    task: JoinHandle<()>,
+}
+
+impl HttpStub {
+    /// Starts a stub on `127.0.0.1` with a free port, inside the current
+    /// tokio runtime.
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the HTTP stub on loopback");
+        let addr = listener.local_addr().expect("stub address");
+        let state = Arc::new(Mutex::new(State::default()));
+        let task = tokio::spawn(serve(listener, Arc::clone(&state)));
+        Self { addr, state, task }
+    }
+
+    /// The stub's socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Serves `reply` for `path` from now on (replacing any earlier one).
+    pub fn set(&self, path: &str, reply: Reply) {
+        self.lock().replies.insert(path.to_owned(), reply);
+    }
+
+    /// How many requests reached `path` so far.
+    pub fn hits(&self, path: &str) -> usize {
+        self.lock().hits.get(path).copied().unwrap_or(0)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for HttpStub {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve(listener: TcpListener, state: Arc<Mutex<State>>) {
+    while let Ok((stream, _)) = listener.accept().await {
+        tokio::spawn(answer(stream, Arc::clone(&state)));
+    }
+}
+
+async fn answer(mut stream: TcpStream, state: Arc<Mutex<State>>) {
+    let Some(path) = read_request_path(&mut stream).await else {
+        let _ = write_reply(&mut stream, &Reply::new(431)).await;
+        return;
+    };
+    let reply = {
+        let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+        *state.hits.entry(path.clone()).or_default() += 1;
+        state.replies.get(&path).cloned()
+    };
+    let reply = reply.unwrap_or_else(|| Reply::new(404));
+    // The client may hang up early (e.g. on an oversized body): nothing to do.
+    let _ = write_reply(&mut stream, &reply).await;
+}
+
+/// Reads the request head and returns the path without its query string.
+async fn read_request_path(stream: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut buf = [0_u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).await.ok()?;
+        if n == 0 || head.len() + n > MAX_HEAD {
+            return None;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    let target = head.lines().next()?.split_whitespace().nth(1)?;
+    Some(target.split('?').next().unwrap_or(target).to_owned())
+}
+
+async fn write_reply(stream: &mut TcpStream, reply: &Reply) -> std::io::Result<()> {
+    let mut head = format!("HTTP/1.1 {} Stub\r\n", reply.status);
+    for (name, value) in &reply.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if reply.content_length {
+        head.push_str(&format!("Content-Length: {}\r\n", reply.body.len()));
+    }
+    head.push_str("Connection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(&reply.body).await?;
+    stream.shutdown().await
+}
