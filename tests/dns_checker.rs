@@ -36,6 +36,8 @@ use tokio::{
 fn settings(server: SocketAddr, timeout: Duration) -> Settings {
     Settings {
         servers: vec![server],
+        recursive_resolvers: Vec::new(),
+        authoritative_port: 53,
         timeout,
         rate_limit: RateLimit {
             count: NonZeroU32::new(1_000_000).unwrap(),
@@ -104,6 +106,36 @@ async fn a_dropped_delegation_is_seen_on_the_next_check() {
 }
 
 #[tokio::test]
+async fn tld_servers_are_discovered_through_the_recursive_resolver() {
+    // nsd plays both parts: the recursive resolver that knows `test. NS
+    // ns1.nic.test.` (A 127.0.0.1), and that TLD server.
+    let nsd = Nsd::standard();
+    let mut settings = settings(nsd.addr(), Duration::from_secs(2));
+    settings.servers.clear();
+    settings.recursive_resolvers = vec![nsd.addr()];
+    settings.authoritative_port = nsd.addr().port();
+    let checker = DnsChecker::new(settings).unwrap();
+    let report = checker.check(&domain("registered.test")).await;
+    assert_eq!(report.outcome, CheckOutcome::Registered, "{report:?}");
+    assert_eq!(report.server.as_deref(), Some(&*nsd.addr().to_string()));
+    let report = checker.check(&domain("unregistered.test")).await;
+    assert_eq!(report.outcome, CheckOutcome::Available, "{report:?}");
+}
+
+#[tokio::test]
+async fn a_tld_without_servers_is_an_error_not_available() {
+    let nsd = Nsd::standard();
+    let mut settings = settings(nsd.addr(), Duration::from_secs(2));
+    settings.servers.clear();
+    settings.recursive_resolvers = vec![nsd.addr()];
+    let checker = DnsChecker::new(settings).unwrap();
+    // nsd is not authoritative for `.nope`: it refuses, and discovery fails.
+    let report = checker.check(&domain("foo.nope")).await;
+    assert_eq!(report.outcome, CheckOutcome::Error, "{report:?}");
+    assert!(report.detail.contains(".nope"), "{}", report.detail);
+}
+
+#[tokio::test]
 async fn a_server_backing_off_is_not_contacted() {
     let server = Scripted::start(Script::Rcode(ResponseCode::NXDomain), true).await;
     let settings = settings(server.addr, Duration::from_secs(2));
@@ -124,7 +156,11 @@ async fn servfail_is_inconclusive() {
     let checker = DnsChecker::new(settings(server.addr, Duration::from_secs(2))).unwrap();
     let report = checker.check(&domain("foo.test")).await;
     assert_eq!(report.outcome, CheckOutcome::Inconclusive, "{report:?}");
-    assert!(report.detail.contains("Server Failure"), "{}", report.detail);
+    assert!(
+        report.detail.contains("Server Failure"),
+        "{}",
+        report.detail
+    );
 }
 
 #[tokio::test]

@@ -104,6 +104,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Settings {
     /// Servers to ask directly instead of discovering each TLD's servers.
     pub servers: Vec<SocketAddr>,
+    /// Recursive resolvers that find each TLD's servers when `servers` is
+    /// empty; the system's (`/etc/resolv.conf`) when this is empty too.
+    pub recursive_resolvers: Vec<SocketAddr>,
+    /// Port of the discovered TLD servers (53; tests run them elsewhere).
+    pub authoritative_port: u16,
     /// Timeout of one check (all attempts together).
     pub timeout: Duration,
     /// Request budget per DNS server.
@@ -115,6 +120,8 @@ impl Settings {
     pub fn from_args(args: &CheckerArgs) -> Self {
         Self {
             servers: args.dns_resolvers.clone(),
+            recursive_resolvers: Vec::new(),
+            authoritative_port: 53,
             timeout: args.dns_timeout,
             rate_limit: args.dns_rate_limit,
         }
@@ -179,7 +186,9 @@ pub fn classify(domain: &Name, result: &Result<DnsResponse, NetError>) -> Delega
                 Delegation::Delegated(nameservers)
             }
         }
-        Err(NetError::Dns(DnsError::NoRecordsFound(no_records))) => classify_empty(domain, no_records),
+        Err(NetError::Dns(DnsError::NoRecordsFound(no_records))) => {
+            classify_empty(domain, no_records)
+        }
         Err(NetError::Dns(DnsError::ResponseCode(code))) => Delegation::Failed(code.to_string()),
         Err(NetError::Timeout) => Delegation::Failed("no answer (timed out)".to_owned()),
         Err(NetError::Truncated) => {
@@ -274,7 +283,10 @@ pub fn system_nameservers() -> Result<Vec<IpAddr>> {
 /// monitored names must be fresh) and without the hosts file (which would let
 /// a local entry decide about a public name).
 pub fn recursive_resolver(servers: &[SocketAddr], timeout: Duration) -> Result<TokioResolver> {
-    let configs = servers.iter().map(|addr| name_server_config(*addr)).collect();
+    let configs = servers
+        .iter()
+        .map(|addr| name_server_config(*addr))
+        .collect();
     let mut options = ResolverOpts::default();
     options.timeout = timeout;
     options.attempts = 1;
@@ -320,12 +332,15 @@ enum Servers {
     /// The configured servers, for every TLD.
     Fixed(Arc<[Arc<Upstream>]>),
     /// Each TLD's name servers, found through the system's recursive resolver.
-    Discovered {
-        recursive: TokioResolver,
-        tlds: Mutex<HashMap<String, TldServers>>,
-        /// Serialises discoveries so a cold cache costs one lookup per TLD.
-        discovering: tokio::sync::Mutex<()>,
-    },
+    Discovered(Box<Discovery>),
+}
+
+/// The TLD server discovery of the production path.
+struct Discovery {
+    recursive: TokioResolver,
+    tlds: Mutex<HashMap<String, TldServers>>,
+    /// Serialises discoveries so a cold cache costs one lookup per TLD.
+    discovering: tokio::sync::Mutex<()>,
 }
 
 /// Asks the TLD's authoritative servers whether a domain is delegated.
@@ -376,15 +391,19 @@ impl DnsChecker {
             settings,
         };
         checker.servers = if checker.settings.servers.is_empty() {
-            let system: Vec<SocketAddr> = system_nameservers()?
-                .into_iter()
-                .map(|ip| SocketAddr::new(ip, 53))
-                .collect();
-            Servers::Discovered {
-                recursive: recursive_resolver(&system, checker.settings.timeout)?,
+            let recursive = if checker.settings.recursive_resolvers.is_empty() {
+                system_nameservers()?
+                    .into_iter()
+                    .map(|ip| SocketAddr::new(ip, 53))
+                    .collect()
+            } else {
+                checker.settings.recursive_resolvers.clone()
+            };
+            Servers::Discovered(Box::new(Discovery {
+                recursive: recursive_resolver(&recursive, checker.settings.timeout)?,
                 tlds: Mutex::new(HashMap::new()),
                 discovering: tokio::sync::Mutex::new(()),
-            }
+            }))
         } else {
             let fixed: Vec<_> = checker
                 .settings
@@ -417,13 +436,13 @@ impl DnsChecker {
 
     /// The servers to ask about names under `tld`.
     async fn servers_for(&self, tld: &str) -> Result<Arc<[Arc<Upstream>]>> {
-        let (recursive, tlds, discovering) = match &self.servers {
+        let Discovery {
+            recursive,
+            tlds,
+            discovering,
+        } = match &self.servers {
             Servers::Fixed(servers) => return Ok(servers.clone()),
-            Servers::Discovered {
-                recursive,
-                tlds,
-                discovering,
-            } => (recursive, tlds, discovering),
+            Servers::Discovered(discovery) => &**discovery,
         };
         let cached = |tlds: &Mutex<HashMap<String, TldServers>>| {
             let tlds = tlds.lock().unwrap_or_else(|e| e.into_inner());
@@ -438,7 +457,8 @@ impl DnsChecker {
         if let Some(servers) = cached(tlds) {
             return Ok(servers);
         }
-        let (addrs, ttl) = discover_tld_servers(recursive, tld).await?;
+        let (addrs, ttl) =
+            discover_tld_servers(recursive, tld, self.settings.authoritative_port).await?;
         let servers: Arc<[Arc<Upstream>]> =
             addrs.into_iter().map(|addr| self.upstream(addr)).collect();
         tlds.lock().unwrap_or_else(|e| e.into_inner()).insert(
@@ -500,10 +520,12 @@ impl DnsChecker {
             let query = Query::query(name.clone(), RecordType::NS);
             let mut options = DnsRequestOptions::default();
             options.recursion_desired = false;
-            let answer =
-                tokio::time::timeout_at(deadline, upstream.pool.lookup(query, options).first_answer())
-                    .await
-                    .unwrap_or(Err(NetError::Timeout));
+            let answer = tokio::time::timeout_at(
+                deadline,
+                upstream.pool.lookup(query, options).first_answer(),
+            )
+            .await
+            .unwrap_or(Err(NetError::Timeout));
             let delegation = classify(&name, &answer);
             let failed = matches!(delegation, Delegation::Failed(_));
             if !failed {
@@ -602,6 +624,7 @@ fn report(delegation: Delegation, server: &str, started: Timestamp) -> CheckRepo
 async fn discover_tld_servers(
     recursive: &TokioResolver,
     tld: &str,
+    port: u16,
 ) -> Result<(Vec<SocketAddr>, Duration)> {
     let failed = |reason: String| Error::NoTldServers {
         tld: tld.to_owned(),
@@ -623,11 +646,17 @@ async fn discover_tld_servers(
             _ => None,
         })
         .collect();
-    let lookups = targets.into_iter().map(|target| recursive.lookup_ip(target));
-    for lookup in futures::future::join_all(lookups).await.into_iter().flatten() {
+    let lookups = targets
+        .into_iter()
+        .map(|target| recursive.lookup_ip(target));
+    for lookup in futures::future::join_all(lookups)
+        .await
+        .into_iter()
+        .flatten()
+    {
         valid_until = valid_until.min(lookup.valid_until());
         for ip in lookup.iter() {
-            let addr = SocketAddr::new(ip, 53);
+            let addr = SocketAddr::new(ip, port);
             match ip {
                 IpAddr::V4(_) => v4.push(addr),
                 IpAddr::V6(_) => v6.push(addr),
@@ -760,7 +789,10 @@ mod tests {
         );
         let bare = no_records(ResponseCode::NXDomain);
         assert_eq!(
-            classify(&name("foo.test."), &Err(DnsError::NoRecordsFound(bare).into())),
+            classify(
+                &name("foo.test."),
+                &Err(DnsError::NoRecordsFound(bare).into())
+            ),
             Delegation::NoSuchName { with_soa: false }
         );
     }
@@ -769,7 +801,10 @@ mod tests {
     fn nodata_means_the_name_exists() {
         let nodata = no_records(ResponseCode::NoError);
         assert_eq!(
-            classify(&name("foo.test."), &Err(DnsError::NoRecordsFound(nodata).into())),
+            classify(
+                &name("foo.test."),
+                &Err(DnsError::NoRecordsFound(nodata).into())
+            ),
             Delegation::NameExists
         );
     }
