@@ -41,7 +41,7 @@ use crate::{
     ratelimit::ServerBudgets,
 };
 
-/// A local failure of the http checker.
+/// A failure of the http checker: setting it up, or finding an address to probe.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The name resolver could not be set up.
@@ -50,6 +50,36 @@ pub enum Error {
     /// reqwest refused the client configuration.
     #[error("cannot build the http client: {0}")]
     Client(#[source] reqwest::Error),
+    /// The probed name does not exist (NXDOMAIN).
+    #[error("{host} does not exist (NXDOMAIN)")]
+    NoSuchName {
+        /// The probed name.
+        host: String,
+    },
+    /// The probed name exists without address records.
+    #[error("{host} has no address records")]
+    NoAddress {
+        /// The probed name.
+        host: String,
+    },
+    /// The probed name resolves to a non-public address; nothing was contacted.
+    #[error("refused to connect to {host}: it resolves to {ip}, {range}")]
+    Refused {
+        /// The probed name.
+        host: String,
+        /// The refused address.
+        ip: IpAddr,
+        /// Its range, from [`refused_range`].
+        range: &'static str,
+    },
+    /// The lookup of the probed name failed (timeout, SERVFAIL, network).
+    #[error("cannot resolve {host}: {reason}")]
+    Lookup {
+        /// The probed name.
+        host: String,
+        /// What the resolver said.
+        reason: String,
+    },
 }
 
 /// Local result alias.
@@ -177,27 +207,6 @@ fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
 
 // === the resolver reqwest must use ===
 
-/// Why a probed name yielded no address to connect to.
-#[derive(Debug, thiserror::Error)]
-enum ResolveFailure {
-    /// NXDOMAIN.
-    #[error("{host} does not exist (NXDOMAIN)")]
-    NoSuchName { host: String },
-    /// The name exists without address records.
-    #[error("{host} has no address records")]
-    NoAddress { host: String },
-    /// An address is not public; nothing was contacted.
-    #[error("refused to connect to {host}: it resolves to {ip}, {range}")]
-    Refused {
-        host: String,
-        ip: IpAddr,
-        range: &'static str,
-    },
-    /// The lookup failed (timeout, SERVFAIL, network).
-    #[error("cannot resolve {host}: {reason}")]
-    Lookup { host: String, reason: String },
-}
-
 /// Resolves probed names and vets every address before reqwest may connect.
 struct GuardedResolver {
     resolver: TokioResolver,
@@ -216,18 +225,18 @@ impl Resolve for GuardedResolver {
             let ips: Vec<IpAddr> = match lookup {
                 Ok(lookup) => lookup.iter().collect(),
                 Err(e) if e.is_nx_domain() => {
-                    return Err(ResolveFailure::NoSuchName { host }.into());
+                    return Err(Error::NoSuchName { host }.into());
                 }
                 Err(e) if e.is_no_records_found() => {
-                    return Err(ResolveFailure::NoAddress { host }.into());
+                    return Err(Error::NoAddress { host }.into());
                 }
                 Err(e) => {
                     let reason = e.to_string();
-                    return Err(ResolveFailure::Lookup { host, reason }.into());
+                    return Err(Error::Lookup { host, reason }.into());
                 }
             };
             if ips.is_empty() {
-                return Err(ResolveFailure::NoAddress { host }.into());
+                return Err(Error::NoAddress { host }.into());
             }
             // One bad address refuses the name: a connection that fails over
             // from a public address to a private one is as bad as any.
@@ -236,7 +245,7 @@ impl Resolve for GuardedResolver {
                     .iter()
                     .find_map(|ip| refused_range(*ip).map(|range| (*ip, range)))
             {
-                return Err(ResolveFailure::Refused { host, ip, range }.into());
+                return Err(Error::Refused { host, ip, range }.into());
             }
             let addrs: Addrs = Box::new(ips.into_iter().map(|ip| SocketAddr::new(ip, 0)));
             Ok(addrs)
@@ -245,10 +254,10 @@ impl Resolve for GuardedResolver {
 }
 
 /// The resolver failure behind a reqwest error, if that is what it is.
-fn resolve_failure(error: &reqwest::Error) -> Option<&ResolveFailure> {
+fn resolve_failure(error: &reqwest::Error) -> Option<&Error> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
-        if let Some(failure) = e.downcast_ref::<ResolveFailure>() {
+        if let Some(failure) = e.downcast_ref::<Error>() {
             return Some(failure);
         }
         source = e.source();
@@ -427,17 +436,17 @@ impl HttpChecker {
 }
 
 /// The report for a name that gave nothing to connect to.
-fn name_report(failure: &ResolveFailure, started: Timestamp) -> CheckReport {
+fn name_report(failure: &Error, started: Timestamp) -> CheckReport {
     let (outcome, strength) = match failure {
         // Weak: the web layer only sees the recursive resolver's view, which
         // may be cached or filtered; the dns checker asks the registry.
-        ResolveFailure::NoSuchName { .. } => (CheckOutcome::Available, Strength::Weak),
-        ResolveFailure::NoAddress { .. }
-        | ResolveFailure::Refused { .. }
-        | ResolveFailure::Lookup { .. } => (CheckOutcome::Inconclusive, Strength::Strong),
+        Error::NoSuchName { .. } => (CheckOutcome::Available, Strength::Weak),
+        // A name that exists without addresses, a refused address or a failed
+        // lookup proves nothing either way.
+        _ => (CheckOutcome::Inconclusive, Strength::Strong),
     };
     let detail = match failure {
-        ResolveFailure::NoSuchName { host } => {
+        Error::NoSuchName { host } => {
             format!("no address: {host} does not exist (NXDOMAIN)")
         }
         other => other.to_string(),
