@@ -172,13 +172,8 @@ pub fn classify(domain: &Name, result: &Result<DnsResponse, NetError>) -> Delega
             // A referral (NS in the authority section, AA clear) arrives here,
             // not as `NoRecordsFound`: hickory counts NS records owned by the
             // query name in any section as an answer to an NS query.
-            let sections: Vec<Record> = response
-                .answers
-                .iter()
-                .chain(&response.authorities)
-                .cloned()
-                .collect();
-            let nameservers = nameservers_of(domain, &sections);
+            let nameservers =
+                nameservers_of(domain, response.answers.iter().chain(&response.authorities));
             if nameservers.is_empty() {
                 // Records other than NS at the name (a CNAME, say): it exists.
                 Delegation::NameExists
@@ -207,14 +202,13 @@ fn classify_empty(domain: &Name, no_records: &NoRecords) -> Delegation {
             let Some(referral) = no_records.ns.as_deref() else {
                 return Delegation::NameExists;
             };
-            let records: Vec<Record> = referral.iter().map(|r| r.ns.clone()).collect();
-            let nameservers = nameservers_of(domain, &records);
+            let nameservers = nameservers_of(domain, referral.iter().map(|r| &r.ns));
             if !nameservers.is_empty() {
                 return Delegation::Delegated(nameservers);
             }
-            let zone = records
+            let zone = referral
                 .first()
-                .map(|r| presentation(&r.name))
+                .map(|r| presentation(&r.ns.name))
                 .unwrap_or_default();
             Delegation::ReferredElsewhere { zone }
         }
@@ -223,9 +217,8 @@ fn classify_empty(domain: &Name, no_records: &NoRecords) -> Delegation {
 }
 
 /// The targets of the NS records owned by `domain`, sorted, without duplicates.
-fn nameservers_of(domain: &Name, records: &[Record]) -> Vec<String> {
+fn nameservers_of<'a>(domain: &Name, records: impl Iterator<Item = &'a Record>) -> Vec<String> {
     let mut names: Vec<String> = records
-        .iter()
         .filter(|r| r.name == *domain)
         .filter_map(|r| match &r.data {
             RData::NS(ns) => Some(presentation(&ns.0)),
