@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod http_stub;
+pub mod nsd;
 pub mod rdap_srv;
 pub mod registrar_stub;
 pub mod whois_server;

@@ -1,0 +1,359 @@
+//! The dns checker against a real nsd (delegations, NXDOMAIN, drops) and
+//! against scripted in-process servers for the failure cases nsd will not
+//! produce on demand (SERVFAIL, REFUSED, silence, truncation).
+
+mod support;
+
+use std::{
+    net::SocketAddr,
+    num::NonZeroU32,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use domain_monitor::{
+    check::{
+        CheckKind, CheckOutcome, Checker, Strength,
+        dns::{DnsChecker, Settings},
+    },
+    config::RateLimit,
+    domain_name::DomainName,
+    ratelimit::ServerBudgets,
+};
+use hickory_resolver::proto::{
+    op::{Message, MessageType, OpCode, ResponseCode},
+    rr::{Name, RData, Record, rdata::NS},
+};
+use support::nsd::Nsd;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, UdpSocket},
+};
+
+fn settings(server: SocketAddr, timeout: Duration) -> Settings {
+    Settings {
+        servers: vec![server],
+        recursive_resolvers: Vec::new(),
+        authoritative_port: 53,
+        timeout,
+        rate_limit: RateLimit {
+            count: NonZeroU32::new(1_000_000).unwrap(),
+            per: Duration::from_secs(1),
+        },
+    }
+}
+
+fn domain(name: &str) -> DomainName {
+    DomainName::parse(name).unwrap()
+}
+
+// === against nsd ===
+
+#[tokio::test]
+async fn delegated_name_is_registered_with_its_nameservers() {
+    let nsd = Nsd::standard();
+    let checker = DnsChecker::new(settings(nsd.addr(), Duration::from_secs(2))).unwrap();
+    let report = checker.check(&domain("Registered.TEST")).await;
+    assert_eq!(report.kind, CheckKind::Dns);
+    assert_eq!(report.outcome, CheckOutcome::Registered, "{report:?}");
+    assert_eq!(report.strength, Strength::Strong);
+    assert_eq!(
+        report.registration.unwrap().nameservers,
+        vec!["ns1.registered.test", "ns2.elsewhere.example"]
+    );
+    assert_eq!(report.server.as_deref(), Some(&*nsd.addr().to_string()));
+}
+
+#[tokio::test]
+async fn nxdomain_is_available() {
+    let nsd = Nsd::standard();
+    let checker = DnsChecker::new(settings(nsd.addr(), Duration::from_secs(2))).unwrap();
+    let report = checker.check(&domain("unregistered.test")).await;
+    assert_eq!(report.outcome, CheckOutcome::Available, "{report:?}");
+    assert_eq!(report.strength, Strength::Strong);
+    assert_eq!(report.detail, format!("NXDOMAIN from {}", nsd.addr()));
+}
+
+#[tokio::test]
+async fn name_without_delegation_but_in_the_zone_is_weakly_registered() {
+    let nsd = Nsd::standard();
+    let checker = DnsChecker::new(settings(nsd.addr(), Duration::from_secs(2))).unwrap();
+    let report = checker.check(&domain("web.test")).await;
+    assert_eq!(report.outcome, CheckOutcome::Registered, "{report:?}");
+    assert_eq!(report.strength, Strength::Weak);
+    assert!(report.detail.contains("NODATA"), "{}", report.detail);
+}
+
+#[tokio::test]
+async fn a_dropped_delegation_is_seen_on_the_next_check() {
+    let nsd = Nsd::standard();
+    let checker = DnsChecker::new(settings(nsd.addr(), Duration::from_secs(2))).unwrap();
+    let name = domain("second.test");
+    assert_eq!(checker.check(&name).await.outcome, CheckOutcome::Registered);
+    nsd.remove_delegation("second.test");
+    // No cache anywhere: the very next check sees the drop.
+    assert_eq!(checker.check(&name).await.outcome, CheckOutcome::Available);
+    nsd.add_delegation("second.test", &["ns.new-owner.example"]);
+    let report = checker.check(&name).await;
+    assert_eq!(report.outcome, CheckOutcome::Registered);
+    assert_eq!(
+        report.registration.unwrap().nameservers,
+        vec!["ns.new-owner.example"]
+    );
+}
+
+#[tokio::test]
+async fn tld_servers_are_discovered_through_the_recursive_resolver() {
+    // nsd plays both parts: the recursive resolver that knows `test. NS
+    // ns1.nic.test.` (A 127.0.0.1), and that TLD server.
+    let nsd = Nsd::standard();
+    let mut settings = settings(nsd.addr(), Duration::from_secs(2));
+    settings.servers.clear();
+    settings.recursive_resolvers = vec![nsd.addr()];
+    settings.authoritative_port = nsd.addr().port();
+    let checker = DnsChecker::new(settings).unwrap();
+    let report = checker.check(&domain("registered.test")).await;
+    assert_eq!(report.outcome, CheckOutcome::Registered, "{report:?}");
+    assert_eq!(report.server.as_deref(), Some(&*nsd.addr().to_string()));
+    let report = checker.check(&domain("unregistered.test")).await;
+    assert_eq!(report.outcome, CheckOutcome::Available, "{report:?}");
+}
+
+#[tokio::test]
+async fn a_tld_without_servers_is_an_error_not_available() {
+    let nsd = Nsd::standard();
+    let mut settings = settings(nsd.addr(), Duration::from_secs(2));
+    settings.servers.clear();
+    settings.recursive_resolvers = vec![nsd.addr()];
+    let checker = DnsChecker::new(settings).unwrap();
+    // nsd is not authoritative for `.nope`: it refuses, and discovery fails.
+    let report = checker.check(&domain("foo.nope")).await;
+    assert_eq!(report.outcome, CheckOutcome::Error, "{report:?}");
+    assert!(report.detail.contains(".nope"), "{}", report.detail);
+}
+
+#[tokio::test]
+async fn a_server_backing_off_is_not_contacted() {
+    let server = Scripted::start(Script::Rcode(ResponseCode::NXDomain), true).await;
+    let settings = settings(server.addr, Duration::from_secs(2));
+    let budgets = Arc::new(ServerBudgets::new("dns server", settings.rate_limit));
+    budgets.back_off(&server.addr.to_string(), Some(Duration::from_secs(60)));
+    let checker = DnsChecker::with_budgets(settings, budgets).unwrap();
+    let report = checker.check(&domain("anything.test")).await;
+    assert_eq!(report.outcome, CheckOutcome::RateLimited, "{report:?}");
+    assert_eq!(report.retry_after, Some(Duration::from_secs(60)));
+    assert_eq!(server.queries(), 0);
+}
+
+// === against scripted servers ===
+
+#[tokio::test]
+async fn servfail_is_inconclusive() {
+    let server = Scripted::start(Script::Rcode(ResponseCode::ServFail), true).await;
+    let checker = DnsChecker::new(settings(server.addr, Duration::from_secs(2))).unwrap();
+    let report = checker.check(&domain("foo.test")).await;
+    assert_eq!(report.outcome, CheckOutcome::Inconclusive, "{report:?}");
+    assert!(
+        report.detail.contains("Server Failure"),
+        "{}",
+        report.detail
+    );
+}
+
+#[tokio::test]
+async fn refused_is_inconclusive() {
+    let server = Scripted::start(Script::Rcode(ResponseCode::Refused), true).await;
+    let checker = DnsChecker::new(settings(server.addr, Duration::from_secs(2))).unwrap();
+    let report = checker.check(&domain("foo.test")).await;
+    assert_eq!(report.outcome, CheckOutcome::Inconclusive, "{report:?}");
+    assert!(report.detail.contains("Refused"), "{}", report.detail);
+}
+
+#[tokio::test]
+async fn silence_is_inconclusive_within_the_timeout() {
+    let server = Scripted::start(Script::Silent, true).await;
+    let timeout = Duration::from_millis(600);
+    let checker = DnsChecker::new(settings(server.addr, timeout)).unwrap();
+    let started = Instant::now();
+    let report = checker.check(&domain("foo.test")).await;
+    let took = started.elapsed();
+    assert_eq!(report.outcome, CheckOutcome::Inconclusive, "{report:?}");
+    assert!(took < timeout + Duration::from_millis(300), "took {took:?}");
+    assert!(server.queries() >= 1, "the server was asked");
+}
+
+#[tokio::test]
+async fn truncated_answer_is_retried_over_tcp() {
+    let server = Scripted::start(Script::TruncatedOverUdp, true).await;
+    let checker = DnsChecker::new(settings(server.addr, Duration::from_secs(2))).unwrap();
+    let report = checker.check(&domain("foo.test")).await;
+    assert_eq!(report.outcome, CheckOutcome::Registered, "{report:?}");
+    assert_eq!(
+        report.registration.unwrap().nameservers,
+        vec!["ns.foo.example"]
+    );
+    assert!(server.tcp_queries() >= 1, "TCP was used");
+}
+
+#[tokio::test]
+async fn truncated_answer_without_tcp_is_inconclusive() {
+    let server = Scripted::start(Script::TruncatedOverUdp, false).await;
+    let checker = DnsChecker::new(settings(server.addr, Duration::from_secs(2))).unwrap();
+    let report = checker.check(&domain("foo.test")).await;
+    assert_eq!(report.outcome, CheckOutcome::Inconclusive, "{report:?}");
+}
+
+/// How many checks per second the checker completes against nsd with many in
+/// flight. Run with `cargo test --release --test dns_checker -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "throughput measurement, not a correctness test"]
+async fn throughput_against_nsd() {
+    use futures::StreamExt;
+    let nsd = Nsd::standard();
+    let checker = Arc::new(DnsChecker::new(settings(nsd.addr(), Duration::from_secs(2))).unwrap());
+    let names: Vec<DomainName> = (0..1000)
+        .map(|i| {
+            if i % 2 == 0 {
+                domain("registered.test")
+            } else {
+                domain(&format!("free{i}.test"))
+            }
+        })
+        .collect();
+    let total = 50_000;
+    for in_flight in [100, 500] {
+        let started = Instant::now();
+        let outcomes = futures::stream::iter(0..total)
+            .map(|i| {
+                let checker = checker.clone();
+                let name = names[i % names.len()].clone();
+                async move { checker.check(&name).await.outcome }
+            })
+            .buffer_unordered(in_flight)
+            .collect::<Vec<_>>()
+            .await;
+        let secs = started.elapsed().as_secs_f64();
+        let failed = outcomes
+            .iter()
+            .filter(|o| !matches!(o, CheckOutcome::Registered | CheckOutcome::Available))
+            .count();
+        println!(
+            "{in_flight} in flight: {total} checks in {secs:.2}s = {:.0} checks/s ({failed} not answered)",
+            total as f64 / secs
+        );
+    }
+}
+
+// === a scripted DNS server ===
+
+#[derive(Debug, Clone, Copy)]
+enum Script {
+    /// Answer every query with this response code.
+    Rcode(ResponseCode),
+    /// Never answer.
+    Silent,
+    /// Over UDP an empty answer with TC set; over TCP a referral to
+    /// `ns.foo.example`.
+    TruncatedOverUdp,
+}
+
+struct Scripted {
+    addr: SocketAddr,
+    udp_queries: Arc<AtomicUsize>,
+    tcp_queries: Arc<AtomicUsize>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Scripted {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Scripted {
+    async fn start(script: Script, with_tcp: bool) -> Self {
+        let (udp, tcp) = loop {
+            let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = tcp.local_addr().unwrap().port();
+            if let Ok(udp) = UdpSocket::bind(("127.0.0.1", port)).await {
+                break (udp, tcp);
+            }
+        };
+        let addr = udp.local_addr().unwrap();
+        let udp_queries = Arc::new(AtomicUsize::new(0));
+        let tcp_queries = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        let counter = udp_queries.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut buffer = vec![0u8; 4096];
+            while let Ok((len, from)) = udp.recv_from(&mut buffer).await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                if let Some(reply) = answer(script, &buffer[..len], false) {
+                    let _ = udp.send_to(&reply, from).await;
+                }
+            }
+        }));
+        if with_tcp {
+            let counter = tcp_queries.clone();
+            tasks.push(tokio::spawn(async move {
+                while let Ok((mut stream, _)) = tcp.accept().await {
+                    let counter = counter.clone();
+                    tokio::spawn(async move {
+                        loop {
+                            let Ok(len) = stream.read_u16().await else {
+                                return;
+                            };
+                            let mut query = vec![0u8; usize::from(len)];
+                            if stream.read_exact(&mut query).await.is_err() {
+                                return;
+                            }
+                            counter.fetch_add(1, Ordering::SeqCst);
+                            if let Some(reply) = answer(script, &query, true) {
+                                let _ = stream.write_u16(reply.len() as u16).await;
+                                let _ = stream.write_all(&reply).await;
+                            }
+                        }
+                    });
+                }
+            }));
+        } else {
+            drop(tcp);
+        }
+        Self {
+            addr,
+            udp_queries,
+            tcp_queries,
+            tasks,
+        }
+    }
+
+    fn queries(&self) -> usize {
+        self.udp_queries.load(Ordering::SeqCst) + self.tcp_queries()
+    }
+
+    fn tcp_queries(&self) -> usize {
+        self.tcp_queries.load(Ordering::SeqCst)
+    }
+}
+
+fn answer(script: Script, query: &[u8], over_tcp: bool) -> Option<Vec<u8>> {
+    let query = Message::from_vec(query).ok()?;
+    let mut reply = Message::new(query.metadata.id, MessageType::Response, OpCode::Query);
+    reply.add_queries(query.queries.clone());
+    match script {
+        Script::Silent => return None,
+        Script::Rcode(code) => reply.metadata.response_code = code,
+        Script::TruncatedOverUdp if !over_tcp => reply.metadata.truncation = true,
+        Script::TruncatedOverUdp => {
+            let owner = query.queries.first()?.name().clone();
+            let target = Name::from_ascii("ns.foo.example.").ok()?;
+            reply.add_authority(Record::from_rdata(owner, 300, RData::NS(NS(target))));
+        }
+    }
+    reply.to_vec().ok()
+}

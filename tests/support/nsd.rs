@@ -1,0 +1,321 @@
+//! A real authoritative DNS server (NLnet Labs `nsd`) serving a small TLD zone.
+//!
+//! Each [`Nsd`] runs its own `nsd -d` on 127.0.0.1 with a free port and a
+//! generated configuration in a temporary directory (no chroot, no user
+//! switch, no database, response rate limiting off so tests and benchmarks
+//! measure the checker, not nsd's limiter). The zone is rewritten and
+//! reloaded through `nsd-control` over a Unix socket, and every change waits
+//! until nsd serves the new serial, so tests can change delegations (a domain
+//! "drops") and check right away.
+//!
+//! Install: `apt-get install -y nsd`. Without it the tests fail, they never skip.
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{
+        Mutex,
+        atomic::{AtomicU16, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use hickory_resolver::proto::{
+    op::{Message, MessageType, OpCode, Query},
+    rr::{Name, RData, RecordType},
+};
+
+const NSD: &str = "/usr/sbin/nsd";
+const NSD_CONTROL: &str = "/usr/sbin/nsd-control";
+const INSTALL: &str = "install nsd: apt-get install -y nsd";
+
+/// The contents of the served TLD zone.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    tld: String,
+    serial: u32,
+    /// Delegated names (relative to nothing: full names) → their NS targets.
+    delegations: BTreeMap<String, Vec<String>>,
+    /// Names with address records in the TLD zone itself (glue, web hosts).
+    addresses: BTreeMap<String, Vec<IpAddr>>,
+}
+
+impl Zone {
+    /// An empty zone for `tld` (e.g. `test`), served by `ns1.nic.<tld>`.
+    pub fn new(tld: &str) -> Self {
+        let mut zone = Self {
+            tld: tld.to_owned(),
+            serial: 1,
+            delegations: BTreeMap::new(),
+            addresses: BTreeMap::new(),
+        };
+        zone.addresses.insert(
+            format!("ns1.nic.{tld}"),
+            vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+        );
+        zone
+    }
+
+    /// The zone most tests use, under `test.`:
+    /// - `registered.test` delegated to `ns1.registered.test` (with glue) and
+    ///   `ns2.elsewhere.example`;
+    /// - `second.test` delegated to `ns.elsewhere.example`;
+    /// - `web.test` and `redirect.test` with `A 127.0.0.1` (for HTTP tests);
+    /// - everything else NXDOMAIN (e.g. `unregistered.test`).
+    pub fn standard() -> Self {
+        Self::new("test")
+            .delegate(
+                "registered.test",
+                &["ns1.registered.test", "ns2.elsewhere.example"],
+            )
+            .address("ns1.registered.test", "192.0.2.1".parse().unwrap())
+            .delegate("second.test", &["ns.elsewhere.example"])
+            .address("web.test", IpAddr::V4(Ipv4Addr::LOCALHOST))
+            .address("redirect.test", IpAddr::V4(Ipv4Addr::LOCALHOST))
+    }
+
+    /// Adds a delegation of `name` to `nameservers`.
+    pub fn delegate(mut self, name: &str, nameservers: &[&str]) -> Self {
+        self.delegations.insert(
+            name.to_owned(),
+            nameservers.iter().map(|s| (*s).to_owned()).collect(),
+        );
+        self
+    }
+
+    /// Adds an address record for `name` in the TLD zone.
+    pub fn address(mut self, name: &str, ip: IpAddr) -> Self {
+        self.addresses.entry(name.to_owned()).or_default().push(ip);
+        self
+    }
+
+    /// The zone file text.
+    fn render(&self) -> String {
+        let tld = &self.tld;
+        let mut text = format!(
+            "$ORIGIN {tld}.\n$TTL 300\n\
+             @ IN SOA ns1.nic.{tld}. hostmaster.nic.{tld}. {} 3600 600 86400 300\n\
+             @ IN NS ns1.nic.{tld}.\n",
+            self.serial
+        );
+        for (name, targets) in &self.delegations {
+            for target in targets {
+                let _ = writeln!(text, "{name}. IN NS {target}.");
+            }
+        }
+        for (name, ips) in &self.addresses {
+            for ip in ips {
+                let kind = if ip.is_ipv4() { "A" } else { "AAAA" };
+                let _ = writeln!(text, "{name}. IN {kind} {ip}");
+            }
+        }
+        text
+    }
+}
+
+/// A running nsd. Killed when dropped.
+pub struct Nsd {
+    dir: tempfile::TempDir,
+    child: Child,
+    addr: SocketAddr,
+    zone: Mutex<Zone>,
+}
+
+impl Nsd {
+    /// Starts nsd serving `zone` and waits until it answers.
+    pub fn start(zone: Zone) -> Self {
+        assert!(Path::new(NSD).exists(), "{NSD} not found: {INSTALL}");
+        assert!(
+            Path::new(NSD_CONTROL).exists(),
+            "{NSD_CONTROL} not found: {INSTALL}"
+        );
+        // A free port can be taken by someone else before nsd binds it: retry.
+        let mut last_log = String::new();
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().expect("temporary directory for nsd");
+            let port = free_port();
+            let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+            write_config(dir.path(), port, &zone.tld);
+            std::fs::write(dir.path().join("zone"), zone.render()).expect("write zone file");
+            let child = Command::new(NSD)
+                .arg("-d")
+                .arg("-c")
+                .arg(dir.path().join("nsd.conf"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run {NSD} ({e}): {INSTALL}"));
+            let mut nsd = Self {
+                dir,
+                child,
+                addr,
+                zone: Mutex::new(zone.clone()),
+            };
+            if nsd.wait_for_serial(zone.serial, Duration::from_secs(10)) {
+                return nsd;
+            }
+            last_log = nsd.log();
+            let _ = nsd.child.kill();
+        }
+        panic!("nsd did not start; its log:\n{last_log}");
+    }
+
+    /// Starts nsd with [`Zone::standard`].
+    pub fn standard() -> Self {
+        Self::start(Zone::standard())
+    }
+
+    /// The UDP and TCP address nsd listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Removes the delegation of `name` (the domain "drops": NXDOMAIN from now on).
+    pub fn remove_delegation(&self, name: &str) {
+        self.change(|zone| {
+            assert!(
+                zone.delegations.remove(name).is_some(),
+                "{name} is not delegated in the test zone"
+            );
+        });
+    }
+
+    /// Adds or replaces the delegation of `name`.
+    pub fn add_delegation(&self, name: &str, nameservers: &[&str]) {
+        self.change(|zone| {
+            zone.delegations.insert(
+                name.to_owned(),
+                nameservers.iter().map(|s| (*s).to_owned()).collect(),
+            );
+        });
+    }
+
+    /// Applies `edit` to the zone, reloads nsd and waits until it serves the
+    /// new version.
+    pub fn change(&self, edit: impl FnOnce(&mut Zone)) {
+        let serial = {
+            let mut zone = self.zone.lock().unwrap();
+            edit(&mut zone);
+            zone.serial += 1;
+            std::fs::write(self.dir.path().join("zone"), zone.render()).expect("write zone file");
+            zone.serial
+        };
+        let output = Command::new(NSD_CONTROL)
+            .arg("-c")
+            .arg(self.dir.path().join("nsd.conf"))
+            .arg("reload")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {NSD_CONTROL} ({e}): {INSTALL}"));
+        assert!(
+            output.status.success(),
+            "nsd-control reload failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            self.wait_for_serial(serial, Duration::from_secs(10)),
+            "nsd did not load zone serial {serial}; its log:\n{}",
+            self.log()
+        );
+    }
+
+    /// Polls the zone's SOA until it has `serial`.
+    fn wait_for_serial(&self, serial: u32, patience: Duration) -> bool {
+        let deadline = Instant::now() + patience;
+        let tld = self.zone.lock().unwrap().tld.clone();
+        while Instant::now() < deadline {
+            if self.soa_serial(&tld) == Some(serial) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    fn soa_serial(&self, tld: &str) -> Option<u32> {
+        let answer = query(self.addr, &format!("{tld}."), RecordType::SOA)?;
+        answer.answers.iter().find_map(|r| match &r.data {
+            RData::SOA(soa) => Some(soa.serial),
+            _ => None,
+        })
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("nsd.log")).unwrap_or_default()
+    }
+
+    /// The directory holding nsd's configuration, zone and log.
+    pub fn dir(&self) -> PathBuf {
+        self.dir.path().to_owned()
+    }
+}
+
+impl Drop for Nsd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port free for both UDP and TCP on 127.0.0.1 (at the time of asking).
+fn free_port() -> u16 {
+    loop {
+        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind a TCP port");
+        let port = tcp.local_addr().expect("local address").port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+fn write_config(dir: &Path, port: u16, tld: &str) {
+    let d = dir.display();
+    let config = format!(
+        "server:\n\
+         \x20   ip-address: 127.0.0.1@{port}\n\
+         \x20   do-ip6: no\n\
+         \x20   username: \"\"\n\
+         \x20   chroot: \"\"\n\
+         \x20   zonesdir: \"{d}\"\n\
+         \x20   pidfile: \"{d}/nsd.pid\"\n\
+         \x20   database: \"\"\n\
+         \x20   xfrdfile: \"{d}/xfrd.state\"\n\
+         \x20   xfrdir: \"{d}\"\n\
+         \x20   zonelistfile: \"{d}/zone.list\"\n\
+         \x20   logfile: \"{d}/nsd.log\"\n\
+         \x20   rrl-ratelimit: 0\n\
+         \x20   server-count: 1\n\
+         \x20   verbosity: 1\n\
+         remote-control:\n\
+         \x20   control-enable: yes\n\
+         \x20   control-interface: \"{d}/nsd.ctl\"\n\
+         zone:\n\
+         \x20   name: \"{tld}\"\n\
+         \x20   zonefile: \"zone\"\n"
+    );
+    std::fs::write(dir.join("nsd.conf"), config).expect("write nsd.conf");
+}
+
+/// One plain UDP query (blocking, 500 ms), for readiness checks.
+pub fn query(server: SocketAddr, name: &str, kind: RecordType) -> Option<Message> {
+    let socket = UdpSocket::bind("127.0.0.1:0").ok()?;
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .ok()?;
+    let mut message = Message::new(rand_id(), MessageType::Query, OpCode::Query);
+    message.add_query(Query::query(Name::from_ascii(name).ok()?, kind));
+    socket.send_to(&message.to_vec().ok()?, server).ok()?;
+    let mut buffer = [0u8; 4096];
+    let (len, _) = socket.recv_from(&mut buffer).ok()?;
+    Message::from_vec(&buffer[..len]).ok()
+}
+
+fn rand_id() -> u16 {
+    // Each probe uses its own socket: distinct ids are all it needs.
+    static NEXT: AtomicU16 = AtomicU16::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
