@@ -1,10 +1,12 @@
 //! The `domain-monitor` binary: parses the configuration and hands over to the
 //! library. It decides nothing itself.
 
-use std::process::ExitCode;
+use std::{process::ExitCode, sync::Arc};
 
 use domain_monitor::{
-    config::{Cli, Command},
+    check::layered::LayeredChecker,
+    check_command,
+    config::{CheckerArgs, Cli, Command},
     controller, resource, telemetry,
 };
 
@@ -29,25 +31,41 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Run(args) => match controller::run(
-            *args,
-            std::sync::Arc::new(domain_monitor::check::layered::LayeredChecker::new(
-                vec![],
-                Default::default(),
-            )),
-        )
-        .await
-        {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                tracing::error!(error = %err, "operator failed");
-                eprintln!("domain-monitor: {err}");
+        Command::Run(args) => {
+            let checker = match build_checker(&args.checks) {
+                Ok(checker) => checker,
+                Err(code) => return code,
+            };
+            match controller::run(*args, Arc::new(checker)).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    tracing::error!(error = %err, "operator failed");
+                    eprintln!("domain-monitor: {err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Check(args) => {
+            let checker = match build_checker(&args.checks) {
+                Ok(checker) => checker,
+                Err(code) => return code,
+            };
+            let lines = check_command::check_all(&checker, &args.domains).await;
+            print!("{}", check_command::render(&lines, args.output));
+            if lines.iter().all(check_command::CheckLine::is_conclusive) {
+                ExitCode::SUCCESS
+            } else {
                 ExitCode::FAILURE
             }
-        },
-        Command::Check(_args) => {
-            eprintln!("domain-monitor: `check` is not wired to the checkers yet");
-            ExitCode::FAILURE
         }
     }
+}
+
+/// Builds every configured checker; a bad combination of settings is a
+/// configuration error (exit code 2).
+fn build_checker(args: &CheckerArgs) -> Result<LayeredChecker, ExitCode> {
+    LayeredChecker::from_args(args).map_err(|err| {
+        eprintln!("domain-monitor: {err}");
+        ExitCode::from(2)
+    })
 }

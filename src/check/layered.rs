@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::{CheckOutcome, CheckReport, Checker, Layer};
 use crate::{
+    config::CheckerArgs,
     domain_name::DomainName,
     verdict::{self, Verdict, VerdictPolicy},
 };
@@ -83,7 +84,43 @@ impl std::fmt::Debug for LayeredChecker {
     }
 }
 
+/// Why the checkers could not be built from the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The DNS checker.
+    #[error("DNS checker: {0}")]
+    Dns(#[from] super::dns::Error),
+    /// The HTTP checker.
+    #[error("HTTP checker: {0}")]
+    Http(#[from] super::http::Error),
+    /// The RDAP checker.
+    #[error("RDAP checker: {0}")]
+    Rdap(#[from] super::rdap::Error),
+    /// The registrar settings.
+    #[error("registrar API: {0}")]
+    RegistrarSettings(#[from] super::registrar::SettingsError),
+    /// The registrar checker.
+    #[error("registrar API: {0}")]
+    Registrar(#[from] super::registrar::RegistrarError),
+}
+
 impl LayeredChecker {
+    /// Every checker the configuration enables: DNS, HTTP, RDAP and WHOIS
+    /// always, the registrar API when a provider is configured.
+    pub fn from_args(args: &CheckerArgs) -> Result<Self, BuildError> {
+        let mut checkers: Vec<Arc<dyn Checker>> = vec![
+            Arc::new(super::dns::DnsChecker::new(super::dns::Settings::from_args(args))?),
+            Arc::new(super::http::HttpChecker::new(super::http::Settings::from_args(args))?),
+            Arc::new(super::rdap::RdapChecker::new(super::rdap::Settings::from_args(args))?),
+            Arc::new(super::whois::WhoisChecker::new(super::whois::Settings::from_args(args))),
+        ];
+        let registrar = super::registrar::Settings::from_args(args)?;
+        if registrar.enabled() {
+            checkers.push(Arc::new(super::registrar::RegistrarChecker::new(registrar)?));
+        }
+        Ok(Self::new(checkers, args.verdict_policy()))
+    }
+
     /// A pipeline over `checkers` (any order; each runs in its own layer).
     pub fn new(checkers: Vec<Arc<dyn Checker>>, policy: VerdictPolicy) -> Self {
         Self {

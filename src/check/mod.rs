@@ -247,6 +247,11 @@ pub fn epp_status(raw: &str) -> String {
     for (i, word) in code.iter().enumerate() {
         let word = word.trim_matches(|c: char| !c.is_ascii_alphanumeric());
         if i == 0 {
+            if word.chars().all(|c| !c.is_ascii_lowercase()) {
+                // `ACTIVE`, `OK`: shouting, not camelCase.
+                out.push_str(&word.to_ascii_lowercase());
+                continue;
+            }
             // A WHOIS code is already camelCase: keep its inner capitals.
             let mut chars = word.chars();
             if let Some(first) = chars.next() {
@@ -284,6 +289,8 @@ mod tests {
             "serverHold"
         );
         assert_eq!(epp_status("PendingDelete"), "pendingDelete");
+        assert_eq!(epp_status("ACTIVE"), "active");
+        assert_eq!(epp_status("PENDING DELETE"), "pendingDelete");
     }
 
     #[test]
