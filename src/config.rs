@@ -253,6 +253,9 @@ pub struct RunArgs {
     /// Namespace where synced MonitoredDomains are created.
     #[arg(long, env = "POD_NAMESPACE", default_value = "default", value_parser = parse_namespace)]
     pub namespace: String,
+    /// Watch only this namespace (default: every namespace).
+    #[arg(long, env = "WATCH_NAMESPACE", value_parser = parse_namespace)]
+    pub watch_namespace: Option<String>,
     /// Check interval of ordinary domains.
     #[arg(long, env = "CHECK_INTERVAL", default_value = "1h", value_parser = parse_duration)]
     pub check_interval: Duration,
@@ -330,6 +333,14 @@ impl RunArgs {
                 "API_CALLBACK_URL is set but API_AUTH_TOKEN is not: the receiver needs the bearer token"
                     .to_owned(),
             ));
+        }
+        if let (Some(watched), Some(_)) = (&self.watch_namespace, &self.domain_api_url)
+            && watched != &self.namespace
+        {
+            return Err(ConfigError::Inconsistent(format!(
+                "WATCH_NAMESPACE ({watched}) differs from POD_NAMESPACE ({}), where the domain list sync creates resources: they would never be checked",
+                self.namespace
+            )));
         }
         if self.priority_check_interval > self.check_interval {
             return Err(ConfigError::Inconsistent(format!(

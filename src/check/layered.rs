@@ -109,14 +109,24 @@ impl LayeredChecker {
     /// always, the registrar API when a provider is configured.
     pub fn from_args(args: &CheckerArgs) -> Result<Self, BuildError> {
         let mut checkers: Vec<Arc<dyn Checker>> = vec![
-            Arc::new(super::dns::DnsChecker::new(super::dns::Settings::from_args(args))?),
-            Arc::new(super::http::HttpChecker::new(super::http::Settings::from_args(args))?),
-            Arc::new(super::rdap::RdapChecker::new(super::rdap::Settings::from_args(args))?),
-            Arc::new(super::whois::WhoisChecker::new(super::whois::Settings::from_args(args))),
+            Arc::new(super::dns::DnsChecker::new(
+                super::dns::Settings::from_args(args),
+            )?),
+            Arc::new(super::http::HttpChecker::new(
+                super::http::Settings::from_args(args),
+            )?),
+            Arc::new(super::rdap::RdapChecker::new(
+                super::rdap::Settings::from_args(args),
+            )?),
+            Arc::new(super::whois::WhoisChecker::new(
+                super::whois::Settings::from_args(args),
+            )),
         ];
         let registrar = super::registrar::Settings::from_args(args)?;
         if registrar.enabled() {
-            checkers.push(Arc::new(super::registrar::RegistrarChecker::new(registrar)?));
+            checkers.push(Arc::new(super::registrar::RegistrarChecker::new(
+                registrar,
+            )?));
         }
         Ok(Self::new(checkers, args.verdict_policy()))
     }

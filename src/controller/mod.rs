@@ -13,7 +13,6 @@ use std::{collections::HashMap, sync::Arc, sync::Mutex, time::Duration};
 
 use futures::StreamExt;
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{Patch, PatchParams},
@@ -156,7 +155,10 @@ impl Context {
 pub async fn run(args: RunArgs, checker: Arc<LayeredChecker>) -> Result<()> {
     crate::net::ensure_crypto_provider();
     let client = Client::try_default().await.map_err(Error::Connect)?;
-    let domains: Api<MonitoredDomain> = Api::all(client.clone());
+    let domains: Api<MonitoredDomain> = match &args.watch_namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    };
     ensure_crd_installed(&domains).await?;
     if args.api_callback_url.is_none() {
         warn!("API_CALLBACK_URL is not set: verdicts go to status only, nobody is notified");
@@ -224,6 +226,7 @@ async fn start_sync(client: &Client, args: &RunArgs) -> Result<Option<RunningSyn
     let settings = crate::sync::SyncSettings {
         url: url.clone(),
         namespace: args.namespace.clone(),
+        watch_namespace: args.watch_namespace.clone(),
         max_delete_share: args.sync_max_delete_share,
         allow_mass_delete: args.sync_allow_mass_delete,
         timeout: Duration::from_secs(60),
@@ -357,6 +360,8 @@ async fn reconcile(resource: Arc<MonitoredDomain>, ctx: Arc<Context>) -> Result<
             ctx.heartbeat,
             evaluation.finished_at,
         ) {
+            let changed = status::changed_fields(current.as_ref(), &new);
+            debug!(domain = %domain, ?changed, "writing status");
             write_status(&api, &resource, &new).await?;
         }
         announce(&ctx, &resource, current.as_ref(), &new, &evaluation).await;
@@ -457,14 +462,14 @@ async fn deliver_if_due(
         Delivery::Delivered { status: code } => {
             info!(%domain, attempts = updated.attempts, status = code, "availability notification delivered");
             updated.state = NotificationDelivery::Delivered;
-            updated.delivered_at = Some(Time(Timestamp::now()));
+            updated.delivered_at = Some(status::time(Timestamp::now()));
             updated.next_attempt_at = None;
             updated.last_error = None;
         }
         Delivery::Retry { error, retry_after } => {
             let delay = retry_delay(updated.attempts, *retry_after);
             warn!(%domain, attempts = updated.attempts, %error, retry_in = ?delay, "availability notification not delivered, will retry");
-            updated.next_attempt_at = Some(Time(add(Timestamp::now(), delay)));
+            updated.next_attempt_at = Some(status::time(add(Timestamp::now(), delay)));
             updated.last_error = Some(error.clone());
         }
         Delivery::Rejected {

@@ -15,12 +15,18 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::{
-    check::{RegistrationFacts, layered::Evaluation},
+    check::{Layer, RegistrationFacts, layered::Evaluation},
     resource::{
         Availability, CheckRecord, MonitoredDomainStatus, NotificationDelivery, NotificationState,
         Registration,
     },
 };
+
+/// A status timestamp. The API server keeps whole seconds, so the status is
+/// built with whole seconds too: what is compared in memory is what is stored.
+pub fn time(t: Timestamp) -> Time {
+    Time(Timestamp::from_second(t.as_second()).unwrap_or(t))
+}
 
 /// Condition type: the latest check settled the question.
 pub const READY: &str = "Ready";
@@ -41,7 +47,11 @@ pub fn after_check(
     let now = evaluation.finished_at;
     let conclusive = verdict.is_conclusive();
     let keep_old = !conclusive && is_conclusive(old.availability);
-    let (availability, confidence) = if keep_old {
+    // A fast re-check that confirms the verdict keeps the confidence the last
+    // deep check established (its evidence, e.g. an RDAP record, still holds).
+    let only_fast = evaluation.layers.iter().all(|l| *l == Layer::Fast);
+    let confirmed = verdict.availability == old.availability && old.confidence.is_some();
+    let (availability, confidence) = if keep_old || (confirmed && only_fast) {
         (old.availability, old.confidence)
     } else {
         (verdict.availability, Some(verdict.confidence))
@@ -54,7 +64,7 @@ pub fn after_check(
             report.kind.as_str().to_owned(),
             CheckRecord {
                 result: report.outcome,
-                checked_at: Time(report.checked_at),
+                checked_at: time(report.checked_at),
                 duration_ms: u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
                 detail: (!report.detail.is_empty()).then(|| report.detail.clone()),
                 error: report.error.clone(),
@@ -62,16 +72,21 @@ pub fn after_check(
         );
     }
 
-    // Fast checks reveal no registration facts: keep the last known ones
-    // unless the name is now free.
+    // Fast checks reveal few registration facts (DNS: name servers only):
+    // known facts stay until a source says otherwise, and the drop prediction
+    // changes only with lifecycle facts (statuses, expiry). A free name has none.
+    let facts = &verdict.registration;
+    let lifecycle_facts = !facts.statuses.is_empty() || facts.expires.is_some();
     let (registration, predicted_drop_at) = if availability == Availability::Available {
         (None, None)
-    } else if verdict.registration.is_empty() {
-        (old.registration.clone(), old.predicted_drop_at.clone())
     } else {
         (
-            Some(registration(&verdict.registration)),
-            verdict.predicted_drop_at.map(Time),
+            merge_registration(old.registration.clone(), facts),
+            if lifecycle_facts {
+                verdict.predicted_drop_at.map(time)
+            } else {
+                old.predicted_drop_at.clone()
+            },
         )
     };
 
@@ -130,10 +145,10 @@ pub fn after_check(
         domain: Some(evaluation.domain.to_string()),
         availability,
         confidence,
-        last_checked_at: Some(Time(now)),
-        next_check_at: Some(Time(next_check_at)),
+        last_checked_at: Some(time(now)),
+        next_check_at: Some(time(next_check_at)),
         last_transition_at: if changed {
-            Some(Time(now))
+            Some(time(now))
         } else {
             old.last_transition_at.clone()
         },
@@ -160,10 +175,10 @@ pub fn invalid(
         domain: None,
         availability: Availability::Invalid,
         confidence: Some(1.0),
-        last_checked_at: Some(Time(now)),
+        last_checked_at: Some(time(now)),
         next_check_at: None,
         last_transition_at: if changed {
-            Some(Time(now))
+            Some(time(now))
         } else {
             old.last_transition_at.clone()
         },
@@ -213,6 +228,43 @@ pub fn needs_write(
     })
 }
 
+/// The visible fields that differ between `old` and `new`, for logs.
+pub fn changed_fields(
+    old: Option<&MonitoredDomainStatus>,
+    new: &MonitoredDomainStatus,
+) -> Vec<&'static str> {
+    let Some(old) = old else {
+        return vec!["status"];
+    };
+    let (old, new) = (visible(old), visible(new));
+    let mut fields = Vec::new();
+    let mut differs = |name: &'static str, same: bool| {
+        if !same {
+            fields.push(name);
+        }
+    };
+    differs("availability", old.availability == new.availability);
+    differs("confidence", old.confidence == new.confidence);
+    differs(
+        "lastTransitionAt",
+        old.last_transition_at == new.last_transition_at,
+    );
+    differs("registration", old.registration == new.registration);
+    differs(
+        "predictedDropAt",
+        old.predicted_drop_at == new.predicted_drop_at,
+    );
+    differs("checks", old.checks == new.checks);
+    differs("notification", old.notification == new.notification);
+    differs("conditions", old.conditions == new.conditions);
+    differs(
+        "observedGeneration",
+        old.observed_generation == new.observed_generation,
+    );
+    differs("domain", old.domain == new.domain);
+    fields
+}
+
 /// The status without what changes on every check.
 fn visible(status: &MonitoredDomainStatus) -> MonitoredDomainStatus {
     let mut visible = status.clone();
@@ -236,14 +288,31 @@ fn is_conclusive(availability: Availability) -> bool {
     )
 }
 
-fn registration(facts: &RegistrationFacts) -> Registration {
-    Registration {
-        registrar: facts.registrar.clone(),
-        created_at: facts.created.map(Time),
-        expires_at: facts.expires.map(Time),
-        statuses: facts.statuses.clone(),
-        nameservers: facts.nameservers.clone(),
+/// The known registration, updated with whatever `facts` reveal.
+fn merge_registration(
+    old: Option<Registration>,
+    facts: &RegistrationFacts,
+) -> Option<Registration> {
+    if facts.is_empty() {
+        return old;
     }
+    let mut merged = old.unwrap_or_default();
+    if let Some(registrar) = &facts.registrar {
+        merged.registrar = Some(registrar.clone());
+    }
+    if let Some(created) = facts.created {
+        merged.created_at = Some(time(created));
+    }
+    if let Some(expires) = facts.expires {
+        merged.expires_at = Some(time(expires));
+    }
+    if !facts.statuses.is_empty() {
+        merged.statuses.clone_from(&facts.statuses);
+    }
+    if !facts.nameservers.is_empty() {
+        merged.nameservers.clone_from(&facts.nameservers);
+    }
+    Some(merged)
 }
 
 /// A condition that keeps its `lastTransitionTime` while its status holds.
@@ -259,7 +328,7 @@ fn condition(
     let previous = old.iter().find(|c| c.type_ == type_);
     let last_transition_time = match previous {
         Some(p) if p.status == status => p.last_transition_time.clone(),
-        _ => Time(now),
+        _ => time(now),
     };
     Condition {
         type_: type_.to_owned(),
@@ -293,7 +362,7 @@ pub fn pending_notification(
         payload,
         attempts: 0,
         created_at: Time(now),
-        next_attempt_at: Some(Time(now)),
+        next_attempt_at: Some(time(now)),
         last_error: None,
         delivered_at: None,
     })
@@ -320,10 +389,12 @@ mod tests {
                 CheckReport::new(*kind, *outcome, format!("{outcome:?}"), finished_at)
             })
             .collect();
+        let mut layers: Vec<Layer> = reports.iter().map(|r| r.kind.layer()).collect();
+        layers.dedup();
         Evaluation {
             domain: DomainName::parse("drop.example").unwrap(),
             verdict: decide(&reports, &VerdictPolicy::default(), finished_at),
-            layers: vec![],
+            layers,
             reports,
             finished_at,
         }
@@ -418,6 +489,42 @@ mod tests {
         assert_eq!(cond.status, "True");
         assert_eq!(available.checks.len(), 3);
         assert!(available.registration.is_none());
+    }
+
+    #[test]
+    fn fast_checks_keep_the_registration_facts_of_deeper_ones() {
+        let mut deep = evaluation(REGISTERED, "2026-11-21T00:00:00.250Z");
+        deep.verdict.registration = RegistrationFacts {
+            registrar: Some("Demo Registrar".to_owned()),
+            expires: Some(at("2027-01-15T10:00:00Z")),
+            statuses: vec!["active".to_owned()],
+            nameservers: vec!["ns1.drop.example".to_owned()],
+            ..Default::default()
+        };
+        let first = after_check(None, &deep, Some(1), at("2026-11-21T01:00:00Z"));
+        assert_eq!(
+            first.last_checked_at,
+            Some(Time(at("2026-11-21T00:00:00Z"))),
+            "whole seconds"
+        );
+        let mut fast = evaluation(REGISTERED, "2026-11-21T00:05:00Z");
+        fast.verdict.registration = RegistrationFacts {
+            nameservers: vec!["ns1.drop.example".to_owned()],
+            ..Default::default()
+        };
+        fast.verdict.confidence = 0.9;
+        let second = after_check(Some(&first), &fast, Some(1), at("2026-11-21T01:05:00Z"));
+        assert_eq!(second.registration, first.registration);
+        assert_eq!(
+            second.confidence, first.confidence,
+            "a fast confirmation keeps the deep confidence"
+        );
+        assert!(!needs_write(
+            Some(&first),
+            &second,
+            Duration::from_secs(600),
+            at("2026-11-21T00:05:00Z")
+        ));
     }
 
     #[test]

@@ -107,7 +107,8 @@ pub fn idempotency_key(resource_uid: &str, domain: &str, transition_at: jiff::Ti
             resource_uid
         },
         domain,
-        transition_at.as_millisecond()
+        // Seconds: the transition time is stored (and read back) in seconds.
+        transition_at.as_second()
     )
 }
 

@@ -105,6 +105,9 @@ pub struct SyncSettings {
     pub url: Url,
     /// Namespace of synced resources.
     pub namespace: String,
+    /// The only namespace the operator watches, if it is limited to one
+    /// (pinned resources elsewhere are not its business).
+    pub watch_namespace: Option<String>,
     /// Largest share of synced resources one sync may delete.
     pub max_delete_share: f64,
     /// Skip the mass-deletion guard.
@@ -247,7 +250,10 @@ impl DomainSync {
     }
 
     async fn existing(&self) -> Result<Vec<ExistingResource>, SyncError> {
-        let api: Api<MonitoredDomain> = Api::all(self.client.clone());
+        let api: Api<MonitoredDomain> = match &self.settings.watch_namespace {
+            Some(namespace) => Api::namespaced(self.client.clone(), namespace),
+            None => Api::all(self.client.clone()),
+        };
         let mut resources = Vec::new();
         let mut params = ListParams::default().limit(500);
         loop {

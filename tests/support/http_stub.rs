@@ -2,6 +2,9 @@
 //! counts requests, for checkers' edge cases that no real server produces on
 //! demand (throttling, garbage, oversized bodies).
 //!
+//! It also records every request (method, headers, body), so it doubles as
+//! the callback receiver and the user's domain API in controller tests.
+//!
 //! Each connection carries one request and is closed after the answer
 //! (`Connection: close`). The query string is ignored when matching paths.
 //! Paths without a canned answer get `404` with an empty body.
@@ -75,10 +78,38 @@ impl Reply {
     }
 }
 
+/// A request the stub received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// Header names in lower case, with their values.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Recorded {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("request body is JSON")
+    }
+}
+
 #[derive(Default)]
 struct State {
     replies: HashMap<String, Reply>,
     hits: HashMap<String, usize>,
+    requests: HashMap<String, Vec<Recorded>>,
 }
 
 /// A running stub; it stops when dropped.
@@ -121,6 +152,11 @@ impl HttpStub {
         self.lock().hits.get(path).copied().unwrap_or(0)
     }
 
+    /// Every request that reached `path` so far, oldest first.
+    pub fn requests(&self, path: &str) -> Vec<Recorded> {
+        self.lock().requests.get(path).cloned().unwrap_or_default()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -139,13 +175,18 @@ async fn serve(listener: TcpListener, state: Arc<Mutex<State>>) {
 }
 
 async fn answer(mut stream: TcpStream, state: Arc<Mutex<State>>) {
-    let Some(path) = read_request_path(&mut stream).await else {
+    let Some((path, recorded)) = read_request(&mut stream).await else {
         let _ = write_reply(&mut stream, &Reply::new(431)).await;
         return;
     };
     let reply = {
         let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
         *state.hits.entry(path.clone()).or_default() += 1;
+        state
+            .requests
+            .entry(path.clone())
+            .or_default()
+            .push(recorded);
         state.replies.get(&path).cloned()
     };
     let reply = reply.unwrap_or_else(|| Reply::new(404));
@@ -153,20 +194,52 @@ async fn answer(mut stream: TcpStream, state: Arc<Mutex<State>>) {
     let _ = write_reply(&mut stream, &reply).await;
 }
 
-/// Reads the request head and returns the path without its query string.
-async fn read_request_path(stream: &mut TcpStream) -> Option<String> {
-    let mut head = Vec::new();
+/// Reads one request and returns its path (without the query string) and
+/// what was sent.
+async fn read_request(stream: &mut TcpStream) -> Option<(String, Recorded)> {
+    let mut data = Vec::new();
     let mut buf = [0_u8; 4096];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+    let head_end = loop {
+        if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
         let n = stream.read(&mut buf).await.ok()?;
-        if n == 0 || head.len() + n > MAX_HEAD {
+        if n == 0 || data.len() + n > MAX_HEAD {
             return None;
         }
-        head.extend_from_slice(&buf[..n]);
+        data.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
+    let mut lines = head.lines();
+    let mut request_line = lines.next()?.split_whitespace();
+    let method = request_line.next()?.to_owned();
+    let target = request_line.next()?;
+    let path = target.split('?').next().unwrap_or(target).to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let length = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = data[head_end..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut buf).await.ok()?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&buf[..n]);
     }
-    let head = String::from_utf8_lossy(&head);
-    let target = head.lines().next()?.split_whitespace().nth(1)?;
-    Some(target.split('?').next().unwrap_or(target).to_owned())
+    Some((
+        path,
+        Recorded {
+            method,
+            headers,
+            body,
+        },
+    ))
 }
 
 async fn write_reply(stream: &mut TcpStream, reply: &Reply) -> std::io::Result<()> {

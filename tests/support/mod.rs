@@ -5,6 +5,8 @@
 pub mod cluster;
 pub mod http_stub;
 pub mod nsd;
+pub mod operator;
 pub mod rdap_srv;
 pub mod registrar_stub;
 pub mod whois_server;
+pub mod world;

@@ -51,6 +51,7 @@ impl Reply {
 /// A running server; stops when dropped.
 pub struct WhoisServer {
     addr: SocketAddr,
+    replies: Arc<Mutex<HashMap<String, Reply>>>,
     connections: Arc<AtomicUsize>,
     queries: Arc<Mutex<Vec<String>>>,
     task: JoinHandle<()>,
@@ -60,8 +61,9 @@ impl WhoisServer {
     /// Starts a server answering `replies` (query line without CRLF → reply);
     /// other queries get a `% unknown query` line.
     pub async fn start<Q: Into<String>>(replies: impl IntoIterator<Item = (Q, Reply)>) -> Self {
-        let replies: Arc<HashMap<String, Reply>> =
-            Arc::new(replies.into_iter().map(|(q, r)| (q.into(), r)).collect());
+        let replies: Arc<Mutex<HashMap<String, Reply>>> = Arc::new(Mutex::new(
+            replies.into_iter().map(|(q, r)| (q.into(), r)).collect(),
+        ));
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a loopback port for the WHOIS test server");
@@ -71,6 +73,7 @@ impl WhoisServer {
         let task = tokio::spawn({
             let connections = connections.clone();
             let queries = queries.clone();
+            let replies = replies.clone();
             async move {
                 while let Ok((stream, _)) = listener.accept().await {
                     connections.fetch_add(1, Ordering::SeqCst);
@@ -85,6 +88,7 @@ impl WhoisServer {
         });
         Self {
             addr,
+            replies,
             connections,
             queries,
             task,
@@ -119,6 +123,15 @@ impl WhoisServer {
         }
     }
 
+    /// Answers `query` with `reply` from now on (e.g. a record removed when a
+    /// domain drops).
+    pub fn set(&self, query: &str, reply: Reply) {
+        self.replies
+            .lock()
+            .expect("replies lock")
+            .insert(query.to_owned(), reply);
+    }
+
     /// Connections accepted so far.
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
@@ -138,7 +151,7 @@ impl Drop for WhoisServer {
 
 async fn serve(
     stream: TcpStream,
-    replies: &HashMap<String, Reply>,
+    replies: &Mutex<HashMap<String, Reply>>,
     queries: &Mutex<Vec<String>>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream);
@@ -148,6 +161,8 @@ async fn serve(
     queries.lock().expect("queries lock").push(query.clone());
     let mut stream = reader.into_inner();
     let reply = replies
+        .lock()
+        .expect("replies lock")
         .get(&query)
         .cloned()
         .unwrap_or_else(|| Reply::text(format!("% unknown query {query:?}\n")));

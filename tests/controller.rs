@@ -1,0 +1,452 @@
+//! The operator end to end: a real API server, real DNS/RDAP/WHOIS servers,
+//! the user's domain API and callback receiver, and the operator binary.
+
+mod support;
+
+use std::time::Duration;
+
+use domain_monitor::resource::{
+    Availability, MonitoredDomain, MonitoredDomainSpec, NotificationDelivery, SOURCE_LABEL,
+};
+use futures::{StreamExt, TryStreamExt};
+use kube::{
+    Api, ResourceExt,
+    api::{ListParams, PostParams},
+    runtime::{WatchStreamExt, watcher},
+};
+use serde_json::json;
+use support::{
+    cluster::{TestNamespace, kubeconfig_path},
+    http_stub::Reply,
+    operator::Operator,
+    world::{TOKEN, World},
+};
+
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn pinned(name: &str, domain: &str, priority: bool) -> MonitoredDomain {
+    MonitoredDomain::new(
+        name,
+        MonitoredDomainSpec {
+            domain: domain.to_owned(),
+            priority,
+            check_interval: None,
+        },
+    )
+}
+
+async fn availability(api: &Api<MonitoredDomain>, name: &str) -> Option<Availability> {
+    api.get_opt(name)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|md| md.status)
+        .map(|s| s.availability)
+}
+
+async fn wait_for_availability(
+    api: &Api<MonitoredDomain>,
+    name: &str,
+    want: Availability,
+    operator: &Operator,
+) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if availability(api, name).await == Some(want) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} never became {want:?} (now {:?}); operator log:\n{}",
+            availability(api, name).await,
+            operator.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn names(api: &Api<MonitoredDomain>) -> Vec<String> {
+    let mut names: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .iter()
+        .map(ResourceExt::name_any)
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropping_domain_is_notified_exactly_once() {
+    let ns = TestNamespace::new("drop-once").await;
+    let world = World::start().await;
+    world.register("drop.test", "active").await;
+    let api = ns.domains();
+    api.create(&PostParams::default(), &pinned("drop", "Drop.TEST", true))
+        .await
+        .expect("create");
+    let mut env = world.checker_env();
+    env.extend([
+        ("API_CALLBACK_URL".to_owned(), world.api.url("/callback")),
+        ("API_AUTH_TOKEN".to_owned(), TOKEN.to_owned()),
+        ("PER_CHECK_CALLBACKS".to_owned(), "off".to_owned()),
+    ]);
+    let operator = Operator::start(&ns.name, "drop-once", &env);
+    wait_for_availability(&api, "drop", Availability::Registered, &operator).await;
+    let status = api.get("drop").await.unwrap().status.unwrap();
+    assert_eq!(
+        status.domain.as_deref(),
+        Some("drop.test"),
+        "checked as the A-label"
+    );
+    let registration = status.registration.expect("registration facts");
+    assert_eq!(
+        registration.registrar.as_deref(),
+        Some("Demo Registrar Inc.")
+    );
+    assert!(registration.expires_at.is_some());
+
+    world.drop_domain("drop.test").await;
+    wait_for_availability(&api, "drop", Availability::Available, &operator).await;
+    world
+        .wait_until("the availability notification", PATIENCE, |w| {
+            !w.notifications().is_empty()
+        })
+        .await;
+    // Several more check intervals pass: no second notification.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let notifications = world.notifications();
+    assert_eq!(notifications.len(), 1, "exactly one notification");
+    let sent = &notifications[0];
+    assert_eq!(
+        sent.header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    let key = sent
+        .header("idempotency-key")
+        .expect("Idempotency-Key header");
+    let body = sent.json();
+    assert_eq!(body["domain"], "drop.test");
+    assert_eq!(body["status"], "available");
+    assert!(body["confidence"].as_f64().unwrap() >= 0.9);
+    assert_eq!(body["checks"]["checks"]["whois"]["result"], "available");
+
+    let status = api.get("drop").await.unwrap().status.unwrap();
+    let notification = status.notification.expect("notification state");
+    assert_eq!(notification.state, NotificationDelivery::Delivered);
+    assert_eq!(notification.attempts, 1);
+    assert_eq!(notification.idempotency_key, key);
+    assert!(
+        status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Available" && c.status == "True")
+    );
+
+    // kubectl shows the verdict in its columns.
+    let output = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig_path())
+        .args(["get", "md", "-n", &ns.name, "drop", "--no-headers"])
+        .output()
+        .expect("kubectl");
+    let row = String::from_utf8_lossy(&output.stdout);
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        &cells[..4],
+        ["drop", "Drop.TEST", "true", "Available"],
+        "{row}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_outage_and_a_restart_delay_the_notification_but_lose_nothing() {
+    let ns = TestNamespace::new("outage").await;
+    let world = World::start().await;
+    world.unregistered("free.test");
+    world.api.set("/callback", Reply::new(503));
+    let api = ns.domains();
+    api.create(&PostParams::default(), &pinned("free", "free.test", true))
+        .await
+        .expect("create");
+    let mut env = world.checker_env();
+    env.extend([
+        ("API_CALLBACK_URL".to_owned(), world.api.url("/callback")),
+        ("API_AUTH_TOKEN".to_owned(), TOKEN.to_owned()),
+        ("PER_CHECK_CALLBACKS".to_owned(), "off".to_owned()),
+    ]);
+    let operator = Operator::start(&ns.name, "outage-1", &env);
+    // The notification is recorded as pending before the first attempt, and
+    // failed attempts are counted in status.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let pending = loop {
+        let status = api.get("free").await.unwrap().status;
+        if let Some(n) = status.and_then(|s| s.notification)
+            && n.attempts >= 1
+        {
+            break n;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no attempt recorded:\n{}",
+            operator.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(pending.state, NotificationDelivery::Pending);
+    assert!(
+        pending
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("503")
+    );
+    assert!(!pending.last_error.unwrap_or_default().contains(TOKEN));
+
+    // Crash mid-outage, then the receiver recovers and a new operator starts.
+    operator.kill().await;
+    world.api.set("/callback", Reply::new(200));
+    let operator = Operator::start(&ns.name, "outage-2", &env);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let state = api
+            .get("free")
+            .await
+            .unwrap()
+            .status
+            .and_then(|s| s.notification);
+        if state
+            .as_ref()
+            .is_some_and(|n| n.state == NotificationDelivery::Delivered)
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never delivered: {state:?}\n{}",
+            operator.log()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let attempts = world.notifications();
+    let keys: std::collections::BTreeSet<_> = attempts
+        .iter()
+        .map(|r| r.header("idempotency-key").unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        keys.len(),
+        1,
+        "every attempt carries the same idempotency key"
+    );
+    assert!(
+        attempts.len() >= 2,
+        "failed attempts, then the delivered one"
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let accepted_later = world.notifications().len() - attempts.len();
+    assert_eq!(accepted_later, 0, "nothing is sent after delivery");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sync_mirrors_the_domain_list_and_never_touches_pinned_resources() {
+    let ns = TestNamespace::new("sync").await;
+    let world = World::start().await;
+    let api = ns.domains();
+    api.create(
+        &PostParams::default(),
+        &pinned("my-pin", "pinned.test", false),
+    )
+    .await
+    .expect("create pinned");
+    world.set_domain_list(&json!({"domains": [
+        "one.test", {"domain": "Two.TEST", "priority": true}, "pinned.test",
+        "not a domain", 42, {"priority": true}
+    ]}));
+    let mut env = world.operator_env();
+    env.push(("DOMAIN_API_REFRESH_INTERVAL".to_owned(), "10s".to_owned()));
+    // Deleting one of three is allowed, deleting everything is not.
+    env.push(("SYNC_MAX_DELETE_SHARE".to_owned(), "0.5".to_owned()));
+    let operator = Operator::start(&ns.name, "sync", &env);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while names(&api).await != ["my-pin", "one.test", "two.test"] {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}\n{}",
+            names(&api).await,
+            operator.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let two = api.get("two.test").await.unwrap();
+    assert!(two.spec.priority);
+    assert_eq!(
+        two.labels().get(SOURCE_LABEL).map(String::as_str),
+        Some("api")
+    );
+    assert!(
+        operator.log().contains("skipping bad domain list entry"),
+        "bad entries are reported"
+    );
+
+    // A malformed list changes nothing.
+    world.api.set(
+        "/domains",
+        Reply::json(200, "application/json", "{\"domains\": [\"one.test\""),
+    );
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(names(&api).await, ["my-pin", "one.test", "two.test"]);
+    assert!(
+        operator.log().contains("not valid JSON"),
+        "{}",
+        operator.log()
+    );
+
+    // An empty list would delete every synced domain: refused.
+    world.set_domain_list(&json!({"domains": []}));
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(names(&api).await, ["my-pin", "one.test", "two.test"]);
+    assert!(
+        operator
+            .log()
+            .contains("refusing to delete 2 of 2 synced domains"),
+        "{}",
+        operator.log()
+    );
+
+    // A priority change and a removal are applied; the pin stays.
+    world.set_domain_list(
+        &json!({"domains": [{"domain": "one.test", "priority": true}, "two.test", "three.test"]}),
+    );
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let listed = names(&api).await;
+        let one_priority = api
+            .get("one.test")
+            .await
+            .map(|md| md.spec.priority)
+            .unwrap_or(false);
+        let two_priority = api
+            .get("two.test")
+            .await
+            .map(|md| md.spec.priority)
+            .unwrap_or(true);
+        if listed == ["my-pin", "one.test", "three.test", "two.test"]
+            && one_priority
+            && !two_priority
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{listed:?}\n{}",
+            operator.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    world.set_domain_list(&json!({"domains": ["one.test", "two.test"]}));
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while names(&api).await != ["my-pin", "one.test", "two.test"] {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            names(&api).await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let pin = api.get("my-pin").await.unwrap();
+    assert!(
+        !pin.spec.priority && pin.labels().get(SOURCE_LABEL).is_none(),
+        "pinned resource untouched"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unchanged_domains_cause_no_status_writes_between_heartbeats() {
+    let ns = TestNamespace::new("quiet").await;
+    let world = World::start().await;
+    let api = ns.domains();
+    for i in 0..5 {
+        let name = format!("quiet{i}.test");
+        world.register(&name, "active").await;
+        api.create(
+            &PostParams::default(),
+            &pinned(&format!("quiet{i}"), &name, true),
+        )
+        .await
+        .expect("create");
+    }
+    api.create(
+        &PostParams::default(),
+        &pinned("bad", "not_a domain.test", false),
+    )
+    .await
+    .expect_err("the API server rejects white space");
+    let operator = Operator::start(&ns.name, "quiet", &world.checker_env());
+    for i in 0..5 {
+        wait_for_availability(
+            &api,
+            &format!("quiet{i}"),
+            Availability::Registered,
+            &operator,
+        )
+        .await;
+    }
+    // Count every change to the resources from now on, over ~5 check intervals.
+    let writes = tokio::spawn({
+        let api = api.clone();
+        async move {
+            watcher(api, watcher::Config::default())
+                .touched_objects()
+                .skip(5) // the initial listing
+                .take_until(tokio::time::sleep(Duration::from_secs(10)))
+                .try_collect::<Vec<_>>()
+                .await
+                .map(|v| v.len())
+        }
+    });
+    let changed = writes.await.unwrap().expect("watch");
+    assert_eq!(
+        changed,
+        0,
+        "status writes while nothing changed:\n{}",
+        operator.log()
+    );
+    let checks = operator.log().matches("check decided").count();
+    assert!(
+        checks >= 15,
+        "the domains were still checked ({checks} decisions)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_domain_is_marked_and_not_checked_again() {
+    let ns = TestNamespace::new("invalid").await;
+    let world = World::start().await;
+    let api = ns.domains();
+    // Passes the schema, fails IDNA (underscore).
+    api.create(
+        &PostParams::default(),
+        &pinned("odd", "under_score.test", false),
+    )
+    .await
+    .expect("create");
+    let operator = Operator::start(&ns.name, "invalid", &world.checker_env());
+    wait_for_availability(&api, "odd", Availability::Invalid, &operator).await;
+    let status = api.get("odd").await.unwrap().status.unwrap();
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(ready.reason, "InvalidDomain");
+    assert!(
+        ready.message.contains("under_score.test"),
+        "{}",
+        ready.message
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(world.whois.connections(), 0, "never checked");
+    assert_eq!(operator.log().matches("invalid domain").count(), 1);
+}

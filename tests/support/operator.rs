@@ -1,0 +1,72 @@
+//! The operator binary run as a real process against the test API server.
+
+use std::{path::PathBuf, process::Stdio, time::Duration};
+
+use tokio::process::{Child, Command};
+
+use super::cluster::kubeconfig_path;
+
+/// A running `domain-monitor run`; killed when dropped.
+pub struct Operator {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Operator {
+    /// Starts the operator watching `namespace` only, with `env` on top of
+    /// test-friendly defaults (short intervals, debug logs to a file).
+    pub fn start(namespace: &str, instance: &str, env: &[(String, String)]) -> Self {
+        let log = std::env::temp_dir().join(format!("dm-operator-{namespace}-{instance}.log"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("operator log file");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_domain-monitor"));
+        command
+            .arg("run")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("KUBECONFIG", kubeconfig_path())
+            .env("WATCH_NAMESPACE", namespace)
+            .env("POD_NAMESPACE", namespace)
+            .env("INSTANCE_ID", instance)
+            .env("LISTEN_ADDR", "127.0.0.1:0")
+            .env("RUST_LOG", "info,domain_monitor=debug")
+            .env("CHECK_INTERVAL", "3s")
+            .env("PRIORITY_CHECK_INTERVAL", "2s")
+            .env("DROP_WINDOW_INTERVAL", "1s")
+            .env("DOMAIN_API_REFRESH_INTERVAL", "10s")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log file handle"))
+            .stderr(file)
+            .kill_on_drop(true);
+        let child = command.spawn().expect("start the operator");
+        Self { child, log }
+    }
+
+    /// SIGKILL: no clean shutdown, no lease release.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// What the operator logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits up to `patience` for the process to exit; returns its exit code.
+    pub async fn wait_exit(&mut self, patience: Duration) -> Option<i32> {
+        tokio::time::timeout(patience, self.child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .and_then(|status| status.code())
+    }
+}

@@ -1,0 +1,180 @@
+//! A small internet under `.test`, made of real servers on loopback: nsd for
+//! the TLD zone, rdap-srv for the registry's RDAP, a WHOIS server, and one
+//! HTTP stub acting as the user's domain API (`/domains`) and callback
+//! receiver (`/callback`). Domains can be registered and dropped while an
+//! operator runs against it.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{
+    http_stub::{HttpStub, Recorded, Reply},
+    nsd::{Nsd, Zone},
+    rdap_srv::{DomainSpec, RdapSrv},
+    whois_server::{Reply as WhoisReply, WhoisServer},
+};
+
+/// The bearer token the operator sends to the callback receiver in tests.
+pub const TOKEN: &str = "test-callback-token-7f3a";
+
+/// The running servers.
+pub struct World {
+    /// Authoritative DNS for `test.`.
+    pub nsd: Nsd,
+    /// The registry's RDAP server.
+    pub rdap: RdapSrv,
+    /// The registry's WHOIS server.
+    pub whois: WhoisServer,
+    /// Domain API and callback receiver.
+    pub api: HttpStub,
+}
+
+/// A registered name's WHOIS record.
+fn whois_record(name: &str, status: &str) -> String {
+    format!(
+        "Domain Name: {}\r\nRegistry Domain ID: D1-TEST\r\nRegistrar: Demo Registrar Inc.\r\n\
+         Creation Date: 2020-01-15T10:00:00Z\r\nRegistry Expiry Date: 2027-01-15T10:00:00Z\r\n\
+         Domain Status: {status} https://icann.org/epp#{status}\r\nName Server: NS1.{}\r\n\r\n",
+        name.to_ascii_uppercase(),
+        name.to_ascii_uppercase()
+    )
+}
+
+/// The registry's answer for a name nobody holds.
+fn whois_free(name: &str) -> String {
+    format!(
+        "No match for \"{}\".\r\n>>> Last update of WHOIS database: 2026-11-21T00:00:00Z <<<\r\n",
+        name.to_ascii_uppercase()
+    )
+}
+
+impl World {
+    /// Starts every server with no domain registered.
+    pub async fn start() -> Self {
+        let nsd = tokio::task::spawn_blocking(|| Nsd::start(Zone::new("test")))
+            .await
+            .expect("start nsd");
+        let rdap = RdapSrv::start().await;
+        let whois = WhoisServer::start(Vec::<(String, WhoisReply)>::new()).await;
+        let api = HttpStub::start().await;
+        api.set("/callback", Reply::new(200));
+        let world = Self {
+            nsd,
+            rdap,
+            whois,
+            api,
+        };
+        world.set_domain_list(&json!({"domains": []}));
+        world
+    }
+
+    /// Registers `name`: a delegation, an RDAP object and a WHOIS record.
+    pub async fn register(&self, name: &str, status: &str) {
+        let ns = format!("ns1.{name}");
+        let zone_name = name.to_owned();
+        let ns_for_zone = ns.clone();
+        self.blocking(move |nsd| nsd.add_delegation(&zone_name, &[ns_for_zone.as_str()]))
+            .await;
+        self.rdap
+            .add_domain(
+                &DomainSpec::new(name)
+                    .registrar("Demo Registrar Inc.")
+                    .nameserver(&ns)
+                    .status(status)
+                    .created("2020-01-15T10:00:00Z")
+                    .expires("2027-01-15T10:00:00Z"),
+            )
+            .await;
+        self.whois
+            .set(name, WhoisReply::text(whois_record(name, status)));
+    }
+
+    /// A name that is not registered anywhere answers "not found" in WHOIS.
+    pub fn unregistered(&self, name: &str) {
+        self.whois.set(name, WhoisReply::text(whois_free(name)));
+    }
+
+    /// Drops `name`: the delegation, the RDAP object and the WHOIS record go.
+    pub async fn drop_domain(&self, name: &str) {
+        let zone_name = name.to_owned();
+        self.blocking(move |nsd| nsd.remove_delegation(&zone_name))
+            .await;
+        self.rdap.remove_domain(name).await;
+        self.unregistered(name);
+    }
+
+    async fn blocking(&self, change: impl FnOnce(&Nsd) + Send + 'static) {
+        // nsd changes poll with std sleeps; keep them off the async workers.
+        tokio::task::block_in_place(|| change(&self.nsd));
+    }
+
+    /// Serves `list` at `/domains`.
+    pub fn set_domain_list(&self, list: &serde_json::Value) {
+        self.api.set(
+            "/domains",
+            Reply::json(200, "application/json", list.to_string()),
+        );
+    }
+
+    /// Environment for an operator or `check` run against this world.
+    pub fn checker_env(&self) -> Vec<(String, String)> {
+        vec![
+            ("DNS_RESOLVERS".into(), self.nsd.addr().to_string()),
+            ("DNS_TIMEOUT".into(), "1s".into()),
+            (
+                "RDAP_OVERRIDES".into(),
+                format!("test={}", self.rdap.base_url()),
+            ),
+            ("RDAP_TIMEOUT".into(), "3s".into()),
+            (
+                "WHOIS_OVERRIDES".into(),
+                format!("test={}", self.whois.host_port()),
+            ),
+            ("WHOIS_TIMEOUT".into(), "3s".into()),
+            ("WHOIS_RATE_LIMIT".into(), "50/s".into()),
+            ("HTTP_TIMEOUT".into(), "1s".into()),
+        ]
+    }
+
+    /// Environment for an operator that syncs from and calls back to this world.
+    pub fn operator_env(&self) -> Vec<(String, String)> {
+        let mut env = self.checker_env();
+        env.extend([
+            ("API_CALLBACK_URL".into(), self.api.url("/callback")),
+            ("API_AUTH_TOKEN".into(), TOKEN.into()),
+            ("DOMAIN_API_URL".into(), self.api.url("/domains")),
+        ]);
+        env
+    }
+
+    /// Callback requests received so far.
+    pub fn callbacks(&self) -> Vec<Recorded> {
+        self.api.requests("/callback")
+    }
+
+    /// Availability notifications received so far (not per-check results).
+    pub fn notifications(&self) -> Vec<Recorded> {
+        self.callbacks()
+            .into_iter()
+            .filter(|r| r.json().get("status").is_some())
+            .collect()
+    }
+
+    /// Waits until `done` holds, polling every 200 ms, or panics after `patience`.
+    pub async fn wait_until(
+        &self,
+        what: &str,
+        patience: Duration,
+        mut done: impl FnMut(&Self) -> bool,
+    ) {
+        let deadline = tokio::time::Instant::now() + patience;
+        while !done(self) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out after {patience:?} waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
