@@ -1,0 +1,157 @@
+package main
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// pkiFiles are the PEM files the apiserver is pointed at.
+type pkiFiles struct {
+	CACert     string // CA that signed the serving cert; embedded in the kubeconfig
+	ServerCert string // serving cert for 127.0.0.1 / localhost
+	ServerKey  string
+	SAKey      string // service-account token signing key (private)
+	SAPub      string // its public half, used to verify tokens
+	CAPEM      []byte // CA cert bytes, kept for the kubeconfig and the readiness probe
+}
+
+// certValidity is long enough for any test run yet clearly a throwaway.
+const certValidity = 365 * 24 * time.Hour
+
+// generatePKI writes a fresh CA, a serving cert signed by it, and a
+// service-account signing key pair into dir. ECDSA P-256 is used throughout
+// because it generates in microseconds (RSA-2048 would add noticeable
+// startup latency) and every Kubernetes component accepts it.
+func generatePKI(dir string) (*pkiFiles, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	// Back-date certificates a little so small clock differences between the
+	// writer and a reader never make them "not yet valid".
+	notBefore := time.Now().Add(-time.Hour)
+	notAfter := notBefore.Add(certValidity)
+
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber:          randomSerial(),
+		Subject:               pkix.Name{CommonName: "domain-monitor-test-ca"},
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	if err != nil {
+		return nil, fmt.Errorf("create CA cert: %w", err)
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return nil, err
+	}
+
+	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	srvTmpl := &x509.Certificate{
+		SerialNumber: randomSerial(),
+		Subject:      pkix.Name{CommonName: "kube-apiserver"},
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		// Clients reach us on loopback; the in-cluster names and the
+		// "kubernetes" service IP are included so the cert is also valid for
+		// anything that resolves the apiserver the way a pod would.
+		DNSNames: []string{
+			"localhost",
+			"kubernetes", "kubernetes.default", "kubernetes.default.svc",
+			"kubernetes.default.svc.cluster.local",
+		},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1"), serviceIP},
+	}
+	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caCert, srvKey.Public(), caKey)
+	if err != nil {
+		return nil, fmt.Errorf("create serving cert: %w", err)
+	}
+
+	saKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+
+	f := &pkiFiles{
+		CACert:     filepath.Join(dir, "ca.crt"),
+		ServerCert: filepath.Join(dir, "apiserver.crt"),
+		ServerKey:  filepath.Join(dir, "apiserver.key"),
+		SAKey:      filepath.Join(dir, "sa.key"),
+		SAPub:      filepath.Join(dir, "sa.pub"),
+		CAPEM:      pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+	}
+	srvPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srvDER})
+	srvKeyPEM, err := privateKeyPEM(srvKey)
+	if err != nil {
+		return nil, err
+	}
+	saKeyPEM, err := privateKeyPEM(saKey)
+	if err != nil {
+		return nil, err
+	}
+	saPubPEM, err := publicKeyPEM(saKey.Public())
+	if err != nil {
+		return nil, err
+	}
+	for path, data := range map[string][]byte{
+		f.CACert:     f.CAPEM,
+		f.ServerCert: srvPEM,
+		f.ServerKey:  srvKeyPEM,
+		f.SAKey:      saKeyPEM,
+		f.SAPub:      saPubPEM,
+	} {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+func privateKeyPEM(k *ecdsa.PrivateKey) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+func publicKeyPEM(k crypto.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(k)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
+}
+
+// randomSerial returns a positive random 128-bit serial number, as RFC 5280
+// asks for unpredictable serials.
+func randomSerial() *big.Int {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+	if err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return n.Add(n, big.NewInt(1))
+}
