@@ -14,6 +14,10 @@ build:
 demo:
     bash scripts/demo.sh
 
+# Run `domain-monitor check` against local DNS, RDAP and WHOIS servers.
+check-local *ARGS:
+    bash scripts/check-local.sh {{ARGS}}
+
 # Run every check CI runs: lints, CRD drift, unit and integration tests.
 test:
     bash scripts/test.sh

@@ -1,24 +1,30 @@
 #!/usr/bin/env bash
-# `just demo`: a local API server, the CRD, two example domains and the
-# operator, in one command. Ctrl-C stops everything.
+# `just demo`: the whole product on one machine. A local Kubernetes API
+# server, the CRD, a local .test world (real nsd and rdap-srv, WHOIS, the
+# user's domain API and a callback receiver that prints what it gets) and
+# the operator. After 40 s the registry releases dropping.test: watch it turn
+# Available and the notification arrive. Ctrl-C stops everything.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$repo_root"
 
 require_command kubectl "apt-get install -y kubectl"
+require_command nsd "apt-get install -y nsd"
 
 log "building the operator"
 cargo build --locked -q
 
 work="$repo_root/target/demo"
 rm -rf "$work"
+mkdir -p "$work"
 cleanup() {
   stop_pid "${OPERATOR_PID:-}"
+  stop_pid "${WORLD_PID:-}"
   stop_pid "${CLUSTER_PID:-}"
   log "demo stopped"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 0' INT TERM
 
 log "starting the local Kubernetes API server (first run builds it: several minutes)"
 start_cluster "$work/cluster"
@@ -26,13 +32,39 @@ export KUBECONFIG="$KUBECONFIG_PATH"
 
 log "installing the MonitoredDomain CRD"
 kubectl apply -f crds/monitoreddomain.yaml
-kubectl wait --for condition=established --timeout=60s crd/monitoreddomains.domainmonitor.io
+kubectl wait --for condition=established --timeout=60s crd/monitoreddomains.domainmonitor.io >/dev/null
 
-log "applying two example domains"
-kubectl apply -f manifests/examples/monitoreddomains.yaml
-kubectl get md
+log "pinning a domain by hand (an IDN; the sync never touches pinned resources)"
+kubectl apply -f - <<'YAML'
+apiVersion: domainmonitor.io/v1alpha1
+kind: MonitoredDomain
+metadata:
+  name: buecher-test
+spec:
+  domain: Bücher.test
+  priority: true
+YAML
 
-log "running the operator (Ctrl-C to stop); in another shell: KUBECONFIG=$KUBECONFIG kubectl get md"
-./target/debug/domain-monitor run &
+log "starting the local .test world"
+start_world "$work/world" --drop-after 40
+
+log "running the operator (log: $work/operator.log)"
+set -a
+# shellcheck disable=SC1091
+source "$work/world/world.env"
+set +a
+CHECK_INTERVAL=30s PRIORITY_CHECK_INTERVAL=10s DROP_WINDOW_INTERVAL=5s \
+  DOMAIN_API_REFRESH_INTERVAL=15s PER_CHECK_CALLBACKS=off POD_NAMESPACE=default \
+  INSTANCE_ID=demo LISTEN_ADDR=127.0.0.1:8000 \
+  ./target/debug/domain-monitor run >"$work/operator.log" 2>&1 &
 OPERATOR_PID=$!
-wait "$OPERATOR_PID"
+
+log "watching (KUBECONFIG=$KUBECONFIG kubectl get md); Ctrl-C stops the demo"
+while kill -0 "$OPERATOR_PID" 2>/dev/null; do
+  sleep 10
+  echo
+  kubectl get md
+done
+echo "the operator exited; its log:" >&2
+tail -n 30 "$work/operator.log" >&2
+exit 1

@@ -45,3 +45,30 @@ stop_pid() {
     wait "$1" 2>/dev/null || true
   fi
 }
+
+# start_world DIR [ARGS…]: starts the local .test world (real nsd and rdap-srv,
+# WHOIS, domain API, callback receiver) in the background, its output going to
+# the terminal, and waits for its settings file DIR/world.env. Sets WORLD_PID.
+start_world() {
+  local dir="$1"
+  shift
+  mkdir -p "$dir"
+  rm -f "$dir/world.env"
+  bash "$repo_root/tests/tools/install-rdap-srv.sh" >/dev/null
+  cargo build --locked -q --example local_world
+  "$repo_root/target/debug/examples/local_world" --env-file "$dir/world.env" "$@" &
+  WORLD_PID=$!
+  local waited=0
+  until [ -s "$dir/world.env" ]; do
+    if ! kill -0 "$WORLD_PID" 2>/dev/null; then
+      echo "error: the local world exited during start-up" >&2
+      exit 1
+    fi
+    if [ "$waited" -ge 120 ]; then
+      echo "error: the local world was not ready after 60 s" >&2
+      exit 1
+    fi
+    sleep 0.5
+    waited=$((waited + 1))
+  done
+}

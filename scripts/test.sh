@@ -7,6 +7,11 @@ cd "$repo_root"
 require_command go "the Go toolchain (https://go.dev/doc/install); CI machines have it at /usr/local/go/bin"
 require_command kubectl "apt-get install -y kubectl"
 require_command cargo "rustup (https://rustup.rs)"
+require_command nsd "apt-get install -y nsd"
+require_command nsd-control "apt-get install -y nsd"
+
+log "project-local test servers (first run builds them: several minutes)"
+bash tests/tools/install-rdap-srv.sh >/dev/null
 
 log "format and lints"
 cargo fmt --all -- --check

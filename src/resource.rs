@@ -34,7 +34,7 @@ pub const SOURCE_API: &str = "api";
     printcolumn = r#"{"name":"Priority","type":"boolean","jsonPath":".spec.priority"}"#,
     printcolumn = r#"{"name":"Availability","type":"string","jsonPath":".status.availability"}"#,
     printcolumn = r#"{"name":"Confidence","type":"number","format":"float","jsonPath":".status.confidence"}"#,
-    printcolumn = r#"{"name":"Expires","type":"date","jsonPath":".status.registration.expiresAt"}"#,
+    printcolumn = r#"{"name":"Expires","type":"string","jsonPath":".status.registration.expiresAt"}"#,
     printcolumn = r#"{"name":"Last Checked","type":"date","jsonPath":".status.lastCheckedAt"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]

@@ -131,3 +131,14 @@ fn run_without_a_cluster_says_how_to_connect() {
         stderr(&output)
     );
 }
+
+#[test]
+fn the_chart_ships_the_same_crd() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let committed = std::fs::read_to_string(format!("{root}/crds/monitoreddomain.yaml")).unwrap();
+    let chart = std::fs::read_to_string(format!(
+        "{root}/charts/domain-monitor/crds/monitoreddomain.yaml"
+    ))
+    .unwrap();
+    assert_eq!(chart, committed, "the chart's CRD is stale: run `just crd`");
+}

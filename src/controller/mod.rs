@@ -47,6 +47,9 @@ pub const FIELD_MANAGER: &str = "domain-monitor";
 /// How often registration facts (expiry, statuses) of a registered name are
 /// refreshed from layer 2 although layer 1 already proves registration.
 const FACTS_REFRESH: Duration = Duration::from_secs(24 * 3600);
+/// The same for names in a lifecycle phase (Expiring, PendingDelete), whose
+/// registry statuses move on within days.
+const LIFECYCLE_FACTS_REFRESH: Duration = Duration::from_secs(3600);
 /// The Lease that elects the one replica running the domain list sync.
 pub const SYNC_LEASE: &str = "domain-monitor-sync";
 /// Requeue delay after a failed reconcile (API errors).
@@ -307,9 +310,20 @@ async fn reconcile(resource: Arc<MonitoredDomain>, ctx: Arc<Context>) -> Result<
     let spec_changed = memory.generation != generation;
     let due = spec_changed || memory.next_check_at.is_none_or(|t| t <= now);
     if due {
+        let in_lifecycle = current.as_ref().is_some_and(|s| {
+            matches!(
+                s.availability,
+                Availability::Expiring | Availability::PendingDelete
+            )
+        });
+        let facts_refresh = if in_lifecycle {
+            LIFECYCLE_FACTS_REFRESH
+        } else {
+            FACTS_REFRESH
+        };
         let refresh_facts = memory
             .facts_refreshed_at
-            .is_none_or(|t| elapsed(t, now) >= FACTS_REFRESH);
+            .is_none_or(|t| elapsed(t, now) >= facts_refresh);
         let depth = if refresh_facts {
             Depth::RegistrationFacts
         } else {

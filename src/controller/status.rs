@@ -49,8 +49,18 @@ pub fn after_check(
     let keep_old = !conclusive && is_conclusive(old.availability);
     // A fast re-check that confirms the verdict keeps the confidence the last
     // deep check established (its evidence, e.g. an RDAP record, still holds).
+    // Likewise a name in a lifecycle phase (Expiring, PendingDelete) that fast
+    // checks still see registered stays in that phase: only the registry's
+    // statuses (layer 2/3) can move it on, or DNS losing the delegation,
+    // which escalates to them.
     let only_fast = evaluation.layers.iter().all(|l| *l == Layer::Fast);
-    let confirmed = verdict.availability == old.availability && old.confidence.is_some();
+    let in_lifecycle = matches!(
+        old.availability,
+        Availability::Expiring | Availability::PendingDelete
+    );
+    let confirmed = old.confidence.is_some()
+        && (verdict.availability == old.availability
+            || (in_lifecycle && verdict.availability == Availability::Registered));
     let (availability, confidence) = if keep_old || (confirmed && only_fast) {
         (old.availability, old.confidence)
     } else {
@@ -524,6 +534,22 @@ mod tests {
             &second,
             Duration::from_secs(600),
             at("2026-11-21T00:05:00Z")
+        ));
+    }
+
+    #[test]
+    fn fast_checks_do_not_end_a_lifecycle_phase() {
+        let mut deep = evaluation(REGISTERED, "2026-11-21T00:00:00Z");
+        deep.verdict.availability = Availability::PendingDelete;
+        let first = after_check(None, &deep, Some(1), at("2026-11-21T00:00:10Z"));
+        let fast = evaluation(REGISTERED, "2026-11-21T00:00:10Z");
+        let second = after_check(Some(&first), &fast, Some(1), at("2026-11-21T00:00:20Z"));
+        assert_eq!(second.availability, Availability::PendingDelete);
+        assert!(!needs_write(
+            Some(&first),
+            &second,
+            Duration::from_secs(600),
+            at("2026-11-21T00:00:10Z")
         ));
     }
 

@@ -6,6 +6,14 @@ use tokio::process::{Child, Command};
 
 use super::cluster::kubeconfig_path;
 
+/// The operator binary: Cargo's path for integration tests, else the debug build.
+fn binary() -> PathBuf {
+    option_env!("CARGO_BIN_EXE_domain-monitor").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/debug/domain-monitor"),
+        PathBuf::from,
+    )
+}
+
 /// A running `domain-monitor run`; killed when dropped.
 pub struct Operator {
     child: Child,
@@ -22,7 +30,7 @@ impl Operator {
             .append(true)
             .open(&log)
             .expect("operator log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_domain-monitor"));
+        let mut command = Command::new(binary());
         command
             .arg("run")
             .env_clear()

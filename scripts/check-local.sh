@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# `just check-local`: `domain-monitor check` against the local .test world.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$repo_root"
+
+require_command nsd "apt-get install -y nsd"
+cargo build --locked -q
+work="$repo_root/target/check-local"
+cleanup() { stop_pid "${WORLD_PID:-}"; }
+trap cleanup EXIT
+
+log "starting the local .test world"
+start_world "$work"
+log "domain-monitor check taken.test dropping.test expiring.test held.test free.test"
+set +e
+env $(grep -v '^API_\|^DOMAIN_API' "$work/world.env" | xargs) \
+  ./target/debug/domain-monitor check taken.test dropping.test expiring.test held.test free.test "$@"
+status=$?
+set -e
+log "exit code $status (0: every verdict conclusive)"
