@@ -9,7 +9,6 @@
 //! ```
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
 mod support;
 
 use std::{path::PathBuf, time::Duration};
