@@ -204,6 +204,10 @@ async fn a_receiver_outage_and_a_restart_delay_the_notification_but_lose_nothing
             .contains("503")
     );
     assert!(!pending.last_error.unwrap_or_default().contains(TOKEN));
+    assert!(
+        !operator.log().contains(TOKEN),
+        "the bearer token never appears in logs"
+    );
 
     // Crash mid-outage, then the receiver recovers and a new operator starts.
     operator.kill().await;
@@ -290,6 +294,29 @@ async fn the_sync_mirrors_the_domain_list_and_never_touches_pinned_resources() {
         "bad entries are reported"
     );
 
+    // Per-check results go out when a checker's result changes, not on every check.
+    let per_check = |domain: &str, kind: &str| {
+        world
+            .callbacks()
+            .iter()
+            .map(|r| r.json())
+            .filter(|b| b["domain"] == domain && b["check_type"] == kind)
+            .count()
+    };
+    world
+        .wait_until("per-check results for one.test", PATIENCE, |_| {
+            per_check("one.test", "dns") == 1
+        })
+        .await;
+    let sample = world
+        .callbacks()
+        .iter()
+        .map(|r| r.json())
+        .find(|b| b["domain"] == "one.test" && b["check_type"] == "rdap")
+        .expect("an rdap result for one.test");
+    assert_eq!(sample["result"], "available");
+    assert!(sample["timestamp"].as_f64().is_some() && sample["duration_ms"].as_u64().is_some());
+
     // A malformed list changes nothing.
     world.api.set(
         "/domains",
@@ -297,6 +324,11 @@ async fn the_sync_mirrors_the_domain_list_and_never_touches_pinned_resources() {
     );
     tokio::time::sleep(Duration::from_secs(12)).await;
     assert_eq!(names(&api).await, ["my-pin", "one.test", "two.test"]);
+    assert_eq!(
+        per_check("one.test", "dns"),
+        1,
+        "unchanged results are not sent again"
+    );
     assert!(
         operator.log().contains("not valid JSON"),
         "{}",
