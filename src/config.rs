@@ -280,6 +280,20 @@ pub struct RunArgs {
     /// Let a sync delete more than `SYNC_MAX_DELETE_SHARE`.
     #[arg(long, env = "SYNC_ALLOW_MASS_DELETE", default_value_t = false, action = clap::ArgAction::Set)]
     pub sync_allow_mass_delete: bool,
+    /// Number of shards the domain space is split into (the same on every replica).
+    #[arg(long, env = "SHARDS", default_value = "16", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub shards: u32,
+    /// How long a shard Lease stays valid without renewal; a dead replica's
+    /// shards are taken over after this.
+    #[arg(long, env = "SHARD_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub shard_lease_duration: Duration,
+    /// A replica stops working a shard it could not renew for this long
+    /// (shorter than the lease duration).
+    #[arg(long, env = "SHARD_RENEW_DEADLINE", default_value = "10s", value_parser = parse_duration)]
+    pub shard_renew_deadline: Duration,
+    /// Time between shard coordination rounds.
+    #[arg(long, env = "SHARD_RETRY_PERIOD", default_value = "2s", value_parser = parse_duration)]
+    pub shard_retry_period: Duration,
     /// Address of the HTTP operations surface.
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8000", value_parser = parse_listen_addr)]
     pub listen_addr: SocketAddr,
@@ -340,6 +354,20 @@ impl RunArgs {
             return Err(ConfigError::Inconsistent(format!(
                 "WATCH_NAMESPACE ({watched}) differs from POD_NAMESPACE ({}), where the domain list sync creates resources: they would never be checked",
                 self.namespace
+            )));
+        }
+        if self.shard_renew_deadline >= self.shard_lease_duration {
+            return Err(ConfigError::Inconsistent(format!(
+                "SHARD_RENEW_DEADLINE ({}) must be shorter than SHARD_LEASE_DURATION ({}): a replica has to stop working a shard before another may take it",
+                humantime::format_duration(self.shard_renew_deadline),
+                humantime::format_duration(self.shard_lease_duration)
+            )));
+        }
+        if self.shard_retry_period >= self.shard_renew_deadline {
+            return Err(ConfigError::Inconsistent(format!(
+                "SHARD_RETRY_PERIOD ({}) must be shorter than SHARD_RENEW_DEADLINE ({}): leases are renewed every retry period",
+                humantime::format_duration(self.shard_retry_period),
+                humantime::format_duration(self.shard_renew_deadline)
             )));
         }
         if self.priority_check_interval > self.check_interval {

@@ -16,6 +16,7 @@ pub mod notify;
 pub mod ratelimit;
 pub mod resource;
 pub mod schedule;
+pub mod shard;
 pub mod sync;
 pub mod telemetry;
 pub mod verdict;

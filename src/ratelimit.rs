@@ -9,7 +9,7 @@
 use std::{
     collections::HashMap,
     num::NonZeroU32,
-    sync::Mutex,
+    sync::{Arc, Mutex, RwLock},
     time::{Duration, Instant},
 };
 
@@ -44,7 +44,9 @@ struct Backoff {
 /// Per-server budgets of one layer or checker.
 pub struct ServerBudgets {
     kind: &'static str,
-    limiter: DefaultKeyedRateLimiter<String>,
+    limit: RateLimit,
+    share: Mutex<f64>,
+    limiter: RwLock<Arc<DefaultKeyedRateLimiter<String>>>,
     backoff: Mutex<HashMap<String, Backoff>>,
 }
 
@@ -67,9 +69,23 @@ impl ServerBudgets {
     pub fn with_share(kind: &'static str, limit: RateLimit, share: f64) -> Self {
         Self {
             kind,
-            limiter: RateLimiter::keyed(quota(limit, share)),
+            limit,
+            share: Mutex::new(share),
+            limiter: RwLock::new(Arc::new(RateLimiter::keyed(quota(limit, share)))),
             backoff: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Resizes every server's budget to `share` of the configured limit (a
+    /// replica's shards / all shards). Back-offs are kept.
+    pub fn set_share(&self, share: f64) {
+        let mut current = self.share.lock().unwrap_or_else(|e| e.into_inner());
+        if (*current - share).abs() < f64::EPSILON {
+            return;
+        }
+        *current = share;
+        let limiter = Arc::new(RateLimiter::keyed(quota(self.limit, share)));
+        *self.limiter.write().unwrap_or_else(|e| e.into_inner()) = limiter;
     }
 
     /// Waits for a request slot toward `server` and returns how long it waited
@@ -89,7 +105,8 @@ impl ServerBudgets {
             }
             tokio::time::sleep(remaining).await;
         }
-        self.limiter.until_key_ready(&server.to_owned()).await;
+        let limiter = Arc::clone(&self.limiter.read().unwrap_or_else(|e| e.into_inner()));
+        limiter.until_key_ready(&server.to_owned()).await;
         Ok(started.elapsed())
     }
 
@@ -194,6 +211,18 @@ mod tests {
         assert_eq!(waits[0], Duration::from_secs(30));
         assert_eq!(waits[1], Duration::from_secs(60));
         assert_eq!(waits[7], MAX_BACKOFF);
+    }
+
+    #[tokio::test]
+    async fn resizing_the_share_resizes_the_budget() {
+        let budgets = ServerBudgets::new("whois", limit(4, Duration::from_secs(1)));
+        budgets.set_share(0.25);
+        assert!(budgets.acquire("w").await.unwrap() < Duration::from_millis(50));
+        let waited = budgets.acquire("w").await.unwrap();
+        assert!(
+            waited >= Duration::from_millis(500),
+            "one request per second now: {waited:?}"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use super::{CheckOutcome, CheckReport, Checker, Layer};
 use crate::{
     config::CheckerArgs,
     domain_name::DomainName,
+    ratelimit::ServerBudgets,
     verdict::{self, Verdict, VerdictPolicy},
 };
 
@@ -72,6 +73,7 @@ pub struct LayeredChecker {
     checkers: Vec<Arc<dyn Checker>>,
     policy: VerdictPolicy,
     retry: RetryPolicy,
+    budgets: Vec<Arc<ServerBudgets>>,
 }
 
 impl std::fmt::Debug for LayeredChecker {
@@ -108,27 +110,52 @@ impl LayeredChecker {
     /// Every checker the configuration enables: DNS, HTTP, RDAP and WHOIS
     /// always, the registrar API when a provider is configured.
     pub fn from_args(args: &CheckerArgs) -> Result<Self, BuildError> {
+        use super::{dns, http, rdap, registrar, whois};
+        let budget = |kind, limit| Arc::new(ServerBudgets::new(kind, limit));
+        let budgets = vec![
+            budget("dns server", args.dns_rate_limit),
+            budget("web host", args.http_rate_limit),
+            budget("rdap", args.rdap_rate_limit),
+            budget("whois", args.whois_rate_limit),
+            budget("registrar API", args.registrar_rate_limit),
+        ];
         let mut checkers: Vec<Arc<dyn Checker>> = vec![
-            Arc::new(super::dns::DnsChecker::new(
-                super::dns::Settings::from_args(args),
+            Arc::new(dns::DnsChecker::with_budgets(
+                dns::Settings::from_args(args),
+                Arc::clone(&budgets[0]),
             )?),
-            Arc::new(super::http::HttpChecker::new(
-                super::http::Settings::from_args(args),
+            Arc::new(http::HttpChecker::with_budgets(
+                http::Settings::from_args(args),
+                Arc::clone(&budgets[1]),
             )?),
-            Arc::new(super::rdap::RdapChecker::new(
-                super::rdap::Settings::from_args(args),
+            Arc::new(rdap::RdapChecker::with_budgets(
+                rdap::Settings::from_args(args),
+                Arc::clone(&budgets[2]),
             )?),
-            Arc::new(super::whois::WhoisChecker::new(
-                super::whois::Settings::from_args(args),
+            Arc::new(whois::WhoisChecker::with_budgets(
+                whois::Settings::from_args(args),
+                Arc::clone(&budgets[3]),
             )),
         ];
-        let registrar = super::registrar::Settings::from_args(args)?;
+        let registrar = registrar::Settings::from_args(args)?;
         if registrar.enabled() {
-            checkers.push(Arc::new(super::registrar::RegistrarChecker::new(
+            checkers.push(Arc::new(registrar::RegistrarChecker::with_budgets(
                 registrar,
+                Arc::clone(&budgets[4]),
             )?));
         }
-        Ok(Self::new(checkers, args.verdict_policy()))
+        let mut layered = Self::new(checkers, args.verdict_policy());
+        layered.budgets = budgets;
+        Ok(layered)
+    }
+
+    /// Spends only `share` (0.0–1.0) of every server's configured budget: a
+    /// replica's share of the shards, so all replicas together stay within
+    /// one global budget per server.
+    pub fn set_budget_share(&self, share: f64) {
+        for budgets in &self.budgets {
+            budgets.set_share(share);
+        }
     }
 
     /// A pipeline over `checkers` (any order; each runs in its own layer).
@@ -137,6 +164,7 @@ impl LayeredChecker {
             checkers,
             policy,
             retry: RetryPolicy::default(),
+            budgets: Vec::new(),
         }
     }
 

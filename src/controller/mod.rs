@@ -40,6 +40,11 @@ use crate::{
     },
     resource::{Availability, MonitoredDomain, MonitoredDomainStatus, NotificationDelivery},
     schedule::{DomainTiming, SchedulePolicy},
+    shard::{
+        SHARD_LABEL,
+        coordinator::{Coordinator, ShardHandle, ShardSettings},
+        shard_of,
+    },
 };
 
 /// The field manager of every status write.
@@ -109,11 +114,18 @@ pub struct Context {
     per_check: PerCheckCallbacks,
     recorder: Recorder,
     memory: Mutex<HashMap<String, DomainMemory>>,
+    shards: ShardHandle,
+    retry_period: Duration,
 }
 
 impl Context {
     /// Builds the context from the configuration.
-    pub fn new(client: Client, args: &RunArgs, checker: Arc<LayeredChecker>) -> Result<Self> {
+    pub fn new(
+        client: Client,
+        args: &RunArgs,
+        checker: Arc<LayeredChecker>,
+        shards: ShardHandle,
+    ) -> Result<Self> {
         let notifier = match (&args.api_callback_url, &args.api_auth_token) {
             (Some(url), Some(token)) => Some(Notifier::new(
                 url.clone(),
@@ -140,6 +152,8 @@ impl Context {
             notifier,
             per_check: args.per_check_callbacks,
             memory: Mutex::new(HashMap::new()),
+            shards,
+            retry_period: args.shard_retry_period,
         })
     }
 
@@ -166,12 +180,58 @@ pub async fn run(args: RunArgs, checker: Arc<LayeredChecker>) -> Result<()> {
     if args.api_callback_url.is_none() {
         warn!("API_CALLBACK_URL is not set: verdicts go to status only, nobody is notified");
     }
-    let context = Arc::new(Context::new(client.clone(), &args, checker)?);
+    let shutdown = shutdown_signal();
+    let (coordinator, shards) = Coordinator::new(
+        client.clone(),
+        ShardSettings {
+            shards: args.shards,
+            namespace: args.namespace.clone(),
+            identity: args.instance_id.clone(),
+            lease_duration: args.shard_lease_duration,
+            renew_deadline: args.shard_renew_deadline,
+            retry_period: args.shard_retry_period,
+        },
+    );
+    let coordination = tokio::spawn(coordinator.run(wait_for(shutdown.clone())));
+    let labeler = tokio::spawn(label_unsharded(
+        domains.clone(),
+        args.shards,
+        wait_for(shutdown.clone()),
+    ));
+    let context = Arc::new(Context::new(
+        client.clone(),
+        &args,
+        Arc::clone(&checker),
+        shards.clone(),
+    )?);
     let sync = start_sync(&client, &args).await?;
-    info!(instance = %args.instance_id, concurrency = args.max_concurrent_checks, "operator started");
+    info!(instance = %args.instance_id, shards = args.shards, concurrency = args.max_concurrent_checks, "operator started");
 
-    let (reader, writer) = reflector::store();
-    let stream = watcher(domains, watcher::Config::default().any_semantic())
+    // The watch covers this replica's shards only; it restarts when they change.
+    let mut changes = shards.changes();
+    while !*shutdown.borrow() {
+        let held = changes.borrow_and_update().clone();
+        checker.set_budget_share(shards.share());
+        if held.is_empty() {
+            debug!("no shard held yet");
+            tokio::select! {
+                _ = changes.changed() => continue,
+                () = wait_for(shutdown.clone()) => break,
+            }
+        }
+        let selector = format!(
+            "{SHARD_LABEL} in ({})",
+            held.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        info!(shards = ?held, "watching the resources of these shards");
+        let (reader, writer) = reflector::store();
+        let stream = watcher(
+            domains.clone(),
+            watcher::Config::default().labels(&selector).any_semantic(),
+        )
         .default_backoff()
         // managedFields are large and never read: keep them out of the cache.
         .modify(|md: &mut MonitoredDomain| md.managed_fields_mut().clear())
@@ -179,22 +239,110 @@ pub async fn run(args: RunArgs, checker: Arc<LayeredChecker>) -> Result<()> {
         .applied_objects()
         // Status writes don't change the generation, so they don't re-trigger.
         .predicate_filter(predicates::generation, Default::default());
-    Controller::for_stream(stream, reader)
-        .with_config(ControllerConfig::default().concurrency(args.max_concurrent_checks))
-        .shutdown_on_signal()
-        .run(reconcile, error_policy, context)
-        .for_each(|result| async move {
-            match result {
-                Ok((object, _)) => debug!(resource = %object, "reconciled"),
-                Err(err) => warn!(error = %err, "reconcile failed"),
+        let mut restart = changes.clone();
+        let stop = {
+            let shutdown = shutdown.clone();
+            async move {
+                tokio::select! {
+                    _ = restart.changed() => {}
+                    () = wait_for(shutdown) => {}
+                }
             }
-        })
-        .await;
+        };
+        Controller::for_stream(stream, reader)
+            .with_config(ControllerConfig::default().concurrency(args.max_concurrent_checks))
+            .graceful_shutdown_on(stop)
+            .run(reconcile, error_policy, Arc::clone(&context))
+            .for_each(|result| async move {
+                match result {
+                    Ok((object, _)) => debug!(resource = %object, "reconciled"),
+                    Err(err) => warn!(error = %err, "reconcile failed"),
+                }
+            })
+            .await;
+    }
     if let Some(sync) = sync {
         sync.stop().await;
     }
+    labeler.abort();
+    // The coordinator releases every shard on shutdown so others take over at once.
+    if tokio::time::timeout(Duration::from_secs(10), coordination)
+        .await
+        .is_err()
+    {
+        warn!("timed out releasing shard leases");
+    }
     info!("operator stopped");
     Ok(())
+}
+
+/// A flag that turns true on SIGINT or SIGTERM.
+fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(err) => {
+                    warn!(error = %err, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminate => {}
+        }
+        info!("shutting down");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+/// Resolves once `flag` is true.
+async fn wait_for(mut flag: tokio::sync::watch::Receiver<bool>) {
+    let _ = flag.wait_for(|set| *set).await;
+}
+
+/// Gives resources without a shard label (applied by hand) their label, so
+/// that the replica holding the shard sees them. Every replica runs it; the
+/// patches are idempotent.
+async fn label_unsharded(
+    api: Api<MonitoredDomain>,
+    shards: u32,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let config = watcher::Config::default().labels(&format!("!{SHARD_LABEL}"));
+    let labels = watcher(api.clone(), config)
+        .default_backoff()
+        .applied_objects()
+        .for_each(|result| {
+            let api = api.clone();
+            async move {
+                let Ok(resource) = result else { return };
+                let shard = shard_for(&resource, shards);
+                let patch = serde_json::json!({"metadata": {"labels": {SHARD_LABEL: shard.to_string()}}});
+                match api.patch(&resource.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+                    Ok(_) => debug!(resource = %resource.name_any(), shard, "labelled with its shard"),
+                    Err(err) => debug!(resource = %resource.name_any(), error = %err, "cannot label with its shard"),
+                }
+            }
+        });
+    tokio::select! {
+        () = labels => {}
+        () = stop => {}
+    }
+}
+
+/// The shard a resource belongs to: by its domain, or by its name when the
+/// domain is invalid.
+fn shard_for(resource: &MonitoredDomain, shards: u32) -> u32 {
+    match DomainName::parse(&resource.spec.domain) {
+        Ok(domain) => shard_of(&domain, shards),
+        Err(_) => crate::shard::shard_of_key(&resource.name_any(), shards),
+    }
 }
 
 /// The running domain list sync and its lease.
@@ -231,6 +379,7 @@ async fn start_sync(client: &Client, args: &RunArgs) -> Result<Option<RunningSyn
         namespace: args.namespace.clone(),
         watch_namespace: args.watch_namespace.clone(),
         max_delete_share: args.sync_max_delete_share,
+        shards: args.shards,
         allow_mass_delete: args.sync_allow_mass_delete,
         timeout: Duration::from_secs(60),
     };
@@ -276,6 +425,32 @@ async fn reconcile(resource: Arc<MonitoredDomain>, ctx: Arc<Context>) -> Result<
     let api: Api<MonitoredDomain> = Api::namespaced(ctx.client.clone(), &namespace);
     let generation = resource.metadata.generation;
     let mut current = resource.status.clone();
+
+    let shard = shard_for(&resource, ctx.shards.total());
+    let labelled = resource
+        .labels()
+        .get(SHARD_LABEL)
+        .and_then(|l| l.parse::<u32>().ok());
+    if labelled != Some(shard) {
+        // The domain changed (or the label is wrong): move the resource to
+        // its shard; the replica holding that shard takes it from there.
+        let patch = serde_json::json!({"metadata": {"labels": {SHARD_LABEL: shard.to_string()}}});
+        api.patch(
+            &resource.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(|source| Error::WriteStatus {
+            resource: format!("{namespace}/{}", resource.name_any()),
+            source,
+        })?;
+        return Ok(Action::await_change());
+    }
+    if !ctx.shards.owns(shard) {
+        // Lost (or not yet renewed) the shard: hands off until it is ours again.
+        return Ok(Action::requeue(ctx.retry_period));
+    }
 
     let domain = match DomainName::parse(&resource.spec.domain) {
         Ok(domain) => domain,

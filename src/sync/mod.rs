@@ -110,6 +110,8 @@ pub struct SyncSettings {
     pub watch_namespace: Option<String>,
     /// Largest share of synced resources one sync may delete.
     pub max_delete_share: f64,
+    /// Number of shards (new resources get their shard label).
+    pub shards: u32,
     /// Skip the mass-deletion guard.
     pub allow_mass_delete: bool,
     /// Timeout of the fetch.
@@ -178,10 +180,11 @@ impl DomainSync {
         };
         let api: Api<MonitoredDomain> =
             Api::namespaced(self.client.clone(), &self.settings.namespace);
+        let shards = self.settings.shards;
         let ops = plan
             .create
             .into_iter()
-            .map(|(domain, priority)| Op::Create(domain, priority))
+            .map(|(domain, priority)| Op::Create(domain, priority, shards))
             .chain(
                 plan.update
                     .into_iter()
@@ -279,7 +282,7 @@ impl DomainSync {
 
 /// One write of a sync.
 enum Op {
-    Create(String, bool),
+    Create(String, bool, u32),
     Update(String, bool),
     Delete(String),
 }
@@ -293,9 +296,9 @@ enum OpKind {
 
 async fn apply(api: Api<MonitoredDomain>, op: Op) -> (OpKind, Result<(), String>) {
     match op {
-        Op::Create(domain, priority) => (
+        Op::Create(domain, priority, shards) => (
             OpKind::Create,
-            create(&api, &domain, priority)
+            create(&api, &domain, priority, shards)
                 .await
                 .map_err(|e| format!("create {domain}: {e}")),
         ),
@@ -323,15 +326,17 @@ async fn create(
     api: &Api<MonitoredDomain>,
     domain: &str,
     priority: bool,
+    shards: u32,
 ) -> Result<(), kube::Error> {
+    let shard = crate::shard::shard_of_key(domain, shards);
     let resource = MonitoredDomain {
         metadata: ObjectMeta {
             // A-labels are valid object names.
             name: Some(domain.to_owned()),
-            labels: Some(BTreeMap::from([(
-                SOURCE_LABEL.to_owned(),
-                SOURCE_API.to_owned(),
-            )])),
+            labels: Some(BTreeMap::from([
+                (SOURCE_LABEL.to_owned(), SOURCE_API.to_owned()),
+                (crate::shard::SHARD_LABEL.to_owned(), shard.to_string()),
+            ])),
             ..ObjectMeta::default()
         },
         spec: MonitoredDomainSpec {

@@ -16,6 +16,7 @@
 pub mod bootstrap;
 pub mod parse;
 
+use std::sync::Arc;
 use std::{
     collections::HashMap,
     fmt::Write as _,
@@ -159,13 +160,19 @@ pub struct RdapChecker {
     bootstrap_url: Url,
     /// Overrides keyed by lower-case suffix, base URLs ending in `/`.
     overrides: HashMap<String, Url>,
-    budgets: ServerBudgets,
+    budgets: Arc<ServerBudgets>,
     bootstrap: Mutex<BootstrapCache>,
 }
 
 impl RdapChecker {
     /// A checker with its own per-server budgets.
     pub fn new(settings: Settings) -> Result<Self> {
+        let budgets = Arc::new(ServerBudgets::new("rdap", settings.rate_limit));
+        Self::with_budgets(settings, budgets)
+    }
+
+    /// A checker spending `budgets` (shared, e.g. resized to a replica's share).
+    pub fn with_budgets(settings: Settings, budgets: Arc<ServerBudgets>) -> Result<Self> {
         ensure_crypto_provider();
         let client = reqwest::Client::builder()
             .user_agent(USER_AGENT)
@@ -187,7 +194,7 @@ impl RdapChecker {
             client,
             bootstrap_url: settings.bootstrap_url,
             overrides,
-            budgets: ServerBudgets::new("rdap", settings.rate_limit),
+            budgets,
             bootstrap: Mutex::new(BootstrapCache::default()),
         })
     }
