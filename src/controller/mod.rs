@@ -249,10 +249,13 @@ pub async fn run(args: RunArgs, checker: Arc<LayeredChecker>) -> Result<()> {
                 }
             }
         };
+        // Not a graceful shutdown: that waits for every scheduled requeue (up to
+        // an hour away). Dropping the stream cancels in-flight reconciles, which
+        // loses nothing: the status in the API server is the state.
         Controller::for_stream(stream, reader)
             .with_config(ControllerConfig::default().concurrency(args.max_concurrent_checks))
-            .graceful_shutdown_on(stop)
             .run(reconcile, error_policy, Arc::clone(&context))
+            .take_until(stop)
             .for_each(|result| async move {
                 match result {
                     Ok((object, _)) => debug!(resource = %object, "reconciled"),

@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod http_stub;
 pub mod nsd;
 pub mod operator;
+pub mod proxy;
 pub mod rdap_srv;
 pub mod registrar_stub;
 pub mod whois_server;

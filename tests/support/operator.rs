@@ -24,6 +24,16 @@ impl Operator {
     /// Starts the operator watching `namespace` only, with `env` on top of
     /// test-friendly defaults (short intervals, debug logs to a file).
     pub fn start(namespace: &str, instance: &str, env: &[(String, String)]) -> Self {
+        Self::start_with_kubeconfig(namespace, instance, env, &kubeconfig_path())
+    }
+
+    /// Like [`Operator::start`], talking to the API server through `kubeconfig`.
+    pub fn start_with_kubeconfig(
+        namespace: &str,
+        instance: &str,
+        env: &[(String, String)],
+        kubeconfig: &std::path::Path,
+    ) -> Self {
         let log = std::env::temp_dir().join(format!("dm-operator-{namespace}-{instance}.log"));
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -35,7 +45,8 @@ impl Operator {
             .arg("run")
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("KUBECONFIG", kubeconfig_path())
+            .env("KUBECONFIG", kubeconfig)
+            .env("LOG_FORMAT", "json")
             .env("WATCH_NAMESPACE", namespace)
             .env("POD_NAMESPACE", namespace)
             .env("INSTANCE_ID", instance)
@@ -62,6 +73,24 @@ impl Operator {
     /// What the operator logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The JSON log lines whose message is `message`.
+    pub fn events(&self, message: &str) -> Vec<serde_json::Value> {
+        self.log()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|event| event["message"] == message)
+            .collect()
+    }
+
+    /// SIGTERM: a clean shutdown (leases released).
+    pub fn terminate(&self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
     }
 
     /// Whether the process is still running.
