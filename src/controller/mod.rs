@@ -33,6 +33,7 @@ use crate::{
     },
     config::{PerCheckCallbacks, RunArgs},
     domain_name::DomainName,
+    metrics::{Metrics, names},
     notify::{
         Delivery, Notifier,
         payload::{CheckResultPayload, availability_notification, idempotency_key},
@@ -45,6 +46,7 @@ use crate::{
         coordinator::{Coordinator, ShardHandle, ShardSettings},
         shard_of,
     },
+    web::{SyncHandle, WebState},
 };
 
 /// The field manager of every status write.
@@ -86,6 +88,9 @@ pub enum Error {
     /// The notifier could not be built.
     #[error(transparent)]
     Notifier(#[from] crate::notify::Error),
+    /// The HTTP surface could not listen.
+    #[error("cannot listen on LISTEN_ADDR {0}: {1}")]
+    Listen(std::net::SocketAddr, #[source] std::io::Error),
     /// The domain list sync could not be set up.
     #[error("cannot set up the domain list sync: {0}")]
     Sync(String),
@@ -116,6 +121,7 @@ pub struct Context {
     memory: Mutex<HashMap<String, DomainMemory>>,
     shards: ShardHandle,
     retry_period: Duration,
+    metrics: Arc<Metrics>,
 }
 
 impl Context {
@@ -125,6 +131,7 @@ impl Context {
         args: &RunArgs,
         checker: Arc<LayeredChecker>,
         shards: ShardHandle,
+        metrics: Arc<Metrics>,
     ) -> Result<Self> {
         let notifier = match (&args.api_callback_url, &args.api_auth_token) {
             (Some(url), Some(token)) => Some(Notifier::new(
@@ -154,6 +161,7 @@ impl Context {
             memory: Mutex::new(HashMap::new()),
             shards,
             retry_period: args.shard_retry_period,
+            metrics,
         })
     }
 
@@ -180,7 +188,11 @@ pub async fn run(args: RunArgs, checker: Arc<LayeredChecker>) -> Result<()> {
     if args.api_callback_url.is_none() {
         warn!("API_CALLBACK_URL is not set: verdicts go to status only, nobody is notified");
     }
+    let listener = crate::web::bind(args.listen_addr)
+        .await
+        .map_err(|e| Error::Listen(args.listen_addr, e))?;
     let shutdown = shutdown_signal();
+    let metrics = Arc::new(Metrics::new());
     let (coordinator, shards) = Coordinator::new(
         client.clone(),
         ShardSettings {
@@ -203,8 +215,32 @@ pub async fn run(args: RunArgs, checker: Arc<LayeredChecker>) -> Result<()> {
         &args,
         Arc::clone(&checker),
         shards.clone(),
+        Arc::clone(&metrics),
     )?);
-    let sync = start_sync(&client, &args).await?;
+    let (sync, sync_handle) = match start_sync(&client, &args, &metrics).await? {
+        Some((running, handle)) => (Some(running), Some(handle)),
+        None => (None, None),
+    };
+    let store_handle = Arc::new(std::sync::RwLock::new(None));
+    let web_state = Arc::new(WebState {
+        instance: args.instance_id.clone(),
+        token: args.api_auth_token.clone(),
+        metrics: Arc::clone(&metrics),
+        shards: shards.clone(),
+        store: Arc::clone(&store_handle),
+        sync: sync_handle,
+    });
+    match listener.local_addr() {
+        Ok(addr) => {
+            info!(%addr, "HTTP surface listening (/health, /ready, /status, /domains, /metrics)")
+        }
+        Err(err) => warn!(error = %err, "HTTP surface address unknown"),
+    }
+    let web = tokio::spawn(crate::web::serve(
+        web_state,
+        listener,
+        wait_for(shutdown.clone()),
+    ));
     info!(instance = %args.instance_id, shards = args.shards, concurrency = args.max_concurrent_checks, "operator started");
 
     // The watch covers this replica's shards only; it restarts when they change.
@@ -228,6 +264,7 @@ pub async fn run(args: RunArgs, checker: Arc<LayeredChecker>) -> Result<()> {
         );
         info!(shards = ?held, "watching the resources of these shards");
         let (reader, writer) = reflector::store();
+        *store_handle.write().unwrap_or_else(|e| e.into_inner()) = Some(reader.clone());
         let stream = watcher(
             domains.clone(),
             watcher::Config::default().labels(&selector).any_semantic(),
@@ -263,6 +300,14 @@ pub async fn run(args: RunArgs, checker: Arc<LayeredChecker>) -> Result<()> {
                 }
             })
             .await;
+    }
+    // The web surface holds a receiver of the sync lease: stop it first so
+    // the lease is released when the sync stops.
+    if tokio::time::timeout(Duration::from_secs(5), web)
+        .await
+        .is_err()
+    {
+        warn!("timed out stopping the HTTP surface");
     }
     if let Some(sync) = sync {
         sync.stop().await;
@@ -372,7 +417,11 @@ impl RunningSync {
 
 /// Starts the periodic domain list sync under the `domain-monitor-sync`
 /// Lease, when `DOMAIN_API_URL` is set.
-async fn start_sync(client: &Client, args: &RunArgs) -> Result<Option<RunningSync>> {
+async fn start_sync(
+    client: &Client,
+    args: &RunArgs,
+    metrics: &Arc<Metrics>,
+) -> Result<Option<(RunningSync, SyncHandle)>> {
     let Some(url) = &args.domain_api_url else {
         info!("DOMAIN_API_URL is not set: only MonitoredDomains applied by hand are watched");
         return Ok(None);
@@ -387,7 +436,7 @@ async fn start_sync(client: &Client, args: &RunArgs) -> Result<Option<RunningSyn
         timeout: Duration::from_secs(60),
     };
     let sync = Arc::new(
-        crate::sync::DomainSync::new(client.clone(), settings)
+        crate::sync::DomainSync::new(client.clone(), settings, Arc::clone(metrics))
             .map_err(|e| Error::Sync(e.to_string()))?,
     );
     let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), SYNC_LEASE)
@@ -400,14 +449,16 @@ async fn start_sync(client: &Client, args: &RunArgs) -> Result<Option<RunningSyn
         .await
         .map_err(|e| Error::Sync(format!("lease {SYNC_LEASE}: {e}")))?;
     let (leader, lease) = manager.watch().await;
-    let trigger = Arc::new(tokio::sync::Notify::new());
+    let handle = SyncHandle {
+        sync: Arc::clone(&sync),
+        leader: leader.clone(),
+    };
     let task = tokio::spawn(crate::sync::run_periodic(
         sync,
         args.domain_api_refresh_interval,
         leader,
-        trigger,
     ));
-    Ok(Some(RunningSync { task, lease }))
+    Ok(Some((RunningSync { task, lease }, handle)))
 }
 
 async fn ensure_crd_installed(domains: &Api<MonitoredDomain>) -> Result<()> {
@@ -464,6 +515,7 @@ async fn reconcile(resource: Arc<MonitoredDomain>, ctx: Arc<Context>) -> Result<
             if !already {
                 let new = status::invalid(current.as_ref(), &err.to_string(), generation, now);
                 write_status(&api, &resource, &new).await?;
+                ctx.metrics.count(names::STATUS_WRITES, "invalid", 1);
                 publish(
                     &ctx,
                     &resource,
@@ -508,6 +560,7 @@ async fn reconcile(resource: Arc<MonitoredDomain>, ctx: Arc<Context>) -> Result<
             Depth::Escalate
         };
         let evaluation = ctx.checker.evaluate(&domain, depth).await;
+        record_evaluation(&ctx.metrics, &evaluation);
         if depth == Depth::RegistrationFacts {
             memory.facts_refreshed_at = Some(now);
         }
@@ -555,6 +608,12 @@ async fn reconcile(resource: Arc<MonitoredDomain>, ctx: Arc<Context>) -> Result<
             let changed = status::changed_fields(current.as_ref(), &new);
             debug!(domain = %domain, ?changed, "writing status");
             write_status(&api, &resource, &new).await?;
+            let reason = if changed.is_empty() {
+                "heartbeat"
+            } else {
+                "change"
+            };
+            ctx.metrics.count(names::STATUS_WRITES, reason, 1);
         }
         announce(&ctx, &resource, current.as_ref(), &new, &evaluation).await;
         send_check_results(&ctx, current.as_ref(), &evaluation);
@@ -641,12 +700,22 @@ async fn deliver_if_due(
     if !due {
         return Ok(None);
     }
+    let started = std::time::Instant::now();
     let outcome = notifier
         .post(
             notification.payload.clone(),
             Some(&notification.idempotency_key),
         )
         .await;
+    ctx.metrics
+        .time(names::CALLBACK_DURATION, "notification", started.elapsed());
+    let word = match &outcome {
+        Delivery::Delivered { .. } => "delivered",
+        Delivery::Retry { .. } => "retry",
+        Delivery::Rejected { .. } => "rejected",
+    };
+    ctx.metrics
+        .count(names::CALLBACKS, format!("notification/{word}"), 1);
     let mut updated = notification.clone();
     updated.attempts = updated.attempts.saturating_add(1);
     let domain = status.domain.as_deref().unwrap_or(&resource.spec.domain);
@@ -717,6 +786,8 @@ async fn announce(
     if before == after {
         return;
     }
+    ctx.metrics
+        .count(names::TRANSITIONS, format!("{before:?}->{after:?}"), 1);
     info!(domain = %evaluation.domain, from = ?before, to = ?after, reason = %evaluation.verdict.reason, "availability changed");
     let (kind, reason) = match after {
         Availability::Available => (EventType::Normal, "BecameAvailable"),
@@ -754,12 +825,20 @@ fn send_check_results(ctx: &Context, old: Option<&MonitoredDomainStatus>, evalua
             continue;
         };
         let notifier = notifier.clone();
+        let metrics = Arc::clone(&ctx.metrics);
         let domain = evaluation.domain.to_string();
         tokio::spawn(async move {
-            if let Delivery::Retry { error, .. } | Delivery::Rejected { error, .. } =
-                notifier.post(body, None).await
-            {
-                debug!(%domain, %error, "per-check callback not delivered");
+            let started = std::time::Instant::now();
+            let outcome = notifier.post(body, None).await;
+            metrics.time(names::CALLBACK_DURATION, "check_result", started.elapsed());
+            match outcome {
+                Delivery::Delivered { .. } => {
+                    metrics.count(names::CALLBACKS, "check_result/delivered", 1)
+                }
+                Delivery::Retry { error, .. } | Delivery::Rejected { error, .. } => {
+                    metrics.count(names::CALLBACKS, "check_result/failed", 1);
+                    debug!(%domain, %error, "per-check callback not delivered");
+                }
             }
         });
     }
@@ -815,7 +894,29 @@ async fn publish(
     }
 }
 
-fn error_policy(resource: Arc<MonitoredDomain>, err: &Error, _ctx: Arc<Context>) -> Action {
+/// Counts what a check found, per checker and overall.
+fn record_evaluation(metrics: &Metrics, evaluation: &Evaluation) {
+    for report in &evaluation.reports {
+        let result = crate::notify::payload::result_word(report.outcome);
+        metrics.count(names::CHECK_RESULTS, format!("{}/{result}", report.kind), 1);
+        metrics.time(names::CHECK_DURATION, report.kind.as_str(), report.duration);
+        if report.outcome == CheckOutcome::RateLimited {
+            metrics.count(names::RATE_LIMITED, report.kind.as_str(), 1);
+        }
+    }
+    metrics.count(
+        names::VERDICTS,
+        format!("{:?}", evaluation.verdict.availability),
+        1,
+    );
+}
+
+fn error_policy(resource: Arc<MonitoredDomain>, err: &Error, ctx: Arc<Context>) -> Action {
+    let kind = match err {
+        Error::WriteStatus { .. } => "write_status",
+        _ => "other",
+    };
+    ctx.metrics.count(names::RECONCILE_ERRORS, kind, 1);
     warn!(resource = %resource.name_any(), error = %err, "reconcile failed; retrying");
     Action::requeue(ERROR_REQUEUE)
 }

@@ -17,13 +17,14 @@ use kube::{
     api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams},
 };
 use serde::Serialize;
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::Mutex;
 use tracing::{info, warn};
 use url::Url;
 
 use self::plan::{DomainList, ExistingResource, ListError, MassDeletion, RejectedEntry};
 use crate::{
     domain_name::DomainName,
+    metrics::{Metrics, names},
     notify::redacted_url,
     resource::{MonitoredDomain, MonitoredDomainSpec, SOURCE_API, SOURCE_LABEL},
 };
@@ -123,13 +124,18 @@ pub struct DomainSync {
     client: Client,
     http: reqwest::Client,
     settings: SyncSettings,
+    metrics: Arc<Metrics>,
     // One sync at a time, whether periodic or on demand.
     running: Mutex<()>,
 }
 
 impl DomainSync {
     /// A sync toward `settings.url` using `client` for the cluster.
-    pub fn new(client: Client, settings: SyncSettings) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        client: Client,
+        settings: SyncSettings,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, reqwest::Error> {
         crate::net::ensure_crypto_provider();
         let http = reqwest::Client::builder()
             .user_agent(crate::net::USER_AGENT)
@@ -139,6 +145,7 @@ impl DomainSync {
             client,
             http,
             settings,
+            metrics,
             running: Mutex::new(()),
         })
     }
@@ -146,6 +153,25 @@ impl DomainSync {
     /// Runs one sync now.
     pub async fn run_once(&self) -> Result<SyncSummary, SyncError> {
         let _guard = self.running.lock().await;
+        let started = std::time::Instant::now();
+        let result = self.sync().await;
+        self.metrics
+            .time(names::SYNC_DURATION, "", started.elapsed());
+        let outcome = match &result {
+            Ok(summary) => {
+                self.metrics
+                    .count(names::SYNC_REJECTED, "", summary.rejected_count as u64);
+                "ok"
+            }
+            Err(SyncError::Refused(_)) => "refused",
+            Err(SyncError::Malformed(_)) => "malformed",
+            Err(_) => "failed",
+        };
+        self.metrics.count(names::SYNC_RUNS, outcome, 1);
+        result
+    }
+
+    async fn sync(&self) -> Result<SyncSummary, SyncError> {
         let list = self.fetch().await?;
         for (n, rejected) in list.rejected.iter().enumerate() {
             if n == MAX_LOGGED_REJECTS {
@@ -354,20 +380,18 @@ async fn create(
     }
 }
 
-/// Runs the sync every `interval` and whenever `trigger` fires, but only
+/// Runs the sync every `interval`, but only
 /// while `leader` says this replica holds the sync lease.
 pub async fn run_periodic(
     sync: Arc<DomainSync>,
     interval: Duration,
     mut leader: tokio::sync::watch::Receiver<bool>,
-    trigger: Arc<Notify>,
 ) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
-            () = trigger.notified() => {}
             changed = leader.changed() => {
                 if changed.is_err() {
                     return;

@@ -84,6 +84,24 @@ impl Operator {
             .collect()
     }
 
+    /// The HTTP surface's base URL, once the operator logged it.
+    pub async fn base_url(&self) -> String {
+        for _ in 0..200 {
+            if let Some(addr) = self
+                .events("HTTP surface listening (/health, /ready, /status, /domains, /metrics)")
+                .first()
+                .and_then(|e| e["addr"].as_str().map(str::to_owned))
+            {
+                return format!("http://{addr}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "the operator never reported its HTTP address:\n{}",
+            self.log()
+        );
+    }
+
     /// SIGTERM: a clean shutdown (leases released).
     pub fn terminate(&self) {
         if let Some(pid) = self.child.id() {

@@ -1,0 +1,188 @@
+//! The HTTP operations surface of a running operator, over real HTTP.
+
+mod support;
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::{
+    cluster::TestNamespace,
+    operator::Operator,
+    world::{TOKEN, World},
+};
+
+async fn get(client: &reqwest::Client, url: &str) -> (StatusCode, Value) {
+    let response = client.get(url).send().await.expect("request");
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/json", "{url}");
+    (status, response.json().await.expect("JSON body"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_endpoint_answers_json_with_the_right_status() {
+    domain_monitor::net::ensure_crypto_provider();
+    let ns = TestNamespace::new("web").await;
+    let world = World::start().await;
+    world.register("taken.test", "active").await;
+    world.unregistered("free.test");
+    world.set_domain_list(
+        &json!({"domains": ["taken.test", {"domain": "free.test", "priority": true}]}),
+    );
+    let operator = Operator::start(&ns.name, "web", &world.operator_env());
+    let base = operator.base_url().await;
+    let http = reqwest::Client::new();
+
+    let (status, body) = get(&http, &format!("{base}/health")).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
+
+    // Ready once the shards are held and both domains are checked.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, status_body) = get(&http, &format!("{base}/status")).await;
+        let (ready, _) = get(&http, &format!("{base}/ready")).await;
+        let counts = &status_body["domains"]["by_availability"];
+        if ready == StatusCode::OK && counts["Registered"] == 1 && counts["Available"] == 1 {
+            assert_eq!(status_body["instance"], "web");
+            assert_eq!(status_body["domains"]["total"], 2);
+            assert_eq!(status_body["domains"]["priority"], 1);
+            assert_eq!(status_body["shards"]["total"], 16);
+            assert_eq!(status_body["shards"]["held"].as_array().unwrap().len(), 16);
+            assert_eq!(status_body["sync"]["leader"], true);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{status_body}\n{}",
+            operator.log()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    let (status, body) = get(&http, &format!("{base}/domains")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["total"], 2);
+    let (_, body) = get(
+        &http,
+        &format!("{base}/domains?availability=Available&limit=10"),
+    )
+    .await;
+    assert_eq!(body["total"], 1);
+    assert_eq!(body["items"][0]["domain"], "free.test");
+    assert_eq!(body["items"][0]["priority"], true);
+    let (_, body) = get(&http, &format!("{base}/domains?limit=1&offset=1")).await;
+    assert_eq!(body["items"].as_array().unwrap().len(), 1);
+    let (status, body) = get(&http, &format!("{base}/domains?availability=Gone")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown availability")
+    );
+    let (status, _) = get(&http, &format!("{base}/domains?limit=many")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (status, body) = get(&http, &format!("{base}/domain/Taken.TEST")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["availability"], "Registered");
+    assert_eq!(
+        body["status"]["registration"]["registrar"],
+        "Demo Registrar Inc."
+    );
+    let (status, _) = get(&http, &format!("{base}/domain/unknown.test")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = get(&http, &format!("{base}/domain/exa%20mple.test")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("white space"));
+
+    let (status, body) = get(&http, &format!("{base}/metrics")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["uptime_seconds"].as_f64().unwrap() > 0.0);
+    assert!(
+        body["check_results"]["results"]["dns/registered"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    assert!(
+        body["check_results"]["verdicts"]["Available"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    assert!(
+        body["timers"]["check_duration"]["dns"]["count"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    );
+    assert!(body["api"]["calls"]["GET /status 200"].as_u64().unwrap() >= 1);
+    assert!(body["counters"]["sync_runs"]["ok"].as_u64().unwrap() >= 1);
+    let (_, body) = get(
+        &http,
+        &format!("{base}/metrics?include_timers=false&include_api=0"),
+    )
+    .await;
+    assert!(body.get("timers").is_none() && body.get("api").is_none());
+    assert!(body.get("counters").is_some() && body.get("check_results").is_some());
+    let (status, body) = get(&http, &format!("{base}/metrics?include_timers=maybe")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("true or false"));
+    let (status, _) = get(&http, &format!("{base}/metrics?include_everything=true")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Mutating endpoints need the bearer token.
+    for (method, path) in [
+        ("POST", "/refresh"),
+        ("GET", "/metrics/reset"),
+        ("POST", "/metrics/reset"),
+    ] {
+        let url = format!("{base}{path}");
+        let request = |token: Option<&str>| {
+            let mut request = http.request(method.parse().unwrap(), &url);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            request
+        };
+        let missing = request(None).send().await.unwrap();
+        assert_eq!(
+            missing.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}"
+        );
+        let wrong = request(Some("not-the-token")).send().await.unwrap();
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+        let right = request(Some(TOKEN)).send().await.unwrap();
+        assert_eq!(right.status(), StatusCode::OK, "{method} {path}");
+        let body: Value = right.json().await.unwrap();
+        if path == "/refresh" {
+            assert_eq!(body["listed"], 2);
+            assert_eq!(body["unchanged"], 2);
+        } else {
+            assert_eq!(body["reset"], true);
+        }
+    }
+    let (_, body) = get(&http, &format!("{base}/metrics?include_api=false")).await;
+    assert!(
+        body["check_results"]["results"].as_object().unwrap().len() <= 5,
+        "counters were reset: {body}"
+    );
+
+    let (status, body) = get(&http, &format!("{base}/nowhere")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"].is_string());
+    let put = http.put(format!("{base}/status")).send().await.unwrap();
+    assert_eq!(put.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(
+        !operator.log().contains(TOKEN),
+        "the token never appears in logs"
+    );
+}
