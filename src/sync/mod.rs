@@ -380,18 +380,20 @@ async fn create(
     }
 }
 
-/// Runs the sync every `interval`, but only
-/// while `leader` says this replica holds the sync lease.
+/// Runs the sync every `interval`, but only while `leader` says this replica
+/// holds the sync lease. A sync that could not fetch or apply the list is
+/// retried sooner: after 10 s, doubling, never later than `interval`. A
+/// refused sync (mass deletion) waits for the next interval: it needs a person.
 pub async fn run_periodic(
     sync: Arc<DomainSync>,
     interval: Duration,
     mut leader: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failures: u32 = 0;
+    let mut wait = Duration::ZERO;
     loop {
         tokio::select! {
-            _ = ticker.tick() => {}
+            () = tokio::time::sleep(wait) => {}
             changed = leader.changed() => {
                 if changed.is_err() {
                     return;
@@ -403,11 +405,55 @@ pub async fn run_periodic(
                 }
             }
         }
+        wait = interval;
         if !*leader.borrow() {
             continue;
         }
-        if let Err(err) = sync.run_once().await {
-            warn!(error = %err, "domain list sync changed nothing");
+        match sync.run_once().await {
+            Ok(_) => failures = 0,
+            Err(err) => {
+                let retry = retry_after_failure(&err, failures, interval);
+                failures = failures.saturating_add(1);
+                warn!(error = %err, retry_in = ?retry, "domain list sync changed nothing");
+                wait = retry;
+            }
         }
+    }
+}
+
+/// When to try again after a failed sync.
+fn retry_after_failure(err: &SyncError, failures: u32, interval: Duration) -> Duration {
+    if matches!(err, SyncError::Refused(_)) {
+        return interval;
+    }
+    Duration::from_secs(10)
+        .saturating_mul(1 << failures.min(16))
+        .min(interval)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_syncs_are_retried_sooner_but_refusals_are_not() {
+        let hour = Duration::from_secs(3600);
+        let fetch = SyncError::TooLarge;
+        assert_eq!(
+            retry_after_failure(&fetch, 0, hour),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            retry_after_failure(&fetch, 3, hour),
+            Duration::from_secs(80)
+        );
+        assert_eq!(retry_after_failure(&fetch, 20, hour), hour);
+        let refused = SyncError::Refused(plan::MassDeletion {
+            deletions: 2,
+            synced: 2,
+            share: 100.0,
+            allowed: 25.0,
+        });
+        assert_eq!(retry_after_failure(&refused, 0, hour), hour);
     }
 }
