@@ -263,23 +263,27 @@ fn availability_name(md: &MonitoredDomain) -> String {
     format!("{availability:?}")
 }
 
-fn status(state: &WebState) -> Value {
-    let domains = cached(state).unwrap_or_default();
+/// `{"total", "priority", "by_availability"}` of the watched domains.
+fn domain_counts(domains: &[Arc<MonitoredDomain>]) -> Value {
     let mut by_availability: BTreeMap<String, usize> = BTreeMap::new();
-    for md in &domains {
+    for md in domains {
         *by_availability.entry(availability_name(md)).or_default() += 1;
     }
+    json!({
+        "total": domains.len(),
+        "priority": domains.iter().filter(|md| md.spec.priority).count(),
+        "by_availability": by_availability,
+    })
+}
+
+fn status(state: &WebState) -> Value {
     json!({
         "instance": state.instance,
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": state.metrics.uptime().as_secs(),
         "shards": {"total": state.shards.total(), "held": state.shards.held()},
         "sync": state.sync.as_ref().map(|s| json!({"leader": *s.leader.borrow()})),
-        "domains": {
-            "total": domains.len(),
-            "priority": domains.iter().filter(|md| md.spec.priority).count(),
-            "by_availability": by_availability,
-        },
+        "domains": domain_counts(&cached(state).unwrap_or_default()),
     })
 }
 
@@ -418,19 +422,10 @@ fn metrics(state: &WebState, query: &str) -> Response {
         "results": counters.remove(names::CHECK_RESULTS).unwrap_or_default(),
         "verdicts": counters.remove(names::VERDICTS).unwrap_or_default(),
     });
-    let domains = cached(state).unwrap_or_default();
-    let mut by_availability: BTreeMap<String, usize> = BTreeMap::new();
-    for md in &domains {
-        *by_availability.entry(availability_name(md)).or_default() += 1;
-    }
     let mut body = json!({
         "instance": state.instance,
         "uptime_seconds": state.metrics.uptime().as_secs_f64(),
-        "domains": {
-            "total": domains.len(),
-            "priority": domains.iter().filter(|md| md.spec.priority).count(),
-            "by_availability": by_availability,
-        },
+        "domains": domain_counts(&cached(state).unwrap_or_default()),
         "shards": {"total": state.shards.total(), "held": state.shards.held()},
     });
     if include["include_counters"] {

@@ -87,12 +87,7 @@ async fn a_dropping_domain_is_notified_exactly_once() {
     api.create(&PostParams::default(), &pinned("drop", "Drop.TEST", true))
         .await
         .expect("create");
-    let mut env = world.checker_env();
-    env.extend([
-        ("API_CALLBACK_URL".to_owned(), world.api.url("/callback")),
-        ("API_AUTH_TOKEN".to_owned(), TOKEN.to_owned()),
-        ("PER_CHECK_CALLBACKS".to_owned(), "off".to_owned()),
-    ]);
+    let env = world.notifying_env();
     let operator = Operator::start(&ns.name, "drop-once", &env);
     wait_for_availability(&api, "drop", Availability::Registered, &operator).await;
     let status = api.get("drop").await.unwrap().status.unwrap();
@@ -171,12 +166,7 @@ async fn a_receiver_outage_and_a_restart_delay_the_notification_but_lose_nothing
     api.create(&PostParams::default(), &pinned("free", "free.test", true))
         .await
         .expect("create");
-    let mut env = world.checker_env();
-    env.extend([
-        ("API_CALLBACK_URL".to_owned(), world.api.url("/callback")),
-        ("API_AUTH_TOKEN".to_owned(), TOKEN.to_owned()),
-        ("PER_CHECK_CALLBACKS".to_owned(), "off".to_owned()),
-    ]);
+    let env = world.notifying_env();
     let operator = Operator::start(&ns.name, "outage-1", &env);
     // The notification is recorded as pending before the first attempt, and
     // failed attempts are counted in status.

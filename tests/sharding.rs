@@ -19,7 +19,7 @@ use support::{
     cluster::{TestNamespace, kubeconfig_path},
     operator::Operator,
     proxy::{Proxy, api_server_addr},
-    world::{TOKEN, World},
+    world::World,
 };
 
 /// These tests start many processes; running them one at a time keeps their
@@ -42,7 +42,7 @@ const LEASE: Duration = Duration::from_secs(6);
 const DOMAINS: usize = 300;
 
 fn env(world: &World) -> Vec<(String, String)> {
-    let mut env = world.checker_env();
+    let mut env = world.notifying_env();
     env.extend(
         [
             ("SHARDS", SHARDS.to_string()),
@@ -52,9 +52,6 @@ fn env(world: &World) -> Vec<(String, String)> {
             ("RDAP_RATE_LIMIT", "2000/s".to_owned()),
             ("WHOIS_RATE_LIMIT", "2000/s".to_owned()),
             ("DNS_RATE_LIMIT", "5000/s".to_owned()),
-            ("API_CALLBACK_URL", world.api.url("/callback")),
-            ("API_AUTH_TOKEN", TOKEN.to_owned()),
-            ("PER_CHECK_CALLBACKS", "off".to_owned()),
         ]
         .map(|(k, v)| (k.to_owned(), v)),
     );

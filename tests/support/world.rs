@@ -137,6 +137,18 @@ impl World {
         ]
     }
 
+    /// Environment for an operator that notifies this world's receiver of
+    /// availability (no per-check results), without the domain list sync.
+    pub fn notifying_env(&self) -> Vec<(String, String)> {
+        let mut env = self.checker_env();
+        env.extend([
+            ("API_CALLBACK_URL".into(), self.api.url("/callback")),
+            ("API_AUTH_TOKEN".into(), TOKEN.into()),
+            ("PER_CHECK_CALLBACKS".into(), "off".into()),
+        ]);
+        env
+    }
+
     /// Environment for an operator that syncs from and calls back to this world.
     pub fn operator_env(&self) -> Vec<(String, String)> {
         let mut env = self.checker_env();
