@@ -88,6 +88,9 @@ pub enum Error {
     /// The notifier could not be built.
     #[error(transparent)]
     Notifier(#[from] crate::notify::Error),
+    /// A reconcile panicked (a bug); the resource is retried.
+    #[error("reconcile panicked: {0}")]
+    Panicked(String),
     /// The HTTP surface could not listen.
     #[error("cannot listen on LISTEN_ADDR {0}: {1}")]
     Listen(std::net::SocketAddr, #[source] std::io::Error),
@@ -472,7 +475,38 @@ async fn ensure_crd_installed(domains: &Api<MonitoredDomain>) -> Result<()> {
     }
 }
 
+/// Reconciles one resource. A panic inside (a bug) becomes an error for this
+/// resource, counted, logged and retried with back-off, instead of taking the
+/// whole operator down.
 async fn reconcile(resource: Arc<MonitoredDomain>, ctx: Arc<Context>) -> Result<Action> {
+    let name = resource.name_any();
+    match guard_panics(reconcile_one(resource, Arc::clone(&ctx))).await {
+        Ok(result) => result,
+        Err(message) => {
+            tracing::error!(resource = %name, panic = %message, "reconcile panicked");
+            Err(Error::Panicked(message))
+        }
+    }
+}
+
+/// Runs `future`, turning a panic into `Err` with the panic's message.
+async fn guard_panics<T>(
+    future: impl std::future::Future<Output = T>,
+) -> std::result::Result<T, String> {
+    use futures::FutureExt;
+    std::panic::AssertUnwindSafe(future)
+        .catch_unwind()
+        .await
+        .map_err(|panic| {
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_owned())
+        })
+}
+
+async fn reconcile_one(resource: Arc<MonitoredDomain>, ctx: Arc<Context>) -> Result<Action> {
     let now = Timestamp::now();
     let uid = resource.uid().unwrap_or_default();
     let namespace = resource.namespace().unwrap_or_default();
@@ -914,6 +948,7 @@ fn record_evaluation(metrics: &Metrics, evaluation: &Evaluation) {
 fn error_policy(resource: Arc<MonitoredDomain>, err: &Error, ctx: Arc<Context>) -> Action {
     let kind = match err {
         Error::WriteStatus { .. } => "write_status",
+        Error::Panicked(_) => "panic",
         _ => "other",
     };
     ctx.metrics.count(names::RECONCILE_ERRORS, kind, 1);
@@ -930,4 +965,20 @@ fn add(t: Timestamp, d: Duration) -> Timestamp {
         .ok()
         .and_then(|d| t.checked_add(d).ok())
         .unwrap_or(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_reconcile_becomes_an_error() {
+        let panicked = guard_panics(async {
+            let items: Vec<u32> = Vec::new();
+            items[3]
+        })
+        .await;
+        assert!(panicked.unwrap_err().contains("index out of bounds"));
+        assert_eq!(guard_panics(async { 7 }).await, Ok(7));
+    }
 }

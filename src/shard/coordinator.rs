@@ -133,13 +133,18 @@ impl Coordinator {
         tokio::pin!(shutdown);
         let mut ticker = tokio::time::interval(self.settings.retry_period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first round only announces this replica: replicas that start
+        // together then see each other before taking shards, instead of each
+        // grabbing (and caching) everything for a moment.
+        let mut announced = false;
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
                 _ = ticker.tick() => {}
             }
             // A hung API call must not keep stale shards announced.
-            let round = tokio::time::timeout(self.settings.renew_deadline, self.round());
+            let round = tokio::time::timeout(self.settings.renew_deadline, self.round(announced));
+            announced = true;
             if let Err(err) = round
                 .await
                 .unwrap_or_else(|_| Err("coordination round timed out".to_owned()))
@@ -151,9 +156,12 @@ impl Coordinator {
         self.leave().await;
     }
 
-    async fn round(&self) -> Result<(), String> {
+    async fn round(&self, take_shards: bool) -> Result<(), String> {
         let now = Timestamp::now();
         self.renew_member(now).await?;
+        if !take_shards {
+            return Ok(());
+        }
         let leases = self
             .api
             .list(&ListParams::default().labels(LEASE_KIND_LABEL))
