@@ -85,6 +85,15 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// Moving a resource to its shard (label patch) failed.
+    #[error("cannot set the shard label of {resource}: {source}")]
+    Relabel {
+        /// namespace/name.
+        resource: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
     /// The notifier could not be built.
     #[error(transparent)]
     Notifier(#[from] crate::notify::Error),
@@ -529,7 +538,7 @@ async fn reconcile_one(resource: Arc<MonitoredDomain>, ctx: Arc<Context>) -> Res
             &Patch::Merge(&patch),
         )
         .await
-        .map_err(|source| Error::WriteStatus {
+        .map_err(|source| Error::Relabel {
             resource: format!("{namespace}/{}", resource.name_any()),
             source,
         })?;
@@ -948,6 +957,7 @@ fn record_evaluation(metrics: &Metrics, evaluation: &Evaluation) {
 fn error_policy(resource: Arc<MonitoredDomain>, err: &Error, ctx: Arc<Context>) -> Action {
     let kind = match err {
         Error::WriteStatus { .. } => "write_status",
+        Error::Relabel { .. } => "relabel",
         Error::Panicked(_) => "panic",
         _ => "other",
     };
