@@ -28,10 +28,10 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 python3 -m http.server "$port" --bind 127.0.0.1 --directory "$work" >/dev/null 2>&1 &
 API_PID=$!
 
-run_operator() { # instance
+run_operator() { # instance port
   DOMAIN_API_URL="http://127.0.0.1:$port/domains.json" DOMAIN_API_REFRESH_INTERVAL=3600 \
   DNS_RESOLVERS=127.0.0.1:9 RDAP_OVERRIDES=test=http://127.0.0.1:9/ WHOIS_OVERRIDES=test=127.0.0.1:9 \
-  DNS_TIMEOUT=1s HTTP_TIMEOUT=1s POD_NAMESPACE=default INSTANCE_ID="$1" LISTEN_ADDR=127.0.0.1:0 \
+  DNS_TIMEOUT=1s HTTP_TIMEOUT=1s POD_NAMESPACE=default INSTANCE_ID="$1" LISTEN_ADDR="127.0.0.1:$2" \
   RUST_LOG=warn "$bin" run >"$work/$1.log" 2>&1 &
   pids+=($!)
 }
@@ -40,14 +40,20 @@ wait_created() {
   until [ "$(kubectl get md --no-headers 2>/dev/null | wc -l)" -ge "$n" ]; do sleep 2; done
 }
 
-run_operator solo
+watched() { # port
+  curl -s "http://127.0.0.1:$1/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["domains"]["total"])'
+}
+settle="${SETTLE_SECONDS:-120}"
+
+run_operator solo 18100
 wait_created
-sleep 60
-solo=$(rss_kib "${pids[0]}")
+sleep "$settle"
+solo="$(rss_kib "${pids[0]}") KiB watching $(watched 18100)"
 stop_pid "${pids[0]}"
 pids=()
-run_operator r1; run_operator r2; run_operator r3
-sleep 75
+run_operator r1 18101; run_operator r2 18102; run_operator r3 18103
+sleep "$settle"
 r=()
-for pid in "${pids[@]}"; do r+=("$(rss_kib "$pid")"); done
-echo "domains=$n rss_kib_1_replica=$solo rss_kib_3_replicas=${r[*]}"
+for i in 0 1 2; do r+=("$(rss_kib "${pids[$i]}") KiB watching $(watched $((18101 + i)))"); done
+echo "domains=$n one replica: $solo"
+echo "domains=$n three replicas: ${r[0]}; ${r[1]}; ${r[2]}"
