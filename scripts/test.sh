@@ -29,4 +29,12 @@ start_cluster "$work/cluster"
 export DM_TEST_KUBECONFIG="$KUBECONFIG_PATH"
 
 log "tests"
-cargo test --locked --all-targets
+set +e
+cargo test --locked --all-targets 2>&1 | tee "$work/tests.log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole run (cargo prints one per test binary).
+passed=$(grep -oE '[0-9]+ passed' "$work/tests.log" | awk '{s += $1} END {print s + 0}')
+failed=$(grep -oE '[0-9]+ failed' "$work/tests.log" | awk '{s += $1} END {print s + 0}')
+echo "tests: $passed passed, $failed failed"
+exit "$status"
