@@ -199,3 +199,35 @@ async fn kubectl_get_md_shows_the_printer_columns() {
         ]
     );
 }
+
+#[tokio::test]
+async fn resources_applied_by_hand_get_their_shard_label_across_namespaces() {
+    use domain_monitor::shard::{SHARD_LABEL, label_unsharded, shard_of_key};
+    use kube::{Api, ResourceExt};
+
+    let ns = TestNamespace::new("labeler").await;
+    let api = ns.domains();
+    api.create(
+        &PostParams::default(),
+        &domain("by-hand", "By-Hand.example", false),
+    )
+    .await
+    .expect("create");
+    // Watching every namespace, as an operator without WATCH_NAMESPACE does.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let labeler = tokio::spawn(label_unsharded(Api::all(ns.client.clone()), 16, async {
+        let _ = stopped.await;
+    }));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let label = loop {
+        let md = api.get("by-hand").await.expect("get");
+        if let Some(label) = md.labels().get(SHARD_LABEL) {
+            break label.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never labelled");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(label, shard_of_key("by-hand.example", 16).to_string());
+    let _ = stop.send(());
+    labeler.await.expect("labeler stops");
+}

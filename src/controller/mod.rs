@@ -44,7 +44,6 @@ use crate::{
     shard::{
         SHARD_LABEL,
         coordinator::{Coordinator, ShardHandle, ShardSettings},
-        shard_of,
     },
     web::{SyncHandle, WebState},
 };
@@ -217,7 +216,7 @@ pub async fn run(args: RunArgs, checker: Arc<LayeredChecker>) -> Result<()> {
         },
     );
     let coordination = tokio::spawn(coordinator.run(wait_for(shutdown.clone())));
-    let labeler = tokio::spawn(label_unsharded(
+    let labeler = tokio::spawn(crate::shard::label_unsharded(
         domains.clone(),
         args.shards,
         wait_for(shutdown.clone()),
@@ -366,45 +365,6 @@ async fn wait_for(mut flag: tokio::sync::watch::Receiver<bool>) {
     let _ = flag.wait_for(|set| *set).await;
 }
 
-/// Gives resources without a shard label (applied by hand) their label, so
-/// that the replica holding the shard sees them. Every replica runs it; the
-/// patches are idempotent.
-async fn label_unsharded(
-    api: Api<MonitoredDomain>,
-    shards: u32,
-    stop: impl std::future::Future<Output = ()>,
-) {
-    let config = watcher::Config::default().labels(&format!("!{SHARD_LABEL}"));
-    let labels = watcher(api.clone(), config)
-        .default_backoff()
-        .applied_objects()
-        .for_each(|result| {
-            let api = api.clone();
-            async move {
-                let Ok(resource) = result else { return };
-                let shard = shard_for(&resource, shards);
-                let patch = serde_json::json!({"metadata": {"labels": {SHARD_LABEL: shard.to_string()}}});
-                match api.patch(&resource.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
-                    Ok(_) => debug!(resource = %resource.name_any(), shard, "labelled with its shard"),
-                    Err(err) => debug!(resource = %resource.name_any(), error = %err, "cannot label with its shard"),
-                }
-            }
-        });
-    tokio::select! {
-        () = labels => {}
-        () = stop => {}
-    }
-}
-
-/// The shard a resource belongs to: by its domain, or by its name when the
-/// domain is invalid.
-fn shard_for(resource: &MonitoredDomain, shards: u32) -> u32 {
-    match DomainName::parse(&resource.spec.domain) {
-        Ok(domain) => shard_of(&domain, shards),
-        Err(_) => crate::shard::shard_of_key(&resource.name_any(), shards),
-    }
-}
-
 /// The running domain list sync and its lease.
 struct RunningSync {
     task: tokio::task::JoinHandle<()>,
@@ -523,7 +483,7 @@ async fn reconcile_one(resource: Arc<MonitoredDomain>, ctx: Arc<Context>) -> Res
     let generation = resource.metadata.generation;
     let mut current = resource.status.clone();
 
-    let shard = shard_for(&resource, ctx.shards.total());
+    let shard = crate::shard::shard_for(&resource, ctx.shards.total());
     let labelled = resource
         .labels()
         .get(SHARD_LABEL)

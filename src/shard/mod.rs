@@ -18,7 +18,15 @@
 pub mod coordinator;
 pub mod plan;
 
-use crate::domain_name::DomainName;
+use futures::StreamExt;
+use kube::{
+    Api, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::{WatchStreamExt, watcher},
+};
+use tracing::{debug, warn};
+
+use crate::{domain_name::DomainName, resource::MonitoredDomain};
 
 /// Label holding a resource's shard number.
 pub const SHARD_LABEL: &str = "domainmonitor.io/shard";
@@ -41,6 +49,52 @@ pub fn shard_of_key(key: &str, shards: u32) -> u32 {
         (hash ^ u64::from(byte)).wrapping_mul(PRIME)
     });
     u32::try_from(hash % u64::from(shards.max(1))).unwrap_or(0)
+}
+
+/// The shard a resource belongs to: by its domain, or by its name when the
+/// domain is invalid.
+pub fn shard_for(resource: &MonitoredDomain, shards: u32) -> u32 {
+    match DomainName::parse(&resource.spec.domain) {
+        Ok(domain) => shard_of(&domain, shards),
+        Err(_) => shard_of_key(&resource.name_any(), shards),
+    }
+}
+
+/// Gives resources in `scope` without a shard label (applied by hand) their
+/// label, so that the replica holding the shard sees them, until `stop`.
+/// Every replica runs it; the patches are idempotent.
+pub async fn label_unsharded(
+    scope: Api<MonitoredDomain>,
+    shards: u32,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let client = scope.clone().into_client();
+    let config = watcher::Config::default().labels(&format!("!{SHARD_LABEL}"));
+    let labels = watcher(scope, config)
+        .default_backoff()
+        .applied_objects()
+        .for_each(|result| {
+            let client = client.clone();
+            async move {
+                let Ok(resource) = result else { return };
+                let shard = shard_for(&resource, shards);
+                // The watch may span namespaces; the patch goes to the object's own.
+                let api: Api<MonitoredDomain> =
+                    Api::namespaced(client, &resource.namespace().unwrap_or_default());
+                let patch = serde_json::json!({"metadata": {"labels": {SHARD_LABEL: shard.to_string()}}});
+                match api
+                    .patch(&resource.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                {
+                    Ok(_) => debug!(resource = %resource.name_any(), shard, "labelled with its shard"),
+                    Err(err) => warn!(resource = %resource.name_any(), error = %err, "cannot label with its shard; its replica will not see it"),
+                }
+            }
+        });
+    tokio::select! {
+        () = labels => {}
+        () = stop => {}
+    }
 }
 
 #[cfg(test)]
