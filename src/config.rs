@@ -244,7 +244,7 @@ pub struct RunArgs {
     /// How often the domain list is fetched (seconds, or a duration such as `5m`).
     #[arg(long, env = "DOMAIN_API_REFRESH_INTERVAL", default_value = "300", value_parser = parse_refresh_interval)]
     pub domain_api_refresh_interval: Duration,
-    /// Sentry DSN; errors go to Sentry only when it is set.
+    /// Sentry DSN (validated at start-up; error reporting to Sentry is not wired yet).
     #[arg(long, env = "SENTRY_DSN", hide_env_values = true, value_parser = parse_sentry_dsn)]
     pub sentry_dsn: Option<Secret>,
     /// Name of this replica in logs, metrics and leases (defaults to the pod name).
