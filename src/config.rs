@@ -37,6 +37,11 @@ pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a value that must never be printed.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
     /// The secret itself, for the one place that sends it.
     pub fn expose(&self) -> &str {
         &self.0
@@ -244,7 +249,7 @@ pub struct RunArgs {
     /// How often the domain list is fetched (seconds, or a duration such as `5m`).
     #[arg(long, env = "DOMAIN_API_REFRESH_INTERVAL", default_value = "300", value_parser = parse_refresh_interval)]
     pub domain_api_refresh_interval: Duration,
-    /// Sentry DSN (validated at start-up; error reporting to Sentry is not wired yet).
+    /// Sentry DSN; errors and panics go to Sentry only when it is set.
     #[arg(long, env = "SENTRY_DSN", hide_env_values = true, value_parser = parse_sentry_dsn)]
     pub sentry_dsn: Option<Secret>,
     /// Name of this replica in logs, metrics and leases (defaults to the pod name).

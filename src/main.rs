@@ -6,7 +6,7 @@ use std::{process::ExitCode, sync::Arc};
 use domain_monitor::{
     check::layered::LayeredChecker,
     check_command,
-    config::{CheckerArgs, Cli, Command},
+    config::{CheckerArgs, Cli, Command, RunArgs},
     controller, resource, telemetry,
 };
 
@@ -19,7 +19,11 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init_logging(&cli.log);
+    let sentry = match &cli.command {
+        Command::Run(args) => sentry_settings(args),
+        _ => None,
+    };
+    let _telemetry = telemetry::init(&cli.log, sentry);
     match cli.command {
         Command::Crd => match resource::crd_yaml() {
             Ok(yaml) => {
@@ -59,6 +63,25 @@ async fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Sentry settings when `SENTRY_DSN` is set, with every secret to scrub.
+fn sentry_settings(args: &RunArgs) -> Option<telemetry::SentrySettings> {
+    let dsn = args.sentry_dsn.clone()?;
+    let secrets = [
+        &args.api_auth_token,
+        &args.checks.registrar_api_key,
+        &args.checks.registrar_api_secret,
+    ]
+    .into_iter()
+    .flatten()
+    .cloned()
+    .collect();
+    Some(telemetry::SentrySettings {
+        dsn,
+        secrets,
+        instance: args.instance_id.clone(),
+    })
 }
 
 /// Builds every configured checker; a bad combination of settings is a

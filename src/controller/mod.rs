@@ -922,7 +922,7 @@ fn error_policy(resource: Arc<MonitoredDomain>, err: &Error, ctx: Arc<Context>) 
         _ => "other",
     };
     ctx.metrics.count(names::RECONCILE_ERRORS, kind, 1);
-    warn!(resource = %resource.name_any(), error = %err, "reconcile failed; retrying");
+    tracing::error!(resource = %resource.name_any(), error = %err, "reconcile failed; retrying");
     Action::requeue(ERROR_REQUEUE)
 }
 
