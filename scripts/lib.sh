@@ -12,6 +12,26 @@ require_command() {
   fi
 }
 
+# wait_for_start PID SECONDS WHAT LOG COMMAND…: polls COMMAND until it
+# succeeds; stops the script when PID exits first (showing LOG, if any) or
+# when SECONDS pass.
+wait_for_start() {
+  local pid="$1" seconds="$2" what="$3" logfile="$4" started=$SECONDS
+  shift 4
+  until "$@" 2>/dev/null; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "error: $what exited during start-up" >&2
+      if [ -n "$logfile" ]; then tail -n 40 "$logfile" >&2; fi
+      exit 1
+    fi
+    if [ $((SECONDS - started)) -ge "$seconds" ]; then
+      echo "error: $what was not ready after $seconds s${logfile:+; see $logfile}" >&2
+      exit 1
+    fi
+    sleep 0.5
+  done
+}
+
 # start_cluster DIR: starts the test API server in the background, writing its
 # kubeconfig into DIR, and sets CLUSTER_PID and KUBECONFIG_PATH.
 start_cluster() {
@@ -20,22 +40,10 @@ start_cluster() {
   mkdir -p "$dir"
   "$binary" --kubeconfig "$dir/kubeconfig" >"$dir/apiserver.out" 2>"$dir/apiserver.log" &
   CLUSTER_PID=$!
-  local waited=0
-  until grep -q '^KUBECONFIG=' "$dir/apiserver.out" 2>/dev/null; do
-    if ! kill -0 "$CLUSTER_PID" 2>/dev/null; then
-      echo "error: the test API server exited during start-up; its log:" >&2
-      tail -n 40 "$dir/apiserver.log" >&2
-      exit 1
-    fi
-    if [ "$waited" -ge 180 ]; then
-      echo "error: the test API server was not ready after 180 s; see $dir/apiserver.log" >&2
-      exit 1
-    fi
-    sleep 1
-    waited=$((waited + 1))
-  done
+  wait_for_start "$CLUSTER_PID" 180 "the test API server" "$dir/apiserver.log" \
+    grep -q '^KUBECONFIG=' "$dir/apiserver.out"
   KUBECONFIG_PATH="$(sed -n 's/^KUBECONFIG=//p' "$dir/apiserver.out" | head -n 1)"
-  log "API server ready in ${waited}s (kubeconfig: $KUBECONFIG_PATH)"
+  log "API server ready (kubeconfig: $KUBECONFIG_PATH)"
 }
 
 # stop_pid PID: SIGTERM, then wait for it.
@@ -58,17 +66,5 @@ start_world() {
   cargo build --locked -q --example local_world
   "$repo_root/target/debug/examples/local_world" --env-file "$dir/world.env" "$@" &
   WORLD_PID=$!
-  local waited=0
-  until [ -s "$dir/world.env" ]; do
-    if ! kill -0 "$WORLD_PID" 2>/dev/null; then
-      echo "error: the local world exited during start-up" >&2
-      exit 1
-    fi
-    if [ "$waited" -ge 120 ]; then
-      echo "error: the local world was not ready after 60 s" >&2
-      exit 1
-    fi
-    sleep 0.5
-    waited=$((waited + 1))
-  done
+  wait_for_start "$WORLD_PID" 60 "the local world" "" test -s "$dir/world.env"
 }

@@ -81,25 +81,27 @@ async fn private_addresses_are_refused_without_contact() {
 }
 
 #[tokio::test]
-async fn head_rejected_with_405_falls_back_to_get() {
+async fn a_head_refused_or_broken_by_the_server_falls_back_to_get() {
     let nsd = Nsd::standard();
-    let web = WebServer::start(Reply::NoHead).await;
-    let checker = HttpChecker::new(settings(&nsd, &web, true)).unwrap();
-    let report = checker.check(&domain("web.test")).await;
-    assert_eq!(report.outcome, CheckOutcome::Registered, "{report:?}");
-    assert!(report.detail.starts_with("HTTP 200 "), "{}", report.detail);
-    assert_eq!(web.requests(), vec!["HEAD", "GET"]);
-}
-
-#[tokio::test]
-async fn head_broken_by_the_server_falls_back_to_get() {
-    let nsd = Nsd::standard();
-    let web = WebServer::start(Reply::HangUpOnHead).await;
-    let checker = HttpChecker::new(settings(&nsd, &web, true)).unwrap();
-    let report = checker.check(&domain("web.test")).await;
-    assert_eq!(report.outcome, CheckOutcome::Registered, "{report:?}");
-    assert!(report.detail.starts_with("HTTP 200 "), "{}", report.detail);
-    assert_eq!(web.requests(), vec!["HEAD", "GET"]);
+    for (case, reply) in [
+        ("405 to HEAD", Reply::NoHead),
+        ("hang-up on HEAD", Reply::HangUpOnHead),
+    ] {
+        let web = WebServer::start(reply).await;
+        let checker = HttpChecker::new(settings(&nsd, &web, true)).unwrap();
+        let report = checker.check(&domain("web.test")).await;
+        assert_eq!(
+            report.outcome,
+            CheckOutcome::Registered,
+            "{case}: {report:?}"
+        );
+        assert!(
+            report.detail.starts_with("HTTP 200 "),
+            "{case}: {}",
+            report.detail
+        );
+        assert_eq!(web.requests(), vec!["HEAD", "GET"], "{case}");
+    }
 }
 
 #[tokio::test]
