@@ -59,7 +59,7 @@ CHECK_INTERVAL=30s PRIORITY_CHECK_INTERVAL=10s DROP_WINDOW_INTERVAL=5s \
   ./target/debug/domain-monitor run >"$work/operator.log" 2>&1 &
 OPERATOR_PID=$!
 
-log "operator surface: http://127.0.0.1:8000/status  http://127.0.0.1:8000/metrics  http://127.0.0.1:8000/domains"
+log "operator surface: http://127.0.0.1:8000/status  http://127.0.0.1:8000/metrics  http://127.0.0.1:8000/metrics/prometheus  http://127.0.0.1:8000/domains"
 log "watching (KUBECONFIG=$KUBECONFIG kubectl get md); Ctrl-C stops the demo"
 while kill -0 "$OPERATOR_PID" 2>/dev/null; do
   sleep 10

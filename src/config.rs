@@ -305,6 +305,90 @@ pub struct RunArgs {
     /// Checker settings.
     #[command(flatten)]
     pub checks: CheckerArgs,
+    /// OpenTelemetry export settings.
+    #[command(flatten)]
+    pub otel: OtelArgs,
+}
+
+/// OpenTelemetry export (OTLP over HTTP/protobuf), configured by the standard
+/// `OTEL_*` variables. Nothing is exported unless an endpoint is set. The
+/// SDK also reads `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TIMEOUT`,
+/// `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_TRACES_SAMPLER` (and their per-signal
+/// forms) itself.
+#[derive(Debug, Clone, Args)]
+pub struct OtelArgs {
+    /// Base URL of the OTLP/HTTP receiver; `/v1/metrics` and `/v1/traces` are appended.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_parser = parse_http_url)]
+    pub otlp_endpoint: Option<Url>,
+    /// Full URL metrics are sent to (overrides the base endpoint for metrics).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", value_parser = parse_http_url)]
+    pub otlp_metrics_endpoint: Option<Url>,
+    /// Full URL traces are sent to (overrides the base endpoint for traces).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", value_parser = parse_http_url)]
+    pub otlp_traces_endpoint: Option<Url>,
+    /// OTLP transport; only `http/protobuf` is built in.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_PROTOCOL", default_value = "http/protobuf", value_parser = parse_otlp_protocol)]
+    pub otlp_protocol: String,
+    /// `otlp` exports metrics when an endpoint is set; `none` never does.
+    #[arg(long, env = "OTEL_METRICS_EXPORTER", value_enum, default_value_t = OtelExporter::Otlp)]
+    pub metrics_exporter: OtelExporter,
+    /// `otlp` exports traces of reconciles and checks when an endpoint is set; `none` never does.
+    #[arg(long, env = "OTEL_TRACES_EXPORTER", value_enum, default_value_t = OtelExporter::Otlp)]
+    pub traces_exporter: OtelExporter,
+    /// Turns every OpenTelemetry export off.
+    #[arg(long, env = "OTEL_SDK_DISABLED", default_value_t = false, action = clap::ArgAction::Set)]
+    pub sdk_disabled: bool,
+    /// Time between metric exports, in milliseconds.
+    #[arg(long, env = "OTEL_METRIC_EXPORT_INTERVAL", default_value = "60000", value_parser = parse_millis)]
+    pub metric_export_interval: Duration,
+    /// `service.name` of the exported telemetry (default `domain-monitor`,
+    /// unless `OTEL_RESOURCE_ATTRIBUTES` names one).
+    #[arg(long, env = "OTEL_SERVICE_NAME")]
+    pub service_name: Option<String>,
+}
+
+impl OtelArgs {
+    /// Where metrics go, if they are exported.
+    pub fn metrics_endpoint(&self) -> Option<Url> {
+        self.endpoint(
+            self.metrics_exporter,
+            self.otlp_metrics_endpoint.as_ref(),
+            "v1/metrics",
+        )
+    }
+
+    /// Where traces go, if they are exported.
+    pub fn traces_endpoint(&self) -> Option<Url> {
+        self.endpoint(
+            self.traces_exporter,
+            self.otlp_traces_endpoint.as_ref(),
+            "v1/traces",
+        )
+    }
+
+    /// The signal's own URL as given, else the base URL with `path` appended
+    /// (as the OTLP specification resolves them).
+    fn endpoint(&self, exporter: OtelExporter, signal: Option<&Url>, path: &str) -> Option<Url> {
+        if self.sdk_disabled || exporter == OtelExporter::None {
+            return None;
+        }
+        if let Some(url) = signal {
+            return Some(url.clone());
+        }
+        let mut base = self.otlp_endpoint.clone()?;
+        let joined = format!("{}/{path}", base.path().trim_end_matches('/'));
+        base.set_path(&joined);
+        Some(base)
+    }
+}
+
+/// Whether a signal is exported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OtelExporter {
+    /// OTLP over HTTP/protobuf.
+    Otlp,
+    /// Not exported.
+    None,
 }
 
 /// Which per-check results go to the callback URL.
@@ -541,6 +625,20 @@ fn parse_http_url(raw: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+fn parse_otlp_protocol(raw: &str) -> Result<String, String> {
+    match raw.trim() {
+        "http/protobuf" => Ok("http/protobuf".to_owned()),
+        _ => Err("expected http/protobuf (grpc and http/json are not built in)".to_owned()),
+    }
+}
+
+fn parse_millis(raw: &str) -> Result<Duration, String> {
+    match raw.trim().parse::<u64>() {
+        Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
+        _ => Err("expected a whole number of milliseconds greater than 0".to_owned()),
+    }
+}
+
 fn parse_secret(raw: &str) -> Result<Secret, String> {
     if raw.trim().is_empty() {
         return Err("expected a non-empty value (leave the variable unset instead)".to_owned());
@@ -736,6 +834,52 @@ mod tests {
             parse_url_overrides("io=ftp://x")
                 .unwrap_err()
                 .contains("\"io\"")
+        );
+    }
+
+    #[test]
+    fn otlp_endpoints_resolve_as_the_specification_says() {
+        let parse = |env: &[(&str, &str)]| {
+            let mut args = vec!["domain-monitor".to_owned(), "run".to_owned()];
+            for (flag, value) in env {
+                args.push(format!("--{flag}={value}"));
+            }
+            match Cli::from_args(args).expect("valid").command {
+                Command::Run(run) => run.otel,
+                _ => unreachable!(),
+            }
+        };
+        let none = parse(&[]);
+        assert_eq!(
+            (none.metrics_endpoint(), none.traces_endpoint()),
+            (None, None)
+        );
+        let base = parse(&[("otlp-endpoint", "http://collector:4318/otlp/")]);
+        assert_eq!(
+            base.metrics_endpoint().unwrap().as_str(),
+            "http://collector:4318/otlp/v1/metrics"
+        );
+        assert_eq!(
+            base.traces_endpoint().unwrap().as_str(),
+            "http://collector:4318/otlp/v1/traces"
+        );
+        let own = parse(&[
+            ("otlp-endpoint", "http://collector:4318"),
+            ("otlp-metrics-endpoint", "https://metrics.example/ingest"),
+            ("traces-exporter", "none"),
+        ]);
+        assert_eq!(
+            own.metrics_endpoint().unwrap().as_str(),
+            "https://metrics.example/ingest"
+        );
+        assert_eq!(own.traces_endpoint(), None);
+        let off = parse(&[
+            ("otlp-endpoint", "http://collector:4318"),
+            ("sdk-disabled", "true"),
+        ]);
+        assert_eq!(
+            (off.metrics_endpoint(), off.traces_endpoint()),
+            (None, None)
         );
     }
 

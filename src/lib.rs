@@ -14,6 +14,7 @@ pub mod domain_name;
 pub mod metrics;
 pub mod net;
 pub mod notify;
+pub mod otel;
 pub mod ratelimit;
 pub mod resource;
 pub mod schedule;

@@ -7,7 +7,9 @@ use domain_monitor::{
     check::layered::LayeredChecker,
     check_command,
     config::{CheckerArgs, Cli, Command, RunArgs},
-    controller, resource, telemetry,
+    controller,
+    otel::Otel,
+    resource, telemetry,
 };
 
 #[tokio::main]
@@ -23,7 +25,17 @@ async fn main() -> ExitCode {
         Command::Run(args) => sentry_settings(args),
         _ => None,
     };
-    let _telemetry = telemetry::init(&cli.log, sentry);
+    let otel = match &cli.command {
+        Command::Run(args) => match Otel::start(&args.otel, &args.instance_id) {
+            Ok(otel) => otel,
+            Err(err) => {
+                eprintln!("domain-monitor: {err}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => Otel::default(),
+    };
+    let telemetry = telemetry::init(&cli.log, sentry, otel);
     match cli.command {
         Command::Crd => match resource::crd_yaml() {
             Ok(yaml) => {
@@ -40,7 +52,8 @@ async fn main() -> ExitCode {
                 Ok(checker) => checker,
                 Err(code) => return code,
             };
-            match controller::run(*args, Arc::new(checker)).await {
+            let meter = telemetry.otel().meter();
+            match controller::run(*args, Arc::new(checker), meter).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
                     tracing::error!(error = %err, "operator failed");

@@ -9,13 +9,16 @@
 use std::{
     collections::HashMap,
     num::NonZeroU32,
-    sync::{Arc, Mutex, RwLock},
+    sync::{
+        Arc, Mutex, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::config::RateLimit;
+use crate::{config::RateLimit, metrics::RateLimitWaits};
 
 /// First back-off when a server throttles us without saying for how long.
 const INITIAL_BACKOFF: Duration = Duration::from_secs(30);
@@ -24,6 +27,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
 /// A check waits this long at most for a server to come out of back-off;
 /// beyond it the check reports `RateLimited` at once.
 const MAX_BACKOFF_WAIT: Duration = Duration::from_secs(2);
+/// A slot that took at least this long counts as a rate-limit wait.
+const NOTICEABLE_WAIT: Duration = Duration::from_millis(1);
 
 /// Why a request may not be sent now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +53,8 @@ pub struct ServerBudgets {
     share: Mutex<f64>,
     limiter: RwLock<Arc<DefaultKeyedRateLimiter<String>>>,
     backoff: Mutex<HashMap<String, Backoff>>,
+    waits: AtomicU64,
+    waited_micros: AtomicU64,
 }
 
 impl std::fmt::Debug for ServerBudgets {
@@ -73,6 +80,8 @@ impl ServerBudgets {
             share: Mutex::new(share),
             limiter: RwLock::new(Arc::new(RateLimiter::keyed(quota(limit, share)))),
             backoff: Mutex::new(HashMap::new()),
+            waits: AtomicU64::new(0),
+            waited_micros: AtomicU64::new(0),
         }
     }
 
@@ -107,7 +116,22 @@ impl ServerBudgets {
         }
         let limiter = Arc::clone(&self.limiter.read().unwrap_or_else(|e| e.into_inner()));
         limiter.until_key_ready(&server.to_owned()).await;
-        Ok(started.elapsed())
+        let waited = started.elapsed();
+        if waited >= NOTICEABLE_WAIT {
+            self.waits.fetch_add(1, Ordering::Relaxed);
+            let micros = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
+            self.waited_micros.fetch_add(micros, Ordering::Relaxed);
+        }
+        Ok(waited)
+    }
+
+    /// Requests that waited for a slot since start-up, and for how long.
+    pub fn waits(&self) -> RateLimitWaits {
+        RateLimitWaits {
+            layer: self.kind,
+            waits: self.waits.load(Ordering::Relaxed),
+            waited: Duration::from_micros(self.waited_micros.load(Ordering::Relaxed)),
+        }
     }
 
     /// Records that `server` throttled us. Honours `retry_after` when the server
@@ -180,6 +204,9 @@ mod tests {
         // The third request to `a` within the second waits for a token.
         let waited = budgets.acquire("a").await.unwrap();
         assert!(waited >= Duration::from_millis(400), "waited {waited:?}");
+        let waits = budgets.waits();
+        assert_eq!(waits.waits, 1, "only the third request waited");
+        assert!(waits.waited >= Duration::from_millis(400), "{waits:?}");
     }
 
     #[tokio::test]

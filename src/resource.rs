@@ -87,6 +87,20 @@ pub enum Availability {
     Error,
 }
 
+impl Availability {
+    /// Every availability, in declaration order.
+    pub const ALL: [Self; 8] = [
+        Self::Unknown,
+        Self::Registered,
+        Self::Available,
+        Self::Expiring,
+        Self::PendingDelete,
+        Self::Reserved,
+        Self::Invalid,
+        Self::Error,
+    ];
+}
+
 /// What the operator has learnt about a domain. Written only through the
 /// status subresource.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

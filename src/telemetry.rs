@@ -1,5 +1,7 @@
-//! Logs and error reports, set up once at start-up (OTLP metrics and traces
-//! come later).
+//! Logs, traces and error reports, set up once at start-up.
+//!
+//! Spans of reconciles and checks go to OTLP when a traces endpoint is set
+//! (see [`crate::otel`]).
 //!
 //! Sentry is used only when `SENTRY_DSN` is set. Error-level log events
 //! (failed reconciles, failed start-ups) and panics become Sentry events;
@@ -10,7 +12,10 @@ use std::sync::Arc;
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
-use crate::config::{LogArgs, LogFormat, Secret};
+use crate::{
+    config::{LogArgs, LogFormat, Secret},
+    otel::Otel,
+};
 
 /// What to report to Sentry.
 #[derive(Debug, Clone)]
@@ -23,22 +28,42 @@ pub struct SentrySettings {
     pub instance: String,
 }
 
-/// Keeps reporting alive; flushes pending Sentry events when dropped.
+/// Keeps reporting alive; when dropped, flushes pending OTLP data and Sentry
+/// events.
 #[must_use = "dropping the guard stops error reporting"]
 pub struct Telemetry {
+    otel: Otel,
     _sentry: Option<sentry::ClientInitGuard>,
 }
 
+impl Telemetry {
+    /// The OpenTelemetry exporters (inactive unless configured).
+    pub fn otel(&self) -> &Otel {
+        &self.otel
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        self.otel.shutdown();
+    }
+}
+
 /// Installs the global `tracing` subscriber (text or JSON lines on stderr,
-/// filtered by `RUST_LOG` / `--log-filter`) and, when configured, Sentry.
-pub fn init(args: &LogArgs, sentry_settings: Option<SentrySettings>) -> Telemetry {
+/// filtered by `RUST_LOG` / `--log-filter`), span export to OTLP when `otel`
+/// has a tracer, and Sentry when configured.
+pub fn init(args: &LogArgs, sentry_settings: Option<SentrySettings>, otel: Otel) -> Telemetry {
     let guard = sentry_settings.map(|settings| sentry::init(client_options(&settings)));
     let sentry_layers = guard.as_ref().map(|_| sentry_layers());
+    let span_export = otel
+        .tracer()
+        .map(|tracer| tracing_opentelemetry::layer().with_tracer(tracer));
     // The filter was validated when the configuration was parsed.
     let filter = EnvFilter::try_new(&args.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry()
         .with(filter)
-        .with(sentry_layers);
+        .with(sentry_layers)
+        .with(span_export);
     match args.log_format {
         LogFormat::Text => registry
             .with(fmt::layer().with_writer(std::io::stderr))
@@ -53,7 +78,10 @@ pub fn init(args: &LogArgs, sentry_settings: Option<SentrySettings>) -> Telemetr
             )
             .init(),
     }
-    Telemetry { _sentry: guard }
+    Telemetry {
+        otel,
+        _sentry: guard,
+    }
 }
 
 /// Error events become Sentry events; info and warnings become breadcrumbs.

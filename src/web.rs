@@ -9,6 +9,7 @@
 //! | `GET /domain/{domain}` | one domain (400 invalid, 404 unknown) |
 //! | `POST /refresh` | run the domain list sync now (bearer token) |
 //! | `GET /metrics` | JSON metrics; filters `include_timers`, `include_counters`, `include_api`, `include_check_results` |
+//! | `GET /metrics/prometheus` | the same metrics in the Prometheus text format |
 //! | `GET` or `POST /metrics/reset` | reset the metrics (bearer token) |
 //!
 //! Every error is JSON: `{"error": "..."}`.
@@ -34,7 +35,7 @@ use warp::{
 use crate::{
     config::Secret,
     domain_name::DomainName,
-    metrics::{Metrics, names},
+    metrics::{Metrics, SnapshotSource, names, prometheus},
     resource::{Availability, MonitoredDomain},
     shard::coordinator::ShardHandle,
     sync::DomainSync,
@@ -65,6 +66,8 @@ pub struct WebState {
     pub store: Arc<RwLock<Option<Store<MonitoredDomain>>>>,
     /// The domain list sync, when `DOMAIN_API_URL` is set.
     pub sync: Option<SyncHandle>,
+    /// Collected values (domain counts, shards, rate-limit waits).
+    pub snapshot: SnapshotSource,
 }
 
 /// Serves the surface on `listener` until `shutdown` resolves.
@@ -134,6 +137,7 @@ fn route_name(path: &str) -> &'static str {
         "/refresh" => "/refresh",
         "/metrics" => "/metrics",
         "/metrics/reset" => "/metrics/reset",
+        "/metrics/prometheus" => "/metrics/prometheus",
         p if p.starts_with("/domain/") => "/domain/{domain}",
         _ => "other",
     }
@@ -154,6 +158,15 @@ async fn dispatch(
         "/status" if get => reply(StatusCode::OK, &status(state)),
         "/domains" if get => domains(state, query),
         "/metrics" if get => metrics(state, query),
+        "/metrics/prometheus" if get => {
+            let text = prometheus::render(&state.metrics, &(state.snapshot)());
+            let mut response = Response::new(text.into());
+            response.headers_mut().insert(
+                warp::http::header::CONTENT_TYPE,
+                warp::http::HeaderValue::from_static(prometheus::CONTENT_TYPE),
+            );
+            response
+        }
         "/metrics/reset" if get || post => match authorize(state, auth) {
             Err(err) => err.response(),
             Ok(()) => {
@@ -166,7 +179,13 @@ async fn dispatch(
             Ok(()) => refresh(state).await,
         },
         p if p.starts_with("/domain/") && get => domain(state, &p["/domain/".len()..]),
-        "/health" | "/ready" | "/status" | "/domains" | "/metrics" | "/metrics/reset"
+        "/health"
+        | "/ready"
+        | "/status"
+        | "/domains"
+        | "/metrics"
+        | "/metrics/reset"
+        | "/metrics/prometheus"
         | "/refresh" => error(
             StatusCode::METHOD_NOT_ALLOWED,
             format!("{method} is not allowed on {path}"),
@@ -456,20 +475,9 @@ async fn refresh(state: &WebState) -> Response {
             "this replica does not hold the sync lease; ask the replica that does (GET /status shows \"sync\": {\"leader\": true})",
         );
     }
-    let started = Instant::now();
-    let result = handle.sync.run_once().await;
-    state
-        .metrics
-        .time(names::SYNC_DURATION, "refresh", started.elapsed());
-    match result {
-        Ok(summary) => {
-            state.metrics.count(names::SYNC_RUNS, "ok", 1);
-            reply(StatusCode::OK, &summary)
-        }
-        Err(err) => {
-            state.metrics.count(names::SYNC_RUNS, "failed", 1);
-            error(StatusCode::BAD_GATEWAY, err.to_string())
-        }
+    match handle.sync.run_once("refresh").await {
+        Ok(summary) => reply(StatusCode::OK, &summary),
+        Err(err) => error(StatusCode::BAD_GATEWAY, err.to_string()),
     }
 }
 

@@ -64,6 +64,25 @@ fn bad_values_name_the_variable_the_value_and_what_is_expected() {
         ("RDAP_OVERRIDES", "io", "io", "tld=url"),
         ("LOG_FORMAT", "xml", "xml", "one of text, json"),
         ("MAX_CONCURRENT_CHECKS", "0", "0", "not in 1..="),
+        (
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            "grpc",
+            "grpc",
+            "expected http/protobuf",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "collector:4318",
+            "collector:4318",
+            "http:// or https:// URL",
+        ),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "1m", "1m", "milliseconds"),
+        (
+            "OTEL_TRACES_EXPORTER",
+            "jaeger",
+            "jaeger",
+            "one of otlp, none",
+        ),
     ];
     for (variable, value, shown, expected) in cases {
         let output = domain_monitor(&["run"], &[(variable, value)]);

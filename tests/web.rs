@@ -138,6 +138,41 @@ async fn every_endpoint_answers_json_with_the_right_status() {
     let (status, _) = get(&http, &format!("{base}/metrics?include_everything=true")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
+    // The same metrics for a Prometheus scrape, under the names Prometheus
+    // derives from the OTLP metrics.
+    let response = http
+        .get(format!("{base}/metrics/prometheus"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = response.text().await.unwrap();
+    for line in [
+        "# TYPE domain_monitor_checks_total counter",
+        "domain_monitor_domains{availability=\"Registered\"} 1",
+        "domain_monitor_domains{availability=\"Available\"} 1",
+        "domain_monitor_domains{availability=\"PendingDelete\"} 0",
+        "domain_monitor_domains_priority 1",
+        "domain_monitor_shards_total 16",
+        "# TYPE domain_monitor_check_duration_seconds histogram",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line:?} missing in\n{text}"
+        );
+    }
+    let series = |prefix: &str| text.lines().filter(|l| l.starts_with(prefix)).count();
+    assert_eq!(series("domain_monitor_sync_runs_total{outcome=\"ok\"} "), 1);
+    assert_eq!(
+        series("domain_monitor_checks_total{checker=\"dns\",result=\"registered\"} "),
+        1
+    );
+    assert!(series("domain_monitor_check_duration_seconds_bucket{checker=\"dns\",le=") == 15);
+
     // Mutating endpoints need the bearer token.
     for (method, path) in [
         ("POST", "/refresh"),

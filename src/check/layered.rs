@@ -8,6 +8,7 @@ use futures::future::join_all;
 use jiff::Timestamp;
 use rand::Rng;
 use serde::Serialize;
+use tracing::Instrument;
 
 use super::{CheckOutcome, CheckReport, Checker, Layer};
 use crate::{
@@ -149,6 +150,11 @@ impl LayeredChecker {
         Ok(layered)
     }
 
+    /// Rate-limit waits of every layer since start-up.
+    pub fn rate_limit_waits(&self) -> Vec<crate::metrics::RateLimitWaits> {
+        self.budgets.iter().map(|b| b.waits()).collect()
+    }
+
     /// Spends only `share` (0.0–1.0) of every server's configured budget: a
     /// replica's share of the shards, so all replicas together stay within
     /// one global budget per server.
@@ -210,7 +216,18 @@ impl LayeredChecker {
     async fn check_with_retry(&self, checker: &dyn Checker, domain: &DomainName) -> CheckReport {
         let mut attempt = 1;
         loop {
-            let report = checker.check(domain).await;
+            let span = tracing::info_span!(
+                "check",
+                checker = %checker.kind(),
+                %domain,
+                attempt,
+                result = tracing::field::Empty,
+            );
+            let report = checker.check(domain).instrument(span.clone()).await;
+            span.record(
+                "result",
+                crate::notify::payload::result_word(report.outcome),
+            );
             if report.outcome != CheckOutcome::Error || attempt >= self.retry.attempts {
                 return report;
             }

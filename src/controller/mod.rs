@@ -9,7 +9,11 @@
 
 pub mod status;
 
-use std::{collections::HashMap, sync::Arc, sync::Mutex, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use futures::StreamExt;
 use jiff::Timestamp;
@@ -20,11 +24,13 @@ use kube::{
         Controller, WatchStreamExt,
         controller::{Action, Config as ControllerConfig},
         events::{Event, EventType, Recorder, Reporter},
-        predicates, reflector, watcher,
+        predicates,
+        reflector::{self, Store},
+        watcher,
     },
 };
 use rand::Rng;
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, warn};
 
 use crate::{
     check::{
@@ -33,7 +39,7 @@ use crate::{
     },
     config::{PerCheckCallbacks, RunArgs},
     domain_name::DomainName,
-    metrics::{Metrics, names},
+    metrics::{Metrics, Snapshot, SnapshotSource, names},
     notify::{
         Delivery, Notifier,
         payload::{CheckResultPayload, availability_notification, idempotency_key},
@@ -187,8 +193,50 @@ impl Context {
     }
 }
 
-/// Runs the controller until SIGINT/SIGTERM.
-pub async fn run(args: RunArgs, checker: Arc<LayeredChecker>) -> Result<()> {
+/// Reads the values metrics collect rather than count: the watched domains by
+/// availability (from the watch cache), the shards, the rate-limit waits.
+fn snapshot_source(
+    store: Arc<std::sync::RwLock<Option<Store<MonitoredDomain>>>>,
+    shards: ShardHandle,
+    checker: Arc<LayeredChecker>,
+) -> SnapshotSource {
+    Arc::new(move || {
+        let domains = store
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(Store::state)
+            .unwrap_or_default();
+        let mut by_availability: BTreeMap<String, u64> = Availability::ALL
+            .iter()
+            .map(|a| (format!("{a:?}"), 0))
+            .collect();
+        for md in &domains {
+            let availability = md
+                .status
+                .as_ref()
+                .map_or(Availability::Unknown, |s| s.availability);
+            *by_availability
+                .entry(format!("{availability:?}"))
+                .or_default() += 1;
+        }
+        Snapshot {
+            domains: by_availability,
+            priority: domains.iter().filter(|md| md.spec.priority).count() as u64,
+            shards_held: shards.held().len() as u64,
+            shards_total: u64::from(shards.total()),
+            rate_limit_waits: checker.rate_limit_waits(),
+        }
+    })
+}
+
+/// Runs the controller until SIGINT/SIGTERM. With a `meter`, every metric is
+/// also exported over OTLP.
+pub async fn run(
+    args: RunArgs,
+    checker: Arc<LayeredChecker>,
+    meter: Option<opentelemetry::metrics::Meter>,
+) -> Result<()> {
     crate::net::ensure_crypto_provider();
     let client = Client::try_default().await.map_err(Error::Connect)?;
     let domains: Api<MonitoredDomain> = match &args.watch_namespace {
@@ -233,6 +281,15 @@ pub async fn run(args: RunArgs, checker: Arc<LayeredChecker>) -> Result<()> {
         None => (None, None),
     };
     let store_handle = Arc::new(std::sync::RwLock::new(None));
+    let snapshot = snapshot_source(
+        Arc::clone(&store_handle),
+        shards.clone(),
+        Arc::clone(&checker),
+    );
+    if let Some(meter) = &meter {
+        crate::otel::instrument(meter, &metrics, Arc::clone(&snapshot));
+        info!("exporting metrics over OTLP");
+    }
     let web_state = Arc::new(WebState {
         instance: args.instance_id.clone(),
         token: args.api_auth_token.clone(),
@@ -240,6 +297,7 @@ pub async fn run(args: RunArgs, checker: Arc<LayeredChecker>) -> Result<()> {
         shards: shards.clone(),
         store: Arc::clone(&store_handle),
         sync: sync_handle,
+        snapshot,
     });
     match listener.local_addr() {
         Ok(addr) => {
@@ -449,7 +507,16 @@ async fn ensure_crd_installed(domains: &Api<MonitoredDomain>) -> Result<()> {
 /// whole operator down.
 async fn reconcile(resource: Arc<MonitoredDomain>, ctx: Arc<Context>) -> Result<Action> {
     let name = resource.name_any();
-    match guard_panics(reconcile_one(resource, Arc::clone(&ctx))).await {
+    let span = tracing::info_span!(
+        "reconcile",
+        resource = %name,
+        namespace = resource.namespace().unwrap_or_default(),
+        domain = %resource.spec.domain,
+    );
+    let outcome = guard_panics(reconcile_one(resource, Arc::clone(&ctx)))
+        .instrument(span)
+        .await;
+    match outcome {
         Ok(result) => result,
         Err(message) => {
             tracing::error!(resource = %name, panic = %message, "reconcile panicked");

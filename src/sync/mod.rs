@@ -150,13 +150,14 @@ impl DomainSync {
         })
     }
 
-    /// Runs one sync now.
-    pub async fn run_once(&self) -> Result<SyncSummary, SyncError> {
+    /// Runs one sync now; `trigger` (`scheduled`, `refresh`) labels its
+    /// duration in the metrics.
+    pub async fn run_once(&self, trigger: &'static str) -> Result<SyncSummary, SyncError> {
         let _guard = self.running.lock().await;
         let started = std::time::Instant::now();
         let result = self.sync().await;
         self.metrics
-            .time(names::SYNC_DURATION, "", started.elapsed());
+            .time(names::SYNC_DURATION, trigger, started.elapsed());
         let outcome = match &result {
             Ok(summary) => {
                 self.metrics
@@ -409,7 +410,7 @@ pub async fn run_periodic(
         if !*leader.borrow() {
             continue;
         }
-        match sync.run_once().await {
+        match sync.run_once("scheduled").await {
             Ok(_) => failures = 0,
             Err(err) => {
                 let retry = retry_after_failure(&err, failures, interval);
