@@ -30,12 +30,17 @@ type pkiFiles struct {
 const certValidity = 365 * 24 * time.Hour
 
 // generatePKI writes a fresh CA, a serving cert signed by it, and a
-// service-account signing key pair into dir. ECDSA P-256 is used throughout
-// because it generates in microseconds (RSA-2048 would add noticeable
-// startup latency) and every Kubernetes component accepts it.
+// service-account signing key pair into dir, or reuses the ones an earlier
+// run left there, so that a restarted server (same --data-dir) is trusted by
+// clients of the first one and honours the tokens it issued. ECDSA P-256 is
+// used throughout because it generates in microseconds (RSA-2048 would add
+// noticeable startup latency) and every Kubernetes component accepts it.
 func generatePKI(dir string) (*pkiFiles, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
+	}
+	if f, err := existingPKI(dir); err == nil {
+		return f, nil
 	}
 	// Back-date certificates a little so small clock differences between the
 	// writer and a reader never make them "not yet valid".
@@ -127,6 +132,40 @@ func generatePKI(dir string) (*pkiFiles, error) {
 			return nil, err
 		}
 	}
+	return f, nil
+}
+
+// existingPKI loads the files a previous generatePKI wrote into dir, or
+// fails if any is missing or the CA certificate has expired.
+func existingPKI(dir string) (*pkiFiles, error) {
+	f := &pkiFiles{
+		CACert:     filepath.Join(dir, "ca.crt"),
+		ServerCert: filepath.Join(dir, "apiserver.crt"),
+		ServerKey:  filepath.Join(dir, "apiserver.key"),
+		SAKey:      filepath.Join(dir, "sa.key"),
+		SAPub:      filepath.Join(dir, "sa.pub"),
+	}
+	for _, path := range []string{f.ServerCert, f.ServerKey, f.SAKey, f.SAPub} {
+		if _, err := os.Stat(path); err != nil {
+			return nil, err
+		}
+	}
+	caPEM, err := os.ReadFile(f.CACert)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(caPEM)
+	if block == nil {
+		return nil, fmt.Errorf("%s: no PEM certificate", f.CACert)
+	}
+	ca, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	if time.Now().After(ca.NotAfter) {
+		return nil, fmt.Errorf("%s: expired", f.CACert)
+	}
+	f.CAPEM = caPEM
 	return f, nil
 }
 

@@ -38,6 +38,7 @@ pub struct Reply {
     headers: Vec<(String, String)>,
     body: Vec<u8>,
     content_length: bool,
+    delay: std::time::Duration,
 }
 
 impl Reply {
@@ -48,6 +49,7 @@ impl Reply {
             headers: Vec::new(),
             body: Vec::new(),
             content_length: true,
+            delay: std::time::Duration::ZERO,
         }
     }
 
@@ -71,6 +73,12 @@ impl Reply {
         self
     }
 
+    /// Answers only after `delay` (a slow or hanging server).
+    pub fn delay(mut self, delay: std::time::Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
     /// Sets the body (`Content-Length` is added when sending).
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.body = body.into();
@@ -87,6 +95,8 @@ pub struct Recorded {
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
+    /// The status the stub answered (or began to answer) with.
+    pub status: u16,
 }
 
 impl Recorded {
@@ -182,14 +192,23 @@ async fn answer(mut stream: TcpStream, state: Arc<Mutex<State>>) {
     let reply = {
         let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
         *state.hits.entry(path.clone()).or_default() += 1;
+        let reply = state
+            .replies
+            .get(&path)
+            .cloned()
+            .unwrap_or_else(|| Reply::new(404));
+        let mut recorded = recorded;
+        recorded.status = reply.status;
         state
             .requests
             .entry(path.clone())
             .or_default()
             .push(recorded);
-        state.replies.get(&path).cloned()
+        reply
     };
-    let reply = reply.unwrap_or_else(|| Reply::new(404));
+    if !reply.delay.is_zero() {
+        tokio::time::sleep(reply.delay).await;
+    }
     // The client may hang up early (e.g. on an oversized body): nothing to do.
     let _ = write_reply(&mut stream, &reply).await;
 }
@@ -238,6 +257,7 @@ async fn read_request(stream: &mut TcpStream) -> Option<(String, Recorded)> {
             method,
             headers,
             body,
+            status: 0,
         },
     ))
 }

@@ -2,6 +2,7 @@
 //! unused-item warnings are expected here.
 #![allow(dead_code)]
 
+pub mod chaos;
 pub mod cluster;
 pub mod http_stub;
 pub mod nsd;
