@@ -22,6 +22,10 @@ check-local *ARGS:
 test:
     bash scripts/test.sh
 
+# Fault and security scenarios at full scale; writes chaos/results.json.
+chaos:
+    bash scripts/chaos.sh
+
 # Format and lint only.
 lint:
     cargo fmt --all -- --check

@@ -29,10 +29,16 @@ start_cluster "$work/cluster"
 export DM_TEST_KUBECONFIG="$KUBECONFIG_PATH"
 
 log "tests"
+# The reduced chaos suite runs with the rest; its figures are printed below.
+export CHAOS_RESULTS_DIR="$work/chaos"
 set +e
 cargo test --locked --all-targets 2>&1 | tee "$work/tests.log"
 status=${PIPESTATUS[0]}
 set -e
+if [[ -d "$CHAOS_RESULTS_DIR" ]]; then
+  log "chaos scenarios (reduced)"
+  python3 scripts/chaos-report.py "$CHAOS_RESULTS_DIR" || status=1
+fi
 # One closing line for the whole run (cargo prints one per test binary).
 passed=$(grep -oE '[0-9]+ passed' "$work/tests.log" | awk '{s += $1} END {print s + 0}')
 failed=$(grep -oE '[0-9]+ failed' "$work/tests.log" | awk '{s += $1} END {print s + 0}')

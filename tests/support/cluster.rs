@@ -52,7 +52,7 @@ fn server() -> &'static Server {
     })
 }
 
-fn start_own_server() -> Server {
+fn apiserver_binary() -> PathBuf {
     let binary = std::env::var_os("DM_TEST_APISERVER")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target/tools/test-apiserver"));
@@ -61,16 +61,31 @@ fn start_own_server() -> Server {
         "no Kubernetes API server for the tests at {}: run `just test`, or build it with `bash tests/cluster/build.sh`",
         binary.display()
     );
+    binary
+}
+
+fn start_own_server() -> Server {
     let dir = tempfile::Builder::new()
         .prefix("dm-test-cluster-")
         .tempdir()
         .expect("temp dir")
         .keep();
-    let kubeconfig = dir.join("kubeconfig");
+    let (child, kubeconfig) = spawn_server(&dir.join("kubeconfig"), &[]);
+    Server {
+        kubeconfig,
+        _child: Some(child),
+    }
+}
+
+/// Starts the harness with `extra` flags and waits until it announces its
+/// kubeconfig (it is ready then).
+fn spawn_server(kubeconfig: &Path, extra: &[String]) -> (Child, PathBuf) {
+    let binary = apiserver_binary();
     let mut child = Command::new(&binary)
         .arg("--kubeconfig")
-        .arg(&kubeconfig)
+        .arg(kubeconfig)
         .arg("--exit-on-stdin-close")
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -87,9 +102,81 @@ fn start_own_server() -> Server {
             child.try_wait()
         )
     });
-    Server {
-        kubeconfig,
-        _child: Some(child),
+    (child, kubeconfig)
+}
+
+/// An API server of a test's own that can be stopped and started again as
+/// the same cluster (same data directory, port, token and certificates).
+pub struct RestartableServer {
+    dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+    kubeconfig: PathBuf,
+}
+
+impl RestartableServer {
+    /// Starts a new cluster in a fresh directory.
+    pub fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("dm-restartable-cluster-")
+            .tempdir()
+            .expect("temp dir")
+            .keep();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut server = Self {
+            kubeconfig: dir.join("kubeconfig"),
+            dir,
+            port,
+            child: None,
+        };
+        server.start_again();
+        server
+    }
+
+    /// Its kubeconfig (unchanged across restarts).
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// An admin client.
+    pub async fn client(&self) -> Client {
+        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig).expect("readable kubeconfig");
+        let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .expect("valid kubeconfig");
+        Client::try_from(config).expect("client")
+    }
+
+    /// Stops the server (SIGTERM) and waits for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same data, port and token.
+    pub fn start_again(&mut self) {
+        let extra = [
+            format!("--data-dir={}", self.dir.join("data").display()),
+            format!("--port={}", self.port),
+            "--token=chaos-admin-token".to_owned(),
+        ];
+        let (child, kubeconfig) = spawn_server(&self.kubeconfig, &extra);
+        self.kubeconfig = kubeconfig;
+        self.child = Some(child);
+    }
+}
+
+impl Drop for RestartableServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -223,13 +223,21 @@ impl Nsd {
         );
     }
 
-    /// Polls the zone's SOA until it has `serial`.
+    /// Polls the zone's SOA until it has `serial` in ten answers in a row:
+    /// during a reload the old server process may still answer a query or
+    /// two with the old zone after the new one has started.
     fn wait_for_serial(&self, serial: u32, patience: Duration) -> bool {
         let deadline = Instant::now() + patience;
         let tld = self.zone.lock().unwrap().tld.clone();
+        let mut in_a_row = 0;
         while Instant::now() < deadline {
             if self.soa_serial(&tld) == Some(serial) {
-                return true;
+                in_a_row += 1;
+                if in_a_row == 10 {
+                    return true;
+                }
+            } else {
+                in_a_row = 0;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
