@@ -36,6 +36,10 @@ crd:
     cargo run --locked -q -- crd > crds/monitoreddomain.yaml
     cp crds/monitoreddomain.yaml charts/domain-monitor/crds/monitoreddomain.yaml
 
+# Render the chart with its default values into manifests/domain-monitor.yaml.
+manifests:
+    bash scripts/manifests.sh
+
 # Build (or reuse) the test Kubernetes API server.
 apiserver:
     bash tests/cluster/build.sh
