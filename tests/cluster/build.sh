@@ -5,6 +5,9 @@
 #   bash tests/cluster/build.sh            # -> <repo>/target/tools/test-apiserver
 #   OUT=/some/path bash tests/cluster/build.sh
 #
+# With CARGO_TARGET_DIR set, the binary goes to $CARGO_TARGET_DIR/tools/, so
+# worktrees sharing one target dir share one build.
+#
 # The build is skipped when the binary exists and the stamp file next to it
 # records the same hash of this directory's inputs (go.mod, go.sum, *.go and
 # this script). Otherwise Go's own build cache still makes rebuilds fast; only
@@ -13,7 +16,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-out="${OUT:-$repo/target/tools/test-apiserver}"
+out="${OUT:-${CARGO_TARGET_DIR:-$repo/target}/tools/test-apiserver}"
 stamp="$out.stamp"
 
 cd "$here"

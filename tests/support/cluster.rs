@@ -55,7 +55,12 @@ fn server() -> &'static Server {
 fn apiserver_binary() -> PathBuf {
     let binary = std::env::var_os("DM_TEST_APISERVER")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/tools/test-apiserver"));
+        .unwrap_or_else(|| {
+            // Where tests/cluster/build.sh puts it.
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(|| repo_root().join("target"), PathBuf::from)
+                .join("tools/test-apiserver")
+        });
     assert!(
         binary.exists(),
         "no Kubernetes API server for the tests at {}: run `just test`, or build it with `bash tests/cluster/build.sh`",
@@ -105,6 +110,42 @@ fn spawn_server(kubeconfig: &Path, extra: &[String]) -> (Child, PathBuf) {
     (child, kubeconfig)
 }
 
+/// An API server of one test's own, for tests that change what the whole
+/// cluster sees (an operator watching every namespace, a chart's
+/// ClusterRoles). It starts empty (no CRD) and stops when dropped.
+pub struct PrivateServer {
+    kubeconfig: PathBuf,
+    // Dropping the child closes its stdin: the harness stops.
+    _child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl PrivateServer {
+    /// Starts a fresh server (about 3 s).
+    pub fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("dm-test-private-cluster-")
+            .tempdir()
+            .expect("temp dir");
+        let (child, kubeconfig) = spawn_server(&dir.path().join("kubeconfig"), &[]);
+        Self {
+            kubeconfig,
+            _child: child,
+            _dir: dir,
+        }
+    }
+
+    /// Its admin kubeconfig.
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// An admin client for it.
+    pub async fn client(&self) -> Client {
+        client_for(&self.kubeconfig).await
+    }
+}
+
 /// An API server of a test's own that can be stopped and started again as
 /// the same cluster (same data directory, port, token and certificates).
 pub struct RestartableServer {
@@ -143,11 +184,7 @@ impl RestartableServer {
 
     /// An admin client.
     pub async fn client(&self) -> Client {
-        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig).expect("readable kubeconfig");
-        let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .expect("valid kubeconfig");
-        Client::try_from(config).expect("client")
+        client_for(&self.kubeconfig).await
     }
 
     /// Stops the server (SIGTERM) and waits for it to exit.
@@ -188,7 +225,12 @@ pub fn kubeconfig_path() -> PathBuf {
 /// A client for the test API server. Each test builds its own: a client is
 /// tied to the runtime it was made in.
 pub async fn client() -> Client {
-    let kubeconfig = Kubeconfig::read_from(kubeconfig_path()).expect("readable kubeconfig");
+    client_for(&kubeconfig_path()).await
+}
+
+/// A client for the API server (and user) of `kubeconfig`.
+pub async fn client_for(kubeconfig: &Path) -> Client {
+    let kubeconfig = Kubeconfig::read_from(kubeconfig).expect("readable kubeconfig");
     let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .expect("valid kubeconfig");

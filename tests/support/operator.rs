@@ -1,6 +1,10 @@
 //! The operator binary run as a real process against the test API server.
 
-use std::{path::PathBuf, process::Stdio, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
 
 use tokio::process::{Child, Command};
 
@@ -56,6 +60,30 @@ impl Operator {
             .env("PRIORITY_CHECK_INTERVAL", "2s")
             .env("DROP_WINDOW_INTERVAL", "1s")
             .env("DOMAIN_API_REFRESH_INTERVAL", "10s")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log file handle"))
+            .stderr(file)
+            .kill_on_drop(true);
+        let child = command.spawn().expect("start the operator");
+        Self { child, log }
+    }
+
+    /// Starts the operator with `env` as its whole configuration, the way a
+    /// Deployment runs it: none of the test defaults of [`Operator::start`],
+    /// only `KUBECONFIG`, `PATH`, JSON logs and a free loopback `LISTEN_ADDR`
+    /// (`env` may override the last two). The log starts empty.
+    pub fn start_with_env(name: &str, env: &[(String, String)], kubeconfig: &Path) -> Self {
+        let log = std::env::temp_dir().join(format!("dm-operator-{name}.log"));
+        let file = std::fs::File::create(&log).expect("operator log file");
+        let mut command = Command::new(binary());
+        command
+            .arg("run")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("KUBECONFIG", kubeconfig)
+            .env("LOG_FORMAT", "json")
+            .env("LISTEN_ADDR", "127.0.0.1:0")
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("log file handle"))
