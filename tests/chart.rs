@@ -1,0 +1,1458 @@
+//! The Helm chart, the plain manifests and the Grafana dashboard, checked the
+//! way a user meets them: rendered by helm, applied to a real API server, and
+//! the operator run with the chart's ServiceAccount token, environment and
+//! Secret. helm comes from `DM_HELM` (set by `just test`), promtool from PATH.
+
+mod support;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+use domain_monitor::resource::{Availability, MonitoredDomain, MonitoredDomainSpec};
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    coordination::v1::Lease,
+    core::v1::{Namespace, Secret},
+    events::v1::Event,
+};
+use kube::{
+    Api, Client, ResourceExt,
+    api::{ListParams, PostParams},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use support::{
+    cluster::{PrivateServer, TestNamespace, kubeconfig_path},
+    operator::Operator,
+    world::{TOKEN, World},
+};
+
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Every series the operator's metrics become in Prometheus (counters with
+/// `_total`, histograms as `_bucket`/`_sum`/`_count`).
+// Replaced by domain_monitor::metrics::prometheus_names() when the OTLP work lands
+const METRIC_NAMES: &[&str] = &[
+    "domain_monitor_checks_total",
+    "domain_monitor_verdicts_total",
+    "domain_monitor_transitions_total",
+    "domain_monitor_callbacks_total",
+    "domain_monitor_rate_limited_total",
+    "domain_monitor_ratelimit_waits_total",
+    "domain_monitor_ratelimit_wait_seconds_total",
+    "domain_monitor_status_writes_total",
+    "domain_monitor_reconcile_errors_total",
+    "domain_monitor_sync_runs_total",
+    "domain_monitor_sync_rejected_entries_total",
+    "domain_monitor_http_server_requests_total",
+    "domain_monitor_check_duration_seconds_bucket",
+    "domain_monitor_check_duration_seconds_sum",
+    "domain_monitor_check_duration_seconds_count",
+    "domain_monitor_callback_duration_seconds_bucket",
+    "domain_monitor_callback_duration_seconds_sum",
+    "domain_monitor_callback_duration_seconds_count",
+    "domain_monitor_sync_duration_seconds_bucket",
+    "domain_monitor_sync_duration_seconds_sum",
+    "domain_monitor_sync_duration_seconds_count",
+    "domain_monitor_http_server_duration_seconds_bucket",
+    "domain_monitor_http_server_duration_seconds_sum",
+    "domain_monitor_http_server_duration_seconds_count",
+    "domain_monitor_domains",
+    "domain_monitor_domains_priority",
+    "domain_monitor_shards_held",
+    "domain_monitor_shards_total",
+    "domain_monitor_uptime_seconds",
+];
+
+/// The labels of those series, plus `le` of histogram buckets and the
+/// `job`/`instance` that Prometheus adds.
+const LABEL_NAMES: &[&str] = &[
+    "checker",
+    "result",
+    "availability",
+    "from",
+    "to",
+    "kind",
+    "outcome",
+    "layer",
+    "reason",
+    "trigger",
+    "method",
+    "route",
+    "status",
+    "le",
+    "job",
+    "instance",
+];
+
+// === running helm, kubectl and promtool ===
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn chart() -> String {
+    repo().join("charts/domain-monitor").display().to_string()
+}
+
+/// The helm binary `just test` installed (tests/tools/install-helm.sh).
+fn helm_binary() -> PathBuf {
+    let path = std::env::var_os("DM_HELM").map(PathBuf::from).unwrap_or_else(|| {
+        panic!(
+            "DM_HELM is not set: run `just test`, or `export DM_HELM=\"$(bash tests/tools/install-helm.sh | tail -n 1)\"`"
+        )
+    });
+    assert!(
+        path.is_file(),
+        "DM_HELM={} does not exist: run `bash tests/tools/install-helm.sh`",
+        path.display()
+    );
+    path
+}
+
+/// Runs `command`: its stdout on success, else what it said (stderr, stdout).
+fn run(command: &mut Command) -> Result<String, String> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e} (is it installed?)"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if output.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "{program} failed ({}):\n{}{stdout}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+fn helm(args: &[&str]) -> Result<String, String> {
+    run(Command::new(helm_binary()).args(args))
+}
+
+/// `helm template <release> <chart> -n <namespace> <extra…>`.
+fn template(release: &str, namespace: &str, extra: &[&str]) -> Result<String, String> {
+    let chart = chart();
+    let mut args = vec![
+        "template",
+        release,
+        chart.as_str(),
+        "--namespace",
+        namespace,
+    ];
+    args.extend_from_slice(extra);
+    helm(&args)
+}
+
+fn kubectl(kubeconfig: &Path, args: &[&str]) -> Result<String, String> {
+    run(Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args))
+}
+
+/// The objects of a multi-document YAML stream.
+fn documents(yaml: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(yaml)
+        .map(|doc| Value::deserialize(doc).expect("valid YAML document"))
+        .filter(|doc| !doc.is_null())
+        .collect()
+}
+
+fn of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    docs.iter().filter(|d| d["kind"] == kind).collect()
+}
+
+fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+    match of_kind(docs, kind).as_slice() {
+        [doc] => doc,
+        other => panic!("expected one {kind}, found {}", other.len()),
+    }
+}
+
+fn container(deployment: &Value) -> &Value {
+    &deployment["spec"]["template"]["spec"]["containers"][0]
+}
+
+fn env_entry<'a>(deployment: &'a Value, name: &str) -> Option<&'a Value> {
+    container(deployment)["env"]
+        .as_array()
+        .and_then(|env| env.iter().find(|e| e["name"] == name))
+}
+
+fn env_names(deployment: &Value) -> BTreeSet<String> {
+    container(deployment)["env"]
+        .as_array()
+        .map(|env| {
+            env.iter()
+                .filter_map(|e| e["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn write_json(dir: &Path, name: &str, value: &Value) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_vec_pretty(value).unwrap()).unwrap();
+    path.display().to_string()
+}
+
+// === the chart rendered ===
+
+#[test]
+fn the_chart_lints_and_renders_a_hardened_operator() {
+    let chart = chart();
+    let every_option = "serviceMonitor.enabled=true,podDisruptionBudget.enabled=true,\
+networkPolicy.enabled=true,secrets.apiAuthToken=tok-3f9a,replicas=2";
+    helm(&["lint", "--strict", &chart]).expect("helm lint with the default values");
+    helm(&["lint", "--strict", &chart, "--set", every_option]).expect("helm lint, every option");
+
+    let defaults = documents(&template("dm", "ops", &[]).unwrap());
+    let kinds: BTreeSet<&str> = defaults.iter().filter_map(|d| d["kind"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from([
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ConfigMap",
+            "Deployment",
+            "Role",
+            "RoleBinding",
+            "Service",
+            "ServiceAccount"
+        ]),
+        "the default install: no Secret without secrets, optional objects off"
+    );
+
+    let docs = documents(&template("dm", "ops", &["--set", every_option]).unwrap());
+    let deployment = one(&docs, "Deployment");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let main = container(deployment);
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    assert_eq!(main["args"], json!(["run"]));
+    assert_eq!(
+        main["ports"],
+        json!([{"name": "http", "containerPort": 8000, "protocol": "TCP"}])
+    );
+    assert_eq!(
+        main["livenessProbe"]["httpGet"],
+        json!({"path": "/health", "port": "http"})
+    );
+    assert_eq!(
+        main["readinessProbe"]["httpGet"],
+        json!({"path": "/ready", "port": "http"})
+    );
+    assert_eq!(
+        env_entry(deployment, "INSTANCE_ID").unwrap()["valueFrom"],
+        json!({"fieldRef": {"fieldPath": "metadata.name"}})
+    );
+    assert_eq!(
+        env_entry(deployment, "POD_NAMESPACE").unwrap()["valueFrom"],
+        json!({"fieldRef": {"fieldPath": "metadata.namespace"}})
+    );
+    assert!(main["resources"]["requests"]["cpu"].is_string());
+    assert!(main["resources"]["limits"]["memory"].is_string());
+    let security = &main["securityContext"];
+    assert_eq!(security["runAsNonRoot"], true);
+    assert_eq!(security["readOnlyRootFilesystem"], true);
+    assert_eq!(security["allowPrivilegeEscalation"], false);
+    assert_eq!(security["capabilities"]["drop"], json!(["ALL"]));
+    assert_eq!(security["seccompProfile"]["type"], "RuntimeDefault");
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    assert_eq!(
+        pod["serviceAccountName"],
+        one(&docs, "ServiceAccount")["metadata"]["name"]
+    );
+
+    // The Service, the ServiceMonitor and the PodDisruptionBudget find the pods.
+    let pod_labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    let selects_pods = |selector: &Value| {
+        let selector = selector.as_object().expect("a label selector");
+        !selector.is_empty() && selector.iter().all(|(k, v)| pod_labels[k] == *v)
+    };
+    let service = one(&docs, "Service");
+    assert!(selects_pods(&service["spec"]["selector"]));
+    assert_eq!(
+        service["spec"]["ports"],
+        json!([{"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}])
+    );
+    let monitor = one(&docs, "ServiceMonitor");
+    assert_eq!(
+        monitor["spec"]["endpoints"][0]["path"],
+        "/metrics/prometheus"
+    );
+    assert_eq!(monitor["spec"]["endpoints"][0]["port"], "http");
+    let service_labels = &service["metadata"]["labels"];
+    assert!(
+        monitor["spec"]["selector"]["matchLabels"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .all(|(k, v)| service_labels[k] == *v)
+    );
+    assert!(selects_pods(
+        &one(&docs, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"]
+    ));
+
+    // The NetworkPolicy lets in the HTTP surface and out DNS, HTTP(S), WHOIS
+    // and the API server.
+    let policy = one(&docs, "NetworkPolicy");
+    assert!(selects_pods(&policy["spec"]["podSelector"]["matchLabels"]));
+    assert_eq!(
+        policy["spec"]["ingress"][0]["ports"],
+        json!([{"port": 8000, "protocol": "TCP"}])
+    );
+    let egress: BTreeSet<String> = policy["spec"]["egress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|rule| rule["ports"].as_array().cloned().unwrap_or_default())
+        .map(|p| format!("{}/{}", p["port"], p["protocol"].as_str().unwrap()))
+        .collect();
+    for port in [
+        "53/UDP", "53/TCP", "80/TCP", "443/TCP", "43/TCP", "6443/TCP",
+    ] {
+        assert!(egress.contains(port), "egress to {port}: {egress:?}");
+    }
+
+    // The token goes into a Secret the container reads; the Deployment never holds it.
+    let secret = one(&docs, "Secret");
+    assert_eq!(secret["data"]["API_AUTH_TOKEN"], "dG9rLTNmOWE="); // base64 of tok-3f9a
+    assert_eq!(
+        env_entry(deployment, "API_AUTH_TOKEN").unwrap()["valueFrom"]["secretKeyRef"],
+        json!({"name": secret["metadata"]["name"], "key": "API_AUTH_TOKEN"})
+    );
+    assert!(!deployment.to_string().contains("tok-3f9a"));
+    assert!(
+        deployment["spec"]["template"]["metadata"]["annotations"]["checksum/secret"].is_string(),
+        "pods restart when the chart's Secret changes"
+    );
+
+    // The dashboard ships as a ConfigMap Grafana's sidecar picks up.
+    let dashboard = one(&docs, "ConfigMap");
+    assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
+    let shipped: Value =
+        serde_json::from_str(dashboard["data"]["domain-monitor.json"].as_str().unwrap()).unwrap();
+    assert_eq!(shipped, dashboard_json());
+}
+
+#[test]
+fn the_schema_rejects_wrong_types_and_unknown_keys() {
+    for (set, error) in [
+        ("replicas=abc", "at '/replicas': got string, want integer"),
+        ("bogus=1", "additional properties 'bogus' not allowed"),
+        (
+            "config.checkIntervall=1h",
+            "at '/config': additional properties 'checkIntervall' not allowed",
+        ),
+        ("config.shards=many", "at '/config/shards'"),
+        (
+            "config.confidenceThreshold=1.5",
+            "at '/config/confidenceThreshold'",
+        ),
+        ("config.dnsRateLimit=fast", "at '/config/dnsRateLimit'"),
+        ("otel.endpoint=collector:4318", "at '/otel/endpoint'"),
+        (
+            "secrets.token=x",
+            "at '/secrets': additional properties 'token'",
+        ),
+        (
+            "securityContext.readOnlyRootFileSystem=false",
+            "additional properties 'readOnlyRootFileSystem' not allowed",
+        ),
+    ] {
+        let failure = template("dm", "ops", &["--set", set])
+            .map(|_| ())
+            .expect_err(&format!("--set {set} must be rejected"));
+        assert!(
+            failure.contains("values don't meet the specifications of the schema")
+                && failure.contains(error),
+            "--set {set}: expected {error:?} in:\n{failure}"
+        );
+    }
+    // A bare number of seconds is a duration too.
+    let docs = documents(&template("dm", "ops", &["--set", "config.checkInterval=300"]).unwrap());
+    assert_eq!(
+        env_entry(one(&docs, "Deployment"), "CHECK_INTERVAL").unwrap()["value"],
+        "300"
+    );
+    // Settings that cannot work together fail at install time, saying why.
+    let failure = template(
+        "dm",
+        "ops",
+        &["--set", "config.apiCallbackUrl=https://cb.example/x"],
+    )
+    .expect_err("a callback URL without a token");
+    assert!(failure.contains("secrets.apiAuthToken"), "{failure}");
+
+    // Every object of the schema that lists its keys allows no others.
+    fn closed(schema: &Value, path: &str, open: &mut Vec<String>) {
+        if let Some(properties) = schema["properties"].as_object() {
+            if schema["additionalProperties"] != false {
+                open.push(path.to_owned());
+            }
+            for (key, child) in properties {
+                closed(child, &format!("{path}.{key}"), open);
+            }
+        }
+        if schema["items"].is_object() {
+            closed(&schema["items"], &format!("{path}[]"), open);
+        }
+    }
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("charts/domain-monitor/values.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let mut open = Vec::new();
+    closed(&schema, "", &mut open);
+    assert!(
+        open.is_empty(),
+        "objects that accept unknown keys: {open:?}"
+    );
+}
+
+/// The example of every `config` and `otel` value, from the schema.
+fn schema_examples(section: &str) -> serde_json::Map<String, Value> {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("charts/domain-monitor/values.schema.json")).unwrap(),
+    )
+    .unwrap();
+    schema["properties"][section]["properties"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(key, property)| {
+            let example = property["examples"][0].clone();
+            assert!(!example.is_null(), "{section}.{key} has no example");
+            (key.clone(), example)
+        })
+        .collect()
+}
+
+#[test]
+fn every_operator_setting_is_a_chart_value_the_operator_accepts() {
+    // What the operator reads: the `[env: NAME]` of `domain-monitor run --help`.
+    let help = run(Command::new(env!("CARGO_BIN_EXE_domain-monitor"))
+        .args(["run", "--help"])
+        .env_clear())
+    .unwrap();
+    let read: BTreeSet<String> = help
+        .split("[env: ")
+        .skip(1)
+        .map(|rest| {
+            rest.chars()
+                .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                .collect()
+        })
+        .collect();
+    assert!(read.len() > 40, "{read:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let values = json!({
+        "config": schema_examples("config"),
+        "otel": schema_examples("otel"),
+        "secrets": {
+            "apiAuthToken": "tok",
+            "sentryDsn": "https://key@sentry.example/1",
+            "registrarApiKey": "key",
+            "registrarApiSecret": "secret",
+            "otelExporterOtlpHeaders": "api-key=abc",
+        },
+    });
+    let values_file = write_json(dir.path(), "values.json", &values);
+    let docs = documents(&template("dm", "ops", &["-f", &values_file]).unwrap());
+    let deployment = one(&docs, "Deployment");
+    let set: BTreeSet<String> = env_names(deployment);
+
+    // LISTEN_ADDR stays 0.0.0.0:8000: the probes, the Service and the
+    // NetworkPolicy use that port. WATCH_NAMESPACE is `watchNamespace`.
+    let fixed = BTreeSet::from(["LISTEN_ADDR".to_owned(), "WATCH_NAMESPACE".to_owned()]);
+    let missing: Vec<&String> = read
+        .difference(&set)
+        .filter(|v| !fixed.contains(*v))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "settings the chart cannot set (add them to values.yaml and values.schema.json): {missing:?}"
+    );
+    let unknown: Vec<&String> = set
+        .iter()
+        .filter(|v| !v.starts_with("OTEL_") && !read.contains(*v))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "variables the operator does not read: {unknown:?}"
+    );
+    for otel in [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_SERVICE_NAME",
+        "OTEL_METRIC_EXPORT_INTERVAL",
+        "OTEL_TRACES_EXPORTER",
+    ] {
+        assert!(set.contains(otel), "{otel} is not set");
+    }
+    assert_eq!(
+        env_entry(deployment, "OTEL_METRIC_EXPORT_INTERVAL").unwrap()["value"],
+        "60000"
+    );
+    assert_eq!(
+        env_entry(deployment, "RDAP_OVERRIDES").unwrap()["value"],
+        "io=https://rdap.identitydigital.services/rdap/"
+    );
+    assert_eq!(
+        env_entry(deployment, "DNS_RESOLVERS").unwrap()["value"],
+        "10.0.0.10:53,10.0.0.11"
+    );
+
+    // The operator takes every example: it gets past its configuration and
+    // stops only because there is no cluster (exit 1, not 2).
+    let mut env: Vec<(String, String)> = container(deployment)["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| {
+            Some((
+                e["name"].as_str()?.to_owned(),
+                e["value"].as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    env.extend([
+        ("API_AUTH_TOKEN".to_owned(), "tok".to_owned()),
+        // The examples configure the generic registrar provider, which takes a key only.
+        ("REGISTRAR_API_KEY".to_owned(), "key".to_owned()),
+        ("INSTANCE_ID".to_owned(), "dm-5d9c7b8f4-x2k8q".to_owned()),
+        ("POD_NAMESPACE".to_owned(), "ops".to_owned()),
+        (
+            "KUBECONFIG".to_owned(),
+            "/nonexistent/kubeconfig".to_owned(),
+        ),
+    ]);
+    let output = Command::new(env!("CARGO_BIN_EXE_domain-monitor"))
+        .arg("run")
+        .env_clear()
+        .envs(env)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot connect to Kubernetes"), "{stderr}");
+}
+
+// === the plain manifests ===
+
+#[test]
+fn the_plain_manifests_are_the_chart_with_default_values_and_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = dir.path().join("domain-monitor.yaml");
+    run(Command::new("bash")
+        .arg(repo().join("scripts/manifests.sh"))
+        .arg(&fresh)
+        .env("DM_HELM", helm_binary()))
+    .unwrap();
+    let committed = repo().join("manifests/domain-monitor.yaml");
+    assert!(
+        std::fs::read_to_string(&committed).unwrap() == std::fs::read_to_string(&fresh).unwrap(),
+        "manifests/domain-monitor.yaml is stale: run `just manifests` and commit the result"
+    );
+    let docs = documents(&std::fs::read_to_string(&committed).unwrap());
+    assert_eq!(docs[0]["kind"], "Namespace");
+    assert_eq!(
+        one(&docs, "CustomResourceDefinition")["metadata"]["name"],
+        "monitoreddomains.domainmonitor.io"
+    );
+
+    // The API server takes every object (server-side dry run: nothing is
+    // stored; the namespace must exist for the objects in it).
+    let admin = kubeconfig_path();
+    let _ = kubectl(&admin, &["create", "namespace", "domain-monitor"]);
+    let dry_run = kubectl(
+        &admin,
+        &[
+            "apply",
+            "--dry-run=server",
+            "-f",
+            committed.to_str().unwrap(),
+        ],
+    )
+    .expect("the API server accepts the manifests");
+    assert_eq!(
+        dry_run.matches("(server dry run)").count(),
+        docs.len(),
+        "{dry_run}"
+    );
+    let stored = kubectl(&admin, &["-n", "domain-monitor", "get", "deployments"]);
+    assert!(
+        stored.is_err() || !stored.unwrap().contains("domain-monitor"),
+        "a dry run stores nothing"
+    );
+    let _ = kubectl(
+        &admin,
+        &["delete", "namespace", "domain-monitor", "--wait=false"],
+    );
+}
+
+// === the dashboard ===
+
+fn dashboard_json() -> Value {
+    let path = repo().join("charts/domain-monitor/dashboards/domain-monitor.json");
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+/// Every panel with its title, rows' nested panels included.
+fn panels(dashboard: &Value) -> Vec<&Value> {
+    let mut all = Vec::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        all.push(panel);
+        if let Some(nested) = panel["panels"].as_array() {
+            all.extend(nested);
+        }
+    }
+    all
+}
+
+/// A Grafana query as plain PromQL: its variables replaced by values.
+fn as_promql(expr: &str) -> String {
+    let promql = [
+        ("$__rate_interval", "5m"),
+        ("$__interval", "1m"),
+        ("$__range", "1h"),
+        ("${job}", ".*"),
+        ("$job", ".*"),
+        ("${instance}", ".*"),
+        ("$instance", ".*"),
+    ]
+    .iter()
+    .fold(expr.to_owned(), |e, (var, value)| e.replace(var, value));
+    assert!(!promql.contains('$'), "unknown Grafana variable in {expr}");
+    promql
+}
+
+/// The metric names and label names a PromQL expression uses.
+fn names_in(promql: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+    const KEYWORDS: &[&str] = &[
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "bool",
+        "and",
+        "or",
+        "unless",
+        "offset",
+        "inf",
+        "nan",
+    ];
+    // Aggregations may put `by (…)` between their name and their argument.
+    const AGGREGATIONS: &[&str] = &[
+        "sum",
+        "avg",
+        "min",
+        "max",
+        "count",
+        "group",
+        "stddev",
+        "stdvar",
+        "topk",
+        "bottomk",
+        "quantile",
+        "count_values",
+        "limitk",
+        "limit_ratio",
+    ];
+    let chars: Vec<char> = promql.chars().collect();
+    let (mut metrics, mut labels) = (BTreeSet::new(), BTreeSet::new());
+    let mut i = 0;
+    // Inside `{…}` (matchers) or a `by (…)` list, identifiers are labels.
+    let (mut in_braces, mut in_label_list) = (false, false);
+    let mut after_grouping = false;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '"' {
+            i += 1;
+            while i < chars.len() && chars[i] != '"' {
+                i += if chars[i] == '\\' { 2 } else { 1 };
+            }
+            i += 1;
+        } else if c == '[' {
+            while i < chars.len() && chars[i] != ']' {
+                i += 1;
+            }
+        } else if c == '{' || c == '}' {
+            in_braces = c == '{';
+            i += 1;
+        } else if c == '(' {
+            in_label_list = after_grouping;
+            after_grouping = false;
+            i += 1;
+        } else if c == ')' {
+            in_label_list = false;
+            i += 1;
+        } else if c.is_ascii_digit() || c == '.' {
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
+                i += 1;
+            }
+        } else if c.is_ascii_alphabetic() || c == '_' || c == ':' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || "_:".contains(chars[i])) {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect();
+            let next = chars[i..].iter().find(|c| !c.is_whitespace());
+            if in_braces || in_label_list {
+                labels.insert(word);
+            } else if KEYWORDS.contains(&word.as_str()) {
+                after_grouping = [
+                    "by",
+                    "without",
+                    "on",
+                    "ignoring",
+                    "group_left",
+                    "group_right",
+                ]
+                .contains(&word.as_str());
+            } else if next != Some(&'(') && !AGGREGATIONS.contains(&word.as_str()) {
+                metrics.insert(word);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    (metrics, labels)
+}
+
+#[test]
+fn the_dashboard_queries_are_valid_promql_over_the_operators_metrics() {
+    let dashboard = dashboard_json();
+    let variables = dashboard["templating"]["list"].as_array().unwrap();
+    let variable = |name: &str| {
+        variables
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("no ${name} variable"))
+    };
+    assert_eq!(variable("datasource")["type"], "datasource");
+    assert_eq!(variable("datasource")["query"], "prometheus");
+
+    // Every query, panel by panel, plus the variables' label_values queries.
+    let mut queries: Vec<(String, String)> = Vec::new();
+    for panel in panels(&dashboard)
+        .into_iter()
+        .filter(|p| p["type"] != "row")
+    {
+        let title = panel["title"].as_str().unwrap_or("untitled").to_owned();
+        assert_eq!(
+            panel["datasource"]["uid"], "${datasource}",
+            "panel {title:?} uses the templated data source"
+        );
+        let targets = panel["targets"].as_array().cloned().unwrap_or_default();
+        assert!(!targets.is_empty(), "panel {title:?} has no query");
+        for target in targets {
+            assert_eq!(target["datasource"]["uid"], "${datasource}", "{title}");
+            queries.push((title.clone(), as_promql(target["expr"].as_str().unwrap())));
+        }
+    }
+    for name in ["job", "instance"] {
+        let query = variable(name)["query"]["query"].as_str().unwrap();
+        let selector = query
+            .strip_prefix("label_values(")
+            .and_then(|q| q.rsplit_once(','))
+            .map(|(selector, _)| selector)
+            .unwrap_or_else(|| panic!("${name}: {query}"));
+        queries.push((format!("${name}"), as_promql(selector)));
+    }
+
+    // promtool parses them all, as recording rules (and does reject a bad one).
+    let dir = tempfile::tempdir().unwrap();
+    let rules = |exprs: Vec<&str>| {
+        json!({"groups": [{"name": "dashboard", "rules": exprs.iter().enumerate()
+            .map(|(n, expr)| json!({"record": format!("dashboard:query_{n}"), "expr": expr}))
+            .collect::<Vec<_>>()}]})
+    };
+    let check = |file: &str| {
+        run(Command::new("promtool").args(["check", "rules", file]))
+            .map_err(|e| format!("{e}\n(promtool comes with `apt-get install -y prometheus`)"))
+    };
+    let file = write_json(
+        dir.path(),
+        "rules.yaml",
+        &rules(queries.iter().map(|(_, q)| q.as_str()).collect()),
+    );
+    let checked = check(&file).unwrap_or_else(|e| panic!("dashboard queries:\n{e}"));
+    assert!(
+        checked.contains(&format!("SUCCESS: {} rules found", queries.len())),
+        "{checked}"
+    );
+    let broken = write_json(dir.path(), "broken.yaml", &rules(vec!["sum(rate(x[5m])"]));
+    assert!(check(&broken).is_err(), "promtool rejects invalid PromQL");
+
+    // They use only the operator's metrics and their labels.
+    let known: BTreeSet<&str> = METRIC_NAMES.iter().copied().collect();
+    let mut used = BTreeSet::new();
+    for (title, promql) in &queries {
+        let (metrics, labels) = names_in(promql);
+        assert!(!metrics.is_empty(), "{title}: no metric in {promql}");
+        for metric in &metrics {
+            assert!(
+                known.contains(metric.as_str()),
+                "{title}: {metric} is not a metric the operator exports ({promql})"
+            );
+        }
+        for label in &labels {
+            assert!(
+                LABEL_NAMES.contains(&label.as_str()),
+                "{title}: unknown label {label} in {promql}"
+            );
+        }
+        if promql.contains("_bucket") {
+            assert!(
+                promql.contains("histogram_quantile(") && labels.contains("le"),
+                "{title}: buckets are only useful through histogram_quantile by le: {promql}"
+            );
+        }
+        used.extend(metrics);
+    }
+
+    // The top row answers the first questions; the shard and API server rows follow.
+    let top_row: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .skip(1)
+        .take_while(|p| p["type"] != "row")
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t["expr"].as_str().map(str::to_owned))
+        .collect();
+    for wanted in [
+        "sum by (availability) (domain_monitor_domains",
+        "domain_monitor_transitions_total",
+        "sum by (checker, result) (rate(domain_monitor_checks_total",
+        "histogram_quantile(0.95, sum by (checker, le) (rate(domain_monitor_check_duration_seconds_bucket",
+        "domain_monitor_callbacks_total",
+        "domain_monitor_ratelimit_waits_total",
+    ] {
+        assert!(
+            top_row.iter().any(|q| q.contains(wanted)),
+            "the top row has no panel with {wanted}"
+        );
+    }
+    let rows: Vec<&str> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["type"] == "row")
+        .filter_map(|p| p["title"].as_str())
+        .collect();
+    assert!(rows.iter().any(|r| r.contains("Shards")), "{rows:?}");
+    assert!(rows.iter().any(|r| r.contains("API server")), "{rows:?}");
+    assert!(used.contains("domain_monitor_shards_held"));
+    assert!(used.contains("domain_monitor_status_writes_total"));
+}
+
+#[test]
+fn the_promql_name_scanner_tells_metrics_from_labels_and_functions() {
+    let (metrics, labels) = names_in(
+        r#"histogram_quantile(0.95, sum by (checker, le) (rate(a_bucket{job=~".*", x!="y{z}"}[5m]))) / on (instance) group_left b"#,
+    );
+    assert_eq!(
+        metrics,
+        BTreeSet::from(["a_bucket".to_owned(), "b".to_owned()])
+    );
+    assert_eq!(
+        labels,
+        BTreeSet::from(["checker", "le", "job", "x", "instance"].map(str::to_owned))
+    );
+}
+
+// === the chart in a cluster, with the operator ===
+
+fn pinned(name: &str, domain: &str) -> MonitoredDomain {
+    MonitoredDomain::new(
+        name,
+        MonitoredDomainSpec {
+            domain: domain.to_owned(),
+            priority: false,
+            check_interval: None,
+        },
+    )
+}
+
+/// A kubeconfig for `namespace/service_account`, with a token from the
+/// TokenRequest API, next to the admin one's server and CA.
+fn service_account_kubeconfig(
+    admin: &Path,
+    namespace: &str,
+    service_account: &str,
+    dir: &Path,
+) -> PathBuf {
+    let token = kubectl(
+        admin,
+        &[
+            "-n",
+            namespace,
+            "create",
+            "token",
+            service_account,
+            "--duration=1h",
+        ],
+    )
+    .expect("a ServiceAccount token");
+    let admin_config: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(admin).unwrap()).unwrap();
+    let cluster = &admin_config["clusters"][0]["cluster"];
+    let config = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "test", "cluster": {
+            "server": cluster["server"],
+            "certificate-authority-data": cluster["certificate-authority-data"],
+        }}],
+        "users": [{"name": service_account, "user": {"token": token.trim()}}],
+        "contexts": [{"name": "operator", "context": {
+            "cluster": "test", "user": service_account, "namespace": namespace,
+        }}],
+        "current-context": "operator",
+    });
+    PathBuf::from(write_json(
+        dir,
+        &format!("{service_account}.kubeconfig"),
+        &config,
+    ))
+}
+
+/// The environment a pod of `deployment` gets: values as they are, its name
+/// and namespace from the downward API, secrets read from the cluster.
+async fn pod_env(
+    client: &Client,
+    deployment: &Value,
+    pod: &str,
+    namespace: &str,
+) -> Vec<(String, String)> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let mut env = Vec::new();
+    for entry in container(deployment)["env"].as_array().unwrap() {
+        let name = entry["name"].as_str().unwrap().to_owned();
+        if let Some(value) = entry["value"].as_str() {
+            env.push((name, value.to_owned()));
+        } else if let Some(path) = entry["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
+            let value = match path {
+                "metadata.name" => pod,
+                "metadata.namespace" => namespace,
+                other => panic!("{name}: unexpected fieldRef {other}"),
+            };
+            env.push((name, value.to_owned()));
+        } else if let Some(reference) = entry["valueFrom"]["secretKeyRef"].as_object() {
+            let secret = secrets
+                .get(reference["name"].as_str().unwrap())
+                .await
+                .unwrap_or_else(|e| panic!("{name}: the Secret {reference:?}: {e}"));
+            let key = reference["key"].as_str().unwrap();
+            match secret.data.unwrap_or_default().get(key) {
+                Some(bytes) => env.push((name, String::from_utf8(bytes.0.clone()).unwrap())),
+                None => assert_eq!(reference.get("optional"), Some(&json!(true)), "{name}"),
+            }
+        } else {
+            panic!("{name}: unexpected env entry {entry}");
+        }
+    }
+    env
+}
+
+fn override_env(env: &mut Vec<(String, String)>, overrides: Vec<(String, String)>) {
+    for (name, value) in overrides {
+        env.retain(|(n, _)| *n != name);
+        env.push((name, value));
+    }
+}
+
+async fn wait_for_availability(
+    api: &Api<MonitoredDomain>,
+    name: &str,
+    want: Availability,
+    operator: &Operator,
+) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let now = api
+            .get_opt(name)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|md| md.status)
+            .map(|s| s.availability);
+        if now == Some(want) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} never became {want:?} (now {now:?}); operator log:\n{}",
+            operator.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Waits for the event `reason` about `regarding` in `namespace`, written by
+/// the operator replica `instance`.
+async fn wait_for_event(
+    client: &Client,
+    namespace: &str,
+    reason: &str,
+    regarding: &str,
+    instance: &str,
+) {
+    let events: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let found = events
+            .list(&ListParams::default())
+            .await
+            .expect("list events")
+            .items
+            .into_iter()
+            .any(|e| {
+                e.reason.as_deref() == Some(reason)
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(regarding)
+                    && e.reporting_controller.as_deref() == Some("domain-monitor")
+                    && e.reporting_instance.as_deref() == Some(instance)
+            });
+        if found {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {reason} event about {namespace}/{regarding}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Lease name → holder.
+async fn lease_holders(client: &Client, namespace: &str) -> BTreeMap<String, Option<String>> {
+    let leases: Api<Lease> = Api::namespaced(client.clone(), namespace);
+    leases
+        .list(&ListParams::default())
+        .await
+        .expect("list leases")
+        .items
+        .into_iter()
+        .map(|l| {
+            let holder = l.spec.as_ref().and_then(|s| s.holder_identity.clone());
+            (l.name_any(), holder)
+        })
+        .collect()
+}
+
+async fn wait_for_leases(client: &Client, namespace: &str, want: &[String], holder: &str) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let leases = lease_holders(client, namespace).await;
+        if want
+            .iter()
+            .all(|name| leases.get(name).and_then(Option::as_deref) == Some(holder))
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{holder} never held {want:?}: {leases:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Asks the API server (SelfSubjectAccessReview, as the kubeconfig's user)
+/// about each `kubectl auth can-i` question and reports every wrong answer.
+fn assert_rights(kubeconfig: &Path, expectations: &[(&str, bool)]) {
+    let wrong: Vec<String> = expectations
+        .iter()
+        .filter_map(|(question, expected)| {
+            let output = Command::new("kubectl")
+                .arg("--kubeconfig")
+                .arg(kubeconfig)
+                .args(["auth", "can-i"])
+                .args(question.split_whitespace())
+                .output()
+                .expect("kubectl");
+            let answer = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+            let allowed = match answer.as_str() {
+                "yes" => true,
+                "no" => false,
+                _ => panic!(
+                    "kubectl auth can-i {question}: {answer} {}",
+                    String::from_utf8_lossy(&output.stderr)
+                ),
+            };
+            (allowed != *expected).then(|| format!("can-i {question}: {answer}"))
+        })
+        .collect();
+    assert!(wrong.is_empty(), "wrong rights:\n{}", wrong.join("\n"));
+}
+
+/// The `kubectl auth can-i` questions of what the operator must not do, in
+/// its own namespace `home` and another one, `other`.
+fn forbidden(home: &str, other: &str) -> Vec<(String, bool)> {
+    [
+        "get monitoreddomains.domainmonitor.io -n {home}".to_owned(),
+        "update monitoreddomains.domainmonitor.io -n {home}".to_owned(),
+        "deletecollection monitoreddomains.domainmonitor.io -n {home}".to_owned(),
+        "create monitoreddomains.domainmonitor.io -n {other}".to_owned(),
+        "delete monitoreddomains.domainmonitor.io -n {other}".to_owned(),
+        "update monitoreddomains.domainmonitor.io --subresource=status -n {other}".to_owned(),
+        "create leases.coordination.k8s.io -n {other}".to_owned(),
+        "get leases.coordination.k8s.io -n {other}".to_owned(),
+        "watch leases.coordination.k8s.io -n {home}".to_owned(),
+        "create events -n {home}".to_owned(),
+        "get events.events.k8s.io -n {home}".to_owned(),
+        "get secrets -n {home}".to_owned(),
+        "list secrets -n {other}".to_owned(),
+        "get configmaps -n {home}".to_owned(),
+        "create pods -n {home}".to_owned(),
+        "list pods -n {home}".to_owned(),
+        "delete deployments.apps -n {home}".to_owned(),
+        "delete namespaces".to_owned(),
+        "create clusterrolebindings.rbac.authorization.k8s.io".to_owned(),
+        "create customresourcedefinitions.apiextensions.k8s.io".to_owned(),
+    ]
+    .into_iter()
+    .map(|q| (q.replace("{home}", home).replace("{other}", other), false))
+    .collect()
+}
+
+fn as_questions(list: &[(String, bool)]) -> Vec<(&str, bool)> {
+    list.iter().map(|(q, a)| (q.as_str(), *a)).collect()
+}
+
+async fn deployment_json(client: &Client, namespace: &str, name: &str) -> Value {
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    serde_json::to_value(deployments.get(name).await.expect("the Deployment")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rendered_chart_applies_and_runs_the_operator_with_only_its_rights() {
+    let ns = TestNamespace::new("chart-one-namespace").await;
+    let world = World::start().await;
+    world.register("taken.test", "active").await;
+    world.register("listed.test", "active").await;
+    world.set_domain_list(&json!({"domains": ["listed.test"]}));
+
+    // The chart for one namespace, with the domain list sync, a chart-made
+    // Secret and the optional policies.
+    let dir = tempfile::tempdir().unwrap();
+    let values = json!({
+        "watchNamespace": ns.name,
+        "config": {
+            "domainApiUrl": world.api.url("/domains"),
+            "syncAllowMassDelete": true,
+            "apiCallbackUrl": world.api.url("/callback"),
+            "perCheckCallbacks": "off",
+            "shards": 4,
+            "dnsResolvers": [world.nsd.addr().to_string()],
+            "dnsTimeout": "1s",
+            "httpTimeout": "1s",
+            "rdapOverrides": {"test": world.rdap.base_url().to_string()},
+            "rdapTimeout": "3s",
+            "whoisOverrides": {"test": world.whois.host_port().to_string()},
+            "whoisTimeout": "3s",
+            "whoisRateLimit": "50/s",
+        },
+        "secrets": {"apiAuthToken": TOKEN},
+        "networkPolicy": {"enabled": true},
+        "podDisruptionBudget": {"enabled": true},
+    });
+    let values_file = write_json(dir.path(), "values.json", &values);
+    let rendered = template("chart-a", &ns.name, &["-f", &values_file]).unwrap();
+    let docs = documents(&rendered);
+    assert!(
+        of_kind(&docs, "ClusterRole").is_empty() && of_kind(&docs, "ClusterRoleBinding").is_empty(),
+        "watching one namespace needs no cluster-wide rights"
+    );
+    let rendered_file = dir.path().join("rendered.yaml");
+    std::fs::write(&rendered_file, &rendered).unwrap();
+    let rendered_file = rendered_file.to_str().unwrap();
+
+    let admin = kubeconfig_path();
+    let dry_run = kubectl(&admin, &["apply", "--dry-run=server", "-f", rendered_file])
+        .expect("the API server accepts every object");
+    assert_eq!(
+        dry_run.matches("(server dry run)").count(),
+        docs.len(),
+        "{dry_run}"
+    );
+    assert!(
+        kubectl(
+            &admin,
+            &[
+                "-n",
+                &ns.name,
+                "get",
+                "serviceaccount",
+                "chart-a-domain-monitor"
+            ]
+        )
+        .is_err(),
+        "a dry run stores nothing"
+    );
+    kubectl(&admin, &["apply", "-f", rendered_file]).expect("kubectl apply");
+
+    // The operator as the chart runs it: its ServiceAccount, its environment, its Secret.
+    let pod = "chart-a-domain-monitor-6b8f9c7d5-q4x7z";
+    let operator_kubeconfig =
+        service_account_kubeconfig(&admin, &ns.name, "chart-a-domain-monitor", dir.path());
+    let env = pod_env(&ns.client, one(&docs, "Deployment"), pod, &ns.name).await;
+    assert!(env.contains(&("API_AUTH_TOKEN".to_owned(), TOKEN.to_owned())));
+    let api = ns.domains();
+    api.create(&PostParams::default(), &pinned("taken", "taken.test"))
+        .await
+        .unwrap();
+    api.create(&PostParams::default(), &pinned("odd", "under_score.test"))
+        .await
+        .unwrap();
+    let operator =
+        Operator::start_with_env(&format!("chart-{}", ns.name), &env, &operator_kubeconfig);
+
+    wait_for_availability(&api, "taken", Availability::Registered, &operator).await;
+    wait_for_availability(&api, "odd", Availability::Invalid, &operator).await;
+    wait_for_availability(&api, "listed.test", Availability::Registered, &operator).await;
+    wait_for_event(&ns.client, &ns.name, "InvalidDomain", "odd", pod).await;
+    let mut held: Vec<String> = (0..4)
+        .map(|s| format!("domain-monitor-shard-{s}"))
+        .collect();
+    held.push("domain-monitor-sync".to_owned());
+    wait_for_leases(&ns.client, &ns.name, &held, pod).await;
+    assert!(
+        lease_holders(&ns.client, &ns.name)
+            .await
+            .contains_key(&format!("domain-monitor-member-{pod}"))
+    );
+
+    // The token from the chart's Secret opens POST /refresh; the sync deletes
+    // a domain no longer listed.
+    world.set_domain_list(&json!({"domains": []}));
+    domain_monitor::net::ensure_crypto_provider();
+    let refresh = reqwest::Client::new()
+        .post(format!("{}/refresh", operator.base_url().await))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let summary: Value = refresh.json().await.unwrap();
+    assert_eq!(summary["deleted"], 1, "{summary}");
+    assert!(api.get_opt("listed.test").await.unwrap().is_none());
+
+    // Its rights: what it uses, in its namespace only.
+    let other = "default";
+    let mut rights: Vec<(String, bool)> = [
+        "list monitoreddomains.domainmonitor.io",
+        "watch monitoreddomains.domainmonitor.io",
+        "patch monitoreddomains.domainmonitor.io",
+        "create monitoreddomains.domainmonitor.io",
+        "delete monitoreddomains.domainmonitor.io",
+        "patch monitoreddomains.domainmonitor.io --subresource=status",
+        "create events.events.k8s.io",
+        "patch events.events.k8s.io",
+        "get leases.coordination.k8s.io",
+        "list leases.coordination.k8s.io",
+        "create leases.coordination.k8s.io",
+        "update leases.coordination.k8s.io",
+        "patch leases.coordination.k8s.io",
+        "delete leases.coordination.k8s.io",
+    ]
+    .iter()
+    .map(|q| (format!("{q} -n {}", ns.name), true))
+    .collect();
+    rights.extend(forbidden(&ns.name, other));
+    rights.extend([
+        (
+            "list monitoreddomains.domainmonitor.io --all-namespaces".to_owned(),
+            false,
+        ),
+        (
+            format!("watch monitoreddomains.domainmonitor.io -n {other}"),
+            false,
+        ),
+        (format!("create events.events.k8s.io -n {other}"), false),
+    ]);
+    assert_rights(&operator_kubeconfig, &as_questions(&rights));
+    let denied = kubectl(&operator_kubeconfig, &["-n", &ns.name, "get", "secrets"])
+        .expect_err("reading Secrets is denied");
+    assert!(denied.contains("Forbidden"), "{denied}");
+
+    // A clean stop releases the shards and removes the member Lease.
+    operator.terminate();
+    let mut operator = operator;
+    assert_eq!(
+        operator.wait_exit(Duration::from_secs(20)).await,
+        Some(0),
+        "{}",
+        operator.log()
+    );
+    let leases = lease_holders(&ns.client, &ns.name).await;
+    assert!(
+        !leases.contains_key(&format!("domain-monitor-member-{pod}")),
+        "{leases:?}"
+    );
+    assert!(
+        leases.iter().all(|(_, holder)| holder.is_none()),
+        "every Lease released: {leases:?}"
+    );
+}
+
+/// The `sh` blocks of the README's "Install with Helm" section, up to its
+/// first subsection.
+fn readme_install_commands() -> Vec<String> {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let section = readme
+        .split_once("\n## Install with Helm\n")
+        .expect("README has an \"Install with Helm\" section")
+        .1;
+    let section = section.split("\n#").next().unwrap();
+    section
+        .split("```sh\n")
+        .skip(1)
+        .map(|block| block.split("```").next().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_install_works_on_a_fresh_cluster_with_least_privilege() {
+    let server = tokio::task::spawn_blocking(PrivateServer::start)
+        .await
+        .unwrap();
+    let admin = server.kubeconfig().to_owned();
+    let commands = readme_install_commands();
+    assert!(
+        commands.len() >= 2
+            && commands[0].contains("helm install domain-monitor charts/domain-monitor"),
+        "{commands:?}"
+    );
+    let helm_dir = helm_binary().parent().unwrap().to_owned();
+    let path = format!(
+        "{}:{}",
+        helm_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut said = String::new();
+    for block in &commands {
+        let out = run(Command::new("bash")
+            .args(["-euo", "pipefail", "-c", block])
+            .current_dir(repo())
+            .env("KUBECONFIG", &admin)
+            .env("PATH", &path))
+        .unwrap_or_else(|e| panic!("the README's commands fail:\n{block}\n{e}"));
+        said.push_str(&out);
+    }
+    // The install notes say how to reach the HTTP surface.
+    assert!(
+        said.contains("kubectl -n domain-monitor port-forward svc/domain-monitor 8000:8000")
+            && said.contains("localhost:8000/status")
+            && said.contains("localhost:8000/metrics"),
+        "{said}"
+    );
+
+    // The chart brought the CRD; a team applies domains in its own namespace.
+    let client = server.client().await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "team-a"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let team: Api<MonitoredDomain> = Api::namespaced(client.clone(), "team-a");
+    team.create(&PostParams::default(), &pinned("taken", "taken.test"))
+        .await
+        .expect("the CRD is installed");
+    team.create(&PostParams::default(), &pinned("odd", "under_score.test"))
+        .await
+        .unwrap();
+    let world = World::start().await;
+    world.register("taken.test", "active").await;
+    world.register("listed.test", "active").await;
+    world.set_domain_list(&json!({"domains": ["listed.test"]}));
+
+    // The operator with the installed Deployment's environment and Secret;
+    // only the servers it talks to are the test world's.
+    let pod = "domain-monitor-5d9c7b8f4-x2k8q";
+    let deployment = deployment_json(&client, "domain-monitor", "domain-monitor").await;
+    let mut env = pod_env(&client, &deployment, pod, "domain-monitor").await;
+    let value = |name: &str| env.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    assert_eq!(
+        value("API_AUTH_TOKEN").map(|t| t.len()),
+        Some(64),
+        "the token from the README's Secret"
+    );
+    assert_eq!(
+        value("API_CALLBACK_URL").as_deref(),
+        Some("https://api.example.com/domain-callback")
+    );
+    assert_eq!(value("WATCH_NAMESPACE"), None, "every namespace is watched");
+    let mut overrides = world.checker_env();
+    overrides.extend([
+        ("DOMAIN_API_URL".to_owned(), world.api.url("/domains")),
+        ("API_CALLBACK_URL".to_owned(), world.api.url("/callback")),
+        ("PER_CHECK_CALLBACKS".to_owned(), "off".to_owned()),
+    ]);
+    override_env(&mut env, overrides);
+    let dir = tempfile::tempdir().unwrap();
+    let operator_kubeconfig =
+        service_account_kubeconfig(&admin, "domain-monitor", "domain-monitor", dir.path());
+    let operator = Operator::start_with_env("chart-readme-install", &env, &operator_kubeconfig);
+
+    wait_for_availability(&team, "taken", Availability::Registered, &operator).await;
+    wait_for_availability(&team, "odd", Availability::Invalid, &operator).await;
+    wait_for_event(&client, "team-a", "InvalidDomain", "odd", pod).await;
+    let synced: Api<MonitoredDomain> = Api::namespaced(client.clone(), "domain-monitor");
+    wait_for_availability(&synced, "listed.test", Availability::Registered, &operator).await;
+    let mut held: Vec<String> = (0..16)
+        .map(|s| format!("domain-monitor-shard-{s}"))
+        .collect();
+    held.push("domain-monitor-sync".to_owned());
+    wait_for_leases(&client, "domain-monitor", &held, pod).await;
+    assert!(
+        lease_holders(&client, "team-a").await.is_empty(),
+        "Leases stay home"
+    );
+
+    let mut rights: Vec<(String, bool)> = [
+        "list monitoreddomains.domainmonitor.io --all-namespaces",
+        "watch monitoreddomains.domainmonitor.io --all-namespaces",
+        "patch monitoreddomains.domainmonitor.io -n team-a",
+        "patch monitoreddomains.domainmonitor.io --subresource=status -n team-a",
+        "create events.events.k8s.io -n team-a",
+        "patch events.events.k8s.io -n team-a",
+        "create monitoreddomains.domainmonitor.io -n domain-monitor",
+        "delete monitoreddomains.domainmonitor.io -n domain-monitor",
+        "get leases.coordination.k8s.io -n domain-monitor",
+        "list leases.coordination.k8s.io -n domain-monitor",
+        "create leases.coordination.k8s.io -n domain-monitor",
+        "update leases.coordination.k8s.io -n domain-monitor",
+        "patch leases.coordination.k8s.io -n domain-monitor",
+        "delete leases.coordination.k8s.io -n domain-monitor",
+    ]
+    .iter()
+    .map(|q| ((*q).to_owned(), true))
+    .collect();
+    rights.extend(forbidden("domain-monitor", "team-a"));
+    assert_rights(&operator_kubeconfig, &as_questions(&rights));
+    let denied = kubectl(&operator_kubeconfig, &["delete", "namespace", "team-a"])
+        .expect_err("deleting a namespace is denied");
+    assert!(denied.contains("Forbidden"), "{denied}");
+    drop(operator);
+    drop(server);
+}
