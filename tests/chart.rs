@@ -1320,7 +1320,12 @@ fn readme_install_commands() -> Vec<String> {
         .split_once("\n## Install with Helm\n")
         .expect("README has an \"Install with Helm\" section")
         .1;
-    let section = section.split("\n#").next().unwrap();
+    let end = ["\n## ", "\n### "]
+        .iter()
+        .filter_map(|heading| section.find(heading))
+        .min()
+        .unwrap_or(section.len());
+    let section = &section[..end];
     section
         .split("```sh\n")
         .skip(1)
