@@ -69,6 +69,9 @@ otelExporterOtlpHeaders: OTEL_EXPORTER_OTLP_HEADERS
 {{/* The OTEL settings: value key -> environment variable. */}}
 {{- define "domain-monitor.otelKeys" -}}
 endpoint: OTEL_EXPORTER_OTLP_ENDPOINT
+metricsEndpoint: OTEL_EXPORTER_OTLP_METRICS_ENDPOINT
+tracesEndpoint: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+sdkDisabled: OTEL_SDK_DISABLED
 protocol: OTEL_EXPORTER_OTLP_PROTOCOL
 timeout: OTEL_EXPORTER_OTLP_TIMEOUT
 serviceName: OTEL_SERVICE_NAME
