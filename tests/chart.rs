@@ -33,43 +33,9 @@ use support::{
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
-/// Every series the operator's metrics become in Prometheus (counters with
-/// `_total`, histograms as `_bucket`/`_sum`/`_count`).
-// Replaced by domain_monitor::metrics::prometheus_names() when the OTLP work lands
-const METRIC_NAMES: &[&str] = &[
-    "domain_monitor_checks_total",
-    "domain_monitor_verdicts_total",
-    "domain_monitor_transitions_total",
-    "domain_monitor_callbacks_total",
-    "domain_monitor_rate_limited_total",
-    "domain_monitor_ratelimit_waits_total",
-    "domain_monitor_ratelimit_wait_seconds_total",
-    "domain_monitor_status_writes_total",
-    "domain_monitor_reconcile_errors_total",
-    "domain_monitor_sync_runs_total",
-    "domain_monitor_sync_rejected_entries_total",
-    "domain_monitor_http_server_requests_total",
-    "domain_monitor_check_duration_seconds_bucket",
-    "domain_monitor_check_duration_seconds_sum",
-    "domain_monitor_check_duration_seconds_count",
-    "domain_monitor_callback_duration_seconds_bucket",
-    "domain_monitor_callback_duration_seconds_sum",
-    "domain_monitor_callback_duration_seconds_count",
-    "domain_monitor_sync_duration_seconds_bucket",
-    "domain_monitor_sync_duration_seconds_sum",
-    "domain_monitor_sync_duration_seconds_count",
-    "domain_monitor_http_server_duration_seconds_bucket",
-    "domain_monitor_http_server_duration_seconds_sum",
-    "domain_monitor_http_server_duration_seconds_count",
-    "domain_monitor_domains",
-    "domain_monitor_domains_priority",
-    "domain_monitor_shards_held",
-    "domain_monitor_shards_total",
-    "domain_monitor_uptime_seconds",
-];
-
-/// The labels of those series, plus `le` of histogram buckets and the
-/// `job`/`instance` that Prometheus adds.
+/// The labels of the operator's metrics (README "Metrics, traces and logs"),
+/// plus `le` of histogram buckets and
+/// the `job`/`instance` that Prometheus adds.
 const LABEL_NAMES: &[&str] = &[
     "checker",
     "result",
@@ -809,14 +775,19 @@ fn the_dashboard_queries_are_valid_promql_over_the_operators_metrics() {
     assert!(check(&broken).is_err(), "promtool rejects invalid PromQL");
 
     // They use only the operator's metrics and their labels.
-    let known: BTreeSet<&str> = METRIC_NAMES.iter().copied().collect();
+    // Every series the operator exports to Prometheus (histograms as
+    // `_bucket`/`_sum`/`_count`): what /metrics/prometheus serves and what
+    // Prometheus derives from the OTLP metrics.
+    let known: BTreeSet<String> = domain_monitor::metrics::prometheus_names()
+        .into_iter()
+        .collect();
     let mut used = BTreeSet::new();
     for (title, promql) in &queries {
         let (metrics, labels) = names_in(promql);
         assert!(!metrics.is_empty(), "{title}: no metric in {promql}");
         for metric in &metrics {
             assert!(
-                known.contains(metric.as_str()),
+                known.contains(metric),
                 "{title}: {metric} is not a metric the operator exports ({promql})"
             );
         }
