@@ -53,6 +53,9 @@ impl Drop for Telemetry {
 /// filtered by `RUST_LOG` / `--log-filter`), span export to OTLP when `otel`
 /// has a tracer, and Sentry when configured.
 pub fn init(args: &LogArgs, sentry_settings: Option<SentrySettings>, otel: Otel) -> Telemetry {
+    // Sentry's transport builds a reqwest client, which needs rustls's
+    // provider: without it the process panics before anything else runs.
+    crate::net::ensure_crypto_provider();
     let guard = sentry_settings.map(|settings| sentry::init(client_options(&settings)));
     let sentry_layers = guard.as_ref().map(|_| sentry_layers());
     let span_export = otel

@@ -152,6 +152,23 @@ fn run_without_a_cluster_says_how_to_connect() {
 }
 
 #[test]
+fn run_with_sentry_starts_like_without() {
+    let output = domain_monitor(
+        &["run"],
+        &[
+            ("KUBECONFIG", "/nonexistent/kubeconfig"),
+            ("SENTRY_DSN", "http://publickey@127.0.0.1:9/1"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("cannot connect to Kubernetes"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn the_chart_ships_the_same_crd() {
     let root = env!("CARGO_MANIFEST_DIR");
     let committed = std::fs::read_to_string(format!("{root}/crds/monitoreddomain.yaml")).unwrap();

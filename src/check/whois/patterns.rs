@@ -32,7 +32,8 @@ pub enum Phrase {
     /// match `domain not foundation`).
     Contains(&'static str),
     /// At the start of the trimmed line (for `Status: free`-style lines,
-    /// where the same words elsewhere mean something else).
+    /// where the same words elsewhere mean something else), ending at a word
+    /// boundary: `Status: freeze` is not `Status: free`.
     LineStart(&'static str),
     /// The whole trimmed line, nothing else (for a bare `NOT FOUND`, which
     /// must not also match `DOMAIN NOT FOUND`).
@@ -44,7 +45,9 @@ impl Phrase {
     fn matches(self, line: &str) -> bool {
         match self {
             Self::Contains(p) => contains_words(line, p),
-            Self::LineStart(p) => line.starts_with(p),
+            Self::LineStart(p) => line
+                .strip_prefix(p)
+                .is_some_and(|rest| !rest.starts_with(char::is_alphanumeric)),
             Self::Line(p) => line.trim_end_matches(['.', '!']) == p,
         }
     }
@@ -539,6 +542,25 @@ mod tests {
                 ),
                 ".{tld}: {answer}"
             );
+        }
+    }
+
+    #[test]
+    fn status_lines_match_whole_words_only() {
+        for answer in [
+            "Domain: a.de\nStatus: freeze",
+            "Domain: a.de\nStatus: freeø",
+            "Domain: a.eu\nStatus: AVAILABLEX",
+        ] {
+            assert_eq!(not_found("de", answer), None, "{answer}");
+            assert_eq!(not_found("eu", answer), None, "{answer}");
+        }
+        for answer in [
+            "Status: free.",
+            "Status: free (since 2026)",
+            "Status: AVAILABLE ",
+        ] {
+            assert!(not_found("de", answer).is_some(), "{answer}");
         }
     }
 
