@@ -20,8 +20,10 @@ use crate::config::Secret;
 const FIRST_RETRY: Duration = Duration::from_secs(5);
 /// Longest delay between two attempts.
 const MAX_RETRY: Duration = Duration::from_secs(10 * 60);
-/// Largest response body read from the receiver (only for error messages).
+/// Characters of a receiver's error body kept in the error message.
 const MAX_ERROR_BODY: usize = 512;
+/// Bytes of an error body read at most (the excerpt is cut from these).
+const MAX_ERROR_READ: usize = 16 * 1024;
 
 /// Why the notifier could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -120,7 +122,12 @@ impl Notifier {
             .get(header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        let text = response.text().await.unwrap_or_default();
+        // Receivers echo requests in their error pages: the token must not
+        // travel on into status, events and logs. Redact before cutting, so
+        // that no prefix of it survives either.
+        let text = read_capped(response, MAX_ERROR_READ)
+            .await
+            .replace(self.token.expose(), "<redacted>");
         let excerpt: String = text.chars().take(MAX_ERROR_BODY).collect();
         let error = format!("receiver answered {status}: {}", excerpt.trim());
         if is_transient(status) {
@@ -132,6 +139,21 @@ impl Notifier {
             }
         }
     }
+}
+
+/// The start of an error body, at most `cap` bytes (what is read beyond that
+/// is dropped), decoded lossily.
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < cap {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                bytes.extend_from_slice(&chunk[..chunk.len().min(cap - bytes.len())])
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 fn is_transient(status: StatusCode) -> bool {
