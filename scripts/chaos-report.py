@@ -28,7 +28,7 @@ def main() -> int:
     for r in rows:
         table.append((
             r["scenario"],
-            r["injected"],
+            r["injected"] if len(r["injected"]) <= 72 else r["injected"][:71] + "…",
             f'{r["notifications_expected"]}/{r["notifications_delivered"]}/{r["duplicates"]}',
             str(r["resources_lost"]),
             str(r["false_available"]),
