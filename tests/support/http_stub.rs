@@ -87,6 +87,8 @@ pub struct Recorded {
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
+    /// When the stub had read the whole request.
+    pub received_at: std::time::Instant,
 }
 
 impl Recorded {
@@ -238,6 +240,7 @@ async fn read_request(stream: &mut TcpStream) -> Option<(String, Recorded)> {
             method,
             headers,
             body,
+            received_at: std::time::Instant::now(),
         },
     ))
 }
