@@ -22,6 +22,10 @@ check-local *ARGS:
 test:
     bash scripts/test.sh
 
+# Benchmarks on this machine (~15 min once built): writes bench/results/summary.{json,md}.
+bench:
+    bash bench/run.sh
+
 # Format and lint only.
 lint:
     cargo fmt --all -- --check
