@@ -19,7 +19,7 @@ cd "$repo_root"
 
 scale="${BENCH_SCALE:-full}"
 case "$scale" in
-full) small=10000 large=100000 window=60 per_class=20 names=100000 seconds=6 ;;
+full) small=10000 large=100000 window=60 per_class=20 names=100000 seconds=4 ;;
 small) small=2000 large=10000 window=20 per_class=4 names=20000 seconds=3 ;;
 *)
   echo "error: BENCH_SCALE must be full or small, not '$scale'" >&2

@@ -3,7 +3,7 @@
 //! the release `domain-monitor` binary.
 //!
 //! ```text
-//! cargo bench --bench operator -- scale --domains 100000 --out FILE
+//! cargo bench --bench operator -- scale --domains 100000 [--window S] [--interval S] --out FILE
 //! cargo bench --bench operator -- scaleout --domains 10000 --out FILE
 //! cargo bench --bench operator -- detection --per-class 20 --out FILE
 //! ```
@@ -82,6 +82,7 @@ struct Options {
     domains: usize,
     per_class: usize,
     window: Duration,
+    interval: Option<Duration>,
 }
 
 fn options() -> Option<Options> {
@@ -93,6 +94,7 @@ fn options() -> Option<Options> {
         domains: 10_000,
         per_class: 20,
         window: Duration::from_secs(60),
+        interval: None,
     };
     let number = |value: Option<String>, flag: &str| -> usize {
         value
@@ -105,6 +107,10 @@ fn options() -> Option<Options> {
             "--out" => options.out = args.next().expect("--out needs a path").into(),
             "--domains" => options.domains = number(args.next(), "--domains"),
             "--per-class" => options.per_class = number(args.next(), "--per-class"),
+            "--interval" => {
+                options.interval =
+                    Some(Duration::from_secs(number(args.next(), "--interval") as u64));
+            }
             "--window" => {
                 options.window = Duration::from_secs(number(args.next(), "--window") as u64);
             }
@@ -366,12 +372,14 @@ struct Operator {
     child: Child,
     base: String,
     http: reqwest::Client,
+    log: PathBuf,
 }
 
 impl Operator {
     fn start(dir: &Path, kubeconfig: &Path, instance: &str, env: &[(&str, String)]) -> Self {
         let port = free_port();
-        let log = std::fs::File::create(dir.join(format!("{instance}.log"))).expect("log file");
+        let log_path = dir.join(format!("{instance}.log"));
+        let log = std::fs::File::create(&log_path).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_domain-monitor"))
             .arg("run")
             .env_clear()
@@ -398,6 +406,7 @@ impl Operator {
             child,
             base: format!("http://127.0.0.1:{port}"),
             http: reqwest::Client::new(),
+            log: log_path,
         }
     }
 
@@ -414,6 +423,37 @@ impl Operator {
             .await
             .ok()?;
         response.text().await.ok()
+    }
+
+    /// Waits until `/ready` says so; panics with the operator's log when it
+    /// exits first (a configuration error, say) or after `patience`.
+    async fn ready(&self, patience: Duration) {
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Some(body) = self.get("/ready").await
+                && body.contains("\"ready\":true")
+            {
+                return;
+            }
+            let stat =
+                std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().next());
+            let log = || std::fs::read_to_string(&self.log).unwrap_or_default();
+            assert!(
+                !matches!(state, None | Some("Z" | "X")),
+                "the operator exited; its log:\n{}",
+                log()
+            );
+            assert!(
+                Instant::now() < deadline,
+                "the operator was not ready after {patience:?}; its log:\n{}",
+                log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// `GET /status`, once the operator answers.
@@ -629,14 +669,20 @@ async fn scale(options: &Options) -> Value {
     say(format!("scale {n}: API server, nsd, rdap-srv"));
     let cluster = Cluster::start(work.path()).await;
     let (nsd, rdap, whois) = registry(n).await;
-    // A short interval, so that the window sees every domain re-checked.
-    let check_interval = options.window;
+    // By default as long as the window, so that the window sees every
+    // domain re-checked; a shorter one (--interval) asks for more checks
+    // than the operator can do, to measure its capacity.
+    let check_interval = options.interval.unwrap_or(options.window);
     let mut env = registry_env(nsd.addr(), &rdap, &whois);
     env.extend([
         ("CHECK_INTERVAL", format!("{}s", check_interval.as_secs())),
         (
             "PRIORITY_CHECK_INTERVAL",
             format!("{}s", check_interval.as_secs()),
+        ),
+        (
+            "DROP_WINDOW_INTERVAL",
+            format!("{}s", check_interval.as_secs().min(10)),
         ),
         // Longer than the whole run: the window sees no heartbeat due, so
         // every write in it is one the operator chose to make.
@@ -645,15 +691,7 @@ async fn scale(options: &Options) -> Value {
 
     // Baseline: the operator watching no domain.
     let idle = Operator::start(work.path(), &cluster.kubeconfig, "baseline", &env);
-    wait_until(
-        "the idle operator to be ready",
-        Duration::from_secs(60),
-        || async {
-            let body = idle.get("/ready").await?;
-            body.contains("\"ready\":true").then_some(())
-        },
-    )
-    .await;
+    idle.ready(Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (baseline_rss, _) = idle.memory();
     idle.stop();
@@ -673,16 +711,8 @@ async fn scale(options: &Options) -> Value {
     let apiserver_cpu_before = cpu_seconds(cluster.child.id());
     let started = Instant::now();
     let operator = Operator::start(work.path(), &cluster.kubeconfig, "scale", &env);
-    let ready_s = wait_until(
-        "the operator to be ready",
-        Duration::from_secs(600),
-        || async {
-            let body = operator.get("/ready").await?;
-            body.contains("\"ready\":true")
-                .then(|| started.elapsed().as_secs_f64())
-        },
-    )
-    .await;
+    operator.ready(Duration::from_secs(600)).await;
+    let ready_s = started.elapsed().as_secs_f64();
     let first_check_all = wait_until(
         "every domain's first check",
         Duration::from_secs(1800),
@@ -729,6 +759,16 @@ async fn scale(options: &Options) -> Value {
     let errors = delta("domain_monitor_reconcile_errors_total", None);
     let total_writes = metric_sum(&metrics_after, "domain_monitor_status_writes_total", None);
     operator.stop();
+
+    // What watching alone costs: a fresh operator whose watch cache holds
+    // every resource with its status, checking one domain at a time.
+    let mut watch_env = env.clone();
+    watch_env.push(("MAX_CONCURRENT_CHECKS", "1".into()));
+    let watcher = Operator::start(work.path(), &cluster.kubeconfig, "watch-only", &watch_env);
+    watcher.ready(Duration::from_secs(600)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (watch_rss, _) = watcher.memory();
+    watcher.stop();
     drop((nsd, rdap, whois));
     drop(cluster);
 
@@ -766,6 +806,8 @@ async fn scale(options: &Options) -> Value {
         "rss_bytes": rss,
         "peak_rss_bytes": hwm,
         "rss_bytes_per_domain": round(per_domain, 0),
+        "watch_only_rss_bytes": watch_rss,
+        "watch_only_rss_bytes_per_domain": round(watch_rss.saturating_sub(baseline_rss) as f64 / n as f64, 0),
     });
     say(format!("scale {n}: {result}"));
     result
