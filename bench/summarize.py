@@ -61,6 +61,13 @@ def machine(raw: Path) -> dict:
     return info
 
 
+def first(runs) -> dict:
+    """The first of a list of runs (or the one run)."""
+    if isinstance(runs, list):
+        return runs[0] if runs else {}
+    return runs or {}
+
+
 def number(value):
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
@@ -107,6 +114,10 @@ def main() -> None:
         "demand_checks_per_s_100k": large.get("demand_checks_per_s"),
         "rss_bytes_per_domain_10k": small.get("rss_bytes_per_domain"),
         "rss_bytes_100k": large.get("rss_bytes"),
+        "watch_only_rss_bytes_per_domain_100k": large.get("watch_only_rss_bytes_per_domain"),
+        "operator_cpu_cores_first_checks_100k": large.get("operator_cpu_cores_first_checks"),
+        "apiserver_cpu_cores_first_checks_100k": large.get("apiserver_cpu_cores_first_checks"),
+        "operator_cpu_cores_idle_100k": large.get("operator_cpu_cores_in_window"),
         "peak_rss_bytes_100k": large.get("peak_rss_bytes"),
         "idle_status_writes_per_domain_per_hour_10k": small.get("idle_status_writes_per_domain_per_hour"),
         "apiserver_requests_per_s_first_checks_100k": large.get("apiserver_requests_per_s_first_checks"),
@@ -130,7 +141,7 @@ def main() -> None:
         "scale_large": large.get("settings"),
         "scaleout": scaleout.get("settings"),
         "detection": load(raw, "detection").get("settings"),
-        "dnsperf": (checks.get("dnsperf") or [{}])[0].get("settings"),
+        "dnsperf": first(checks.get("dnsperf")).get("settings"),
     }
     (results / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (results / "summary.md").write_text(markdown(summary, checks, small, large, scaleout, detection, info, steps))
@@ -193,6 +204,11 @@ def markdown(s, checks, small, large, scaleout, detection, info, steps):
         (f"rss_bytes_per_domain ({fmt(s['small_domains'])} domains)", fmt(s["rss_bytes_per_domain_10k"])),
         (f"operator RSS / peak RSS ({fmt(s['large_domains'])} domains)",
          f"{fmt((s['rss_bytes_100k'] or 0) >> 20)} / {fmt((s['peak_rss_bytes_100k'] or 0) >> 20)} MiB"),
+        (f"rss_bytes_per_domain of an operator that only watches ({fmt(s['large_domains'])} domains with "
+         "status, one check at a time)", fmt(s["watch_only_rss_bytes_per_domain_100k"])),
+        ("CPU cores during the first checks: operator / API server",
+         f"{fmt(s['operator_cpu_cores_first_checks_100k'])} / {fmt(s['apiserver_cpu_cores_first_checks_100k'])}"),
+        ("operator CPU cores while re-checking (window)", fmt(s["operator_cpu_cores_idle_100k"])),
         ("API server requests/s during the first checks", fmt(s["apiserver_requests_per_s_first_checks_100k"])),
         ("API server requests/s while nothing changes", fmt(s["apiserver_requests_per_s_idle_100k"])),
         ("resources created per second (not counted above)", fmt(s["creation_per_s_100k"])),
@@ -237,7 +253,7 @@ def markdown(s, checks, small, large, scaleout, detection, info, steps):
     out.append("")
     out.append("## What was measured")
     out.append("")
-    dnsperf = (checks.get("dnsperf") or [{}])[0]
+    dnsperf = first(checks.get("dnsperf"))
     out.append(
         f"- **DNS**: nsd (`rrl-ratelimit: 0`, one server process) serves a `.test` zone of "
         f"{fmt(checks.get('zone_delegations'))} delegations; the query set is half delegated, half absent names. "
