@@ -26,6 +26,10 @@ test:
 chaos:
     bash scripts/chaos.sh
 
+# Benchmarks on this machine (~15 min once built): writes bench/results/summary.{json,md}.
+bench:
+    bash bench/run.sh
+
 # Format and lint only.
 lint:
     cargo fmt --all -- --check

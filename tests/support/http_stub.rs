@@ -97,6 +97,8 @@ pub struct Recorded {
     pub body: Vec<u8>,
     /// The status the stub answered (or began to answer) with.
     pub status: u16,
+    /// When the stub had read the whole request.
+    pub received_at: std::time::Instant,
 }
 
 impl Recorded {
@@ -258,6 +260,7 @@ async fn read_request(stream: &mut TcpStream) -> Option<(String, Recorded)> {
             headers,
             body,
             status: 0,
+            received_at: std::time::Instant::now(),
         },
     ))
 }

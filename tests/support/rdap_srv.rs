@@ -274,6 +274,41 @@ impl RdapSrv {
         .await;
     }
 
+    /// Serves one domain object per name in `names` from an rdap-srv
+    /// template file named `stem` (replacing that template's earlier names),
+    /// which loads thousands of domains at once. `domain` is the object the
+    /// names share (its `ldhName` is replaced per name). Triggers a full
+    /// reload and, when `names` is not empty, waits until the first name is
+    /// served; a caller that removed names waits for them with
+    /// [`RdapSrv::wait_gone`].
+    pub async fn serve_template(&self, stem: &str, domain: &Value, names: &[String]) {
+        let _made = self.changes.lock().await;
+        let template = json!({
+            "domain": {"object": domain},
+            "ids": names.iter().map(|n| json!({"ldhName": n})).collect::<Vec<_>>(),
+        });
+        let file_name = format!("{stem}.template");
+        let temp = self.dir.path().join("tmp").join(&file_name);
+        std::fs::write(&temp, template.to_string()).expect("write the template");
+        std::fs::rename(&temp, self.dir.path().join("data").join(&file_name))
+            .expect("move the template into the data dir");
+        touch(&self.dir.path().join("data/reload"));
+        if let Some(first) = names.first() {
+            self.wait_for(first, &format!("{first} to be served"), |status, _| {
+                status == Some(200)
+            })
+            .await;
+        }
+    }
+
+    /// Waits until the server answers 404 for `name`.
+    pub async fn wait_gone(&self, name: &str) {
+        self.wait_for(name, &format!("{name} to be gone"), |status, _| {
+            status == Some(404)
+        })
+        .await;
+    }
+
     /// GETs `domain/<name>`: the status code and body, or `None` when the
     /// server did not answer.
     pub async fn get_domain(&self, name: &str) -> (Option<u16>, String) {

@@ -1,0 +1,490 @@
+//! Throughput of the check library against real local servers:
+//!
+//! 1. the DNS layer: [`DnsChecker`] against nsd serving a `.test` zone of
+//!    100k delegations, queried for delegated and absent names half and half,
+//!    side by side with `dnsperf` (and a plain hickory lookup loop) against
+//!    the same server;
+//! 2. the pipeline: domains fully decided per second by
+//!    [`LayeredChecker::evaluate`] when layer 1 settles them, and when half
+//!    of them (free names) escalate to RDAP (rdap-srv) and WHOIS.
+//!
+//! `cargo bench --bench checks -- --out FILE [--names N] [--seconds S] [--rounds R]`
+//! writes the numbers as JSON; `just bench` runs it. Under `cargo test
+//! --all-targets` (no `--bench` flag) it does nothing.
+
+mod common;
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    process::Command,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use clap::Parser;
+use common::round;
+use domain_monitor::{
+    check::{
+        Checker, Layer,
+        dns::{DnsChecker, Settings},
+        layered::{Depth, LayeredChecker},
+    },
+    config::{CheckerArgs, RateLimit},
+    domain_name::DomainName,
+    resource::Availability,
+};
+use hickory_resolver::proto::rr::RecordType;
+use serde_json::{Value, json};
+use support::{
+    nsd::{Nsd, Zone},
+    rdap_srv::RdapSrv,
+    whois_server::{Reply, WhoisServer},
+};
+
+/// Name servers the delegations point to (as in a real zone, a few hosts
+/// serve many domains).
+const HOSTING_SERVERS: usize = 16;
+
+struct Options {
+    out: PathBuf,
+    names: usize,
+    seconds: u64,
+    rounds: usize,
+}
+
+fn options() -> Option<Options> {
+    let mut args = std::env::args().skip(1);
+    let mut bench = false;
+    let mut options = Options {
+        out: PathBuf::from("bench/results/checks.json"),
+        names: 100_000,
+        seconds: 4,
+        rounds: 3,
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--bench" => bench = true,
+            "--out" => options.out = args.next().expect("--out needs a path").into(),
+            "--names" => {
+                options.names = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("--names needs a number");
+            }
+            "--rounds" => {
+                options.rounds = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("--rounds needs a number");
+            }
+            "--seconds" => {
+                options.seconds = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("--seconds needs a number");
+            }
+            _ => {}
+        }
+    }
+    bench.then_some(options)
+}
+
+fn main() {
+    let Some(options) = options() else {
+        println!("checks: a benchmark; run it with `cargo bench --bench checks` or `just bench`");
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    // On SIGINT/SIGTERM the run is dropped, and with it the servers it started.
+    let results = runtime.block_on(async {
+        tokio::select! {
+            results = run(&options) => Some(results),
+            () = common::stop_signal() => None,
+        }
+    });
+    let Some(results) = results else {
+        eprintln!("checks: stopped by a signal");
+        std::process::exit(130);
+    };
+    if let Some(dir) = options.out.parent() {
+        std::fs::create_dir_all(dir).expect("results directory");
+    }
+    std::fs::write(
+        &options.out,
+        serde_json::to_string_pretty(&results).expect("JSON"),
+    )
+    .expect("write the results");
+    println!("{}", serde_json::to_string_pretty(&results).expect("JSON"));
+}
+
+fn delegated(i: usize) -> String {
+    format!("d{i}.test")
+}
+
+fn free(i: usize) -> String {
+    format!("free{i}.test")
+}
+
+async fn run(options: &Options) -> Value {
+    let n = options.names;
+    let window = Duration::from_secs(options.seconds);
+    eprintln!("checks: starting nsd with {n} delegations");
+    let started = Instant::now();
+    let nsd = tokio::task::spawn_blocking(move || {
+        let mut zone = Zone::new("test");
+        for i in 0..n {
+            let ns = format!("ns{}.hosting.example", i % HOSTING_SERVERS);
+            zone = zone.delegate(&delegated(i), &[ns.as_str()]);
+        }
+        Nsd::start(zone)
+    })
+    .await
+    .expect("start nsd");
+    let nsd_start_s = started.elapsed().as_secs_f64();
+    // Half delegated, half absent, interleaved.
+    let queries: Arc<Vec<DomainName>> = Arc::new(
+        (0..n)
+            .map(|i| if i % 2 == 0 { delegated(i) } else { free(i) })
+            .map(|name| DomainName::parse(&name).expect("valid name"))
+            .collect(),
+    );
+
+    let mut results = serde_json::Map::new();
+    results.insert("zone_delegations".into(), json!(n));
+    results.insert("nsd_start_s".into(), json!(round(nsd_start_s, 2)));
+    results.insert("window_s".into(), json!(options.seconds));
+
+    // --- dnsperf and the DNS checker, in alternating rounds ---
+    // Other work on the machine moves these numbers a lot: each is the best
+    // of `rounds`, taken in turns so that both see the same conditions.
+    let checker = Arc::new(
+        DnsChecker::new(Settings {
+            servers: vec![nsd.addr()],
+            recursive_resolvers: Vec::new(),
+            authoritative_port: 53,
+            timeout: Duration::from_secs(2),
+            rate_limit: unlimited(),
+        })
+        .expect("dns checker"),
+    );
+    let mut dnsperf_runs = Vec::new();
+    let mut checker_runs: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let (mut best_dnsperf, mut best) = (0.0_f64, 0.0_f64);
+    for round_number in 1..=options.rounds {
+        let dnsperf = run_dnsperf(&nsd, &queries, options.seconds);
+        eprintln!("checks: round {round_number}: dnsperf {dnsperf}");
+        best_dnsperf = best_dnsperf.max(dnsperf["queries_per_s"].as_f64().unwrap_or(0.0));
+        dnsperf_runs.push(dnsperf);
+        for in_flight in [100, 500] {
+            let run = measure(in_flight, window, &queries, {
+                let checker = checker.clone();
+                move |name| {
+                    let checker = checker.clone();
+                    async move { format!("{:?}", checker.check(&name).await.outcome) }
+                }
+            })
+            .await;
+            eprintln!("checks: round {round_number}: dns checker, {in_flight} tasks: {run}");
+            best = best.max(run["per_s"].as_f64().unwrap_or(0.0));
+            checker_runs
+                .entry(format!("{in_flight}_tasks"))
+                .or_default()
+                .push(run);
+        }
+    }
+    results.insert("dnsperf".into(), json!(dnsperf_runs));
+    // The way a single stream drives it (as `buffer_unordered` in one task).
+    let one_task = measure_one_task(500, window, &queries, checker.clone()).await;
+    eprintln!("checks: dns checker, one task, 500 in flight: {one_task}");
+    checker_runs.insert("500_in_one_task".into(), vec![one_task]);
+    results.insert("dns_checker".into(), json!(checker_runs));
+    results.insert("rounds".into(), json!(options.rounds));
+    results.insert("dns_checks_per_s".into(), json!(round(best, 0)));
+    results.insert(
+        "dnsperf_queries_per_s".into(),
+        json!(round(best_dnsperf, 0)),
+    );
+    results.insert(
+        "dns_ratio_to_dnsperf".into(),
+        json!(if best_dnsperf > 0.0 {
+            round(best / best_dnsperf, 3)
+        } else {
+            0.0
+        }),
+    );
+
+    // --- a plain hickory lookup loop, for scale ---
+    let resolver =
+        domain_monitor::check::dns::recursive_resolver(&[nsd.addr()], Duration::from_secs(2))
+            .expect("resolver");
+    let hickory = measure(500, window, &queries, move |name| {
+        let resolver = resolver.clone();
+        async move {
+            match resolver
+                .lookup(format!("{}.", name.as_str()), RecordType::NS)
+                .await
+            {
+                Ok(_) => "answer".to_owned(),
+                Err(e) if e.is_nx_domain() => "nxdomain".to_owned(),
+                Err(e) if e.is_no_records_found() => "referral".to_owned(),
+                Err(_) => "error".to_owned(),
+            }
+        }
+    })
+    .await;
+    eprintln!("checks: hickory lookup loop, 500 tasks: {hickory}");
+    results.insert("hickory_lookups_per_s".into(), hickory["per_s"].clone());
+    results.insert("hickory_lookup_loop".into(), hickory);
+
+    // --- the pipeline ---
+    let rdap = RdapSrv::start().await;
+    let whois = WhoisServer::start(Vec::<(String, Reply)>::new()).await;
+    for i in (1..n).step_by(2) {
+        let name = free(i);
+        whois.set(
+            &name,
+            Reply::text(format!(
+                "No match for \"{}\".\r\n>>> Last update of WHOIS database: 2026-11-21T00:00:00Z <<<\r\n",
+                name.to_ascii_uppercase()
+            )),
+        );
+    }
+    let args = checker_args(&nsd, &rdap, &whois);
+    let layered = Arc::new(LayeredChecker::from_args(&args).expect("checkers"));
+
+    let registered: Arc<Vec<DomainName>> = Arc::new(
+        (0..n)
+            .map(|i| DomainName::parse(&delegated(i)).expect("valid"))
+            .collect(),
+    );
+    let mut layer1: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut best_layer1 = 0.0_f64;
+    for _ in 0..options.rounds.min(2) {
+        for in_flight in [200, 500] {
+            let run = measure(in_flight, window, &registered, evaluate(&layered)).await;
+            eprintln!("checks: layer 1 settles, {in_flight} tasks: {run}");
+            best_layer1 = best_layer1.max(run["per_s"].as_f64().unwrap_or(0.0));
+            layer1
+                .entry(format!("{in_flight}_tasks"))
+                .or_default()
+                .push(run);
+        }
+    }
+    results.insert("layer1".into(), json!(layer1));
+    results.insert("layer1_domains_per_s".into(), json!(round(best_layer1, 0)));
+
+    let mixed = measure(500, window, &queries, evaluate(&layered)).await;
+    eprintln!("checks: half escalate to RDAP and WHOIS, 500 tasks: {mixed}");
+    results.insert(
+        "half_escalated_domains_per_s".into(),
+        mixed["per_s"].clone(),
+    );
+    results.insert("half_escalated".into(), mixed);
+    Value::Object(results)
+}
+
+/// The `evaluate` of one domain as an outcome word: availability and layers.
+fn evaluate(
+    layered: &Arc<LayeredChecker>,
+) -> impl Fn(DomainName) -> std::pin::Pin<Box<dyn Future<Output = String> + Send>> + Send + Sync + 'static
+{
+    let layered = layered.clone();
+    move |name| {
+        let layered = layered.clone();
+        Box::pin(async move {
+            let evaluation = layered.evaluate(&name, Depth::Escalate).await;
+            let layers = evaluation
+                .layers
+                .iter()
+                .map(|l| match l {
+                    Layer::Fast => "1",
+                    Layer::Reliable => "2",
+                    Layer::Deep => "3",
+                })
+                .collect::<Vec<_>>()
+                .join("+");
+            let word = match evaluation.verdict.availability {
+                Availability::Registered => "registered",
+                Availability::Available => "available",
+                other => return format!("{other:?} via layers {layers}"),
+            };
+            format!("{word} via layers {layers}")
+        })
+    }
+}
+
+fn unlimited() -> RateLimit {
+    RateLimit {
+        count: std::num::NonZeroU32::new(10_000_000).expect("non-zero"),
+        per: Duration::from_secs(1),
+    }
+}
+
+/// Checker settings for the local world, with rate limits far above what
+/// the machine can do (the budgets are not what is measured here).
+fn checker_args(nsd: &Nsd, rdap: &RdapSrv, whois: &WhoisServer) -> CheckerArgs {
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        checks: CheckerArgs,
+    }
+    let nsd_addr = nsd.addr().to_string();
+    let rdap_override = format!("test={}", rdap.base_url());
+    let whois_override = format!("test={}", whois.host_port());
+    Wrapper::parse_from([
+        "bench",
+        "--dns-resolvers",
+        &nsd_addr,
+        "--dns-timeout",
+        "2s",
+        "--http-timeout",
+        "2s",
+        "--rdap-overrides",
+        &rdap_override,
+        "--rdap-timeout",
+        "5s",
+        "--whois-overrides",
+        &whois_override,
+        "--whois-timeout",
+        "5s",
+        "--dns-rate-limit",
+        "10000000/s",
+        "--http-rate-limit",
+        "10000000/s",
+        "--rdap-rate-limit",
+        "10000000/s",
+        "--whois-rate-limit",
+        "10000000/s",
+    ])
+    .checks
+}
+
+/// Runs `job` over `names` (cycling) from `tasks` spawned tasks for
+/// `window`; counts the outcome words.
+async fn measure<F, Fut>(
+    tasks: usize,
+    window: Duration,
+    names: &Arc<Vec<DomainName>>,
+    job: F,
+) -> Value
+where
+    F: Fn(DomainName) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = String> + Send + 'static,
+{
+    let job = Arc::new(job);
+    let next = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..tasks)
+        .map(|_| {
+            let (job, next, stop, names) = (job.clone(), next.clone(), stop.clone(), names.clone());
+            tokio::spawn(async move {
+                let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let word = job(names[i % names.len()].clone()).await;
+                    *outcomes.entry(word).or_default() += 1;
+                }
+                outcomes
+            })
+        })
+        .collect();
+    tokio::time::sleep(window).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
+    for worker in workers {
+        for (word, count) in worker.await.expect("worker") {
+            *outcomes.entry(word).or_default() += count;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let total: u64 = outcomes.values().sum();
+    json!({
+        "tasks": tasks,
+        "done": total,
+        "seconds": round(secs, 2),
+        "per_s": round(total as f64 / secs, 0),
+        "outcomes": outcomes,
+    })
+}
+
+/// The DNS checker driven by one task polling `in_flight` checks at once.
+async fn measure_one_task(
+    in_flight: usize,
+    window: Duration,
+    names: &Arc<Vec<DomainName>>,
+    checker: Arc<DnsChecker>,
+) -> Value {
+    use futures::StreamExt;
+    let started = Instant::now();
+    let deadline = started + window;
+    let names = names.clone();
+    let outcomes = futures::stream::iter(0..)
+        .take_while(|_| std::future::ready(Instant::now() < deadline))
+        .map(|i| {
+            let checker = checker.clone();
+            let name = names[i % names.len()].clone();
+            async move { checker.check(&name).await.outcome }
+        })
+        .buffer_unordered(in_flight)
+        .fold(BTreeMap::<String, u64>::new(), |mut acc, outcome| {
+            *acc.entry(format!("{outcome:?}")).or_default() += 1;
+            std::future::ready(acc)
+        })
+        .await;
+    let secs = started.elapsed().as_secs_f64();
+    let total: u64 = outcomes.values().sum();
+    json!({
+        "in_flight": in_flight,
+        "done": total,
+        "seconds": round(secs, 2),
+        "per_s": round(total as f64 / secs, 0),
+        "outcomes": outcomes,
+    })
+}
+
+/// `dnsperf` over the same names, against the same server.
+fn run_dnsperf(nsd: &Nsd, names: &[DomainName], seconds: u64) -> Value {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("queries.txt");
+    let text: String = names
+        .iter()
+        .map(|name| format!("{} NS\n", name.as_str()))
+        .collect();
+    std::fs::write(&data, text).expect("write the dnsperf query file");
+    let output = Command::new("dnsperf")
+        .args(["-s", &nsd.addr().ip().to_string()])
+        .args(["-p", &nsd.addr().port().to_string()])
+        .arg("-d")
+        .arg(&data)
+        .args(["-l", &seconds.to_string()])
+        .args(["-c", "4", "-T", "1", "-q", "500"])
+        .output()
+        .expect("run dnsperf (apt-get install -y dnsperf)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let field = |label: &str| -> Option<f64> {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .and_then(|l| l.split(':').nth(1))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    };
+    json!({
+        "settings": "-c 4 -T 1 -q 500",
+        "queries_per_s": field("Queries per second").map(|q| round(q, 0)),
+        "queries_completed": field("Queries completed"),
+        "queries_lost": field("Queries lost"),
+        "avg_latency_s": field("Average Latency (s)"),
+    })
+}

@@ -1,0 +1,1194 @@
+//! The operator at scale, as real processes: the test Kubernetes API server,
+//! nsd, rdap-srv, a WHOIS server and a callback receiver on loopback, and
+//! the release `domain-monitor` binary.
+//!
+//! ```text
+//! cargo bench --bench operator -- scale --domains 100000 [--window S] [--interval S] --out FILE
+//! cargo bench --bench operator -- scaleout --domains 10000 --out FILE
+//! cargo bench --bench operator -- detection --per-class 20 --out FILE
+//! ```
+//!
+//! - `scale`: N `MonitoredDomain`s (all delegated in nsd, each with an RDAP
+//!   object): time from operator start to the first check of every domain,
+//!   checks per second sustained, resident memory per domain, status writes
+//!   while nothing changes, API server requests per second.
+//! - `scaleout`: 1 and then 3 replicas on the same N domains, with a DNS
+//!   server that answers after a fixed delay (a remote TLD server) and a
+//!   per-replica concurrency cap, so that checking is the bottleneck.
+//! - `detection`: domains dropped by the "registry" while the operator runs;
+//!   the time until the availability notification reaches the receiver, for
+//!   ordinary, priority and drop-window domains.
+//!
+//! `just bench` runs all three. Without `--bench` (as under `cargo test
+//! --all-targets`) it does nothing. The test API server binary comes from
+//! `DM_TEST_APISERVER` (built by `tests/cluster/build.sh`).
+
+mod common;
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, BufReader},
+    net::{SocketAddr, TcpListener},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use common::round;
+use domain_monitor::{
+    domain_name::DomainName,
+    resource::{MonitoredDomain, MonitoredDomainSpec},
+    shard::{SHARD_LABEL, shard_of},
+};
+use futures::StreamExt;
+use k8s_openapi::{
+    api::core::v1::Namespace,
+    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+};
+use kube::{
+    Api, Client, Config, CustomResourceExt,
+    api::{ObjectMeta, PostParams},
+    config::{KubeConfigOptions, Kubeconfig},
+    runtime::wait::{await_condition, conditions},
+};
+use serde_json::{Value, json};
+use support::{
+    http_stub::{HttpStub, Reply as HttpReply},
+    nsd::{Nsd, Zone},
+    rdap_srv::RdapSrv,
+    whois_server::{Reply, WhoisServer},
+};
+use tokio::net::UdpSocket;
+
+/// Namespace of the benchmark's resources.
+const NAMESPACE: &str = "bench";
+/// Shards (the operator's default).
+const SHARDS: u32 = 16;
+/// Name servers every delegation points to (a large hoster's), the same in
+/// DNS, RDAP and WHOIS: when sources disagree on them, each source's answer
+/// rewrites the status once.
+const NAMESERVERS: [&str; 2] = ["ns1.hosting.example", "ns2.hosting.example"];
+/// The callback receiver's bearer token.
+const TOKEN: &str = "bench-callback-token";
+
+// === command line ===
+
+struct Options {
+    scenario: String,
+    out: PathBuf,
+    domains: usize,
+    per_class: usize,
+    window: Duration,
+    interval: Option<Duration>,
+}
+
+fn options() -> Option<Options> {
+    let mut args = std::env::args().skip(1);
+    let mut bench = false;
+    let mut options = Options {
+        scenario: String::new(),
+        out: PathBuf::from("bench/results/operator.json"),
+        domains: 10_000,
+        per_class: 20,
+        window: Duration::from_secs(60),
+        interval: None,
+    };
+    let number = |value: Option<String>, flag: &str| -> usize {
+        value
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{flag} needs a number"))
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--bench" => bench = true,
+            "--out" => options.out = args.next().expect("--out needs a path").into(),
+            "--domains" => options.domains = number(args.next(), "--domains"),
+            "--per-class" => options.per_class = number(args.next(), "--per-class"),
+            "--interval" => {
+                options.interval =
+                    Some(Duration::from_secs(number(args.next(), "--interval") as u64));
+            }
+            "--window" => {
+                options.window = Duration::from_secs(number(args.next(), "--window") as u64);
+            }
+            "scale" | "scaleout" | "detection" => options.scenario = arg,
+            _ => {}
+        }
+    }
+    bench.then_some(options)
+}
+
+fn main() {
+    let Some(options) = options() else {
+        println!("operator: a benchmark; run it with `just bench`");
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    // On SIGINT/SIGTERM the scenario is dropped, and with it every server
+    // and operator it started.
+    let result = runtime.block_on(async {
+        let scenario = async {
+            match options.scenario.as_str() {
+                "scale" => scale(&options).await,
+                "scaleout" => scaleout(&options).await,
+                "detection" => detection(&options).await,
+                other => panic!("unknown scenario {other:?}: use scale, scaleout or detection"),
+            }
+        };
+        tokio::select! {
+            result = scenario => Some(result),
+            () = common::stop_signal() => None,
+        }
+    });
+    let Some(result) = result else {
+        say("stopped by a signal");
+        std::process::exit(130);
+    };
+    if let Some(dir) = options.out.parent() {
+        std::fs::create_dir_all(dir).expect("results directory");
+    }
+    let text = serde_json::to_string_pretty(&result).expect("JSON");
+    std::fs::write(&options.out, &text).expect("write the results");
+    println!("{text}");
+}
+
+fn say(message: impl AsRef<str>) {
+    eprintln!("operator bench: {}", message.as_ref());
+}
+
+/// A temporary work directory (logs, kubeconfig), removed when dropped
+/// unless `DM_BENCH_KEEP` is set.
+struct Work(#[allow(dead_code)] Option<tempfile::TempDir>, PathBuf);
+
+impl Work {
+    fn new(prefix: &str) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir()
+            .expect("temp dir");
+        if std::env::var_os("DM_BENCH_KEEP").is_some() {
+            let path = dir.keep();
+            say(format!("keeping {}", path.display()));
+            Self(None, path)
+        } else {
+            let path = dir.path().to_owned();
+            Self(Some(dir), path)
+        }
+    }
+
+    fn path(&self) -> &Path {
+        &self.1
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+// === the API server ===
+
+/// A running test API server; stopped when dropped.
+struct Cluster {
+    child: Child,
+    kubeconfig: PathBuf,
+    client: Client,
+}
+
+impl Cluster {
+    async fn start(dir: &Path) -> Self {
+        let binary = std::env::var_os("DM_TEST_APISERVER").map_or_else(
+            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tools/test-apiserver"),
+            PathBuf::from,
+        );
+        assert!(
+            binary.exists(),
+            "no test API server at {}: build it with `bash tests/cluster/build.sh` (just bench does)",
+            binary.display()
+        );
+        let kubeconfig = dir.join("kubeconfig");
+        let mut child = Command::new(&binary)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("--controllers=false")
+            .arg("--exit-on-stdin-close")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let ready = tokio::task::spawn_blocking(move || {
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .any(|line| line.starts_with("KUBECONFIG="))
+        })
+        .await
+        .expect("read the API server's output");
+        assert!(ready, "the test API server did not start");
+        let config = Kubeconfig::read_from(&kubeconfig).expect("read kubeconfig");
+        let config = Config::from_custom_kubeconfig(config, &KubeConfigOptions::default())
+            .await
+            .expect("kubeconfig");
+        let client = Client::try_from(config).expect("kube client");
+        let cluster = Self {
+            child,
+            kubeconfig,
+            client,
+        };
+        cluster.install().await;
+        cluster
+    }
+
+    async fn install(&self) {
+        let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
+        let crd = MonitoredDomain::crd();
+        let name = crd.metadata.name.clone().expect("CRD name");
+        crds.create(&PostParams::default(), &crd)
+            .await
+            .expect("create the CRD");
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            await_condition(crds, &name, conditions::is_crd_established()),
+        )
+        .await
+        .expect("CRD established in time")
+        .expect("CRD watch");
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        namespaces
+            .create(
+                &PostParams::default(),
+                &Namespace {
+                    metadata: ObjectMeta {
+                        name: Some(NAMESPACE.to_owned()),
+                        ..ObjectMeta::default()
+                    },
+                    ..Namespace::default()
+                },
+            )
+            .await
+            .expect("create the namespace");
+    }
+
+    /// Creates the resources, 64 requests in flight, and returns how long
+    /// it took.
+    async fn create(&self, domains: &[(String, bool)]) -> Duration {
+        let api: Api<MonitoredDomain> = Api::namespaced(self.client.clone(), NAMESPACE);
+        let started = Instant::now();
+        let failures = futures::stream::iter(domains.iter().cloned())
+            .map(|(domain, priority)| {
+                let api = api.clone();
+                async move {
+                    let shard = shard_of(&DomainName::parse(&domain).expect("valid"), SHARDS);
+                    let mut resource = MonitoredDomain::new(
+                        &domain.replace('.', "-"),
+                        MonitoredDomainSpec {
+                            domain,
+                            priority,
+                            check_interval: None,
+                        },
+                    );
+                    resource.metadata.labels =
+                        Some([(SHARD_LABEL.to_owned(), shard.to_string())].into());
+                    api.create(&PostParams::default(), &resource).await.err()
+                }
+            })
+            .buffer_unordered(64)
+            .filter_map(|failure| async move { failure })
+            .collect::<Vec<_>>()
+            .await;
+        assert!(
+            failures.is_empty(),
+            "{} creates failed, e.g. {}",
+            failures.len(),
+            failures[0]
+        );
+        started.elapsed()
+    }
+
+    /// The API server's own request counter (`apiserver_request_total`).
+    fn requests_total(&self) -> f64 {
+        let output = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(["get", "--raw", "/metrics"])
+            .output()
+            .expect("run kubectl");
+        metric_sum(
+            &String::from_utf8_lossy(&output.stdout),
+            "apiserver_request_total",
+            None,
+        )
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// The sum of a Prometheus metric's samples, optionally only those whose
+/// labels contain `labels`.
+fn metric_sum(text: &str, name: &str, labels: Option<&str>) -> f64 {
+    text.lines()
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter(|line| labels.is_none_or(|l| line.contains(l)))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+// === the operator process ===
+
+/// `DM_BENCH_OPERATOR_ENV="K=V,K=V"`: extra environment for every operator,
+/// for experiments (e.g. allocator settings); the default run sets none.
+fn extra_operator_env() -> Vec<(String, String)> {
+    std::env::var("DM_BENCH_OPERATOR_ENV")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// A running `domain-monitor run`; stopped when dropped.
+struct Operator {
+    child: Child,
+    base: String,
+    http: reqwest::Client,
+    log: PathBuf,
+}
+
+impl Operator {
+    fn start(dir: &Path, kubeconfig: &Path, instance: &str, env: &[(&str, String)]) -> Self {
+        let port = free_port();
+        let log_path = dir.join(format!("{instance}.log"));
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_domain-monitor"))
+            .arg("run")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("KUBECONFIG", kubeconfig)
+            .env("WATCH_NAMESPACE", NAMESPACE)
+            .env("POD_NAMESPACE", NAMESPACE)
+            .env("INSTANCE_ID", instance)
+            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env(
+                "RUST_LOG",
+                std::env::var("DM_BENCH_RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            )
+            .env("OTEL_SDK_DISABLED", "true")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .envs(extra_operator_env())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .expect("start domain-monitor");
+        domain_monitor::net::ensure_crypto_provider();
+        Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+            log: log_path,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    async fn get(&self, path: &str) -> Option<String> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .ok()?;
+        response.text().await.ok()
+    }
+
+    /// Waits until `/ready` says so; panics with the operator's log when it
+    /// exits first (a configuration error, say) or after `patience`.
+    async fn ready(&self, patience: Duration) {
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Some(body) = self.get("/ready").await
+                && body.contains("\"ready\":true")
+            {
+                return;
+            }
+            let stat =
+                std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().next());
+            let log = || std::fs::read_to_string(&self.log).unwrap_or_default();
+            assert!(
+                !matches!(state, None | Some("Z" | "X")),
+                "the operator exited; its log:\n{}",
+                log()
+            );
+            assert!(
+                Instant::now() < deadline,
+                "the operator was not ready after {patience:?}; its log:\n{}",
+                log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// `GET /status`, once the operator answers.
+    async fn status(&self) -> Value {
+        for _ in 0..600 {
+            if let Some(body) = self.get("/status").await
+                && let Ok(value) = serde_json::from_str(&body)
+            {
+                return value;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the operator's /status did not answer");
+    }
+
+    /// `GET /metrics/prometheus`.
+    async fn metrics(&self) -> String {
+        for _ in 0..100 {
+            if let Some(body) = self.get("/metrics/prometheus").await {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the operator's /metrics/prometheus did not answer");
+    }
+
+    /// Evaluations so far (one verdict per evaluation).
+    async fn verdicts(&self) -> f64 {
+        metric_sum(&self.metrics().await, "domain_monitor_verdicts_total", None)
+    }
+
+    /// `VmRSS` and `VmHWM` in bytes.
+    fn memory(&self) -> (u64, u64) {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<u64>().ok())
+                .map_or(0, |kib| kib * 1024)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// Process CPU time (user + system) in seconds.
+    fn cpu_seconds(&self) -> f64 {
+        cpu_seconds(self.pid())
+    }
+
+    /// SIGTERM and wait (a clean shutdown releases the Leases).
+    fn stop(mut self) {
+        self.terminate();
+    }
+
+    fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..150 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.terminate();
+        }
+    }
+}
+
+/// CPU time (user + system) of process `pid` so far, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses: utime and
+    // stime are fields 14 and 15 of proc(5), 12th and 13th after it.
+    let rest = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Polls `probe` every 500 ms until it returns `Some`, or panics after `patience`.
+async fn wait_until<T, F, Fut>(what: &str, patience: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + patience;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {patience:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+// === the local registry ===
+
+fn delegated(i: usize) -> String {
+    format!("d{i}.test")
+}
+
+/// An RDAP domain object as a registry serves it.
+fn rdap_object(statuses: &[&str], deletion: Option<&str>) -> Value {
+    let mut events = vec![
+        json!({"eventAction": "registration", "eventDate": "2020-01-15T10:00:00Z"}),
+        json!({"eventAction": "expiration", "eventDate": "2027-01-15T10:00:00Z"}),
+    ];
+    if let Some(date) = deletion {
+        events.push(json!({"eventAction": "deletion", "eventDate": date}));
+    }
+    json!({
+        "objectClassName": "domain",
+        "ldhName": "template.test",
+        "rdapConformance": ["rdap_level_0"],
+        "status": statuses,
+        "events": events,
+        "entities": [{
+            "objectClassName": "entity",
+            "handle": "REG-DEMO",
+            "roles": ["registrar"],
+            "vcardArray": ["vcard", [["version", {}, "text", "4.0"], ["fn", {}, "text", "Demo Registrar Inc."]]],
+        }],
+        "nameservers": NAMESERVERS
+            .iter()
+            .map(|ns| json!({"objectClassName": "nameserver", "ldhName": ns}))
+            .collect::<Vec<_>>(),
+    })
+}
+
+fn whois_record(name: &str, status: &str) -> String {
+    format!(
+        "Domain Name: {}\r\nRegistrar: Demo Registrar Inc.\r\n\
+         Creation Date: 2020-01-15T10:00:00Z\r\nRegistry Expiry Date: 2027-01-15T10:00:00Z\r\n\
+         Domain Status: {status} https://icann.org/epp#{status}\r\n\
+         Name Server: NS1.HOSTING.EXAMPLE\r\nName Server: NS2.HOSTING.EXAMPLE\r\n\r\n",
+        name.to_ascii_uppercase()
+    )
+}
+
+fn whois_free(name: &str) -> String {
+    format!(
+        "No match for \"{}\".\r\n>>> Last update of WHOIS database: 2026-11-21T00:00:00Z <<<\r\n",
+        name.to_ascii_uppercase()
+    )
+}
+
+/// nsd with `n` delegations `d<i>.test`, rdap-srv with an object for each,
+/// and a WHOIS server (records are not needed: layer 1 settles them).
+async fn registry(n: usize) -> (Nsd, RdapSrv, WhoisServer) {
+    let nsd = tokio::task::spawn_blocking(move || {
+        let mut zone = Zone::new("test");
+        for i in 0..n {
+            zone = zone.delegate(&delegated(i), &NAMESERVERS);
+        }
+        Nsd::start(zone)
+    })
+    .await
+    .expect("start nsd");
+    let rdap = RdapSrv::start().await;
+    let names: Vec<String> = (0..n).map(delegated).collect();
+    rdap.serve_template("registered", &rdap_object(&["active"], None), &names)
+        .await;
+    let whois = WhoisServer::start(Vec::<(String, Reply)>::new()).await;
+    (nsd, rdap, whois)
+}
+
+/// Operator settings for the local registry. Rate limits are far above
+/// what the machine can do: one nsd stands in for every TLD server.
+fn registry_env(
+    dns: SocketAddr,
+    rdap: &RdapSrv,
+    whois: &WhoisServer,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("DNS_RESOLVERS", dns.to_string()),
+        ("DNS_TIMEOUT", "2s".into()),
+        ("HTTP_TIMEOUT", "2s".into()),
+        ("RDAP_OVERRIDES", format!("test={}", rdap.base_url())),
+        ("RDAP_TIMEOUT", "5s".into()),
+        ("WHOIS_OVERRIDES", format!("test={}", whois.host_port())),
+        ("WHOIS_TIMEOUT", "5s".into()),
+        ("DNS_RATE_LIMIT", "1000000/s".into()),
+        ("HTTP_RATE_LIMIT", "1000000/s".into()),
+        ("RDAP_RATE_LIMIT", "1000000/s".into()),
+        ("WHOIS_RATE_LIMIT", "1000000/s".into()),
+    ]
+}
+
+// === scenario: scale ===
+
+async fn scale(options: &Options) -> Value {
+    let n = options.domains;
+    let work = Work::new("dm-bench-scale-");
+    say(format!("scale {n}: API server, nsd, rdap-srv"));
+    let cluster = Cluster::start(work.path()).await;
+    let (nsd, rdap, whois) = registry(n).await;
+    // By default as long as the window, so that the window sees every
+    // domain re-checked; a shorter one (--interval) asks for more checks
+    // than the operator can do, to measure its capacity.
+    let check_interval = options.interval.unwrap_or(options.window);
+    let mut env = registry_env(nsd.addr(), &rdap, &whois);
+    env.extend([
+        ("CHECK_INTERVAL", format!("{}s", check_interval.as_secs())),
+        (
+            "PRIORITY_CHECK_INTERVAL",
+            format!("{}s", check_interval.as_secs()),
+        ),
+        (
+            "DROP_WINDOW_INTERVAL",
+            format!("{}s", check_interval.as_secs().min(10)),
+        ),
+        // Longer than the whole run: the window sees no heartbeat due, so
+        // every write in it is one the operator chose to make.
+        ("STATUS_HEARTBEAT", "1h".into()),
+    ]);
+
+    // Baseline: the operator watching no domain.
+    let idle = Operator::start(work.path(), &cluster.kubeconfig, "baseline", &env);
+    idle.ready(Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (baseline_rss, _) = idle.memory();
+    idle.stop();
+    say(format!(
+        "scale {n}: baseline RSS {} KiB",
+        baseline_rss / 1024
+    ));
+
+    let domains: Vec<(String, bool)> = (0..n).map(|i| (delegated(i), false)).collect();
+    let creation = cluster.create(&domains).await;
+    say(format!(
+        "scale {n}: created {n} resources in {:.1}s",
+        creation.as_secs_f64()
+    ));
+
+    let requests_before = cluster.requests_total();
+    let apiserver_cpu_before = cpu_seconds(cluster.child.id());
+    let started = Instant::now();
+    let operator = Operator::start(work.path(), &cluster.kubeconfig, "scale", &env);
+    operator.ready(Duration::from_secs(600)).await;
+    let ready_s = started.elapsed().as_secs_f64();
+    let first_check_all = wait_until(
+        "every domain's first check",
+        Duration::from_secs(1800),
+        || async {
+            let status = operator.status().await;
+            let domains = &status["domains"];
+            let unknown = domains["by_availability"]["Unknown"].as_u64().unwrap_or(0);
+            (domains["total"].as_u64() == Some(n as u64) && unknown == 0).then(|| started.elapsed())
+        },
+    )
+    .await;
+    let requests_first = cluster.requests_total();
+    let apiserver_cpu_first = cpu_seconds(cluster.child.id()) - apiserver_cpu_before;
+    let operator_cpu_first = operator.cpu_seconds();
+    let (rss_first, _) = operator.memory();
+    say(format!(
+        "scale {n}: every domain checked {:.1}s after start (ready after {ready_s:.1}s), RSS {} MiB",
+        first_check_all.as_secs_f64(),
+        rss_first >> 20
+    ));
+
+    // The idle window: nothing changes in the world.
+    let metrics_before = operator.metrics().await;
+    let cpu_before = operator.cpu_seconds();
+    let apiserver_cpu_window_start = cpu_seconds(cluster.child.id());
+    let requests_window_start = cluster.requests_total();
+    let window_started = Instant::now();
+    tokio::time::sleep(options.window).await;
+    let window = window_started.elapsed().as_secs_f64();
+    let metrics_after = operator.metrics().await;
+    let cpu_after = operator.cpu_seconds();
+    let apiserver_cpu_window = cpu_seconds(cluster.child.id()) - apiserver_cpu_window_start;
+    let requests_window_end = cluster.requests_total();
+    let (rss, hwm) = operator.memory();
+    let delta = |name: &str, labels: Option<&str>| {
+        metric_sum(&metrics_after, name, labels) - metric_sum(&metrics_before, name, labels)
+    };
+    let checks = delta("domain_monitor_verdicts_total", None);
+    let writes = delta("domain_monitor_status_writes_total", None);
+    let change_writes = delta(
+        "domain_monitor_status_writes_total",
+        Some("reason=\"change\""),
+    );
+    let errors = delta("domain_monitor_reconcile_errors_total", None);
+    let total_writes = metric_sum(&metrics_after, "domain_monitor_status_writes_total", None);
+    operator.stop();
+
+    // What watching alone costs: a fresh operator whose watch cache holds
+    // every resource with its status, checking one domain at a time.
+    let mut watch_env = env.clone();
+    watch_env.push(("MAX_CONCURRENT_CHECKS", "1".into()));
+    let watcher = Operator::start(work.path(), &cluster.kubeconfig, "watch-only", &watch_env);
+    watcher.ready(Duration::from_secs(600)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (watch_rss, _) = watcher.memory();
+    watcher.stop();
+    drop((nsd, rdap, whois));
+    drop(cluster);
+
+    let per_domain = (rss.saturating_sub(baseline_rss)) as f64 / n as f64;
+    let result = json!({
+        "domains": n,
+        "settings": {
+            "CHECK_INTERVAL": format!("{}s", check_interval.as_secs()),
+            "STATUS_HEARTBEAT": "1h (heartbeats add 3600 / STATUS_HEARTBEAT writes per domain per hour by design: 6 with the default 10m)",
+            "MAX_CONCURRENT_CHECKS": 200,
+            "rate_limits": "1000000/s per server (one local nsd stands in for every TLD server)",
+        },
+        "creation_s": round(creation.as_secs_f64(), 1),
+        "creation_per_s": round(n as f64 / creation.as_secs_f64(), 0),
+        "ready_s": round(ready_s, 1),
+        "first_check_all_s": round(first_check_all.as_secs_f64(), 1),
+        "first_check_per_s": round(n as f64 / first_check_all.as_secs_f64(), 0),
+        "apiserver_requests_per_s_first_checks": round((requests_first - requests_before) / first_check_all.as_secs_f64(), 0),
+        "window_s": round(window, 1),
+        "checks_in_window": checks,
+        "checks_per_s_sustained": round(checks / window, 0),
+        "demand_checks_per_s": round(n as f64 / check_interval.as_secs_f64(), 0),
+        "operator_cpu_cores_in_window": round((cpu_after - cpu_before) / window, 2),
+        "apiserver_cpu_cores_in_window": round(apiserver_cpu_window / window, 2),
+        "operator_cpu_cores_first_checks": round(operator_cpu_first / first_check_all.as_secs_f64(), 2),
+        "apiserver_cpu_cores_first_checks": round(apiserver_cpu_first / first_check_all.as_secs_f64(), 2),
+        "status_writes_in_window": writes,
+        "status_writes_for_changes_in_window": change_writes,
+        "status_writes_total": total_writes,
+        "reconcile_errors_in_window": errors,
+        "idle_status_writes_per_domain_per_hour": round(writes / n as f64 * 3600.0 / window, 4),
+        "apiserver_requests_per_s_idle": round((requests_window_end - requests_window_start) / window, 1),
+        "baseline_rss_bytes": baseline_rss,
+        "rss_bytes_after_first_checks": rss_first,
+        "rss_bytes": rss,
+        "peak_rss_bytes": hwm,
+        "rss_bytes_per_domain": round(per_domain, 0),
+        "watch_only_rss_bytes": watch_rss,
+        "watch_only_rss_bytes_per_domain": round(watch_rss.saturating_sub(baseline_rss) as f64 / n as f64, 0),
+    });
+    say(format!("scale {n}: {result}"));
+    result
+}
+
+// === scenario: scale-out ===
+
+/// A UDP DNS relay that holds every query for `delay` before passing it to
+/// `upstream`: a TLD server far away, without touching the loopback device.
+async fn delaying_dns_relay(upstream: SocketAddr, delay: Duration) -> SocketAddr {
+    let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind relay"));
+    let addr = socket.local_addr().expect("relay address");
+    tokio::spawn(async move {
+        let mut buffer = vec![0_u8; 4096];
+        loop {
+            let Ok((len, client)) = socket.recv_from(&mut buffer).await else {
+                continue;
+            };
+            let query = buffer[..len].to_vec();
+            let socket = socket.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let Ok(upstream_socket) = UdpSocket::bind("127.0.0.1:0").await else {
+                    return;
+                };
+                if upstream_socket.send_to(&query, upstream).await.is_err() {
+                    return;
+                }
+                let mut answer = vec![0_u8; 4096];
+                if let Ok(Ok(len)) =
+                    tokio::time::timeout(Duration::from_secs(2), upstream_socket.recv(&mut answer))
+                        .await
+                {
+                    let _ = socket.send_to(&answer[..len], client).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Shards held by each replica, from their `/status`.
+async fn shards_held(replicas: &[Operator]) -> Vec<usize> {
+    let mut held = Vec::new();
+    for replica in replicas {
+        let status = replica.status().await;
+        held.push(status["shards"]["held"].as_array().map_or(0, Vec::len));
+    }
+    held
+}
+
+async fn total_verdicts(replicas: &[Operator]) -> f64 {
+    let mut sum = 0.0;
+    for replica in replicas {
+        sum += replica.verdicts().await;
+    }
+    sum
+}
+
+/// Throughput of `replicas` once every domain was checked under the final
+/// shard assignment.
+async fn measure_replicas(replicas: &[Operator], n: usize, window: Duration) -> Value {
+    let count = replicas.len();
+    let balanced_at = wait_until(
+        "the shards to be balanced",
+        Duration::from_secs(120),
+        || async {
+            let held = shards_held(replicas).await;
+            let max = (SHARDS as usize).div_ceil(count);
+            (held.iter().sum::<usize>() == SHARDS as usize
+                && held.iter().all(|h| *h <= max && *h > 0))
+            .then_some(held)
+        },
+    )
+    .await;
+    let base = total_verdicts(replicas).await;
+    let warm_started = Instant::now();
+    wait_until(
+        "every domain checked once",
+        Duration::from_secs(600),
+        || async { (total_verdicts(replicas).await - base >= n as f64).then_some(()) },
+    )
+    .await;
+    let warm_up = warm_started.elapsed().as_secs_f64();
+    let held_after = shards_held(replicas).await;
+    let before = total_verdicts(replicas).await;
+    let started = Instant::now();
+    tokio::time::sleep(window).await;
+    let after = total_verdicts(replicas).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let held_end = shards_held(replicas).await;
+    let rss: Vec<u64> = replicas.iter().map(|r| r.memory().0).collect();
+    json!({
+        "replicas": count,
+        "shards_held": held_end,
+        "shards_stable_during_window": held_after == held_end && balanced_at == held_end,
+        "warm_up_s": round(warm_up, 1),
+        "window_s": round(seconds, 1),
+        "checks_in_window": after - before,
+        "checks_per_s": round((after - before) / seconds, 1),
+        "rss_bytes": rss,
+    })
+}
+
+async fn scaleout(options: &Options) -> Value {
+    let n = options.domains;
+    let delay = Duration::from_millis(100);
+    let concurrency = 40;
+    // One replica does about concurrency / delay = 400 checks/s: ask for
+    // 2,000/s, more than three replicas can do.
+    let check_interval = Duration::from_secs((n as u64 / 2000).max(1));
+    let work = Work::new("dm-bench-scaleout-");
+    say(format!("scale-out {n}: API server, nsd, rdap-srv"));
+    let cluster = Cluster::start(work.path()).await;
+    let (nsd, rdap, whois) = registry(n).await;
+    let relay = delaying_dns_relay(nsd.addr(), delay).await;
+    let domains: Vec<(String, bool)> = (0..n).map(|i| (delegated(i), false)).collect();
+    let creation = cluster.create(&domains).await;
+    say(format!(
+        "scale-out {n}: created in {:.1}s",
+        creation.as_secs_f64()
+    ));
+    let mut env = registry_env(relay, &rdap, &whois);
+    env.extend([
+        ("CHECK_INTERVAL", format!("{}s", check_interval.as_secs())),
+        (
+            "PRIORITY_CHECK_INTERVAL",
+            format!("{}s", check_interval.as_secs()),
+        ),
+        (
+            "DROP_WINDOW_INTERVAL",
+            format!("{}s", check_interval.as_secs()),
+        ),
+        ("MAX_CONCURRENT_CHECKS", concurrency.to_string()),
+    ]);
+
+    let one = vec![Operator::start(
+        work.path(),
+        &cluster.kubeconfig,
+        "solo",
+        &env,
+    )];
+    let single = measure_replicas(&one, n, options.window).await;
+    say(format!("scale-out {n}: one replica {single}"));
+    for replica in one {
+        replica.stop();
+    }
+    let three: Vec<Operator> = ["r1", "r2", "r3"]
+        .iter()
+        .map(|id| Operator::start(work.path(), &cluster.kubeconfig, id, &env))
+        .collect();
+    let triple = measure_replicas(&three, n, options.window).await;
+    say(format!("scale-out {n}: three replicas {triple}"));
+    drop(three);
+    drop((nsd, rdap, whois));
+    drop(cluster);
+    let ratio = triple["checks_per_s"].as_f64().unwrap_or(0.0)
+        / single["checks_per_s"].as_f64().unwrap_or(f64::NAN);
+    json!({
+        "domains": n,
+        "what": "checks/s of 1 vs 3 replicas when each replica's MAX_CONCURRENT_CHECKS is the bottleneck: every DNS answer is delayed like a remote TLD server's, and the check interval asks for more than 3 replicas can do",
+        "settings": {
+            "dns_delay_ms": delay.as_millis(),
+            "MAX_CONCURRENT_CHECKS": concurrency,
+            "CHECK_INTERVAL": format!("{}s", check_interval.as_secs()),
+            "demand_checks_per_s": round(n as f64 / check_interval.as_secs_f64(), 0),
+        },
+        "one_replica": single,
+        "three_replicas": triple,
+        "scaleout_ratio_3v1": round(ratio, 2),
+    })
+}
+
+// === scenario: detection latency ===
+
+/// The three kinds of domain whose drop is timed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Class {
+    Normal,
+    Priority,
+    DropWindow,
+}
+
+impl Class {
+    fn prefix(self) -> &'static str {
+        match self {
+            Self::Normal => "normal",
+            Self::Priority => "priority",
+            Self::DropWindow => "window",
+        }
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    // Nearest rank.
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted[rank.min(sorted.len()) - 1]
+}
+
+async fn detection(options: &Options) -> Value {
+    let k = options.per_class;
+    let intervals = [
+        (Class::Normal, Duration::from_secs(60)),
+        (Class::Priority, Duration::from_secs(10)),
+        (Class::DropWindow, Duration::from_secs(2)),
+    ];
+    let work = Work::new("dm-bench-detection-");
+    say(format!("detection: {k} domains per class"));
+    let cluster = Cluster::start(work.path()).await;
+    let nsd = tokio::task::spawn_blocking(|| Nsd::start(Zone::new("test")))
+        .await
+        .expect("start nsd");
+    let rdap = RdapSrv::start().await;
+    let whois = WhoisServer::start(Vec::<(String, Reply)>::new()).await;
+    let receiver = HttpStub::start().await;
+    receiver.set("/callback", HttpReply::new(200));
+
+    let names = |class: Class| -> Vec<String> {
+        (0..k)
+            .map(|i| format!("{}{i}.test", class.prefix()))
+            .collect()
+    };
+    let all: Vec<(Class, String)> = intervals
+        .iter()
+        .flat_map(|(class, _)| names(*class).into_iter().map(move |n| (*class, n)))
+        .collect();
+    // DNS: every domain delegated.
+    let delegations: Vec<String> = all.iter().map(|(_, n)| n.clone()).collect();
+    tokio::task::block_in_place(|| {
+        nsd.change(|zone| {
+            let mut grown = std::mem::replace(zone, Zone::new("test"));
+            for name in &delegations {
+                grown = grown.delegate(name, &NAMESERVERS);
+            }
+            *zone = grown;
+        });
+    });
+    // RDAP and WHOIS: active names, and names in pendingDelete whose
+    // registry-published deletion date has just passed (a drop window).
+    let deletion = jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::from_secs(60))
+        .expect("a timestamp")
+        .to_string();
+    let mut active: Vec<String> = names(Class::Normal);
+    active.extend(names(Class::Priority));
+    let mut pending = names(Class::DropWindow);
+    rdap.serve_template("active", &rdap_object(&["active"], None), &active)
+        .await;
+    rdap.serve_template(
+        "pending",
+        &rdap_object(&["pending delete"], Some(&deletion)),
+        &pending,
+    )
+    .await;
+    for (class, name) in &all {
+        let status = if *class == Class::DropWindow {
+            "pendingDelete"
+        } else {
+            "active"
+        };
+        whois.set(name, Reply::text(whois_record(name, status)));
+    }
+    let domains: Vec<(String, bool)> = all
+        .iter()
+        .map(|(class, name)| (name.clone(), *class == Class::Priority))
+        .collect();
+    cluster.create(&domains).await;
+
+    let mut env = registry_env(nsd.addr(), &rdap, &whois);
+    env.extend([
+        ("CHECK_INTERVAL", "60s".to_owned()),
+        ("PRIORITY_CHECK_INTERVAL", "10s".to_owned()),
+        ("DROP_WINDOW_INTERVAL", "2s".to_owned()),
+        ("API_CALLBACK_URL", receiver.url("/callback")),
+        ("API_AUTH_TOKEN", TOKEN.to_owned()),
+        ("PER_CHECK_CALLBACKS", "off".to_owned()),
+    ]);
+    let operator = Operator::start(work.path(), &cluster.kubeconfig, "detection", &env);
+    wait_until("the first checks", Duration::from_secs(120), || async {
+        let status = operator.status().await;
+        let by = &status["domains"]["by_availability"];
+        (by["Registered"].as_u64() == Some(2 * k as u64)
+            && by["PendingDelete"].as_u64() == Some(k as u64))
+        .then_some(())
+    })
+    .await;
+    say("detection: every domain checked; dropping them one per class every 3 s");
+
+    // Each round drops one domain of each class: RDAP and WHOIS first, the
+    // delegation last, so the drop is complete when DNS changes. The clock
+    // starts just before that DNS change.
+    let mut dropped_at: BTreeMap<String, (Class, Instant)> = BTreeMap::new();
+    for round in 0..k {
+        let round_started = Instant::now();
+        let victims: Vec<(Class, String)> = intervals
+            .iter()
+            .map(|(class, _)| (*class, format!("{}{round}.test", class.prefix())))
+            .collect();
+        active.retain(|n| !victims.iter().any(|(_, v)| v == n));
+        pending.retain(|n| !victims.iter().any(|(_, v)| v == n));
+        rdap.serve_template("active", &rdap_object(&["active"], None), &active)
+            .await;
+        rdap.serve_template(
+            "pending",
+            &rdap_object(&["pending delete"], Some(&deletion)),
+            &pending,
+        )
+        .await;
+        for (_, name) in &victims {
+            rdap.wait_gone(name).await;
+            whois.set(name, Reply::text(whois_free(name)));
+        }
+        for (class, name) in &victims {
+            let at = Instant::now();
+            let name_for_zone = name.clone();
+            tokio::task::block_in_place(|| nsd.remove_delegation(&name_for_zone));
+            dropped_at.insert(name.clone(), (*class, at));
+        }
+        let elapsed = round_started.elapsed();
+        if elapsed < Duration::from_secs(3) {
+            tokio::time::sleep(Duration::from_secs(3) - elapsed).await;
+        }
+    }
+    say("detection: every domain dropped; waiting for the notifications");
+    let longest = intervals[0].1.mul_f64(1.1) + Duration::from_secs(20);
+    let deadline = Instant::now() + longest;
+    let mut arrived: BTreeMap<String, Instant> = BTreeMap::new();
+    while Instant::now() < deadline && arrived.len() < dropped_at.len() {
+        for request in receiver.requests("/callback") {
+            let body = request.json();
+            if body.get("status").and_then(Value::as_str) == Some("available")
+                && let Some(domain) = body["domain"].as_str()
+            {
+                arrived
+                    .entry(domain.to_owned())
+                    .or_insert(request.received_at);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    operator.stop();
+
+    let mut by_class = serde_json::Map::new();
+    for (class, interval) in intervals {
+        let mut latencies: Vec<f64> = dropped_at
+            .iter()
+            .filter(|(_, (c, _))| *c == class)
+            .filter_map(|(name, (_, at))| {
+                arrived
+                    .get(name)
+                    .map(|got| got.saturating_duration_since(*at).as_secs_f64() * 1000.0)
+            })
+            .collect();
+        latencies.sort_by(f64::total_cmp);
+        let missing = k - latencies.len();
+        by_class.insert(
+            class.prefix().to_owned(),
+            json!({
+                "interval_s": interval.as_secs(),
+                "dropped": k,
+                "notified": latencies.len(),
+                "missing": missing,
+                "p50_ms": round(percentile(&latencies, 50.0), 0),
+                "p99_ms": round(percentile(&latencies, 99.0), 0),
+                "max_ms": round(latencies.last().copied().unwrap_or(f64::NAN), 0),
+                "min_ms": round(latencies.first().copied().unwrap_or(f64::NAN), 0),
+                "target_p99_ms": if class == Class::DropWindow { 5000 } else { interval.as_millis() as u64 + 1000 },
+            }),
+        );
+    }
+    json!({
+        "settings": {
+            "CHECK_INTERVAL": "60s",
+            "PRIORITY_CHECK_INTERVAL": "10s",
+            "DROP_WINDOW_INTERVAL": "2s",
+            "jitter": "±10 % on every interval (src/schedule.rs)",
+            "clock": "from just before the nsd reload that removes the delegation (RDAP object and WHOIS record already gone) to the notification's arrival at the receiver",
+        },
+        "classes": by_class,
+    })
+}
