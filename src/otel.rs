@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use opentelemetry::{
     Key, KeyValue,
-    metrics::{Counter, Histogram, Meter, MeterProvider as _},
+    metrics::{AsyncInstrument, Counter, Histogram, Meter, MeterProvider as _},
     trace::TracerProvider as _,
 };
 use opentelemetry_otlp::{Protocol, WithExportConfig};
@@ -179,35 +179,19 @@ pub fn instrument(meter: &Meter, metrics: &Metrics, snapshot: SnapshotSource) {
                 histograms.insert(instrument.name, histogram);
             }
             Kind::Gauge => {
-                let snapshot = SnapshotSource::clone(&snapshot);
-                let uptime = metrics.started();
                 meter
                     .f64_observable_gauge(instrument.name)
                     .with_unit(instrument.unit)
                     .with_description(instrument.description)
-                    .with_callback(move |observer| {
-                        for (attributes, value) in
-                            metrics::collected(instrument, &snapshot(), uptime.elapsed())
-                        {
-                            observer.observe(value, &key_values(&attributes));
-                        }
-                    })
+                    .with_callback(observe(instrument, &snapshot, metrics.started()))
                     .build();
             }
             Kind::ObservedCounter => {
-                let snapshot = SnapshotSource::clone(&snapshot);
-                let uptime = metrics.started();
                 meter
                     .f64_observable_counter(instrument.name)
                     .with_unit(instrument.unit)
                     .with_description(instrument.description)
-                    .with_callback(move |observer| {
-                        for (attributes, value) in
-                            metrics::collected(instrument, &snapshot(), uptime.elapsed())
-                        {
-                            observer.observe(value, &key_values(&attributes));
-                        }
-                    })
+                    .with_callback(observe(instrument, &snapshot, metrics.started()))
                     .build();
             }
         }
@@ -216,6 +200,20 @@ pub fn instrument(meter: &Meter, metrics: &Metrics, snapshot: SnapshotSource) {
         counters,
         histograms,
     }));
+}
+
+/// The callback of a collected instrument: reads a snapshot at every export.
+fn observe(
+    instrument: &'static Instrument,
+    snapshot: &SnapshotSource,
+    started: std::time::Instant,
+) -> impl Fn(&dyn AsyncInstrument<f64>) + Send + Sync + 'static {
+    let snapshot = SnapshotSource::clone(snapshot);
+    move |observer| {
+        for (attributes, value) in metrics::collected(instrument, &snapshot(), started.elapsed()) {
+            observer.observe(value, &key_values(&attributes));
+        }
+    }
 }
 
 fn key_values(attributes: &[(&'static str, String)]) -> Vec<KeyValue> {
