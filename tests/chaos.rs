@@ -220,7 +220,7 @@ async fn api_server_restart() {
     };
     figures.count_deliveries(&notifications);
     damage(&mut figures, &now, &all, &taken, &notifications);
-    figures.extra.insert("restarts".into(), json!(restarts));
+    figures.note("restarts", json!(restarts));
     let all_delivered = free.iter().all(|n| now.get(n).is_some_and(delivered));
     let passed = all_delivered
         && figures.notifications_delivered == figures.notifications_expected
@@ -271,10 +271,8 @@ async fn operator_sigkill_during_checks_and_delivery() {
     damage(&mut figures, &now, &all, &taken, &notifications);
     let keys = keys_per_domain(&notifications);
     let one_key_each = keys.values().all(|k| k.len() == 1);
-    figures.extra.insert("kills".into(), json!(kills));
-    figures
-        .extra
-        .insert("requests_received".into(), json!(notifications.len()));
+    figures.note("kills", json!(kills));
+    figures.note("requests_received", json!(notifications.len()));
     let marked = free
         .iter()
         .filter(|n| now.get(*n).is_some_and(delivered))
@@ -283,9 +281,7 @@ async fn operator_sigkill_during_checks_and_delivery() {
     // write repeats that delivery (same key) after the restart, so each
     // notification is accepted at most once more per kill.
     let accepted = accepted_per_domain(&notifications);
-    figures
-        .extra
-        .insert("accepted_per_domain".into(), json!(accepted));
+    figures.note("accepted_per_domain", json!(accepted));
     let passed = marked == free.len()
         && figures.notifications_delivered == figures.notifications_expected
         && accepted.values().all(|n| *n <= 1 + kills as u64)
@@ -368,12 +364,8 @@ async fn callback_receiver_faults() {
     figures.count_deliveries(&notifications);
     damage(&mut figures, &now, &all, &taken, &notifications);
     let keys = keys_per_domain(&notifications);
-    figures
-        .extra
-        .insert("checks_per_phase".into(), json!(checks_during_outage));
-    figures
-        .extra
-        .insert("attempts".into(), json!(notifications.len()));
+    figures.note("checks_per_phase", json!(checks_during_outage));
+    figures.note("attempts", json!(notifications.len()));
     let kept_checking = checks_during_outage.iter().all(|n| *n > 0);
     let passed = kept_checking
         && free.iter().all(|n| now.get(n).is_some_and(delivered))
@@ -523,7 +515,7 @@ async fn domain_api_faults() {
         resources_lost: lost as u64,
         ..Figures::default()
     };
-    figures.extra.insert("faults".into(), json!(outcomes));
+    figures.note("faults", json!(outcomes));
     let passed = all_expected && idn && lost == 0;
     record(
         "domain_api_faults",
@@ -633,12 +625,8 @@ async fn registries_misbehaving() {
         resources_lost: names.iter().filter(|n| !now.contains_key(*n)).count() as u64,
         ..Figures::default()
     };
-    figures
-        .extra
-        .insert("domains_checked".into(), json!(checked.len()));
-    figures
-        .extra
-        .insert("rdap_hits_of_429_names".into(), json!(throttled_hits));
+    figures.note("domains_checked", json!(checked.len()));
+    figures.note("rdap_hits_of_429_names", json!(throttled_hits));
     let backoff_honoured = throttled_hits.iter().all(|h| *h <= 2);
     let passed = figures.false_available == 0
         && figures.resources_lost == 0
@@ -703,7 +691,7 @@ async fn two_replicas_with_a_frozen_lease_holder() {
     figures.resources_lost = names.iter().filter(|n| !now.contains_key(*n)).count() as u64;
     let keys = keys_per_domain(&notifications);
     let per_domain_accepted = accepted_per_domain(&notifications);
-    figures.extra.insert("freezes".into(), json!(freezes));
+    figures.note("freezes", json!(freezes));
     // At least once: a replica frozen between sending and recording may send
     // once more after it wakes, with the same key; never more than that.
     let within_bound = per_domain_accepted

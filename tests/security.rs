@@ -1144,35 +1144,21 @@ async fn fuzz_parsers() {
         ..Figures::default()
     };
     let cases_run: u64 = tally.cases.values().sum();
-    figures.extra.insert("seed".into(), json!(seed));
-    figures
-        .extra
-        .insert("parser_cases".into(), json!(cases_run));
-    figures
-        .extra
-        .insert("parser_cases_by_target".into(), json!(tally.cases));
-    figures
-        .extra
-        .insert("parser_input_bytes".into(), json!(tally.bytes));
-    figures.extra.insert("panics".into(), json!(tally.panics));
-    figures
-        .extra
-        .insert("invariant_violations".into(), json!(tally.violations));
-    figures
-        .extra
-        .insert("checker_garbage_cases".into(), json!(checker_cases));
-    figures.extra.insert(
-        "cap_cases".into(),
+    figures.note("seed", json!(seed));
+    figures.note("parser_cases", json!(cases_run));
+    figures.note("parser_cases_by_target", json!(tally.cases));
+    figures.note("parser_input_bytes", json!(tally.bytes));
+    figures.note("panics", json!(tally.panics));
+    figures.note("invariant_violations", json!(tally.violations));
+    figures.note("checker_garbage_cases", json!(checker_cases));
+    figures.note(
+        "cap_cases",
         json!(caps.iter().map(CapCase::figures).collect::<Vec<_>>()),
     );
-    figures
-        .extra
-        .insert("caps_failed".into(), json!(caps_failed));
-    figures
-        .extra
-        .insert("whois_cap_bytes".into(), json!(WHOIS_MAX_ANSWER_BYTES));
-    figures.extra.insert(
-        "rdap_cap_bytes".into(),
+    figures.note("caps_failed", json!(caps_failed));
+    figures.note("whois_cap_bytes", json!(WHOIS_MAX_ANSWER_BYTES));
+    figures.note(
+        "rdap_cap_bytes",
         json!(domain_monitor::check::rdap::MAX_ANSWER_BYTES),
     );
     let passed = tally.panics == 0
@@ -1443,33 +1429,19 @@ async fn ssrf() {
         false_available,
         ..Figures::default()
     };
-    figures
-        .extra
-        .insert("names".into(), json!(SSRF_NAMES.len()));
-    figures.extra.insert("probes".into(), json!(probes));
-    figures
-        .extra
-        .insert("ip_literals_accepted_as_names".into(), json!(literals));
-    figures
-        .extra
-        .insert("private_connections".into(), json!(private_connections));
-    figures.extra.insert("not_refused".into(), json!(unrefused));
-    figures.extra.insert(
-        "control_connections_without_guard".into(),
+    figures.note("names", json!(SSRF_NAMES.len()));
+    figures.note("probes", json!(probes));
+    figures.note("ip_literals_accepted_as_names", json!(literals));
+    figures.note("private_connections", json!(private_connections));
+    figures.note("not_refused", json!(unrefused));
+    figures.note(
+        "control_connections_without_guard",
         json!(control_connections),
     );
-    figures
-        .extra
-        .insert("control_by_name".into(), json!(reached_without_guard));
-    figures.extra.insert("redirects".into(), json!(redirects));
-    figures.extra.insert(
-        "redirects_reported_as_answers".into(),
-        json!(redirect_answers),
-    );
-    figures.extra.insert(
-        "redirect_target_connections".into(),
-        json!(redirect_connections),
-    );
+    figures.note("control_by_name", json!(reached_without_guard));
+    figures.note("redirects", json!(redirects));
+    figures.note("redirects_reported_as_answers", json!(redirect_answers));
+    figures.note("redirect_target_connections", json!(redirect_connections));
     let passed = private_connections == 0
         && redirect_connections == 0
         && unrefused.is_empty()
@@ -2163,17 +2135,11 @@ async fn secrets_never_leak() {
     });
 
     let mut figures = Figures::default();
-    figures.extra.insert("leaks".into(), json!(leaks.len()));
-    figures.extra.insert("leaked".into(), json!(leaks));
-    figures
-        .extra
-        .insert("outputs_scanned".into(), json!(outputs));
-    figures
-        .extra
-        .insert("bytes_scanned".into(), json!(scanned_bytes));
-    figures
-        .extra
-        .insert("secrets_per_run".into(), json!(runs[0].secrets.len()));
+    figures.note("leaks", json!(leaks.len()));
+    figures.note("leaked", json!(leaks));
+    figures.note("outputs_scanned", json!(outputs));
+    figures.note("bytes_scanned", json!(scanned_bytes));
+    figures.note("secrets_per_run", json!(runs[0].secrets.len()));
     for run in &runs {
         figures.extra.insert(
             format!("{}_peers", run.provider),
@@ -2743,16 +2709,12 @@ async fn http_surface_hardening() {
         resources_lost,
         ..Figures::default()
     };
-    figures
-        .extra
-        .insert("requests".into(), json!(results.len()));
-    figures
-        .extra
-        .insert("refused_4xx".into(), json!(refused_4xx));
-    figures.extra.insert("closed".into(), json!(closed));
-    figures.extra.insert("accepted".into(), json!(accepted));
-    figures.extra.insert(
-        "answers".into(),
+    figures.note("requests", json!(results.len()));
+    figures.note("refused_4xx", json!(refused_4xx));
+    figures.note("closed", json!(closed));
+    figures.note("accepted", json!(accepted));
+    figures.note(
+        "answers",
         json!(
             results
                 .iter()
@@ -2760,38 +2722,16 @@ async fn http_surface_hardening() {
                 .collect::<BTreeMap<_, _>>()
         ),
     );
-    figures
-        .extra
-        .insert("slowloris_connections".into(), json!(slow_count));
-    figures
-        .extra
-        .insert("slowloris_closed_by_server".into(), json!(slow_closed));
-    figures.extra.insert(
-        "error_logs_during_attacks".into(),
-        json!(client_errors_logged),
-    );
-    figures
-        .extra
-        .insert("health_during_slowloris".into(), json!(health_during));
-    figures
-        .extra
-        .insert("health_after".into(), json!(health_after));
-    figures
-        .extra
-        .insert("ready_after".into(), json!(ready_after));
-    figures
-        .extra
-        .insert("syncs_triggered".into(), json!(syncs_triggered));
-    figures
-        .extra
-        .insert("metrics_reset".into(), json!(metrics_reset));
-    figures
-        .extra
-        .insert("exit_code_on_sigterm".into(), json!(exit));
-    figures.extra.insert(
-        "stop_seconds_with_partial_requests".into(),
-        json!(stop_seconds),
-    );
+    figures.note("slowloris_connections", json!(slow_count));
+    figures.note("slowloris_closed_by_server", json!(slow_closed));
+    figures.note("error_logs_during_attacks", json!(client_errors_logged));
+    figures.note("health_during_slowloris", json!(health_during));
+    figures.note("health_after", json!(health_after));
+    figures.note("ready_after", json!(ready_after));
+    figures.note("syncs_triggered", json!(syncs_triggered));
+    figures.note("metrics_reset", json!(metrics_reset));
+    figures.note("exit_code_on_sigterm", json!(exit));
+    figures.note("stop_seconds_with_partial_requests", json!(stop_seconds));
     let passed = accepted.is_empty()
         && slow_closed == slow_count
         && client_errors_logged == 0

@@ -55,6 +55,11 @@ pub struct Figures {
 }
 
 impl Figures {
+    /// Adds a scenario-specific figure under `key`.
+    pub fn note(&mut self, key: &str, value: serde_json::Value) {
+        self.extra.insert(key.to_owned(), value);
+    }
+
     /// Counts the receiver's accepted notifications: distinct idempotency
     /// keys and deliveries beyond the first of each.
     pub fn count_deliveries(&mut self, notifications: &[Recorded]) {
