@@ -60,13 +60,8 @@ impl Operator {
             .env("PRIORITY_CHECK_INTERVAL", "2s")
             .env("DROP_WINDOW_INTERVAL", "1s")
             .env("DOMAIN_API_REFRESH_INTERVAL", "10s")
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log file handle"))
-            .stderr(file)
-            .kill_on_drop(true);
-        let child = command.spawn().expect("start the operator");
-        Self { child, log }
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        Self::spawn(command, file, log)
     }
 
     /// Starts the operator with `env` as its whole configuration, the way a
@@ -84,7 +79,13 @@ impl Operator {
             .env("KUBECONFIG", kubeconfig)
             .env("LOG_FORMAT", "json")
             .env("LISTEN_ADDR", "127.0.0.1:0")
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        Self::spawn(command, file, log)
+    }
+
+    /// Runs `command` with its output appended to `file` (the log at `log`).
+    fn spawn(mut command: Command, file: std::fs::File, log: PathBuf) -> Self {
+        command
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("log file handle"))
             .stderr(file)
@@ -132,11 +133,7 @@ impl Operator {
 
     /// SIGTERM: a clean shutdown (leases released).
     pub fn terminate(&self) {
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
-        }
+        self.signal("TERM");
     }
 
     /// Sends `signal` (`STOP`, `CONT`…) to the process.
