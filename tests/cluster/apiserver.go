@@ -49,7 +49,8 @@ type apiserverConfig struct {
 	pki       *pkiFiles
 	tokenFile string // static token file holding the admin user
 	etcdURL   string
-	certDir   string // where the apiserver may write generated certs (it should not need to)
+	certDir   string      // where the apiserver may write generated certs (it should not need to)
+	audit     *auditFiles // nil: no audit log
 }
 
 // disabledAdmissionPlugins lists every default-on plugin that is not kept.
@@ -66,7 +67,7 @@ func disabledAdmissionPlugins() []string {
 // validation apply.
 func apiserverArgs(c apiserverConfig) []string {
 	port := c.listener.Addr().(*net.TCPAddr).Port
-	return []string{
+	args := []string{
 		"--bind-address=127.0.0.1",
 		"--secure-port=" + strconv.Itoa(port),
 		"--advertise-address=127.0.0.1",
@@ -99,6 +100,19 @@ func apiserverArgs(c apiserverConfig) []string {
 		"--allow-privileged=true",
 		"--profiling=false",
 	}
+	if c.audit != nil {
+		args = append(args,
+			"--audit-policy-file="+c.audit.policy,
+			"--audit-log-path="+c.audit.log,
+			"--audit-log-format=json",
+			// Each event is written before the response goes out, so a
+			// client that got its answer finds its request in the log.
+			"--audit-log-mode=blocking",
+			// Never rotated: a test reads one file.
+			"--audit-log-maxsize=0",
+		)
+	}
+	return args
 }
 
 // startAPIServer configures kube-apiserver from args and runs it in the

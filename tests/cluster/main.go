@@ -40,6 +40,8 @@ type config struct {
 	// stop when stdin reaches EOF: a test process that dies closes the pipe,
 	// so its server never outlives it.
 	exitOnStdinClose bool
+	// where to write the audit log of service-account requests ("": none)
+	auditLog string
 }
 
 func main() {
@@ -51,6 +53,7 @@ func main() {
 	flag.BoolVar(&c.keepData, "keep-data", false, "do not remove the temporary data directory on exit")
 	flag.BoolVar(&c.controllers, "controllers", true, "also run the namespace, garbage-collector and clusterrole-aggregation controllers")
 	flag.BoolVar(&c.exitOnStdinClose, "exit-on-stdin-close", false, "stop as on SIGTERM when standard input reaches end of file (for test processes that hold the pipe)")
+	flag.StringVar(&c.auditLog, "audit-log", "", "write an audit event (JSON, one per line, metadata level) for every request a service account makes to this file; default: no audit log")
 	flag.BoolVar(&c.verbose, "verbose", false, "show kube-apiserver and controller logs (klog -v=1) and etcd warnings; default: only fatal apiserver errors and etcd errors")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: %s [flags]\n\n"+
@@ -172,6 +175,12 @@ func run(c config) error {
 	if err != nil {
 		return fmt.Errorf("generate certificates: %w", err)
 	}
+	var audit *auditFiles
+	if c.auditLog != "" {
+		if audit, err = writeAuditPolicy(data.path, c.auditLog); err != nil {
+			return fmt.Errorf("audit log: %w", err)
+		}
+	}
 	tokenFile := filepath.Join(data.path, "tokens.csv")
 	// Format: token,user,uid,"group1,group2". system:masters bypasses RBAC.
 	tokenLine := fmt.Sprintf("%s,%s,%s,\"system:masters\"\n", c.token, adminUser, adminUser)
@@ -197,6 +206,7 @@ func run(c config) error {
 		tokenFile: tokenFile,
 		etcdURL:   etcd.URL,
 		certDir:   filepath.Join(data.path, "pki"),
+		audit:     audit,
 	})
 	if err != nil {
 		return err

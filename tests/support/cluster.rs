@@ -115,6 +115,7 @@ fn spawn_server(kubeconfig: &Path, extra: &[String]) -> (Child, PathBuf) {
 /// ClusterRoles). It starts empty (no CRD) and stops when dropped.
 pub struct PrivateServer {
     kubeconfig: PathBuf,
+    audit_log: Option<PathBuf>,
     // Dropping the child closes its stdin: the harness stops.
     _child: Child,
     _dir: tempfile::TempDir,
@@ -123,16 +124,53 @@ pub struct PrivateServer {
 impl PrivateServer {
     /// Starts a fresh server (about 3 s).
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// Starts a fresh server that writes an audit log of every request a
+    /// service account makes (see [`Self::audited_requests`]).
+    pub fn start_audited() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(audit: bool) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("dm-test-private-cluster-")
             .tempdir()
             .expect("temp dir");
-        let (child, kubeconfig) = spawn_server(&dir.path().join("kubeconfig"), &[]);
+        let audit_log = audit.then(|| dir.path().join("audit.jsonl"));
+        let extra: Vec<String> = audit_log
+            .iter()
+            .map(|log| format!("--audit-log={}", log.display()))
+            .collect();
+        let (child, kubeconfig) = spawn_server(&dir.path().join("kubeconfig"), &extra);
         Self {
             kubeconfig,
+            audit_log,
             _child: child,
             _dir: dir,
         }
+    }
+
+    /// The API requests service accounts have made so far, in order, from
+    /// the audit log (a server from [`Self::start_audited`] only). The log
+    /// is written before each response is sent.
+    pub fn audited_requests(&self) -> Vec<AuditedRequest> {
+        let log = self.audit_log.as_ref().expect("an audited server");
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let mut seen = std::collections::HashSet::new();
+        text.lines()
+            .filter_map(|line| {
+                let event: serde_json::Value = serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("audit log line {line}: {e}"));
+                // A watch is logged when its response starts and again when
+                // it ends: one request.
+                if !seen.insert(event["auditID"].as_str()?.to_owned()) {
+                    return None;
+                }
+                AuditedRequest::from_event(&event)
+            })
+            .collect()
     }
 
     /// Its admin kubeconfig.
@@ -143,6 +181,44 @@ impl PrivateServer {
     /// An admin client for it.
     pub async fn client(&self) -> Client {
         client_for(&self.kubeconfig).await
+    }
+}
+
+/// One resource request of a service account, as the audit log tells it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AuditedRequest {
+    /// `system:serviceaccount:NAMESPACE:NAME`.
+    pub user: String,
+    pub verb: String,
+    /// API group, `""` for the core group.
+    pub group: String,
+    /// `resource` or `resource/subresource`, as RBAC rules name it.
+    pub resource: String,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    /// Whether RBAC allowed it.
+    pub allowed: bool,
+}
+
+impl AuditedRequest {
+    /// A resource request from an audit event (`None` for non-resource URLs
+    /// such as discovery).
+    fn from_event(event: &serde_json::Value) -> Option<Self> {
+        let object = event.get("objectRef")?;
+        let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+        let mut resource = text(&object["resource"])?;
+        if let Some(sub) = object["subresource"].as_str() {
+            resource = format!("{resource}/{sub}");
+        }
+        Some(Self {
+            user: text(&event["user"]["username"])?,
+            verb: text(&event["verb"])?,
+            group: text(&object["apiGroup"]).unwrap_or_default(),
+            resource,
+            namespace: text(&object["namespace"]),
+            name: text(&object["name"]),
+            allowed: event["annotations"]["authorization.k8s.io/decision"] == "allow",
+        })
     }
 }
 
