@@ -960,7 +960,14 @@ async fn publish(
         .publish(&event, &resource.object_ref(&()))
         .await
     {
-        debug!(error = %err, reason, "cannot publish event");
+        // Said once at WARN (a missing RBAC right fails every event alike),
+        // then at DEBUG.
+        static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            debug!(error = %err, reason, "cannot publish event");
+        } else {
+            warn!(error = %err, reason, "cannot publish event; further failures are logged at DEBUG");
+        }
     }
 }
 

@@ -35,6 +35,8 @@ const MAX_LIST_BYTES: usize = 64 * 1024 * 1024;
 const MAX_LOGGED_REJECTS: usize = 100;
 /// Bad entries kept in a summary.
 const MAX_REPORTED_REJECTS: usize = 50;
+/// Failed API writes logged and kept in a summary; beyond this only counted.
+const MAX_REPORTED_WRITE_ERRORS: usize = 20;
 /// API writes in flight during one sync.
 const WRITE_CONCURRENCY: usize = 16;
 
@@ -96,6 +98,8 @@ pub struct SyncSummary {
     /// Entries that repeated a domain.
     pub duplicates: usize,
     /// API writes that failed (the next sync retries them).
+    pub write_error_count: usize,
+    /// The first failed writes, with the API server's answer.
     pub write_errors: Vec<String>,
 }
 
@@ -230,7 +234,13 @@ impl DomainSync {
                     OpKind::Update => summary.updated += 1,
                     OpKind::Delete => summary.deleted += 1,
                 },
-                Err(error) => summary.write_errors.push(error),
+                Err(error) => {
+                    summary.write_error_count += 1;
+                    if summary.write_errors.len() < MAX_REPORTED_WRITE_ERRORS {
+                        warn!(%error, "domain list sync could not write a MonitoredDomain");
+                        summary.write_errors.push(error);
+                    }
+                }
             }
         }
         info!(
@@ -242,7 +252,7 @@ impl DomainSync {
             pinned = summary.pinned,
             rejected = summary.rejected_count,
             duplicates = summary.duplicates,
-            write_errors = summary.write_errors.len(),
+            write_errors = summary.write_error_count,
             "domain list synced"
         );
         Ok(summary)
