@@ -26,7 +26,7 @@ use kube::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 use support::{
-    cluster::{PrivateServer, TestNamespace, kubeconfig_path},
+    cluster::{AuditedRequest, PrivateServer, TestNamespace, install_crd, kubeconfig_path},
     operator::Operator,
     world::{TOKEN, World},
 };
@@ -859,6 +859,30 @@ fn the_promql_name_scanner_tells_metrics_from_labels_and_functions() {
 
 // === the chart in a cluster, with the operator ===
 
+/// Values for the chart watching `namespace` with every feature on (domain
+/// list sync, callbacks) and the test world's servers.
+fn chart_values(world: &World, namespace: &str) -> Value {
+    json!({
+        "watchNamespace": namespace,
+        "config": {
+            "domainApiUrl": world.api.url("/domains"),
+            "syncAllowMassDelete": true,
+            "apiCallbackUrl": world.api.url("/callback"),
+            "perCheckCallbacks": "off",
+            "shards": 4,
+            "dnsResolvers": [world.nsd.addr().to_string()],
+            "dnsTimeout": "1s",
+            "httpTimeout": "1s",
+            "rdapOverrides": {"test": world.rdap.base_url().to_string()},
+            "rdapTimeout": "3s",
+            "whoisOverrides": {"test": world.whois.host_port().to_string()},
+            "whoisTimeout": "3s",
+            "whoisRateLimit": "50/s",
+        },
+        "secrets": {"apiAuthToken": TOKEN},
+    })
+}
+
 fn pinned(name: &str, domain: &str) -> MonitoredDomain {
     MonitoredDomain::new(
         name,
@@ -1097,6 +1121,7 @@ fn forbidden(home: &str, other: &str) -> Vec<(String, bool)> {
         "watch leases.coordination.k8s.io -n {home}".to_owned(),
         "create events -n {home}".to_owned(),
         "get events.events.k8s.io -n {home}".to_owned(),
+        "patch events.events.k8s.io -n {home}".to_owned(),
         "get secrets -n {home}".to_owned(),
         "list secrets -n {other}".to_owned(),
         "get configmaps -n {home}".to_owned(),
@@ -1132,27 +1157,9 @@ async fn the_rendered_chart_applies_and_runs_the_operator_with_only_its_rights()
     // The chart for one namespace, with the domain list sync, a chart-made
     // Secret and the optional policies.
     let dir = tempfile::tempdir().unwrap();
-    let values = json!({
-        "watchNamespace": ns.name,
-        "config": {
-            "domainApiUrl": world.api.url("/domains"),
-            "syncAllowMassDelete": true,
-            "apiCallbackUrl": world.api.url("/callback"),
-            "perCheckCallbacks": "off",
-            "shards": 4,
-            "dnsResolvers": [world.nsd.addr().to_string()],
-            "dnsTimeout": "1s",
-            "httpTimeout": "1s",
-            "rdapOverrides": {"test": world.rdap.base_url().to_string()},
-            "rdapTimeout": "3s",
-            "whoisOverrides": {"test": world.whois.host_port().to_string()},
-            "whoisTimeout": "3s",
-            "whoisRateLimit": "50/s",
-        },
-        "secrets": {"apiAuthToken": TOKEN},
-        "networkPolicy": {"enabled": true},
-        "podDisruptionBudget": {"enabled": true},
-    });
+    let mut values = chart_values(&world, &ns.name);
+    values["networkPolicy"] = json!({"enabled": true});
+    values["podDisruptionBudget"] = json!({"enabled": true});
     let values_file = write_json(dir.path(), "values.json", &values);
     let rendered = template("chart-a", &ns.name, &["-f", &values_file]).unwrap();
     let docs = documents(&rendered);
@@ -1243,7 +1250,6 @@ async fn the_rendered_chart_applies_and_runs_the_operator_with_only_its_rights()
         "delete monitoreddomains.domainmonitor.io",
         "patch monitoreddomains.domainmonitor.io --subresource=status",
         "create events.events.k8s.io",
-        "patch events.events.k8s.io",
         "get leases.coordination.k8s.io",
         "list leases.coordination.k8s.io",
         "create leases.coordination.k8s.io",
@@ -1419,7 +1425,6 @@ async fn the_readme_install_works_on_a_fresh_cluster_with_least_privilege() {
         "patch monitoreddomains.domainmonitor.io -n team-a",
         "patch monitoreddomains.domainmonitor.io --subresource=status -n team-a",
         "create events.events.k8s.io -n team-a",
-        "patch events.events.k8s.io -n team-a",
         "create monitoreddomains.domainmonitor.io -n domain-monitor",
         "delete monitoreddomains.domainmonitor.io -n domain-monitor",
         "get leases.coordination.k8s.io -n domain-monitor",
@@ -1439,4 +1444,432 @@ async fn the_readme_install_works_on_a_fresh_cluster_with_least_privilege() {
     assert!(denied.contains("Forbidden"), "{denied}");
     drop(operator);
     drop(server);
+}
+
+// === least privilege: every right used, each rule needed ===
+
+/// A (group, resource, verb) an RBAC rule grants or a request needs.
+type Right = (String, String, String);
+
+fn strings(list: &Value) -> Vec<String> {
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .map(|v| v.as_str().expect("a string").to_owned())
+        .collect()
+}
+
+/// What one RBAC rule grants, spelled out; wildcards are refused.
+fn rule_rights(rule: &Value) -> BTreeSet<Right> {
+    let mut rights = BTreeSet::new();
+    for group in strings(&rule["apiGroups"]) {
+        for resource in strings(&rule["resources"]) {
+            for verb in strings(&rule["verbs"]) {
+                assert!(
+                    ![&group, &resource, &verb].contains(&&"*".to_owned()),
+                    "a wildcard in {rule}"
+                );
+                rights.insert((group.clone(), resource.clone(), verb));
+            }
+        }
+    }
+    rights
+}
+
+fn request_right(request: &AuditedRequest) -> Right {
+    (
+        request.group.clone(),
+        request.resource.clone(),
+        request.verb.clone(),
+    )
+}
+
+fn service_account_user(namespace: &str) -> String {
+    format!("system:serviceaccount:{namespace}:{RBAC_RELEASE}-domain-monitor")
+}
+
+const RBAC_RELEASE: &str = "rbac";
+
+/// The chart rendered for `namespace` with [`chart_values`], as objects.
+fn rendered_for(world: &World, namespace: &str, dir: &Path) -> Vec<Value> {
+    let values = write_json(
+        dir,
+        &format!("{namespace}-values.json"),
+        &chart_values(world, namespace),
+    );
+    documents(&template(RBAC_RELEASE, namespace, &["-f", &values]).unwrap())
+}
+
+/// Creates `namespace` and applies `objects` (the chart) to it, with three
+/// domains: `taken` (registered), `odd` (invalid) and `free` (available).
+/// Returns the operator's environment and a kubeconfig with its
+/// ServiceAccount's token.
+async fn install_for_rbac(
+    server: &PrivateServer,
+    namespace: &str,
+    objects: &[Value],
+    dir: &Path,
+) -> (Vec<(String, String)>, PathBuf) {
+    let client = server.client().await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
+    let file = write_json(dir, &format!("{namespace}-objects.json"), &list);
+    kubectl(server.kubeconfig(), &["apply", "-f", &file]).expect("kubectl apply");
+    let domains: Api<MonitoredDomain> = Api::namespaced(client.clone(), namespace);
+    for (name, domain) in [
+        ("taken", "taken.test"),
+        ("odd", "under_score.test"),
+        ("free", "free.test"),
+    ] {
+        domains
+            .create(&PostParams::default(), &pinned(name, domain))
+            .await
+            .unwrap();
+    }
+    let kubeconfig = service_account_kubeconfig(
+        server.kubeconfig(),
+        namespace,
+        &format!("{RBAC_RELEASE}-domain-monitor"),
+        dir,
+    );
+    let env = pod_env(&client, one(objects, "Deployment"), namespace, namespace).await;
+    (env, kubeconfig)
+}
+
+/// A world with a registered `taken.test` and `listed.test` (the domain
+/// list), and a free `free.test`.
+async fn rbac_world() -> World {
+    let world = World::start().await;
+    world.register("taken.test", "active").await;
+    world.register("listed.test", "active").await;
+    world.unregistered("free.test");
+    world.set_domain_list(&json!({"domains": ["listed.test"]}));
+    world
+}
+
+/// The operator, run with the chart's Roles under a ServiceAccount token and
+/// taken through everything it does (checks, an invalid domain, an
+/// available one with its notification, the domain list sync creating and
+/// deleting, shards taken, renewed and released), asks the API server for
+/// exactly the rights the chart grants: none is left unused, none is
+/// refused. The API server's audit log says what it asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_uses_every_right_the_chart_grants_and_asks_for_no_other() {
+    let server = tokio::task::spawn_blocking(PrivateServer::start_audited)
+        .await
+        .unwrap();
+    let client = server.client().await;
+    install_crd(&client).await;
+    let world = rbac_world().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ns = "rbac-audit";
+    let objects = rendered_for(&world, ns, dir.path());
+    let granted: BTreeSet<Right> = of_kind(&objects, "Role")
+        .into_iter()
+        .flat_map(|role| role["rules"].as_array().unwrap())
+        .flat_map(rule_rights)
+        .collect();
+    let (env, kubeconfig) = install_for_rbac(&server, ns, &objects, dir.path()).await;
+    let mut operator = Operator::start_with_env("rbac-audit", &env, &kubeconfig);
+
+    let domains: Api<MonitoredDomain> = Api::namespaced(client.clone(), ns);
+    wait_for_availability(&domains, "taken", Availability::Registered, &operator).await;
+    wait_for_availability(&domains, "odd", Availability::Invalid, &operator).await;
+    wait_for_availability(&domains, "free", Availability::Available, &operator).await;
+    wait_for_availability(&domains, "listed.test", Availability::Registered, &operator).await;
+    wait_for_event(&client, ns, "InvalidDomain", "odd", ns).await;
+    wait_for_event(&client, ns, "NotificationDelivered", "free", ns).await;
+    let mut held: Vec<String> = (0..4)
+        .map(|s| format!("domain-monitor-shard-{s}"))
+        .collect();
+    held.push("domain-monitor-sync".to_owned());
+    wait_for_leases(&client, ns, &held, ns).await;
+    // Shards are renewed every retry period (2 s).
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    world.set_domain_list(&json!({"domains": []}));
+    domain_monitor::net::ensure_crypto_provider();
+    let summary: Value = reqwest::Client::new()
+        .post(format!("{}/refresh", operator.base_url().await))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(summary["deleted"], 1, "{summary}");
+    operator.terminate();
+    assert_eq!(
+        operator.wait_exit(Duration::from_secs(20)).await,
+        Some(0),
+        "{}",
+        operator.log()
+    );
+
+    let user = service_account_user(ns);
+    let requests: Vec<AuditedRequest> = server
+        .audited_requests()
+        .into_iter()
+        .filter(|r| r.user == user)
+        .collect();
+    let refused: Vec<&AuditedRequest> = requests.iter().filter(|r| !r.allowed).collect();
+    assert!(refused.is_empty(), "refused requests: {refused:#?}");
+    let elsewhere: Vec<&AuditedRequest> = requests
+        .iter()
+        .filter(|r| r.namespace.as_deref() != Some(ns))
+        .collect();
+    assert!(elsewhere.is_empty(), "outside {ns}: {elsewhere:#?}");
+    let used: BTreeSet<Right> = requests.iter().map(request_right).collect();
+    let unused: Vec<&Right> = granted.difference(&used).collect();
+    let ungranted: Vec<&Right> = used.difference(&granted).collect();
+    assert!(
+        unused.is_empty() && ungranted.is_empty(),
+        "granted but never used: {unused:?}\nused but not granted: {ungranted:?}\n\
+         ({} requests)",
+        requests.len()
+    );
+}
+
+/// One run of the operator with one rule of the chart's Roles taken out.
+struct WithoutRule {
+    namespace: String,
+    /// What the removed rule granted.
+    rights: BTreeSet<Right>,
+    operator: Operator,
+}
+
+/// What the removed rule was for, by what it granted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Duty {
+    /// list/watch/patch MonitoredDomains: the controller sees none.
+    SeeDomains,
+    /// patch the status subresource.
+    WriteStatus,
+    /// create events.
+    RecordEvents,
+    /// the Leases of shards and of the sync.
+    HoldLeases,
+    /// create/delete MonitoredDomains for the domain list sync.
+    SyncDomains,
+}
+
+fn duty(rights: &BTreeSet<Right>) -> Duty {
+    let has =
+        |resource: &str, verb: &str| rights.iter().any(|(_, r, v)| r == resource && v == verb);
+    if has("monitoreddomains", "watch") {
+        Duty::SeeDomains
+    } else if has("monitoreddomains/status", "patch") {
+        Duty::WriteStatus
+    } else if has("events", "create") {
+        Duty::RecordEvents
+    } else if has("leases", "create") {
+        Duty::HoldLeases
+    } else if has("monitoreddomains", "create") {
+        Duty::SyncDomains
+    } else {
+        panic!("a new rule {rights:?}: say here what breaks without it")
+    }
+}
+
+async fn status_of(api: &Api<MonitoredDomain>, name: &str) -> Option<Availability> {
+    api.get_opt(name)
+        .await
+        .unwrap()
+        .and_then(|d| d.status)
+        .map(|s| s.availability)
+}
+
+/// Each rule of the chart's Roles is needed: with any one of them taken out,
+/// the API server refuses the operator requests of exactly that rule, and
+/// something a user relies on stops happening. The runs, one namespace and
+/// ServiceAccount each, go on side by side, so that what the others get done
+/// shows the time in which a missing status or event would have come.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_any_one_rule_of_the_chart_the_operator_fails_at_its_job() {
+    let server = tokio::task::spawn_blocking(PrivateServer::start_audited)
+        .await
+        .unwrap();
+    let client = server.client().await;
+    install_crd(&client).await;
+    let world = rbac_world().await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let rules: Vec<(usize, usize)> = {
+        let objects = rendered_for(&world, "rbac-rules", dir.path());
+        let roles = of_kind(&objects, "Role");
+        assert_eq!(roles.len(), 2, "the watch Role and the home Role");
+        roles
+            .iter()
+            .enumerate()
+            .flat_map(|(r, role)| (0..role["rules"].as_array().unwrap().len()).map(move |i| (r, i)))
+            .collect()
+    };
+    assert_eq!(rules.len(), 5, "{rules:?}");
+    let mut runs = Vec::new();
+    for (n, (role_index, rule_index)) in rules.into_iter().enumerate() {
+        let namespace = format!("rbac-without-{n}");
+        let mut objects = rendered_for(&world, &namespace, dir.path());
+        let role = objects
+            .iter_mut()
+            .filter(|o| o["kind"] == "Role")
+            .nth(role_index)
+            .unwrap();
+        let removed = role["rules"].as_array_mut().unwrap().remove(rule_index);
+        let (env, kubeconfig) = install_for_rbac(&server, &namespace, &objects, dir.path()).await;
+        let operator = Operator::start_with_env(&namespace, &env, &kubeconfig);
+        runs.push(WithoutRule {
+            namespace,
+            rights: rule_rights(&removed),
+            operator,
+        });
+    }
+    let duties: Vec<Duty> = runs.iter().map(|run| duty(&run.rights)).collect();
+    for must in [
+        Duty::SeeDomains,
+        Duty::WriteStatus,
+        Duty::RecordEvents,
+        Duty::HoldLeases,
+        Duty::SyncDomains,
+    ] {
+        assert!(duties.contains(&must), "no rule for {must:?}: {duties:?}");
+    }
+
+    // What still works in each run, and the refusals, come first.
+    for (run, duty) in runs.iter().zip(&duties) {
+        let api: Api<MonitoredDomain> = Api::namespaced(client.clone(), &run.namespace);
+        match duty {
+            Duty::RecordEvents => {
+                wait_for_availability(&api, "odd", Availability::Invalid, &run.operator).await;
+                wait_for_availability(&api, "free", Availability::Available, &run.operator).await;
+            }
+            Duty::SyncDomains => {
+                wait_for_availability(&api, "taken", Availability::Registered, &run.operator).await;
+            }
+            Duty::SeeDomains | Duty::WriteStatus | Duty::HoldLeases => {}
+        }
+    }
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let refusals = loop {
+        let requests = server.audited_requests();
+        let refusals: Vec<Vec<AuditedRequest>> = runs
+            .iter()
+            .map(|run| {
+                let user = service_account_user(&run.namespace);
+                requests
+                    .iter()
+                    .filter(|r| r.user == user && !r.allowed)
+                    .cloned()
+                    .collect()
+            })
+            .collect();
+        if refusals.iter().all(|r| !r.is_empty()) || tokio::time::Instant::now() > deadline {
+            break refusals;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    // The sync's first run is over in every namespace by now (the sync run
+    // itself has been refused); give the slowest check a moment more.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let mut exits = Vec::new();
+    for run in &mut runs {
+        exits.push(run.operator.wait_exit(Duration::from_millis(200)).await);
+    }
+
+    for (((run, duty), refused), exit) in runs.iter().zip(&duties).zip(&refusals).zip(exits) {
+        let context = || {
+            format!(
+                "without {:?} ({duty:?}) in {}; operator log:\n{}",
+                run.rights,
+                run.namespace,
+                run.operator.log()
+            )
+        };
+        assert!(!refused.is_empty(), "nothing refused {}", context());
+        // The operator says what it was refused, at WARN or ERROR.
+        let said = run.operator.log();
+        let explained = refused.iter().any(|r| {
+            let refusal = format!(r#"cannot {} resource \"{}\""#, r.verb, r.resource);
+            said.lines().any(|line| {
+                (line.contains(r#""level":"WARN""#) || line.contains(r#""level":"ERROR""#))
+                    && line.contains(&refusal)
+            })
+        });
+        assert!(explained, "the refusal is not logged {}", context());
+        let other: Vec<&AuditedRequest> = refused
+            .iter()
+            .filter(|r| !run.rights.contains(&request_right(r)))
+            .collect();
+        assert!(
+            other.is_empty(),
+            "refused beyond the rule: {other:#?} {}",
+            context()
+        );
+
+        let api: Api<MonitoredDomain> = Api::namespaced(client.clone(), &run.namespace);
+        let events: Api<Event> = Api::namespaced(client.clone(), &run.namespace);
+        let leases: Api<Lease> = Api::namespaced(client.clone(), &run.namespace);
+        let event_count = events
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len();
+        let lease_count = leases
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len();
+        match duty {
+            Duty::SeeDomains | Duty::HoldLeases => {
+                assert_eq!(
+                    exit,
+                    Some(1),
+                    "it cannot work at all and stops {}",
+                    context()
+                );
+            }
+            Duty::WriteStatus | Duty::RecordEvents | Duty::SyncDomains => {
+                assert_eq!(exit, None, "it keeps working {}", context());
+            }
+        }
+        match duty {
+            Duty::SeeDomains | Duty::WriteStatus => {
+                for name in ["taken", "odd", "free"] {
+                    assert_eq!(status_of(&api, name).await, None, "{name} {}", context());
+                }
+                assert_eq!(event_count, 0, "{}", context());
+            }
+            Duty::HoldLeases => {
+                assert_eq!(lease_count, 0, "{}", context());
+                for name in ["taken", "odd", "free"] {
+                    assert_eq!(status_of(&api, name).await, None, "{name} {}", context());
+                }
+            }
+            Duty::RecordEvents => {
+                assert_eq!(
+                    event_count,
+                    0,
+                    "no InvalidDomain, BecameAvailable… {}",
+                    context()
+                );
+            }
+            Duty::SyncDomains => {
+                assert!(
+                    api.get_opt("listed.test").await.unwrap().is_none(),
+                    "{}",
+                    context()
+                );
+            }
+        }
+    }
+    drop(runs);
 }

@@ -113,11 +113,13 @@ or watchNamespace). */}}
 - apiGroups: ["domainmonitor.io"]
   resources: ["monitoreddomains/status"]
   verbs: ["patch"]
-# Events about a resource go to its namespace (events.k8s.io/v1; a repeated
-# event is patched into a series).
+# Events about a resource go to its namespace (events.k8s.io/v1). No patch:
+# the event recorder patches only a repeat of an event about the same version
+# of a resource, and every event the operator publishes follows a status
+# write, which makes a new version.
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create"]
 {{- end }}
 
 {{- define "domain-monitor.subject" -}}
