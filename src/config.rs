@@ -125,8 +125,9 @@ pub struct CheckerArgs {
     /// Timeout of one HTTP probe of a domain.
     #[arg(long, env = "HTTP_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub http_timeout: Duration,
-    /// Let the HTTP checker connect to loopback and private addresses (tests only:
-    /// the domain list is user input and must not reach into the cluster).
+    /// Let the HTTP checker, and RDAP redirects to other hosts, connect to
+    /// loopback and private addresses (tests only: the domain list is user
+    /// input and must not reach into the cluster).
     #[arg(long, env = "HTTP_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
     pub http_allow_private: bool,
     /// Where to fetch the IANA RDAP bootstrap file.

@@ -35,6 +35,8 @@ fn checker(overrides: &[(&str, &Url)], bootstrap_url: &str) -> RdapChecker {
             count: NonZeroU32::new(100).unwrap(),
             per: Duration::from_secs(1),
         },
+        dns_servers: vec![std::net::SocketAddr::from(([127, 0, 0, 1], 53))],
+        allow_private: false,
     })
     .unwrap()
 }

@@ -871,6 +871,22 @@ fn whois_checker(server: HostPort, tlds: &[&str], timeout: Duration) -> WhoisChe
 }
 
 fn rdap_checker(base: &str, timeout: Duration) -> RdapChecker {
+    guarded_rdap_checker(
+        base,
+        timeout,
+        vec![SocketAddr::from(([127, 0, 0, 1], 53))],
+        false,
+    )
+}
+
+/// An RDAP checker whose redirects to other hosts resolve through
+/// `dns_servers`, private addresses allowed or not.
+fn guarded_rdap_checker(
+    base: &str,
+    timeout: Duration,
+    dns_servers: Vec<SocketAddr>,
+    allow_private: bool,
+) -> RdapChecker {
     RdapChecker::new(RdapSettings {
         bootstrap_url: Url::parse("http://127.0.0.1:9/dns.json").expect("URL"),
         overrides: [("test".to_owned(), Url::parse(base).expect("URL"))]
@@ -878,6 +894,8 @@ fn rdap_checker(base: &str, timeout: Duration) -> RdapChecker {
             .collect(),
         timeout,
         rate_limit: rate_limit(10_000),
+        dns_servers,
+        allow_private,
     })
     .expect("RDAP checker")
 }
@@ -1425,6 +1443,11 @@ async fn ssrf() {
     }
     let redirect_connections = redirect_target.connections();
 
+    // RDAP servers may redirect, and the RDAP checker follows them, but not
+    // into the cluster: the server (an override here, so it may live on
+    // loopback) points elsewhere; the target answers a valid domain object.
+    let (rdap, rdap_followed) = rdap_redirects(&nsd, &mut unrefused, &mut false_available).await;
+
     let mut figures = Figures {
         false_available,
         ..Figures::default()
@@ -1442,20 +1465,28 @@ async fn ssrf() {
     figures.note("redirects", json!(redirects));
     figures.note("redirects_reported_as_answers", json!(redirect_answers));
     figures.note("redirect_target_connections", json!(redirect_connections));
+    figures.note("rdap_redirects_refused", json!(rdap.refused));
+    figures.note("rdap_redirect_target_connections", json!(rdap.connections));
+    figures.note("rdap_redirects_followed", json!(rdap_followed));
     let passed = private_connections == 0
         && redirect_connections == 0
+        && rdap.connections == 0
         && unrefused.is_empty()
         && false_available == 0
         && control_connections > 0;
     record(
         "ssrf",
-        "domain names resolving to loopback, private, link-local, metadata, CGNAT, ULA and IPv4-embedding IPv6 addresses (HTTP_ALLOW_PRIVATE off); redirects to private and metadata addresses",
+        "domain names resolving to loopback, private, link-local, metadata, CGNAT, ULA and IPv4-embedding IPv6 addresses (HTTP_ALLOW_PRIVATE off); HTTP and RDAP redirects to private and metadata addresses",
         &figures,
         passed,
     );
 
     assert_eq!(private_connections, 0, "a private address was contacted");
     assert_eq!(redirect_connections, 0, "a redirect was followed");
+    assert_eq!(
+        rdap.connections, 0,
+        "an RDAP redirect reached a private address"
+    );
     assert!(
         unrefused.is_empty(),
         "not refused:\n{}",
@@ -1466,6 +1497,136 @@ async fn ssrf() {
         control.connections() > 0,
         "without the guard the listener must be reachable, or the zero proves nothing: {reached_without_guard:?}"
     );
+}
+
+/// What the RDAP redirects to private places came to.
+struct RdapRedirects {
+    refused: u64,
+    /// Connections the private redirect target received.
+    connections: usize,
+}
+
+/// An answer that redirects to `location`.
+fn redirect_reply(status: u16, location: &str) -> String {
+    format!(
+        "HTTP/1.1 {status} Moved\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+}
+
+/// The RDAP part of [`ssrf`]: redirects to private addresses and other
+/// schemes are refused, with an error and without a connection; a redirect
+/// on the server's own host is followed; with the guard off (the control)
+/// the same targets are reached; a redirect loop ends. Returns the refusals
+/// and how many redirects were followed.
+async fn rdap_redirects(
+    nsd: &Nsd,
+    unrefused: &mut Vec<String>,
+    false_available: &mut u64,
+) -> (RdapRedirects, u64) {
+    let body = r#"{"objectClassName":"domain","ldhName":"web.test","status":["active"]}"#;
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/rdap+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let target = CountingListener::start(answer.clone()).await;
+    let port = target.port;
+    let private = [
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        format!("http://127.0.0.2:{port}/domain/web.test"),
+        format!("http://[::1]:{port}/domain/web.test"),
+        format!("http://[::ffff:127.0.0.1]:{port}/domain/web.test"),
+        format!("http://loopback.test:{port}/domain/web.test"),
+        format!("http://loopback-alt.test:{port}/domain/web.test"),
+        "http://10.0.0.1/domain/web.test".to_owned(),
+        "http://[fd00:ec2::254]/latest/meta-data/".to_owned(),
+        "file:///etc/passwd".to_owned(),
+        "gopher://127.0.0.1:11211/".to_owned(),
+    ];
+    let statuses = [301, 302, 303, 307, 308];
+    let check = |location: String, status: u16, allow_private: bool| async move {
+        let first_hop = CountingListener::start(redirect_reply(status, &location)).await;
+        let checker = guarded_rdap_checker(
+            &format!("http://127.0.0.1:{}/", first_hop.port),
+            Duration::from_secs(2),
+            vec![nsd.addr()],
+            allow_private,
+        );
+        checker.check(&domain("web.test")).await
+    };
+    let mut refused = 0;
+    for (i, location) in private.iter().enumerate() {
+        let report = check(location.clone(), statuses[i % statuses.len()], false).await;
+        if report.outcome == CheckOutcome::Available {
+            *false_available += 1;
+        }
+        let said = report.error.clone().unwrap_or_default();
+        if report.outcome == CheckOutcome::Error && said.contains("not followed") {
+            refused += 1;
+        } else {
+            unrefused.push(format!(
+                "RDAP redirect to {location}: {:?} {said}",
+                report.outcome
+            ));
+        }
+    }
+    let connections = target.connections();
+
+    // On the server's own host, and everywhere with the guard off, the
+    // redirect is followed to the domain object.
+    let mut followed = 0;
+    let mut follow = vec![(format!("http://127.0.0.1:{port}/domain/web.test"), false)];
+    follow.extend(
+        [
+            format!("http://127.0.0.2:{port}/domain/web.test"),
+            format!("http://loopback.test:{port}/domain/web.test"),
+        ]
+        .into_iter()
+        .map(|location| (location, true)),
+    );
+    for (location, allow_private) in follow {
+        let report = check(location.clone(), 302, allow_private).await;
+        if report.outcome == CheckOutcome::Registered {
+            followed += 1;
+        } else {
+            unrefused.push(format!(
+                "RDAP redirect to {location} (allow_private {allow_private}) not followed: {:?} {:?}",
+                report.outcome, report.error
+            ));
+        }
+    }
+    assert!(
+        target.connections() > connections,
+        "the followed redirects reached the target"
+    );
+
+    // A server that redirects to itself forever.
+    let endless = CountingListener::start(redirect_reply(302, "/again")).await;
+    let checker = guarded_rdap_checker(
+        &format!("http://127.0.0.1:{}/", endless.port),
+        Duration::from_secs(2),
+        vec![nsd.addr()],
+        false,
+    );
+    let report = checker.check(&domain("web.test")).await;
+    let said = report.error.clone().unwrap_or_default();
+    if report.outcome != CheckOutcome::Error || !said.contains("more than 5 redirects") {
+        unrefused.push(format!(
+            "endless RDAP redirects: {:?} {said}",
+            report.outcome
+        ));
+    }
+    assert_eq!(
+        endless.connections(),
+        6,
+        "the first request and 5 redirects"
+    );
+    (
+        RdapRedirects {
+            refused,
+            connections,
+        },
+        followed,
+    )
 }
 
 // =====================================================================

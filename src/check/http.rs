@@ -253,8 +253,29 @@ impl Resolve for GuardedResolver {
     }
 }
 
+/// A resolver for reqwest that asks `dns_servers` (the system's when empty)
+/// and refuses any name with a non-public address unless `allow_private`.
+pub(crate) fn guarded_resolver(
+    dns_servers: &[SocketAddr],
+    timeout: Duration,
+    allow_private: bool,
+) -> Result<Arc<dyn Resolve>> {
+    let servers = if dns_servers.is_empty() {
+        dns::system_nameservers()?
+            .into_iter()
+            .map(|ip| SocketAddr::new(ip, 53))
+            .collect()
+    } else {
+        dns_servers.to_vec()
+    };
+    Ok(Arc::new(GuardedResolver {
+        resolver: dns::recursive_resolver(&servers, timeout)?,
+        allow_private,
+    }))
+}
+
 /// The resolver failure behind a reqwest error, if that is what it is.
-fn resolve_failure(error: &reqwest::Error) -> Option<&Error> {
+pub(crate) fn resolve_failure(error: &reqwest::Error) -> Option<&Error> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
         if let Some(failure) = e.downcast_ref::<Error>() {
@@ -309,20 +330,13 @@ impl HttpChecker {
     /// A checker spending `budgets`.
     pub fn with_budgets(settings: Settings, budgets: Arc<ServerBudgets>) -> Result<Self> {
         ensure_crypto_provider();
-        let servers = if settings.dns_servers.is_empty() {
-            dns::system_nameservers()?
-                .into_iter()
-                .map(|ip| SocketAddr::new(ip, 53))
-                .collect()
-        } else {
-            settings.dns_servers.clone()
-        };
-        let resolver = GuardedResolver {
-            resolver: dns::recursive_resolver(&servers, settings.timeout)?,
-            allow_private: settings.allow_private,
-        };
+        let resolver = guarded_resolver(
+            &settings.dns_servers,
+            settings.timeout,
+            settings.allow_private,
+        )?;
         let client = reqwest::Client::builder()
-            .dns_resolver(Arc::new(resolver))
+            .dns_resolver(resolver)
             // A proxy would resolve and connect on our behalf, past the guard.
             .no_proxy()
             .redirect(redirect::Policy::none())

@@ -7,6 +7,14 @@
 //! "not found", 429/403/422 and throttle banners are rate limits, 400 is a bad
 //! query. The body of a 200 is parsed by [`parse`] into registration facts.
 //!
+//! Servers may redirect (RFC 7480 §5.2), and a redirect is followed, up to
+//! [`MAX_REDIRECTS`] times, only where it cannot reach into the cluster
+//! (SSRF): http(s) only, no downgrade from https, and a hop to another host
+//! than the server's goes through the http checker's guarded resolver, which
+//! refuses loopback, private, link-local and metadata addresses, as do IP
+//! literals there. The server itself, from the bootstrap or an override, is
+//! trusted wherever it lives.
+//!
 //! This is a small reqwest + serde client written here on purpose rather than
 //! the `icann-rdap-client` crate: that crate sleeps inside requests when a
 //! server throttles, which would hold a check slot and bypass our per-server
@@ -20,6 +28,7 @@ use std::sync::Arc;
 use std::{
     collections::HashMap,
     fmt::Write as _,
+    net::{IpAddr, SocketAddr},
     time::{Duration, Instant},
 };
 
@@ -27,7 +36,8 @@ use futures::{FutureExt, future::BoxFuture};
 use jiff::Timestamp;
 use reqwest::{
     StatusCode,
-    header::{ACCEPT, CONTENT_LENGTH, HeaderMap, RETRY_AFTER},
+    header::{ACCEPT, CONTENT_LENGTH, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER},
+    redirect,
 };
 use tokio::sync::Mutex;
 use url::Url;
@@ -37,7 +47,7 @@ use self::{
     parse::{DomainAnswer, parse_domain},
 };
 use crate::{
-    check::{CheckKind, CheckOutcome, CheckReport, Checker, RegistrationFacts, Strength},
+    check::{CheckKind, CheckOutcome, CheckReport, Checker, RegistrationFacts, Strength, http},
     config::{CheckerArgs, RateLimit, UrlOverrides},
     domain_name::DomainName,
     net::{USER_AGENT, ensure_crypto_provider},
@@ -47,6 +57,9 @@ use crate::{
 /// Largest RDAP answer read. Real domain objects are a few kB; beyond this the
 /// server is misbehaving and reading on would only cost memory.
 pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// Redirects followed for one request.
+pub const MAX_REDIRECTS: usize = 5;
 /// Largest bootstrap file read (IANA's is about 40 kB).
 pub const MAX_BOOTSTRAP_BYTES: usize = 4 * 1024 * 1024;
 
@@ -79,6 +92,11 @@ pub struct Settings {
     pub timeout: Duration,
     /// Request budget per RDAP server.
     pub rate_limit: RateLimit,
+    /// DNS servers that resolve redirect targets on other hosts (the
+    /// system's when empty).
+    pub dns_servers: Vec<SocketAddr>,
+    /// Let redirects reach loopback and private addresses (tests only).
+    pub allow_private: bool,
 }
 
 impl Settings {
@@ -89,6 +107,8 @@ impl Settings {
             overrides: args.rdap_overrides.clone(),
             timeout: args.rdap_timeout,
             rate_limit: args.rdap_rate_limit,
+            dns_servers: args.dns_resolvers.clone(),
+            allow_private: args.http_allow_private,
         }
     }
 }
@@ -107,6 +127,19 @@ pub enum Error {
         /// The underlying failure.
         #[source]
         source: reqwest::Error,
+    },
+    /// The resolver that vets redirect targets could not be set up.
+    #[error("cannot set up name resolution for RDAP redirects: {0}")]
+    Resolver(#[source] http::Error),
+    /// A redirect was not followed; nothing was asked there.
+    #[error("redirect from {from} to {to} not followed: {reason}")]
+    Redirect {
+        /// The URL that redirected.
+        from: String,
+        /// Where it pointed.
+        to: String,
+        /// Why it was refused.
+        reason: String,
     },
     /// The answer was longer than we read.
     #[error("answer from {url} exceeds {limit} bytes; not read further")]
@@ -156,7 +189,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Asks RDAP servers about domains. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct RdapChecker {
+    /// For the RDAP server's own host.
     client: reqwest::Client,
+    /// For redirects to other hosts: resolves through the address guard.
+    redirect_client: reqwest::Client,
+    allow_private: bool,
     bootstrap_url: Url,
     /// Overrides keyed by lower-case suffix, base URLs ending in `/`.
     overrides: HashMap<String, Url>,
@@ -174,10 +211,25 @@ impl RdapChecker {
     /// A checker spending `budgets` (shared, e.g. resized to a replica's share).
     pub fn with_budgets(settings: Settings, budgets: Arc<ServerBudgets>) -> Result<Self> {
         ensure_crypto_provider();
-        let client = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout)
+        let builder = || {
+            reqwest::Client::builder()
+                .user_agent(USER_AGENT)
+                .timeout(settings.timeout)
+                .connect_timeout(settings.timeout)
+                // Followed by hand, see `get`.
+                .redirect(redirect::Policy::none())
+        };
+        let client = builder().build().map_err(Error::Client)?;
+        let guard = http::guarded_resolver(
+            &settings.dns_servers,
+            settings.timeout,
+            settings.allow_private,
+        )
+        .map_err(Error::Resolver)?;
+        let redirect_client = builder()
+            .dns_resolver(guard)
+            // A proxy would resolve and connect on our behalf, past the guard.
+            .no_proxy()
             .build()
             .map_err(Error::Client)?;
         let overrides = settings
@@ -192,6 +244,8 @@ impl RdapChecker {
             .collect();
         Ok(Self {
             client,
+            redirect_client,
+            allow_private: settings.allow_private,
             bootstrap_url: settings.bootstrap_url,
             overrides,
             budgets,
@@ -360,43 +414,114 @@ impl RdapChecker {
     }
 
     /// GET with a body cap: reading stops (and fails) past `limit` bytes.
+    /// Redirects are followed as the module documentation says.
     async fn get(&self, url: &Url, accept: &str, limit: usize) -> Result<Answer> {
-        let request_error = |source| Error::Request {
-            url: url.clone(),
-            source,
+        let mut current = url.clone();
+        let mut came_from = url.clone();
+        let mut hops = 0;
+        loop {
+            let elsewhere = current.host_str() != url.host_str();
+            let client = if elsewhere {
+                &self.redirect_client
+            } else {
+                &self.client
+            };
+            let response = client
+                .get(current.clone())
+                .header(ACCEPT, accept)
+                .send()
+                .await
+                .map_err(|source| match http::resolve_failure(&source) {
+                    Some(refused @ http::Error::Refused { .. }) => Error::Redirect {
+                        from: came_from.to_string(),
+                        to: current.to_string(),
+                        reason: refused.to_string(),
+                    },
+                    _ => Error::Request {
+                        url: current.clone(),
+                        source,
+                    },
+                })?;
+            let location = response.headers().get(LOCATION);
+            match location {
+                Some(location) if response.status().is_redirection() => {
+                    let next = self.redirect_target(url, &current, location)?;
+                    hops += 1;
+                    if hops > MAX_REDIRECTS {
+                        return Err(Error::Redirect {
+                            from: current.to_string(),
+                            to: next.to_string(),
+                            reason: format!("more than {MAX_REDIRECTS} redirects"),
+                        });
+                    }
+                    came_from = std::mem::replace(&mut current, next);
+                }
+                _ => return read_capped(response, &current, limit).await,
+            }
+        }
+    }
+
+    /// Where a redirect from `from` points, if it may be followed; `origin`
+    /// is the URL first asked.
+    fn redirect_target(&self, origin: &Url, from: &Url, location: &HeaderValue) -> Result<Url> {
+        let refuse = |to: &str, reason: String| Error::Redirect {
+            from: from.to_string(),
+            to: to.to_owned(),
+            reason,
         };
-        let too_large = || Error::TooLarge {
-            url: url.clone(),
-            limit,
-        };
-        let mut response = self
-            .client
-            .get(url.clone())
-            .header(ACCEPT, accept)
-            .send()
-            .await
-            .map_err(request_error)?;
-        let declared = response
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|len| len > limit) {
+        let text = location
+            .to_str()
+            .map_err(|_| refuse("?", "the Location header is not text".to_owned()))?;
+        let next = from.join(text).map_err(|e| refuse(text, e.to_string()))?;
+        match (from.scheme(), next.scheme()) {
+            (_, "https") | ("http", "http") => {}
+            ("https", "http") => return Err(refuse(text, "a downgrade to http".to_owned())),
+            (_, other) => return Err(refuse(text, format!("{other}: is not http(s)"))),
+        }
+        if !self.allow_private && next.host_str() != origin.host_str() {
+            let ip = match next.host() {
+                Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+                Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+                _ => None,
+            };
+            if let Some((ip, range)) = ip.and_then(|ip| http::refused_range(ip).map(|r| (ip, r))) {
+                return Err(refuse(text, format!("{ip} is {range}")));
+            }
+        }
+        Ok(next)
+    }
+}
+
+/// Reads an answer's body, failing past `limit` bytes.
+async fn read_capped(mut response: reqwest::Response, url: &Url, limit: usize) -> Result<Answer> {
+    let request_error = |source| Error::Request {
+        url: url.clone(),
+        source,
+    };
+    let too_large = || Error::TooLarge {
+        url: url.clone(),
+        limit,
+    };
+    let declared = response
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = response.chunk().await.map_err(request_error)? {
+        if body.len() + chunk.len() > limit {
             return Err(too_large());
         }
-        let mut body = Vec::with_capacity(declared.unwrap_or(0));
-        while let Some(chunk) = response.chunk().await.map_err(request_error)? {
-            if body.len() + chunk.len() > limit {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(Answer {
-            status: response.status(),
-            headers: response.headers().clone(),
-            body,
-        })
+        body.extend_from_slice(&chunk);
     }
+    Ok(Answer {
+        status: response.status(),
+        headers: response.headers().clone(),
+        body,
+    })
 }
 
 impl Checker for RdapChecker {
@@ -677,6 +802,8 @@ mod tests {
                 count: std::num::NonZeroU32::MIN,
                 per: Duration::from_secs(1),
             },
+            dns_servers: vec![std::net::SocketAddr::from(([127, 0, 0, 1], 53))],
+            allow_private: false,
         };
         let checker = RdapChecker::new(settings).unwrap();
         let lookup = |d: &str| {
