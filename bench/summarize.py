@@ -292,7 +292,7 @@ def markdown(s, checks, small, large, scaleout, detection, info, steps):
         "WHOIS record removed, then the delegation): time from the nsd reload to the notification's arrival "
         f"at the receiver. Intervals: normal {det.get('normal', {}).get('interval_s', '?')} s, priority "
         f"{det.get('priority', {}).get('interval_s', '?')} s, drop window {det.get('window', {}).get('interval_s', '?')} s "
-        "(pendingDelete with a published deletion date just passed), each jittered ±10 %. Targets: "
+        "(pendingDelete with a published deletion date just passed), each shortened by a random 0–10 % (jitter). Targets: "
         "interval + 1 s, and 5 s in a drop window."
     )
     out.append("")

@@ -1186,7 +1186,7 @@ async fn detection(options: &Options) -> Value {
             "CHECK_INTERVAL": "60s",
             "PRIORITY_CHECK_INTERVAL": "10s",
             "DROP_WINDOW_INTERVAL": "2s",
-            "jitter": "±10 % on every interval (src/schedule.rs)",
+            "jitter": "every interval shortened by a random 0–10 % (src/schedule.rs)",
             "clock": "from just before the nsd reload that removes the delegation (RDAP object and WHOIS record already gone) to the notification's arrival at the receiver",
         },
         "classes": by_class,

@@ -6,7 +6,9 @@
 //!   shrinks to a tenth of the time left, down to `DROP_WINDOW_INTERVAL`, and
 //!   stays there for [`SchedulePolicy::drop_window_after`] past the prediction
 //!   (registries release in batches, not at the predicted second).
-//! - Jitter of ±10 % spreads 100k domains so they don't fire together.
+//! - Jitter spreads 100k domains so they don't fire together: each interval
+//!   is shortened by a random 0–10 %, never lengthened, so an interval is the
+//!   longest a domain waits between two checks.
 //! - Failed checks back off per domain: 30 s doubling, capped at the interval.
 
 use std::time::Duration;
@@ -24,7 +26,7 @@ pub struct SchedulePolicy {
     pub drop_window_interval: Duration,
     /// How long past `predictedDropAt` the drop-window interval holds.
     pub drop_window_after: Duration,
-    /// Relative jitter, e.g. 0.1 for ±10 %.
+    /// Relative jitter, e.g. 0.1: intervals are shortened by up to 10 %.
     pub jitter: f64,
     /// First back-off after a failed check.
     pub error_backoff: Duration,
@@ -89,9 +91,9 @@ impl SchedulePolicy {
         Some((until_drop / 10).max(self.drop_window_interval))
     }
 
-    /// When to check next: `now + interval`, jittered by `jitter_unit` in
-    /// [-1, 1] (random in production, fixed in tests), never past the drop
-    /// prediction when one is coming up.
+    /// When to check next: `now + interval`, less `jitter_unit` (in [0, 1];
+    /// random in production, fixed in tests) of the jitter, never past the
+    /// drop prediction when one is coming up.
     pub fn next_check_at(
         &self,
         timing: &DomainTiming,
@@ -99,7 +101,7 @@ impl SchedulePolicy {
         jitter_unit: f64,
     ) -> Timestamp {
         let interval = self.interval(timing, now);
-        let factor = 1.0 + self.jitter.clamp(0.0, 0.5) * jitter_unit.clamp(-1.0, 1.0);
+        let factor = 1.0 - self.jitter.clamp(0.0, 0.5) * jitter_unit.clamp(0.0, 1.0);
         let jittered = interval.mul_f64(factor).max(Duration::from_secs(1));
         let mut next = add(now, jittered);
         if let Some(drop) = timing.predicted_drop_at
@@ -211,16 +213,24 @@ mod tests {
     }
 
     #[test]
-    fn jitter_spreads_within_ten_percent_and_never_skips_the_drop() {
+    fn jitter_shortens_by_up_to_ten_percent_and_never_skips_the_drop() {
         let policy = SchedulePolicy::default();
         let timing = DomainTiming::default();
-        assert_eq!(policy.next_check_at(&timing, now(), -1.0), at(3240));
-        assert_eq!(policy.next_check_at(&timing, now(), 1.0), at(3960));
         assert_eq!(policy.next_check_at(&timing, now(), 0.0), at(3600));
+        assert_eq!(policy.next_check_at(&timing, now(), 0.5), at(3420));
+        assert_eq!(policy.next_check_at(&timing, now(), 1.0), at(3240));
+        // Out-of-range units are clamped: the interval is never exceeded.
+        assert_eq!(policy.next_check_at(&timing, now(), -1.0), at(3600));
+        assert_eq!(policy.next_check_at(&timing, now(), 2.0), at(3240));
         let dropping = DomainTiming {
             predicted_drop_at: Some(at(15)),
             ..Default::default()
         };
-        assert_eq!(policy.next_check_at(&dropping, now(), 1.0), at(11));
+        assert_eq!(policy.next_check_at(&dropping, now(), 0.0), at(10));
+        let close = DomainTiming {
+            predicted_drop_at: Some(at(5)),
+            ..Default::default()
+        };
+        assert_eq!(policy.next_check_at(&close, now(), 0.0), at(5));
     }
 }

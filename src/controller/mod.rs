@@ -654,7 +654,7 @@ async fn reconcile_one(resource: Arc<MonitoredDomain>, ctx: Arc<Context>) -> Res
             }),
             consecutive_errors: memory.consecutive_errors,
         };
-        let jitter = rand::rng().random_range(-1.0..=1.0);
+        let jitter = rand::rng().random_range(0.0..=1.0);
         let next_check_at = ctx
             .schedule
             .next_check_at(&timing, evaluation.finished_at, jitter);
