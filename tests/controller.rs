@@ -472,3 +472,58 @@ async fn an_invalid_domain_is_marked_and_not_checked_again() {
     assert_eq!(world.whois.connections(), 0, "never checked");
     assert_eq!(operator.log().matches("invalid domain").count(), 1);
 }
+
+/// The checks `operator` logged of `domain`.
+fn checks_of(operator: &Operator, domain: &str) -> usize {
+    operator
+        .events("check decided")
+        .iter()
+        .filter(|e| e["domain"] == domain)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_operator_keeps_each_domains_schedule() {
+    let ns = TestNamespace::new("keep-schedule").await;
+    let world = World::start().await;
+    world.register("steady.test", "active").await;
+    world.register("late.test", "active").await;
+    let api = ns.domains();
+    let mut steady = pinned("steady", "steady.test", false);
+    steady.spec.check_interval = Some("1h".to_owned());
+    api.create(&PostParams::default(), &steady)
+        .await
+        .expect("create");
+    let env = world.checker_env();
+    let first = Operator::start(&ns.name, "schedule-1", &env);
+    wait_for_availability(&api, "steady", Availability::Registered, &first).await;
+    assert_eq!(checks_of(&first, "steady.test"), 1, "{}", first.log());
+    let before = api.get("steady").await.unwrap().status.unwrap();
+    first.terminate();
+    let mut first = first;
+    assert_eq!(first.wait_exit(Duration::from_secs(20)).await, Some(0));
+
+    // A new replica (a restart, a rolling update, a shard handover) picks
+    // up where the last one left off: the domain checked a moment ago waits
+    // for its hour; one nobody checked yet is checked at once.
+    api.create(&PostParams::default(), &pinned("late", "late.test", false))
+        .await
+        .expect("create");
+    let second = Operator::start(&ns.name, "schedule-2", &env);
+    wait_for_availability(&api, "late", Availability::Registered, &second).await;
+    // Long enough for `late` to be checked again (CHECK_INTERVAL 3 s).
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while checks_of(&second, "late.test") < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "{}", second.log());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        checks_of(&second, "steady.test"),
+        0,
+        "steady.test was checked again at start-up:\n{}",
+        second.log()
+    );
+    let after = api.get("steady").await.unwrap().status.unwrap();
+    assert_eq!(after.last_checked_at, before.last_checked_at);
+    assert_eq!(after.next_check_at, before.next_check_at);
+}

@@ -34,7 +34,7 @@ use tracing::{Instrument, debug, info, warn};
 
 use crate::{
     check::{
-        CheckOutcome,
+        CheckKind, CheckOutcome,
         layered::{Depth, Evaluation, LayeredChecker},
     },
     config::{PerCheckCallbacks, RunArgs},
@@ -116,14 +116,56 @@ pub enum Error {
 /// Local result alias.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// What the controller remembers about a domain between reconciles. Lost on
-/// restart, which only means every domain is checked once at start-up.
-#[derive(Debug, Clone, Default)]
+/// What the controller remembers about a domain between reconciles. A
+/// replica without it (just started, or just took the shard over) starts
+/// from the status: [`DomainMemory::from_status`].
+#[derive(Debug, Clone, Default, PartialEq)]
 struct DomainMemory {
     next_check_at: Option<Timestamp>,
     consecutive_errors: u32,
     facts_refreshed_at: Option<Timestamp>,
     generation: Option<i64>,
+}
+
+impl DomainMemory {
+    /// What the status says about a domain's schedule and the age of its
+    /// registration facts, so that a restart or a shard handover neither
+    /// checks every domain at once nor asks RDAP for every domain's facts
+    /// again. The next check is never later than an interval, as configured
+    /// now, after the last one; without a last check it is due now.
+    fn from_status(
+        status: &MonitoredDomainStatus,
+        schedule: &SchedulePolicy,
+        timing: &DomainTiming,
+        now: Timestamp,
+    ) -> Self {
+        let after = |t: Timestamp, d: Duration| {
+            jiff::SignedDuration::try_from(d)
+                .ok()
+                .and_then(|d| t.checked_add(d).ok())
+                .unwrap_or(Timestamp::MAX)
+        };
+        let next_check_at = status
+            .last_checked_at
+            .as_ref()
+            .zip(status.next_check_at.as_ref())
+            .map(|(last, next)| next.0.min(after(last.0, schedule.interval(timing, now))));
+        // Facts come with a registered answer from RDAP or WHOIS.
+        let facts_refreshed_at = status.registration.as_ref().and_then(|_| {
+            [CheckKind::Rdap, CheckKind::Whois]
+                .iter()
+                .filter_map(|kind| status.checks.get(kind.as_str()))
+                .filter(|record| record.result == CheckOutcome::Registered)
+                .map(|record| record.checked_at.0)
+                .max()
+        });
+        Self {
+            next_check_at,
+            consecutive_errors: u32::from(status.availability == Availability::Error),
+            facts_refreshed_at,
+            generation: status.observed_generation,
+        }
+    }
 }
 
 /// Everything a reconcile needs.
@@ -182,9 +224,9 @@ impl Context {
         })
     }
 
-    fn remember(&self, uid: &str) -> DomainMemory {
+    fn remember(&self, uid: &str) -> Option<DomainMemory> {
         let memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
-        memory.get(uid).cloned().unwrap_or_default()
+        memory.get(uid).cloned()
     }
 
     fn store(&self, uid: &str, value: DomainMemory) {
@@ -606,7 +648,15 @@ async fn reconcile_one(resource: Arc<MonitoredDomain>, ctx: Arc<Context>) -> Res
         current = Some(delivered);
     }
 
-    let mut memory = ctx.remember(&uid);
+    let mut memory = ctx.remember(&uid).unwrap_or_else(|| {
+        current
+            .as_ref()
+            .map_or_else(DomainMemory::default, |status| {
+                let drop = status.predicted_drop_at.as_ref().map(|t| t.0);
+                let timing = domain_timing(&resource, drop, 0);
+                DomainMemory::from_status(status, &ctx.schedule, &timing, now)
+            })
+    });
     let spec_changed = memory.generation != generation;
     let due = spec_changed || memory.next_check_at.is_none_or(|t| t <= now);
     if due {
@@ -639,21 +689,13 @@ async fn reconcile_one(resource: Arc<MonitoredDomain>, ctx: Arc<Context>) -> Res
         } else {
             0
         };
-        let timing = DomainTiming {
-            priority: resource.spec.priority,
-            interval_override: resource
-                .spec
-                .check_interval
-                .as_deref()
-                .and_then(|i| crate::config::parse_duration(i).ok()),
-            predicted_drop_at: evaluation.verdict.predicted_drop_at.or_else(|| {
-                current
-                    .as_ref()
-                    .and_then(|s| s.predicted_drop_at.as_ref())
-                    .map(|t| t.0)
-            }),
-            consecutive_errors: memory.consecutive_errors,
-        };
+        let predicted_drop_at = evaluation.verdict.predicted_drop_at.or_else(|| {
+            current
+                .as_ref()
+                .and_then(|s| s.predicted_drop_at.as_ref())
+                .map(|t| t.0)
+        });
+        let timing = domain_timing(&resource, predicted_drop_at, memory.consecutive_errors);
         let jitter = rand::rng().random_range(0.0..=1.0);
         let next_check_at = ctx
             .schedule
@@ -706,6 +748,24 @@ async fn reconcile_one(resource: Arc<MonitoredDomain>, ctx: Arc<Context>) -> Res
     Ok(Action::requeue(
         elapsed(Timestamp::now(), wake).max(Duration::from_millis(100)),
     ))
+}
+
+/// What the schedule needs to know about `resource`.
+fn domain_timing(
+    resource: &MonitoredDomain,
+    predicted_drop_at: Option<Timestamp>,
+    consecutive_errors: u32,
+) -> DomainTiming {
+    DomainTiming {
+        priority: resource.spec.priority,
+        interval_override: resource
+            .spec
+            .check_interval
+            .as_deref()
+            .and_then(|i| crate::config::parse_duration(i).ok()),
+        predicted_drop_at,
+        consecutive_errors,
+    }
 }
 
 /// The status after a check, with a pending notification recorded when the
@@ -1024,5 +1084,101 @@ mod tests {
         .await;
         assert!(panicked.unwrap_err().contains("index out of bounds"));
         assert_eq!(guard_panics(async { 7 }).await, Ok(7));
+    }
+
+    fn minutes(n: i64) -> jiff::SignedDuration {
+        jiff::SignedDuration::from_mins(n)
+    }
+
+    fn record(result: CheckOutcome, at: Timestamp) -> crate::resource::CheckRecord {
+        crate::resource::CheckRecord {
+            result,
+            checked_at: status::time(at),
+            duration_ms: 40,
+            detail: None,
+            error: None,
+        }
+    }
+
+    /// A registered domain checked 10 minutes ago, next due in 50.
+    fn checked(now: Timestamp) -> MonitoredDomainStatus {
+        let last = now - minutes(10);
+        MonitoredDomainStatus {
+            availability: Availability::Registered,
+            last_checked_at: Some(status::time(last)),
+            next_check_at: Some(status::time(now + minutes(50))),
+            registration: Some(crate::resource::Registration::default()),
+            checks: [
+                ("dns".to_owned(), record(CheckOutcome::Registered, last)),
+                ("rdap".to_owned(), record(CheckOutcome::Registered, last)),
+            ]
+            .into(),
+            observed_generation: Some(3),
+            ..MonitoredDomainStatus::default()
+        }
+    }
+
+    #[test]
+    fn a_replica_without_memory_keeps_the_schedule_and_the_facts_of_the_status() {
+        let now = status::time(Timestamp::now()).0;
+        let policy = SchedulePolicy::default();
+        let timing = DomainTiming::default();
+        let memory = DomainMemory::from_status(&checked(now), &policy, &timing, now);
+        assert_eq!(
+            memory,
+            DomainMemory {
+                next_check_at: Some(now + minutes(50)),
+                consecutive_errors: 0,
+                facts_refreshed_at: Some(now - minutes(10)),
+                generation: Some(3),
+            }
+        );
+
+        // The interval was shortened since: an interval after the last check.
+        let mut long = checked(now);
+        long.next_check_at = Some(status::time(now + minutes(600)));
+        let memory = DomainMemory::from_status(&long, &policy, &timing, now);
+        assert_eq!(memory.next_check_at, Some(now + minutes(50)));
+        let priority = DomainTiming {
+            priority: true,
+            ..DomainTiming::default()
+        };
+        let memory = DomainMemory::from_status(&long, &policy, &priority, now);
+        assert_eq!(memory.next_check_at, Some(now - minutes(5)), "due now");
+
+        // Never checked: due now. Failing: the back-off goes on.
+        let mut fresh = checked(now);
+        fresh.last_checked_at = None;
+        fresh.availability = Availability::Error;
+        let memory = DomainMemory::from_status(&fresh, &policy, &timing, now);
+        assert_eq!(memory.next_check_at, None);
+        assert_eq!(memory.consecutive_errors, 1);
+    }
+
+    #[test]
+    fn facts_are_as_old_as_the_last_registered_rdap_or_whois_answer() {
+        let now = status::time(Timestamp::now()).0;
+        let policy = SchedulePolicy::default();
+        let timing = DomainTiming::default();
+        let mut status = checked(now);
+        status.checks.insert(
+            "whois".to_owned(),
+            record(CheckOutcome::Registered, now - minutes(2)),
+        );
+        status.checks.insert(
+            "rdap".to_owned(),
+            record(CheckOutcome::RateLimited, now - minutes(1)),
+        );
+        let memory = DomainMemory::from_status(&status, &policy, &timing, now);
+        assert_eq!(memory.facts_refreshed_at, Some(now - minutes(2)));
+
+        // DNS alone proves no facts; no registration recorded, nothing to keep.
+        status.checks.remove("whois");
+        let memory = DomainMemory::from_status(&status, &policy, &timing, now);
+        assert_eq!(memory.facts_refreshed_at, None);
+        let mut bare = checked(now);
+        bare.registration = None;
+        let memory = DomainMemory::from_status(&bare, &policy, &timing, now);
+        assert_eq!(memory.facts_refreshed_at, None);
     }
 }
