@@ -3,7 +3,7 @@
 //! | endpoint | what |
 //! |---|---|
 //! | `GET /health` | liveness: the process serves |
-//! | `GET /ready` | readiness: the watch cache is synced and shards are held |
+//! | `GET /ready` | readiness: the watch cache is synced and shards are held (or, with more replicas than shards, every shard is held by another replica) |
 //! | `GET /status` | instance, uptime, shards, domain counts |
 //! | `GET /domains` | the domains this instance watches (`availability`, `limit`, `offset`) |
 //! | `GET /domain/{domain}` | one domain (400 invalid, 404 unknown) |
@@ -361,15 +361,20 @@ fn ready(state: &WebState) -> Response {
         })
     };
     let shards = state.shards.held();
-    if shards.is_empty() {
+    // A standby watches nothing (the watch covers held shards only).
+    let standby = shards.is_empty() && state.shards.standing_by();
+    if shards.is_empty() && !standby {
         error(StatusCode::SERVICE_UNAVAILABLE, "no shard held yet")
-    } else if !store_ready {
+    } else if !store_ready && !standby {
         error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the watch cache is not synced yet",
         )
     } else {
-        reply(StatusCode::OK, &json!({"ready": true, "shards": shards}))
+        reply(
+            StatusCode::OK,
+            &json!({"ready": true, "shards": shards, "standby": standby}),
+        )
     }
 }
 
@@ -399,7 +404,11 @@ fn status(state: &WebState) -> Value {
         "instance": state.instance,
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": state.metrics.uptime().as_secs(),
-        "shards": {"total": state.shards.total(), "held": state.shards.held()},
+        "shards": {
+            "total": state.shards.total(),
+            "held": state.shards.held(),
+            "standby": state.shards.standing_by(),
+        },
         "sync": state.sync.as_ref().map(|s| json!({"leader": *s.leader.borrow()})),
         "domains": domain_counts(&cached(state).unwrap_or_default()),
     })

@@ -403,3 +403,65 @@ fn a_replica_cut_off_from_the_api_stops_before_its_shards_move() {
         );
     });
 }
+
+/// `GET /ready` of `operator`: the status code and the body.
+async fn readiness(operator: &Operator) -> (u16, serde_json::Value) {
+    domain_monitor::net::ensure_crypto_provider();
+    let response = reqwest::get(format!("{}/ready", operator.base_url().await))
+        .await
+        .expect("GET /ready");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+#[test]
+fn a_replica_beyond_the_shards_is_a_ready_standby_and_takes_over() {
+    serially(async {
+        let ns = TestNamespace::new("shard-standby").await;
+        let world = World::start().await;
+        let mut env = env(&world);
+        env.retain(|(name, _)| name != "SHARDS");
+        env.push(("SHARDS".to_owned(), "1".to_owned()));
+        let a = Operator::start(&ns.name, "a", &env);
+        let b = Operator::start(&ns.name, "b", &env);
+
+        // Both become ready (a rollout finishes): one works the shard, the
+        // other stands by.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let (holder, standby) = loop {
+            let (ra, rb) = (readiness(&a).await, readiness(&b).await);
+            let shown = |(status, body): &(u16, serde_json::Value)| {
+                (*status, body["shards"].clone(), body["standby"].clone())
+            };
+            let one = (200, serde_json::json!([0]), serde_json::json!(false));
+            let other = (200, serde_json::json!([]), serde_json::json!(true));
+            match (shown(&ra), shown(&rb)) {
+                (x, y) if x == one && y == other => break (a, b),
+                (x, y) if x == other && y == one => break (b, a),
+                seen => assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "not one holder and one ready standby: {seen:?}\n{}\n{}",
+                    a.log(),
+                    b.log()
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+
+        // The holder dies: the standby takes the shard within the lease.
+        holder.kill().await;
+        let deadline = tokio::time::Instant::now() + LEASE + Duration::from_secs(10);
+        loop {
+            let (status, body) = readiness(&standby).await;
+            if status == 200 && body["shards"] == serde_json::json!([0]) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the standby never took over: {status} {body}\n{}",
+                standby.log()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+}

@@ -52,6 +52,9 @@ pub struct ShardHandle {
     total: u32,
     valid_until: Arc<Mutex<BTreeMap<u32, Instant>>>,
     held: watch::Receiver<BTreeSet<u32>>,
+    /// Until when the last round found every shard held by other live
+    /// replicas (this one is a standby).
+    standby_until: Arc<Mutex<Option<Instant>>>,
 }
 
 impl ShardHandle {
@@ -65,7 +68,15 @@ impl ShardHandle {
             total,
             valid_until: Arc::new(Mutex::new(shards)),
             held,
+            standby_until: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Whether this replica holds no shard because live replicas hold them
+    /// all (more replicas than shards): it stands by, ready to take over.
+    pub fn standing_by(&self) -> bool {
+        let until = self.standby_until.lock().unwrap_or_else(|e| e.into_inner());
+        until.is_some_and(|t| t > Instant::now())
     }
 
     /// The number of shards.
@@ -107,6 +118,7 @@ pub struct Coordinator {
     settings: ShardSettings,
     valid_until: Arc<Mutex<BTreeMap<u32, Instant>>>,
     held: watch::Sender<BTreeSet<u32>>,
+    standby_until: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Coordinator {
@@ -114,16 +126,19 @@ impl Coordinator {
     pub fn new(client: Client, settings: ShardSettings) -> (Self, ShardHandle) {
         let valid_until = Arc::new(Mutex::new(BTreeMap::new()));
         let (held, receiver) = watch::channel(BTreeSet::new());
+        let standby_until = Arc::new(Mutex::new(None));
         let handle = ShardHandle {
             total: settings.shards,
             valid_until: Arc::clone(&valid_until),
             held: receiver,
+            standby_until: Arc::clone(&standby_until),
         };
         let coordinator = Self {
             api: Api::namespaced(client, &settings.namespace),
             settings,
             valid_until,
             held,
+            standby_until,
         };
         (coordinator, handle)
     }
@@ -194,6 +209,14 @@ impl Coordinator {
             &shard_leases,
             now,
         );
+        let standby = plan::covered_by_others(
+            &self.settings.identity,
+            self.settings.shards,
+            &shard_leases,
+            now,
+        );
+        *self.standby_until.lock().unwrap_or_else(|e| e.into_inner()) =
+            standby.then(|| Instant::now() + self.settings.renew_deadline);
         for shard in &decision.release {
             // Stop working the shard before anyone else can take it.
             self.forget(*shard);

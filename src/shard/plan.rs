@@ -41,6 +41,16 @@ pub struct Decision {
     pub acquire: Vec<u32>,
 }
 
+/// Whether every shard is held, at `now`, by a live replica other than `me`:
+/// nothing is left for `me` to do but stand by.
+pub fn covered_by_others(me: &str, shards: u32, leases: &[ShardLease], now: Timestamp) -> bool {
+    (0..shards).all(|shard| {
+        leases.iter().any(|l| {
+            l.shard == shard && !l.is_free(now) && l.holder.as_deref().is_some_and(|h| h != me)
+        })
+    })
+}
+
 /// The most shards one replica should hold.
 pub fn fair_share(shards: u32, live_members: usize) -> usize {
     let members = u32::try_from(live_members.max(1)).unwrap_or(u32::MAX);
@@ -106,6 +116,19 @@ mod tests {
             renewed_at: Some(now() - jiff::SignedDuration::from_secs(age_secs)),
             duration: Duration::from_secs(15),
         }
+    }
+
+    #[test]
+    fn a_replica_stands_by_only_when_others_hold_every_shard() {
+        let leases = vec![lease(0, "a", 1), lease(1, "b", 2)];
+        assert!(covered_by_others("c", 2, &leases, now()));
+        assert!(!covered_by_others("a", 2, &leases, now()), "a holds one");
+        assert!(
+            !covered_by_others("c", 3, &leases, now()),
+            "shard 2 is free"
+        );
+        let expired = vec![lease(0, "a", 1), lease(1, "dead", 16)];
+        assert!(!covered_by_others("c", 2, &expired, now()));
     }
 
     #[test]
