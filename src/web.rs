@@ -69,6 +69,9 @@ pub struct SyncHandle {
     pub sync: Arc<DomainSync>,
     /// True while this replica holds the sync Lease.
     pub leader: watch::Receiver<bool>,
+    /// The Leases of the operator's namespace, to name the sync Lease's
+    /// holder to a caller that asked another replica.
+    pub leases: kube::Api<k8s_openapi::api::coordination::v1::Lease>,
 }
 
 /// What the endpoints read.
@@ -578,9 +581,25 @@ async fn refresh(state: &WebState) -> Response {
         );
     };
     if !*handle.leader.borrow() {
-        return error(
+        // Behind a Service, a caller cannot pick the replica: say which one.
+        let holder = handle
+            .leases
+            .get_opt(crate::controller::SYNC_LEASE)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|lease| lease.spec?.holder_identity)
+            .filter(|holder| !holder.is_empty());
+        let message = match &holder {
+            Some(holder) => format!(
+                "this replica ({}) does not hold the sync lease; {holder} does: POST /refresh there (e.g. kubectl port-forward pod/{holder} 8000)",
+                state.instance
+            ),
+            None => "this replica does not hold the sync lease, and no replica holds it right now; try again in a few seconds".to_owned(),
+        };
+        return reply(
             StatusCode::CONFLICT,
-            "this replica does not hold the sync lease; ask the replica that does (GET /status shows \"sync\": {\"leader\": true})",
+            &json!({"error": message, "sync_leader": holder}),
         );
     }
     match handle.sync.run_once("refresh").await {

@@ -465,3 +465,61 @@ fn a_replica_beyond_the_shards_is_a_ready_standby_and_takes_over() {
         }
     });
 }
+
+#[test]
+fn a_refresh_sent_to_the_wrong_replica_names_the_one_to_ask() {
+    serially(async {
+        let ns = TestNamespace::new("shard-refresh").await;
+        let world = World::start().await;
+        world.register("listed.test", "active").await;
+        world.set_domain_list(&serde_json::json!({"domains": ["listed.test"]}));
+        let mut env = env(&world);
+        env.push(("DOMAIN_API_URL".to_owned(), world.api.url("/domains")));
+        let a = Operator::start(&ns.name, "a", &env);
+        let b = Operator::start(&ns.name, "b", &env);
+        domain_monitor::net::ensure_crypto_provider();
+        let http = reqwest::Client::new();
+        let (url_a, url_b) = (a.base_url().await, b.base_url().await);
+        let refresh = |base: String| {
+            let http = http.clone();
+            async move {
+                let response = http
+                    .post(format!("{base}/refresh"))
+                    .bearer_auth(support::world::TOKEN)
+                    .send()
+                    .await
+                    .expect("POST /refresh");
+                let status = response.status().as_u16();
+                (status, response.json::<serde_json::Value>().await.unwrap())
+            }
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let answers = [
+                ("a", refresh(url_a.clone()).await),
+                ("b", refresh(url_b.clone()).await),
+            ];
+            let ran: Vec<&str> = answers
+                .iter()
+                .filter(|(_, (status, body))| *status == 200 && body["listed"] == 1)
+                .map(|(name, _)| *name)
+                .collect();
+            if let [leader] = ran.as_slice() {
+                let (_, (status, body)) = answers.iter().find(|(n, _)| n != leader).unwrap();
+                assert_eq!(*status, 409, "{body}");
+                assert_eq!(body["sync_leader"], *leader, "{body}");
+                let said = body["error"].as_str().unwrap();
+                assert!(
+                    said.contains(&format!("kubectl port-forward pod/{leader} 8000")),
+                    "{said}"
+                );
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no single sync leader answered: {answers:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+}

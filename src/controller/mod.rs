@@ -524,6 +524,7 @@ async fn start_sync(
     let handle = SyncHandle {
         sync: Arc::clone(&sync),
         leader: leader.clone(),
+        leases: Api::namespaced(client.clone(), &args.namespace),
     };
     let task = tokio::spawn(crate::sync::run_periodic(
         sync,
