@@ -29,6 +29,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
 const MAX_BACKOFF_WAIT: Duration = Duration::from_secs(2);
 /// A slot that took at least this long counts as a rate-limit wait.
 const NOTICEABLE_WAIT: Duration = Duration::from_millis(1);
+/// How often servers that are back to a full budget are forgotten. The http
+/// checker's servers are the probed hosts, one per domain: kept for ever,
+/// 100k domains would mean 100k buckets.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Why a request may not be sent now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -55,6 +59,7 @@ pub struct ServerBudgets {
     backoff: Mutex<HashMap<String, Backoff>>,
     waits: AtomicU64,
     waited_micros: AtomicU64,
+    last_sweep: Mutex<Instant>,
 }
 
 impl std::fmt::Debug for ServerBudgets {
@@ -82,6 +87,7 @@ impl ServerBudgets {
             backoff: Mutex::new(HashMap::new()),
             waits: AtomicU64::new(0),
             waited_micros: AtomicU64::new(0),
+            last_sweep: Mutex::new(Instant::now()),
         }
     }
 
@@ -114,6 +120,7 @@ impl ServerBudgets {
             }
             tokio::time::sleep(remaining).await;
         }
+        self.sweep_if_due(started);
         let limiter = Arc::clone(&self.limiter.read().unwrap_or_else(|e| e.into_inner()));
         limiter.until_key_ready(&server.to_owned()).await;
         let waited = started.elapsed();
@@ -123,6 +130,42 @@ impl ServerBudgets {
             self.waited_micros.fetch_add(micros, Ordering::Relaxed);
         }
         Ok(waited)
+    }
+
+    /// Forgets servers whose budget is full again and back-offs long over,
+    /// at most every [`SWEEP_EVERY`]: a forgotten server starts afresh with a
+    /// full budget, which is what it had anyway.
+    fn sweep_if_due(&self, now: Instant) {
+        {
+            // Whoever holds the lock sweeps, or has just checked; no one waits.
+            let Ok(mut last) = self.last_sweep.try_lock() else {
+                return;
+            };
+            if now.saturating_duration_since(*last) < SWEEP_EVERY {
+                return;
+            }
+            *last = now;
+        }
+        self.sweep(now);
+    }
+
+    fn sweep(&self, now: Instant) {
+        let limiter = Arc::clone(&self.limiter.read().unwrap_or_else(|e| e.into_inner()));
+        limiter.retain_recent();
+        limiter.shrink_to_fit();
+        let mut table = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
+        // A streak is remembered for a while after its back-off ends, so that
+        // a server that throttles again soon gets a longer back-off.
+        table.retain(|_, b| b.until.is_some_and(|until| until + MAX_BACKOFF > now));
+        table.shrink_to_fit();
+    }
+
+    /// Servers with rate-limit state held (a budget not yet full again, or a
+    /// back-off streak).
+    pub fn tracked_servers(&self) -> usize {
+        let limiter = Arc::clone(&self.limiter.read().unwrap_or_else(|e| e.into_inner()));
+        let backoff = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
+        limiter.len() + backoff.len()
     }
 
     /// Requests that waited for a slot since start-up, and for how long.
@@ -229,6 +272,37 @@ mod tests {
         );
         budgets.record_success("r");
         assert!(budgets.acquire("r").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn servers_back_to_a_full_budget_are_forgotten() {
+        // One request spends a host's budget for 300 ms.
+        let budgets = ServerBudgets::new("web host", limit(1, Duration::from_millis(300)));
+        for i in 0..1000 {
+            budgets.acquire(&format!("host{i}.example")).await.unwrap();
+        }
+        budgets.acquire("busy.example").await.unwrap();
+        budgets.back_off("throttling.example", Some(Duration::from_secs(60)));
+        assert_eq!(budgets.tracked_servers(), 1002);
+        // Within the period every bucket still remembers its request.
+        budgets.sweep(Instant::now());
+        assert_eq!(budgets.tracked_servers(), 1002);
+
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        budgets.acquire("busy.example").await.unwrap();
+        budgets.sweep(Instant::now());
+        // The busy host and the back-off stay; the idle hosts are gone.
+        assert_eq!(budgets.tracked_servers(), 2);
+        assert!(budgets.backing_off_until("throttling.example").is_some());
+        // The busy host's budget is still spent: forgetting changed nothing.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(5), budgets.acquire("busy.example"))
+                .await
+                .is_err()
+        );
+        // Long after a back-off ends, its streak is forgotten too.
+        budgets.sweep(Instant::now() + MAX_BACKOFF + Duration::from_secs(61));
+        assert_eq!(budgets.backoff.lock().unwrap().len(), 0);
     }
 
     #[test]
