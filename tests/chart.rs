@@ -1543,15 +1543,21 @@ async fn install_for_rbac(
     (env, kubeconfig)
 }
 
-/// A world with a registered `taken.test` and `listed.test` (the domain
+/// An audited API server of the test's own with the CRD, an admin client,
+/// and a world with a registered `taken.test` and `listed.test` (the domain
 /// list), and a free `free.test`.
-async fn rbac_world() -> World {
+async fn rbac_setup() -> (PrivateServer, Client, World) {
+    let server = tokio::task::spawn_blocking(PrivateServer::start_audited)
+        .await
+        .unwrap();
+    let client = server.client().await;
+    install_crd(&client).await;
     let world = World::start().await;
     world.register("taken.test", "active").await;
     world.register("listed.test", "active").await;
     world.unregistered("free.test");
     world.set_domain_list(&json!({"domains": ["listed.test"]}));
-    world
+    (server, client, world)
 }
 
 /// The operator, run with the chart's Roles under a ServiceAccount token and
@@ -1562,12 +1568,7 @@ async fn rbac_world() -> World {
 /// refused. The API server's audit log says what it asked for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_uses_every_right_the_chart_grants_and_asks_for_no_other() {
-    let server = tokio::task::spawn_blocking(PrivateServer::start_audited)
-        .await
-        .unwrap();
-    let client = server.client().await;
-    install_crd(&client).await;
-    let world = rbac_world().await;
+    let (server, client, world) = rbac_setup().await;
     let dir = tempfile::tempdir().unwrap();
     let ns = "rbac-audit";
     let objects = rendered_for(&world, ns, dir.path());
@@ -1693,12 +1694,7 @@ async fn status_of(api: &Api<MonitoredDomain>, name: &str) -> Option<Availabilit
 /// shows the time in which a missing status or event would have come.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_any_one_rule_of_the_chart_the_operator_fails_at_its_job() {
-    let server = tokio::task::spawn_blocking(PrivateServer::start_audited)
-        .await
-        .unwrap();
-    let client = server.client().await;
-    install_crd(&client).await;
-    let world = rbac_world().await;
+    let (server, client, world) = rbac_setup().await;
     let dir = tempfile::tempdir().unwrap();
 
     let rules: Vec<(usize, usize)> = {
