@@ -27,7 +27,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use support::{
     cluster::{AuditedRequest, PrivateServer, TestNamespace, install_crd, kubeconfig_path},
-    operator::Operator,
+    operator::{Operator, availability, wait_for_availability},
     world::{TOKEN, World},
 };
 
@@ -982,33 +982,6 @@ fn override_env(env: &mut Vec<(String, String)>, overrides: Vec<(String, String)
     }
 }
 
-async fn wait_for_availability(
-    api: &Api<MonitoredDomain>,
-    name: &str,
-    want: Availability,
-    operator: &Operator,
-) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let now = api
-            .get_opt(name)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|md| md.status)
-            .map(|s| s.availability);
-        if now == Some(want) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name} never became {want:?} (now {now:?}); operator log:\n{}",
-            operator.log()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 /// Waits for the event `reason` about `regarding` in `namespace`, written by
 /// the operator replica `instance`.
 async fn wait_for_event(
@@ -1679,14 +1652,6 @@ fn duty(rights: &BTreeSet<Right>) -> Duty {
     }
 }
 
-async fn status_of(api: &Api<MonitoredDomain>, name: &str) -> Option<Availability> {
-    api.get_opt(name)
-        .await
-        .unwrap()
-        .and_then(|d| d.status)
-        .map(|s| s.availability)
-}
-
 /// Each rule of the chart's Roles is needed: with any one of them taken out,
 /// the API server refuses the operator requests of exactly that rule, and
 /// something a user relies on stops happening. The runs, one namespace and
@@ -1840,14 +1805,14 @@ async fn without_any_one_rule_of_the_chart_the_operator_fails_at_its_job() {
         match duty {
             Duty::SeeDomains | Duty::WriteStatus => {
                 for name in ["taken", "odd", "free"] {
-                    assert_eq!(status_of(&api, name).await, None, "{name} {}", context());
+                    assert_eq!(availability(&api, name).await, None, "{name} {}", context());
                 }
                 assert_eq!(event_count, 0, "{}", context());
             }
             Duty::HoldLeases => {
                 assert_eq!(lease_count, 0, "{}", context());
                 for name in ["taken", "odd", "free"] {
-                    assert_eq!(status_of(&api, name).await, None, "{name} {}", context());
+                    assert_eq!(availability(&api, name).await, None, "{name} {}", context());
                 }
             }
             Duty::RecordEvents => {

@@ -18,7 +18,7 @@ use serde_json::json;
 use support::{
     cluster::{TestNamespace, kubeconfig_path},
     http_stub::Reply,
-    operator::Operator,
+    operator::{Operator, wait_for_availability},
     world::{TOKEN, World},
 };
 
@@ -33,36 +33,6 @@ fn pinned(name: &str, domain: &str, priority: bool) -> MonitoredDomain {
             check_interval: None,
         },
     )
-}
-
-async fn availability(api: &Api<MonitoredDomain>, name: &str) -> Option<Availability> {
-    api.get_opt(name)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|md| md.status)
-        .map(|s| s.availability)
-}
-
-async fn wait_for_availability(
-    api: &Api<MonitoredDomain>,
-    name: &str,
-    want: Availability,
-    operator: &Operator,
-) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        if availability(api, name).await == Some(want) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name} never became {want:?} (now {:?}); operator log:\n{}",
-            availability(api, name).await,
-            operator.log()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 async fn names(api: &Api<MonitoredDomain>) -> Vec<String> {

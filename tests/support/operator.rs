@@ -6,6 +6,8 @@ use std::{
     time::Duration,
 };
 
+use domain_monitor::resource::{Availability, MonitoredDomain};
+use kube::Api;
 use tokio::process::{Child, Command};
 
 use super::cluster::kubeconfig_path;
@@ -157,5 +159,38 @@ impl Operator {
             .ok()
             .and_then(Result::ok)
             .and_then(|status| status.code())
+    }
+}
+
+/// The availability in `name`'s status, if it exists and has one. The API
+/// server must answer: a failed read is never taken for "no status".
+pub async fn availability(api: &Api<MonitoredDomain>, name: &str) -> Option<Availability> {
+    api.get_opt(name)
+        .await
+        .unwrap_or_else(|e| panic!("cannot read MonitoredDomain {name}: {e}"))
+        .and_then(|md| md.status)
+        .map(|s| s.availability)
+}
+
+/// Waits up to a minute for `name` to become `want`, failing with the
+/// operator's log.
+pub async fn wait_for_availability(
+    api: &Api<MonitoredDomain>,
+    name: &str,
+    want: Availability,
+    operator: &Operator,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = availability(api, name).await;
+        if now == Some(want) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} never became {want:?} (now {now:?}); operator log:\n{}",
+            operator.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
