@@ -302,7 +302,9 @@ fn evaluate(
     move |name| {
         let layered = layered.clone();
         Box::pin(async move {
-            let evaluation = layered.evaluate(&name, Depth::Escalate).await;
+            let evaluation = layered
+                .evaluate(&name, Depth::Escalate, Default::default())
+                .await;
             let layers = evaluation
                 .layers
                 .iter()

@@ -16,7 +16,7 @@ use domain_monitor::{
         },
     },
     domain_name::DomainName,
-    verdict::{VerdictPolicy, decide},
+    verdict::{Background, VerdictPolicy, decide},
 };
 use jiff::Timestamp;
 
@@ -92,13 +92,34 @@ fn verdict(c: &mut Criterion) {
         report(CheckKind::Whois, CheckOutcome::Available, None),
     ];
     c.bench_function("verdict_decide_registered", |b| {
-        b.iter(|| decide(black_box(&registered), &policy, now()));
+        b.iter(|| {
+            decide(
+                black_box(&registered),
+                &policy,
+                &Background::default(),
+                now(),
+            )
+        });
     });
     c.bench_function("verdict_decide_with_facts", |b| {
-        b.iter(|| decide(black_box(&with_facts), &policy, now()));
+        b.iter(|| {
+            decide(
+                black_box(&with_facts),
+                &policy,
+                &Background::default(),
+                now(),
+            )
+        });
     });
     c.bench_function("verdict_decide_available", |b| {
-        b.iter(|| decide(black_box(&available), &policy, now()));
+        b.iter(|| {
+            decide(
+                black_box(&available),
+                &policy,
+                &Background::default(),
+                now(),
+            )
+        });
     });
 }
 

@@ -14,6 +14,7 @@ use crate::{
     config::OutputFormat,
     domain_name::DomainName,
     resource::Availability,
+    verdict::{self, Background},
 };
 
 /// The outcome for one name given on the command line.
@@ -63,7 +64,30 @@ async fn check_one(checker: &LayeredChecker, input: &str) -> CheckLine {
             evaluation: None,
         },
         Ok(domain) => {
-            let evaluation = checker.evaluate(&domain, Depth::RegistrationFacts).await;
+            let mut evaluation = checker
+                .evaluate(&domain, Depth::RegistrationFacts, Background::default())
+                .await;
+            if evaluation.verdict.awaits_registry_confirmation() {
+                // The registry's RDAP said "not found" once: ask again after
+                // the confirmation delay, as the operator would.
+                let wait = checker.policy().registry_confirm_after;
+                let since = evaluation
+                    .reports
+                    .iter()
+                    .find(|r| verdict::is_registry_absence(r))
+                    .map_or(evaluation.finished_at, |r| r.checked_at);
+                tracing::info!(
+                    %domain,
+                    wait = %humantime::format_duration(wait),
+                    "the registry says not found; asking again to confirm"
+                );
+                tokio::time::sleep(wait).await;
+                let background = Background {
+                    registry_absent_since: Some(since),
+                    ..Background::default()
+                };
+                evaluation = checker.evaluate(&domain, Depth::Escalate, background).await;
+            }
             CheckLine {
                 input: input.to_owned(),
                 domain: Some(domain.to_string()),

@@ -164,9 +164,20 @@ pub struct CheckerArgs {
     /// Request budget toward the registrar availability API.
     #[arg(long, env = "REGISTRAR_RATE_LIMIT", default_value = "1/s", value_parser = parse_rate_limit)]
     pub registrar_rate_limit: RateLimit,
-    /// Confidence (0.0–1.0) a verdict of `Available` needs before anyone is notified.
+    /// Confidence (0.0–1.0) a verdict of `Available` needs before anyone is
+    /// notified; below it a free-looking name reads `Unconfirmed`.
     #[arg(long, env = "CONFIDENCE_THRESHOLD", default_value = "0.9", value_parser = parse_fraction)]
     pub confidence_threshold: f64,
+    /// How long after the registry's first RDAP "not in the registry
+    /// database" a second one confirms a drop where no WHOIS or registrar
+    /// corroborates it (the confirmation over time of README's evidence model).
+    #[arg(long, env = "REGISTRY_CONFIRM_AFTER", default_value = "30s", value_parser = parse_duration)]
+    pub registry_confirm_after: Duration,
+    /// Reserved and premium name lists to add to the built-in ICANN
+    /// Specification 5 reservations, as comma-separated file paths (one
+    /// `name`, `label.*` or `!name` per line; see README, "Reserved names").
+    #[arg(long, env = "RESERVED_NAMES", value_delimiter = ',')]
+    pub reserved_names: Vec<std::path::PathBuf>,
     /// Registrar availability API: `none` (disabled), `godaddy`, or `generic`.
     #[arg(long, env = "REGISTRAR_PROVIDER", value_enum, default_value_t = crate::check::registrar::ProviderKind::None)]
     pub registrar_provider: crate::check::registrar::ProviderKind,
@@ -208,6 +219,7 @@ impl CheckerArgs {
             auto_renew_grace: self.auto_renew_grace,
             redemption_period: self.redemption_period,
             pending_delete_period: self.pending_delete_period,
+            registry_confirm_after: self.registry_confirm_after,
         }
     }
 }

@@ -2,6 +2,15 @@
 //!
 //! Users hand us Unicode (IDN), mixed case and trailing dots; every other module
 //! works on a [`DomainName`], which is always the normalised ASCII form.
+//!
+//! A [`DomainName`] is also always a *registrable* domain per the Public
+//! Suffix List (the `psl` crate, which compiles Mozilla's list in): one label
+//! under a public suffix. `co.uk` (a suffix) and `www.example.com` (a name
+//! inside a registered domain) cannot be registered and are refused with a
+//! message naming what to watch instead. Names under a suffix of the list's
+//! PRIVATE section (`uk.com`, `in.net`, `github.io`) are allowed but carry
+//! [`SuffixSection::Private`]: they are sold by a private registry, not by the
+//! TLD's, and [`DomainName::public_suffix`] says which.
 
 use std::fmt;
 
@@ -80,6 +89,62 @@ pub enum InvalidDomain {
         /// The name as given.
         input: String,
     },
+    /// The name is itself a public suffix (ICANN section of the Public
+    /// Suffix List): names are registered under it, never it.
+    #[error(
+        "{input:?} is a public suffix, not a registrable domain: names are registered under it (watch e.g. example.{name})"
+    )]
+    PublicSuffix {
+        /// The name as given.
+        input: String,
+        /// Its A-label form.
+        name: String,
+    },
+    /// The name lies inside a registrable domain (`www.example.com`): only
+    /// the registrable domain can be registered or dropped.
+    #[error(
+        "{input:?} is not a registrable domain: it is a name inside {registrable}; watch {registrable} instead"
+    )]
+    Subdomain {
+        /// The name as given.
+        input: String,
+        /// The registrable domain that holds it.
+        registrable: String,
+    },
+}
+
+/// Which section of the Public Suffix List a name's suffix comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SuffixSection {
+    /// A suffix run by an ICANN-delegated registry (`com`, `co.uk`).
+    Icann,
+    /// A suffix run privately under a registered domain (`uk.com`, `in.net`):
+    /// its names are unknown to the TLD's registry.
+    Private,
+    /// A TLD the list does not know (test and private TLDs): taken as its own
+    /// registry.
+    Unlisted,
+}
+
+impl SuffixSection {
+    /// The word used in reports and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Icann => "icann",
+            Self::Private => "private",
+            Self::Unlisted => "unlisted",
+        }
+    }
+}
+
+/// The public suffix a registrable domain is registered under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublicSuffix<'a> {
+    /// The suffix, e.g. `co.uk` or `uk.com`.
+    pub name: &'a str,
+    /// Where the list has it.
+    pub section: SuffixSection,
 }
 
 /// A validated domain name: lower-case A-labels, no trailing dot, two or more labels.
@@ -114,7 +179,28 @@ impl DomainName {
             input: input.to_owned(),
         })?;
         check_ascii_name(input, &ascii)?;
+        check_registrable(input, &ascii)?;
         Ok(Self(ascii.into_owned()))
+    }
+
+    /// The public suffix the name is registered under: the PRIVATE-section
+    /// suffix when one applies (`uk.com` for `shop.uk.com`), else the ICANN
+    /// one (`co.uk`), else the TLD for a TLD the list does not know.
+    pub fn public_suffix(&self) -> PublicSuffix<'_> {
+        let (_, suffix) = self.0.split_once('.').unwrap_or(("", &self.0));
+        let section = if is_icann_suffix(suffix) {
+            SuffixSection::Icann
+        } else if psl::suffix(suffix.as_bytes()).is_some_and(|s| {
+            s.typ() == Some(psl::Type::Private) && s.as_bytes() == suffix.as_bytes()
+        }) {
+            SuffixSection::Private
+        } else {
+            SuffixSection::Unlisted
+        };
+        PublicSuffix {
+            name: suffix,
+            section,
+        }
     }
 
     /// The A-label form, e.g. `xn--bcher-kva.example`.
@@ -223,6 +309,68 @@ fn check_ascii_name(input: &str, ascii: &str) -> Result<(), InvalidDomain> {
     Ok(())
 }
 
+/// The ICANN-section public suffix of `name` (lower-case A-labels): its
+/// longest tail that the list has as an ICANN rule, or its TLD when the list
+/// does not know the TLD. Private rules are skipped: a private suffix is
+/// itself a name registered under an ICANN one.
+fn icann_suffix(name: &str) -> &str {
+    let mut best = name.rsplit('.').next().unwrap_or(name);
+    let mut at = name.len();
+    while let Some(dot) = name[..at].rfind('.') {
+        let tail = &name[dot + 1..];
+        if is_icann_suffix(tail) {
+            best = tail;
+        }
+        at = dot;
+    }
+    if is_icann_suffix(name) { name } else { best }
+}
+
+fn is_icann_suffix(tail: &str) -> bool {
+    psl::suffix(tail.as_bytes())
+        .is_some_and(|s| s.typ() == Some(psl::Type::Icann) && s.as_bytes() == tail.as_bytes())
+}
+
+/// Refuses public suffixes and names inside a registrable domain.
+fn check_registrable(input: &str, ascii: &str) -> Result<(), InvalidDomain> {
+    let icann = icann_suffix(ascii);
+    if ascii == icann {
+        return Err(InvalidDomain::PublicSuffix {
+            input: input.to_owned(),
+            name: ascii.to_owned(),
+        });
+    }
+    let under = |suffix: &str| {
+        ascii
+            .strip_suffix(suffix)
+            .and_then(|head| head.strip_suffix('.'))
+            .is_some_and(|label| !label.is_empty() && !label.contains('.'))
+    };
+    if under(icann) {
+        return Ok(());
+    }
+    // One label under a private suffix (`shop.uk.com`) is registrable there.
+    if let Some(private) = psl::suffix(ascii.as_bytes())
+        .filter(|s| s.typ() == Some(psl::Type::Private))
+        .and_then(|s| std::str::from_utf8(s.as_bytes()).ok())
+        && under(private)
+    {
+        return Ok(());
+    }
+    let registrable = psl::domain_str(ascii).filter(|d| *d != ascii).map_or_else(
+        || {
+            let keep = icann.split('.').count() + 1;
+            let labels: Vec<&str> = ascii.split('.').collect();
+            labels[labels.len().saturating_sub(keep)..].join(".")
+        },
+        str::to_owned,
+    );
+    Err(InvalidDomain::Subdomain {
+        input: input.to_owned(),
+        registrable,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,8 +436,62 @@ mod tests {
 
     #[test]
     fn exposes_tld_and_labels() {
-        let name = DomainName::parse("a.b.example.co.uk").unwrap();
+        let name = DomainName::parse("example.co.uk").unwrap();
         assert_eq!(name.tld(), "uk");
-        assert_eq!(name.labels().count(), 5);
+        assert_eq!(name.labels().count(), 3);
+    }
+
+    #[test]
+    fn only_registrable_domains_are_accepted() {
+        for (input, expected) in [
+            ("co.uk", "is a public suffix"),
+            ("com", "at least two labels"),
+            ("www.example.com", "watch example.com instead"),
+            ("a.b.example.co.uk", "watch example.co.uk instead"),
+            ("www.shop.uk.com", "watch shop.uk.com instead"),
+            ("mail.example.test", "watch example.test instead"),
+        ] {
+            let err = DomainName::parse(input).expect_err(input).to_string();
+            assert!(err.contains(expected), "{input:?}: {err}");
+        }
+        for ok in [
+            "example.com",
+            "example.co.uk",
+            "shop.uk.com",
+            "example.test",
+        ] {
+            assert!(DomainName::parse(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn private_suffixes_are_told_apart_from_icann_ones() {
+        let suffix = |d: &str| {
+            let name = DomainName::parse(d).unwrap();
+            let s = name.public_suffix();
+            (s.name.to_owned(), s.section)
+        };
+        assert_eq!(
+            suffix("shop-example.in.net"),
+            ("in.net".to_owned(), SuffixSection::Private)
+        );
+        assert_eq!(
+            suffix("brand.uk.com"),
+            ("uk.com".to_owned(), SuffixSection::Private)
+        );
+        assert_eq!(
+            suffix("example.co.uk"),
+            ("co.uk".to_owned(), SuffixSection::Icann)
+        );
+        assert_eq!(
+            suffix("example.com"),
+            ("com".to_owned(), SuffixSection::Icann)
+        );
+        assert_eq!(
+            suffix("drop.test"),
+            ("test".to_owned(), SuffixSection::Unlisted)
+        );
+        // A private suffix is itself a domain registered under .com.
+        assert_eq!(suffix("uk.com"), ("com".to_owned(), SuffixSection::Icann));
     }
 }

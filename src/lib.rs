@@ -19,6 +19,7 @@ pub mod ratelimit;
 pub mod resource;
 pub mod schedule;
 pub mod shard;
+pub mod standing;
 pub mod sync;
 pub mod telemetry;
 pub mod verdict;

@@ -73,8 +73,13 @@ pub enum Availability {
     Unknown,
     /// Someone holds the name.
     Registered,
-    /// The name can be registered now.
+    /// The name can be registered now: the evidence reached the
+    /// notification threshold (`CONFIDENCE_THRESHOLD`).
     Available,
+    /// The registry's answers look free, but not yet with the confidence a
+    /// notification needs (a first "not found" awaiting its confirmation over
+    /// time, or weak evidence only). Not a promise: do not register on it.
+    Unconfirmed,
     /// Expired and in the registry's autoRenew or redemption grace period.
     Expiring,
     /// Scheduled for deletion by the registry (pendingDelete).
@@ -89,10 +94,11 @@ pub enum Availability {
 
 impl Availability {
     /// Every availability, in declaration order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Unknown,
         Self::Registered,
         Self::Available,
+        Self::Unconfirmed,
         Self::Expiring,
         Self::PendingDelete,
         Self::Reserved,

@@ -1,37 +1,71 @@
 //! The verdict: every checker's evidence in, one `availability` and one
 //! `confidence` out. Pure code: values in, values out.
 //!
+//! # What each source can know
+//!
+//! | source | "registered" | "not found" |
+//! |---|---|---|
+//! | DNS (the TLD's authoritative servers) | a delegation proves it | NXDOMAIN is *absence from the zone*: held (`clientHold`/`serverHold`), redeeming and undelegated names are absent too |
+//! | the registry's RDAP | a domain object proves it | only an RFC 9083 error object with 404 from the registry's own server means *not in the registry database*; any other 404 is inconclusive (see [`crate::check::rdap`]) |
+//! | WHOIS (optional: gTLDs need not run it since 28 Jan 2025) | a record proves it | the registry's own "not found" wording; a bare `NOT FOUND` is weak (throttled servers send it too) |
+//! | a registrar API | "taken" | "available", premium and reserved flags |
+//! | HTTP | any answer | nothing |
+//!
+//! "Not in the registry database" is still not "registrable": a name under a
+//! privately run suffix (Public Suffix List PRIVATE section) is unknown to the
+//! TLD's registry, and reserved names (ICANN Registry Agreement Specification
+//! 5, registry lists) look free to every source. Those come in as
+//! [`Standing`], decided before any check ([`crate::standing`]).
+//!
 //! # Confidence model
 //!
 //! Each report is a piece of evidence with a weight: the probability that it
 //! is right on its own (see [`registered_weight`] and [`free_weight`]).
-//! Independent pieces pointing the same way combine as a noisy-OR,
-//! `1 − Π(1 − wᵢ)`, so two moderate signals beat one, and no number of signals
-//! reaches 1.0. Then, in order:
+//! Registration evidence from independent reports combines as a noisy-OR,
+//! `1 − Π(1 − wᵢ)`. "Not found" evidence combines as a noisy-OR over *source
+//! kinds*, each kind counted once at its best report and capped at 0.85, so
+//! no amount of "not found" from one kind of source reaches the default
+//! threshold of 0.9: it takes two kinds that agree. Then, in order:
 //!
-//! 1. **Lifecycle statuses** from RDAP/WHOIS win: `pendingDelete` →
-//!    `PendingDelete`, `redemptionPeriod`/`autoRenewPeriod` → `Expiring`, with
-//!    `predictedDropAt`. Hold statuses (`clientHold`, `serverHold`) are
-//!    registered names that are merely absent from DNS.
-//! 2. **Any evidence of registration** (a delegation, an RDAP object, a WHOIS
-//!    record, a registrar saying "taken", even a web server answering) gives
-//!    `Registered`. Contradicting "not found" answers lower nothing: a false
-//!    "available" costs users money, so registration evidence always wins
-//!    (this is what defeats RDAP servers that answer 404 for registered names).
-//! 3. **Reserved/premium** answers give `Reserved`.
-//! 4. **Available** needs at least one authoritative source (RDAP, a registrar
-//!    API or WHOIS, layers 2–3) saying "not found" and nothing saying
-//!    otherwise. DNS alone never makes a name available: held, redeeming and
-//!    undelegated names are absent from DNS too. The weights are set so that
-//!    DNS + RDAP stay just below the default threshold of 0.9 and a third,
-//!    independent source (WHOIS or a registrar) is needed before anyone is
-//!    notified: reserved and premium names look free to both DNS and RDAP.
-//! 5. Otherwise `Unknown` (some answers, none conclusive) or `Error` (every
-//!    checker failed).
+//! 1. **Lifecycle statuses** from RDAP/WHOIS win. When several are present the
+//!    earliest phase wins (`autoRenewPeriod` → `redemptionPeriod` /
+//!    `pendingRestore` → `pendingDelete`): gTLD redemption records carry
+//!    `pendingDelete` *and* `redemptionPeriod`. Hold statuses are registered
+//!    names merely absent from DNS.
+//! 2. **Any evidence of registration** gives `Registered`; contradicting "not
+//!    found" answers lower nothing (this defeats RDAP servers that answer 404
+//!    for registered names).
+//! 3. **Reserved** names (a reserved list, or a registry/registrar answer
+//!    saying reserved or premium) give `Reserved`.
+//! 4. A name under a **private suffix** whose registry no configured RDAP or
+//!    WHOIS server speaks for is `Unknown`, whatever the TLD's servers say.
+//! 5. **Available** needs a registry-side source (RDAP, WHOIS, a registrar)
+//!    saying "not found" and the combined weight at or above the threshold;
+//!    below it the reading is `Unconfirmed`, which is no promise.
 //!
-//! Rate-limited, skipped and inconclusive reports carry no weight.
+//! # Confirmation over time (RDAP-only registries)
+//!
+//! Where WHOIS is absent, starved or unreadable, DNS + RDAP must suffice, but
+//! a single round of them (0.5 and 0.75: 0.875) stays below 0.9 because
+//! reserved and premium names look free to both. Two more observations lift
+//! it: NXDOMAIN from **two different authoritative servers** in the same
+//! check (0.5 → 0.58), and a **second RDAP error object at least
+//! [`VerdictPolicy::registry_confirm_after`] after the first** of an unbroken
+//! run (0.75 → 0.78, see [`Background::registry_absent_since`]). Both
+//! together give 0.908 and a notification; either alone stays below (0.895,
+//! 0.89). WHOIS or a registrar agreeing confirms at once.
+//!
+//! # Re-verification
+//!
+//! A name already confirmed `Available` is re-checked by the cheap layers
+//! only: while DNS still answers NXDOMAIN, the verdict keeps the confirmed
+//! reading ([`Background::confirmed`]); any sign of registration ends it.
+//!
+//! 6. Otherwise `Unknown` (some answers, none conclusive) or `Error` (every
+//!    checker failed). Rate-limited, skipped and inconclusive reports carry
+//!    no weight.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
@@ -43,10 +77,15 @@ use crate::{
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
+/// Highest weight one kind of source gives "not found", however many of its
+/// reports agree: below the default threshold, so two kinds must agree.
+pub const MAX_FREE_WEIGHT_PER_KIND: f64 = 0.85;
+
 /// The knobs of the verdict, from configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerdictPolicy {
-    /// Confidence an `Available` verdict needs before a notification goes out.
+    /// Confidence an `Available` verdict needs before a notification goes out;
+    /// below it the reading is `Unconfirmed`.
     pub confidence_threshold: f64,
     /// Registry grace after expiry before redemption (gTLD auto-renew grace: 45 days).
     pub auto_renew_grace: Duration,
@@ -54,6 +93,9 @@ pub struct VerdictPolicy {
     pub redemption_period: Duration,
     /// Length of pendingDelete before the name is released (5 days).
     pub pending_delete_period: Duration,
+    /// How long after the registry's first "not in the database" answer a
+    /// second one confirms it (`REGISTRY_CONFIRM_AFTER`).
+    pub registry_confirm_after: Duration,
 }
 
 impl Default for VerdictPolicy {
@@ -63,6 +105,73 @@ impl Default for VerdictPolicy {
             auto_renew_grace: 45 * DAY,
             redemption_period: 30 * DAY,
             pending_delete_period: 5 * DAY,
+            registry_confirm_after: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Where a name stands before any check is run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Standing {
+    /// A registrable name whose registry the checkers ask.
+    #[default]
+    Registrable,
+    /// Under a privately run suffix (Public Suffix List PRIVATE section) with
+    /// no RDAP or WHOIS override for it: the TLD's registry never holds such
+    /// names, so its "not found" says nothing.
+    UnroutedPrivate {
+        /// The private suffix, e.g. `uk.com`.
+        suffix: String,
+    },
+    /// On a reserved list: withheld from registration by policy.
+    Reserved {
+        /// Which list and why, e.g. `ICANN RA Specification 5 §3 (nic)`.
+        reason: String,
+    },
+}
+
+/// A confirmed `Available` reading that cheap re-checks may keep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confirmed {
+    /// When the deep layers last confirmed it.
+    pub at: Timestamp,
+    /// The confidence then.
+    pub confidence: f64,
+    /// Who confirmed it.
+    pub confirmed_by: Vec<ConfirmedBy>,
+}
+
+/// What the verdict knows besides this round's reports.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Background {
+    /// Where the name stands (reserved, private registry, registrable).
+    pub standing: Standing,
+    /// When the registry's RDAP first said "not in the registry database"
+    /// (a strong 404 error object) in the current unbroken run of such
+    /// answers, at an earlier check of this domain.
+    pub registry_absent_since: Option<Timestamp>,
+    /// The last confirmed `Available` reading, if the domain has one.
+    pub confirmed: Option<Confirmed>,
+}
+
+/// Who confirmed that a name is available: the words of the notification's
+/// `confirmed_by`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConfirmedBy {
+    /// The registry: its RDAP service or its WHOIS server.
+    Registry,
+    /// A registrar's availability API.
+    Registrar,
+}
+
+impl ConfirmedBy {
+    /// The word used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Registry => "registry",
+            Self::Registrar => "registrar",
         }
     }
 }
@@ -80,8 +189,14 @@ pub struct Verdict {
     pub predicted_drop_at: Option<Timestamp>,
     /// One line saying why.
     pub reason: String,
-    /// True when `availability` is `Available` and `confidence` reaches the threshold.
+    /// True when `availability` is `Available` (which needs the threshold).
     pub notify: bool,
+    /// Who confirmed an `Available` verdict; empty otherwise.
+    pub confirmed_by: Vec<ConfirmedBy>,
+    /// True when this round's RDAP answer was the registry's own "not in the
+    /// registry database" (a strong 404 error object): the controller keeps
+    /// the run of such answers for [`Background::registry_absent_since`].
+    pub registry_absent: bool,
 }
 
 impl Verdict {
@@ -91,6 +206,13 @@ impl Verdict {
             self.availability,
             Availability::Unknown | Availability::Error | Availability::Invalid
         )
+    }
+
+    /// True when the reading waits only for its confirmation over time: the
+    /// registry said "not found" and a second answer after
+    /// [`VerdictPolicy::registry_confirm_after`] may confirm it.
+    pub fn awaits_registry_confirmation(&self) -> bool {
+        self.availability == Availability::Unconfirmed && self.registry_absent
     }
 }
 
@@ -134,91 +256,214 @@ pub fn next_layer(done: &[Layer], reports: &[CheckReport]) -> Option<Layer> {
     None
 }
 
-/// Weighs the reports into a verdict. `now` dates the lifecycle prediction.
-pub fn decide(reports: &[CheckReport], policy: &VerdictPolicy, now: Timestamp) -> Verdict {
+/// True when the cheap layers alone still see a free name: a strong NXDOMAIN
+/// and nothing that looks registered. A confirmed `Available` name whose
+/// re-check says this goes no deeper.
+pub fn fast_layer_still_free(reports: &[CheckReport]) -> bool {
+    let fast: Vec<&CheckReport> = reports
+        .iter()
+        .filter(|r| r.kind.layer() == Layer::Fast)
+        .collect();
+    fast.iter().any(|r| {
+        r.kind == CheckKind::Dns
+            && r.outcome == CheckOutcome::Available
+            && r.strength == Strength::Strong
+    }) && !fast
+        .iter()
+        .any(|r| matches!(r.outcome, CheckOutcome::Registered | CheckOutcome::Reserved))
+}
+
+/// Weighs the reports into a verdict. `now` dates the lifecycle prediction
+/// and the confirmation over time.
+pub fn decide(
+    reports: &[CheckReport],
+    policy: &VerdictPolicy,
+    background: &Background,
+    now: Timestamp,
+) -> Verdict {
     let registration = merge_registration(reports);
     let p_registered = noisy_or(reports.iter().filter_map(registered_weight));
-    let p_free = noisy_or(reports.iter().filter_map(free_weight));
+    let registry_absent = reports.iter().any(is_registry_absence);
+    let confirmed_over_time = registry_absent
+        && background
+            .registry_absent_since
+            .is_some_and(|since| elapsed(since, now) >= policy.registry_confirm_after);
+    let p_free = free_confidence(reports, confirmed_over_time);
     let authoritative_free = reports
         .iter()
         .any(|r| r.kind.layer() > Layer::Fast && r.outcome == CheckOutcome::Available);
     let reserved = reports.iter().find(|r| r.outcome == CheckOutcome::Reserved);
+    let deep_ran = reports.iter().any(|r| r.kind.layer() > Layer::Fast);
+    let mut confirmed_by = Vec::new();
 
-    let (availability, confidence, reason) =
-        if let Some((availability, status)) = lifecycle_status(&registration) {
-            let confidence = p_registered.max(0.9);
-            (
-                availability,
-                confidence,
-                format!("registry status {status}"),
-            )
-        } else if p_registered > 0.0 {
-            let mut reason = format!(
-                "registered: {}",
-                evidence(reports, CheckOutcome::Registered)
-            );
-            if p_free > 0.0 {
+    let (availability, confidence, reason) = if let Some(phase) = lifecycle_phase(&registration) {
+        (
+            phase.availability(),
+            p_registered.max(0.9),
+            format!("registry status {}", phase.as_str()),
+        )
+    } else if p_registered > 0.0 {
+        let mut reason = format!(
+            "registered: {}",
+            evidence(reports, CheckOutcome::Registered)
+        );
+        if reports.iter().any(|r| r.outcome == CheckOutcome::Available) {
+            reason.push_str(&format!(
+                " (outweighs \"not found\" from {})",
+                sources(reports, CheckOutcome::Available)
+            ));
+        }
+        (Availability::Registered, p_registered, reason)
+    } else if let Standing::Reserved { reason } = &background.standing {
+        (Availability::Reserved, 0.9, format!("reserved: {reason}"))
+    } else if let Some(report) = reserved {
+        (
+            Availability::Reserved,
+            if report.strength == Strength::Strong {
+                0.9
+            } else {
+                0.7
+            },
+            format!("reserved: {}", report.detail),
+        )
+    } else if let Standing::UnroutedPrivate { suffix } = &background.standing {
+        (
+            Availability::Unknown,
+            0.0,
+            format!(
+                "under {suffix}, a privately run registry (Public Suffix List, PRIVATE section): \
+                 the TLD's registry never holds its names, so its answers cannot show the name free; \
+                 set RDAP_OVERRIDES or WHOIS_OVERRIDES for {suffix} to ask its registry"
+            ),
+        )
+    } else if authoritative_free {
+        let mut reason = format!("not found: {}", evidence(reports, CheckOutcome::Available));
+        if confirmed_over_time && let Some(since) = background.registry_absent_since {
+            reason.push_str(&format!(
+                "; the registry's RDAP said so since {since}, confirmed {} later",
+                humantime::format_duration(round_secs(elapsed(since, now)))
+            ));
+        }
+        let available = round3(p_free) >= policy.confidence_threshold;
+        if available {
+            confirmed_by = confirmers(reports);
+            (Availability::Available, p_free, reason)
+        } else {
+            if registry_absent && !confirmed_over_time {
                 reason.push_str(&format!(
-                    " (outweighs \"not found\" from {})",
-                    sources(reports, CheckOutcome::Available)
+                    "; awaiting the registry's confirmation {} after its first answer",
+                    humantime::format_duration(policy.registry_confirm_after)
                 ));
             }
-            (Availability::Registered, p_registered, reason)
-        } else if let Some(report) = reserved {
-            (
-                Availability::Reserved,
-                if report.strength == Strength::Strong {
-                    0.9
-                } else {
-                    0.7
-                },
-                format!("reserved: {}", report.detail),
-            )
-        } else if authoritative_free {
-            (
-                Availability::Available,
-                p_free,
-                format!("not found: {}", evidence(reports, CheckOutcome::Available)),
-            )
-        } else if reports
-            .iter()
-            .all(|r| matches!(r.outcome, CheckOutcome::Error | CheckOutcome::Skipped))
-        {
-            (
-                Availability::Error,
-                0.0,
-                format!(
-                    "every check failed: {}",
-                    evidence(reports, CheckOutcome::Error)
-                ),
-            )
-        } else if p_free > 0.0 {
-            (
-                Availability::Unknown,
-                p_free,
-                format!(
-                    "maybe free ({}), not confirmed by RDAP, a registrar or WHOIS",
-                    evidence(reports, CheckOutcome::Available)
-                ),
-            )
-        } else {
-            (
-                Availability::Unknown,
-                0.0,
-                "no conclusive answer (rate-limited or inconclusive checks)".to_owned(),
-            )
-        };
+            (Availability::Unconfirmed, p_free, reason)
+        }
+    } else if let Some(confirmed) = background
+        .confirmed
+        .as_ref()
+        .filter(|_| !deep_ran && fast_layer_still_free(reports))
+    {
+        confirmed_by.clone_from(&confirmed.confirmed_by);
+        (
+            Availability::Available,
+            confirmed.confidence,
+            format!(
+                "still free: {}; confirmed by the {} at {}",
+                evidence(reports, CheckOutcome::Available),
+                words(&confirmed.confirmed_by),
+                confirmed.at
+            ),
+        )
+    } else if reports
+        .iter()
+        .all(|r| matches!(r.outcome, CheckOutcome::Error | CheckOutcome::Skipped))
+    {
+        (
+            Availability::Error,
+            0.0,
+            format!(
+                "every check failed: {}",
+                evidence(reports, CheckOutcome::Error)
+            ),
+        )
+    } else if p_free > 0.0 {
+        (
+            Availability::Unknown,
+            p_free,
+            format!(
+                "maybe free ({}), not confirmed by RDAP, a registrar or WHOIS",
+                evidence(reports, CheckOutcome::Available)
+            ),
+        )
+    } else {
+        (
+            Availability::Unknown,
+            0.0,
+            "no conclusive answer (rate-limited or inconclusive checks)".to_owned(),
+        )
+    };
     let confidence = round3(confidence);
     let predicted_drop_at = predict_drop(&registration, policy, now);
     Verdict {
-        notify: availability == Availability::Available
-            && confidence >= policy.confidence_threshold,
+        notify: availability == Availability::Available,
         availability,
         confidence,
         registration,
         predicted_drop_at,
         reason,
+        confirmed_by,
+        registry_absent,
     }
+}
+
+/// True for the registry's own "not in the registry database": a strong RDAP
+/// "not found" (an RFC 9083 error object from the registry's server).
+pub fn is_registry_absence(report: &CheckReport) -> bool {
+    report.kind == CheckKind::Rdap
+        && report.outcome == CheckOutcome::Available
+        && report.strength == Strength::Strong
+}
+
+/// The noisy-OR of "not found" over source kinds, each kind at its best
+/// report and at most [`MAX_FREE_WEIGHT_PER_KIND`].
+fn free_confidence(reports: &[CheckReport], confirmed_over_time: bool) -> f64 {
+    let mut best: BTreeMap<CheckKind, f64> = BTreeMap::new();
+    for report in reports {
+        let Some(mut weight) = free_weight(report) else {
+            continue;
+        };
+        if report.kind == CheckKind::Dns
+            && report.strength == Strength::Strong
+            && report.servers_agreeing >= 2
+        {
+            weight = 0.58;
+        }
+        if confirmed_over_time && is_registry_absence(report) {
+            weight = 0.78;
+        }
+        let entry = best.entry(report.kind).or_insert(0.0);
+        *entry = entry.max(weight.min(MAX_FREE_WEIGHT_PER_KIND));
+    }
+    noisy_or(best.into_values())
+}
+
+fn confirmers(reports: &[CheckReport]) -> Vec<ConfirmedBy> {
+    let mut by: Vec<ConfirmedBy> = reports
+        .iter()
+        .filter(|r| r.outcome == CheckOutcome::Available)
+        .filter_map(|r| match r.kind {
+            CheckKind::Rdap | CheckKind::Whois => Some(ConfirmedBy::Registry),
+            CheckKind::Registrar => Some(ConfirmedBy::Registrar),
+            CheckKind::Dns | CheckKind::Http => None,
+        })
+        .collect();
+    by.sort();
+    by.dedup();
+    by
+}
+
+fn words(by: &[ConfirmedBy]) -> String {
+    let words: Vec<&str> = by.iter().map(|b| b.as_str()).collect();
+    words.join(" and ")
 }
 
 /// How much one report proves registration, if it does.
@@ -266,7 +511,8 @@ pub fn registered_weight(report: &CheckReport) -> Option<f64> {
     })
 }
 
-/// How much one report proves the name is free, if it does.
+/// How much one report proves the name is free, if it does (one round, one
+/// server; see the module documentation for confirmations).
 pub fn free_weight(report: &CheckReport) -> Option<f64> {
     if report.outcome != CheckOutcome::Available {
         return None;
@@ -275,7 +521,7 @@ pub fn free_weight(report: &CheckReport) -> Option<f64> {
     Some(match report.kind {
         CheckKind::Registrar => {
             if strong {
-                0.9
+                0.85
             } else {
                 0.6
             }
@@ -317,6 +563,14 @@ fn noisy_or(weights: impl Iterator<Item = f64>) -> f64 {
 
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+fn round_secs(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs())
+}
+
+fn elapsed(from: Timestamp, to: Timestamp) -> Duration {
+    to.duration_since(from).try_into().unwrap_or_default()
 }
 
 fn evidence(reports: &[CheckReport], outcome: CheckOutcome) -> String {
@@ -369,13 +623,44 @@ pub fn merge_registration(reports: &[CheckReport]) -> RegistrationFacts {
     merged
 }
 
-fn lifecycle_status(facts: &RegistrationFacts) -> Option<(Availability, &'static str)> {
-    if facts.has_status("pendingDelete") {
-        Some((Availability::PendingDelete, "pendingDelete"))
-    } else if facts.has_status("redemptionPeriod") {
-        Some((Availability::Expiring, "redemptionPeriod"))
-    } else if facts.has_status("autoRenewPeriod") {
-        Some((Availability::Expiring, "autoRenewPeriod"))
+/// A phase of the registry's deletion lifecycle (RFC 3915, gTLD EPP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LifecyclePhase {
+    /// Expired, still renewable by the registrar (`autoRenewPeriod`).
+    AutoRenew,
+    /// Deleted, restorable by the registrant (`redemptionPeriod`, `pendingRestore`).
+    Redemption,
+    /// Past redemption, about to be released (`pendingDelete` alone).
+    PendingDelete,
+}
+
+impl LifecyclePhase {
+    /// The EPP status that names the phase.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AutoRenew => "autoRenewPeriod",
+            Self::Redemption => "redemptionPeriod",
+            Self::PendingDelete => "pendingDelete",
+        }
+    }
+
+    fn availability(self) -> Availability {
+        match self {
+            Self::AutoRenew | Self::Redemption => Availability::Expiring,
+            Self::PendingDelete => Availability::PendingDelete,
+        }
+    }
+}
+
+/// The lifecycle phase the statuses put the name in: the earliest phase
+/// named wins, because a redemption record carries `pendingDelete` too.
+pub fn lifecycle_phase(facts: &RegistrationFacts) -> Option<LifecyclePhase> {
+    if facts.has_status("autoRenewPeriod") {
+        Some(LifecyclePhase::AutoRenew)
+    } else if facts.has_status("redemptionPeriod") || facts.has_status("pendingRestore") {
+        Some(LifecyclePhase::Redemption)
+    } else if facts.has_status("pendingDelete") {
+        Some(LifecyclePhase::PendingDelete)
     } else {
         None
     }
@@ -407,16 +692,16 @@ pub fn predict_drop(
     if let Some(deletion) = facts.deletion {
         return Some(deletion);
     }
-    match lifecycle_status(facts) {
-        Some((Availability::PendingDelete, _)) => facts
+    match lifecycle_phase(facts) {
+        Some(LifecyclePhase::PendingDelete) => facts
             .last_changed
             .and_then(|t| add(t, policy.pending_delete_period))
             .or_else(|| from_expiry(policy.pending_delete_period)),
-        Some((_, "redemptionPeriod")) => facts
+        Some(LifecyclePhase::Redemption) => facts
             .last_changed
             .and_then(|t| add(t, policy.redemption_period + policy.pending_delete_period))
             .or_else(|| from_expiry(policy.pending_delete_period)),
-        Some(_) => from_expiry(policy.pending_delete_period),
+        Some(LifecyclePhase::AutoRenew) => from_expiry(policy.pending_delete_period),
         None => facts
             .expires
             .filter(|expires| *expires <= now)
@@ -450,7 +735,28 @@ mod tests {
     }
 
     fn verdict(reports: &[CheckReport]) -> Verdict {
-        decide(reports, &VerdictPolicy::default(), now())
+        decide(
+            reports,
+            &VerdictPolicy::default(),
+            &Background::default(),
+            now(),
+        )
+    }
+
+    fn verdict_with(reports: &[CheckReport], background: &Background) -> Verdict {
+        decide(reports, &VerdictPolicy::default(), background, now())
+    }
+
+    fn servers(mut r: CheckReport, n: u8) -> CheckReport {
+        r.servers_agreeing = n;
+        r
+    }
+
+    fn absent_since(seconds_ago: i64) -> Background {
+        Background {
+            registry_absent_since: Some(now() - SignedDuration::from_secs(seconds_ago)),
+            ..Background::default()
+        }
     }
 
     use CheckKind::{Dns, Http, Rdap, Registrar, Whois};
@@ -471,9 +777,15 @@ mod tests {
     #[test]
     fn dns_and_rdap_alone_stay_below_the_threshold() {
         let v = verdict(&[report(Dns, Available), report(Rdap, Available)]);
-        assert_eq!(v.availability, Availability::Available);
+        assert_eq!(v.availability, Availability::Unconfirmed);
         assert!(v.confidence < 0.9, "{}", v.confidence);
         assert!(!v.notify, "reserved names look free to DNS and RDAP");
+        assert!(v.awaits_registry_confirmation());
+        assert!(
+            v.reason.contains("awaiting the registry's confirmation"),
+            "{}",
+            v.reason
+        );
     }
 
     #[test]
@@ -548,8 +860,9 @@ mod tests {
     #[test]
     fn weak_whois_not_found_needs_company() {
         let v = verdict(&[report(Dns, Inconclusive), weak(report(Whois, Available))]);
-        assert_eq!(v.availability, Availability::Available);
+        assert_eq!(v.availability, Availability::Unconfirmed);
         assert!(!v.notify, "{}", v.confidence);
+        assert!(!v.awaits_registry_confirmation());
     }
 
     #[test]
@@ -603,6 +916,187 @@ mod tests {
             predict_drop(&future, &VerdictPolicy::default(), now()),
             None
         );
+    }
+
+    #[test]
+    fn rdap_only_drop_is_confirmed_by_two_dns_servers_and_a_second_rdap_answer() {
+        let round = [servers(report(Dns, Available), 2), report(Rdap, Available)];
+        // First round: no history yet.
+        let first = verdict(&round);
+        assert_eq!(first.availability, Availability::Unconfirmed);
+        assert!(first.registry_absent);
+        // Too soon after the first registry answer.
+        let early = verdict_with(&round, &absent_since(10));
+        assert_eq!(early.availability, Availability::Unconfirmed, "{early:?}");
+        // Confirmed over time.
+        let v = verdict_with(&round, &absent_since(30));
+        assert_eq!(v.availability, Availability::Available, "{v:?}");
+        assert!(v.notify);
+        assert!(v.confidence >= 0.9, "{}", v.confidence);
+        assert_eq!(v.confirmed_by, [ConfirmedBy::Registry]);
+        assert!(v.reason.contains("confirmed 30s later"), "{}", v.reason);
+        // One DNS server is not enough, however long the registry agrees.
+        let one = verdict_with(
+            &[report(Dns, Available), report(Rdap, Available)],
+            &absent_since(3600),
+        );
+        assert_eq!(one.availability, Availability::Unconfirmed, "{one:?}");
+        // Nor is time without DNS.
+        let no_dns = verdict_with(
+            &[report(Dns, Inconclusive), report(Rdap, Available)],
+            &absent_since(3600),
+        );
+        assert!(!no_dns.notify, "{no_dns:?}");
+    }
+
+    #[test]
+    fn weak_rdap_404_is_never_confirmed_over_time() {
+        let v = verdict_with(
+            &[
+                servers(report(Dns, Available), 2),
+                weak(report(Rdap, Available)),
+            ],
+            &absent_since(3600),
+        );
+        assert!(!v.notify, "{v:?}");
+        assert!(!v.registry_absent);
+    }
+
+    #[test]
+    fn whois_or_a_registrar_confirms_at_once_and_say_who() {
+        let v = verdict(&[report(Dns, Available), report(Registrar, Available)]);
+        assert!(v.notify, "{v:?}");
+        assert_eq!(v.confirmed_by, [ConfirmedBy::Registrar]);
+        let v = verdict(&[
+            report(Dns, Available),
+            report(Rdap, Available),
+            report(Whois, Available),
+            report(Registrar, Available),
+        ]);
+        assert_eq!(
+            v.confirmed_by,
+            [ConfirmedBy::Registry, ConfirmedBy::Registrar]
+        );
+    }
+
+    #[test]
+    fn trap_hold_with_html_404_and_bare_whois_not_found_is_no_promise() {
+        // serverHold: NXDOMAIN; RDAP 404 is an HTML page (inconclusive); a
+        // throttled WHOIS says a bare NOT FOUND (weak).
+        let v = verdict_with(
+            &[
+                servers(report(Dns, Available), 2),
+                report(Rdap, Inconclusive),
+                weak(report(Whois, Available)),
+            ],
+            &absent_since(3600),
+        );
+        assert!(!v.notify, "{v:?}");
+        assert_ne!(v.availability, Availability::Available);
+    }
+
+    #[test]
+    fn reserved_standing_wins_over_every_not_found_but_not_over_registration() {
+        let reserved = Background {
+            standing: Standing::Reserved {
+                reason: "ICANN RA Specification 5 §3 (nic)".to_owned(),
+            },
+            ..absent_since(3600)
+        };
+        let all_free = [
+            servers(report(Dns, Available), 2),
+            report(Rdap, Available),
+            report(Whois, Available),
+            report(Registrar, Available),
+        ];
+        let v = verdict_with(&all_free, &reserved);
+        assert_eq!(v.availability, Availability::Reserved);
+        assert!(v.reason.contains("Specification 5"), "{}", v.reason);
+        assert!(!v.notify);
+        let v = verdict_with(&[report(Dns, Registered)], &reserved);
+        assert_eq!(v.availability, Availability::Registered);
+    }
+
+    #[test]
+    fn names_under_an_unrouted_private_suffix_stay_unknown() {
+        let private = Background {
+            standing: Standing::UnroutedPrivate {
+                suffix: "in.net".to_owned(),
+            },
+            ..absent_since(3600)
+        };
+        let v = verdict_with(
+            &[
+                servers(report(Dns, Available), 2),
+                report(Rdap, Available),
+                report(Whois, Available),
+            ],
+            &private,
+        );
+        assert_eq!(v.availability, Availability::Unknown);
+        assert!(!v.notify);
+        assert!(v.reason.contains("RDAP_OVERRIDES"), "{}", v.reason);
+    }
+
+    #[test]
+    fn a_confirmed_name_is_kept_by_cheap_rechecks_until_something_changes() {
+        let confirmed = Background {
+            confirmed: Some(Confirmed {
+                at: now(),
+                confidence: 0.95,
+                confirmed_by: vec![ConfirmedBy::Registry],
+            }),
+            ..Background::default()
+        };
+        let v = verdict_with(&[report(Dns, Available)], &confirmed);
+        assert_eq!(v.availability, Availability::Available);
+        assert_eq!(v.confidence, 0.95);
+        assert!(v.reason.starts_with("still free"), "{}", v.reason);
+        let v = verdict_with(&[report(Dns, Registered)], &confirmed);
+        assert_eq!(v.availability, Availability::Registered);
+        let v = verdict_with(&[report(Dns, Inconclusive)], &confirmed);
+        assert_ne!(v.availability, Availability::Available);
+    }
+
+    #[test]
+    fn redemption_records_with_pending_delete_are_in_redemption() {
+        let mut rdap = with_statuses(
+            report(Rdap, Registered),
+            &["pendingDelete", "redemptionPeriod", "serverHold"],
+        );
+        let changed: Timestamp = "2026-11-01T00:00:00Z".parse().unwrap();
+        rdap.registration.as_mut().unwrap().last_changed = Some(changed);
+        let v = verdict(&[report(Dns, Available), rdap]);
+        assert_eq!(v.availability, Availability::Expiring);
+        assert_eq!(v.reason, "registry status redemptionPeriod");
+        assert_eq!(
+            v.predicted_drop_at,
+            Some("2026-12-06T00:00:00Z".parse().unwrap()),
+            "30 days of redemption and 5 of pendingDelete"
+        );
+    }
+
+    proptest::proptest! {
+        /// No combination of "not found" evidence from one kind of source
+        /// reaches the notification threshold, whatever the history says.
+        #[test]
+        fn one_kind_of_source_never_notifies(
+            kind in proptest::sample::select(vec![Dns, Http, Rdap, Registrar, Whois]),
+            shapes in proptest::collection::vec((proptest::bool::ANY, 1u8..4), 1..6),
+            since in proptest::option::of(0i64..100_000),
+        ) {
+            let reports: Vec<CheckReport> = shapes
+                .iter()
+                .map(|(strong, agreeing)| {
+                    let r = servers(report(kind, Available), *agreeing);
+                    if *strong { r } else { weak(r) }
+                })
+                .collect();
+            let background = since.map_or_else(Background::default, absent_since);
+            let v = verdict_with(&reports, &background);
+            proptest::prop_assert!(!v.notify, "{:?}", v);
+            proptest::prop_assert!(v.confidence < 0.9, "{:?}", v);
+        }
     }
 
     fn next(reports: &[CheckReport]) -> Option<Layer> {

@@ -147,15 +147,16 @@ async fn unknown_and_dropped_names_are_available() {
 #[tokio::test]
 async fn bootstrap_picks_the_longest_suffix_and_is_fetched_once() {
     let srv = RdapSrv::start().await;
-    srv.add_domain(&DomainSpec::new("shop.example.test").status("active"))
+    srv.add_domain(&DomainSpec::new("shop.uk.com").status("active"))
         .await;
     let stub = HttpStub::start().await;
-    // `test` points at a path of the stub that has no answers (every domain
-    // 404s there); only the longer `example.test` entry leads to rdap-srv.
+    // `com` points at a path of the stub that has no answers (every domain
+    // 404s there, with no RDAP error object); only the longer `uk.com` entry
+    // (a private registry) leads to rdap-srv.
     let bootstrap = format!(
         r#"{{"version":"1.0","services":[
-            [["test"],["{wrong}"]],
-            [["example.test"],["{right}"]]]}}"#,
+            [["com"],["{wrong}"]],
+            [["uk.com"],["{right}"]]]}}"#,
         wrong = stub.url("/wrong/"),
         right = srv.base_url(),
     );
@@ -165,13 +166,13 @@ async fn bootstrap_picks_the_longest_suffix_and_is_fetched_once() {
     );
     let checker = checker(&[], &stub.url("/dns.json"));
 
-    let report = check(&checker, "shop.example.test").await;
+    let report = check(&checker, "shop.uk.com").await;
     assert_eq!(report.outcome, CheckOutcome::Registered, "{report:?}");
     assert_eq!(report.server.as_deref(), Some(srv.base_url().as_str()));
-    let other = check(&checker, "other.test").await;
-    assert_eq!(other.outcome, CheckOutcome::Available);
+    let other = check(&checker, "other.com").await;
+    assert_eq!(other.outcome, CheckOutcome::Inconclusive, "{other:?}");
     assert_eq!(other.server.as_deref(), Some(stub.url("/wrong/").as_str()));
-    assert_eq!(stub.hits("/wrong/domain/other.test"), 1);
+    assert_eq!(stub.hits("/wrong/domain/other.com"), 1);
 
     assert_eq!(stub.hits("/dns.json"), 1, "the bootstrap file is cached");
 

@@ -530,6 +530,13 @@ impl DnsChecker {
             }
         }
         match last {
+            Some((delegation @ Delegation::NoSuchName { with_soa: true }, upstream))
+                if servers.len() > 1 =>
+            {
+                self.second_opinion(&name, &servers, upstream, deadline, started)
+                    .await
+                    .unwrap_or_else(|| report(delegation, &upstream.label, started))
+            }
             Some((delegation, upstream)) => report(delegation, &upstream.label, started),
             None => {
                 let detail = backing_off.map_or_else(
@@ -538,6 +545,67 @@ impl DnsChecker {
                 );
                 CheckReport::new(CheckKind::Dns, CheckOutcome::RateLimited, detail, started)
                     .with_retry_after(backing_off.map(|b| b.remaining))
+            }
+        }
+    }
+}
+
+impl DnsChecker {
+    /// Asks another of the TLD's servers after an NXDOMAIN from `first`, so
+    /// that absence from the zone is told by two authoritative servers (a
+    /// lame or stale server cannot make a name look free on its own). `None`
+    /// when no second answer could be had: the first stands alone.
+    async fn second_opinion(
+        &self,
+        name: &Name,
+        servers: &[Arc<Upstream>],
+        first: &Upstream,
+        deadline: tokio::time::Instant,
+        started: Timestamp,
+    ) -> Option<CheckReport> {
+        let other = servers.iter().find(|s| s.label != first.label)?;
+        self.budgets.acquire(&other.label).await.ok()?;
+        let mut options = DnsRequestOptions::default();
+        options.recursion_desired = false;
+        let answer = tokio::time::timeout_at(
+            deadline,
+            other
+                .pool
+                .lookup(Query::query(name.clone(), RecordType::NS), options)
+                .first_answer(),
+        )
+        .await
+        .unwrap_or(Err(NetError::Timeout));
+        let (a, b) = (first.label.as_str(), other.label.as_str());
+        match classify(name, &answer) {
+            Delegation::NoSuchName { with_soa: true } => {
+                self.budgets.record_success(&other.label);
+                let mut agreed = report(Delegation::NoSuchName { with_soa: true }, a, started);
+                agreed.detail = format!("NXDOMAIN from {a} and {b}");
+                agreed.servers_agreeing = 2;
+                Some(agreed)
+            }
+            Delegation::Failed(_) => None,
+            other_answer => {
+                self.budgets.record_success(&other.label);
+                let said = match other_answer {
+                    Delegation::Delegated(ns) => format!("a delegation to {}", ns.join(", ")),
+                    Delegation::NameExists => "that the name exists".to_owned(),
+                    Delegation::ReferredElsewhere { zone } => format!("a referral to {zone:?}"),
+                    Delegation::NoSuchName { .. } => "NXDOMAIN without the zone's SOA".to_owned(),
+                    Delegation::Failed(reason) => reason,
+                };
+                Some(
+                    CheckReport::new(
+                        CheckKind::Dns,
+                        CheckOutcome::Inconclusive,
+                        format!(
+                            "authoritative servers disagree: NXDOMAIN from {a}, {said} from {b} (a zone change on its way?)"
+                        ),
+                        started,
+                    )
+                    .with_server(a),
+                )
             }
         }
     }

@@ -15,7 +15,8 @@ use crate::{
     config::CheckerArgs,
     domain_name::DomainName,
     ratelimit::ServerBudgets,
-    verdict::{self, Verdict, VerdictPolicy},
+    standing::Standings,
+    verdict::{self, Background, Standing, Verdict, VerdictPolicy},
 };
 
 /// How far to go for a domain whose fast checks already settle it.
@@ -27,6 +28,10 @@ pub enum Depth {
     /// Also ask layer 2 for registration facts (expiry, statuses) when layer 1
     /// already proved registration: the lifecycle prediction needs them.
     RegistrationFacts,
+    /// Re-verify a name already confirmed available: the cheap layers only,
+    /// unless they no longer see a free name (then escalate as usual). The
+    /// deep layers' budgets go to names whose state may have changed.
+    Reverify,
 }
 
 /// Retries of checks that failed (not of rate-limited or inconclusive ones).
@@ -60,6 +65,8 @@ pub struct Evaluation {
     pub reports: Vec<CheckReport>,
     /// When the evaluation finished.
     pub finished_at: Timestamp,
+    /// Where the name stood (reserved, private registry, registrable).
+    pub standing: Standing,
 }
 
 impl Evaluation {
@@ -75,6 +82,7 @@ pub struct LayeredChecker {
     policy: VerdictPolicy,
     retry: RetryPolicy,
     budgets: Vec<Arc<ServerBudgets>>,
+    standings: Standings,
 }
 
 impl std::fmt::Debug for LayeredChecker {
@@ -105,6 +113,9 @@ pub enum BuildError {
     /// The registrar checker.
     #[error("registrar API: {0}")]
     Registrar(#[from] super::registrar::RegistrarError),
+    /// A reserved-names list (`RESERVED_NAMES`).
+    #[error("{0}")]
+    Reserved(#[from] crate::standing::Error),
 }
 
 impl LayeredChecker {
@@ -145,7 +156,8 @@ impl LayeredChecker {
                 Arc::clone(&budgets[4]),
             )?));
         }
-        let mut layered = Self::new(checkers, args.verdict_policy());
+        let mut layered =
+            Self::new(checkers, args.verdict_policy()).with_standings(Standings::from_args(args)?);
         layered.budgets = budgets;
         Ok(layered)
     }
@@ -171,7 +183,14 @@ impl LayeredChecker {
             policy,
             retry: RetryPolicy::default(),
             budgets: Vec::new(),
+            standings: Standings::default(),
         }
+    }
+
+    /// Replaces the reserved lists and private-suffix routes.
+    pub fn with_standings(mut self, standings: Standings) -> Self {
+        self.standings = standings;
+        self
     }
 
     /// Replaces the retry policy.
@@ -186,10 +205,28 @@ impl LayeredChecker {
     }
 
     /// Checks `domain`, escalating layer by layer, and decides.
-    pub async fn evaluate(&self, domain: &DomainName, depth: Depth) -> Evaluation {
+    /// `background` carries what the caller remembers of the domain (the
+    /// registry's run of "not found" answers, a confirmed reading); its
+    /// standing is decided here, from the reserved lists and routes.
+    pub async fn evaluate(
+        &self,
+        domain: &DomainName,
+        depth: Depth,
+        mut background: Background,
+    ) -> Evaluation {
+        background.standing = self.standings.of(domain);
         let mut reports: Vec<CheckReport> = Vec::new();
         let mut layers: Vec<Layer> = Vec::new();
         loop {
+            let after_fast = layers.contains(&Layer::Fast);
+            let stop_after_fast = after_fast
+                && (background.standing != Standing::Registrable
+                    || (depth == Depth::Reverify && verdict::fast_layer_still_free(&reports)));
+            if stop_after_fast {
+                // Reserved and unrouted names are settled by policy; a
+                // confirmed name that still looks free needs no deep layer.
+                break;
+            }
             let next = verdict::next_layer(&layers, &reports).or_else(|| {
                 (depth == Depth::RegistrationFacts && !layers.contains(&Layer::Reliable))
                     .then_some(Layer::Reliable)
@@ -206,10 +243,11 @@ impl LayeredChecker {
         let finished_at = Timestamp::now();
         Evaluation {
             domain: domain.clone(),
-            verdict: verdict::decide(&reports, &self.policy, finished_at),
+            verdict: verdict::decide(&reports, &self.policy, &background, finished_at),
             layers,
             reports,
             finished_at,
+            standing: background.standing,
         }
     }
 
@@ -321,7 +359,7 @@ mod tests {
         let rdap = Scripted::new(CheckKind::Rdap, &[Available]);
         let whois = Scripted::new(CheckKind::Whois, &[Available]);
         let eval = pipeline(&[dns, rdap.clone(), whois.clone()])
-            .evaluate(&domain(), Depth::Escalate)
+            .evaluate(&domain(), Depth::Escalate, Background::default())
             .await;
         assert_eq!(eval.verdict.availability, Availability::Registered);
         assert_eq!(eval.layers, [Layer::Fast]);
@@ -335,7 +373,7 @@ mod tests {
         let rdap = Scripted::new(CheckKind::Rdap, &[Registered]);
         let whois = Scripted::new(CheckKind::Whois, &[Registered]);
         let eval = pipeline(&[dns, rdap.clone(), whois.clone()])
-            .evaluate(&domain(), Depth::RegistrationFacts)
+            .evaluate(&domain(), Depth::RegistrationFacts, Background::default())
             .await;
         assert_eq!(eval.layers, [Layer::Fast, Layer::Reliable]);
         assert_eq!(rdap.calls.load(Ordering::SeqCst), 1);
@@ -348,7 +386,7 @@ mod tests {
         let rdap = Scripted::new(CheckKind::Rdap, &[Available]);
         let whois = Scripted::new(CheckKind::Whois, &[Available]);
         let eval = pipeline(&[dns, rdap, whois.clone()])
-            .evaluate(&domain(), Depth::Escalate)
+            .evaluate(&domain(), Depth::Escalate, Background::default())
             .await;
         assert_eq!(eval.layers, [Layer::Fast, Layer::Reliable, Layer::Deep]);
         assert_eq!(whois.calls.load(Ordering::SeqCst), 1);
@@ -362,7 +400,7 @@ mod tests {
         let rdap = Scripted::new(CheckKind::Rdap, &[Error, Error]);
         let whois = Scripted::new(CheckKind::Whois, &[Error, Registered]);
         let eval = pipeline(&[dns, rdap.clone(), whois.clone()])
-            .evaluate(&domain(), Depth::Escalate)
+            .evaluate(&domain(), Depth::Escalate, Background::default())
             .await;
         assert_eq!(rdap.calls.load(Ordering::SeqCst), 2, "one retry");
         assert_eq!(whois.calls.load(Ordering::SeqCst), 2);

@@ -151,6 +151,11 @@ pub struct CheckReport {
     pub duration: Duration,
     /// How long the server asked us to wait (Retry-After, throttle banners).
     pub retry_after: Option<Duration>,
+    /// Distinct servers that gave this outcome within the check: the dns
+    /// checker asks a second authoritative server before it reports
+    /// NXDOMAIN; 1 for every other answer.
+    #[serde(default = "one")]
+    pub servers_agreeing: u8,
     /// Registration facts found on the way.
     pub registration: Option<RegistrationFacts>,
 }
@@ -173,6 +178,7 @@ impl CheckReport {
             checked_at: started,
             duration: elapsed_since(started),
             retry_after: None,
+            servers_agreeing: 1,
             registration: None,
         }
     }
@@ -215,6 +221,10 @@ impl CheckReport {
         self.retry_after = retry_after;
         self
     }
+}
+
+fn one() -> u8 {
+    1
 }
 
 /// Time since `started`, never negative.

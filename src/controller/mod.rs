@@ -34,7 +34,7 @@ use tracing::{Instrument, debug, info, warn};
 
 use crate::{
     check::{
-        CheckKind, CheckOutcome,
+        CheckKind, CheckOutcome, Layer,
         layered::{Depth, Evaluation, LayeredChecker},
     },
     config::{PerCheckCallbacks, RunArgs},
@@ -51,6 +51,7 @@ use crate::{
         SHARD_LABEL,
         coordinator::{Coordinator, ShardHandle, ShardSettings},
     },
+    verdict::{Background, Confirmed},
     web::{SyncHandle, WebState},
 };
 
@@ -62,6 +63,10 @@ const FACTS_REFRESH: Duration = Duration::from_secs(24 * 3600);
 /// The same for names in a lifecycle phase (Expiring, PendingDelete), whose
 /// registry statuses move on within days.
 const LIFECYCLE_FACTS_REFRESH: Duration = Duration::from_secs(3600);
+/// How often a name confirmed `Available` goes back to the deep layers
+/// although the cheap ones still see it free: their budgets serve names whose
+/// state may have changed first.
+const AVAILABLE_RECONFIRM: Duration = Duration::from_secs(3600);
 /// The Lease that elects the one replica running the domain list sync.
 pub const SYNC_LEASE: &str = "domain-monitor-sync";
 /// Requeue delay after a failed reconcile (API errors).
@@ -125,6 +130,11 @@ struct DomainMemory {
     consecutive_errors: u32,
     facts_refreshed_at: Option<Timestamp>,
     generation: Option<i64>,
+    /// First answer of the registry's current run of "not in the registry
+    /// database" (confirmation over time, see [`crate::verdict`]).
+    registry_absent_since: Option<Timestamp>,
+    /// The last confirmation of an `Available` reading by the deep layers.
+    confirmed: Option<Confirmed>,
 }
 
 impl DomainMemory {
@@ -164,6 +174,10 @@ impl DomainMemory {
             consecutive_errors: u32::from(status.availability == Availability::Error),
             facts_refreshed_at,
             generation: status.observed_generation,
+            // Not in the status: a restarted replica confirms a free name
+            // once more before it trusts it.
+            registry_absent_since: None,
+            confirmed: None,
         }
     }
 }
@@ -675,16 +689,31 @@ async fn reconcile_one(resource: Arc<MonitoredDomain>, ctx: Arc<Context>) -> Res
         let refresh_facts = memory
             .facts_refreshed_at
             .is_none_or(|t| elapsed(t, now) >= facts_refresh);
-        let depth = if refresh_facts {
+        let reverify = current
+            .as_ref()
+            .is_some_and(|s| s.availability == Availability::Available)
+            && memory
+                .confirmed
+                .as_ref()
+                .is_some_and(|c| elapsed(c.at, now) < AVAILABLE_RECONFIRM);
+        let depth = if reverify {
+            Depth::Reverify
+        } else if refresh_facts {
             Depth::RegistrationFacts
         } else {
             Depth::Escalate
         };
-        let evaluation = ctx.checker.evaluate(&domain, depth).await;
+        let background = Background {
+            registry_absent_since: memory.registry_absent_since,
+            confirmed: memory.confirmed.clone(),
+            ..Background::default()
+        };
+        let evaluation = ctx.checker.evaluate(&domain, depth, background).await;
         record_evaluation(&ctx.metrics, &evaluation);
         if depth == Depth::RegistrationFacts {
             memory.facts_refreshed_at = Some(now);
         }
+        remember_free_evidence(&mut memory, &evaluation);
         memory.consecutive_errors = if evaluation.verdict.availability == Availability::Error {
             memory.consecutive_errors.saturating_add(1)
         } else {
@@ -698,9 +727,17 @@ async fn reconcile_one(resource: Arc<MonitoredDomain>, ctx: Arc<Context>) -> Res
         });
         let timing = domain_timing(&resource, predicted_drop_at, memory.consecutive_errors);
         let jitter = rand::rng().random_range(0.0..=1.0);
-        let next_check_at = ctx
+        let mut next_check_at = ctx
             .schedule
             .next_check_at(&timing, evaluation.finished_at, jitter);
+        if evaluation.verdict.awaits_registry_confirmation()
+            && let Some(since) = memory.registry_absent_since
+        {
+            // A drop waits for nothing but its confirmation: ask again as
+            // soon as the registry's second answer can count.
+            let confirm_at = add(since, ctx.checker.policy().registry_confirm_after);
+            next_check_at = next_check_at.min(confirm_at.max(evaluation.finished_at));
+        }
         memory.next_check_at = Some(next_check_at);
         memory.generation = generation;
         ctx.store(&uid, memory.clone());
@@ -749,6 +786,38 @@ async fn reconcile_one(resource: Arc<MonitoredDomain>, ctx: Arc<Context>) -> Res
     Ok(Action::requeue(
         elapsed(Timestamp::now(), wake).max(Duration::from_millis(100)),
     ))
+}
+
+/// Keeps the run of the registry's "not found" answers and the last deep
+/// confirmation of an `Available` reading, for the next verdict.
+fn remember_free_evidence(memory: &mut DomainMemory, evaluation: &Evaluation) {
+    let verdict = &evaluation.verdict;
+    let rdap = evaluation.report(CheckKind::Rdap);
+    if verdict.registry_absent {
+        let at = rdap.map_or(evaluation.finished_at, |r| r.checked_at);
+        memory.registry_absent_since.get_or_insert(at);
+    } else if rdap.is_some_and(|r| {
+        matches!(
+            r.outcome,
+            CheckOutcome::Registered | CheckOutcome::Available
+        )
+    }) || matches!(
+        verdict.availability,
+        Availability::Registered | Availability::Expiring | Availability::PendingDelete
+    ) {
+        // The registry (or the zone) says something else now: the run ends.
+        memory.registry_absent_since = None;
+    }
+    let deep_ran = evaluation.layers.iter().any(|l| *l > Layer::Fast);
+    memory.confirmed = match verdict.availability {
+        Availability::Available if deep_ran => Some(Confirmed {
+            at: evaluation.finished_at,
+            confidence: verdict.confidence,
+            confirmed_by: verdict.confirmed_by.clone(),
+        }),
+        Availability::Available => memory.confirmed.take(),
+        _ => None,
+    };
 }
 
 /// What the schedule needs to know about `resource`.
@@ -1132,6 +1201,8 @@ mod tests {
                 consecutive_errors: 0,
                 facts_refreshed_at: Some(now - minutes(10)),
                 generation: Some(3),
+                registry_absent_since: None,
+                confirmed: None,
             }
         );
 

@@ -403,10 +403,16 @@ mod tests {
         layers.dedup();
         Evaluation {
             domain: DomainName::parse("drop.example").unwrap(),
-            verdict: decide(&reports, &VerdictPolicy::default(), finished_at),
+            verdict: decide(
+                &reports,
+                &VerdictPolicy::default(),
+                &crate::verdict::Background::default(),
+                finished_at,
+            ),
             layers,
             reports,
             finished_at,
+            standing: crate::verdict::Standing::Registrable,
         }
     }
 

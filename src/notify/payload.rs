@@ -72,7 +72,10 @@ impl CheckResultPayload {
 }
 
 /// The availability notification body:
-/// `{"domain", "status": "available", "confidence", "timestamp", "checks": {"timestamp", "checks": {...}}}`.
+/// `{"domain", "status": "available", "confidence", "timestamp",
+/// "confirmed_by", "confirmation", "checks": {"timestamp", "checks": {...}}}`.
+/// `confirmed_by` lists who confirmed it (`registry`, `registrar`) and
+/// `confirmation` says how, in one line, so a user knows what to act on.
 pub fn availability_notification(evaluation: &Evaluation) -> Value {
     let timestamp = unix_seconds(evaluation.finished_at);
     let mut checks = Map::new();
@@ -92,6 +95,8 @@ pub fn availability_notification(evaluation: &Evaluation) -> Value {
         "status": "available",
         "confidence": evaluation.verdict.confidence,
         "timestamp": timestamp,
+        "confirmed_by": evaluation.verdict.confirmed_by,
+        "confirmation": evaluation.verdict.reason,
         "checks": {"timestamp": timestamp, "checks": Value::Object(checks)},
     })
 }
@@ -179,10 +184,16 @@ mod tests {
         let finished_at = at("2026-11-21T00:00:03.5Z");
         let evaluation = Evaluation {
             domain: DomainName::parse("drop.example").unwrap(),
-            verdict: decide(&reports, &VerdictPolicy::default(), finished_at),
+            verdict: decide(
+                &reports,
+                &VerdictPolicy::default(),
+                &crate::verdict::Background::default(),
+                finished_at,
+            ),
             layers: vec![],
             reports,
             finished_at,
+            standing: crate::verdict::Standing::Registrable,
         };
         let json = availability_notification(&evaluation);
         assert_eq!(json["domain"], "drop.example");

@@ -3,9 +3,18 @@
 //!
 //! The server comes from the overrides table, else from the IANA bootstrap
 //! file ([`bootstrap`]), cached for as long as its headers allow. HTTP status
-//! codes are the main signal: 200 with a domain object is registration, 404 is
-//! "not found", 429/403/422 and throttle banners are rate limits, 400 is a bad
-//! query. The body of a 200 is parsed by [`parse`] into registration facts.
+//! codes are the main signal: 200 with a domain object is registration,
+//! 429/403/422 and throttle banners are rate limits, 400 is a bad query. The
+//! body of a 200 is parsed by [`parse`] into registration facts.
+//!
+//! A 404 means "not in the registry database" only when it is the registry's
+//! own RFC 9083 error object: a JSON body (`application/rdap+json` or
+//! `application/json`) holding `"errorCode": 404`, from the server the
+//! bootstrap or an override named (a redirect to another host may end
+//! anywhere). Every other 404 — an HTML page from a proxy, a wrong or stale
+//! base path, an empty body — is [`CheckOutcome::Inconclusive`]. Registries
+//! known to answer 404 for registered names ([`WEAK_404_TLDS`]) give a
+//! [`Strength::Weak`] "not found" even with an error object.
 //!
 //! Servers may redirect (RFC 7480 §5.2), and a redirect is followed, up to
 //! [`MAX_REDIRECTS`] times, only where it cannot reach into the cluster
@@ -36,7 +45,7 @@ use futures::{FutureExt, future::BoxFuture};
 use jiff::Timestamp;
 use reqwest::{
     StatusCode,
-    header::{ACCEPT, CONTENT_LENGTH, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER},
+    header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER},
     redirect,
 };
 use tokio::sync::Mutex;
@@ -381,7 +390,16 @@ impl RdapChecker {
         };
 
         let retry_after = retry_after(&answer.headers, Timestamp::now());
-        let reading = read_answer(domain, answer.status, &answer.body);
+        let media_type = answer
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let origin = Origin {
+            media_type,
+            elsewhere: (answer.url.host_str() != base.host_str())
+                .then(|| answer.url.host_str().unwrap_or_default()),
+        };
+        let reading = read_answer(domain, answer.status, &origin, &answer.body);
         let mut report = CheckReport::new(
             CheckKind::Rdap,
             reading.outcome,
@@ -518,6 +536,7 @@ async fn read_capped(mut response: reqwest::Response, url: &Url, limit: usize) -
         body.extend_from_slice(&chunk);
     }
     Ok(Answer {
+        url: url.clone(),
         status: response.status(),
         headers: response.headers().clone(),
         body,
@@ -536,6 +555,8 @@ impl Checker for RdapChecker {
 
 /// An HTTP answer read in full (within the cap).
 struct Answer {
+    /// The URL that gave it (after redirects).
+    url: Url,
     status: StatusCode,
     headers: HeaderMap,
     body: Vec<u8>,
@@ -571,9 +592,40 @@ impl Reading {
     }
 }
 
+/// Where an answer came from, as far as its meaning depends on it.
+#[derive(Debug, Default)]
+struct Origin<'a> {
+    /// The `Content-Type` header.
+    media_type: Option<&'a str>,
+    /// The host a redirect ended at, when it is not the RDAP server's.
+    elsewhere: Option<&'a str>,
+}
+
+/// True for an RFC 9083 §6 error object saying 404: JSON served as
+/// `application/rdap+json` or `application/json`, an object whose
+/// `errorCode` is 404.
+fn is_rdap_not_found(media_type: Option<&str>, body: &[u8]) -> bool {
+    let json_type = media_type.is_some_and(|t| {
+        let essence = t.split(';').next().unwrap_or_default().trim();
+        essence.eq_ignore_ascii_case("application/rdap+json")
+            || essence.eq_ignore_ascii_case("application/json")
+    });
+    if !json_type {
+        return false;
+    }
+    let Ok(serde_json::Value::Object(object)) = serde_json::from_slice(body) else {
+        return false;
+    };
+    match object.get("errorCode") {
+        Some(serde_json::Value::Number(code)) => code.as_u64() == Some(404),
+        Some(serde_json::Value::String(code)) => code.trim() == "404",
+        _ => false,
+    }
+}
+
 /// Interprets status and body of an answer about `domain`. Pure, so every
 /// signal is unit tested without a server.
-fn read_answer(domain: &DomainName, status: StatusCode, body: &[u8]) -> Reading {
+fn read_answer(domain: &DomainName, status: StatusCode, origin: &Origin, body: &[u8]) -> Reading {
     if status == StatusCode::OK {
         return match parse_domain(body) {
             Ok(answer) => read_domain_object(domain, answer),
@@ -595,6 +647,20 @@ fn read_answer(domain: &DomainName, status: StatusCode, body: &[u8]) -> Reading 
         return Reading::new(CheckOutcome::RateLimited, "throttle message in the answer");
     }
     match status {
+        StatusCode::NOT_FOUND if origin.elsewhere.is_some() => Reading::new(
+            CheckOutcome::Inconclusive,
+            format!(
+                "404 after a redirect to {}: not the registry's own answer",
+                origin.elsewhere.unwrap_or_default()
+            ),
+        ),
+        StatusCode::NOT_FOUND if !is_rdap_not_found(origin.media_type, body) => Reading::new(
+            CheckOutcome::Inconclusive,
+            format!(
+                "404 without an RDAP error object ({}): a proxy, a wrong base path or a web page, not the registry",
+                origin.media_type.unwrap_or("no content type")
+            ),
+        ),
         StatusCode::NOT_FOUND => {
             if WEAK_404_TLDS.contains(&domain.tld()) {
                 Reading {
@@ -608,7 +674,10 @@ fn read_answer(domain: &DomainName, status: StatusCode, body: &[u8]) -> Reading 
                     )
                 }
             } else {
-                Reading::new(CheckOutcome::Available, "not found")
+                Reading::new(
+                    CheckOutcome::Available,
+                    "not in the registry database (RFC 9083 error object)",
+                )
             }
         }
         StatusCode::BAD_REQUEST => Reading::new(
@@ -668,10 +737,21 @@ mod tests {
         DomainName::parse(s).unwrap()
     }
 
+    const NOT_FOUND_OBJECT: &str = r#"{"errorCode":404,"title":"Not Found"}"#;
+
     fn read(domain: &str, status: u16, body: &str) -> Reading {
+        read_typed(domain, status, Some("application/rdap+json"), body)
+    }
+
+    fn read_typed(domain: &str, status: u16, media_type: Option<&str>, body: &str) -> Reading {
+        let origin = Origin {
+            media_type,
+            elsewhere: None,
+        };
         read_answer(
             &name(domain),
             StatusCode::from_u16(status).unwrap(),
+            &origin,
             body.as_bytes(),
         )
     }
@@ -706,10 +786,13 @@ mod tests {
     #[test]
     fn status_codes_are_signals() {
         assert_eq!(
-            read("example.com", 404, "").outcome,
+            read("example.com", 404, NOT_FOUND_OBJECT).outcome,
             CheckOutcome::Available
         );
-        assert_eq!(read("example.com", 404, "").strength, Strength::Strong);
+        assert_eq!(
+            read("example.com", 404, NOT_FOUND_OBJECT).strength,
+            Strength::Strong
+        );
         for status in [429, 403, 422] {
             assert_eq!(
                 read("example.com", status, "").outcome,
@@ -732,7 +815,7 @@ mod tests {
     #[test]
     fn weak_404_registries_give_weak_availability() {
         for domain in ["example.io", "example.co"] {
-            let reading = read(domain, 404, "");
+            let reading = read(domain, 404, NOT_FOUND_OBJECT);
             assert_eq!(reading.outcome, CheckOutcome::Available);
             assert_eq!(reading.strength, Strength::Weak, "{domain}");
         }
@@ -762,6 +845,51 @@ mod tests {
             read("example.org", 200, notice).outcome,
             CheckOutcome::Registered
         );
+    }
+
+    #[test]
+    fn only_an_rdap_error_object_means_not_in_the_registry() {
+        let inconclusive = [
+            (
+                Some("text/html"),
+                "<html><body><h1>NOT FOUND</h1></body></html>",
+            ),
+            (Some("text/html"), NOT_FOUND_OBJECT),
+            (Some("application/rdap+json"), ""),
+            (Some("application/rdap+json"), "NOT FOUND"),
+            (Some("application/json"), r#"{"title":"Not Found"}"#),
+            (Some("application/json"), r#"{"errorCode":500}"#),
+            (Some("application/json"), "[404]"),
+            (None, NOT_FOUND_OBJECT),
+        ];
+        for (media_type, body) in inconclusive {
+            let reading = read_typed("example.com", 404, media_type, body);
+            assert_eq!(
+                reading.outcome,
+                CheckOutcome::Inconclusive,
+                "{media_type:?} {body:?}"
+            );
+        }
+        for media_type in [
+            "application/rdap+json",
+            "application/json; charset=utf-8",
+            "Application/RDAP+JSON",
+        ] {
+            let reading = read_typed("example.com", 404, Some(media_type), NOT_FOUND_OBJECT);
+            assert_eq!(reading.outcome, CheckOutcome::Available, "{media_type}");
+            assert_eq!(reading.strength, Strength::Strong);
+        }
+        let redirected = read_answer(
+            &name("example.com"),
+            StatusCode::NOT_FOUND,
+            &Origin {
+                media_type: Some("application/rdap+json"),
+                elsewhere: Some("portal.example.net"),
+            },
+            NOT_FOUND_OBJECT.as_bytes(),
+        );
+        assert_eq!(redirected.outcome, CheckOutcome::Inconclusive);
+        assert!(redirected.detail.contains("portal.example.net"));
     }
 
     #[test]
