@@ -547,7 +547,9 @@ pub fn free_weight(report: &CheckReport) -> Option<f64> {
                 0.3
             }
         }
-        CheckKind::Http => 0.1,
+        // "No web server" follows from the name not resolving: DNS again,
+        // not a second source.
+        CheckKind::Http => return None,
     })
 }
 

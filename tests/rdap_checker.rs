@@ -192,6 +192,10 @@ async fn stale_bootstrap_is_used_when_a_refresh_fails() {
         "/dns.json",
         Reply::json(200, "application/json", bootstrap).header("Cache-Control", "max-age=1"),
     );
+    stub.set(
+        "/rdap/domain/free.io",
+        Reply::json(404, RDAP_JSON, r#"{"errorCode":404,"title":"Not Found"}"#),
+    );
     let checker = checker(&[], &stub.url("/dns.json"));
     assert_eq!(
         check(&checker, "free.io").await.outcome,
@@ -234,6 +238,40 @@ async fn stub_for(domain: &str, reply: Reply) -> (HttpStub, RdapChecker) {
     let tld = domain.rsplit('.').next().unwrap();
     let checker = checker(&[(tld, &base)], NO_BOOTSTRAP);
     (stub, checker)
+}
+
+#[tokio::test]
+async fn a_404_that_is_not_an_rdap_error_object_is_inconclusive() {
+    // A proxy's or a wrong base path's page, an empty 404, JSON that is not
+    // an error object: none of them is the registry saying "not found".
+    let replies = [
+        Reply::json(
+            404,
+            "text/html",
+            "<html><body><h1>NOT FOUND</h1></body></html>",
+        ),
+        Reply::new(404),
+        Reply::json(404, "application/json", r#"{"message":"no route"}"#),
+    ];
+    for reply in replies {
+        let (stub, checker) = stub_for("held-name.org", reply).await;
+        let report = check(&checker, "held-name.org").await;
+        assert_eq!(report.outcome, CheckOutcome::Inconclusive, "{report:?}");
+        assert!(
+            report.detail.contains("without an RDAP error object"),
+            "{}",
+            report.detail
+        );
+        assert_eq!(stub.hits("/rdap/domain/held-name.org"), 1);
+    }
+    let (_stub, checker) = stub_for(
+        "free-name.org",
+        Reply::json(404, RDAP_JSON, r#"{"errorCode":404,"title":"Not Found"}"#),
+    )
+    .await;
+    let report = check(&checker, "free-name.org").await;
+    assert_eq!(report.outcome, CheckOutcome::Available, "{report:?}");
+    assert!(report.detail.contains("not in the registry database"));
 }
 
 #[tokio::test]

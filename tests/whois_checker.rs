@@ -380,7 +380,7 @@ async fn reserved_premium_and_blocked_answers_are_reserved() {
             "shop.app",
             Reply::text("This is a premium domain. Domain not found.\r\n"),
         ),
-        ("roma.it", Reply::text("Domain: roma.it\nStatus: UNASSIGNABLE\n")),
+        ("repubblica.it", Reply::text("Domain: repubblica.it\nStatus: UNASSIGNABLE\n")),
         (
             "brand.org",
             Reply::text("This name is reserved by the Registry in accordance with ICANN Policy.\r\n"),
@@ -402,7 +402,7 @@ async fn reserved_premium_and_blocked_answers_are_reserved() {
         "a.de",
         "rsv.xyz",
         "shop.app",
-        "roma.it",
+        "repubblica.it",
         "brand.org",
         "brand.eu",
         "brand.example",

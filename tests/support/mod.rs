@@ -5,6 +5,7 @@
 pub mod chaos;
 pub mod cluster;
 pub mod http_stub;
+pub mod lab;
 pub mod nsd;
 pub mod operator;
 pub mod proxy;

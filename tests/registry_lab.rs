@@ -1,0 +1,268 @@
+//! Verdicts against registries that behave like real ones (issue 14): each
+//! case a named test, `domain-monitor check` run against a lab of two
+//! authoritative nsd servers, the registry's RDAP (rdap-srv, or a stub that
+//! answers like a proxy or a quirky registry) and a WHOIS server that may be
+//! absent, refuse us or answer in its own words.
+
+mod support;
+
+use std::time::Instant;
+
+use serde_json::Value;
+use support::{
+    http_stub::Reply,
+    lab::{CONFIRM_AFTER, Lab, RdapFront},
+    rdap_srv::DomainSpec,
+};
+
+const RDAP_JSON: &str = "application/rdap+json";
+const NOT_FOUND_OBJECT: &str = r#"{"errorCode":404,"title":"Not Found"}"#;
+
+/// Runs `check --output json` for `names` with the lab's settings plus
+/// `extra`, and returns one JSON line per name.
+async fn check(lab: &Lab, extra: &[(&str, &str)], names: &[&str]) -> Vec<Value> {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_domain-monitor"));
+    command
+        .env_clear()
+        .args(["check", "--output", "json"])
+        .args(names);
+    for (key, value) in lab.env() {
+        command.env(key, value);
+    }
+    for (key, value) in extra {
+        command.env(key, value);
+    }
+    let output = command.output().await.expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let json: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "check printed no JSON ({e}):\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    json.as_array().expect("a JSON array").clone()
+}
+
+fn line<'a>(lines: &'a [Value], domain: &str) -> &'a Value {
+    lines
+        .iter()
+        .find(|l| l["domain"] == domain || l["input"] == domain)
+        .unwrap_or_else(|| panic!("no line for {domain} in {lines:#?}"))
+}
+
+fn availability(line: &Value) -> &str {
+    line["availability"].as_str().unwrap_or_default()
+}
+
+/// Issue 14, case 1: a registry without WHOIS. Authoritative NXDOMAIN from
+/// both servers and the registry's RDAP error object, asked twice
+/// `REGISTRY_CONFIRM_AFTER` apart, make a notifiable drop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rdap_only_registry_drop_is_confirmed_over_time_and_notified() {
+    let lab = Lab::start("lab", RdapFront::Registry, false).await;
+    lab.delegate("taken.lab");
+    lab.rdap_object(&DomainSpec::new("taken.lab").status("active"))
+        .await;
+
+    let started = Instant::now();
+    let lines = check(&lab, &[], &["dropped.lab", "taken.lab"]).await;
+    let dropped = line(&lines, "dropped.lab");
+    assert_eq!(availability(dropped), "Available", "{dropped:#}");
+    assert_eq!(dropped["notify"], true, "{dropped:#}");
+    let verdict = &dropped["evaluation"]["verdict"];
+    assert_eq!(verdict["confirmed_by"], serde_json::json!(["registry"]));
+    assert!(
+        verdict["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("confirmed")),
+        "{verdict:#}"
+    );
+    let dns = dropped["evaluation"]["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "dns")
+        .expect("a dns report");
+    assert_eq!(dns["servers_agreeing"], 2, "{dns:#}");
+    assert!(
+        started.elapsed() >= CONFIRM_AFTER,
+        "the second registry answer waited for the confirmation delay"
+    );
+    assert_eq!(availability(line(&lines, "taken.lab")), "Registered");
+}
+
+/// Issue 14, case 1: a ccTLD whose WHOIS refuses automated clients, and one
+/// whose "free" wording nobody taught us: RDAP still carries the drop, and
+/// neither answer is taken for "not found".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whois_server_that_refuses_us_neither_blocks_nor_makes_a_drop() {
+    let lab = Lab::start("lab", RdapFront::Registry, true).await;
+    lab.whois_reply(
+        "refused.lab",
+        "Requests of this client are not permitted. Please use https://www.nic.lab/ for queries.\r\n",
+    );
+    lab.whois_reply(
+        "odd-wording.lab",
+        "Not found: odd-wording.lab\r\n%\r\n% Use of this service is subject to the terms of use.\r\n",
+    );
+    let lines = check(&lab, &[], &["refused.lab", "odd-wording.lab"]).await;
+    for name in ["refused.lab", "odd-wording.lab"] {
+        let l = line(&lines, name);
+        assert_eq!(availability(l), "Available", "{l:#}");
+        let whois = l["evaluation"]["reports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["kind"] == "whois")
+            .expect("a whois report");
+        assert_ne!(whois["outcome"], "registered", "{whois:#}");
+    }
+}
+
+/// Issue 14, case 2: a registered name on serverHold (absent from DNS), an
+/// RDAP "404" that is an HTML page, and a bare `NOT FOUND` from a throttled
+/// WHOIS server: no promise, no notification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_name_behind_an_html_404_and_a_bare_not_found_is_never_available() {
+    let lab = Lab::start("lab", RdapFront::Stub, true).await;
+    lab.rdap_reply(
+        "held.lab",
+        Reply::json(
+            404,
+            "text/html",
+            "<html><body><h1>NOT FOUND</h1></body></html>",
+        ),
+    );
+    lab.whois_reply("held.lab", "NOT FOUND\r\n");
+    let lines = check(&lab, &[], &["held.lab"]).await;
+    let held = line(&lines, "held.lab");
+    assert_ne!(availability(held), "Available", "{held:#}");
+    assert_eq!(held["notify"], false, "{held:#}");
+}
+
+/// Issue 14, case 3: a name under a privately run second level. The .net
+/// registry never holds such names, so its "No match" and RDAP 404 say
+/// nothing: `Unknown`, with what to configure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_under_a_private_registry_is_unknown_never_available() {
+    let lab = Lab::start("net", RdapFront::Registry, true).await;
+    lab.whois_reply(
+        "shop-example.in.net",
+        "No match for \"SHOP-EXAMPLE.IN.NET\".\r\n>>> Last update of whois database: 2026-11-30T00:00:00Z <<<\r\n",
+    );
+    let lines = check(&lab, &[], &["shop-example.in.net"]).await;
+    let shop = line(&lines, "shop-example.in.net");
+    assert_eq!(availability(shop), "Unknown", "{shop:#}");
+    assert_eq!(shop["notify"], false);
+    let reason = shop["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("privately run") && reason.contains("in.net"),
+        "{reason}"
+    );
+}
+
+/// Issue 14, case 3: registry-reserved names look free to DNS, RDAP and
+/// WHOIS alike; ICANN Specification 5 and the user's own lists make them
+/// `Reserved`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reserved_names_are_reserved_though_every_source_looks_free() {
+    let lab = Lab::start("xyz", RdapFront::Registry, true).await;
+    for name in ["whois.xyz", "vip.xyz", "plain-free.xyz"] {
+        lab.whois_reply(
+            name,
+            "The queried object does not exist: DOMAIN NOT FOUND\r\n",
+        );
+    }
+    let list = tempfile::NamedTempFile::new().expect("temporary file");
+    std::fs::write(
+        list.path(),
+        "# registry premium list\nvip.xyz  premium tier 1\n",
+    )
+    .unwrap();
+    let path = list.path().to_string_lossy().into_owned();
+    let lines = check(
+        &lab,
+        &[("RESERVED_NAMES", path.as_str())],
+        &["whois.xyz", "vip.xyz", "plain-free.xyz"],
+    )
+    .await;
+    let nic = line(&lines, "whois.xyz");
+    assert_eq!(availability(nic), "Reserved", "{nic:#}");
+    assert!(nic["reason"].as_str().unwrap().contains("Specification 5"));
+    let vip = line(&lines, "vip.xyz");
+    assert_eq!(availability(vip), "Reserved", "{vip:#}");
+    assert!(vip["reason"].as_str().unwrap().contains("premium tier 1"));
+    assert_eq!(
+        availability(line(&lines, "plain-free.xyz")),
+        "Available",
+        "the control: a name on no list"
+    );
+}
+
+/// Issue 14, case 2 (quirk): a registry known to answer 404 for registered
+/// names. With the WHOIS record the name stays Registered; with WHOIS absent
+/// the weak 404 is no promise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_that_404s_registered_names_never_makes_them_available() {
+    let lab = Lab::start("io", RdapFront::Stub, true).await;
+    lab.rdap_reply("held.io", Reply::json(404, RDAP_JSON, NOT_FOUND_OBJECT));
+    lab.whois_reply(
+        "held.io",
+        "Domain Name: HELD.IO\r\nRegistrar: Demo Registrar Inc.\r\nCreation Date: 2019-02-01T00:00:00Z\r\n\
+         Registry Expiry Date: 2027-02-01T00:00:00Z\r\nDomain Status: serverHold https://icann.org/epp#serverHold\r\n",
+    );
+    let lines = check(&lab, &[], &["held.io"]).await;
+    assert_eq!(availability(line(&lines, "held.io")), "Registered");
+
+    let starved = Lab::start("io", RdapFront::Stub, false).await;
+    starved.rdap_reply("held.io", Reply::json(404, RDAP_JSON, NOT_FOUND_OBJECT));
+    let lines = check(&starved, &[], &["held.io"]).await;
+    let held = line(&lines, "held.io");
+    assert_eq!(held["notify"], false, "{held:#}");
+    assert_ne!(availability(held), "Available", "{held:#}");
+}
+
+/// Issue 14, case 4: a gTLD redemption record carries `pendingDelete` and
+/// `redemptionPeriod` (and `serverHold`): the earlier phase, redemption, wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redemption_record_is_expiring_not_pending_delete() {
+    let lab = Lab::start("lab", RdapFront::Registry, false).await;
+    lab.rdap_object(
+        &DomainSpec::new("redeeming.lab")
+            .status("pending delete")
+            .status("redemption period")
+            .status("server hold")
+            .expires("2026-09-01T00:00:00Z"),
+    )
+    .await;
+    let lines = check(&lab, &[], &["redeeming.lab"]).await;
+    let l = line(&lines, "redeeming.lab");
+    assert_eq!(availability(l), "Expiring", "{l:#}");
+    assert_eq!(l["reason"], "registry status redemptionPeriod", "{l:#}");
+}
+
+/// Issue 14, case 3: names that are not registrable domains are refused
+/// with a message that says what to watch instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_suffixes_and_names_inside_domains_are_refused() {
+    let lab = Lab::start("lab", RdapFront::Registry, false).await;
+    let lines = check(&lab, &[], &["co.uk", "www.example.com"]).await;
+    let suffix = line(&lines, "co.uk");
+    assert_eq!(availability(suffix), "Invalid");
+    assert!(
+        suffix["reason"]
+            .as_str()
+            .unwrap()
+            .contains("is a public suffix"),
+        "{suffix:#}"
+    );
+    let inside = line(&lines, "www.example.com");
+    assert_eq!(availability(inside), "Invalid");
+    assert!(
+        inside["reason"]
+            .as_str()
+            .unwrap()
+            .contains("watch example.com instead"),
+        "{inside:#}"
+    );
+}
