@@ -5,6 +5,12 @@
 //! replica's share of the work, so that all replicas together stay within one
 //! global budget. A server that answers "slow down" is backed off: until the
 //! back-off ends, checks against it report `RateLimited` without contacting it.
+//!
+//! Requests waiting for the same server are served by [`Urgency`], most
+//! urgent first: confirming a change (a registered name that now looks free)
+//! before names in their drop window or marked priority, before routine
+//! re-checks. The urgency travels with the check as a task-local set by
+//! [`with_urgency`], so checkers need not pass it along.
 
 use std::{
     collections::HashMap,
@@ -16,7 +22,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{
+    DefaultKeyedRateLimiter, Quota, RateLimiter,
+    clock::{Clock, DefaultClock},
+};
+use tokio::sync::Notify;
 
 use crate::{config::RateLimit, metrics::RateLimitWaits};
 
@@ -33,6 +43,51 @@ const NOTICEABLE_WAIT: Duration = Duration::from_millis(1);
 /// checker's servers are the probed hosts, one per domain: kept for ever,
 /// 100k domains would mean 100k buckets.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Longest a waiter sleeps before it looks again at who is ahead of it.
+const QUEUE_RECHECK: Duration = Duration::from_millis(250);
+
+/// How urgent a request toward a rate-limited server is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Urgency {
+    /// A routine re-check.
+    #[default]
+    Routine,
+    /// A priority name, or one inside its drop window.
+    Watched,
+    /// Confirming a change: a name that was registered (or in its lifecycle)
+    /// now looks free, or awaits its registry confirmation.
+    Confirming,
+}
+
+impl Urgency {
+    /// The word used in logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Routine => "routine",
+            Self::Watched => "watched",
+            Self::Confirming => "confirming",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+tokio::task_local! {
+    static URGENCY: Urgency;
+}
+
+/// Runs `work` with every budget it waits on serving it at `urgency`.
+pub async fn with_urgency<F: std::future::Future>(urgency: Urgency, work: F) -> F::Output {
+    URGENCY.scope(urgency, work).await
+}
+
+/// The urgency of the running check ([`Urgency::Routine`] outside [`with_urgency`]).
+pub fn current_urgency() -> Urgency {
+    URGENCY.try_with(|u| *u).unwrap_or_default()
+}
 
 /// Why a request may not be sent now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -60,6 +115,36 @@ pub struct ServerBudgets {
     waits: AtomicU64,
     waited_micros: AtomicU64,
     last_sweep: Mutex<Instant>,
+    /// Waiters per server and urgency; entries go when they empty.
+    queues: Mutex<HashMap<String, [u32; 3]>>,
+    /// Woken whenever a waiter takes its slot or gives up.
+    turn: Notify,
+}
+
+/// A place in a server's queue, given back when dropped.
+struct Ticket<'a> {
+    budgets: &'a ServerBudgets,
+    server: &'a str,
+    urgency: Urgency,
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        let mut queues = self
+            .budgets
+            .queues
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(counts) = queues.get_mut(self.server) {
+            let count = &mut counts[self.urgency.index()];
+            *count = count.saturating_sub(1);
+            if counts.iter().all(|c| *c == 0) {
+                queues.remove(self.server);
+            }
+        }
+        drop(queues);
+        self.budgets.turn.notify_waiters();
+    }
 }
 
 impl std::fmt::Debug for ServerBudgets {
@@ -88,6 +173,8 @@ impl ServerBudgets {
             waits: AtomicU64::new(0),
             waited_micros: AtomicU64::new(0),
             last_sweep: Mutex::new(Instant::now()),
+            queues: Mutex::new(HashMap::new()),
+            turn: Notify::new(),
         }
     }
 
@@ -121,8 +208,7 @@ impl ServerBudgets {
             tokio::time::sleep(remaining).await;
         }
         self.sweep_if_due(started);
-        let limiter = Arc::clone(&self.limiter.read().unwrap_or_else(|e| e.into_inner()));
-        limiter.until_key_ready(&server.to_owned()).await;
+        self.take_turn(server, current_urgency()).await;
         let waited = started.elapsed();
         if waited >= NOTICEABLE_WAIT {
             self.waits.fetch_add(1, Ordering::Relaxed);
@@ -130,6 +216,66 @@ impl ServerBudgets {
             self.waited_micros.fetch_add(micros, Ordering::Relaxed);
         }
         Ok(waited)
+    }
+
+    /// Waits until `server`'s bucket has a token and no more urgent request
+    /// waits for it, then takes the token.
+    async fn take_turn(&self, server: &str, urgency: Urgency) {
+        let key = server.to_owned();
+        // The common case at scale (DNS): nobody waits and a token is there.
+        if !self.outranked_or_queued(server, urgency)
+            && Arc::clone(&self.limiter.read().unwrap_or_else(|e| e.into_inner()))
+                .check_key(&key)
+                .is_ok()
+        {
+            return;
+        }
+        let _ticket = self.enqueue(server, urgency);
+        loop {
+            let turn = self.turn.notified();
+            let wait = if self.outranked(server, urgency) {
+                QUEUE_RECHECK
+            } else {
+                let limiter = Arc::clone(&self.limiter.read().unwrap_or_else(|e| e.into_inner()));
+                match limiter.check_key(&key) {
+                    Ok(()) => return,
+                    Err(not_until) => not_until
+                        .wait_time_from(DefaultClock::default().now())
+                        .min(QUEUE_RECHECK),
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = turn => {}
+            }
+        }
+    }
+
+    fn enqueue<'a>(&'a self, server: &'a str, urgency: Urgency) -> Ticket<'a> {
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        queues.entry(server.to_owned()).or_default()[urgency.index()] += 1;
+        Ticket {
+            budgets: self,
+            server,
+            urgency,
+        }
+    }
+
+    /// True when anyone as urgent or more waits for `server` (so a newcomer
+    /// queues behind them).
+    fn outranked_or_queued(&self, server: &str, urgency: Urgency) -> bool {
+        let queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        queues
+            .get(server)
+            .is_some_and(|counts| counts[urgency.index()..].iter().any(|c| *c > 0))
+    }
+
+    /// True when a more urgent request waits for `server`.
+    fn outranked(&self, server: &str, urgency: Urgency) -> bool {
+        let queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        queues
+            .get(server)
+            .is_some_and(|counts| counts[urgency.index() + 1..].iter().any(|c| *c > 0))
     }
 
     /// Forgets servers whose budget is full again and back-offs long over,
@@ -228,6 +374,41 @@ fn quota(limit: RateLimit, share: f64) -> Quota {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_most_urgent_waiter_is_served_first() {
+        let budgets = Arc::new(ServerBudgets::new(
+            "whois",
+            limit(1, Duration::from_secs(1)),
+        ));
+        budgets.acquire("a").await.unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let waiter = |urgency: Urgency| {
+            let (budgets, order) = (Arc::clone(&budgets), Arc::clone(&order));
+            tokio::spawn(with_urgency(urgency, async move {
+                budgets.acquire("a").await.unwrap();
+                order.lock().unwrap().push(urgency);
+            }))
+        };
+        // Routine work queued first; the confirmation arrives later.
+        let routine = [waiter(Urgency::Routine), waiter(Urgency::Routine)];
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let watched = waiter(Urgency::Watched);
+        let confirming = waiter(Urgency::Confirming);
+        for task in routine.into_iter().chain([watched, confirming]) {
+            task.await.unwrap();
+        }
+        let order = order.lock().unwrap().clone();
+        assert_eq!(
+            order[..2],
+            [Urgency::Confirming, Urgency::Watched],
+            "served in order {order:?}"
+        );
+        assert!(
+            budgets.queues.lock().unwrap().is_empty(),
+            "queues are emptied"
+        );
+    }
 
     fn limit(count: u32, per: Duration) -> RateLimit {
         RateLimit {

@@ -72,6 +72,7 @@ use serde::Serialize;
 
 use crate::{
     check::{CheckKind, CheckOutcome, CheckReport, Layer, RegistrationFacts, Strength},
+    ratelimit::Urgency,
     resource::Availability,
 };
 
@@ -153,6 +154,33 @@ pub struct Background {
     pub registry_absent_since: Option<Timestamp>,
     /// The last confirmed `Available` reading, if the domain has one.
     pub confirmed: Option<Confirmed>,
+    /// The reading before this check (`Unknown` for a new name): a name that
+    /// was taken and now looks free is confirmed before routine work.
+    pub previously: Availability,
+    /// How urgent this name's deep-layer requests are (priority, drop
+    /// window); raised to [`Urgency::Confirming`] while a change is confirmed.
+    pub urgency: Urgency,
+}
+
+impl Background {
+    /// The urgency of the deep layers once the fast layer has `reports`: a
+    /// change to confirm (a taken name now looking free, or a registry
+    /// "not found" awaiting its second answer) goes first.
+    pub fn urgency_after_fast(&self, reports: &[CheckReport]) -> Urgency {
+        let was_taken = matches!(
+            self.previously,
+            Availability::Registered | Availability::Expiring | Availability::PendingDelete
+        );
+        let looks_free = !reports.iter().any(|r| {
+            r.kind.layer() == Layer::Fast
+                && matches!(r.outcome, CheckOutcome::Registered | CheckOutcome::Reserved)
+        });
+        if looks_free && (was_taken || self.registry_absent_since.is_some()) {
+            Urgency::Confirming
+        } else {
+            self.urgency
+        }
+    }
 }
 
 /// Who confirmed that a name is available: the words of the notification's

@@ -1807,7 +1807,20 @@ async fn without_any_one_rule_of_the_chart_the_operator_fails_at_its_job() {
                 for name in ["taken", "odd", "free"] {
                     assert_eq!(availability(&api, name).await, None, "{name} {}", context());
                 }
-                assert_eq!(event_count, 0, "{}", context());
+                assert_eq!(
+                    event_count,
+                    0,
+                    "events {:?} {}",
+                    events
+                        .list(&ListParams::default())
+                        .await
+                        .unwrap()
+                        .items
+                        .iter()
+                        .map(|e| (e.reason.clone(), e.note.clone()))
+                        .collect::<Vec<_>>(),
+                    context()
+                );
             }
             Duty::HoldLeases => {
                 assert_eq!(lease_count, 0, "{}", context());

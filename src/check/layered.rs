@@ -14,7 +14,7 @@ use super::{CheckOutcome, CheckReport, Checker, Layer};
 use crate::{
     config::CheckerArgs,
     domain_name::DomainName,
-    ratelimit::ServerBudgets,
+    ratelimit::{ServerBudgets, with_urgency},
     standing::Standings,
     verdict::{self, Background, Standing, Verdict, VerdictPolicy},
 };
@@ -233,12 +233,17 @@ impl LayeredChecker {
             });
             let Some(layer) = next else { break };
             layers.push(layer);
+            let urgency = if layer == Layer::Fast {
+                background.urgency
+            } else {
+                background.urgency_after_fast(&reports)
+            };
             let runs = self
                 .checkers
                 .iter()
                 .filter(|c| c.kind().layer() == layer)
                 .map(|checker| self.check_with_retry(checker.as_ref(), domain));
-            reports.extend(join_all(runs).await);
+            reports.extend(with_urgency(urgency, join_all(runs)).await);
         }
         let finished_at = Timestamp::now();
         Evaluation {

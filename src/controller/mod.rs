@@ -45,6 +45,7 @@ use crate::{
         payload::{CheckResultPayload, availability_notification, idempotency_key},
         retry_delay,
     },
+    ratelimit::Urgency,
     resource::{Availability, MonitoredDomain, MonitoredDomainStatus, NotificationDelivery},
     schedule::{DomainTiming, SchedulePolicy},
     shard::{
@@ -703,11 +704,29 @@ async fn reconcile_one(resource: Arc<MonitoredDomain>, ctx: Arc<Context>) -> Res
         } else {
             Depth::Escalate
         };
+        let drop = current
+            .as_ref()
+            .and_then(|s| s.predicted_drop_at.as_ref())
+            .map(|t| t.0);
+        let in_drop_window = drop.is_some_and(|d| {
+            ctx.schedule
+                .interval(&domain_timing(&resource, Some(d), 0), now)
+                <= ctx.schedule.drop_window_interval
+        });
         let background = Background {
             registry_absent_since: memory.registry_absent_since,
             confirmed: memory.confirmed.clone(),
+            previously: current
+                .as_ref()
+                .map_or(Availability::Unknown, |s| s.availability),
+            urgency: if resource.spec.priority || in_drop_window {
+                Urgency::Watched
+            } else {
+                Urgency::Routine
+            },
             ..Background::default()
         };
+        let probe = background.clone();
         let evaluation = ctx.checker.evaluate(&domain, depth, background).await;
         record_evaluation(&ctx.metrics, &evaluation);
         if depth == Depth::RegistrationFacts {
@@ -737,6 +756,19 @@ async fn reconcile_one(resource: Arc<MonitoredDomain>, ctx: Arc<Context>) -> Res
             // soon as the registry's second answer can count.
             let confirm_at = add(since, ctx.checker.policy().registry_confirm_after);
             next_check_at = next_check_at.min(confirm_at.max(evaluation.finished_at));
+        }
+        if probe.urgency_after_fast(&evaluation.reports) == Urgency::Confirming
+            && !evaluation.verdict.notify
+            && let Some(wait) = evaluation
+                .reports
+                .iter()
+                .filter(|r| r.outcome == CheckOutcome::RateLimited)
+                .filter_map(|r| r.retry_after)
+                .max()
+        {
+            // A change being confirmed that a throttled server held up: try
+            // again when the server lets us, at the head of its queue.
+            next_check_at = next_check_at.min(add(evaluation.finished_at, wait));
         }
         memory.next_check_at = Some(next_check_at);
         memory.generation = generation;
