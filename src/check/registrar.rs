@@ -18,10 +18,10 @@
 use std::{sync::Arc, time::Duration};
 
 use futures::future::BoxFuture;
-use jiff::{Timestamp, fmt::strtime, tz::TimeZone};
+use jiff::Timestamp;
 use reqwest::{
     Response, StatusCode,
-    header::{AUTHORIZATION, HeaderName, HeaderValue, RETRY_AFTER},
+    header::{AUTHORIZATION, HeaderName, HeaderValue},
 };
 use serde::Deserialize;
 use url::Url;
@@ -456,11 +456,7 @@ impl RegistrarChecker {
         let kind = CheckKind::Registrar;
         let status = response.status();
         if status == StatusCode::TOO_MANY_REQUESTS {
-            let asked = response
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, Timestamp::now()));
+            let asked = crate::net::retry_after(response.headers(), Timestamp::now());
             let wait = self.budgets.back_off(origin, asked);
             return Ok(CheckReport::new(
                 kind,
@@ -704,22 +700,6 @@ fn read_generic(json: &serde_json::Value, generic: &Generic) -> Result<Reading, 
     })
 }
 
-/// `Retry-After` as seconds or an HTTP date, relative to `now`.
-fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let until = strtime::parse("%a, %d %b %Y %H:%M:%S GMT", value)
-        .ok()?
-        .to_datetime()
-        .ok()?
-        .to_zoned(TimeZone::UTC)
-        .ok()?
-        .timestamp();
-    Duration::try_from(until.duration_since(now)).ok()
-}
-
 /// Removes every credential from a report's texts. Belt and braces: no code
 /// path puts one there, but an API echoing headers back must not leak them.
 fn scrub(mut report: CheckReport, provider: &Provider) -> CheckReport {
@@ -810,24 +790,6 @@ mod tests {
         assert_eq!(
             read_generic(&json!({}), &generic(None)).unwrap_err(),
             "the answer has no /result/free"
-        );
-    }
-
-    #[test]
-    fn retry_after_accepts_seconds_and_http_dates() {
-        let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
-        assert_eq!(
-            parse_retry_after("120", now),
-            Some(Duration::from_secs(120))
-        );
-        assert_eq!(
-            parse_retry_after("Thu, 01 Jan 2026 00:01:00 GMT", now),
-            Some(Duration::from_secs(60))
-        );
-        assert_eq!(parse_retry_after("soon", now), None);
-        assert_eq!(
-            parse_retry_after("Wed, 31 Dec 2025 00:00:00 GMT", now),
-            None
         );
     }
 

@@ -117,11 +117,7 @@ impl Notifier {
                 status: status.as_u16(),
             };
         }
-        let retry_after = response
-            .headers()
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
+        let retry_after = crate::net::retry_after(response.headers(), jiff::Timestamp::now());
         // Receivers echo requests in their error pages: the token must not
         // travel on into status, events and logs. Redact before cutting, so
         // that no prefix of it survives either.
@@ -162,17 +158,6 @@ fn is_transient(status: StatusCode) -> bool {
         || status.is_server_error()
 }
 
-/// `Retry-After` as delta-seconds or an HTTP date.
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let date = jiff::fmt::rfc2822::parse(value).ok()?;
-    let wait = date.timestamp().duration_since(jiff::Timestamp::now());
-    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
-}
-
 /// Delay before attempt `attempts + 1`: 5 s doubling per attempt up to
 /// 10 min, ±25 % jitter, and never shorter than the receiver's Retry-After.
 pub fn retry_delay(attempts: u32, retry_after: Option<Duration>) -> Duration {
@@ -207,16 +192,6 @@ mod tests {
             retry_delay(1, Some(Duration::from_secs(120))),
             Duration::from_secs(120)
         );
-    }
-
-    #[test]
-    fn retry_after_accepts_seconds_and_dates() {
-        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon"), None);
     }
 
     #[test]

@@ -45,7 +45,7 @@ use futures::{FutureExt, future::BoxFuture};
 use jiff::Timestamp;
 use reqwest::{
     StatusCode,
-    header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER},
+    header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION},
     redirect,
 };
 use tokio::sync::Mutex;
@@ -389,7 +389,7 @@ impl RdapChecker {
             }
         };
 
-        let retry_after = retry_after(&answer.headers, Timestamp::now());
+        let retry_after = crate::net::retry_after(&answer.headers, Timestamp::now());
         let media_type = answer
             .headers
             .get(CONTENT_TYPE)
@@ -716,21 +716,8 @@ fn is_throttle_banner(body: &[u8]) -> bool {
     THROTTLE_PHRASES.iter().any(|phrase| text.contains(phrase))
 }
 
-/// `Retry-After` as delta-seconds or an HTTP-date (RFC 9110 §10.2.3); a date
-/// in the past means "now".
-fn retry_after(headers: &HeaderMap, now: Timestamp) -> Option<Duration> {
-    let raw = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = raw.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = bootstrap::parse_http_date(raw)?;
-    Some(at.duration_since(now).try_into().unwrap_or(Duration::ZERO))
-}
-
 #[cfg(test)]
 mod tests {
-    use reqwest::header::HeaderValue;
-
     use super::*;
 
     fn name(s: &str) -> DomainName {
@@ -890,24 +877,6 @@ mod tests {
         );
         assert_eq!(redirected.outcome, CheckOutcome::Inconclusive);
         assert!(redirected.detail.contains("portal.example.net"));
-    }
-
-    #[test]
-    fn retry_after_accepts_seconds_and_http_dates() {
-        let now: Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
-        let with = |value: &'static str| {
-            let mut headers = HeaderMap::new();
-            headers.insert(RETRY_AFTER, HeaderValue::from_static(value));
-            retry_after(&headers, now)
-        };
-        assert_eq!(with("120"), Some(Duration::from_secs(120)));
-        assert_eq!(
-            with("Wed, 01 Jan 2025 00:02:30 GMT"),
-            Some(Duration::from_secs(150))
-        );
-        assert_eq!(with("Tue, 31 Dec 2024 23:00:00 GMT"), Some(Duration::ZERO));
-        assert_eq!(with("soon"), None);
-        assert_eq!(retry_after(&HeaderMap::new(), now), None);
     }
 
     #[test]
