@@ -870,7 +870,7 @@ fn chart_values(world: &World, namespace: &str) -> Value {
             "apiCallbackUrl": world.api.url("/callback"),
             "perCheckCallbacks": "off",
             "shards": 4,
-            "dnsResolvers": [world.nsd.addr().to_string()],
+            "dnsResolvers": world.nsd.addrs().iter().map(ToString::to_string).collect::<Vec<_>>(),
             "dnsTimeout": "1s",
             "httpTimeout": "1s",
             "rdapOverrides": {"test": world.rdap.base_url().to_string()},

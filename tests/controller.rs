@@ -6,7 +6,8 @@ mod support;
 use std::time::Duration;
 
 use domain_monitor::resource::{
-    Availability, MonitoredDomain, MonitoredDomainSpec, NotificationDelivery, SOURCE_LABEL,
+    Availability, CheckOutcome, MonitoredDomain, MonitoredDomainSpec, NotificationDelivery,
+    SOURCE_LABEL,
 };
 use futures::{StreamExt, TryStreamExt};
 use kube::{
@@ -354,17 +355,38 @@ async fn the_sync_mirrors_the_domain_list_and_never_touches_pinned_resources() {
     );
 }
 
+/// The names of the resources in `api` that change within `window`, once
+/// per change, after the initial listing of `existing` resources.
+async fn changes_within(
+    api: &Api<MonitoredDomain>,
+    existing: usize,
+    window: Duration,
+) -> Vec<String> {
+    watcher(api.clone(), watcher::Config::default())
+        .touched_objects()
+        .skip(existing)
+        .take_until(tokio::time::sleep(window))
+        .map_ok(|md| md.name_any())
+        .try_collect()
+        .await
+        .expect("watch")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unchanged_domains_cause_no_status_writes_between_heartbeats() {
+async fn an_idle_tld_with_two_servers_causes_no_status_writes_between_heartbeats() {
     let ns = TestNamespace::new("quiet").await;
     let world = World::start().await;
+    assert!(
+        world.nsd.servers().len() >= 2,
+        "the TLD is served by several authoritative servers"
+    );
     let api = ns.domains();
-    for i in 0..5 {
-        let name = format!("quiet{i}.test");
-        world.register(&name, "active").await;
+    let names: Vec<String> = (0..3).map(|i| format!("quiet{i}")).collect();
+    for name in &names {
+        world.register(&format!("{name}.test"), "active").await;
         api.create(
             &PostParams::default(),
-            &pinned(&format!("quiet{i}"), &name, true),
+            &pinned(name, &format!("{name}.test"), true),
         )
         .await
         .expect("create");
@@ -375,40 +397,70 @@ async fn unchanged_domains_cause_no_status_writes_between_heartbeats() {
     )
     .await
     .expect_err("the API server rejects white space");
-    let operator = Operator::start(&ns.name, "quiet", &world.checker_env());
-    for i in 0..5 {
-        wait_for_availability(
-            &api,
-            &format!("quiet{i}"),
-            Availability::Registered,
-            &operator,
-        )
-        .await;
+    let mut env = world.checker_env();
+    env.push(("STATUS_HEARTBEAT".to_owned(), "10m".to_owned()));
+    let operator = Operator::start(&ns.name, "quiet", &env);
+    for name in &names {
+        wait_for_availability(&api, name, Availability::Registered, &operator).await;
     }
-    // Count every change to the resources from now on, over ~5 check intervals.
-    let writes = tokio::spawn({
-        let api = api.clone();
-        async move {
-            watcher(api, watcher::Config::default())
-                .touched_objects()
-                .skip(5) // the initial listing
-                .take_until(tokio::time::sleep(Duration::from_secs(10)))
-                .try_collect::<Vec<_>>()
-                .await
-                .map(|v| v.len())
-        }
-    });
-    let changed = writes.await.unwrap().expect("watch");
+
+    // The idle window: ~10 priority checks per domain (PRIORITY_CHECK_INTERVAL
+    // 2 s), spread over both servers, and nothing changes.
+    let asked_before = world.nsd.ns_queries();
+    let checks_before = operator.log().matches("check decided").count();
+    let changed = changes_within(&api, names.len(), Duration::from_secs(20)).await;
+    let asked: Vec<u64> = world
+        .nsd
+        .ns_queries()
+        .iter()
+        .zip(&asked_before)
+        .map(|(after, before)| after - before)
+        .collect();
+    let checks = operator.log().matches("check decided").count() - checks_before;
+    assert!(
+        checks >= 20,
+        "the domains were still checked ({checks} decisions)"
+    );
+    assert!(
+        asked.iter().all(|&n| n > 0),
+        "every server of the TLD was asked (NS queries per server: {asked:?})"
+    );
     assert_eq!(
-        changed,
+        changed.len(),
         0,
-        "status writes while nothing changed:\n{}",
+        "status writes in 20 s while nothing changed ({checks} checks, NS queries per server \
+         {asked:?}): {changed:?}\n{}",
         operator.log()
     );
-    let checks = operator.log().matches("check decided").count();
+
+    // A real change is still written: quiet0.test loses its delegation (as a
+    // name on hold does) on every server; the other two stay quiet.
+    let dropped = names[0].as_str();
+    let zone_name = format!("{dropped}.test");
+    let changes = tokio::spawn({
+        let api = api.clone();
+        let existing = names.len();
+        async move { changes_within(&api, existing, Duration::from_secs(15)).await }
+    });
+    // Let the watch list the resources before anything changes.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    tokio::task::block_in_place(|| world.nsd.remove_delegation(&zone_name));
+    let changed = changes.await.expect("watch task");
     assert!(
-        checks >= 15,
-        "the domains were still checked ({checks} decisions)"
+        changed.iter().any(|name| name == dropped),
+        "the lost delegation was written: {changed:?}\n{}",
+        operator.log()
+    );
+    assert_eq!(
+        changed,
+        [dropped],
+        "one write for the change, then quiet again; nothing for the others"
+    );
+    let status = api.get(dropped).await.unwrap().status.unwrap();
+    assert_eq!(
+        status.checks["dns"].result,
+        CheckOutcome::Available,
+        "{status:?}"
     );
 }
 

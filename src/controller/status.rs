@@ -3,11 +3,14 @@
 //!
 //! Write discipline: the API server is the cluster's shared bottleneck, so a
 //! status is written only when something a user would see changed
-//! (availability, confidence, registration facts, check results, the
-//! notification, conditions) or when the last write is older than the
-//! heartbeat. Timestamps that change on every check (`lastCheckedAt`,
-//! `nextCheckAt`, each check's time and duration) ride along with those
-//! writes and are never a reason for one.
+//! (availability, confidence, registration facts, each check's result, an
+//! error appearing or going, the notification, conditions) or when the last
+//! write is older than the heartbeat. What varies from one check to the next
+//! while nothing changed rides along with those writes and is never a reason
+//! for one: `lastCheckedAt`, `nextCheckAt`, each check's time, duration and
+//! detail (the detail names the server that answered, and the dns checker
+//! rotates over a TLD's servers), the wording of an error, condition
+//! messages, and the order of name servers and registry statuses.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -275,7 +278,8 @@ pub fn changed_fields(
     fields
 }
 
-/// The status without what changes on every check.
+/// The status without what may change on every check while nothing changed
+/// (see the module's write discipline).
 fn visible(status: &MonitoredDomainStatus) -> MonitoredDomainStatus {
     let mut visible = status.clone();
     visible.last_checked_at = None;
@@ -283,6 +287,23 @@ fn visible(status: &MonitoredDomainStatus) -> MonitoredDomainStatus {
     for record in visible.checks.values_mut() {
         record.checked_at = Time(Timestamp::UNIX_EPOCH);
         record.duration_ms = 0;
+        // Which server answered, and in which words: the result says what it means.
+        record.detail = None;
+        // An error appearing or going is a change; its wording (a server,
+        // a timeout's length) is not.
+        if record.error.is_some() {
+            record.error = Some(String::new());
+        }
+    }
+    if let Some(registration) = &mut visible.registration {
+        // Sets: servers and sources list them in any order and case.
+        for nameserver in &mut registration.nameservers {
+            *nameserver = nameserver.trim_end_matches('.').to_ascii_lowercase();
+        }
+        registration.nameservers.sort();
+        registration.nameservers.dedup();
+        registration.statuses.sort();
+        registration.statuses.dedup();
     }
     for condition in &mut visible.conditions {
         // Messages carry check details that may vary in wording only.
@@ -399,6 +420,11 @@ mod tests {
                 CheckReport::new(*kind, *outcome, format!("{outcome:?}"), finished_at)
             })
             .collect();
+        evaluation_of(reports, finished)
+    }
+
+    fn evaluation_of(reports: Vec<CheckReport>, finished: &str) -> Evaluation {
+        let finished_at = at(finished);
         let mut layers: Vec<Layer> = reports.iter().map(|r| r.kind.layer()).collect();
         layers.dedup();
         Evaluation {
@@ -462,6 +488,166 @@ mod tests {
             heartbeat,
             at("2026-11-21T00:10:00Z")
         ));
+    }
+
+    /// The dns report of a delegation to `nameservers` as `server` answered
+    /// it, after `millis` milliseconds.
+    fn delegated(server: &str, nameservers: &[&str], millis: u64, started: &str) -> CheckReport {
+        let mut report = CheckReport::new(
+            CheckKind::Dns,
+            CheckOutcome::Registered,
+            format!("delegated to {} by {server}", nameservers.join(", ")),
+            at(started),
+        )
+        .with_server(server)
+        .with_registration(RegistrationFacts {
+            nameservers: nameservers.iter().map(|&n| n.to_owned()).collect(),
+            ..Default::default()
+        });
+        report.duration = Duration::from_millis(millis);
+        report
+    }
+
+    /// The status after each of `evaluations` in turn, with whether each one
+    /// was worth a write (a 10-minute heartbeat, checks a minute apart).
+    fn writes(evaluations: Vec<Evaluation>) -> Vec<(bool, Vec<&'static str>)> {
+        let mut stored: Option<MonitoredDomainStatus> = None;
+        let mut decisions = Vec::new();
+        for evaluation in evaluations {
+            let now = evaluation.finished_at;
+            let new = after_check(stored.as_ref(), &evaluation, Some(1), now);
+            let write = needs_write(stored.as_ref(), &new, Duration::from_secs(600), now);
+            decisions.push((write, changed_fields(stored.as_ref(), &new)));
+            if write {
+                stored = Some(new);
+            }
+        }
+        decisions
+    }
+
+    #[test]
+    fn which_server_answered_and_how_fast_is_not_a_change() {
+        let first = evaluation_of(
+            vec![delegated(
+                "127.0.0.1:5301",
+                &["ns1.drop.example", "ns2.drop.example"],
+                3,
+                "2026-11-21T00:00:00Z",
+            )],
+            "2026-11-21T00:00:00Z",
+        );
+        // The other server of the TLD, slower, listing the same set in
+        // another order and case.
+        let second = evaluation_of(
+            vec![delegated(
+                "127.0.0.1:5302",
+                &["NS2.drop.example.", "ns1.drop.example"],
+                250,
+                "2026-11-21T00:01:00Z",
+            )],
+            "2026-11-21T00:01:00Z",
+        );
+        let third = evaluation_of(
+            vec![delegated(
+                "127.0.0.1:5301",
+                &["ns1.drop.example", "ns2.drop.example"],
+                4,
+                "2026-11-21T00:02:00Z",
+            )],
+            "2026-11-21T00:02:00Z",
+        );
+        let decisions = writes(vec![first, second, third]);
+        assert_eq!(
+            decisions,
+            [(true, vec!["status"]), (false, vec![]), (false, vec![])],
+            "only the first status is written"
+        );
+    }
+
+    #[test]
+    fn a_new_nameserver_set_is_a_change() {
+        let decisions = writes(vec![
+            evaluation_of(
+                vec![delegated(
+                    "127.0.0.1:5301",
+                    &["ns1.drop.example", "ns2.drop.example"],
+                    3,
+                    "2026-11-21T00:00:00Z",
+                )],
+                "2026-11-21T00:00:00Z",
+            ),
+            evaluation_of(
+                vec![delegated(
+                    "127.0.0.1:5302",
+                    &["ns1.drop.example", "ns3.drop.example"],
+                    3,
+                    "2026-11-21T00:01:00Z",
+                )],
+                "2026-11-21T00:01:00Z",
+            ),
+        ]);
+        assert_eq!(decisions[1], (true, vec!["registration"]));
+    }
+
+    #[test]
+    fn registry_statuses_are_a_set() {
+        let deep = |statuses: &[&str], finished: &str| {
+            let mut evaluation = evaluation(REGISTERED, finished);
+            evaluation.verdict.registration = RegistrationFacts {
+                statuses: statuses.iter().map(|&s| s.to_owned()).collect(),
+                ..Default::default()
+            };
+            evaluation.layers = vec![Layer::Fast, Layer::Reliable];
+            evaluation
+        };
+        let decisions = writes(vec![
+            deep(
+                &["clientTransferProhibited", "clientDeleteProhibited"],
+                "2026-11-21T00:00:00Z",
+            ),
+            deep(
+                &["clientDeleteProhibited", "clientTransferProhibited"],
+                "2026-11-21T00:01:00Z",
+            ),
+            deep(&["clientDeleteProhibited"], "2026-11-21T00:02:00Z"),
+        ]);
+        assert_eq!(decisions[1], (false, vec![]), "the same statuses reordered");
+        assert_eq!(decisions[2], (true, vec!["registration"]), "a status went");
+    }
+
+    #[test]
+    fn an_error_appearing_or_going_is_a_change_but_not_its_wording() {
+        let with_http = |error: Option<&str>, finished: &str| {
+            let dns = delegated("127.0.0.1:5301", &["ns1.drop.example"], 3, finished);
+            let mut http = CheckReport::new(
+                CheckKind::Http,
+                CheckOutcome::Inconclusive,
+                error.unwrap_or("no web server"),
+                at(finished),
+            );
+            http.error = error.map(str::to_owned);
+            evaluation_of(vec![dns, http], finished)
+        };
+        let decisions = writes(vec![
+            with_http(None, "2026-11-21T00:00:00Z"),
+            with_http(
+                Some("connection to 192.0.2.1:443 timed out after 1s"),
+                "2026-11-21T00:01:00Z",
+            ),
+            with_http(
+                Some("connection to 192.0.2.2:443 timed out after 1.2s"),
+                "2026-11-21T00:02:00Z",
+            ),
+            with_http(None, "2026-11-21T00:03:00Z"),
+        ]);
+        assert_eq!(
+            decisions[1..],
+            [
+                (true, vec!["checks"]),
+                (false, vec![]),
+                (true, vec!["checks"])
+            ]
+        );
     }
 
     #[test]

@@ -8,6 +8,10 @@
 //! until nsd serves the new serial, so tests can change delegations (a domain
 //! "drops") and check right away.
 //!
+//! [`TldServers`] runs several of them serving the same zone, the way every
+//! real TLD has 2–13 authoritative servers: a checker that rotates over them
+//! must give the same answers whichever one it asks.
+//!
 //! Install: `apt-get install -y nsd`. Without it the tests fail, they never skip.
 
 use std::{
@@ -31,6 +35,8 @@ use hickory_resolver::proto::{
 const NSD: &str = "/usr/sbin/nsd";
 const NSD_CONTROL: &str = "/usr/sbin/nsd-control";
 const INSTALL: &str = "install nsd: apt-get install -y nsd";
+/// The TLD's own name servers, `<label>.nic.<tld>`, listed at the zone apex.
+const APEX_SERVERS: [&str; 2] = ["ns1", "ns2"];
 
 /// The contents of the served TLD zone.
 #[derive(Debug, Clone)]
@@ -44,7 +50,8 @@ pub struct Zone {
 }
 
 impl Zone {
-    /// An empty zone for `tld` (e.g. `test`), served by `ns1.nic.<tld>`.
+    /// An empty zone for `tld` (e.g. `test`), served by `ns1.nic.<tld>` and
+    /// `ns2.nic.<tld>` (both at 127.0.0.1).
     pub fn new(tld: &str) -> Self {
         let mut zone = Self {
             tld: tld.to_owned(),
@@ -52,10 +59,12 @@ impl Zone {
             delegations: BTreeMap::new(),
             addresses: BTreeMap::new(),
         };
-        zone.addresses.insert(
-            format!("ns1.nic.{tld}"),
-            vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
-        );
+        for server in APEX_SERVERS {
+            zone.addresses.insert(
+                format!("{server}.nic.{tld}"),
+                vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+            );
+        }
         zone
     }
 
@@ -97,10 +106,12 @@ impl Zone {
         let tld = &self.tld;
         let mut text = format!(
             "$ORIGIN {tld}.\n$TTL 300\n\
-             @ IN SOA ns1.nic.{tld}. hostmaster.nic.{tld}. {} 3600 600 86400 300\n\
-             @ IN NS ns1.nic.{tld}.\n",
+             @ IN SOA ns1.nic.{tld}. hostmaster.nic.{tld}. {} 3600 600 86400 300\n",
             self.serial
         );
+        for server in APEX_SERVERS {
+            let _ = writeln!(text, "@ IN NS {server}.nic.{tld}.");
+        }
         for (name, targets) in &self.delegations {
             for target in targets {
                 let _ = writeln!(text, "{name}. IN NS {target}.");
@@ -252,6 +263,24 @@ impl Nsd {
         })
     }
 
+    /// How many NS queries nsd has answered since it started (its
+    /// `num.type.NS` statistic): the dns checker asks only for NS records,
+    /// readiness probes only for the SOA.
+    pub fn ns_queries(&self) -> u64 {
+        let output = Command::new(NSD_CONTROL)
+            .arg("-c")
+            .arg(self.dir.path().join("nsd.conf"))
+            .arg("stats_noreset")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {NSD_CONTROL} ({e}): {INSTALL}"));
+        let stats = String::from_utf8_lossy(&output.stdout);
+        stats
+            .lines()
+            .find_map(|line| line.strip_prefix("num.type.NS="))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no num.type.NS in nsd-control stats_noreset: {stats}"))
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("nsd.log")).unwrap_or_default()
     }
@@ -259,6 +288,75 @@ impl Nsd {
     /// The directory holding nsd's configuration, zone and log.
     pub fn dir(&self) -> PathBuf {
         self.dir.path().to_owned()
+    }
+}
+
+/// A TLD's authoritative servers: several nsd serving the same zone, each
+/// on its own port. Changes reach every one of them before they return.
+pub struct TldServers {
+    servers: Vec<Nsd>,
+}
+
+impl TldServers {
+    /// Starts `count` nsd serving `zone` and waits until each answers.
+    pub fn start(zone: &Zone, count: usize) -> Self {
+        assert!(count > 0, "a TLD needs at least one server");
+        let servers = std::thread::scope(|scope| {
+            let starting: Vec<_> = (0..count)
+                .map(|_| scope.spawn(|| Nsd::start(zone.clone())))
+                .collect();
+            starting
+                .into_iter()
+                .map(|s| s.join().expect("start nsd"))
+                .collect()
+        });
+        Self { servers }
+    }
+
+    /// Every server.
+    pub fn servers(&self) -> &[Nsd] {
+        &self.servers
+    }
+
+    /// Every server's address.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.servers.iter().map(Nsd::addr).collect()
+    }
+
+    /// The servers as `DNS_RESOLVERS` takes them: `ip:port,ip:port`.
+    pub fn resolvers(&self) -> String {
+        self.addrs()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Each server's [`Nsd::ns_queries`], in the order of [`TldServers::addrs`].
+    pub fn ns_queries(&self) -> Vec<u64> {
+        self.servers.iter().map(Nsd::ns_queries).collect()
+    }
+
+    /// Removes the delegation of `name` on every server.
+    pub fn remove_delegation(&self, name: &str) {
+        for nsd in &self.servers {
+            nsd.remove_delegation(name);
+        }
+    }
+
+    /// Adds or replaces the delegation of `name` on every server.
+    pub fn add_delegation(&self, name: &str, nameservers: &[&str]) {
+        for nsd in &self.servers {
+            nsd.add_delegation(name, nameservers);
+        }
+    }
+
+    /// Applies `edit` to the zone of every server, one after the other (as
+    /// a real zone change propagates), and waits until each serves it.
+    pub fn change(&self, edit: impl Fn(&mut Zone)) {
+        for nsd in &self.servers {
+            nsd.change(&edit);
+        }
     }
 }
 

@@ -1,5 +1,7 @@
-//! A small internet under `.test`, made of real servers on loopback: nsd for
-//! the TLD zone, rdap-srv for the registry's RDAP, a WHOIS server, and one
+//! A small internet under `.test`, made of real servers on loopback: two nsd
+//! serving the TLD zone (every real TLD has several authoritative servers,
+//! and the dns checker rotates over them), rdap-srv for the registry's RDAP,
+//! a WHOIS server, and one
 //! HTTP stub acting as the user's domain API (`/domains`) and callback
 //! receiver (`/callback`). Domains can be registered and dropped while an
 //! operator runs against it.
@@ -10,7 +12,7 @@ use serde_json::json;
 
 use super::{
     http_stub::{HttpStub, Recorded, Reply},
-    nsd::{Nsd, Zone},
+    nsd::{TldServers, Zone},
     rdap_srv::{DomainSpec, RdapSrv},
     whois_server::{Reply as WhoisReply, WhoisServer},
 };
@@ -18,10 +20,13 @@ use super::{
 /// The bearer token the operator sends to the callback receiver in tests.
 pub const TOKEN: &str = "test-callback-token-7f3a";
 
+/// How many authoritative servers serve `test.`.
+pub const TLD_SERVERS: usize = 2;
+
 /// The running servers.
 pub struct World {
-    /// Authoritative DNS for `test.`.
-    pub nsd: Nsd,
+    /// Authoritative DNS for `test.`: [`TLD_SERVERS`] nsd serving one zone.
+    pub nsd: TldServers,
     /// The registry's RDAP server.
     pub rdap: RdapSrv,
     /// The registry's WHOIS server.
@@ -52,9 +57,10 @@ fn whois_free(name: &str) -> String {
 impl World {
     /// Starts every server with no domain registered.
     pub async fn start() -> Self {
-        let nsd = tokio::task::spawn_blocking(|| Nsd::start(Zone::new("test")))
-            .await
-            .expect("start nsd");
+        let nsd =
+            tokio::task::spawn_blocking(|| TldServers::start(&Zone::new("test"), TLD_SERVERS))
+                .await
+                .expect("start nsd");
         let rdap = RdapSrv::start().await;
         let whois = WhoisServer::start(Vec::<(String, WhoisReply)>::new()).await;
         let api = HttpStub::start().await;
@@ -104,7 +110,7 @@ impl World {
         self.unregistered(name);
     }
 
-    async fn blocking(&self, change: impl FnOnce(&Nsd) + Send + 'static) {
+    async fn blocking(&self, change: impl FnOnce(&TldServers) + Send + 'static) {
         // nsd changes poll with std sleeps; keep them off the async workers.
         tokio::task::block_in_place(|| change(&self.nsd));
     }
@@ -120,7 +126,7 @@ impl World {
     /// Environment for an operator or `check` run against this world.
     pub fn checker_env(&self) -> Vec<(String, String)> {
         vec![
-            ("DNS_RESOLVERS".into(), self.nsd.addr().to_string()),
+            ("DNS_RESOLVERS".into(), self.nsd.resolvers()),
             ("DNS_TIMEOUT".into(), "1s".into()),
             (
                 "RDAP_OVERRIDES".into(),
