@@ -64,6 +64,14 @@ async fn main() {
     world.register("held.test", "clientHold").await;
     tokio::task::block_in_place(|| world.nsd.remove_delegation("held.test"));
     world.unregistered("free.test");
+    // A drop provable from DNS and RDAP alone: the registry's WHOIS refuses
+    // automated clients for it, as several ccTLDs do for every name.
+    world.whois.set(
+        "rdap-only.test",
+        support::whois_server::Reply::text(
+            "Requests of this client are not permitted. Please use https://www.nic.test/ for queries.\r\n",
+        ),
+    );
     // The demo pins `Bücher.test` by hand: free as well.
     world.unregistered("xn--bcher-kva.test");
     world.set_domain_list(&json!({"domains": [
@@ -74,14 +82,24 @@ async fn main() {
         "free.test",
     ]}));
 
-    let env: String = world
-        .operator_env()
-        .iter()
-        .map(|(k, v)| format!("{k}={v}\n"))
-        .collect();
     if let Some(dir) = options.env_file.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
+    // The .test registry's premium list: such names look free everywhere.
+    let reserved = options.env_file.with_file_name("reserved-names.txt");
+    if let Err(err) = std::fs::write(
+        &reserved,
+        "# premium names of the .test registry\npremium.test  premium name, sold by the registry at a premium price\n",
+    ) {
+        eprintln!("local_world: cannot write {}: {err}", reserved.display());
+        std::process::exit(1);
+    }
+    let mut settings = world.operator_env();
+    settings.extend([
+        ("RESERVED_NAMES".into(), reserved.display().to_string()),
+        ("REGISTRY_CONFIRM_AFTER".into(), "5s".into()),
+    ]);
+    let env: String = settings.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
     if let Err(err) = std::fs::write(&options.env_file, env) {
         eprintln!(
             "local_world: cannot write {}: {err}",
@@ -104,6 +122,8 @@ async fn main() {
     println!("  expiring.test  redemptionPeriod");
     println!("  held.test      clientHold: registered but absent from DNS");
     println!("  free.test      nobody holds it");
+    println!("  rdap-only.test nobody holds it; the registry's WHOIS refuses us (RDAP only)");
+    println!("  premium.test   on the registry's premium list: Reserved");
 
     let drop_at = options.drop_after.map(|d| tokio::time::Instant::now() + d);
     let mut dropped = false;

@@ -12,10 +12,11 @@ trap cleanup EXIT
 
 log "starting the local .test world"
 start_world "$work"
-log "domain-monitor check taken.test dropping.test expiring.test held.test free.test"
+names=(taken.test dropping.test expiring.test held.test free.test rdap-only.test premium.test)
+log "domain-monitor check ${names[*]}"
 set +e
 env $(grep -v '^API_\|^DOMAIN_API' "$work/world.env" | xargs) \
-  ./target/debug/domain-monitor check taken.test dropping.test expiring.test held.test free.test "$@"
+  ./target/debug/domain-monitor check "${names[@]}" "$@"
 status=$?
 set -e
 log "exit code $status (0: every verdict conclusive)"

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{
     http_stub::{HttpStub, Reply},
-    nsd::{Nsd, Zone},
+    nsd::{TldServers, Zone},
     rdap_srv::{DomainSpec, RdapSrv},
     whois_server::{Reply as WhoisReply, WhoisServer},
 };
@@ -27,7 +27,7 @@ pub struct Lab {
     /// The TLD, e.g. `lab`.
     pub tld: String,
     /// Two authoritative servers of the TLD zone.
-    pub dns: [Nsd; 2],
+    pub dns: TldServers,
     /// The registry's RDAP server.
     pub rdap: RdapSrv,
     /// The stub standing in for a quirky RDAP service.
@@ -41,7 +41,7 @@ impl Lab {
     /// Starts a lab for `tld`.
     pub async fn start(tld: &str, front: RdapFront, with_whois: bool) -> Self {
         let zone = Zone::new(tld);
-        let dns = tokio::task::spawn_blocking(move || [Nsd::start(zone.clone()), Nsd::start(zone)])
+        let dns = tokio::task::spawn_blocking(move || TldServers::start(&zone, 2))
             .await
             .expect("start two nsd servers");
         let whois = if with_whois {
@@ -62,11 +62,7 @@ impl Lab {
     /// Delegates `name` at both servers.
     pub fn delegate(&self, name: &str) {
         let ns = format!("ns1.{name}");
-        tokio::task::block_in_place(|| {
-            for dns in &self.dns {
-                dns.add_delegation(name, &[ns.as_str()]);
-            }
-        });
+        tokio::task::block_in_place(|| self.dns.add_delegation(name, &[ns.as_str()]));
     }
 
     /// An RDAP domain object at the registry's server.
@@ -89,7 +85,6 @@ impl Lab {
 
     /// Environment for a `check` run or an operator against this lab.
     pub fn env(&self) -> Vec<(String, String)> {
-        let dns: Vec<String> = self.dns.iter().map(|d| d.addr().to_string()).collect();
         let rdap = match self.front {
             RdapFront::Registry => self.rdap.base_url().to_string(),
             RdapFront::Stub => self.stub.url("/rdap/"),
@@ -100,7 +95,7 @@ impl Lab {
             .as_ref()
             .map_or_else(|| "127.0.0.1:9".to_owned(), |w| w.host_port().to_string());
         vec![
-            ("DNS_RESOLVERS".into(), dns.join(",")),
+            ("DNS_RESOLVERS".into(), self.dns.resolvers()),
             ("DNS_TIMEOUT".into(), "1s".into()),
             ("RDAP_OVERRIDES".into(), format!("{}={rdap}", self.tld)),
             ("RDAP_TIMEOUT".into(), "3s".into()),
