@@ -549,3 +549,115 @@ async fn a_restarted_operator_keeps_each_domains_schedule() {
     assert_eq!(after.last_checked_at, before.last_checked_at);
     assert_eq!(after.next_check_at, before.next_check_at);
 }
+
+/// Issue 14, deep-layer budgets: 50 priority names already `Available`
+/// (re-checked every 10 s), WHOIS at 1/s and RDAP at 2/s, and a WHOIS server
+/// that throttles the query that matters with a Retry-After banner. A normal
+/// domain that drops is still notified, once, within its interval + 5 s:
+/// confirmed names are re-verified by DNS alone and a change is confirmed
+/// first, from DNS and RDAP over time where WHOIS is starved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drop_is_notified_in_time_while_fifty_available_names_are_rechecked() {
+    const FREE: usize = 50;
+    const INTERVAL: Duration = Duration::from_secs(30);
+    let ns = TestNamespace::new("budgets").await;
+    let world = World::start().await;
+    world.register("drops.test", "active").await;
+    let api = ns.domains();
+    let free: Vec<String> = (0..FREE).map(|i| format!("free-{i:02}.test")).collect();
+    for (i, name) in free.iter().enumerate() {
+        world.unregistered(name);
+        api.create(
+            &PostParams::default(),
+            &pinned(&format!("free-{i:02}"), name, true),
+        )
+        .await
+        .expect("create");
+    }
+    api.create(
+        &PostParams::default(),
+        &pinned("drops", "drops.test", false),
+    )
+    .await
+    .expect("create");
+    let mut env = world.notifying_env();
+    env.extend([
+        ("PRIORITY_CHECK_INTERVAL".into(), "10s".into()),
+        ("CHECK_INTERVAL".into(), format!("{}s", INTERVAL.as_secs())),
+        ("WHOIS_RATE_LIMIT".into(), "1/s".into()),
+        ("RDAP_RATE_LIMIT".into(), "2/s".into()),
+        ("REGISTRY_CONFIRM_AFTER".into(), "3s".into()),
+    ]);
+    let operator = Operator::start(&ns.name, "budgets", &env);
+    wait_for_availability(&api, "drops", Availability::Registered, &operator).await;
+    // Every free name confirmed once (WHOIS at 1/s: about a minute).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(150);
+    loop {
+        let available = api
+            .list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .iter()
+            .filter(|md| {
+                md.status
+                    .as_ref()
+                    .is_some_and(|s| s.availability == Availability::Available)
+            })
+            .count();
+        if available == FREE {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {available} of {FREE} free names became Available; log:\n{}",
+            operator.log()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let whois_before = world.whois.queries().len();
+    // Two rounds of priority re-checks: DNS only, no WHOIS.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let whois_rechecks = world.whois.queries().len() - whois_before;
+    assert!(
+        whois_rechecks <= 2,
+        "confirmed names went back to WHOIS {whois_rechecks} times in 20 s"
+    );
+
+    // The registry releases the name; its WHOIS server throttles that query.
+    world.drop_domain("drops.test").await;
+    world.whois.set(
+        "drops.test",
+        support::whois_server::Reply::text("Rate limit exceeded. Try again after: 60 seconds\r\n"),
+    );
+    let dropped_at = tokio::time::Instant::now();
+    let patience = INTERVAL + Duration::from_secs(5);
+    world
+        .wait_until("the drop's notification", patience, |w| {
+            w.notifications()
+                .iter()
+                .any(|n| n.json()["domain"] == "drops.test")
+        })
+        .await;
+    let took = dropped_at.elapsed();
+    // Nothing more for it afterwards, and no other name notified twice.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let notifications = world.notifications();
+    let drops: Vec<_> = notifications
+        .iter()
+        .filter(|n| n.json()["domain"] == "drops.test")
+        .collect();
+    assert_eq!(drops.len(), 1, "notified exactly once");
+    let body = drops[0].json();
+    assert_eq!(body["confirmed_by"], json!(["registry"]), "{body}");
+    let mut keys: Vec<String> = notifications
+        .iter()
+        .filter_map(|n| n.header("idempotency-key").map(str::to_owned))
+        .collect();
+    let all = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), all, "a notification was sent twice");
+    assert_eq!(all, FREE + 1, "one notification per free name and the drop");
+    eprintln!("drop notified {took:?} after the release (interval {INTERVAL:?})");
+}
