@@ -47,13 +47,16 @@
 //!
 //! Where WHOIS is absent, starved or unreadable, DNS + RDAP must suffice, but
 //! a single round of them (0.5 and 0.75: 0.875) stays below 0.9 because
-//! reserved and premium names look free to both. Two more observations lift
-//! it: NXDOMAIN from **two different authoritative servers** in the same
-//! check (0.5 → 0.58), and a **second RDAP error object at least
+//! reserved and premium names look free to both. Time confirms them: a
+//! **second RDAP error object at least
 //! [`VerdictPolicy::registry_confirm_after`] after the first** of an unbroken
-//! run (0.75 → 0.78, see [`Background::registry_absent_since`]). Both
-//! together give 0.908 and a notification; either alone stays below (0.895,
-//! 0.89). WHOIS or a registrar agreeing confirms at once.
+//! run (0.75 → 0.78, see [`Background::registry_absent_since`]), with the zone
+//! showing no delegation all along (NXDOMAIN 0.5 → 0.58; a delegation would
+//! have ended the run), gives 0.908 and a notification. Within one round,
+//! NXDOMAIN from **two different authoritative servers** also counts 0.58 (a
+//! lame or stale server cannot make a name look free alone), but without the
+//! second registry answer that stays below (0.895). WHOIS or a registrar
+//! agreeing confirms at once.
 //!
 //! # Re-verification
 //!
@@ -461,7 +464,7 @@ fn free_confidence(reports: &[CheckReport], confirmed_over_time: bool) -> f64 {
         };
         if report.kind == CheckKind::Dns
             && report.strength == Strength::Strong
-            && report.servers_agreeing >= 2
+            && (report.servers_agreeing >= 2 || confirmed_over_time)
         {
             weight = 0.58;
         }
@@ -965,12 +968,15 @@ mod tests {
         assert!(v.confidence >= 0.9, "{}", v.confidence);
         assert_eq!(v.confirmed_by, [ConfirmedBy::Registry]);
         assert!(v.reason.contains("confirmed 30s later"), "{}", v.reason);
-        // One DNS server is not enough, however long the registry agrees.
+        // A TLD with one server: time confirms its NXDOMAIN too.
         let one = verdict_with(
             &[report(Dns, Available), report(Rdap, Available)],
-            &absent_since(3600),
+            &absent_since(30),
         );
-        assert_eq!(one.availability, Availability::Unconfirmed, "{one:?}");
+        assert_eq!(one.availability, Availability::Available, "{one:?}");
+        // Two servers within one round are not enough without time.
+        let two = verdict(&[servers(report(Dns, Available), 2), report(Rdap, Available)]);
+        assert_eq!(two.availability, Availability::Unconfirmed, "{two:?}");
         // Nor is time without DNS.
         let no_dns = verdict_with(
             &[report(Dns, Inconclusive), report(Rdap, Available)],

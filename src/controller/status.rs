@@ -131,6 +131,10 @@ pub fn after_check(
             "can be registered (confidence {:.3})",
             confidence.unwrap_or(0.0)
         ),
+        Availability::Unconfirmed => format!(
+            "looks free but is not confirmed (confidence {:.3}, below the notification threshold): do not register on it yet",
+            confidence.unwrap_or(0.0)
+        ),
         other => format!("{other:?}"),
     };
     let conditions = vec![
