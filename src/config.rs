@@ -137,6 +137,15 @@ pub struct CheckerArgs {
     /// comma-separated `tld=url`.
     #[arg(long, env = "RDAP_OVERRIDES", default_value = "", value_parser = parse_url_overrides)]
     pub rdap_overrides: UrlOverrides,
+    /// TLDs whose RDAP servers have answered 404 for registered names: their
+    /// "not found" is weak evidence, never enough on its own (comma-separated).
+    #[arg(
+        long,
+        env = "RDAP_WEAK_NOT_FOUND_TLDS",
+        value_delimiter = ',',
+        default_value = "io,co"
+    )]
+    pub rdap_weak_not_found_tlds: Vec<String>,
     /// Timeout of one RDAP request.
     #[arg(long, env = "RDAP_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub rdap_timeout: Duration,

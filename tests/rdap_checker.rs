@@ -37,6 +37,7 @@ fn checker(overrides: &[(&str, &Url)], bootstrap_url: &str) -> RdapChecker {
         },
         dns_servers: vec![std::net::SocketAddr::from(([127, 0, 0, 1], 53))],
         allow_private: false,
+        weak_404_tlds: vec!["io".to_owned(), "co".to_owned()],
     })
     .unwrap()
 }

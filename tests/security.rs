@@ -896,6 +896,7 @@ fn guarded_rdap_checker(
         rate_limit: rate_limit(10_000),
         dns_servers,
         allow_private,
+        weak_404_tlds: Vec::new(),
     })
     .expect("RDAP checker")
 }

@@ -13,8 +13,14 @@
 //! bootstrap or an override named (a redirect to another host may end
 //! anywhere). Every other 404 — an HTML page from a proxy, a wrong or stale
 //! base path, an empty body — is [`CheckOutcome::Inconclusive`]. Registries
-//! known to answer 404 for registered names ([`WEAK_404_TLDS`]) give a
-//! [`Strength::Weak`] "not found" even with an error object.
+//! known to answer 404 for registered names (`RDAP_WEAK_NOT_FOUND_TLDS`, by default
+//! [`WEAK_404_TLDS`]) give a [`Strength::Weak`] "not found" even with an
+//! error object.
+//!
+//! Throttling is read from the status (429, 403, 422) and from short answers
+//! that *are* a refusal: the `title`/`description` of an error object or a
+//! short plain body. Notices and remarks (terms of use that describe the
+//! rate-limit policy) are never read as a throttle.
 //!
 //! Servers may redirect (RFC 7480 §5.2), and a redirect is followed, up to
 //! [`MAX_REDIRECTS`] times, only where it cannot reach into the cluster
@@ -72,10 +78,15 @@ pub const MAX_REDIRECTS: usize = 5;
 /// Largest bootstrap file read (IANA's is about 40 kB).
 pub const MAX_BOOTSTRAP_BYTES: usize = 4 * 1024 * 1024;
 
-/// TLDs whose RDAP servers have answered 404 for registered names (TESTING.md:
-/// .io and .co). A 404 from them is reported with [`Strength::Weak`] so the
-/// verdict waits for other evidence.
+/// TLDs whose RDAP servers have answered 404 for registered names (public
+/// reports about .io and .co): the default of `RDAP_WEAK_NOT_FOUND_TLDS`. A 404
+/// from them is reported with [`Strength::Weak`] so the verdict waits for
+/// other evidence.
 pub const WEAK_404_TLDS: &[&str] = &["io", "co"];
+
+/// Longest plain (non-JSON) body read for a throttle message: a refusal is a
+/// line or two; a page of prose is not one.
+const MAX_BANNER_BYTES: usize = 2048;
 
 /// Phrases (lower case) with which servers say "slow down" in a body instead
 /// of, or besides, a 429. Only checked on answers that are not a domain
@@ -106,6 +117,8 @@ pub struct Settings {
     pub dns_servers: Vec<SocketAddr>,
     /// Let redirects reach loopback and private addresses (tests only).
     pub allow_private: bool,
+    /// TLDs whose RDAP 404 is weak evidence (lower case, no dot).
+    pub weak_404_tlds: Vec<String>,
 }
 
 impl Settings {
@@ -118,6 +131,7 @@ impl Settings {
             rate_limit: args.rdap_rate_limit,
             dns_servers: args.dns_resolvers.clone(),
             allow_private: args.http_allow_private,
+            weak_404_tlds: args.rdap_weak_not_found_tlds.clone(),
         }
     }
 }
@@ -203,6 +217,7 @@ pub struct RdapChecker {
     /// For redirects to other hosts: resolves through the address guard.
     redirect_client: reqwest::Client,
     allow_private: bool,
+    weak_404_tlds: Vec<String>,
     bootstrap_url: Url,
     /// Overrides keyed by lower-case suffix, base URLs ending in `/`.
     overrides: HashMap<String, Url>,
@@ -255,6 +270,11 @@ impl RdapChecker {
             client,
             redirect_client,
             allow_private: settings.allow_private,
+            weak_404_tlds: settings
+                .weak_404_tlds
+                .iter()
+                .map(|t| t.trim_matches('.').to_ascii_lowercase())
+                .collect(),
             bootstrap_url: settings.bootstrap_url,
             overrides,
             budgets,
@@ -398,6 +418,7 @@ impl RdapChecker {
             media_type,
             elsewhere: (answer.url.host_str() != base.host_str())
                 .then(|| answer.url.host_str().unwrap_or_default()),
+            weak_404: self.weak_404_tlds.iter().any(|t| t == domain.tld()),
         };
         let reading = read_answer(domain, answer.status, &origin, &answer.body);
         let mut report = CheckReport::new(
@@ -599,6 +620,8 @@ struct Origin<'a> {
     media_type: Option<&'a str>,
     /// The host a redirect ended at, when it is not the RDAP server's.
     elsewhere: Option<&'a str>,
+    /// The registry is known to answer 404 for registered names.
+    weak_404: bool,
 }
 
 /// True for an RFC 9083 §6 error object saying 404: JSON served as
@@ -662,7 +685,7 @@ fn read_answer(domain: &DomainName, status: StatusCode, origin: &Origin, body: &
             ),
         ),
         StatusCode::NOT_FOUND => {
-            if WEAK_404_TLDS.contains(&domain.tld()) {
+            if origin.weak_404 {
                 Reading {
                     strength: Strength::Weak,
                     ..Reading::new(
@@ -712,8 +735,25 @@ fn read_domain_object(domain: &DomainName, answer: DomainAnswer) -> Reading {
 }
 
 fn is_throttle_banner(body: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(body).to_lowercase();
-    THROTTLE_PHRASES.iter().any(|phrase| text.contains(phrase))
+    let said = |text: &str| {
+        let text = text.to_lowercase();
+        THROTTLE_PHRASES.iter().any(|phrase| text.contains(phrase))
+    };
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        // An error object: its own words, not its notices (terms of use).
+        Ok(serde_json::Value::Object(object)) => ["title", "description"]
+            .iter()
+            .filter_map(|key| object.get(*key))
+            .any(|value| match value {
+                serde_json::Value::String(text) => said(text),
+                serde_json::Value::Array(lines) => {
+                    lines.iter().filter_map(|l| l.as_str()).any(said)
+                }
+                _ => false,
+            }),
+        Ok(_) => false,
+        Err(_) => body.len() <= MAX_BANNER_BYTES && said(&String::from_utf8_lossy(body)),
+    }
 }
 
 #[cfg(test)]
@@ -734,6 +774,7 @@ mod tests {
         let origin = Origin {
             media_type,
             elsewhere: None,
+            weak_404: WEAK_404_TLDS.contains(&domain.rsplit('.').next().unwrap_or_default()),
         };
         read_answer(
             &name(domain),
@@ -835,6 +876,29 @@ mod tests {
     }
 
     #[test]
+    fn terms_of_use_about_throttling_are_not_a_throttle() {
+        let not_found = r#"{"errorCode":404,"title":"Not Found","notices":[{"title":"Terms of Use",
+            "description":["Queries are rate limited; excessive querying from one address is refused.",
+            "If the quota exceeded message appears, too many requests were sent."]}]}"#;
+        let reading = read("example.org", 404, not_found);
+        assert_eq!(reading.outcome, CheckOutcome::Available, "{reading:?}");
+        let refusal =
+            r#"{"errorCode":429,"title":"Too Many Requests","description":["Quota exceeded"]}"#;
+        assert_eq!(
+            read("example.org", 404, refusal).outcome,
+            CheckOutcome::RateLimited
+        );
+        let page = format!(
+            "<html><body>{}<p>too many requests are refused</p></body></html>",
+            "<p>Welcome to the registry portal.</p>".repeat(100)
+        );
+        assert_ne!(
+            read_typed("example.org", 404, Some("text/html"), &page).outcome,
+            CheckOutcome::RateLimited
+        );
+    }
+
+    #[test]
     fn only_an_rdap_error_object_means_not_in_the_registry() {
         let inconclusive = [
             (
@@ -872,6 +936,7 @@ mod tests {
             &Origin {
                 media_type: Some("application/rdap+json"),
                 elsewhere: Some("portal.example.net"),
+                weak_404: false,
             },
             NOT_FOUND_OBJECT.as_bytes(),
         );
@@ -901,6 +966,7 @@ mod tests {
             },
             dns_servers: vec![std::net::SocketAddr::from(([127, 0, 0, 1], 53))],
             allow_private: false,
+            weak_404_tlds: Vec::new(),
         };
         let checker = RdapChecker::new(settings).unwrap();
         let lookup = |d: &str| {
