@@ -39,11 +39,12 @@ pub struct CheckLine {
 }
 
 impl CheckLine {
-    /// Whether this line settles the question.
+    /// Whether this line settles the question (an `Unconfirmed` reading
+    /// does not: it is below the notification threshold).
     pub fn is_conclusive(&self) -> bool {
-        self.evaluation
-            .as_ref()
-            .is_some_and(|e| e.verdict.is_conclusive())
+        self.evaluation.as_ref().is_some_and(|e| {
+            e.verdict.is_conclusive() && e.verdict.availability != Availability::Unconfirmed
+        })
     }
 }
 
