@@ -632,3 +632,218 @@ async fn thin_registry_asks_the_registrar_for_details() {
     assert_eq!(free.outcome, CheckOutcome::Available);
     assert_eq!(registrar.queries(), ["taken.com", "broken.com"]);
 }
+
+/// Recognition figures over a corpus of real answers laid out as
+/// `<server>/<tld>/status_available.txt` and `status_registered.txt`, each
+/// with a `.expected` file whose `#expires_on` section holds `%TIME{date}`
+/// (the public fixtures of the whois-parser Ruby project have this shape).
+/// Run with `WHOIS_CORPUS=<dir> cargo test --test whois_checker -- --ignored corpus`.
+#[test]
+#[ignore = "needs a corpus of real WHOIS answers in WHOIS_CORPUS"]
+fn corpus_recognition() {
+    use domain_monitor::check::whois::{
+        parse::{decode, parse_record_with},
+        patterns::{Classification, classify, layout_for},
+    };
+    let Some(root) = std::env::var_os("WHOIS_CORPUS") else {
+        panic!("set WHOIS_CORPUS to the corpus directory");
+    };
+    let now = ts("2026-01-01T00:00:00Z");
+    let (mut free_total, mut free_ok, mut taken_total, mut taken_ok) = (0, 0, 0, 0);
+    let (mut expiry_expected, mut expiry_read, mut expiry_wrong) = (0, 0, 0);
+    let mut misses = Vec::new();
+    let mut servers: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    servers.sort();
+    for server in servers {
+        let mut dirs: Vec<_> = std::fs::read_dir(&server)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        dirs.sort();
+        for dir in dirs {
+            let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+            let tld = name.rsplit('.').next().unwrap().to_owned();
+            let label = format!("{}/{name}", server.file_name().unwrap().to_string_lossy());
+            if let Ok(bytes) = std::fs::read(dir.join("status_available.txt")) {
+                free_total += 1;
+                let answer = decode(&bytes);
+                match classify(&tld, &answer, now) {
+                    Classification::NotFound { .. } => free_ok += 1,
+                    other => misses.push(format!("free  {label}: {other:?}")),
+                }
+            }
+            if let Ok(bytes) = std::fs::read(dir.join("status_registered.txt")) {
+                taken_total += 1;
+                let answer = decode(&bytes);
+                let class = classify(&tld, &answer, now);
+                let facts = parse_record_with(&answer, &layout_for(&tld)).facts;
+                if class == Classification::Unmatched && !facts.is_empty() {
+                    taken_ok += 1;
+                } else {
+                    misses.push(format!("taken {label}: {class:?} {facts:?}"));
+                }
+                let expected = std::fs::read_to_string(dir.join("status_registered.expected"))
+                    .unwrap_or_default();
+                let want = expected
+                    .split("#expires_on")
+                    .nth(1)
+                    .and_then(|s| s.split("%TIME{").nth(1))
+                    .filter(|_| {
+                        !expected
+                            .split("#expires_on")
+                            .nth(1)
+                            .unwrap()
+                            .trim_start()
+                            .starts_with('#')
+                    })
+                    .map(|s| s.split('}').next().unwrap().to_owned());
+                if let Some(want) = want {
+                    expiry_expected += 1;
+                    match facts.expires {
+                        Some(got) => {
+                            expiry_read += 1;
+                            let got = got.strftime("%Y-%m-%d").to_string();
+                            if !want.starts_with(&got) {
+                                expiry_wrong += 1;
+                                misses.push(format!("DATE  {label}: read {got}, expected {want}"));
+                            }
+                        }
+                        None => misses.push(format!("nodate {label}: expected {want}")),
+                    }
+                }
+            }
+        }
+    }
+    for miss in &misses {
+        println!("{miss}");
+    }
+    println!(
+        "not found recognised: {free_ok}/{free_total}; records recognised: {taken_ok}/{taken_total}; \
+         expiry read {expiry_read}/{expiry_expected}, wrong {expiry_wrong}"
+    );
+}
+
+/// One answer of `tests/data/whois/samples.txt`.
+struct Sample {
+    tlds: Vec<String>,
+    taken: bool,
+    weak: bool,
+    expires: Option<Timestamp>,
+    deletion: Option<Timestamp>,
+    statuses: Vec<String>,
+    text: String,
+}
+
+fn samples() -> Vec<Sample> {
+    let mut samples: Vec<Sample> = Vec::new();
+    for line in include_str!("data/whois/samples.txt").lines() {
+        if let Some(header) = line.strip_prefix("=== ") {
+            let mut parts = header.split(" | ");
+            let tlds = parts
+                .next()
+                .unwrap()
+                .split(' ')
+                .map(str::to_owned)
+                .collect();
+            let mut sample = Sample {
+                tlds,
+                taken: false,
+                weak: false,
+                expires: None,
+                deletion: None,
+                statuses: Vec::new(),
+                text: String::new(),
+            };
+            for part in parts {
+                match part.split_once('=') {
+                    None if part == "taken" => sample.taken = true,
+                    None if part == "free" => {}
+                    None if part == "weak" => sample.weak = true,
+                    Some(("expires", at)) => sample.expires = Some(ts(at)),
+                    Some(("deletion", at)) => sample.deletion = Some(ts(at)),
+                    Some(("status", codes)) => {
+                        sample.statuses = codes.split(',').map(str::to_owned).collect();
+                    }
+                    _ => panic!("bad sample header {header:?}"),
+                }
+            }
+            samples.push(sample);
+        } else if let Some(sample) = samples.last_mut() {
+            sample.text.push_str(line);
+            sample.text.push('\n');
+        }
+    }
+    samples
+}
+
+#[test]
+fn every_tld_of_the_table_reads_its_free_and_registered_samples() {
+    use domain_monitor::check::whois::{
+        parse::parse_record_with,
+        patterns::{Classification, PROFILES, classify, layout_for},
+    };
+    let now = ts("2026-01-01T00:00:00Z");
+    let samples = samples();
+    let mut failures = Vec::new();
+    for tld in PROFILES.iter().flat_map(|p| p.tlds) {
+        let of = |taken: bool| {
+            let found: Vec<&Sample> = samples
+                .iter()
+                .filter(|s| s.taken == taken && s.tlds.iter().any(|t| t == tld))
+                .collect();
+            assert_eq!(found.len(), 1, ".{tld}: one {taken} sample expected");
+            found[0]
+        };
+        let name = |kind: &str| format!("{kind}.{tld}");
+        let fill = |text: &str, domain: &str| {
+            text.replace("{D}", domain)
+                .replace("{U}", &domain.to_uppercase())
+        };
+
+        let free = of(false);
+        let answer = fill(&free.text, &name("free-name"));
+        match classify(tld, &answer, now) {
+            Classification::NotFound { strength, .. } => {
+                let want = if free.weak {
+                    Strength::Weak
+                } else {
+                    Strength::Strong
+                };
+                if strength != want {
+                    failures.push(format!(".{tld} free: {strength:?}"));
+                }
+            }
+            other => failures.push(format!(".{tld} free: {other:?}")),
+        }
+
+        let taken = of(true);
+        let answer = fill(&taken.text, &name("taken"));
+        let class = classify(tld, &answer, now);
+        let facts = parse_record_with(&answer, &layout_for(tld)).facts;
+        if class != Classification::Unmatched || facts.is_empty() {
+            failures.push(format!(".{tld} taken: {class:?} {facts:?}"));
+            continue;
+        }
+        if facts.expires != taken.expires {
+            failures.push(format!(".{tld} expires {:?}", facts.expires));
+        }
+        if facts.deletion != taken.deletion {
+            failures.push(format!(".{tld} deletion {:?}", facts.deletion));
+        }
+        for status in &taken.statuses {
+            if !facts.has_status(status) {
+                failures.push(format!(".{tld} status {status}: {:?}", facts.statuses));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let count = PROFILES.iter().map(|p| p.tlds.len()).sum::<usize>();
+    assert!(count >= 60, "only {count} TLDs in the table");
+}

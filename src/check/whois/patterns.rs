@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::parse::parse_retry_after;
+use super::parse::{Field, Layout, parse_record_with, parse_retry_after};
 use crate::check::Strength;
 
 /// How a phrase must appear in one line of an answer (case-insensitive).
@@ -97,6 +97,20 @@ pub struct TldProfile {
     pub rate_limited: &'static [Phrase],
     /// Reserved, premium or blocked answers (in addition to [`GENERIC`]'s).
     pub reserved: &'static [Phrase],
+    /// Field names and date formats of its records.
+    pub layout: Layout,
+}
+
+impl TldProfile {
+    /// A profile that adds nothing: the base of the table's entries.
+    pub const NONE: Self = Self {
+        tlds: &[],
+        query: QueryFormat::PLAIN,
+        not_found: &[],
+        rate_limited: &[],
+        reserved: &[],
+        layout: Layout::GENERIC,
+    };
 }
 
 const fn strong(phrase: Phrase) -> NotFound {
@@ -119,48 +133,105 @@ use Phrase::{Contains, Line, LineStart};
 /// for a free name — and also what they answer when throttling us.
 const BARE_NOT_FOUND: NotFound = weak(Line("not found"));
 
-/// The per-registry table. A TLD appears at most once.
+/// `Not found: example.ca` (then a `%` terms block): CIRA, GoDaddy Registry
+/// (ex-Neustar: .us, .biz, .co, .tel, .travel) and others.
+const NOT_FOUND_COLON: NotFound = strong(LineStart("not found:"));
+
+/// CoCCA's shared registry software (.cx, .gs, .ht, .mu, .tl, … and, in its
+/// newer release, .ng, .sb, .mg): `Domain Status: No Object Found` or
+/// `Domain Status: Available`.
+const COCCA: &[NotFound] = &[
+    strong(LineStart("domain status: no object found")),
+    strong(LineStart("domain status: available")),
+];
+
+/// Day-first dates with dots (`31.01.2027`, `4.7.2027 10:15:55`), documented
+/// by the registries that use them.
+const DAY_DOT_MONTH: &[&str] = &["%d.%m.%Y %H:%M:%S", "%d.%m.%Y"];
+
+/// The per-registry table. A TLD appears at most once. Sources: each
+/// registry's published WHOIS answers (free and registered) and its WHOIS
+/// documentation; the wire samples in the tests follow them.
 pub static PROFILES: &[TldProfile] = &[
-    // Verisign, thin registries: the answer names the registrar's server
-    // (`Registrar WHOIS Server:`), which holds the details.
+    // Verisign (thin registries: the answer names the registrar's server).
     TldProfile {
-        tlds: &["com", "net"],
-        query: QueryFormat::PLAIN,
+        tlds: &["com", "net", "cc", "tv", "jobs", "name", "gov"],
         not_found: &[strong(Contains("no match for \""))],
-        rate_limited: &[],
-        reserved: &[],
+        ..TldProfile::NONE
     },
-    // Identity Digital back end (PIR .org, .info, .io): `Domain not found.`
-    // is specific; a bare `NOT FOUND` is also the throttle answer.
+    // Identity Digital (ex-Afilias, PIR's back end, ex-Donuts): `Domain not
+    // found.` is specific; a bare `NOT FOUND` is also the throttle answer.
     TldProfile {
-        tlds: &["org", "info", "io"],
-        query: QueryFormat::PLAIN,
+        tlds: &[
+            "org", "info", "io", "ac", "sh", "mobi", "pro", "asia", "me", "in", "ag", "bz", "gi",
+            "lc", "mn", "sc", "vc", "xxx", "post", "bike", "live", "email", "social",
+        ],
         not_found: &[
             strong(Contains("domain not found")),
             strong(Contains("is available for purchase")),
             BARE_NOT_FOUND,
         ],
         rate_limited: &[Contains("whois limit exceeded")],
-        reserved: &[],
+        reserved: &[
+            Contains("reserved by registry"),
+            Contains("reserved by dotasia"),
+            Contains("reserved by icm registry"),
+            Contains("name is reserved by afilias"),
+        ],
+        ..TldProfile::NONE
     },
-    // CentralNic / GoDaddy Registry style.
+    // CentralNic.
     TldProfile {
-        tlds: &["co", "xyz"],
-        query: QueryFormat::PLAIN,
+        tlds: &[
+            "xyz", "online", "site", "space", "tech", "website", "store", "fun", "pw", "la",
+            "college", "design", "wed",
+        ],
         not_found: &[
             strong(Contains("the queried object does not exist")),
-            strong(Contains("no data found")),
+            strong(Line("domain not found")),
         ],
-        rate_limited: &[],
-        reserved: &[Contains("reserved by registry")],
+        reserved: &[
+            Contains("reserved by the registry"),
+            Contains("object cannot be registered"),
+        ],
+        ..TldProfile::NONE
+    },
+    // GoDaddy Registry (ex-Neustar).
+    TldProfile {
+        tlds: &["biz", "us", "co", "tel", "travel"],
+        not_found: &[
+            NOT_FOUND_COLON,
+            strong(Contains("no data found")),
+            strong(Contains("the queried object does not exist")),
+            strong(Line("domain not found")),
+        ],
+        ..TldProfile::NONE
     },
     // Google Registry.
     TldProfile {
-        tlds: &["dev", "app"],
-        query: QueryFormat::PLAIN,
+        tlds: &["dev", "app", "page", "how", "new"],
         not_found: &[strong(Contains("domain not found"))],
-        rate_limited: &[],
-        reserved: &[],
+        ..TldProfile::NONE
+    },
+    // CoCCA registries.
+    TldProfile {
+        tlds: &[
+            "cx", "gl", "gs", "hn", "ht", "ki", "ms", "mu", "nf", "tc", "tl", "bi", "af", "na",
+            "iq", "gy", "cd", "mg", "ng", "sb", "sy", "ps",
+        ],
+        not_found: COCCA,
+        ..TldProfile::NONE
+    },
+    // CIRA (.ca): `Not found: name.ca` then a `%` terms block; before its
+    // 2014 EPP migration, `Domain status: available`.
+    TldProfile {
+        tlds: &["ca"],
+        not_found: &[
+            NOT_FOUND_COLON,
+            strong(LineStart("domain status: available")),
+        ],
+        reserved: &[LineStart("domain status: unavailable")],
+        ..TldProfile::NONE
     },
     // DENIC: ASCII answers need `-T dn,ace`; `Status: invalid` is DENIC's
     // answer for names its rules do not allow, so not registrable.
@@ -171,54 +242,73 @@ pub static PROFILES: &[TldProfile] = &[
             suffix: "",
         },
         not_found: &[strong(LineStart("status: free"))],
-        rate_limited: &[Contains("access control limit exceeded")],
+        rate_limited: &[Contains("access control limit")],
         reserved: &[LineStart("status: invalid")],
+        ..TldProfile::NONE
     },
-    // Nominet.
+    // Nominet (.uk) and Jisc (.ac.uk, .gov.uk share the suffix).
     TldProfile {
         tlds: &["uk"],
-        query: QueryFormat::PLAIN,
         not_found: &[
             strong(Contains("no match for")),
             strong(Contains("this domain name has not been registered")),
+            strong(LineStart("no such domain")),
         ],
         rate_limited: &[Contains("query quota")],
         reserved: &[Contains("contravenes the nominet")],
+        ..TldProfile::NONE
     },
-    // EURid.
+    // EURid: its throttle answer is `-1: Still in grace period, wait N seconds`.
     TldProfile {
         tlds: &["eu"],
-        query: QueryFormat::PLAIN,
         not_found: &[strong(LineStart("status: available"))],
-        rate_limited: &[],
+        rate_limited: &[Contains("still in grace period, wait")],
         reserved: &[
             LineStart("status: not allowed"),
             LineStart("status: blocked"),
         ],
+        ..TldProfile::NONE
+    },
+    // DNS Belgium: `Registered: Wed Jan 16 2002`.
+    TldProfile {
+        tlds: &["be"],
+        not_found: &[strong(LineStart("status: available"))],
+        reserved: &[
+            LineStart("status: not allowed"),
+            LineStart("status: blocked"),
+        ],
+        layout: Layout {
+            date_formats: &["%a %b %d %Y"],
+            ..Layout::GENERIC
+        },
+        ..TldProfile::NONE
     },
     // Registro .it: `UNASSIGNABLE` marks reserved names.
     TldProfile {
         tlds: &["it"],
-        query: QueryFormat::PLAIN,
         not_found: &[strong(LineStart("status: available"))],
-        rate_limited: &[],
-        reserved: &[LineStart("status: unassignable")],
+        reserved: &[
+            LineStart("status: unassignable"),
+            LineStart("status: reserved"),
+        ],
+        ..TldProfile::NONE
     },
-    // SIDN: `example.nl is free`.
+    // SIDN: `example.nl is free`; `Date out of quarantine:` is the release.
     TldProfile {
         tlds: &["nl"],
-        query: QueryFormat::PLAIN,
         not_found: &[strong(Contains(" is free"))],
-        rate_limited: &[Contains("maximum number of requests")],
-        reserved: &[],
+        rate_limited: &[
+            Contains("maximum number of requests"),
+            Contains("request per second allowed"),
+        ],
+        ..TldProfile::NONE
     },
     // InternetNZ: numeric query status.
     TldProfile {
         tlds: &["nz"],
-        query: QueryFormat::PLAIN,
         not_found: &[strong(Contains("220 available"))],
         rate_limited: &[Contains("440 request denied")],
-        reserved: &[],
+        ..TldProfile::NONE
     },
     // JPRS: `/e` asks for English answers.
     TldProfile {
@@ -228,8 +318,457 @@ pub static PROFILES: &[TldProfile] = &[
             suffix: "/e",
         },
         not_found: &[strong(Contains("no match!!"))],
-        rate_limited: &[],
-        reserved: &[],
+        ..TldProfile::NONE
+    },
+    // NASK (.pl): `REGISTRAR:` with the name on the next line; `renewal date`.
+    TldProfile {
+        tlds: &["pl"],
+        not_found: &[strong(Contains(
+            "no information available about domain name",
+        ))],
+        rate_limited: &[Contains("request limit exceeded")],
+        layout: Layout {
+            values_below: true,
+            ..Layout::GENERIC
+        },
+        ..TldProfile::NONE
+    },
+    // Internetstiftelsen (.se, .nu): `domain "x.se" not found.`
+    TldProfile {
+        tlds: &["se", "nu"],
+        not_found: &[strong(Contains("\" not found"))],
+        ..TldProfile::NONE
+    },
+    // KISA (.kr): Korean then English; dates `2027. 03. 01.`.
+    TldProfile {
+        tlds: &["kr"],
+        not_found: &[
+            strong(Contains("is not registered to krnic")),
+            strong(Contains("requested domain was not found")),
+        ],
+        ..TldProfile::NONE
+    },
+    // HKIRC (.hk): day-first dates `31-03-2027`.
+    TldProfile {
+        tlds: &["hk"],
+        not_found: &[strong(Contains("the domain has not been registered"))],
+        layout: Layout {
+            date_formats: &["%d-%m-%Y"],
+            ..Layout::GENERIC
+        },
+        ..TldProfile::NONE
+    },
+    // TWNIC (.tw): `No Found`; `Record expires on 2027-01-01 (YYYY-MM-DD)`.
+    TldProfile {
+        tlds: &["tw"],
+        not_found: &[strong(Line("no found"))],
+        ..TldProfile::NONE
+    },
+    // CNNIC (.cn).
+    TldProfile {
+        tlds: &["cn"],
+        not_found: &[strong(Contains("no matching record"))],
+        reserved: &[Contains("the domain you requested is in the reserved list")],
+        ..TldProfile::NONE
+    },
+    // Council of Hungarian Internet Providers (.hu): `Nincs találat / No match`.
+    TldProfile {
+        tlds: &["hu"],
+        not_found: &[strong(Contains("nincs találat"))],
+        ..TldProfile::NONE
+    },
+    // RNIDS (.rs): `%ERROR:103: Domain is not registered`; day-first dates.
+    TldProfile {
+        tlds: &["rs"],
+        not_found: &[strong(Contains("domain is not registered"))],
+        layout: Layout {
+            fields: &[("dns", Field::Nameserver)],
+            date_formats: DAY_DOT_MONTH,
+            ..Layout::GENERIC
+        },
+        ..TldProfile::NONE
+    },
+    // KazNIC (.kz): dotted keys (`Domain Name............:`).
+    TldProfile {
+        tlds: &["kz"],
+        not_found: &[strong(Contains("nothing found for this query"))],
+        ..TldProfile::NONE
+    },
+    // hoster.by (.by).
+    TldProfile {
+        tlds: &["by"],
+        not_found: &[strong(Line("object does not exist"))],
+        ..TldProfile::NONE
+    },
+    // IANA serves .int (and .arpa) on its own server.
+    TldProfile {
+        tlds: &["int", "arpa"],
+        not_found: &[strong(Contains("this query returned 0 objects"))],
+        ..TldProfile::NONE
+    },
+    // MuseDoma (.museum): `% Object "x.museum" NOT FOUND.`
+    TldProfile {
+        tlds: &["museum"],
+        not_found: &[strong(Contains("\" not found"))],
+        ..TldProfile::NONE
+    },
+    // SWITCH (.ch, .li): values on the line below their key, day-first
+    // dates; automated clients are refused (see [`GENERIC`]'s refusals).
+    TldProfile {
+        tlds: &["ch", "li"],
+        not_found: &[strong(Contains(
+            "we do not have an entry in our database matching your query",
+        ))],
+        layout: Layout {
+            fields: &[("first registration date", Field::Created)],
+            date_formats: DAY_DOT_MONTH,
+            values_below: true,
+            ..Layout::GENERIC
+        },
+        ..TldProfile::NONE
+    },
+    // Traficom (.fi): `available:` is when an expired name is released.
+    TldProfile {
+        tlds: &["fi"],
+        not_found: &[strong(Line("domain not found"))],
+        reserved: &[Line("domain not available")],
+        layout: Layout {
+            fields: &[("available", Field::Deletion)],
+            date_formats: DAY_DOT_MONTH,
+            ..Layout::GENERIC
+        },
+        ..TldProfile::NONE
+    },
+    // MONIC (.mo).
+    TldProfile {
+        tlds: &["mo"],
+        not_found: &[strong(Contains("no match for \""))],
+        ..TldProfile::NONE
+    },
+    // EIS (.ee): `expire:`, and `delete:` when deletion is scheduled.
+    TldProfile {
+        tlds: &["ee"],
+        not_found: &[strong(Line("domain not found"))],
+        layout: Layout {
+            fields: &[("delete", Field::Deletion)],
+            ..Layout::GENERIC
+        },
+        ..TldProfile::NONE
+    },
+    // SK-NIC (.sk): `Valid Until:`; before 2017 keys without colons
+    // (`Valid-date   2027-01-01`, `dns_name   ns1.example.sk`).
+    TldProfile {
+        tlds: &["sk"],
+        not_found: &[strong(Line("domain not found")), strong(Line("not found"))],
+        layout: Layout {
+            fields: &[
+                ("valid date", Field::Expires),
+                ("dns name", Field::Nameserver),
+            ],
+            space_separated: true,
+            ..Layout::GENERIC
+        },
+        ..TldProfile::NONE
+    },
+    // AFNIC (.fr and overseas TLDs): day-first dates in its older format.
+    TldProfile {
+        tlds: &["fr", "re", "pm", "tf", "wf", "yt"],
+        not_found: &[strong(Contains("no entries found in the afnic database"))],
+        rate_limited: &[Line("too many requests")],
+        layout: Layout {
+            date_formats: &["%d/%m/%Y"],
+            ..Layout::GENERIC
+        },
+        ..TldProfile::NONE
+    },
+    // nic.at (.at): `% nothing found`; `changed: 20270101 12:00:00`.
+    TldProfile {
+        tlds: &["at"],
+        not_found: &[strong(Contains("nothing found"))],
+        layout: Layout {
+            date_formats: &["%Y%m%d %H:%M:%S"],
+            ..Layout::GENERIC
+        },
+        ..TldProfile::NONE
+    },
+    // CZ.NIC (.cz): `%ERROR:101: no entries found`; day-first dates.
+    TldProfile {
+        tlds: &["cz"],
+        not_found: &[strong(Contains("no entries found"))],
+        rate_limited: &[Contains("connection limit exceeded")],
+        layout: Layout {
+            date_formats: DAY_DOT_MONTH,
+            ..Layout::GENERIC
+        },
+        ..TldProfile::NONE
+    },
+    // Coordination Center for TLD RU (.ru, .su, .рф): `free-date:`.
+    TldProfile {
+        tlds: &["ru", "su", "xn--p1ai"],
+        not_found: &[strong(Contains("no entries found for the selected source"))],
+        ..TldProfile::NONE
+    },
+    // Punktum dk (.dk).
+    TldProfile {
+        tlds: &["dk"],
+        not_found: &[strong(Contains("no entries found for the selected source"))],
+        ..TldProfile::NONE
+    },
+    // Registro.br (.br): `expires: 20270101`.
+    TldProfile {
+        tlds: &["br"],
+        not_found: &[strong(Contains("no match for domain"))],
+        ..TldProfile::NONE
+    },
+    // Norid (.no).
+    TldProfile {
+        tlds: &["no"],
+        not_found: &[strong(Contains("no match"))],
+        ..TldProfile::NONE
+    },
+    // ISNIC (.is).
+    TldProfile {
+        tlds: &["is"],
+        not_found: &[strong(Contains("no entries found for query"))],
+        ..TldProfile::NONE
+    },
+    // DOMREG (.lt) and NIC.LV (.lv).
+    TldProfile {
+        tlds: &["lt"],
+        not_found: &[strong(LineStart("status: available"))],
+        ..TldProfile::NONE
+    },
+    TldProfile {
+        tlds: &["lv"],
+        not_found: &[strong(LineStart("status: free"))],
+        ..TldProfile::NONE
+    },
+    // DNS.PT (.pt): bilingual keys, dates labelled `(dd/mm/yyyy)`.
+    TldProfile {
+        tlds: &["pt"],
+        not_found: &[strong(Contains(" no match"))],
+        reserved: &[LineStart("estado / status: reserved")],
+        layout: Layout {
+            date_formats: &["%d/%m/%Y"],
+            ..Layout::GENERIC
+        },
+        ..TldProfile::NONE
+    },
+    // ROTLD (.ro), Hostmaster (.ua), IRNIC (.ir).
+    TldProfile {
+        tlds: &["ro", "ua", "ir"],
+        not_found: &[strong(Contains("no entries found"))],
+        ..TldProfile::NONE
+    },
+    // TRABIS (.tr).
+    TldProfile {
+        tlds: &["tr"],
+        not_found: &[strong(Contains("no match found for"))],
+        ..TldProfile::NONE
+    },
+    // ISOC-IL (.il).
+    TldProfile {
+        tlds: &["il"],
+        not_found: &[strong(Contains(
+            "no data was found to match the request criteria",
+        ))],
+        ..TldProfile::NONE
+    },
+    // SGNIC (.sg), PANDI (.id), BNNIC (.bn).
+    TldProfile {
+        tlds: &["sg", "id", "bn"],
+        not_found: &[strong(Line("domain not found"))],
+        ..TldProfile::NONE
+    },
+    // auDA (.au), .ae, .om, .qa (`No Data Found`).
+    TldProfile {
+        tlds: &["au", "ae", "om", "qa"],
+        not_found: &[strong(Line("no data found"))],
+        reserved: &[Line("restricted")],
+        ..TldProfile::NONE
+    },
+    // .sa, .ve, .to, .md: `No match for …`.
+    TldProfile {
+        tlds: &["sa", "ve", "to", "md"],
+        not_found: &[strong(Contains("no match for"))],
+        ..TldProfile::NONE
+    },
+    // NIC Mexico (.mx).
+    TldProfile {
+        tlds: &["mx"],
+        not_found: &[strong(Contains("object_not_found"))],
+        ..TldProfile::NONE
+    },
+    // NIC Chile (.cl): `name.cl: no existe`.
+    TldProfile {
+        tlds: &["cl"],
+        not_found: &[strong(Contains(": no existe"))],
+        ..TldProfile::NONE
+    },
+    // Channel Isles (.gg, .je) and .im.
+    TldProfile {
+        tlds: &["gg", "je"],
+        not_found: &[
+            strong(LineStart("status: not registered")),
+            strong(LineStart("domain status: available")),
+            strong(Line("not found")),
+        ],
+        ..TldProfile::NONE
+    },
+    // .im: `Expiry Date: 03/08/2027 23:59:52`, day first.
+    TldProfile {
+        tlds: &["im"],
+        not_found: &[strong(Contains("was not found"))],
+        layout: Layout {
+            date_formats: &["%d/%m/%Y %H:%M:%S", "%d/%m/%Y"],
+            ..Layout::GENERIC
+        },
+        ..TldProfile::NONE
+    },
+    // .hm: `Domain expiration date: 28/04/2027`, day first.
+    TldProfile {
+        tlds: &["hm"],
+        not_found: &[strong(Line("domain not found"))],
+        layout: Layout {
+            date_formats: &["%d/%m/%Y"],
+            ..Layout::GENERIC
+        },
+        ..TldProfile::NONE
+    },
+    // tzNIC (.tz): `expire: 27.07.2027`.
+    TldProfile {
+        tlds: &["tz"],
+        not_found: &[strong(Contains("no entries found"))],
+        layout: Layout {
+            date_formats: DAY_DOT_MONTH,
+            ..Layout::GENERIC
+        },
+        ..TldProfile::NONE
+    },
+    // ZACR (.za second levels and city TLDs): `Available`.
+    TldProfile {
+        tlds: &["za", "capetown", "durban", "joburg"],
+        not_found: &[
+            strong(Line("available")),
+            strong(Contains("no match found for")),
+        ],
+        ..TldProfile::NONE
+    },
+    // Registries answering `Domain x not found`.
+    TldProfile {
+        tlds: &["tn", "ci", "sn"],
+        not_found: &[strong(Contains("not found"))],
+        ..TldProfile::NONE
+    },
+    // .kg, .bg, .tk/.cf, .ai, .pr, .st, .sm, .so, .tm, .nc, .ly, .dz, .uz, .am.
+    TldProfile {
+        tlds: &["kg"],
+        not_found: &[strong(Contains("data not found"))],
+        ..TldProfile::NONE
+    },
+    // Register.bg (.bg): `expires at: 30/06/2027 00:00:00 EEST`, day first.
+    TldProfile {
+        tlds: &["bg"],
+        not_found: &[strong(Contains("does not exist in database"))],
+        layout: Layout {
+            date_formats: &["%d/%m/%Y %H:%M:%S", "%d/%m/%Y"],
+            ..Layout::GENERIC
+        },
+        ..TldProfile::NONE
+    },
+    TldProfile {
+        tlds: &["tk", "cf"],
+        not_found: &[strong(Contains("domain name not known in dot"))],
+        ..TldProfile::NONE
+    },
+    TldProfile {
+        tlds: &["ai"],
+        not_found: &[
+            strong(Contains("not registred")),
+            strong(Contains("not registered")),
+        ],
+        ..TldProfile::NONE
+    },
+    TldProfile {
+        tlds: &["pr"],
+        not_found: &[strong(Contains("is not registered"))],
+        ..TldProfile::NONE
+    },
+    TldProfile {
+        tlds: &["st", "sm", "nc"],
+        not_found: &[strong(Contains("no entries found"))],
+        ..TldProfile::NONE
+    },
+    TldProfile {
+        tlds: &["so"],
+        not_found: &[NOT_FOUND_COLON],
+        ..TldProfile::NONE
+    },
+    TldProfile {
+        tlds: &["tm"],
+        not_found: &[strong(Contains("is available for purchase"))],
+        ..TldProfile::NONE
+    },
+    TldProfile {
+        tlds: &["ly"],
+        not_found: &[strong(Line("not found"))],
+        ..TldProfile::NONE
+    },
+    TldProfile {
+        tlds: &["dz"],
+        not_found: &[strong(Contains("no object found"))],
+        ..TldProfile::NONE
+    },
+    TldProfile {
+        tlds: &["uz"],
+        not_found: &[strong(Contains("not found in database"))],
+        ..TldProfile::NONE
+    },
+    TldProfile {
+        tlds: &["am"],
+        not_found: &[strong(Line("no match"))],
+        ..TldProfile::NONE
+    },
+    // IEDR (.ie): `renewal:` is the expiry.
+    TldProfile {
+        tlds: &["ie"],
+        not_found: &[strong(Contains("is not a registered .ie domain name"))],
+        layout: Layout {
+            fields: &[("renewal", Field::Expires)],
+            ..Layout::GENERIC
+        },
+        ..TldProfile::NONE
+    },
+    // LK Domain Registry (.lk and its IDN TLDs).
+    TldProfile {
+        tlds: &["lk", "xn--fzc2c9e2c", "xn--xkc2al3hye2a"],
+        not_found: &[strong(Contains(
+            "this domain is not available in our whois database",
+        ))],
+        ..TldProfile::NONE
+    },
+    // USP (.fj).
+    TldProfile {
+        tlds: &["fj"],
+        not_found: &[strong(Contains("was not found!"))],
+        ..TldProfile::NONE
+    },
+    // THNIC (.th): `Exp date:`; its `Renew date:` is the last renewal.
+    TldProfile {
+        tlds: &["th"],
+        not_found: &[strong(Contains("no match for"))],
+        layout: Layout {
+            fields: &[("exp date", Field::Expires)],
+            ..Layout::GENERIC
+        },
+        ..TldProfile::NONE
+    },
+    // .sx: `Status: AVAILABLE (No match for domain "x.sx")`.
+    TldProfile {
+        tlds: &["sx"],
+        not_found: &[strong(LineStart("status: available"))],
+        reserved: &[LineStart("status: premium name")],
+        ..TldProfile::NONE
     },
 ];
 
@@ -244,10 +783,24 @@ pub static GENERIC: TldProfile = TldProfile {
         strong(Contains("no object found")),
         strong(Contains("no entries found")),
         strong(Contains("no data found")),
+        strong(Contains("no matching record")),
+        strong(Contains("no match found")),
         strong(LineStart("status: free")),
         strong(LineStart("status: available")),
+        strong(LineStart("domain status: available")),
+        strong(LineStart("domain status: no object found")),
         strong(Contains("is available for registration")),
         strong(Contains("is available for purchase")),
+        strong(Contains("no records matching")),
+        strong(Contains("no records found for object")),
+        strong(Contains("no domain records were found")),
+        strong(Contains("no objects found")),
+        strong(Contains("no results were found")),
+        strong(Contains("does not exist in database")),
+        strong(LineStart("status: not registered")),
+        strong(LineStart("no such domain")),
+        strong(Contains("\" not found")),
+        NOT_FOUND_COLON,
         BARE_NOT_FOUND,
         weak(Line("no match")),
     ],
@@ -255,6 +808,7 @@ pub static GENERIC: TldProfile = TldProfile {
         Contains("number of allowed queries exceeded"),
         Contains("your access is too fast"),
         Contains("quota exceeded"),
+        Contains("exceeded your quota"),
         Contains("excessive querying"),
         Contains("rate limit exceeded"),
         Contains("limit exceeded"),
@@ -263,6 +817,7 @@ pub static GENERIC: TldProfile = TldProfile {
         Contains("too many queries"),
         Contains("too many connections"),
         Contains("try again later"),
+        Contains("slow down"),
     ],
     reserved: &[
         Contains("this name is reserved"),
@@ -278,10 +833,23 @@ pub static GENERIC: TldProfile = TldProfile {
         Contains("is a premium"),
         Contains("not available for registration"),
         Contains("cannot be registered"),
+        Contains("restricted from registration"),
         Contains("status: blocked"),
         Contains("dpml"),
     ],
+    layout: Layout::GENERIC,
 };
+
+/// Refusals of automated clients: the server will not answer us at all, so
+/// the answer is neither "free" nor a throttle to wait out.
+pub static REFUSED: &[Phrase] = &[
+    Contains("requests of this client are not permitted"),
+    Contains("not authorised to query"),
+    Contains("not authorized to query"),
+    Contains("your ip address is not allowed"),
+    Contains("access denied"),
+    Contains("ip address is blocked"),
+];
 
 /// The profile of `tld` (lower case, no dot), if the table lists it.
 pub fn profile(tld: &str) -> Option<&'static TldProfile> {
@@ -295,6 +863,11 @@ pub fn query_for(tld: &str, domain: &str) -> String {
         .query(domain)
 }
 
+/// The record layout of `tld`'s registry (the generic one when unlisted).
+pub fn layout_for(tld: &str) -> Layout {
+    profile(tld).map_or(Layout::GENERIC, |p| p.layout)
+}
+
 /// What an answer says, by the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Classification {
@@ -304,6 +877,12 @@ pub enum Classification {
         evidence: String,
         /// The wait the banner asked for, when it named one.
         retry_after: Option<Duration>,
+    },
+    /// The server refuses automated clients (`Requests of this client are
+    /// not permitted`): nothing to learn from it for a long while.
+    Refused {
+        /// The line that matched.
+        evidence: String,
     },
     /// Reserved, premium or blocked wording.
     Reserved {
@@ -324,43 +903,105 @@ pub enum Classification {
 /// Longest evidence line kept in a report.
 const MAX_EVIDENCE_CHARS: usize = 160;
 
+/// A refusal or throttle banner is a short answer, or a short paragraph of
+/// one: terms of use that describe the throttling policy are longer.
+const MAX_BANNER_LINES: usize = 4;
+/// See [`MAX_BANNER_LINES`].
+const MAX_BANNER_CHARS: usize = 400;
+
+/// One non-blank line of an answer.
+struct AnswerLine<'a> {
+    /// As received, trimmed.
+    raw: &'a str,
+    /// Lower case, comment markers (`%`, `#`, `*`) stripped, single spaces.
+    lower: String,
+    /// Whether its paragraph is short enough to be a banner.
+    in_short_paragraph: bool,
+}
+
+/// Splits `answer` into lines and paragraphs. Blank lines and lines of only
+/// comment markers (`%%`, `#`) end a paragraph.
+fn answer_lines(answer: &str) -> Vec<AnswerLine<'_>> {
+    let mut lines: Vec<AnswerLine<'_>> = Vec::new();
+    let mut paragraph_start = 0;
+    let close = |lines: &mut Vec<AnswerLine<'_>>, start: usize| {
+        let paragraph = &mut lines[start..];
+        let chars: usize = paragraph.iter().map(|l| l.lower.len()).sum();
+        let short = paragraph.len() <= MAX_BANNER_LINES && chars <= MAX_BANNER_CHARS;
+        for line in paragraph {
+            line.in_short_paragraph = short;
+        }
+    };
+    for raw in answer.lines().map(str::trim) {
+        let content = raw.trim_start_matches(['%', '#', '*', ';']).trim();
+        if content.is_empty() {
+            close(&mut lines, paragraph_start);
+            paragraph_start = lines.len();
+            continue;
+        }
+        // Layouts pad with runs of spaces (`Status:      free`): match on
+        // single spaces.
+        let lower = content
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase();
+        lines.push(AnswerLine {
+            raw,
+            lower,
+            in_short_paragraph: false,
+        });
+    }
+    close(&mut lines, paragraph_start);
+    lines
+}
+
 /// Classifies a decoded WHOIS `answer` from a server of `tld` (lower case;
 /// empty for "no TLD", e.g. a referral server). `now` resolves retry times.
 pub fn classify(tld: &str, answer: &str, now: Timestamp) -> Classification {
     let own = profile(tld);
-    let lines: Vec<(&str, String)> = answer
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        // Layouts pad with runs of spaces (`Status:      free`): match on
-        // single spaces.
-        .map(|line| {
-            let words: Vec<&str> = line.split_whitespace().collect();
-            (line, words.join(" ").to_lowercase())
-        })
-        .collect();
-    let find = |phrases: &mut dyn Iterator<Item = Phrase>| -> Option<String> {
+    let lines = answer_lines(answer);
+    let find = |phrases: &mut dyn Iterator<Item = Phrase>, banner: bool| -> Option<String> {
         let phrases: Vec<Phrase> = phrases.collect();
         lines
             .iter()
-            .find(|(_, lower)| phrases.iter().any(|p| p.matches(lower)))
-            .map(|(line, _)| evidence(line))
+            .filter(|line| !banner || line.in_short_paragraph)
+            .find(|line| phrases.iter().any(|p| p.matches(&line.lower)))
+            .map(|line| evidence(line.raw))
+    };
+    // A registration record is never a throttle or a refusal, whatever its
+    // terms of use say about high-volume queries.
+    let is_record = || {
+        let facts = parse_record_with(answer, &layout_for(tld)).facts;
+        facts.registrar.is_some()
+            || facts.created.is_some()
+            || facts.expires.is_some()
+            || !facts.nameservers.is_empty()
     };
 
     let throttle = own.map_or(&[][..], |p| p.rate_limited);
-    if let Some(evidence) = find(&mut throttle.iter().chain(GENERIC.rate_limited).copied()) {
+    if let Some(evidence) = find(
+        &mut throttle.iter().chain(GENERIC.rate_limited).copied(),
+        true,
+    ) && !is_record()
+    {
         return Classification::RateLimited {
             evidence,
             retry_after: parse_retry_after(answer, now),
         };
     }
+    if let Some(evidence) = find(&mut REFUSED.iter().copied(), true)
+        && !is_record()
+    {
+        return Classification::Refused { evidence };
+    }
     let reserved = own.map_or(&[][..], |p| p.reserved);
-    if let Some(evidence) = find(&mut reserved.iter().chain(GENERIC.reserved).copied()) {
+    if let Some(evidence) = find(&mut reserved.iter().chain(GENERIC.reserved).copied(), false) {
         return Classification::Reserved { evidence };
     }
     if let Some(own) = own {
         for not_found in own.not_found {
-            if let Some(evidence) = find(&mut std::iter::once(not_found.phrase)) {
+            if let Some(evidence) = find(&mut std::iter::once(not_found.phrase), false) {
                 return Classification::NotFound {
                     evidence,
                     strength: not_found.strength,
@@ -369,7 +1010,7 @@ pub fn classify(tld: &str, answer: &str, now: Timestamp) -> Classification {
         }
     }
     for not_found in GENERIC.not_found {
-        if let Some(evidence) = find(&mut std::iter::once(not_found.phrase)) {
+        if let Some(evidence) = find(&mut std::iter::once(not_found.phrase), false) {
             // Unexpected wording from a registry we know is weaker evidence.
             let strength = if own.is_some() {
                 Strength::Weak
@@ -380,6 +1021,22 @@ pub fn classify(tld: &str, answer: &str, now: Timestamp) -> Classification {
         }
     }
     Classification::Unmatched
+}
+
+/// The first line of `answer` that says something: not blank, not only
+/// comment markers, not a `>>> Last update <<<` footer. What a user files
+/// when an answer is not recognised.
+pub fn first_meaningful_line(answer: &str) -> Option<String> {
+    answer
+        .lines()
+        .map(str::trim)
+        .find(|line| {
+            let content = line
+                .trim_start_matches(['%', '#', '*', ';', '[', '-', '='])
+                .trim();
+            content.chars().any(char::is_alphanumeric) && !content.starts_with(">>>")
+        })
+        .map(evidence)
 }
 
 /// True when `phrase` occurs in `line` without running into a neighbouring
