@@ -847,3 +847,170 @@ fn every_tld_of_the_table_reads_its_free_and_registered_samples() {
     let count = PROFILES.iter().map(|p| p.tlds.len()).sum::<usize>();
     assert!(count >= 60, "only {count} TLDs in the table");
 }
+
+/// A big gTLD back end's not-found answer: the terms of use at its end
+/// describe the throttling policy in legal prose.
+const NOT_FOUND_WITH_THROTTLE_TERMS: &str = "Domain not found.\r\n\
+    >>> Last update of WHOIS database: 2026-01-01T00:00:00Z <<<\r\n\r\n\
+    Terms of Use: Access to WHOIS information is provided to assist persons in\r\n\
+    determining the contents of a domain name registration record. Queries from\r\n\
+    one address are throttled; too many queries are rejected for a while and the\r\n\
+    answer then says the limit exceeded, so please try again later. You agree\r\n\
+    not to use high-volume, automated processes and that excessive querying may\r\n\
+    lead to your access being denied. Rate limit exceeded answers carry no data.\r\n";
+
+#[tokio::test]
+async fn terms_of_use_are_not_a_throttle() {
+    let registrar_terms = "TERMS OF USE: You may not use high-volume, automated processes\r\n\
+        to query this service; excessive querying leads to quota exceeded answers and\r\n\
+        too many queries from one address are rejected. Access denied to abusers.\r\n\
+        Please try again later if you were throttled, as the limit exceeded message says.\r\n\
+        We reserve the right to change these terms at any time without notice to you.\r\n\r\n";
+    let record = format!(
+        "{registrar_terms}{}",
+        icann_record("taken.com", "Example Registrar, LLC", "ok")
+    );
+    let server = WhoisServer::start([
+        ("free-name.org", Reply::text(NOT_FOUND_WITH_THROTTLE_TERMS)),
+        ("taken.com", Reply::text(record)),
+    ])
+    .await;
+    let checker = checker_for(&server, &["org", "com"]);
+
+    let free = check(&checker, "free-name.org").await;
+    assert_eq!(free.outcome, CheckOutcome::Available, "{free:?}");
+    assert_eq!(free.strength, Strength::Strong, "{free:?}");
+    let taken = check(&checker, "taken.com").await;
+    assert_eq!(taken.outcome, CheckOutcome::Registered, "{taken:?}");
+    // Neither answer put the server in back-off.
+    let again = check(&checker, "free-name.org").await;
+    assert_eq!(again.outcome, CheckOutcome::Available, "{again:?}");
+    assert_eq!(server.connections(), 3);
+}
+
+#[tokio::test]
+async fn short_throttle_answers_are_throttles_even_inside_comment_blocks() {
+    let afnic = "%%\r\n%% This is the AFNIC Whois server.\r\n%%\r\n\
+        %% Too many requests...\r\n%%\r\n\r\n%% No entries found in the AFNIC Database.\r\n";
+    let eurid = "% The WHOIS service offered by EURid is for information only.\r\n\
+        % EURid can take measures to limit the use of its WHOIS services.\r\n\r\n\
+        -1: Still in grace period, wait 30 seconds\r\n";
+    for (tld, banner) in [("fr", afnic), ("eu", eurid)] {
+        let domain = format!("free-name.{tld}");
+        let server = WhoisServer::start([(domain.clone(), Reply::text(banner))]).await;
+        let checker = checker_for(&server, &[tld]);
+        let report = check(&checker, &domain).await;
+        assert_eq!(
+            report.outcome,
+            CheckOutcome::RateLimited,
+            ".{tld}: {report:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_server_refusing_automated_clients_is_inconclusive_and_left_alone() {
+    let refusal = "Requests of this client are not permitted. Please use https://www.nic.ch/whois/ for queries.\r\n";
+    let server = WhoisServer::start([
+        ("free-name.ch", Reply::text(refusal)),
+        ("other.ch", Reply::text(refusal)),
+    ])
+    .await;
+    let checker = checker_for(&server, &["ch"]);
+
+    let first = check(&checker, "free-name.ch").await;
+    assert_eq!(first.outcome, CheckOutcome::Inconclusive, "{first:?}");
+    assert!(
+        first
+            .detail
+            .contains("Requests of this client are not permitted"),
+        "{}",
+        first.detail
+    );
+    assert!(first.detail.contains("1h"), "{}", first.detail);
+    assert_eq!(
+        first.retry_after, None,
+        "a refusal is not a throttle to wait out"
+    );
+
+    let second = check(&checker, "other.ch").await;
+    assert_eq!(second.outcome, CheckOutcome::Inconclusive, "{second:?}");
+    assert!(
+        second.detail.contains("refuses automated queries"),
+        "{}",
+        second.detail
+    );
+    assert_eq!(server.connections(), 1, "a refusing server was asked again");
+}
+
+#[tokio::test]
+async fn unrecognised_answers_name_their_first_line_and_are_never_available() {
+    let answers = [
+        (
+            "free-name.example",
+            "% Welcome to the Example Registry\r\n%\r\n\r\nLa requête n'a donné aucun résultat.\r\n",
+            "La requête n'a donné aucun résultat.",
+        ),
+        (
+            "other.example",
+            ">>> Last update <<<\r\nSomething the table does not know\r\n",
+            "Something the table does not know",
+        ),
+    ];
+    let server = WhoisServer::start(
+        answers
+            .iter()
+            .map(|(domain, answer, _)| (*domain, Reply::text(*answer))),
+    )
+    .await;
+    let checker = checker_for(&server, &["example"]);
+    for (domain, _, first_line) in answers {
+        let report = check(&checker, domain).await;
+        assert_eq!(
+            report.outcome,
+            CheckOutcome::Inconclusive,
+            "{domain}: {report:?}"
+        );
+        assert!(
+            report.detail.contains(first_line),
+            "{domain}: {}",
+            report.detail
+        );
+        assert!(
+            report.detail.contains("please report it"),
+            "{}",
+            report.detail
+        );
+    }
+}
+
+#[tokio::test]
+async fn release_dates_and_split_statuses_reach_the_report() {
+    let server = WhoisServer::start([
+        (
+            "taken.it",
+            Reply::text(
+                "Domain:             taken.it\nStatus:             pendingDelete / redemptionPeriod\n\
+                 Created:            1999-12-10 00:00:00\nExpire Date:        2026-01-04\n\n\
+                 Registrar\n  Organization:     Example S.r.l.\n",
+            ),
+        ),
+        (
+            "taken.nl",
+            Reply::text(
+                "Domain name: taken.nl\nStatus:      in quarantine\n\nLast registrar:\n   Example B.V.\n\n\
+                 Date out of quarantine: 2026-02-10\n",
+            ),
+        ),
+    ])
+    .await;
+    let checker = checker_for(&server, &["it", "nl"]);
+    let it = check(&checker, "taken.it").await;
+    assert_eq!(it.outcome, CheckOutcome::Registered, "{it:?}");
+    let facts = it.registration.expect("facts");
+    assert_eq!(facts.statuses, ["pendingDelete", "redemptionPeriod"]);
+    let nl = check(&checker, "taken.nl").await;
+    let facts = nl.registration.expect("facts");
+    assert_eq!(facts.statuses, ["redemptionPeriod"]);
+    assert_eq!(facts.deletion, Some(ts("2026-02-10T00:00:00Z")));
+}

@@ -1023,19 +1023,21 @@ pub fn classify(tld: &str, answer: &str, now: Timestamp) -> Classification {
     Classification::Unmatched
 }
 
-/// The first line of `answer` that says something: not blank, not only
-/// comment markers, not a `>>> Last update <<<` footer. What a user files
-/// when an answer is not recognised.
+/// The first line of `answer` that says something: not blank, not a
+/// `%`/`#` comment banner (unless the answer has nothing else), not a
+/// `>>> Last update <<<` footer. What a user files when an answer is not
+/// recognised.
 pub fn first_meaningful_line(answer: &str) -> Option<String> {
-    answer
-        .lines()
-        .map(str::trim)
-        .find(|line| {
-            let content = line
-                .trim_start_matches(['%', '#', '*', ';', '[', '-', '='])
-                .trim();
-            content.chars().any(char::is_alphanumeric) && !content.starts_with(">>>")
-        })
+    let says_something = |line: &&str| {
+        let content = line
+            .trim_start_matches(['%', '#', '*', ';', '[', '-', '='])
+            .trim();
+        content.chars().any(char::is_alphanumeric) && !content.starts_with(">>>")
+    };
+    let lines = || answer.lines().map(str::trim).filter(says_something);
+    lines()
+        .find(|line| !line.starts_with(['%', '#']))
+        .or_else(|| lines().next())
         .map(evidence)
 }
 
