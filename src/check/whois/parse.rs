@@ -77,6 +77,9 @@ const CREATED_KEYS: &[&str] = &[
     "record created on",
     "record created",
     "first registration date",
+    "fecha de registro",
+    "fecha de creacion",
+    "fecha de creación",
     "domain name commencement date",
 ];
 const EXPIRES_KEYS: &[&str] = &[
@@ -97,6 +100,9 @@ const EXPIRES_KEYS: &[&str] = &[
     "record expires on",
     "expires at",
     "record expired",
+    "fecha de vencimiento",
+    "fecha de expiracion",
+    "fecha de expiración",
     "valid date",
     "domain currently expires",
     "expired",
@@ -140,6 +146,9 @@ const NAMESERVER_KEYS: &[&str] = &[
     "name servers information",
     "host name",
     "servers",
+    "domain servers",
+    "primary ns",
+    "secondary ns",
     "servidores de nombre",
     "primary server",
     "secondary server",
@@ -254,7 +263,12 @@ pub fn parse_record_with(answer: &str, layout: &Layout) -> WhoisRecord {
     let ns_keys = layout.keys(NAMESERVER_KEYS, Field::Nameserver);
     let mut nameservers: Vec<String> = Vec::new();
     for (key, value) in &fields {
-        let is_ns = ns_keys.contains(&key.as_str()) || key.starts_with("ns name");
+        // Numbered keys: `ns_name_01`, `Name Server 1`.
+        let is_ns = ns_keys.contains(&key.as_str())
+            || key.starts_with("ns name")
+            || key
+                .strip_prefix("name server ")
+                .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()));
         if let Some(host) = is_ns.then(|| nameserver(value)).flatten()
             && !nameservers.contains(&host)
         {
@@ -347,7 +361,21 @@ pub fn parse_date_with(raw: &str, formats: &[&str]) -> Option<Timestamp> {
     if let Some(date) = parse_dotted_year_first(cleaned) {
         return Some(date);
     }
-    let tokens: Vec<&str> = cleaned.split_whitespace().collect();
+    // `28th April 2027` (USP, Island Networks): the day without its suffix.
+    let tokens: Vec<&str> = cleaned
+        .split_whitespace()
+        .map(|token| {
+            let digits = token.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+            let ordinal = matches!(&token[digits.len()..], "st" | "nd" | "rd" | "th");
+            if ordinal && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                digits
+            } else {
+                token
+            }
+        })
+        .collect();
+    let cleaned = tokens.join(" ");
+    let cleaned = cleaned.as_str();
     let mut candidates = vec![cleaned.to_owned()];
     if tokens.len() > 2 {
         candidates.push(tokens[..2].join(" "));
@@ -585,6 +613,15 @@ fn normalise_key(key: &str) -> String {
     // Bilingual keys name the English last (`Data de registo / Creation
     // Date (dd/mm/yyyy)`); KazNIC and Traficom pad with dots (`Domain Name....:`).
     let key = key.rsplit(" / ").next().unwrap_or(key);
+    // Numbered forms (the .gov.za registry): `5a.        Primary NS`.
+    let key = match key.trim_start().split_once(". ") {
+        Some((number, rest))
+            if number.len() <= 3 && number.starts_with(|c: char| c.is_ascii_digit()) =>
+        {
+            rest
+        }
+        _ => key,
+    };
     let key = key.split('(').next().unwrap_or(key);
     key.trim_end_matches(['.', ' '])
         .to_lowercase()
@@ -756,6 +793,7 @@ mod tests {
             ("Mon Mar 01 23:59:59 GMT 2027", "2027-03-01T23:59:59Z"),
             ("Mon Mar 01 23:59:00 2027", "2027-03-01T23:59:00Z"),
             ("2027-03-01 (YYYY-MM-DD)", "2027-03-01T00:00:00Z"),
+            ("1st March 2027", "2027-03-01T00:00:00Z"),
         ];
         for (raw, expected) in cases {
             assert_eq!(parse_date(raw), Some(ts(expected)), "{raw}");

@@ -273,6 +273,7 @@ pub static PROFILES: &[TldProfile] = &[
     TldProfile {
         tlds: &["be"],
         not_found: &[strong(LineStart("status: available"))],
+        rate_limited: &[Contains("maximum queries per hour reached")],
         reserved: &[
             LineStart("status: not allowed"),
             LineStart("status: blocked"),
@@ -648,6 +649,7 @@ pub static PROFILES: &[TldProfile] = &[
     // ZACR (.za second levels and city TLDs): `Available`.
     TldProfile {
         tlds: &["za", "capetown", "durban", "joburg"],
+        rate_limited: &[LineStart("please go away for")],
         not_found: &[
             strong(Line("available")),
             strong(Contains("no match found for")),
@@ -934,7 +936,8 @@ fn answer_lines(answer: &str) -> Vec<AnswerLine<'_>> {
     };
     for raw in answer.lines().map(str::trim) {
         let content = raw.trim_start_matches(['%', '#', '*', ';']).trim();
-        if content.is_empty() {
+        // `%-`, `%%`, `#####`: comment rules end a paragraph too.
+        if !content.chars().any(char::is_alphanumeric) {
             close(&mut lines, paragraph_start);
             paragraph_start = lines.len();
             continue;
