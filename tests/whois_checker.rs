@@ -1070,3 +1070,92 @@ async fn release_dates_and_split_statuses_reach_the_report() {
     assert_eq!(facts.statuses, ["redemptionPeriod"]);
     assert_eq!(facts.deletion, Some(ts("2026-02-10T00:00:00Z")));
 }
+
+/// Recognition figures over a flat corpus: `notfound/<tld>_<name>` (free
+/// answers) and `noterror/<tld>_<name>` (records) with `<file>.json` holding
+/// `domain.expiration_date` as the registry wrote it (the layout of the Go
+/// whois-parser project's test data). Dates that do not start with the date
+/// read are printed for review. Run with
+/// `WHOIS_FLAT_CORPUS=<dir> cargo test --test whois_checker -- --ignored flat_corpus`.
+#[test]
+#[ignore = "needs a corpus of real WHOIS answers in WHOIS_FLAT_CORPUS"]
+fn flat_corpus_recognition() {
+    use domain_monitor::check::whois::{
+        parse::{decode, parse_record_with},
+        patterns::{Classification, classify, layout_for},
+    };
+    let Some(root) = std::env::var_os("WHOIS_FLAT_CORPUS") else {
+        panic!("set WHOIS_FLAT_CORPUS to the corpus directory");
+    };
+    let root = std::path::PathBuf::from(root);
+    let now = ts("2026-01-01T00:00:00Z");
+    let answers = |dir: &str| {
+        let mut files: Vec<_> = std::fs::read_dir(root.join(dir))
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension()
+                    .is_none_or(|e| e != "json" && e != "pre" && e != "md")
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let tld_of = |path: &std::path::Path| {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        name.split('_').next().unwrap().to_owned()
+    };
+    let mut report = Vec::new();
+    let (mut free_total, mut free_ok) = (0, 0);
+    for path in answers("notfound") {
+        free_total += 1;
+        let answer = decode(&std::fs::read(&path).unwrap());
+        match classify(&tld_of(&path), &answer, now) {
+            Classification::NotFound { .. } => free_ok += 1,
+            other => report.push(format!("free  {}: {other:?}", path.display())),
+        }
+    }
+    let (mut taken_total, mut taken_ok, mut expiry_expected, mut expiry_read) = (0, 0, 0, 0);
+    for path in answers("noterror") {
+        taken_total += 1;
+        let tld = tld_of(&path);
+        let answer = decode(&std::fs::read(&path).unwrap());
+        let class = classify(&tld, &answer, now);
+        let facts = parse_record_with(&answer, &layout_for(&tld)).facts;
+        if class == Classification::Unmatched && !facts.is_empty() {
+            taken_ok += 1;
+        } else {
+            report.push(format!("taken {}: {class:?}", path.display()));
+        }
+        let mut json = path.clone().into_os_string();
+        json.push(".json");
+        let expected: serde_json::Value = std::fs::read(&json)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        if let Some(want) = expected["domain"]["expiration_date"].as_str() {
+            expiry_expected += 1;
+            match facts.expires {
+                Some(got) => {
+                    expiry_read += 1;
+                    let got = got.strftime("%Y-%m-%d").to_string();
+                    if !want.starts_with(&got) {
+                        report.push(format!(
+                            "REVIEW {}: read {got}, written {want:?}",
+                            path.display()
+                        ));
+                    }
+                }
+                None => report.push(format!("nodate {}: written {want:?}", path.display())),
+            }
+        }
+    }
+    for line in &report {
+        println!("{line}");
+    }
+    println!(
+        "not found recognised: {free_ok}/{free_total}; records recognised: {taken_ok}/{taken_total}; \
+         expiry read {expiry_read}/{expiry_expected}"
+    );
+}

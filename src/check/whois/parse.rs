@@ -77,6 +77,7 @@ const CREATED_KEYS: &[&str] = &[
     "record created on",
     "record created",
     "first registration date",
+    "domain record activated",
     "fecha de registro",
     "fecha de creacion",
     "fecha de creación",
@@ -100,6 +101,7 @@ const EXPIRES_KEYS: &[&str] = &[
     "record expires on",
     "expires at",
     "record expired",
+    "domain expires",
     "fecha de vencimiento",
     "fecha de expiracion",
     "fecha de expiración",
@@ -122,6 +124,7 @@ const UPDATED_KEYS: &[&str] = &[
     "modification date",
     "domain datelastmodified",
     "record last updated on",
+    "domain record last updated",
 ];
 /// When the registry will delete or release the name.
 const DELETION_KEYS: &[&str] = &[
@@ -161,6 +164,7 @@ const KEY_PREFIXES: &[&str] = &[
     "record expires on",
     "record created on",
     "record last updated on",
+    "domain record last updated",
 ];
 
 /// A registration fact a WHOIS field can carry.

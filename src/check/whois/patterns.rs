@@ -155,8 +155,24 @@ const DAY_DOT_MONTH: &[&str] = &["%d.%m.%Y %H:%M:%S", "%d.%m.%Y"];
 pub static PROFILES: &[TldProfile] = &[
     // Verisign (thin registries: the answer names the registrar's server).
     TldProfile {
-        tlds: &["com", "net", "cc", "tv", "jobs", "name", "gov"],
+        tlds: &["com", "net", "cc", "tv", "name", "gov"],
         not_found: &[strong(Contains("no match for \""))],
+        ..TldProfile::NONE
+    },
+    // Nominet's registry service for gTLDs (.cymru, .wales, .jobs since 2021):
+    // Verisign's wording before.
+    TldProfile {
+        tlds: &["cymru", "wales", "jobs"],
+        not_found: &[
+            strong(Contains("this domain name has not been registered")),
+            strong(Contains("no match for \"")),
+        ],
+        ..TldProfile::NONE
+    },
+    // EDUCAUSE (.edu): `NO MATCH: name.edu`.
+    TldProfile {
+        tlds: &["edu"],
+        not_found: &[strong(LineStart("no match:"))],
         ..TldProfile::NONE
     },
     // Identity Digital (ex-Afilias, PIR's back end, ex-Donuts): `Domain not
@@ -375,7 +391,10 @@ pub static PROFILES: &[TldProfile] = &[
     // Council of Hungarian Internet Providers (.hu): `Nincs találat / No match`.
     TldProfile {
         tlds: &["hu"],
-        not_found: &[strong(Contains("nincs találat"))],
+        not_found: &[
+            strong(Contains("nincs találat")),
+            strong(Contains("nincs talalat")),
+        ],
         ..TldProfile::NONE
     },
     // RNIDS (.rs): `%ERROR:103: Domain is not registered`; day-first dates.
@@ -417,9 +436,12 @@ pub static PROFILES: &[TldProfile] = &[
     // dates; automated clients are refused (see [`GENERIC`]'s refusals).
     TldProfile {
         tlds: &["ch", "li"],
-        not_found: &[strong(Contains(
-            "we do not have an entry in our database matching your query",
-        ))],
+        not_found: &[
+            strong(Contains(
+                "we do not have an entry in our database matching your query",
+            )),
+            strong(Line("the domain name is not registered")),
+        ],
         layout: Layout {
             fields: &[("first registration date", Field::Created)],
             date_formats: DAY_DOT_MONTH,
@@ -910,6 +932,11 @@ const MAX_EVIDENCE_CHARS: usize = 160;
 const MAX_BANNER_LINES: usize = 4;
 /// See [`MAX_BANNER_LINES`].
 const MAX_BANNER_CHARS: usize = 400;
+/// Longest line a phrase is looked for in (a not-found line naming a
+/// 253-character name fits): longer lines are terms of use
+/// written on one line ("… does not indicate that the name is available
+/// for registration …").
+const MAX_STATEMENT_CHARS: usize = 320;
 
 /// One non-blank line of an answer.
 struct AnswerLine<'a> {
@@ -964,11 +991,15 @@ fn answer_lines(answer: &str) -> Vec<AnswerLine<'_>> {
 pub fn classify(tld: &str, answer: &str, now: Timestamp) -> Classification {
     let own = profile(tld);
     let lines = answer_lines(answer);
-    let find = |phrases: &mut dyn Iterator<Item = Phrase>, banner: bool| -> Option<String> {
+    // `short`: only in a short paragraph (banners, and the generic wording
+    // every registry is checked against); otherwise in any line short enough
+    // to be a statement rather than a one-line terms-of-use blob.
+    let find = |phrases: &mut dyn Iterator<Item = Phrase>, short: bool| -> Option<String> {
         let phrases: Vec<Phrase> = phrases.collect();
         lines
             .iter()
-            .filter(|line| !banner || line.in_short_paragraph)
+            .filter(|line| line.lower.len() <= MAX_STATEMENT_CHARS)
+            .filter(|line| !short || line.in_short_paragraph)
             .find(|line| phrases.iter().any(|p| p.matches(&line.lower)))
             .map(|line| evidence(line.raw))
     };
@@ -1013,7 +1044,7 @@ pub fn classify(tld: &str, answer: &str, now: Timestamp) -> Classification {
         }
     }
     for not_found in GENERIC.not_found {
-        if let Some(evidence) = find(&mut std::iter::once(not_found.phrase), false) {
+        if let Some(evidence) = find(&mut std::iter::once(not_found.phrase), true) {
             // Unexpected wording from a registry we know is weaker evidence.
             let strength = if own.is_some() {
                 Strength::Weak
@@ -1247,7 +1278,7 @@ mod tests {
 
     #[test]
     fn evidence_is_short() {
-        let long = format!("No match for \"{}\".", "a".repeat(400));
+        let long = format!("No match for \"{}.com\".", "a".repeat(240));
         let Classification::NotFound { evidence, .. } = classify("com", &long, now()) else {
             panic!("not classified");
         };
