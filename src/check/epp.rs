@@ -66,13 +66,15 @@ pub static VOCABULARIES: &[Vocabulary] = &[
         ],
     },
     Vocabulary {
-        registry: "Registro .it",
+        registry: "Registro .it (and Traficom .fi for `Grace Period`)",
         source: "Registro .it, Technical guidelines for the synchronous registration of \
                  .it names, \"Domain name statuses\": statuses are written \
                  `<status> / <sub-status>` (`pendingDelete / redemptionPeriod`, \
                  `inactive / noRegistrar`); the pre-2010 WHOIS used `GRACE-PERIOD` \
                  (renewal grace after expiry), `PENDING-DELETE` and \
-                 `REDEMPTION-NO-PROVIDER` (redemption of a name without registrar)",
+                 `REDEMPTION-NO-PROVIDER` (redemption of a name without registrar); \
+                 Traficom's .fi WHOIS shows `Grace Period` for the renewal grace \
+                 after expiry, before the name is released on its `available:` date",
         words: &[
             ("graceperiod", "autoRenewPeriod"),
             ("redemptionnoprovider", "redemptionPeriod"),

@@ -4,9 +4,13 @@
 //! A check finds the TLD's server ([`Settings::overrides`] first, else the
 //! referral server's `refer:` line, cached per TLD), asks it with the
 //! registry's query format, and reads the answer until EOF within a size and
-//! a time cap. [`patterns`] classifies the answer (throttled before reserved
-//! before not-found); an unmatched answer that carries registration data is
-//! `Registered`, with facts from [`parse`]. Thin registries (`.com`, `.net`,
+//! a time cap. [`patterns`] classifies the answer (throttled before refused
+//! before reserved before not-found); an unmatched answer that carries
+//! registration data is `Registered`, with facts from [`parse`] read with the
+//! registry's layout. An answer that matches nothing and carries no record is
+//! `Inconclusive`, reported with its first meaningful line so that users can
+//! file it — never "not found". A server that refuses automated clients is
+//! left alone for [`REFUSAL_BACKOFF`]. Thin registries (`.com`, `.net`,
 //! any answer naming a `Registrar WHOIS Server:`) are asked first; the
 //! registrar's server then fills in details, and its failures never change
 //! the registry's verdict.

@@ -1,22 +1,40 @@
-//! The WHOIS pattern table: how each registry wants to be asked, and how it
-//! says "not found", "slow down" and "reserved".
+//! The WHOIS pattern table: how each registry wants to be asked, how it
+//! says "not found", "slow down", "go away" and "reserved", and how its
+//! records are laid out.
 //!
 //! WHOIS has no status codes, only prose, and every registry words it
-//! differently. [`PROFILES`] holds one [`TldProfile`] per registry family;
-//! [`GENERIC`] is consulted for every TLD (listed or not) and is all an
-//! unlisted TLD gets. Matching is case-insensitive and line by line.
+//! differently. [`PROFILES`] holds one [`TldProfile`] per registry family
+//! (phrases, query format, record [`Layout`]: extra field names and the date
+//! formats the registry is known to use); [`GENERIC`] is consulted for every
+//! TLD (listed or not) and is all an unlisted TLD gets. To support a TLD, add
+//! it to a family or add a profile, and add its free and registered answers
+//! to `tests/data/whois/samples.txt`. Matching is case-insensitive and line
+//! by line, with comment markers (`%`, `#`) stripped.
 //!
 //! The order of the checks is the safety argument of this module:
 //! 1. rate-limit banners — a throttled server may also print `NOT FOUND`, and
 //!    that must never read as "available";
-//! 2. reserved / premium / blocked wording — such answers often also say
+//! 2. refusals of automated clients (`Requests of this client are not
+//!    permitted`) — neither free nor a throttle to wait out;
+//! 3. reserved / premium / blocked wording — such answers often also say
 //!    "not found" or "does not exist";
-//! 3. "not found" wording — the TLD's own phrases at their stated strength,
+//! 4. "not found" wording — the TLD's own phrases at their stated strength,
 //!    generic phrases at [`Strength::Weak`] for a listed TLD (the registry is
 //!    not known to say it that way) and at their own strength otherwise.
 //!
-//! The phrases come from the registries' public WHOIS output (see
-//! `/work/shared/TESTING.md` for the replayed wire formats).
+//! Banners (1, 2) count only in a short paragraph of an answer that carries
+//! no registration record: terms of use describe throttling ("queries from
+//! one address are throttled … limit exceeded") in long paragraphs, and a
+//! registrar's record may open with terms forbidding high-volume queries.
+//! Phrases are never looked for in lines longer than a statement (terms of
+//! use written on one line), and generic "not found" wording only in short
+//! paragraphs.
+//!
+//! The phrases come from the registries' public WHOIS output and
+//! documentation (see `/work/shared/TESTING.md` for the replayed wire
+//! formats). The ignored tests `corpus_recognition` and
+//! `flat_corpus_recognition` in `tests/whois_checker.rs` measure the table
+//! against corpora of real answers.
 
 use std::time::Duration;
 
@@ -1206,6 +1224,55 @@ mod tests {
                 retry_after: Some(Duration::from_secs(60)),
             }
         );
+    }
+
+    #[test]
+    fn terms_of_use_about_throttling_are_not_a_throttle() {
+        let terms = "Domain not found.\n>>> Last update of WHOIS database: 2026-01-01T00:00:00Z <<<\n\n\
+            Terms of Use: queries from one address are throttled: too many queries are\n\
+            rejected for a while, and the answer then says the limit exceeded. Do not\n\
+            use high-volume automated processes; excessive querying leads to access\n\
+            denied answers. Please try again later when you were throttled by us.\n\
+            The data is provided for information purposes only, without warranty.\n";
+        assert_eq!(not_found("org", terms), Some(Strength::Strong));
+        let one_line_terms = format!(
+            "Not found: free-name.ca\n\n% {}\n",
+            "Too many queries from one address are rejected (limit exceeded). ".repeat(8)
+        );
+        assert_eq!(not_found("ca", &one_line_terms), Some(Strength::Strong));
+        let record = "% Queries are rate limited: quota exceeded answers follow too many requests.\n\
+            Domain Name: TAKEN.COM\nRegistrar: Example Registrar, LLC\n\
+            Registry Expiry Date: 2027-02-03T04:05:06Z\n";
+        assert_eq!(classify("com", record, now()), Classification::Unmatched);
+    }
+
+    #[test]
+    fn refusals_of_automated_clients_are_their_own_answer() {
+        let refusal = "Requests of this client are not permitted. Please use https://www.nic.ch/whois/ for queries.\n";
+        assert_eq!(
+            classify("ch", refusal, now()),
+            Classification::Refused {
+                evidence: refusal.trim().to_owned()
+            }
+        );
+        // A throttle that also denies access is a throttle: it will end.
+        assert!(matches!(
+            classify("org", "%% excessive querying, access denied\n", now()),
+            Classification::RateLimited { .. }
+        ));
+    }
+
+    #[test]
+    fn first_meaningful_line_skips_banners_and_footers() {
+        assert_eq!(
+            first_meaningful_line("% Registry WHOIS\n%\n\n>>> Last update <<<\nSomething new\n"),
+            Some("Something new".to_owned())
+        );
+        assert_eq!(
+            first_meaningful_line("%% only comments here\n"),
+            Some("%% only comments here".to_owned())
+        );
+        assert_eq!(first_meaningful_line("\n \n%%\n"), None);
     }
 
     #[test]
