@@ -962,9 +962,36 @@ struct AnswerLine<'a> {
     raw: &'a str,
     /// Lower case, comment markers (`%`, `#`, `*`) stripped, single spaces.
     lower: String,
-    /// Whether its paragraph is short enough to be a banner.
+    /// Whether its paragraph is short (a statement, not prose).
     in_short_paragraph: bool,
+    /// Whether a throttle or refusal phrase here is the answer's own word:
+    /// the line opens the answer or sits in a short paragraph, and its
+    /// paragraph is not legal prose.
+    may_be_banner: bool,
 }
+
+/// Words of terms of use: a paragraph holding one is legal prose, whatever
+/// it says about throttling.
+const LEGAL_PROSE: &[&str] = &[
+    "terms of use",
+    "terms and conditions",
+    "terms of service",
+    "you agree",
+    "agree to",
+    "by submitting",
+    "lawful",
+    "high-volume",
+    "high volume",
+    "automated",
+    "policy",
+    "policies",
+    "copyright",
+    "disclaimer",
+    "prohibited",
+    "you may not",
+    "reserves the right",
+    "information purposes",
+];
 
 /// Splits `answer` into lines and paragraphs. Blank lines and lines of only
 /// comment markers (`%%`, `#`) end a paragraph.
@@ -975,8 +1002,13 @@ fn answer_lines(answer: &str) -> Vec<AnswerLine<'_>> {
         let paragraph = &mut lines[start..];
         let chars: usize = paragraph.iter().map(|l| l.lower.len()).sum();
         let short = paragraph.len() <= MAX_BANNER_LINES && chars <= MAX_BANNER_CHARS;
-        for line in paragraph {
+        let legal = paragraph
+            .iter()
+            .any(|l| LEGAL_PROSE.iter().any(|word| l.lower.contains(word)));
+        for (i, line) in paragraph.iter_mut().enumerate() {
             line.in_short_paragraph = short;
+            let opens_answer = start == 0 && i == 0;
+            line.may_be_banner = (short || opens_answer) && !legal;
         }
     };
     for raw in answer.lines().map(str::trim) {
@@ -998,10 +1030,22 @@ fn answer_lines(answer: &str) -> Vec<AnswerLine<'_>> {
             raw,
             lower,
             in_short_paragraph: false,
+            may_be_banner: false,
         });
     }
     close(&mut lines, paragraph_start);
     lines
+}
+
+/// Where in an answer a phrase counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// Any statement-sized line.
+    Anywhere,
+    /// Lines of short paragraphs.
+    ShortParagraph,
+    /// Lines that may be a banner (see [`AnswerLine::may_be_banner`]).
+    Banner,
 }
 
 /// Classifies a decoded WHOIS `answer` from a server of `tld` (lower case;
@@ -1009,15 +1053,18 @@ fn answer_lines(answer: &str) -> Vec<AnswerLine<'_>> {
 pub fn classify(tld: &str, answer: &str, now: Timestamp) -> Classification {
     let own = profile(tld);
     let lines = answer_lines(answer);
-    // `short`: only in a short paragraph (banners, and the generic wording
-    // every registry is checked against); otherwise in any line short enough
-    // to be a statement rather than a one-line terms-of-use blob.
-    let find = |phrases: &mut dyn Iterator<Item = Phrase>, short: bool| -> Option<String> {
+    // Phrases are looked for in lines short enough to be a statement rather
+    // than a one-line terms-of-use blob, and only where `place` allows.
+    let find = |phrases: &mut dyn Iterator<Item = Phrase>, place: Place| -> Option<String> {
         let phrases: Vec<Phrase> = phrases.collect();
         lines
             .iter()
             .filter(|line| line.lower.len() <= MAX_STATEMENT_CHARS)
-            .filter(|line| !short || line.in_short_paragraph)
+            .filter(|line| match place {
+                Place::Anywhere => true,
+                Place::ShortParagraph => line.in_short_paragraph,
+                Place::Banner => line.may_be_banner,
+            })
             .find(|line| phrases.iter().any(|p| p.matches(&line.lower)))
             .map(|line| evidence(line.raw))
     };
@@ -1034,7 +1081,7 @@ pub fn classify(tld: &str, answer: &str, now: Timestamp) -> Classification {
     let throttle = own.map_or(&[][..], |p| p.rate_limited);
     if let Some(evidence) = find(
         &mut throttle.iter().chain(GENERIC.rate_limited).copied(),
-        true,
+        Place::Banner,
     ) && !is_record()
     {
         return Classification::RateLimited {
@@ -1042,18 +1089,21 @@ pub fn classify(tld: &str, answer: &str, now: Timestamp) -> Classification {
             retry_after: parse_retry_after(answer, now),
         };
     }
-    if let Some(evidence) = find(&mut REFUSED.iter().copied(), true)
+    if let Some(evidence) = find(&mut REFUSED.iter().copied(), Place::Banner)
         && !is_record()
     {
         return Classification::Refused { evidence };
     }
     let reserved = own.map_or(&[][..], |p| p.reserved);
-    if let Some(evidence) = find(&mut reserved.iter().chain(GENERIC.reserved).copied(), false) {
+    if let Some(evidence) = find(
+        &mut reserved.iter().chain(GENERIC.reserved).copied(),
+        Place::Anywhere,
+    ) {
         return Classification::Reserved { evidence };
     }
     if let Some(own) = own {
         for not_found in own.not_found {
-            if let Some(evidence) = find(&mut std::iter::once(not_found.phrase), false) {
+            if let Some(evidence) = find(&mut std::iter::once(not_found.phrase), Place::Anywhere) {
                 return Classification::NotFound {
                     evidence,
                     strength: not_found.strength,
@@ -1062,7 +1112,10 @@ pub fn classify(tld: &str, answer: &str, now: Timestamp) -> Classification {
         }
     }
     for not_found in GENERIC.not_found {
-        if let Some(evidence) = find(&mut std::iter::once(not_found.phrase), true) {
+        if let Some(evidence) = find(
+            &mut std::iter::once(not_found.phrase),
+            Place::ShortParagraph,
+        ) {
             // Unexpected wording from a registry we know is weaker evidence.
             let strength = if own.is_some() {
                 Strength::Weak
@@ -1244,6 +1297,16 @@ mod tests {
             Domain Name: TAKEN.COM\nRegistrar: Example Registrar, LLC\n\
             Registry Expiry Date: 2027-02-03T04:05:06Z\n";
         assert_eq!(classify("com", record, now()), Classification::Unmatched);
+    }
+
+    #[test]
+    fn a_throttle_banner_opening_a_long_answer_is_a_throttle() {
+        let answer = "Rate limit exceeded. Try again after:\n\t2026-01-01 00:01:00\n\
+            Try again after:\n\t2026-01-01 00:01:00\nNo match for \"X.COM\".\n";
+        assert!(matches!(
+            classify("com", answer, now()),
+            Classification::RateLimited { .. }
+        ));
     }
 
     #[test]
