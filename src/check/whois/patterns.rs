@@ -971,7 +971,9 @@ struct AnswerLine<'a> {
 }
 
 /// Words of terms of use: a paragraph holding one is legal prose, whatever
-/// it says about throttling.
+/// it says about throttling. Words a real banner may use ("automated",
+/// "policy", "prohibited") are left out: missing a throttle is the costly
+/// mistake.
 const LEGAL_PROSE: &[&str] = &[
     "terms of use",
     "terms and conditions",
@@ -982,12 +984,8 @@ const LEGAL_PROSE: &[&str] = &[
     "lawful",
     "high-volume",
     "high volume",
-    "automated",
-    "policy",
-    "policies",
     "copyright",
     "disclaimer",
-    "prohibited",
     "you may not",
     "reserves the right",
     "information purposes",
