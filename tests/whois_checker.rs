@@ -1159,3 +1159,70 @@ fn flat_corpus_recognition() {
          expiry read {expiry_read}/{expiry_expected}"
     );
 }
+
+/// Each status vocabulary of `check::epp`, read from a free and a registered
+/// answer in its registry's layout.
+#[test]
+fn status_vocabularies_read_from_wire_samples() {
+    use domain_monitor::check::whois::{
+        parse::parse_record_with,
+        patterns::{Classification, classify, layout_for},
+    };
+    let now = ts("2026-01-01T00:00:00Z");
+    let cases: &[(&str, &str, &str, &[&str])] = &[
+        (
+            "it",
+            "Domain:             free-name.it\nStatus:             AVAILABLE\n",
+            "Domain:             taken.it\nStatus:             inactive / clientHold\n\
+             Created:            2001-01-01 00:00:00\nExpire Date:        2026-01-04\n",
+            &["inactive", "clientHold"],
+        ),
+        (
+            "it",
+            "Domain:             free-name.it\nStatus:             AVAILABLE\n",
+            "Domain:             taken.it\nStatus:             REDEMPTION-NO-PROVIDER\n\
+             Created:            2001-01-01 00:00:00\n",
+            &["redemptionPeriod"],
+        ),
+        (
+            "nl",
+            "free-name.nl is free\n",
+            "Domain name: taken.nl\nStatus:      transfer in progress\n\nRegistrar:\n   Example B.V.\n",
+            &["pendingTransfer"],
+        ),
+        (
+            "ca",
+            "Domain name:           free-name.ca\nDomain status:         available\n",
+            "Domain name:           taken.ca\nDomain status:         redemption\n\
+             Creation date:         2000/10/16\nExpiry date:           2026/10/16\n",
+            &["redemptionPeriod"],
+        ),
+        (
+            "ee",
+            "Estonia .ee Top Level Domain WHOIS server\n\nDomain not found\n",
+            "Domain:\nname:       taken.ee\nstatus:     expired (Domain has expired)\n\
+             status:     serverForceDelete (Domain will be deleted)\nexpire:     2026-01-04\n",
+            &["expired", "pendingDelete"],
+        ),
+        (
+            "fi",
+            "Domain not found\n",
+            "domain.............: taken.fi\nstatus.............: Grace Period\n\
+             expires............: 4.1.2026 10:15:55\n",
+            &["autoRenewPeriod"],
+        ),
+    ];
+    for (tld, free, taken, statuses) in cases {
+        assert!(
+            matches!(classify(tld, free, now), Classification::NotFound { .. }),
+            ".{tld}: {free}"
+        );
+        assert_eq!(
+            classify(tld, taken, now),
+            Classification::Unmatched,
+            ".{tld}"
+        );
+        let facts = parse_record_with(taken, &layout_for(tld)).facts;
+        assert_eq!(&facts.statuses, statuses, ".{tld}: {taken}");
+    }
+}
