@@ -1161,7 +1161,7 @@ fn flat_corpus_recognition() {
 }
 
 /// Each status vocabulary of `check::epp`, read from a free and a registered
-/// answer in its registry's layout.
+/// answer in its registry's layout (and EIS's EPP codes with notes).
 #[test]
 fn status_vocabularies_read_from_wire_samples() {
     use domain_monitor::check::whois::{
@@ -1187,8 +1187,8 @@ fn status_vocabularies_read_from_wire_samples() {
         (
             "nl",
             "free-name.nl is free\n",
-            "Domain name: taken.nl\nStatus:      transfer in progress\n\nRegistrar:\n   Example B.V.\n",
-            &["pendingTransfer"],
+            "Domain name: taken.nl\nStatus:      in quarantine\n\nLast registrar:\n   Example B.V.\n",
+            &["redemptionPeriod"],
         ),
         (
             "ca",
@@ -1202,7 +1202,7 @@ fn status_vocabularies_read_from_wire_samples() {
             "Estonia .ee Top Level Domain WHOIS server\n\nDomain not found\n",
             "Domain:\nname:       taken.ee\nstatus:     expired (Domain has expired)\n\
              status:     serverForceDelete (Domain will be deleted)\nexpire:     2026-01-04\n",
-            &["expired", "pendingDelete"],
+            &["expired", "serverForceDelete"],
         ),
         (
             "fi",

@@ -85,12 +85,8 @@ pub static VOCABULARIES: &[Vocabulary] = &[
         source: "SIDN, \"Quarantine\" and WHOIS documentation: a cancelled .nl name is \
                  `in quarantine` for 40 days, during which only the last holder can \
                  have it restored through a registrar (the redemption period), and \
-                 `Date out of quarantine` is when it is released; a name moving \
-                 between registrars is `transfer in progress`",
-        words: &[
-            ("inquarantine", "redemptionPeriod"),
-            ("transferinprogress", "pendingTransfer"),
-        ],
+                 `Date out of quarantine` is when it is released",
+        words: &[("inquarantine", "redemptionPeriod")],
     },
     Vocabulary {
         registry: "CIRA (.ca), WHOIS before the 2014 EPP migration",
@@ -98,14 +94,6 @@ pub static VOCABULARIES: &[Vocabulary] = &[
                  deletion, restorable by the registrant), `pending delete` (5 days, \
                  not restorable), `auto-renew grace` (45 days after expiry)",
         words: &[("redemption", "redemptionPeriod")],
-    },
-    Vocabulary {
-        registry: "Estonian Internet Foundation (.ee)",
-        source: "EIS registry (internet.ee, \"Domain statuses\"): statuses are EPP \
-                 codes followed by an explanation (`ok (paid and in zone)`); \
-                 `serverForceDelete` marks a name scheduled for deletion by the \
-                 registry, and the WHOIS `delete:` field gives the deletion date",
-        words: &[("serverforcedelete", "pendingDelete")],
     },
 ];
 
@@ -321,14 +309,14 @@ mod tests {
     }
 
     #[test]
-    fn sidn_cira_and_eis_words() {
+    fn sidn_cira_traficom_and_eis_words() {
         assert_eq!(statuses("in quarantine"), ["redemptionPeriod"]);
-        assert_eq!(statuses("transfer in progress"), ["pendingTransfer"]);
         assert_eq!(statuses("redemption"), ["redemptionPeriod"]);
         assert_eq!(statuses("ok (paid and in zone)"), ["ok"]);
+        // EIS writes EPP codes with a note; its registry-only codes are kept.
         assert_eq!(
             statuses("serverForceDelete (Domain will be deleted)"),
-            ["pendingDelete"]
+            ["serverForceDelete"]
         );
         assert_eq!(statuses("Grace Period"), ["autoRenewPeriod"]);
     }
