@@ -61,14 +61,13 @@ pub static VOCABULARIES: &[Vocabulary] = &[
                  RFC 8056 §2 maps EPP `ok` to RDAP `active` (kept as `active`)",
         words: &[
             ("autorenewgraceperiod", "autoRenewPeriod"),
-            ("autorenewgrace", "autoRenewPeriod"),
             ("redemptiongraceperiod", "redemptionPeriod"),
         ],
     },
     Vocabulary {
         registry: "Registro .it (and Traficom .fi for `Grace Period`)",
-        source: "Registro .it, Technical guidelines for the synchronous registration of \
-                 .it names, \"Domain name statuses\": statuses are written \
+        source: "Registro .it technical guidelines (synchronous registration system), \
+                 section on domain name statuses: statuses are written \
                  `<status> / <sub-status>` (`pendingDelete / redemptionPeriod`, \
                  `inactive / noRegistrar`); the pre-2010 WHOIS used `GRACE-PERIOD` \
                  (renewal grace after expiry), `PENDING-DELETE` and \
@@ -82,18 +81,21 @@ pub static VOCABULARIES: &[Vocabulary] = &[
     },
     Vocabulary {
         registry: "SIDN (.nl)",
-        source: "SIDN, \"Quarantine\" and WHOIS documentation: a cancelled .nl name is \
-                 `in quarantine` for 40 days, during which only the last holder can \
+        source: "SIDN's documentation of quarantine and its WHOIS: a cancelled .nl name \
+                 is `in quarantine` for 40 days, during which only the last holder can \
                  have it restored through a registrar (the redemption period), and \
                  `Date out of quarantine` is when it is released",
         words: &[("inquarantine", "redemptionPeriod")],
     },
     Vocabulary {
         registry: "CIRA (.ca), WHOIS before the 2014 EPP migration",
-        source: "CIRA Registrant Agreement and WHOIS: `redemption` (30 days after \
-                 deletion, restorable by the registrant), `pending delete` (5 days, \
-                 not restorable), `auto-renew grace` (45 days after expiry)",
-        words: &[("redemption", "redemptionPeriod")],
+        source: "CIRA's domain lifecycle as its WHOIS showed it: `redemption` (after \
+                 deletion, still restorable by the registrant), `pending delete` (no \
+                 longer restorable, then released), `auto-renew grace` (after expiry)",
+        words: &[
+            ("redemption", "redemptionPeriod"),
+            ("autorenewgrace", "autoRenewPeriod"),
+        ],
     },
 ];
 
