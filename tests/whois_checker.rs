@@ -632,3 +632,597 @@ async fn thin_registry_asks_the_registrar_for_details() {
     assert_eq!(free.outcome, CheckOutcome::Available);
     assert_eq!(registrar.queries(), ["taken.com", "broken.com"]);
 }
+
+/// Recognition figures over a corpus of real answers laid out as
+/// `<server>/<tld>/status_available.txt` and `status_registered.txt`, each
+/// with a `.expected` file whose `#expires_on` section holds `%TIME{date}`
+/// (the public fixtures of the whois-parser Ruby project have this shape).
+/// Run with `WHOIS_CORPUS=<dir> cargo test --test whois_checker -- --ignored corpus`.
+#[test]
+#[ignore = "needs a corpus of real WHOIS answers in WHOIS_CORPUS"]
+fn corpus_recognition() {
+    use domain_monitor::check::whois::{
+        parse::{decode, parse_record_with},
+        patterns::{Classification, classify, layout_for},
+    };
+    let Some(root) = std::env::var_os("WHOIS_CORPUS") else {
+        panic!("set WHOIS_CORPUS to the corpus directory");
+    };
+    let now = ts("2026-01-01T00:00:00Z");
+    let (mut free_total, mut free_ok, mut taken_total, mut taken_ok) = (0, 0, 0, 0);
+    let (mut expiry_expected, mut expiry_read, mut expiry_wrong) = (0, 0, 0);
+    let mut misses = Vec::new();
+    let mut servers: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    servers.sort();
+    for server in servers {
+        let mut dirs: Vec<_> = std::fs::read_dir(&server)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        dirs.sort();
+        for dir in dirs {
+            let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+            let tld = name.rsplit('.').next().unwrap().to_owned();
+            let label = format!("{}/{name}", server.file_name().unwrap().to_string_lossy());
+            if let Ok(bytes) = std::fs::read(dir.join("status_available.txt")) {
+                free_total += 1;
+                let answer = decode(&bytes);
+                match classify(&tld, &answer, now) {
+                    Classification::NotFound { .. } => free_ok += 1,
+                    other => misses.push(format!("free  {label}: {other:?}")),
+                }
+            }
+            if let Ok(bytes) = std::fs::read(dir.join("status_registered.txt")) {
+                taken_total += 1;
+                let answer = decode(&bytes);
+                let class = classify(&tld, &answer, now);
+                let facts = parse_record_with(&answer, &layout_for(&tld)).facts;
+                if class == Classification::Unmatched && !facts.is_empty() {
+                    taken_ok += 1;
+                } else {
+                    misses.push(format!("taken {label}: {class:?} {facts:?}"));
+                }
+                let expected = std::fs::read_to_string(dir.join("status_registered.expected"))
+                    .unwrap_or_default();
+                let want = expected
+                    .split("#expires_on")
+                    .nth(1)
+                    .and_then(|s| s.split("%TIME{").nth(1))
+                    .filter(|_| {
+                        !expected
+                            .split("#expires_on")
+                            .nth(1)
+                            .unwrap()
+                            .trim_start()
+                            .starts_with('#')
+                    })
+                    .map(|s| s.split('}').next().unwrap().to_owned());
+                if let Some(want) = want {
+                    expiry_expected += 1;
+                    match facts.expires {
+                        Some(got) => {
+                            expiry_read += 1;
+                            // An expected time with an offset is compared as an instant.
+                            let same_instant =
+                                jiff::fmt::strtime::parse("%Y-%m-%d %H:%M:%S %:z", &want)
+                                    .ok()
+                                    .and_then(|t| t.to_timestamp().ok())
+                                    .is_some_and(|want| want == got);
+                            let got = got.strftime("%Y-%m-%d").to_string();
+                            if !same_instant && !want.starts_with(&got) {
+                                expiry_wrong += 1;
+                                misses.push(format!("DATE  {label}: read {got}, expected {want}"));
+                            }
+                        }
+                        None => misses.push(format!("nodate {label}: expected {want}")),
+                    }
+                }
+            }
+        }
+    }
+    // Every other answer of the corpus: throttles must read as throttles, and
+    // records (`status_registered`, `property_*`) never as free or throttled.
+    let (mut throttles, mut throttles_ok, mut others, mut others_ok) = (0, 0, 0, 0);
+    let mut stack = vec![std::path::PathBuf::from(&root)];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().filter_map(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let file = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !file.ends_with(".txt") {
+                continue;
+            }
+            let tld = path
+                .parent()
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().rsplit('.').next().unwrap().to_owned())
+                .unwrap_or_default();
+            let answer = decode(&std::fs::read(&path).unwrap());
+            let class = classify(&tld, &answer, now);
+            if file.starts_with("response_throttled") && !file.contains(".expected") {
+                throttles += 1;
+                if matches!(class, Classification::RateLimited { .. }) {
+                    throttles_ok += 1;
+                } else {
+                    misses.push(format!("throttle {}: {class:?}", path.display()));
+                }
+            } else if (file.starts_with("status_registered") || file.starts_with("property_"))
+                && !file.contains("available")
+                && !file.contains("missing")
+            {
+                others += 1;
+                if matches!(
+                    class,
+                    Classification::NotFound { .. }
+                        | Classification::RateLimited { .. }
+                        | Classification::Refused { .. }
+                ) {
+                    misses.push(format!("record {}: {class:?}", path.display()));
+                } else {
+                    others_ok += 1;
+                }
+            }
+        }
+    }
+    println!(
+        "throttles recognised: {throttles_ok}/{throttles}; records never free or throttled: {others_ok}/{others}"
+    );
+    for miss in &misses {
+        println!("{miss}");
+    }
+    println!(
+        "not found recognised: {free_ok}/{free_total}; records recognised: {taken_ok}/{taken_total}; \
+         expiry read {expiry_read}/{expiry_expected}, wrong {expiry_wrong}"
+    );
+}
+
+/// One answer of `tests/data/whois/samples.txt`.
+struct Sample {
+    tlds: Vec<String>,
+    taken: bool,
+    weak: bool,
+    expires: Option<Timestamp>,
+    deletion: Option<Timestamp>,
+    statuses: Vec<String>,
+    text: String,
+}
+
+fn samples() -> Vec<Sample> {
+    let mut samples: Vec<Sample> = Vec::new();
+    for line in include_str!("data/whois/samples.txt").lines() {
+        if let Some(header) = line.strip_prefix("=== ") {
+            let mut parts = header.split(" | ");
+            let tlds = parts
+                .next()
+                .unwrap()
+                .split(' ')
+                .map(str::to_owned)
+                .collect();
+            let mut sample = Sample {
+                tlds,
+                taken: false,
+                weak: false,
+                expires: None,
+                deletion: None,
+                statuses: Vec::new(),
+                text: String::new(),
+            };
+            for part in parts {
+                match part.split_once('=') {
+                    None if part == "taken" => sample.taken = true,
+                    None if part == "free" => {}
+                    None if part == "weak" => sample.weak = true,
+                    Some(("expires", at)) => sample.expires = Some(ts(at)),
+                    Some(("deletion", at)) => sample.deletion = Some(ts(at)),
+                    Some(("status", codes)) => {
+                        sample.statuses = codes.split(',').map(str::to_owned).collect();
+                    }
+                    _ => panic!("bad sample header {header:?}"),
+                }
+            }
+            samples.push(sample);
+        } else if let Some(sample) = samples.last_mut() {
+            sample.text.push_str(line);
+            sample.text.push('\n');
+        }
+    }
+    samples
+}
+
+#[test]
+fn every_tld_of_the_table_reads_its_free_and_registered_samples() {
+    use domain_monitor::check::whois::{
+        parse::parse_record_with,
+        patterns::{Classification, PROFILES, classify, layout_for},
+    };
+    let now = ts("2026-01-01T00:00:00Z");
+    let samples = samples();
+    let mut failures = Vec::new();
+    for tld in PROFILES.iter().flat_map(|p| p.tlds) {
+        let of = |taken: bool| {
+            let found: Vec<&Sample> = samples
+                .iter()
+                .filter(|s| s.taken == taken && s.tlds.iter().any(|t| t == tld))
+                .collect();
+            assert_eq!(found.len(), 1, ".{tld}: one {taken} sample expected");
+            found[0]
+        };
+        let name = |kind: &str| format!("{kind}.{tld}");
+        let fill = |text: &str, domain: &str| {
+            text.replace("{D}", domain)
+                .replace("{U}", &domain.to_uppercase())
+        };
+
+        let free = of(false);
+        let answer = fill(&free.text, &name("free-name"));
+        match classify(tld, &answer, now) {
+            Classification::NotFound { strength, .. } => {
+                let want = if free.weak {
+                    Strength::Weak
+                } else {
+                    Strength::Strong
+                };
+                if strength != want {
+                    failures.push(format!(".{tld} free: {strength:?}"));
+                }
+            }
+            other => failures.push(format!(".{tld} free: {other:?}")),
+        }
+
+        let taken = of(true);
+        let answer = fill(&taken.text, &name("taken"));
+        let class = classify(tld, &answer, now);
+        let facts = parse_record_with(&answer, &layout_for(tld)).facts;
+        if class != Classification::Unmatched || facts.is_empty() {
+            failures.push(format!(".{tld} taken: {class:?} {facts:?}"));
+            continue;
+        }
+        if facts.expires != taken.expires {
+            failures.push(format!(".{tld} expires {:?}", facts.expires));
+        }
+        if facts.deletion != taken.deletion {
+            failures.push(format!(".{tld} deletion {:?}", facts.deletion));
+        }
+        for status in &taken.statuses {
+            if !facts.has_status(status) {
+                failures.push(format!(".{tld} status {status}: {:?}", facts.statuses));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let count = PROFILES.iter().map(|p| p.tlds.len()).sum::<usize>();
+    assert!(count >= 60, "only {count} TLDs in the table");
+}
+
+/// A big gTLD back end's not-found answer: the terms of use at its end
+/// describe the throttling policy in legal prose.
+const NOT_FOUND_WITH_THROTTLE_TERMS: &str = "Domain not found.\r\n\
+    >>> Last update of WHOIS database: 2026-01-01T00:00:00Z <<<\r\n\r\n\
+    Terms of Use: Access to WHOIS information is provided to assist persons in\r\n\
+    determining the contents of a domain name registration record. Queries from\r\n\
+    one address are throttled; too many queries are rejected for a while and the\r\n\
+    answer then says the limit exceeded, so please try again later. You agree\r\n\
+    not to use high-volume, automated processes and that excessive querying may\r\n\
+    lead to your access being denied. Rate limit exceeded answers carry no data.\r\n";
+
+#[tokio::test]
+async fn terms_of_use_are_not_a_throttle() {
+    let registrar_terms = "TERMS OF USE: You may not use high-volume, automated processes\r\n\
+        to query this service; excessive querying leads to quota exceeded answers and\r\n\
+        too many queries from one address are rejected. Access denied to abusers.\r\n\
+        Please try again later if you were throttled, as the limit exceeded message says.\r\n\
+        We reserve the right to change these terms at any time without notice to you.\r\n\r\n";
+    let record = format!(
+        "{registrar_terms}{}",
+        icann_record("taken.com", "Example Registrar, LLC", "ok")
+    );
+    let server = WhoisServer::start([
+        ("free-name.org", Reply::text(NOT_FOUND_WITH_THROTTLE_TERMS)),
+        ("taken.com", Reply::text(record)),
+    ])
+    .await;
+    let checker = checker_for(&server, &["org", "com"]);
+
+    let free = check(&checker, "free-name.org").await;
+    assert_eq!(free.outcome, CheckOutcome::Available, "{free:?}");
+    assert_eq!(free.strength, Strength::Strong, "{free:?}");
+    let taken = check(&checker, "taken.com").await;
+    assert_eq!(taken.outcome, CheckOutcome::Registered, "{taken:?}");
+    // Neither answer put the server in back-off.
+    let again = check(&checker, "free-name.org").await;
+    assert_eq!(again.outcome, CheckOutcome::Available, "{again:?}");
+    assert_eq!(server.connections(), 3);
+}
+
+#[tokio::test]
+async fn short_throttle_answers_are_throttles_even_inside_comment_blocks() {
+    let afnic = "%%\r\n%% This is the AFNIC Whois server.\r\n%%\r\n\
+        %% Too many requests...\r\n%%\r\n\r\n%% No entries found in the AFNIC Database.\r\n";
+    let eurid = "% The WHOIS service offered by EURid is for information only.\r\n\
+        % EURid can take measures to limit the use of its WHOIS services.\r\n\r\n\
+        -1: Still in grace period, wait 30 seconds\r\n";
+    for (tld, banner) in [("fr", afnic), ("eu", eurid)] {
+        let domain = format!("free-name.{tld}");
+        let server = WhoisServer::start([(domain.clone(), Reply::text(banner))]).await;
+        let checker = checker_for(&server, &[tld]);
+        let report = check(&checker, &domain).await;
+        assert_eq!(
+            report.outcome,
+            CheckOutcome::RateLimited,
+            ".{tld}: {report:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_server_refusing_automated_clients_is_inconclusive_and_left_alone() {
+    let refusal = "Requests of this client are not permitted. Please use https://www.nic.ch/whois/ for queries.\r\n";
+    let server = WhoisServer::start([
+        ("free-name.ch", Reply::text(refusal)),
+        ("other.ch", Reply::text(refusal)),
+    ])
+    .await;
+    let checker = checker_for(&server, &["ch"]);
+
+    let first = check(&checker, "free-name.ch").await;
+    assert_eq!(first.outcome, CheckOutcome::Inconclusive, "{first:?}");
+    assert!(
+        first
+            .detail
+            .contains("Requests of this client are not permitted"),
+        "{}",
+        first.detail
+    );
+    assert!(first.detail.contains("1h"), "{}", first.detail);
+    assert_eq!(
+        first.retry_after, None,
+        "a refusal is not a throttle to wait out"
+    );
+
+    let second = check(&checker, "other.ch").await;
+    assert_eq!(second.outcome, CheckOutcome::Inconclusive, "{second:?}");
+    assert!(
+        second.detail.contains("refuses automated queries"),
+        "{}",
+        second.detail
+    );
+    assert_eq!(server.connections(), 1, "a refusing server was asked again");
+}
+
+#[tokio::test]
+async fn unrecognised_answers_name_their_first_line_and_are_never_available() {
+    let answers = [
+        (
+            "free-name.example",
+            "% Welcome to the Example Registry\r\n%\r\n\r\nLa requête n'a donné aucun résultat.\r\n",
+            "La requête n'a donné aucun résultat.",
+        ),
+        (
+            "other.example",
+            ">>> Last update <<<\r\nSomething the table does not know\r\n",
+            "Something the table does not know",
+        ),
+    ];
+    let server = WhoisServer::start(
+        answers
+            .iter()
+            .map(|(domain, answer, _)| (*domain, Reply::text(*answer))),
+    )
+    .await;
+    let checker = checker_for(&server, &["example"]);
+    for (domain, _, first_line) in answers {
+        let report = check(&checker, domain).await;
+        assert_eq!(
+            report.outcome,
+            CheckOutcome::Inconclusive,
+            "{domain}: {report:?}"
+        );
+        assert!(
+            report.detail.contains(first_line),
+            "{domain}: {}",
+            report.detail
+        );
+        assert!(
+            report.detail.contains("please report it"),
+            "{}",
+            report.detail
+        );
+    }
+}
+
+#[tokio::test]
+async fn release_dates_and_split_statuses_reach_the_report() {
+    let server = WhoisServer::start([
+        (
+            "taken.it",
+            Reply::text(
+                "Domain:             taken.it\nStatus:             pendingDelete / redemptionPeriod\n\
+                 Created:            1999-12-10 00:00:00\nExpire Date:        2026-01-04\n\n\
+                 Registrar\n  Organization:     Example S.r.l.\n",
+            ),
+        ),
+        (
+            "taken.nl",
+            Reply::text(
+                "Domain name: taken.nl\nStatus:      in quarantine\n\nLast registrar:\n   Example B.V.\n\n\
+                 Date out of quarantine: 2026-02-10\n",
+            ),
+        ),
+    ])
+    .await;
+    let checker = checker_for(&server, &["it", "nl"]);
+    let it = check(&checker, "taken.it").await;
+    assert_eq!(it.outcome, CheckOutcome::Registered, "{it:?}");
+    let facts = it.registration.expect("facts");
+    assert_eq!(facts.statuses, ["pendingDelete", "redemptionPeriod"]);
+    let nl = check(&checker, "taken.nl").await;
+    let facts = nl.registration.expect("facts");
+    assert_eq!(facts.statuses, ["redemptionPeriod"]);
+    assert_eq!(facts.deletion, Some(ts("2026-02-10T00:00:00Z")));
+}
+
+/// Recognition figures over a flat corpus: `notfound/<tld>_<name>` (free
+/// answers) and `noterror/<tld>_<name>` (records) with `<file>.json` holding
+/// `domain.expiration_date` as the registry wrote it (the layout of the Go
+/// whois-parser project's test data). Dates that do not start with the date
+/// read are printed for review. Run with
+/// `WHOIS_FLAT_CORPUS=<dir> cargo test --test whois_checker -- --ignored flat_corpus`.
+#[test]
+#[ignore = "needs a corpus of real WHOIS answers in WHOIS_FLAT_CORPUS"]
+fn flat_corpus_recognition() {
+    use domain_monitor::check::whois::{
+        parse::{decode, parse_record_with},
+        patterns::{Classification, classify, layout_for},
+    };
+    let Some(root) = std::env::var_os("WHOIS_FLAT_CORPUS") else {
+        panic!("set WHOIS_FLAT_CORPUS to the corpus directory");
+    };
+    let root = std::path::PathBuf::from(root);
+    let now = ts("2026-01-01T00:00:00Z");
+    let answers = |dir: &str| {
+        let mut files: Vec<_> = std::fs::read_dir(root.join(dir))
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension()
+                    .is_none_or(|e| e != "json" && e != "pre" && e != "md")
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let tld_of = |path: &std::path::Path| {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        name.split('_').next().unwrap().to_owned()
+    };
+    let mut report = Vec::new();
+    let (mut free_total, mut free_ok) = (0, 0);
+    for path in answers("notfound") {
+        free_total += 1;
+        let answer = decode(&std::fs::read(&path).unwrap());
+        match classify(&tld_of(&path), &answer, now) {
+            Classification::NotFound { .. } => free_ok += 1,
+            other => report.push(format!("free  {}: {other:?}", path.display())),
+        }
+    }
+    let (mut taken_total, mut taken_ok, mut expiry_expected, mut expiry_read) = (0, 0, 0, 0);
+    for path in answers("noterror") {
+        taken_total += 1;
+        let tld = tld_of(&path);
+        let answer = decode(&std::fs::read(&path).unwrap());
+        let class = classify(&tld, &answer, now);
+        let facts = parse_record_with(&answer, &layout_for(&tld)).facts;
+        if class == Classification::Unmatched && !facts.is_empty() {
+            taken_ok += 1;
+        } else {
+            report.push(format!("taken {}: {class:?}", path.display()));
+        }
+        let mut json = path.clone().into_os_string();
+        json.push(".json");
+        let expected: serde_json::Value = std::fs::read(&json)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        if let Some(want) = expected["domain"]["expiration_date"].as_str() {
+            expiry_expected += 1;
+            match facts.expires {
+                Some(got) => {
+                    expiry_read += 1;
+                    let got = got.strftime("%Y-%m-%d").to_string();
+                    if !want.starts_with(&got) {
+                        report.push(format!(
+                            "REVIEW {}: read {got}, written {want:?}",
+                            path.display()
+                        ));
+                    }
+                }
+                None => report.push(format!("nodate {}: written {want:?}", path.display())),
+            }
+        }
+    }
+    for line in &report {
+        println!("{line}");
+    }
+    println!(
+        "not found recognised: {free_ok}/{free_total}; records recognised: {taken_ok}/{taken_total}; \
+         expiry read {expiry_read}/{expiry_expected}"
+    );
+}
+
+/// Each status vocabulary of `check::epp`, read from a free and a registered
+/// answer in its registry's layout (and EIS's EPP codes with notes).
+#[test]
+fn status_vocabularies_read_from_wire_samples() {
+    use domain_monitor::check::whois::{
+        parse::parse_record_with,
+        patterns::{Classification, classify, layout_for},
+    };
+    let now = ts("2026-01-01T00:00:00Z");
+    let cases: &[(&str, &str, &str, &[&str])] = &[
+        (
+            "it",
+            "Domain:             free-name.it\nStatus:             AVAILABLE\n",
+            "Domain:             taken.it\nStatus:             inactive / clientHold\n\
+             Created:            2001-01-01 00:00:00\nExpire Date:        2026-01-04\n",
+            &["inactive", "clientHold"],
+        ),
+        (
+            "it",
+            "Domain:             free-name.it\nStatus:             AVAILABLE\n",
+            "Domain:             taken.it\nStatus:             REDEMPTION-NO-PROVIDER\n\
+             Created:            2001-01-01 00:00:00\n",
+            &["redemptionPeriod"],
+        ),
+        (
+            "nl",
+            "free-name.nl is free\n",
+            "Domain name: taken.nl\nStatus:      in quarantine\n\nLast registrar:\n   Example B.V.\n",
+            &["redemptionPeriod"],
+        ),
+        (
+            "ca",
+            "Domain name:           free-name.ca\nDomain status:         available\n",
+            "Domain name:           taken.ca\nDomain status:         redemption\n\
+             Creation date:         2000/10/16\nExpiry date:           2026/10/16\n",
+            &["redemptionPeriod"],
+        ),
+        (
+            "ee",
+            "Estonia .ee Top Level Domain WHOIS server\n\nDomain not found\n",
+            "Domain:\nname:       taken.ee\nstatus:     expired (Domain has expired)\n\
+             status:     serverForceDelete (Domain will be deleted)\nexpire:     2026-01-04\n",
+            &["expired", "serverForceDelete"],
+        ),
+        (
+            "fi",
+            "Domain not found\n",
+            "domain.............: taken.fi\nstatus.............: Grace Period\n\
+             expires............: 4.1.2026 10:15:55\n",
+            &["autoRenewPeriod"],
+        ),
+    ];
+    for (tld, free, taken, statuses) in cases {
+        assert!(
+            matches!(classify(tld, free, now), Classification::NotFound { .. }),
+            ".{tld}: {free}"
+        );
+        assert_eq!(
+            classify(tld, taken, now),
+            Classification::Unmatched,
+            ".{tld}"
+        );
+        let facts = parse_record_with(taken, &layout_for(tld)).facts;
+        assert_eq!(&facts.statuses, statuses, ".{tld}: {taken}");
+    }
+}

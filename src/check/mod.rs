@@ -13,6 +13,7 @@
 //! | 3, deep | [`whois`] | scarce, heavily rate-limited |
 
 pub mod dns;
+pub mod epp;
 pub mod http;
 pub mod layered;
 pub mod rdap;
@@ -25,6 +26,7 @@ use futures::future::BoxFuture;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+pub use self::epp::{epp_status, epp_statuses};
 use crate::domain_name::DomainName;
 pub use crate::resource::CheckOutcome;
 
@@ -110,7 +112,7 @@ pub struct RegistrationFacts {
     /// Scheduled deletion (RDAP "deletion" event), when the registry publishes it.
     pub deletion: Option<Timestamp>,
     /// Registry status codes in EPP form (`clientHold`, `redemptionPeriod`, …);
-    /// see [`epp_status`].
+    /// see [`epp_statuses`].
     pub statuses: Vec<String>,
     /// Delegated name servers, lower case, no trailing dot.
     pub nameservers: Vec<String>,
@@ -245,63 +247,9 @@ pub trait Checker: Send + Sync {
     fn check<'a>(&'a self, domain: &'a DomainName) -> BoxFuture<'a, CheckReport>;
 }
 
-/// Turns an RDAP status (`client hold`, `redemption period`) or a WHOIS status
-/// line (`clientHold https://icann.org/epp#clientHold`) into its EPP code
-/// (`clientHold`, `redemptionPeriod`).
-pub fn epp_status(raw: &str) -> String {
-    let code = raw
-        .split_whitespace()
-        .take_while(|word| !word.contains("://") && !word.starts_with('('))
-        .collect::<Vec<_>>();
-    let mut out = String::new();
-    for (i, word) in code.iter().enumerate() {
-        let word = word.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-        if i == 0 {
-            if word.chars().all(|c| !c.is_ascii_lowercase()) {
-                // `ACTIVE`, `OK`: shouting, not camelCase.
-                out.push_str(&word.to_ascii_lowercase());
-                continue;
-            }
-            // A WHOIS code is already camelCase: keep its inner capitals.
-            let mut chars = word.chars();
-            if let Some(first) = chars.next() {
-                out.push(first.to_ascii_lowercase());
-                out.extend(chars);
-            }
-        } else {
-            let mut chars = word.chars();
-            if let Some(first) = chars.next() {
-                out.push(first.to_ascii_uppercase());
-                out.extend(chars.map(|c| c.to_ascii_lowercase()));
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn epp_status_normalises_rdap_and_whois_forms() {
-        assert_eq!(epp_status("client hold"), "clientHold");
-        assert_eq!(epp_status("redemption period"), "redemptionPeriod");
-        assert_eq!(epp_status("pending delete"), "pendingDelete");
-        assert_eq!(epp_status("auto renew period"), "autoRenewPeriod");
-        assert_eq!(epp_status("active"), "active");
-        assert_eq!(
-            epp_status("clientTransferProhibited https://icann.org/epp#clientTransferProhibited"),
-            "clientTransferProhibited"
-        );
-        assert_eq!(
-            epp_status("serverHold (https://icann.org/epp#serverHold)"),
-            "serverHold"
-        );
-        assert_eq!(epp_status("PendingDelete"), "pendingDelete");
-        assert_eq!(epp_status("ACTIVE"), "active");
-        assert_eq!(epp_status("PENDING DELETE"), "pendingDelete");
-    }
 
     #[test]
     fn layers_follow_the_spec() {

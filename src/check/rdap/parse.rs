@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use jiff::{Timestamp, civil};
 use serde_json::Value;
 
-use crate::check::{RegistrationFacts, epp_status};
+use crate::check::{RegistrationFacts, epp_statuses};
 
 /// Why an RDAP body is not a usable domain object.
 #[derive(Debug, thiserror::Error)]
@@ -51,10 +51,14 @@ pub fn parse_domain(body: &[u8]) -> Result<DomainAnswer, ParseError> {
     }
 
     let mut facts = RegistrationFacts {
-        statuses: strings(object.get("status"))
-            .map(epp_status)
-            .filter(|s| !s.is_empty())
-            .collect(),
+        statuses: strings(object.get("status")).fold(Vec::new(), |mut all, raw| {
+            for code in epp_statuses(raw) {
+                if !all.contains(&code) {
+                    all.push(code);
+                }
+            }
+            all
+        }),
         nameservers: nameservers(object.get("nameservers")),
         registrar: registrar(object.get("entities")),
         ..RegistrationFacts::default()

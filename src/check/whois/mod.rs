@@ -4,9 +4,13 @@
 //! A check finds the TLD's server ([`Settings::overrides`] first, else the
 //! referral server's `refer:` line, cached per TLD), asks it with the
 //! registry's query format, and reads the answer until EOF within a size and
-//! a time cap. [`patterns`] classifies the answer (throttled before reserved
-//! before not-found); an unmatched answer that carries registration data is
-//! `Registered`, with facts from [`parse`]. Thin registries (`.com`, `.net`,
+//! a time cap. [`patterns`] classifies the answer (throttled before refused
+//! before reserved before not-found); an unmatched answer that carries
+//! registration data is `Registered`, with facts from [`parse`] read with the
+//! registry's layout. An answer that matches nothing and carries no record is
+//! `Inconclusive`, reported with its first meaningful line so that users can
+//! file it — never "not found". A server that refuses automated clients is
+//! left alone for [`REFUSAL_BACKOFF`]. Thin registries (`.com`, `.net`,
 //! any answer naming a `Registrar WHOIS Server:`) are asked first; the
 //! registrar's server then fills in details, and its failures never change
 //! the registry's verdict.
@@ -30,8 +34,8 @@ use tokio::{
 };
 
 use self::{
-    parse::{WhoisRecord, decode, parse_record, parse_referral},
-    patterns::{Classification, classify, query_for},
+    parse::{WhoisRecord, decode, parse_record, parse_record_with, parse_referral},
+    patterns::{Classification, classify, first_meaningful_line, layout_for, query_for},
 };
 use crate::{
     check::{CheckKind, CheckOutcome, CheckReport, Checker, RegistrationFacts},
@@ -47,6 +51,10 @@ pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
 /// How long a referral (or the referral server's "no server") is trusted.
 /// IANA's table changes a few times a year.
 const REFERRAL_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// How long a server that refuses automated clients is left alone. Asking
+/// again sooner only hammers a server that has said it will not answer.
+pub const REFUSAL_BACKOFF: Duration = Duration::from_secs(3600);
 
 /// Why a WHOIS exchange failed.
 #[derive(Debug, thiserror::Error)]
@@ -174,6 +182,8 @@ pub struct WhoisChecker {
     settings: Settings,
     budgets: Arc<ServerBudgets>,
     referrals: Mutex<HashMap<String, ReferralSlot>>,
+    /// Servers that refused automated clients: until when, and their words.
+    refusals: Mutex<HashMap<String, (Instant, String)>>,
 }
 
 impl WhoisChecker {
@@ -190,6 +200,7 @@ impl WhoisChecker {
             settings,
             budgets,
             referrals: Mutex::new(HashMap::new()),
+            refusals: Mutex::new(HashMap::new()),
         }
     }
 
@@ -201,6 +212,15 @@ impl WhoisChecker {
             Err(error) => return failure_report(error, started),
         };
         let name = server.to_string();
+        if let Some(refusal) = self.refusal(&name) {
+            return CheckReport::new(
+                CheckKind::Whois,
+                CheckOutcome::Inconclusive,
+                refusal,
+                started,
+            )
+            .with_server(name);
+        }
         let query = query_for(tld, domain.as_str());
         let answer = match self.ask(&server, &query).await {
             Ok(answer) => answer,
@@ -245,6 +265,18 @@ impl WhoisChecker {
                 )
                 .with_retry_after(Some(wait))
             }
+            Classification::Refused { evidence } => {
+                let until = Instant::now() + REFUSAL_BACKOFF;
+                let detail = format!(
+                    "{server} refuses automated queries: {evidence:?}; not asked again for {}",
+                    humantime::format_duration(REFUSAL_BACKOFF)
+                );
+                self.refusals
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(server.to_string(), (until, evidence));
+                CheckReport::new(kind, CheckOutcome::Inconclusive, detail, started)
+            }
             Classification::Reserved { evidence } => {
                 self.budgets.record_success(&server.to_string());
                 CheckReport::new(
@@ -256,7 +288,7 @@ impl WhoisChecker {
             }
             Classification::NotFound { evidence, strength } => {
                 self.budgets.record_success(&server.to_string());
-                let facts = parse_record(answer).facts;
+                let facts = parse_record_with(answer, &layout_for(domain.tld())).facts;
                 if facts.registrar.is_some() || facts.created.is_some() {
                     // A not-found phrase next to registration data is a
                     // contradiction, not evidence of a free name.
@@ -280,14 +312,17 @@ impl WhoisChecker {
             }
             Classification::Unmatched => {
                 self.budgets.record_success(&server.to_string());
-                let record = parse_record(answer);
+                let record = parse_record_with(answer, &layout_for(domain.tld()));
                 if record.facts.is_empty() {
+                    let first = first_meaningful_line(answer).unwrap_or_default();
                     return CheckReport::new(
                         kind,
                         CheckOutcome::Inconclusive,
                         format!(
-                            "answer from {server} ({} bytes) matched no known wording and carried no registration data",
-                            answer.len()
+                            "answer from {server} ({} bytes) matched no known wording and carried no registration data; \
+                             it begins {first:?} (please report it so the .{} patterns can learn it)",
+                            answer.len(),
+                            domain.tld()
                         ),
                         started,
                     );
@@ -359,6 +394,10 @@ impl WhoisChecker {
                     )
                 }
             }
+            Classification::Refused { evidence } => (
+                record.facts,
+                format!("; registrar server {registrar} refuses automated queries: {evidence:?}"),
+            ),
             Classification::Reserved { .. } | Classification::NotFound { .. } => {
                 self.budgets.record_success(&registrar.to_string());
                 (
@@ -367,6 +406,22 @@ impl WhoisChecker {
                 )
             }
         }
+    }
+
+    /// Why `server` is not asked now, while its refusal of automated
+    /// clients is recent.
+    fn refusal(&self, server: &str) -> Option<String> {
+        let mut refusals = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+        let (until, evidence) = refusals.get(server)?;
+        let now = Instant::now();
+        if *until <= now {
+            refusals.remove(server);
+            return None;
+        }
+        Some(format!(
+            "{server} refuses automated queries: {evidence:?}; not asked again for {}",
+            humantime::format_duration(Duration::from_secs((*until - now).as_secs()))
+        ))
     }
 
     /// The WHOIS server of `tld`: the override, else the (cached) referral.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use jiff::{Timestamp, civil, fmt::strtime, tz::TimeZone};
 
 use crate::{
-    check::{RegistrationFacts, epp_status},
+    check::{RegistrationFacts, epp_statuses},
     config::HostPort,
 };
 
@@ -47,25 +47,41 @@ pub struct WhoisRecord {
 }
 
 /// Longest key we consider: longer "keys" are prose that happens to hold a colon.
-const MAX_KEY_LEN: usize = 48;
+const MAX_KEY_LEN: usize = 64;
 
 const REGISTRAR_KEYS: &[&str] = &[
     "registrar",
     "sponsoring registrar",
     "registrar name",
     "registrar organization",
+    "registration service provider",
+    "authorized agency",
+    "current registar",
+    "current registrar",
+    "registrar handle",
+    "registered by",
 ];
 const CREATED_KEYS: &[&str] = &[
     "creation date",
     "created",
     "created on",
     "created date",
+    "registered",
     "registered on",
     "registered date",
     "registration date",
     "registration time",
     "domain registration date",
     "domain dateregistered",
+    "domain created",
+    "record created on",
+    "record created",
+    "first registration date",
+    "domain record activated",
+    "fecha de registro",
+    "fecha de creacion",
+    "fecha de creación",
+    "domain name commencement date",
 ];
 const EXPIRES_KEYS: &[&str] = &[
     "registry expiry date",
@@ -74,9 +90,24 @@ const EXPIRES_KEYS: &[&str] = &[
     "expiration date",
     "expiration time",
     "expire date",
+    "expire",
     "expires",
     "expires on",
+    "expiry",
     "paid till",
+    "renewal date",
+    "valid until",
+    "validity",
+    "record expires on",
+    "expires at",
+    "record expired",
+    "domain expires",
+    "fecha de vencimiento",
+    "fecha de expiracion",
+    "fecha de expiración",
+    "valid date",
+    "domain currently expires",
+    "expired",
     "registrar registration expiration date",
     "domain expiration date",
     "domain datebilleduntil",
@@ -87,9 +118,23 @@ const UPDATED_KEYS: &[&str] = &[
     "last updated",
     "last update",
     "last modified",
+    "last updated date",
     "changed",
     "modified",
+    "modification date",
     "domain datelastmodified",
+    "record last updated on",
+    "domain record last updated",
+];
+/// When the registry will delete or release the name.
+const DELETION_KEYS: &[&str] = &[
+    "deletion date",
+    "delete date",
+    "domain deletion date",
+    "scheduled deletion date",
+    "release date",
+    "date out of quarantine",
+    "free date",
 ];
 const STATUS_KEYS: &[&str] = &["domain status", "status", "state"];
 const NAMESERVER_KEYS: &[&str] = &[
@@ -99,54 +144,135 @@ const NAMESERVER_KEYS: &[&str] = &[
     "nameservers",
     "nserver",
     "domain nameservers",
+    "domain servers in listed order",
+    "domain name servers",
+    "name servers information",
+    "host name",
+    "servers",
+    "domain servers",
+    "primary ns",
+    "secondary ns",
+    "servidores de nombre",
+    "primary server",
+    "secondary server",
 ];
 const REGISTRAR_SERVER_KEYS: &[&str] = &["registrar whois server", "whois server"];
 /// Sub-keys inside a registrar section that carry its name (EURid, .it).
 const NAME_SUBKEYS: &[&str] = &["name", "organization", "organisation"];
+/// Lines that carry a fact without a colon (TWNIC, MONIC): `Record expires on 2027-01-01`.
+const KEY_PREFIXES: &[&str] = &[
+    "record expires on",
+    "record created on",
+    "record last updated on",
+    "domain record last updated",
+];
 
-/// Parses a registration record. Fields the answer lacks stay empty.
+/// A registration fact a WHOIS field can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// The sponsoring registrar.
+    Registrar,
+    /// Registration date.
+    Created,
+    /// Expiry date.
+    Expires,
+    /// Last change.
+    Updated,
+    /// Scheduled deletion or release.
+    Deletion,
+    /// A registry status.
+    Status,
+    /// A delegated name server.
+    Nameserver,
+}
+
+/// What one registry's records add to the generic reading: field names of
+/// its own and the date formats it is documented to use. Ambiguous formats
+/// (`%d/%m/%Y` against `%m/%d/%Y`) are only ever read through a layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Layout {
+    /// (normalised key, fact), e.g. `("available", Field::Deletion)` for .fi.
+    pub fields: &'static [(&'static str, Field)],
+    /// `strtime` formats of dates, tried after the unambiguous generic ones.
+    pub date_formats: &'static [&'static str],
+    /// A key without a value takes the following lines as its values even
+    /// when they are not indented (SWITCH's `Registrar:` / next line, NASK's
+    /// `REGISTRAR:`).
+    pub values_below: bool,
+    /// Keys end at a run of spaces instead of a colon (SK-NIC's older
+    /// `Valid-date          2027-01-01`).
+    pub space_separated: bool,
+}
+
+impl Layout {
+    /// No registry knowledge: the generic keys and unambiguous dates only.
+    pub const GENERIC: Self = Self {
+        fields: &[],
+        date_formats: &[],
+        values_below: false,
+        space_separated: false,
+    };
+
+    fn keys(&self, generic: &'static [&'static str], field: Field) -> Vec<&str> {
+        let own = self
+            .fields
+            .iter()
+            .filter(move |(_, f)| *f == field)
+            .map(|(key, _)| *key);
+        generic.iter().copied().chain(own).collect()
+    }
+}
+
+/// Parses a registration record with the generic keys and unambiguous dates.
 pub fn parse_record(answer: &str) -> WhoisRecord {
-    let fields = fields(answer);
+    parse_record_with(answer, &Layout::GENERIC)
+}
+
+/// Parses a registration record of a registry with `layout`. Fields the
+/// answer lacks stay empty.
+pub fn parse_record_with(answer: &str, layout: &Layout) -> WhoisRecord {
+    let fields = fields(answer, layout);
     let first = |keys: &[&str]| {
         fields
             .iter()
             .find(|(key, value)| keys.contains(&key.as_str()) && !value.is_empty())
             .map(|(_, value)| value.as_str())
     };
-    let first_date = |keys: &[&str]| {
+    let first_date = |generic: &'static [&'static str], field: Field| {
+        let keys = layout.keys(generic, field);
         fields
             .iter()
             .filter(|(key, _)| keys.contains(&key.as_str()))
-            .find_map(|(_, value)| parse_date(value))
+            .find_map(|(_, value)| parse_date_with(value, layout.date_formats))
     };
 
+    let registrar_keys = layout.keys(REGISTRAR_KEYS, Field::Registrar);
     let registrar = fields
         .iter()
-        .filter(|(key, _)| REGISTRAR_KEYS.contains(&key.as_str()))
+        .filter(|(key, _)| registrar_keys.contains(&key.as_str()))
         .find_map(|(_, value)| registrar_name(value));
 
+    let status_keys = layout.keys(STATUS_KEYS, Field::Status);
     let mut statuses: Vec<String> = Vec::new();
     for (_, value) in fields
         .iter()
-        .filter(|(k, _)| STATUS_KEYS.contains(&k.as_str()))
+        .filter(|(k, _)| status_keys.contains(&k.as_str()))
     {
-        // `ACTIVE`, `OK`: shouting registries would become `aCTIVE`.
-        let shouted = value
-            .split_whitespace()
-            .next()
-            .is_some_and(|word| !word.chars().any(char::is_lowercase));
-        let code = if shouted {
-            epp_status(&value.to_lowercase())
-        } else {
-            epp_status(value)
-        };
-        if !code.is_empty() && !statuses.contains(&code) {
-            statuses.push(code);
+        for code in epp_statuses(value) {
+            if !statuses.contains(&code) {
+                statuses.push(code);
+            }
         }
     }
+    let ns_keys = layout.keys(NAMESERVER_KEYS, Field::Nameserver);
     let mut nameservers: Vec<String> = Vec::new();
     for (key, value) in &fields {
-        let is_ns = NAMESERVER_KEYS.contains(&key.as_str()) || key.starts_with("ns name");
+        // Numbered keys: `ns_name_01`, `Name Server 1`.
+        let is_ns = ns_keys.contains(&key.as_str())
+            || key.starts_with("ns name")
+            || key
+                .strip_prefix("name server ")
+                .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()));
         if let Some(host) = is_ns.then(|| nameserver(value)).flatten()
             && !nameservers.contains(&host)
         {
@@ -157,10 +283,10 @@ pub fn parse_record(answer: &str) -> WhoisRecord {
     WhoisRecord {
         facts: RegistrationFacts {
             registrar,
-            created: first_date(CREATED_KEYS),
-            expires: first_date(EXPIRES_KEYS),
-            last_changed: first_date(UPDATED_KEYS),
-            deletion: None,
+            created: first_date(CREATED_KEYS, Field::Created),
+            expires: first_date(EXPIRES_KEYS, Field::Expires),
+            last_changed: first_date(UPDATED_KEYS, Field::Updated),
+            deletion: first_date(DELETION_KEYS, Field::Deletion),
             statuses,
             nameservers,
         },
@@ -170,7 +296,7 @@ pub fn parse_record(answer: &str) -> WhoisRecord {
 
 /// The WHOIS server an IANA-style referral answer names (`refer:`, else `whois:`).
 pub fn parse_referral(answer: &str) -> Option<HostPort> {
-    let fields = fields(answer);
+    let fields = fields(answer, &Layout::GENERIC);
     ["refer", "whois"].iter().find_map(|wanted| {
         fields
             .iter()
@@ -223,13 +349,37 @@ pub fn parse_server(raw: &str) -> Option<HostPort> {
     })
 }
 
-/// Parses a WHOIS date: RFC 3339, ISO dates with or without a time,
-/// `01-Mar-2027`, `2027.03.01`, `2027/03/01`, `01.03.2027`, with trailing
-/// zone names or notes (`(JST)`, `UTC`) ignored. Times without an offset are
-/// taken as UTC.
+/// Parses a WHOIS date in a format that cannot be misread: RFC 3339, ISO
+/// dates with or without a time, `01-Mar-2027`, `2027.03.01`, `2027/03/01`,
+/// `2027. 03. 01.`, with trailing zone names or notes (`(JST)`, `UTC`)
+/// ignored. Times without an offset are taken as UTC. Day-first and
+/// month-first dates (`01.03.2027`, `01/03/2027`) need the registry's
+/// format: see [`parse_date_with`].
 pub fn parse_date(raw: &str) -> Option<Timestamp> {
+    parse_date_with(raw, &[])
+}
+
+/// [`parse_date`], then the registry's own `formats` (`strtime` syntax).
+pub fn parse_date_with(raw: &str, formats: &[&str]) -> Option<Timestamp> {
     let cleaned = raw.split('(').next().unwrap_or_default().trim();
-    let tokens: Vec<&str> = cleaned.split_whitespace().collect();
+    if let Some(date) = parse_dotted_year_first(cleaned) {
+        return Some(date);
+    }
+    // `28th April 2027` (USP, Island Networks): the day without its suffix.
+    let tokens: Vec<&str> = cleaned
+        .split_whitespace()
+        .map(|token| {
+            let digits = token.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+            let ordinal = matches!(&token[digits.len()..], "st" | "nd" | "rd" | "th");
+            if ordinal && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                digits
+            } else {
+                token
+            }
+        })
+        .collect();
+    let cleaned = tokens.join(" ");
+    let cleaned = cleaned.as_str();
     let mut candidates = vec![cleaned.to_owned()];
     if tokens.len() > 2 {
         candidates.push(tokens[..2].join(" "));
@@ -237,11 +387,25 @@ pub fn parse_date(raw: &str) -> Option<Timestamp> {
     if tokens.len() > 1 {
         candidates.push(tokens[0].to_owned());
     }
-    candidates.iter().find_map(|c| parse_date_exact(c))
+    candidates.iter().find_map(|c| parse_date_exact(c, formats))
 }
 
-fn parse_date_exact(raw: &str) -> Option<Timestamp> {
-    if raw.is_empty() || !raw.starts_with(|c: char| c.is_ascii_digit()) {
+/// KISA's `2027. 03. 01.`: year first, so unambiguous.
+fn parse_dotted_year_first(raw: &str) -> Option<Timestamp> {
+    let parts: Vec<&str> = raw.split('.').map(str::trim).collect();
+    let [year, month, day, ""] = parts.as_slice() else {
+        return None;
+    };
+    if year.len() != 4 || !raw.contains(". ") {
+        return None;
+    }
+    let date = civil::Date::new(year.parse().ok()?, month.parse().ok()?, day.parse().ok()?).ok()?;
+    date.to_zoned(TimeZone::UTC).ok().map(|z| z.timestamp())
+}
+
+fn parse_date_exact(raw: &str, formats: &[&str]) -> Option<Timestamp> {
+    let raw = raw.trim_end_matches('.');
+    if raw.is_empty() || !raw.starts_with(|c: char| c.is_ascii_alphanumeric()) {
         return None;
     }
     if let Ok(ts) = raw.parse::<Timestamp>() {
@@ -254,23 +418,46 @@ fn parse_date_exact(raw: &str) -> Option<Timestamp> {
     if let Ok(date) = raw.parse::<civil::Date>() {
         return utc(date.to_datetime(civil::Time::midnight()));
     }
+    // Year first or month by name: no registry writes year-day-month.
     const DATETIME_FORMATS: &[&str] = &[
         "%Y/%m/%d %H:%M:%S",
         "%Y.%m.%d %H:%M:%S",
         "%d-%b-%Y %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%a %b %d %H:%M:%S GMT %Y",
+        "%a %b %d %H:%M:%S %Y",
     ];
-    const DATE_FORMATS: &[&str] = &["%d-%b-%Y", "%Y.%m.%d", "%Y/%m/%d", "%d.%m.%Y", "%d/%m/%Y"];
+    const DATE_FORMATS: &[&str] = &[
+        "%d-%b-%Y",
+        "%d-%B-%Y",
+        "%Y-%b-%d",
+        "%d %b %Y",
+        "%d %B %Y",
+        "%b %d %Y",
+        "%a %b %d %Y",
+        "%Y.%m.%d",
+        "%Y/%m/%d",
+        "%Y%m%d",
+    ];
+    let parse = |f: &&str| {
+        let parsed = strtime::parse(f, raw).ok()?;
+        parsed.to_datetime().ok().or_else(|| {
+            let date = parsed.to_date().ok()?;
+            Some(date.to_datetime(civil::Time::midnight()))
+        })
+    };
     DATETIME_FORMATS
         .iter()
-        .find_map(|f| strtime::parse(f, raw).ok()?.to_datetime().ok())
-        .or_else(|| {
-            DATE_FORMATS.iter().find_map(|f| {
-                let date = strtime::parse(f, raw).ok()?.to_date().ok()?;
-                Some(date.to_datetime(civil::Time::midnight()))
-            })
-        })
+        .chain(DATE_FORMATS)
+        .chain(formats)
+        .find_map(parse)
+        .filter(|dt| PLAUSIBLE_YEARS.contains(&dt.year()))
         .and_then(utc)
 }
+
+/// Years a registration date can fall in. A two-digit year read as year 16
+/// is a misreading, never a date.
+const PLAUSIBLE_YEARS: std::ops::RangeInclusive<i16> = 1985..=2200;
 
 /// The wait a throttle banner asks for: `Try again after: <time>` (resolved
 /// against `now`), or `… in 23 seconds` / `after 5 minutes`.
@@ -321,21 +508,28 @@ fn parse_amount(text: &str) -> Option<Duration> {
 /// Flattens an answer into (normalised key, value) pairs, in order.
 ///
 /// A section header (a key with no value, or a bare word line such as .it's
-/// `Registrar`) takes the deeper-indented lines after it as its values until
+/// `Registrar`) takes the deeper-indented lines after it (with
+/// `values_below`, also the lines at its own indent) as its values until
 /// a blank line. Such a line that is itself `Key: value` (Nominet's
 /// `Registered on: …` under `Relevant dates:`) also counts as its own pair.
-fn fields(answer: &str) -> Vec<(String, String)> {
+fn fields(answer: &str, layout: &Layout) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut section: Option<(String, usize)> = None;
+    // The last header of this block: EIS (.ee) writes `Registrar:` and then
+    // `name: …` at the same indent, which reads as `registrar name`.
+    let mut block: Option<String> = None;
+    let mut continued: Option<(String, usize)> = None;
     for line in answer.lines() {
         let trimmed = line.trim();
         if trimmed.is_empty() {
             section = None;
+            block = None;
+            continued = None;
             continue;
         }
         let indent = line.len() - line.trim_start().len();
         if let Some((key, depth)) = &section {
-            if indent > *depth {
+            if indent + usize::from(layout.values_below) > *depth {
                 out.push((key.clone(), trimmed.to_owned()));
                 if let Some((k, v)) = key_value(trimmed).filter(|(_, v)| !v.is_empty()) {
                     out.push((k, v.to_owned()));
@@ -344,11 +538,43 @@ fn fields(answer: &str) -> Vec<(String, String)> {
             }
             section = None;
         }
+        if let Some((key, value)) = prefixed(trimmed) {
+            out.push((key, value));
+            continue;
+        }
+        if layout.space_separated
+            && let Some((key, value)) = trimmed.split_once("  ")
+            && !key.contains(char::is_whitespace)
+        {
+            out.push((normalise_key(key), value.trim().to_owned()));
+            continue;
+        }
+        if let Some((key, depth)) = &continued
+            && indent > *depth
+            && !trimmed.contains(':')
+        {
+            // A value continued on the next, deeper line (NASK's second
+            // name server, KazNIC's second status).
+            out.push((key.clone(), trimmed.to_owned()));
+            continue;
+        }
+        continued = None;
         match key_value(trimmed) {
-            Some((key, "")) => section = Some((key, indent)),
-            Some((key, value)) => out.push((key, value.to_owned())),
+            Some((key, "")) => {
+                block = Some(key.clone());
+                section = Some((key, indent));
+            }
+            Some((key, value)) => {
+                if let Some(header) = &block {
+                    out.push((format!("{header} {key}"), value.to_owned()));
+                }
+                continued = Some((key.clone(), indent));
+                out.push((key, value.to_owned()));
+            }
             None if trimmed.len() <= MAX_KEY_LEN && !trimmed.contains(['.', '%', '#', '>']) => {
-                section = Some((normalise_key(trimmed), indent));
+                let key = normalise_key(trimmed);
+                block = Some(key.clone());
+                section = Some((key, indent));
             }
             None => {}
         }
@@ -356,10 +582,21 @@ fn fields(answer: &str) -> Vec<(String, String)> {
     out
 }
 
+/// A fact written without a colon: `Record expires on 2027-01-01 (YYYY-MM-DD)`.
+fn prefixed(line: &str) -> Option<(String, String)> {
+    let lower = line.to_ascii_lowercase();
+    KEY_PREFIXES.iter().find_map(|prefix| {
+        let rest = lower.strip_prefix(prefix)?;
+        rest.starts_with(' ')
+            .then(|| ((*prefix).to_owned(), line[prefix.len()..].trim().to_owned()))
+    })
+}
+
 /// Splits `Key: value` or JPRS's `a. [Key]   value`.
 fn key_value(line: &str) -> Option<(String, &str)> {
     // JPRS prefixes some keys with a letter and a dot: `a. [Domain Name]`.
-    let bracketed = match line.split_once(". [") {
+    // MYNIC writes `c [Record Created]` without the dot.
+    let bracketed = match line.split_once(". [").or_else(|| line.split_once(" [")) {
         Some((prefix, rest)) if prefix.len() <= 2 => Some(rest),
         _ => line.strip_prefix('['),
     };
@@ -377,7 +614,21 @@ fn key_value(line: &str) -> Option<(String, &str)> {
 /// Lower case, `_` and `-` as spaces, single spaces: `Registrar_Name` and
 /// `registrar-name` both become `registrar name`.
 fn normalise_key(key: &str) -> String {
-    key.to_lowercase()
+    // Bilingual keys name the English last (`Data de registo / Creation
+    // Date (dd/mm/yyyy)`); KazNIC and Traficom pad with dots (`Domain Name....:`).
+    let key = key.rsplit(" / ").next().unwrap_or(key);
+    // Numbered forms (the .gov.za registry): `5a.        Primary NS`.
+    let key = match key.trim_start().split_once(". ") {
+        Some((number, rest))
+            if number.len() <= 3 && number.starts_with(|c: char| c.is_ascii_digit()) =>
+        {
+            rest
+        }
+        _ => key,
+    };
+    let key = key.split('(').next().unwrap_or(key);
+    key.trim_end_matches(['.', ' '])
+        .to_lowercase()
         .replace(['_', '-'], " ")
         .split_whitespace()
         .collect::<Vec<_>>()
@@ -538,13 +789,55 @@ mod tests {
             ("2027.03.01", "2027-03-01T00:00:00Z"),
             ("2027.03.01 12:30:00", "2027-03-01T12:30:00Z"),
             ("2027/03/01", "2027-03-01T00:00:00Z"),
-            ("01.03.2027", "2027-03-01T00:00:00Z"),
+            ("2027. 03. 01.", "2027-03-01T00:00:00Z"),
+            ("2027-Mar-01.", "2027-03-01T00:00:00Z"),
+            ("1 March 2027", "2027-03-01T00:00:00Z"),
+            ("01-March-2027", "2027-03-01T00:00:00Z"),
+            ("Mar 01 2027", "2027-03-01T00:00:00Z"),
+            ("Mon Mar 01 23:59:59 GMT 2027", "2027-03-01T23:59:59Z"),
+            ("Mon Mar 01 23:59:00 2027", "2027-03-01T23:59:00Z"),
+            ("2027-03-01 (YYYY-MM-DD)", "2027-03-01T00:00:00Z"),
+            ("1st March 2027", "2027-03-01T00:00:00Z"),
         ];
         for (raw, expected) in cases {
             assert_eq!(parse_date(raw), Some(ts(expected)), "{raw}");
         }
-        for junk in ["", "before Aug-1996", "never", "2027-13-45", "99999999999"] {
+        for junk in [
+            "",
+            "before Aug-1996",
+            "never",
+            "2027-13-45",
+            "99999999999",
+            "16/09/14",
+        ] {
             assert_eq!(parse_date(junk), None, "{junk}");
+        }
+    }
+
+    #[test]
+    fn day_first_dates_need_the_registrys_format() {
+        // 01.03.2027 is 1 March in Switzerland and could be 3 January
+        // elsewhere: without the registry's word, no date at all.
+        for ambiguous in [
+            "01.03.2027",
+            "01/03/2027",
+            "01-03-2027",
+            "4.7.2027 10:15:55",
+        ] {
+            assert_eq!(parse_date(ambiguous), None, "{ambiguous}");
+        }
+        let day_first = ["%d.%m.%Y %H:%M:%S", "%d.%m.%Y", "%d/%m/%Y", "%d-%m-%Y"];
+        for (raw, expected) in [
+            ("01.03.2027", "2027-03-01T00:00:00Z"),
+            ("01/03/2027", "2027-03-01T00:00:00Z"),
+            ("31-03-2027", "2027-03-31T00:00:00Z"),
+            ("4.7.2027 10:15:55", "2027-07-04T10:15:55Z"),
+        ] {
+            assert_eq!(
+                parse_date_with(raw, &day_first),
+                Some(ts(expected)),
+                "{raw}"
+            );
         }
     }
 
