@@ -424,9 +424,15 @@ fn every_operator_setting_is_a_chart_value_the_operator_accepts() {
     assert!(read.len() > 40, "{read:?}");
 
     let dir = tempfile::tempdir().unwrap();
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("charts/domain-monitor/values.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let reserved_lists = schema["properties"]["reservedNames"]["examples"][0].clone();
     let values = json!({
         "config": schema_examples("config"),
         "otel": schema_examples("otel"),
+        "reservedNames": reserved_lists,
         "secrets": {
             "apiAuthToken": "tok",
             "sentryDsn": "https://key@sentry.example/1",
@@ -513,6 +519,32 @@ fn every_operator_setting_is_a_chart_value_the_operator_accepts() {
             "/nonexistent/kubeconfig".to_owned(),
         ),
     ]);
+    // The reserved lists reach the pod through the chart's ConfigMap: the
+    // files it mounts, with the ConfigMap's contents, stand in for the mount.
+    let config_map = docs
+        .iter()
+        .find(|d| {
+            d["kind"] == "ConfigMap" && d["metadata"]["name"] == "dm-domain-monitor-reserved-names"
+        })
+        .expect("a ConfigMap of the reserved lists");
+    let lists = config_map["data"].as_object().unwrap();
+    assert_eq!(Value::Object(lists.clone()), reserved_lists);
+    let mounted = dir.path().join("reserved");
+    std::fs::create_dir_all(&mounted).unwrap();
+    for (file, text) in lists {
+        std::fs::write(mounted.join(file), text.as_str().unwrap()).unwrap();
+    }
+    let volume_mounts = &container(deployment)["volumeMounts"];
+    assert_eq!(
+        volume_mounts[0]["mountPath"],
+        "/etc/domain-monitor/reserved"
+    );
+    for (name, value) in &mut env {
+        if name == "RESERVED_NAMES" {
+            assert_eq!(value, "/etc/domain-monitor/reserved/premium.txt");
+            *value = mounted.join("premium.txt").display().to_string();
+        }
+    }
     let output = Command::new(env!("CARGO_BIN_EXE_domain-monitor"))
         .arg("run")
         .env_clear()

@@ -266,3 +266,34 @@ async fn public_suffixes_and_names_inside_domains_are_refused() {
         "{inside:#}"
     );
 }
+
+/// Issue 14, case 4: `.it` writes its lifecycle on one line
+/// (`Status: pendingDelete / redemptionPeriod`). With the name absent from DNS
+/// and the RDAP answer an HTML page, WHOIS alone carries the phase: the
+/// redemption, with the drop predicted from the last update.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_it_record_with_two_statuses_on_one_line_is_in_redemption() {
+    let lab = Lab::start("it", RdapFront::Stub, true).await;
+    lab.rdap_reply(
+        "redimere.it",
+        Reply::json(404, "text/html", "<html><body>Not Found</body></html>"),
+    );
+    lab.whois_reply(
+        "redimere.it",
+        "Domain:             redimere.it\r\nStatus:             pendingDelete / redemptionPeriod\r\n\
+         Signed:             no\r\nCreated:            2015-03-02 10:00:00\r\n\
+         Last Update:        2026-11-20 00:52:11\r\nExpire Date:        2026-10-01\r\n\r\n\
+         Registrar\r\n  Organization:     Demo Registrar S.r.l.\r\n  Name:             DEMO-REG\r\n",
+    );
+    let lines = check(&lab, &[], &["redimere.it"]).await;
+    let l = line(&lines, "redimere.it");
+    assert_eq!(availability(l), "Expiring", "{l:#}");
+    assert_eq!(l["reason"], "registry status redemptionPeriod", "{l:#}");
+    let drop = l["evaluation"]["verdict"]["predicted_drop_at"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        drop.starts_with("2026-12-25"),
+        "30 days of redemption and 5 of pendingDelete after the last update: {l:#}"
+    );
+}

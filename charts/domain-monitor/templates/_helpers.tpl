@@ -127,3 +127,12 @@ or watchNamespace). */}}
   name: {{ include "domain-monitor.serviceAccountName" . }}
   namespace: {{ .Release.Namespace }}
 {{- end }}
+
+{{/* RESERVED_NAMES: the mounted reserved-name lists, comma-separated. */}}
+{{- define "domain-monitor.reservedNamesPaths" -}}
+{{- $paths := list }}
+{{- range $file, $_ := .Values.reservedNames }}
+{{- $paths = append $paths (printf "/etc/domain-monitor/reserved/%s" $file) }}
+{{- end }}
+{{- join "," $paths }}
+{{- end }}
