@@ -6,6 +6,7 @@
 //! and notifications. [`config`] holds every setting; [`domain_name`] turns user
 //! input into the A-labels everything else works on.
 
+pub mod backoff;
 pub mod check;
 pub mod check_command;
 pub mod config;

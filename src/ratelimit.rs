@@ -329,9 +329,8 @@ impl ServerBudgets {
         let mut table = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
         let entry = table.entry(server.to_owned()).or_default();
         entry.strikes = entry.strikes.saturating_add(1);
-        let exponential = INITIAL_BACKOFF
-            .saturating_mul(1 << (entry.strikes - 1).min(10))
-            .min(MAX_BACKOFF);
+        let exponential =
+            crate::backoff::Backoff::new(INITIAL_BACKOFF, MAX_BACKOFF).delay_at(entry.strikes, 0.5);
         let wait = retry_after.map_or(exponential, |r| r.min(MAX_BACKOFF));
         entry.until = Some(Instant::now() + wait);
         wait

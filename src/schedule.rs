@@ -11,6 +11,7 @@
 //!   longest a domain waits between two checks.
 //! - Failed checks back off per domain: 30 s doubling, capped at the interval.
 
+use crate::backoff::Backoff;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
@@ -73,10 +74,7 @@ impl SchedulePolicy {
         if timing.consecutive_errors == 0 {
             return interval;
         }
-        let backoff = self
-            .error_backoff
-            .saturating_mul(1 << (timing.consecutive_errors - 1).min(16));
-        backoff.min(interval)
+        Backoff::new(self.error_backoff, interval).delay_at(timing.consecutive_errors, 0.5)
     }
 
     /// Inside the approach to a drop: a tenth of the time left, never below the

@@ -2,11 +2,11 @@
 //! says: cheap layers first, the precious deep layers only when needed.
 //! Shared by the controller and the `check` command.
 
+use crate::backoff::Backoff;
 use std::{sync::Arc, time::Duration};
 
 use futures::future::join_all;
 use jiff::Timestamp;
-use rand::Rng;
 use serde::Serialize;
 use tracing::Instrument;
 
@@ -281,10 +281,11 @@ impl LayeredChecker {
     }
 }
 
-/// `base × 2^(attempt−1)`, ±50 %.
+/// `base × 2^(attempt−1)` (at most 256 × base), ±50 %.
 fn jittered(base: Duration, attempt: u32) -> Duration {
-    let delay = base.saturating_mul(1 << (attempt - 1).min(8));
-    delay.mul_f64(rand::rng().random_range(0.5..1.5))
+    Backoff::new(base, base.saturating_mul(256))
+        .with_jitter(0.5)
+        .delay(attempt)
 }
 
 #[cfg(test)]

@@ -8,9 +8,9 @@
 
 pub mod payload;
 
+use crate::backoff::Backoff;
 use std::time::Duration;
 
-use rand::Rng;
 use reqwest::{StatusCode, header};
 use url::Url;
 
@@ -161,11 +161,10 @@ fn is_transient(status: StatusCode) -> bool {
 /// Delay before attempt `attempts + 1`: 5 s doubling per attempt up to
 /// 10 min, ±25 % jitter, and never shorter than the receiver's Retry-After.
 pub fn retry_delay(attempts: u32, retry_after: Option<Duration>) -> Duration {
-    let exponential = FIRST_RETRY
-        .saturating_mul(1 << attempts.saturating_sub(1).min(10))
-        .min(MAX_RETRY);
-    let jittered = exponential.mul_f64(rand::rng().random_range(0.75..1.25));
-    retry_after.map_or(jittered, |r| r.min(Duration::from_secs(3600)).max(jittered))
+    let jittered = Backoff::new(FIRST_RETRY, MAX_RETRY)
+        .with_jitter(0.25)
+        .delay(attempts);
+    Backoff::honouring(jittered, retry_after, Duration::from_secs(3600))
 }
 
 /// The URL without user info or query, for logs and errors.

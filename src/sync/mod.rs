@@ -9,6 +9,7 @@
 
 pub mod plan;
 
+use crate::backoff::Backoff;
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use futures::{StreamExt, stream};
@@ -437,9 +438,7 @@ fn retry_after_failure(err: &SyncError, failures: u32, interval: Duration) -> Du
     if matches!(err, SyncError::Refused(_)) {
         return interval;
     }
-    Duration::from_secs(10)
-        .saturating_mul(1 << failures.min(16))
-        .min(interval)
+    Backoff::new(Duration::from_secs(10), interval).delay_at(failures + 1, 0.5)
 }
 
 #[cfg(test)]
