@@ -161,6 +161,51 @@ async fn a_name_under_a_private_registry_is_unknown_never_available() {
     );
 }
 
+/// Issue 14, case 3, the other side: with `uk.com`'s own RDAP and WHOIS
+/// servers configured (as overrides for that suffix), a name under it is
+/// asked where it is registered, and can be found free there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_under_a_routed_private_registry_is_asked_at_its_own_servers() {
+    let lab = Lab::start("com", RdapFront::Registry, true).await;
+    // The .com zone delegates uk.com: its names are below another zone cut.
+    lab.delegate("uk.com");
+    let private = Lab::start("com", RdapFront::Registry, true).await;
+    private.whois_reply(
+        "brand-free.uk.com",
+        "No match for \"BRAND-FREE.UK.COM\".\r\n",
+    );
+    let rdap = format!("uk.com={}", private.rdap.base_url());
+    let whois = format!(
+        "uk.com={}",
+        private.whois.as_ref().expect("a WHOIS server").host_port()
+    );
+    let lines = check(
+        &lab,
+        &[
+            ("RDAP_OVERRIDES", rdap.as_str()),
+            ("WHOIS_OVERRIDES", whois.as_str()),
+        ],
+        &["brand-free.uk.com"],
+    )
+    .await;
+    let l = line(&lines, "brand-free.uk.com");
+    assert_eq!(availability(l), "Available", "{l:#}");
+    assert_eq!(
+        l["evaluation"]["verdict"]["confirmed_by"],
+        serde_json::json!(["registry"])
+    );
+    let whois_report = l["evaluation"]["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "whois")
+        .expect("a whois report");
+    assert_eq!(
+        whois_report["server"],
+        private.whois.as_ref().unwrap().host_port().to_string()
+    );
+}
+
 /// Issue 14, case 3: registry-reserved names look free to DNS, RDAP and
 /// WHOIS alike; ICANN Specification 5 and the user's own lists make them
 /// `Reserved`.

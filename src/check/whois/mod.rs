@@ -207,9 +207,18 @@ impl WhoisChecker {
     async fn run(&self, domain: &DomainName) -> CheckReport {
         let started = Timestamp::now();
         let tld = domain.tld();
-        let server = match self.server_for(tld).await {
-            Ok(server) => server,
-            Err(error) => return failure_report(error, started),
+        // An override for a longer suffix (a private registry such as
+        // `uk.com`) wins over the TLD's server.
+        let routed = crate::check::rdap::bootstrap::longest_suffix_match(domain.as_str(), |s| {
+            self.settings.overrides.get(s)
+        })
+        .cloned();
+        let server = match routed {
+            Some(server) => server,
+            None => match self.server_for(tld).await {
+                Ok(server) => server,
+                Err(error) => return failure_report(error, started),
+            },
         };
         let name = server.to_string();
         if let Some(refusal) = self.refusal(&name) {
