@@ -140,6 +140,60 @@ async fn a_held_name_behind_an_html_404_and_a_bare_not_found_is_never_available(
     assert_eq!(held["notify"], false, "{held:#}");
 }
 
+/// Issue 14, case 5: an RDAP server that throttles (429 with Retry-After, 403
+/// quota) says nothing about the name. Where WHOIS is absent the name stays
+/// unconfirmed; where the registry's WHOIS answers "not found", that and the
+/// zone confirm it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttling_rdap_server_says_nothing_about_the_name() {
+    let lab = Lab::start("lab", RdapFront::Stub, false).await;
+    lab.rdap_reply(
+        "quota.lab",
+        Reply::json(403, "text/plain", "Number of allowed queries exceeded"),
+    );
+    lab.rdap_reply(
+        "slow.lab",
+        Reply::json(
+            429,
+            RDAP_JSON,
+            r#"{"errorCode":429,"title":"Too Many Requests"}"#,
+        )
+        .header("Retry-After", "30"),
+    );
+    let lines = check(&lab, &[], &["quota.lab", "slow.lab"]).await;
+    for name in ["quota.lab", "slow.lab"] {
+        let l = line(&lines, name);
+        assert_eq!(l["notify"], false, "{l:#}");
+        assert_ne!(availability(l), "Available", "{l:#}");
+        let rdap = l["evaluation"]["reports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["kind"] == "rdap")
+            .expect("an rdap report");
+        assert_eq!(rdap["outcome"], "rateLimited", "{rdap:#}");
+    }
+
+    let with_whois = Lab::start("lab", RdapFront::Stub, true).await;
+    with_whois.rdap_reply(
+        "slow.lab",
+        Reply::json(
+            429,
+            RDAP_JSON,
+            r#"{"errorCode":429,"title":"Too Many Requests"}"#,
+        )
+        .header("Retry-After", "30"),
+    );
+    with_whois.whois_reply("slow.lab", "No match for \"SLOW.LAB\".\r\n");
+    let lines = check(&with_whois, &[], &["slow.lab"]).await;
+    let l = line(&lines, "slow.lab");
+    assert_eq!(availability(l), "Available", "{l:#}");
+    assert_eq!(
+        l["evaluation"]["verdict"]["confirmed_by"],
+        serde_json::json!(["registry"])
+    );
+}
+
 /// Issue 14, case 3: a name under a privately run second level. The .net
 /// registry never holds such names, so its "No match" and RDAP 404 say
 /// nothing: `Unknown`, with what to configure.
