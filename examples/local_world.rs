@@ -129,9 +129,19 @@ async fn main() {
     let mut dropped = false;
     let mut printed = 0;
     let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    // SIGTERM too (the scripts stop the world with it): leaving the loop
+    // drops the servers, which stops nsd and rdap-srv with them.
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
+            Some(()) = async {
+                match terminate.as_mut() {
+                    Some(signal) => signal.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => break,
             _ = ticker.tick() => {}
         }
         let callbacks = world.callbacks();

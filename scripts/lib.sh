@@ -64,7 +64,9 @@ start_world() {
   rm -f "$dir/world.env"
   bash "$repo_root/tests/tools/install-rdap-srv.sh" >/dev/null
   cargo build --locked -q --example local_world
-  "$repo_root/target/debug/examples/local_world" --env-file "$dir/world.env" "$@" &
+  # Its banner and callbacks go to stderr, so that a command's own output
+  # (e.g. `check --output json`) stays clean on stdout.
+  "$repo_root/target/debug/examples/local_world" --env-file "$dir/world.env" "$@" >&2 &
   WORLD_PID=$!
   wait_for_start "$WORLD_PID" 60 "the local world" "" test -s "$dir/world.env"
 }

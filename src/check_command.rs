@@ -7,10 +7,7 @@ use futures::future::join_all;
 use serde::Serialize;
 
 use crate::{
-    check::{
-        CheckOutcome,
-        layered::{Depth, Evaluation, LayeredChecker},
-    },
+    check::layered::{Depth, Evaluation, LayeredChecker},
     config::OutputFormat,
     domain_name::DomainName,
     resource::Availability,
@@ -139,7 +136,7 @@ fn render_table(lines: &[CheckLine]) -> String {
                 format!("{:.3}", line.confidence),
                 layers,
                 expires,
-                key_evidence(line),
+                line.reason.clone(),
             ]
         })
         .collect();
@@ -149,7 +146,7 @@ fn render_table(lines: &[CheckLine]) -> String {
         "CONFIDENCE",
         "LAYERS",
         "EXPIRES",
-        "EVIDENCE",
+        "REASON",
     ];
     let mut widths = header.map(str::len);
     for row in &rows {
@@ -175,23 +172,6 @@ fn render_table(lines: &[CheckLine]) -> String {
 }
 
 /// The checks that carried the verdict, e.g. `dns: NXDOMAIN …; rdap: 404 …`.
-fn key_evidence(line: &CheckLine) -> String {
-    let Some(evaluation) = &line.evaluation else {
-        return line.reason.clone();
-    };
-    let decisive: Vec<String> = evaluation
-        .reports
-        .iter()
-        .filter(|r| !matches!(r.outcome, CheckOutcome::Skipped))
-        .map(|r| format!("{}: {}", r.kind, r.detail))
-        .collect();
-    if decisive.is_empty() {
-        line.reason.clone()
-    } else {
-        decisive.join("; ")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

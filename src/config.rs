@@ -174,19 +174,23 @@ pub struct CheckerArgs {
     #[arg(long, env = "REGISTRAR_RATE_LIMIT", default_value = "1/s", value_parser = parse_rate_limit)]
     pub registrar_rate_limit: RateLimit,
     /// Confidence (0.0–1.0) a verdict of `Available` needs before anyone is
-    /// notified; below it a free-looking name reads `Unconfirmed`.
+    /// notified; below it a free-looking name reads `Unconfirmed`. The weights
+    /// are set for 0.9: above 0.908 a drop confirmed by DNS and RDAP alone
+    /// (no WHOIS, no registrar) is never notified.
     #[arg(long, env = "CONFIDENCE_THRESHOLD", default_value = "0.9", value_parser = parse_fraction)]
     pub confidence_threshold: f64,
     /// How long after the registry's first RDAP "not in the registry
     /// database" a second one confirms a drop where no WHOIS or registrar
     /// corroborates it (the confirmation over time of README's evidence model).
-    #[arg(long, env = "REGISTRY_CONFIRM_AFTER", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "REGISTRY_CONFIRM_AFTER", default_value = "30s", value_parser = parse_confirm_after)]
     pub registry_confirm_after: Duration,
     /// Reserved and premium name lists to add to the built-in ICANN
-    /// Specification 5 reservations, as comma-separated file paths (one
-    /// `name`, `label.*` or `!name` per line; see README, "Reserved names").
-    #[arg(long, env = "RESERVED_NAMES", value_delimiter = ',')]
-    pub reserved_names: Vec<std::path::PathBuf>,
+    /// Specification 5 reservations, as comma-separated file paths. Each
+    /// line: a name (`vip.example`), a label under every suffix (`casino.*`)
+    /// or a release (`!france.example`), optionally followed by words saying
+    /// why; `#` starts a comment.
+    #[arg(long, env = "RESERVED_NAMES", default_value = "", value_parser = parse_path_list)]
+    pub reserved_names: PathList,
     /// Registrar availability API: `none` (disabled), `godaddy`, or `generic`.
     #[arg(long, env = "REGISTRAR_PROVIDER", value_enum, default_value_t = crate::check::registrar::ProviderKind::None)]
     pub registrar_provider: crate::check::registrar::ProviderKind,
@@ -806,6 +810,34 @@ fn parse_overrides<T>(
     Ok(table)
 }
 
+/// Comma-separated file paths; empty entries are skipped, so an empty
+/// variable means "none".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PathList(pub Vec<std::path::PathBuf>);
+
+fn parse_path_list(raw: &str) -> Result<PathList, String> {
+    Ok(PathList(
+        raw.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(std::path::PathBuf::from)
+            .collect(),
+    ))
+}
+
+/// At least a second: the second registry answer must be a second look, not
+/// the same moment asked twice.
+fn parse_confirm_after(raw: &str) -> Result<Duration, String> {
+    let duration = parse_duration(raw)?;
+    if duration < Duration::from_secs(1) {
+        return Err(
+            "expected at least 1s: a shorter wait asks the registry the same question twice at once"
+                .to_owned(),
+        );
+    }
+    Ok(duration)
+}
+
 fn parse_url_overrides(raw: &str) -> Result<UrlOverrides, String> {
     parse_overrides(raw, "url", parse_http_url)
 }
@@ -817,6 +849,22 @@ fn parse_host_overrides(raw: &str) -> Result<HostOverrides, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reserved_lists_and_the_confirmation_delay_are_checked() {
+        assert_eq!(parse_path_list("").unwrap(), PathList::default());
+        assert_eq!(parse_path_list(" , ").unwrap(), PathList::default());
+        assert_eq!(
+            parse_path_list("/a.txt, /b.txt").unwrap().0,
+            [std::path::PathBuf::from("/a.txt"), "/b.txt".into()]
+        );
+        assert!(
+            parse_confirm_after("1ms")
+                .unwrap_err()
+                .contains("at least 1s")
+        );
+        assert_eq!(parse_confirm_after("30s").unwrap(), Duration::from_secs(30));
+    }
 
     #[test]
     fn durations_accept_seconds_and_units() {

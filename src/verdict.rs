@@ -386,6 +386,11 @@ pub fn decide(
                     humantime::format_duration(policy.registry_confirm_after)
                 ));
             }
+            reason.push_str(&format!(
+                "; confidence {:.3} is below the notification threshold {}",
+                round3(p_free),
+                policy.confidence_threshold
+            ));
             (Availability::Unconfirmed, p_free, reason)
         }
     } else if let Some(confirmed) = background

@@ -43,11 +43,14 @@ async fn check_prints_verdicts_with_evidence() {
         taken.contains("Registered") && taken.contains("2027-01-15"),
         "{taken}"
     );
-    assert!(taken.contains("dns: "), "evidence: {taken}");
+    assert!(
+        taken.contains("registered: dns delegated"),
+        "reason: {taken}"
+    );
     let free = row("free.test");
     assert!(free.contains("Available"), "{free}");
     assert!(
-        free.contains("whois: "),
+        free.contains("whois not found"),
         "a free name is confirmed by every layer: {free}"
     );
     let leaving = row("leaving.test");

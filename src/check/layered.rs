@@ -219,12 +219,20 @@ impl LayeredChecker {
         let mut layers: Vec<Layer> = Vec::new();
         loop {
             let after_fast = layers.contains(&Layer::Fast);
-            let stop_after_fast = after_fast
-                && (background.standing != Standing::Registrable
-                    || (depth == Depth::Reverify && verdict::fast_layer_still_free(&reports)));
-            if stop_after_fast {
-                // Reserved and unrouted names are settled by policy; a
-                // confirmed name that still looks free needs no deep layer.
+            let stop = match background.standing {
+                // The TLD's registry cannot speak for a private registry.
+                Standing::UnroutedPrivate { .. } => after_fast,
+                // A reserved name may still be registered (and in its
+                // lifecycle): RDAP says so; WHOIS is not spent on it.
+                Standing::Reserved { .. } => layers.contains(&Layer::Reliable),
+                // A confirmed name that still looks free needs no deep layer.
+                Standing::Registrable => {
+                    after_fast
+                        && depth == Depth::Reverify
+                        && verdict::fast_layer_still_free(&reports)
+                }
+            };
+            if stop {
                 break;
             }
             let next = verdict::next_layer(&layers, &reports).or_else(|| {
@@ -371,6 +379,59 @@ mod tests {
         assert_eq!(eval.layers, [Layer::Fast]);
         assert_eq!(rdap.calls.load(Ordering::SeqCst), 0);
         assert_eq!(whois.calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_reserved_name_is_asked_at_rdap_but_never_at_whois() {
+        let dns = Scripted::new(CheckKind::Dns, &[Available]);
+        let rdap = Scripted::new(CheckKind::Rdap, &[Available]);
+        let whois = Scripted::new(CheckKind::Whois, &[Available]);
+        let reserved = crate::standing::ReservedNames::builtin();
+        let eval = pipeline(&[dns, rdap.clone(), whois.clone()])
+            .with_standings(crate::standing::Standings::new(reserved, []))
+            .evaluate(
+                &DomainName::parse("nic.xyz").unwrap(),
+                Depth::Escalate,
+                Background::default(),
+            )
+            .await;
+        assert_eq!(eval.verdict.availability, Availability::Reserved);
+        assert_eq!(
+            rdap.calls.load(Ordering::SeqCst),
+            1,
+            "RDAP may show a registration"
+        );
+        assert_eq!(
+            whois.calls.load(Ordering::SeqCst),
+            0,
+            "WHOIS is not spent on it"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_confirmed_name_that_still_looks_free_is_rechecked_by_dns_alone() {
+        let dns = Scripted::new(CheckKind::Dns, &[Available]);
+        let rdap = Scripted::new(CheckKind::Rdap, &[Available]);
+        let confirmed = Background {
+            confirmed: Some(crate::verdict::Confirmed {
+                at: Timestamp::now(),
+                confidence: 0.95,
+                confirmed_by: vec![crate::verdict::ConfirmedBy::Registry],
+            }),
+            ..Background::default()
+        };
+        let eval = pipeline(&[dns, rdap.clone()])
+            .evaluate(&domain(), Depth::Reverify, confirmed.clone())
+            .await;
+        assert_eq!(eval.layers, [Layer::Fast]);
+        assert_eq!(rdap.calls.load(Ordering::SeqCst), 0);
+        assert_eq!(eval.verdict.availability, Availability::Available);
+        // A delegation seen again ends it at once.
+        let dns = Scripted::new(CheckKind::Dns, &[Registered]);
+        let eval = pipeline(&[dns])
+            .evaluate(&domain(), Depth::Reverify, confirmed)
+            .await;
+        assert_eq!(eval.verdict.availability, Availability::Registered);
     }
 
     #[tokio::test]

@@ -44,7 +44,7 @@ const WITHOUT_SPEC5: &[&str] = &["com", "net"];
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The file could not be read.
-    #[error("cannot read the reserved-names list {path}: {source}")]
+    #[error("cannot read the reserved-names list {path} (RESERVED_NAMES): {source}")]
     Read {
         /// The file (`RESERVED_NAMES`).
         path: PathBuf,
@@ -52,19 +52,18 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A line is neither a domain name, `label.*` nor `!name`.
+    /// Lines that are neither a registrable name, `label.*` nor `!name`.
     #[error(
-        "reserved-names list {path}, line {line}: {entry:?} is not a name, `label.*` or `!name`: {reason}"
+        "reserved-names list {path} (RESERVED_NAMES): {} bad entr{}; each line is a registrable name (vip.example), a label under every suffix (casino.*) or a release (!france.example):\n{}",
+        problems.len(),
+        if problems.len() == 1 { "y" } else { "ies" },
+        problems.join("\n")
     )]
-    Entry {
+    Entries {
         /// The file.
         path: PathBuf,
-        /// 1-based line number.
-        line: usize,
-        /// The entry as written.
-        entry: String,
-        /// What is wrong with it.
-        reason: String,
+        /// One line per bad entry: `line N: "entry": why`.
+        problems: Vec<String>,
     },
 }
 
@@ -109,8 +108,11 @@ impl ReservedNames {
         Ok(names)
     }
 
-    /// Adds the entries of one list (see the module documentation).
+    /// Adds the entries of one list (see the module documentation); every
+    /// bad entry is reported at once, and nothing is added then.
     pub fn add_list(&mut self, path: &Path, text: &str) -> Result<(), Error> {
+        let mut problems = Vec::new();
+        let mut added = Self::default();
         for (index, raw) in text.lines().enumerate() {
             let line = raw.split('#').next().unwrap_or_default().trim();
             let Some(entry) = line.split_whitespace().next() else {
@@ -122,25 +124,45 @@ impl ReservedNames {
             } else {
                 format!("{reason} (listed in {})", path.display())
             };
-            let bad = |why: String| Error::Entry {
-                path: path.to_owned(),
-                line: index + 1,
-                entry: entry.to_owned(),
-                reason: why,
+            let mut bad = |why: String| {
+                problems.push(format!("line {}: {entry:?}: {why}", index + 1));
             };
-            if let Some(label) = entry.strip_suffix(".*") {
-                let probe = DomainName::parse(&format!("{label}.example"))
-                    .map_err(|e| bad(e.to_string()))?;
-                let label = probe.labels().next().unwrap_or_default().to_owned();
-                self.labels.insert(label, reason);
+            if entry.starts_with("*.") {
+                bad("a wildcard is written label.* (the label, then .*)".to_owned());
+            } else if let Some(label) = entry.strip_suffix(".*") {
+                match DomainName::parse(&format!("{label}.example")) {
+                    Ok(probe) if !label.contains('.') => {
+                        let label = probe.labels().next().unwrap_or_default().to_owned();
+                        added.labels.insert(label, reason);
+                    }
+                    Ok(_) => bad("label.* takes one label, without dots".to_owned()),
+                    Err(_) => bad(format!("{label:?} is not a valid label")),
+                }
             } else if let Some(name) = entry.strip_prefix('!') {
-                let name = DomainName::parse(name).map_err(|e| bad(e.to_string()))?;
-                self.released.insert(name.as_str().to_owned());
+                match DomainName::parse(name) {
+                    Ok(name) => {
+                        added.released.insert(name.as_str().to_owned());
+                    }
+                    Err(e) => bad(e.to_string()),
+                }
             } else {
-                let name = DomainName::parse(entry).map_err(|e| bad(e.to_string()))?;
-                self.names.insert(name.as_str().to_owned(), reason);
+                match DomainName::parse(entry) {
+                    Ok(name) => {
+                        added.names.insert(name.as_str().to_owned(), reason);
+                    }
+                    Err(e) => bad(e.to_string()),
+                }
             }
         }
+        if !problems.is_empty() {
+            return Err(Error::Entries {
+                path: path.to_owned(),
+                problems,
+            });
+        }
+        self.labels.extend(added.labels);
+        self.names.extend(added.names);
+        self.released.extend(added.released);
         Ok(())
     }
 
@@ -192,7 +214,7 @@ impl Standings {
 
     /// From the checker settings: `RESERVED_NAMES` and the RDAP/WHOIS overrides.
     pub fn from_args(args: &CheckerArgs) -> Result<Self, Error> {
-        let reserved = ReservedNames::load(&args.reserved_names)?;
+        let reserved = ReservedNames::load(&args.reserved_names.0)?;
         let routed = args
             .rdap_overrides
             .keys()
@@ -284,11 +306,23 @@ mod tests {
     #[test]
     fn a_bad_list_entry_names_its_file_and_line() {
         let err = ReservedNames::builtin()
-            .add_list(Path::new("r.txt"), "ok.example\nco.uk\n")
+            .add_list(
+                Path::new("r.txt"),
+                "ok.example\nco.uk\nhttp://x\n*.example\nok.*\n",
+            )
             .unwrap_err()
             .to_string();
-        assert!(err.contains("r.txt, line 2"), "{err}");
+        assert!(
+            err.contains("r.txt (RESERVED_NAMES): 3 bad entries"),
+            "{err}"
+        );
+        assert!(err.contains("line 2: \"co.uk\""), "{err}");
         assert!(err.contains("public suffix"), "{err}");
+        assert!(err.contains("line 3: \"http://x\""), "{err}");
+        assert!(
+            err.contains("line 4: \"*.example\": a wildcard is written label.*"),
+            "{err}"
+        );
     }
 
     #[test]
