@@ -50,6 +50,14 @@ fn line<'a>(lines: &'a [Value], domain: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no line for {domain} in {lines:#?}"))
 }
 
+/// The report of checker `kind` in a line's evaluation.
+fn report_of<'a>(line: &'a Value, kind: &str) -> &'a Value {
+    line["evaluation"]["reports"]
+        .as_array()
+        .and_then(|reports| reports.iter().find(|r| r["kind"] == kind))
+        .unwrap_or_else(|| panic!("no {kind} report in {line:#}"))
+}
+
 fn availability(line: &Value) -> &str {
     line["availability"].as_str().unwrap_or_default()
 }
@@ -77,12 +85,7 @@ async fn an_rdap_only_registry_drop_is_confirmed_over_time_and_notified() {
             .is_some_and(|r| r.contains("confirmed")),
         "{verdict:#}"
     );
-    let dns = dropped["evaluation"]["reports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["kind"] == "dns")
-        .expect("a dns report");
+    let dns = report_of(dropped, "dns");
     assert_eq!(dns["servers_agreeing"], 2, "{dns:#}");
     assert!(
         started.elapsed() >= CONFIRM_AFTER,
@@ -109,12 +112,7 @@ async fn a_whois_server_that_refuses_us_neither_blocks_nor_makes_a_drop() {
     for name in ["refused.lab", "odd-wording.lab"] {
         let l = line(&lines, name);
         assert_eq!(availability(l), "Available", "{l:#}");
-        let whois = l["evaluation"]["reports"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["kind"] == "whois")
-            .expect("a whois report");
+        let whois = report_of(l, "whois");
         assert_ne!(whois["outcome"], "registered", "{whois:#}");
     }
 }
@@ -165,12 +163,7 @@ async fn a_throttling_rdap_server_says_nothing_about_the_name() {
         let l = line(&lines, name);
         assert_eq!(l["notify"], false, "{l:#}");
         assert_ne!(availability(l), "Available", "{l:#}");
-        let rdap = l["evaluation"]["reports"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["kind"] == "rdap")
-            .expect("an rdap report");
+        let rdap = report_of(l, "rdap");
         assert_eq!(rdap["outcome"], "rateLimited", "{rdap:#}");
     }
 
@@ -248,12 +241,7 @@ async fn a_name_under_a_routed_private_registry_is_asked_at_its_own_servers() {
         l["evaluation"]["verdict"]["confirmed_by"],
         serde_json::json!(["registry"])
     );
-    let whois_report = l["evaluation"]["reports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["kind"] == "whois")
-        .expect("a whois report");
+    let whois_report = report_of(l, "whois");
     assert_eq!(
         whois_report["server"],
         private.whois.as_ref().unwrap().host_port().to_string()
