@@ -309,6 +309,20 @@ fn check_ascii_name(input: &str, ascii: &str) -> Result<(), InvalidDomain> {
     Ok(())
 }
 
+/// Looks `domain` up by its suffixes, longest first (`a.b.co.uk`, `b.co.uk`,
+/// `co.uk`, `uk`): how the RDAP bootstrap (RFC 9224 allows entries longer
+/// than a TLD) and the RDAP and WHOIS overrides (a private registry such as
+/// `uk.com`) find a name's server.
+pub fn longest_suffix_match<'t, T>(
+    domain: &str,
+    lookup: impl Fn(&str) -> Option<&'t T>,
+) -> Option<&'t T> {
+    let domain = domain.trim_end_matches('.');
+    std::iter::once(domain)
+        .chain(domain.match_indices('.').map(|(i, _)| &domain[i + 1..]))
+        .find_map(lookup)
+}
+
 /// The ICANN-section public suffix of `name` (lower-case A-labels): its
 /// longest tail that the list has as an ICANN rule, or its TLD when the list
 /// does not know the TLD. Private rules are skipped: a private suffix is

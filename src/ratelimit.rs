@@ -48,7 +48,8 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 const QUEUE_RECHECK: Duration = Duration::from_millis(250);
 
 /// How urgent a request toward a rate-limited server is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Urgency {
     /// A routine re-check.
     #[default]

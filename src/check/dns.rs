@@ -510,16 +510,7 @@ impl DnsChecker {
                     continue;
                 }
             }
-            let query = Query::query(name.clone(), RecordType::NS);
-            let mut options = DnsRequestOptions::default();
-            options.recursion_desired = false;
-            let answer = tokio::time::timeout_at(
-                deadline,
-                upstream.pool.lookup(query, options).first_answer(),
-            )
-            .await
-            .unwrap_or(Err(NetError::Timeout));
-            let delegation = classify(&name, &answer);
+            let delegation = ask_ns(upstream, &name, deadline).await;
             let failed = matches!(delegation, Delegation::Failed(_));
             if !failed {
                 self.budgets.record_success(&upstream.label);
@@ -565,19 +556,8 @@ impl DnsChecker {
     ) -> Option<CheckReport> {
         let other = servers.iter().find(|s| s.label != first.label)?;
         self.budgets.acquire(&other.label).await.ok()?;
-        let mut options = DnsRequestOptions::default();
-        options.recursion_desired = false;
-        let answer = tokio::time::timeout_at(
-            deadline,
-            other
-                .pool
-                .lookup(Query::query(name.clone(), RecordType::NS), options)
-                .first_answer(),
-        )
-        .await
-        .unwrap_or(Err(NetError::Timeout));
         let (a, b) = (first.label.as_str(), other.label.as_str());
-        match classify(name, &answer) {
+        match ask_ns(other, name, deadline).await {
             Delegation::NoSuchName { with_soa: true } => {
                 self.budgets.record_success(&other.label);
                 let mut agreed = report(Delegation::NoSuchName { with_soa: true }, a, started);
@@ -619,6 +599,23 @@ impl Checker for DnsChecker {
     fn check<'a>(&'a self, domain: &'a DomainName) -> BoxFuture<'a, CheckReport> {
         Box::pin(self.run(domain))
     }
+}
+
+/// Asks `upstream` for `name NS` without recursion, by `deadline`, and
+/// classifies the answer (a timeout is a failure).
+async fn ask_ns(upstream: &Upstream, name: &Name, deadline: tokio::time::Instant) -> Delegation {
+    let mut options = DnsRequestOptions::default();
+    options.recursion_desired = false;
+    let answer = tokio::time::timeout_at(
+        deadline,
+        upstream
+            .pool
+            .lookup(Query::query(name.clone(), RecordType::NS), options)
+            .first_answer(),
+    )
+    .await
+    .unwrap_or(Err(NetError::Timeout));
+    classify(name, &answer)
 }
 
 /// The report for one classified answer from `server`.

@@ -14,7 +14,7 @@ use super::{CheckOutcome, CheckReport, Checker, Layer};
 use crate::{
     config::CheckerArgs,
     domain_name::DomainName,
-    ratelimit::{ServerBudgets, with_urgency},
+    ratelimit::{ServerBudgets, Urgency, with_urgency},
     standing::Standings,
     verdict::{self, Background, Standing, Verdict, VerdictPolicy},
 };
@@ -67,6 +67,8 @@ pub struct Evaluation {
     pub finished_at: Timestamp,
     /// Where the name stood (reserved, private registry, registrable).
     pub standing: Standing,
+    /// How urgently the deep layers were asked (the last layer's urgency).
+    pub urgency: Urgency,
 }
 
 impl Evaluation {
@@ -217,6 +219,7 @@ impl LayeredChecker {
         background.standing = self.standings.of(domain);
         let mut reports: Vec<CheckReport> = Vec::new();
         let mut layers: Vec<Layer> = Vec::new();
+        let mut urgency = background.urgency;
         loop {
             let after_fast = layers.contains(&Layer::Fast);
             let stop = match background.standing {
@@ -241,11 +244,9 @@ impl LayeredChecker {
             });
             let Some(layer) = next else { break };
             layers.push(layer);
-            let urgency = if layer == Layer::Fast {
-                background.urgency
-            } else {
-                background.urgency_after_fast(&reports)
-            };
+            if layer != Layer::Fast {
+                urgency = background.urgency_after_fast(&reports);
+            }
             let runs = self
                 .checkers
                 .iter()
@@ -261,6 +262,7 @@ impl LayeredChecker {
             reports,
             finished_at,
             standing: background.standing,
+            urgency,
         }
     }
 

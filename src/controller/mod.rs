@@ -726,7 +726,6 @@ async fn reconcile_one(resource: Arc<MonitoredDomain>, ctx: Arc<Context>) -> Res
             },
             ..Background::default()
         };
-        let probe = background.clone();
         let evaluation = ctx.checker.evaluate(&domain, depth, background).await;
         record_evaluation(&ctx.metrics, &evaluation);
         if depth == Depth::RegistrationFacts {
@@ -757,7 +756,7 @@ async fn reconcile_one(resource: Arc<MonitoredDomain>, ctx: Arc<Context>) -> Res
             let confirm_at = add(since, ctx.checker.policy().registry_confirm_after);
             next_check_at = next_check_at.min(confirm_at.max(evaluation.finished_at));
         }
-        if probe.urgency_after_fast(&evaluation.reports) == Urgency::Confirming
+        if evaluation.urgency == Urgency::Confirming
             && !evaluation.verdict.notify
             && let Some(wait) = evaluation
                 .reports

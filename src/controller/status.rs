@@ -443,6 +443,7 @@ mod tests {
             reports,
             finished_at,
             standing: crate::verdict::Standing::Registrable,
+            urgency: crate::ratelimit::Urgency::Routine,
         }
     }
 

@@ -194,6 +194,7 @@ mod tests {
             reports,
             finished_at,
             standing: crate::verdict::Standing::Registrable,
+            urgency: crate::ratelimit::Urgency::Routine,
         };
         let json = availability_notification(&evaluation);
         assert_eq!(json["domain"], "drop.example");

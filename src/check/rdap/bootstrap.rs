@@ -65,21 +65,8 @@ impl Bootstrap {
 
     /// The base URL for `domain`: the entry of its longest matching suffix.
     pub fn base_url_for(&self, domain: &str) -> Option<&Url> {
-        longest_suffix_match(domain, |suffix| self.services.get(suffix))
+        crate::domain_name::longest_suffix_match(domain, |suffix| self.services.get(suffix))
     }
-}
-
-/// Looks `domain` up by its suffixes, longest first (`a.b.co.uk`, `b.co.uk`,
-/// `co.uk`, `uk`). IANA lists only TLDs today, but RFC 9224 allows longer
-/// entries, and the overrides table may hold them too.
-pub fn longest_suffix_match<'t, T>(
-    domain: &str,
-    lookup: impl Fn(&str) -> Option<&'t T>,
-) -> Option<&'t T> {
-    let domain = domain.trim_end_matches('.');
-    std::iter::once(domain)
-        .chain(domain.match_indices('.').map(|(i, _)| &domain[i + 1..]))
-        .find_map(lookup)
 }
 
 /// The URL to use among a service's equivalents: the first `https` one, else

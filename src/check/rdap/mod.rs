@@ -314,7 +314,7 @@ impl RdapChecker {
     /// plus the refresh error when the bootstrap copy used is stale.
     async fn base_url_for(&self, domain: &DomainName) -> Result<Option<(Url, Option<String>)>> {
         if let Some(url) =
-            bootstrap::longest_suffix_match(domain.as_str(), |s| self.overrides.get(s))
+            crate::domain_name::longest_suffix_match(domain.as_str(), |s| self.overrides.get(s))
         {
             return Ok(Some((url.clone(), None)));
         }
@@ -627,7 +627,7 @@ struct Origin<'a> {
 /// True for an RFC 9083 §6 error object saying 404: JSON served as
 /// `application/rdap+json` or `application/json`, an object whose
 /// `errorCode` is 404.
-fn is_rdap_not_found(media_type: Option<&str>, body: &[u8]) -> bool {
+fn is_rdap_not_found(media_type: Option<&str>, json: Option<&serde_json::Value>) -> bool {
     let json_type = media_type.is_some_and(|t| {
         let essence = t.split(';').next().unwrap_or_default().trim();
         essence.eq_ignore_ascii_case("application/rdap+json")
@@ -636,7 +636,7 @@ fn is_rdap_not_found(media_type: Option<&str>, body: &[u8]) -> bool {
     if !json_type {
         return false;
     }
-    let Ok(serde_json::Value::Object(object)) = serde_json::from_slice(body) else {
+    let Some(serde_json::Value::Object(object)) = json else {
         return false;
     };
     match object.get("errorCode") {
@@ -652,10 +652,12 @@ fn read_answer(domain: &DomainName, status: StatusCode, origin: &Origin, body: &
     if status == StatusCode::OK {
         return match parse_domain(body) {
             Ok(answer) => read_domain_object(domain, answer),
-            Err(_) if is_throttle_banner(body) => Reading::new(
-                CheckOutcome::RateLimited,
-                "throttle message instead of a domain object",
-            ),
+            Err(_) if is_throttle_banner(body, serde_json::from_slice(body).ok().as_ref()) => {
+                Reading::new(
+                    CheckOutcome::RateLimited,
+                    "throttle message instead of a domain object",
+                )
+            }
             // Garbage is never evidence that the name is free.
             Err(err) => Reading::failed(CheckOutcome::Error, err.to_string()),
         };
@@ -666,7 +668,9 @@ fn read_answer(domain: &DomainName, status: StatusCode, origin: &Origin, body: &
     ) {
         return Reading::new(CheckOutcome::RateLimited, "rate limited");
     }
-    if is_throttle_banner(body) {
+    // Read once: both the throttle wording and the error object are in it.
+    let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    if is_throttle_banner(body, json.as_ref()) {
         return Reading::new(CheckOutcome::RateLimited, "throttle message in the answer");
     }
     match status {
@@ -677,13 +681,15 @@ fn read_answer(domain: &DomainName, status: StatusCode, origin: &Origin, body: &
                 origin.elsewhere.unwrap_or_default()
             ),
         ),
-        StatusCode::NOT_FOUND if !is_rdap_not_found(origin.media_type, body) => Reading::new(
-            CheckOutcome::Inconclusive,
-            format!(
-                "404 without an RDAP error object ({}): a proxy, a wrong base path or a web page, not the registry",
-                origin.media_type.unwrap_or("no content type")
-            ),
-        ),
+        StatusCode::NOT_FOUND if !is_rdap_not_found(origin.media_type, json.as_ref()) => {
+            Reading::new(
+                CheckOutcome::Inconclusive,
+                format!(
+                    "404 without an RDAP error object ({}): a proxy, a wrong base path or a web page, not the registry",
+                    origin.media_type.unwrap_or("no content type")
+                ),
+            )
+        }
         StatusCode::NOT_FOUND => {
             if origin.weak_404 {
                 Reading {
@@ -734,14 +740,15 @@ fn read_domain_object(domain: &DomainName, answer: DomainAnswer) -> Reading {
     }
 }
 
-fn is_throttle_banner(body: &[u8]) -> bool {
+/// `json` is `body` parsed, when it is JSON.
+fn is_throttle_banner(body: &[u8], json: Option<&serde_json::Value>) -> bool {
     let said = |text: &str| {
         let text = text.to_lowercase();
         THROTTLE_PHRASES.iter().any(|phrase| text.contains(phrase))
     };
-    match serde_json::from_slice::<serde_json::Value>(body) {
+    match json {
         // An error object: its own words, not its notices (terms of use).
-        Ok(serde_json::Value::Object(object)) => ["title", "description"]
+        Some(serde_json::Value::Object(object)) => ["title", "description"]
             .iter()
             .filter_map(|key| object.get(*key))
             .any(|value| match value {
@@ -751,8 +758,8 @@ fn is_throttle_banner(body: &[u8]) -> bool {
                 }
                 _ => false,
             }),
-        Ok(_) => false,
-        Err(_) => body.len() <= MAX_BANNER_BYTES && said(&String::from_utf8_lossy(body)),
+        Some(_) => false,
+        None => body.len() <= MAX_BANNER_BYTES && said(&String::from_utf8_lossy(body)),
     }
 }
 
@@ -970,7 +977,8 @@ mod tests {
         };
         let checker = RdapChecker::new(settings).unwrap();
         let lookup = |d: &str| {
-            bootstrap::longest_suffix_match(d, |s| checker.overrides.get(s)).map(Url::to_string)
+            crate::domain_name::longest_suffix_match(d, |s| checker.overrides.get(s))
+                .map(Url::to_string)
         };
         assert_eq!(lookup("a.co.uk").as_deref(), Some("http://co-uk.example/"));
         assert_eq!(

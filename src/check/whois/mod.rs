@@ -209,7 +209,7 @@ impl WhoisChecker {
         let tld = domain.tld();
         // An override for a longer suffix (a private registry such as
         // `uk.com`) wins over the TLD's server.
-        let routed = crate::check::rdap::bootstrap::longest_suffix_match(domain.as_str(), |s| {
+        let routed = crate::domain_name::longest_suffix_match(domain.as_str(), |s| {
             self.settings.overrides.get(s)
         })
         .cloned();
