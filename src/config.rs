@@ -296,8 +296,10 @@ pub struct RunArgs {
     /// Check interval inside a predicted drop window.
     #[arg(long, env = "DROP_WINDOW_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     pub drop_window_interval: Duration,
-    /// Status is rewritten at least this often even when nothing changed.
-    #[arg(long, env = "STATUS_HEARTBEAT", default_value = "10m", value_parser = parse_duration)]
+    /// A status whose visible content did not change is rewritten at most
+    /// this often (its `lastCheckedAt` then says the verdict still holds).
+    /// The latest check time is always served by `/domains` and `/domain/{d}`.
+    #[arg(long, env = "STATUS_HEARTBEAT", default_value = "24h", value_parser = parse_duration)]
     pub status_heartbeat: Duration,
     /// How many domains are checked at the same time.
     #[arg(long, env = "MAX_CONCURRENT_CHECKS", default_value = "200", value_parser = clap::value_parser!(u16).range(1..))]

@@ -27,11 +27,10 @@ use std::{
     collections::BTreeMap,
     convert::Infallible,
     net::SocketAddr,
-    sync::{Arc, RwLock},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
-use kube::{ResourceExt, runtime::reflector::Store};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -43,9 +42,10 @@ use warp::{
 
 use crate::{
     config::Secret,
+    controller::{DomainSummary, DomainView},
     domain_name::DomainName,
     metrics::{Metrics, SnapshotSource, names, prometheus},
-    resource::{Availability, MonitoredDomain},
+    resource::Availability,
     shard::coordinator::ShardHandle,
     sync::DomainSync,
 };
@@ -84,8 +84,8 @@ pub struct WebState {
     pub metrics: Arc<Metrics>,
     /// The shards held.
     pub shards: ShardHandle,
-    /// The current watch cache (replaced when the shard set changes).
-    pub store: Arc<RwLock<Option<Store<MonitoredDomain>>>>,
+    /// The watched domains (none in a surface without a controller).
+    pub domains: Option<DomainView>,
     /// The domain list sync, when `DOMAIN_API_URL` is set.
     pub sync: Option<SyncHandle>,
     /// Collected values (domain counts, shards, rate-limit waits).
@@ -280,7 +280,7 @@ async fn dispatch(
             Err(err) => err.response(),
             Ok(()) => refresh(state).await,
         },
-        p if p.starts_with("/domain/") && get => domain(state, &p["/domain/".len()..]),
+        p if p.starts_with("/domain/") && get => domain(state, &p["/domain/".len()..]).await,
         "/health"
         | "/ready"
         | "/status"
@@ -351,18 +351,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0_u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
-fn cached(state: &WebState) -> Option<Vec<Arc<MonitoredDomain>>> {
-    let store = state.store.read().unwrap_or_else(|e| e.into_inner());
-    store.as_ref().map(Store::state)
-}
-
 fn ready(state: &WebState) -> Response {
-    let store_ready = {
-        let store = state.store.read().unwrap_or_else(|e| e.into_inner());
-        store.as_ref().is_some_and(|s| {
-            futures::FutureExt::now_or_never(s.wait_until_ready()).is_some_and(|r| r.is_ok())
-        })
-    };
+    let store_ready = state.domains.as_ref().is_some_and(DomainView::synced);
     let shards = state.shards.held();
     // A standby watches nothing (the watch covers held shards only).
     let standby = shards.is_empty() && state.shards.standing_by();
@@ -381,23 +371,20 @@ fn ready(state: &WebState) -> Response {
     }
 }
 
-fn availability_name(md: &MonitoredDomain) -> String {
-    let availability = md
-        .status
-        .as_ref()
-        .map_or(Availability::Unknown, |s| s.availability);
-    format!("{availability:?}")
-}
-
 /// `{"total", "priority", "by_availability"}` of the watched domains.
-fn domain_counts(domains: &[Arc<MonitoredDomain>]) -> Value {
-    let mut by_availability: BTreeMap<String, usize> = BTreeMap::new();
-    for md in domains {
-        *by_availability.entry(availability_name(md)).or_default() += 1;
-    }
+fn domain_counts(state: &WebState) -> Value {
+    let (by_availability, priority) = state
+        .domains
+        .as_ref()
+        .map(DomainView::counts)
+        .unwrap_or_default();
+    let by_availability: BTreeMap<String, u64> = by_availability
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect();
     json!({
-        "total": domains.len(),
-        "priority": domains.iter().filter(|md| md.spec.priority).count(),
+        "total": by_availability.values().sum::<u64>(),
+        "priority": priority,
         "by_availability": by_availability,
     })
 }
@@ -413,24 +400,7 @@ fn status(state: &WebState) -> Value {
             "standby": state.shards.standing_by(),
         },
         "sync": state.sync.as_ref().map(|s| json!({"leader": *s.leader.borrow()})),
-        "domains": domain_counts(&cached(state).unwrap_or_default()),
-    })
-}
-
-fn summary(md: &MonitoredDomain) -> Value {
-    let status = md.status.as_ref();
-    json!({
-        "name": md.name_any(),
-        "namespace": md.namespace(),
-        "domain": status.and_then(|s| s.domain.clone()).unwrap_or_else(|| md.spec.domain.clone()),
-        "priority": md.spec.priority,
-        "availability": availability_name(md),
-        "confidence": status.and_then(|s| s.confidence),
-        "last_checked_at": status.and_then(|s| s.last_checked_at.as_ref()).map(|t| t.0.to_string()),
-        "next_check_at": status.and_then(|s| s.next_check_at.as_ref()).map(|t| t.0.to_string()),
-        "expires_at": status.and_then(|s| s.registration.as_ref()).and_then(|r| r.expires_at.as_ref()).map(|t| t.0.to_string()),
-        "predicted_drop_at": status.and_then(|s| s.predicted_drop_at.as_ref()).map(|t| t.0.to_string()),
-        "shard": md.labels().get(crate::shard::SHARD_LABEL),
+        "domains": domain_counts(state),
     })
 }
 
@@ -445,7 +415,7 @@ fn domains(state: &WebState, query: &str) -> Response {
     let wanted = match params.get("availability") {
         None => None,
         Some(value) => match serde_json::from_value::<Availability>(Value::String(value.clone())) {
-            Ok(a) => Some(format!("{a:?}")),
+            Ok(a) => Some(a),
             Err(_) => {
                 return error(
                     StatusCode::BAD_REQUEST,
@@ -473,25 +443,19 @@ fn domains(state: &WebState, query: &str) -> Response {
         Ok(offset) => offset,
         Err(err) => return err.response(),
     };
-    let mut all: Vec<Arc<MonitoredDomain>> = cached(state)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|md| wanted.as_ref().is_none_or(|w| *w == availability_name(md)))
-        .collect();
-    all.sort_by_key(|md| (md.namespace(), md.name_any()));
-    let items: Vec<Value> = all
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(|md| summary(md))
-        .collect();
+    let all = state
+        .domains
+        .as_ref()
+        .map(|d| d.summaries(wanted))
+        .unwrap_or_default();
+    let items: Vec<&DomainSummary> = all.iter().skip(offset).take(limit).collect();
     reply(
         StatusCode::OK,
         &json!({"total": all.len(), "offset": offset, "limit": limit, "items": items}),
     )
 }
 
-fn domain(state: &WebState, raw: &str) -> Response {
+async fn domain(state: &WebState, raw: &str) -> Response {
     let decoded = url::form_urlencoded::parse(format!("d={raw}").as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())
@@ -500,14 +464,14 @@ fn domain(state: &WebState, raw: &str) -> Response {
         Ok(name) => name,
         Err(err) => return error(StatusCode::BAD_REQUEST, err.to_string()),
     };
-    let found = cached(state)
-        .unwrap_or_default()
-        .into_iter()
-        .find(|md| DomainName::parse(&md.spec.domain).is_ok_and(|d| d == name));
+    let found = match &state.domains {
+        Some(domains) => domains.find(&name).await,
+        None => None,
+    };
     match found {
-        Some(md) => {
-            let mut body = summary(&md);
-            body["status"] = serde_json::to_value(&md.status).unwrap_or(Value::Null);
+        Some((summary, status)) => {
+            let mut body = serde_json::to_value(&summary).unwrap_or(Value::Null);
+            body["status"] = status;
             reply(StatusCode::OK, &body)
         }
         None => error(
@@ -555,7 +519,7 @@ fn metrics(state: &WebState, query: &str) -> Response {
     let mut body = json!({
         "instance": state.instance,
         "uptime_seconds": state.metrics.uptime().as_secs_f64(),
-        "domains": domain_counts(&cached(state).unwrap_or_default()),
+        "domains": domain_counts(state),
         "shards": {"total": state.shards.total(), "held": state.shards.held()},
     });
     if include["include_counters"] {
@@ -634,7 +598,7 @@ mod tests {
             token: Some(Secret::new("t")),
             metrics: Arc::clone(&metrics),
             shards: ShardHandle::all(1),
-            store: Arc::new(RwLock::new(None)),
+            domains: None,
             sync: None,
             snapshot: Arc::new(crate::metrics::Snapshot::default),
         });

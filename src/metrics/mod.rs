@@ -145,8 +145,10 @@ pub mod names {
     pub const CALLBACK_DURATION: &str = "callback_duration";
     /// Rate-limited check results, label = checker.
     pub const RATE_LIMITED: &str = "rate_limited";
-    /// Status writes, label = reason.
+    /// Status writes, label = reason (`change`, `refresh`, `notification`, `invalid`).
     pub const STATUS_WRITES: &str = "status_writes";
+    /// Domains checked for the first time by this replica, no label.
+    pub const FIRST_CHECKS: &str = "first_checks";
     /// Reconcile errors, label = error kind.
     pub const RECONCILE_ERRORS: &str = "reconcile_errors";
     /// Domain list syncs, label = outcome.
@@ -277,6 +279,12 @@ pub const INSTRUMENTS: &[Instrument] = &[
     Instrument::new(names::STATUS_WRITES, "domain_monitor.status.writes", Kind::Counter, "{write}")
         .about("Status writes to the Kubernetes API server, by reason.")
         .split(&["reason"], "/"),
+    Instrument::new(names::FIRST_CHECKS, "domain_monitor.first_checks", Kind::Counter, "{domain}")
+        .about("Domains checked for the first time by this replica (since it started or took their shard): the first pass is complete when this reaches the domains gauge."),
+    Instrument::new("", "domain_monitor.status.pending_writes", Kind::Gauge, "{write}")
+        .about("Status patches waiting for the API server (coalesced: at most one per domain)."),
+    Instrument::new("", "domain_monitor.domains.unchecked", Kind::Gauge, "{domain}")
+        .about("Domains this replica holds and has not checked yet."),
     Instrument::new(names::RECONCILE_ERRORS, "domain_monitor.reconcile.errors", Kind::Counter, "{error}")
         .about("Failed reconciles, by error kind.")
         .split(&["kind"], "/"),
@@ -354,6 +362,10 @@ pub struct Snapshot {
     pub priority: u64,
     /// Shards held.
     pub shards_held: u64,
+    /// Status patches waiting to be written.
+    pub pending_writes: u64,
+    /// Domains held and not checked yet.
+    pub unchecked: u64,
     /// Shards in all.
     pub shards_total: u64,
     /// Rate-limit waits per layer.
@@ -380,6 +392,8 @@ pub fn collected(
             .collect(),
         "domain_monitor.domains.priority" => plain(snapshot.priority),
         "domain_monitor.shards.held" => plain(snapshot.shards_held),
+        "domain_monitor.status.pending_writes" => plain(snapshot.pending_writes),
+        "domain_monitor.domains.unchecked" => plain(snapshot.unchecked),
         "domain_monitor.shards.total" => plain(snapshot.shards_total),
         "domain_monitor.uptime" => vec![(Vec::new(), uptime.as_secs_f64())],
         "domain_monitor.ratelimit.waits" => snapshot

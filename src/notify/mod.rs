@@ -6,6 +6,7 @@
 //! first attempt, so a restarted operator finds and delivers it. This module
 //! only knows how to send one body and how to classify the answer.
 
+pub mod outbox;
 pub mod payload;
 
 use crate::backoff::Backoff;

@@ -1,0 +1,199 @@
+//! What to do with a domain when its check is due: pure, from the published
+//! status, the memory and the clock.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::state::{DomainMemory, Published};
+use crate::{
+    check::layered::Depth,
+    ratelimit::Urgency,
+    resource::Availability,
+    schedule::{DomainTiming, SchedulePolicy},
+};
+
+/// How often registration facts (expiry, statuses) of a registered name are
+/// refreshed from layer 2 although layer 1 already proves registration.
+pub const FACTS_REFRESH: Duration = Duration::from_secs(24 * 3600);
+/// The same for names in a lifecycle phase (Expiring, PendingDelete), whose
+/// registry statuses move on within days.
+pub const LIFECYCLE_FACTS_REFRESH: Duration = Duration::from_secs(3600);
+/// How often a name confirmed `Available` goes back to the deep layers
+/// although the cheap ones still see it free: their budgets serve names whose
+/// state may have changed first.
+pub const AVAILABLE_RECONFIRM: Duration = Duration::from_secs(3600);
+
+/// How deep a due check goes and how urgent its requests are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    /// The layers to run.
+    pub depth: Depth,
+    /// Where its requests queue at a budgeted server.
+    pub urgency: Urgency,
+    /// The registration facts are due but deferred: this is the replica's
+    /// first check of the domain, which the cheap layers answer first; the
+    /// facts follow in the deep lane, within the deep-layer budgets.
+    pub facts_deferred: bool,
+}
+
+impl Decision {
+    /// Whether the check waits on deep-layer budgets by design (it is run in
+    /// the deep lane, so that it never holds up cheap checks).
+    pub fn is_deep(&self) -> bool {
+        self.depth == Depth::RegistrationFacts
+    }
+}
+
+fn elapsed(from: Timestamp, to: Timestamp) -> Duration {
+    Duration::try_from(to.duration_since(from)).unwrap_or(Duration::ZERO)
+}
+
+/// The check to run for a domain that is due. `first` is true for the
+/// replica's first check of it (start-up, shard handover, new resource).
+pub fn plan(
+    published: &Published,
+    memory: &DomainMemory,
+    timing: &DomainTiming,
+    schedule: &SchedulePolicy,
+    first: bool,
+    now: Timestamp,
+) -> Decision {
+    let in_lifecycle = matches!(
+        published.availability,
+        Availability::Expiring | Availability::PendingDelete
+    );
+    let facts_refresh = if in_lifecycle {
+        LIFECYCLE_FACTS_REFRESH
+    } else {
+        FACTS_REFRESH
+    };
+    let refresh_facts = memory
+        .facts_refreshed_at
+        .is_none_or(|t| elapsed(t, now) >= facts_refresh);
+    let reverify = published.availability == Availability::Available
+        && memory
+            .confirmed
+            .as_ref()
+            .is_some_and(|c| elapsed(c.at, now) < AVAILABLE_RECONFIRM);
+    let facts_deferred = refresh_facts && first && !reverify && !in_lifecycle;
+    let depth = if reverify {
+        Depth::Reverify
+    } else if refresh_facts && !facts_deferred {
+        Depth::RegistrationFacts
+    } else {
+        Depth::Escalate
+    };
+    let in_drop_window = timing.predicted_drop_at.is_some()
+        && schedule.interval(timing, now) <= schedule.drop_window_interval;
+    Decision {
+        depth,
+        urgency: if timing.priority || in_drop_window {
+            Urgency::Watched
+        } else {
+            Urgency::Routine
+        },
+        facts_deferred,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::Confirmed;
+
+    fn now() -> Timestamp {
+        Timestamp::from_second(1_800_000_000).unwrap()
+    }
+
+    fn decide(published: &Published, memory: &DomainMemory, first: bool) -> Decision {
+        plan(
+            published,
+            memory,
+            &DomainTiming::default(),
+            &SchedulePolicy::default(),
+            first,
+            now(),
+        )
+    }
+
+    #[test]
+    fn a_first_pass_asks_the_cheap_layers_and_defers_the_facts() {
+        let fresh = Published::default();
+        let decision = decide(&fresh, &DomainMemory::default(), true);
+        assert_eq!(decision.depth, Depth::Escalate);
+        assert!(decision.facts_deferred);
+        assert!(!decision.is_deep());
+        // The follow-up (no longer first) fetches them, in the deep lane.
+        let decision = decide(&fresh, &DomainMemory::default(), false);
+        assert_eq!(decision.depth, Depth::RegistrationFacts);
+        assert!(decision.is_deep());
+    }
+
+    #[test]
+    fn facts_are_refreshed_daily_and_hourly_in_a_lifecycle_phase() {
+        let registered = Published {
+            availability: Availability::Registered,
+            ..Published::default()
+        };
+        let memory = DomainMemory {
+            facts_refreshed_at: Some(now() - jiff::SignedDuration::from_hours(2)),
+            ..DomainMemory::default()
+        };
+        assert_eq!(decide(&registered, &memory, false).depth, Depth::Escalate);
+        let expiring = Published {
+            availability: Availability::Expiring,
+            ..Published::default()
+        };
+        assert_eq!(
+            decide(&expiring, &memory, true).depth,
+            Depth::RegistrationFacts,
+            "a name in its lifecycle is not deferred, even on a first pass"
+        );
+    }
+
+    #[test]
+    fn a_confirmed_available_name_is_reverified_cheaply_for_an_hour() {
+        let available = Published {
+            availability: Availability::Available,
+            ..Published::default()
+        };
+        let confirmed = |mins: i64| DomainMemory {
+            confirmed: Some(Confirmed {
+                at: now() - jiff::SignedDuration::from_mins(mins),
+                confidence: 0.95,
+                confirmed_by: Vec::new(),
+            }),
+            ..DomainMemory::default()
+        };
+        assert_eq!(
+            decide(&available, &confirmed(10), false).depth,
+            Depth::Reverify
+        );
+        assert_eq!(
+            decide(&available, &confirmed(61), false).depth,
+            Depth::RegistrationFacts
+        );
+    }
+
+    #[test]
+    fn priority_and_drop_window_names_are_watched() {
+        let memory = DomainMemory::default();
+        let timing = DomainTiming {
+            priority: true,
+            ..DomainTiming::default()
+        };
+        let policy = SchedulePolicy::default();
+        let d = plan(
+            &Published::default(),
+            &memory,
+            &timing,
+            &policy,
+            false,
+            now(),
+        );
+        assert_eq!(d.urgency, Urgency::Watched);
+        let d = decide(&Published::default(), &memory, false);
+        assert_eq!(d.urgency, Urgency::Routine);
+    }
+}

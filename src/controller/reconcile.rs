@@ -1,0 +1,598 @@
+//! One domain's check, from a copy of its record to what the record becomes.
+//!
+//! In order: (1) a resource in the wrong shard is relabelled and left to the
+//! replica holding its shard; (2) an invalid name is marked `Invalid` once
+//! per generation; (3) a pending availability notification that is due is
+//! delivered (the status is the durable outbox); (4) the layered checks run
+//! at the depth [`super::plan`] decides, the new status is built
+//! ([`super::status`]) and handed to the writer when something visible
+//! changed or the last write is older than the heartbeat; events and
+//! callbacks follow; (5) the next due time is returned.
+
+use std::{sync::Arc, time::Duration};
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::{
+    Api,
+    api::{Patch, PatchParams},
+    runtime::events::{Event, EventType},
+};
+use rand::Rng;
+use tracing::{debug, info, warn};
+
+use super::{
+    Context, Error, Result,
+    plan::{self, Decision},
+    state::{CHECK_KINDS, DomainMemory, Job, Published, seen_outcome, uid_text},
+    status,
+    writer::Priority,
+};
+use crate::{
+    check::{
+        CheckKind, CheckOutcome, Layer,
+        layered::{Depth, Evaluation},
+    },
+    config::PerCheckCallbacks,
+    domain_name::DomainName,
+    metrics::{Metrics, names},
+    notify::{
+        Delivery, outbox,
+        payload::{CheckResultPayload, availability_notification, idempotency_key},
+    },
+    ratelimit::Urgency,
+    resource::{Availability, MonitoredDomain, MonitoredDomainStatus, NotificationDelivery},
+    shard::SHARD_LABEL,
+    verdict::{Background, Confirmed},
+};
+
+/// Requeue delay after a failed check step (an API error).
+const ERROR_REQUEUE: Duration = Duration::from_secs(15);
+/// How long a new notification waits for its `Pending` entry to be written
+/// before the first attempt (the outbox entry comes first).
+const OUTBOX_WRITE_WAIT: Duration = Duration::from_secs(30);
+/// When an invalid name is looked at again without a spec change (never,
+/// in practice: a spec change makes it due at once).
+const INVALID_RECHECK: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// What a finished check changes in the domain's record.
+#[derive(Debug)]
+pub struct Finished {
+    /// The status as published now and when it was written (Unix seconds),
+    /// when the check changed it.
+    pub published: Option<(Published, Option<i64>)>,
+    /// The memory after the check.
+    pub memory: DomainMemory,
+    /// When the domain is due next.
+    pub next: Timestamp,
+    /// Whether the checks ran.
+    pub checked: bool,
+}
+
+fn add(t: Timestamp, d: Duration) -> Timestamp {
+    jiff::SignedDuration::try_from(d)
+        .ok()
+        .and_then(|d| t.checked_add(d).ok())
+        .unwrap_or(t)
+}
+
+fn elapsed(from: Timestamp, to: Timestamp) -> Duration {
+    Duration::try_from(to.duration_since(from)).unwrap_or(Duration::ZERO)
+}
+
+/// The object reference events are published on.
+fn reference(job: &Job) -> ObjectReference {
+    ObjectReference {
+        api_version: Some(format!("{}/v1alpha1", crate::resource::GROUP)),
+        kind: Some("MonitoredDomain".to_owned()),
+        name: Some(job.name.to_string()),
+        namespace: Some(job.namespace.to_string()),
+        uid: Some(uid_text(job.uid)),
+        ..ObjectReference::default()
+    }
+}
+
+/// Checks one domain; never panics out (a panic is an error of this domain).
+pub async fn check(ctx: &Context, job: Job, decision: Option<Decision>) -> Finished {
+    let memory = job.memory.clone();
+    let outcome = guard_panics(check_one(ctx, &job, decision)).await;
+    let error = match outcome {
+        Ok(Ok(finished)) => return finished,
+        Ok(Err(err)) => err,
+        Err(message) => {
+            tracing::error!(resource = %job.key(), panic = %message, "check panicked");
+            Error::Panicked(message)
+        }
+    };
+    let kind = match &error {
+        Error::Relabel { .. } => "relabel",
+        Error::Panicked(_) => "panic",
+        _ => "other",
+    };
+    ctx.metrics.count(names::RECONCILE_ERRORS, kind, 1);
+    tracing::error!(resource = %job.key(), error = %error, "check failed; retrying");
+    Finished {
+        published: None,
+        memory,
+        next: add(Timestamp::now(), ERROR_REQUEUE),
+        checked: false,
+    }
+}
+
+/// Runs `future`, turning a panic into `Err` with the panic's message.
+pub async fn guard_panics<T>(
+    future: impl std::future::Future<Output = T>,
+) -> std::result::Result<T, String> {
+    use futures::FutureExt;
+    std::panic::AssertUnwindSafe(future)
+        .catch_unwind()
+        .await
+        .map_err(|panic| {
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_owned())
+        })
+}
+
+async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Result<Finished> {
+    let now = Timestamp::now();
+    let mut memory = job.memory.clone();
+    let shard = match DomainName::parse(&job.domain) {
+        Ok(domain) => crate::shard::shard_of(&domain, ctx.shards.total()),
+        Err(_) => crate::shard::shard_of_key(&job.name, ctx.shards.total()),
+    };
+    if job.shard_label != Some(shard) {
+        // The domain changed (or the label is wrong): move the resource to
+        // its shard; the replica holding that shard takes it from there.
+        let api: Api<MonitoredDomain> = Api::namespaced(ctx.client.clone(), &job.namespace);
+        let patch = serde_json::json!({"metadata": {"labels": {SHARD_LABEL: shard.to_string()}}});
+        api.patch(&job.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|source| Error::Relabel {
+                resource: job.key(),
+                source,
+            })?;
+        return Ok(Finished {
+            published: None,
+            memory,
+            next: add(now, INVALID_RECHECK),
+            checked: false,
+        });
+    }
+    if !ctx.shards.owns(shard) {
+        // Lost (or not yet renewed) the shard: hands off until it is ours again.
+        return Ok(Finished {
+            published: None,
+            memory,
+            next: add(now, ctx.retry_period),
+            checked: false,
+        });
+    }
+
+    let mut published = job.published.clone();
+    let mut written_at = None;
+    let domain = match DomainName::parse(&job.domain) {
+        Ok(domain) => domain,
+        Err(err) => {
+            let already = published.availability == Availability::Invalid
+                && published.observed_generation == job.generation;
+            if !already {
+                let new = status::invalid(
+                    Some(&published.skeleton()),
+                    &err.to_string(),
+                    job.generation,
+                    now,
+                );
+                let patch = published.patch(&new, true);
+                ctx.writer.submit(
+                    job.uid,
+                    &job.namespace,
+                    &job.name,
+                    &patch,
+                    Priority::Urgent,
+                    "invalid",
+                );
+                published = published.after(&new, true);
+                written_at = Some(now.as_second());
+                publish(
+                    ctx,
+                    job,
+                    EventType::Warning,
+                    "InvalidDomain",
+                    &err.to_string(),
+                )
+                .await;
+                warn!(resource = %job.key(), error = %err, "invalid domain");
+            }
+            memory.generation = job.generation;
+            return Ok(Finished {
+                published: Some((published, written_at)),
+                memory,
+                next: add(now, INVALID_RECHECK),
+                checked: true,
+            });
+        }
+    };
+
+    deliver_if_due(ctx, job, &domain, &mut published, now).await;
+
+    let due = memory.generation != job.generation || memory.next_check_at.is_none_or(|t| t <= now);
+    if due {
+        let timing = job.timing(memory.consecutive_errors);
+        let decision = decision.unwrap_or_else(|| {
+            plan::plan(
+                &published,
+                &memory,
+                &timing,
+                &ctx.schedule,
+                !job.checked,
+                now,
+            )
+        });
+        let background = Background {
+            registry_absent_since: memory.registry_absent_since,
+            confirmed: memory.confirmed.clone(),
+            previously: published.availability,
+            urgency: decision.urgency,
+            ..Background::default()
+        };
+        let evaluation = ctx
+            .checker
+            .evaluate(&domain, decision.depth, background)
+            .await;
+        record_evaluation(&ctx.metrics, &evaluation);
+        if !job.checked {
+            ctx.metrics.count(names::FIRST_CHECKS, "", 1);
+        }
+        if decision.depth == Depth::RegistrationFacts {
+            memory.facts_refreshed_at = Some(now);
+        }
+        remember_free_evidence(&mut memory, &evaluation);
+        memory.consecutive_errors = if evaluation.verdict.availability == Availability::Error {
+            memory.consecutive_errors.saturating_add(1)
+        } else {
+            0
+        };
+        memory.last_checked_at = Some(evaluation.finished_at);
+        let mut timing = job.timing(memory.consecutive_errors);
+        timing.predicted_drop_at = evaluation
+            .verdict
+            .predicted_drop_at
+            .or(timing.predicted_drop_at);
+        let jitter = rand::rng().random_range(0.0..=1.0);
+        let mut next_check_at = ctx
+            .schedule
+            .next_check_at(&timing, evaluation.finished_at, jitter);
+        if evaluation.verdict.awaits_registry_confirmation()
+            && let Some(since) = memory.registry_absent_since
+        {
+            // A drop waits for nothing but its confirmation: ask again as
+            // soon as the registry's second answer can count.
+            let confirm_at = add(since, ctx.checker.policy().registry_confirm_after);
+            next_check_at = next_check_at.min(confirm_at.max(evaluation.finished_at));
+        }
+        if evaluation.urgency == Urgency::Confirming
+            && !evaluation.verdict.notify
+            && let Some(wait) = evaluation
+                .reports
+                .iter()
+                .filter(|r| r.outcome == CheckOutcome::RateLimited)
+                .filter_map(|r| r.retry_after)
+                .max()
+        {
+            // A change being confirmed that a throttled server held up: try
+            // again when the server lets us, at the head of its queue.
+            next_check_at = next_check_at.min(add(evaluation.finished_at, wait));
+        }
+        memory.next_check_at = Some(next_check_at);
+        memory.generation = job.generation;
+
+        let skeleton = published.skeleton();
+        let new = after_check(ctx, job, &skeleton, &evaluation, next_check_at);
+        let after = published.after(&new, false);
+        let last_write_age = job
+            .written_at
+            .and_then(|s| Timestamp::from_second(s).ok())
+            .map(|t| elapsed(t, evaluation.finished_at));
+        let changed = after != published;
+        let refresh = last_write_age.is_none_or(|age| age >= ctx.heartbeat);
+        let new_notification = new.notification.is_some()
+            && new.notification.as_ref() != published.notification.as_deref();
+        let mut outbox_written = None;
+        if changed || refresh {
+            let priority = if after.availability != published.availability || new_notification {
+                Priority::Urgent
+            } else {
+                Priority::Routine
+            };
+            let reason = if changed { "change" } else { "refresh" };
+            debug!(domain = %domain, reason, "writing status");
+            let patch = published.patch(&new, false);
+            let written =
+                ctx.writer
+                    .submit(job.uid, &job.namespace, &job.name, &patch, priority, reason);
+            if new_notification {
+                outbox_written = Some(written);
+            }
+            written_at = Some(evaluation.finished_at.as_second());
+        }
+        announce(
+            ctx,
+            job,
+            published.availability,
+            after.availability,
+            &evaluation,
+        )
+        .await;
+        send_check_results(ctx, &published, &evaluation);
+        published = after;
+        if let Some(written) = outbox_written {
+            // The outbox entry is written before the first attempt, so a
+            // restart finds it; a write that fails leaves it to the next check.
+            match tokio::time::timeout(OUTBOX_WRITE_WAIT, written).await {
+                Ok(Ok(true)) => {
+                    deliver_if_due(ctx, job, &domain, &mut published, Timestamp::now()).await;
+                }
+                _ => {
+                    warn!(%domain, "the notification's outbox entry is not written yet; delivering later")
+                }
+            }
+        }
+    }
+
+    let mut wake = memory.next_check_at.unwrap_or(now);
+    if let Some(notification) = &published.notification
+        && notification.state == NotificationDelivery::Pending
+        && let Some(next) = &notification.next_attempt_at
+    {
+        wake = wake.min(next.0);
+    }
+    Ok(Finished {
+        published: Some((published, written_at)),
+        memory,
+        next: wake.max(add(Timestamp::now(), Duration::from_millis(100))),
+        checked: due,
+    })
+}
+
+/// Keeps the run of the registry's "not found" answers and the last deep
+/// confirmation of an `Available` reading, for the next verdict.
+pub fn remember_free_evidence(memory: &mut DomainMemory, evaluation: &Evaluation) {
+    let verdict = &evaluation.verdict;
+    let rdap = evaluation.report(CheckKind::Rdap);
+    if verdict.registry_absent {
+        let at = rdap.map_or(evaluation.finished_at, |r| r.checked_at);
+        memory.registry_absent_since.get_or_insert(at);
+    } else if rdap.is_some_and(|r| {
+        matches!(
+            r.outcome,
+            CheckOutcome::Registered | CheckOutcome::Available
+        )
+    }) || matches!(
+        verdict.availability,
+        Availability::Registered | Availability::Expiring | Availability::PendingDelete
+    ) {
+        // The registry (or the zone) says something else now: the run ends.
+        memory.registry_absent_since = None;
+    }
+    let deep_ran = evaluation.layers.iter().any(|l| *l > Layer::Fast);
+    memory.confirmed = match verdict.availability {
+        Availability::Available if deep_ran => Some(Confirmed {
+            at: evaluation.finished_at,
+            confidence: verdict.confidence,
+            confirmed_by: verdict.confirmed_by.clone(),
+        }),
+        Availability::Available => memory.confirmed.take(),
+        _ => None,
+    };
+}
+
+/// The status after a check, with a pending notification recorded when the
+/// name just became available with enough confidence.
+fn after_check(
+    ctx: &Context,
+    job: &Job,
+    skeleton: &MonitoredDomainStatus,
+    evaluation: &Evaluation,
+    next_check_at: Timestamp,
+) -> MonitoredDomainStatus {
+    let mut new = status::after_check(Some(skeleton), evaluation, job.generation, next_check_at);
+    if new.availability == Availability::Available
+        && evaluation.verdict.notify
+        && ctx.notifier.is_some()
+    {
+        let transition = new
+            .last_transition_at
+            .as_ref()
+            .map_or(evaluation.finished_at, |t| t.0);
+        let key = idempotency_key(&uid_text(job.uid), evaluation.domain.as_str(), transition);
+        let payload = availability_notification(evaluation).to_string();
+        if let Some(notification) =
+            status::pending_notification(&new, key, payload, evaluation.finished_at)
+        {
+            info!(domain = %evaluation.domain, confidence = evaluation.verdict.confidence, "domain became available: notification recorded");
+            new.notification = Some(notification);
+        }
+    }
+    new
+}
+
+/// Delivers the pending notification when its attempt is due, and hands the
+/// outcome to the writer.
+async fn deliver_if_due(
+    ctx: &Context,
+    job: &Job,
+    domain: &DomainName,
+    published: &mut Published,
+    now: Timestamp,
+) {
+    let Some(notifier) = &ctx.notifier else {
+        return;
+    };
+    let Some(entry) = published.notification.as_deref() else {
+        return;
+    };
+    if !outbox::is_due(entry, now) {
+        return;
+    }
+    let attempt = outbox::attempt(notifier, entry, domain.as_str(), &ctx.metrics).await;
+    let patch = serde_json::json!({"status": {"notification": &attempt.entry}});
+    let mut patch = patch;
+    if let Some(n) = patch["status"]["notification"].as_object_mut() {
+        for optional in ["nextAttemptAt", "lastError", "deliveredAt"] {
+            n.entry(optional).or_insert(serde_json::Value::Null);
+        }
+    }
+    ctx.writer.submit(
+        job.uid,
+        &job.namespace,
+        &job.name,
+        &patch,
+        Priority::Urgent,
+        "notification",
+    );
+    published.notification = Some(Box::new(attempt.entry));
+    if let Some((normal, reason, note)) = attempt.event {
+        let kind = if normal {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        };
+        publish(ctx, job, kind, reason, &note).await;
+    }
+}
+
+/// Events and logs for availability transitions.
+async fn announce(
+    ctx: &Context,
+    job: &Job,
+    before: Availability,
+    after: Availability,
+    evaluation: &Evaluation,
+) {
+    debug!(domain = %evaluation.domain, ?after, confidence = evaluation.verdict.confidence, reason = %evaluation.verdict.reason, "check decided");
+    if before == after {
+        return;
+    }
+    ctx.metrics
+        .count(names::TRANSITIONS, format!("{before:?}->{after:?}"), 1);
+    info!(domain = %evaluation.domain, from = ?before, to = ?after, reason = %evaluation.verdict.reason, "availability changed");
+    let (kind, reason) = match after {
+        Availability::Available => (EventType::Normal, "BecameAvailable"),
+        Availability::PendingDelete => (EventType::Normal, "PendingDelete"),
+        Availability::Expiring => (EventType::Normal, "Expiring"),
+        Availability::Registered if before != Availability::Unknown => {
+            (EventType::Normal, "RegisteredAgain")
+        }
+        Availability::Error => (EventType::Warning, "ChecksFailed"),
+        _ => return,
+    };
+    publish(ctx, job, kind, reason, &evaluation.verdict.reason).await;
+}
+
+/// Per-check callbacks, best effort (they are not an outbox): at most
+/// [`super::MAX_CHECK_CALLBACKS_IN_FLIGHT`] in flight, the rest dropped
+/// and counted (`callbacks{kind="check_result",outcome="dropped"}`).
+fn send_check_results(ctx: &Context, old: &Published, evaluation: &Evaluation) {
+    let Some(notifier) = &ctx.notifier else {
+        return;
+    };
+    if ctx.per_check == PerCheckCallbacks::Off {
+        return;
+    }
+    for report in &evaluation.reports {
+        if report.outcome == CheckOutcome::Skipped {
+            continue;
+        }
+        let previous = CHECK_KINDS
+            .iter()
+            .position(|k| *k == report.kind)
+            .and_then(|i| seen_outcome(old.checks[i]));
+        if ctx.per_check == PerCheckCallbacks::Changes && previous == Some(report.outcome) {
+            continue;
+        }
+        let Ok(permit) = Arc::clone(&ctx.callbacks).try_acquire_owned() else {
+            ctx.metrics
+                .count(names::CALLBACKS, "check_result/dropped", 1);
+            continue;
+        };
+        let payload = CheckResultPayload::new(evaluation.domain.as_str(), report);
+        let Ok(body) = serde_json::to_string(&payload) else {
+            continue;
+        };
+        let notifier = notifier.clone();
+        let metrics = Arc::clone(&ctx.metrics);
+        let domain = evaluation.domain.to_string();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let started = std::time::Instant::now();
+            let outcome = notifier.post(body, None).await;
+            metrics.time(names::CALLBACK_DURATION, "check_result", started.elapsed());
+            match outcome {
+                Delivery::Delivered { .. } => {
+                    metrics.count(names::CALLBACKS, "check_result/delivered", 1)
+                }
+                Delivery::Retry { error, .. } | Delivery::Rejected { error, .. } => {
+                    metrics.count(names::CALLBACKS, "check_result/failed", 1);
+                    debug!(%domain, %error, "per-check callback not delivered");
+                }
+            }
+        });
+    }
+}
+
+/// Publishes a Kubernetes Event on the domain's resource.
+async fn publish(ctx: &Context, job: &Job, type_: EventType, reason: &str, note: &str) {
+    let event = Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note.chars().take(1024).collect()),
+        action: "Check".to_owned(),
+        secondary: None,
+    };
+    if let Err(err) = ctx.recorder.publish(&event, &reference(job)).await {
+        // Said once at WARN (a missing RBAC right fails every event alike),
+        // then at DEBUG.
+        static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            debug!(error = %err, reason, "cannot publish event");
+        } else {
+            warn!(error = %err, reason, "cannot publish event; further failures are logged at DEBUG");
+        }
+    }
+}
+
+/// Counts what a check found, per checker and overall.
+fn record_evaluation(metrics: &Metrics, evaluation: &Evaluation) {
+    for report in &evaluation.reports {
+        let result = crate::notify::payload::result_word(report.outcome);
+        metrics.count(names::CHECK_RESULTS, format!("{}/{result}", report.kind), 1);
+        metrics.time(names::CHECK_DURATION, report.kind.as_str(), report.duration);
+        if report.outcome == CheckOutcome::RateLimited {
+            metrics.count(names::RATE_LIMITED, report.kind.as_str(), 1);
+        }
+    }
+    metrics.count(
+        names::VERDICTS,
+        format!("{:?}", evaluation.verdict.availability),
+        1,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_check_becomes_an_error() {
+        let panicked = guard_panics(async {
+            let items: Vec<u32> = Vec::new();
+            items[3]
+        })
+        .await;
+        assert!(panicked.unwrap_err().contains("index out of bounds"));
+        assert_eq!(guard_panics(async { 7 }).await, Ok(7));
+    }
+}

@@ -1,0 +1,488 @@
+//! The status writer: checks hand their status patches to it and go on; it
+//! coalesces, orders and paces the writes to the API server.
+//!
+//! - **Newest state wins.** One pending patch per resource: a newer one is
+//!   merged onto it (RFC 7386 merge of merge patches), so a resource checked
+//!   twice while the API server is slow is written once, with both checks'
+//!   fields. A resource is never written by two requests at once.
+//! - **Transitions and notifications first.** Urgent patches (an
+//!   availability change, a notification's outbox entry) are written before
+//!   routine ones, however many routine ones wait.
+//! - **Paced.** At most `limit` writes are in flight; the limit grows by one
+//!   after `limit` successes in a row and halves when the API server answers
+//!   429 or 5xx (or cannot be reached), and the writer pauses for the
+//!   server's `Retry-After` or an exponential back-off. The failed patch is
+//!   kept (merged under anything newer) and written after the pause.
+//! - **Cheap.** A write is a JSON merge patch of `status` sent as bytes; the
+//!   response body is drained, never parsed (it is the whole object, with
+//!   `managedFields`).
+//!
+//! A patch the API server refuses for good (the resource is gone, or the
+//! patch is invalid) is dropped, logged and counted.
+
+use std::{
+    collections::{HashMap, HashSet, VecDeque},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use http_body_util::BodyExt;
+use kube::Client;
+use serde_json::Value;
+use tokio::{sync::oneshot, task::JoinSet};
+use tracing::{debug, warn};
+
+use crate::{backoff::Backoff, metrics::Metrics, metrics::names};
+
+/// The most writes in flight at once.
+pub const MAX_IN_FLIGHT: usize = 64;
+/// Writes in flight when the writer starts.
+const START_IN_FLIGHT: usize = 16;
+/// Pause after a throttled or failed write: doubling up to 30 s.
+const PAUSE: Backoff =
+    Backoff::new(Duration::from_millis(200), Duration::from_secs(30)).with_jitter(0.2);
+
+/// How soon a patch must be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Priority {
+    /// Nothing a user waits for changed (a check result, the daily refresh).
+    Routine,
+    /// An availability transition or a notification's outbox entry.
+    Urgent,
+}
+
+/// Whether a submitted patch reached the API server: `true` once written;
+/// `false` (or a dropped sender) when it was refused for good.
+pub type Written = oneshot::Receiver<bool>;
+
+/// Merges merge patch `newer` onto merge patch `older` (both RFC 7386): the
+/// result applied to a document equals applying `older`, then `newer`.
+pub fn merge_patches(older: &mut Value, newer: Value) {
+    match (older, newer) {
+        (Value::Object(old), Value::Object(new)) => {
+            for (key, value) in new {
+                match old.get_mut(&key) {
+                    Some(slot @ Value::Object(_)) if value.is_object() => {
+                        merge_patches(slot, value)
+                    }
+                    _ => {
+                        old.insert(key, value);
+                    }
+                }
+            }
+        }
+        (slot, newer) => *slot = newer,
+    }
+}
+
+struct Pending {
+    namespace: Arc<str>,
+    name: Box<str>,
+    /// The merge patch, serialised.
+    patch: Box<[u8]>,
+    priority: Priority,
+    reason: &'static str,
+    acks: Vec<oneshot::Sender<bool>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    pending: HashMap<u128, Pending>,
+    urgent: VecDeque<u128>,
+    routine: VecDeque<u128>,
+    in_flight: HashSet<u128>,
+}
+
+impl Queue {
+    fn push(&mut self, uid: u128, priority: Priority, front: bool) {
+        let queue = match priority {
+            Priority::Urgent => &mut self.urgent,
+            Priority::Routine => &mut self.routine,
+        };
+        if front {
+            queue.push_front(uid);
+        } else {
+            queue.push_back(uid);
+        }
+    }
+
+    /// Adds `pending` for `uid`, merged under (`older = false`) or over an
+    /// existing one.
+    fn insert(&mut self, uid: u128, mut pending: Pending, front: bool) {
+        match self.pending.get_mut(&uid) {
+            Some(existing) => {
+                let (older, newer) = if front {
+                    (&pending.patch, &existing.patch)
+                } else {
+                    (&existing.patch, &pending.patch)
+                };
+                let mut merged: Value = serde_json::from_slice(older).unwrap_or(Value::Null);
+                merge_patches(
+                    &mut merged,
+                    serde_json::from_slice(newer).unwrap_or(Value::Null),
+                );
+                existing.patch = serde_json::to_vec(&merged).unwrap_or_default().into();
+                existing.acks.append(&mut pending.acks);
+                if pending.priority > existing.priority {
+                    existing.priority = pending.priority;
+                    existing.reason = pending.reason;
+                    self.push(uid, Priority::Urgent, front);
+                }
+            }
+            None => {
+                let priority = pending.priority;
+                self.pending.insert(uid, pending);
+                if !self.in_flight.contains(&uid) {
+                    self.push(uid, priority, front);
+                }
+            }
+        }
+    }
+
+    /// The next patch to write: urgent first; none for a resource with a
+    /// write in flight (it is queued again when that write ends).
+    fn next(&mut self) -> Option<(u128, Pending)> {
+        loop {
+            let uid = self
+                .urgent
+                .pop_front()
+                .or_else(|| self.routine.pop_front())?;
+            if self.in_flight.contains(&uid) {
+                continue;
+            }
+            if let Some(pending) = self.pending.remove(&uid) {
+                self.in_flight.insert(uid);
+                return Some((uid, pending));
+            }
+        }
+    }
+
+    /// A write failed and is tried again, merged under anything newer, at
+    /// the head of its queue.
+    fn retry(&mut self, uid: u128, pending: Pending) {
+        self.in_flight.remove(&uid);
+        self.insert(uid, pending, true);
+        if let Some(priority) = self.pending.get(&uid).map(|p| p.priority) {
+            self.push(uid, priority, true);
+        }
+    }
+
+    /// A write ended: the resource's next patch, if any, may go.
+    fn done(&mut self, uid: u128) {
+        self.in_flight.remove(&uid);
+        if let Some(pending) = self.pending.get(&uid) {
+            let priority = pending.priority;
+            self.push(uid, priority, true);
+        }
+    }
+}
+
+struct Inner {
+    client: Client,
+    metrics: Arc<Metrics>,
+    queue: Mutex<Queue>,
+    wake: tokio::sync::Notify,
+}
+
+/// The handle checks submit status patches to; cheap to clone.
+#[derive(Clone)]
+pub struct StatusWriter {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for StatusWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusWriter")
+            .field("pending", &self.pending())
+            .finish()
+    }
+}
+
+/// How one write ended.
+enum Outcome {
+    Written,
+    /// 429, 5xx or no answer: try again after a pause (`Retry-After`).
+    Retry(String, Option<Duration>),
+    /// Refused for good (404: the resource is gone; 4xx: an invalid patch).
+    Refused(u16, String),
+}
+
+impl StatusWriter {
+    /// A writer using `client`; [`StatusWriter::run`] does the writing.
+    pub fn new(client: Client, metrics: Arc<Metrics>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                client,
+                metrics,
+                queue: Mutex::new(Queue::default()),
+                wake: tokio::sync::Notify::new(),
+            }),
+        }
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.inner.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Patches waiting to be written.
+    pub fn pending(&self) -> usize {
+        self.queue().pending.len()
+    }
+
+    /// Queues `patch` (a JSON merge patch of the object, `{"status": …}`) for
+    /// the resource `uid` at `namespace/name`; `reason` labels the write in
+    /// the `status_writes` metric. Never waits.
+    pub fn submit(
+        &self,
+        uid: u128,
+        namespace: &Arc<str>,
+        name: &str,
+        patch: &Value,
+        priority: Priority,
+        reason: &'static str,
+    ) -> Written {
+        let (ack, written) = oneshot::channel();
+        let pending = Pending {
+            namespace: Arc::clone(namespace),
+            name: name.into(),
+            patch: serde_json::to_vec(patch).unwrap_or_default().into(),
+            priority,
+            reason,
+            acks: vec![ack],
+        };
+        self.queue().insert(uid, pending, false);
+        self.inner.wake.notify_one();
+        written
+    }
+
+    /// Writes until `stop`; what is pending then is written for at most
+    /// `drain` more (a stopping replica loses nothing a check found).
+    pub async fn run(self, stop: impl std::future::Future<Output = ()>, drain: Duration) {
+        let mut limit = START_IN_FLIGHT;
+        let mut successes = 0;
+        let mut failures: u32 = 0;
+        let mut paused_until: Option<tokio::time::Instant> = None;
+        let mut writes: JoinSet<(u128, Pending, Outcome)> = JoinSet::new();
+        let mut deadline: Option<tokio::time::Instant> = None;
+        tokio::pin!(stop);
+        loop {
+            if paused_until.is_some_and(|t| t <= tokio::time::Instant::now()) {
+                paused_until = None;
+            }
+            if paused_until.is_none() {
+                while writes.len() < limit {
+                    let Some((uid, pending)) = self.queue().next() else {
+                        break;
+                    };
+                    let client = self.inner.client.clone();
+                    writes.spawn(async move {
+                        let outcome = write(&client, &pending).await;
+                        (uid, pending, outcome)
+                    });
+                }
+            }
+            if let Some(end) = deadline
+                && (tokio::time::Instant::now() >= end
+                    || (writes.is_empty() && self.pending() == 0))
+            {
+                let left = self.pending() + writes.len();
+                if left > 0 {
+                    warn!(left, "stopping with status writes not done");
+                }
+                return;
+            }
+            let pause = async {
+                match paused_until {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = &mut stop, if deadline.is_none() => {
+                    deadline = Some(tokio::time::Instant::now() + drain);
+                }
+                () = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {}
+                () = self.inner.wake.notified() => {}
+                () = pause => {}
+                Some(joined) = writes.join_next() => {
+                    let Ok((uid, pending, outcome)) = joined else { continue };
+                    match outcome {
+                        Outcome::Written => {
+                            self.inner.metrics.count(names::STATUS_WRITES, pending.reason, 1);
+                            for ack in pending.acks {
+                                let _ = ack.send(true);
+                            }
+                            failures = 0;
+                            successes += 1;
+                            if successes >= limit {
+                                limit = (limit + 1).min(MAX_IN_FLIGHT);
+                                successes = 0;
+                            }
+                            self.queue().done(uid);
+                        }
+                        Outcome::Retry(error, retry_after) => {
+                            failures = failures.saturating_add(1);
+                            successes = 0;
+                            limit = (limit / 2).max(1);
+                            let pause = Backoff::honouring(PAUSE.delay(failures), retry_after, Duration::from_secs(60));
+                            self.inner.metrics.count(names::RECONCILE_ERRORS, "write_status_retry", 1);
+                            if failures == 1 || failures.is_power_of_two() {
+                                warn!(resource = %format!("{}/{}", pending.namespace, pending.name), %error, in_flight = limit, pause = ?pause, "status write throttled or failed; pausing and retrying");
+                            }
+                            paused_until = Some(tokio::time::Instant::now() + pause);
+                            self.queue().retry(uid, pending);
+                        }
+                        Outcome::Refused(code, error) => {
+                            let resource = format!("{}/{}", pending.namespace, pending.name);
+                            if code == 404 {
+                                debug!(%resource, "status not written: the resource is gone");
+                            } else {
+                                self.inner.metrics.count(names::RECONCILE_ERRORS, "write_status", 1);
+                                warn!(%resource, status = code, %error, "status write refused by the API server");
+                            }
+                            for ack in pending.acks {
+                                let _ = ack.send(false);
+                            }
+                            self.queue().done(uid);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One merge patch of `/status`; the response body is drained, not parsed.
+async fn write(client: &Client, pending: &Pending) -> Outcome {
+    let url = format!(
+        "/apis/{}/v1alpha1/namespaces/{}/monitoreddomains/{}/status?fieldManager={}",
+        crate::resource::GROUP,
+        pending.namespace,
+        pending.name,
+        super::FIELD_MANAGER
+    );
+    let request = match http::Request::patch(url)
+        .header(http::header::CONTENT_TYPE, "application/merge-patch+json")
+        .header(http::header::ACCEPT, "application/json")
+        .body(kube::client::Body::from(pending.patch.to_vec()))
+    {
+        Ok(request) => request,
+        Err(err) => return Outcome::Refused(0, err.to_string()),
+    };
+    let response = match tokio::time::timeout(Duration::from_secs(30), client.send(request)).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(err)) => return Outcome::Retry(err.to_string(), None),
+        Err(_) => return Outcome::Retry("no answer within 30 s".to_owned(), None),
+    };
+    let status = response.status();
+    let retry_after = crate::net::retry_after(response.headers(), jiff::Timestamp::now());
+    let body = response.into_body().collect().await.map(|b| b.to_bytes());
+    if status.is_success() {
+        return Outcome::Written;
+    }
+    let message = body
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b[..b.len().min(512)]).into_owned())
+        .unwrap_or_default();
+    if status.as_u16() == 429 || status.is_server_error() {
+        Outcome::Retry(format!("{status}: {message}"), retry_after)
+    } else {
+        Outcome::Refused(status.as_u16(), message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pending(patch: Value, priority: Priority) -> Pending {
+        Pending {
+            namespace: Arc::from("ns"),
+            name: "n".into(),
+            patch: serde_json::to_vec(&patch).unwrap().into(),
+            priority,
+            reason: "change",
+            acks: Vec::new(),
+        }
+    }
+
+    fn patch_of(p: &Pending) -> Value {
+        serde_json::from_slice(&p.patch).unwrap()
+    }
+
+    #[test]
+    fn merged_patches_apply_like_both_in_order() {
+        let mut older = json!({"status": {"checks": {"rdap": {"result": "registered"}}, "confidence": 0.9, "predictedDropAt": "x"}});
+        merge_patches(
+            &mut older,
+            json!({"status": {"checks": {"dns": {"result": "registered"}}, "confidence": 0.95, "predictedDropAt": null}}),
+        );
+        assert_eq!(
+            older,
+            json!({"status": {"checks": {"rdap": {"result": "registered"}, "dns": {"result": "registered"}}, "confidence": 0.95, "predictedDropAt": null}})
+        );
+    }
+
+    #[test]
+    fn urgent_patches_go_first_and_one_resource_is_never_written_twice_at_once() {
+        let mut queue = Queue::default();
+        for uid in 0..3 {
+            queue.insert(
+                uid,
+                pending(json!({"status": {"n": uid}}), Priority::Routine),
+                false,
+            );
+        }
+        queue.insert(
+            9,
+            pending(json!({"status": {"n": 9}}), Priority::Urgent),
+            false,
+        );
+        let (first, _) = queue.next().unwrap();
+        assert_eq!(first, 9, "the transition is written first");
+        let (second, _) = queue.next().unwrap();
+        assert_eq!(second, 0);
+        // A newer patch for the resource being written waits for that write.
+        queue.insert(
+            0,
+            pending(json!({"status": {"n": 10}}), Priority::Routine),
+            false,
+        );
+        let (third, _) = queue.next().unwrap();
+        assert_eq!(third, 1);
+        let (fourth, _) = queue.next().unwrap();
+        assert_eq!(fourth, 2);
+        assert!(queue.next().is_none(), "0 is in flight");
+        queue.done(0);
+        let (again, newest) = queue.next().unwrap();
+        assert_eq!(
+            (again, patch_of(&newest)),
+            (0, json!({"status": {"n": 10}}))
+        );
+    }
+
+    #[test]
+    fn a_failed_write_is_kept_under_the_newer_state() {
+        let mut queue = Queue::default();
+        queue.insert(
+            1,
+            pending(json!({"status": {"a": 1, "b": 1}}), Priority::Routine),
+            false,
+        );
+        let (uid, failed) = queue.next().unwrap();
+        queue.insert(
+            1,
+            pending(json!({"status": {"b": 2}}), Priority::Urgent),
+            false,
+        );
+        queue.retry(uid, failed);
+        let (_, retried) = queue.next().unwrap();
+        assert_eq!(
+            patch_of(&retried),
+            json!({"status": {"a": 1, "b": 2}}),
+            "newest wins"
+        );
+        assert_eq!(retried.priority, Priority::Urgent);
+    }
+}
