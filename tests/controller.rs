@@ -19,7 +19,7 @@ use serde_json::json;
 use support::{
     cluster::{TestNamespace, kubeconfig_path},
     http_stub::Reply,
-    operator::{Operator, wait_for_availability},
+    operator::{Operator, wait_for_availability, wait_for_registration_facts},
     world::{TOKEN, World},
 };
 
@@ -61,6 +61,8 @@ async fn a_dropping_domain_is_notified_exactly_once() {
     let env = world.notifying_env();
     let operator = Operator::start(&ns.name, "drop-once", &env);
     wait_for_availability(&api, "drop", Availability::Registered, &operator).await;
+    // The first check asks the cheap layers; the facts follow in the deep lane.
+    wait_for_registration_facts(&api, "drop", &operator).await;
     let status = api.get("drop").await.unwrap().status.unwrap();
     assert_eq!(
         status.domain.as_deref(),
@@ -402,6 +404,7 @@ async fn an_idle_tld_with_two_servers_causes_no_status_writes_between_heartbeats
     let operator = Operator::start(&ns.name, "quiet", &env);
     for name in &names {
         wait_for_availability(&api, name, Availability::Registered, &operator).await;
+        wait_for_registration_facts(&api, name, &operator).await;
     }
 
     // The idle window: ~10 priority checks per domain (PRIORITY_CHECK_INTERVAL

@@ -194,3 +194,32 @@ pub async fn wait_for_availability(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// Waits (≤ 60 s) until `name`'s status shows its registrar: the
+/// registration facts, which the deep lane fetches after the first cheap
+/// check.
+#[allow(dead_code)]
+pub async fn wait_for_registration_facts(
+    api: &Api<MonitoredDomain>,
+    name: &str,
+    operator: &Operator,
+) -> domain_monitor::resource::Registration {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let registration = api
+            .get(name)
+            .await
+            .ok()
+            .and_then(|md| md.status)
+            .and_then(|s| s.registration);
+        if let Some(registration) = registration.filter(|r| r.registrar.is_some()) {
+            return registration;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} never showed its registration facts; operator log:\n{}",
+            operator.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
