@@ -35,7 +35,7 @@ pub const SOURCE_API: &str = "api";
     printcolumn = r#"{"name":"Availability","type":"string","jsonPath":".status.availability"}"#,
     printcolumn = r#"{"name":"Confidence","type":"number","format":"float","jsonPath":".status.confidence"}"#,
     printcolumn = r#"{"name":"Expires","type":"string","jsonPath":".status.registration.expiresAt"}"#,
-    printcolumn = r#"{"name":"Last Checked","type":"date","jsonPath":".status.lastCheckedAt"}"#,
+    printcolumn = r#"{"name":"Verified","type":"date","jsonPath":".status.lastCheckedAt","description":"When a check last confirmed the verdict in this status. Checks that change nothing are not written, so this is at most STATUS_HEARTBEAT (default 24h) old while the operator runs; the operator's /domains endpoint and metrics give the latest check."}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -122,7 +122,10 @@ pub struct MonitoredDomainStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.0, max = 1.0))]
     pub confidence: Option<f64>,
-    /// When the last full check finished.
+    /// When the check that last confirmed this status finished. A check
+    /// that changes nothing visible is not written, so this is at most
+    /// `STATUS_HEARTBEAT` (default 24h) old while the operator runs; the
+    /// operator's `/domains` and `/domain/{d}` serve the latest check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_checked_at: Option<Time>,
     /// When the next check is due.
@@ -294,7 +297,7 @@ mod tests {
                 "Availability",
                 "Confidence",
                 "Expires",
-                "Last Checked",
+                "Verified",
                 "Age"
             ]
         );

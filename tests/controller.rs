@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::time::Duration;
+use std::{sync::atomic::Ordering, time::Duration};
 
 use domain_monitor::resource::{
     Availability, CheckOutcome, MonitoredDomain, MonitoredDomainSpec, NotificationDelivery,
@@ -20,6 +20,7 @@ use support::{
     cluster::{TestNamespace, kubeconfig_path},
     http_stub::Reply,
     operator::{Operator, wait_for_availability, wait_for_registration_facts},
+    throttle::ThrottlingFront,
     world::{TOKEN, World},
 };
 
@@ -663,4 +664,73 @@ async fn a_drop_is_notified_in_time_while_fifty_available_names_are_rechecked() 
     assert_eq!(keys.len(), all, "a notification was sent twice");
     assert_eq!(all, FREE + 1, "one notification per free name and the drop");
     eprintln!("drop notified {took:?} after the release (interval {INTERVAL:?})");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_server_answering_429_slows_the_writer_without_losing_the_newest_state() {
+    let ns = TestNamespace::new("throttled").await;
+    let world = World::start().await;
+    let api = ns.domains();
+    let n = 20;
+    for i in 0..n {
+        world.register(&format!("busy{i}.test"), "active").await;
+        api.create(
+            &PostParams::default(),
+            &pinned(&format!("busy{i}"), &format!("busy{i}.test"), false),
+        )
+        .await
+        .expect("create");
+    }
+    let front = ThrottlingFront::start(support::cluster::client().await).await;
+    front.throttle(true);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let operator = Operator::start_with_kubeconfig(
+        &ns.name,
+        "throttled",
+        &world.checker_env(),
+        &front.kubeconfig(dir.path()),
+    );
+
+    // Eight seconds of 429s: every domain is checked (and re-checked) and
+    // the writer keeps trying, but backs off instead of hammering.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let throttled = front.counts().throttled.load(Ordering::SeqCst);
+    assert_eq!(front.counts().forwarded.load(Ordering::SeqCst), 0);
+    assert!(
+        throttled > 0,
+        "the operator tried to write\n{}",
+        operator.log()
+    );
+    assert!(
+        throttled <= 3 * n,
+        "the writer backs off: {throttled} refused writes in 8 s for {n} domains\n{}",
+        operator.log()
+    );
+    for i in 0..n {
+        let status = api.get(&format!("busy{i}")).await.unwrap().status;
+        assert!(status.is_none(), "nothing was written while throttled");
+    }
+    assert!(
+        operator.log().contains("pausing and retrying"),
+        "{}",
+        operator.log()
+    );
+
+    // The API server recovers: every domain gets its newest state, the
+    // verdict of its first check merged with the facts that followed.
+    front.throttle(false);
+    for i in 0..n {
+        let name = format!("busy{i}");
+        wait_for_availability(&api, &name, Availability::Registered, &operator).await;
+        let registration = wait_for_registration_facts(&api, &name, &operator).await;
+        assert!(registration.expires_at.is_some(), "{registration:?}");
+        let status = api.get(&name).await.unwrap().status.unwrap();
+        assert_eq!(status.checks["dns"].result, CheckOutcome::Registered);
+        assert_eq!(status.checks["rdap"].result, CheckOutcome::Registered);
+    }
+    let forwarded = front.counts().forwarded.load(Ordering::SeqCst);
+    assert!(
+        forwarded <= 3 * n,
+        "coalesced: {forwarded} status writes for {n} domains after the throttle"
+    );
 }

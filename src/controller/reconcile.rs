@@ -19,7 +19,7 @@ use kube::{
     runtime::events::{Event, EventType},
 };
 use rand::Rng;
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, warn};
 
 use super::{
     Context, Error, Result,
@@ -95,7 +95,15 @@ fn reference(job: &Job) -> ObjectReference {
 /// Checks one domain; never panics out (a panic is an error of this domain).
 pub async fn check(ctx: &Context, job: Job, decision: Option<Decision>) -> Finished {
     let memory = job.memory.clone();
-    let outcome = guard_panics(check_one(ctx, &job, decision)).await;
+    let span = tracing::info_span!(
+        "reconcile",
+        resource = %job.name,
+        namespace = %job.namespace,
+        domain = %job.domain,
+    );
+    let outcome = guard_panics(check_one(ctx, &job, decision))
+        .instrument(span)
+        .await;
     let error = match outcome {
         Ok(Ok(finished)) => return finished,
         Ok(Err(err)) => err,
@@ -301,6 +309,7 @@ async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Resu
         let new_notification = new.notification.is_some()
             && new.notification.as_ref() != published.notification.as_deref();
         let mut outbox_written = None;
+        let old_notification = published.notification.clone();
         if changed || refresh {
             let priority = if after.availability != published.availability || new_notification {
                 Priority::Urgent
@@ -336,7 +345,10 @@ async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Resu
                     deliver_if_due(ctx, job, &domain, &mut published, Timestamp::now()).await;
                 }
                 _ => {
-                    warn!(%domain, "the notification's outbox entry is not written yet; delivering later")
+                    // Never delivered without its entry: the next check
+                    // records it again (same idempotency key) and retries.
+                    warn!(%domain, "the notification's outbox entry could not be written; recording it again at the next check");
+                    published.notification = old_notification;
                 }
             }
         }

@@ -320,6 +320,12 @@ impl StatusWriter {
                             }
                             self.queue().done(uid);
                         }
+                        Outcome::Retry(error, retry_after) if paused_until.is_some() => {
+                            // Another write of the same round was refused
+                            // already: the pause is set, this one waits too.
+                            let _ = (error, retry_after);
+                            self.queue().retry(uid, pending);
+                        }
                         Outcome::Retry(error, retry_after) => {
                             failures = failures.saturating_add(1);
                             successes = 0;
@@ -380,9 +386,16 @@ async fn write(client: &Client, pending: &Pending) -> Outcome {
     if status.is_success() {
         return Outcome::Written;
     }
+    // An error answer is a small `Status` object: its message is what the
+    // log needs (e.g. which RBAC right is missing).
     let message = body
         .ok()
-        .map(|b| String::from_utf8_lossy(&b[..b.len().min(512)]).into_owned())
+        .map(|b| {
+            serde_json::from_slice::<Value>(&b)
+                .ok()
+                .and_then(|v| v["message"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(&b[..b.len().min(512)]).into_owned())
+        })
         .unwrap_or_default();
     if status.as_u16() == 429 || status.is_server_error() {
         Outcome::Retry(format!("{status}: {message}"), retry_after)

@@ -11,5 +11,6 @@ pub mod operator;
 pub mod proxy;
 pub mod rdap_srv;
 pub mod registrar_stub;
+pub mod throttle;
 pub mod whois_server;
 pub mod world;
