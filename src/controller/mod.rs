@@ -58,6 +58,9 @@ pub const SYNC_LEASE: &str = "domain-monitor-sync";
 /// Per-check callbacks in flight at most; more are dropped (and counted):
 /// they are best effort, and a slow receiver must not pile up tasks.
 pub const MAX_CHECK_CALLBACKS_IN_FLIGHT: usize = 256;
+/// Kubernetes Events waiting for their status write at most; more are
+/// dropped (and counted): events are best effort.
+pub const MAX_EVENTS_IN_FLIGHT: usize = 256;
 
 /// Why the operator could not start, or why one reconcile failed.
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +121,8 @@ pub struct Context {
     per_check: PerCheckCallbacks,
     /// Bounds the per-check callbacks in flight.
     callbacks: Arc<tokio::sync::Semaphore>,
+    /// Bounds the events waiting for their status write.
+    events: Arc<tokio::sync::Semaphore>,
     recorder: Recorder,
     shards: ShardHandle,
     retry_period: Duration,
@@ -131,9 +136,11 @@ pub struct Context {
 }
 
 impl Context {
-    /// Builds the context from the configuration.
+    /// Builds the context from the configuration; `writer_client` writes the
+    /// statuses (built without kube's own retries of 429/503/504).
     pub fn new(
         client: Client,
+        writer_client: Client,
         args: &RunArgs,
         checker: Arc<LayeredChecker>,
         shards: ShardHandle,
@@ -153,7 +160,7 @@ impl Context {
         };
         Ok(Self {
             recorder: Recorder::new(client.clone(), reporter),
-            writer: StatusWriter::new(client.clone(), Arc::clone(&metrics)),
+            writer: StatusWriter::new(writer_client, Arc::clone(&metrics)),
             client,
             checker,
             schedule: SchedulePolicy {
@@ -166,6 +173,7 @@ impl Context {
             notifier,
             per_check: args.per_check_callbacks,
             callbacks: Arc::new(tokio::sync::Semaphore::new(MAX_CHECK_CALLBACKS_IN_FLIGHT)),
+            events: Arc::new(tokio::sync::Semaphore::new(MAX_EVENTS_IN_FLIGHT)),
             shards,
             retry_period: args.shard_retry_period,
             metrics,

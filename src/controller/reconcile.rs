@@ -26,7 +26,7 @@ use super::{
     plan::{self, Decision},
     state::{CHECK_KINDS, DomainMemory, Job, Published, seen_outcome, uid_text},
     status,
-    writer::Priority,
+    writer::{Priority, Written},
 };
 use crate::{
     check::{
@@ -194,7 +194,7 @@ async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Resu
                     now,
                 );
                 let patch = published.patch(&new, true);
-                ctx.writer.submit(
+                let written = ctx.writer.submit(
                     job.uid,
                     &job.namespace,
                     &job.name,
@@ -207,11 +207,11 @@ async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Resu
                 publish(
                     ctx,
                     job,
+                    Some(written),
                     EventType::Warning,
                     "InvalidDomain",
                     &err.to_string(),
-                )
-                .await;
+                );
                 warn!(resource = %job.key(), error = %err, "invalid domain");
             }
             memory.generation = job.generation;
@@ -308,7 +308,7 @@ async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Resu
         let refresh = last_write_age.is_none_or(|age| age >= ctx.heartbeat);
         let new_notification = new.notification.is_some()
             && new.notification.as_ref() != published.notification.as_deref();
-        let mut outbox_written = None;
+        let mut written = None;
         let old_notification = published.notification.clone();
         if changed || refresh {
             let priority = if after.availability != published.availability || new_notification {
@@ -319,29 +319,31 @@ async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Resu
             let reason = if changed { "change" } else { "refresh" };
             debug!(domain = %domain, reason, "writing status");
             let patch = published.patch(&new, false);
-            let written =
-                ctx.writer
-                    .submit(job.uid, &job.namespace, &job.name, &patch, priority, reason);
-            if new_notification {
-                outbox_written = Some(written);
-            }
+            written = Some(ctx.writer.submit(
+                job.uid,
+                &job.namespace,
+                &job.name,
+                &patch,
+                priority,
+                reason,
+            ));
             written_at = Some(evaluation.finished_at.as_second());
         }
         announce(
             ctx,
             job,
+            written.clone(),
             published.availability,
             after.availability,
             &evaluation,
-        )
-        .await;
+        );
         send_check_results(ctx, &published, &evaluation);
         published = after;
-        if let Some(written) = outbox_written {
+        if let Some(written) = written.filter(|_| new_notification) {
             // The outbox entry is written before the first attempt, so a
             // restart finds it; a write that fails leaves it to the next check.
             match tokio::time::timeout(OUTBOX_WRITE_WAIT, written).await {
-                Ok(Ok(true)) => {
+                Ok(true) => {
                     deliver_if_due(ctx, job, &domain, &mut published, Timestamp::now()).await;
                 }
                 _ => {
@@ -457,7 +459,7 @@ async fn deliver_if_due(
             n.entry(optional).or_insert(serde_json::Value::Null);
         }
     }
-    ctx.writer.submit(
+    let written = ctx.writer.submit(
         job.uid,
         &job.namespace,
         &job.name,
@@ -472,14 +474,15 @@ async fn deliver_if_due(
         } else {
             EventType::Warning
         };
-        publish(ctx, job, kind, reason, &note).await;
+        publish(ctx, job, Some(written), kind, reason, &note);
     }
 }
 
 /// Events and logs for availability transitions.
-async fn announce(
+fn announce(
     ctx: &Context,
     job: &Job,
+    written: Option<Written>,
     before: Availability,
     after: Availability,
     evaluation: &Evaluation,
@@ -501,7 +504,7 @@ async fn announce(
         Availability::Error => (EventType::Warning, "ChecksFailed"),
         _ => return,
     };
-    publish(ctx, job, kind, reason, &evaluation.verdict.reason).await;
+    publish(ctx, job, written, kind, reason, &evaluation.verdict.reason);
 }
 
 /// Per-check callbacks, best effort (they are not an outbox): at most
@@ -555,8 +558,24 @@ fn send_check_results(ctx: &Context, old: &Published, evaluation: &Evaluation) {
     }
 }
 
-/// Publishes a Kubernetes Event on the domain's resource.
-async fn publish(ctx: &Context, job: &Job, type_: EventType, reason: &str, note: &str) {
+/// Publishes a Kubernetes Event on the domain's resource once the status
+/// write it belongs to (`written`) succeeded, so that events never tell of a
+/// state the status does not show. Never waits: at most
+/// [`super::MAX_EVENTS_IN_FLIGHT`] events wait for their write; more are
+/// dropped (events are best effort) and counted.
+fn publish(
+    ctx: &Context,
+    job: &Job,
+    written: Option<Written>,
+    type_: EventType,
+    reason: &'static str,
+    note: &str,
+) {
+    let Ok(permit) = Arc::clone(&ctx.events).try_acquire_owned() else {
+        ctx.metrics
+            .count(names::RECONCILE_ERRORS, "event_dropped", 1);
+        return;
+    };
     let event = Event {
         type_,
         reason: reason.to_owned(),
@@ -564,16 +583,27 @@ async fn publish(ctx: &Context, job: &Job, type_: EventType, reason: &str, note:
         action: "Check".to_owned(),
         secondary: None,
     };
-    if let Err(err) = ctx.recorder.publish(&event, &reference(job)).await {
-        // Said once at WARN (a missing RBAC right fails every event alike),
-        // then at DEBUG.
-        static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-        if WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
-            debug!(error = %err, reason, "cannot publish event");
-        } else {
-            warn!(error = %err, reason, "cannot publish event; further failures are logged at DEBUG");
+    let recorder = ctx.recorder.clone();
+    let reference = reference(job);
+    tokio::spawn(async move {
+        let _permit = permit;
+        if let Some(written) = written
+            && !written.await
+        {
+            return;
         }
-    }
+        if let Err(err) = recorder.publish(&event, &reference).await {
+            // Said once at WARN (a missing RBAC right fails every event
+            // alike), then at DEBUG.
+            static WARNED: std::sync::atomic::AtomicBool =
+                std::sync::atomic::AtomicBool::new(false);
+            if WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                debug!(error = %err, reason, "cannot publish event");
+            } else {
+                warn!(error = %err, reason, "cannot publish event; further failures are logged at DEBUG");
+            }
+        }
+    });
 }
 
 /// Counts what a check found, per checker and overall.

@@ -69,7 +69,15 @@ pub async fn run(
     meter: Option<opentelemetry::metrics::Meter>,
 ) -> Result<()> {
     crate::net::ensure_crypto_provider();
-    let client = Client::try_default().await.map_err(Error::Connect)?;
+    let config = kube::Config::infer()
+        .await
+        .map_err(|e| Error::Connect(kube::Error::InferConfig(e)))?;
+    let client = Client::try_from(config.clone()).map_err(Error::Connect)?;
+    // The status writer paces itself on 429/5xx (see `writer`): its client
+    // must hand those answers over instead of retrying them one by one.
+    let mut writer_config = config;
+    writer_config.default_retry = false;
+    let writer_client = Client::try_from(writer_config).map_err(Error::Connect)?;
     let domains: Api<MonitoredDomain> = match &args.watch_namespace {
         Some(namespace) => Api::namespaced(client.clone(), namespace),
         None => Api::all(client.clone()),
@@ -102,6 +110,7 @@ pub async fn run(
     ));
     let context = Arc::new(Context::new(
         client.clone(),
+        writer_client,
         &args,
         Arc::clone(&checker),
         shards.clone(),

@@ -30,7 +30,7 @@ use http_body_util::BodyExt;
 use kube::Client;
 use serde_json::Value;
 use tokio::{sync::oneshot, task::JoinSet};
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
 use crate::{backoff::Backoff, metrics::Metrics, metrics::names};
 
@@ -51,9 +51,10 @@ pub enum Priority {
     Urgent,
 }
 
-/// Whether a submitted patch reached the API server: `true` once written;
-/// `false` (or a dropped sender) when it was refused for good.
-pub type Written = oneshot::Receiver<bool>;
+/// Resolves to whether a submitted patch reached the API server: `true`
+/// once written, `false` when it was refused for good (or the writer
+/// stopped first). Cheap to clone.
+pub type Written = futures::future::Shared<futures::future::BoxFuture<'static, bool>>;
 
 /// Merges merge patch `newer` onto merge patch `older` (both RFC 7386): the
 /// result applied to a document equals applying `older`, then `newer`.
@@ -252,7 +253,9 @@ impl StatusWriter {
         };
         self.queue().insert(uid, pending, false);
         self.inner.wake.notify_one();
-        written
+        futures::FutureExt::shared(futures::FutureExt::boxed(async move {
+            written.await.unwrap_or(false)
+        }))
     }
 
     /// Writes until `stop`; what is pending then is written for at most
@@ -344,7 +347,9 @@ impl StatusWriter {
                                 debug!(%resource, "status not written: the resource is gone");
                             } else {
                                 self.inner.metrics.count(names::RECONCILE_ERRORS, "write_status", 1);
-                                warn!(%resource, status = code, %error, "status write refused by the API server");
+                                // The operator cannot do its job for this
+                                // domain (RBAC, admission, validation).
+                                error!(%resource, status = code, %error, "status write refused by the API server");
                             }
                             for ack in pending.acks {
                                 let _ = ack.send(false);
