@@ -19,6 +19,7 @@ use serde_json::json;
 use support::{
     cluster::{TestNamespace, kubeconfig_path},
     http_stub::Reply,
+    nsd::{TldServers, Zone},
     operator::{Operator, wait_for_availability, wait_for_registration_facts},
     throttle::ThrottlingFront,
     world::{TOKEN, World},
@@ -732,5 +733,140 @@ async fn an_api_server_answering_429_slows_the_writer_without_losing_the_newest_
     assert!(
         forwarded <= 3 * n,
         "coalesced: {forwarded} status writes for {n} domains after the throttle"
+    );
+}
+
+/// The operator's `GET {path}` as JSON, or text for the Prometheus view.
+async fn operator_get(base: &str, path: &str) -> String {
+    reqwest::get(format!("{base}{path}"))
+        .await
+        .expect("operator answers")
+        .text()
+        .await
+        .unwrap_or_default()
+}
+
+/// The sum of a Prometheus counter or gauge's series in `text`.
+fn metric_total(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_thousand_resources_are_held_compactly_and_forgotten_when_deleted() {
+    let n = 5000;
+    let ns = TestNamespace::new("bulk").await;
+    let api = ns.domains();
+    let names: Vec<String> = (0..n).map(|i| format!("bulk{i}")).collect();
+    let zone = names.iter().fold(Zone::new("test"), |zone, name| {
+        zone.delegate(
+            &format!("{name}.test"),
+            &["ns1.elsewhere.example", "ns2.elsewhere.example"],
+        )
+    });
+    let tld = tokio::task::block_in_place(|| TldServers::start(&zone, 2));
+    futures::stream::iter(names.iter())
+        .map(|name| {
+            let api = api.clone();
+            async move {
+                api.create(
+                    &PostParams::default(),
+                    &pinned(name, &format!("{name}.test"), false),
+                )
+                .await
+            }
+        })
+        .buffer_unordered(32)
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("create");
+    let env: Vec<(String, String)> = vec![
+        ("DNS_RESOLVERS".into(), tld.resolvers()),
+        ("DNS_TIMEOUT".into(), "1s".into()),
+        ("HTTP_TIMEOUT".into(), "1s".into()),
+        ("CHECK_INTERVAL".into(), "1h".into()),
+        ("PRIORITY_CHECK_INTERVAL".into(), "1h".into()),
+    ];
+    let operator = Operator::start(&ns.name, "bulk", &env);
+    let base = operator.base_url().await;
+
+    // Every domain is held and checked once (a counter, not statuses).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    loop {
+        let metrics = operator_get(&base, "/metrics/prometheus").await;
+        let first = metric_total(&metrics, "domain_monitor_first_checks_total");
+        let held = metric_total(&metrics, "domain_monitor_domains");
+        if first >= n as f64 && held == n as f64 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "first pass incomplete: {first} checked, {held} held of {n}\n{}",
+            operator.log()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // What a domain's record holds is what `/domains` shows, nothing more.
+    let listed: serde_json::Value =
+        serde_json::from_str(&operator_get(&base, "/domains?limit=1").await).expect("json");
+    assert_eq!(listed["total"], n);
+    let item = listed["items"][0].as_object().expect("an item");
+    let mut keys: Vec<&str> = item.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "availability",
+            "confidence",
+            "domain",
+            "expires_at",
+            "last_checked_at",
+            "name",
+            "namespace",
+            "next_check_at",
+            "predicted_drop_at",
+            "priority",
+            "shard"
+        ]
+    );
+    assert_eq!(item["availability"], "Registered");
+    assert!(item["last_checked_at"].is_string() && item["next_check_at"].is_string());
+
+    // Deleted resources are forgotten.
+    futures::stream::iter(names.iter().take(n / 2))
+        .map(|name| {
+            let api = api.clone();
+            async move { api.delete(name, &Default::default()).await }
+        })
+        .buffer_unordered(32)
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("delete");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let metrics = operator_get(&base, "/metrics/prometheus").await;
+        let held = metric_total(&metrics, "domain_monitor_domains");
+        let status: serde_json::Value =
+            serde_json::from_str(&operator_get(&base, "/status").await).expect("json");
+        if held == (n / 2) as f64 && status["domains"]["total"] == n / 2 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{held} domains still held after deleting {} of {n}",
+            n / 2
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let gone: serde_json::Value =
+        serde_json::from_str(&operator_get(&base, "/domain/bulk0.test").await).expect("json");
+    assert!(
+        gone["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not watched"),
+        "{gone}"
     );
 }
