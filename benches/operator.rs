@@ -3,17 +3,28 @@
 //! the release `domain-monitor` binary.
 //!
 //! ```text
-//! cargo bench --bench operator -- scale --domains 100000 [--window S] [--interval S] --out FILE
+//! cargo bench --bench operator -- scale --domains 100000 [--window S] [--interval S] [--patience S] --out FILE
 //! cargo bench --bench operator -- scaleout --domains 10000 --out FILE
 //! cargo bench --bench operator -- detection --per-class 20 --out FILE
 //! ```
 //!
-//! - `scale`: N `MonitoredDomain`s (all delegated in nsd, each with an RDAP
-//!   object): time from operator start to the first check of every domain,
-//!   checks per second sustained, resident memory per domain, status writes
-//!   while nothing changes, API server requests per second.
-//! - `scaleout`: 1 and then 3 replicas on the same N domains, with a DNS
-//!   server that answers after a fixed delay (a remote TLD server) and a
+//! The world is honest: the `.test` TLD is served by two authoritative nsd
+//! (every real TLD has 2–13), RDAP and WHOIS run at the operator's default
+//! budgets (the scale-out alone lifts them: it measures check concurrency),
+//! and the status heartbeat is the operator's default. Each result's
+//! `settings` say which budgets were in force.
+//!
+//! - `scale`: N `MonitoredDomain`s (all delegated, each with an RDAP
+//!   object). In one run: seconds from operator start until every domain was
+//!   checked once (the `domain_monitor_first_checks_total` counter, or
+//!   `domain_monitor_verdicts_total` where the operator has no such counter),
+//!   status writes per second during that first pass, resident memory per
+//!   domain after it and after a window of re-checks (and the peak), status
+//!   writes in that window while nothing changes, API server requests per
+//!   second; then, with the operator stopped, the API server's own ceiling
+//!   for status patches, to which the first pass's writes are compared.
+//! - `scaleout`: 1 and then 3 replicas on the same N domains, with DNS
+//!   servers that answer after a fixed delay (remote TLD servers) and a
 //!   per-replica concurrency cap, so that checking is the bottleneck.
 //! - `detection`: domains dropped by the "registry" while the operator runs;
 //!   the time until the availability notification reaches the receiver, for
@@ -49,15 +60,15 @@ use k8s_openapi::{
     apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
 };
 use kube::{
-    Api, Client, Config, CustomResourceExt,
-    api::{ObjectMeta, PostParams},
+    Api, Client, Config, CustomResourceExt, Resource,
+    api::{ObjectMeta, Patch, PatchParams, PostParams},
     config::{KubeConfigOptions, Kubeconfig},
     runtime::wait::{await_condition, conditions},
 };
 use serde_json::{Value, json};
 use support::{
     http_stub::{HttpStub, Reply as HttpReply},
-    nsd::{Nsd, Zone},
+    nsd::{TldServers, Zone},
     rdap_srv::RdapSrv,
     whois_server::{Reply, WhoisServer},
 };
@@ -73,6 +84,23 @@ const SHARDS: u32 = 16;
 const NAMESERVERS: [&str; 2] = ["ns1.hosting.example", "ns2.hosting.example"];
 /// The callback receiver's bearer token.
 const TOKEN: &str = "bench-callback-token";
+/// Authoritative servers of the `.test` TLD (every real TLD has 2–13).
+const TLD_SERVERS: usize = 2;
+/// Request budget per DNS server. The operator's default (200/s) is a
+/// politeness budget toward one remote TLD server; kept here, 100k domains
+/// would need 250 s of DNS alone and the first pass would measure that
+/// number. 20,000/s per loopback nsd (~167k q/s each) is far from what the
+/// servers can take, yet a budget the DNS layer has to respect.
+const DNS_BUDGET: &str = "20000/s";
+/// The first metric the first pass is read from (domains checked for the
+/// first time by this replica); `domain_monitor_verdicts_total` stands in
+/// where the operator does not export it.
+const FIRST_CHECKS_METRIC: &str = "domain_monitor_first_checks_total";
+/// The deep-layer budget of the scale-out scenario only, which measures
+/// check concurrency rather than a registry's budget.
+const LIFTED_BUDGET: &str = "1000000/s";
+/// Requests in flight while measuring the API server's status-patch ceiling.
+const CEILING_CONCURRENCY: usize = 64;
 
 // === command line ===
 
@@ -83,6 +111,10 @@ struct Options {
     per_class: usize,
     window: Duration,
     interval: Option<Duration>,
+    /// Longest wait for the first pass before it is recorded as not reached.
+    patience: Duration,
+    /// How long the API server's status-patch ceiling is measured.
+    ceiling: Duration,
 }
 
 fn options() -> Option<Options> {
@@ -95,6 +127,8 @@ fn options() -> Option<Options> {
         per_class: 20,
         window: Duration::from_secs(60),
         interval: None,
+        patience: Duration::from_secs(1800),
+        ceiling: Duration::from_secs(10),
     };
     let number = |value: Option<String>, flag: &str| -> usize {
         value
@@ -113,6 +147,13 @@ fn options() -> Option<Options> {
             }
             "--window" => {
                 options.window = Duration::from_secs(number(args.next(), "--window") as u64);
+            }
+            "--patience" => {
+                options.patience = Duration::from_secs(number(args.next(), "--patience") as u64);
+            }
+            "--ceiling-seconds" => {
+                options.ceiling =
+                    Duration::from_secs(number(args.next(), "--ceiling-seconds") as u64);
             }
             "scale" | "scaleout" | "detection" => options.scenario = arg,
             _ => {}
@@ -352,6 +393,50 @@ fn metric_sum(text: &str, name: &str, labels: Option<&str>) -> f64 {
         .filter(|line| labels.is_none_or(|l| line.contains(l)))
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// Domains checked at least once, read from a `/metrics/prometheus` text:
+/// [`FIRST_CHECKS_METRIC`] where the operator exports it (even before its
+/// first sample), otherwise every verdict so far (re-checks included, so it
+/// may reach N a little before every domain had its first check). Returns
+/// the count and the metric it came from.
+fn checked_once(metrics: &str) -> (f64, &'static str) {
+    let exported = metrics.lines().any(|line| {
+        line.split_whitespace()
+            .find(|word| !word.starts_with('#') && !matches!(*word, "HELP" | "TYPE"))
+            .is_some_and(|word| word.split('{').next() == Some(FIRST_CHECKS_METRIC))
+    });
+    if exported {
+        (
+            metric_sum(metrics, FIRST_CHECKS_METRIC, None),
+            FIRST_CHECKS_METRIC,
+        )
+    } else {
+        (
+            metric_sum(metrics, "domain_monitor_verdicts_total", None),
+            "domain_monitor_verdicts_total",
+        )
+    }
+}
+
+/// A metric's samples summed by the value of one label (e.g. `reason`).
+fn metric_by_label(text: &str, name: &str, label: &str) -> BTreeMap<String, f64> {
+    let key = format!("{label}=\"");
+    let mut by = BTreeMap::new();
+    for line in text.lines().filter(|line| {
+        line.strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with('{'))
+    }) {
+        let Some(value) = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) else {
+            continue;
+        };
+        let Some(start) = line.find(&key).map(|i| i + key.len()) else {
+            continue;
+        };
+        let word = line[start..].split('"').next().unwrap_or_default();
+        *by.entry(word.to_owned()).or_insert(0.0) += value;
+    }
+    by
 }
 
 // === the operator process ===
@@ -619,15 +704,16 @@ fn whois_free(name: &str) -> String {
     )
 }
 
-/// nsd with `n` delegations `d<i>.test`, rdap-srv with an object for each,
-/// and a WHOIS server (records are not needed: layer 1 settles them).
-async fn registry(n: usize) -> (Nsd, RdapSrv, WhoisServer) {
-    let nsd = tokio::task::spawn_blocking(move || {
+/// The `.test` TLD's servers ([`TLD_SERVERS`] nsd) with `n` delegations
+/// `d<i>.test`, rdap-srv with an object for each, and a WHOIS server
+/// (records are not needed: layer 1 settles them).
+async fn registry(n: usize) -> (TldServers, RdapSrv, WhoisServer) {
+    let dns = tokio::task::spawn_blocking(move || {
         let mut zone = Zone::new("test");
         for i in 0..n {
             zone = zone.delegate(&delegated(i), &NAMESERVERS);
         }
-        Nsd::start(zone)
+        TldServers::start(&zone, TLD_SERVERS)
     })
     .await
     .expect("start nsd");
@@ -636,44 +722,257 @@ async fn registry(n: usize) -> (Nsd, RdapSrv, WhoisServer) {
     rdap.serve_template("registered", &rdap_object(&["active"], None), &names)
         .await;
     let whois = WhoisServer::start(Vec::<(String, Reply)>::new()).await;
-    (nsd, rdap, whois)
+    (dns, rdap, whois)
 }
 
-/// Operator settings for the local registry. Rate limits are far above
-/// what the machine can do: one nsd stands in for every TLD server.
+/// Operator settings for the local registry: the TLD's DNS servers `dns`,
+/// [`DNS_BUDGET`] per DNS server, and the operator's own defaults for the
+/// HTTP (per probed host), RDAP and WHOIS budgets.
 fn registry_env(
-    dns: SocketAddr,
+    dns: &[SocketAddr],
     rdap: &RdapSrv,
     whois: &WhoisServer,
 ) -> Vec<(&'static str, String)> {
+    let servers: Vec<String> = dns.iter().map(ToString::to_string).collect();
     vec![
-        ("DNS_RESOLVERS", dns.to_string()),
+        ("DNS_RESOLVERS", servers.join(",")),
         ("DNS_TIMEOUT", "2s".into()),
         ("HTTP_TIMEOUT", "2s".into()),
         ("RDAP_OVERRIDES", format!("test={}", rdap.base_url())),
         ("RDAP_TIMEOUT", "5s".into()),
         ("WHOIS_OVERRIDES", format!("test={}", whois.host_port())),
         ("WHOIS_TIMEOUT", "5s".into()),
-        ("DNS_RATE_LIMIT", "1000000/s".into()),
-        ("HTTP_RATE_LIMIT", "1000000/s".into()),
-        ("RDAP_RATE_LIMIT", "1000000/s".into()),
-        ("WHOIS_RATE_LIMIT", "1000000/s".into()),
+        ("DNS_RATE_LIMIT", DNS_BUDGET.into()),
     ]
+}
+
+/// The default of the operator's setting `env` (as `domain-monitor run
+/// --help` prints it), so the results say which defaults were measured.
+fn operator_default(env: &str) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_domain-monitor"))
+        .args(["run", "--help"])
+        .output()
+        .expect("run domain-monitor run --help");
+    let help = String::from_utf8_lossy(&output.stdout);
+    help.split_once(&format!("env: {env}="))
+        .and_then(|(_, after)| after.split_once("[default: "))
+        .and_then(|(_, value)| value.split_once(']'))
+        .map_or_else(|| "?".to_owned(), |(value, _)| value.to_owned())
+}
+
+/// The budgets every scenario runs with, for the results' settings block.
+fn budget_settings() -> Value {
+    json!({
+        "tld_servers": TLD_SERVERS,
+        "DNS_RATE_LIMIT": format!(
+            "{DNS_BUDGET} per server, set by the bench: the default ({}) is a politeness budget toward one remote TLD server, and would make 100k domains take 250 s of DNS alone",
+            operator_default("DNS_RATE_LIMIT")
+        ),
+        "RDAP_RATE_LIMIT": format!("{} per server (operator default)", operator_default("RDAP_RATE_LIMIT")),
+        "WHOIS_RATE_LIMIT": format!("{} per server (operator default)", operator_default("WHOIS_RATE_LIMIT")),
+        "HTTP_RATE_LIMIT": format!("{} per probed host (operator default)", operator_default("HTTP_RATE_LIMIT")),
+    })
 }
 
 // === scenario: scale ===
 
+/// What the operator did from its start until every domain was checked once
+/// and every status was written once.
+struct FirstPass {
+    /// The metric the checks were counted by.
+    counted_by: &'static str,
+    /// Every domain checked once (the counter reached N), from operator start.
+    checked: Option<Duration>,
+    /// Domains checked when the wait ended.
+    checked_count: f64,
+    /// The first check seen: the start of the first pass's write window.
+    first_check: Option<Duration>,
+    /// Status writes from `first_check` to `checked`.
+    writes_in_pass: f64,
+    /// Every domain's status written (status writes reached N).
+    published: Option<Duration>,
+    /// `/status` counts no domain `Unknown` (every resource has a verdict).
+    no_unknown: Option<Duration>,
+    /// `VmRSS` when the counter reached N (or when the wait ended).
+    rss_after_pass: u64,
+    /// How long the wait lasted.
+    waited: Duration,
+}
+
+/// Follows the first pass through the operator's metrics (every 250 ms) and
+/// `/status` (every second) until every domain was checked and published,
+/// or `patience` after `started`, or when status writes stop for 30 s once
+/// every domain was checked.
+async fn first_pass(
+    operator: &Operator,
+    n: usize,
+    started: Instant,
+    patience: Duration,
+) -> FirstPass {
+    let n = n as f64;
+    let deadline = started + patience;
+    let mut pass = FirstPass {
+        counted_by: "",
+        checked: None,
+        checked_count: 0.0,
+        first_check: None,
+        writes_in_pass: 0.0,
+        published: None,
+        no_unknown: None,
+        rss_after_pass: 0,
+        waited: Duration::ZERO,
+    };
+    let mut writes_at_first_check = 0.0;
+    let mut last_writes = (0.0, Instant::now());
+    for poll in 0_u64.. {
+        let metrics = operator.metrics().await;
+        let at = started.elapsed();
+        let (checked, counted_by) = checked_once(&metrics);
+        let writes = metric_sum(&metrics, "domain_monitor_status_writes_total", None);
+        pass.counted_by = counted_by;
+        pass.checked_count = checked;
+        if pass.first_check.is_none() && checked > 0.0 {
+            pass.first_check = Some(at);
+            writes_at_first_check = writes;
+        }
+        if pass.checked.is_none() && checked >= n {
+            pass.checked = Some(at);
+            pass.writes_in_pass = writes - writes_at_first_check;
+            pass.rss_after_pass = operator.memory().0;
+            say(format!(
+                "scale {n}: every domain checked {:.1}s after start ({counted_by}), RSS {} MiB",
+                at.as_secs_f64(),
+                pass.rss_after_pass >> 20
+            ));
+        }
+        if pass.published.is_none() && writes >= n {
+            pass.published = Some(at);
+        }
+        if pass.no_unknown.is_none() && poll % 4 == 0 {
+            let status = operator.status().await;
+            let domains = &status["domains"];
+            let unknown = domains["by_availability"]["Unknown"].as_u64().unwrap_or(0);
+            if domains["total"].as_u64() == Some(n as u64) && unknown == 0 {
+                pass.no_unknown = Some(started.elapsed());
+            }
+        }
+        if writes > last_writes.0 {
+            last_writes = (writes, Instant::now());
+        }
+        let stalled = pass.checked.is_some() && last_writes.1.elapsed() > Duration::from_secs(30);
+        let done = pass.checked.is_some() && pass.published.is_some() && pass.no_unknown.is_some();
+        if done || stalled || Instant::now() >= deadline {
+            break;
+        }
+        if poll % 40 == 0 {
+            say(format!(
+                "scale {n}: {:.0}s: {checked} checked, {writes} status writes",
+                at.as_secs_f64()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    if pass.checked.is_none() {
+        pass.rss_after_pass = operator.memory().0;
+        say(format!(
+            "scale {n}: the first pass did not end within {patience:?} ({} of {n} checked)",
+            pass.checked_count
+        ));
+    }
+    pass.waited = started.elapsed();
+    pass
+}
+
+fn resource_name(domain: &str) -> String {
+    domain.replace('.', "-")
+}
+
+/// The API server's own ceiling for status writes, measured with the
+/// operator stopped: JSON merge patches of `status` on the existing
+/// resources, [`CEILING_CONCURRENCY`] in flight for `duration`. Each patch
+/// carries the status the operator wrote for `d0.test` (so it is as large
+/// as a real one) with a new `lastCheckedAt`, so that every patch is a real
+/// write; responses are read but not parsed.
+async fn write_ceiling(cluster: &Cluster, n: usize, duration: Duration) -> Value {
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    let request = kube::core::Request::new(MonitoredDomain::url_path(&(), Some(NAMESPACE)));
+    let written = request
+        .get(
+            &resource_name(&delegated(0)),
+            &kube::api::GetParams::default(),
+        )
+        .expect("a GET request");
+    let template = match cluster.client.request::<Value>(written).await {
+        Ok(object) if object["status"].is_object() => object["status"].clone(),
+        _ => json!({"availability": "Registered", "confidence": 0.97}),
+    };
+    let status_bytes = template.to_string().len();
+    let next = AtomicUsize::new(0);
+    let patched = AtomicU64::new(0);
+    let failed = AtomicU64::new(0);
+    let first_error = std::sync::Mutex::new(None::<String>);
+    let started = Instant::now();
+    let deadline = started + duration;
+    let worker = || async {
+        while Instant::now() < deadline {
+            let name = resource_name(&delegated(next.fetch_add(1, Ordering::Relaxed) % n));
+            let mut status = template.clone();
+            status["lastCheckedAt"] = json!(jiff::Timestamp::now().to_string());
+            let patch = json!({ "status": status });
+            let call = request
+                .patch_subresource(
+                    "status",
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .expect("a patch request");
+            match cluster.client.request_text(call).await {
+                Ok(_) => {
+                    patched.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(error) => {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                    first_error
+                        .lock()
+                        .expect("error slot")
+                        .get_or_insert_with(|| format!("{name}: {error}"));
+                }
+            }
+        }
+    };
+    futures::future::join_all((0..CEILING_CONCURRENCY).map(|_| worker())).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let patched = patched.into_inner();
+    json!({
+        "method": "JSON merge patch of status (the status the operator wrote, lastCheckedAt changed), responses read but not parsed; the operator stopped",
+        "concurrency": CEILING_CONCURRENCY,
+        "seconds": round(seconds, 1),
+        "status_bytes": status_bytes,
+        "patches": patched,
+        "failed": failed.into_inner(),
+        "first_error": first_error.into_inner().expect("error slot"),
+        "patches_per_s": round(patched as f64 / seconds, 0),
+    })
+}
+
+fn seconds(duration: Option<Duration>) -> Option<f64> {
+    duration.map(|d| round(d.as_secs_f64(), 1))
+}
+
 async fn scale(options: &Options) -> Value {
     let n = options.domains;
     let work = Work::new("dm-bench-scale-");
-    say(format!("scale {n}: API server, nsd, rdap-srv"));
+    say(format!(
+        "scale {n}: API server, {TLD_SERVERS} nsd, rdap-srv"
+    ));
     let cluster = Cluster::start(work.path()).await;
-    let (nsd, rdap, whois) = registry(n).await;
+    let (dns, rdap, whois) = registry(n).await;
     // By default as long as the window, so that the window sees every
     // domain re-checked; a shorter one (--interval) asks for more checks
     // than the operator can do, to measure its capacity.
     let check_interval = options.interval.unwrap_or(options.window);
-    let mut env = registry_env(nsd.addr(), &rdap, &whois);
+    let mut env = registry_env(&dns.addrs(), &rdap, &whois);
     env.extend([
         ("CHECK_INTERVAL", format!("{}s", check_interval.as_secs())),
         (
@@ -684,9 +983,6 @@ async fn scale(options: &Options) -> Value {
             "DROP_WINDOW_INTERVAL",
             format!("{}s", check_interval.as_secs().min(10)),
         ),
-        // Longer than the whole run: the window sees no heartbeat due, so
-        // every write in it is one the operator chose to make.
-        ("STATUS_HEARTBEAT", "1h".into()),
     ]);
 
     // Baseline: the operator watching no domain.
@@ -713,26 +1009,18 @@ async fn scale(options: &Options) -> Value {
     let operator = Operator::start(work.path(), &cluster.kubeconfig, "scale", &env);
     operator.ready(Duration::from_secs(600)).await;
     let ready_s = started.elapsed().as_secs_f64();
-    let first_check_all = wait_until(
-        "every domain's first check",
-        Duration::from_secs(1800),
-        || async {
-            let status = operator.status().await;
-            let domains = &status["domains"];
-            let unknown = domains["by_availability"]["Unknown"].as_u64().unwrap_or(0);
-            (domains["total"].as_u64() == Some(n as u64) && unknown == 0).then(|| started.elapsed())
-        },
-    )
-    .await;
+    let pass = first_pass(&operator, n, started, options.patience).await;
+    let pass_s = pass.waited.as_secs_f64();
     let requests_first = cluster.requests_total();
     let apiserver_cpu_first = cpu_seconds(cluster.child.id()) - apiserver_cpu_before;
     let operator_cpu_first = operator.cpu_seconds();
-    let (rss_first, _) = operator.memory();
-    say(format!(
-        "scale {n}: every domain checked {:.1}s after start (ready after {ready_s:.1}s), RSS {} MiB",
-        first_check_all.as_secs_f64(),
-        rss_first >> 20
-    ));
+    let write_window = match (pass.first_check, pass.checked) {
+        (Some(from), Some(to)) if to > from => Some(to - from),
+        _ => None,
+    };
+    let writes_per_s_first_pass =
+        write_window.map(|window| pass.writes_in_pass / window.as_secs_f64());
+    let per_domain = |rss: u64| round(rss.saturating_sub(baseline_rss) as f64 / n as f64, 0);
 
     // The idle window: nothing changes in the world.
     let metrics_before = operator.metrics().await;
@@ -752,13 +1040,30 @@ async fn scale(options: &Options) -> Value {
     };
     let checks = delta("domain_monitor_verdicts_total", None);
     let writes = delta("domain_monitor_status_writes_total", None);
-    let change_writes = delta(
+    let mut writes_by_reason = metric_by_label(
+        &metrics_after,
         "domain_monitor_status_writes_total",
-        Some("reason=\"change\""),
+        "reason",
     );
+    for (reason, before) in metric_by_label(
+        &metrics_before,
+        "domain_monitor_status_writes_total",
+        "reason",
+    ) {
+        *writes_by_reason.entry(reason).or_insert(0.0) -= before;
+    }
+    let rdap_checks = delta("domain_monitor_checks_total", Some("checker=\"rdap\""));
     let errors = delta("domain_monitor_reconcile_errors_total", None);
     let total_writes = metric_sum(&metrics_after, "domain_monitor_status_writes_total", None);
     operator.stop();
+
+    say(format!(
+        "scale {n}: the API server's status-patch ceiling ({}s, {CEILING_CONCURRENCY} in flight)",
+        options.ceiling.as_secs()
+    ));
+    let ceiling = write_ceiling(&cluster, n, options.ceiling).await;
+    let ceiling_per_s = ceiling["patches_per_s"].as_f64().filter(|c| *c > 0.0);
+    say(format!("scale {n}: ceiling {ceiling}"));
 
     // What watching alone costs: a fresh operator whose watch cache holds
     // every resource with its status, checking one domain at a time.
@@ -769,46 +1074,71 @@ async fn scale(options: &Options) -> Value {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (watch_rss, _) = watcher.memory();
     watcher.stop();
-    drop((nsd, rdap, whois));
+    drop((dns, rdap, whois));
     drop(cluster);
 
-    let per_domain = (rss.saturating_sub(baseline_rss)) as f64 / n as f64;
-    let result = json!({
+    let checked_s = pass.checked.map(|d| d.as_secs_f64());
+    let mut result = json!({
         "domains": n,
         "settings": {
             "CHECK_INTERVAL": format!("{}s", check_interval.as_secs()),
-            "STATUS_HEARTBEAT": "1h (heartbeats add 3600 / STATUS_HEARTBEAT writes per domain per hour by design: 6 with the default 10m)",
-            "MAX_CONCURRENT_CHECKS": 200,
-            "rate_limits": "1000000/s per server (one local nsd stands in for every TLD server)",
+            "STATUS_HEARTBEAT": format!("{} (operator default)", operator_default("STATUS_HEARTBEAT")),
+            "MAX_CONCURRENT_CHECKS": format!("{} (operator default)", operator_default("MAX_CONCURRENT_CHECKS")),
+            "budgets": budget_settings(),
+            "first_pass_patience_s": options.patience.as_secs(),
+            "first_pass_counted_by": pass.counted_by,
         },
         "creation_s": round(creation.as_secs_f64(), 1),
         "creation_per_s": round(n as f64 / creation.as_secs_f64(), 0),
         "ready_s": round(ready_s, 1),
-        "first_check_all_s": round(first_check_all.as_secs_f64(), 1),
-        "first_check_per_s": round(n as f64 / first_check_all.as_secs_f64(), 0),
-        "apiserver_requests_per_s_first_checks": round((requests_first - requests_before) / first_check_all.as_secs_f64(), 0),
+        "first_pass_complete": pass.checked.is_some(),
+        "first_pass_checked_s": seconds(pass.checked),
+        "first_pass_checked_count": pass.checked_count,
+        "first_check_seen_s": seconds(pass.first_check),
+        "published_all_s": seconds(pass.published),
+        "first_check_all_s": seconds(pass.no_unknown),
+        "first_check_per_s": checked_s.map(|s| round(n as f64 / s, 0)),
+        "status_writes_first_pass": pass.writes_in_pass,
+        "first_pass_write_window_s": seconds(write_window),
+        "status_writes_per_s_first_pass": writes_per_s_first_pass.map(|w| round(w, 1)),
+        "first_pass_checks_per_s": write_window.map(|w| round(n as f64 / w.as_secs_f64(), 1)),
+        "apiserver_write_ceiling": ceiling,
+        "apiserver_write_ceiling_per_s": ceiling_per_s,
+        "published_ratio_to_ceiling": writes_per_s_first_pass.zip(ceiling_per_s).map(|(w, c)| round(w / c, 3)),
+    });
+    // Two objects: one would exceed the `json!` macro's recursion limit.
+    let idle = json!({
+        "apiserver_requests_per_s_first_checks": round((requests_first - requests_before) / pass_s, 0),
         "window_s": round(window, 1),
         "checks_in_window": checks,
         "checks_per_s_sustained": round(checks / window, 0),
         "demand_checks_per_s": round(n as f64 / check_interval.as_secs_f64(), 0),
         "operator_cpu_cores_in_window": round((cpu_after - cpu_before) / window, 2),
         "apiserver_cpu_cores_in_window": round(apiserver_cpu_window / window, 2),
-        "operator_cpu_cores_first_checks": round(operator_cpu_first / first_check_all.as_secs_f64(), 2),
-        "apiserver_cpu_cores_first_checks": round(apiserver_cpu_first / first_check_all.as_secs_f64(), 2),
+        "operator_cpu_cores_first_checks": round(operator_cpu_first / pass_s, 2),
+        "apiserver_cpu_cores_first_checks": round(apiserver_cpu_first / pass_s, 2),
         "status_writes_in_window": writes,
-        "status_writes_for_changes_in_window": change_writes,
+        "status_writes_in_window_by_reason": writes_by_reason,
+        "status_writes_for_changes_in_window": writes_by_reason.get("change").copied().unwrap_or(0.0),
+        "rdap_checks_in_window": rdap_checks,
         "status_writes_total": total_writes,
         "reconcile_errors_in_window": errors,
         "idle_status_writes_per_domain_per_hour": round(writes / n as f64 * 3600.0 / window, 4),
+        "idle_status_writes_per_domain_per_day": round(writes / n as f64 * 86400.0 / window, 3),
         "apiserver_requests_per_s_idle": round((requests_window_end - requests_window_start) / window, 1),
         "baseline_rss_bytes": baseline_rss,
-        "rss_bytes_after_first_checks": rss_first,
+        "rss_bytes_after_first_pass": pass.rss_after_pass,
+        "rss_bytes_per_domain": per_domain(pass.rss_after_pass),
         "rss_bytes": rss,
+        "rss_bytes_after_rechecks": rss,
+        "rss_bytes_per_domain_after_rechecks": per_domain(rss),
         "peak_rss_bytes": hwm,
-        "rss_bytes_per_domain": round(per_domain, 0),
         "watch_only_rss_bytes": watch_rss,
-        "watch_only_rss_bytes_per_domain": round(watch_rss.saturating_sub(baseline_rss) as f64 / n as f64, 0),
+        "watch_only_rss_bytes_per_domain": per_domain(watch_rss),
     });
+    if let (Value::Object(result), Value::Object(idle)) = (&mut result, idle) {
+        result.extend(idle);
+    }
     say(format!("scale {n}: {result}"));
     result
 }
@@ -920,18 +1250,28 @@ async fn scaleout(options: &Options) -> Value {
     // 2,000/s, more than three replicas can do.
     let check_interval = Duration::from_secs((n as u64 / 2000).max(1));
     let work = Work::new("dm-bench-scaleout-");
-    say(format!("scale-out {n}: API server, nsd, rdap-srv"));
+    say(format!(
+        "scale-out {n}: API server, {TLD_SERVERS} nsd, rdap-srv"
+    ));
     let cluster = Cluster::start(work.path()).await;
-    let (nsd, rdap, whois) = registry(n).await;
-    let relay = delaying_dns_relay(nsd.addr(), delay).await;
+    let (dns, rdap, whois) = registry(n).await;
+    let mut relays = Vec::new();
+    for server in dns.addrs() {
+        relays.push(delaying_dns_relay(server, delay).await);
+    }
     let domains: Vec<(String, bool)> = (0..n).map(|i| (delegated(i), false)).collect();
     let creation = cluster.create(&domains).await;
     say(format!(
         "scale-out {n}: created in {:.1}s",
         creation.as_secs_f64()
     ));
-    let mut env = registry_env(relay, &rdap, &whois);
+    let mut env = registry_env(&relays, &rdap, &whois);
     env.extend([
+        // Each domain's first check asks RDAP for its registration facts:
+        // at the default budget the warm-up would measure that budget, a
+        // global one that does not scale out by design.
+        ("RDAP_RATE_LIMIT", LIFTED_BUDGET.to_owned()),
+        ("WHOIS_RATE_LIMIT", LIFTED_BUDGET.to_owned()),
         ("CHECK_INTERVAL", format!("{}s", check_interval.as_secs())),
         (
             "PRIORITY_CHECK_INTERVAL",
@@ -962,7 +1302,7 @@ async fn scaleout(options: &Options) -> Value {
     let triple = measure_replicas(&three, n, options.window).await;
     say(format!("scale-out {n}: three replicas {triple}"));
     drop(three);
-    drop((nsd, rdap, whois));
+    drop((dns, rdap, whois));
     drop(cluster);
     let ratio = triple["checks_per_s"].as_f64().unwrap_or(0.0)
         / single["checks_per_s"].as_f64().unwrap_or(f64::NAN);
@@ -973,6 +1313,10 @@ async fn scaleout(options: &Options) -> Value {
             "dns_delay_ms": delay.as_millis(),
             "MAX_CONCURRENT_CHECKS": concurrency,
             "CHECK_INTERVAL": format!("{}s", check_interval.as_secs()),
+            "tld_servers": TLD_SERVERS,
+            "DNS_RATE_LIMIT": format!("{DNS_BUDGET} per server"),
+            "RDAP_RATE_LIMIT": format!("{LIFTED_BUDGET} (lifted: scale-out measures check concurrency, and budgets are global)"),
+            "WHOIS_RATE_LIMIT": format!("{LIFTED_BUDGET} (lifted, as RDAP)"),
             "demand_checks_per_s": round(n as f64 / check_interval.as_secs_f64(), 0),
         },
         "one_replica": single,
@@ -1020,7 +1364,7 @@ async fn detection(options: &Options) -> Value {
     let work = Work::new("dm-bench-detection-");
     say(format!("detection: {k} domains per class"));
     let cluster = Cluster::start(work.path()).await;
-    let nsd = tokio::task::spawn_blocking(|| Nsd::start(Zone::new("test")))
+    let dns = tokio::task::spawn_blocking(|| TldServers::start(&Zone::new("test"), TLD_SERVERS))
         .await
         .expect("start nsd");
     let rdap = RdapSrv::start().await;
@@ -1040,7 +1384,7 @@ async fn detection(options: &Options) -> Value {
     // DNS: every domain delegated.
     let delegations: Vec<String> = all.iter().map(|(_, n)| n.clone()).collect();
     tokio::task::block_in_place(|| {
-        nsd.change(|zone| {
+        dns.change(|zone| {
             let mut grown = std::mem::replace(zone, Zone::new("test"));
             for name in &delegations {
                 grown = grown.delegate(name, &NAMESERVERS);
@@ -1079,7 +1423,7 @@ async fn detection(options: &Options) -> Value {
         .collect();
     cluster.create(&domains).await;
 
-    let mut env = registry_env(nsd.addr(), &rdap, &whois);
+    let mut env = registry_env(&dns.addrs(), &rdap, &whois);
     env.extend([
         ("CHECK_INTERVAL", "60s".to_owned()),
         ("PRIORITY_CHECK_INTERVAL", "10s".to_owned()),
@@ -1126,7 +1470,7 @@ async fn detection(options: &Options) -> Value {
         for (class, name) in &victims {
             let at = Instant::now();
             let name_for_zone = name.clone();
-            tokio::task::block_in_place(|| nsd.remove_delegation(&name_for_zone));
+            tokio::task::block_in_place(|| dns.remove_delegation(&name_for_zone));
             dropped_at.insert(name.clone(), (*class, at));
         }
         let elapsed = round_started.elapsed();
@@ -1187,7 +1531,8 @@ async fn detection(options: &Options) -> Value {
             "PRIORITY_CHECK_INTERVAL": "10s",
             "DROP_WINDOW_INTERVAL": "2s",
             "jitter": "every interval shortened by a random 0–10 % (src/schedule.rs)",
-            "clock": "from just before the nsd reload that removes the delegation (RDAP object and WHOIS record already gone) to the notification's arrival at the receiver",
+            "clock": "from just before the first of the TLD's nsd reloads that remove the delegation (one server after the other, as a zone change propagates; RDAP object and WHOIS record already gone) to the notification's arrival at the receiver",
+            "budgets": budget_settings(),
         },
         "classes": by_class,
     })
