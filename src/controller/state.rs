@@ -1035,3 +1035,14 @@ mod tests {
         assert_eq!(memory.facts_refreshed_at, None);
     }
 }
+#[cfg(test)]
+mod size {
+    /// The record is most of what a domain costs (with its name strings and
+    /// index entry): growing it is a decision, not an accident.
+    #[test]
+    fn a_domain_record_stays_within_its_budget() {
+        let record = std::mem::size_of::<super::DomainState>();
+        assert!(record <= 576, "DomainState is {record} bytes");
+        assert!(std::mem::size_of::<super::Published>() <= 256);
+    }
+}
