@@ -27,9 +27,9 @@
 //!   prefix of RFC 1035 §4.2.2 and RFC 7766 §8, one connection per
 //!   truncated query (truncation is rare for `NS` referrals).
 //!
-//! Queries go out with EDNS(0) and a 1232-byte payload (the DNS Flag Day 2020
-//! size, RFC 6891), without recursion (RD=0: the servers asked are
-//! authoritative).
+//! Queries go out without EDNS (a referral's NS set fits the 512 bytes of
+//! RFC 1035 §4.2.1; a larger answer comes with TC=1 and is asked again over
+//! TCP) and without recursion (RD=0: the servers asked are authoritative).
 
 use std::{
     cmp::Reverse,
@@ -46,7 +46,7 @@ use std::{
 };
 
 use hickory_resolver::proto::{
-    op::{Edns, Message, MessageType, OpCode, Query},
+    op::{Message, MessageType, OpCode, Query},
     rr::{Name, RecordType},
 };
 use tokio::{
@@ -63,9 +63,8 @@ pub static SOCKETS_PER_SERVER: std::sync::LazyLock<usize> = std::sync::LazyLock:
 });
 /// Queries in flight per socket at most; later ones wait for a free slot.
 pub const IN_FLIGHT_PER_SOCKET: usize = 256;
-/// The EDNS(0) UDP payload size the queries advertise, in bytes.
-pub const EDNS_PAYLOAD_BYTES: u16 = 1232;
-/// The receive buffer of each driver: larger than any answer we invite.
+/// The receive buffer of each driver: larger than any UDP answer a server
+/// may send without EDNS (512 bytes), with room for broken ones.
 const DATAGRAM_BUFFER_BYTES: usize = 4096;
 /// Kernel receive buffer asked for each socket (best effort: the kernel caps
 /// it at `net.core.rmem_max`), so a burst of answers is not dropped while
@@ -434,6 +433,11 @@ impl Channel {
             return count(&counters.malformed);
         };
         let id = u16::from_be_bytes([datagram[0], datagram[1]]);
+        // Decoded before the table is locked, so that queries registering
+        // meanwhile do not wait for it.
+        let Ok(message) = Message::from_vec(datagram) else {
+            return count(&counters.malformed);
+        };
         let waker = {
             let mut table = self.table();
             let Some(pending) = table.pending.get_mut(&id) else {
@@ -448,12 +452,6 @@ impl Channel {
                 drop(table);
                 return count(&counters.unmatched);
             }
-            // Decoded under the lock, but only once the answer is known to
-            // be wanted: junk costs a table lookup, not a decode.
-            let Ok(message) = Message::from_vec(datagram) else {
-                drop(table);
-                return count(&counters.malformed);
-            };
             match std::mem::replace(&mut pending.state, State::Answered(Box::new(message))) {
                 State::Waiting(waker) => waker,
                 State::Answered(_) | State::TimedOut => None,
@@ -577,15 +575,11 @@ fn bind_for(server: SocketAddr) -> io::Result<std::net::UdpSocket> {
     Ok(socket.into())
 }
 
-/// A query message for `name record_type` with ID 0 (set per send), RD=0
-/// and EDNS(0).
+/// A query message for `name record_type` with ID 0 (set per send) and RD=0.
 fn encode(name: &Name, record_type: RecordType) -> Result<Vec<u8>, String> {
     let mut message = Message::new(0, MessageType::Query, OpCode::Query);
     message.metadata.recursion_desired = false;
     message.add_query(Query::query(name.clone(), record_type));
-    let mut edns = Edns::new();
-    edns.set_max_payload(EDNS_PAYLOAD_BYTES);
-    message.edns = Some(edns);
     message.to_vec().map_err(|e| e.to_string())
 }
 
@@ -676,7 +670,7 @@ mod tests {
         assert_eq!(a, question_digest(&query("foo.test.", 2)).unwrap());
         assert_ne!(a, question_digest(&query("fop.test.", 1)).unwrap());
         let mut other_type = query("foo.test.", 1);
-        let type_at = other_type.len() - 11 - 4; // before the OPT record
+        let type_at = other_type.len() - 4;
         other_type[type_at + 1] = 1;
         assert_ne!(a, question_digest(&other_type).unwrap());
     }
@@ -692,15 +686,11 @@ mod tests {
     }
 
     #[test]
-    fn queries_ask_without_recursion_with_edns() {
+    fn queries_ask_without_recursion() {
         let message = Message::from_vec(&query("foo.test.", 7)).unwrap();
         assert_eq!(message.metadata.id, 7);
         assert!(!message.metadata.recursion_desired);
         assert_eq!(message.queries.len(), 1);
         assert_eq!(message.queries[0].query_type(), RecordType::NS);
-        assert_eq!(
-            message.edns.map(|e| e.max_payload()),
-            Some(EDNS_PAYLOAD_BYTES)
-        );
     }
 }

@@ -461,8 +461,13 @@ impl DnsChecker {
                 return CheckReport::error(CheckKind::Dns, error, started);
             }
         };
-        let servers = match tokio::time::timeout_at(deadline, self.servers_for(domain.tld())).await
-        {
+        let servers = match &self.servers {
+            Servers::Fixed(servers) => Ok(Ok(servers.clone())),
+            Servers::Discovered(_) => {
+                tokio::time::timeout_at(deadline, self.servers_for(domain.tld())).await
+            }
+        };
+        let servers = match servers {
             Ok(Ok(servers)) if !servers.is_empty() => servers,
             Ok(Ok(_)) => {
                 let error = Error::NoTldServers {
