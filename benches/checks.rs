@@ -8,8 +8,8 @@
 //!    second opinion);
 //! 2. the pipeline: domains fully decided per second by
 //!    [`LayeredChecker::evaluate`] when layer 1 settles them (DNS, and an
-//!    HTTP probe that connects: the names resolve, through a third nsd
-//!    playing the recursive resolver, to a local web server), and when half
+//!    HTTP probe that connects: delegated names resolve, through a third
+//!    nsd playing the recursive resolver, to a local web server), and when half
 //!    of them (free names) escalate to RDAP (rdap-srv) and WHOIS.
 //!
 //! `cargo bench --bench checks -- --out FILE [--names N] [--seconds S] [--rounds R]`
@@ -309,10 +309,14 @@ async fn run(options: &Options) -> Value {
     results.insert("hickory_lookup_loop".into(), hickory);
 
     // --- the pipeline ---
-    // The web: every `.test` name resolves (through an nsd playing the
-    // recursive resolver, with a wildcard) to a local web server.
-    let web_dns = tokio::task::spawn_blocking(|| {
-        Nsd::start(Zone::new("test").address("*.test", IpAddr::V4(Ipv4Addr::LOCALHOST)))
+    // The web: every delegated name resolves (through an nsd playing the
+    // recursive resolver) to a local web server; free names do not resolve.
+    let web_dns = tokio::task::spawn_blocking(move || {
+        let mut zone = Zone::new("test");
+        for i in 0..n {
+            zone = zone.address(&delegated(i), IpAddr::V4(Ipv4Addr::LOCALHOST));
+        }
+        Nsd::start(zone)
     })
     .await
     .expect("start the web's nsd");

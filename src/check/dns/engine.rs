@@ -73,6 +73,8 @@ const SOCKET_RECEIVE_BUFFER_BYTES: usize = 1 << 20;
 /// The driver wakes for expired queries at most this late, so that it wakes
 /// in batches rather than once per deadline.
 const TIMER_SLACK: Duration = Duration::from_millis(5);
+/// Datagrams a driver reads in a row before it looks at its timer again.
+const DRAIN_BATCH: usize = 64;
 /// DNS header length (RFC 1035 §4.1.1), in bytes.
 const HEADER_BYTES: usize = 12;
 
@@ -541,6 +543,15 @@ async fn drive(channel: Arc<Channel>) {
                 // buffer): the queries concerned time out.
                 if let Ok((len, from)) = received {
                     channel.deliver(&buffer[..len], from);
+                }
+                // What else has arrived is read before the timer and the
+                // notifications are looked at again, in bounded batches.
+                for _ in 0..DRAIN_BATCH {
+                    match channel.socket.try_recv_from(&mut buffer) {
+                        Ok((len, from)) => channel.deliver(&buffer[..len], from),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(_) => {}
+                    }
                 }
                 continue;
             }
