@@ -3,9 +3,13 @@
 //! 1. the DNS layer: [`DnsChecker`] against nsd serving a `.test` zone of
 //!    100k delegations, queried for delegated and absent names half and half,
 //!    side by side with `dnsperf` (and a plain hickory lookup loop) against
-//!    the same server;
+//!    the same server; then against both of the TLD's two servers (as every
+//!    real TLD has several), where a free name costs two queries (the
+//!    second opinion);
 //! 2. the pipeline: domains fully decided per second by
-//!    [`LayeredChecker::evaluate`] when layer 1 settles them, and when half
+//!    [`LayeredChecker::evaluate`] when layer 1 settles them (DNS, and an
+//!    HTTP probe that connects: delegated names resolve, through a third
+//!    nsd playing the recursive resolver, to a local web server), and when half
 //!    of them (free names) escalate to RDAP (rdap-srv) and WHOIS.
 //!
 //! `cargo bench --bench checks -- --out FILE [--names N] [--seconds S] [--rounds R]`
@@ -18,6 +22,7 @@ mod support;
 
 use std::{
     collections::BTreeMap,
+    net::{IpAddr, Ipv4Addr},
     path::PathBuf,
     process::Command,
     sync::{
@@ -33,7 +38,10 @@ use domain_monitor::{
     check::{
         Checker, Layer,
         dns::{DnsChecker, Settings},
+        http::{self, HttpChecker},
         layered::{Depth, LayeredChecker},
+        rdap::{self, RdapChecker},
+        whois::{self, WhoisChecker},
     },
     config::{CheckerArgs, RateLimit},
     domain_name::DomainName,
@@ -42,7 +50,8 @@ use domain_monitor::{
 use hickory_resolver::proto::rr::RecordType;
 use serde_json::{Value, json};
 use support::{
-    nsd::{Nsd, Zone},
+    http_stub::{self, HttpStub},
+    nsd::{Nsd, TldServers, Zone},
     rdap_srv::RdapSrv,
     whois_server::{Reply, WhoisServer},
 };
@@ -50,6 +59,8 @@ use support::{
 /// Name servers the delegations point to (as in a real zone, a few hosts
 /// serve many domains).
 const HOSTING_SERVERS: usize = 16;
+/// Authoritative servers of the `.test` TLD.
+const TLD_SERVERS: usize = 2;
 
 struct Options {
     out: PathBuf,
@@ -138,19 +149,21 @@ fn free(i: usize) -> String {
 async fn run(options: &Options) -> Value {
     let n = options.names;
     let window = Duration::from_secs(options.seconds);
-    eprintln!("checks: starting nsd with {n} delegations");
+    eprintln!("checks: starting {TLD_SERVERS} nsd with {n} delegations each");
     let started = Instant::now();
-    let nsd = tokio::task::spawn_blocking(move || {
+    let tld = tokio::task::spawn_blocking(move || {
         let mut zone = Zone::new("test");
         for i in 0..n {
             let ns = format!("ns{}.hosting.example", i % HOSTING_SERVERS);
             zone = zone.delegate(&delegated(i), &[ns.as_str()]);
         }
-        Nsd::start(zone)
+        TldServers::start(&zone, TLD_SERVERS)
     })
     .await
     .expect("start nsd");
     let nsd_start_s = started.elapsed().as_secs_f64();
+    // dnsperf asks one server: the checker is compared on that same one.
+    let nsd = &tld.servers()[0];
     // Half delegated, half absent, interleaved.
     let queries: Arc<Vec<DomainName>> = Arc::new(
         (0..n)
@@ -177,11 +190,23 @@ async fn run(options: &Options) -> Value {
         })
         .expect("dns checker"),
     );
+    let both_servers = Arc::new(
+        DnsChecker::new(Settings {
+            servers: tld.addrs(),
+            recursive_resolvers: Vec::new(),
+            authoritative_port: 53,
+            timeout: Duration::from_secs(2),
+            rate_limit: unlimited(),
+        })
+        .expect("dns checker"),
+    );
     let mut dnsperf_runs = Vec::new();
     let mut checker_runs: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut two_server_runs = Vec::new();
     let (mut best_dnsperf, mut best) = (0.0_f64, 0.0_f64);
+    let (mut best_two_checks, mut best_two_queries) = (0.0_f64, 0.0_f64);
     for round_number in 1..=options.rounds {
-        let dnsperf = run_dnsperf(&nsd, &queries, options.seconds);
+        let dnsperf = run_dnsperf(nsd, &queries, options.seconds);
         eprintln!("checks: round {round_number}: dnsperf {dnsperf}");
         best_dnsperf = best_dnsperf.max(dnsperf["queries_per_s"].as_f64().unwrap_or(0.0));
         dnsperf_runs.push(dnsperf);
@@ -201,8 +226,45 @@ async fn run(options: &Options) -> Value {
                 .or_default()
                 .push(run);
         }
+        let asked_before: u64 = tld.ns_queries().iter().sum();
+        let mut run = measure(500, window, &queries, {
+            let checker = both_servers.clone();
+            move |name| {
+                let checker = checker.clone();
+                async move { format!("{:?}", checker.check(&name).await.outcome) }
+            }
+        })
+        .await;
+        let asked = tld.ns_queries().iter().sum::<u64>() - asked_before;
+        let seconds = run["seconds"].as_f64().unwrap_or(f64::INFINITY);
+        run["nsd_queries_per_s"] = json!(round(asked as f64 / seconds, 0));
+        eprintln!("checks: round {round_number}: dns checker, both servers, 500 tasks: {run}");
+        best_two_checks = best_two_checks.max(run["per_s"].as_f64().unwrap_or(0.0));
+        best_two_queries = best_two_queries.max(asked as f64 / seconds);
+        two_server_runs.push(run);
     }
     results.insert("dnsperf".into(), json!(dnsperf_runs));
+    results.insert("dns_checker_two_servers".into(), json!(two_server_runs));
+    results.insert(
+        "dns_two_servers_checks_per_s".into(),
+        json!(round(best_two_checks, 0)),
+    );
+    results.insert(
+        "dns_two_servers_queries_per_s".into(),
+        json!(round(best_two_queries, 0)),
+    );
+    let wire = checker.wire_stats();
+    results.insert(
+        "dns_wire_drops".into(),
+        json!({
+            "unmatched": wire.unmatched,
+            "wrong_source": wire.wrong_source,
+            "wrong_question": wire.wrong_question,
+            "malformed": wire.malformed,
+            "timeouts": wire.timeouts,
+            "tcp_fallbacks": wire.tcp_fallbacks,
+        }),
+    );
     // The way a single stream drives it (as `buffer_unordered` in one task).
     let one_task = measure_one_task(500, window, &queries, checker.clone()).await;
     eprintln!("checks: dns checker, one task, 500 in flight: {one_task}");
@@ -247,6 +309,19 @@ async fn run(options: &Options) -> Value {
     results.insert("hickory_lookup_loop".into(), hickory);
 
     // --- the pipeline ---
+    // The web: every delegated name resolves (through an nsd playing the
+    // recursive resolver) to a local web server; free names do not resolve.
+    let web_dns = tokio::task::spawn_blocking(move || {
+        let mut zone = Zone::new("test");
+        for i in 0..n {
+            zone = zone.address(&delegated(i), IpAddr::V4(Ipv4Addr::LOCALHOST));
+        }
+        Nsd::start(zone)
+    })
+    .await
+    .expect("start the web's nsd");
+    let web = HttpStub::start().await;
+    web.set("/", http_stub::Reply::new(200));
     let rdap = RdapSrv::start().await;
     let whois = WhoisServer::start(Vec::<(String, Reply)>::new()).await;
     for i in (1..n).step_by(2) {
@@ -259,8 +334,8 @@ async fn run(options: &Options) -> Value {
             )),
         );
     }
-    let args = checker_args(&nsd, &rdap, &whois);
-    let layered = Arc::new(LayeredChecker::from_args(&args).expect("checkers"));
+    let args = checker_args(&tld, &rdap, &whois);
+    let layered = Arc::new(layered_checker(&args, &web_dns, &web).await);
 
     let registered: Arc<Vec<DomainName>> = Arc::new(
         (0..n)
@@ -282,6 +357,7 @@ async fn run(options: &Options) -> Value {
     }
     results.insert("layer1".into(), json!(layer1));
     results.insert("layer1_domains_per_s".into(), json!(round(best_layer1, 0)));
+    results.insert("layer1_web_requests".into(), json!(web.hits("/")));
 
     let mixed = measure(500, window, &queries, evaluate(&layered)).await;
     eprintln!("checks: half escalate to RDAP and WHOIS, 500 tasks: {mixed}");
@@ -325,6 +401,34 @@ fn evaluate(
     }
 }
 
+/// The checkers of `LayeredChecker::from_args`, except that the http
+/// checker resolves through `web_dns` and probes `web` (plain HTTP; its
+/// HTTPS port is closed, as on a site without TLS).
+async fn layered_checker(args: &CheckerArgs, web_dns: &Nsd, web: &HttpStub) -> LayeredChecker {
+    let closed_port = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let checkers: Vec<Arc<dyn Checker>> = vec![
+        Arc::new(DnsChecker::new(Settings::from_args(args)).expect("dns checker")),
+        Arc::new(
+            HttpChecker::new(http::Settings {
+                dns_servers: vec![web_dns.addr()],
+                timeout: args.http_timeout,
+                allow_private: true,
+                rate_limit: args.http_rate_limit,
+                http_port: web.addr().port(),
+                https_port: closed_port,
+            })
+            .expect("http checker"),
+        ),
+        Arc::new(RdapChecker::new(rdap::Settings::from_args(args)).expect("rdap checker")),
+        Arc::new(WhoisChecker::new(whois::Settings::from_args(args))),
+    ];
+    LayeredChecker::new(checkers, args.verdict_policy())
+}
+
 fn unlimited() -> RateLimit {
     RateLimit {
         count: std::num::NonZeroU32::new(10_000_000).expect("non-zero"),
@@ -334,13 +438,13 @@ fn unlimited() -> RateLimit {
 
 /// Checker settings for the local world, with rate limits far above what
 /// the machine can do (the budgets are not what is measured here).
-fn checker_args(nsd: &Nsd, rdap: &RdapSrv, whois: &WhoisServer) -> CheckerArgs {
+fn checker_args(tld: &TldServers, rdap: &RdapSrv, whois: &WhoisServer) -> CheckerArgs {
     #[derive(Parser)]
     struct Wrapper {
         #[command(flatten)]
         checks: CheckerArgs,
     }
-    let nsd_addr = nsd.addr().to_string();
+    let nsd_addr = tld.resolvers();
     let rdap_override = format!("test={}", rdap.base_url());
     let whois_override = format!("test={}", whois.host_port());
     Wrapper::parse_from([

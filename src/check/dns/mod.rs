@@ -11,11 +11,14 @@
 //! | NXDOMAIN | `Available` (weak without the zone's SOA) |
 //! | NOERROR, no NS (NODATA) | `Registered`, weak: the name exists in the registry zone |
 //! | referral to another zone | `Inconclusive`: the domain sits below a deeper zone cut |
-//! | SERVFAIL, REFUSED, timeout, truncation, network error | `Inconclusive`, never `Available` |
+//! | SERVFAIL, REFUSED, any other error code, timeout, truncation, network error | `Inconclusive`, never `Available` |
 //!
 //! The servers asked are either the configured `DNS_RESOLVERS` (tests and
 //! private setups) or the TLD's name servers, discovered through the system's
 //! recursive resolver and cached per TLD for their TTL.
+//!
+//! The queries themselves go through [`engine`]: a few long-lived UDP sockets
+//! per server, answers matched by ID and question, TCP on truncation.
 
 use std::{
     collections::HashMap,
@@ -29,15 +32,11 @@ use std::{
 
 use futures::future::BoxFuture;
 use hickory_resolver::{
-    NameServerPool, PoolContext, TlsConfig, TokioResolver,
+    TokioResolver,
     config::{LookupIpStrategy, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts},
-    net::{
-        DnsError, NetError, NoRecords,
-        runtime::TokioRuntimeProvider,
-        xfer::{DnsHandle, FirstAnswer},
-    },
+    net::{NetError, runtime::TokioRuntimeProvider},
     proto::{
-        op::{DnsRequestOptions, DnsResponse, Query, ResponseCode},
+        op::{Message, ResponseCode},
         rr::{Name, RData, Record, RecordType},
     },
 };
@@ -58,10 +57,14 @@ const MIN_TLD_TTL: Duration = Duration::from_secs(60);
 const MAX_TLD_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// Servers tried per check: a second server gets a chance when the first fails.
 const ATTEMPTS_PER_CHECK: usize = 2;
-/// In-flight TCP queries per connection. Hickory's default of 32 answers
-/// "busy" under the load the operator generates when truncation pushes many
-/// queries to TCP at once.
+/// In-flight queries per connection of the recursive resolver (TLD
+/// discovery and the http checker's lookups). Hickory's default of 32
+/// answers "busy" under the load the operator generates.
 const MAX_ACTIVE_REQUESTS: usize = 4096;
+
+pub mod engine;
+
+pub use engine::QueryError;
 
 /// A local failure of the dns checker (its configuration or the system's).
 #[derive(Debug, thiserror::Error)]
@@ -153,64 +156,50 @@ pub enum Delegation {
     Failed(String),
 }
 
-/// Reads hickory's result of a non-recursive `<domain> NS` query.
+/// Reads the answer to a non-recursive `<domain> NS` query (RFC 1034 §4.3.2
+/// as a TLD's authoritative server applies it), or why there was none.
 ///
-/// Hickory 0.26 hands back a referral of the domain itself (NOERROR, NS
-/// records owned by the domain in the authority section, AA clear) as an
-/// ordinary response, because it counts them as an answer to an NS query.
-/// Every other empty answer becomes [`DnsError::NoRecordsFound`]: NXDOMAIN
-/// keeps its response code, a referral to another zone carries its NS
-/// records in [`NoRecords::ns`], NODATA has neither.
-pub fn classify(domain: &Name, result: &Result<DnsResponse, NetError>) -> Delegation {
-    match result {
-        Ok(response) => {
-            if response.metadata.response_code == ResponseCode::NXDomain {
-                return Delegation::NoSuchName {
-                    with_soa: response.soa().is_some(),
-                };
-            }
-            // A referral (NS in the authority section, AA clear) arrives here,
-            // not as `NoRecordsFound`: hickory counts NS records owned by the
-            // query name in any section as an answer to an NS query.
-            let nameservers =
-                nameservers_of(domain, response.answers.iter().chain(&response.authorities));
-            if nameservers.is_empty() {
-                // Records other than NS at the name (a CNAME, say): it exists.
-                Delegation::NameExists
-            } else {
-                Delegation::Delegated(nameservers)
-            }
-        }
-        Err(NetError::Dns(DnsError::NoRecordsFound(no_records))) => {
-            classify_empty(domain, no_records)
-        }
-        Err(NetError::Dns(DnsError::ResponseCode(code))) => Delegation::Failed(code.to_string()),
-        Err(NetError::Timeout) => Delegation::Failed("no answer (timed out)".to_owned()),
-        Err(NetError::Truncated) => {
-            Delegation::Failed("answer truncated, and the TCP retry failed".to_owned())
-        }
-        Err(other) => Delegation::Failed(other.to_string()),
-    }
-}
-
-fn classify_empty(domain: &Name, no_records: &NoRecords) -> Delegation {
-    match no_records.response_code {
+/// - NXDOMAIN: [`Delegation::NoSuchName`], `with_soa` when the authority
+///   section holds the zone's SOA.
+/// - NOERROR with NS records owned by the domain, in the answer (the
+///   server is authoritative for the domain's zone too) or authority
+///   section (a referral, AA clear): [`Delegation::Delegated`].
+/// - NOERROR without answers, with NS records of another owner in the
+///   authority section: [`Delegation::ReferredElsewhere`], the first
+///   owner named.
+/// - Any other NOERROR (NODATA, a CNAME): [`Delegation::NameExists`].
+/// - Any other response code, and every [`QueryError`]:
+///   [`Delegation::Failed`] with the code's or the error's text.
+pub fn classify(domain: &Name, answer: &Result<Message, QueryError>) -> Delegation {
+    let message = match answer {
+        Ok(message) => message,
+        Err(error) => return Delegation::Failed(error.to_string()),
+    };
+    match message.metadata.response_code {
         ResponseCode::NXDomain => Delegation::NoSuchName {
-            with_soa: no_records.soa.is_some(),
+            with_soa: message
+                .authorities
+                .iter()
+                .any(|r| r.record_type() == RecordType::SOA),
         },
         ResponseCode::NoError => {
-            let Some(referral) = no_records.ns.as_deref() else {
-                return Delegation::NameExists;
-            };
-            let nameservers = nameservers_of(domain, referral.iter().map(|r| &r.ns));
+            let nameservers =
+                nameservers_of(domain, message.answers.iter().chain(&message.authorities));
             if !nameservers.is_empty() {
                 return Delegation::Delegated(nameservers);
             }
-            let zone = referral
-                .first()
-                .map(|r| presentation(&r.ns.name))
-                .unwrap_or_default();
-            Delegation::ReferredElsewhere { zone }
+            let referral = message
+                .authorities
+                .iter()
+                .find(|r| r.record_type() == RecordType::NS);
+            match referral {
+                Some(ns) if message.answers.is_empty() => Delegation::ReferredElsewhere {
+                    zone: presentation(&ns.name),
+                },
+                // Records other than NS at the name (a CNAME, say), or none
+                // (NODATA): it exists.
+                _ => Delegation::NameExists,
+            }
         }
         other => Delegation::Failed(other.to_string()),
     }
@@ -308,10 +297,10 @@ fn name_server_config(addr: SocketAddr) -> NameServerConfig {
 
 // === the checker ===
 
-/// One authoritative server and its reusable connections.
+/// One authoritative server and its sockets.
 struct Upstream {
     label: String,
-    pool: NameServerPool<TokioRuntimeProvider>,
+    wire: engine::Upstream,
 }
 
 /// The name servers of one TLD, until their TTL runs out.
@@ -340,9 +329,8 @@ struct Discovery {
 pub struct DnsChecker {
     settings: Settings,
     budgets: Arc<ServerBudgets>,
-    context: Arc<PoolContext>,
     servers: Servers,
-    /// Pools by server address, shared by every TLD the server serves.
+    /// Servers by address, shared by every TLD the server serves.
     upstreams: Mutex<HashMap<SocketAddr, Arc<Upstream>>>,
     /// Spreads checks over a TLD's servers.
     next_server: AtomicUsize,
@@ -365,19 +353,8 @@ impl DnsChecker {
 
     /// A checker spending `budgets` (shared, or sized to this replica's share).
     pub fn with_budgets(settings: Settings, budgets: Arc<ServerBudgets>) -> Result<Self> {
-        let mut options = ResolverOpts::default();
-        options.timeout = settings.timeout;
-        options.cache_size = 0;
-        options.recursion_desired = false;
-        options.max_active_requests = MAX_ACTIVE_REQUESTS;
-        options.num_concurrent_reqs = 1;
-        let context = Arc::new(PoolContext::new(
-            options,
-            TlsConfig::new().map_err(Error::Resolver)?,
-        ));
         let mut checker = Self {
             budgets,
-            context,
             servers: Servers::Fixed(Arc::from(Vec::new())),
             upstreams: Mutex::new(HashMap::new()),
             next_server: AtomicUsize::new(0),
@@ -409,7 +386,7 @@ impl DnsChecker {
         Ok(checker)
     }
 
-    /// The pool for `addr`, created on first use and kept.
+    /// The server at `addr`, created on first use and kept.
     fn upstream(&self, addr: SocketAddr) -> Arc<Upstream> {
         let mut upstreams = self.upstreams.lock().unwrap_or_else(|e| e.into_inner());
         upstreams
@@ -417,14 +394,21 @@ impl DnsChecker {
             .or_insert_with(|| {
                 Arc::new(Upstream {
                     label: addr.to_string(),
-                    pool: NameServerPool::from_config(
-                        [name_server_config(addr)],
-                        self.context.clone(),
-                        TokioRuntimeProvider::default(),
-                    ),
+                    wire: engine::Upstream::new(addr),
                 })
             })
             .clone()
+    }
+
+    /// What the sockets of every server asked so far dropped and retried
+    /// (answers that matched no query, timeouts, TCP fallbacks).
+    pub fn wire_stats(&self) -> engine::Stats {
+        let upstreams = self.upstreams.lock().unwrap_or_else(|e| e.into_inner());
+        let mut total = engine::Stats::default();
+        for upstream in upstreams.values() {
+            total += upstream.wire.stats();
+        }
+        total
     }
 
     /// The servers to ask about names under `tld`.
@@ -477,8 +461,13 @@ impl DnsChecker {
                 return CheckReport::error(CheckKind::Dns, error, started);
             }
         };
-        let servers = match tokio::time::timeout_at(deadline, self.servers_for(domain.tld())).await
-        {
+        let servers = match &self.servers {
+            Servers::Fixed(servers) => Ok(Ok(servers.clone())),
+            Servers::Discovered(_) => {
+                tokio::time::timeout_at(deadline, self.servers_for(domain.tld())).await
+            }
+        };
+        let servers = match servers {
             Ok(Ok(servers)) if !servers.is_empty() => servers,
             Ok(Ok(_)) => {
                 let error = Error::NoTldServers {
@@ -604,17 +593,7 @@ impl Checker for DnsChecker {
 /// Asks `upstream` for `name NS` without recursion, by `deadline`, and
 /// classifies the answer (a timeout is a failure).
 async fn ask_ns(upstream: &Upstream, name: &Name, deadline: tokio::time::Instant) -> Delegation {
-    let mut options = DnsRequestOptions::default();
-    options.recursion_desired = false;
-    let answer = tokio::time::timeout_at(
-        deadline,
-        upstream
-            .pool
-            .lookup(Query::query(name.clone(), RecordType::NS), options)
-            .first_answer(),
-    )
-    .await
-    .unwrap_or(Err(NetError::Timeout));
+    let answer = upstream.wire.query(name, RecordType::NS, deadline).await;
     classify(name, &answer)
 }
 
@@ -732,14 +711,9 @@ async fn discover_tld_servers(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use hickory_resolver::{
-        net::ForwardNSData,
-        proto::{
-            op::Message,
-            rr::rdata::{NS, SOA},
-        },
+    use hickory_resolver::proto::{
+        op::{MessageType, OpCode},
+        rr::rdata::{CNAME, NS, SOA},
     };
     use proptest::prelude::*;
 
@@ -753,7 +727,7 @@ mod tests {
         Record::from_rdata(name(owner), 3600, RData::NS(NS(name(target))))
     }
 
-    fn soa(zone: &str) -> Record<SOA> {
+    fn soa(zone: &str) -> Record {
         let soa = SOA::new(
             name("ns1.nic.test."),
             name("hostmaster.nic.test."),
@@ -763,35 +737,35 @@ mod tests {
             86400,
             300,
         );
-        Record::from_rdata(name(zone), 300, soa)
+        Record::from_rdata(name(zone), 300, RData::SOA(soa))
     }
 
-    fn no_records(code: ResponseCode) -> NoRecords {
-        NoRecords::new(Query::query(name("foo.test."), RecordType::NS), code)
+    /// An answer from a TLD server: `code`, AA clear, these sections.
+    fn answer(code: ResponseCode, answers: &[Record], authorities: &[Record]) -> Message {
+        let mut message = Message::new(1, MessageType::Response, OpCode::Query);
+        message.metadata.response_code = code;
+        message.add_answers(answers.iter().cloned());
+        message.add_authorities(authorities.iter().cloned());
+        message
     }
 
-    fn referral(records: &[Record]) -> Result<DnsResponse, NetError> {
-        let mut nr = no_records(ResponseCode::NoError);
-        nr.ns = Some(Arc::from(
-            records
-                .iter()
-                .map(|r| ForwardNSData {
-                    ns: r.clone(),
-                    glue: Arc::from(Vec::new()),
-                })
-                .collect::<Vec<_>>(),
-        ));
-        Err(DnsError::NoRecordsFound(nr).into())
+    fn classified(domain: &str, message: Message) -> Delegation {
+        classify(&name(domain), &Ok(message))
     }
 
     #[test]
     fn referral_with_ns_for_the_domain_is_a_delegation() {
-        let result = referral(&[
-            ns("Foo.TEST.", "NS2.Host.Example."),
-            ns("foo.test.", "ns1.host.example."),
-        ]);
+        let referral = answer(
+            ResponseCode::NoError,
+            &[],
+            &[
+                ns("Foo.TEST.", "NS2.Host.Example."),
+                ns("foo.test.", "ns1.host.example."),
+                ns("foo.test.", "ns1.host.example."),
+            ],
+        );
         assert_eq!(
-            classify(&name("foo.test."), &result),
+            classified("foo.test.", referral),
             Delegation::Delegated(vec![
                 "ns1.host.example".to_owned(),
                 "ns2.host.example".to_owned()
@@ -800,34 +774,23 @@ mod tests {
     }
 
     #[test]
-    fn referral_in_the_authority_section_is_a_delegation() {
-        let mut message = Message::response(1, hickory_resolver::proto::op::OpCode::Query);
-        message.metadata.authoritative = false;
-        message.add_query(Query::query(name("foo.test."), RecordType::NS));
-        message.add_authority(ns("foo.test.", "ns.host.example."));
-        let response = DnsResponse::from_message(message).unwrap();
-        assert_eq!(
-            classify(&name("foo.test."), &Ok(response)),
-            Delegation::Delegated(vec!["ns.host.example".to_owned()])
-        );
-    }
-
-    #[test]
     fn ns_answer_is_a_delegation() {
-        let mut message = Message::response(1, hickory_resolver::proto::op::OpCode::Query);
-        message.add_answer(ns("foo.test.", "a.ns.example."));
-        let response = DnsResponse::from_message(message).unwrap();
+        let message = answer(
+            ResponseCode::NoError,
+            &[ns("foo.test.", "a.ns.example.")],
+            &[],
+        );
         assert_eq!(
-            classify(&name("foo.test."), &Ok(response)),
+            classified("foo.test.", message),
             Delegation::Delegated(vec!["a.ns.example".to_owned()])
         );
     }
 
     #[test]
     fn referral_to_another_zone_is_not_a_delegation() {
-        let result = referral(&[ns("co.test.", "ns.co.test.")]);
+        let referral = answer(ResponseCode::NoError, &[], &[ns("co.test.", "ns.co.test.")]);
         assert_eq!(
-            classify(&name("foo.co.test."), &result),
+            classified("foo.co.test.", referral),
             Delegation::ReferredElsewhere {
                 zone: "co.test".to_owned()
             }
@@ -836,32 +799,49 @@ mod tests {
 
     #[test]
     fn nxdomain_with_and_without_soa() {
-        let mut with_soa = no_records(ResponseCode::NXDomain);
-        with_soa.soa = Some(Box::new(soa("test.")));
         assert_eq!(
-            classify(
-                &name("foo.test."),
-                &Err(DnsError::NoRecordsFound(with_soa).into())
+            classified(
+                "foo.test.",
+                answer(ResponseCode::NXDomain, &[], &[soa("test.")])
             ),
             Delegation::NoSuchName { with_soa: true }
         );
-        let bare = no_records(ResponseCode::NXDomain);
         assert_eq!(
-            classify(
-                &name("foo.test."),
-                &Err(DnsError::NoRecordsFound(bare).into())
-            ),
+            classified("foo.test.", answer(ResponseCode::NXDomain, &[], &[])),
             Delegation::NoSuchName { with_soa: false }
         );
     }
 
     #[test]
     fn nodata_means_the_name_exists() {
-        let nodata = no_records(ResponseCode::NoError);
         assert_eq!(
-            classify(
-                &name("foo.test."),
-                &Err(DnsError::NoRecordsFound(nodata).into())
+            classified(
+                "foo.test.",
+                answer(ResponseCode::NoError, &[], &[soa("test.")])
+            ),
+            Delegation::NameExists
+        );
+        assert_eq!(
+            classified("foo.test.", answer(ResponseCode::NoError, &[], &[])),
+            Delegation::NameExists
+        );
+    }
+
+    #[test]
+    fn other_records_at_the_name_mean_it_exists() {
+        let cname = Record::from_rdata(
+            name("foo.test."),
+            300,
+            RData::CNAME(CNAME(name("bar.example."))),
+        );
+        assert_eq!(
+            classified(
+                "foo.test.",
+                answer(
+                    ResponseCode::NoError,
+                    &[cname],
+                    &[ns("test.", "ns1.nic.test.")]
+                )
             ),
             Delegation::NameExists
         );
@@ -870,18 +850,42 @@ mod tests {
     #[test]
     fn failures_never_look_like_nxdomain() {
         let foo = name("foo.test.");
-        for result in [
-            Err(DnsError::ResponseCode(ResponseCode::ServFail).into()),
-            Err(DnsError::ResponseCode(ResponseCode::Refused).into()),
-            Err(NetError::Timeout),
-            Err(NetError::Truncated),
-            Err(NetError::NoConnections),
-        ] {
-            assert!(
-                matches!(classify(&foo, &result), Delegation::Failed(_)),
-                "{result:?}"
+        let codes = [
+            ResponseCode::ServFail,
+            ResponseCode::Refused,
+            ResponseCode::FormErr,
+            ResponseCode::NotAuth,
+            ResponseCode::Unknown(3841),
+        ];
+        for code in codes {
+            let result = Ok(answer(code, &[], &[soa("test.")]));
+            assert_eq!(
+                classify(&foo, &result),
+                Delegation::Failed(code.to_string()),
+                "{code:?}"
             );
         }
+        for error in [
+            QueryError::Timeout,
+            QueryError::TcpFallback {
+                reason: "connection refused".to_owned(),
+            },
+            QueryError::Socket {
+                server: "127.0.0.1:53".parse().unwrap(),
+                reason: "no buffer space".to_owned(),
+            },
+        ] {
+            let text = error.to_string();
+            assert_eq!(
+                classify(&foo, &Err(error)),
+                Delegation::Failed(text.clone()),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            classify(&foo, &Err(QueryError::Timeout)),
+            Delegation::Failed("no answer (timed out)".to_owned())
+        );
     }
 
     #[test]

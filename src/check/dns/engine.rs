@@ -1,0 +1,707 @@
+//! The DNS client engine of the dns checker: queries to one server over a few
+//! long-lived UDP sockets, answers matched to their queries by ID and
+//! question, TCP when an answer is truncated.
+//!
+//! Why not hickory's client: it opens a fresh UDP socket per query (port
+//! randomisation the expensive way), and wraps each query in channels,
+//! boxed streams and its own timer. At the query rates of a first pass over
+//! 10⁵ names that machinery, not the server, was the limit. hickory-proto
+//! still encodes and decodes every message here.
+//!
+//! Shape, per [`Upstream`] (one server address):
+//! - [`SOCKETS_PER_SERVER`] UDP sockets, opened on first use on random
+//!   ephemeral ports and kept; queries are spread over them in turn.
+//! - Per socket, one driver task receives every datagram into one reused
+//!   buffer, matches it to the query in flight with the same 16-bit ID
+//!   (random, RFC 5452 §9.2, unique among the socket's queries in flight),
+//!   the same source address and the same question (RFC 5452 §9.1), and
+//!   wakes that query. Anything else is dropped and counted in [`Stats`],
+//!   never handed to another query.
+//! - The same task keeps the socket's only timer: a heap of deadlines, so a
+//!   query without an answer ends with [`QueryError::Timeout`] at its
+//!   deadline without a timer of its own.
+//! - At most [`IN_FLIGHT_PER_SOCKET`] queries are in flight per socket, the
+//!   rest wait their turn (like dnsperf's `-q`): a burst never overflows the
+//!   server's receive buffer, and the 16-bit ID space stays sparse.
+//! - An answer with TC=1 is asked again over TCP, with the two-byte length
+//!   prefix of RFC 1035 §4.2.2 and RFC 7766 §8, one connection per
+//!   truncated query (truncation is rare for `NS` referrals).
+//!
+//! Queries go out without EDNS (a referral's NS set fits the 512 bytes of
+//! RFC 1035 §4.2.1; a larger answer comes with TC=1 and is asked again over
+//! TCP) and without recursion (RD=0: the servers asked are authoritative).
+
+use std::{
+    cmp::Reverse,
+    collections::{BinaryHeap, HashMap},
+    future::poll_fn,
+    io,
+    net::{Ipv4Addr, Ipv6Addr, SocketAddr},
+    sync::{
+        Arc, Mutex, MutexGuard, OnceLock,
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    },
+    task::{Poll, Waker},
+    time::Duration,
+};
+
+use hickory_resolver::proto::{
+    op::{Message, MessageType, OpCode, Query},
+    rr::{Name, RecordType},
+};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpStream, UdpSocket},
+    sync::{Notify, Semaphore},
+    time::Instant,
+};
+
+/// UDP sockets per server (the machine's cores, between 1 and 4): one
+/// driver task each, so receiving and decoding spread over the cores.
+pub static SOCKETS_PER_SERVER: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4))
+});
+/// Queries in flight per socket at most; later ones wait for a free slot.
+pub const IN_FLIGHT_PER_SOCKET: usize = 256;
+/// The receive buffer of each driver: larger than any UDP answer a server
+/// may send without EDNS (512 bytes), with room for broken ones.
+const DATAGRAM_BUFFER_BYTES: usize = 4096;
+/// Kernel receive buffer asked for each socket (best effort: the kernel caps
+/// it at `net.core.rmem_max`), so a burst of answers is not dropped while
+/// the driver waits for a core.
+const SOCKET_RECEIVE_BUFFER_BYTES: usize = 1 << 20;
+/// The driver wakes for expired queries at most this late, so that it wakes
+/// in batches rather than once per deadline.
+const TIMER_SLACK: Duration = Duration::from_millis(5);
+/// Datagrams a driver reads in a row before it looks at its timer again.
+const DRAIN_BATCH: usize = 64;
+/// DNS header length (RFC 1035 §4.1.1), in bytes.
+const HEADER_BYTES: usize = 12;
+
+/// Why a query got no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// No matching answer arrived before the deadline.
+    #[error("no answer (timed out)")]
+    Timeout,
+    /// The query could not be encoded (a name too long for the wire, say).
+    #[error("cannot encode the query for {name}: {reason}")]
+    Encode {
+        /// The name asked.
+        name: String,
+        /// What hickory-proto said.
+        reason: String,
+    },
+    /// No UDP socket could be opened towards the server.
+    #[error("cannot open a UDP socket towards {server}: {reason}")]
+    Socket {
+        /// The server.
+        server: SocketAddr,
+        /// What the system said.
+        reason: String,
+    },
+    /// The query could not be sent.
+    #[error("cannot send the query to {server}: {source}")]
+    Send {
+        /// The server.
+        server: SocketAddr,
+        /// What the system said.
+        #[source]
+        source: io::Error,
+    },
+    /// The UDP answer was truncated (TC=1) and the TCP retry failed.
+    #[error("answer truncated, and the TCP retry failed: {reason}")]
+    TcpFallback {
+        /// Why the TCP exchange failed.
+        reason: String,
+    },
+}
+
+/// What the sockets of one server dropped or retried since it was first
+/// asked. Every count is of datagrams (or queries, for the last two).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Answers whose ID matched no query in flight: spoofed, duplicated, or
+    /// late (their query had timed out).
+    pub unmatched: u64,
+    /// Answers from another address than the server's.
+    pub wrong_source: u64,
+    /// Answers whose ID matched a query in flight but whose question did not.
+    pub wrong_question: u64,
+    /// Datagrams that are not well-formed DNS responses.
+    pub malformed: u64,
+    /// Queries that timed out.
+    pub timeouts: u64,
+    /// Queries asked again over TCP because the UDP answer was truncated.
+    pub tcp_fallbacks: u64,
+}
+
+impl std::ops::AddAssign for Stats {
+    fn add_assign(&mut self, other: Self) {
+        self.unmatched += other.unmatched;
+        self.wrong_source += other.wrong_source;
+        self.wrong_question += other.wrong_question;
+        self.malformed += other.malformed;
+        self.timeouts += other.timeouts;
+        self.tcp_fallbacks += other.tcp_fallbacks;
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    unmatched: AtomicU64,
+    wrong_source: AtomicU64,
+    wrong_question: AtomicU64,
+    malformed: AtomicU64,
+    timeouts: AtomicU64,
+    tcp_fallbacks: AtomicU64,
+}
+
+fn count(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+// === impl Upstream ===
+
+/// A socket opened on first use, or why it could not be.
+type Opened = Result<Arc<Channel>, String>;
+
+/// One DNS server and the sockets that reach it, shared by every query to it.
+///
+/// Cheap to create: sockets are opened on the first query (inside the tokio
+/// runtime that then also runs their drivers) and closed when the
+/// `Upstream` is dropped.
+#[derive(Debug)]
+pub struct Upstream {
+    server: SocketAddr,
+    channels: Box<[OnceLock<Opened>]>,
+    next_channel: AtomicUsize,
+    counters: Arc<Counters>,
+}
+
+impl Upstream {
+    /// The engine for `server` (an IPv4 or IPv6 address and port).
+    pub fn new(server: SocketAddr) -> Self {
+        Self {
+            server,
+            channels: (0..*SOCKETS_PER_SERVER).map(|_| OnceLock::new()).collect(),
+            next_channel: AtomicUsize::new(0),
+            counters: Arc::default(),
+        }
+    }
+
+    /// The server's address.
+    pub fn server(&self) -> SocketAddr {
+        self.server
+    }
+
+    /// What the sockets dropped and retried so far.
+    pub fn stats(&self) -> Stats {
+        let c = &*self.counters;
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        Stats {
+            unmatched: load(&c.unmatched),
+            wrong_source: load(&c.wrong_source),
+            wrong_question: load(&c.wrong_question),
+            malformed: load(&c.malformed),
+            timeouts: load(&c.timeouts),
+            tcp_fallbacks: load(&c.tcp_fallbacks),
+        }
+    }
+
+    /// Asks `name record_type` (class IN, RD=0) and returns the server's
+    /// answer, over UDP, or over TCP when the UDP answer is truncated.
+    ///
+    /// The answer is whatever the server said, any response code included;
+    /// [`QueryError::Timeout`] when nothing matching arrived by `deadline`.
+    /// Must run inside a tokio runtime (with time and I/O enabled).
+    pub async fn query(
+        &self,
+        name: &Name,
+        record_type: RecordType,
+        deadline: Instant,
+    ) -> Result<Message, QueryError> {
+        let encode_failed = |reason: String| QueryError::Encode {
+            name: name.to_string(),
+            reason,
+        };
+        let mut packet = encode(name, record_type).map_err(encode_failed)?;
+        let question = question_digest(&packet)
+            .ok_or_else(|| encode_failed("no question in the encoded query".to_owned()))?;
+        let channel = self.channel()?;
+        let answer = channel.exchange(&mut packet, question, deadline).await;
+        if matches!(answer, Err(QueryError::Timeout)) {
+            count(&self.counters.timeouts);
+        }
+        let answer = answer?;
+        if !answer.metadata.truncation {
+            return Ok(answer);
+        }
+        count(&self.counters.tcp_fallbacks);
+        exchange_tcp(self.server, &packet, question, deadline).await
+    }
+
+    /// The next socket in turn, opened (and its driver started) on first use.
+    fn channel(&self) -> Result<&Arc<Channel>, QueryError> {
+        let turn = self.next_channel.fetch_add(1, Ordering::Relaxed) % self.channels.len();
+        self.channels[turn]
+            .get_or_init(|| Channel::open(self.server, self.counters.clone()))
+            .as_ref()
+            .map_err(|reason| QueryError::Socket {
+                server: self.server,
+                reason: reason.clone(),
+            })
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        for channel in self.channels.iter().filter_map(|c| c.get()?.as_ref().ok()) {
+            channel.closed.store(true, Ordering::Release);
+            channel.wake_driver.notify_one();
+        }
+    }
+}
+
+// === impl Channel ===
+
+/// One UDP socket, its queries in flight and its driver.
+#[derive(Debug)]
+struct Channel {
+    socket: UdpSocket,
+    server: SocketAddr,
+    slots: Semaphore,
+    table: Mutex<Table>,
+    /// Wakes the driver: an earlier deadline to arm, or shutdown.
+    wake_driver: Notify,
+    closed: AtomicBool,
+    counters: Arc<Counters>,
+}
+
+/// The queries in flight on one socket.
+#[derive(Debug, Default)]
+struct Table {
+    pending: HashMap<u16, Pending>,
+    /// Deadlines of queries, earliest first. Entries of answered queries
+    /// stay until they expire or the heap is compacted.
+    deadlines: BinaryHeap<Reverse<(Instant, u64, u16)>>,
+    next_seq: u64,
+    /// The instant the driver's timer is armed for.
+    timer_at: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    /// Tells this query from an earlier one that used the same ID.
+    seq: u64,
+    question: u64,
+    state: State,
+}
+
+#[derive(Debug)]
+enum State {
+    Waiting(Option<Waker>),
+    Answered(Box<Message>),
+    TimedOut,
+}
+
+impl Channel {
+    fn open(server: SocketAddr, counters: Arc<Counters>) -> Opened {
+        let socket = bind_for(server)
+            .and_then(UdpSocket::from_std)
+            .map_err(|e| e.to_string())?;
+        let channel = Arc::new(Self {
+            socket,
+            server,
+            slots: Semaphore::new(IN_FLIGHT_PER_SOCKET),
+            table: Mutex::default(),
+            wake_driver: Notify::new(),
+            closed: AtomicBool::new(false),
+            counters,
+        });
+        tokio::spawn(drive(channel.clone()));
+        Ok(channel)
+    }
+
+    fn table(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends `packet` (its ID is chosen here) and waits for the matching answer.
+    async fn exchange(
+        self: &Arc<Self>,
+        packet: &mut [u8],
+        question: u64,
+        deadline: Instant,
+    ) -> Result<Message, QueryError> {
+        let _slot = match self.slots.try_acquire() {
+            Ok(slot) => slot,
+            Err(_) => match tokio::time::timeout_at(deadline, self.slots.acquire()).await {
+                Ok(Ok(slot)) => slot,
+                Ok(Err(_)) | Err(_) => return Err(QueryError::Timeout),
+            },
+        };
+        let registration = self.register(question, deadline);
+        packet[..2].copy_from_slice(&registration.id.to_be_bytes());
+        self.socket
+            .send_to(packet, self.server)
+            .await
+            .map_err(|source| QueryError::Send {
+                server: self.server,
+                source,
+            })?;
+        poll_fn(|cx| {
+            let mut table = self.table();
+            let Some(pending) = table
+                .pending
+                .get_mut(&registration.id)
+                .filter(|p| p.seq == registration.seq)
+            else {
+                return Poll::Ready(Err(QueryError::Timeout));
+            };
+            if let State::Waiting(waker) = &mut pending.state {
+                match waker {
+                    Some(waker) if waker.will_wake(cx.waker()) => {}
+                    _ => *waker = Some(cx.waker().clone()),
+                }
+                return Poll::Pending;
+            }
+            let done = table.pending.remove(&registration.id).map(|p| p.state);
+            Poll::Ready(match done {
+                Some(State::Answered(message)) => Ok(*message),
+                _ => Err(QueryError::Timeout),
+            })
+        })
+        .await
+    }
+
+    /// Enters a query in the table under a random ID no other query in
+    /// flight on this socket has.
+    fn register(self: &Arc<Self>, question: u64, deadline: Instant) -> Registration {
+        let (id, seq, earlier) = {
+            let mut table = self.table();
+            let Table {
+                pending,
+                deadlines,
+                next_seq,
+                timer_at,
+            } = &mut *table;
+            let seq = *next_seq;
+            *next_seq += 1;
+            let id = loop {
+                let id = rand::random::<u16>();
+                if !pending.contains_key(&id) {
+                    break id;
+                }
+            };
+            pending.insert(
+                id,
+                Pending {
+                    seq,
+                    question,
+                    state: State::Waiting(None),
+                },
+            );
+            if deadlines.len() > 2 * pending.len() + 64 {
+                deadlines.retain(|Reverse((_, s, i))| pending.get(i).is_some_and(|p| p.seq == *s));
+            }
+            deadlines.push(Reverse((deadline, seq, id)));
+            let earlier = timer_at.is_none_or(|at| deadline < at);
+            if earlier {
+                *timer_at = Some(deadline);
+            }
+            (id, seq, earlier)
+        };
+        if earlier {
+            self.wake_driver.notify_one();
+        }
+        Registration {
+            channel: self.clone(),
+            id,
+            seq,
+        }
+    }
+
+    /// Hands a received datagram to the query it answers, or drops and
+    /// counts it.
+    fn deliver(&self, datagram: &[u8], from: SocketAddr) {
+        let counters = &*self.counters;
+        if from != self.server {
+            return count(&counters.wrong_source);
+        }
+        let is_response =
+            datagram.len() >= HEADER_BYTES && datagram[2] & 0x80 != 0 && datagram[4..6] == [0, 1];
+        let Some(question) = is_response.then(|| question_digest(datagram)).flatten() else {
+            return count(&counters.malformed);
+        };
+        let id = u16::from_be_bytes([datagram[0], datagram[1]]);
+        // Decoded before the table is locked, so that queries registering
+        // meanwhile do not wait for it.
+        let Ok(message) = Message::from_vec(datagram) else {
+            return count(&counters.malformed);
+        };
+        let waker = {
+            let mut table = self.table();
+            let Some(pending) = table.pending.get_mut(&id) else {
+                drop(table);
+                return count(&counters.unmatched);
+            };
+            if pending.question != question {
+                drop(table);
+                return count(&counters.wrong_question);
+            }
+            if !matches!(pending.state, State::Waiting(_)) {
+                drop(table);
+                return count(&counters.unmatched);
+            }
+            match std::mem::replace(&mut pending.state, State::Answered(Box::new(message))) {
+                State::Waiting(waker) => waker,
+                State::Answered(_) | State::TimedOut => None,
+            }
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Ends every query whose deadline is before `now`; returns when the
+    /// timer must fire next.
+    fn expire(&self, now: Instant) -> Option<Instant> {
+        let mut wakers = Vec::new();
+        let next = {
+            let mut table = self.table();
+            let Table {
+                pending, deadlines, ..
+            } = &mut *table;
+            while let Some(Reverse((deadline, seq, id))) = deadlines.peek().copied() {
+                if deadline > now {
+                    break;
+                }
+                deadlines.pop();
+                if let Some(p) = pending.get_mut(&id).filter(|p| p.seq == seq)
+                    && let State::Waiting(waker) = std::mem::replace(&mut p.state, State::TimedOut)
+                {
+                    wakers.extend(waker);
+                }
+            }
+            table.arm()
+        };
+        for waker in wakers {
+            waker.wake();
+        }
+        next
+    }
+}
+
+impl Table {
+    /// Records and returns when the driver's timer must fire next.
+    fn arm(&mut self) -> Option<Instant> {
+        self.timer_at = self.deadlines.peek().map(|Reverse((at, _, _))| *at);
+        self.timer_at
+    }
+}
+
+/// A query's place in the table: leaving it (answered, timed out, or the
+/// query future dropped) frees the ID; an answer arriving later is dropped.
+struct Registration {
+    channel: Arc<Channel>,
+    id: u16,
+    seq: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut table = self.channel.table();
+        if table
+            .pending
+            .get(&self.id)
+            .is_some_and(|p| p.seq == self.seq)
+        {
+            table.pending.remove(&self.id);
+        }
+    }
+}
+
+/// The socket's receive loop and timer, until the [`Upstream`] is dropped.
+async fn drive(channel: Arc<Channel>) {
+    let mut buffer = vec![0u8; DATAGRAM_BUFFER_BYTES];
+    let timer = tokio::time::sleep_until(Instant::now());
+    tokio::pin!(timer);
+    let mut armed: Option<Instant> = None;
+    let notified = channel.wake_driver.notified();
+    tokio::pin!(notified);
+    while !channel.closed.load(Ordering::Acquire) {
+        let next = tokio::select! {
+            biased;
+            () = &mut notified => {
+                notified.set(channel.wake_driver.notified());
+                channel.table().arm()
+            }
+            () = &mut timer, if armed.is_some() => channel.expire(Instant::now()),
+            received = channel.socket.recv_from(&mut buffer) => {
+                // Errors are ICMP reports of earlier sends (or a full
+                // buffer): the queries concerned time out.
+                if let Ok((len, from)) = received {
+                    channel.deliver(&buffer[..len], from);
+                }
+                // What else has arrived is read before the timer and the
+                // notifications are looked at again, in bounded batches.
+                for _ in 0..DRAIN_BATCH {
+                    match channel.socket.try_recv_from(&mut buffer) {
+                        Ok((len, from)) => channel.deliver(&buffer[..len], from),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(_) => {}
+                    }
+                }
+                continue;
+            }
+        };
+        armed = next;
+        if let Some(at) = next {
+            timer.as_mut().reset(at + TIMER_SLACK);
+        }
+    }
+}
+
+// === the wire ===
+
+/// A UDP socket on a random ephemeral port of the server's address family
+/// (the kernel picks it: RFC 5452 §9.2 source port randomisation).
+fn bind_for(server: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(
+        Domain::for_address(server),
+        Type::DGRAM,
+        Some(Protocol::UDP),
+    )?;
+    // Best effort: a smaller buffer only means drops under bursts.
+    let _ = socket.set_recv_buffer_size(SOCKET_RECEIVE_BUFFER_BYTES);
+    socket.set_nonblocking(true)?;
+    let local = if server.is_ipv4() {
+        SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))
+    } else {
+        SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0))
+    };
+    socket.bind(&local.into())?;
+    Ok(socket.into())
+}
+
+/// A query message for `name record_type` with ID 0 (set per send) and RD=0.
+fn encode(name: &Name, record_type: RecordType) -> Result<Vec<u8>, String> {
+    let mut message = Message::new(0, MessageType::Query, OpCode::Query);
+    message.metadata.recursion_desired = false;
+    message.add_query(Query::query(name.clone(), record_type));
+    message.to_vec().map_err(|e| e.to_string())
+}
+
+/// A digest of the question section of a message with exactly one
+/// question: the name's wire form in lower case (names compare without
+/// case, RFC 4343), its type and class. `None` when the section is not
+/// there or uses compression (a question name has nothing to point back to).
+fn question_digest(message: &[u8]) -> Option<u64> {
+    const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut at = HEADER_BYTES;
+    loop {
+        let length = usize::from(*message.get(at)?);
+        if length & 0xC0 != 0 {
+            return None;
+        }
+        at += 1 + length;
+        if length == 0 {
+            break;
+        }
+    }
+    let section = message.get(HEADER_BYTES..at + 4)?;
+    let name_end = at - HEADER_BYTES;
+    Some(
+        section
+            .iter()
+            .enumerate()
+            .fold(FNV_OFFSET, |hash, (i, byte)| {
+                // Length bytes are below 64, never ASCII letters.
+                let byte = if i < name_end {
+                    byte.to_ascii_lowercase()
+                } else {
+                    *byte
+                };
+                (hash ^ u64::from(byte)).wrapping_mul(FNV_PRIME)
+            }),
+    )
+}
+
+/// The same query over TCP (RFC 7766), on a connection of its own, by
+/// `deadline`; the answer must carry the query's ID and question.
+async fn exchange_tcp(
+    server: SocketAddr,
+    packet: &[u8],
+    question: u64,
+    deadline: Instant,
+) -> Result<Message, QueryError> {
+    let failed = |reason: String| QueryError::TcpFallback { reason };
+    let length = u16::try_from(packet.len()).map_err(|_| failed("query too long".to_owned()))?;
+    let attempt = async {
+        let mut stream = TcpStream::connect(server).await?;
+        stream.set_nodelay(true)?;
+        let mut framed = Vec::with_capacity(2 + packet.len());
+        framed.extend_from_slice(&length.to_be_bytes());
+        framed.extend_from_slice(packet);
+        stream.write_all(&framed).await?;
+        let length = stream.read_u16().await?;
+        let mut answer = vec![0u8; usize::from(length)];
+        stream.read_exact(&mut answer).await?;
+        Ok::<_, io::Error>(answer)
+    };
+    let answer = match tokio::time::timeout_at(deadline, attempt).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(e)) => return Err(failed(e.to_string())),
+        Err(_) => return Err(failed("timed out".to_owned())),
+    };
+    if answer.get(..2) != packet.get(..2) || question_digest(&answer) != Some(question) {
+        return Err(failed(
+            "the answer's ID or question does not match the query".to_owned(),
+        ));
+    }
+    Message::from_vec(&answer).map_err(|e| failed(format!("malformed answer: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(name: &str, id: u16) -> Vec<u8> {
+        let mut packet = encode(&Name::from_ascii(name).unwrap(), RecordType::NS).unwrap();
+        packet[..2].copy_from_slice(&id.to_be_bytes());
+        packet
+    }
+
+    #[test]
+    fn question_digest_ignores_case_and_id_but_not_type() {
+        let a = question_digest(&query("Foo.TEST.", 1)).unwrap();
+        assert_eq!(a, question_digest(&query("foo.test.", 2)).unwrap());
+        assert_ne!(a, question_digest(&query("fop.test.", 1)).unwrap());
+        let mut other_type = query("foo.test.", 1);
+        let type_at = other_type.len() - 4;
+        other_type[type_at + 1] = 1;
+        assert_ne!(a, question_digest(&other_type).unwrap());
+    }
+
+    #[test]
+    fn question_digest_rejects_truncated_and_compressed_questions() {
+        let packet = query("foo.test.", 1);
+        assert_eq!(question_digest(&packet[..HEADER_BYTES + 3]), None);
+        let mut compressed = packet.clone();
+        compressed[HEADER_BYTES] = 0xC0;
+        assert_eq!(question_digest(&compressed), None);
+        assert_eq!(question_digest(&packet[..5]), None);
+    }
+
+    #[test]
+    fn queries_ask_without_recursion() {
+        let message = Message::from_vec(&query("foo.test.", 7)).unwrap();
+        assert_eq!(message.metadata.id, 7);
+        assert!(!message.metadata.recursion_desired);
+        assert_eq!(message.queries.len(), 1);
+        assert_eq!(message.queries[0].query_type(), RecordType::NS);
+    }
+}
