@@ -289,6 +289,7 @@ async fn dispatch(
         let now = Timestamp::now();
         // The deep lane: facts wanted, oldest first.
         let mut busy = Vec::new();
+        let mut started_deep = 0_usize;
         while !facts.is_empty() {
             let Ok(permit) = Arc::clone(&deep).try_acquire_owned() else {
                 break;
@@ -302,6 +303,7 @@ async fn dispatch(
                         ..plan_for(&ctx, &job, now)
                     };
                     spawn_check(&ctx, job, decision, permit);
+                    started_deep += 1;
                 }
                 None => {
                     // Running now (or gone): asked again after that check.
@@ -339,8 +341,11 @@ async fn dispatch(
             spawn_check(&ctx, job, decision, permit);
         }
         let wanted = ctx.take_wanted_facts();
+        let more = !wanted.is_empty();
         facts.extend(wanted);
-        if !facts.is_empty() && deep.available_permits() > 0 {
+        // Round again only for facts newly wanted or a deep start this
+        // round; domains whose check is running wait for its end (a wake).
+        if (more || started_deep > 0) && !facts.is_empty() && deep.available_permits() > 0 {
             continue;
         }
         let next_due = ctx.table().next_due();

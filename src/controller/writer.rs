@@ -76,10 +76,28 @@ pub fn merge_patches(older: &mut Value, newer: Value) {
     }
 }
 
+/// A merge patch as it waits: JSON, deflated (RFC 1951). During a first
+/// pass of 10^5 domains most patches wait for the API server, and a status
+/// patch of ~1 KB deflates to ~0.4 KB.
+fn pack(patch: &Value) -> Box<[u8]> {
+    let json = serde_json::to_vec(patch).unwrap_or_default();
+    miniz_oxide::deflate::compress_to_vec(&json, 1).into()
+}
+
+/// The JSON of a [`pack`]ed patch.
+fn unpack_bytes(packed: &[u8]) -> Vec<u8> {
+    miniz_oxide::inflate::decompress_to_vec(packed).unwrap_or_default()
+}
+
+/// A [`pack`]ed patch.
+fn unpack(packed: &[u8]) -> Value {
+    serde_json::from_slice(&unpack_bytes(packed)).unwrap_or(Value::Null)
+}
+
 struct Pending {
     namespace: Arc<str>,
     name: Box<str>,
-    /// The merge patch, serialised.
+    /// The merge patch, [`pack`]ed.
     patch: Box<[u8]>,
     priority: Priority,
     reason: &'static str,
@@ -117,12 +135,9 @@ impl Queue {
                 } else {
                     (&existing.patch, &pending.patch)
                 };
-                let mut merged: Value = serde_json::from_slice(older).unwrap_or(Value::Null);
-                merge_patches(
-                    &mut merged,
-                    serde_json::from_slice(newer).unwrap_or(Value::Null),
-                );
-                existing.patch = serde_json::to_vec(&merged).unwrap_or_default().into();
+                let mut merged = unpack(older);
+                merge_patches(&mut merged, unpack(newer));
+                existing.patch = pack(&merged);
                 existing.acks.append(&mut pending.acks);
                 if pending.priority > existing.priority {
                     existing.priority = pending.priority;
@@ -246,7 +261,7 @@ impl StatusWriter {
         let pending = Pending {
             namespace: Arc::clone(namespace),
             name: name.into(),
-            patch: serde_json::to_vec(patch).unwrap_or_default().into(),
+            patch: pack(patch),
             priority,
             reason,
             acks: vec![ack],
@@ -375,7 +390,7 @@ async fn write(client: &Client, pending: &Pending) -> Outcome {
     let request = match http::Request::patch(url)
         .header(http::header::CONTENT_TYPE, "application/merge-patch+json")
         .header(http::header::ACCEPT, "application/json")
-        .body(kube::client::Body::from(pending.patch.to_vec()))
+        .body(kube::client::Body::from(unpack_bytes(&pending.patch)))
     {
         Ok(request) => request,
         Err(err) => return Outcome::Refused(0, err.to_string()),
@@ -418,7 +433,7 @@ mod tests {
         Pending {
             namespace: Arc::from("ns"),
             name: "n".into(),
-            patch: serde_json::to_vec(&patch).unwrap().into(),
+            patch: pack(&patch),
             priority,
             reason: "change",
             acks: Vec::new(),
@@ -426,7 +441,7 @@ mod tests {
     }
 
     fn patch_of(p: &Pending) -> Value {
-        serde_json::from_slice(&p.patch).unwrap()
+        unpack(&p.patch)
     }
 
     #[test]
