@@ -182,8 +182,7 @@ async fn kubectl_get_md_shows_the_printer_columns() {
             "AVAILABILITY",
             "CONFIDENCE",
             "EXPIRES",
-            "LAST",
-            "CHECKED",
+            "VERIFIED",
             "AGE"
         ]
     );
