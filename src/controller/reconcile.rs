@@ -92,6 +92,18 @@ fn reference(job: &Job) -> ObjectReference {
     }
 }
 
+/// Hands `patch` for `job`'s resource to the status writer.
+fn submit(
+    ctx: &Context,
+    job: &Job,
+    patch: &serde_json::Value,
+    priority: Priority,
+    reason: &'static str,
+) -> Written {
+    ctx.writer
+        .submit(job.uid, &job.namespace, &job.name, patch, priority, reason)
+}
+
 /// Checks one domain; never panics out (a panic is an error of this domain).
 pub async fn check(ctx: &Context, job: Job, decision: Option<Decision>) -> Finished {
     let memory = job.memory.clone();
@@ -194,14 +206,7 @@ async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Resu
                     now,
                 );
                 let patch = published.patch(&new, true);
-                let written = ctx.writer.submit(
-                    job.uid,
-                    &job.namespace,
-                    &job.name,
-                    &patch,
-                    Priority::Urgent,
-                    "invalid",
-                );
+                let written = submit(ctx, job, &patch, Priority::Urgent, "invalid");
                 published = published.after(&new, true);
                 written_at = Some(now.as_second());
                 publish(
@@ -319,14 +324,7 @@ async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Resu
             let reason = if changed { "change" } else { "refresh" };
             debug!(domain = %domain, reason, "writing status");
             let patch = published.patch(&new, false);
-            written = Some(ctx.writer.submit(
-                job.uid,
-                &job.namespace,
-                &job.name,
-                &patch,
-                priority,
-                reason,
-            ));
+            written = Some(submit(ctx, job, &patch, priority, reason));
             written_at = Some(evaluation.finished_at.as_second());
         }
         announce(
@@ -452,21 +450,9 @@ async fn deliver_if_due(
         return;
     }
     let attempt = outbox::attempt(notifier, entry, domain.as_str(), &ctx.metrics).await;
-    let patch = serde_json::json!({"status": {"notification": &attempt.entry}});
-    let mut patch = patch;
-    if let Some(n) = patch["status"]["notification"].as_object_mut() {
-        for optional in ["nextAttemptAt", "lastError", "deliveredAt"] {
-            n.entry(optional).or_insert(serde_json::Value::Null);
-        }
-    }
-    let written = ctx.writer.submit(
-        job.uid,
-        &job.namespace,
-        &job.name,
-        &patch,
-        Priority::Urgent,
-        "notification",
-    );
+    let mut patch = serde_json::json!({"status": {"notification": &attempt.entry}});
+    super::state::clear_absent_notification_fields(&mut patch["status"]["notification"]);
+    let written = submit(ctx, job, &patch, Priority::Urgent, "notification");
     published.notification = Some(Box::new(attempt.entry));
     if let Some((normal, reason, note)) = attempt.event {
         let kind = if normal {

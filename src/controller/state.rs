@@ -330,12 +330,21 @@ impl Published {
                 }
             }
         }
-        if let Some(Value::Object(notification)) = fields.get_mut("notification") {
-            for optional in ["nextAttemptAt", "lastError", "deliveredAt"] {
-                notification.entry(optional).or_insert(Value::Null);
-            }
+        if let Some(notification) = fields.get_mut("notification") {
+            clear_absent_notification_fields(notification);
         }
         serde_json::json!({ "status": status })
+    }
+}
+
+/// Sets the optional fields a notification entry (JSON) lacks to `null`, so
+/// that a merge patch removes what an earlier attempt left (a last error, a
+/// next attempt time).
+pub fn clear_absent_notification_fields(notification: &mut serde_json::Value) {
+    if let Some(fields) = notification.as_object_mut() {
+        for optional in ["nextAttemptAt", "lastError", "deliveredAt"] {
+            fields.entry(optional).or_insert(serde_json::Value::Null);
+        }
     }
 }
 
