@@ -7,10 +7,7 @@ mod support;
 use std::{
     net::SocketAddr,
     num::NonZeroU32,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -27,10 +24,9 @@ use hickory_resolver::proto::{
     op::{Message, MessageType, OpCode, ResponseCode},
     rr::{Name, RData, Record, rdata::NS},
 };
-use support::nsd::Nsd;
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, UdpSocket},
+use support::{
+    dns_script::{Scripted, TcpScript, now},
+    nsd::Nsd,
 };
 
 fn settings(server: SocketAddr, timeout: Duration) -> Settings {
@@ -137,7 +133,7 @@ async fn a_tld_without_servers_is_an_error_not_available() {
 
 #[tokio::test]
 async fn a_server_backing_off_is_not_contacted() {
-    let server = Scripted::start(Script::Rcode(ResponseCode::NXDomain), true).await;
+    let server = scripted(Script::Rcode(ResponseCode::NXDomain), true).await;
     let settings = settings(server.addr, Duration::from_secs(2));
     let budgets = Arc::new(ServerBudgets::new("dns server", settings.rate_limit));
     budgets.back_off(&server.addr.to_string(), Some(Duration::from_secs(60)));
@@ -145,14 +141,14 @@ async fn a_server_backing_off_is_not_contacted() {
     let report = checker.check(&domain("anything.test")).await;
     assert_eq!(report.outcome, CheckOutcome::RateLimited, "{report:?}");
     assert_eq!(report.retry_after, Some(Duration::from_secs(60)));
-    assert_eq!(server.queries(), 0);
+    assert_eq!(queries(&server), 0);
 }
 
 // === against scripted servers ===
 
 #[tokio::test]
 async fn servfail_is_inconclusive() {
-    let server = Scripted::start(Script::Rcode(ResponseCode::ServFail), true).await;
+    let server = scripted(Script::Rcode(ResponseCode::ServFail), true).await;
     let checker = DnsChecker::new(settings(server.addr, Duration::from_secs(2))).unwrap();
     let report = checker.check(&domain("foo.test")).await;
     assert_eq!(report.outcome, CheckOutcome::Inconclusive, "{report:?}");
@@ -165,7 +161,7 @@ async fn servfail_is_inconclusive() {
 
 #[tokio::test]
 async fn refused_is_inconclusive() {
-    let server = Scripted::start(Script::Rcode(ResponseCode::Refused), true).await;
+    let server = scripted(Script::Rcode(ResponseCode::Refused), true).await;
     let checker = DnsChecker::new(settings(server.addr, Duration::from_secs(2))).unwrap();
     let report = checker.check(&domain("foo.test")).await;
     assert_eq!(report.outcome, CheckOutcome::Inconclusive, "{report:?}");
@@ -174,7 +170,7 @@ async fn refused_is_inconclusive() {
 
 #[tokio::test]
 async fn silence_is_inconclusive_within_the_timeout() {
-    let server = Scripted::start(Script::Silent, true).await;
+    let server = scripted(Script::Silent, true).await;
     let timeout = Duration::from_millis(600);
     let checker = DnsChecker::new(settings(server.addr, timeout)).unwrap();
     let started = Instant::now();
@@ -182,12 +178,12 @@ async fn silence_is_inconclusive_within_the_timeout() {
     let took = started.elapsed();
     assert_eq!(report.outcome, CheckOutcome::Inconclusive, "{report:?}");
     assert!(took < timeout + Duration::from_millis(300), "took {took:?}");
-    assert!(server.queries() >= 1, "the server was asked");
+    assert!(queries(&server) >= 1, "the server was asked");
 }
 
 #[tokio::test]
 async fn truncated_answer_is_retried_over_tcp() {
-    let server = Scripted::start(Script::TruncatedOverUdp, true).await;
+    let server = scripted(Script::TruncatedOverUdp, true).await;
     let checker = DnsChecker::new(settings(server.addr, Duration::from_secs(2))).unwrap();
     let report = checker.check(&domain("foo.test")).await;
     assert_eq!(report.outcome, CheckOutcome::Registered, "{report:?}");
@@ -200,7 +196,7 @@ async fn truncated_answer_is_retried_over_tcp() {
 
 #[tokio::test]
 async fn truncated_answer_without_tcp_is_inconclusive() {
-    let server = Scripted::start(Script::TruncatedOverUdp, false).await;
+    let server = scripted(Script::TruncatedOverUdp, false).await;
     let checker = DnsChecker::new(settings(server.addr, Duration::from_secs(2))).unwrap();
     let report = checker.check(&domain("foo.test")).await;
     assert_eq!(report.outcome, CheckOutcome::Inconclusive, "{report:?}");
@@ -260,89 +256,23 @@ enum Script {
     TruncatedOverUdp,
 }
 
-struct Scripted {
-    addr: SocketAddr,
-    udp_queries: Arc<AtomicUsize>,
-    tcp_queries: Arc<AtomicUsize>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+/// A scripted server playing `script`, over TCP too when `with_tcp`.
+async fn scripted(script: Script, with_tcp: bool) -> Scripted {
+    let tcp: Option<Arc<TcpScript>> = with_tcp
+        .then(|| Arc::new(move |query: &Message| answer(script, query, true)) as Arc<TcpScript>);
+    Scripted::start(
+        move |query| answer(script, query, false).map(now).into_iter().collect(),
+        tcp,
+    )
+    .await
 }
 
-impl Drop for Scripted {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
+/// All queries `server` received.
+fn queries(server: &Scripted) -> usize {
+    server.udp_queries() + server.tcp_queries()
 }
 
-impl Scripted {
-    async fn start(script: Script, with_tcp: bool) -> Self {
-        let (udp, tcp) = loop {
-            let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let port = tcp.local_addr().unwrap().port();
-            if let Ok(udp) = UdpSocket::bind(("127.0.0.1", port)).await {
-                break (udp, tcp);
-            }
-        };
-        let addr = udp.local_addr().unwrap();
-        let udp_queries = Arc::new(AtomicUsize::new(0));
-        let tcp_queries = Arc::new(AtomicUsize::new(0));
-        let mut tasks = Vec::new();
-        let counter = udp_queries.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut buffer = vec![0u8; 4096];
-            while let Ok((len, from)) = udp.recv_from(&mut buffer).await {
-                counter.fetch_add(1, Ordering::SeqCst);
-                if let Some(reply) = answer(script, &buffer[..len], false) {
-                    let _ = udp.send_to(&reply, from).await;
-                }
-            }
-        }));
-        if with_tcp {
-            let counter = tcp_queries.clone();
-            tasks.push(tokio::spawn(async move {
-                while let Ok((mut stream, _)) = tcp.accept().await {
-                    let counter = counter.clone();
-                    tokio::spawn(async move {
-                        loop {
-                            let Ok(len) = stream.read_u16().await else {
-                                return;
-                            };
-                            let mut query = vec![0u8; usize::from(len)];
-                            if stream.read_exact(&mut query).await.is_err() {
-                                return;
-                            }
-                            counter.fetch_add(1, Ordering::SeqCst);
-                            if let Some(reply) = answer(script, &query, true) {
-                                let _ = stream.write_u16(reply.len() as u16).await;
-                                let _ = stream.write_all(&reply).await;
-                            }
-                        }
-                    });
-                }
-            }));
-        } else {
-            drop(tcp);
-        }
-        Self {
-            addr,
-            udp_queries,
-            tcp_queries,
-            tasks,
-        }
-    }
-
-    fn queries(&self) -> usize {
-        self.udp_queries.load(Ordering::SeqCst) + self.tcp_queries()
-    }
-
-    fn tcp_queries(&self) -> usize {
-        self.tcp_queries.load(Ordering::SeqCst)
-    }
-}
-
-fn answer(script: Script, query: &[u8], over_tcp: bool) -> Option<Vec<u8>> {
-    let query = Message::from_vec(query).ok()?;
+fn answer(script: Script, query: &Message, over_tcp: bool) -> Option<Message> {
     let mut reply = Message::new(query.metadata.id, MessageType::Response, OpCode::Query);
     reply.add_queries(query.queries.clone());
     match script {
@@ -355,5 +285,5 @@ fn answer(script: Script, query: &[u8], over_tcp: bool) -> Option<Vec<u8>> {
             reply.add_authority(Record::from_rdata(owner, 300, RData::NS(NS(target))));
         }
     }
-    reply.to_vec().ok()
+    Some(reply)
 }
