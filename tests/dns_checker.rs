@@ -26,7 +26,7 @@ use hickory_resolver::proto::{
 };
 use support::{
     dns_script::{Scripted, TcpScript, now},
-    nsd::Nsd,
+    nsd::{Nsd, Zone},
 };
 
 fn settings(server: SocketAddr, timeout: Duration) -> Settings {
@@ -286,4 +286,32 @@ fn answer(script: Script, query: &Message, over_tcp: bool) -> Option<Message> {
         }
     }
     Some(reply)
+}
+
+#[tokio::test]
+async fn servers_that_disagree_are_inconclusive_and_say_so() {
+    // A zone change on its way: one server has dropped the delegation, the
+    // other still serves it.
+    let stale = Nsd::start(Zone::standard());
+    let current = Nsd::start(Zone::new("test").address("web.test", "127.0.0.1".parse().unwrap()));
+    let mut both = settings(stale.addr(), Duration::from_secs(2));
+    both.servers = vec![current.addr(), stale.addr()];
+    let checker = DnsChecker::new(both).unwrap();
+    let mut disagreements = 0;
+    for _ in 0..4 {
+        let report = checker.check(&domain("registered.test")).await;
+        assert_ne!(report.outcome, CheckOutcome::Available, "{report:?}");
+        if report.outcome == CheckOutcome::Inconclusive {
+            assert_eq!(report.servers_agreeing, 0, "{report:?}");
+            assert!(report.detail.contains("disagree"), "{report:?}");
+            disagreements += 1;
+        } else {
+            assert_eq!(report.outcome, CheckOutcome::Registered, "{report:?}");
+            assert_eq!(report.servers_agreeing, 1);
+        }
+    }
+    assert!(
+        disagreements >= 1,
+        "the checker rotates over the servers, so the one without the delegation is asked first at least once"
+    );
 }

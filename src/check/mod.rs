@@ -155,7 +155,8 @@ pub struct CheckReport {
     pub retry_after: Option<Duration>,
     /// Distinct servers that gave this outcome within the check: the dns
     /// checker asks a second authoritative server before it reports
-    /// NXDOMAIN; 1 for every other answer.
+    /// NXDOMAIN; 0 when the servers asked disagreed (a zone change on its
+    /// way to all of them); 1 for every other answer.
     #[serde(default = "one")]
     pub servers_agreeing: u8,
     /// Registration facts found on the way.
@@ -201,6 +202,13 @@ impl CheckReport {
     /// Sets the answering server.
     pub fn with_server(mut self, server: impl Into<String>) -> Self {
         self.server = Some(server.into());
+        self
+    }
+
+    /// Marks the answer as one the servers asked disagreed on
+    /// (`servers_agreeing` 0).
+    pub fn disagreed(mut self) -> Self {
+        self.servers_agreeing = 0;
         self
     }
 

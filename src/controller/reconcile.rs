@@ -51,6 +51,9 @@ const ERROR_REQUEUE: Duration = Duration::from_secs(15);
 /// How long a new notification waits for its `Pending` entry to be written
 /// before the first attempt (the outbox entry comes first).
 const OUTBOX_WRITE_WAIT: Duration = Duration::from_secs(30);
+/// The shortest wait before a domain whose authoritative servers disagreed
+/// is checked again.
+const DISAGREEMENT_RECHECK_MIN: Duration = Duration::from_secs(1);
 /// When an invalid name is looked at again without a spec change (never,
 /// in practice: a spec change makes it due at once).
 const INVALID_RECHECK: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -298,6 +301,17 @@ async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Resu
             // A change being confirmed that a throttled server held up: try
             // again when the server lets us, at the head of its queue.
             next_check_at = next_check_at.min(add(evaluation.finished_at, wait));
+        }
+        if evaluation
+            .report(CheckKind::Dns)
+            .is_some_and(|dns| dns.servers_agreeing == 0)
+        {
+            // The TLD's servers disagree: a zone change is on its way to
+            // all of them. Look again after a tenth of the interval, so a
+            // drop is not held up a whole interval by the slowest server.
+            let interval = ctx.schedule.interval(&timing, evaluation.finished_at);
+            let soon = (interval / 10).max(DISAGREEMENT_RECHECK_MIN);
+            next_check_at = next_check_at.min(add(evaluation.finished_at, soon));
         }
         memory.next_check_at = Some(next_check_at);
         memory.generation = job.generation;

@@ -573,7 +573,8 @@ impl DnsChecker {
                         ),
                         started,
                     )
-                    .with_server(a),
+                    .with_server(a)
+                    .disagreed(),
                 )
             }
         }
