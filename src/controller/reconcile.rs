@@ -335,7 +335,16 @@ async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Resu
             } else {
                 Priority::Routine
             };
-            let reason = if changed { "change" } else { "refresh" };
+            let reason = if changed {
+                let fields = published.changed_fields(&after);
+                for field in &fields {
+                    ctx.metrics.count(names::STATUS_CHANGES, *field, 1);
+                }
+                debug!(domain = %domain, ?fields, "status changed");
+                published.write_reason(&after)
+            } else {
+                "refresh"
+            };
             debug!(domain = %domain, reason, "writing status");
             let patch = published.patch(&new, false);
             written = Some(submit(ctx, job, &patch, priority, reason));

@@ -199,6 +199,61 @@ pub struct Published {
 }
 
 impl Published {
+    /// The status fields that differ between `self` and `after`, by their
+    /// names in the status (`availability`, `confidence`, `lastTransitionAt`,
+    /// `predictedDropAt`, `observedGeneration`, `domain`, `checks`,
+    /// `registration`, `conditions`, `notification`), in that order: what a
+    /// write for a change changes, for its log line and the
+    /// `domain_monitor.status.changes` metric.
+    pub fn changed_fields(&self, after: &Self) -> Vec<&'static str> {
+        let pairs = [
+            ("availability", self.availability == after.availability),
+            ("confidence", self.confidence == after.confidence),
+            (
+                "lastTransitionAt",
+                self.last_transition_at == after.last_transition_at,
+            ),
+            (
+                "predictedDropAt",
+                self.predicted_drop_at == after.predicted_drop_at,
+            ),
+            (
+                "observedGeneration",
+                self.observed_generation == after.observed_generation,
+            ),
+            ("domain", self.domain == after.domain),
+            ("checks", self.checks == after.checks),
+            ("registration", self.registration == after.registration),
+            ("conditions", self.conditions == after.conditions),
+            ("notification", self.notification == after.notification),
+        ];
+        pairs
+            .into_iter()
+            .filter(|(_, same)| !same)
+            .map(|(field, _)| field)
+            .collect()
+    }
+
+    /// Why a status that turns `self` into `after` is written, as the
+    /// `reason` of the `domain_monitor.status.writes` metric: `first` (the
+    /// resource had no verdict yet: its first publication), `facts` (the
+    /// first registration facts of a resource whose availability did not
+    /// change: the deep layers catching up after a first pass), otherwise
+    /// `change`. `refresh`, `notification` and `invalid` are decided by the
+    /// caller.
+    pub fn write_reason(&self, after: &Self) -> &'static str {
+        if self.availability == Availability::Unknown && self.checks == [0; 5] {
+            "first"
+        } else if self.registration.is_none()
+            && after.registration.is_some()
+            && self.availability == after.availability
+        {
+            "facts"
+        } else {
+            "change"
+        }
+    }
+
     /// What `status` shows.
     pub fn of(status: &MonitoredDomainStatus) -> Self {
         let mut checks = [0; 5];
@@ -1015,6 +1070,44 @@ mod tests {
         let memory = DomainMemory::from_status(&fresh, &policy, &timing, now);
         assert_eq!(memory.next_check_at, None);
         assert_eq!(memory.consecutive_errors, 1);
+    }
+
+    #[test]
+    fn a_write_says_which_fields_changed_and_why() {
+        let now = crate::controller::status::time(Timestamp::now()).0;
+        let blank = Published::default();
+        let mut without_facts = checked(now);
+        without_facts.registration = None;
+        let first = Published::of(&without_facts);
+        assert_eq!(blank.write_reason(&first), "first");
+        assert_eq!(
+            blank.changed_fields(&first),
+            ["availability", "observedGeneration", "checks"]
+        );
+
+        // The deep layers catch up: registration facts, nothing else.
+        let mut with_facts = without_facts.clone();
+        with_facts.registration = Some(crate::resource::Registration {
+            registrar: Some("Example Registrar".to_owned()),
+            ..crate::resource::Registration::default()
+        });
+        let facts = first.after(&with_facts, false);
+        assert_eq!(first.changed_fields(&facts), ["registration"]);
+        assert_eq!(first.write_reason(&facts), "facts");
+
+        // Facts that change the verdict are a change; so are later facts.
+        let mut dropped = with_facts.clone();
+        dropped.availability = Availability::Expiring;
+        assert_eq!(first.write_reason(&first.after(&dropped, false)), "change");
+        let mut renewed = with_facts;
+        renewed.registration = Some(crate::resource::Registration {
+            registrar: Some("Another Registrar".to_owned()),
+            ..crate::resource::Registration::default()
+        });
+        let renewed = facts.after(&renewed, false);
+        assert_eq!(facts.changed_fields(&renewed), ["registration"]);
+        assert_eq!(facts.write_reason(&renewed), "change");
+        assert!(facts.changed_fields(&facts).is_empty());
     }
 
     #[test]

@@ -145,8 +145,11 @@ pub mod names {
     pub const CALLBACK_DURATION: &str = "callback_duration";
     /// Rate-limited check results, label = checker.
     pub const RATE_LIMITED: &str = "rate_limited";
-    /// Status writes, label = reason (`change`, `refresh`, `notification`, `invalid`).
+    /// Status writes, label = reason (`first`, `facts`, `change`, `refresh`,
+    /// `notification`, `invalid`).
     pub const STATUS_WRITES: &str = "status_writes";
+    /// Status fields changed by writes for a change, label = the field's name.
+    pub const STATUS_CHANGES: &str = "status_changes";
     /// Domains checked for the first time by this replica, no label.
     pub const FIRST_CHECKS: &str = "first_checks";
     /// Reconcile errors, label = error kind.
@@ -277,8 +280,11 @@ pub const INSTRUMENTS: &[Instrument] = &[
         .about("Time requests spent waiting for this replica's rate-limit budget, by layer.")
         .split(&["layer"], "/"),
     Instrument::new(names::STATUS_WRITES, "domain_monitor.status.writes", Kind::Counter, "{write}")
-        .about("Status writes to the Kubernetes API server, by reason.")
+        .about("Status writes to the Kubernetes API server, by reason: first (a resource's first verdict), facts (its first registration facts), change, refresh (nothing changed for STATUS_HEARTBEAT), notification, invalid.")
         .split(&["reason"], "/"),
+    Instrument::new(names::STATUS_CHANGES, "domain_monitor.status.changes", Kind::Counter, "{field}")
+        .about("Status fields that changed, by field (availability, confidence, checks, registration, conditions, ...): what the writes for a change were for.")
+        .split(&["field"], "/"),
     Instrument::new(names::FIRST_CHECKS, "domain_monitor.first_checks", Kind::Counter, "{domain}")
         .about("Domains checked for the first time by this replica (since it started or took their shard): the first pass is complete when this reaches the domains gauge."),
     Instrument::new("", "domain_monitor.status.pending_writes", Kind::Gauge, "{write}")
