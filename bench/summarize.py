@@ -372,7 +372,7 @@ def markdown(s, checks, small, large, scaleout, detection, info, steps):
         "{reason=\"first\"}` reaches the number of domains; the ratio divides it by the ceiling below. RSS per domain = (VmRSS − VmRSS of the same "
         "operator watching no domain) / domains, when the first pass ends and again after the window. Then "
         "a window as long as the check interval with nothing changing, starting once every first status was "
-        "written: checks, status writes (idle = all but reasons first and facts, the once-in-a-life backfill "
+        "written and the writer's queue had drained (to what the facts backfill keeps adding): checks, status writes (idle = all but reasons first and facts, the once-in-a-life backfill "
         "of registration facts at the default RDAP budget), scaled to writes per domain per day, and the API server's "
         "`apiserver_request_total`. Then, the operator stopped, the API server's ceiling: "
         f"{ceiling.get('method', '?')}, {ceiling.get('concurrency', '?')} in flight for "

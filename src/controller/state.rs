@@ -122,6 +122,15 @@ pub struct RegistrationSeen {
 }
 
 impl RegistrationSeen {
+    /// Whether a registry or registrar said anything (registrar, dates or
+    /// statuses), beyond the name servers the DNS sees.
+    pub fn has_registry_facts(&self) -> bool {
+        self.registrar.is_some()
+            || self.created_at.is_some()
+            || self.expires_at.is_some()
+            || self.statuses.is_some()
+    }
+
     /// These facts updated with what `facts` says (a fact it does not
     /// mention stays, as in [`super::status`]'s merge).
     fn merged(mut self, facts: &Registration) -> Self {
@@ -244,8 +253,8 @@ impl Published {
     pub fn write_reason(&self, after: &Self) -> &'static str {
         if self.availability == Availability::Unknown && self.checks == [0; 5] {
             "first"
-        } else if self.registration.is_none()
-            && after.registration.is_some()
+        } else if !self.registration.is_some_and(|r| r.has_registry_facts())
+            && after.registration.is_some_and(|r| r.has_registry_facts())
             && self.availability == after.availability
         {
             "facts"
@@ -1077,18 +1086,28 @@ mod tests {
         let now = crate::controller::status::time(Timestamp::now()).0;
         let blank = Published::default();
         let mut without_facts = checked(now);
-        without_facts.registration = None;
+        // The DNS's name servers are not registry facts.
+        without_facts.registration = Some(crate::resource::Registration {
+            nameservers: vec!["ns1.example.net".to_owned()],
+            ..crate::resource::Registration::default()
+        });
         let first = Published::of(&without_facts);
         assert_eq!(blank.write_reason(&first), "first");
         assert_eq!(
             blank.changed_fields(&first),
-            ["availability", "observedGeneration", "checks"]
+            [
+                "availability",
+                "observedGeneration",
+                "checks",
+                "registration"
+            ]
         );
 
         // The deep layers catch up: registration facts, nothing else.
         let mut with_facts = without_facts.clone();
         with_facts.registration = Some(crate::resource::Registration {
             registrar: Some("Example Registrar".to_owned()),
+            nameservers: vec!["ns1.example.net".to_owned()],
             ..crate::resource::Registration::default()
         });
         let facts = first.after(&with_facts, false);
