@@ -17,7 +17,7 @@ use std::{
     num::NonZeroU32,
     sync::{
         Arc, Mutex, RwLock,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -113,11 +113,21 @@ pub struct ServerBudgets {
     share: Mutex<f64>,
     limiter: RwLock<Arc<DefaultKeyedRateLimiter<String>>>,
     backoff: Mutex<HashMap<String, Backoff>>,
+    /// `backoff.len()`, written under its lock: while it is zero (the
+    /// common case) checks skip the lock and the lookup.
+    backoff_entries: AtomicUsize,
     waits: AtomicU64,
     waited_micros: AtomicU64,
     last_sweep: Mutex<Instant>,
+    /// When the next sweep is due, in microseconds after `created`: read
+    /// without a lock on every request.
+    next_sweep_micros: AtomicU64,
+    created: Instant,
     /// Waiters per server and urgency; entries go when they empty.
     queues: Mutex<HashMap<String, [u32; 3]>>,
+    /// Waiters in `queues` over all servers and urgencies, written under its
+    /// lock: while it is zero nobody can be ahead of a newcomer.
+    queued: AtomicUsize,
     /// Woken whenever a waiter takes its slot or gives up.
     turn: Notify,
 }
@@ -138,6 +148,9 @@ impl Drop for Ticket<'_> {
             .unwrap_or_else(|e| e.into_inner());
         if let Some(counts) = queues.get_mut(self.server) {
             let count = &mut counts[self.urgency.index()];
+            if *count > 0 {
+                self.budgets.queued.fetch_sub(1, Ordering::Relaxed);
+            }
             *count = count.saturating_sub(1);
             if counts.iter().all(|c| *c == 0) {
                 queues.remove(self.server);
@@ -165,16 +178,21 @@ impl ServerBudgets {
     /// Budgets of `limit × share` per server: a replica holding a share of the
     /// shards spends only that share of each server's global budget.
     pub fn with_share(kind: &'static str, limit: RateLimit, share: f64) -> Self {
+        let now = Instant::now();
         Self {
             kind,
             limit,
             share: Mutex::new(share),
             limiter: RwLock::new(Arc::new(RateLimiter::keyed(quota(limit, share)))),
             backoff: Mutex::new(HashMap::new()),
+            backoff_entries: AtomicUsize::new(0),
             waits: AtomicU64::new(0),
             waited_micros: AtomicU64::new(0),
-            last_sweep: Mutex::new(Instant::now()),
+            last_sweep: Mutex::new(now),
+            next_sweep_micros: AtomicU64::new(micros(SWEEP_EVERY)),
+            created: now,
             queues: Mutex::new(HashMap::new()),
+            queued: AtomicUsize::new(0),
             turn: Notify::new(),
         }
     }
@@ -222,15 +240,11 @@ impl ServerBudgets {
     /// Waits until `server`'s bucket has a token and no more urgent request
     /// waits for it, then takes the token.
     async fn take_turn(&self, server: &str, urgency: Urgency) {
-        let key = server.to_owned();
         // The common case at scale (DNS): nobody waits and a token is there.
-        if !self.outranked_or_queued(server, urgency)
-            && Arc::clone(&self.limiter.read().unwrap_or_else(|e| e.into_inner()))
-                .check_key(&key)
-                .is_ok()
-        {
+        if !self.outranked_or_queued(server, urgency) && self.try_take(server) {
             return;
         }
+        let key = server.to_owned();
         let _ticket = self.enqueue(server, urgency);
         loop {
             let turn = self.turn.notified();
@@ -252,9 +266,25 @@ impl ServerBudgets {
         }
     }
 
+    /// Takes a token from `server`'s bucket if it has one, without
+    /// allocating: the key is spelled in a buffer kept per thread (governor
+    /// looks keys up by `&String`; it copies one only for a new server).
+    fn try_take(&self, server: &str) -> bool {
+        thread_local! {
+            static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        let limiter = self.limiter.read().unwrap_or_else(|e| e.into_inner());
+        KEY.with_borrow_mut(|key| {
+            key.clear();
+            key.push_str(server);
+            limiter.check_key(key).is_ok()
+        })
+    }
+
     fn enqueue<'a>(&'a self, server: &'a str, urgency: Urgency) -> Ticket<'a> {
         let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
         queues.entry(server.to_owned()).or_default()[urgency.index()] += 1;
+        self.queued.fetch_add(1, Ordering::Relaxed);
         Ticket {
             budgets: self,
             server,
@@ -265,6 +295,9 @@ impl ServerBudgets {
     /// True when anyone as urgent or more waits for `server` (so a newcomer
     /// queues behind them).
     fn outranked_or_queued(&self, server: &str, urgency: Urgency) -> bool {
+        if self.queued.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
         let queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
         queues
             .get(server)
@@ -283,6 +316,10 @@ impl ServerBudgets {
     /// at most every [`SWEEP_EVERY`]: a forgotten server starts afresh with a
     /// full budget, which is what it had anyway.
     fn sweep_if_due(&self, now: Instant) {
+        let since_created = micros(now.saturating_duration_since(self.created));
+        if since_created < self.next_sweep_micros.load(Ordering::Relaxed) {
+            return;
+        }
         {
             // Whoever holds the lock sweeps, or has just checked; no one waits.
             let Ok(mut last) = self.last_sweep.try_lock() else {
@@ -292,6 +329,8 @@ impl ServerBudgets {
                 return;
             }
             *last = now;
+            self.next_sweep_micros
+                .store(since_created + micros(SWEEP_EVERY), Ordering::Relaxed);
         }
         self.sweep(now);
     }
@@ -305,6 +344,7 @@ impl ServerBudgets {
         // a server that throttles again soon gets a longer back-off.
         table.retain(|_, b| b.until.is_some_and(|until| until + MAX_BACKOFF > now));
         table.shrink_to_fit();
+        self.backoff_entries.store(table.len(), Ordering::Relaxed);
     }
 
     /// Servers with rate-limit state held (a budget not yet full again, or a
@@ -334,23 +374,36 @@ impl ServerBudgets {
             crate::backoff::Backoff::new(INITIAL_BACKOFF, MAX_BACKOFF).delay_at(entry.strikes, 0.5);
         let wait = retry_after.map_or(exponential, |r| r.min(MAX_BACKOFF));
         entry.until = Some(Instant::now() + wait);
+        self.backoff_entries.store(table.len(), Ordering::Relaxed);
         wait
     }
 
     /// Records a normal answer from `server`: the back-off streak ends.
     pub fn record_success(&self, server: &str) {
+        if self.backoff_entries.load(Ordering::Relaxed) == 0 {
+            return;
+        }
         let mut table = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
         table.remove(server);
+        self.backoff_entries.store(table.len(), Ordering::Relaxed);
     }
 
     /// When the back-off of `server` ends, if it is backing off now.
     pub fn backing_off_until(&self, server: &str) -> Option<Instant> {
+        if self.backoff_entries.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
         let table = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
         table
             .get(server)
             .and_then(|b| b.until)
             .filter(|until| *until > Instant::now())
     }
+}
+
+/// A duration in whole microseconds (saturating).
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// A governor quota of `limit.count × share` per `limit.per`, at least one

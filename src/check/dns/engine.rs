@@ -9,18 +9,24 @@
 //! still encodes and decodes every message here.
 //!
 //! Shape, per [`Upstream`] (one server address):
-//! - [`SOCKETS_PER_SERVER`] UDP sockets, opened on first use on random
-//!   ephemeral ports and kept; queries are spread over them in turn.
-//! - Per socket, one driver task receives every datagram into one reused
+//! - [`SOCKETS_PER_SERVER`] channels, each a UDP socket opened on first use
+//!   on a random ephemeral port; queries are spread over them in turn.
+//! - Each channel's socket is replaced by a freshly bound one (another
+//!   random port) after [`PortRotation::queries`] queries or
+//!   [`PortRotation::lifetime`], whichever comes first, so that no port is
+//!   used for hours (RFC 5452 §4.5 and §9.2). The old socket keeps
+//!   receiving until its last query in flight is answered or timed out,
+//!   then closes.
+//! - Per socket, one receiver task reads every datagram into one reused
 //!   buffer, matches it to the query in flight with the same 16-bit ID
-//!   (random, RFC 5452 §9.2, unique among the socket's queries in flight),
-//!   the same source address and the same question (RFC 5452 §9.1), and
-//!   wakes that query. Anything else is dropped and counted in [`Stats`],
-//!   never handed to another query.
-//! - The same task keeps the socket's only timer: a heap of deadlines, so a
-//!   query without an answer ends with [`QueryError::Timeout`] at its
-//!   deadline without a timer of its own.
-//! - At most [`IN_FLIGHT_PER_SOCKET`] queries are in flight per socket, the
+//!   (random, RFC 5452 §9.2, unique among the channel's queries in flight),
+//!   sent from the same socket, the same source address and the same
+//!   question (RFC 5452 §9.1), and wakes that query. Anything else is
+//!   dropped and counted in [`Stats`], never handed to another query.
+//! - Per channel, one timer task: a heap of deadlines, so a query without an
+//!   answer ends with [`QueryError::Timeout`] at its deadline without a
+//!   timer of its own.
+//! - At most [`IN_FLIGHT_PER_SOCKET`] queries are in flight per channel, the
 //!   rest wait their turn (like dnsperf's `-q`): a burst never overflows the
 //!   server's receive buffer, and the 16-bit ID space stays sparse.
 //! - An answer with TC=1 is asked again over TCP, with the two-byte length
@@ -77,6 +83,30 @@ const TIMER_SLACK: Duration = Duration::from_millis(5);
 const DRAIN_BATCH: usize = 64;
 /// DNS header length (RFC 1035 §4.1.1), in bytes.
 const HEADER_BYTES: usize = 12;
+
+/// When a channel replaces its UDP socket by a freshly bound one on another
+/// random port (RFC 5452 §4.5: a resolver should not use one source port
+/// for long; §9.2: ports are part of what a spoofer must guess).
+///
+/// A socket is replaced after `queries` queries were sent from it, or once
+/// it is `lifetime` old and another query is sent, whichever comes first.
+/// Answers to the queries in flight on the old socket are still received
+/// on it; it closes when the last of them is answered or timed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRotation {
+    /// Queries sent from one socket at most (at least 1).
+    pub queries: u64,
+    /// Age after which a socket is replaced at its next query.
+    pub lifetime: Duration,
+}
+
+/// The rotation of [`Upstream::new`]: at 100k queries per second over two
+/// sockets, a fresh port about every tenth of a second per socket; a
+/// quiet server's sockets are replaced at least every minute.
+pub const DEFAULT_PORT_ROTATION: PortRotation = PortRotation {
+    queries: 10_000,
+    lifetime: Duration::from_secs(60),
+};
 
 /// Why a query got no usable answer.
 #[derive(Debug, thiserror::Error)]
@@ -177,16 +207,28 @@ pub struct Upstream {
     channels: Box<[OnceLock<Opened>]>,
     next_channel: AtomicUsize,
     counters: Arc<Counters>,
+    rotation: PortRotation,
 }
 
 impl Upstream {
-    /// The engine for `server` (an IPv4 or IPv6 address and port).
+    /// The engine for `server` (an IPv4 or IPv6 address and port), its
+    /// ports rotated as [`DEFAULT_PORT_ROTATION`] says.
     pub fn new(server: SocketAddr) -> Self {
+        Self::with_rotation(server, DEFAULT_PORT_ROTATION)
+    }
+
+    /// The engine for `server`, its ports rotated as `rotation` says (a
+    /// `queries` of 0 counts as 1).
+    pub fn with_rotation(server: SocketAddr, rotation: PortRotation) -> Self {
         Self {
             server,
             channels: (0..*SOCKETS_PER_SERVER).map(|_| OnceLock::new()).collect(),
             next_channel: AtomicUsize::new(0),
             counters: Arc::default(),
+            rotation: PortRotation {
+                queries: rotation.queries.max(1),
+                ..rotation
+            },
         }
     }
 
@@ -245,7 +287,7 @@ impl Upstream {
     fn channel(&self) -> Result<&Arc<Channel>, QueryError> {
         let turn = self.next_channel.fetch_add(1, Ordering::Relaxed) % self.channels.len();
         self.channels[turn]
-            .get_or_init(|| Channel::open(self.server, self.counters.clone()))
+            .get_or_init(|| Channel::open(self.server, self.counters.clone(), self.rotation))
             .as_ref()
             .map_err(|reason| QueryError::Socket {
                 server: self.server,
@@ -257,29 +299,42 @@ impl Upstream {
 impl Drop for Upstream {
     fn drop(&mut self) {
         for channel in self.channels.iter().filter_map(|c| c.get()?.as_ref().ok()) {
-            channel.closed.store(true, Ordering::Release);
-            channel.wake_driver.notify_one();
+            channel.close();
         }
     }
 }
 
 // === impl Channel ===
 
-/// One UDP socket, its queries in flight and its driver.
+/// A UDP socket (and, after a rotation, the older ones still draining), its
+/// queries in flight, its receivers and its timer.
 #[derive(Debug)]
 struct Channel {
-    socket: UdpSocket,
     server: SocketAddr,
     slots: Semaphore,
     table: Mutex<Table>,
-    /// Wakes the driver: an earlier deadline to arm, or shutdown.
+    /// Wakes the timer task: an earlier deadline to arm, or shutdown.
     wake_driver: Notify,
     closed: AtomicBool,
     counters: Arc<Counters>,
+    rotation: PortRotation,
 }
 
-/// The queries in flight on one socket.
-#[derive(Debug, Default)]
+/// One bound UDP socket of a channel.
+#[derive(Debug)]
+struct Port {
+    socket: UdpSocket,
+    /// Tells the channel's sockets apart (0 for the first, then 1, 2…).
+    generation: u64,
+    /// Set when the socket was replaced and its last query left: its
+    /// receiver ends and the socket closes.
+    drained: AtomicBool,
+    /// Wakes the receiver: drained, or the channel closed.
+    wake: Notify,
+}
+
+/// The queries in flight on one channel.
+#[derive(Debug)]
 struct Table {
     pending: HashMap<u16, Pending>,
     /// Deadlines of queries, earliest first. Entries of answered queries
@@ -288,6 +343,13 @@ struct Table {
     next_seq: u64,
     /// The instant the driver's timer is armed for.
     timer_at: Option<Instant>,
+    /// The sockets with queries in flight, and how many; the last one is
+    /// the one new queries are sent from.
+    ports: Vec<(Arc<Port>, usize)>,
+    /// Queries sent from the last socket so far.
+    sent_on_current: u64,
+    /// When the last socket was bound.
+    current_since: Instant,
 }
 
 #[derive(Debug)]
@@ -295,6 +357,8 @@ struct Pending {
     /// Tells this query from an earlier one that used the same ID.
     seq: u64,
     question: u64,
+    /// The socket it was sent from, the only one its answer may come to.
+    generation: u64,
     state: State,
 }
 
@@ -306,25 +370,41 @@ enum State {
 }
 
 impl Channel {
-    fn open(server: SocketAddr, counters: Arc<Counters>) -> Opened {
-        let socket = bind_for(server)
-            .and_then(UdpSocket::from_std)
-            .map_err(|e| e.to_string())?;
+    fn open(server: SocketAddr, counters: Arc<Counters>, rotation: PortRotation) -> Opened {
+        let port = Port::bind(server, 0).map_err(|e| e.to_string())?;
         let channel = Arc::new(Self {
-            socket,
             server,
             slots: Semaphore::new(IN_FLIGHT_PER_SOCKET),
-            table: Mutex::default(),
+            table: Mutex::new(Table {
+                pending: HashMap::new(),
+                deadlines: BinaryHeap::new(),
+                next_seq: 0,
+                timer_at: None,
+                ports: vec![(port.clone(), 0)],
+                sent_on_current: 0,
+                current_since: Instant::now(),
+            }),
             wake_driver: Notify::new(),
             closed: AtomicBool::new(false),
             counters,
+            rotation,
         });
+        tokio::spawn(receive(channel.clone(), port));
         tokio::spawn(drive(channel.clone()));
         Ok(channel)
     }
 
     fn table(&self) -> MutexGuard<'_, Table> {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stops the timer and every receiver; their sockets close.
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.wake_driver.notify_one();
+        for (port, _) in &self.table().ports {
+            port.wake.notify_one();
+        }
     }
 
     /// Sends `packet` (its ID is chosen here) and waits for the matching answer.
@@ -341,9 +421,11 @@ impl Channel {
                 Ok(Err(_)) | Err(_) => return Err(QueryError::Timeout),
             },
         };
-        let registration = self.register(question, deadline);
+        let mut registration = self.register(question, deadline);
         packet[..2].copy_from_slice(&registration.id.to_be_bytes());
-        self.socket
+        registration
+            .port
+            .socket
             .send_to(packet, self.server)
             .await
             .map_err(|source| QueryError::Send {
@@ -366,7 +448,9 @@ impl Channel {
                 }
                 return Poll::Pending;
             }
-            let done = table.pending.remove(&registration.id).map(|p| p.state);
+            let done = table.remove(registration.id);
+            drop(table);
+            registration.removed = true;
             Poll::Ready(match done {
                 Some(State::Answered(message)) => Ok(*message),
                 _ => Err(QueryError::Timeout),
@@ -376,15 +460,20 @@ impl Channel {
     }
 
     /// Enters a query in the table under a random ID no other query in
-    /// flight on this socket has.
+    /// flight on this channel has, on the socket it is to be sent from
+    /// (a fresh one when the current one is due for rotation).
     fn register(self: &Arc<Self>, question: u64, deadline: Instant) -> Registration {
-        let (id, seq, earlier) = {
+        let (id, seq, port, earlier) = {
             let mut table = self.table();
+            self.rotate_if_due(&mut table);
             let Table {
                 pending,
                 deadlines,
                 next_seq,
                 timer_at,
+                ports,
+                sent_on_current,
+                ..
             } = &mut *table;
             let seq = *next_seq;
             *next_seq += 1;
@@ -394,11 +483,16 @@ impl Channel {
                     break id;
                 }
             };
+            let (port, in_flight) = ports.last_mut().expect("a channel always has a socket");
+            *in_flight += 1;
+            *sent_on_current += 1;
+            let port = port.clone();
             pending.insert(
                 id,
                 Pending {
                     seq,
                     question,
+                    generation: port.generation,
                     state: State::Waiting(None),
                 },
             );
@@ -410,21 +504,48 @@ impl Channel {
             if earlier {
                 *timer_at = Some(deadline);
             }
-            (id, seq, earlier)
+            (id, seq, port, earlier)
         };
         if earlier {
             self.wake_driver.notify_one();
         }
         Registration {
             channel: self.clone(),
+            port,
             id,
             seq,
+            removed: false,
         }
     }
 
-    /// Hands a received datagram to the query it answers, or drops and
-    /// counts it.
-    fn deliver(&self, datagram: &[u8], from: SocketAddr) {
+    /// Binds a fresh socket for the next queries when the current one has
+    /// sent its share or is too old; the old one drains. When no socket can
+    /// be bound the current one is kept for another round.
+    fn rotate_if_due(self: &Arc<Self>, table: &mut Table) {
+        let rotation = self.rotation;
+        if table.sent_on_current < rotation.queries
+            && table.current_since.elapsed() < rotation.lifetime
+        {
+            return;
+        }
+        table.sent_on_current = 0;
+        table.current_since = Instant::now();
+        let generation = table.ports.last().map_or(0, |(p, _)| p.generation + 1);
+        let Ok(fresh) = Port::bind(self.server, generation) else {
+            return;
+        };
+        // The socket replaced may have nothing in flight: it closes now.
+        if let Some((old, 0)) = table.ports.last() {
+            old.retire();
+            table.ports.pop();
+        }
+        table.ports.push((fresh.clone(), 0));
+        tokio::spawn(receive(self.clone(), fresh));
+    }
+
+    /// Hands a datagram received on the socket of `generation` to the
+    /// query it answers, or drops and counts it.
+    fn deliver(&self, datagram: &[u8], from: SocketAddr, generation: u64) {
         let counters = &*self.counters;
         if from != self.server {
             return count(&counters.wrong_source);
@@ -446,6 +567,12 @@ impl Channel {
                 drop(table);
                 return count(&counters.unmatched);
             };
+            // An answer on another socket than its query's is not one the
+            // server sent to that query.
+            if pending.generation != generation {
+                drop(table);
+                return count(&counters.unmatched);
+            }
             if pending.question != question {
                 drop(table);
                 return count(&counters.wrong_question);
@@ -499,32 +626,75 @@ impl Table {
         self.timer_at = self.deadlines.peek().map(|Reverse((at, _, _))| *at);
         self.timer_at
     }
+
+    /// Takes the query `id` out of the table; a replaced socket whose last
+    /// query this was closes.
+    fn remove(&mut self, id: u16) -> Option<State> {
+        let pending = self.pending.remove(&id)?;
+        let last = self.ports.len() - 1;
+        if let Some(at) = self
+            .ports
+            .iter()
+            .position(|(p, _)| p.generation == pending.generation)
+        {
+            let in_flight = &mut self.ports[at].1;
+            *in_flight -= 1;
+            if *in_flight == 0 && at != last {
+                self.ports.remove(at).0.retire();
+            }
+        }
+        Some(pending.state)
+    }
+}
+
+impl Port {
+    fn bind(server: SocketAddr, generation: u64) -> io::Result<Arc<Self>> {
+        let socket = bind_for(server).and_then(UdpSocket::from_std)?;
+        Ok(Arc::new(Self {
+            socket,
+            generation,
+            drained: AtomicBool::new(false),
+            wake: Notify::new(),
+        }))
+    }
+
+    /// Ends the socket's receiver (it has no query in flight any more).
+    fn retire(&self) {
+        self.drained.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
 }
 
 /// A query's place in the table: leaving it (answered, timed out, or the
 /// query future dropped) frees the ID; an answer arriving later is dropped.
 struct Registration {
     channel: Arc<Channel>,
+    /// The socket the query is sent from.
+    port: Arc<Port>,
     id: u16,
     seq: u64,
+    /// Already taken out of the table (by the query itself).
+    removed: bool,
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
+        if self.removed {
+            return;
+        }
         let mut table = self.channel.table();
         if table
             .pending
             .get(&self.id)
             .is_some_and(|p| p.seq == self.seq)
         {
-            table.pending.remove(&self.id);
+            table.remove(self.id);
         }
     }
 }
 
-/// The socket's receive loop and timer, until the [`Upstream`] is dropped.
+/// The channel's timer, until the [`Upstream`] is dropped.
 async fn drive(channel: Arc<Channel>) {
-    let mut buffer = vec![0u8; DATAGRAM_BUFFER_BYTES];
     let timer = tokio::time::sleep_until(Instant::now());
     tokio::pin!(timer);
     let mut armed: Option<Instant> = None;
@@ -538,27 +708,40 @@ async fn drive(channel: Arc<Channel>) {
                 channel.table().arm()
             }
             () = &mut timer, if armed.is_some() => channel.expire(Instant::now()),
-            received = channel.socket.recv_from(&mut buffer) => {
-                // Errors are ICMP reports of earlier sends (or a full
-                // buffer): the queries concerned time out.
-                if let Ok((len, from)) = received {
-                    channel.deliver(&buffer[..len], from);
-                }
-                // What else has arrived is read before the timer and the
-                // notifications are looked at again, in bounded batches.
-                for _ in 0..DRAIN_BATCH {
-                    match channel.socket.try_recv_from(&mut buffer) {
-                        Ok((len, from)) => channel.deliver(&buffer[..len], from),
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(_) => {}
-                    }
-                }
-                continue;
-            }
         };
         armed = next;
         if let Some(at) = next {
             timer.as_mut().reset(at + TIMER_SLACK);
+        }
+    }
+}
+
+/// The receive loop of one of the channel's sockets, until it is drained
+/// after a rotation or the [`Upstream`] is dropped.
+async fn receive(channel: Arc<Channel>, port: Arc<Port>) {
+    let mut buffer = vec![0u8; DATAGRAM_BUFFER_BYTES];
+    let woken = port.wake.notified();
+    tokio::pin!(woken);
+    while !channel.closed.load(Ordering::Acquire) && !port.drained.load(Ordering::Acquire) {
+        tokio::select! {
+            biased;
+            () = &mut woken => woken.set(port.wake.notified()),
+            received = port.socket.recv_from(&mut buffer) => {
+                // Errors are ICMP reports of earlier sends (or a full
+                // buffer): the queries concerned time out.
+                if let Ok((len, from)) = received {
+                    channel.deliver(&buffer[..len], from, port.generation);
+                }
+                // What else has arrived is read before the flags are
+                // looked at again, in bounded batches.
+                for _ in 0..DRAIN_BATCH {
+                    match port.socket.try_recv_from(&mut buffer) {
+                        Ok((len, from)) => channel.deliver(&buffer[..len], from, port.generation),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(_) => {}
+                    }
+                }
+            }
         }
     }
 }
@@ -667,6 +850,8 @@ async fn exchange_tcp(
 
 #[cfg(test)]
 mod tests {
+    use hickory_resolver::proto::op::ResponseCode;
+
     use super::*;
 
     fn query(name: &str, id: u16) -> Vec<u8> {
@@ -694,6 +879,118 @@ mod tests {
         compressed[HEADER_BYTES] = 0xC0;
         assert_eq!(question_digest(&compressed), None);
         assert_eq!(question_digest(&packet[..5]), None);
+    }
+
+    /// A server on loopback answering every query with an empty NXDOMAIN
+    /// (same ID and question) after `delay`, noting the source port of each.
+    async fn slow_server(delay: Duration) -> (SocketAddr, Arc<Mutex<Vec<u16>>>) {
+        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let addr = socket.local_addr().unwrap();
+        let ports = Arc::new(Mutex::new(Vec::new()));
+        let noted = ports.clone();
+        tokio::spawn(async move {
+            let mut buffer = vec![0u8; 512];
+            loop {
+                let (len, from) = socket.recv_from(&mut buffer).await.unwrap();
+                noted.lock().unwrap().push(from.port());
+                let mut answer = Message::from_vec(&buffer[..len]).unwrap();
+                answer.metadata.message_type = MessageType::Response;
+                answer.metadata.response_code = ResponseCode::NXDomain;
+                let answer = answer.to_vec().unwrap();
+                let socket = socket.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    socket.send_to(&answer, from).await.unwrap();
+                });
+            }
+        });
+        (addr, ports)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sockets_rotate_to_new_ports_and_answers_in_flight_still_arrive() {
+        // Answers take 50 ms: every rotation happens with queries in flight
+        // on the socket replaced.
+        let (server, ports) = slow_server(Duration::from_millis(50)).await;
+        let upstream = Arc::new(Upstream::with_rotation(
+            server,
+            PortRotation {
+                queries: 10,
+                lifetime: Duration::from_secs(3600),
+            },
+        ));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let queries = (0..200).map(|i| {
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let name = Name::from_ascii(format!("n{i}.test.")).unwrap();
+                upstream.query(&name, RecordType::NS, deadline).await
+            })
+        });
+        for (i, answer) in futures::future::join_all(queries)
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            let answer = answer.unwrap().unwrap_or_else(|e| panic!("query {i}: {e}"));
+            assert_eq!(answer.metadata.response_code, ResponseCode::NXDomain);
+            assert_eq!(answer.queries[0].name().to_ascii(), format!("n{i}.test."));
+        }
+        assert_eq!(
+            upstream.stats(),
+            Stats::default(),
+            "nothing dropped or lost"
+        );
+        let mut distinct = ports.lock().unwrap().clone();
+        assert_eq!(distinct.len(), 200);
+        distinct.sort_unstable();
+        distinct.dedup();
+        // 200 queries over the channels, a fresh port every 10 per channel.
+        assert!(
+            distinct.len() >= 200 / 10,
+            "source ports used: {distinct:?}"
+        );
+        // Replaced sockets close once drained: only the current ones stay.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for channel in upstream
+            .channels
+            .iter()
+            .filter_map(|c| c.get()?.as_ref().ok())
+        {
+            assert_eq!(channel.table().ports.len(), 1, "old sockets are closed");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_old_socket_is_replaced_at_its_next_query() {
+        let (server, ports) = slow_server(Duration::ZERO).await;
+        let upstream = Upstream::with_rotation(
+            server,
+            PortRotation {
+                queries: u64::MAX,
+                lifetime: Duration::from_millis(100),
+            },
+        );
+        let name = Name::from_ascii("a.test.").unwrap();
+        let ask = || {
+            upstream.query(
+                &name,
+                RecordType::NS,
+                Instant::now() + Duration::from_secs(2),
+            )
+        };
+        // Every channel asked twice, quickly: one port each.
+        for _ in 0..2 * upstream.channels.len() {
+            ask().await.unwrap();
+        }
+        let quick: std::collections::HashSet<u16> = ports.lock().unwrap().drain(..).collect();
+        assert_eq!(quick.len(), upstream.channels.len(), "{quick:?}");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        for _ in 0..upstream.channels.len() {
+            ask().await.unwrap();
+        }
+        let later: std::collections::HashSet<u16> = ports.lock().unwrap().drain(..).collect();
+        assert!(quick.is_disjoint(&later), "{quick:?} then {later:?}");
     }
 
     #[test]

@@ -451,8 +451,13 @@ impl DnsChecker {
     async fn run(&self, domain: &DomainName) -> CheckReport {
         let started = Timestamp::now();
         let deadline = tokio::time::Instant::now() + self.settings.timeout;
-        let name = match Name::from_ascii(format!("{}.", domain.as_str())) {
-            Ok(name) => name,
+        let name = match Name::from_ascii(domain.as_str()) {
+            // Fully qualified: the same name as with a trailing dot, without
+            // formatting one.
+            Ok(mut name) => {
+                name.set_fqdn(true);
+                name
+            }
             Err(e) => {
                 let error = Error::BadName {
                     name: domain.as_str().to_owned(),
