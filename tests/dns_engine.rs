@@ -386,3 +386,86 @@ async fn ten_thousand_concurrent_checks_against_nsd_each_get_their_own_answer() 
         "one query per delegated name, two per free name (a second opinion)"
     );
 }
+
+// === the stub resolver of the http probe ===
+
+#[tokio::test]
+async fn the_stub_resolver_asks_for_recursion_passes_over_a_failing_resolver_and_asks_once_per_probe()
+ {
+    use domain_monitor::check::dns::stub::{LookupError, StubResolver};
+    use hickory_resolver::proto::rr::rdata::{A, AAAA};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let failing = Scripted::start(
+        |query| vec![now(response(query, ResponseCode::ServFail))],
+        None,
+    )
+    .await;
+    let without_recursion = Arc::new(AtomicBool::new(false));
+    let seen = without_recursion.clone();
+    let working = Scripted::start(
+        move |query| {
+            if !query.metadata.recursion_desired {
+                seen.store(true, Ordering::SeqCst);
+            }
+            let owner = asked(query);
+            if owner == name("gone.test.") {
+                return vec![now(nxdomain(query))];
+            }
+            let mut reply = response(query, ResponseCode::NoError);
+            match query.queries[0].query_type() {
+                RecordType::A => reply.add_answer(Record::from_rdata(
+                    owner,
+                    60,
+                    RData::A(A::new(192, 0, 2, 10)),
+                )),
+                _ => reply.add_answer(Record::from_rdata(
+                    owner,
+                    60,
+                    RData::AAAA(AAAA::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 10)),
+                )),
+            };
+            vec![now(reply)]
+        },
+        None,
+    )
+    .await;
+    let resolver = StubResolver::new(&[failing.addr, working.addr], Duration::from_secs(2));
+
+    let addrs = resolver.lookup_ip("www.taken.test").await.unwrap();
+    assert_eq!(
+        addrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["192.0.2.10", "2001:db8::a"]
+    );
+    assert_eq!(
+        failing.udp_queries(),
+        2,
+        "A and AAAA asked of the first resolver"
+    );
+    assert_eq!(working.udp_queries(), 2, "then of the second");
+    assert!(
+        !without_recursion.load(Ordering::SeqCst),
+        "every query has RD=1"
+    );
+
+    // The probe's second connection (HTTP after HTTPS) asks nothing again.
+    resolver.lookup_ip("www.taken.test").await.unwrap();
+    assert_eq!(working.udp_queries(), 2);
+
+    // NXDOMAIN is the resolver's last word; nothing is kept of it.
+    assert_eq!(
+        resolver.lookup_ip("gone.test").await,
+        Err(LookupError::NoSuchName)
+    );
+    assert_eq!(resolver.recent_len(), 1);
+
+    // Every resolver failing: each one's failure, named.
+    let alone = StubResolver::new(&[failing.addr], Duration::from_secs(2));
+    match alone.lookup_ip("www.taken.test").await {
+        Err(LookupError::Failed(reason)) => {
+            assert!(reason.contains(&failing.addr.to_string()), "{reason}");
+            assert!(reason.contains("Server Failure"), "{reason}");
+        }
+        other => panic!("expected a failure naming the resolver, got {other:?}"),
+    }
+}

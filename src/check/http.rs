@@ -25,7 +25,6 @@ use std::{
 };
 
 use futures::future::BoxFuture;
-use hickory_resolver::TokioResolver;
 use jiff::Timestamp;
 use reqwest::{
     Method, StatusCode,
@@ -209,29 +208,27 @@ fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
 
 /// Resolves probed names and vets every address before reqwest may connect.
 struct GuardedResolver {
-    resolver: TokioResolver,
+    resolver: Arc<dns::stub::StubResolver>,
     allow_private: bool,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let resolver = self.resolver.clone();
+        let resolver = Arc::clone(&self.resolver);
         let allow_private = self.allow_private;
         let host = name.as_str().trim_end_matches('.').to_owned();
         Box::pin(async move {
-            // Fully qualified: search domains must not turn `foo.com` into
-            // `foo.com.svc.cluster.local`.
-            let lookup = resolver.lookup_ip(format!("{host}.")).await;
-            let ips: Vec<IpAddr> = match lookup {
-                Ok(lookup) => lookup.iter().collect(),
-                Err(e) if e.is_nx_domain() => {
+            // Asked fully qualified: search domains must not turn `foo.com`
+            // into `foo.com.svc.cluster.local`.
+            let ips: Arc<[IpAddr]> = match resolver.lookup_ip(&host).await {
+                Ok(ips) => ips,
+                Err(dns::stub::LookupError::NoSuchName) => {
                     return Err(Error::NoSuchName { host }.into());
                 }
-                Err(e) if e.is_no_records_found() => {
+                Err(dns::stub::LookupError::NoAddress) => {
                     return Err(Error::NoAddress { host }.into());
                 }
-                Err(e) => {
-                    let reason = e.to_string();
+                Err(dns::stub::LookupError::Failed(reason)) => {
                     return Err(Error::Lookup { host, reason }.into());
                 }
             };
@@ -247,7 +244,12 @@ impl Resolve for GuardedResolver {
             {
                 return Err(Error::Refused { host, ip, range }.into());
             }
-            let addrs: Addrs = Box::new(ips.into_iter().map(|ip| SocketAddr::new(ip, 0)));
+            let addrs: Addrs = Box::new(
+                ips.iter()
+                    .map(|ip| SocketAddr::new(*ip, 0))
+                    .collect::<Vec<_>>()
+                    .into_iter(),
+            );
             Ok(addrs)
         })
     }
@@ -269,7 +271,7 @@ pub(crate) fn guarded_resolver(
         dns_servers.to_vec()
     };
     Ok(Arc::new(GuardedResolver {
-        resolver: dns::recursive_resolver(&servers, timeout)?,
+        resolver: Arc::new(dns::stub::StubResolver::new(&servers, timeout)),
         allow_private,
     }))
 }

@@ -35,7 +35,9 @@
 //!
 //! Queries go out without EDNS (a referral's NS set fits the 512 bytes of
 //! RFC 1035 §4.2.1; a larger answer comes with TC=1 and is asked again over
-//! TCP) and without recursion (RD=0: the servers asked are authoritative).
+//! TCP) and without recursion (RD=0: the servers asked are authoritative), except
+//! towards recursive resolvers ([`Upstream::recursive`], the stub resolver
+//! of the http probe, [`super::stub`]).
 
 use std::{
     cmp::Reverse,
@@ -208,6 +210,9 @@ pub struct Upstream {
     next_channel: AtomicUsize,
     counters: Arc<Counters>,
     rotation: PortRotation,
+    /// RD in every query: `false` towards authoritative servers, `true`
+    /// towards recursive resolvers ([`Upstream::recursive`]).
+    recursion_desired: bool,
 }
 
 impl Upstream {
@@ -229,7 +234,17 @@ impl Upstream {
                 queries: rotation.queries.max(1),
                 ..rotation
             },
+            recursion_desired: false,
         }
+    }
+
+    /// The engine for a recursive resolver at `server`: like
+    /// [`Upstream::new`], but every query asks for recursion (RD=1,
+    /// RFC 1035 §4.1.1), as a stub resolver does (RFC 1034 §5.3.1).
+    pub fn recursive(server: SocketAddr) -> Self {
+        let mut upstream = Self::new(server);
+        upstream.recursion_desired = true;
+        upstream
     }
 
     /// The server's address.
@@ -267,7 +282,8 @@ impl Upstream {
             name: name.to_string(),
             reason,
         };
-        let mut packet = encode(name, record_type).map_err(encode_failed)?;
+        let mut packet =
+            encode(name, record_type, self.recursion_desired).map_err(encode_failed)?;
         let question = question_digest(&packet)
             .ok_or_else(|| encode_failed("no question in the encoded query".to_owned()))?;
         let channel = self.channel()?;
@@ -770,9 +786,13 @@ fn bind_for(server: SocketAddr) -> io::Result<std::net::UdpSocket> {
 }
 
 /// A query message for `name record_type` with ID 0 (set per send) and RD=0.
-fn encode(name: &Name, record_type: RecordType) -> Result<Vec<u8>, String> {
+fn encode(
+    name: &Name,
+    record_type: RecordType,
+    recursion_desired: bool,
+) -> Result<Vec<u8>, String> {
     let mut message = Message::new(0, MessageType::Query, OpCode::Query);
-    message.metadata.recursion_desired = false;
+    message.metadata.recursion_desired = recursion_desired;
     message.add_query(Query::query(name.clone(), record_type));
     message.to_vec().map_err(|e| e.to_string())
 }
@@ -855,7 +875,7 @@ mod tests {
     use super::*;
 
     fn query(name: &str, id: u16) -> Vec<u8> {
-        let mut packet = encode(&Name::from_ascii(name).unwrap(), RecordType::NS).unwrap();
+        let mut packet = encode(&Name::from_ascii(name).unwrap(), RecordType::NS, false).unwrap();
         packet[..2].copy_from_slice(&id.to_be_bytes());
         packet
     }

@@ -63,6 +63,7 @@ const ATTEMPTS_PER_CHECK: usize = 2;
 const MAX_ACTIVE_REQUESTS: usize = 4096;
 
 pub mod engine;
+pub mod stub;
 
 pub use engine::QueryError;
 
