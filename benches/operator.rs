@@ -452,6 +452,18 @@ fn extra_operator_env() -> Vec<(String, String)> {
         .collect()
 }
 
+/// The operator binary: this build's, or `DM_BENCH_OPERATOR_BIN` (another
+/// build of the same source, e.g. with another allocator, to compare under
+/// the same bench).
+fn operator_binary() -> PathBuf {
+    std::env::var_os("DM_BENCH_OPERATOR_BIN")
+        .filter(|path| !path.is_empty())
+        .map_or_else(
+            || env!("CARGO_BIN_EXE_domain-monitor").into(),
+            PathBuf::from,
+        )
+}
+
 /// A running `domain-monitor run`; stopped when dropped.
 struct Operator {
     child: Child,
@@ -465,7 +477,7 @@ impl Operator {
         let port = free_port();
         let log_path = dir.join(format!("{instance}.log"));
         let log = std::fs::File::create(&log_path).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_domain-monitor"))
+        let child = Command::new(operator_binary())
             .arg("run")
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -749,7 +761,7 @@ fn registry_env(
 /// The default of the operator's setting `env` (as `domain-monitor run
 /// --help` prints it), so the results say which defaults were measured.
 fn operator_default(env: &str) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_domain-monitor"))
+    let output = Command::new(operator_binary())
         .args(["run", "--help"])
         .output()
         .expect("run domain-monitor run --help");

@@ -12,6 +12,19 @@ use domain_monitor::{
     resource, telemetry,
 };
 
+#[cfg(all(feature = "jemalloc", feature = "mimalloc"))]
+compile_error!("the features `jemalloc` and `mimalloc` each choose the allocator: enable one");
+
+/// jemalloc instead of the system allocator (feature `jemalloc`).
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// mimalloc instead of the system allocator (feature `mimalloc`).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = match Cli::from_env_and_args() {

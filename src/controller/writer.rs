@@ -36,6 +36,8 @@ use crate::{backoff::Backoff, metrics::Metrics, metrics::names};
 
 /// The most writes in flight at once.
 pub const MAX_IN_FLIGHT: usize = 64;
+/// Capacity (entries) below which the queue's map and lists are never shrunk.
+const SHRINK_ABOVE: usize = 1024;
 /// Writes in flight when the writer starts.
 const START_IN_FLIGHT: usize = 16;
 /// Pause after a throttled or failed write: doubling up to 30 s.
@@ -168,7 +170,24 @@ impl Queue {
             }
             if let Some(pending) = self.pending.remove(&uid) {
                 self.in_flight.insert(uid);
+                self.shrink();
                 return Some((uid, pending));
+            }
+        }
+    }
+
+    /// Gives back what a drained backlog held: a first pass of 10^5 domains
+    /// queues a patch for most of them, and the map and lists would keep that
+    /// peak capacity for good. Shrinks to twice the length once a quarter is
+    /// used, so draining rehashes O(peak) entries in all.
+    fn shrink(&mut self) {
+        let oversized = |len: usize, capacity: usize| capacity > SHRINK_ABOVE && len < capacity / 4;
+        if oversized(self.pending.len(), self.pending.capacity()) {
+            self.pending.shrink_to(2 * self.pending.len());
+        }
+        for list in [&mut self.urgent, &mut self.routine] {
+            if oversized(list.len(), list.capacity()) {
+                list.shrink_to(2 * list.len());
             }
         }
     }
@@ -493,6 +512,42 @@ mod tests {
             (again, patch_of(&newest)),
             (0, json!({"status": {"n": 10}}))
         );
+    }
+
+    #[test]
+    fn a_drained_backlog_gives_its_memory_back() {
+        let mut queue = Queue::default();
+        let backlog = 20 * SHRINK_ABOVE as u128;
+        for uid in 0..backlog {
+            queue.insert(
+                uid,
+                pending(json!({"status": {}}), Priority::Routine),
+                false,
+            );
+        }
+        let peak = queue.pending.capacity();
+        assert!(peak >= 20 * SHRINK_ABOVE);
+        while let Some((uid, _)) = queue.next() {
+            queue.done(uid);
+        }
+        assert!(queue.pending.is_empty());
+        assert!(
+            queue.pending.capacity() <= SHRINK_ABOVE,
+            "{} of {peak} entries kept",
+            queue.pending.capacity()
+        );
+        assert!(queue.routine.capacity() <= SHRINK_ABOVE);
+        // A backlog below the floor is left alone (no churn when idle).
+        for uid in 0..10 {
+            queue.insert(
+                uid,
+                pending(json!({"status": {}}), Priority::Routine),
+                false,
+            );
+        }
+        let (uid, _) = queue.next().unwrap();
+        queue.done(uid);
+        assert!(queue.pending.capacity() >= 9);
     }
 
     #[test]
