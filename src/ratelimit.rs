@@ -59,7 +59,15 @@ pub enum Urgency {
     /// Confirming a change: a name that was registered (or in its lifecycle)
     /// now looks free, or awaits its registry confirmation.
     Confirming,
+    /// Confirming a change of a priority name or of one inside its drop
+    /// window: the drops a user asked to hear first go before the others
+    /// when several are confirmed at once.
+    #[serde(rename = "confirming_watched")]
+    ConfirmingWatched,
 }
+
+/// The number of [`Urgency`] levels.
+const URGENCIES: usize = 4;
 
 impl Urgency {
     /// The word used in logs and metrics.
@@ -68,7 +76,14 @@ impl Urgency {
             Self::Routine => "routine",
             Self::Watched => "watched",
             Self::Confirming => "confirming",
+            Self::ConfirmingWatched => "confirming_watched",
         }
+    }
+
+    /// Whether a change is being confirmed ([`Urgency::Confirming`] or
+    /// [`Urgency::ConfirmingWatched`]).
+    pub fn is_confirming(self) -> bool {
+        matches!(self, Self::Confirming | Self::ConfirmingWatched)
     }
 
     fn index(self) -> usize {
@@ -124,7 +139,7 @@ pub struct ServerBudgets {
     next_sweep_micros: AtomicU64,
     created: Instant,
     /// Waiters per server and urgency; entries go when they empty.
-    queues: Mutex<HashMap<String, [u32; 3]>>,
+    queues: Mutex<HashMap<String, [u32; URGENCIES]>>,
     /// Waiters in `queues` over all servers and urgencies, written under its
     /// lock: while it is zero nobody can be ahead of a newcomer.
     queued: AtomicUsize,
@@ -448,13 +463,23 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let watched = waiter(Urgency::Watched);
         let confirming = waiter(Urgency::Confirming);
-        for task in routine.into_iter().chain([watched, confirming]) {
+        // A priority name's drop, confirmed after an ordinary one's.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let confirming_watched = waiter(Urgency::ConfirmingWatched);
+        for task in routine
+            .into_iter()
+            .chain([watched, confirming, confirming_watched])
+        {
             task.await.unwrap();
         }
         let order = order.lock().unwrap().clone();
         assert_eq!(
-            order[..2],
-            [Urgency::Confirming, Urgency::Watched],
+            order[..3],
+            [
+                Urgency::ConfirmingWatched,
+                Urgency::Confirming,
+                Urgency::Watched
+            ],
             "served in order {order:?}"
         );
         assert!(

@@ -100,16 +100,40 @@ impl SchedulePolicy {
     ) -> Timestamp {
         let interval = self.interval(timing, now);
         let factor = 1.0 - self.jitter.clamp(0.0, 0.5) * jitter_unit.clamp(0.0, 1.0);
-        let jittered = interval.mul_f64(factor).max(Duration::from_secs(1));
-        let mut next = add(now, jittered);
-        if let Some(drop) = timing.predicted_drop_at
-            && drop > now
-            && drop < next
-        {
-            next = drop;
-        }
-        next
+        not_past_the_drop(timing, now, interval.mul_f64(factor))
     }
+
+    /// When to check next after this replica's first check of a domain: at
+    /// `phase` (in [0, 1]; random in production) of the way from a tenth
+    /// of its interval to all of it, never past a coming drop prediction.
+    ///
+    /// A first pass checks every domain within seconds; with the ordinary
+    /// jitter (a tenth of the interval) their checks would stay bunched
+    /// ever after, and every drop of an interval would reach the deep
+    /// layers' budgets (WHOIS: 1/s by default) at the same moment, queued
+    /// behind each other. Spread once, they stay spread.
+    pub fn first_next_check_at(
+        &self,
+        timing: &DomainTiming,
+        now: Timestamp,
+        phase: f64,
+    ) -> Timestamp {
+        let interval = self.interval(timing, now);
+        let factor = 0.1 + 0.9 * phase.clamp(0.0, 1.0);
+        not_past_the_drop(timing, now, interval.mul_f64(factor))
+    }
+}
+
+/// `now + wait` (at least a second), or the predicted drop if it comes first.
+fn not_past_the_drop(timing: &DomainTiming, now: Timestamp, wait: Duration) -> Timestamp {
+    let mut next = add(now, wait.max(Duration::from_secs(1)));
+    if let Some(drop) = timing.predicted_drop_at
+        && drop > now
+        && drop < next
+    {
+        next = drop;
+    }
+    next
 }
 
 fn add(t: Timestamp, d: Duration) -> Timestamp {
@@ -122,6 +146,40 @@ fn add(t: Timestamp, d: Duration) -> Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_first_pass_is_spread_over_the_whole_interval_once() {
+        let policy = SchedulePolicy::default();
+        let timing = DomainTiming::default();
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let interval = policy.interval(&timing, now);
+        let after = |t: Timestamp| Duration::try_from(t.duration_since(now)).unwrap();
+        assert_eq!(
+            after(policy.first_next_check_at(&timing, now, 0.0)),
+            interval / 10
+        );
+        assert_eq!(
+            after(policy.first_next_check_at(&timing, now, 1.0)),
+            interval
+        );
+        let middle = after(policy.first_next_check_at(&timing, now, 0.5));
+        assert!(middle > interval / 2 && middle < interval, "{middle:?}");
+        // Later checks keep their phase: an interval less at most the jitter.
+        let later = after(policy.next_check_at(&timing, now, 1.0));
+        assert!(
+            later >= interval.mul_f64(0.9) - Duration::from_millis(1),
+            "{later:?}"
+        );
+        // A coming drop is never passed.
+        let soon = DomainTiming {
+            predicted_drop_at: Some(now + SignedDuration::from_secs(5)),
+            ..DomainTiming::default()
+        };
+        assert_eq!(
+            policy.first_next_check_at(&soon, now, 1.0),
+            now + SignedDuration::from_secs(5)
+        );
+    }
 
     fn now() -> Timestamp {
         "2026-11-21T12:00:00Z".parse().unwrap()

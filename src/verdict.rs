@@ -161,7 +161,8 @@ pub struct Background {
     /// was taken and now looks free is confirmed before routine work.
     pub previously: Availability,
     /// How urgent this name's deep-layer requests are (priority, drop
-    /// window); raised to [`Urgency::Confirming`] while a change is confirmed.
+    /// window); raised to [`Urgency::Confirming`] (a watched name's to
+    /// [`Urgency::ConfirmingWatched`]) while a change is confirmed.
     pub urgency: Urgency,
 }
 
@@ -179,7 +180,11 @@ impl Background {
                 && matches!(r.outcome, CheckOutcome::Registered | CheckOutcome::Reserved)
         });
         if looks_free && (was_taken || self.registry_absent_since.is_some()) {
-            Urgency::Confirming
+            if self.urgency >= Urgency::Watched {
+                Urgency::ConfirmingWatched
+            } else {
+                Urgency::Confirming
+            }
         } else {
             self.urgency
         }
@@ -753,6 +758,30 @@ mod tests {
 
     fn report(kind: CheckKind, outcome: CheckOutcome) -> CheckReport {
         CheckReport::new(kind, outcome, format!("{outcome:?}"), Timestamp::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn a_watched_names_drop_is_confirmed_before_an_ordinary_ones() {
+        let free = [report(CheckKind::Dns, CheckOutcome::Available)];
+        let taken = [report(CheckKind::Dns, CheckOutcome::Registered)];
+        let ordinary = Background {
+            previously: Availability::Registered,
+            ..Background::default()
+        };
+        let watched = Background {
+            urgency: Urgency::Watched,
+            ..ordinary.clone()
+        };
+        assert_eq!(ordinary.urgency_after_fast(&free), Urgency::Confirming);
+        assert_eq!(
+            watched.urgency_after_fast(&free),
+            Urgency::ConfirmingWatched
+        );
+        // Nothing changed: the name's own urgency.
+        assert_eq!(ordinary.urgency_after_fast(&taken), Urgency::Routine);
+        assert_eq!(watched.urgency_after_fast(&taken), Urgency::Watched);
+        assert!(Urgency::ConfirmingWatched > Urgency::Confirming);
+        assert!(Urgency::ConfirmingWatched.is_confirming() && !Urgency::Watched.is_confirming());
     }
 
     fn weak(mut r: CheckReport) -> CheckReport {

@@ -40,7 +40,6 @@ use crate::{
         Delivery, outbox,
         payload::{CheckResultPayload, availability_notification, idempotency_key},
     },
-    ratelimit::Urgency,
     resource::{Availability, MonitoredDomain, MonitoredDomainStatus, NotificationDelivery},
     shard::SHARD_LABEL,
     verdict::{Background, Confirmed},
@@ -278,9 +277,14 @@ async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Resu
             .predicted_drop_at
             .or(timing.predicted_drop_at);
         let jitter = rand::rng().random_range(0.0..=1.0);
-        let mut next_check_at = ctx
-            .schedule
-            .next_check_at(&timing, evaluation.finished_at, jitter);
+        let mut next_check_at = if job.checked {
+            ctx.schedule
+                .next_check_at(&timing, evaluation.finished_at, jitter)
+        } else {
+            // This replica's first check of it: spread over the interval.
+            ctx.schedule
+                .first_next_check_at(&timing, evaluation.finished_at, jitter)
+        };
         if evaluation.verdict.awaits_registry_confirmation()
             && let Some(since) = memory.registry_absent_since
         {
@@ -289,7 +293,7 @@ async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Resu
             let confirm_at = add(since, ctx.checker.policy().registry_confirm_after);
             next_check_at = next_check_at.min(confirm_at.max(evaluation.finished_at));
         }
-        if evaluation.urgency == Urgency::Confirming
+        if evaluation.urgency.is_confirming()
             && !evaluation.verdict.notify
             && let Some(wait) = evaluation
                 .reports
