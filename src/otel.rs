@@ -16,13 +16,13 @@ use opentelemetry::{
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::{
     Resource,
-    metrics::{PeriodicReader, SdkMeterProvider},
+    metrics::{PeriodicReader, SdkMeterProvider, Temporality},
     trace::{SdkTracerProvider, Tracer},
 };
 
 use crate::{
     config::OtelArgs,
-    metrics::{self, BUCKETS, Instrument, Kind, Metrics, SnapshotSource},
+    metrics::{self, Attributes, BUCKETS, Instrument, Kind, Metrics, SnapshotSource},
 };
 
 /// The instrumentation scope of everything exported.
@@ -61,8 +61,12 @@ impl Otel {
         let resource = resource(args, instance);
         let meter_provider = match metrics_endpoint {
             Some(endpoint) => {
+                // Cumulative, whatever OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE
+                // says: Prometheus's OTLP receiver refuses delta sums and
+                // histograms (HTTP 500) unless a feature flag converts them.
                 let exporter = opentelemetry_otlp::MetricExporter::builder()
                     .with_http()
+                    .with_temporality(Temporality::Cumulative)
                     .with_protocol(Protocol::HttpBinary)
                     .with_endpoint(endpoint.as_str())
                     .build()
@@ -216,7 +220,7 @@ fn observe(
     }
 }
 
-fn key_values(attributes: &[(&'static str, String)]) -> Vec<KeyValue> {
+fn key_values(attributes: &Attributes) -> Vec<KeyValue> {
     attributes
         .iter()
         .map(|(key, value)| KeyValue::new(*key, value.clone()))
@@ -230,23 +234,15 @@ struct OtelExport {
 }
 
 impl metrics::Export for OtelExport {
-    fn count(&self, instrument: &'static Instrument, label: &str, by: u64) {
+    fn count(&self, instrument: &'static Instrument, attributes: &Attributes, by: u64) {
         if let Some(counter) = self.counters.get(instrument.name) {
-            counter.add(by, &attributes(instrument, label));
+            counter.add(by, &key_values(attributes));
         }
     }
 
-    fn time(&self, instrument: &'static Instrument, label: &str, duration: std::time::Duration) {
+    fn time(&self, instrument: &'static Instrument, attributes: &Attributes, seconds: f64) {
         if let Some(histogram) = self.histograms.get(instrument.name) {
-            histogram.record(duration.as_secs_f64(), &attributes(instrument, label));
+            histogram.record(seconds, &key_values(attributes));
         }
     }
-}
-
-fn attributes(instrument: &Instrument, label: &str) -> Vec<KeyValue> {
-    instrument
-        .attributes_of(label)
-        .into_iter()
-        .map(|(key, value)| KeyValue::new(key, value.to_owned()))
-        .collect()
 }

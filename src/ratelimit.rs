@@ -28,7 +28,7 @@ use governor::{
 };
 use tokio::sync::Notify;
 
-use crate::{config::RateLimit, metrics::RateLimitWaits};
+use crate::config::RateLimit;
 
 /// First back-off when a server throttles us without saying for how long.
 const INITIAL_BACKOFF: Duration = Duration::from_secs(30);
@@ -89,6 +89,17 @@ impl Urgency {
     fn index(self) -> usize {
         self as usize
     }
+}
+
+/// Rate-limit waits of one layer since start-up.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RateLimitWaits {
+    /// The layer (`dns`, `rdap`…: the checker's word).
+    pub layer: &'static str,
+    /// Requests that waited.
+    pub waits: u64,
+    /// Time spent waiting.
+    pub waited: Duration,
 }
 
 tokio::task_local! {

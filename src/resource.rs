@@ -105,6 +105,104 @@ impl Availability {
         Self::Invalid,
         Self::Error,
     ];
+
+    /// The word in the status, on `kubectl get md` and in metrics
+    /// (`Available`, `PendingDelete`…: as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unknown => "Unknown",
+            Self::Registered => "Registered",
+            Self::Available => "Available",
+            Self::Unconfirmed => "Unconfirmed",
+            Self::Expiring => "Expiring",
+            Self::PendingDelete => "PendingDelete",
+            Self::Reserved => "Reserved",
+            Self::Invalid => "Invalid",
+            Self::Error => "Error",
+        }
+    }
+}
+
+impl std::fmt::Display for Availability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a status is written (the `reason` of `domain_monitor.status.writes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WriteReason {
+    /// The resource's first verdict.
+    First,
+    /// Its first registration facts, the availability unchanged: the deep
+    /// layers catching up after a first pass.
+    Facts,
+    /// Something visible changed.
+    Change,
+    /// Nothing changed for `STATUS_HEARTBEAT` (default 24h).
+    Refresh,
+    /// The notification outbox entry changed.
+    Notification,
+    /// The name in the spec is not a valid domain name.
+    Invalid,
+}
+
+impl WriteReason {
+    /// The word in logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::First => "first",
+            Self::Facts => "facts",
+            Self::Change => "change",
+            Self::Refresh => "refresh",
+            Self::Notification => "notification",
+            Self::Invalid => "invalid",
+        }
+    }
+}
+
+/// A top-level field of [`MonitoredDomainStatus`] that a write can change
+/// (the `field` of `domain_monitor.status.changes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StatusField {
+    /// `availability`.
+    Availability,
+    /// `confidence`.
+    Confidence,
+    /// `lastTransitionAt`.
+    LastTransitionAt,
+    /// `predictedDropAt`.
+    PredictedDropAt,
+    /// `observedGeneration`.
+    ObservedGeneration,
+    /// `domain`.
+    Domain,
+    /// `checks`.
+    Checks,
+    /// `registration`.
+    Registration,
+    /// `conditions`.
+    Conditions,
+    /// `notification`.
+    Notification,
+}
+
+impl StatusField {
+    /// The field's name in the status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Availability => "availability",
+            Self::Confidence => "confidence",
+            Self::LastTransitionAt => "lastTransitionAt",
+            Self::PredictedDropAt => "predictedDropAt",
+            Self::ObservedGeneration => "observedGeneration",
+            Self::Domain => "domain",
+            Self::Checks => "checks",
+            Self::Registration => "registration",
+            Self::Conditions => "conditions",
+            Self::Notification => "notification",
+        }
+    }
 }
 
 /// What the operator has learnt about a domain. Written only through the
@@ -195,6 +293,23 @@ pub enum CheckOutcome {
     Error,
     /// The checker was not run (not configured, or not needed).
     Skipped,
+}
+
+impl CheckOutcome {
+    /// The word in callbacks, span attributes and metrics (`registered`,
+    /// `available`, `reserved`, `inconclusive`, `rate_limited`, `error`,
+    /// `skipped`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Registered => "registered",
+            Self::Available => "available",
+            Self::Reserved => "reserved",
+            Self::Inconclusive => "inconclusive",
+            Self::RateLimited => "rate_limited",
+            Self::Error => "error",
+            Self::Skipped => "skipped",
+        }
+    }
 }
 
 /// The latest result of one checker.

@@ -44,7 +44,11 @@ use crate::{
     config::Secret,
     controller::{DomainSummary, DomainView},
     domain_name::DomainName,
-    metrics::{Metrics, SnapshotSource, names, prometheus},
+    metrics::{
+        Metrics, SnapshotSource, instruments,
+        labels::{HttpMethod, HttpRequestLabels, SyncTrigger},
+        prometheus,
+    },
     resource::Availability,
     shard::coordinator::ShardHandle,
     sync::DomainSync,
@@ -217,13 +221,12 @@ async fn handle(
     } else {
         dispatch(state, method, path, query, auth).await
     };
-    let status = response.status().as_u16();
-    state
-        .metrics
-        .count(names::API_CALLS, format!("{method} {route} {status}"), 1);
-    state.metrics.time(
-        names::API_DURATION,
-        format!("{method} {route}"),
+    state.metrics.http_server_duration.record(
+        HttpRequestLabels {
+            method: HttpMethod::of(method.as_str()),
+            route,
+            status: response.status().as_u16(),
+        },
         started.elapsed(),
     );
     response
@@ -373,18 +376,20 @@ fn ready(state: &WebState) -> Response {
 
 /// `{"total", "priority", "by_availability"}` of the watched domains.
 fn domain_counts(state: &WebState) -> Value {
-    let (by_availability, priority) = state
+    let counts = state
         .domains
         .as_ref()
         .map(DomainView::counts)
         .unwrap_or_default();
-    let by_availability: BTreeMap<String, u64> = by_availability
+    let by_availability: BTreeMap<&str, u64> = counts
+        .by_availability
         .into_iter()
         .filter(|(_, n)| *n > 0)
+        .map(|(a, n)| (a.as_str(), n))
         .collect();
     json!({
         "total": by_availability.values().sum::<u64>(),
-        "priority": priority,
+        "priority": counts.priority,
         "by_availability": by_availability,
     })
 }
@@ -508,13 +513,21 @@ fn metrics(state: &WebState, query: &str) -> Response {
     }
     let mut counters = state.metrics.counters();
     let mut timers = state.metrics.timers();
+    // Requests are one histogram: its counts are the calls.
+    let response_times = timers
+        .remove(instruments::HTTP_SERVER_DURATION.json_key)
+        .unwrap_or_default();
+    let calls: BTreeMap<&String, u64> = response_times
+        .iter()
+        .map(|(key, summary)| (key, summary.count))
+        .collect();
     let api = json!({
-        "calls": counters.remove(names::API_CALLS).unwrap_or_default(),
-        "response_times": timers.remove(names::API_DURATION).unwrap_or_default(),
+        "calls": calls,
+        "response_times": response_times,
     });
     let check_results = json!({
-        "results": counters.remove(names::CHECK_RESULTS).unwrap_or_default(),
-        "verdicts": counters.remove(names::VERDICTS).unwrap_or_default(),
+        "results": counters.remove(instruments::CHECKS.json_key).unwrap_or_default(),
+        "verdicts": counters.remove(instruments::VERDICTS.json_key).unwrap_or_default(),
     });
     let mut body = json!({
         "instance": state.instance,
@@ -566,7 +579,7 @@ async fn refresh(state: &WebState) -> Response {
             &json!({"error": message, "sync_leader": holder}),
         );
     }
-    match handle.sync.run_once("refresh").await {
+    match handle.sync.run_once(SyncTrigger::Refresh).await {
         Ok(summary) => reply(StatusCode::OK, &summary),
         Err(err) => error(StatusCode::BAD_GATEWAY, err.to_string()),
     }
@@ -628,7 +641,10 @@ mod tests {
     #[tokio::test]
     async fn bodies_are_refused_before_anything_runs() {
         let (addr, metrics, _stop, _server) = surface().await;
-        metrics.count(names::VERDICTS, "Available", 1);
+        let available = crate::metrics::labels::AvailabilityLabels {
+            availability: Availability::Available,
+        };
+        metrics.verdicts.inc(available);
         for framing in [
             format!("Content-Length: {}", MAX_BODY_BYTES + 1),
             "Transfer-Encoding: chunked".to_owned(),
@@ -642,11 +658,7 @@ mod tests {
                 "{framing}"
             );
         }
-        assert_eq!(
-            metrics.counters()[names::VERDICTS]["Available"],
-            1,
-            "not reset"
-        );
+        assert_eq!(metrics.verdicts.get(&available), 1, "not reset");
         let small = "POST /metrics/reset HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\nContent-Length: 2\r\n\r\n{}";
         assert_eq!(status_line(addr, small).await, "HTTP/1.1 200 OK");
     }

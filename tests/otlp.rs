@@ -227,6 +227,19 @@ async fn metrics_and_spans_reach_the_otlp_receiver_with_their_resource_and_are_f
         .iter()
         .find(|s| s.name == "reconcile" && attributes(&s.attributes)["domain"] == "free.test")
         .unwrap_or_else(|| panic!("a reconcile span for free.test in {} spans", spans.len()));
+    // The verdict is on the reconcile's span: free.test ends Available.
+    let verdicts: Vec<BTreeMap<String, String>> = spans
+        .iter()
+        .filter(|s| s.name == "reconcile" && attributes(&s.attributes)["domain"] == "free.test")
+        .map(|s| attributes(&s.attributes))
+        .collect();
+    assert!(
+        verdicts.iter().any(
+            |a| a.get("availability").map(String::as_str) == Some("Available")
+                && a.contains_key("confidence")
+        ),
+        "{verdicts:?}"
+    );
     let check = spans
         .iter()
         .find(|s| {

@@ -277,10 +277,7 @@ impl LayeredChecker {
                 result = tracing::field::Empty,
             );
             let report = checker.check(domain).instrument(span.clone()).await;
-            span.record(
-                "result",
-                crate::notify::payload::result_word(report.outcome),
-            );
+            span.record("result", report.outcome.as_str());
             if report.outcome != CheckOutcome::Error || attempt >= self.retry.attempts {
                 return report;
             }

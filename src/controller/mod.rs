@@ -26,7 +26,6 @@ pub mod watch;
 pub mod writer;
 
 use std::{
-    collections::BTreeMap,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -42,7 +41,7 @@ use crate::{
     domain_name::DomainName,
     metrics::Metrics,
     notify::Notifier,
-    resource::{Availability, MonitoredDomain},
+    resource::{Availability, MonitoredDomain, NotificationDelivery},
     schedule::SchedulePolicy,
     shard::coordinator::ShardHandle,
 };
@@ -253,6 +252,19 @@ fn rfc3339(seconds: Option<i64>) -> Option<String> {
         .map(|t| t.to_string())
 }
 
+/// What [`DomainView::counts`] counts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DomainCounts {
+    /// Domains by availability, every availability (zeros included).
+    pub by_availability: Vec<(Availability, u64)>,
+    /// Priority domains.
+    pub priority: u64,
+    /// Availability notifications recorded and not yet delivered.
+    pub notifications_pending: u64,
+    /// When the oldest of them was recorded.
+    pub oldest_pending_notification: Option<jiff::Timestamp>,
+}
+
 impl DomainView {
     fn table(&self) -> std::sync::MutexGuard<'_, Table> {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
@@ -263,12 +275,12 @@ impl DomainView {
         self.table().synced()
     }
 
-    /// Domains by availability (every availability, zeros included), and
-    /// how many are priority domains.
-    pub fn counts(&self) -> (BTreeMap<String, u64>, u64) {
+    /// Domains by availability (every availability, zeros included), how
+    /// many are priority domains, and their undelivered notifications.
+    pub fn counts(&self) -> DomainCounts {
         let table = self.table();
         let mut by = [0_u64; Availability::ALL.len()];
-        let mut priority = 0;
+        let mut counts = DomainCounts::default();
         for record in table.iter() {
             if let Some(i) = Availability::ALL
                 .iter()
@@ -276,14 +288,22 @@ impl DomainView {
             {
                 by[i] += 1;
             }
-            priority += u64::from(record.priority);
+            counts.priority += u64::from(record.priority);
+            if let Some(entry) = &record.published.notification
+                && entry.state == NotificationDelivery::Pending
+            {
+                counts.notifications_pending += 1;
+                let created = entry.created_at.0;
+                if counts
+                    .oldest_pending_notification
+                    .is_none_or(|t| created < t)
+                {
+                    counts.oldest_pending_notification = Some(created);
+                }
+            }
         }
-        let by = Availability::ALL
-            .iter()
-            .zip(by)
-            .map(|(a, n)| (format!("{a:?}"), n))
-            .collect();
-        (by, priority)
+        counts.by_availability = Availability::ALL.iter().copied().zip(by).collect();
+        counts
     }
 
     /// Domains not checked by this replica yet.

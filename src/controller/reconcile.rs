@@ -35,12 +35,21 @@ use crate::{
     },
     config::PerCheckCallbacks,
     domain_name::DomainName,
-    metrics::{Metrics, names},
+    metrics::{
+        Metrics,
+        labels::{
+            AvailabilityLabels, CallbackKind, CallbackKindLabels, CallbackLabels, CallbackOutcome,
+            CheckLabels, CheckerLabels, NoLabels, ReconcileErrorKind, ReconcileErrorLabels,
+            StatusFieldLabels, TransitionLabels,
+        },
+    },
     notify::{
         Delivery, outbox,
         payload::{CheckResultPayload, availability_notification, idempotency_key},
     },
-    resource::{Availability, MonitoredDomain, MonitoredDomainStatus, NotificationDelivery},
+    resource::{
+        Availability, MonitoredDomain, MonitoredDomainStatus, NotificationDelivery, WriteReason,
+    },
     shard::SHARD_LABEL,
     verdict::{Background, Confirmed},
 };
@@ -100,7 +109,7 @@ fn submit(
     job: &Job,
     patch: &serde_json::Value,
     priority: Priority,
-    reason: &'static str,
+    reason: WriteReason,
 ) -> Written {
     ctx.writer
         .submit(job.uid, &job.namespace, &job.name, patch, priority, reason)
@@ -114,6 +123,8 @@ pub async fn check(ctx: &Context, job: Job, decision: Option<Decision>) -> Finis
         resource = %job.name,
         namespace = %job.namespace,
         domain = %job.domain,
+        availability = tracing::field::Empty,
+        confidence = tracing::field::Empty,
     );
     let outcome = guard_panics(check_one(ctx, &job, decision))
         .instrument(span)
@@ -127,11 +138,13 @@ pub async fn check(ctx: &Context, job: Job, decision: Option<Decision>) -> Finis
         }
     };
     let kind = match &error {
-        Error::Relabel { .. } => "relabel",
-        Error::Panicked(_) => "panic",
-        _ => "other",
+        Error::Relabel { .. } => ReconcileErrorKind::Relabel,
+        Error::Panicked(_) => ReconcileErrorKind::Panic,
+        _ => ReconcileErrorKind::Other,
     };
-    ctx.metrics.count(names::RECONCILE_ERRORS, kind, 1);
+    ctx.metrics
+        .reconcile_errors
+        .inc(ReconcileErrorLabels { kind });
     tracing::error!(resource = %job.key(), error = %error, "check failed; retrying");
     Finished {
         published: None,
@@ -208,7 +221,7 @@ async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Resu
                     now,
                 );
                 let patch = published.patch(&new, true);
-                let written = submit(ctx, job, &patch, Priority::Urgent, "invalid");
+                let written = submit(ctx, job, &patch, Priority::Urgent, WriteReason::Invalid);
                 published = published.after(&new, true);
                 written_at = Some(now.as_second());
                 publish(
@@ -258,8 +271,12 @@ async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Resu
             .evaluate(&domain, decision.depth, background)
             .await;
         record_evaluation(&ctx.metrics, &evaluation);
+        // The verdict on the reconcile's span (and so on its trace).
+        let span = tracing::Span::current();
+        span.record("availability", evaluation.verdict.availability.as_str());
+        span.record("confidence", evaluation.verdict.confidence);
         if !job.checked {
-            ctx.metrics.count(names::FIRST_CHECKS, "", 1);
+            ctx.metrics.first_checks.inc(NoLabels);
         }
         if decision.depth == Depth::RegistrationFacts {
             memory.facts_refreshed_at = Some(now);
@@ -342,14 +359,16 @@ async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Resu
             let reason = if changed {
                 let fields = published.changed_fields(&after);
                 for field in &fields {
-                    ctx.metrics.count(names::STATUS_CHANGES, *field, 1);
+                    ctx.metrics
+                        .status_changes
+                        .inc(StatusFieldLabels { field: *field });
                 }
                 debug!(domain = %domain, ?fields, "status changed");
                 published.write_reason(&after)
             } else {
-                "refresh"
+                WriteReason::Refresh
             };
-            debug!(domain = %domain, reason, "writing status");
+            debug!(domain = %domain, reason = reason.as_str(), "writing status");
             let patch = published.patch(&new, false);
             written = Some(submit(ctx, job, &patch, priority, reason));
             written_at = Some(evaluation.finished_at.as_second());
@@ -479,7 +498,13 @@ async fn deliver_if_due(
     let attempt = outbox::attempt(notifier, entry, domain.as_str(), &ctx.metrics).await;
     let mut patch = serde_json::json!({"status": {"notification": &attempt.entry}});
     super::state::clear_absent_notification_fields(&mut patch["status"]["notification"]);
-    let written = submit(ctx, job, &patch, Priority::Urgent, "notification");
+    let written = submit(
+        ctx,
+        job,
+        &patch,
+        Priority::Urgent,
+        WriteReason::Notification,
+    );
     published.notification = Some(Box::new(attempt.entry));
     if let Some((normal, reason, note)) = attempt.event {
         let kind = if normal {
@@ -504,8 +529,10 @@ fn announce(
     if before == after {
         return;
     }
-    ctx.metrics
-        .count(names::TRANSITIONS, format!("{before:?}->{after:?}"), 1);
+    ctx.metrics.transitions.inc(TransitionLabels {
+        from: before,
+        to: after,
+    });
     info!(domain = %evaluation.domain, from = ?before, to = ?after, reason = %evaluation.verdict.reason, "availability changed");
     let (kind, reason) = match after {
         Availability::Available => (EventType::Normal, "BecameAvailable"),
@@ -542,8 +569,10 @@ fn send_check_results(ctx: &Context, old: &Published, evaluation: &Evaluation) {
             continue;
         }
         let Ok(permit) = Arc::clone(&ctx.callbacks).try_acquire_owned() else {
-            ctx.metrics
-                .count(names::CALLBACKS, "check_result/dropped", 1);
+            ctx.metrics.callbacks.inc(CallbackLabels {
+                kind: CallbackKind::CheckResult,
+                outcome: CallbackOutcome::Dropped,
+            });
             continue;
         };
         let payload = CheckResultPayload::new(evaluation.domain.as_str(), report);
@@ -557,13 +586,22 @@ fn send_check_results(ctx: &Context, old: &Published, evaluation: &Evaluation) {
             let _permit = permit;
             let started = std::time::Instant::now();
             let outcome = notifier.post(body, None).await;
-            metrics.time(names::CALLBACK_DURATION, "check_result", started.elapsed());
+            metrics.callback_duration.record(
+                CallbackKindLabels {
+                    kind: CallbackKind::CheckResult,
+                },
+                started.elapsed(),
+            );
+            let delivered = |outcome| CallbackLabels {
+                kind: CallbackKind::CheckResult,
+                outcome,
+            };
             match outcome {
                 Delivery::Delivered { .. } => {
-                    metrics.count(names::CALLBACKS, "check_result/delivered", 1)
+                    metrics.callbacks.inc(delivered(CallbackOutcome::Delivered));
                 }
                 Delivery::Retry { error, .. } | Delivery::Rejected { error, .. } => {
-                    metrics.count(names::CALLBACKS, "check_result/failed", 1);
+                    metrics.callbacks.inc(delivered(CallbackOutcome::Failed));
                     debug!(%domain, %error, "per-check callback not delivered");
                 }
             }
@@ -585,8 +623,9 @@ fn publish(
     note: &str,
 ) {
     let Ok(permit) = Arc::clone(&ctx.events).try_acquire_owned() else {
-        ctx.metrics
-            .count(names::RECONCILE_ERRORS, "event_dropped", 1);
+        ctx.metrics.reconcile_errors.inc(ReconcileErrorLabels {
+            kind: ReconcileErrorKind::EventDropped,
+        });
         return;
     };
     let event = Event {
@@ -622,18 +661,21 @@ fn publish(
 /// Counts what a check found, per checker and overall.
 fn record_evaluation(metrics: &Metrics, evaluation: &Evaluation) {
     for report in &evaluation.reports {
-        let result = crate::notify::payload::result_word(report.outcome);
-        metrics.count(names::CHECK_RESULTS, format!("{}/{result}", report.kind), 1);
-        metrics.time(names::CHECK_DURATION, report.kind.as_str(), report.duration);
+        let checker = report.kind;
+        metrics.checks.inc(CheckLabels {
+            checker,
+            result: report.outcome,
+        });
+        metrics
+            .check_duration
+            .record(CheckerLabels { checker }, report.duration);
         if report.outcome == CheckOutcome::RateLimited {
-            metrics.count(names::RATE_LIMITED, report.kind.as_str(), 1);
+            metrics.rate_limited.inc(CheckerLabels { checker });
         }
     }
-    metrics.count(
-        names::VERDICTS,
-        format!("{:?}", evaluation.verdict.availability),
-        1,
-    );
+    metrics.verdicts.inc(AvailabilityLabels {
+        availability: evaluation.verdict.availability,
+    });
 }
 
 #[cfg(test)]

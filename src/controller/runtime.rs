@@ -48,10 +48,16 @@ const WRITE_DRAIN: Duration = Duration::from_secs(5);
 fn snapshot_source(ctx: Arc<Context>) -> SnapshotSource {
     Arc::new(move || {
         let view = ctx.view();
-        let (domains, priority) = view.counts();
+        let counts = view.counts();
+        let oldest_pending_notification = counts.oldest_pending_notification.map(|created| {
+            let age = jiff::Timestamp::now().duration_since(created);
+            std::time::Duration::try_from(age).unwrap_or_default()
+        });
         Snapshot {
-            domains,
-            priority,
+            domains: counts.by_availability,
+            priority: counts.priority,
+            notifications_pending: counts.notifications_pending,
+            oldest_pending_notification,
             shards_held: ctx.shards.held().len() as u64,
             shards_total: u64::from(ctx.shards.total()),
             rate_limit_waits: ctx.checker.rate_limit_waits(),

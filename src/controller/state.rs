@@ -38,7 +38,7 @@ use crate::{
     check::CheckKind,
     resource::{
         Availability, CheckOutcome, CheckRecord, MonitoredDomainStatus, NotificationState,
-        Registration,
+        Registration, StatusField, WriteReason,
     },
     schedule::{DomainTiming, SchedulePolicy},
     shard::SHARD_LABEL,
@@ -214,27 +214,36 @@ impl Published {
     /// `registration`, `conditions`, `notification`), in that order: what a
     /// write for a change changes, for its log line and the
     /// `domain_monitor.status.changes` metric.
-    pub fn changed_fields(&self, after: &Self) -> Vec<&'static str> {
+    pub fn changed_fields(&self, after: &Self) -> Vec<StatusField> {
         let pairs = [
-            ("availability", self.availability == after.availability),
-            ("confidence", self.confidence == after.confidence),
             (
-                "lastTransitionAt",
+                StatusField::Availability,
+                self.availability == after.availability,
+            ),
+            (StatusField::Confidence, self.confidence == after.confidence),
+            (
+                StatusField::LastTransitionAt,
                 self.last_transition_at == after.last_transition_at,
             ),
             (
-                "predictedDropAt",
+                StatusField::PredictedDropAt,
                 self.predicted_drop_at == after.predicted_drop_at,
             ),
             (
-                "observedGeneration",
+                StatusField::ObservedGeneration,
                 self.observed_generation == after.observed_generation,
             ),
-            ("domain", self.domain == after.domain),
-            ("checks", self.checks == after.checks),
-            ("registration", self.registration == after.registration),
-            ("conditions", self.conditions == after.conditions),
-            ("notification", self.notification == after.notification),
+            (StatusField::Domain, self.domain == after.domain),
+            (StatusField::Checks, self.checks == after.checks),
+            (
+                StatusField::Registration,
+                self.registration == after.registration,
+            ),
+            (StatusField::Conditions, self.conditions == after.conditions),
+            (
+                StatusField::Notification,
+                self.notification == after.notification,
+            ),
         ];
         pairs
             .into_iter()
@@ -250,16 +259,16 @@ impl Published {
     /// change: the deep layers catching up after a first pass), otherwise
     /// `change`. `refresh`, `notification` and `invalid` are decided by the
     /// caller.
-    pub fn write_reason(&self, after: &Self) -> &'static str {
+    pub fn write_reason(&self, after: &Self) -> WriteReason {
         if self.availability == Availability::Unknown && self.checks == [0; 5] {
-            "first"
+            WriteReason::First
         } else if !self.registration.is_some_and(|r| r.has_registry_facts())
             && after.registration.is_some_and(|r| r.has_registry_facts())
             && self.availability == after.availability
         {
-            "facts"
+            WriteReason::Facts
         } else {
-            "change"
+            WriteReason::Change
         }
     }
 
@@ -1092,14 +1101,14 @@ mod tests {
             ..crate::resource::Registration::default()
         });
         let first = Published::of(&without_facts);
-        assert_eq!(blank.write_reason(&first), "first");
+        assert_eq!(blank.write_reason(&first), WriteReason::First);
         assert_eq!(
             blank.changed_fields(&first),
             [
-                "availability",
-                "observedGeneration",
-                "checks",
-                "registration"
+                StatusField::Availability,
+                StatusField::ObservedGeneration,
+                StatusField::Checks,
+                StatusField::Registration
             ]
         );
 
@@ -1111,21 +1120,24 @@ mod tests {
             ..crate::resource::Registration::default()
         });
         let facts = first.after(&with_facts, false);
-        assert_eq!(first.changed_fields(&facts), ["registration"]);
-        assert_eq!(first.write_reason(&facts), "facts");
+        assert_eq!(first.changed_fields(&facts), [StatusField::Registration]);
+        assert_eq!(first.write_reason(&facts), WriteReason::Facts);
 
         // Facts that change the verdict are a change; so are later facts.
         let mut dropped = with_facts.clone();
         dropped.availability = Availability::Expiring;
-        assert_eq!(first.write_reason(&first.after(&dropped, false)), "change");
+        assert_eq!(
+            first.write_reason(&first.after(&dropped, false)),
+            WriteReason::Change
+        );
         let mut renewed = with_facts;
         renewed.registration = Some(crate::resource::Registration {
             registrar: Some("Another Registrar".to_owned()),
             ..crate::resource::Registration::default()
         });
         let renewed = facts.after(&renewed, false);
-        assert_eq!(facts.changed_fields(&renewed), ["registration"]);
-        assert_eq!(facts.write_reason(&renewed), "change");
+        assert_eq!(facts.changed_fields(&renewed), [StatusField::Registration]);
+        assert_eq!(facts.write_reason(&renewed), WriteReason::Change);
         assert!(facts.changed_fields(&facts).is_empty());
     }
 

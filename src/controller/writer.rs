@@ -32,7 +32,14 @@ use serde_json::Value;
 use tokio::{sync::oneshot, task::JoinSet};
 use tracing::{debug, error, warn};
 
-use crate::{backoff::Backoff, metrics::Metrics, metrics::names};
+use crate::{
+    backoff::Backoff,
+    metrics::{
+        Metrics,
+        labels::{ReconcileErrorKind, ReconcileErrorLabels, WriteReasonLabels},
+    },
+    resource::WriteReason,
+};
 
 /// The most writes in flight at once.
 pub const MAX_IN_FLIGHT: usize = 64;
@@ -102,7 +109,7 @@ struct Pending {
     /// The merge patch, [`pack`]ed.
     patch: Box<[u8]>,
     priority: Priority,
-    reason: &'static str,
+    reason: WriteReason,
     acks: Vec<oneshot::Sender<bool>>,
 }
 
@@ -274,7 +281,7 @@ impl StatusWriter {
         name: &str,
         patch: &Value,
         priority: Priority,
-        reason: &'static str,
+        reason: WriteReason,
     ) -> Written {
         let (ack, written) = oneshot::channel();
         let pending = Pending {
@@ -345,7 +352,7 @@ impl StatusWriter {
                     let Ok((uid, pending, outcome)) = joined else { continue };
                     match outcome {
                         Outcome::Written => {
-                            self.inner.metrics.count(names::STATUS_WRITES, pending.reason, 1);
+                            self.inner.metrics.status_writes.inc(WriteReasonLabels { reason: pending.reason });
                             for ack in pending.acks {
                                 let _ = ack.send(true);
                             }
@@ -368,7 +375,7 @@ impl StatusWriter {
                             successes = 0;
                             limit = (limit / 2).max(1);
                             let pause = Backoff::honouring(PAUSE.delay(failures), retry_after, Duration::from_secs(60));
-                            self.inner.metrics.count(names::RECONCILE_ERRORS, "write_status_retry", 1);
+                            self.inner.metrics.reconcile_errors.inc(ReconcileErrorLabels { kind: ReconcileErrorKind::WriteStatusRetry });
                             if failures == 1 || failures.is_power_of_two() {
                                 warn!(resource = %format!("{}/{}", pending.namespace, pending.name), %error, in_flight = limit, pause = ?pause, "status write throttled or failed; pausing and retrying");
                             }
@@ -380,7 +387,7 @@ impl StatusWriter {
                             if code == 404 {
                                 debug!(%resource, "status not written: the resource is gone");
                             } else {
-                                self.inner.metrics.count(names::RECONCILE_ERRORS, "write_status", 1);
+                                self.inner.metrics.reconcile_errors.inc(ReconcileErrorLabels { kind: ReconcileErrorKind::WriteStatus });
                                 // The operator cannot do its job for this
                                 // domain (RBAC, admission, validation).
                                 error!(%resource, status = code, %error, "status write refused by the API server");
@@ -454,7 +461,7 @@ mod tests {
             name: "n".into(),
             patch: pack(&patch),
             priority,
-            reason: "change",
+            reason: WriteReason::Change,
             acks: Vec::new(),
         }
     }

@@ -1,28 +1,45 @@
-//! In-process metrics behind `GET /metrics`: counters and timers keyed by a
-//! name and a label, kept since start-up or the last reset.
+//! The metrics registry: one set of typed instruments, three views.
+//!
+//! Every instrument is a field of [`Metrics`], typed by its label set
+//! ([`labels`]): a counter or timer of checks takes a [`labels::CheckLabels`],
+//! not a string, and every label value is its type's own word. The same
+//! recordings feed:
+//! - the OpenTelemetry SDK, when OTLP export is on ([`Metrics::export_to`],
+//!   see `crate::otel`);
+//! - `GET /metrics/prometheus`, encoded by the `prometheus-client` crate
+//!   under the names Prometheus gives the OTLP metrics ([`prometheus`]);
+//! - `GET /metrics`, the JSON view ([`Metrics::counters`], [`Metrics::timers`]).
 //!
 //! Timers keep exact count/sum/min/max, histogram buckets, and a bounded
-//! window of the latest samples for percentiles, so memory stays flat however
-//! long it runs.
-//!
-//! Every counter and timer is also an OpenTelemetry instrument ([`INSTRUMENTS`]
-//! gives its name, unit, description and attributes): when OTLP export is on,
-//! [`Metrics::export_to`] forwards each recording to it, and
-//! `GET /metrics/prometheus` renders the same names in the Prometheus text
-//! format ([`prometheus`]).
+//! window of the latest samples for the JSON view's percentiles, so memory
+//! stays flat however long it runs. Label sets are closed (enums, the route
+//! table, HTTP status codes), so the number of series is bounded.
 
+pub mod labels;
 pub mod prometheus;
 
 use std::{
-    collections::{BTreeMap, VecDeque},
+    borrow::Cow,
+    collections::{BTreeMap, HashMap, VecDeque},
     sync::{Arc, Mutex, OnceLock},
     time::{Duration, Instant},
 };
 
 use serde::Serialize;
 
+use self::labels::{
+    AvailabilityLabels, CallbackKindLabels, CallbackLabels, CheckLabels, CheckerLabels,
+    HttpRequestLabels, LabelSet, NoLabels, ReconcileErrorLabels, StatusFieldLabels, SyncRunLabels,
+    SyncTriggerLabels, TransitionLabels, WriteReasonLabels,
+};
+pub use crate::ratelimit::RateLimitWaits;
+use crate::resource::Availability;
+
 /// Samples kept per timer for percentiles.
 const WINDOW: usize = 1024;
+
+/// Attribute `(name, value)` pairs of one series.
+pub type Attributes = Vec<(&'static str, Cow<'static, str>)>;
 
 /// A timer's summary, in milliseconds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -61,7 +78,7 @@ pub struct Histogram {
 }
 
 #[derive(Debug, Default)]
-struct Timer {
+struct TimerStats {
     count: u64,
     sum_ms: f64,
     min_ms: f64,
@@ -71,7 +88,7 @@ struct Timer {
     window: VecDeque<f64>,
 }
 
-impl Timer {
+impl TimerStats {
     fn record(&mut self, ms: f64) {
         if self.count == 0 || ms < self.min_ms {
             self.min_ms = ms;
@@ -90,6 +107,14 @@ impl Timer {
             self.window.pop_front();
         }
         self.window.push_back(ms);
+    }
+
+    fn histogram(&self) -> Histogram {
+        Histogram {
+            count: self.count,
+            sum_seconds: self.sum_ms / 1000.0,
+            buckets: self.buckets,
+        }
     }
 
     fn summary(&self) -> TimerSummary {
@@ -129,49 +154,12 @@ fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-/// Names of the counters and timers, in one place.
-pub mod names {
-    /// Check results, label `checker/result`.
-    pub const CHECK_RESULTS: &str = "check_results";
-    /// Check durations, label = checker.
-    pub const CHECK_DURATION: &str = "check_duration";
-    /// Verdicts, label = availability.
-    pub const VERDICTS: &str = "verdicts";
-    /// Availability transitions, label `from->to`.
-    pub const TRANSITIONS: &str = "transitions";
-    /// Callback outcomes, label `kind/outcome`.
-    pub const CALLBACKS: &str = "callbacks";
-    /// Callback durations, label = kind.
-    pub const CALLBACK_DURATION: &str = "callback_duration";
-    /// Rate-limited check results, label = checker.
-    pub const RATE_LIMITED: &str = "rate_limited";
-    /// Status writes, label = reason (`first`, `facts`, `change`, `refresh`,
-    /// `notification`, `invalid`).
-    pub const STATUS_WRITES: &str = "status_writes";
-    /// Status fields changed by writes for a change, label = the field's name.
-    pub const STATUS_CHANGES: &str = "status_changes";
-    /// Domains checked for the first time by this replica, no label.
-    pub const FIRST_CHECKS: &str = "first_checks";
-    /// Reconcile errors, label = error kind.
-    pub const RECONCILE_ERRORS: &str = "reconcile_errors";
-    /// Domain list syncs, label = outcome.
-    pub const SYNC_RUNS: &str = "sync_runs";
-    /// Domain list sync durations.
-    pub const SYNC_DURATION: &str = "sync_duration";
-    /// Entries the sync skipped as invalid.
-    pub const SYNC_REJECTED: &str = "sync_rejected_entries";
-    /// HTTP API calls, label `METHOD path status`.
-    pub const API_CALLS: &str = "api_calls";
-    /// HTTP API response times, label `METHOD path`.
-    pub const API_DURATION: &str = "api_duration";
-}
-
 /// What kind of OpenTelemetry instrument a metric is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// A monotonic counter, fed by [`Metrics::count`].
+    /// A monotonic counter ([`Counter`]).
     Counter,
-    /// A histogram in seconds, fed by [`Metrics::time`].
+    /// A histogram in seconds ([`Timer`]).
     Histogram,
     /// A value read when metrics are collected ([`Snapshot`]).
     Gauge,
@@ -179,12 +167,10 @@ pub enum Kind {
     ObservedCounter,
 }
 
-/// One exported metric: its OpenTelemetry name, unit and description, and
-/// how its in-process label splits into attributes.
+/// One exported metric: its OpenTelemetry name, unit, description and
+/// attribute names.
 #[derive(Debug, Clone, Copy)]
 pub struct Instrument {
-    /// The in-process name ([`names`]); empty for collected values.
-    pub key: &'static str,
     /// The OpenTelemetry name.
     pub name: &'static str,
     /// Kind.
@@ -193,22 +179,25 @@ pub struct Instrument {
     pub unit: &'static str,
     /// Description.
     pub description: &'static str,
-    /// Attribute names, in the order the label lists their values.
+    /// Attribute names, in order.
     pub attributes: &'static [&'static str],
-    /// What separates the values in the label.
-    pub separator: &'static str,
+    /// The name in the JSON view of `GET /metrics` (empty: not in it).
+    pub json_key: &'static str,
+    /// What joins the attribute values into a key of the JSON view
+    /// (`dns/registered`, `Registered->Available`, `GET /status 200`).
+    pub json_separator: &'static str,
 }
 
 impl Instrument {
-    const fn new(key: &'static str, name: &'static str, kind: Kind, unit: &'static str) -> Self {
+    const fn new(name: &'static str, kind: Kind, unit: &'static str) -> Self {
         Self {
-            key,
             name,
             kind,
             unit,
             description: "",
             attributes: &[],
-            separator: "/",
+            json_key: "",
+            json_separator: "/",
         }
     }
 
@@ -217,29 +206,22 @@ impl Instrument {
         self
     }
 
-    const fn split(mut self, attributes: &'static [&'static str], separator: &'static str) -> Self {
+    const fn labels(mut self, attributes: &'static [&'static str]) -> Self {
         self.attributes = attributes;
-        self.separator = separator;
         self
     }
 
-    /// The attributes of a recording labelled `label`.
-    pub fn attributes_of<'a>(&self, label: &'a str) -> Vec<(&'static str, &'a str)> {
-        if label.is_empty() || self.attributes.is_empty() {
-            return Vec::new();
-        }
-        self.attributes
-            .iter()
-            .copied()
-            .zip(label.splitn(self.attributes.len(), self.separator))
-            .collect()
+    const fn json(mut self, key: &'static str, separator: &'static str) -> Self {
+        self.json_key = key;
+        self.json_separator = separator;
+        self
     }
 
     /// The name Prometheus gives this metric when it ingests it over OTLP
     /// (and the name `GET /metrics/prometheus` uses): dots become
     /// underscores, the unit becomes a suffix, counters end in `_total`.
     pub fn prometheus_name(&self) -> String {
-        let mut name = self.name.replace('.', "_");
+        let mut name = self.prometheus_base();
         if self.unit == "s" {
             name.push_str("_seconds");
         }
@@ -248,85 +230,199 @@ impl Instrument {
         }
         name
     }
+
+    /// [`Instrument::prometheus_name`] without its unit and `_total`
+    /// suffixes.
+    pub fn prometheus_base(&self) -> String {
+        self.name.replace('.', "_")
+    }
+
+    /// The Prometheus label names of the attributes (dots become
+    /// underscores, as Prometheus translates OTLP attribute names).
+    pub fn prometheus_labels(&self) -> Vec<String> {
+        self.attributes
+            .iter()
+            .map(|a| a.replace('.', "_"))
+            .collect()
+    }
+}
+
+/// The instruments, one constant each.
+pub mod instruments {
+    use super::{Instrument, Kind, labels::*};
+
+    /// `domain_monitor.checks`.
+    pub const CHECKS: Instrument = Instrument::new("domain_monitor.checks", Kind::Counter, "{check}")
+        .about("Checks run, by checker (dns, http, rdap, registrar, whois) and result (registered, available, reserved, inconclusive, rate_limited, error, skipped).")
+        .labels(CheckLabels::KEYS)
+        .json("check_results", "/");
+    /// `domain_monitor.check.duration`.
+    pub const CHECK_DURATION: Instrument =
+        Instrument::new("domain_monitor.check.duration", Kind::Histogram, "s")
+            .about("Time one check took, by checker.")
+            .labels(CheckerLabels::KEYS)
+            .json("check_duration", "/");
+    /// `domain_monitor.verdicts`.
+    pub const VERDICTS: Instrument =
+        Instrument::new("domain_monitor.verdicts", Kind::Counter, "{verdict}")
+            .about("Verdicts reached, by availability.")
+            .labels(AvailabilityLabels::KEYS)
+            .json("verdicts", "/");
+    /// `domain_monitor.transitions`.
+    pub const TRANSITIONS: Instrument =
+        Instrument::new("domain_monitor.transitions", Kind::Counter, "{transition}")
+            .about("Availability changes written to a status, by old and new availability.")
+            .labels(TransitionLabels::KEYS)
+            .json("transitions", "->");
+    /// `domain_monitor.callbacks`.
+    pub const CALLBACKS: Instrument = Instrument::new("domain_monitor.callbacks", Kind::Counter, "{callback}")
+        .about("Callbacks to the user's API, by kind (notification, check_result) and outcome (delivered, retry, rejected, failed, dropped).")
+        .labels(CallbackLabels::KEYS)
+        .json("callbacks", "/");
+    /// `domain_monitor.callback.duration`.
+    pub const CALLBACK_DURATION: Instrument =
+        Instrument::new("domain_monitor.callback.duration", Kind::Histogram, "s")
+            .about("Time one callback delivery took, by kind.")
+            .labels(CallbackKindLabels::KEYS)
+            .json("callback_duration", "/");
+    /// `domain_monitor.rate_limited`.
+    pub const RATE_LIMITED: Instrument =
+        Instrument::new("domain_monitor.rate_limited", Kind::Counter, "{check}")
+            .about("Checks a server answered with a rate-limit or quota refusal, by checker.")
+            .labels(CheckerLabels::KEYS)
+            .json("rate_limited", "/");
+    /// `domain_monitor.ratelimit.waits`.
+    pub const RATELIMIT_WAITS: Instrument = Instrument::new(
+        "domain_monitor.ratelimit.waits",
+        Kind::ObservedCounter,
+        "{wait}",
+    )
+    .about("Requests that waited for this replica's rate-limit budget, by layer.")
+    .labels(&["layer"]);
+    /// `domain_monitor.ratelimit.wait`.
+    pub const RATELIMIT_WAIT: Instrument =
+        Instrument::new("domain_monitor.ratelimit.wait", Kind::ObservedCounter, "s")
+            .about("Time requests spent waiting for this replica's rate-limit budget, by layer.")
+            .labels(&["layer"]);
+    /// `domain_monitor.status.writes`.
+    pub const STATUS_WRITES: Instrument = Instrument::new("domain_monitor.status.writes", Kind::Counter, "{write}")
+        .about("Status writes to the Kubernetes API server, by reason: first (a resource's first verdict), facts (its first registration facts), change, refresh (nothing changed for STATUS_HEARTBEAT), notification, invalid.")
+        .labels(WriteReasonLabels::KEYS)
+        .json("status_writes", "/");
+    /// `domain_monitor.status.changes`.
+    pub const STATUS_CHANGES: Instrument = Instrument::new("domain_monitor.status.changes", Kind::Counter, "{field}")
+        .about("Status fields that changed, by field (availability, confidence, checks, registration, conditions, ...): what the writes for a change were for.")
+        .labels(StatusFieldLabels::KEYS)
+        .json("status_changes", "/");
+    /// `domain_monitor.first_checks`.
+    pub const FIRST_CHECKS: Instrument = Instrument::new("domain_monitor.first_checks", Kind::Counter, "{domain}")
+        .about("Domains checked for the first time by this replica (since it started or took their shard): the first pass is complete when this reaches the domains gauge.")
+        .json("first_checks", "/");
+    /// `domain_monitor.status.pending_writes`.
+    pub const PENDING_WRITES: Instrument = Instrument::new(
+        "domain_monitor.status.pending_writes",
+        Kind::Gauge,
+        "{write}",
+    )
+    .about("Status patches waiting for the API server (coalesced: at most one per domain).");
+    /// `domain_monitor.domains.unchecked`.
+    pub const UNCHECKED: Instrument =
+        Instrument::new("domain_monitor.domains.unchecked", Kind::Gauge, "{domain}")
+            .about("Domains this replica holds and has not checked yet.");
+    /// `domain_monitor.notifications.pending`.
+    pub const NOTIFICATIONS_PENDING: Instrument = Instrument::new(
+        "domain_monitor.notifications.pending",
+        Kind::Gauge,
+        "{notification}",
+    )
+    .about("Availability notifications recorded and not yet accepted by the receiver.");
+    /// `domain_monitor.notifications.pending.age`.
+    pub const NOTIFICATIONS_PENDING_AGE: Instrument = Instrument::new("domain_monitor.notifications.pending.age", Kind::Gauge, "s")
+        .about("Age of the oldest availability notification not yet accepted by the receiver; absent when none is pending.");
+    /// `domain_monitor.reconcile.errors`.
+    pub const RECONCILE_ERRORS: Instrument = Instrument::new("domain_monitor.reconcile.errors", Kind::Counter, "{error}")
+        .about("Failed reconciles, by kind (relabel, panic, other, write_status, write_status_retry, event_dropped).")
+        .labels(ReconcileErrorLabels::KEYS)
+        .json("reconcile_errors", "/");
+    /// `domain_monitor.sync.runs`.
+    pub const SYNC_RUNS: Instrument = Instrument::new("domain_monitor.sync.runs", Kind::Counter, "{run}")
+        .about("Domain list syncs, by outcome (ok, refused by the mass-deletion guard, malformed, failed).")
+        .labels(SyncRunLabels::KEYS)
+        .json("sync_runs", "/");
+    /// `domain_monitor.sync.duration`.
+    pub const SYNC_DURATION: Instrument =
+        Instrument::new("domain_monitor.sync.duration", Kind::Histogram, "s")
+            .about("Time one domain list sync took, by trigger (scheduled, refresh).")
+            .labels(SyncTriggerLabels::KEYS)
+            .json("sync_duration", "/");
+    /// `domain_monitor.sync.rejected_entries`.
+    pub const SYNC_REJECTED: Instrument = Instrument::new(
+        "domain_monitor.sync.rejected_entries",
+        Kind::Counter,
+        "{entry}",
+    )
+    .about("Domain list entries skipped as invalid.")
+    .json("sync_rejected_entries", "/");
+    /// `http.server.request.duration` (OpenTelemetry semantic conventions).
+    pub const HTTP_SERVER_DURATION: Instrument = Instrument::new(
+        "http.server.request.duration",
+        Kind::Histogram,
+        "s",
+    )
+    .about("Duration of requests to the HTTP operations surface, by method, route and status code.")
+    .labels(HttpRequestLabels::KEYS)
+    .json("http_server_request_duration", " ");
+    /// `domain_monitor.domains`.
+    pub const DOMAINS: Instrument =
+        Instrument::new("domain_monitor.domains", Kind::Gauge, "{domain}")
+            .about("Domains this replica watches, by availability.")
+            .labels(AvailabilityLabels::KEYS);
+    /// `domain_monitor.domains.priority`.
+    pub const PRIORITY: Instrument =
+        Instrument::new("domain_monitor.domains.priority", Kind::Gauge, "{domain}")
+            .about("Priority domains this replica watches.");
+    /// `domain_monitor.shards.held`.
+    pub const SHARDS_HELD: Instrument =
+        Instrument::new("domain_monitor.shards.held", Kind::Gauge, "{shard}")
+            .about("Shards this replica holds.");
+    /// `domain_monitor.shards.total`.
+    pub const SHARDS_TOTAL: Instrument =
+        Instrument::new("domain_monitor.shards.total", Kind::Gauge, "{shard}")
+            .about("Shards the domain space is split into.");
+    /// `domain_monitor.uptime`.
+    pub const UPTIME: Instrument = Instrument::new("domain_monitor.uptime", Kind::Gauge, "s")
+        .about("Time since this replica started.");
 }
 
 /// Every metric the operator exports.
 pub const INSTRUMENTS: &[Instrument] = &[
-    Instrument::new(names::CHECK_RESULTS, "domain_monitor.checks", Kind::Counter, "{check}")
-        .about("Checks run, by checker and result (registered, not_found, reserved, rate_limited, inconclusive, error).")
-        .split(&["checker", "result"], "/"),
-    Instrument::new(names::CHECK_DURATION, "domain_monitor.check.duration", Kind::Histogram, "s")
-        .about("Time one check took, by checker.")
-        .split(&["checker"], "/"),
-    Instrument::new(names::VERDICTS, "domain_monitor.verdicts", Kind::Counter, "{verdict}")
-        .about("Verdicts reached, by availability.")
-        .split(&["availability"], "/"),
-    Instrument::new(names::TRANSITIONS, "domain_monitor.transitions", Kind::Counter, "{transition}")
-        .about("Availability changes written to a status, by old and new availability.")
-        .split(&["from", "to"], "->"),
-    Instrument::new(names::CALLBACKS, "domain_monitor.callbacks", Kind::Counter, "{callback}")
-        .about("Callbacks to the user's API, by kind (notification, check_result) and outcome.")
-        .split(&["kind", "outcome"], "/"),
-    Instrument::new(names::CALLBACK_DURATION, "domain_monitor.callback.duration", Kind::Histogram, "s")
-        .about("Time one callback delivery took, by kind.")
-        .split(&["kind"], "/"),
-    Instrument::new(names::RATE_LIMITED, "domain_monitor.rate_limited", Kind::Counter, "{check}")
-        .about("Checks a server answered with a rate-limit or quota refusal, by checker.")
-        .split(&["checker"], "/"),
-    Instrument::new("", "domain_monitor.ratelimit.waits", Kind::ObservedCounter, "{wait}")
-        .about("Requests that waited for this replica's rate-limit budget, by layer.")
-        .split(&["layer"], "/"),
-    Instrument::new("", "domain_monitor.ratelimit.wait", Kind::ObservedCounter, "s")
-        .about("Time requests spent waiting for this replica's rate-limit budget, by layer.")
-        .split(&["layer"], "/"),
-    Instrument::new(names::STATUS_WRITES, "domain_monitor.status.writes", Kind::Counter, "{write}")
-        .about("Status writes to the Kubernetes API server, by reason: first (a resource's first verdict), facts (its first registration facts), change, refresh (nothing changed for STATUS_HEARTBEAT), notification, invalid.")
-        .split(&["reason"], "/"),
-    Instrument::new(names::STATUS_CHANGES, "domain_monitor.status.changes", Kind::Counter, "{field}")
-        .about("Status fields that changed, by field (availability, confidence, checks, registration, conditions, ...): what the writes for a change were for.")
-        .split(&["field"], "/"),
-    Instrument::new(names::FIRST_CHECKS, "domain_monitor.first_checks", Kind::Counter, "{domain}")
-        .about("Domains checked for the first time by this replica (since it started or took their shard): the first pass is complete when this reaches the domains gauge."),
-    Instrument::new("", "domain_monitor.status.pending_writes", Kind::Gauge, "{write}")
-        .about("Status patches waiting for the API server (coalesced: at most one per domain)."),
-    Instrument::new("", "domain_monitor.domains.unchecked", Kind::Gauge, "{domain}")
-        .about("Domains this replica holds and has not checked yet."),
-    Instrument::new(names::RECONCILE_ERRORS, "domain_monitor.reconcile.errors", Kind::Counter, "{error}")
-        .about("Failed reconciles, by error kind.")
-        .split(&["kind"], "/"),
-    Instrument::new(names::SYNC_RUNS, "domain_monitor.sync.runs", Kind::Counter, "{run}")
-        .about("Domain list syncs, by outcome.")
-        .split(&["outcome"], "/"),
-    Instrument::new(names::SYNC_DURATION, "domain_monitor.sync.duration", Kind::Histogram, "s")
-        .about("Time one domain list sync took, by trigger (scheduled, refresh).")
-        .split(&["trigger"], "/"),
-    Instrument::new(names::SYNC_REJECTED, "domain_monitor.sync.rejected_entries", Kind::Counter, "{entry}")
-        .about("Domain list entries skipped as invalid."),
-    Instrument::new(names::API_CALLS, "domain_monitor.http.server.requests", Kind::Counter, "{request}")
-        .about("Requests to the HTTP operations surface, by method, route and status.")
-        .split(&["method", "route", "status"], " "),
-    Instrument::new(names::API_DURATION, "domain_monitor.http.server.duration", Kind::Histogram, "s")
-        .about("Response time of the HTTP operations surface, by method and route.")
-        .split(&["method", "route"], " "),
-    Instrument::new("", "domain_monitor.domains", Kind::Gauge, "{domain}")
-        .about("Domains this replica watches, by availability.")
-        .split(&["availability"], "/"),
-    Instrument::new("", "domain_monitor.domains.priority", Kind::Gauge, "{domain}")
-        .about("Priority domains this replica watches."),
-    Instrument::new("", "domain_monitor.shards.held", Kind::Gauge, "{shard}")
-        .about("Shards this replica holds."),
-    Instrument::new("", "domain_monitor.shards.total", Kind::Gauge, "{shard}")
-        .about("Shards the domain space is split into."),
-    Instrument::new("", "domain_monitor.uptime", Kind::Gauge, "s")
-        .about("Time since this replica started."),
+    instruments::CHECKS,
+    instruments::CHECK_DURATION,
+    instruments::VERDICTS,
+    instruments::TRANSITIONS,
+    instruments::CALLBACKS,
+    instruments::CALLBACK_DURATION,
+    instruments::RATE_LIMITED,
+    instruments::RATELIMIT_WAITS,
+    instruments::RATELIMIT_WAIT,
+    instruments::STATUS_WRITES,
+    instruments::STATUS_CHANGES,
+    instruments::FIRST_CHECKS,
+    instruments::PENDING_WRITES,
+    instruments::UNCHECKED,
+    instruments::NOTIFICATIONS_PENDING,
+    instruments::NOTIFICATIONS_PENDING_AGE,
+    instruments::RECONCILE_ERRORS,
+    instruments::SYNC_RUNS,
+    instruments::SYNC_DURATION,
+    instruments::SYNC_REJECTED,
+    instruments::HTTP_SERVER_DURATION,
+    instruments::DOMAINS,
+    instruments::PRIORITY,
+    instruments::SHARDS_HELD,
+    instruments::SHARDS_TOTAL,
+    instruments::UPTIME,
 ];
-
-/// The instrument fed by the in-process metric `key`.
-pub fn instrument(key: &str) -> Option<&'static Instrument> {
-    INSTRUMENTS
-        .iter()
-        .find(|i| !i.key.is_empty() && i.key == key)
-}
 
 /// Every series name Prometheus can hold for the exported metrics
 /// (histograms as `_bucket`, `_sum` and `_count`).
@@ -348,22 +444,11 @@ pub fn prometheus_names() -> Vec<String> {
         .collect()
 }
 
-/// Rate-limit waits of one layer since start-up.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RateLimitWaits {
-    /// The layer (`dns`, `rdap`…).
-    pub layer: &'static str,
-    /// Requests that waited.
-    pub waits: u64,
-    /// Time spent waiting.
-    pub waited: Duration,
-}
-
 /// Values read when metrics are collected rather than counted as they happen.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// Watched domains by availability (every availability, zeros included).
-    pub domains: BTreeMap<String, u64>,
+    pub domains: Vec<(Availability, u64)>,
     /// Watched priority domains.
     pub priority: u64,
     /// Shards held.
@@ -374,43 +459,57 @@ pub struct Snapshot {
     pub unchecked: u64,
     /// Shards in all.
     pub shards_total: u64,
+    /// Availability notifications not yet accepted by the receiver.
+    pub notifications_pending: u64,
+    /// Age of the oldest of them (none when nothing is pending).
+    pub oldest_pending_notification: Option<Duration>,
     /// Rate-limit waits per layer.
     pub rate_limit_waits: Vec<RateLimitWaits>,
 }
 
-/// The values of a collected instrument ([`Kind::Gauge`] or
-/// [`Kind::ObservedCounter`]): attributes and value of each series.
+/// The series of a collected instrument ([`Kind::Gauge`] or
+/// [`Kind::ObservedCounter`]): attributes and value of each.
 pub fn collected(
     instrument: &Instrument,
     snapshot: &Snapshot,
     uptime: Duration,
-) -> Vec<(Vec<(&'static str, String)>, f64)> {
+) -> Vec<(Attributes, f64)> {
     #[allow(clippy::cast_precision_loss)]
     let plain = |value: u64| vec![(Vec::new(), value as f64)];
+    let layer = |w: &RateLimitWaits| vec![("layer", Cow::Borrowed(w.layer))];
     #[allow(clippy::cast_precision_loss)]
     match instrument.name {
         "domain_monitor.domains" => snapshot
             .domains
             .iter()
             .map(|(availability, count)| {
-                (vec![("availability", availability.clone())], *count as f64)
+                (
+                    vec![("availability", Cow::Borrowed(availability.as_str()))],
+                    *count as f64,
+                )
             })
             .collect(),
         "domain_monitor.domains.priority" => plain(snapshot.priority),
         "domain_monitor.shards.held" => plain(snapshot.shards_held),
         "domain_monitor.status.pending_writes" => plain(snapshot.pending_writes),
         "domain_monitor.domains.unchecked" => plain(snapshot.unchecked),
+        "domain_monitor.notifications.pending" => plain(snapshot.notifications_pending),
+        "domain_monitor.notifications.pending.age" => snapshot
+            .oldest_pending_notification
+            .map(|age| (Vec::new(), age.as_secs_f64()))
+            .into_iter()
+            .collect(),
         "domain_monitor.shards.total" => plain(snapshot.shards_total),
         "domain_monitor.uptime" => vec![(Vec::new(), uptime.as_secs_f64())],
         "domain_monitor.ratelimit.waits" => snapshot
             .rate_limit_waits
             .iter()
-            .map(|w| (vec![("layer", w.layer.to_owned())], w.waits as f64))
+            .map(|w| (layer(w), w.waits as f64))
             .collect(),
         "domain_monitor.ratelimit.wait" => snapshot
             .rate_limit_waits
             .iter()
-            .map(|w| (vec![("layer", w.layer.to_owned())], w.waited.as_secs_f64()))
+            .map(|w| (layer(w), w.waited.as_secs_f64()))
             .collect(),
         _ => Vec::new(),
     }
@@ -422,17 +521,214 @@ pub type SnapshotSource = Arc<dyn Fn() -> Snapshot + Send + Sync>;
 /// Where recordings go besides the in-process registry (OTLP).
 pub trait Export: Send + Sync {
     /// `by` was added to counter `instrument` with these attributes.
-    fn count(&self, instrument: &'static Instrument, label: &str, by: u64);
-    /// `duration` was recorded in timer `instrument`.
-    fn time(&self, instrument: &'static Instrument, label: &str, duration: Duration);
+    fn count(&self, instrument: &'static Instrument, attributes: &Attributes, by: u64);
+    /// `seconds` was recorded in histogram `instrument`.
+    fn time(&self, instrument: &'static Instrument, attributes: &Attributes, seconds: f64);
 }
 
-/// The registry. Cheap to share behind an `Arc`.
+type ExportSlot = Arc<OnceLock<Box<dyn Export>>>;
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A monotonic counter with labels `L`.
+pub struct Counter<L: LabelSet> {
+    instrument: &'static Instrument,
+    series: Mutex<HashMap<L, u64>>,
+    export: ExportSlot,
+}
+
+impl<L: LabelSet> Counter<L> {
+    fn new(instrument: &'static Instrument, export: &ExportSlot) -> Self {
+        debug_assert_eq!(instrument.attributes, L::KEYS, "{}", instrument.name);
+        Self {
+            instrument,
+            series: Mutex::new(HashMap::new()),
+            export: Arc::clone(export),
+        }
+    }
+
+    /// Adds `by` to the series `labels`.
+    pub fn add(&self, labels: L, by: u64) {
+        if let Some(export) = self.export.get() {
+            export.count(self.instrument, &labels.pairs(), by);
+        }
+        *lock(&self.series).entry(labels).or_default() += by;
+    }
+
+    /// Adds one to the series `labels`.
+    pub fn inc(&self, labels: L) {
+        self.add(labels, 1);
+    }
+
+    /// The value of the series `labels` (0 when never recorded).
+    pub fn get(&self, labels: &L) -> u64 {
+        lock(&self.series).get(labels).copied().unwrap_or(0)
+    }
+
+    /// The sum over every series.
+    pub fn total(&self) -> u64 {
+        lock(&self.series).values().sum()
+    }
+
+    /// Every series recorded, with its value.
+    pub fn series(&self) -> Vec<(L, u64)> {
+        lock(&self.series).iter().map(|(l, v)| (*l, *v)).collect()
+    }
+}
+
+/// A histogram of durations (seconds) with labels `L`.
+pub struct Timer<L: LabelSet> {
+    instrument: &'static Instrument,
+    series: Mutex<HashMap<L, TimerStats>>,
+    export: ExportSlot,
+}
+
+impl<L: LabelSet> Timer<L> {
+    fn new(instrument: &'static Instrument, export: &ExportSlot) -> Self {
+        debug_assert_eq!(instrument.attributes, L::KEYS, "{}", instrument.name);
+        Self {
+            instrument,
+            series: Mutex::new(HashMap::new()),
+            export: Arc::clone(export),
+        }
+    }
+
+    /// Records `duration` in the series `labels`.
+    pub fn record(&self, labels: L, duration: Duration) {
+        if let Some(export) = self.export.get() {
+            export.time(self.instrument, &labels.pairs(), duration.as_secs_f64());
+        }
+        lock(&self.series)
+            .entry(labels)
+            .or_default()
+            .record(duration.as_secs_f64() * 1000.0);
+    }
+
+    /// The summary of the series `labels`, if recorded.
+    pub fn summary(&self, labels: &L) -> Option<TimerSummary> {
+        lock(&self.series).get(labels).map(TimerStats::summary)
+    }
+
+    /// Every series recorded, as a histogram.
+    pub fn histograms(&self) -> Vec<(L, Histogram)> {
+        lock(&self.series)
+            .iter()
+            .map(|(l, t)| (*l, t.histogram()))
+            .collect()
+    }
+}
+
+/// A family seen without its label type: what the views need.
+pub trait Family: Send + Sync {
+    /// The instrument.
+    fn instrument(&self) -> &'static Instrument;
+    /// Forgets every series.
+    fn reset(&self);
+}
+
+/// A counter family seen without its label type.
+pub trait CounterFamily: Family {
+    /// Attributes and value of each series.
+    fn collect(&self) -> Vec<(Attributes, u64)>;
+}
+
+/// A timer family seen without its label type.
+pub trait TimerFamily: Family {
+    /// Attributes and histogram of each series.
+    fn collect(&self) -> Vec<(Attributes, Histogram)>;
+    /// Attributes and summary of each series.
+    fn summaries(&self) -> Vec<(Attributes, TimerSummary)>;
+}
+
+impl<L: LabelSet> Family for Counter<L> {
+    fn instrument(&self) -> &'static Instrument {
+        self.instrument
+    }
+
+    fn reset(&self) {
+        lock(&self.series).clear();
+    }
+}
+
+impl<L: LabelSet> CounterFamily for Counter<L> {
+    fn collect(&self) -> Vec<(Attributes, u64)> {
+        lock(&self.series)
+            .iter()
+            .map(|(l, v)| (l.pairs(), *v))
+            .collect()
+    }
+}
+
+impl<L: LabelSet> Family for Timer<L> {
+    fn instrument(&self) -> &'static Instrument {
+        self.instrument
+    }
+
+    fn reset(&self) {
+        lock(&self.series).clear();
+    }
+}
+
+impl<L: LabelSet> TimerFamily for Timer<L> {
+    fn collect(&self) -> Vec<(Attributes, Histogram)> {
+        lock(&self.series)
+            .iter()
+            .map(|(l, t)| (l.pairs(), t.histogram()))
+            .collect()
+    }
+
+    fn summaries(&self) -> Vec<(Attributes, TimerSummary)> {
+        lock(&self.series)
+            .iter()
+            .map(|(l, t)| (l.pairs(), t.summary()))
+            .collect()
+    }
+}
+
+/// The key of a series in the JSON view: its values joined by the
+/// instrument's separator (`dns/registered`; empty without labels).
+pub fn json_key(instrument: &Instrument, attributes: &Attributes) -> String {
+    let values: Vec<&str> = attributes.iter().map(|(_, v)| v.as_ref()).collect();
+    values.join(instrument.json_separator)
+}
+
+/// The registry: every counted instrument, typed. Cheap to share behind an
+/// `Arc`.
 pub struct Metrics {
     started: Instant,
-    counters: Mutex<BTreeMap<&'static str, BTreeMap<String, u64>>>,
-    timers: Mutex<BTreeMap<&'static str, BTreeMap<String, Timer>>>,
-    export: OnceLock<Box<dyn Export>>,
+    export: ExportSlot,
+    /// `domain_monitor.checks`.
+    pub checks: Counter<CheckLabels>,
+    /// `domain_monitor.check.duration`.
+    pub check_duration: Timer<CheckerLabels>,
+    /// `domain_monitor.verdicts`.
+    pub verdicts: Counter<AvailabilityLabels>,
+    /// `domain_monitor.transitions`.
+    pub transitions: Counter<TransitionLabels>,
+    /// `domain_monitor.callbacks`.
+    pub callbacks: Counter<CallbackLabels>,
+    /// `domain_monitor.callback.duration`.
+    pub callback_duration: Timer<CallbackKindLabels>,
+    /// `domain_monitor.rate_limited`.
+    pub rate_limited: Counter<CheckerLabels>,
+    /// `domain_monitor.status.writes`.
+    pub status_writes: Counter<WriteReasonLabels>,
+    /// `domain_monitor.status.changes`.
+    pub status_changes: Counter<StatusFieldLabels>,
+    /// `domain_monitor.first_checks`.
+    pub first_checks: Counter<NoLabels>,
+    /// `domain_monitor.reconcile.errors`.
+    pub reconcile_errors: Counter<ReconcileErrorLabels>,
+    /// `domain_monitor.sync.runs`.
+    pub sync_runs: Counter<SyncRunLabels>,
+    /// `domain_monitor.sync.duration`.
+    pub sync_duration: Timer<SyncTriggerLabels>,
+    /// `domain_monitor.sync.rejected_entries`.
+    pub sync_rejected: Counter<NoLabels>,
+    /// `http.server.request.duration`.
+    pub http_server_duration: Timer<HttpRequestLabels>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -453,11 +749,26 @@ impl Default for Metrics {
 impl Metrics {
     /// An empty registry; uptime counts from now.
     pub fn new() -> Self {
+        use instruments as i;
+        let export: ExportSlot = Arc::new(OnceLock::new());
         Self {
             started: Instant::now(),
-            counters: Mutex::new(BTreeMap::new()),
-            timers: Mutex::new(BTreeMap::new()),
-            export: OnceLock::new(),
+            checks: Counter::new(&i::CHECKS, &export),
+            check_duration: Timer::new(&i::CHECK_DURATION, &export),
+            verdicts: Counter::new(&i::VERDICTS, &export),
+            transitions: Counter::new(&i::TRANSITIONS, &export),
+            callbacks: Counter::new(&i::CALLBACKS, &export),
+            callback_duration: Timer::new(&i::CALLBACK_DURATION, &export),
+            rate_limited: Counter::new(&i::RATE_LIMITED, &export),
+            status_writes: Counter::new(&i::STATUS_WRITES, &export),
+            status_changes: Counter::new(&i::STATUS_CHANGES, &export),
+            first_checks: Counter::new(&i::FIRST_CHECKS, &export),
+            reconcile_errors: Counter::new(&i::RECONCILE_ERRORS, &export),
+            sync_runs: Counter::new(&i::SYNC_RUNS, &export),
+            sync_duration: Timer::new(&i::SYNC_DURATION, &export),
+            sync_rejected: Counter::new(&i::SYNC_REJECTED, &export),
+            http_server_duration: Timer::new(&i::HTTP_SERVER_DURATION, &export),
+            export,
         }
     }
 
@@ -477,146 +788,141 @@ impl Metrics {
         self.started.elapsed()
     }
 
-    /// Adds `by` to counter `name{label}`.
-    pub fn count(&self, name: &'static str, label: impl Into<String>, by: u64) {
-        let label = label.into();
-        if let Some((export, instrument)) = self.export.get().zip(instrument(name)) {
-            export.count(instrument, &label, by);
-        }
-        let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        *counters.entry(name).or_default().entry(label).or_default() += by;
+    /// Every counter family.
+    pub fn counter_families(&self) -> [&dyn CounterFamily; 11] {
+        [
+            &self.checks,
+            &self.verdicts,
+            &self.transitions,
+            &self.callbacks,
+            &self.rate_limited,
+            &self.status_writes,
+            &self.status_changes,
+            &self.first_checks,
+            &self.reconcile_errors,
+            &self.sync_runs,
+            &self.sync_rejected,
+        ]
     }
 
-    /// Records `duration` in timer `name{label}`.
-    pub fn time(&self, name: &'static str, label: impl Into<String>, duration: Duration) {
-        let label = label.into();
-        if let Some((export, instrument)) = self.export.get().zip(instrument(name)) {
-            export.time(instrument, &label, duration);
-        }
-        let mut timers = self.timers.lock().unwrap_or_else(|e| e.into_inner());
-        timers
-            .entry(name)
-            .or_default()
-            .entry(label)
-            .or_default()
-            .record(duration.as_secs_f64() * 1000.0);
+    /// Every timer family.
+    pub fn timer_families(&self) -> [&dyn TimerFamily; 4] {
+        [
+            &self.check_duration,
+            &self.callback_duration,
+            &self.sync_duration,
+            &self.http_server_duration,
+        ]
     }
 
-    /// A counter's value.
-    pub fn counter(&self, name: &'static str, label: &str) -> u64 {
-        let counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        counters
-            .get(name)
-            .and_then(|m| m.get(label))
-            .copied()
-            .unwrap_or(0)
-    }
-
-    /// Every counter: name → label → value.
+    /// The JSON view of the counters: JSON name → series key → value
+    /// (series never recorded are left out).
     pub fn counters(&self) -> BTreeMap<&'static str, BTreeMap<String, u64>> {
-        self.counters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Every timer: name → label → summary.
-    pub fn timers(&self) -> BTreeMap<&'static str, BTreeMap<String, TimerSummary>> {
-        let timers = self.timers.lock().unwrap_or_else(|e| e.into_inner());
-        timers
-            .iter()
-            .map(|(name, by_label)| {
-                (
-                    *name,
-                    by_label
-                        .iter()
-                        .map(|(l, t)| (l.clone(), t.summary()))
-                        .collect(),
-                )
+        self.counter_families()
+            .into_iter()
+            .filter_map(|family| {
+                let instrument = family.instrument();
+                let series: BTreeMap<String, u64> = family
+                    .collect()
+                    .into_iter()
+                    .map(|(attributes, v)| (json_key(instrument, &attributes), v))
+                    .collect();
+                (!series.is_empty()).then_some((instrument.json_key, series))
             })
             .collect()
     }
 
-    /// Every timer as a histogram: name → label → buckets.
-    pub fn histograms(&self) -> BTreeMap<&'static str, BTreeMap<String, Histogram>> {
-        let timers = self.timers.lock().unwrap_or_else(|e| e.into_inner());
-        timers
-            .iter()
-            .map(|(name, by_label)| {
-                let histograms = by_label
-                    .iter()
-                    .map(|(label, t)| {
-                        let histogram = Histogram {
-                            count: t.count,
-                            sum_seconds: t.sum_ms / 1000.0,
-                            buckets: t.buckets,
-                        };
-                        (label.clone(), histogram)
-                    })
+    /// The JSON view of the timers: JSON name → series key → summary.
+    pub fn timers(&self) -> BTreeMap<&'static str, BTreeMap<String, TimerSummary>> {
+        self.timer_families()
+            .into_iter()
+            .filter_map(|family| {
+                let instrument = family.instrument();
+                let series: BTreeMap<String, TimerSummary> = family
+                    .summaries()
+                    .into_iter()
+                    .map(|(attributes, s)| (json_key(instrument, &attributes), s))
                     .collect();
-                (*name, histograms)
+                (!series.is_empty()).then_some((instrument.json_key, series))
             })
             .collect()
     }
 
     /// Clears counters and timers (uptime goes on).
     pub fn reset(&self) {
-        self.counters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-        self.timers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        for family in self.counter_families() {
+            family.reset();
+        }
+        for family in self.timer_families() {
+            family.reset();
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{labels::*, *};
+    use crate::{check::CheckKind, resource::CheckOutcome};
+
+    fn dns(result: CheckOutcome) -> CheckLabels {
+        CheckLabels {
+            checker: CheckKind::Dns,
+            result,
+        }
+    }
 
     #[test]
     fn timers_summarise_and_reset_clears() {
         let metrics = Metrics::new();
+        let checker = CheckerLabels {
+            checker: CheckKind::Dns,
+        };
         for ms in 1..=100 {
-            metrics.time(names::CHECK_DURATION, "dns", Duration::from_millis(ms));
+            metrics
+                .check_duration
+                .record(checker, Duration::from_millis(ms));
         }
-        metrics.count(names::CHECK_RESULTS, "dns/registered", 3);
-        let summary = &metrics.timers()[names::CHECK_DURATION]["dns"];
+        metrics.checks.add(dns(CheckOutcome::Registered), 3);
+        let summary = &metrics.timers()["check_duration"]["dns"];
         assert_eq!(summary.count, 100);
         assert_eq!(summary.min_ms, 1.0);
         assert_eq!(summary.max_ms, 100.0);
         assert_eq!(summary.avg_ms, 50.5);
         assert_eq!(summary.p50_ms, 51.0);
         assert_eq!(summary.p99_ms, 99.0);
-        assert_eq!(metrics.counter(names::CHECK_RESULTS, "dns/registered"), 3);
+        assert_eq!(metrics.checks.get(&dns(CheckOutcome::Registered)), 3);
+        assert_eq!(metrics.counters()["check_results"]["dns/registered"], 3);
         metrics.reset();
         assert!(metrics.timers().is_empty() && metrics.counters().is_empty());
     }
 
     #[test]
-    fn labels_split_into_attributes_and_names_follow_prometheus_translation() {
-        let api = instrument(names::API_CALLS).unwrap();
+    fn json_keys_join_the_typed_values() {
+        let metrics = Metrics::new();
+        metrics.transitions.inc(TransitionLabels {
+            from: Availability::Registered,
+            to: Availability::Available,
+        });
+        metrics.http_server_duration.record(
+            HttpRequestLabels {
+                method: HttpMethod::Get,
+                route: "/domain/{domain}",
+                status: 404,
+            },
+            Duration::from_millis(2),
+        );
+        metrics.first_checks.inc(NoLabels);
+        let counters = metrics.counters();
+        assert_eq!(counters["transitions"]["Registered->Available"], 1);
+        assert_eq!(counters["first_checks"][""], 1);
         assert_eq!(
-            api.attributes_of("GET /domain/{domain} 404"),
-            [
-                ("method", "GET"),
-                ("route", "/domain/{domain}"),
-                ("status", "404")
-            ]
+            metrics.timers()["http_server_request_duration"]["GET /domain/{domain} 404"].count,
+            1
         );
-        let transitions = instrument(names::TRANSITIONS).unwrap();
-        assert_eq!(
-            transitions.attributes_of("Registered->Available"),
-            [("from", "Registered"), ("to", "Available")]
-        );
-        assert!(
-            instrument(names::SYNC_REJECTED)
-                .unwrap()
-                .attributes_of("")
-                .is_empty()
-        );
+    }
+
+    #[test]
+    fn names_follow_prometheus_translation_and_families_match_their_instruments() {
         let names = prometheus_names();
         for expected in [
             "domain_monitor_checks_total",
@@ -626,43 +932,80 @@ mod tests {
             "domain_monitor_ratelimit_waits_total",
             "domain_monitor_domains",
             "domain_monitor_uptime_seconds",
+            "domain_monitor_notifications_pending",
+            "domain_monitor_notifications_pending_age_seconds",
+            "http_server_request_duration_seconds_bucket",
         ] {
             assert!(names.iter().any(|n| n == expected), "{expected}: {names:?}");
         }
+        let metrics = Metrics::new();
+        let families: Vec<&'static Instrument> = metrics
+            .counter_families()
+            .iter()
+            .map(|f| f.instrument())
+            .chain(metrics.timer_families().iter().map(|f| f.instrument()))
+            .collect();
+        // Every counted instrument has a family, and only those.
+        for instrument in INSTRUMENTS {
+            let counted = matches!(instrument.kind, Kind::Counter | Kind::Histogram);
+            assert_eq!(
+                families.iter().any(|f| f.name == instrument.name),
+                counted,
+                "{}",
+                instrument.name
+            );
+            assert!(!instrument.description.is_empty(), "{}", instrument.name);
+        }
+        assert_eq!(
+            instruments::HTTP_SERVER_DURATION.prometheus_labels(),
+            [
+                "http_request_method",
+                "http_route",
+                "http_response_status_code"
+            ]
+        );
     }
 
     #[test]
-    fn every_recorded_metric_is_exported() {
-        for name in [
-            names::CHECK_RESULTS,
-            names::CHECK_DURATION,
-            names::VERDICTS,
-            names::TRANSITIONS,
-            names::CALLBACKS,
-            names::CALLBACK_DURATION,
-            names::RATE_LIMITED,
-            names::STATUS_WRITES,
-            names::RECONCILE_ERRORS,
-            names::SYNC_RUNS,
-            names::SYNC_DURATION,
-            names::SYNC_REJECTED,
-            names::API_CALLS,
-            names::API_DURATION,
-        ] {
-            assert!(instrument(name).is_some(), "{name} has no instrument");
+    fn the_readme_lists_every_instrument_under_both_names() {
+        let readme = include_str!("../../README.md");
+        for instrument in INSTRUMENTS {
+            for name in [instrument.name.to_owned(), instrument.prometheus_name()] {
+                assert!(
+                    readme.contains(&format!("`{name}`")),
+                    "README.md does not list `{name}`"
+                );
+            }
         }
     }
 
     #[test]
     fn the_percentile_window_is_bounded() {
         let metrics = Metrics::new();
+        let labels = CallbackKindLabels {
+            kind: CallbackKind::Notification,
+        };
         for _ in 0..(WINDOW * 3) {
-            metrics.time(names::API_DURATION, "GET /status", Duration::from_millis(5));
+            metrics
+                .callback_duration
+                .record(labels, Duration::from_millis(5));
         }
-        let timers = metrics.timers.lock().unwrap();
+        let series = lock(&metrics.callback_duration.series);
+        assert_eq!(series[&labels].window.len(), WINDOW);
+    }
+
+    #[test]
+    fn the_notification_age_is_absent_when_nothing_is_pending() {
+        let age = &instruments::NOTIFICATIONS_PENDING_AGE;
+        assert!(collected(age, &Snapshot::default(), Duration::ZERO).is_empty());
+        let snapshot = Snapshot {
+            notifications_pending: 2,
+            oldest_pending_notification: Some(Duration::from_secs(90)),
+            ..Snapshot::default()
+        };
         assert_eq!(
-            timers[names::API_DURATION]["GET /status"].window.len(),
-            WINDOW
+            collected(age, &snapshot, Duration::ZERO),
+            [(Vec::new(), 90.0)]
         );
     }
 }

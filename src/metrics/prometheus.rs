@@ -1,129 +1,226 @@
-//! `GET /metrics/prometheus`: the exported metrics in the Prometheus text
-//! exposition format (version 0.0.4), under the names Prometheus derives from
-//! the OTLP metrics, so one dashboard serves a scrape and an OTLP push alike.
+//! `GET /metrics/prometheus`: the registry in the Prometheus text exposition
+//! format (version 0.0.4), encoded by the `prometheus-client` crate, under
+//! the names and label names Prometheus derives from the OTLP metrics (dots
+//! become underscores, units and `_total` become suffixes), so one dashboard
+//! serves a scrape and an OTLP push alike.
 
-use std::fmt::Write;
+use std::{borrow::Cow, time::Duration};
 
-use super::{INSTRUMENTS, Instrument, Kind, Metrics, Snapshot};
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet},
+    metrics::{MetricType, counter::ConstCounter, gauge::ConstGauge},
+    registry::{Registry, Unit},
+};
+
+use super::{Attributes, BUCKETS, INSTRUMENTS, Instrument, Kind, Metrics, Snapshot};
 
 /// The content type of [`render`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Renders every metric: counters and histograms from `metrics`, collected
-/// values from `snapshot`. Labels `service_instance_id`/`instance` are left
-/// to the scraper.
+/// values from `snapshot`. Labels `job`/`instance` are left to the scraper.
 pub fn render(metrics: &Metrics, snapshot: &Snapshot) -> String {
-    let counters = metrics.counters();
-    let histograms = metrics.histograms();
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(View {
+        families: families(metrics),
+        snapshot: snapshot.clone(),
+        uptime: metrics.uptime(),
+    }));
     let mut out = String::new();
-    for instrument in INSTRUMENTS {
-        let name = instrument.prometheus_name();
-        header(&mut out, instrument, &name);
-        match instrument.kind {
-            Kind::Counter => {
-                for (label, value) in counters.get(instrument.key).into_iter().flatten() {
-                    sample(&mut out, &name, &instrument.attributes_of(label), *value);
-                }
-            }
-            Kind::Histogram => {
-                for (label, histogram) in histograms.get(instrument.key).into_iter().flatten() {
-                    let attributes = instrument.attributes_of(label);
-                    let mut cumulative = 0;
-                    for (i, count) in histogram.buckets.iter().enumerate() {
-                        cumulative += count;
-                        let le = super::BUCKETS
-                            .get(i)
-                            .map_or_else(|| "+Inf".to_owned(), f64::to_string);
-                        let mut with_le = attributes.clone();
-                        with_le.push(("le", &le));
-                        sample(&mut out, &format!("{name}_bucket"), &with_le, cumulative);
-                    }
-                    sample(
-                        &mut out,
-                        &format!("{name}_sum"),
-                        &attributes,
-                        histogram.sum_seconds,
-                    );
-                    sample(
-                        &mut out,
-                        &format!("{name}_count"),
-                        &attributes,
-                        histogram.count,
-                    );
-                }
-            }
-            Kind::Gauge | Kind::ObservedCounter => {
-                for (attributes, value) in super::collected(instrument, snapshot, metrics.uptime())
-                {
-                    let labels: Vec<(&str, &str)> =
-                        attributes.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                    sample(&mut out, &name, &labels, value);
-                }
-            }
-        }
-    }
+    // Writing to a String cannot fail, and the view writes nothing else.
+    let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &registry);
     out
 }
 
-fn header(out: &mut String, instrument: &Instrument, name: &str) {
-    let kind = match instrument.kind {
-        Kind::Counter | Kind::ObservedCounter => "counter",
-        Kind::Histogram => "histogram",
-        Kind::Gauge => "gauge",
+/// What one scrape encodes, read from the registry when the scrape began.
+#[derive(Debug)]
+struct View {
+    families: Vec<(&'static Instrument, Series)>,
+    snapshot: Snapshot,
+    uptime: Duration,
+}
+
+#[derive(Debug)]
+enum Series {
+    Counter(Vec<(Attributes, u64)>),
+    Histogram(Vec<(Attributes, super::Histogram)>),
+}
+
+fn families(metrics: &Metrics) -> Vec<(&'static Instrument, Series)> {
+    let counters = metrics
+        .counter_families()
+        .into_iter()
+        .map(|f| (f.instrument(), Series::Counter(sorted(f.collect()))));
+    let timers = metrics
+        .timer_families()
+        .into_iter()
+        .map(|f| (f.instrument(), Series::Histogram(sorted(f.collect()))));
+    counters.chain(timers).collect()
+}
+
+fn sorted<T>(mut series: Vec<(Attributes, T)>) -> Vec<(Attributes, T)> {
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    series
+}
+
+/// Attribute names as Prometheus label names (dots become underscores).
+fn label_set(attributes: &Attributes) -> Vec<(Cow<'static, str>, Cow<'static, str>)> {
+    attributes
+        .iter()
+        .map(|(key, value)| {
+            let key = if key.contains('.') {
+                Cow::Owned(key.replace('.', "_"))
+            } else {
+                Cow::Borrowed(*key)
+            };
+            (key, value.clone())
+        })
+        .collect()
+}
+
+fn descriptor<'a>(
+    encoder: &'a mut DescriptorEncoder<'_>,
+    instrument: &Instrument,
+    base: &'a str,
+    unit: Option<&'a Unit>,
+) -> Result<prometheus_client::encoding::MetricEncoder<'a>, std::fmt::Error> {
+    let metric_type = match instrument.kind {
+        Kind::Counter | Kind::ObservedCounter => MetricType::Counter,
+        Kind::Histogram => MetricType::Histogram,
+        Kind::Gauge => MetricType::Gauge,
     };
-    // Writing to a String cannot fail.
-    let _ = writeln!(out, "# HELP {name} {}", instrument.description);
-    let _ = writeln!(out, "# TYPE {name} {kind}");
+    encoder.encode_descriptor(base, instrument.description, unit, metric_type)
 }
 
-fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
-    out.push_str(name);
-    if !labels.is_empty() {
-        out.push('{');
-        for (i, (key, value)) in labels.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
+/// `value` as an integer, when it is one (and exactly representable).
+fn whole(value: f64) -> Option<u64> {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    (value.fract() == 0.0 && (0.0..9_007_199_254_740_992.0).contains(&value))
+        .then_some(value as u64)
+}
+
+impl Collector for View {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let seconds = Unit::Seconds;
+        for instrument in INSTRUMENTS {
+            let base = instrument.prometheus_base();
+            let unit = (instrument.unit == "s").then_some(&seconds);
+            let series = self
+                .families
+                .iter()
+                .find(|(i, _)| i.name == instrument.name);
+            match series {
+                Some((_, Series::Counter(series))) => {
+                    let mut metric = descriptor(&mut encoder, instrument, &base, unit)?;
+                    for (attributes, value) in series {
+                        let labels = label_set(attributes);
+                        ConstCounter::new(*value).encode(metric.encode_family(&labels)?)?;
+                    }
+                }
+                Some((_, Series::Histogram(series))) => {
+                    let mut metric = descriptor(&mut encoder, instrument, &base, unit)?;
+                    for (attributes, histogram) in series {
+                        let labels = label_set(attributes);
+                        let buckets: Vec<(f64, u64)> = BUCKETS
+                            .iter()
+                            .copied()
+                            .chain([f64::INFINITY])
+                            .zip(histogram.buckets)
+                            .collect();
+                        metric
+                            .encode_family(&labels)?
+                            .encode_histogram::<NoLabelSet>(
+                                histogram.sum_seconds,
+                                histogram.count,
+                                &buckets,
+                                None,
+                            )?;
+                    }
+                }
+                None => {
+                    let collected = super::collected(instrument, &self.snapshot, self.uptime);
+                    let mut metric = descriptor(&mut encoder, instrument, &base, unit)?;
+                    for (attributes, value) in collected {
+                        let labels = label_set(&attributes);
+                        let family = metric.encode_family(&labels)?;
+                        // Counts are written as integers (`3`, not `3.0`).
+                        match (instrument.kind, whole(value)) {
+                            (Kind::ObservedCounter, Some(n)) => {
+                                ConstCounter::new(n).encode(family)?;
+                            }
+                            (Kind::ObservedCounter, None) => {
+                                ConstCounter::new(value).encode(family)?
+                            }
+                            (_, Some(n)) => ConstGauge::new(n).encode(family)?,
+                            (_, None) => ConstGauge::new(value).encode(family)?,
+                        }
+                    }
+                }
             }
-            let _ = write!(out, "{key}=\"{}\"", escape(value));
         }
-        out.push('}');
+        Ok(())
     }
-    let _ = writeln!(out, " {value}");
-}
-
-/// Label values escape backslash, double quote and line feed.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-    use crate::metrics::names;
+    use crate::{
+        check::CheckKind,
+        metrics::labels::{CheckLabels, CheckerLabels, HttpMethod, HttpRequestLabels},
+        resource::{Availability, CheckOutcome},
+    };
 
     #[test]
-    fn counters_and_histograms_render_with_attributes_and_cumulative_buckets() {
+    fn counters_and_histograms_render_with_labels_and_cumulative_buckets() {
         let metrics = Metrics::new();
-        metrics.count(names::CHECK_RESULTS, "dns/registered", 3);
-        metrics.count(names::API_CALLS, "GET /domain/{domain} 404", 1);
-        metrics.time(names::CHECK_DURATION, "rdap", Duration::from_millis(3));
-        metrics.time(names::CHECK_DURATION, "rdap", Duration::from_millis(40));
-        let text = render(&metrics, &Snapshot::default());
-        assert!(text.contains("# TYPE domain_monitor_checks_total counter\n"));
+        metrics.checks.add(
+            CheckLabels {
+                checker: CheckKind::Dns,
+                result: CheckOutcome::Registered,
+            },
+            3,
+        );
+        metrics.http_server_duration.record(
+            HttpRequestLabels {
+                method: HttpMethod::Get,
+                route: "/domain/{domain}",
+                status: 404,
+            },
+            Duration::from_millis(7),
+        );
+        let rdap = CheckerLabels {
+            checker: CheckKind::Rdap,
+        };
+        metrics
+            .check_duration
+            .record(rdap, Duration::from_millis(3));
+        metrics
+            .check_duration
+            .record(rdap, Duration::from_millis(40));
+        let snapshot = Snapshot {
+            domains: vec![(Availability::PendingDelete, 2)],
+            ..Snapshot::default()
+        };
+        let text = render(&metrics, &snapshot);
         assert!(
-            text.contains("domain_monitor_checks_total{checker=\"dns\",result=\"registered\"} 3\n")
+            text.contains("# TYPE domain_monitor_checks_total counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("domain_monitor_checks_total{checker=\"dns\",result=\"registered\"} 3\n"),
+            "{text}"
         );
         assert!(text.contains(
-            "domain_monitor_http_server_requests_total{method=\"GET\",route=\"/domain/{domain}\",status=\"404\"} 1\n"
-        ));
-        assert!(text.contains(
-            "domain_monitor_check_duration_seconds_bucket{checker=\"rdap\",le=\"0.0025\"} 0\n"
-        ));
+            "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"/domain/{domain}\",http_response_status_code=\"404\"} 1\n"
+        ), "{text}");
+        assert!(
+            text.contains(
+                "domain_monitor_check_duration_seconds_bucket{checker=\"rdap\",le=\"0.0025\"} 0\n"
+            ),
+            "{text}"
+        );
         assert!(text.contains(
             "domain_monitor_check_duration_seconds_bucket{checker=\"rdap\",le=\"0.005\"} 1\n"
         ));
@@ -134,13 +231,21 @@ mod tests {
             "domain_monitor_check_duration_seconds_bucket{checker=\"rdap\",le=\"+Inf\"} 2\n"
         ));
         assert!(
-            text.contains("domain_monitor_check_duration_seconds_sum{checker=\"rdap\"} 0.043\n")
+            text.contains("domain_monitor_check_duration_seconds_sum{checker=\"rdap\"} 0.043\n"),
+            "{text}"
         );
         assert!(text.contains("domain_monitor_check_duration_seconds_count{checker=\"rdap\"} 2\n"));
-    }
-
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert!(
+            text.contains("domain_monitor_domains{availability=\"PendingDelete\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE domain_monitor_uptime_seconds gauge\n"));
+        // Absent, not zero, when no notification is pending.
+        assert!(!text.contains("\ndomain_monitor_notifications_pending_age_seconds "));
+        // Every exported name is declared, as Prometheus derives it.
+        for instrument in INSTRUMENTS {
+            let name = instrument.prometheus_name();
+            assert!(text.contains(&format!("# TYPE {name} ")), "{name}\n{text}");
+        }
     }
 }

@@ -11,7 +11,10 @@ use tracing::{info, warn};
 
 use super::{Delivery, Notifier, retry_delay};
 use crate::{
-    metrics::{Metrics, names},
+    metrics::{
+        Metrics,
+        labels::{CallbackKind, CallbackKindLabels, CallbackLabels, CallbackOutcome},
+    },
     resource::{NotificationDelivery, NotificationState},
 };
 
@@ -44,13 +47,19 @@ pub async fn attempt(
     let outcome = notifier
         .post(entry.payload.clone(), Some(&entry.idempotency_key))
         .await;
-    metrics.time(names::CALLBACK_DURATION, "notification", started.elapsed());
-    let word = match &outcome {
-        Delivery::Delivered { .. } => "delivered",
-        Delivery::Retry { .. } => "retry",
-        Delivery::Rejected { .. } => "rejected",
+    let kind = CallbackKind::Notification;
+    metrics
+        .callback_duration
+        .record(CallbackKindLabels { kind }, started.elapsed());
+    let outcome_label = match &outcome {
+        Delivery::Delivered { .. } => CallbackOutcome::Delivered,
+        Delivery::Retry { .. } => CallbackOutcome::Retry,
+        Delivery::Rejected { .. } => CallbackOutcome::Rejected,
     };
-    metrics.count(names::CALLBACKS, format!("notification/{word}"), 1);
+    metrics.callbacks.inc(CallbackLabels {
+        kind,
+        outcome: outcome_label,
+    });
     let mut updated = entry.clone();
     updated.attempts = updated.attempts.saturating_add(1);
     let now = Timestamp::now();

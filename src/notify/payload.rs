@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::check::{CheckOutcome, CheckReport, layered::Evaluation};
+use crate::check::{CheckReport, layered::Evaluation};
 
 /// Seconds since the epoch with milliseconds, as the seed's receivers expect
 /// (`1647854321.123`).
@@ -11,19 +11,6 @@ pub fn unix_seconds(t: jiff::Timestamp) -> f64 {
     #[allow(clippy::cast_precision_loss)]
     let millis = t.as_millisecond() as f64;
     millis / 1000.0
-}
-
-/// The `result` word of a per-check callback.
-pub fn result_word(outcome: CheckOutcome) -> &'static str {
-    match outcome {
-        CheckOutcome::Registered => "registered",
-        CheckOutcome::Available => "available",
-        CheckOutcome::Reserved => "reserved",
-        CheckOutcome::Inconclusive => "inconclusive",
-        CheckOutcome::RateLimited => "rate_limited",
-        CheckOutcome::Error => "error",
-        CheckOutcome::Skipped => "skipped",
-    }
 }
 
 fn details(report: &CheckReport) -> Value {
@@ -47,7 +34,7 @@ pub struct CheckResultPayload {
     pub domain: String,
     /// `dns`, `http`, `rdap`, `registrar` or `whois`.
     pub check_type: &'static str,
-    /// See [`result_word`].
+    /// [`crate::check::CheckOutcome::as_str`].
     pub result: &'static str,
     /// When the check ran (seconds since the epoch).
     pub timestamp: f64,
@@ -63,7 +50,7 @@ impl CheckResultPayload {
         Self {
             domain: domain.to_owned(),
             check_type: report.kind.as_str(),
-            result: result_word(report.outcome),
+            result: report.outcome.as_str(),
             timestamp: unix_seconds(report.checked_at),
             details: details(report),
             duration_ms: u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
@@ -83,7 +70,7 @@ pub fn availability_notification(evaluation: &Evaluation) -> Value {
         checks.insert(
             report.kind.as_str().to_owned(),
             json!({
-                "result": result_word(report.outcome),
+                "result": report.outcome.as_str(),
                 "timestamp": unix_seconds(report.checked_at),
                 "duration_ms": u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
                 "details": details(report),
@@ -125,7 +112,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        check::{CheckKind, RegistrationFacts, layered::Evaluation},
+        check::{CheckKind, CheckOutcome, RegistrationFacts, layered::Evaluation},
         domain_name::DomainName,
         verdict::{VerdictPolicy, decide},
     };

@@ -25,7 +25,10 @@ use url::Url;
 use self::plan::{DomainList, ExistingResource, ListError, MassDeletion, RejectedEntry};
 use crate::{
     domain_name::DomainName,
-    metrics::{Metrics, names},
+    metrics::{
+        Metrics,
+        labels::{NoLabels, SyncOutcome, SyncRunLabels, SyncTrigger, SyncTriggerLabels},
+    },
     notify::redacted_url,
     resource::{MonitoredDomain, MonitoredDomainSpec, SOURCE_API, SOURCE_LABEL},
 };
@@ -157,23 +160,25 @@ impl DomainSync {
 
     /// Runs one sync now; `trigger` (`scheduled`, `refresh`) labels its
     /// duration in the metrics.
-    pub async fn run_once(&self, trigger: &'static str) -> Result<SyncSummary, SyncError> {
+    pub async fn run_once(&self, trigger: SyncTrigger) -> Result<SyncSummary, SyncError> {
         let _guard = self.running.lock().await;
         let started = std::time::Instant::now();
         let result = self.sync().await;
         self.metrics
-            .time(names::SYNC_DURATION, trigger, started.elapsed());
+            .sync_duration
+            .record(SyncTriggerLabels { trigger }, started.elapsed());
         let outcome = match &result {
             Ok(summary) => {
                 self.metrics
-                    .count(names::SYNC_REJECTED, "", summary.rejected_count as u64);
-                "ok"
+                    .sync_rejected
+                    .add(NoLabels, summary.rejected_count as u64);
+                SyncOutcome::Ok
             }
-            Err(SyncError::Refused(_)) => "refused",
-            Err(SyncError::Malformed(_)) => "malformed",
-            Err(_) => "failed",
+            Err(SyncError::Refused(_)) => SyncOutcome::Refused,
+            Err(SyncError::Malformed(_)) => SyncOutcome::Malformed,
+            Err(_) => SyncOutcome::Failed,
         };
-        self.metrics.count(names::SYNC_RUNS, outcome, 1);
+        self.metrics.sync_runs.inc(SyncRunLabels { outcome });
         result
     }
 
@@ -421,7 +426,7 @@ pub async fn run_periodic(
         if !*leader.borrow() {
             continue;
         }
-        match sync.run_once("scheduled").await {
+        match sync.run_once(SyncTrigger::Scheduled).await {
             Ok(_) => failures = 0,
             Err(err) => {
                 let retry = retry_after_failure(&err, failures, interval);
