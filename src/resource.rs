@@ -148,6 +148,16 @@ pub enum WriteReason {
 }
 
 impl WriteReason {
+    /// Every reason, in declaration order.
+    pub const ALL: [Self; 6] = [
+        Self::First,
+        Self::Facts,
+        Self::Change,
+        Self::Refresh,
+        Self::Notification,
+        Self::Invalid,
+    ];
+
     /// The word in logs and metrics.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -296,6 +306,17 @@ pub enum CheckOutcome {
 }
 
 impl CheckOutcome {
+    /// Every outcome, in declaration order.
+    pub const ALL: [Self; 7] = [
+        Self::Registered,
+        Self::Available,
+        Self::Reserved,
+        Self::Inconclusive,
+        Self::RateLimited,
+        Self::Error,
+        Self::Skipped,
+    ];
+
     /// The word in callbacks, span attributes and metrics (`registered`,
     /// `available`, `reserved`, `inconclusive`, `rate_limited`, `error`,
     /// `skipped`).

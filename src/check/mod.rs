@@ -47,6 +47,15 @@ pub enum CheckKind {
 }
 
 impl CheckKind {
+    /// Every checker, in declaration order.
+    pub const ALL: [Self; 5] = [
+        Self::Dns,
+        Self::Http,
+        Self::Rdap,
+        Self::Registrar,
+        Self::Whois,
+    ];
+
     /// The name used in status, callbacks and metrics.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -272,6 +272,16 @@ pub enum ReconcileErrorKind {
 }
 
 impl ReconcileErrorKind {
+    /// Every kind.
+    pub const ALL: [Self; 6] = [
+        Self::Relabel,
+        Self::Panic,
+        Self::Other,
+        Self::WriteStatus,
+        Self::WriteStatusRetry,
+        Self::EventDropped,
+    ];
+
     /// The word on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -299,6 +309,9 @@ pub enum SyncOutcome {
 }
 
 impl SyncOutcome {
+    /// Every outcome.
+    pub const ALL: [Self; 4] = [Self::Ok, Self::Refused, Self::Malformed, Self::Failed];
+
     /// The word on the wire.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -33,7 +33,10 @@ use self::labels::{
     SyncTriggerLabels, TransitionLabels, WriteReasonLabels,
 };
 pub use crate::ratelimit::RateLimitWaits;
-use crate::resource::Availability;
+use crate::{
+    check::CheckKind,
+    resource::{Availability, CheckOutcome, WriteReason},
+};
 
 /// Samples kept per timer for percentiles.
 const WINDOW: usize = 1024;
@@ -648,7 +651,8 @@ impl<L: LabelSet> Family for Counter<L> {
     }
 
     fn reset(&self) {
-        lock(&self.series).clear();
+        // Kept at zero, not forgotten: the preset series stay visible.
+        lock(&self.series).values_mut().for_each(|v| *v = 0);
     }
 }
 
@@ -770,12 +774,61 @@ impl Metrics {
             http_server_duration: Timer::new(&i::HTTP_SERVER_DURATION, &export),
             export,
         }
+        .preset()
+    }
+
+    /// Starts at zero every series an alert or a dashboard compares over
+    /// time, so that the first increment of each is a visible change
+    /// (`rate()` cannot see the first sample of a new series).
+    fn preset(self) -> Self {
+        use labels::{CallbackKind as K, CallbackOutcome as O};
+        for checker in CheckKind::ALL {
+            for result in CheckOutcome::ALL {
+                self.checks.add(CheckLabels { checker, result }, 0);
+            }
+            self.rate_limited.add(CheckerLabels { checker }, 0);
+        }
+        for availability in Availability::ALL {
+            self.verdicts.add(AvailabilityLabels { availability }, 0);
+        }
+        for (kind, outcome) in [
+            (K::Notification, O::Delivered),
+            (K::Notification, O::Retry),
+            (K::Notification, O::Rejected),
+            (K::CheckResult, O::Delivered),
+            (K::CheckResult, O::Failed),
+            (K::CheckResult, O::Dropped),
+        ] {
+            self.callbacks.add(CallbackLabels { kind, outcome }, 0);
+        }
+        for reason in WriteReason::ALL {
+            self.status_writes.add(WriteReasonLabels { reason }, 0);
+        }
+        for kind in labels::ReconcileErrorKind::ALL {
+            self.reconcile_errors.add(ReconcileErrorLabels { kind }, 0);
+        }
+        for outcome in labels::SyncOutcome::ALL {
+            self.sync_runs.add(SyncRunLabels { outcome }, 0);
+        }
+        self.first_checks.add(NoLabels, 0);
+        self.sync_rejected.add(NoLabels, 0);
+        self
     }
 
     /// Forwards every later recording to `export` as well (once; a second
-    /// call is ignored).
+    /// call is ignored). The counters' values so far, zeros included, are
+    /// handed over first, so the exported totals match the registry's.
     pub fn export_to(&self, export: Box<dyn Export>) {
-        let _ = self.export.set(export);
+        if self.export.set(export).is_err() {
+            return;
+        }
+        if let Some(export) = self.export.get() {
+            for family in self.counter_families() {
+                for (attributes, value) in family.collect() {
+                    export.count(family.instrument(), &attributes, value);
+                }
+            }
+        }
     }
 
     /// When the registry was created (start-up).
@@ -816,7 +869,7 @@ impl Metrics {
     }
 
     /// The JSON view of the counters: JSON name → series key → value
-    /// (series never recorded are left out).
+    /// (series that are still zero are left out).
     pub fn counters(&self) -> BTreeMap<&'static str, BTreeMap<String, u64>> {
         self.counter_families()
             .into_iter()
@@ -825,6 +878,7 @@ impl Metrics {
                 let series: BTreeMap<String, u64> = family
                     .collect()
                     .into_iter()
+                    .filter(|(_, v)| *v > 0)
                     .map(|(attributes, v)| (json_key(instrument, &attributes), v))
                     .collect();
                 (!series.is_empty()).then_some((instrument.json_key, series))
@@ -848,7 +902,8 @@ impl Metrics {
             .collect()
     }
 
-    /// Clears counters and timers (uptime goes on).
+    /// Sets counters back to zero and clears timers (uptime goes on). The
+    /// exported OTLP totals are not reset: they stay monotonic.
     pub fn reset(&self) {
         for family in self.counter_families() {
             family.reset();
@@ -862,7 +917,6 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::{labels::*, *};
-    use crate::{check::CheckKind, resource::CheckOutcome};
 
     fn dns(result: CheckOutcome) -> CheckLabels {
         CheckLabels {
@@ -894,6 +948,7 @@ mod tests {
         assert_eq!(metrics.counters()["check_results"]["dns/registered"], 3);
         metrics.reset();
         assert!(metrics.timers().is_empty() && metrics.counters().is_empty());
+        assert_eq!(metrics.checks.get(&dns(CheckOutcome::Registered)), 0);
     }
 
     #[test]
@@ -963,6 +1018,50 @@ mod tests {
                 "http_route",
                 "http_response_status_code"
             ]
+        );
+    }
+
+    /// Records what reaches the exporter.
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<(&'static str, String, u64)>>);
+
+    impl Export for Arc<Recorded> {
+        fn count(&self, instrument: &'static Instrument, attributes: &Attributes, by: u64) {
+            lock(&self.0).push((instrument.name, json_key(instrument, attributes), by));
+        }
+        fn time(&self, _: &'static Instrument, _: &Attributes, _: f64) {}
+    }
+
+    #[test]
+    fn alerted_series_start_at_zero_and_reach_the_exporter_with_what_came_before() {
+        let metrics = Metrics::new();
+        let rejected = CallbackLabels {
+            kind: CallbackKind::Notification,
+            outcome: CallbackOutcome::Rejected,
+        };
+        assert_eq!(metrics.callbacks.series().len(), 6);
+        assert!(
+            metrics
+                .sync_runs
+                .series()
+                .iter()
+                .any(|(l, v)| l.outcome == SyncOutcome::Refused && *v == 0)
+        );
+        // Zeros stay out of the JSON view.
+        assert!(!metrics.counters().contains_key("callbacks"));
+        metrics.checks.add(dns(CheckOutcome::Error), 2);
+        let recorded = Arc::new(Recorded::default());
+        metrics.export_to(Box::new(Arc::clone(&recorded)));
+        metrics.callbacks.inc(rejected);
+        let seen = lock(&recorded.0).clone();
+        assert!(seen.contains(&("domain_monitor.checks", "dns/error".to_owned(), 2)));
+        assert!(seen.contains(&("domain_monitor.sync.runs", "refused".to_owned(), 0)));
+        assert_eq!(
+            seen.iter()
+                .filter(|(n, k, _)| *n == "domain_monitor.callbacks" && k == "notification/rejected")
+                .map(|(_, _, by)| by)
+                .sum::<u64>(),
+            1
         );
     }
 
