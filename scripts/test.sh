@@ -16,6 +16,8 @@ log "project-local test servers and tools (first run builds them: several minute
 bash tests/tools/install-rdap-srv.sh >/dev/null
 DM_HELM="$(bash tests/tools/install-helm.sh | tail -n 1)"
 export DM_HELM
+DM_DASHBOARD_CHECK="$(bash tests/dashboard/build.sh | tail -n 1)"
+export DM_DASHBOARD_CHECK
 
 log "format and lints"
 cargo fmt --all -- --check
