@@ -274,18 +274,9 @@ fn names_in(promql: &str) -> Result<(BTreeSet<String>, BTreeSet<String>), String
 
 /// Every series name the operator exports to Prometheus.
 fn exported_names() -> BTreeSet<String> {
-    let mut names: BTreeSet<String> = domain_monitor::metrics::prometheus_names()
+    domain_monitor::metrics::prometheus_names()
         .into_iter()
-        .collect();
-    // TODO: drop these two once src/metrics lists them: the notification
-    // outbox gauges are being added there (issue 16, item 1).
-    for gauge in [
-        "domain_monitor_notifications_pending",
-        "domain_monitor_notifications_pending_age_seconds",
-    ] {
-        names.insert(gauge.to_owned());
-    }
-    names
+        .collect()
 }
 
 // === the tests ===

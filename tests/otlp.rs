@@ -148,7 +148,7 @@ async fn metrics_and_spans_reach_the_otlp_receiver_with_their_resource_and_are_f
 
     let checks = metrics["domain_monitor.checks"];
     assert_eq!(checks.unit, "{check}");
-    assert!(checks.description.contains("by checker and result"));
+    assert!(checks.description.starts_with("Checks run, by checker"));
     let check_points = points(checks);
     let dns_registered = check_points
         .iter()
