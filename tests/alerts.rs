@@ -397,6 +397,79 @@ fn the_alerts_use_only_metrics_the_operator_exports() {
     }
 }
 
+/// The `label="value"` and `label=~"a|b"` matchers of `promql`, as
+/// (label, value) pairs (negative matchers are left out: they match
+/// anything else).
+fn positive_matchers(promql: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut rest = promql;
+    while let Some(quote) = rest.find('"') {
+        let (before, after) = rest.split_at(quote);
+        let after = &after[1..];
+        let end = after.find('"').unwrap_or(after.len());
+        let value = &after[..end];
+        rest = after.get(end + 1..).unwrap_or("");
+        let operator = before.trim_end();
+        let (label_part, regex) = if let Some(l) = operator.strip_suffix("=~") {
+            (l, true)
+        } else if let Some(l) = operator.strip_suffix('=') {
+            if l.ends_with('!') {
+                continue;
+            }
+            (l, false)
+        } else {
+            continue;
+        };
+        let label: String = label_part
+            .trim_end()
+            .chars()
+            .rev()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        let values: Vec<&str> = if regex {
+            value.split('|').collect()
+        } else {
+            vec![value]
+        };
+        found.extend(values.into_iter().map(|v| (label.clone(), v.to_owned())));
+    }
+    found
+}
+
+#[test]
+fn the_label_values_the_alerts_match_are_ones_the_operator_emits() {
+    // A fresh registry already holds every series an alert compares
+    // (counters an alert watches start at zero).
+    let exposition = domain_monitor::metrics::prometheus::render(
+        &domain_monitor::metrics::Metrics::new(),
+        &domain_monitor::metrics::Snapshot::default(),
+    );
+    let mut checked = 0;
+    for r in rules_of(&enabled()) {
+        let alert = r["alert"].as_str().unwrap();
+        let expr = r["expr"].as_str().unwrap();
+        for (label, value) in positive_matchers(expr) {
+            assert!(
+                exposition.contains(&format!("{label}=\"{value}\"")),
+                "{alert}: {label}=\"{value}\" is no series the operator emits:\n{expr}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 6, "only {checked} matchers found");
+    assert_eq!(
+        positive_matchers(r#"x{kind="notification",outcome=~"retry|rejected",result!="skipped"}"#),
+        [
+            ("kind".to_owned(), "notification".to_owned()),
+            ("outcome".to_owned(), "retry".to_owned()),
+            ("outcome".to_owned(), "rejected".to_owned())
+        ]
+    );
+}
+
 #[test]
 fn the_name_scanner_tells_metrics_labels_and_unknown_words_apart() {
     let (metrics, labels) = names_in(
