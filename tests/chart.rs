@@ -1,7 +1,8 @@
 //! The Helm chart, the plain manifests and the Grafana dashboard, checked the
 //! way a user meets them: rendered by helm, applied to a real API server, and
 //! the operator run with the chart's ServiceAccount token, environment and
-//! Secret. helm comes from `DM_HELM` (set by `just test`), promtool from PATH.
+//! Secret. helm comes from `DM_HELM` and promtool from `DM_PROMTOOL` (both set
+//! by `just test`; promtool falls back to the one on PATH).
 
 mod support;
 
@@ -67,6 +68,12 @@ fn helm_binary() -> PathBuf {
         path.display()
     );
     path
+}
+
+/// promtool: `DM_PROMTOOL` (tests/prometheus/build.sh, set by `just test`),
+/// else the one on PATH.
+fn promtool_binary() -> PathBuf {
+    std::env::var_os("DM_PROMTOOL").map_or_else(|| PathBuf::from("promtool"), PathBuf::from)
 }
 
 /// Runs `command`: its stdout on success, else what it said (stderr, stdout).
@@ -779,8 +786,9 @@ fn the_dashboard_queries_are_valid_promql_over_the_operators_metrics() {
             .collect::<Vec<_>>()}]})
     };
     let check = |file: &str| {
-        run(Command::new("promtool").args(["check", "rules", file]))
-            .map_err(|e| format!("{e}\n(promtool comes with `apt-get install -y prometheus`)"))
+        run(Command::new(promtool_binary()).args(["check", "rules", file])).map_err(|e| {
+            format!("{e}\n(promtool: `export DM_PROMTOOL=\"$(bash tests/prometheus/build.sh | tail -n 1)/promtool\"`)")
+        })
     };
     let file = write_json(
         dir.path(),

@@ -9,6 +9,7 @@ pub mod http_stub;
 pub mod lab;
 pub mod nsd;
 pub mod operator;
+pub mod prometheus;
 pub mod proxy;
 pub mod rdap_srv;
 pub mod registrar_stub;
