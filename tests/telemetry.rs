@@ -178,12 +178,13 @@ fn table(path: &str, answers: &[Answer]) -> String {
 
 type Series = BTreeSet<BTreeMap<String, String>>;
 
-/// Every series of `job` named `domain_monitor_*`, without `job` and
+/// Every series of `job` named `domain_monitor_*` or `http_server_*` (the
+/// operator's own metrics), without `job` and
 /// `instance` (which differ by path).
 async fn operator_series(prometheus: &Prometheus, job: &str) -> Series {
     prometheus
         .query(&format!(
-            r#"{{__name__=~"domain_monitor_.+", job="{job}"}}"#
+            r#"{{__name__=~"(domain_monitor|http_server)_.+", job="{job}"}}"#
         ))
         .await
         .into_iter()
@@ -216,11 +217,11 @@ fn with_numeric_le(series: &Series) -> Series {
         .collect()
 }
 
-/// The metric names of `job` outside `domain_monitor_*`.
+/// The metric names of `job` outside the operator's own.
 async fn other_names(prometheus: &Prometheus, job: &str) -> BTreeSet<String> {
     prometheus
         .query(&format!(
-            r#"group by (__name__) ({{__name__!~"domain_monitor_.+", job="{job}"}})"#
+            r#"group by (__name__) ({{__name__!~"(domain_monitor|http_server)_.+", job="{job}"}})"#
         ))
         .await
         .into_iter()
@@ -282,7 +283,7 @@ async fn assert_same_series_pushed_and_scraped(prometheus: &Prometheus) {
     };
     let (pushed, scraped) = (with_numeric_le(&raw_pushed), with_numeric_le(&raw_scraped));
     println!(
-        "{} domain_monitor_* names, {} series on each path; {} bucket series differ only in how `le` is written",
+        "{} operator metric names, {} series on each path; {} bucket series differ only in how `le` is written",
         names(&pushed).len(),
         pushed.len(),
         raw_pushed.difference(&raw_scraped).count()
@@ -291,6 +292,14 @@ async fn assert_same_series_pushed_and_scraped(prometheus: &Prometheus) {
         names(&pushed),
         names(&scraped),
         "the same metric names pushed and scraped"
+    );
+    let exported: BTreeSet<String> = domain_monitor::metrics::prometheus_names()
+        .into_iter()
+        .collect();
+    let unknown: Vec<_> = names(&pushed).difference(&exported).cloned().collect();
+    assert!(
+        unknown.is_empty(),
+        "names the registry does not list: {unknown:?}"
     );
     let only_pushed: Vec<_> = pushed.difference(&scraped).collect();
     let only_scraped: Vec<_> = scraped.difference(&pushed).collect();

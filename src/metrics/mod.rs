@@ -671,7 +671,9 @@ impl<L: LabelSet> Family for Timer<L> {
     }
 
     fn reset(&self) {
-        lock(&self.series).clear();
+        lock(&self.series)
+            .values_mut()
+            .for_each(|t| *t = TimerStats::default());
     }
 }
 
@@ -790,7 +792,16 @@ impl Metrics {
         }
         for availability in Availability::ALL {
             self.verdicts.add(AvailabilityLabels { availability }, 0);
+            for to in Availability::ALL
+                .into_iter()
+                .filter(|to| *to != availability)
+            {
+                let from = availability;
+                self.transitions.add(TransitionLabels { from, to }, 0);
+            }
         }
+        // Histograms are not preset: OTLP has no empty histogram point, and
+        // the pushed and the scraped series must be the same.
         for (kind, outcome) in [
             (K::Notification, O::Delivered),
             (K::Notification, O::Retry),
@@ -895,6 +906,7 @@ impl Metrics {
                 let series: BTreeMap<String, TimerSummary> = family
                     .summaries()
                     .into_iter()
+                    .filter(|(_, s)| s.count > 0)
                     .map(|(attributes, s)| (json_key(instrument, &attributes), s))
                     .collect();
                 (!series.is_empty()).then_some((instrument.json_key, series))
