@@ -17,27 +17,12 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 out="${OUT:-${CARGO_TARGET_DIR:-$repo/target}/tools/test-apiserver}"
-stamp="$out.stamp"
 
+source "$repo/tests/tools/go-tool.sh"
 cd "$here"
-mkdir -p "$(dirname "$out")"
-
-# Serialise concurrent invocations (e.g. several test binaries starting at
-# once) so they neither build twice nor see a half-written binary.
-if command -v flock >/dev/null 2>&1; then
-	exec 9>"$out.lock"
-	flock 9
-fi
-
 # LC_ALL=C makes the glob order, and so the hash, locale-independent.
-want="$(LC_ALL=C sha256sum go.mod go.sum build.sh ./*.go | sha256sum | cut -d' ' -f1)"
-if [[ -x "$out" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-	echo "test-apiserver up to date ($out)" >&2
-	echo "$out"
-	exit 0
-fi
-
-echo "building test-apiserver (first build takes several minutes)…" >&2
+want="$(LC_ALL=C sha256sum go.mod go.sum build.sh ./*.go ../tools/go-tool.sh | sha256sum | cut -d' ' -f1)"
+go_tool_start test-apiserver "$out" "$want" "$out"
 
 # Stamp the real Kubernetes version into the binary so /version (and thus
 # kubectl and client libraries) report it instead of v0.0.0-master.
@@ -48,17 +33,9 @@ ldflags="-s -w"
 ldflags+=" -X $vpkg.gitVersion=$k8s_version -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$k8s_minor"
 ldflags+=" -X $vpkg.gitTreeState=clean"
 
-# sum.golang.org may be unreachable: everything is verified against the
-# committed go.sum instead, and -mod=readonly makes a missing entry an error
-# rather than something fetched and trusted silently. GOTOOLCHAIN=local stops
-# the go command from trying to download a different toolchain.
-export GOSUMDB=off GOFLAGS="-mod=readonly -buildvcs=false" GOTOOLCHAIN=local CGO_ENABLED=0
 
 tmp="$out.tmp.$$"
 trap 'rm -f "$tmp"' EXIT
-start=$SECONDS
 go build -trimpath -ldflags="$ldflags" -o "$tmp" .
 mv -f "$tmp" "$out"
-echo "$want" >"$stamp"
-echo "built $out in $((SECONDS - start))s" >&2
-echo "$out"
+go_tool_done test-apiserver "$out" "$want"

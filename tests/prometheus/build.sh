@@ -23,29 +23,11 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 out="${OUT:-${CARGO_TARGET_DIR:-$repo/target}/tools/prometheus}"
-stamp="$out.stamp"
 
+source "$repo/tests/tools/go-tool.sh"
 cd "$here"
-mkdir -p "$(dirname "$out")"
-
-# Serialise concurrent invocations (e.g. several test binaries starting at
-# once) so they neither build twice nor see a half-written binary.
-if command -v flock >/dev/null 2>&1; then
-	exec 9>"$out.lock"
-	flock 9
-fi
-
-want="$(sha256sum go.mod go.sum build.sh | sha256sum | cut -d' ' -f1)"
-if [[ -x "$out/prometheus" && -x "$out/promtool" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-	echo "prometheus up to date ($out)" >&2
-	echo "$out"
-	exit 0
-fi
-
-if ! command -v go >/dev/null 2>&1; then
-	echo "error: 'go' is not installed; Prometheus is built from Go modules (https://go.dev/doc/install)" >&2
-	exit 1
-fi
+want="$(sha256sum go.mod go.sum build.sh ../tools/go-tool.sh | sha256sum | cut -d' ' -f1)"
+go_tool_start prometheus "$out" "$want" "$out/prometheus" "$out/promtool"
 
 # The Go module v0.MMM.P is Prometheus M.MM.P (v0.316.0 is 3.16.0): stamp that
 # into the binaries, as `prometheus --version` and /api/v1/status/buildinfo show.
@@ -53,18 +35,10 @@ module_version="$(awk '$1 == "github.com/prometheus/prometheus" && $2 ~ /^v0\./ 
 IFS=. read -r _ mm patch <<<"${module_version#v}"
 version="$((10#$mm / 100)).$((10#$mm % 100)).$patch"
 
-echo "building prometheus $version and promtool (first build takes several minutes)…" >&2
-
-# sum.golang.org may be unreachable: everything is verified against the
-# committed go.sum instead, and -mod=readonly makes a missing entry an error
-# rather than something fetched and trusted silently. GOTOOLCHAIN=local stops
-# the go command from trying to download a different toolchain.
-export GOSUMDB=off GOFLAGS="-mod=readonly -buildvcs=false" GOTOOLCHAIN=local CGO_ENABLED=0
 
 tmp="$out.tmp.$$"
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp"
-start=$SECONDS
 go build -trimpath -tags remove_all_sd \
 	-ldflags="-s -w -X github.com/prometheus/common/version.Version=$version" \
 	-o "$tmp/" \
@@ -72,6 +46,4 @@ go build -trimpath -tags remove_all_sd \
 	github.com/prometheus/prometheus/cmd/promtool
 rm -rf "$out"
 mv "$tmp" "$out"
-echo "$want" >"$stamp"
-echo "built prometheus $version and promtool into $out in $((SECONDS - start))s" >&2
-echo "$out"
+go_tool_done "prometheus $version and promtool" "$out" "$want"
