@@ -38,11 +38,13 @@ const INSTALL: &str = "install nsd: apt-get install -y nsd";
 /// The TLD's own name servers, `<label>.nic.<tld>`, listed at the zone apex.
 const APEX_SERVERS: [&str; 2] = ["ns1", "ns2"];
 
-/// The contents of the served TLD zone.
+/// The contents of a served zone (a TLD's, or a domain's own).
 #[derive(Debug, Clone)]
 pub struct Zone {
     tld: String,
     serial: u32,
+    /// The zone's own name servers (its apex NS set), full names.
+    apex: Vec<String>,
     /// Delegated names (relative to nothing: full names) → their NS targets.
     delegations: BTreeMap<String, Vec<String>>,
     /// Names with address records in the TLD zone itself (glue, web hosts).
@@ -56,6 +58,10 @@ impl Zone {
         let mut zone = Self {
             tld: tld.to_owned(),
             serial: 1,
+            apex: APEX_SERVERS
+                .iter()
+                .map(|server| format!("{server}.nic.{tld}"))
+                .collect(),
             delegations: BTreeMap::new(),
             addresses: BTreeMap::new(),
         };
@@ -86,6 +92,18 @@ impl Zone {
             .address("redirect.test", IpAddr::V4(Ipv4Addr::LOCALHOST))
     }
 
+    /// A domain's own zone `name`, served by `nameservers` (its apex NS
+    /// set), without other records.
+    pub fn child(name: &str, nameservers: &[&str]) -> Self {
+        Self {
+            tld: name.to_owned(),
+            serial: 1,
+            apex: nameservers.iter().map(|s| (*s).to_owned()).collect(),
+            delegations: BTreeMap::new(),
+            addresses: BTreeMap::new(),
+        }
+    }
+
     /// Adds a delegation of `name` to `nameservers`.
     pub fn delegate(mut self, name: &str, nameservers: &[&str]) -> Self {
         self.delegations.insert(
@@ -109,8 +127,8 @@ impl Zone {
              @ IN SOA ns1.nic.{tld}. hostmaster.nic.{tld}. {} 3600 600 86400 300\n",
             self.serial
         );
-        for server in APEX_SERVERS {
-            let _ = writeln!(text, "@ IN NS {server}.nic.{tld}.");
+        for server in &self.apex {
+            let _ = writeln!(text, "@ IN NS {server}.");
         }
         for (name, targets) in &self.delegations {
             for target in targets {
@@ -136,8 +154,16 @@ pub struct Nsd {
 }
 
 impl Nsd {
-    /// Starts nsd serving `zone` and waits until it answers.
+    /// Starts nsd serving `zone` on 127.0.0.1 and waits until it answers.
     pub fn start(zone: Zone) -> Self {
+        Self::start_on(zone, &[], IpAddr::V4(Ipv4Addr::LOCALHOST), None)
+    }
+
+    /// Starts nsd on `ip` (any loopback address: 127.0.0.2 works without
+    /// set-up on Linux) and `port` (a free one when `None`), serving `zone`
+    /// (the one [`Nsd::change`] edits) and `also` (fixed), and waits until
+    /// it answers for each.
+    pub fn start_on(zone: Zone, also: &[Zone], ip: IpAddr, port: Option<u16>) -> Self {
         assert!(Path::new(NSD).exists(), "{NSD} not found: {INSTALL}");
         assert!(
             Path::new(NSD_CONTROL).exists(),
@@ -147,10 +173,18 @@ impl Nsd {
         let mut last_log = String::new();
         for _ in 0..5 {
             let dir = tempfile::tempdir().expect("temporary directory for nsd");
-            let port = free_port();
-            let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
-            write_config(dir.path(), port, &zone.tld);
+            let port = port.unwrap_or_else(free_port);
+            let addr = SocketAddr::new(ip, port);
+            let names: Vec<&str> = std::iter::once(&zone)
+                .chain(also)
+                .map(|z| z.tld.as_str())
+                .collect();
+            write_config(dir.path(), addr, &names);
             std::fs::write(dir.path().join("zone"), zone.render()).expect("write zone file");
+            for (i, extra) in also.iter().enumerate() {
+                std::fs::write(dir.path().join(format!("zone{}", i + 1)), extra.render())
+                    .expect("write zone file");
+            }
             let child = Command::new(NSD)
                 .arg("-d")
                 .arg("-c")
@@ -166,7 +200,11 @@ impl Nsd {
                 addr,
                 zone: Mutex::new(zone.clone()),
             };
-            if nsd.wait_for_serial(zone.serial, Duration::from_secs(10)) {
+            if nsd.wait_for_serial(zone.serial, Duration::from_secs(10))
+                && also
+                    .iter()
+                    .all(|z| nsd.soa_serial(&z.tld) == Some(z.serial))
+            {
                 return nsd;
             }
             last_log = nsd.log();
@@ -369,20 +407,34 @@ impl Drop for Nsd {
 
 /// A port free for both UDP and TCP on 127.0.0.1 (at the time of asking).
 fn free_port() -> u16 {
+    free_port_on(&[IpAddr::V4(Ipv4Addr::LOCALHOST)])
+}
+
+/// A port free for both UDP and TCP on each of `ips` (at the time of
+/// asking): several servers on distinct loopback addresses and one port,
+/// the way name servers all listen on port 53.
+pub fn free_port_on(ips: &[IpAddr]) -> u16 {
     loop {
-        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind a TCP port");
+        let tcp = TcpListener::bind((ips[0], 0)).expect("bind a TCP port");
         let port = tcp.local_addr().expect("local address").port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        let free = |ip: &IpAddr| {
+            UdpSocket::bind((*ip, port)).is_ok()
+                && (*ip == ips[0] || TcpListener::bind((*ip, port)).is_ok())
+        };
+        if ips.iter().all(free) {
             return port;
         }
     }
 }
 
-fn write_config(dir: &Path, port: u16, tld: &str) {
+/// nsd's configuration: listening on `addr`, serving `zones` from the files
+/// `zone` (the first), `zone1`, `zone2`…
+fn write_config(dir: &Path, addr: SocketAddr, zones: &[&str]) {
     let d = dir.display();
-    let config = format!(
+    let (ip, port) = (addr.ip(), addr.port());
+    let mut config = format!(
         "server:\n\
-         \x20   ip-address: 127.0.0.1@{port}\n\
+         \x20   ip-address: {ip}@{port}\n\
          \x20   do-ip6: no\n\
          \x20   username: \"\"\n\
          \x20   chroot: \"\"\n\
@@ -398,11 +450,21 @@ fn write_config(dir: &Path, port: u16, tld: &str) {
          \x20   verbosity: 1\n\
          remote-control:\n\
          \x20   control-enable: yes\n\
-         \x20   control-interface: \"{d}/nsd.ctl\"\n\
-         zone:\n\
-         \x20   name: \"{tld}\"\n\
-         \x20   zonefile: \"zone\"\n"
+         \x20   control-interface: \"{d}/nsd.ctl\"\n"
     );
+    for (i, zone) in zones.iter().enumerate() {
+        let file = if i == 0 {
+            "zone".to_owned()
+        } else {
+            format!("zone{i}")
+        };
+        let _ = write!(
+            config,
+            "zone:\n\
+             \x20   name: \"{zone}\"\n\
+             \x20   zonefile: \"{file}\"\n"
+        );
+    }
     std::fs::write(dir.join("nsd.conf"), config).expect("write nsd.conf");
 }
 

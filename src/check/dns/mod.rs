@@ -103,6 +103,17 @@ pub enum Error {
 /// Local result alias.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Why [`DnsChecker::ask`] got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum AskError {
+    /// The server is backing us off: it was not asked.
+    #[error(transparent)]
+    BackingOff(#[from] crate::ratelimit::BackingOff),
+    /// The query got no usable answer.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+}
+
 /// Settings of the dns checker.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -410,6 +421,38 @@ impl DnsChecker {
             total += upstream.wire.stats();
         }
         total
+    }
+
+    /// The addresses of the authoritative servers the checker asks about
+    /// `domain`: the configured ones, or its TLD's (discovered and cached).
+    ///
+    /// # Errors
+    /// [`Error::NoTldServers`] when they cannot be found.
+    pub async fn authoritative_servers(&self, domain: &DomainName) -> Result<Vec<SocketAddr>> {
+        let servers = self.servers_for(domain.tld()).await?;
+        Ok(servers.iter().map(|s| s.wire.server()).collect())
+    }
+
+    /// Asks `server` (any authoritative server, a TLD's or a domain's own)
+    /// for `name record_type` without recursion, over the checker's
+    /// long-lived sockets and within the server's request budget. The
+    /// answer is whatever the server said, any response code included.
+    ///
+    /// # Errors
+    /// [`AskError`]: backing off from the server, or no usable answer by
+    /// `deadline`.
+    pub async fn ask(
+        &self,
+        server: SocketAddr,
+        name: &Name,
+        record_type: RecordType,
+        deadline: tokio::time::Instant,
+    ) -> Result<Message, AskError> {
+        let upstream = self.upstream(server);
+        self.budgets.acquire(&upstream.label).await?;
+        let answer = upstream.wire.query(name, record_type, deadline).await?;
+        self.budgets.record_success(&upstream.label);
+        Ok(answer)
     }
 
     /// The servers to ask about names under `tld`.

@@ -1,0 +1,995 @@
+//! Delegation health: a domain's name-server set as its parent zone, its
+//! registry and its own servers see it, and where they differ.
+//!
+//! Three views (SPEC §10):
+//! - **parent**: the NS set the TLD's authoritative servers give for the
+//!   domain in a *referral* (RFC 1034 §4.2.2: the NS records of the zone cut
+//!   in the authority section of the answer to a non-recursive query),
+//!   asked of *each* server: servers whose copies of the zone disagree are
+//!   reported.
+//! - **registry**: the name servers of the registry's RDAP object, given
+//!   by the caller.
+//! - **child**: each of the domain's own servers (the union of the parent's
+//!   and the registry's names) asked `NS <domain>` directly without
+//!   recursion: whether it answers, whether with authority (the AA bit of
+//!   RFC 1035 §4.1.1), and the NS set it serves at the zone apex.
+//!   Addresses come from the parent's glue (address records in the
+//!   additional section for names inside the parent's zone), else from
+//!   the configured recursive resolvers.
+//!
+//! A listed server that does not answer, or answers without authority, is
+//! *lame* (RFC 8499 §7, "lame delegation"). *Drift* is a view that differs
+//! from another, or from the expected set. Names compare in lower case
+//! without the trailing dot.
+//!
+//! [`assemble`] compares the views and does no I/O; [`Prober::probe`] asks
+//! the servers, over the dns checker's long-lived sockets, and calls it.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
+
+use futures::future::join_all;
+use hickory_resolver::proto::{
+    op::{Message, ResponseCode},
+    rr::{Name, RData, RecordType},
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::{
+    check::dns::{self, AskError, Delegation, DnsChecker, stub::StubResolver},
+    domain_name::DomainName,
+};
+
+/// Why the delegation of a domain could not be looked at all.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The domain is not a valid DNS name (should not happen for a [`DomainName`]).
+    #[error("{name:?} is not a valid DNS name: {reason}")]
+    BadName {
+        /// The name.
+        name: String,
+        /// Why hickory rejected it.
+        reason: String,
+    },
+    /// The parent's servers could not be found.
+    #[error("cannot find the parent's servers of {domain}: {source}")]
+    ParentServers {
+        /// The domain.
+        domain: String,
+        /// Why.
+        #[source]
+        source: dns::Error,
+    },
+    /// Finding the parent's servers took longer than the timeout.
+    #[error("finding the parent's servers of {domain} timed out")]
+    ParentServersTimeout {
+        /// The domain.
+        domain: String,
+    },
+}
+
+/// Local result alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+// === the report ===
+
+/// The delegation of one domain, seen from its parent, its registry and its
+/// own servers. Every name is lower case without the trailing dot; every
+/// set is sorted.
+///
+/// ```json
+/// { "parent": ["ns1.example.test", "ns2.example.test"],
+///   "parentServers": [{"server": "192.0.2.53:53", "nameservers": ["ns1.example.test", "ns2.example.test"]}],
+///   "parentDisagreement": [],
+///   "registry": ["ns1.example.test", "ns2.example.test"],
+///   "child": [{"name": "ns1.example.test", "addresses": ["192.0.2.1"], "answered": true,
+///              "authoritative": true, "nameservers": ["ns1.example.test", "ns2.example.test"]}],
+///   "drift": [], "lame": [] }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DelegationReport {
+    /// The NS set at the parent: the one most of its servers give (on a tie,
+    /// the one of the server asked first). Empty when the parent does not
+    /// delegate the domain or none of its servers answered.
+    pub parent: Vec<String>,
+    /// Each parent server's answer, in the order they were asked.
+    pub parent_servers: Vec<ParentAnswer>,
+    /// One line per group of parent servers whose answer differs from
+    /// `parent`, naming both sides (a zone change still propagating, or a
+    /// stale server).
+    pub parent_disagreement: Vec<String>,
+    /// The NS set at the registry (RDAP); empty when it is not known.
+    pub registry: Vec<String>,
+    /// Each of the domain's own servers, by name.
+    pub child: Vec<ChildServer>,
+    /// One line per difference: a view against the expected set, and a view
+    /// against the parent's.
+    pub drift: Vec<String>,
+    /// One line per lame server: `<name>: <why>`.
+    pub lame: Vec<String>,
+}
+
+impl DelegationReport {
+    /// No drift, no disagreement among the parent's servers, no lame server.
+    pub fn is_healthy(&self) -> bool {
+        self.drift.is_empty() && self.parent_disagreement.is_empty() && self.lame.is_empty()
+    }
+}
+
+/// What one of the parent's servers said about the domain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ParentAnswer {
+    /// The server's address and port.
+    pub server: String,
+    /// The NS set of its referral; empty when it does not delegate the
+    /// domain (NXDOMAIN, or the name exists without a zone cut) or gave no
+    /// usable answer.
+    pub nameservers: Vec<String>,
+    /// Why there was no usable answer (timeout, SERVFAIL, REFUSED, a
+    /// referral to another zone…); absent when it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One of the domain's own name servers, asked `NS <domain>` directly.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildServer {
+    /// Its name.
+    pub name: String,
+    /// The addresses asked (glue, or resolved): IPv4 when it has any.
+    pub addresses: Vec<String>,
+    /// Every address answered NOERROR (not a timeout, REFUSED, SERVFAIL…).
+    pub answered: bool,
+    /// Every address answered with the AA bit set (RFC 1035 §4.1.1).
+    pub authoritative: bool,
+    /// The NS set its authoritative answers hold for the domain.
+    pub nameservers: Vec<String>,
+    /// What was wrong, per address; absent when nothing was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl ChildServer {
+    /// Lame: it did not answer, or answered without authority.
+    pub fn is_lame(&self) -> bool {
+        !(self.answered && self.authoritative)
+    }
+}
+
+// === the pure part: comparing the views ===
+
+/// A host name as compared here: trimmed, lower case, no trailing dot.
+pub fn normalize(name: &str) -> String {
+    name.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// `names` normalised, sorted, without duplicates or empty entries.
+fn name_set(names: &[String]) -> Vec<String> {
+    names
+        .iter()
+        .map(|n| normalize(n))
+        .filter(|n| !n.is_empty())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// The report for these answers: the parent's set and its servers'
+/// disagreements, drift between the views and against `expected` (empty:
+/// no expectation), and the lame servers. `registry` empty means unknown
+/// (not compared). Only authoritative child answers count as the child's
+/// view; the others are lame.
+pub fn assemble(
+    parent_servers: Vec<ParentAnswer>,
+    registry: &[String],
+    child: Vec<ChildServer>,
+    expected: &[String],
+) -> DelegationReport {
+    let registry = name_set(registry);
+    let expected = name_set(expected);
+    let (parent, parent_disagreement) = parent_view(&parent_servers);
+
+    let mut views: Vec<(Who, &[String])> = Vec::new();
+    if let Some(parent) = &parent {
+        views.push((Who::Parent, parent));
+    }
+    if !registry.is_empty() {
+        views.push((Who::Registry, &registry));
+    }
+    for server in child.iter().filter(|s| !s.is_lame()) {
+        views.push((Who::Child(&server.name), &server.nameservers));
+    }
+    let groups = group(views);
+    let mut drift = Vec::new();
+    if !expected.is_empty() {
+        for (set, who) in groups.iter().filter(|(set, _)| **set != expected) {
+            drift.push(format!(
+                "{} ({}) differs from the expected ({}): {}",
+                describe(who),
+                list(set),
+                list(&expected),
+                difference(set, &expected)
+            ));
+        }
+    }
+    // The reference is the parent's view (what resolvers follow), or the
+    // first view there is.
+    if let Some(((reference, reference_who), others)) = groups.split_first() {
+        for (set, who) in others {
+            drift.push(format!(
+                "{} ({}) differs from {} ({}): {}",
+                describe(who),
+                list(set),
+                describe(reference_who),
+                list(reference),
+                difference(set, reference)
+            ));
+        }
+    }
+    let lame = child
+        .iter()
+        .filter(|s| s.is_lame())
+        .map(|s| {
+            let why = s.error.as_deref().unwrap_or("no authoritative answer");
+            format!("{}: {why}", s.name)
+        })
+        .collect();
+    DelegationReport {
+        parent: parent.unwrap_or_default(),
+        parent_servers,
+        parent_disagreement,
+        registry,
+        child,
+        drift,
+        lame,
+    }
+}
+
+/// The parent's set (`None` when no server answered) and a line per group
+/// of servers that said something else.
+fn parent_view(answers: &[ParentAnswer]) -> (Option<Vec<String>>, Vec<String>) {
+    let mut groups: Vec<(Vec<String>, Vec<&str>)> = Vec::new();
+    for answer in answers.iter().filter(|a| a.error.is_none()) {
+        let set = name_set(&answer.nameservers);
+        match groups.iter_mut().find(|(s, _)| *s == set) {
+            Some((_, servers)) => servers.push(&answer.server),
+            None => groups.push((set, vec![&answer.server])),
+        }
+    }
+    // The largest group; the earliest among equals (max_by_key keeps the last).
+    let Some(chosen) = (0..groups.len()).rev().max_by_key(|i| groups[*i].1.len()) else {
+        return (None, Vec::new());
+    };
+    let (set, servers) = &groups[chosen];
+    let disagreement = groups
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != chosen)
+        .map(|(_, (other, others))| {
+            format!(
+                "{} while {}",
+                delegates(others, other),
+                delegates(servers, set)
+            )
+        })
+        .collect();
+    (Some(set.clone()), disagreement)
+}
+
+/// "p1, p2 delegate to a, b".
+fn delegates(servers: &[&str], set: &[String]) -> String {
+    let (verb, does) = if servers.len() == 1 {
+        ("delegates", "does")
+    } else {
+        ("delegate", "do")
+    };
+    if set.is_empty() {
+        format!("{} {does} not delegate the domain", servers.join(", "))
+    } else {
+        format!("{} {verb} to {}", servers.join(", "), set.join(", "))
+    }
+}
+
+/// Who holds a view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who<'a> {
+    Parent,
+    Registry,
+    Child(&'a str),
+}
+
+/// The views grouped by set, in the order of their first holder.
+fn group<'a>(views: Vec<(Who<'a>, &'a [String])>) -> Vec<(&'a [String], Vec<Who<'a>>)> {
+    let mut groups: Vec<(&[String], Vec<Who>)> = Vec::new();
+    for (who, set) in views {
+        match groups.iter_mut().find(|(s, _)| *s == set) {
+            Some((_, holders)) => holders.push(who),
+            None => groups.push((set, vec![who])),
+        }
+    }
+    groups
+}
+
+/// "parent, registry and child servers a, b".
+fn describe(holders: &[Who]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let children: Vec<&str> = holders
+        .iter()
+        .filter_map(|w| match w {
+            Who::Child(name) => Some(*name),
+            _ => None,
+        })
+        .collect();
+    if holders.contains(&Who::Parent) {
+        parts.push("parent".to_owned());
+    }
+    if holders.contains(&Who::Registry) {
+        parts.push("registry".to_owned());
+    }
+    match children.as_slice() {
+        [] => {}
+        [one] => parts.push(format!("child server {one}")),
+        many => parts.push(format!("child servers {}", many.join(", "))),
+    }
+    match parts.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+fn list(set: &[String]) -> String {
+    if set.is_empty() {
+        "none".to_owned()
+    } else {
+        set.join(", ")
+    }
+}
+
+/// What `set` has that `reference` has not, and the reverse.
+fn difference(set: &[String], reference: &[String]) -> String {
+    let extra: Vec<&str> = set
+        .iter()
+        .filter(|n| !reference.contains(n))
+        .map(String::as_str)
+        .collect();
+    let missing: Vec<&str> = reference
+        .iter()
+        .filter(|n| !set.contains(n))
+        .map(String::as_str)
+        .collect();
+    let mut parts = Vec::new();
+    if !extra.is_empty() {
+        parts.push(format!("extra {}", extra.join(", ")));
+    }
+    if !missing.is_empty() {
+        parts.push(format!("missing {}", missing.join(", ")));
+    }
+    parts.join("; ")
+}
+
+// === the pure part: reading answers ===
+
+/// Glue: addresses of a name server, from the parent's additional section.
+type Glue = BTreeMap<String, Vec<IpAddr>>;
+
+/// What one parent server's answer to `domain NS` says, and the glue it
+/// carries for names inside `bailiwick` (the parent's zone; addresses of
+/// names outside it are not the parent's to give, RFC 8499 §7).
+pub fn read_parent_answer(
+    server: SocketAddr,
+    domain: &Name,
+    bailiwick: &Name,
+    answer: &Result<Message, AskError>,
+) -> (ParentAnswer, Glue) {
+    let classified = match answer {
+        Ok(message) => dns::classify(domain, &Ok(message.clone())),
+        Err(error) => Delegation::Failed(error.to_string()),
+    };
+    let (nameservers, error) = match classified {
+        Delegation::Delegated(nameservers) => (nameservers, None),
+        Delegation::NoSuchName { .. } | Delegation::NameExists => (Vec::new(), None),
+        Delegation::ReferredElsewhere { zone } => (
+            Vec::new(),
+            Some(format!("a referral to zone {zone}, not to the domain")),
+        ),
+        Delegation::Failed(reason) => (Vec::new(), Some(reason)),
+    };
+    let mut glue = Glue::new();
+    if let Ok(message) = answer {
+        for record in &message.additionals {
+            let ip = match &record.data {
+                RData::A(a) => IpAddr::V4(a.0),
+                RData::AAAA(aaaa) => IpAddr::V6(aaaa.0),
+                _ => continue,
+            };
+            let owner = normalize(&record.name.to_ascii());
+            if bailiwick.zone_of(&record.name) && nameservers.contains(&owner) {
+                glue.entry(owner).or_default().push(ip);
+            }
+        }
+    }
+    let answer = ParentAnswer {
+        server: server.to_string(),
+        nameservers,
+        error,
+    };
+    (answer, glue)
+}
+
+/// What one address of a child server answered to `domain NS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AddressAnswer {
+    answered: bool,
+    authoritative: bool,
+    nameservers: Vec<String>,
+    error: Option<String>,
+}
+
+/// Reads a child server's answer to `domain NS`: NOERROR is an answer, AA
+/// set is authority, the NS set is that of an authoritative answer section.
+fn read_child_answer(domain: &Name, answer: &Result<Message, AskError>) -> AddressAnswer {
+    let message = match answer {
+        Ok(message) => message,
+        Err(error) => {
+            return AddressAnswer {
+                answered: false,
+                authoritative: false,
+                nameservers: Vec::new(),
+                error: Some(error.to_string()),
+            };
+        }
+    };
+    let authoritative = message.metadata.authoritative;
+    let code = message.metadata.response_code;
+    // A referral (AA=0) repeats the parent's set: only an authoritative
+    // answer tells the child's own.
+    let section: &[_] = if authoritative { &message.answers } else { &[] };
+    let nameservers = name_set(
+        &section
+            .iter()
+            .filter(|r| r.name == *domain)
+            .filter_map(|r| match &r.data {
+                RData::NS(ns) => Some(ns.0.to_ascii()),
+                _ => None,
+            })
+            .collect::<Vec<_>>(),
+    );
+    let error = if code != ResponseCode::NoError {
+        Some(mnemonic(code))
+    } else if !authoritative {
+        Some("answers without authority (AA=0)".to_owned())
+    } else if nameservers.is_empty() {
+        Some("authoritative, but without NS records for the domain".to_owned())
+    } else {
+        None
+    };
+    AddressAnswer {
+        answered: code == ResponseCode::NoError,
+        authoritative: code == ResponseCode::NoError && authoritative,
+        nameservers,
+        error,
+    }
+}
+
+/// The RFC 1035 §4.1.1 (and RFC 6895) name of a response code, as `dig`
+/// prints it: `REFUSED`, `SERVFAIL`…
+fn mnemonic(code: ResponseCode) -> String {
+    let name = match code {
+        ResponseCode::NoError => "NOERROR",
+        ResponseCode::FormErr => "FORMERR",
+        ResponseCode::ServFail => "SERVFAIL",
+        ResponseCode::NXDomain => "NXDOMAIN",
+        ResponseCode::NotImp => "NOTIMP",
+        ResponseCode::Refused => "REFUSED",
+        ResponseCode::YXDomain => "YXDOMAIN",
+        ResponseCode::YXRRSet => "YXRRSET",
+        ResponseCode::NXRRSet => "NXRRSET",
+        ResponseCode::NotAuth => "NOTAUTH",
+        ResponseCode::NotZone => "NOTZONE",
+        other => return format!("RCODE {}", u16::from(other)),
+    };
+    name.to_owned()
+}
+
+/// One child server from the answers of its addresses (or, without any,
+/// from why it has none).
+fn child_server(
+    name: String,
+    addresses: Result<Vec<IpAddr>, String>,
+    answers: Vec<(IpAddr, AddressAnswer)>,
+) -> ChildServer {
+    let addresses = match addresses {
+        Ok(addresses) if !addresses.is_empty() => addresses,
+        Ok(_) => return unreachable_server(name, "no address".to_owned()),
+        Err(why) => return unreachable_server(name, format!("no address: {why}")),
+    };
+    let errors: Vec<String> = answers
+        .iter()
+        .filter_map(|(ip, a)| Some(format!("{} from {ip}", a.error.as_ref()?)))
+        .collect();
+    let nameservers: Vec<String> = answers
+        .iter()
+        .filter(|(_, a)| a.authoritative)
+        .flat_map(|(_, a)| a.nameservers.iter().cloned())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    ChildServer {
+        name,
+        addresses: addresses.iter().map(ToString::to_string).collect(),
+        answered: answers.iter().all(|(_, a)| a.answered),
+        authoritative: answers.iter().all(|(_, a)| a.authoritative),
+        nameservers,
+        error: (!errors.is_empty()).then(|| errors.join("; ")),
+    }
+}
+
+fn unreachable_server(name: String, why: String) -> ChildServer {
+    ChildServer {
+        name,
+        error: Some(why),
+        ..ChildServer::default()
+    }
+}
+
+// === the I/O: asking the servers ===
+
+/// Settings of the delegation probe.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeSettings {
+    /// How long each round of queries (the parent's servers, then the
+    /// domain's own) may take.
+    pub timeout: Duration,
+    /// The port the domain's own servers are asked on (53; tests run them
+    /// elsewhere).
+    pub nameserver_port: u16,
+}
+
+/// Asks a domain's parent and own servers for its delegation. Cheap to
+/// share; the sockets are the dns checker's.
+#[derive(Debug, Clone)]
+pub struct Prober {
+    dns: Arc<DnsChecker>,
+    resolver: Arc<StubResolver>,
+    settings: ProbeSettings,
+}
+
+impl Prober {
+    /// A prober asking through `dns` (its parent servers, sockets and
+    /// request budgets) and finding the addresses of out-of-bailiwick name
+    /// servers through `resolver`.
+    pub fn new(dns: Arc<DnsChecker>, resolver: Arc<StubResolver>, settings: ProbeSettings) -> Self {
+        Self {
+            dns,
+            resolver,
+            settings,
+        }
+    }
+
+    /// The delegation of `domain` at each of its parent's servers and at
+    /// each of its own, compared with `registry` (the RDAP name servers;
+    /// empty: unknown) and `expected` (empty: no expectation).
+    ///
+    /// # Errors
+    /// [`Error`] when the parent's servers cannot be found. Everything a
+    /// server does wrong is in the report instead.
+    pub async fn probe(
+        &self,
+        domain: &DomainName,
+        registry: &[String],
+        expected: &[String],
+    ) -> Result<DelegationReport> {
+        let name = fqdn(domain.as_str())?;
+        let bailiwick = fqdn(domain.tld())?;
+        let servers = tokio::time::timeout(
+            self.settings.timeout,
+            self.dns.authoritative_servers(domain),
+        )
+        .await
+        .map_err(|_| Error::ParentServersTimeout {
+            domain: domain.as_str().to_owned(),
+        })?
+        .map_err(|source| Error::ParentServers {
+            domain: domain.as_str().to_owned(),
+            source,
+        })?;
+
+        let deadline = Instant::now() + self.settings.timeout;
+        let asked = servers.iter().map(|server| async {
+            let answer = self.dns.ask(*server, &name, RecordType::NS, deadline).await;
+            read_parent_answer(*server, &name, &bailiwick, &answer)
+        });
+        let mut parent_servers = Vec::new();
+        let mut glue = Glue::new();
+        for (answer, found) in join_all(asked).await {
+            parent_servers.push(answer);
+            for (host, ips) in found {
+                glue.entry(host).or_default().extend(ips);
+            }
+        }
+
+        let hosts: BTreeSet<String> = parent_servers
+            .iter()
+            .flat_map(|a| a.nameservers.iter().cloned())
+            .chain(name_set(registry))
+            .collect();
+        let child = join_all(
+            hosts
+                .into_iter()
+                .map(|host| self.ask_child(host, &name, &glue)),
+        )
+        .await;
+        Ok(assemble(parent_servers, registry, child, expected))
+    }
+
+    /// Asks every address of the name server `host` for `domain NS`.
+    async fn ask_child(&self, host: String, domain: &Name, glue: &Glue) -> ChildServer {
+        let addresses = match glue.get(&host) {
+            Some(ips) => Ok(ips.clone()),
+            None => self
+                .resolver
+                .lookup_ip(&host)
+                .await
+                .map(|ips| ips.to_vec())
+                .map_err(|e| e.to_string()),
+        };
+        let Ok(ips) = &addresses else {
+            return child_server(host, addresses, Vec::new());
+        };
+        let ips = one_family(ips);
+        let deadline = Instant::now() + self.settings.timeout;
+        let answers = join_all(ips.iter().map(|ip| async move {
+            let server = SocketAddr::new(*ip, self.settings.nameserver_port);
+            let answer = self.dns.ask(server, domain, RecordType::NS, deadline).await;
+            (*ip, read_child_answer(domain, &answer))
+        }))
+        .await;
+        child_server(host, Ok(ips), answers)
+    }
+}
+
+/// The IPv4 addresses when there are any, else the IPv6 ones (hosts
+/// without IPv6 routes are common in clusters), sorted, without duplicates.
+fn one_family(ips: &[IpAddr]) -> Vec<IpAddr> {
+    let v4: BTreeSet<IpAddr> = ips.iter().copied().filter(IpAddr::is_ipv4).collect();
+    if v4.is_empty() {
+        ips.iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    } else {
+        v4.into_iter().collect()
+    }
+}
+
+/// `name` as a fully qualified DNS name.
+fn fqdn(name: &str) -> Result<Name> {
+    let mut parsed = Name::from_ascii(name).map_err(|e| Error::BadName {
+        name: name.to_owned(),
+        reason: e.to_string(),
+    })?;
+    parsed.set_fqdn(true);
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use hickory_resolver::proto::{
+        op::{MessageType, OpCode},
+        rr::{
+            Record,
+            rdata::{A, NS},
+        },
+    };
+
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn parent(server: &str, nameservers: &[&str]) -> ParentAnswer {
+        ParentAnswer {
+            server: server.to_owned(),
+            nameservers: names(nameservers),
+            error: None,
+        }
+    }
+
+    fn child(name: &str, nameservers: &[&str]) -> ChildServer {
+        ChildServer {
+            name: name.to_owned(),
+            addresses: names(&["192.0.2.1"]),
+            answered: true,
+            authoritative: true,
+            nameservers: names(nameservers),
+            error: None,
+        }
+    }
+
+    const SET: [&str; 2] = ["a.ns.test", "b.ns.test"];
+
+    #[test]
+    fn agreeing_views_are_healthy() {
+        let report = assemble(
+            vec![parent("p1", &SET), parent("p2", &SET)],
+            &names(&["B.NS.TEST.", "a.ns.test"]),
+            vec![child("a.ns.test", &SET), child("b.ns.test", &SET)],
+            &names(&["a.ns.test.", "b.ns.test"]),
+        );
+        assert_eq!(report.parent, names(&SET));
+        assert_eq!(report.registry, names(&SET), "normalised and sorted");
+        assert!(report.is_healthy(), "{report:#?}");
+    }
+
+    #[test]
+    fn unknown_registry_and_no_expectation_are_not_compared() {
+        let report = assemble(
+            vec![parent("p1", &SET)],
+            &[],
+            vec![child("a.ns.test", &SET)],
+            &[],
+        );
+        assert!(report.drift.is_empty(), "{:?}", report.drift);
+    }
+
+    #[test]
+    fn each_differing_view_is_named_against_the_parent_and_the_expectation() {
+        let report = assemble(
+            vec![parent("p1", &SET)],
+            &names(&["a.ns.test", "c.ns.test"]),
+            vec![child("a.ns.test", &SET), child("b.ns.test", &["a.ns.test"])],
+            &names(&SET),
+        );
+        assert_eq!(
+            report.drift,
+            [
+                "registry (a.ns.test, c.ns.test) differs from the expected (a.ns.test, b.ns.test): \
+                 extra c.ns.test; missing b.ns.test",
+                "child server b.ns.test (a.ns.test) differs from the expected (a.ns.test, b.ns.test): \
+                 missing b.ns.test",
+                "registry (a.ns.test, c.ns.test) differs from parent and child server a.ns.test \
+                 (a.ns.test, b.ns.test): extra c.ns.test; missing b.ns.test",
+                "child server b.ns.test (a.ns.test) differs from parent and child server a.ns.test \
+                 (a.ns.test, b.ns.test): missing b.ns.test",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_parent_that_does_not_delegate_is_a_view() {
+        let report = assemble(vec![parent("p1", &[])], &names(&SET), Vec::new(), &[]);
+        assert_eq!(
+            report.drift,
+            [
+                "registry (a.ns.test, b.ns.test) differs from parent (none): extra a.ns.test, b.ns.test"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_parent_set_is_the_majority_and_the_rest_disagree() {
+        let failed = ParentAnswer {
+            error: Some("no answer (timed out)".to_owned()),
+            ..parent("p4", &[])
+        };
+        let report = assemble(
+            vec![
+                parent("p1", &["a.ns.test"]),
+                parent("p2", &SET),
+                parent("p3", &SET),
+                failed,
+            ],
+            &[],
+            Vec::new(),
+            &[],
+        );
+        assert_eq!(report.parent, names(&SET));
+        assert_eq!(
+            report.parent_disagreement,
+            ["p1 delegates to a.ns.test while p2, p3 delegate to a.ns.test, b.ns.test"],
+            "a server without an answer does not disagree"
+        );
+        // A tie goes to the server asked first.
+        let (set, disagreement) = parent_view(&[parent("p1", &[]), parent("p2", &SET)]);
+        assert_eq!(set, Some(Vec::new()));
+        assert_eq!(
+            disagreement,
+            ["p2 delegates to a.ns.test, b.ns.test while p1 does not delegate the domain"]
+        );
+        assert_eq!(parent_view(&[]), (None, Vec::new()));
+    }
+
+    #[test]
+    fn lame_servers_are_named_with_why_and_left_out_of_the_child_view() {
+        let refused = ChildServer {
+            answered: false,
+            authoritative: false,
+            nameservers: Vec::new(),
+            error: Some("REFUSED from 192.0.2.1".to_owned()),
+            ..child("b.ns.test", &[])
+        };
+        let report = assemble(
+            vec![parent("p1", &SET)],
+            &[],
+            vec![child("a.ns.test", &SET), refused],
+            &[],
+        );
+        assert_eq!(report.lame, ["b.ns.test: REFUSED from 192.0.2.1"]);
+        assert!(report.drift.is_empty(), "{:?}", report.drift);
+        assert!(!report.is_healthy());
+    }
+
+    fn name(text: &str) -> Name {
+        Name::from_ascii(text).unwrap()
+    }
+
+    fn ns(owner: &str, target: &str) -> Record {
+        Record::from_rdata(name(owner), 300, RData::NS(NS(name(target))))
+    }
+
+    fn a(owner: &str, ip: [u8; 4]) -> Record {
+        let [w, x, y, z] = ip;
+        Record::from_rdata(name(owner), 300, RData::A(A::new(w, x, y, z)))
+    }
+
+    fn response(code: ResponseCode, authoritative: bool) -> Message {
+        let mut message = Message::new(1, MessageType::Response, OpCode::Query);
+        message.metadata.response_code = code;
+        message.metadata.authoritative = authoritative;
+        message
+    }
+
+    #[test]
+    fn a_referral_gives_the_parent_set_and_glue_inside_the_parent_zone_only() {
+        let mut referral = response(ResponseCode::NoError, false);
+        referral.add_authorities([
+            ns("foo.test.", "ns1.foo.test."),
+            ns("foo.test.", "ns.host.example."),
+        ]);
+        referral.add_additionals([
+            a("ns1.foo.test.", [192, 0, 2, 1]),
+            // Not the parent's to give.
+            a("ns.host.example.", [192, 0, 2, 66]),
+            // Not a server of the domain.
+            a("www.other.test.", [192, 0, 2, 7]),
+        ]);
+        let server: SocketAddr = "192.0.2.53:53".parse().unwrap();
+        let (answer, glue) =
+            read_parent_answer(server, &name("foo.test."), &name("test."), &Ok(referral));
+        assert_eq!(
+            answer,
+            ParentAnswer {
+                server: "192.0.2.53:53".to_owned(),
+                nameservers: names(&["ns.host.example", "ns1.foo.test"]),
+                error: None,
+            }
+        );
+        assert_eq!(
+            glue,
+            Glue::from([(
+                "ns1.foo.test".to_owned(),
+                vec![IpAddr::from([192, 0, 2, 1])]
+            )])
+        );
+        let (answer, glue) = read_parent_answer(
+            server,
+            &name("foo.test."),
+            &name("test."),
+            &Err(AskError::Query(dns::QueryError::Timeout)),
+        );
+        assert_eq!(answer.error.as_deref(), Some("no answer (timed out)"));
+        assert!(answer.nameservers.is_empty() && glue.is_empty());
+        let nx = response(ResponseCode::NXDomain, true);
+        let (answer, _) = read_parent_answer(server, &name("foo.test."), &name("test."), &Ok(nx));
+        assert_eq!((answer.nameservers.len(), answer.error), (0, None));
+    }
+
+    #[test]
+    fn a_child_answer_counts_only_with_authority() {
+        let domain = name("foo.test.");
+        let mut good = response(ResponseCode::NoError, true);
+        good.add_answers([
+            ns("foo.test.", "NS1.foo.test."),
+            ns("foo.test.", "ns2.foo.test."),
+        ]);
+        assert_eq!(
+            read_child_answer(&domain, &Ok(good)),
+            AddressAnswer {
+                answered: true,
+                authoritative: true,
+                nameservers: names(&["ns1.foo.test", "ns2.foo.test"]),
+                error: None,
+            }
+        );
+        let mut referral = response(ResponseCode::NoError, false);
+        referral.add_authorities([ns("foo.test.", "ns1.foo.test.")]);
+        let read = read_child_answer(&domain, &Ok(referral));
+        assert!(read.answered && !read.authoritative && read.nameservers.is_empty());
+        assert_eq!(
+            read.error.as_deref(),
+            Some("answers without authority (AA=0)")
+        );
+        let read = read_child_answer(&domain, &Ok(response(ResponseCode::Refused, false)));
+        assert!(!read.answered && !read.authoritative);
+        assert_eq!(read.error.as_deref(), Some("REFUSED"));
+        assert_eq!(mnemonic(ResponseCode::Unknown(3841)), "RCODE 3841");
+        let read = read_child_answer(&domain, &Ok(response(ResponseCode::ServFail, true)));
+        assert!(!read.answered && !read.authoritative, "{read:?}");
+        let read = read_child_answer(&domain, &Err(AskError::Query(dns::QueryError::Timeout)));
+        assert_eq!(read.error.as_deref(), Some("no answer (timed out)"));
+    }
+
+    #[test]
+    fn a_child_server_is_good_only_when_every_address_is() {
+        let good = AddressAnswer {
+            answered: true,
+            authoritative: true,
+            nameservers: names(&SET),
+            error: None,
+        };
+        let silent = AddressAnswer {
+            answered: false,
+            authoritative: false,
+            nameservers: Vec::new(),
+            error: Some("no answer (timed out)".to_owned()),
+        };
+        let (v4, other) = (IpAddr::from([192, 0, 2, 1]), IpAddr::from([192, 0, 2, 2]));
+        let server = child_server(
+            "a.ns.test".to_owned(),
+            Ok(vec![v4, other]),
+            vec![(v4, good), (other, silent)],
+        );
+        assert!(server.is_lame());
+        assert_eq!(server.nameservers, names(&SET));
+        assert_eq!(
+            server.error.as_deref(),
+            Some("no answer (timed out) from 192.0.2.2")
+        );
+        let nowhere = child_server(
+            "b.ns.test".to_owned(),
+            Err("NXDOMAIN".to_owned()),
+            Vec::new(),
+        );
+        assert!(nowhere.is_lame());
+        assert_eq!(nowhere.error.as_deref(), Some("no address: NXDOMAIN"));
+    }
+
+    #[test]
+    fn ipv4_is_asked_when_there_is_any() {
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(one_family(&[v6, v4, v4]), [v4]);
+        assert_eq!(one_family(&[v6]), [v6]);
+    }
+
+    #[test]
+    fn the_report_serialises_in_camel_case_without_empty_errors() {
+        let report = assemble(
+            vec![parent("p1", &SET)],
+            &[],
+            vec![child("a.ns.test", &SET)],
+            &[],
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(
+            json["parentServers"][0],
+            serde_json::json!({"server": "p1", "nameservers": SET})
+        );
+        assert_eq!(json["child"][0]["authoritative"], true);
+        assert!(json["child"][0].get("error").is_none());
+        let back: DelegationReport = serde_json::from_value(json).unwrap();
+        assert_eq!(back, report);
+    }
+}

@@ -1,0 +1,3 @@
+//! Domain health (SPEC §10): the state of the domains users own.
+
+pub mod delegation;

@@ -1,0 +1,267 @@
+//! Delegation health against real servers: a `.test` parent zone on two nsd,
+//! child zones on nsd of their own (each on its own loopback address and
+//! one shared port, as name servers all listen on port 53), and an nsd
+//! playing the recursive resolver for out-of-bailiwick server names.
+//!
+//! One world serves every case (starting nsd is most of the wall time).
+
+mod support;
+
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    num::NonZeroU32,
+    sync::Arc,
+    time::Duration,
+};
+
+use domain_monitor::{
+    check::dns::{DnsChecker, Settings, stub::StubResolver},
+    config::RateLimit,
+    domain_name::DomainName,
+    health::delegation::{ChildServer, DelegationReport, ProbeSettings, Prober},
+};
+use support::nsd::{Nsd, TldServers, Zone, free_port_on};
+
+const A: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+const B: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
+const C: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 4);
+/// Nothing listens here.
+const SILENT: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 9);
+const TIMEOUT: Duration = Duration::from_millis(800);
+
+const HEALTHY_NS: [&str; 2] = ["ns1.healthy.test", "ns.provider.example"];
+const LAME_NS: [&str; 5] = [
+    "ns1.lame.test",
+    "ns2.lame.test",
+    "ns3.lame.test",
+    "ns4.lame.test",
+    "ns.missing.example",
+];
+
+/// The parent zone: `healthy.test` and `split.test` delegated to
+/// `ns1.healthy.test` (glue: A) and `ns.provider.example` (B, through the
+/// resolver); `lame.test` to a good server (A), one that does not serve it
+/// (B: REFUSED), one that only has the parent zone (C: a referral, AA=0),
+/// an address where nothing listens, and a name without addresses.
+fn parent_zone() -> Zone {
+    Zone::new("test")
+        .delegate("healthy.test", &HEALTHY_NS)
+        .delegate("split.test", &HEALTHY_NS)
+        .address("ns1.healthy.test", IpAddr::V4(A))
+        .delegate("lame.test", &LAME_NS)
+        .address("ns1.lame.test", IpAddr::V4(A))
+        .address("ns2.lame.test", IpAddr::V4(B))
+        .address("ns3.lame.test", IpAddr::V4(C))
+        .address("ns4.lame.test", IpAddr::V4(SILENT))
+}
+
+struct World {
+    parent: TldServers,
+    prober: Prober,
+    /// The port of the domains' own servers.
+    port: u16,
+    _servers: Vec<Nsd>,
+}
+
+fn world() -> World {
+    let port = free_port_on(&[A, B, C, SILENT].map(IpAddr::V4));
+    let parent = TldServers::start(&parent_zone(), 2);
+    let servers = std::thread::scope(|scope| {
+        let resolver = scope.spawn(|| {
+            Nsd::start(Zone::new("example").address("ns.provider.example", IpAddr::V4(B)))
+        });
+        let a = scope.spawn(move || {
+            Nsd::start_on(
+                Zone::child("healthy.test", &HEALTHY_NS),
+                &[
+                    Zone::child("split.test", &HEALTHY_NS),
+                    Zone::child("lame.test", &LAME_NS),
+                ],
+                IpAddr::V4(A),
+                Some(port),
+            )
+        });
+        let b = scope.spawn(move || {
+            Nsd::start_on(
+                Zone::child("healthy.test", &HEALTHY_NS),
+                &[Zone::child("split.test", &HEALTHY_NS)],
+                IpAddr::V4(B),
+                Some(port),
+            )
+        });
+        let c = scope.spawn(move || Nsd::start_on(parent_zone(), &[], IpAddr::V4(C), Some(port)));
+        [resolver, a, b, c].map(|s| s.join().expect("start nsd"))
+    });
+    // One copy of the parent zone lags behind: `split.test` lost a server.
+    parent.servers()[1].add_delegation("split.test", &["ns1.healthy.test"]);
+
+    let dns = DnsChecker::new(Settings {
+        servers: parent.addrs(),
+        recursive_resolvers: Vec::new(),
+        authoritative_port: 53,
+        timeout: TIMEOUT,
+        rate_limit: RateLimit {
+            count: NonZeroU32::new(1_000_000).unwrap(),
+            per: Duration::from_secs(1),
+        },
+    })
+    .expect("dns checker");
+    let resolver = StubResolver::new(&[servers[0].addr()], TIMEOUT);
+    let prober = Prober::new(
+        Arc::new(dns),
+        Arc::new(resolver),
+        ProbeSettings {
+            timeout: TIMEOUT,
+            nameserver_port: port,
+        },
+    );
+    World {
+        parent,
+        prober,
+        port,
+        _servers: servers.into(),
+    }
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+impl World {
+    async fn probe(&self, domain: &str, registry: &[&str], expected: &[&str]) -> DelegationReport {
+        let domain = DomainName::parse(domain).unwrap();
+        self.prober
+            .probe(&domain, &names(registry), &names(expected))
+            .await
+            .unwrap_or_else(|e| panic!("probe {domain:?}: {e}"))
+    }
+
+    fn parent_addr(&self, i: usize) -> SocketAddr {
+        self.parent.addrs()[i]
+    }
+}
+
+#[tokio::test]
+async fn delegation_views_from_parent_registry_and_child() {
+    let world = world();
+    let sorted_healthy = names(&["ns.provider.example", "ns1.healthy.test"]);
+
+    // (a) Healthy: every view agrees with the expectation; names compare in
+    // lower case without the trailing dot.
+    let report = world
+        .probe(
+            "healthy.test",
+            &["NS1.Healthy.TEST.", "ns.provider.example"],
+            &["ns.provider.example.", "ns1.healthy.test"],
+        )
+        .await;
+    assert_eq!(report.parent, sorted_healthy, "healthy: parent {report:#?}");
+    assert_eq!(report.registry, sorted_healthy, "healthy: registry");
+    assert_eq!(
+        report.parent_servers.len(),
+        2,
+        "healthy: both parent servers asked"
+    );
+    assert!(
+        report.parent_servers.iter().all(|a| a.error.is_none()),
+        "healthy: {:#?}",
+        report.parent_servers
+    );
+    let good = |name: &str, address: Ipv4Addr| ChildServer {
+        name: name.to_owned(),
+        addresses: vec![address.to_string()],
+        answered: true,
+        authoritative: true,
+        nameservers: sorted_healthy.clone(),
+        error: None,
+    };
+    assert_eq!(
+        report.child,
+        [good("ns.provider.example", B), good("ns1.healthy.test", A)],
+        "healthy: child servers (ns1 by glue, ns.provider.example resolved)"
+    );
+    assert!(report.is_healthy(), "healthy: {report:#?}");
+
+    // (b) The registry changed the NS set; the zones did not follow yet.
+    let report = world
+        .probe(
+            "healthy.test",
+            &["ns1.healthy.test", "ns9.healthy.test"],
+            &[],
+        )
+        .await;
+    assert_eq!(
+        report.drift,
+        [
+            "registry (ns1.healthy.test, ns9.healthy.test) differs from parent and child servers \
+          ns.provider.example, ns1.healthy.test (ns.provider.example, ns1.healthy.test): \
+          extra ns9.healthy.test; missing ns.provider.example"
+        ],
+        "registry only: {report:#?}"
+    );
+    // The registry's new server is asked too; it has no address yet.
+    assert_eq!(report.lame.len(), 1, "registry only: {:?}", report.lame);
+    assert!(
+        report.lame[0].starts_with("ns9.healthy.test: no address"),
+        "registry only: {:?}",
+        report.lame
+    );
+
+    // (c) Lame servers, each named with why.
+    let report = world.probe("lame.test", &[], &[]).await;
+    let port = world.port;
+    assert_eq!(
+        report.lame,
+        [
+            "ns.missing.example: no address: no such name (NXDOMAIN)".to_owned(),
+            format!("ns2.lame.test: REFUSED from {B}"),
+            format!("ns3.lame.test: answers without authority (AA=0) from {C}"),
+            format!("ns4.lame.test: no answer (timed out) from {SILENT}"),
+        ],
+        "lame (servers on port {port}): {report:#?}"
+    );
+    let good = report
+        .child
+        .iter()
+        .find(|c| c.name == "ns1.lame.test")
+        .expect("ns1.lame.test asked");
+    assert!(good.answered && good.authoritative, "lame: {good:?}");
+    assert!(report.drift.is_empty(), "lame: {:?}", report.drift);
+
+    // (d) The parent's two servers disagree.
+    let report = world.probe("split.test", &[], &[]).await;
+    assert_eq!(report.parent, sorted_healthy, "split: parent {report:#?}");
+    assert_eq!(
+        report.parent_disagreement,
+        [format!(
+            "{} delegates to ns1.healthy.test while {} delegates to ns.provider.example, ns1.healthy.test",
+            world.parent_addr(1),
+            world.parent_addr(0)
+        )],
+        "split: {report:#?}"
+    );
+    assert!(
+        report.drift.is_empty() && report.lame.is_empty(),
+        "split: the child servers agree with the majority: {report:#?}"
+    );
+    assert!(!report.is_healthy(), "split: disagreement is not healthy");
+
+    // (e) Every view agrees, but not with what the owner expects.
+    let report = world
+        .probe(
+            "healthy.test",
+            &["ns1.healthy.test", "ns.provider.example"],
+            &["ns1.healthy.test", "ns2.healthy.test"],
+        )
+        .await;
+    assert_eq!(
+        report.drift,
+        [
+            "parent, registry and child servers ns.provider.example, ns1.healthy.test \
+          (ns.provider.example, ns1.healthy.test) differs from the expected \
+          (ns1.healthy.test, ns2.healthy.test): extra ns.provider.example; missing ns2.healthy.test"
+        ],
+        "expected: {report:#?}"
+    );
+    assert!(report.lame.is_empty(), "expected: {:?}", report.lame);
+}
