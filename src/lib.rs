@@ -12,6 +12,7 @@ pub mod check_command;
 pub mod config;
 pub mod controller;
 pub mod domain_name;
+pub mod health;
 pub mod metrics;
 pub mod net;
 pub mod notify;

@@ -20,6 +20,7 @@ fn domain(name: &str, spec_domain: &str, priority: bool) -> MonitoredDomain {
             domain: spec_domain.to_owned(),
             priority,
             check_interval: None,
+            health: None,
         },
     )
 }

@@ -63,7 +63,11 @@ pub fn plan(
         published.availability,
         Availability::Expiring | Availability::PendingDelete
     );
-    let facts_refresh = if in_lifecycle {
+    let facts_refresh = if timing.health {
+        // Health mode watches the registration itself: its changes are
+        // what the user wants to hear about, at the domain's interval.
+        Duration::ZERO
+    } else if in_lifecycle {
         LIFECYCLE_FACTS_REFRESH
     } else {
         FACTS_REFRESH

@@ -386,6 +386,7 @@ async fn create(
             domain: domain.to_owned(),
             priority,
             check_interval: None,
+            health: None,
         },
         status: None,
     };
