@@ -117,6 +117,68 @@ pub struct HealthSpec {
     pub criticality: Option<String>,
 }
 
+impl HealthSpec {
+    /// The settings with the name servers normalised (lower case, no
+    /// trailing dot, sorted, each once), after the rules the CRD's schema
+    /// states: an error says what is wrong, in the schema's words. Used
+    /// where a spec comes from elsewhere than the API server (the domain
+    /// list sync).
+    pub fn validated(mut self) -> Result<Self, String> {
+        let mut nameservers = std::collections::BTreeSet::new();
+        for name in &self.expected_nameservers {
+            let normal = name.trim_end_matches('.').to_ascii_lowercase();
+            let label_ok = |l: &str| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            };
+            if normal.len() > 253
+                || normal.split('.').count() < 2
+                || !normal.split('.').all(label_ok)
+            {
+                return Err(format!(
+                    "expectedNameservers must be host names such as ns1.example.net, not {name:?}"
+                ));
+            }
+            nameservers.insert(normal);
+        }
+        if nameservers.len() > 16 {
+            return Err("expectedNameservers lists at most 16 servers".to_owned());
+        }
+        self.expected_nameservers = nameservers.into_iter().collect();
+        if let Some(warning) = &self.expiry_warning {
+            let form = warning.len() <= 32
+                && warning.ends_with(['d', 'h', 'm', 's'])
+                && warning
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || matches!(c, 'd' | 'h' | 'm' | 's'))
+                && warning.starts_with(|c: char| c.is_ascii_digit());
+            if !form || humantime::parse_duration(warning).is_err() {
+                return Err(format!(
+                    "expiryWarning must be a duration such as 30d, 720h or 14d12h (units d, h, m, s), not {warning:?}"
+                ));
+            }
+        }
+        if let Some(criticality) = &self.criticality {
+            let ok = !criticality.is_empty()
+                && criticality.len() <= 32
+                && criticality
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                && criticality.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && criticality.ends_with(|c: char| c.is_ascii_alphanumeric());
+            if !ok {
+                return Err(format!(
+                    "criticality must be a short label of letters, digits, '.', '_' or '-' (at most 32), starting and ending with a letter or digit, not {criticality:?}"
+                ));
+            }
+        }
+        Ok(self)
+    }
+}
+
 /// Whether a registry lock is required.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
 pub enum RegistryLockPolicy {

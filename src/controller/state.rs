@@ -1188,6 +1188,71 @@ mod tests {
     }
 
     #[test]
+    fn a_patch_removes_what_health_mode_no_longer_shows() {
+        use crate::health::{DelegationView, HealthStatus, LockView};
+        let now = crate::controller::status::time(Timestamp::now()).0;
+        let mut before = checked(now);
+        before.health = Some(HealthStatus {
+            lock: Some(LockView {
+                locked: false,
+                missing: vec!["serverTransferProhibited".to_owned()],
+                client: vec![],
+            }),
+            delegation: Some(DelegationView::default()),
+            ..HealthStatus::default()
+        });
+        let healthy = Condition {
+            type_: crate::health::HEALTHY.to_owned(),
+            status: "False".to_owned(),
+            reason: "NotLocked".to_owned(),
+            message: "no registry lock".to_owned(),
+            observed_generation: Some(3),
+            last_transition_time: crate::controller::status::time(now),
+        };
+        before.conditions.push(healthy.clone());
+        let published = Published::of(&before);
+        assert_eq!(
+            published.health.as_ref().map(|h| h.conditions.clone()),
+            Some(vec![healthy.clone()])
+        );
+
+        // Locked now, the delegation view gone: both are removed by the patch.
+        let mut after = checked(now);
+        after.health = Some(HealthStatus {
+            lock: Some(LockView {
+                locked: true,
+                ..LockView::default()
+            }),
+            ..HealthStatus::default()
+        });
+        after.conditions.push(Condition {
+            status: "True".to_owned(),
+            ..healthy
+        });
+        let patch = published.patch(&after, false);
+        assert_eq!(
+            patch["status"]["health"],
+            serde_json::json!({"lock": {"locked": true, "missing": null}, "delegation": null})
+        );
+        let next = published.after(&after, false);
+        assert_eq!(
+            published.changed_fields(&next),
+            [StatusField::Conditions, StatusField::Health]
+        );
+
+        // Health mode switched off: status.health goes, and with it the
+        // health conditions (the list is replaced whole).
+        let off = checked(now);
+        let patch = published.patch(&off, false);
+        assert_eq!(
+            patch["status"].get("health"),
+            Some(&serde_json::Value::Null),
+            "health removed"
+        );
+        assert!(published.after(&off, false).health.is_none());
+    }
+
+    #[test]
     fn facts_are_as_old_as_the_last_registered_rdap_or_whois_answer() {
         let now = crate::controller::status::time(Timestamp::now()).0;
         let policy = SchedulePolicy::default();
