@@ -15,6 +15,7 @@ use crate::{
 
 /// How often registration facts (expiry, statuses) of a registered name are
 /// refreshed from layer 2 although layer 1 already proves registration.
+/// Domains in health mode refresh them at every check instead.
 pub const FACTS_REFRESH: Duration = Duration::from_secs(24 * 3600);
 /// The same for names in a lifecycle phase (Expiring, PendingDelete), whose
 /// registry statuses move on within days.

@@ -340,9 +340,13 @@ async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Resu
 
         let skeleton = published.skeleton();
         let mut new = after_check(ctx, job, &skeleton, &evaluation, next_check_at);
+        let health_facts = HealthFacts {
+            availability: Some(new.availability),
+            ..HealthFacts::from_reports(&evaluation.reports)
+        };
         let health = health::evaluate(
             job.health.as_deref(),
-            &HealthFacts::from_reports(&evaluation.reports),
+            &health_facts,
             published.health.as_deref(),
             job.generation,
             evaluation.finished_at,

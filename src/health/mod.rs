@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     check::{CheckKind, CheckOutcome, CheckReport, RegistrationFacts},
-    resource::{DnssecPolicy, HealthSpec, RegistryLockPolicy},
+    resource::{Availability, DnssecPolicy, HealthSpec, RegistryLockPolicy},
 };
 
 /// `ExpiringSoon` turns true this long before expiry unless
@@ -261,6 +261,10 @@ pub struct HealthFacts {
     pub delegation: Option<DelegationView>,
     /// DNSSEC; `None` when not checked.
     pub dnssec: Option<DnssecView>,
+    /// The availability the status shows after the check: a domain the
+    /// registry no longer has (`Available`, `Unconfirmed`) is not healthy,
+    /// whatever its last registration said.
+    pub availability: Option<Availability>,
 }
 
 impl HealthFacts {
@@ -492,7 +496,7 @@ pub fn evaluate(
     if spec.dnssec != DnssecPolicy::Ignore {
         verdicts.push(dnssec_condition(spec.dnssec, status.dnssec.as_ref()));
     }
-    let healthy = healthy_condition(&status, &verdicts);
+    let healthy = healthy_condition(&status, &verdicts, facts.availability);
     let conditions = std::iter::once(&healthy)
         .chain(&verdicts)
         .map(|v| v.condition(old, generation, now))
@@ -937,7 +941,21 @@ fn dnssec_condition(policy: DnssecPolicy, dnssec: Option<&DnssecView>) -> Verdic
     .problem()
 }
 
-fn healthy_condition(status: &HealthStatus, verdicts: &[Verdict]) -> Verdict {
+fn healthy_condition(
+    status: &HealthStatus,
+    verdicts: &[Verdict],
+    availability: Option<Availability>,
+) -> Verdict {
+    if let Some(free @ (Availability::Available | Availability::Unconfirmed)) = availability {
+        return Verdict::new(
+            HEALTHY,
+            "False",
+            "NotRegistered",
+            format!(
+                "the registry no longer has the domain (availability {free}): register it again at once, before someone else does"
+            ),
+        );
+    }
     let Some(registration) = &status.registration else {
         return Verdict::new(
             HEALTHY,

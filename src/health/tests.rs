@@ -542,3 +542,68 @@ fn health_round_trips_in_camel_case() {
     let back: HealthStatus = serde_json::from_value(json).unwrap();
     assert_eq!(back, state.status);
 }
+
+#[test]
+fn a_domain_the_registry_no_longer_has_is_not_healthy() {
+    let spec = spec();
+    let first = baseline(&spec, &healthy_facts());
+    let gone = HealthFacts {
+        availability: Some(crate::resource::Availability::Available),
+        ..HealthFacts::default()
+    };
+    let report = evaluate(Some(&spec), &gone, Some(&first), Some(1), now());
+    let state = report.state.unwrap();
+    assert_eq!(
+        status_and_reason(&state, HEALTHY),
+        pair("False", "NotRegistered")
+    );
+    assert!(
+        condition(&state, HEALTHY)
+            .message
+            .contains("register it again")
+    );
+    assert_eq!(
+        state.status.registration, first.status.registration,
+        "the last registration known stays"
+    );
+}
+
+#[test]
+fn the_registry_facts_come_from_rdap_else_whois_never_from_dns() {
+    use crate::check::{CheckKind, CheckOutcome, CheckReport};
+    let facts = |nameserver: &str| RegistrationFacts {
+        nameservers: vec![nameserver.to_owned()],
+        ..RegistrationFacts::default()
+    };
+    let report = |kind, outcome, nameserver: &str| {
+        let mut report = CheckReport::new(kind, outcome, "", now());
+        report.registration = Some(facts(nameserver));
+        report
+    };
+    let dns = report(
+        CheckKind::Dns,
+        CheckOutcome::Registered,
+        "ns.parent.example",
+    );
+    let rdap = report(CheckKind::Rdap, CheckOutcome::Registered, "ns.rdap.example");
+    let whois = report(
+        CheckKind::Whois,
+        CheckOutcome::Registered,
+        "ns.whois.example",
+    );
+    let throttled = report(
+        CheckKind::Rdap,
+        CheckOutcome::RateLimited,
+        "ns.rdap.example",
+    );
+    let of = |reports: &[CheckReport]| HealthFacts::from_reports(reports).registry;
+    assert_eq!(
+        of(&[dns.clone(), whois.clone(), rdap]),
+        Some(facts("ns.rdap.example"))
+    );
+    assert_eq!(
+        of(&[dns.clone(), throttled, whois]),
+        Some(facts("ns.whois.example"))
+    );
+    assert_eq!(of(&[dns]), None, "the parent's view is not the registry's");
+}
