@@ -158,6 +158,32 @@ mod tests {
     }
 
     #[test]
+    fn health_mode_asks_the_registry_at_every_check() {
+        let registered = Published {
+            availability: Availability::Registered,
+            ..Published::default()
+        };
+        let memory = DomainMemory {
+            facts_refreshed_at: Some(now() - jiff::SignedDuration::from_secs(5)),
+            ..DomainMemory::default()
+        };
+        let health = DomainTiming {
+            health: true,
+            ..DomainTiming::default()
+        };
+        let decision = plan(
+            &registered,
+            &memory,
+            &health,
+            &SchedulePolicy::default(),
+            false,
+            now(),
+        );
+        assert_eq!(decision.depth, Depth::RegistrationFacts);
+        assert_eq!(decide(&registered, &memory, false).depth, Depth::Escalate);
+    }
+
+    #[test]
     fn a_confirmed_available_name_is_reverified_cheaply_for_an_hour() {
         let available = Published {
             availability: Availability::Available,
