@@ -337,6 +337,7 @@ impl Cluster {
                             domain,
                             priority,
                             check_interval: None,
+                            health: None,
                         },
                     );
                     resource.metadata.labels =

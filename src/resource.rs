@@ -33,6 +33,7 @@ pub const SOURCE_API: &str = "api";
     printcolumn = r#"{"name":"Domain","type":"string","jsonPath":".spec.domain"}"#,
     printcolumn = r#"{"name":"Priority","type":"boolean","jsonPath":".spec.priority"}"#,
     printcolumn = r#"{"name":"Availability","type":"string","jsonPath":".status.availability"}"#,
+    printcolumn = r#"{"name":"Health","type":"string","jsonPath":".status.conditions[?(@.type==\"Healthy\")].status","description":"The Healthy condition of health mode (spec.health): True, False or Unknown; empty when health mode is off."}"#,
     printcolumn = r#"{"name":"Confidence","type":"number","format":"float","jsonPath":".status.confidence"}"#,
     printcolumn = r#"{"name":"Expires","type":"string","jsonPath":".status.registration.expiresAt"}"#,
     printcolumn = r#"{"name":"Verified","type":"date","jsonPath":".status.lastCheckedAt","description":"When a check last confirmed the verdict in this status. Checks that change nothing are not written, so this is at most STATUS_HEARTBEAT (default 24h) old while the operator runs; the operator's /domains endpoint and metrics give the latest check."}"#,
@@ -63,6 +64,141 @@ pub struct MonitoredDomainSpec {
         validation = Rule::new("!self.matches('^([0-9]+(ms|s|m|h))+$') || duration(self) >= duration('10s')").message("checkInterval must be at least 10s")
     )]
     pub check_interval: Option<String>,
+
+    /// Health checks for a domain you own: registration, registry lock,
+    /// expiry, delegation and DNSSEC (see `status.health`). Absent: only
+    /// availability is watched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthSpec>,
+}
+
+/// What health mode checks, and what it expects (SPEC.md §10).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthSpec {
+    /// The name servers the domain should be delegated to (host names;
+    /// case and a trailing dot do not matter). Empty: the parent, registry
+    /// and child views are only compared with each other.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16), inner(length(min = 1, max = 253)))]
+    #[x_kube(
+        validation = Rule::new("self.all(n, n.matches('^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?([.][A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+[.]?$'))").message("expectedNameservers must be host names such as ns1.example.net: no scheme, port, address or white space")
+    )]
+    pub expected_nameservers: Vec<String>,
+
+    /// Whether a registry lock (`serverTransferProhibited`,
+    /// `serverUpdateProhibited` and `serverDeleteProhibited`) is required:
+    /// `Required` makes its absence unhealthy; `Ignore` (the default) only
+    /// reports it.
+    #[serde(default)]
+    pub registry_lock: RegistryLockPolicy,
+
+    /// Whether the domain must be signed with DNSSEC: `Required`,
+    /// `Optional` (checked when signed) or `Ignore` (the default).
+    #[serde(default)]
+    pub dnssec: DnssecPolicy,
+
+    /// How long before expiry `ExpiringSoon` turns true, as a duration such
+    /// as `30d`, `720h` or `14d12h` (default `30d`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32))]
+    #[x_kube(
+        validation = Rule::new("self.matches('^([0-9]+(d|h|m|s))+$')").message("expiryWarning must be a duration such as 30d, 720h or 14d12h (units d, h, m, s)")
+    )]
+    pub expiry_warning: Option<String>,
+
+    /// A short label carried into the health metrics and alerts (e.g.
+    /// `critical`, `tier-1`), so that alerts can be routed by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32))]
+    #[x_kube(
+        validation = Rule::new("self.matches('^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$')").message("criticality must be a short label of letters, digits, '.', '_' or '-' (at most 32), starting and ending with a letter or digit, such as critical or tier-1")
+    )]
+    pub criticality: Option<String>,
+}
+
+impl HealthSpec {
+    /// The settings with the name servers normalised (lower case, no
+    /// trailing dot, sorted, each once), after the rules the CRD's schema
+    /// states: an error says what is wrong, in the schema's words. Used
+    /// where a spec comes from elsewhere than the API server (the domain
+    /// list sync).
+    pub fn validated(mut self) -> Result<Self, String> {
+        let mut nameservers = std::collections::BTreeSet::new();
+        for name in &self.expected_nameservers {
+            let normal = name.trim_end_matches('.').to_ascii_lowercase();
+            let label_ok = |l: &str| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            };
+            if normal.len() > 253
+                || normal.split('.').count() < 2
+                || !normal.split('.').all(label_ok)
+            {
+                return Err(format!(
+                    "expectedNameservers must be host names such as ns1.example.net, not {name:?}"
+                ));
+            }
+            nameservers.insert(normal);
+        }
+        if nameservers.len() > 16 {
+            return Err("expectedNameservers lists at most 16 servers".to_owned());
+        }
+        self.expected_nameservers = nameservers.into_iter().collect();
+        if let Some(warning) = &self.expiry_warning {
+            let form = warning.len() <= 32
+                && warning.ends_with(['d', 'h', 'm', 's'])
+                && warning
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || matches!(c, 'd' | 'h' | 'm' | 's'))
+                && warning.starts_with(|c: char| c.is_ascii_digit());
+            if !form || humantime::parse_duration(warning).is_err() {
+                return Err(format!(
+                    "expiryWarning must be a duration such as 30d, 720h or 14d12h (units d, h, m, s), not {warning:?}"
+                ));
+            }
+        }
+        if let Some(criticality) = &self.criticality {
+            let ok = !criticality.is_empty()
+                && criticality.len() <= 32
+                && criticality
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                && criticality.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && criticality.ends_with(|c: char| c.is_ascii_alphanumeric());
+            if !ok {
+                return Err(format!(
+                    "criticality must be a short label of letters, digits, '.', '_' or '-' (at most 32), starting and ending with a letter or digit, not {criticality:?}"
+                ));
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// Whether a registry lock is required.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+pub enum RegistryLockPolicy {
+    /// The three `server*Prohibited` statuses must be set.
+    Required,
+    /// The lock is reported, not required.
+    #[default]
+    Ignore,
+}
+
+/// Whether DNSSEC is required.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+pub enum DnssecPolicy {
+    /// The domain must be signed, with a DS at the parent matching a DNSKEY.
+    Required,
+    /// When signed, the signatures must validate; unsigned is fine.
+    Optional,
+    /// DNSSEC is not checked.
+    #[default]
+    Ignore,
 }
 
 /// The verdict on a domain, as `kubectl get md` shows it.
@@ -195,6 +331,8 @@ pub enum StatusField {
     Conditions,
     /// `notification`.
     Notification,
+    /// `health`.
+    Health,
 }
 
 impl StatusField {
@@ -211,6 +349,7 @@ impl StatusField {
             Self::Registration => "registration",
             Self::Conditions => "conditions",
             Self::Notification => "notification",
+            Self::Health => "health",
         }
     }
 }
@@ -262,6 +401,9 @@ pub struct MonitoredDomainStatus {
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// Health mode's findings (only with `spec.health`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::health::HealthStatus>,
 }
 
 /// Registration facts from RDAP or WHOIS.
@@ -431,6 +573,7 @@ mod tests {
                 "Domain",
                 "Priority",
                 "Availability",
+                "Health",
                 "Confidence",
                 "Expires",
                 "Verified",

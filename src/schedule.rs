@@ -57,6 +57,9 @@ pub struct DomainTiming {
     pub predicted_drop_at: Option<Timestamp>,
     /// Checks that failed in a row (0 after a success).
     pub consecutive_errors: u32,
+    /// `spec.health` is set: the registration facts are refreshed at every
+    /// check.
+    pub health: bool,
 }
 
 impl SchedulePolicy {

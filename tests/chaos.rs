@@ -38,6 +38,7 @@ async fn create_domains(api: &Api<MonitoredDomain>, names: &[String]) {
                 domain: name.clone(),
                 priority: true,
                 check_interval: None,
+                health: None,
             },
         );
         api.create(&PostParams::default(), &md)

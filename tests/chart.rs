@@ -920,6 +920,7 @@ fn pinned(name: &str, domain: &str) -> MonitoredDomain {
             domain: domain.to_owned(),
             priority: false,
             check_interval: None,
+            health: None,
         },
     )
 }

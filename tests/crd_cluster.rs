@@ -6,7 +6,8 @@ mod support;
 use std::process::Command;
 
 use domain_monitor::resource::{
-    Availability, MonitoredDomain, MonitoredDomainSpec, MonitoredDomainStatus, Registration,
+    Availability, DnssecPolicy, HealthSpec, MonitoredDomain, MonitoredDomainSpec,
+    MonitoredDomainStatus, Registration, RegistryLockPolicy,
 };
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -20,6 +21,7 @@ fn domain(name: &str, spec_domain: &str, priority: bool) -> MonitoredDomain {
             domain: spec_domain.to_owned(),
             priority,
             check_interval: None,
+            health: None,
         },
     )
 }
@@ -180,6 +182,7 @@ async fn kubectl_get_md_shows_the_printer_columns() {
             "DOMAIN",
             "PRIORITY",
             "AVAILABILITY",
+            "HEALTH",
             "CONFIDENCE",
             "EXPIRES",
             "VERIFIED",
@@ -195,8 +198,148 @@ async fn kubectl_get_md_shows_the_printer_columns() {
             "true",
             "PendingDelete",
             "0.8"
-        ]
+        ],
+        "HEALTH is empty when health mode is off"
     );
+
+    // In health mode, HEALTH shows the Healthy condition.
+    let mut owned = domain("owned-example", "owned.example", false);
+    owned.spec.health = Some(HealthSpec::default());
+    api.create(&PostParams::default(), &owned)
+        .await
+        .expect("create");
+    let patch = serde_json::json!({
+        "apiVersion": "domainmonitor.io/v1alpha1",
+        "kind": "MonitoredDomain",
+        "status": {
+            "availability": "Registered",
+            "confidence": 0.97,
+            "registration": {"expiresAt": "2027-01-15T10:00:00Z"},
+            "health": {"registration": {"expiresAt": "2027-01-15T10:00:00Z"}},
+            "conditions": [{
+                "type": "Healthy", "status": "False", "reason": "WithinWarning",
+                "message": "expires soon", "lastTransitionTime": "2026-12-01T00:00:00Z",
+            }],
+        },
+    });
+    api.patch_status(
+        "owned-example",
+        &PatchParams::apply("domain-monitor").force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .expect("status patch");
+    let output = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig_path())
+        .args(["get", "md", "owned-example", "--no-headers", "-n", &ns.name])
+        .output()
+        .expect("kubectl runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let row: Vec<&str> = stdout.split_whitespace().collect();
+    assert_eq!(
+        &row[..7],
+        [
+            "owned-example",
+            "owned.example",
+            "false",
+            "Registered",
+            "False",
+            "0.97",
+            "2027-01-15T10:00:00Z"
+        ],
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn api_server_rejects_bad_health_settings_with_clear_messages() {
+    use kube::{
+        Api,
+        api::{ApiResource, DynamicObject},
+    };
+    let ns = TestNamespace::new("crd-health").await;
+    let api = ns.domains();
+    // Untyped, so that values the Rust types cannot hold reach the server.
+    let raw: Api<DynamicObject> = Api::namespaced_with(
+        ns.client.clone(),
+        &ns.name,
+        &ApiResource::erase::<MonitoredDomain>(&()),
+    );
+    let with = |name: &str, health: serde_json::Value| {
+        serde_json::from_value::<DynamicObject>(serde_json::json!({
+            "apiVersion": "domainmonitor.io/v1alpha1",
+            "kind": "MonitoredDomain",
+            "metadata": {"name": name},
+            "spec": {"domain": format!("{name}.example"), "health": health},
+        }))
+        .expect("an object")
+    };
+    let cases = [
+        (
+            "ns-url",
+            serde_json::json!({"expectedNameservers": ["ns1.example.net", "https://ns2.example.net/"]}),
+            "expectedNameservers must be host names",
+        ),
+        (
+            "ns-port",
+            serde_json::json!({"expectedNameservers": ["ns1.example.net:53"]}),
+            "expectedNameservers must be host names",
+        ),
+        (
+            "warning",
+            serde_json::json!({"expiryWarning": "a month"}),
+            "expiryWarning must be a duration such as 30d",
+        ),
+        (
+            "critical",
+            serde_json::json!({"criticality": "very critical!"}),
+            "criticality must be a short label",
+        ),
+        (
+            "lock",
+            serde_json::json!({"registryLock": "Sometimes"}),
+            "Unsupported value: \"Sometimes\"",
+        ),
+        (
+            "dnssec",
+            serde_json::json!({"dnssec": "Yes"}),
+            "Unsupported value: \"Yes\"",
+        ),
+    ];
+    for (name, health, message) in cases {
+        let err = raw
+            .create(&PostParams::default(), &with(name, health.clone()))
+            .await
+            .expect_err(name);
+        let text = err.to_string();
+        assert!(text.contains(message), "{health}: {text}");
+    }
+
+    // Valid settings are accepted; case and a trailing dot are fine, and
+    // the policies default to Ignore.
+    let good = serde_json::json!({
+        "expectedNameservers": ["NS1.Example.NET.", "ns2.example.net"],
+        "expiryWarning": "14d12h",
+        "criticality": "tier-1",
+    });
+    raw.create(&PostParams::default(), &with("good", good))
+        .await
+        .expect("valid health settings");
+    let health = api.get("good").await.expect("get").spec.health;
+    let health = health.expect("health kept");
+    assert_eq!(health.registry_lock, RegistryLockPolicy::Ignore);
+    assert_eq!(health.dnssec, DnssecPolicy::Ignore);
+    assert_eq!(health.criticality.as_deref(), Some("tier-1"));
+    // An empty block switches health mode on with the defaults.
+    raw.create(
+        &PostParams::default(),
+        &with("empty", serde_json::json!({})),
+    )
+    .await
+    .expect("an empty health block");
+    let empty = api.get("empty").await.expect("get");
+    assert_eq!(empty.spec.health, Some(HealthSpec::default()));
 }
 
 #[tokio::test]

@@ -1945,6 +1945,7 @@ fn pinned(name: &str, domain: &str, priority: bool) -> MonitoredDomain {
             domain: domain.to_owned(),
             priority,
             check_interval: None,
+            health: None,
         },
     )
 }

@@ -78,6 +78,7 @@ async fn populated(ns: &TestNamespace) -> World {
                 domain: format!("d{i}.test"),
                 priority: false,
                 check_interval: None,
+                health: None,
             },
         );
         api.create(&PostParams::default(), &md)
@@ -267,6 +268,7 @@ fn scaling_one_three_one_rebalances_without_losing_or_repeating_notifications() 
                     domain: format!("{name}.test"),
                     priority: true,
                     check_interval: None,
+                    health: None,
                 },
             )
         };

@@ -18,7 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use domain_monitor::resource::{Availability, MonitoredDomain, MonitoredDomainSpec};
+use domain_monitor::resource::{Availability, HealthSpec, MonitoredDomain, MonitoredDomainSpec};
 use kube::api::PostParams;
 use serde_json::{Value, json};
 use support::{
@@ -48,6 +48,7 @@ fn pinned(name: &str, domain: &str, priority: bool) -> MonitoredDomain {
             domain: domain.to_owned(),
             priority,
             check_interval: None,
+            health: None,
         },
     )
 }
@@ -415,11 +416,14 @@ async fn every_dashboard_query_has_data_pushed_over_otlp_and_scraped_with_the_sa
         &json!({"domains": ["taken.test", "drop.test", "throttled.slow", "co.uk"]}),
     );
     let domains = ns.domains();
+    // In health mode: its per-domain gauges take both paths too.
+    let mut owned = pinned("pinned", "pinned.test", true);
+    owned.spec.health = Some(HealthSpec {
+        criticality: Some("critical".to_owned()),
+        ..HealthSpec::default()
+    });
     domains
-        .create(
-            &PostParams::default(),
-            &pinned("pinned", "pinned.test", true),
-        )
+        .create(&PostParams::default(), &owned)
         .await
         .expect("create pinned.test");
     // The receiver is down at first: per-check callbacks fail.
@@ -511,6 +515,14 @@ async fn every_dashboard_query_has_data_pushed_over_otlp_and_scraped_with_the_sa
         format!(r#"domain_monitor_sync_rejected_entries_total{{{job}}}"#),
         format!(r#"domain_monitor_rate_limited_total{{{job}, checker="rdap"}}"#),
         format!(r#"domain_monitor_ratelimit_waits_total{{{job}}}"#),
+        // pinned.test's registration, in health mode (2027-01-15, the
+        // world's expiry; the lock statuses are known, not set).
+        format!(
+            r#"domain_monitor_health_expiry_seconds{{{job}, domain="pinned.test", name="pinned", criticality="critical"}} == bool 1800007200"#
+        ),
+        format!(
+            r#"domain_monitor_health_locked{{{job}, domain="pinned.test", criticality="critical"}} == bool 0"#
+        ),
     ];
     for step in &steps {
         wait_for_total(&prometheus, &operator, step, 1.0).await;

@@ -306,6 +306,39 @@ impl DomainView {
         counts
     }
 
+    /// The gauges of every domain in health mode, sorted by namespace and
+    /// name.
+    pub fn health_gauges(&self) -> Vec<crate::metrics::HealthGauges> {
+        let table = self.table();
+        let mut all: Vec<_> = table
+            .iter()
+            .filter_map(|record| {
+                let spec = record.health.as_deref()?;
+                let published = record.published.health.as_deref();
+                Some(crate::metrics::HealthGauges {
+                    namespace: record.namespace.to_string(),
+                    name: record.name.to_string(),
+                    domain: DomainName::parse(&record.domain)
+                        .map_or_else(|_| record.domain.to_string(), |d| d.to_string()),
+                    criticality: spec
+                        .criticality
+                        .clone()
+                        .unwrap_or_else(|| "none".to_owned()),
+                    expires_at: published.and_then(crate::health::HealthState::expires_at),
+                    locked: published
+                        .and_then(|h| h.status.lock.as_ref())
+                        .map(|l| l.locked),
+                    drift: published
+                        .and_then(|h| h.status.delegation.as_ref())
+                        .map(|d| !d.drift.is_empty() || !d.lame.is_empty()),
+                })
+            })
+            .collect();
+        drop(table);
+        all.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        all
+    }
+
     /// Domains not checked by this replica yet.
     pub fn unchecked(&self) -> u64 {
         self.table().unchecked() as u64

@@ -15,6 +15,7 @@ use crate::{
 
 /// How often registration facts (expiry, statuses) of a registered name are
 /// refreshed from layer 2 although layer 1 already proves registration.
+/// Domains in health mode refresh them at every check instead.
 pub const FACTS_REFRESH: Duration = Duration::from_secs(24 * 3600);
 /// The same for names in a lifecycle phase (Expiring, PendingDelete), whose
 /// registry statuses move on within days.
@@ -63,7 +64,11 @@ pub fn plan(
         published.availability,
         Availability::Expiring | Availability::PendingDelete
     );
-    let facts_refresh = if in_lifecycle {
+    let facts_refresh = if timing.health {
+        // Health mode watches the registration itself: its changes are
+        // what the user wants to hear about, at the domain's interval.
+        Duration::ZERO
+    } else if in_lifecycle {
         LIFECYCLE_FACTS_REFRESH
     } else {
         FACTS_REFRESH
@@ -150,6 +155,32 @@ mod tests {
             Depth::RegistrationFacts,
             "a name in its lifecycle is not deferred, even on a first pass"
         );
+    }
+
+    #[test]
+    fn health_mode_asks_the_registry_at_every_check() {
+        let registered = Published {
+            availability: Availability::Registered,
+            ..Published::default()
+        };
+        let memory = DomainMemory {
+            facts_refreshed_at: Some(now() - jiff::SignedDuration::from_secs(5)),
+            ..DomainMemory::default()
+        };
+        let health = DomainTiming {
+            health: true,
+            ..DomainTiming::default()
+        };
+        let decision = plan(
+            &registered,
+            &memory,
+            &health,
+            &SchedulePolicy::default(),
+            false,
+            now(),
+        );
+        assert_eq!(decision.depth, Depth::RegistrationFacts);
+        assert_eq!(decide(&registered, &memory, false).depth, Depth::Escalate);
     }
 
     #[test]

@@ -35,12 +35,13 @@ use crate::{
     },
     config::PerCheckCallbacks,
     domain_name::DomainName,
+    health::{self, HealthEvent, HealthFacts},
     metrics::{
         Metrics,
         labels::{
             AvailabilityLabels, CallbackKind, CallbackKindLabels, CallbackLabels, CallbackOutcome,
-            CheckLabels, CheckerLabels, NoLabels, ReconcileErrorKind, ReconcileErrorLabels,
-            StatusFieldLabels, TransitionLabels,
+            CheckLabels, CheckerLabels, HealthChangeLabels, NoLabels, ReconcileErrorKind,
+            ReconcileErrorLabels, StatusFieldLabels, TransitionLabels,
         },
     },
     notify::{
@@ -338,7 +339,22 @@ async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Resu
         memory.generation = job.generation;
 
         let skeleton = published.skeleton();
-        let new = after_check(ctx, job, &skeleton, &evaluation, next_check_at);
+        let mut new = after_check(ctx, job, &skeleton, &evaluation, next_check_at);
+        let health_facts = HealthFacts {
+            availability: Some(new.availability),
+            ..HealthFacts::from_reports(&evaluation.reports)
+        };
+        let health = health::evaluate(
+            job.health.as_deref(),
+            &health_facts,
+            published.health.as_deref(),
+            job.generation,
+            evaluation.finished_at,
+        );
+        if let Some(state) = &health.state {
+            new.health = Some(state.status.clone());
+            new.conditions.extend(state.conditions.iter().cloned());
+        }
         let after = published.after(&new, false);
         let last_write_age = job
             .written_at
@@ -381,6 +397,9 @@ async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Resu
             after.availability,
             &evaluation,
         );
+        if let Some(written) = &written {
+            announce_health(ctx, job, written, &health.events);
+        }
         send_check_results(ctx, &published, &evaluation);
         published = after;
         if let Some(written) = written.filter(|_| new_notification) {
@@ -545,6 +564,31 @@ fn announce(
         _ => return,
     };
     publish(ctx, job, written, kind, reason, &evaluation.verdict.reason);
+}
+
+/// One Event per health change (and the registration changes counted),
+/// published once the status showing them is written.
+fn announce_health(ctx: &Context, job: &Job, written: &Written, events: &[HealthEvent]) {
+    for event in events {
+        if let Some(kind) = event.registration_change() {
+            ctx.metrics.health_changes.inc(HealthChangeLabels { kind });
+        }
+        let note = event.note();
+        info!(resource = %job.key(), reason = event.reason(), %note, "health changed");
+        let type_ = if event.is_warning() {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        publish(
+            ctx,
+            job,
+            Some(written.clone()),
+            type_,
+            event.reason(),
+            &note,
+        );
+    }
 }
 
 /// Per-check callbacks, best effort (they are not an outbox): at most

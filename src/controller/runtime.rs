@@ -63,6 +63,7 @@ fn snapshot_source(ctx: Arc<Context>) -> SnapshotSource {
             rate_limit_waits: ctx.checker.rate_limit_waits(),
             pending_writes: ctx.writer.pending() as u64,
             unchecked: view.unchecked(),
+            health: view.health_gauges(),
         }
     })
 }

@@ -36,6 +36,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use super::watch::WatchedDomain;
 use crate::{
     check::CheckKind,
+    health::HealthState,
+    resource::HealthSpec,
     resource::{
         Availability, CheckOutcome, CheckRecord, MonitoredDomainStatus, NotificationState,
         Registration, StatusField, WriteReason,
@@ -205,6 +207,9 @@ pub struct Published {
     pub(super) conditions: [ConditionSeen; 2],
     /// The notification outbox entry, kept whole (few domains have one).
     pub notification: Option<Box<NotificationState>>,
+    /// `health` and the health conditions, kept whole (only domains in
+    /// health mode have them).
+    pub health: Option<Box<HealthState>>,
 }
 
 impl Published {
@@ -239,10 +244,19 @@ impl Published {
                 StatusField::Registration,
                 self.registration == after.registration,
             ),
-            (StatusField::Conditions, self.conditions == after.conditions),
+            (
+                StatusField::Conditions,
+                self.conditions == after.conditions
+                    && self.health.as_ref().map(|h| &h.conditions)
+                        == after.health.as_ref().map(|h| &h.conditions),
+            ),
             (
                 StatusField::Notification,
                 self.notification == after.notification,
+            ),
+            (
+                StatusField::Health,
+                self.health.as_ref().map(|h| &h.status) == after.health.as_ref().map(|h| &h.status),
             ),
         ];
         pairs
@@ -298,6 +312,7 @@ impl Published {
                 .map(|r| RegistrationSeen::default().merged(r)),
             conditions,
             notification: status.notification.clone().map(Box::new),
+            health: HealthState::of(status.health.as_ref(), &status.conditions).map(Box::new),
         }
     }
 
@@ -384,6 +399,14 @@ impl Published {
         clear("domain", self.domain.is_some());
         clear("confidence", self.confidence.is_some());
         clear("nextCheckAt", true);
+        clear("health", self.health.is_some());
+        if let (Some(old), Some(new)) = (&self.health, fields.get_mut("health")) {
+            // A merge patch merges objects: what the new health view no
+            // longer has must be removed explicitly.
+            if let Ok(old) = serde_json::to_value(&old.status) {
+                null_what_is_gone(&old, new);
+            }
+        }
         if let Some(Value::Object(checks)) = fields.get_mut("checks") {
             for record in checks.values_mut().filter_map(Value::as_object_mut) {
                 for optional in ["detail", "error"] {
@@ -407,6 +430,21 @@ impl Published {
             clear_absent_notification_fields(notification);
         }
         serde_json::json!({ "status": status })
+    }
+}
+
+/// Sets to `null` every field of `old` (recursively through objects) that
+/// `new` lacks, so that a JSON merge patch of `new` removes them.
+fn null_what_is_gone(old: &serde_json::Value, new: &mut serde_json::Value) {
+    if let (Some(old), Some(new)) = (old.as_object(), new.as_object_mut()) {
+        for (key, old_value) in old {
+            match new.get_mut(key) {
+                Some(new_value) => null_what_is_gone(old_value, new_value),
+                None => {
+                    new.insert(key.clone(), serde_json::Value::Null);
+                }
+            }
+        }
     }
 }
 
@@ -508,6 +546,8 @@ pub struct DomainState {
     pub interval_override: Option<Duration>,
     /// The shard label, when it is a number.
     pub shard_label: Option<u32>,
+    /// `spec.health`: boxed, since most domains are not in health mode.
+    pub health: Option<Box<HealthSpec>>,
     /// What the status in the API server says.
     pub published: Published,
     /// When the status was last written (its `lastCheckedAt`), Unix seconds.
@@ -539,6 +579,7 @@ impl DomainState {
                 .predicted_drop_at
                 .and_then(|s| Timestamp::from_second(s).ok()),
             consecutive_errors,
+            health: self.health.is_some(),
         }
     }
 
@@ -685,6 +726,9 @@ impl Table {
             record.priority = object.spec.priority;
             record.interval_override = interval_override;
             record.shard_label = shard_label;
+            if record.health.as_deref() != object.spec.health.as_ref() {
+                record.health = object.spec.health.clone().map(Box::new);
+            }
             if *record.domain != *object.spec.domain {
                 record.domain = object.spec.domain.as_str().into();
             }
@@ -715,6 +759,7 @@ impl Table {
             priority: object.spec.priority,
             interval_override,
             shard_label,
+            health: object.spec.health.clone().map(Box::new),
             published: Published::default(),
             written_at: None,
             memory: DomainMemory::default(),
@@ -933,6 +978,7 @@ mod tests {
                 domain: format!("{name}.com"),
                 priority: false,
                 check_interval: None,
+                health: None,
             },
             status: None,
         }
@@ -1142,6 +1188,71 @@ mod tests {
     }
 
     #[test]
+    fn a_patch_removes_what_health_mode_no_longer_shows() {
+        use crate::health::{DelegationView, HealthStatus, LockView};
+        let now = crate::controller::status::time(Timestamp::now()).0;
+        let mut before = checked(now);
+        before.health = Some(HealthStatus {
+            lock: Some(LockView {
+                locked: false,
+                missing: vec!["serverTransferProhibited".to_owned()],
+                client: vec![],
+            }),
+            delegation: Some(DelegationView::default()),
+            ..HealthStatus::default()
+        });
+        let healthy = Condition {
+            type_: crate::health::HEALTHY.to_owned(),
+            status: "False".to_owned(),
+            reason: "NotLocked".to_owned(),
+            message: "no registry lock".to_owned(),
+            observed_generation: Some(3),
+            last_transition_time: crate::controller::status::time(now),
+        };
+        before.conditions.push(healthy.clone());
+        let published = Published::of(&before);
+        assert_eq!(
+            published.health.as_ref().map(|h| h.conditions.clone()),
+            Some(vec![healthy.clone()])
+        );
+
+        // Locked now, the delegation view gone: both are removed by the patch.
+        let mut after = checked(now);
+        after.health = Some(HealthStatus {
+            lock: Some(LockView {
+                locked: true,
+                ..LockView::default()
+            }),
+            ..HealthStatus::default()
+        });
+        after.conditions.push(Condition {
+            status: "True".to_owned(),
+            ..healthy
+        });
+        let patch = published.patch(&after, false);
+        assert_eq!(
+            patch["status"]["health"],
+            serde_json::json!({"lock": {"locked": true, "missing": null}, "delegation": null})
+        );
+        let next = published.after(&after, false);
+        assert_eq!(
+            published.changed_fields(&next),
+            [StatusField::Conditions, StatusField::Health]
+        );
+
+        // Health mode switched off: status.health goes, and with it the
+        // health conditions (the list is replaced whole).
+        let off = checked(now);
+        let patch = published.patch(&off, false);
+        assert_eq!(
+            patch["status"].get("health"),
+            Some(&serde_json::Value::Null),
+            "health removed"
+        );
+        assert!(published.after(&off, false).health.is_none());
+    }
+
+    #[test]
     fn facts_are_as_old_as_the_last_registered_rdap_or_whois_answer() {
         let now = crate::controller::status::time(Timestamp::now()).0;
         let policy = SchedulePolicy::default();
@@ -1175,7 +1286,9 @@ mod size {
     #[test]
     fn a_domain_record_stays_within_its_budget() {
         let record = std::mem::size_of::<super::DomainState>();
+        let published = std::mem::size_of::<super::Published>();
         assert!(record <= 576, "DomainState is {record} bytes");
-        assert!(std::mem::size_of::<super::Published>() <= 256);
+        // 264: health mode's part is one boxed pointer, null for most domains.
+        assert!(published <= 264, "Published is {published} bytes");
     }
 }

@@ -175,6 +175,7 @@ pub fn after_check(
         notification: old.notification.clone(),
         conditions,
         observed_generation: generation,
+        health: None,
     }
 }
 
@@ -224,6 +225,7 @@ pub fn invalid(
             ),
         ],
         observed_generation: generation,
+        health: None,
     }
 }
 

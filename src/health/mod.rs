@@ -1,3 +1,1042 @@
-//! Domain health (SPEC §10): the state of the domains users own.
+//! Domain health (SPEC.md §10): the state of the domains users own, for
+//! those that opt in with `spec.health`.
+//!
+//! This module holds the types of `status.health` and the pure
+//! [`evaluate`], which turns what the checks found ([`HealthFacts`]), the
+//! spec and what the status showed before ([`HealthState`]) into the new
+//! `status.health`, its conditions and the change events. The controller
+//! writes the result only when it differs from what the status shows, and
+//! publishes each event once that write succeeded.
+//!
+//! Decisions:
+//! - **Registry lock** = the three `server*Prohibited` statuses
+//!   ([`REGISTRY_LOCK_STATUSES`]) set by the registry; only the registry can
+//!   lift them, on a request authenticated out of band. The
+//!   `client*Prohibited` statuses are the registrar's lock, which anyone
+//!   holding the registrar account can lift: they are reported apart
+//!   ([`LockView::client`]) and never count as a registry lock.
+//! - **Conditions**, in the cert-manager style (type, status, reason in
+//!   CamelCase, a message that says what to do): `Healthy`,
+//!   `RegistryLocked`, `ExpiringSoon`, `DelegationDrift` and `DNSSECValid`.
+//!   A check without data yet (the registry not asked yet, no expiry
+//!   published, the delegation not probed) gives its condition `Unknown`
+//!   with a reason saying why. A check switched off gives no condition:
+//!   `DNSSECValid` is absent with `dnssec: Ignore`. `RegistryLocked` is a
+//!   fact and is reported with `registryLock: Ignore` too; then it does not
+//!   affect `Healthy`.
+//! - **Healthy** is `Unknown` until the registry has been asked, `False`
+//!   when any check that is on fails (the message lists each problem),
+//!   `True` otherwise; checks without data are named in its message.
+//! - **Change events** compare the registry's facts with the last ones the
+//!   status showed: the registrar, the EPP statuses (added, removed), the
+//!   expiry moving later (a renewal) and the name servers at the registry.
+//!   The first facts of a domain are its baseline, never a change. A check
+//!   that did not reach the registry keeps the last facts. Besides, the
+//!   registry lock going (`LockLost`) and `ExpiringSoon` turning true are
+//!   events.
+//! - **Nothing volatile** is in `status.health` or its conditions: dates,
+//!   not "in 12 days", so that a status is written only when something
+//!   changed.
 
 pub mod delegation;
+
+use std::{collections::BTreeSet, time::Duration};
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    check::{CheckKind, CheckOutcome, CheckReport, RegistrationFacts},
+    resource::{Availability, DnssecPolicy, HealthSpec, RegistryLockPolicy},
+};
+
+/// `ExpiringSoon` turns true this long before expiry unless
+/// `spec.health.expiryWarning` says otherwise.
+pub const DEFAULT_EXPIRY_WARNING: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Condition type: every check that is on passes.
+pub const HEALTHY: &str = "Healthy";
+/// Condition type: the registry lock is set.
+pub const REGISTRY_LOCKED: &str = "RegistryLocked";
+/// Condition type: the registration expires within the warning period.
+pub const EXPIRING_SOON: &str = "ExpiringSoon";
+/// Condition type: the name-server views differ.
+pub const DELEGATION_DRIFT: &str = "DelegationDrift";
+/// Condition type: DNSSEC validates.
+pub const DNSSEC_VALID: &str = "DNSSECValid";
+/// The health condition types, in the order the status lists them.
+pub const CONDITION_TYPES: [&str; 5] = [
+    HEALTHY,
+    REGISTRY_LOCKED,
+    EXPIRING_SOON,
+    DELEGATION_DRIFT,
+    DNSSEC_VALID,
+];
+
+/// The statuses of a registry lock (set by the registry, lifted only by it).
+pub const REGISTRY_LOCK_STATUSES: [&str; 3] = [
+    "serverDeleteProhibited",
+    "serverTransferProhibited",
+    "serverUpdateProhibited",
+];
+/// The statuses of a registrar lock (reported apart: the registrar account
+/// can lift them).
+pub const REGISTRAR_LOCK_STATUSES: [&str; 3] = [
+    "clientDeleteProhibited",
+    "clientTransferProhibited",
+    "clientUpdateProhibited",
+];
+/// Statuses that take a domain out of the DNS.
+const HOLD_STATUSES: [&str; 2] = ["clientHold", "serverHold"];
+/// Statuses of a domain on its way to deletion.
+const DELETION_STATUSES: [&str; 3] = ["redemptionPeriod", "pendingRestore", "pendingDelete"];
+
+// === status.health ===
+
+/// `status.health`: what health mode found.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthStatus {
+    /// The registration as the registry (RDAP, else WHOIS) last showed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration: Option<RegistrationView>,
+    /// The registry lock, from the registration's statuses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<LockView>,
+    /// The name servers at the parent, the registry and the domain's own
+    /// servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegation: Option<DelegationView>,
+    /// DNSSEC (with `spec.health.dnssec` other than `Ignore`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dnssec: Option<DnssecView>,
+}
+
+/// The registration as the registry shows it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrationView {
+    /// The sponsoring registrar.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registrar: Option<String>,
+    /// When the registration expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Time>,
+    /// The EPP statuses, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statuses: Vec<String>,
+    /// The name servers at the registry, lower case without the trailing
+    /// dot, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nameservers: Vec<String>,
+}
+
+/// The lock statuses of a registration.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LockView {
+    /// All three `server*Prohibited` statuses are set.
+    pub locked: bool,
+    /// The `server*Prohibited` statuses that are missing for a registry lock.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+    /// The `client*Prohibited` statuses that are set (the registrar's lock;
+    /// not a registry lock).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client: Vec<String>,
+}
+
+/// The name servers of a domain as each party sees them. Names are lower
+/// case without the trailing dot.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DelegationView {
+    /// The NS set in the parent zone (the TLD's authoritative servers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parent: Vec<String>,
+    /// The name servers of the registry's object (RDAP, else WHOIS).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registry: Vec<String>,
+    /// Each of the domain's own servers, asked directly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub child: Vec<ChildView>,
+    /// Where the views differ from each other or from
+    /// `expectedNameservers`, one sentence each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<String>,
+    /// Listed servers that did not answer, or answered without authority.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lame: Vec<String>,
+}
+
+/// What one of the domain's own servers answered.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildView {
+    /// The server's host name.
+    pub server: String,
+    /// It answered.
+    pub answered: bool,
+    /// It answered with authority (the AA bit).
+    pub authoritative: bool,
+    /// The NS set it serves at the zone apex.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nameservers: Vec<String>,
+}
+
+/// DNSSEC of the domain.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DnssecView {
+    /// The parent publishes a DS record for the domain.
+    pub ds_at_parent: bool,
+    /// The domain's servers publish a DNSKEY.
+    pub dnskey_at_child: bool,
+    /// A DS matches a DNSKEY.
+    pub matched: bool,
+    /// When the earliest signature of the checked records expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_expires_at: Option<Time>,
+    /// The chain of trust validates.
+    pub valid: bool,
+    /// What is wrong, when something is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// What the status shows of health mode: `status.health` and the health
+/// conditions. The controller keeps it (boxed) for health-enabled domains
+/// only.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HealthState {
+    /// `status.health`.
+    pub status: HealthStatus,
+    /// The health conditions, in [`CONDITION_TYPES`] order.
+    pub conditions: Vec<Condition>,
+}
+
+impl HealthState {
+    /// The health part of a status, if it has one.
+    pub fn of(status: Option<&HealthStatus>, conditions: &[Condition]) -> Option<Self> {
+        status.map(|status| Self {
+            status: status.clone(),
+            conditions: conditions
+                .iter()
+                .filter(|c| is_health_condition(&c.type_))
+                .cloned()
+                .collect(),
+        })
+    }
+
+    /// The condition of type `type_`.
+    pub fn condition(&self, type_: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == type_)
+    }
+
+    /// The registration's expiry, Unix seconds.
+    pub fn expires_at(&self) -> Option<i64> {
+        self.status
+            .registration
+            .as_ref()
+            .and_then(|r| r.expires_at.as_ref())
+            .map(|t| t.0.as_second())
+    }
+}
+
+/// Whether `type_` is one of the health conditions.
+pub fn is_health_condition(type_: &str) -> bool {
+    CONDITION_TYPES.contains(&type_)
+}
+
+// === facts, report, events ===
+
+/// What one check found for health mode.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HealthFacts {
+    /// What the registry (RDAP, else WHOIS) said about the registration;
+    /// `None` when it was not asked or did not answer.
+    pub registry: Option<RegistrationFacts>,
+    /// The delegation views (drift and lame servers filled in by their
+    /// producer); `None` when not probed.
+    pub delegation: Option<DelegationView>,
+    /// DNSSEC; `None` when not checked.
+    pub dnssec: Option<DnssecView>,
+    /// The availability the status shows after the check: a domain the
+    /// registry no longer has (`Available`, `Unconfirmed`) is not healthy,
+    /// whatever its last registration said.
+    pub availability: Option<Availability>,
+}
+
+impl HealthFacts {
+    /// The registry's facts among a check's reports: those of an RDAP
+    /// answer proving registration, else of a WHOIS one. The DNS's name
+    /// servers are the parent's view, not the registry's.
+    pub fn from_reports(reports: &[CheckReport]) -> Self {
+        let registry = [CheckKind::Rdap, CheckKind::Whois].iter().find_map(|kind| {
+            reports
+                .iter()
+                .find(|r| r.kind == *kind && r.outcome == CheckOutcome::Registered)
+                .and_then(|r| r.registration.clone())
+        });
+        Self {
+            registry,
+            ..Self::default()
+        }
+    }
+}
+
+/// What [`evaluate`] decided.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HealthReport {
+    /// The new health part of the status; `None` when health mode is off.
+    pub state: Option<HealthState>,
+    /// The changes to announce, once the status showing them is written.
+    pub events: Vec<HealthEvent>,
+}
+
+/// A change worth an Event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HealthEvent {
+    /// The sponsoring registrar changed (a transfer).
+    RegistrarChanged {
+        /// Before.
+        from: String,
+        /// After.
+        to: String,
+    },
+    /// EPP statuses were added or removed.
+    StatusesChanged {
+        /// Statuses set now that were not before.
+        added: Vec<String>,
+        /// Statuses no longer set.
+        removed: Vec<String>,
+    },
+    /// The expiry moved later: the registration was renewed.
+    Renewed {
+        /// The old expiry.
+        from: Timestamp,
+        /// The new expiry.
+        to: Timestamp,
+    },
+    /// The name servers at the registry changed.
+    NameserversChanged {
+        /// Before.
+        from: Vec<String>,
+        /// After.
+        to: Vec<String>,
+    },
+    /// The registry lock was set and is not anymore.
+    LockLost {
+        /// The `server*Prohibited` statuses now missing.
+        missing: Vec<String>,
+    },
+    /// `ExpiringSoon` turned true.
+    ExpiringSoon {
+        /// The expiry.
+        expires_at: Timestamp,
+        /// The warning period it is within (`expiryWarning`).
+        warning: Duration,
+    },
+}
+
+/// A kind of registration change (the `kind` of
+/// `domain_monitor.health.registration.changes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RegistrationChange {
+    /// The registrar changed.
+    Registrar,
+    /// EPP statuses changed.
+    Statuses,
+    /// The expiry moved later.
+    Renewed,
+    /// The name servers at the registry changed.
+    Nameservers,
+}
+
+impl RegistrationChange {
+    /// Every kind.
+    pub const ALL: [Self; 4] = [
+        Self::Registrar,
+        Self::Statuses,
+        Self::Renewed,
+        Self::Nameservers,
+    ];
+
+    /// The word in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Registrar => "registrar",
+            Self::Statuses => "statuses",
+            Self::Renewed => "renewed",
+            Self::Nameservers => "nameservers",
+        }
+    }
+}
+
+impl HealthEvent {
+    /// The Event's reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::RegistrarChanged { .. } => "RegistrarChanged",
+            Self::StatusesChanged { .. } => "StatusesChanged",
+            Self::Renewed { .. } => "Renewed",
+            Self::NameserversChanged { .. } => "NameserversChanged",
+            Self::LockLost { .. } => "LockLost",
+            Self::ExpiringSoon { .. } => "ExpiringSoon",
+        }
+    }
+
+    /// Whether the Event is a warning (else normal).
+    pub fn is_warning(&self) -> bool {
+        !matches!(self, Self::Renewed { .. })
+    }
+
+    /// The registration change it counts as, if any.
+    pub fn registration_change(&self) -> Option<RegistrationChange> {
+        match self {
+            Self::RegistrarChanged { .. } => Some(RegistrationChange::Registrar),
+            Self::StatusesChanged { .. } => Some(RegistrationChange::Statuses),
+            Self::Renewed { .. } => Some(RegistrationChange::Renewed),
+            Self::NameserversChanged { .. } => Some(RegistrationChange::Nameservers),
+            Self::LockLost { .. } | Self::ExpiringSoon { .. } => None,
+        }
+    }
+
+    /// The Event's note: what changed and what to do.
+    pub fn note(&self) -> String {
+        match self {
+            Self::RegistrarChanged { from, to } => format!(
+                "the registrar changed from {from} to {to}: if you did not transfer the domain, contact both registrars at once"
+            ),
+            Self::StatusesChanged { added, removed } => {
+                let mut parts = Vec::new();
+                if !added.is_empty() {
+                    parts.push(format!("added {}", added.join(", ")));
+                }
+                if !removed.is_empty() {
+                    parts.push(format!("removed {}", removed.join(", ")));
+                }
+                format!(
+                    "the registry statuses changed ({}): check that you or your registrar asked for this",
+                    parts.join("; ")
+                )
+            }
+            Self::Renewed { from, to } => format!(
+                "renewed: the registration now expires on {} (was {})",
+                day(*to),
+                day(*from)
+            ),
+            Self::NameserversChanged { from, to } => format!(
+                "the name servers at the registry changed from {} to {}: if you did not change them, contact your registrar at once",
+                list(from),
+                list(to)
+            ),
+            Self::LockLost { missing } => format!(
+                "the registry lock is gone ({} missing): ask your registrar to have the registry set it again",
+                missing.join(", ")
+            ),
+            Self::ExpiringSoon {
+                expires_at,
+                warning,
+            } => format!(
+                "the registration expires on {}, within the warning of {}: renew it with your registrar or check its auto-renewal",
+                day(*expires_at),
+                span(*warning)
+            ),
+        }
+    }
+}
+
+// === evaluate ===
+
+/// The health part of the status after a check: the new `status.health`
+/// and conditions, and the events of what changed since `previous` (what
+/// the status showed). Health off (`spec` is `None`): nothing.
+pub fn evaluate(
+    spec: Option<&HealthSpec>,
+    facts: &HealthFacts,
+    previous: Option<&HealthState>,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> HealthReport {
+    let Some(spec) = spec else {
+        return HealthReport::default();
+    };
+    let before = previous.and_then(|p| p.status.registration.as_ref());
+    let registration = match &facts.registry {
+        Some(registry) if has_registry_facts(registry) => {
+            Some(RegistrationView::merged(before, registry))
+        }
+        _ => before.cloned(),
+    };
+    let lock = registration.as_ref().and_then(LockView::of);
+    let mut status = HealthStatus {
+        registration,
+        lock,
+        delegation: facts
+            .delegation
+            .clone()
+            .or_else(|| previous.and_then(|p| p.status.delegation.clone())),
+        dnssec: None,
+    };
+    if spec.dnssec != DnssecPolicy::Ignore {
+        status.dnssec = facts
+            .dnssec
+            .clone()
+            .or_else(|| previous.and_then(|p| p.status.dnssec.clone()));
+    }
+
+    let warning = expiry_warning(spec);
+    let old = previous.map_or(&[][..], |p| p.conditions.as_slice());
+    let mut verdicts = vec![
+        lock_condition(spec, status.lock.as_ref(), status.registration.is_some()),
+        expiry_condition(status.registration.as_ref(), warning, now),
+        delegation_condition(spec, status.delegation.as_ref()),
+    ];
+    if spec.dnssec != DnssecPolicy::Ignore {
+        verdicts.push(dnssec_condition(spec.dnssec, status.dnssec.as_ref()));
+    }
+    let healthy = healthy_condition(&status, &verdicts, facts.availability);
+    let conditions = std::iter::once(&healthy)
+        .chain(&verdicts)
+        .map(|v| v.condition(old, generation, now))
+        .collect();
+    let state = HealthState { status, conditions };
+
+    let mut events = previous
+        .and_then(|p| p.status.registration.as_ref())
+        .zip(state.status.registration.as_ref())
+        .map(|(before, after)| registration_changes(before, after))
+        .unwrap_or_default();
+    let was_locked = previous
+        .and_then(|p| p.status.lock.as_ref())
+        .is_some_and(|l| l.locked);
+    if let Some(lock) = state
+        .status
+        .lock
+        .as_ref()
+        .filter(|l| was_locked && !l.locked)
+    {
+        events.push(HealthEvent::LockLost {
+            missing: lock.missing.clone(),
+        });
+    }
+    let was_expiring = previous
+        .and_then(|p| p.condition(EXPIRING_SOON))
+        .is_some_and(|c| c.status == "True");
+    let expiring = state
+        .condition(EXPIRING_SOON)
+        .is_some_and(|c| c.status == "True");
+    if expiring
+        && !was_expiring
+        && let Some(expires_at) = state
+            .status
+            .registration
+            .as_ref()
+            .and_then(|r| r.expires_at.as_ref())
+    {
+        events.push(HealthEvent::ExpiringSoon {
+            expires_at: expires_at.0,
+            warning,
+        });
+    }
+    HealthReport {
+        state: Some(state),
+        events,
+    }
+}
+
+/// `spec.expiryWarning`, or [`DEFAULT_EXPIRY_WARNING`] when absent or
+/// unreadable (the API server rejects what humantime cannot read).
+pub fn expiry_warning(spec: &HealthSpec) -> Duration {
+    spec.expiry_warning
+        .as_deref()
+        .and_then(|w| humantime::parse_duration(w).ok())
+        .unwrap_or(DEFAULT_EXPIRY_WARNING)
+}
+
+/// A name server or host name as compared: lower case, no trailing dot.
+pub fn normalize_host(name: &str) -> String {
+    name.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
+fn host_set(names: &[String]) -> Vec<String> {
+    let set: BTreeSet<String> = names
+        .iter()
+        .map(|n| normalize_host(n))
+        .filter(|n| !n.is_empty())
+        .collect();
+    set.into_iter().collect()
+}
+
+fn status_set(statuses: &[String]) -> Vec<String> {
+    let set: BTreeSet<&String> = statuses.iter().collect();
+    set.into_iter().cloned().collect()
+}
+
+fn has_registry_facts(facts: &RegistrationFacts) -> bool {
+    facts.registrar.is_some()
+        || facts.expires.is_some()
+        || !facts.statuses.is_empty()
+        || !facts.nameservers.is_empty()
+}
+
+fn has_status(statuses: &[String], code: &str) -> bool {
+    statuses.iter().any(|s| s.eq_ignore_ascii_case(code))
+}
+
+impl RegistrationView {
+    /// `before` updated with what the registry said now: a fact it did not
+    /// mention stays.
+    fn merged(before: Option<&Self>, facts: &RegistrationFacts) -> Self {
+        let before = before.cloned().unwrap_or_default();
+        Self {
+            registrar: facts.registrar.clone().or(before.registrar),
+            expires_at: facts.expires.map(whole_seconds).or(before.expires_at),
+            statuses: if facts.statuses.is_empty() {
+                before.statuses
+            } else {
+                status_set(&facts.statuses)
+            },
+            nameservers: if facts.nameservers.is_empty() {
+                before.nameservers
+            } else {
+                host_set(&facts.nameservers)
+            },
+        }
+    }
+}
+
+impl LockView {
+    /// The lock statuses of `registration`; `None` without statuses.
+    fn of(registration: &RegistrationView) -> Option<Self> {
+        let statuses = &registration.statuses;
+        if statuses.is_empty() {
+            return None;
+        }
+        let missing: Vec<String> = REGISTRY_LOCK_STATUSES
+            .iter()
+            .filter(|s| !has_status(statuses, s))
+            .map(|s| (*s).to_owned())
+            .collect();
+        Some(Self {
+            locked: missing.is_empty(),
+            missing,
+            client: REGISTRAR_LOCK_STATUSES
+                .iter()
+                .filter(|s| has_status(statuses, s))
+                .map(|s| (*s).to_owned())
+                .collect(),
+        })
+    }
+}
+
+fn registration_changes(before: &RegistrationView, after: &RegistrationView) -> Vec<HealthEvent> {
+    let mut events = Vec::new();
+    if let (Some(from), Some(to)) = (&before.registrar, &after.registrar)
+        && !from.eq_ignore_ascii_case(to)
+    {
+        events.push(HealthEvent::RegistrarChanged {
+            from: from.clone(),
+            to: to.clone(),
+        });
+    }
+    if !before.statuses.is_empty() && !after.statuses.is_empty() {
+        let added: Vec<String> = after
+            .statuses
+            .iter()
+            .filter(|s| !has_status(&before.statuses, s))
+            .cloned()
+            .collect();
+        let removed: Vec<String> = before
+            .statuses
+            .iter()
+            .filter(|s| !has_status(&after.statuses, s))
+            .cloned()
+            .collect();
+        if !added.is_empty() || !removed.is_empty() {
+            events.push(HealthEvent::StatusesChanged { added, removed });
+        }
+    }
+    if let (Some(from), Some(to)) = (&before.expires_at, &after.expires_at)
+        && to.0 > from.0
+    {
+        events.push(HealthEvent::Renewed {
+            from: from.0,
+            to: to.0,
+        });
+    }
+    if !before.nameservers.is_empty()
+        && !after.nameservers.is_empty()
+        && before.nameservers != after.nameservers
+    {
+        events.push(HealthEvent::NameserversChanged {
+            from: before.nameservers.clone(),
+            to: after.nameservers.clone(),
+        });
+    }
+    events
+}
+
+// === conditions ===
+
+/// One condition's status, reason and message, and whether it makes the
+/// domain unhealthy.
+#[derive(Debug)]
+struct Verdict {
+    type_: &'static str,
+    status: &'static str,
+    reason: &'static str,
+    message: String,
+    /// Counts against `Healthy`.
+    problem: bool,
+    /// No data yet: named in `Healthy`'s message.
+    unknown: bool,
+}
+
+impl Verdict {
+    fn new(
+        type_: &'static str,
+        status: &'static str,
+        reason: &'static str,
+        message: String,
+    ) -> Self {
+        Self {
+            type_,
+            status,
+            reason,
+            message,
+            problem: false,
+            unknown: status == "Unknown",
+        }
+    }
+
+    fn problem(mut self) -> Self {
+        self.problem = true;
+        self
+    }
+
+    /// The condition, keeping its `lastTransitionTime` while its status
+    /// holds.
+    fn condition(&self, old: &[Condition], generation: Option<i64>, now: Timestamp) -> Condition {
+        let last_transition_time = match old.iter().find(|c| c.type_ == self.type_) {
+            Some(previous) if previous.status == self.status => {
+                previous.last_transition_time.clone()
+            }
+            _ => whole_seconds(now),
+        };
+        Condition {
+            type_: self.type_.to_owned(),
+            status: self.status.to_owned(),
+            reason: self.reason.to_owned(),
+            message: self.message.chars().take(1024).collect(),
+            observed_generation: generation,
+            last_transition_time,
+        }
+    }
+}
+
+fn lock_condition(spec: &HealthSpec, lock: Option<&LockView>, asked: bool) -> Verdict {
+    let Some(lock) = lock else {
+        let message = if asked {
+            "the registry published no statuses for the domain, so its lock is not known"
+        } else {
+            "the registry has not been asked yet"
+        };
+        return Verdict::new(REGISTRY_LOCKED, "Unknown", "NoStatuses", message.to_owned());
+    };
+    let client = if lock.client.is_empty() {
+        String::new()
+    } else {
+        format!("; the registrar's lock is set ({})", lock.client.join(", "))
+    };
+    if lock.locked {
+        return Verdict::new(
+            REGISTRY_LOCKED,
+            "True",
+            "Locked",
+            format!(
+                "the registry lock is set ({}){client}",
+                REGISTRY_LOCK_STATUSES.join(", ")
+            ),
+        );
+    }
+    let verdict = Verdict::new(
+        REGISTRY_LOCKED,
+        "False",
+        "NotLocked",
+        match spec.registry_lock {
+            RegistryLockPolicy::Required => format!(
+                "no registry lock: {} missing{client}; ask your registrar to have the registry lock the domain",
+                lock.missing.join(", ")
+            ),
+            RegistryLockPolicy::Ignore => format!(
+                "no registry lock ({} missing){client}; not required (registryLock: Ignore)",
+                lock.missing.join(", ")
+            ),
+        },
+    );
+    if spec.registry_lock == RegistryLockPolicy::Required {
+        verdict.problem()
+    } else {
+        verdict
+    }
+}
+
+fn expiry_condition(
+    registration: Option<&RegistrationView>,
+    warning: Duration,
+    now: Timestamp,
+) -> Verdict {
+    let Some(expires_at) = registration
+        .and_then(|r| r.expires_at.as_ref())
+        .map(|t| t.0)
+    else {
+        let message = if registration.is_some() {
+            "the registry published no expiry date; check it with your registrar"
+        } else {
+            "the registry has not been asked yet"
+        };
+        return Verdict::new(
+            EXPIRING_SOON,
+            "Unknown",
+            "ExpiryUnknown",
+            message.to_owned(),
+        );
+    };
+    let warning_text = span(warning);
+    if expires_at <= now {
+        return Verdict::new(
+            EXPIRING_SOON,
+            "True",
+            "Expired",
+            format!(
+                "the registration expired on {}: renew it with your registrar now, while the registry's grace period lasts",
+                day(expires_at)
+            ),
+        )
+        .problem();
+    }
+    let left = Duration::try_from(expires_at.duration_since(now)).unwrap_or(Duration::ZERO);
+    if left <= warning {
+        Verdict::new(
+            EXPIRING_SOON,
+            "True",
+            "WithinWarning",
+            format!(
+                "the registration expires on {}, within the warning of {warning_text}: renew it with your registrar or check its auto-renewal",
+                day(expires_at)
+            ),
+        )
+        .problem()
+    } else {
+        Verdict::new(
+            EXPIRING_SOON,
+            "False",
+            "NotExpiringSoon",
+            format!(
+                "the registration expires on {}, after the warning of {warning_text}",
+                day(expires_at)
+            ),
+        )
+    }
+}
+
+fn delegation_condition(spec: &HealthSpec, delegation: Option<&DelegationView>) -> Verdict {
+    let Some(view) = delegation else {
+        return Verdict::new(
+            DELEGATION_DRIFT,
+            "Unknown",
+            "NotChecked",
+            "the delegation has not been checked yet".to_owned(),
+        );
+    };
+    let mut found = Vec::new();
+    if !view.drift.is_empty() {
+        found.push(view.drift.join("; "));
+    }
+    if !view.lame.is_empty() {
+        found.push(format!("lame servers: {}", view.lame.join(", ")));
+    }
+    if found.is_empty() {
+        let against = if spec.expected_nameservers.is_empty() {
+            ""
+        } else {
+            " and match expectedNameservers"
+        };
+        return Verdict::new(
+            DELEGATION_DRIFT,
+            "False",
+            "Consistent",
+            format!("the parent, the registry and the domain's servers agree{against}"),
+        );
+    }
+    let reason = if view.drift.is_empty() {
+        "LameServers"
+    } else {
+        "Drift"
+    };
+    Verdict::new(
+        DELEGATION_DRIFT,
+        "True",
+        reason,
+        format!(
+            "{}: set the name servers at your registrar to the ones the domain should use, and make every listed server answer for it with authority",
+            found.join("; ")
+        ),
+    )
+    .problem()
+}
+
+fn dnssec_condition(policy: DnssecPolicy, dnssec: Option<&DnssecView>) -> Verdict {
+    let Some(view) = dnssec else {
+        return Verdict::new(
+            DNSSEC_VALID,
+            "Unknown",
+            "NotChecked",
+            "DNSSEC has not been checked yet".to_owned(),
+        );
+    };
+    let expiry = view
+        .signature_expires_at
+        .as_ref()
+        .map(|t| format!("; signatures expire on {}", day(t.0)))
+        .unwrap_or_default();
+    if view.valid {
+        return Verdict::new(
+            DNSSEC_VALID,
+            "True",
+            "Valid",
+            format!("the chain of trust validates{expiry}"),
+        );
+    }
+    if !view.ds_at_parent && !view.dnskey_at_child {
+        let verdict = Verdict::new(
+            DNSSEC_VALID,
+            "False",
+            "Unsigned",
+            match policy {
+                DnssecPolicy::Required => "the domain is not signed (no DS at the parent, no DNSKEY): sign the zone and publish its DS through your registrar".to_owned(),
+                _ => "the domain is not signed; not required (dnssec: Optional)".to_owned(),
+            },
+        );
+        return if policy == DnssecPolicy::Required {
+            verdict.problem()
+        } else {
+            verdict
+        };
+    }
+    let problem = view
+        .problem
+        .clone()
+        .unwrap_or_else(|| "the chain of trust does not validate".to_owned());
+    Verdict::new(
+        DNSSEC_VALID,
+        "False",
+        "Invalid",
+        format!(
+            "{problem}{expiry}: fix the signatures or the DS at your registrar before resolvers stop answering for the domain"
+        ),
+    )
+    .problem()
+}
+
+fn healthy_condition(
+    status: &HealthStatus,
+    verdicts: &[Verdict],
+    availability: Option<Availability>,
+) -> Verdict {
+    if let Some(free @ (Availability::Available | Availability::Unconfirmed)) = availability {
+        return Verdict::new(
+            HEALTHY,
+            "False",
+            "NotRegistered",
+            format!(
+                "the registry no longer has the domain (availability {free}): register it again at once, before someone else does"
+            ),
+        );
+    }
+    let Some(registration) = &status.registration else {
+        return Verdict::new(
+            HEALTHY,
+            "Unknown",
+            "NoRegistrationData",
+            "the registry has not been asked yet; health is known after the next registration check".to_owned(),
+        );
+    };
+    let mut problems: Vec<(&'static str, String)> = verdicts
+        .iter()
+        .filter(|v| v.problem)
+        .map(|v| (v.reason, v.message.clone()))
+        .collect();
+    let statuses = &registration.statuses;
+    if let Some(hold) = HOLD_STATUSES.iter().find(|s| has_status(statuses, s)) {
+        problems.insert(
+            0,
+            (
+                "OnHold",
+                format!("the registry has the domain on {hold}, so it does not resolve: ask your registrar why and have it lifted"),
+            ),
+        );
+    }
+    if let Some(deletion) = DELETION_STATUSES.iter().find(|s| has_status(statuses, s)) {
+        problems.insert(
+            0,
+            (
+                "BeingDeleted",
+                format!("the registry is deleting the domain ({deletion}): restore it through your registrar now"),
+            ),
+        );
+    }
+    if let Some((reason, _)) = problems.first() {
+        let message: Vec<&str> = problems.iter().map(|(_, m)| m.as_str()).collect();
+        return Verdict::new(HEALTHY, "False", reason, message.join("; "));
+    }
+    let unknown: Vec<&str> = verdicts
+        .iter()
+        .filter(|v| v.unknown)
+        .map(|v| v.type_)
+        .collect();
+    let message = if unknown.is_empty() {
+        "every health check passes".to_owned()
+    } else {
+        format!(
+            "every health check with data passes; not known yet: {}",
+            unknown.join(", ")
+        )
+    };
+    Verdict::new(HEALTHY, "True", "AllChecksPassed", message)
+}
+
+/// A status time: whole seconds, as the API server keeps them.
+fn whole_seconds(t: Timestamp) -> Time {
+    Time(Timestamp::from_second(t.as_second()).unwrap_or(t))
+}
+
+fn day(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%d").to_string()
+}
+
+/// A warning period as a user writes it: `30d`, `36h`, `90m`, `45s`.
+fn span(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -7,6 +7,7 @@ use std::borrow::Cow;
 
 use crate::{
     check::CheckKind,
+    health::RegistrationChange,
     resource::{Availability, CheckOutcome, StatusField, WriteReason},
 };
 
@@ -52,6 +53,7 @@ words!(
     SyncOutcome,
     SyncTrigger,
     HttpMethod,
+    RegistrationChange,
 );
 
 /// A route of the HTTP surface, as its table names it (`/domain/{domain}`).
@@ -204,6 +206,14 @@ label_set!(
         route as "http.route": &'static str,
         /// `http.response.status_code`.
         status as "http.response.status_code": u16,
+    }
+);
+
+label_set!(
+    /// A kind of registration change of a health-mode domain.
+    HealthChangeLabels {
+        /// What changed.
+        kind: RegistrationChange,
     }
 );
 

@@ -29,8 +29,8 @@ use serde::Serialize;
 
 use self::labels::{
     AvailabilityLabels, CallbackKindLabels, CallbackLabels, CheckLabels, CheckerLabels,
-    HttpRequestLabels, LabelSet, NoLabels, ReconcileErrorLabels, StatusFieldLabels, SyncRunLabels,
-    SyncTriggerLabels, TransitionLabels, WriteReasonLabels,
+    HealthChangeLabels, HttpRequestLabels, LabelSet, NoLabels, ReconcileErrorLabels,
+    StatusFieldLabels, SyncRunLabels, SyncTriggerLabels, TransitionLabels, WriteReasonLabels,
 };
 pub use crate::ratelimit::RateLimitWaits;
 use crate::{
@@ -375,6 +375,31 @@ pub mod instruments {
     .about("Duration of requests to the HTTP operations surface, by method, route and status code.")
     .labels(HttpRequestLabels::KEYS)
     .json("http_server_request_duration", " ");
+    /// `domain_monitor.health.registration.changes`.
+    pub const HEALTH_CHANGES: Instrument = Instrument::new(
+        "domain_monitor.health.registration.changes",
+        Kind::Counter,
+        "{change}",
+    )
+    .about("Registration changes of health-mode domains, by kind (registrar, statuses, renewed, nameservers).")
+    .labels(HealthChangeLabels::KEYS)
+    .json("health_registration_changes", "/");
+    /// `domain_monitor.health.expiry`.
+    pub const HEALTH_EXPIRY: Instrument = Instrument::new("domain_monitor.health.expiry", Kind::Gauge, "s")
+        .about("When the registration of a health-mode domain expires, as a Unix time; absent while unknown.")
+        .labels(HEALTH_LABELS);
+    /// `domain_monitor.health.locked`.
+    pub const HEALTH_LOCKED: Instrument = Instrument::new("domain_monitor.health.locked", Kind::Gauge, "{domain}")
+        .about("1 when a health-mode domain has the registry lock (serverDeleteProhibited, serverTransferProhibited, serverUpdateProhibited), else 0; absent while its statuses are unknown.")
+        .labels(HEALTH_LABELS);
+    /// `domain_monitor.health.delegation.drift`.
+    pub const HEALTH_DRIFT: Instrument = Instrument::new("domain_monitor.health.delegation.drift", Kind::Gauge, "{domain}")
+        .about("1 when the name servers of a health-mode domain differ between parent, registry, its own servers and expectedNameservers, or some are lame, else 0; absent until its delegation is checked.")
+        .labels(HEALTH_LABELS);
+    /// The attributes of the per-domain health gauges: only domains in
+    /// health mode have them, so their number is bounded by what users
+    /// chose to own.
+    pub const HEALTH_LABELS: &[&str] = &["namespace", "name", "domain", "criticality"];
     /// `domain_monitor.domains`.
     pub const DOMAINS: Instrument =
         Instrument::new("domain_monitor.domains", Kind::Gauge, "{domain}")
@@ -420,6 +445,10 @@ pub const INSTRUMENTS: &[Instrument] = &[
     instruments::SYNC_DURATION,
     instruments::SYNC_REJECTED,
     instruments::HTTP_SERVER_DURATION,
+    instruments::HEALTH_CHANGES,
+    instruments::HEALTH_EXPIRY,
+    instruments::HEALTH_LOCKED,
+    instruments::HEALTH_DRIFT,
     instruments::DOMAINS,
     instruments::PRIORITY,
     instruments::SHARDS_HELD,
@@ -468,6 +497,38 @@ pub struct Snapshot {
     pub oldest_pending_notification: Option<Duration>,
     /// Rate-limit waits per layer.
     pub rate_limit_waits: Vec<RateLimitWaits>,
+    /// The domains in health mode.
+    pub health: Vec<HealthGauges>,
+}
+
+/// The gauges of one domain in health mode.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HealthGauges {
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// The domain (A-label).
+    pub domain: String,
+    /// `spec.health.criticality`, `none` when unset.
+    pub criticality: String,
+    /// The registration's expiry, Unix seconds.
+    pub expires_at: Option<i64>,
+    /// Whether the registry lock is set, when the statuses are known.
+    pub locked: Option<bool>,
+    /// Whether the delegation drifts (or has lame servers), once checked.
+    pub drift: Option<bool>,
+}
+
+impl HealthGauges {
+    fn attributes(&self) -> Attributes {
+        vec![
+            ("namespace", Cow::Owned(self.namespace.clone())),
+            ("name", Cow::Owned(self.name.clone())),
+            ("domain", Cow::Owned(self.domain.clone())),
+            ("criticality", Cow::Owned(self.criticality.clone())),
+        ]
+    }
 }
 
 /// The series of a collected instrument ([`Kind::Gauge`] or
@@ -503,6 +564,21 @@ pub fn collected(
             .into_iter()
             .collect(),
         "domain_monitor.shards.total" => plain(snapshot.shards_total),
+        "domain_monitor.health.expiry" => snapshot
+            .health
+            .iter()
+            .filter_map(|h| Some((h.attributes(), h.expires_at? as f64)))
+            .collect(),
+        "domain_monitor.health.locked" => snapshot
+            .health
+            .iter()
+            .filter_map(|h| Some((h.attributes(), f64::from(u8::from(h.locked?)))))
+            .collect(),
+        "domain_monitor.health.delegation.drift" => snapshot
+            .health
+            .iter()
+            .filter_map(|h| Some((h.attributes(), f64::from(u8::from(h.drift?)))))
+            .collect(),
         "domain_monitor.uptime" => vec![(Vec::new(), uptime.as_secs_f64())],
         "domain_monitor.ratelimit.waits" => snapshot
             .rate_limit_waits
@@ -735,6 +811,8 @@ pub struct Metrics {
     pub sync_rejected: Counter<NoLabels>,
     /// `http.server.request.duration`.
     pub http_server_duration: Timer<HttpRequestLabels>,
+    /// `domain_monitor.health.registration.changes`.
+    pub health_changes: Counter<HealthChangeLabels>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -774,6 +852,7 @@ impl Metrics {
             sync_duration: Timer::new(&i::SYNC_DURATION, &export),
             sync_rejected: Counter::new(&i::SYNC_REJECTED, &export),
             http_server_duration: Timer::new(&i::HTTP_SERVER_DURATION, &export),
+            health_changes: Counter::new(&i::HEALTH_CHANGES, &export),
             export,
         }
         .preset()
@@ -821,6 +900,9 @@ impl Metrics {
         for outcome in labels::SyncOutcome::ALL {
             self.sync_runs.add(SyncRunLabels { outcome }, 0);
         }
+        for kind in crate::health::RegistrationChange::ALL {
+            self.health_changes.add(HealthChangeLabels { kind }, 0);
+        }
         self.first_checks.add(NoLabels, 0);
         self.sync_rejected.add(NoLabels, 0);
         self
@@ -853,7 +935,7 @@ impl Metrics {
     }
 
     /// Every counter family.
-    pub fn counter_families(&self) -> [&dyn CounterFamily; 11] {
+    pub fn counter_families(&self) -> [&dyn CounterFamily; 12] {
         [
             &self.checks,
             &self.verdicts,
@@ -866,6 +948,7 @@ impl Metrics {
             &self.reconcile_errors,
             &self.sync_runs,
             &self.sync_rejected,
+            &self.health_changes,
         ]
     }
 

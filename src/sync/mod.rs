@@ -22,7 +22,7 @@ use tokio::sync::Mutex;
 use tracing::{info, warn};
 use url::Url;
 
-use self::plan::{DomainList, ExistingResource, ListError, MassDeletion, RejectedEntry};
+use self::plan::{DomainList, ExistingResource, ListError, Listed, MassDeletion, RejectedEntry};
 use crate::{
     domain_name::DomainName,
     metrics::{
@@ -30,7 +30,7 @@ use crate::{
         labels::{NoLabels, SyncOutcome, SyncRunLabels, SyncTrigger, SyncTriggerLabels},
     },
     notify::redacted_url,
-    resource::{MonitoredDomain, MonitoredDomainSpec, SOURCE_API, SOURCE_LABEL},
+    resource::{HealthSpec, MonitoredDomain, MonitoredDomainSpec, SOURCE_API, SOURCE_LABEL},
 };
 
 /// Largest domain list accepted (bytes).
@@ -221,11 +221,11 @@ impl DomainSync {
         let ops = plan
             .create
             .into_iter()
-            .map(|(domain, priority)| Op::Create(domain, priority, shards))
+            .map(|(domain, listed)| Op::Create(domain, listed, shards))
             .chain(
                 plan.update
                     .into_iter()
-                    .map(|(name, priority)| Op::Update(name, priority)),
+                    .map(|(name, listed)| Op::Update(name, listed)),
             )
             .chain(plan.delete.into_iter().map(Op::Delete));
         let results: Vec<(OpKind, Result<(), String>)> =
@@ -311,6 +311,7 @@ impl DomainSync {
                     name: md.name_any(),
                     domain: DomainName::parse(&md.spec.domain).ok(),
                     priority: md.spec.priority,
+                    health: md.spec.health.clone(),
                     synced,
                 });
             }
@@ -325,8 +326,8 @@ impl DomainSync {
 
 /// One write of a sync.
 enum Op {
-    Create(String, bool, u32),
-    Update(String, bool),
+    Create(String, Listed, u32),
+    Update(String, Listed),
     Delete(String),
 }
 
@@ -339,14 +340,17 @@ enum OpKind {
 
 async fn apply(api: Api<MonitoredDomain>, op: Op) -> (OpKind, Result<(), String>) {
     match op {
-        Op::Create(domain, priority, shards) => (
+        Op::Create(domain, listed, shards) => (
             OpKind::Create,
-            create(&api, &domain, priority, shards)
+            create(&api, &domain, listed, shards)
                 .await
                 .map_err(|e| format!("create {domain}: {e}")),
         ),
-        Op::Update(name, priority) => {
-            let patch = serde_json::json!({"spec": {"priority": priority}});
+        Op::Update(name, listed) => {
+            let patch = serde_json::json!({"spec": {
+                "priority": listed.priority,
+                "health": listed.health.as_ref().map(health_patch),
+            }});
             let result = api
                 .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
@@ -365,10 +369,28 @@ async fn apply(api: Api<MonitoredDomain>, op: Op) -> (OpKind, Result<(), String>
     }
 }
 
+/// `health` as a JSON merge patch: every field, `null` for those unset, so
+/// that settings the list dropped are removed.
+fn health_patch(health: &HealthSpec) -> serde_json::Value {
+    let mut patch = serde_json::to_value(health).unwrap_or_default();
+    if let Some(fields) = patch.as_object_mut() {
+        for field in [
+            "expectedNameservers",
+            "registryLock",
+            "dnssec",
+            "expiryWarning",
+            "criticality",
+        ] {
+            fields.entry(field).or_insert(serde_json::Value::Null);
+        }
+    }
+    patch
+}
+
 async fn create(
     api: &Api<MonitoredDomain>,
     domain: &str,
-    priority: bool,
+    listed: Listed,
     shards: u32,
 ) -> Result<(), kube::Error> {
     let shard = crate::shard::shard_of_key(domain, shards);
@@ -384,8 +406,9 @@ async fn create(
         },
         spec: MonitoredDomainSpec {
             domain: domain.to_owned(),
-            priority,
+            priority: listed.priority,
             check_interval: None,
+            health: listed.health,
         },
         status: None,
     };

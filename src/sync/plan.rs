@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::domain_name::DomainName;
+use crate::{domain_name::DomainName, resource::HealthSpec};
 
 /// Longest excerpt of a bad entry quoted in reports.
 const MAX_QUOTE: usize = 80;
@@ -34,11 +34,21 @@ pub struct RejectedEntry {
     pub reason: String,
 }
 
-/// The user's list, normalised: domain → priority.
+/// What the list says about one domain.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Listed {
+    /// `priority`.
+    pub priority: bool,
+    /// `health`, validated and normalised (health mode; `None`: off).
+    pub health: Option<HealthSpec>,
+}
+
+/// The user's list, normalised: domain → what it says.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DomainList {
-    /// Every valid domain once; a domain listed twice is priority if either says so.
-    pub domains: BTreeMap<DomainName, bool>,
+    /// Every valid domain once; a domain listed twice is priority if either
+    /// says so, and takes the first `health` given.
+    pub domains: BTreeMap<DomainName, Listed>,
     /// Entries skipped as invalid.
     pub rejected: Vec<RejectedEntry>,
     /// Entries that repeated a domain already listed.
@@ -46,8 +56,9 @@ pub struct DomainList {
 }
 
 /// Parses `{"domains": [...]}` whose entries are strings or
-/// `{"domain": "...", "priority": bool}`. Bad entries are skipped and
-/// reported; a body of the wrong shape is an error.
+/// `{"domain": "...", "priority": bool, "health": {...}}` (`health` as
+/// `spec.health`). Bad entries are skipped and reported; a body of the
+/// wrong shape is an error.
 pub fn parse_domain_list(body: &[u8]) -> Result<DomainList, ListError> {
     let json: Value =
         serde_json::from_slice(body).map_err(|e| ListError::NotJson(e.to_string()))?;
@@ -71,12 +82,15 @@ pub fn parse_domain_list(body: &[u8]) -> Result<DomainList, ListError> {
     let mut list = DomainList::default();
     for (index, entry) in entries.iter().enumerate() {
         match parse_entry(entry) {
-            Ok((domain, priority)) => {
+            Ok((domain, listed)) => {
                 if let Some(existing) = list.domains.get_mut(&domain) {
-                    *existing |= priority;
+                    existing.priority |= listed.priority;
+                    if existing.health.is_none() {
+                        existing.health = listed.health;
+                    }
                     list.duplicates += 1;
                 } else {
-                    list.domains.insert(domain, priority);
+                    list.domains.insert(domain, listed);
                 }
             }
             Err(reason) => list.rejected.push(RejectedEntry {
@@ -89,10 +103,10 @@ pub fn parse_domain_list(body: &[u8]) -> Result<DomainList, ListError> {
     Ok(list)
 }
 
-fn parse_entry(entry: &Value) -> Result<(DomainName, bool), String> {
+fn parse_entry(entry: &Value) -> Result<(DomainName, Listed), String> {
     match entry {
         Value::String(name) => DomainName::parse(name)
-            .map(|d| (d, false))
+            .map(|d| (d, Listed::default()))
             .map_err(|e| e.to_string()),
         Value::Object(map) => {
             let name = match map.get("domain") {
@@ -115,8 +129,23 @@ fn parse_entry(entry: &Value) -> Result<(DomainName, bool), String> {
                     ));
                 }
             };
+            let health = match map.get("health") {
+                None | Some(Value::Null) => None,
+                Some(health @ Value::Object(_)) => Some(
+                    serde_json::from_value::<HealthSpec>(health.clone())
+                        .map_err(|e| format!("\"health\" is not valid: {e}"))?
+                        .validated()
+                        .map_err(|e| format!("\"health\" is not valid: {e}"))?,
+                ),
+                Some(other) => {
+                    return Err(format!(
+                        "\"health\" must be an object, not {}",
+                        json_kind(other)
+                    ));
+                }
+            };
             DomainName::parse(name)
-                .map(|d| (d, priority))
+                .map(|d| (d, Listed { priority, health }))
                 .map_err(|e| e.to_string())
         }
         other => Err(format!(
@@ -157,6 +186,8 @@ pub struct ExistingResource {
     pub domain: Option<DomainName>,
     /// `spec.priority`.
     pub priority: bool,
+    /// `spec.health`.
+    pub health: Option<HealthSpec>,
     /// Carries `domainmonitor.io/source=api`.
     pub synced: bool,
 }
@@ -164,10 +195,11 @@ pub struct ExistingResource {
 /// What one sync will do.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SyncPlan {
-    /// Domains to create (with their priority).
-    pub create: Vec<(String, bool)>,
-    /// Synced resources whose priority changes: (resource name, new priority).
-    pub update: Vec<(String, bool)>,
+    /// Domains to create (with their priority and health settings).
+    pub create: Vec<(String, Listed)>,
+    /// Synced resources whose priority or health settings change:
+    /// (resource name, what the list says now).
+    pub update: Vec<(String, Listed)>,
     /// Synced resources no longer listed.
     pub delete: Vec<String>,
     /// Listed domains already watched by a pinned resource (left alone).
@@ -212,17 +244,17 @@ pub fn plan(
         .filter(|r| !r.synced)
         .filter_map(|r| r.domain.as_ref())
         .collect();
-    for (domain, &priority) in &list.domains {
+    for (domain, listed) in &list.domains {
         if let Some(resource) = synced.get(domain) {
-            if resource.priority == priority {
+            if resource.priority == listed.priority && resource.health == listed.health {
                 plan.unchanged += 1;
             } else {
-                plan.update.push((resource.name.clone(), priority));
+                plan.update.push((resource.name.clone(), listed.clone()));
             }
         } else if pinned.contains(domain) {
             plan.pinned += 1;
         } else {
-            plan.create.push((domain.to_string(), priority));
+            plan.create.push((domain.to_string(), listed.clone()));
         }
     }
     for resource in existing.iter().filter(|r| r.synced) {
@@ -267,10 +299,10 @@ mod tests {
         .unwrap();
         assert_eq!(list.domains.len(), 2);
         assert!(
-            list.domains[&d("example.com")],
+            list.domains[&d("example.com")].priority,
             "a duplicate's priority wins"
         );
-        assert!(list.domains[&d("xn--bcher-kva.example")]);
+        assert!(list.domains[&d("xn--bcher-kva.example")].priority);
         assert_eq!(list.duplicates, 1);
         assert!(list.rejected.is_empty());
     }
@@ -321,6 +353,7 @@ mod tests {
             name: name.to_owned(),
             domain: Some(d(name)),
             priority,
+            health: None,
             synced: true,
         }
     }
@@ -342,21 +375,94 @@ mod tests {
                 name: "my-pin".to_owned(),
                 domain: Some(d("pinned.example")),
                 priority: true,
+                health: None,
                 synced: false,
             },
             ExistingResource {
                 name: "other-pin".to_owned(),
                 domain: Some(d("unlisted.example")),
                 priority: false,
+                health: None,
                 synced: false,
             },
         ];
         let plan = plan(&list, &existing, 0.75, false).unwrap();
-        assert_eq!(plan.create, [("new.example".to_owned(), false)]);
-        assert_eq!(plan.update, [("keep.example".to_owned(), true)]);
+        assert_eq!(plan.create, [("new.example".to_owned(), Listed::default())]);
+        assert_eq!(
+            plan.update,
+            [(
+                "keep.example".to_owned(),
+                Listed {
+                    priority: true,
+                    health: None
+                }
+            )]
+        );
         assert_eq!(plan.delete, ["gone.example", "a.example", "b.example"]);
         assert_eq!(plan.pinned, 1);
         assert_eq!(plan.unchanged, 1);
+    }
+
+    #[test]
+    fn entries_may_set_health_mode_which_is_validated_and_synced() {
+        let list = parse_domain_list(
+            br#"{"domains": [
+                {"domain": "owned.example", "health": {"expectedNameservers": ["NS2.Example.NET.", "ns1.example.net"],
+                 "registryLock": "Required", "criticality": "tier-1"}},
+                {"domain": "owned.example", "health": {"dnssec": "Required"}},
+                {"domain": "plain.example", "health": null},
+                {"domain": "bad-lock.example", "health": {"registryLock": "Maybe"}},
+                {"domain": "bad-ns.example", "health": {"expectedNameservers": ["ns1.example.net:53"]}},
+                {"domain": "bad-warning.example", "health": {"expiryWarning": "soon"}},
+                {"domain": "bad-label.example", "health": {"criticality": "very critical"}},
+                {"domain": "bad-shape.example", "health": true}
+            ]}"#,
+        )
+        .unwrap();
+        let owned = list.domains[&d("owned.example")].health.clone().unwrap();
+        assert_eq!(
+            owned.expected_nameservers,
+            ["ns1.example.net", "ns2.example.net"],
+            "normalised; the first entry's settings win"
+        );
+        assert_eq!(
+            owned.registry_lock,
+            crate::resource::RegistryLockPolicy::Required
+        );
+        assert_eq!(list.domains[&d("plain.example")].health, None);
+        let reasons: Vec<&str> = list.rejected.iter().map(|r| r.reason.as_str()).collect();
+        assert_eq!(reasons.len(), 5, "{reasons:?}");
+        assert!(reasons[0].contains("\"health\" is not valid") && reasons[0].contains("Maybe"));
+        assert!(reasons[1].contains("expectedNameservers must be host names"));
+        assert!(reasons[2].contains("expiryWarning must be a duration"));
+        assert!(reasons[3].contains("criticality must be a short label"));
+        assert!(reasons[4].contains("\"health\" must be an object"));
+
+        // A synced resource follows the list's health settings both ways.
+        let mut with_health = synced("owned.example", false);
+        with_health.health = Some(owned.clone());
+        let existing = [with_health, synced("plain.example", false)];
+        let plan = plan(&list, &existing, 1.0, false).unwrap();
+        assert!(plan.update.is_empty(), "{plan:?}");
+        assert_eq!(plan.unchanged, 2);
+        let mut without = synced("owned.example", false);
+        without.health = None;
+        let mut plain_with = synced("plain.example", false);
+        plain_with.health = Some(HealthSpec::default());
+        let plan = super::plan(&list, &[without, plain_with], 1.0, false).unwrap();
+        assert_eq!(
+            plan.update,
+            [
+                (
+                    "owned.example".to_owned(),
+                    Listed {
+                        priority: false,
+                        health: Some(owned)
+                    }
+                ),
+                ("plain.example".to_owned(), Listed::default()),
+            ]
+        );
     }
 
     #[test]

@@ -1,0 +1,609 @@
+use super::*;
+
+fn at(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn now() -> Timestamp {
+    at("2026-12-01T12:00:00Z")
+}
+
+fn spec() -> HealthSpec {
+    HealthSpec {
+        registry_lock: RegistryLockPolicy::Required,
+        ..HealthSpec::default()
+    }
+}
+
+const LOCKED: [&str; 4] = [
+    "clientTransferProhibited",
+    "serverDeleteProhibited",
+    "serverTransferProhibited",
+    "serverUpdateProhibited",
+];
+
+fn registry(statuses: &[&str], expires: &str) -> HealthFacts {
+    HealthFacts {
+        registry: Some(RegistrationFacts {
+            registrar: Some("Demo Registrar Inc.".to_owned()),
+            created: Some(at("2020-01-15T10:00:00Z")),
+            expires: Some(at(expires)),
+            statuses: statuses.iter().map(|s| (*s).to_owned()).collect(),
+            nameservers: vec!["NS1.Example.NET.".to_owned(), "ns2.example.net".to_owned()],
+            ..RegistrationFacts::default()
+        }),
+        ..HealthFacts::default()
+    }
+}
+
+fn healthy_facts() -> HealthFacts {
+    registry(&LOCKED, "2027-06-01T00:00:00Z")
+}
+
+/// The state after a first check with `facts`, as the previous state of
+/// the next one.
+fn baseline(spec: &HealthSpec, facts: &HealthFacts) -> HealthState {
+    let report = evaluate(Some(spec), facts, None, Some(1), now());
+    assert!(
+        report.events.is_empty(),
+        "a baseline is no change: {report:?}"
+    );
+    report.state.expect("health is on")
+}
+
+fn condition<'a>(state: &'a HealthState, type_: &str) -> &'a Condition {
+    state
+        .condition(type_)
+        .unwrap_or_else(|| panic!("no {type_} condition in {:?}", state.conditions))
+}
+
+fn status_and_reason(state: &HealthState, type_: &str) -> (String, String) {
+    let c = condition(state, type_);
+    (c.status.clone(), c.reason.clone())
+}
+
+fn pair(status: &str, reason: &str) -> (String, String) {
+    (status.to_owned(), reason.to_owned())
+}
+
+#[test]
+fn a_locked_domain_far_from_expiry_is_healthy() {
+    let state = baseline(&spec(), &healthy_facts());
+    assert_eq!(
+        status_and_reason(&state, HEALTHY),
+        pair("True", "AllChecksPassed")
+    );
+    assert_eq!(
+        status_and_reason(&state, REGISTRY_LOCKED),
+        pair("True", "Locked")
+    );
+    assert_eq!(
+        status_and_reason(&state, EXPIRING_SOON),
+        pair("False", "NotExpiringSoon")
+    );
+    assert_eq!(
+        status_and_reason(&state, DELEGATION_DRIFT),
+        pair("Unknown", "NotChecked"),
+        "no delegation view yet"
+    );
+    assert!(
+        state.condition(DNSSEC_VALID).is_none(),
+        "dnssec: Ignore gives no condition"
+    );
+    assert!(
+        condition(&state, HEALTHY)
+            .message
+            .contains("not known yet: DelegationDrift"),
+        "{:?}",
+        condition(&state, HEALTHY)
+    );
+    let registration = state.status.registration.as_ref().unwrap();
+    assert_eq!(
+        registration.nameservers,
+        ["ns1.example.net", "ns2.example.net"],
+        "normalised"
+    );
+    assert_eq!(
+        registration.registrar.as_deref(),
+        Some("Demo Registrar Inc.")
+    );
+    let lock = state.status.lock.as_ref().unwrap();
+    assert!(lock.locked);
+    assert!(lock.missing.is_empty());
+    assert_eq!(lock.client, ["clientTransferProhibited"]);
+    assert_eq!(
+        state
+            .conditions
+            .iter()
+            .map(|c| c.type_.as_str())
+            .collect::<Vec<_>>(),
+        [HEALTHY, REGISTRY_LOCKED, EXPIRING_SOON, DELEGATION_DRIFT]
+    );
+    assert_eq!(
+        state.expires_at(),
+        Some(at("2027-06-01T00:00:00Z").as_second())
+    );
+}
+
+#[test]
+fn the_same_facts_again_change_nothing_and_a_check_without_the_registry_keeps_them() {
+    let spec = spec();
+    let first = baseline(&spec, &healthy_facts());
+    let later = now() + jiff::SignedDuration::from_hours(5);
+    let again = evaluate(Some(&spec), &healthy_facts(), Some(&first), Some(1), later);
+    assert!(again.events.is_empty());
+    assert_eq!(
+        again.state.as_ref(),
+        Some(&first),
+        "no write when nothing changed"
+    );
+    let dns_only = evaluate(
+        Some(&spec),
+        &HealthFacts::default(),
+        Some(&first),
+        Some(1),
+        later,
+    );
+    assert!(dns_only.events.is_empty());
+    assert_eq!(dns_only.state.as_ref(), Some(&first));
+    // Order and case of the registry's lists are not changes.
+    let mut shuffled = healthy_facts();
+    let registry = shuffled.registry.as_mut().unwrap();
+    registry.statuses.reverse();
+    registry.nameservers = vec!["ns2.example.net.".to_owned(), "NS1.EXAMPLE.NET".to_owned()];
+    let report = evaluate(Some(&spec), &shuffled, Some(&first), Some(1), later);
+    assert!(report.events.is_empty(), "{:?}", report.events);
+    assert_eq!(report.state.as_ref(), Some(&first));
+}
+
+#[test]
+fn a_removed_registry_lock_is_unhealthy_and_announced() {
+    let spec = spec();
+    let first = baseline(&spec, &healthy_facts());
+    let unlocked = registry(
+        &[
+            "clientTransferProhibited",
+            "serverDeleteProhibited",
+            "serverUpdateProhibited",
+        ],
+        "2027-06-01T00:00:00Z",
+    );
+    let later = now() + jiff::SignedDuration::from_hours(1);
+    let report = evaluate(Some(&spec), &unlocked, Some(&first), Some(1), later);
+    let state = report.state.unwrap();
+    assert_eq!(
+        status_and_reason(&state, REGISTRY_LOCKED),
+        pair("False", "NotLocked")
+    );
+    let lock = condition(&state, REGISTRY_LOCKED);
+    assert!(
+        lock.message.contains("serverTransferProhibited missing"),
+        "{lock:?}"
+    );
+    assert!(lock.message.contains("ask your registrar"), "{lock:?}");
+    assert_ne!(
+        lock.last_transition_time,
+        condition(&first, REGISTRY_LOCKED).last_transition_time,
+        "a transition"
+    );
+    assert_eq!(
+        status_and_reason(&state, HEALTHY),
+        pair("False", "NotLocked")
+    );
+    assert_eq!(
+        report.events,
+        [
+            HealthEvent::StatusesChanged {
+                added: vec![],
+                removed: vec!["serverTransferProhibited".to_owned()],
+            },
+            HealthEvent::LockLost {
+                missing: vec!["serverTransferProhibited".to_owned()],
+            },
+        ]
+    );
+    assert_eq!(
+        report.events[0].registration_change(),
+        Some(RegistrationChange::Statuses)
+    );
+    assert_eq!(report.events[1].registration_change(), None);
+    assert_eq!(report.events[1].reason(), "LockLost");
+
+    // Not required: reported, but healthy.
+    let relaxed = HealthSpec::default();
+    let report = evaluate(Some(&relaxed), &unlocked, Some(&first), Some(1), now());
+    let state = report.state.unwrap();
+    assert_eq!(status_and_reason(&state, REGISTRY_LOCKED).0, "False");
+    assert!(
+        condition(&state, REGISTRY_LOCKED)
+            .message
+            .contains("not required")
+    );
+    assert_eq!(status_and_reason(&state, HEALTHY).0, "True");
+}
+
+#[test]
+fn an_expiry_within_the_warning_is_unhealthy_once_announced_and_cleared_by_a_renewal() {
+    let spec = HealthSpec {
+        expiry_warning: Some("60d".to_owned()),
+        ..spec()
+    };
+    let first = baseline(&spec, &healthy_facts());
+    // Time passes: the same expiry is now within 60 days.
+    let later = at("2027-04-15T00:00:00Z");
+    let report = evaluate(Some(&spec), &healthy_facts(), Some(&first), Some(1), later);
+    let expiring = report.state.unwrap();
+    assert_eq!(
+        status_and_reason(&expiring, EXPIRING_SOON),
+        pair("True", "WithinWarning")
+    );
+    let message = &condition(&expiring, EXPIRING_SOON).message;
+    assert!(
+        message.contains("2027-06-01") && message.contains("60d:"),
+        "{message}"
+    );
+    assert!(message.contains("renew"), "{message}");
+    assert_eq!(
+        status_and_reason(&expiring, HEALTHY),
+        pair("False", "WithinWarning")
+    );
+    assert_eq!(
+        report.events,
+        [HealthEvent::ExpiringSoon {
+            expires_at: at("2027-06-01T00:00:00Z"),
+            warning: Duration::from_secs(60 * 24 * 3600),
+        }]
+    );
+    // A day later: still expiring, no new event, nothing to write.
+    let day_later = later + jiff::SignedDuration::from_hours(24);
+    let report = evaluate(
+        Some(&spec),
+        &healthy_facts(),
+        Some(&expiring),
+        Some(1),
+        day_later,
+    );
+    assert!(report.events.is_empty());
+    assert_eq!(report.state.as_ref(), Some(&expiring));
+
+    // Renewed: the expiry moves a year later.
+    let renewed = registry(&LOCKED, "2028-06-01T00:00:00Z");
+    let report = evaluate(Some(&spec), &renewed, Some(&expiring), Some(1), day_later);
+    assert_eq!(
+        report.events,
+        [HealthEvent::Renewed {
+            from: at("2027-06-01T00:00:00Z"),
+            to: at("2028-06-01T00:00:00Z"),
+        }]
+    );
+    assert!(!report.events[0].is_warning());
+    assert!(report.events[0].note().contains("2028-06-01"));
+    let state = report.state.unwrap();
+    assert_eq!(status_and_reason(&state, EXPIRING_SOON).0, "False");
+    assert_eq!(status_and_reason(&state, HEALTHY).0, "True");
+
+    // Past the expiry: expired.
+    let report = evaluate(
+        Some(&spec),
+        &healthy_facts(),
+        Some(&first),
+        Some(1),
+        at("2027-06-02T00:00:00Z"),
+    );
+    assert_eq!(
+        status_and_reason(report.state.as_ref().unwrap(), EXPIRING_SOON),
+        pair("True", "Expired")
+    );
+}
+
+#[test]
+fn the_default_warning_is_thirty_days() {
+    let spec = spec();
+    assert_eq!(expiry_warning(&spec), DEFAULT_EXPIRY_WARNING);
+    let in_29_days = registry(&LOCKED, "2026-12-30T12:00:00Z");
+    let state = baseline_with_event(&spec, &in_29_days);
+    assert_eq!(status_and_reason(&state, EXPIRING_SOON).0, "True");
+    let in_31_days = registry(&LOCKED, "2027-01-01T13:00:00Z");
+    let state = baseline(&spec, &in_31_days);
+    assert_eq!(status_and_reason(&state, EXPIRING_SOON).0, "False");
+}
+
+/// A first check that finds the domain expiring: that is announced.
+fn baseline_with_event(spec: &HealthSpec, facts: &HealthFacts) -> HealthState {
+    let report = evaluate(Some(spec), facts, None, Some(1), now());
+    assert!(matches!(
+        report.events.as_slice(),
+        [HealthEvent::ExpiringSoon { .. }]
+    ));
+    report.state.unwrap()
+}
+
+#[test]
+fn a_registrar_change_is_announced() {
+    let spec = spec();
+    let first = baseline(&spec, &healthy_facts());
+    let mut moved = healthy_facts();
+    moved.registry.as_mut().unwrap().registrar = Some("Other Registrar LLC".to_owned());
+    let report = evaluate(Some(&spec), &moved, Some(&first), Some(1), now());
+    assert_eq!(
+        report.events,
+        [HealthEvent::RegistrarChanged {
+            from: "Demo Registrar Inc.".to_owned(),
+            to: "Other Registrar LLC".to_owned(),
+        }]
+    );
+    assert_eq!(report.events[0].reason(), "RegistrarChanged");
+    assert!(report.events[0].is_warning());
+    assert_eq!(
+        report
+            .state
+            .unwrap()
+            .status
+            .registration
+            .unwrap()
+            .registrar
+            .as_deref(),
+        Some("Other Registrar LLC")
+    );
+}
+
+#[test]
+fn status_changes_list_what_was_added_and_removed() {
+    let spec = HealthSpec::default();
+    let first = baseline(
+        &spec,
+        &registry(
+            &["active", "clientTransferProhibited"],
+            "2027-06-01T00:00:00Z",
+        ),
+    );
+    let held = registry(
+        &["clientHold", "clientTransferProhibited"],
+        "2027-06-01T00:00:00Z",
+    );
+    let report = evaluate(Some(&spec), &held, Some(&first), Some(1), now());
+    assert_eq!(
+        report.events,
+        [HealthEvent::StatusesChanged {
+            added: vec!["clientHold".to_owned()],
+            removed: vec!["active".to_owned()],
+        }]
+    );
+    let note = report.events[0].note();
+    assert!(
+        note.contains("added clientHold") && note.contains("removed active"),
+        "{note}"
+    );
+    let state = report.state.unwrap();
+    assert_eq!(status_and_reason(&state, HEALTHY), pair("False", "OnHold"));
+}
+
+#[test]
+fn a_name_server_change_at_the_registry_is_announced() {
+    let spec = spec();
+    let first = baseline(&spec, &healthy_facts());
+    let mut moved = healthy_facts();
+    moved.registry.as_mut().unwrap().nameservers = vec![
+        "ns1.attacker.example".to_owned(),
+        "ns2.example.net".to_owned(),
+    ];
+    let report = evaluate(Some(&spec), &moved, Some(&first), Some(1), now());
+    assert_eq!(
+        report.events,
+        [HealthEvent::NameserversChanged {
+            from: vec!["ns1.example.net".to_owned(), "ns2.example.net".to_owned()],
+            to: vec![
+                "ns1.attacker.example".to_owned(),
+                "ns2.example.net".to_owned()
+            ],
+        }]
+    );
+    assert_eq!(
+        report.events[0].registration_change(),
+        Some(RegistrationChange::Nameservers)
+    );
+}
+
+#[test]
+fn health_off_gives_nothing() {
+    let report = evaluate(None, &healthy_facts(), None, Some(1), now());
+    assert_eq!(report, HealthReport::default());
+    let previous = baseline(&spec(), &healthy_facts());
+    let report = evaluate(None, &healthy_facts(), Some(&previous), Some(1), now());
+    assert!(report.state.is_none() && report.events.is_empty());
+}
+
+#[test]
+fn before_the_registry_answers_health_is_unknown() {
+    let report = evaluate(Some(&spec()), &HealthFacts::default(), None, Some(1), now());
+    let state = report.state.unwrap();
+    assert_eq!(
+        status_and_reason(&state, HEALTHY),
+        pair("Unknown", "NoRegistrationData")
+    );
+    assert_eq!(status_and_reason(&state, REGISTRY_LOCKED).0, "Unknown");
+    assert_eq!(
+        status_and_reason(&state, EXPIRING_SOON),
+        pair("Unknown", "ExpiryUnknown")
+    );
+    assert_eq!(state.status, HealthStatus::default());
+}
+
+#[test]
+fn delegation_drift_and_lame_servers_make_the_domain_unhealthy() {
+    let spec = spec();
+    let mut facts = healthy_facts();
+    facts.delegation = Some(DelegationView {
+        parent: vec!["ns1.example.net".to_owned(), "ns2.example.net".to_owned()],
+        registry: vec!["ns1.example.net".to_owned(), "ns2.example.net".to_owned()],
+        ..DelegationView::default()
+    });
+    let state = baseline(&spec, &facts);
+    assert_eq!(
+        status_and_reason(&state, DELEGATION_DRIFT),
+        pair("False", "Consistent")
+    );
+    assert_eq!(
+        status_and_reason(&state, HEALTHY),
+        pair("True", "AllChecksPassed")
+    );
+    assert_eq!(
+        condition(&state, HEALTHY).message,
+        "every health check passes"
+    );
+
+    let view = facts.delegation.as_mut().unwrap();
+    view.drift = vec!["the parent lists ns3.example.net, which the registry does not".to_owned()];
+    view.lame = vec!["ns2.example.net".to_owned()];
+    let report = evaluate(Some(&spec), &facts, Some(&state), Some(1), now());
+    let drifting = report.state.unwrap();
+    assert_eq!(
+        status_and_reason(&drifting, DELEGATION_DRIFT),
+        pair("True", "Drift")
+    );
+    let message = &condition(&drifting, DELEGATION_DRIFT).message;
+    assert!(
+        message.contains("ns3.example.net") && message.contains("lame servers: ns2.example.net"),
+        "{message}"
+    );
+    assert_eq!(
+        status_and_reason(&drifting, HEALTHY),
+        pair("False", "Drift")
+    );
+    // A check that did not probe the delegation keeps the last view.
+    let report = evaluate(
+        Some(&spec),
+        &healthy_facts(),
+        Some(&drifting),
+        Some(1),
+        now(),
+    );
+    assert_eq!(report.state.as_ref(), Some(&drifting));
+}
+
+#[test]
+fn dnssec_is_checked_only_when_asked_for() {
+    let required = HealthSpec {
+        dnssec: DnssecPolicy::Required,
+        ..spec()
+    };
+    let state = baseline(&required, &healthy_facts());
+    assert_eq!(
+        status_and_reason(&state, DNSSEC_VALID),
+        pair("Unknown", "NotChecked")
+    );
+    let mut facts = healthy_facts();
+    facts.dnssec = Some(DnssecView::default());
+    let state = baseline(&required, &facts);
+    assert_eq!(
+        status_and_reason(&state, DNSSEC_VALID),
+        pair("False", "Unsigned")
+    );
+    assert_eq!(
+        status_and_reason(&state, HEALTHY),
+        pair("False", "Unsigned")
+    );
+    let optional = HealthSpec {
+        dnssec: DnssecPolicy::Optional,
+        ..spec()
+    };
+    let state = baseline(&optional, &facts);
+    assert_eq!(status_and_reason(&state, DNSSEC_VALID).0, "False");
+    assert_eq!(
+        status_and_reason(&state, HEALTHY).0,
+        "True",
+        "unsigned is fine when optional"
+    );
+    facts.dnssec = Some(DnssecView {
+        ds_at_parent: true,
+        dnskey_at_child: true,
+        problem: Some("no DNSKEY matches the DS at the parent".to_owned()),
+        ..DnssecView::default()
+    });
+    let state = baseline(&optional, &facts);
+    assert_eq!(
+        status_and_reason(&state, DNSSEC_VALID),
+        pair("False", "Invalid")
+    );
+    assert_eq!(status_and_reason(&state, HEALTHY), pair("False", "Invalid"));
+    // Off: neither the condition nor the view.
+    let state = baseline(&spec(), &facts);
+    assert!(state.condition(DNSSEC_VALID).is_none());
+    assert!(state.status.dnssec.is_none());
+}
+
+#[test]
+fn health_round_trips_in_camel_case() {
+    let state = baseline(&spec(), &healthy_facts());
+    let json = serde_json::to_value(&state.status).unwrap();
+    assert_eq!(json["registration"]["expiresAt"], "2027-06-01T00:00:00Z");
+    assert_eq!(json["lock"]["locked"], true);
+    assert!(json["lock"].get("missing").is_none());
+    let back: HealthStatus = serde_json::from_value(json).unwrap();
+    assert_eq!(back, state.status);
+}
+
+#[test]
+fn a_domain_the_registry_no_longer_has_is_not_healthy() {
+    let spec = spec();
+    let first = baseline(&spec, &healthy_facts());
+    let gone = HealthFacts {
+        availability: Some(crate::resource::Availability::Available),
+        ..HealthFacts::default()
+    };
+    let report = evaluate(Some(&spec), &gone, Some(&first), Some(1), now());
+    let state = report.state.unwrap();
+    assert_eq!(
+        status_and_reason(&state, HEALTHY),
+        pair("False", "NotRegistered")
+    );
+    assert!(
+        condition(&state, HEALTHY)
+            .message
+            .contains("register it again")
+    );
+    assert_eq!(
+        state.status.registration, first.status.registration,
+        "the last registration known stays"
+    );
+}
+
+#[test]
+fn the_registry_facts_come_from_rdap_else_whois_never_from_dns() {
+    use crate::check::{CheckKind, CheckOutcome, CheckReport};
+    let facts = |nameserver: &str| RegistrationFacts {
+        nameservers: vec![nameserver.to_owned()],
+        ..RegistrationFacts::default()
+    };
+    let report = |kind, outcome, nameserver: &str| {
+        let mut report = CheckReport::new(kind, outcome, "", now());
+        report.registration = Some(facts(nameserver));
+        report
+    };
+    let dns = report(
+        CheckKind::Dns,
+        CheckOutcome::Registered,
+        "ns.parent.example",
+    );
+    let rdap = report(CheckKind::Rdap, CheckOutcome::Registered, "ns.rdap.example");
+    let whois = report(
+        CheckKind::Whois,
+        CheckOutcome::Registered,
+        "ns.whois.example",
+    );
+    let throttled = report(
+        CheckKind::Rdap,
+        CheckOutcome::RateLimited,
+        "ns.rdap.example",
+    );
+    let of = |reports: &[CheckReport]| HealthFacts::from_reports(reports).registry;
+    assert_eq!(
+        of(&[dns.clone(), whois.clone(), rdap]),
+        Some(facts("ns.rdap.example"))
+    );
+    assert_eq!(
+        of(&[dns.clone(), throttled, whois]),
+        Some(facts("ns.whois.example"))
+    );
+    assert_eq!(of(&[dns]), None, "the parent's view is not the registry's");
+}

@@ -1,0 +1,311 @@
+//! Health mode end to end: the operator binary against the real API
+//! server, a real registry (rdap-srv) and TLD servers (nsd). A domain with
+//! `spec.health` gets `status.health` and the health conditions; a change
+//! of its registration at the registry gives one status write and one Event
+//! per change; nothing changing gives no write.
+
+mod support;
+
+use std::time::Duration;
+
+use domain_monitor::{
+    health::{EXPIRING_SOON, HEALTHY, REGISTRY_LOCKED},
+    resource::{HealthSpec, MonitoredDomain, MonitoredDomainSpec, RegistryLockPolicy},
+};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::events::v1::Event;
+use kube::{
+    Api, ResourceExt,
+    api::{ListParams, PostParams},
+    runtime::{WatchStreamExt, watcher},
+};
+use support::{cluster::TestNamespace, operator::Operator, rdap_srv::DomainSpec, world::World};
+
+const PATIENCE: Duration = Duration::from_secs(60);
+const NAME: &str = "owned";
+const DOMAIN: &str = "owned.test";
+
+/// The registry's object of `owned.test`, registry-locked, expiring on
+/// `expires`, with `extra` statuses.
+fn registry_object(expires: &str, unlocked: bool) -> DomainSpec {
+    let mut spec = DomainSpec::new(DOMAIN)
+        .registrar("Demo Registrar Inc.")
+        .nameserver("ns1.owned.test")
+        .status("active")
+        .status("client transfer prohibited")
+        .status("server delete prohibited")
+        .status("server update prohibited")
+        .created("2020-01-15T10:00:00Z")
+        .expires(expires);
+    if !unlocked {
+        spec = spec.status("server transfer prohibited");
+    }
+    spec
+}
+
+fn owned() -> MonitoredDomain {
+    MonitoredDomain::new(
+        NAME,
+        MonitoredDomainSpec {
+            domain: DOMAIN.to_owned(),
+            priority: false,
+            check_interval: None,
+            health: Some(HealthSpec {
+                registry_lock: RegistryLockPolicy::Required,
+                expiry_warning: Some("30d".to_owned()),
+                criticality: Some("critical".to_owned()),
+                ..HealthSpec::default()
+            }),
+        },
+    )
+}
+
+/// The status of a health condition of `md`: (status, reason).
+fn condition(md: &MonitoredDomain, type_: &str) -> Option<(String, String)> {
+    md.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+fn pair(status: &str, reason: &str) -> Option<(String, String)> {
+    Some((status.to_owned(), reason.to_owned()))
+}
+
+/// Waits until `done` holds for the resource, failing with the operator's log.
+async fn wait_for(
+    api: &Api<MonitoredDomain>,
+    what: &str,
+    operator: &Operator,
+    done: impl Fn(&MonitoredDomain) -> bool,
+) -> MonitoredDomain {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let md = api.get(NAME).await.expect("get");
+        if done(&md) {
+            return md;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}: {:?}\n{}",
+            md.status,
+            operator.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// How many times the resource was written within `window` (after the
+/// watch's initial listing).
+async fn writes_within(api: &Api<MonitoredDomain>, window: Duration) -> usize {
+    watcher(api.clone(), watcher::Config::default())
+        .touched_objects()
+        .skip(1)
+        .take_until(tokio::time::sleep(window))
+        .map_ok(|md| md.name_any())
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("watch")
+        .len()
+}
+
+/// The reasons of the Events about the resource, sorted.
+async fn event_reasons(ns: &TestNamespace) -> Vec<String> {
+    let events: Api<Event> = Api::namespaced(ns.client.clone(), &ns.name);
+    let mut reasons: Vec<String> = events
+        .list(&ListParams::default())
+        .await
+        .expect("list events")
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(NAME))
+        .filter_map(|e| e.reason)
+        .collect();
+    reasons.sort();
+    reasons
+}
+
+async fn metrics(operator: &Operator) -> String {
+    let base = operator.base_url().await;
+    reqwest::get(format!("{base}/metrics/prometheus"))
+        .await
+        .expect("operator answers")
+        .text()
+        .await
+        .unwrap_or_default()
+}
+
+/// The value of the series of `name` that has every label of `labels`.
+fn series(text: &str, name: &str, labels: &[String]) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{'))
+        .find(|l| labels.iter().all(|label| l.contains(label.as_str())))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_change_gives_one_write_and_one_event_per_change() {
+    let ns = TestNamespace::new("health-mode").await;
+    let world = World::start().await;
+    world.register(DOMAIN, "active").await;
+    world
+        .rdap
+        .add_domain(&registry_object("2027-01-15T10:00:00Z", false))
+        .await;
+    let api = ns.domains();
+    api.create(&PostParams::default(), &owned())
+        .await
+        .expect("create");
+    let operator = Operator::start(&ns.name, "health-mode", &world.checker_env());
+
+    // The first registration facts give status.health and its conditions.
+    let md = wait_for(&api, "the health conditions", &operator, |md| {
+        condition(md, HEALTHY).is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+    let health = md
+        .status
+        .as_ref()
+        .unwrap()
+        .health
+        .clone()
+        .expect("status.health");
+    let registration = health.registration.expect("the registration view");
+    assert_eq!(
+        registration.registrar.as_deref(),
+        Some("Demo Registrar Inc.")
+    );
+    assert_eq!(
+        registration.expires_at.map(|t| t.0.to_string()).as_deref(),
+        Some("2027-01-15T10:00:00Z")
+    );
+    assert_eq!(registration.nameservers, ["ns1.owned.test"]);
+    let lock = health.lock.expect("the lock view");
+    assert!(lock.locked, "{lock:?}");
+    assert_eq!(lock.client, ["clientTransferProhibited"]);
+    assert_eq!(condition(&md, REGISTRY_LOCKED), pair("True", "Locked"));
+    assert_eq!(
+        condition(&md, EXPIRING_SOON),
+        pair("False", "NotExpiringSoon")
+    );
+    assert!(
+        event_reasons(&ns).await.is_empty(),
+        "the first facts are a baseline"
+    );
+
+    // Checks every 3 s, each asking the registry: nothing changes, nothing
+    // is written.
+    let writes = writes_within(&api, Duration::from_secs(10)).await;
+    assert_eq!(
+        writes,
+        0,
+        "writes while nothing changed:\n{}",
+        operator.log()
+    );
+
+    // Renewed at the registry: one write, one Event.
+    let writes = tokio::spawn({
+        let api = api.clone();
+        async move { writes_within(&api, Duration::from_secs(15)).await }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    world
+        .rdap
+        .add_domain(&registry_object("2028-01-15T10:00:00Z", false))
+        .await;
+    let writes = writes.await.expect("watch task");
+    let md = api.get(NAME).await.expect("get");
+    let expires = md
+        .status
+        .as_ref()
+        .and_then(|s| s.health.as_ref())
+        .and_then(|h| h.registration.as_ref())
+        .and_then(|r| r.expires_at.as_ref())
+        .map(|t| t.0.to_string());
+    assert_eq!(expires.as_deref(), Some("2028-01-15T10:00:00Z"));
+    assert_eq!(writes, 1, "one write for the renewal:\n{}", operator.log());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while event_reasons(&ns).await.is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(event_reasons(&ns).await, ["Renewed"]);
+
+    // The registry lock goes: one write, the statuses change and the lock
+    // is lost (one Event each), and the domain is unhealthy.
+    let writes = tokio::spawn({
+        let api = api.clone();
+        async move { writes_within(&api, Duration::from_secs(15)).await }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    world
+        .rdap
+        .add_domain(&registry_object("2028-01-15T10:00:00Z", true))
+        .await;
+    let writes = writes.await.expect("watch task");
+    assert_eq!(
+        writes,
+        1,
+        "one write for the lost lock:\n{}",
+        operator.log()
+    );
+    let md = api.get(NAME).await.expect("get");
+    assert_eq!(condition(&md, REGISTRY_LOCKED), pair("False", "NotLocked"));
+    assert_eq!(condition(&md, HEALTHY), pair("False", "NotLocked"));
+    let lock = md
+        .status
+        .as_ref()
+        .and_then(|s| s.health.as_ref())
+        .and_then(|h| h.lock.clone())
+        .expect("the lock view");
+    assert_eq!(lock.missing, ["serverTransferProhibited"]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while event_reasons(&ns).await.len() < 3 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        event_reasons(&ns).await,
+        ["LockLost", "Renewed", "StatusesChanged"]
+    );
+
+    // The metrics: the expiry, the lock, the changes by kind.
+    let text = metrics(&operator).await;
+    let labels = [
+        format!("namespace=\"{}\"", ns.name),
+        format!("name=\"{NAME}\""),
+        format!("domain=\"{DOMAIN}\""),
+        "criticality=\"critical\"".to_owned(),
+    ];
+    assert_eq!(
+        series(&text, "domain_monitor_health_expiry_seconds", &labels),
+        Some(1_831_543_200.0),
+        "2028-01-15T10:00:00Z:\n{text}"
+    );
+    assert_eq!(
+        series(&text, "domain_monitor_health_locked", &labels),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        series(&text, "domain_monitor_health_delegation_drift", &labels),
+        None,
+        "absent until the delegation is checked"
+    );
+    for (kind, count) in [
+        ("renewed", 1.0),
+        ("statuses", 1.0),
+        ("registrar", 0.0),
+        ("nameservers", 0.0),
+    ] {
+        assert_eq!(
+            series(
+                &text,
+                "domain_monitor_health_registration_changes_total",
+                &[format!("kind=\"{kind}\"")]
+            ),
+            Some(count),
+            "{kind}: {text}"
+        );
+    }
+}
