@@ -113,6 +113,10 @@ pub struct CheckerArgs {
     /// Timeout of one DNS query.
     #[arg(long, env = "DNS_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
     pub dns_timeout: Duration,
+    /// The port a domain's own name servers are asked on by health mode's
+    /// delegation probe.
+    #[arg(long, env = "NAMESERVER_PORT", default_value_t = 53, value_parser = clap::value_parser!(u16).range(1..))]
+    pub nameserver_port: u16,
     /// Registry grace period after expiry (auto-renew grace) used to predict drops.
     #[arg(long, env = "AUTO_RENEW_GRACE", default_value = "45days", value_parser = parse_duration)]
     pub auto_renew_grace: Duration,

@@ -262,6 +262,14 @@ pub(crate) fn guarded_resolver(
     timeout: Duration,
     allow_private: bool,
 ) -> Result<Arc<dyn Resolve>> {
+    Ok(guard(stub_resolver(dns_servers, timeout)?, allow_private))
+}
+
+/// A stub resolver asking `dns_servers` (the system's when empty).
+fn stub_resolver(
+    dns_servers: &[SocketAddr],
+    timeout: Duration,
+) -> Result<Arc<dns::stub::StubResolver>> {
     let servers = if dns_servers.is_empty() {
         dns::system_nameservers()?
             .into_iter()
@@ -270,10 +278,15 @@ pub(crate) fn guarded_resolver(
     } else {
         dns_servers.to_vec()
     };
-    Ok(Arc::new(GuardedResolver {
-        resolver: Arc::new(dns::stub::StubResolver::new(&servers, timeout)),
+    Ok(Arc::new(dns::stub::StubResolver::new(&servers, timeout)))
+}
+
+/// `resolver` for reqwest, refusing non-public addresses unless `allow_private`.
+fn guard(resolver: Arc<dns::stub::StubResolver>, allow_private: bool) -> Arc<dyn Resolve> {
+    Arc::new(GuardedResolver {
+        resolver,
         allow_private,
-    }))
+    })
 }
 
 /// The resolver failure behind a reqwest error, if that is what it is.
@@ -304,6 +317,7 @@ pub struct HttpChecker {
     settings: Settings,
     client: reqwest::Client,
     budgets: Arc<ServerBudgets>,
+    resolver: Arc<dns::stub::StubResolver>,
 }
 
 impl std::fmt::Debug for HttpChecker {
@@ -332,13 +346,9 @@ impl HttpChecker {
     /// A checker spending `budgets`.
     pub fn with_budgets(settings: Settings, budgets: Arc<ServerBudgets>) -> Result<Self> {
         ensure_crypto_provider();
-        let resolver = guarded_resolver(
-            &settings.dns_servers,
-            settings.timeout,
-            settings.allow_private,
-        )?;
+        let stub = stub_resolver(&settings.dns_servers, settings.timeout)?;
         let client = reqwest::Client::builder()
-            .dns_resolver(resolver)
+            .dns_resolver(guard(Arc::clone(&stub), settings.allow_private))
             // A proxy would resolve and connect on our behalf, past the guard.
             .no_proxy()
             .redirect(redirect::Policy::none())
@@ -355,7 +365,14 @@ impl HttpChecker {
             settings,
             client,
             budgets,
+            resolver: stub,
         })
+    }
+
+    /// The stub resolver behind the checker's requests (shared, for the
+    /// delegation probe's out-of-bailiwick name servers).
+    pub fn resolver(&self) -> Arc<dns::stub::StubResolver> {
+        Arc::clone(&self.resolver)
     }
 
     async fn send(&self, method: Method, url: &str) -> Probe {

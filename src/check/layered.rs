@@ -85,6 +85,12 @@ pub struct LayeredChecker {
     retry: RetryPolicy,
     budgets: Vec<Arc<ServerBudgets>>,
     standings: Standings,
+    /// The dns checker and the http checker's resolver, for the delegation
+    /// probe; `None` for pipelines not built from the configuration.
+    probe_parts: Option<(
+        Arc<super::dns::DnsChecker>,
+        Arc<super::dns::stub::StubResolver>,
+    )>,
 }
 
 impl std::fmt::Debug for LayeredChecker {
@@ -133,15 +139,18 @@ impl LayeredChecker {
             budget("whois", args.whois_rate_limit),
             budget("registrar API", args.registrar_rate_limit),
         ];
+        let dns_checker = Arc::new(dns::DnsChecker::with_budgets(
+            dns::Settings::from_args(args),
+            Arc::clone(&budgets[0]),
+        )?);
+        let http_checker = Arc::new(http::HttpChecker::with_budgets(
+            http::Settings::from_args(args),
+            Arc::clone(&budgets[1]),
+        )?);
+        let probe_parts = (Arc::clone(&dns_checker), http_checker.resolver());
         let mut checkers: Vec<Arc<dyn Checker>> = vec![
-            Arc::new(dns::DnsChecker::with_budgets(
-                dns::Settings::from_args(args),
-                Arc::clone(&budgets[0]),
-            )?),
-            Arc::new(http::HttpChecker::with_budgets(
-                http::Settings::from_args(args),
-                Arc::clone(&budgets[1]),
-            )?),
+            dns_checker,
+            http_checker,
             Arc::new(rdap::RdapChecker::with_budgets(
                 rdap::Settings::from_args(args),
                 Arc::clone(&budgets[2]),
@@ -161,7 +170,20 @@ impl LayeredChecker {
         let mut layered =
             Self::new(checkers, args.verdict_policy()).with_standings(Standings::from_args(args)?);
         layered.budgets = budgets;
+        layered.probe_parts = Some(probe_parts);
         Ok(layered)
+    }
+
+    /// A delegation prober sharing the dns checker's sockets and the http
+    /// checker's resolver; `None` when the pipeline was not built by
+    /// [`LayeredChecker::from_args`].
+    pub fn delegation_prober(
+        &self,
+        settings: crate::health::delegation::ProbeSettings,
+    ) -> Option<crate::health::delegation::Prober> {
+        self.probe_parts.as_ref().map(|(dns, resolver)| {
+            crate::health::delegation::Prober::new(Arc::clone(dns), Arc::clone(resolver), settings)
+        })
     }
 
     /// Rate-limit waits of every layer since start-up.
@@ -186,6 +208,7 @@ impl LayeredChecker {
             retry: RetryPolicy::default(),
             budgets: Vec::new(),
             standings: Standings::default(),
+            probe_parts: None,
         }
     }
 
