@@ -165,6 +165,30 @@ impl ChildServer {
     }
 }
 
+/// What `status.health.delegation` shows of `report`: its views, its lame
+/// servers, and as drift both its drift and its parent servers'
+/// disagreements.
+pub fn view(report: DelegationReport) -> super::DelegationView {
+    let mut drift = report.drift;
+    drift.extend(report.parent_disagreement);
+    super::DelegationView {
+        parent: report.parent,
+        registry: report.registry,
+        child: report
+            .child
+            .into_iter()
+            .map(|c| super::ChildView {
+                server: c.name,
+                answered: c.answered,
+                authoritative: c.authoritative,
+                nameservers: c.nameservers,
+            })
+            .collect(),
+        drift,
+        lame: report.lame,
+    }
+}
+
 // === the pure part: comparing the views ===
 
 /// A host name as compared here: trimmed, lower case, no trailing dot.
@@ -697,6 +721,62 @@ mod tests {
 
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_view_keeps_the_views_and_counts_disagreement_as_drift() {
+        let lame = ChildServer {
+            name: "ns2.example.test".to_owned(),
+            addresses: names(&["192.0.2.2"]),
+            answered: true,
+            authoritative: false,
+            nameservers: Vec::new(),
+            error: Some("192.0.2.2: not authoritative".to_owned()),
+        };
+        let report = DelegationReport {
+            parent: names(&["ns1.example.test", "ns2.example.test"]),
+            parent_servers: vec![parent("192.0.2.53:53", &["ns1.example.test"])],
+            parent_disagreement: names(&["192.0.2.53:53 gives ns1.example.test"]),
+            registry: names(&["ns1.example.test"]),
+            child: vec![child("ns1.example.test", &["ns1.example.test"]), lame],
+            drift: names(&["the registry lists ns1.example.test"]),
+            lame: names(&["ns2.example.test: not authoritative"]),
+        };
+        let view = view(report);
+        assert_eq!(
+            view.parent,
+            names(&["ns1.example.test", "ns2.example.test"])
+        );
+        assert_eq!(view.registry, names(&["ns1.example.test"]));
+        assert_eq!(
+            view.child,
+            vec![
+                crate::health::ChildView {
+                    server: "ns1.example.test".to_owned(),
+                    answered: true,
+                    authoritative: true,
+                    nameservers: names(&["ns1.example.test"]),
+                },
+                crate::health::ChildView {
+                    server: "ns2.example.test".to_owned(),
+                    answered: true,
+                    authoritative: false,
+                    nameservers: Vec::new(),
+                },
+            ]
+        );
+        assert_eq!(
+            view.drift,
+            names(&[
+                "the registry lists ns1.example.test",
+                "192.0.2.53:53 gives ns1.example.test"
+            ])
+        );
+        assert_eq!(view.lame, names(&["ns2.example.test: not authoritative"]));
+        assert_eq!(
+            super::view(DelegationReport::default()),
+            crate::health::DelegationView::default()
+        );
     }
 
     fn parent(server: &str, nameservers: &[&str]) -> ParentAnswer {

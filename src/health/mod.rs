@@ -557,15 +557,10 @@ pub fn expiry_warning(spec: &HealthSpec) -> Duration {
         .unwrap_or(DEFAULT_EXPIRY_WARNING)
 }
 
-/// A name server or host name as compared: lower case, no trailing dot.
-pub fn normalize_host(name: &str) -> String {
-    name.trim().trim_end_matches('.').to_ascii_lowercase()
-}
-
 fn host_set(names: &[String]) -> Vec<String> {
     let set: BTreeSet<String> = names
         .iter()
-        .map(|n| normalize_host(n))
+        .map(|n| delegation::normalize(n))
         .filter(|n| !n.is_empty())
         .collect();
     set.into_iter().collect()
