@@ -132,6 +132,14 @@ pub struct Context {
     wake: tokio::sync::Notify,
     /// Domains newly wanting registration facts, for the dispatcher.
     wanted: Mutex<Vec<u128>>,
+    /// Health mode's delegation probe; `None` when the checker was not
+    /// built from the configuration.
+    prober: Option<crate::health::delegation::Prober>,
+    /// The bound of one whole delegation probe.
+    probe_timeout: Duration,
+    /// Domains whose delegation probe failed, warned about once (cleared
+    /// when a probe succeeds again).
+    probe_warned: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Context {
@@ -157,7 +165,16 @@ impl Context {
             controller: "domain-monitor".to_owned(),
             instance: Some(args.instance_id.clone()),
         };
+        let prober = checker.delegation_prober(crate::health::delegation::ProbeSettings {
+            timeout: args.checks.dns_timeout,
+            nameserver_port: args.checks.nameserver_port,
+        });
         Ok(Self {
+            prober,
+            // Three rounds: the parent's servers, their referrals, the
+            // domain's own servers (each bounded by the DNS timeout).
+            probe_timeout: args.checks.dns_timeout * 3 + Duration::from_secs(1),
+            probe_warned: Mutex::new(std::collections::HashSet::new()),
             recorder: Recorder::new(client.clone(), reporter),
             writer: StatusWriter::new(writer_client, Arc::clone(&metrics)),
             client,

@@ -340,10 +340,13 @@ async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Resu
 
         let skeleton = published.skeleton();
         let mut new = after_check(ctx, job, &skeleton, &evaluation, next_check_at);
-        let health_facts = HealthFacts {
+        let mut health_facts = HealthFacts {
             availability: Some(new.availability),
             ..HealthFacts::from_reports(&evaluation.reports)
         };
+        if let Some(spec) = job.health.as_deref() {
+            health_facts.delegation = probe_delegation(ctx, &domain, spec, &health_facts).await;
+        }
         let health = health::evaluate(
             job.health.as_deref(),
             &health_facts,
@@ -432,6 +435,59 @@ async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Resu
         next: wake.max(add(Timestamp::now(), Duration::from_millis(100))),
         checked: due,
     })
+}
+
+/// Health mode's delegation views of `domain`, after the registry's facts
+/// (their name servers; none known: not compared). `None` (the status keeps
+/// the previous views) when there is no prober or the probe failed; a
+/// failure is logged at WARN once until a probe succeeds again.
+async fn probe_delegation(
+    ctx: &Context,
+    domain: &DomainName,
+    spec: &crate::resource::HealthSpec,
+    facts: &HealthFacts,
+) -> Option<health::DelegationView> {
+    let prober = ctx.prober.as_ref()?;
+    let registry = facts
+        .registry
+        .as_ref()
+        .map(|r| r.nameservers.clone())
+        .unwrap_or_default();
+    let result = tokio::time::timeout(
+        ctx.probe_timeout,
+        prober.probe(domain, &registry, &spec.expected_nameservers),
+    )
+    .await;
+    let warned = |why: String| {
+        let first = ctx
+            .probe_warned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(domain.as_str().to_owned());
+        if first {
+            warn!(domain = %domain.as_str(), error = %why, "cannot probe the delegation");
+        }
+    };
+    match result {
+        Ok(Ok(report)) => {
+            ctx.probe_warned
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(domain.as_str());
+            Some(health::delegation::view(report))
+        }
+        Ok(Err(err)) => {
+            warned(err.to_string());
+            None
+        }
+        Err(_) => {
+            warned(format!(
+                "the probe took longer than {}",
+                humantime::format_duration(ctx.probe_timeout)
+            ));
+            None
+        }
+    }
 }
 
 /// Keeps the run of the registry's "not found" answers and the last deep
