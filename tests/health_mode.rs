@@ -6,7 +6,10 @@
 
 mod support;
 
-use std::time::Duration;
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    time::Duration,
+};
 
 use domain_monitor::{
     health::{EXPIRING_SOON, HEALTHY, REGISTRY_LOCKED},
@@ -19,11 +22,19 @@ use kube::{
     api::{ListParams, PostParams},
     runtime::{WatchStreamExt, watcher},
 };
-use support::{cluster::TestNamespace, operator::Operator, rdap_srv::DomainSpec, world::World};
+use support::{
+    cluster::TestNamespace,
+    nsd::{Nsd, Zone, free_port_on},
+    operator::Operator,
+    rdap_srv::DomainSpec,
+    world::World,
+};
 
 const PATIENCE: Duration = Duration::from_secs(60);
 const NAME: &str = "owned";
 const DOMAIN: &str = "owned.test";
+/// Where `owned.test`'s own server, `ns1.owned.test`, listens.
+const CHILD: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 21);
 
 /// The registry's object of `owned.test`, registry-locked, expiring on
 /// `expires`, with `extra` statuses.
@@ -158,7 +169,24 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
     api.create(&PostParams::default(), &owned())
         .await
         .expect("create");
-    let operator = Operator::start(&ns.name, "health-mode", &world.checker_env());
+    // The domain's own server, authoritative for it, with glue at the parent.
+    let port = free_port_on(&[IpAddr::V4(CHILD)]);
+    let _child = tokio::task::block_in_place(|| {
+        let child = Nsd::start_on(
+            Zone::child(DOMAIN, &["ns1.owned.test"]),
+            &[],
+            IpAddr::V4(CHILD),
+            Some(port),
+        );
+        world.nsd.change(|zone| {
+            let parent = std::mem::replace(zone, Zone::new("test"));
+            *zone = parent.address("ns1.owned.test", IpAddr::V4(CHILD));
+        });
+        child
+    });
+    let mut env = world.checker_env();
+    env.push(("NAMESERVER_PORT".to_owned(), port.to_string()));
+    let operator = Operator::start(&ns.name, "health-mode", &env);
 
     // The first registration facts give status.health and its conditions.
     let md = wait_for(&api, "the health conditions", &operator, |md| {
@@ -289,8 +317,8 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
     );
     assert_eq!(
         series(&text, "domain_monitor_health_delegation_drift", &labels),
-        None,
-        "absent until the delegation is checked"
+        Some(0.0),
+        "the delegation is probed and consistent: {text}"
     );
     for (kind, count) in [
         ("renewed", 1.0),
