@@ -12,7 +12,7 @@ use std::{
 };
 
 use domain_monitor::{
-    health::{EXPIRING_SOON, HEALTHY, REGISTRY_LOCKED},
+    health::{DELEGATION_DRIFT, EXPIRING_SOON, HEALTHY, REGISTRY_LOCKED},
     resource::{HealthSpec, MonitoredDomain, MonitoredDomainSpec, RegistryLockPolicy},
 };
 use futures::{StreamExt, TryStreamExt};
@@ -35,6 +35,8 @@ const NAME: &str = "owned";
 const DOMAIN: &str = "owned.test";
 /// Where `owned.test`'s own server, `ns1.owned.test`, listens.
 const CHILD: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 21);
+/// Where the lame case's `ns1.owned.test` listens (serving another zone).
+const LAME_CHILD: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 22);
 
 /// The registry's object of `owned.test`, registry-locked, expiring on
 /// `expires`, with `extra` statuses.
@@ -336,4 +338,76 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
             "{kind}: {text}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lame_name_server_is_delegation_drift_naming_it() {
+    let ns = TestNamespace::new("health-lame").await;
+    let world = World::start().await;
+    world.register(DOMAIN, "active").await;
+    world
+        .rdap
+        .add_domain(&registry_object("2027-01-15T10:00:00Z", false))
+        .await;
+    // `ns1.owned.test` answers, but does not serve `owned.test` (REFUSED).
+    let port = free_port_on(&[IpAddr::V4(LAME_CHILD)]);
+    let _child = tokio::task::block_in_place(|| {
+        let child = Nsd::start_on(
+            Zone::child("other.test", &["ns1.other.test"]),
+            &[],
+            IpAddr::V4(LAME_CHILD),
+            Some(port),
+        );
+        world.nsd.change(|zone| {
+            let parent = std::mem::replace(zone, Zone::new("test"));
+            *zone = parent.address("ns1.owned.test", IpAddr::V4(LAME_CHILD));
+        });
+        child
+    });
+    let api = ns.domains();
+    api.create(&PostParams::default(), &owned())
+        .await
+        .expect("create");
+    let mut env = world.checker_env();
+    env.push(("NAMESERVER_PORT".to_owned(), port.to_string()));
+    let operator = Operator::start(&ns.name, "health-lame", &env);
+
+    let md = wait_for(&api, "the delegation drift", &operator, |md| {
+        condition(md, DELEGATION_DRIFT).is_some()
+            && condition(md, EXPIRING_SOON).is_some_and(|(status, _)| status == "False")
+    })
+    .await;
+    assert_eq!(
+        condition(&md, DELEGATION_DRIFT),
+        pair("True", "LameServers")
+    );
+    let message = md
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == DELEGATION_DRIFT))
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(message.contains("ns1.owned.test"), "{message}");
+    assert_eq!(
+        condition(&md, HEALTHY).map(|(status, _)| status).as_deref(),
+        Some("False")
+    );
+    let lame = md
+        .status
+        .as_ref()
+        .and_then(|s| s.health.as_ref())
+        .and_then(|h| h.delegation.as_ref())
+        .map(|d| d.lame.clone())
+        .expect("the delegation view");
+    assert_eq!(lame.len(), 1, "{lame:?}");
+    assert!(lame[0].starts_with("ns1.owned.test"), "{lame:?}");
+
+    // Still lame at every check: nothing more is written.
+    let writes = writes_within(&api, Duration::from_secs(10)).await;
+    assert_eq!(
+        writes,
+        0,
+        "writes while nothing changed:\n{}",
+        operator.log()
+    );
 }
