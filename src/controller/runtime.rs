@@ -130,7 +130,7 @@ pub async fn run(
     let snapshot = snapshot_source(Arc::clone(&context));
     if let Some(meter) = &meter {
         crate::otel::instrument(meter, &metrics, Arc::clone(&snapshot));
-        info!("exporting metrics over OTLP");
+        info!(endpoint = ?args.otel.metrics_endpoint(), "exporting metrics over OTLP");
     }
     let web_state = Arc::new(WebState {
         instance: args.instance_id.clone(),
