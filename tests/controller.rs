@@ -6,8 +6,7 @@ mod support;
 use std::{sync::atomic::Ordering, time::Duration};
 
 use domain_monitor::resource::{
-    Availability, CheckOutcome, MonitoredDomain, MonitoredDomainSpec, NotificationDelivery,
-    SOURCE_LABEL,
+    Availability, CheckOutcome, MonitoredDomain, NotificationDelivery, SOURCE_LABEL,
 };
 use futures::{StreamExt, TryStreamExt};
 use kube::{
@@ -17,7 +16,7 @@ use kube::{
 };
 use serde_json::json;
 use support::{
-    cluster::{TestNamespace, kubeconfig_path},
+    cluster::{TestNamespace, kubeconfig_path, pinned},
     http_stub::Reply,
     nsd::{TldServers, Zone},
     operator::{Operator, wait_for_availability, wait_for_registration_facts},
@@ -26,18 +25,6 @@ use support::{
 };
 
 const PATIENCE: Duration = Duration::from_secs(60);
-
-fn pinned(name: &str, domain: &str, priority: bool) -> MonitoredDomain {
-    MonitoredDomain::new(
-        name,
-        MonitoredDomainSpec {
-            domain: domain.to_owned(),
-            priority,
-            check_interval: None,
-            health: None,
-        },
-    )
-}
 
 async fn names(api: &Api<MonitoredDomain>) -> Vec<String> {
     let mut names: Vec<String> = api

@@ -43,7 +43,7 @@ use domain_monitor::{
     },
     config::{HostPort, RateLimit},
     domain_name::DomainName,
-    resource::{MonitoredDomain, MonitoredDomainSpec},
+    resource::MonitoredDomain,
     sync::plan::parse_domain_list,
 };
 use jiff::Timestamp;
@@ -52,7 +52,7 @@ use rand::{Rng, RngCore, SeedableRng, rngs::StdRng};
 use serde_json::{Value, json};
 use support::{
     chaos::{Figures, by_scale, record},
-    cluster::TestNamespace,
+    cluster::{TestNamespace, pinned},
     http_stub::{HttpStub, Reply},
     nsd::{Nsd, Zone},
     operator::Operator,
@@ -1936,18 +1936,6 @@ impl StatusRefusal {
             .delete(&self.name, &params)
             .await;
     }
-}
-
-fn pinned(name: &str, domain: &str, priority: bool) -> MonitoredDomain {
-    MonitoredDomain::new(
-        name,
-        MonitoredDomainSpec {
-            domain: domain.to_owned(),
-            priority,
-            check_interval: None,
-            health: None,
-        },
-    )
 }
 
 /// Runs one operator with every secret set and every peer failing, provokes

@@ -18,11 +18,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use domain_monitor::resource::{Availability, HealthSpec, MonitoredDomain, MonitoredDomainSpec};
+use domain_monitor::resource::{Availability, HealthSpec};
 use kube::api::PostParams;
 use serde_json::{Value, json};
 use support::{
-    cluster::{TestNamespace, client},
+    cluster::{TestNamespace, client, pinned},
     http_stub::{HttpStub, Reply},
     operator::{Operator, wait_for_availability},
     prometheus::{Prometheus, Sample, ScrapeJob},
@@ -40,18 +40,6 @@ const INSTANCE: &str = "telemetry-0";
 /// What the Grafana time variables stand for: the whole test fits in it.
 const WINDOW: &str = "1m";
 const PATIENCE: Duration = Duration::from_secs(30);
-
-fn pinned(name: &str, domain: &str, priority: bool) -> MonitoredDomain {
-    MonitoredDomain::new(
-        name,
-        MonitoredDomainSpec {
-            domain: domain.to_owned(),
-            priority,
-            check_interval: None,
-            health: None,
-        },
-    )
-}
 
 // === the dashboard ===
 

@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use domain_monitor::resource::MonitoredDomain;
+use domain_monitor::resource::{MonitoredDomain, MonitoredDomainSpec};
 use k8s_openapi::{
     api::core::v1::Namespace,
     apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
@@ -379,4 +379,18 @@ fn rand_suffix() -> u32 {
             .as_nanos(),
     );
     hasher.finish() as u32
+}
+
+/// A MonitoredDomain named `name` for `domain`, as a user pins one by hand
+/// (no check interval, health off).
+pub fn pinned(name: &str, domain: &str, priority: bool) -> MonitoredDomain {
+    MonitoredDomain::new(
+        name,
+        MonitoredDomainSpec {
+            domain: domain.to_owned(),
+            priority,
+            check_interval: None,
+            health: None,
+        },
+    )
 }
