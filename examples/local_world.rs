@@ -4,40 +4,61 @@
 //! then runs until Ctrl-C. With `--drop-after SECONDS`, `dropping.test` is
 //! released by the "registry" (delegation, RDAP object and WHOIS record go).
 //!
+//! Two domains are owned (health mode): `owned.test` and `drifting.test`,
+//! registry-locked, each served by its own nsd on 127.0.0.31/.32 (the port
+//! goes into the env file as `NAMESERVER_PORT`). With `--drift-after
+//! SECONDS`, the registry's record of `drifting.test` starts naming other
+//! name servers while the parent zone and the domain's own server do not:
+//! a delegation drift, as in a hijack or a half-done migration.
+//!
 //! ```sh
-//! cargo run --example local_world -- --env-file target/demo/world.env --drop-after 45
+//! cargo run --example local_world -- --env-file target/demo/world.env --drop-after 45 --drift-after 60
 //! ```
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    path::PathBuf,
+    time::Duration,
+};
 
 use serde_json::json;
-use support::world::World;
+use support::{nsd::free_port_on, world::World};
+
+/// Where the owned domains' own name servers listen.
+const OWNED_SERVER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 31);
+const DRIFTING_SERVER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 32);
+/// Where the registry says `drifting.test`'s servers are after the drift.
+const DRIFTED_TO: &str = "ns1.parking.example";
 
 struct Options {
     env_file: PathBuf,
     drop_after: Option<Duration>,
+    drift_after: Option<Duration>,
+}
+
+fn seconds(args: &mut impl Iterator<Item = String>, flag: &str) -> Result<Duration, String> {
+    args.next()
+        .and_then(|s| s.parse().ok())
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{flag} needs a number of seconds"))
 }
 
 fn options() -> Result<Options, String> {
     let mut env_file = PathBuf::from("target/local-world.env");
     let mut drop_after = None;
+    let mut drift_after = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--env-file" => env_file = args.next().ok_or("--env-file needs a path")?.into(),
-            "--drop-after" => {
-                let seconds: u64 = args
-                    .next()
-                    .and_then(|s| s.parse().ok())
-                    .ok_or("--drop-after needs a number of seconds")?;
-                drop_after = Some(Duration::from_secs(seconds));
-            }
+            "--drop-after" => drop_after = Some(seconds(&mut args, "--drop-after")?),
+            "--drift-after" => drift_after = Some(seconds(&mut args, "--drift-after")?),
             other => {
                 return Err(format!(
-                    "unknown argument {other:?} (use --env-file PATH, --drop-after SECONDS)"
+                    "unknown argument {other:?} (use --env-file PATH, --drop-after SECONDS, --drift-after SECONDS)"
                 ));
             }
         }
@@ -45,6 +66,7 @@ fn options() -> Result<Options, String> {
     Ok(Options {
         env_file,
         drop_after,
+        drift_after,
     })
 }
 
@@ -74,12 +96,30 @@ async fn main() {
     );
     // The demo pins `Bücher.test` by hand: free as well.
     world.unregistered("xn--bcher-kva.test");
+    // The owned domains: each on its own server, all on one port, the way
+    // name servers all listen on port 53.
+    let nameserver_port = free_port_on(&[IpAddr::V4(OWNED_SERVER), IpAddr::V4(DRIFTING_SERVER)]);
+    let _owned_server = world
+        .register_owned("owned.test", IpAddr::V4(OWNED_SERVER), nameserver_port)
+        .await;
+    let _drifting_server = world
+        .register_owned("drifting.test", IpAddr::V4(DRIFTING_SERVER), nameserver_port)
+        .await;
+    let owned = |domain: &str| {
+        json!({"domain": domain, "health": {
+            "registryLock": "Required",
+            "expectedNameservers": [format!("ns1.{domain}")],
+            "criticality": "critical",
+        }})
+    };
     world.set_domain_list(&json!({"domains": [
         "taken.test",
         {"domain": "dropping.test", "priority": true},
         "expiring.test",
         "held.test",
         "free.test",
+        owned("owned.test"),
+        owned("drifting.test"),
     ]}));
 
     if let Some(dir) = options.env_file.parent() {
@@ -98,6 +138,7 @@ async fn main() {
     settings.extend([
         ("RESERVED_NAMES".into(), reserved.display().to_string()),
         ("REGISTRY_CONFIRM_AFTER".into(), "5s".into()),
+        ("NAMESERVER_PORT".into(), nameserver_port.to_string()),
     ]);
     let env: String = settings.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
     if let Err(err) = std::fs::write(&options.env_file, env) {
@@ -124,9 +165,23 @@ async fn main() {
     println!("  free.test      nobody holds it");
     println!("  rdap-only.test nobody holds it; the registry's WHOIS refuses us (RDAP only)");
     println!("  premium.test   on the registry's premium list: Reserved");
+    println!("  owned.test     owned (health mode): locked, delegated to its own server");
+    println!(
+        "  drifting.test  owned (health mode){}",
+        match options.drift_after {
+            Some(after) => format!(
+                ", its name servers change at the registry only in {}s",
+                after.as_secs()
+            ),
+            None => String::new(),
+        }
+    );
 
-    let drop_at = options.drop_after.map(|d| tokio::time::Instant::now() + d);
+    let started = tokio::time::Instant::now();
+    let drop_at = options.drop_after.map(|d| started + d);
+    let drift_at = options.drift_after.map(|d| started + d);
     let mut dropped = false;
+    let mut drifted = false;
     let mut printed = 0;
     let mut ticker = tokio::time::interval(Duration::from_millis(500));
     // SIGTERM too (the scripts stop the world with it): leaving the loop
@@ -169,6 +224,15 @@ async fn main() {
             dropped = true;
             println!(
                 "registry: dropping.test released (delegation, RDAP object and WHOIS record removed)"
+            );
+        }
+        if !drifted && drift_at.is_some_and(|at| tokio::time::Instant::now() >= at) {
+            world
+                .change_registry_nameservers("drifting.test", &[DRIFTED_TO])
+                .await;
+            drifted = true;
+            println!(
+                "registry: drifting.test now names {DRIFTED_TO} (the parent zone and its own server still say ns1.drifting.test)"
             );
         }
     }

@@ -3,7 +3,11 @@
 # server, the CRD, a local .test world (real nsd and rdap-srv, WHOIS, the
 # user's domain API and a callback receiver that prints what it gets) and
 # the operator. After 40 s the registry releases dropping.test: watch it turn
-# Available and the notification arrive. Ctrl-C stops everything.
+# Available and the notification arrive. Two domains are owned (health mode):
+# after 60 s the registry's name servers of drifting.test change behind its
+# owner's back, and the demo shows `kubectl describe md drifting-test` with
+# the DelegationDrift condition and the NameserversChanged Event. Ctrl-C
+# stops everything.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$repo_root"
@@ -46,7 +50,7 @@ spec:
 YAML
 
 log "starting the local .test world"
-start_world "$work/world" --drop-after 40
+start_world "$work/world" --drop-after 40 --drift-after 60
 
 log "running the operator (log: $work/operator.log)"
 set -a
@@ -61,10 +65,18 @@ OPERATOR_PID=$!
 
 log "operator surface: http://127.0.0.1:8000/status  http://127.0.0.1:8000/metrics  http://127.0.0.1:8000/metrics/prometheus  http://127.0.0.1:8000/domains"
 log "watching (KUBECONFIG=$KUBECONFIG kubectl get md); Ctrl-C stops the demo"
+drift_shown=""
 while kill -0 "$OPERATOR_PID" 2>/dev/null; do
   sleep 10
   echo
   kubectl get md
+  drift="$(kubectl get md drifting-test -o jsonpath='{.status.conditions[?(@.type=="DelegationDrift")].status}' 2>/dev/null || true)"
+  if [ -z "$drift_shown" ] && [ "$drift" = True ]; then
+    drift_shown=yes
+    echo
+    log "drifting.test drifts: kubectl describe md drifting-test"
+    kubectl describe md drifting-test
+  fi
 done
 echo "the operator exited; its log:" >&2
 tail -n 30 "$work/operator.log" >&2

@@ -6,13 +6,13 @@
 //! receiver (`/callback`). Domains can be registered and dropped while an
 //! operator runs against it.
 
-use std::time::Duration;
+use std::{net::IpAddr, time::Duration};
 
 use serde_json::json;
 
 use super::{
     http_stub::{HttpStub, Recorded, Reply},
-    nsd::{TldServers, Zone},
+    nsd::{Nsd, TldServers, Zone},
     rdap_srv::{DomainSpec, RdapSrv},
     whois_server::{Reply as WhoisReply, WhoisServer},
 };
@@ -44,6 +44,21 @@ fn whois_record(name: &str, status: &str) -> String {
         name.to_ascii_uppercase(),
         name.to_ascii_uppercase()
     )
+}
+
+/// The registry's object of an owned, registry-locked domain.
+fn owned_object(name: &str, nameservers: &[&str]) -> DomainSpec {
+    let mut spec = DomainSpec::new(name).registrar("Demo Registrar Inc.");
+    for ns in nameservers {
+        spec = spec.nameserver(ns);
+    }
+    spec.status("active")
+        .status("client transfer prohibited")
+        .status("server transfer prohibited")
+        .status("server update prohibited")
+        .status("server delete prohibited")
+        .created("2020-01-15T10:00:00Z")
+        .expires("2027-01-15T10:00:00Z")
 }
 
 /// The registry's answer for a name nobody holds.
@@ -94,6 +109,39 @@ impl World {
             .await;
         self.whois
             .set(name, WhoisReply::text(whois_record(name, status)));
+    }
+
+    /// Registers `name` the way an owner keeps it: registry-locked (the
+    /// three `server*Prohibited` statuses), expiring on 2027-01-15, with
+    /// `ns1.<name>` as its name server: glue at the parent and an nsd on
+    /// `ip`:`port` serving the domain's own zone with authority. The returned
+    /// server runs until dropped.
+    pub async fn register_owned(&self, name: &str, ip: IpAddr, port: u16) -> Nsd {
+        let ns = format!("ns1.{name}");
+        let (zone_name, ns_for_zone) = (name.to_owned(), ns.clone());
+        let child = tokio::task::block_in_place(|| {
+            let child = Nsd::start_on(Zone::child(&zone_name, &[&ns_for_zone]), &[], ip, Some(port));
+            self.nsd.change(|zone| {
+                let parent = std::mem::replace(zone, Zone::new("test"));
+                *zone = parent
+                    .delegate(&zone_name, &[&ns_for_zone])
+                    .address(&ns_for_zone, ip);
+            });
+            child
+        });
+        self.rdap.add_domain(&owned_object(name, &[&ns])).await;
+        self.whois
+            .set(name, WhoisReply::text(whois_record(name, "serverTransferProhibited")));
+        child
+    }
+
+    /// Changes the name servers of an owned domain (see
+    /// [`World::register_owned`]) at the registry only: its RDAP object now
+    /// lists `nameservers`, while the parent zone and the domain's own
+    /// server still say what they said — the first sign of a hijack or of
+    /// a half-done migration.
+    pub async fn change_registry_nameservers(&self, name: &str, nameservers: &[&str]) {
+        self.rdap.add_domain(&owned_object(name, nameservers)).await;
     }
 
     /// A name that is not registered anywhere answers "not found" in WHOIS.
