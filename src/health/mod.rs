@@ -39,6 +39,7 @@
 //!   changed.
 
 pub mod delegation;
+pub mod dnssec;
 
 use std::{collections::BTreeSet, time::Duration};
 
@@ -201,9 +202,17 @@ pub struct DnssecView {
     pub signature_expires_at: Option<Time>,
     /// The chain of trust validates.
     pub valid: bool,
-    /// What is wrong, when something is.
+    /// What is wrong, when something is, naming the server and the key
+    /// tags.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// The finding in one word, as the `DNSSECValid` condition's reason:
+    /// `Valid`, `Unsigned`, `NotDelegatedSecurely`, `MissingDNSKEY`,
+    /// `DSMismatch`, `SignatureExpired`, `SignatureNotYetValid`,
+    /// `SignatureInvalid`, `SignatureMissing` or `ChainBroken`
+    /// ([`dnssec::Reason`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// What the status shows of health mode: `status.health` and the health
@@ -886,6 +895,7 @@ fn delegation_condition(spec: &HealthSpec, delegation: Option<&DelegationView>) 
 }
 
 fn dnssec_condition(policy: DnssecPolicy, dnssec: Option<&DnssecView>) -> Verdict {
+    use dnssec::Reason;
     let Some(view) = dnssec else {
         return Verdict::new(
             DNSSEC_VALID,
@@ -899,43 +909,71 @@ fn dnssec_condition(policy: DnssecPolicy, dnssec: Option<&DnssecView>) -> Verdic
         .as_ref()
         .map(|t| format!("; signatures expire on {}", day(t.0)))
         .unwrap_or_default();
-    if view.valid {
-        return Verdict::new(
-            DNSSEC_VALID,
-            "True",
-            "Valid",
-            format!("the chain of trust validates{expiry}"),
-        );
-    }
-    if !view.ds_at_parent && !view.dnskey_at_child {
-        let verdict = Verdict::new(
-            DNSSEC_VALID,
-            "False",
-            "Unsigned",
-            match policy {
-                DnssecPolicy::Required => "the domain is not signed (no DS at the parent, no DNSKEY): sign the zone and publish its DS through your registrar".to_owned(),
-                _ => "the domain is not signed; not required (dnssec: Optional)".to_owned(),
-            },
-        );
-        return if policy == DnssecPolicy::Required {
-            verdict.problem()
+    // Views written before `reason` existed: inferred from the booleans.
+    let reason = view.reason.as_deref().and_then(Reason::parse).or_else(|| {
+        if view.valid {
+            Some(Reason::Valid)
+        } else if !view.ds_at_parent && !view.dnskey_at_child {
+            Some(Reason::Unsigned)
         } else {
-            verdict
-        };
-    }
+            None
+        }
+    });
     let problem = view
         .problem
         .clone()
         .unwrap_or_else(|| "the chain of trust does not validate".to_owned());
-    Verdict::new(
-        DNSSEC_VALID,
-        "False",
-        "Invalid",
-        format!(
-            "{problem}{expiry}: fix the signatures or the DS at your registrar before resolvers stop answering for the domain"
+    match reason {
+        Some(Reason::Valid) => Verdict::new(
+            DNSSEC_VALID,
+            "True",
+            "Valid",
+            format!("the chain of trust validates{expiry}"),
         ),
-    )
-    .problem()
+        Some(insecure) if insecure.is_insecure() => {
+            let message = match (policy, insecure) {
+                (DnssecPolicy::Required, Reason::Unsigned) => "the domain is not signed (no DS at the parent, no DNSKEY): sign the zone and publish its DS through your registrar".to_owned(),
+                (_, Reason::Unsigned) => "the domain is not signed; not required (dnssec: Optional)".to_owned(),
+                (DnssecPolicy::Required, _) => problem,
+                _ => format!("{problem}; not required (dnssec: Optional)"),
+            };
+            let verdict = Verdict::new(DNSSEC_VALID, "False", insecure.as_str(), message);
+            if policy == DnssecPolicy::Required {
+                verdict.problem()
+            } else {
+                verdict
+            }
+        }
+        Some(Reason::ChainBroken) => Verdict::new(
+            DNSSEC_VALID,
+            "False",
+            Reason::ChainBroken.as_str(),
+            format!(
+                "{problem}: check the operator's trust anchors (DNSSEC_TRUST_ANCHORS) and the resolvers it asks"
+            ),
+        )
+        .problem(),
+        Some(Reason::SignatureExpired | Reason::SignatureNotYetValid | Reason::SignatureMissing) => {
+            Verdict::new(
+                DNSSEC_VALID,
+                "False",
+                reason.map_or("Invalid", Reason::as_str),
+                format!(
+                    "{problem}{expiry}: re-sign the zone on every listed server (and check their clocks) before resolvers stop answering for the domain"
+                ),
+            )
+            .problem()
+        }
+        other => Verdict::new(
+            DNSSEC_VALID,
+            "False",
+            other.map_or("Invalid", Reason::as_str),
+            format!(
+                "{problem}{expiry}: fix the signatures or the DS at your registrar before resolvers stop answering for the domain"
+            ),
+        )
+        .problem(),
+    }
 }
 
 fn healthy_condition(

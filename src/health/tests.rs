@@ -533,6 +533,73 @@ fn dnssec_is_checked_only_when_asked_for() {
 }
 
 #[test]
+fn the_dnssec_reason_is_the_views_and_only_insecure_states_depend_on_the_policy() {
+    let view = |reason: &str| DnssecView {
+        ds_at_parent: true,
+        dnskey_at_child: true,
+        reason: Some(reason.to_owned()),
+        problem: Some(format!("found {reason} at ns2.example.com")),
+        ..DnssecView::default()
+    };
+    for policy in [DnssecPolicy::Required, DnssecPolicy::Optional] {
+        let spec = HealthSpec {
+            dnssec: policy,
+            ..spec()
+        };
+        for reason in [
+            "DSMismatch",
+            "MissingDNSKEY",
+            "SignatureExpired",
+            "SignatureNotYetValid",
+            "SignatureInvalid",
+            "SignatureMissing",
+            "ChainBroken",
+        ] {
+            let mut facts = healthy_facts();
+            facts.dnssec = Some(view(reason));
+            let state = baseline(&spec, &facts);
+            assert_eq!(
+                status_and_reason(&state, DNSSEC_VALID),
+                pair("False", reason)
+            );
+            assert_eq!(status_and_reason(&state, HEALTHY).0, "False", "{reason}");
+            let message = &state.condition(DNSSEC_VALID).unwrap().message;
+            assert!(message.contains("at ns2.example.com"), "{message}");
+        }
+        let mut facts = healthy_facts();
+        facts.dnssec = Some(view("NotDelegatedSecurely"));
+        let state = baseline(&spec, &facts);
+        assert_eq!(
+            status_and_reason(&state, DNSSEC_VALID),
+            pair("False", "NotDelegatedSecurely")
+        );
+        let healthy = status_and_reason(&state, HEALTHY).0;
+        assert_eq!(
+            healthy == "True",
+            policy == DnssecPolicy::Optional,
+            "{policy:?}: {healthy}"
+        );
+    }
+    let mut facts = healthy_facts();
+    facts.dnssec = Some(DnssecView {
+        valid: true,
+        reason: Some("Valid".to_owned()),
+        ..view("Valid")
+    });
+    let state = baseline(
+        &HealthSpec {
+            dnssec: DnssecPolicy::Required,
+            ..spec()
+        },
+        &facts,
+    );
+    assert_eq!(
+        status_and_reason(&state, DNSSEC_VALID),
+        pair("True", "Valid")
+    );
+}
+
+#[test]
 fn health_round_trips_in_camel_case() {
     let state = baseline(&spec(), &healthy_facts());
     let json = serde_json::to_value(&state.status).unwrap();
