@@ -15,10 +15,11 @@
 //!   probe): `DNSKEY <domain>` and `NS <domain>` (the apex NS RRset, signed
 //!   by the zone-signing key);
 //! - once per TLD, cached (at most [`TLD_KEYS_MAX`], never past the
-//!   earliest signature it rests on): `DNSKEY .` and `DS <tld>` from the
-//!   recursive resolvers (CD=1: unvalidated), `DNSKEY <tld>` from the TLD's
-//!   servers; validated from the trust anchors (the root's KSKs by default,
-//!   [`TrustAnchors::default`]; an anchor at the TLD itself skips the root).
+//!   earliest signature it rests on): `DNSKEY <tld>` from the TLD's
+//!   servers, and (unless a key of the TLD is itself an anchor) `DNSKEY .`
+//!   and `DS <tld>` from the recursive resolvers (CD=1: unvalidated);
+//!   validated from the trust anchors (the root's KSKs by default,
+//!   [`TrustAnchors::default`]).
 //!
 //! [`assess`] judges the answers and does no I/O; [`Prober::probe`] asks.
 //!
@@ -218,7 +219,29 @@ pub struct TrustedKeys {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Issue {
     reason: Reason,
+    /// The sentence; [`SERVER`] stands for the server(s) it is about.
     message: String,
+    /// The server the finding is about, if one.
+    server: Option<String>,
+}
+
+/// Stands for the server names in an [`Issue`]'s message, so that the same
+/// finding at several servers is one sentence naming them all.
+const SERVER: &str = "{server}";
+
+impl Issue {
+    fn new(reason: Reason, message: String) -> Self {
+        Self {
+            reason,
+            message,
+            server: None,
+        }
+    }
+
+    fn at(mut self, server: &str) -> Self {
+        self.server = Some(server.to_owned());
+        self
+    }
 }
 
 /// What the signatures of one RRset say.
@@ -419,7 +442,7 @@ fn issue(signed: &Signed, what: &str) -> Option<Issue> {
             format!("no signature over {what} validates: {why}"),
         ),
     };
-    Some(Issue { reason, message })
+    Some(Issue::new(reason, message))
 }
 
 /// An RRSIG time as an RFC 3339 instant (the serial read as Unix seconds,
@@ -477,26 +500,33 @@ fn zone_keys(
     }
 }
 
-/// The chain from `anchors` to `tld`: the root's keys (from its `DNSKEY .`
-/// answer) validated by the anchors, the TLD's DS signed by them, the
-/// TLD's keys matching that DS and signing their own RRset. An anchor at
-/// the TLD itself trusts the TLD's keys directly.
+/// Whether one of `tld`'s keys in its `DNSKEY` answer is a trust anchor
+/// itself (then the chain starts there, without the root).
+pub fn anchored_at(anchors: &TrustAnchors, tld: &Name, tld_dnskey: &Message) -> bool {
+    let lower = LowerName::from(tld);
+    !tld.is_root()
+        && dnskeys(&tld_dnskey.answers, tld)
+            .iter()
+            .any(|k| anchors.contains_with_name(k.public_key(), &lower))
+}
+
+/// The chain from `anchors` to `tld`: the root's keys (from `above`: the
+/// root's `DNSKEY .` answer and the `DS <tld>` answer) validated by the
+/// anchors, the TLD's DS signed by them, the TLD's keys (from `tld_dnskey`)
+/// matching that DS and signing their own RRset. When the TLD's own key is
+/// an anchor ([`anchored_at`]) the root is not needed (`above` may be
+/// `None`).
 ///
 /// # Errors
 /// Why the chain breaks, as a sentence.
 pub fn chain(
     anchors: &TrustAnchors,
     tld: &Name,
-    root_dnskey: &Message,
-    tld_ds: &Message,
     tld_dnskey: &Message,
+    above: Option<(&Message, &Message)>,
     now: u32,
 ) -> Result<TrustedKeys, String> {
-    let lower = LowerName::from(tld);
-    let anchored_here = dnskeys(&tld_dnskey.answers, tld)
-        .iter()
-        .any(|k| anchors.contains_with_name(k.public_key(), &lower));
-    if anchored_here && !tld.is_root() {
+    if anchored_at(anchors, tld, tld_dnskey) {
         let (keys, expires) = zone_keys(tld, tld_dnskey, Trust::Anchors(anchors), now)?;
         return Ok(TrustedKeys {
             zone: tld.clone(),
@@ -504,6 +534,9 @@ pub fn chain(
             expires,
         });
     }
+    let Some((root_dnskey, tld_ds)) = above else {
+        return Err(format!("no key of {tld} is a trust anchor"));
+    };
     let root = Name::root();
     let (root_keys, root_expires) = zone_keys(&root, root_dnskey, Trust::Anchors(anchors), now)?;
     if tld.is_root() {
@@ -529,17 +562,11 @@ pub fn chain(
         }
     };
     let (keys, tld_expires) = zone_keys(tld, tld_dnskey, Trust::Ds(&ds), now)?;
+    let expires = earliest(Some(earliest(Some(root_expires), ds_expires)), tld_expires);
     Ok(TrustedKeys {
         zone: tld.clone(),
         keys,
-        expires: [root_expires, ds_expires, tld_expires]
-            .into_iter()
-            .min_by(|a, b| {
-                SerialNumber::new(*a)
-                    .partial_cmp(&SerialNumber::new(*b))
-                    .unwrap_or(std::cmp::Ordering::Equal)
-            })
-            .unwrap_or(tld_expires),
+        expires,
     })
 }
 
@@ -682,37 +709,37 @@ pub fn assess(
     let usable_ds: Vec<DS> = ds.iter().filter(|d| supported(d)).cloned().collect();
     let mut matched = false;
     match parent_keys {
-        Err(why) => issues.push(Issue {
-            reason: Reason::ChainBroken,
-            message: format!("the chain of trust from the trust anchors breaks above the domain: {why}"),
-        }),
-        Ok(_) if !ds_at_parent && !dnskey_at_child => issues.push(Issue {
-            reason: Reason::Unsigned,
-            message: "the domain is not signed (no DS at the parent, no DNSKEY)".to_owned(),
-        }),
-        Ok(_) if !ds_at_parent => issues.push(Issue {
-            reason: Reason::NotDelegatedSecurely,
-            message: format!(
+        Err(why) => issues.push(Issue::new(
+            Reason::ChainBroken,
+            format!("the chain of trust from the trust anchors breaks above the domain: {why}"),
+        )),
+        Ok(_) if !ds_at_parent && !dnskey_at_child => issues.push(Issue::new(
+            Reason::Unsigned,
+            "the domain is not signed (no DS at the parent, no DNSKEY)".to_owned(),
+        )),
+        Ok(_) if !ds_at_parent => issues.push(Issue::new(
+            Reason::NotDelegatedSecurely,
+            format!(
                 "the domain's servers serve DNSKEYs ({}) but the parent has no DS for it: publish {} through your registrar",
                 key_tags(&all_keys),
                 ds_to_publish(domain, &all_keys)
             ),
-        }),
-        Ok(_) if usable_ds.is_empty() => issues.push(Issue {
-            reason: Reason::NotDelegatedSecurely,
-            message: format!(
+        )),
+        Ok(_) if usable_ds.is_empty() => issues.push(Issue::new(
+            Reason::NotDelegatedSecurely,
+            format!(
                 "the parent's DS records ({}) use only algorithms or digest types resolvers do not support: resolvers treat the domain as unsigned; publish {}",
                 ds_tags(&ds),
                 ds_to_publish(domain, &all_keys)
             ),
-        }),
-        Ok(_) if !dnskey_at_child => issues.push(Issue {
-            reason: Reason::MissingDnskey,
-            message: format!(
+        )),
+        Ok(_) if !dnskey_at_child => issues.push(Issue::new(
+            Reason::MissingDnskey,
+            format!(
                 "the parent publishes DS records ({}) but the domain's servers serve no DNSKEY: validating resolvers cannot resolve the domain; publish the keys, or remove the DS at your registrar",
                 ds_tags(&ds)
             ),
-        }),
+        )),
         Ok(keys) => {
             let parent_refs: Vec<&DNSKEY> = keys.keys.iter().collect();
             for (answer, server_ds) in &parent_ds {
@@ -728,18 +755,21 @@ pub fn assess(
                     &parent_refs,
                     now,
                 );
-                issues.extend(issue(
-                    &signed,
-                    &format!("the DS RRset at parent server {}", answer.server),
-                ));
+                issues.extend(
+                    issue(&signed, &format!("the DS RRset at parent server {SERVER}"))
+                        .map(|i| i.at(&answer.server)),
+                );
             }
             for (answers, server_keys) in &child_keys {
                 let server = &answers.server;
                 if server_keys.is_empty() {
-                    issues.push(Issue {
-                        reason: Reason::MissingDnskey,
-                        message: format!("{server} serves no DNSKEY for the domain"),
-                    });
+                    issues.push(
+                        Issue::new(
+                            Reason::MissingDnskey,
+                            format!("{SERVER} serves no DNSKEY for the domain"),
+                        )
+                        .at(server),
+                    );
                     continue;
                 }
                 let entry: Vec<&DNSKEY> = server_keys
@@ -747,15 +777,18 @@ pub fn assess(
                     .filter(|k| usable_ds.iter().any(|d| ds_matches(d, domain, k)))
                     .collect();
                 if entry.is_empty() {
-                    issues.push(Issue {
-                        reason: Reason::DsMismatch,
-                        message: format!(
-                            "no DNSKEY at {server} ({}) matches the DS at the parent ({}): publish {} through your registrar, or sign with the key the DS names",
-                            key_tags(server_keys),
-                            ds_tags(&ds),
-                            ds_to_publish(domain, server_keys)
-                        ),
-                    });
+                    issues.push(
+                        Issue::new(
+                            Reason::DsMismatch,
+                            format!(
+                                "no DNSKEY at {SERVER} ({}) matches the DS at the parent ({}): publish {} through your registrar, or sign with the key the DS names",
+                                key_tags(server_keys),
+                                ds_tags(&ds),
+                                ds_to_publish(domain, server_keys)
+                            ),
+                        )
+                        .at(server),
+                    );
                     continue;
                 }
                 matched = true;
@@ -768,28 +801,26 @@ pub fn assess(
                     &entry,
                     now,
                 );
-                issues.extend(issue(&signed, &format!("the DNSKEY RRset at {server}")));
+                issues.extend(
+                    issue(&signed, &format!("the DNSKEY RRset at {SERVER}")).map(|i| i.at(server)),
+                );
                 if let Some(ns) = authoritative(&answers.ns) {
                     let zone_keys: Vec<&DNSKEY> = server_keys.iter().collect();
                     let signed =
                         check_rrset(&ns.answers, domain, RecordType::NS, domain, &zone_keys, now);
-                    issues.extend(issue(&signed, &format!("the NS RRset at {server}")));
+                    issues.extend(
+                        issue(&signed, &format!("the NS RRset at {SERVER}")).map(|i| i.at(server)),
+                    );
                 }
             }
         }
     }
-    issues.sort_by_key(|i| std::cmp::Reverse(severity(i.reason)));
-    let reason = issues.first().map_or(Reason::Valid, |i| i.reason);
-    let problem = (!issues.is_empty()).then(|| {
-        let mut text = String::new();
-        for (n, issue) in issues.iter().enumerate() {
-            if n > 0 {
-                text.push_str("; ");
-            }
-            let _ = write!(text, "{}", issue.message);
-        }
-        text
-    });
+    let reason = issues
+        .iter()
+        .map(|i| i.reason)
+        .max_by_key(|r| severity(*r))
+        .unwrap_or(Reason::Valid);
+    let problem = (!issues.is_empty()).then(|| describe(issues_grouped(&issues)));
     DnssecView {
         ds_at_parent,
         dnskey_at_child,
@@ -797,10 +828,44 @@ pub fn assess(
         signature_expires_at: expires
             .and_then(|at| Timestamp::from_second(i64::from(at)).ok())
             .map(Time),
-        valid: issues.is_empty(),
+        valid: reason == Reason::Valid,
         problem,
         reason: Some(reason.as_str().to_owned()),
     }
+}
+
+/// The findings, most severe first, the same finding at several servers
+/// merged into one naming them all (in the order they were asked).
+fn issues_grouped(issues: &[Issue]) -> Vec<(Reason, String, Vec<&str>)> {
+    let mut groups: Vec<(Reason, String, Vec<&str>)> = Vec::new();
+    for issue in issues {
+        match groups
+            .iter_mut()
+            .find(|(reason, message, _)| *reason == issue.reason && *message == issue.message)
+        {
+            Some((_, _, servers)) => servers.extend(issue.server.as_deref()),
+            None => groups.push((
+                issue.reason,
+                issue.message.clone(),
+                issue.server.as_deref().into_iter().collect(),
+            )),
+        }
+    }
+    // Stable: equal severities keep the order they were found in.
+    groups.sort_by_key(|(reason, _, _)| std::cmp::Reverse(severity(*reason)));
+    groups
+}
+
+/// The grouped findings as one text, `; ` between them.
+fn describe(groups: Vec<(Reason, String, Vec<&str>)>) -> String {
+    let mut text = String::new();
+    for (n, (_, message, servers)) in groups.into_iter().enumerate() {
+        if n > 0 {
+            text.push_str("; ");
+        }
+        let _ = write!(text, "{}", message.replace(SERVER, &servers.join(", ")));
+    }
+    text
 }
 
 /// The order in which findings lead: the chain, then the delegation's
@@ -969,13 +1034,6 @@ impl Prober {
             zone: zone.to_string(),
             reason,
         };
-        let root = Name::root();
-        let (root_dnskey, tld_ds) = tokio::join!(
-            self.resolver.ask_dnssec(&root, RecordType::DNSKEY),
-            self.resolver.ask_dnssec(&zone, RecordType::DS),
-        );
-        let root_dnskey = root_dnskey.map_err(unavailable)?;
-        let tld_ds = tld_ds.map_err(unavailable)?;
         let deadline = Instant::now() + self.settings.timeout;
         let mut failures = Vec::new();
         let mut tld_dnskey = None;
@@ -994,13 +1052,25 @@ impl Prober {
             }
         }
         let tld_dnskey = tld_dnskey.ok_or_else(|| unavailable(failures.join("; ")))?;
+        let above = if anchored_at(&self.anchors, &zone, &tld_dnskey) {
+            None
+        } else {
+            let root = Name::root();
+            let (root_dnskey, tld_ds) = tokio::join!(
+                self.resolver.ask_dnssec(&root, RecordType::DNSKEY),
+                self.resolver.ask_dnssec(&zone, RecordType::DS),
+            );
+            Some((
+                root_dnskey.map_err(unavailable)?,
+                tld_ds.map_err(unavailable)?,
+            ))
+        };
         let unix = unix_now();
         let keys = chain(
             &self.anchors,
             &zone,
-            &root_dnskey,
-            &tld_ds,
             &tld_dnskey,
+            above.as_ref().map(|(root, ds)| (root, ds)),
             unix,
         );
         if let Ok(keys) = &keys {

@@ -175,9 +175,8 @@ impl World {
         chain(
             anchors,
             &name("test."),
-            &root_dnskey,
-            &tld_ds,
             &tld_dnskey,
+            Some((&root_dnskey, &tld_ds)),
             NOW,
         )
     }
@@ -327,6 +326,17 @@ fn expired_and_future_signatures_name_the_server() {
     let problem = view.problem.unwrap();
     assert!(problem.contains("at ns2"), "{problem}");
     assert!(!problem.contains("at ns1"), "{problem}");
+    // The same finding at two servers is one sentence naming both.
+    let view = w.assess(
+        &w.good_ds(),
+        &[w.child("ns1", expired), w.child("ns2", expired)],
+    );
+    let problem = view.problem.unwrap();
+    assert!(
+        problem.contains("the DNSKEY RRset at ns1, ns2 expired"),
+        "{problem}"
+    );
+    assert_eq!(problem.matches("DNSKEY RRset").count(), 1, "{problem}");
     let future = (NOW + DAY, NOW + 30 * DAY);
     let view = w.assess(&w.good_ds(), &[w.child("ns1", future)]);
     assert_eq!(reason(&view), "SignatureNotYetValid", "{view:?}");
