@@ -209,8 +209,7 @@ pub struct DnssecView {
     /// The finding in one word, as the `DNSSECValid` condition's reason:
     /// `Valid`, `Unsigned`, `NotDelegatedSecurely`, `MissingDNSKEY`,
     /// `DSMismatch`, `SignatureExpired`, `SignatureNotYetValid`,
-    /// `SignatureInvalid`, `SignatureMissing` or `ChainBroken`
-    /// ([`dnssec::Reason`]).
+    /// `SignatureInvalid`, `SignatureMissing` or `ChainBroken`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
