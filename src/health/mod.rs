@@ -33,7 +33,8 @@
 //!   The first facts of a domain are its baseline, never a change. A check
 //!   that did not reach the registry keeps the last facts. Besides, the
 //!   registry lock going (`LockLost`) and `ExpiringSoon` turning true are
-//!   events.
+//!   events, and so is `DNSSECValid` turning to a reason that makes the
+//!   domain unhealthy (the Event's reason is the condition's).
 //! - **Nothing volatile** is in `status.health` or its conditions: dates,
 //!   not "in 12 days", so that a status is written only when something
 //!   changed.
@@ -347,6 +348,14 @@ pub enum HealthEvent {
         /// The warning period it is within (`expiryWarning`).
         warning: Duration,
     },
+    /// `DNSSECValid` turned to a reason that makes the domain unhealthy
+    /// (from `True`, `Unknown`, or another reason).
+    DnssecInvalid {
+        /// The condition's reason, also the Event's.
+        reason: dnssec::Reason,
+        /// The condition's message.
+        message: String,
+    },
 }
 
 /// A kind of registration change (the `kind` of
@@ -393,6 +402,7 @@ impl HealthEvent {
             Self::NameserversChanged { .. } => "NameserversChanged",
             Self::LockLost { .. } => "LockLost",
             Self::ExpiringSoon { .. } => "ExpiringSoon",
+            Self::DnssecInvalid { reason, .. } => reason.as_str(),
         }
     }
 
@@ -408,7 +418,7 @@ impl HealthEvent {
             Self::StatusesChanged { .. } => Some(RegistrationChange::Statuses),
             Self::Renewed { .. } => Some(RegistrationChange::Renewed),
             Self::NameserversChanged { .. } => Some(RegistrationChange::Nameservers),
-            Self::LockLost { .. } | Self::ExpiringSoon { .. } => None,
+            Self::LockLost { .. } | Self::ExpiringSoon { .. } | Self::DnssecInvalid { .. } => None,
         }
     }
 
@@ -453,6 +463,7 @@ impl HealthEvent {
                 day(*expires_at),
                 span(*warning)
             ),
+            Self::DnssecInvalid { message, .. } => format!("DNSSEC: {message}"),
         }
     }
 }
@@ -506,6 +517,10 @@ pub fn evaluate(
     if spec.dnssec != DnssecPolicy::Ignore {
         verdicts.push(dnssec_condition(spec.dnssec, status.dnssec.as_ref()));
     }
+    let dnssec_problem = verdicts
+        .iter()
+        .find(|v| v.type_ == DNSSEC_VALID && v.problem)
+        .and_then(|v| Some((dnssec::Reason::parse(v.reason)?, v.message.clone())));
     let healthy = healthy_condition(&status, &verdicts, facts.availability);
     let conditions = std::iter::once(&healthy)
         .chain(&verdicts)
@@ -549,6 +564,14 @@ pub fn evaluate(
             expires_at: expires_at.0,
             warning,
         });
+    }
+    let dnssec_before = previous
+        .and_then(|p| p.condition(DNSSEC_VALID))
+        .map(|c| c.reason.as_str());
+    if let Some((reason, message)) = dnssec_problem
+        && dnssec_before != Some(reason.as_str())
+    {
+        events.push(HealthEvent::DnssecInvalid { reason, message });
     }
     HealthReport {
         state: Some(state),
