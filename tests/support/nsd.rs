@@ -301,6 +301,12 @@ impl Zone {
         self
     }
 
+    /// Removes the DS records of `name`.
+    pub fn without_ds(mut self, name: &str) -> Self {
+        self.ds.remove(name);
+        self
+    }
+
     /// The zone's name, fully qualified (`test.`, `.`).
     fn origin(&self) -> String {
         fqdn(&self.tld)
