@@ -932,15 +932,14 @@ fn dnssec_condition(policy: DnssecPolicy, dnssec: Option<&DnssecView>) -> Verdic
         .map(|t| format!("; signatures expire on {}", day(t.0)))
         .unwrap_or_default();
     // Views written before `reason` existed: inferred from the booleans.
-    let reason = view.reason.as_deref().and_then(Reason::parse).or_else(|| {
-        if view.valid {
-            Some(Reason::Valid)
-        } else if !view.ds_at_parent && !view.dnskey_at_child {
-            Some(Reason::Unsigned)
-        } else {
-            None
-        }
-    });
+    let inferred = if view.valid {
+        Some(Reason::Valid)
+    } else if !view.ds_at_parent && !view.dnskey_at_child {
+        Some(Reason::Unsigned)
+    } else {
+        None
+    };
+    let reason = view.reason.as_deref().and_then(Reason::parse).or(inferred);
     let problem = view
         .problem
         .clone()
