@@ -663,36 +663,36 @@ pub fn assess(
 ) -> DnssecView {
     let mut issues: Vec<Issue> = Vec::new();
     // The parent's DS set: the first authoritative answer that has one.
-    let parent_ds: Vec<(&Answer, Vec<DS>)> = parent
+    let parent_ds: Vec<(&Answer, &Message, Vec<DS>)> = parent
         .iter()
         .filter_map(|a| {
             let message = authoritative(&a.message)?;
-            Some((a, ds_records(&message.answers, domain)))
+            Some((a, message, ds_records(&message.answers, domain)))
         })
         .collect();
     let ds: Vec<DS> = parent_ds
         .iter()
-        .find(|(_, ds)| !ds.is_empty())
-        .map(|(_, ds)| ds.clone())
+        .find(|(_, _, ds)| !ds.is_empty())
+        .map(|(_, _, ds)| ds.clone())
         .unwrap_or_default();
     let ds_at_parent = !ds.is_empty();
-    let child_keys: Vec<(&ChildAnswers, Vec<DNSKEY>)> = child
+    let child_keys: Vec<(&ChildAnswers, &Message, Vec<DNSKEY>)> = child
         .iter()
         .filter_map(|c| {
             let message = authoritative(&c.dnskey)?;
-            Some((c, dnskeys(&message.answers, domain)))
+            Some((c, message, dnskeys(&message.answers, domain)))
         })
         .collect();
     let all_keys: Vec<DNSKEY> = child_keys
         .iter()
-        .find(|(_, k)| !k.is_empty())
-        .map(|(_, k)| k.clone())
+        .find(|(_, _, k)| !k.is_empty())
+        .map(|(_, _, k)| k.clone())
         .unwrap_or_default();
     let dnskey_at_child = !all_keys.is_empty();
 
     let mut expires: Option<u32> = None;
-    for (answers, _) in &child_keys {
-        for message in [authoritative(&answers.dnskey), authoritative(&answers.ns)]
+    for (answers, dnskey_answer, _) in &child_keys {
+        for message in [Some(*dnskey_answer), authoritative(&answers.ns)]
             .into_iter()
             .flatten()
         {
@@ -742,11 +742,10 @@ pub fn assess(
         )),
         Ok(keys) => {
             let parent_refs: Vec<&DNSKEY> = keys.keys.iter().collect();
-            for (answer, server_ds) in &parent_ds {
+            for (answer, message, server_ds) in &parent_ds {
                 if server_ds.is_empty() {
                     continue;
                 }
-                let message = authoritative(&answer.message).expect("filtered above");
                 let signed = check_rrset(
                     &message.answers,
                     domain,
@@ -760,7 +759,7 @@ pub fn assess(
                         .map(|i| i.at(&answer.server)),
                 );
             }
-            for (answers, server_keys) in &child_keys {
+            for (answers, message, server_keys) in &child_keys {
                 let server = &answers.server;
                 if server_keys.is_empty() {
                     issues.push(
@@ -792,7 +791,6 @@ pub fn assess(
                     continue;
                 }
                 matched = true;
-                let message = authoritative(&answers.dnskey).expect("filtered above");
                 let signed = check_rrset(
                     &message.answers,
                     domain,
