@@ -186,7 +186,9 @@ impl Context {
             dnssec_prober,
             dnssec_warned: Mutex::new(std::collections::HashSet::new()),
             // Three rounds: the parent's servers, their referrals, the
-            // domain's own servers (each bounded by the DNS timeout).
+            // domain's own servers (each bounded by the DNS timeout). The
+            // DNSSEC probe has as many: the TLD's keys (cached), the
+            // resolvers for the root's, the parent's and the domain's servers.
             probe_timeout: args.checks.dns_timeout * 3 + Duration::from_secs(1),
             probe_warned: Mutex::new(std::collections::HashSet::new()),
             recorder: Recorder::new(client.clone(), reporter),

@@ -1054,10 +1054,16 @@ impl Prober {
             None
         } else {
             let root = Name::root();
-            let (root_dnskey, tld_ds) = tokio::join!(
-                self.resolver.ask_dnssec(&root, RecordType::DNSKEY),
-                self.resolver.ask_dnssec(&zone, RecordType::DS),
-            );
+            // One round, like the others: the resolvers' own timeout is
+            // the HTTP probe's.
+            let (root_dnskey, tld_ds) = tokio::time::timeout(self.settings.timeout, async {
+                tokio::join!(
+                    self.resolver.ask_dnssec(&root, RecordType::DNSKEY),
+                    self.resolver.ask_dnssec(&zone, RecordType::DS),
+                )
+            })
+            .await
+            .map_err(|_| unavailable("the resolvers did not answer in time".to_owned()))?;
             Some((
                 root_dnskey.map_err(unavailable)?,
                 tld_ds.map_err(unavailable)?,
