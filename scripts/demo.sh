@@ -14,6 +14,7 @@ cd "$repo_root"
 
 require_command kubectl "apt-get install -y kubectl"
 require_command nsd "apt-get install -y nsd"
+require_command ldns-signzone "apt-get install -y ldnsutils"
 
 log "building the operator"
 cargo build --locked -q

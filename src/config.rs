@@ -117,6 +117,11 @@ pub struct CheckerArgs {
     /// delegation probe.
     #[arg(long, env = "NAMESERVER_PORT", default_value_t = 53, value_parser = clap::value_parser!(u16).range(1..))]
     pub nameserver_port: u16,
+    /// DNSSEC trust anchors for health mode: a file of DNSKEY records in
+    /// zone-file form (`. IN DNSKEY 257 3 8 AwEAAa…`, `;` comments), read
+    /// at start-up. Unset: the IANA root zone KSKs (tags 20326 and 38696).
+    #[arg(long, env = "DNSSEC_TRUST_ANCHORS", value_parser = parse_trust_anchors)]
+    pub dnssec_trust_anchors: Option<TrustAnchorFile>,
     /// Registry grace period after expiry (auto-renew grace) used to predict drops.
     #[arg(long, env = "AUTO_RENEW_GRACE", default_value = "45days", value_parser = parse_duration)]
     pub auto_renew_grace: Duration,
@@ -831,6 +836,41 @@ fn parse_path_list(raw: &str) -> Result<PathList, String> {
     ))
 }
 
+/// A file of DNSSEC trust anchors and the anchors it holds.
+#[derive(Clone)]
+pub struct TrustAnchorFile {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// Its DNSKEY records.
+    pub anchors: std::sync::Arc<hickory_proto::dnssec::TrustAnchors>,
+}
+
+impl fmt::Debug for TrustAnchorFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrustAnchorFile")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads the DNSKEY records of the file at `raw`; at least one.
+fn parse_trust_anchors(raw: &str) -> Result<TrustAnchorFile, String> {
+    let path = std::path::PathBuf::from(raw.trim());
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("expected a readable file of DNSKEY records: {e}"))?;
+    let anchors: hickory_proto::dnssec::TrustAnchors = text
+        .parse()
+        .map_err(|e| format!("expected DNSKEY records in zone-file form: {e}"))?;
+    // `len` counts the root's keys only; an anchor below the root counts too.
+    if anchors.is_empty() && !text.lines().any(|l| l.contains("DNSKEY")) {
+        return Err("expected at least one DNSKEY record".to_owned());
+    }
+    Ok(TrustAnchorFile {
+        path,
+        anchors: std::sync::Arc::new(anchors),
+    })
+}
+
 /// At least a second: the second registry answer must be a second look, not
 /// the same moment asked twice.
 fn parse_confirm_after(raw: &str) -> Result<Duration, String> {
@@ -855,6 +895,29 @@ fn parse_host_overrides(raw: &str) -> Result<HostOverrides, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trust_anchors_are_read_from_a_file_of_dnskey_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("anchors");
+        // As ldns-keygen writes a key, comment included.
+        std::fs::write(
+            &file,
+            ".\tIN\tDNSKEY\t257 3 13 ff5Brhjb6e1zkYbcRfKQ6nOj1KsObUAnB7YGq7yf8zmd/N3MzKCe/fXrbYflXX8SnwGeRBiQQm5vmkz4WSUftw== ;{id = 27116 (ksk), size = 256b}\n",
+        )
+        .unwrap();
+        let read = parse_trust_anchors(file.to_str().unwrap()).unwrap();
+        assert_eq!(read.anchors.len(), 1);
+        assert!(
+            parse_trust_anchors(dir.path().join("missing").to_str().unwrap())
+                .unwrap_err()
+                .contains("readable file")
+        );
+        std::fs::write(&file, "# nothing\n").unwrap();
+        assert!(parse_trust_anchors(file.to_str().unwrap()).is_err());
+        std::fs::write(&file, ". IN DNSKEY 257 3 13 !!notbase64\n").unwrap();
+        assert!(parse_trust_anchors(file.to_str().unwrap()).is_err());
+    }
 
     #[test]
     fn reserved_lists_and_the_confirmation_delay_are_checked() {

@@ -425,10 +425,12 @@ fn every_operator_setting_is_a_chart_value_the_operator_accepts() {
     )
     .unwrap();
     let reserved_lists = schema["properties"]["reservedNames"]["examples"][0].clone();
+    let trust_anchors = schema["properties"]["dnssecTrustAnchors"]["examples"][0].clone();
     let values = json!({
         "config": schema_examples("config"),
         "otel": schema_examples("otel"),
         "reservedNames": reserved_lists,
+        "dnssecTrustAnchors": trust_anchors,
         "secrets": {
             "apiAuthToken": "tok",
             "sentryDsn": "https://key@sentry.example/1",
@@ -535,10 +537,30 @@ fn every_operator_setting_is_a_chart_value_the_operator_accepts() {
         volume_mounts[0]["mountPath"],
         "/etc/domain-monitor/reserved"
     );
+    // So do the trust anchors.
+    let anchors_map = docs
+        .iter()
+        .find(|d| {
+            d["kind"] == "ConfigMap"
+                && d["metadata"]["name"] == "dm-domain-monitor-dnssec-trust-anchors"
+        })
+        .expect("a ConfigMap of the DNSSEC trust anchors");
+    assert_eq!(anchors_map["data"]["trust-anchors"], trust_anchors);
+    let anchors_file = dir.path().join("trust-anchors");
+    std::fs::write(
+        &anchors_file,
+        anchors_map["data"]["trust-anchors"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(volume_mounts[1]["mountPath"], "/etc/domain-monitor/dnssec");
     for (name, value) in &mut env {
         if name == "RESERVED_NAMES" {
             assert_eq!(value, "/etc/domain-monitor/reserved/premium.txt");
             *value = mounted.join("premium.txt").display().to_string();
+        }
+        if name == "DNSSEC_TRUST_ANCHORS" {
+            assert_eq!(value, "/etc/domain-monitor/dnssec/trust-anchors");
+            *value = anchors_file.display().to_string();
         }
     }
     let output = Command::new(env!("CARGO_BIN_EXE_domain-monitor"))

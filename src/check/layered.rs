@@ -186,6 +186,24 @@ impl LayeredChecker {
         })
     }
 
+    /// A DNSSEC prober sharing the dns checker's sockets and the http
+    /// checker's resolver, validating from `anchors`; `None` when the
+    /// pipeline was not built by [`LayeredChecker::from_args`].
+    pub fn dnssec_prober(
+        &self,
+        anchors: Arc<hickory_proto::dnssec::TrustAnchors>,
+        settings: crate::health::delegation::ProbeSettings,
+    ) -> Option<crate::health::dnssec::Prober> {
+        self.probe_parts.as_ref().map(|(dns, resolver)| {
+            crate::health::dnssec::Prober::new(
+                Arc::clone(dns),
+                Arc::clone(resolver),
+                anchors,
+                settings,
+            )
+        })
+    }
+
     /// Rate-limit waits of every layer since start-up.
     pub fn rate_limit_waits(&self) -> Vec<crate::metrics::RateLimitWaits> {
         self.budgets.iter().map(|b| b.waits()).collect()

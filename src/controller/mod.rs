@@ -140,6 +140,12 @@ pub struct Context {
     /// Domains whose delegation probe failed, warned about once (cleared
     /// when a probe succeeds again).
     probe_warned: Mutex<std::collections::HashSet<String>>,
+    /// Health mode's DNSSEC probe; `None` when the checker was not built
+    /// from the configuration.
+    dnssec_prober: Option<crate::health::dnssec::Prober>,
+    /// Domains whose DNSSEC probe failed, warned about once (cleared when
+    /// a probe succeeds again).
+    dnssec_warned: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Context {
@@ -165,14 +171,24 @@ impl Context {
             controller: "domain-monitor".to_owned(),
             instance: Some(args.instance_id.clone()),
         };
-        let prober = checker.delegation_prober(crate::health::delegation::ProbeSettings {
+        let probe_settings = crate::health::delegation::ProbeSettings {
             timeout: args.checks.dns_timeout,
             nameserver_port: args.checks.nameserver_port,
-        });
+        };
+        let prober = checker.delegation_prober(probe_settings);
+        let anchors = args.checks.dnssec_trust_anchors.as_ref().map_or_else(
+            || Arc::new(hickory_proto::dnssec::TrustAnchors::default()),
+            |file| Arc::clone(&file.anchors),
+        );
+        let dnssec_prober = checker.dnssec_prober(anchors, probe_settings);
         Ok(Self {
             prober,
+            dnssec_prober,
+            dnssec_warned: Mutex::new(std::collections::HashSet::new()),
             // Three rounds: the parent's servers, their referrals, the
-            // domain's own servers (each bounded by the DNS timeout).
+            // domain's own servers (each bounded by the DNS timeout). The
+            // DNSSEC probe has as many: the TLD's keys (cached), the
+            // resolvers for the root's, the parent's and the domain's servers.
             probe_timeout: args.checks.dns_timeout * 3 + Duration::from_secs(1),
             probe_warned: Mutex::new(std::collections::HashSet::new()),
             recorder: Recorder::new(client.clone(), reporter),

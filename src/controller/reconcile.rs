@@ -345,7 +345,13 @@ async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Resu
             ..HealthFacts::from_reports(&evaluation.reports)
         };
         if let Some(spec) = job.health.as_deref() {
-            health_facts.delegation = probe_delegation(ctx, &domain, spec, &health_facts).await;
+            let report = probe_delegation(ctx, &domain, spec, &health_facts).await;
+            if spec.dnssec != crate::resource::DnssecPolicy::Ignore
+                && let Some(report) = &report
+            {
+                health_facts.dnssec = probe_dnssec(ctx, &domain, report).await;
+            }
+            health_facts.delegation = report.map(health::delegation::view);
         }
         let health = health::evaluate(
             job.health.as_deref(),
@@ -443,7 +449,7 @@ async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Resu
     })
 }
 
-/// Health mode's delegation views of `domain`, after the registry's facts
+/// Health mode's delegation report of `domain`, after the registry's facts
 /// (their name servers; none known: not compared). `None` (the status keeps
 /// the previous views) when there is no prober or the probe failed; a
 /// failure is logged at WARN once until a probe succeeds again.
@@ -452,7 +458,7 @@ async fn probe_delegation(
     domain: &DomainName,
     spec: &crate::resource::HealthSpec,
     facts: &HealthFacts,
-) -> Option<health::DelegationView> {
+) -> Option<health::delegation::DelegationReport> {
     let prober = ctx.prober.as_ref()?;
     let registry = facts
         .registry
@@ -480,7 +486,7 @@ async fn probe_delegation(
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(domain.as_str());
-            Some(health::delegation::view(report))
+            Some(report)
         }
         Ok(Err(err)) => {
             warned(err.to_string());
@@ -494,6 +500,42 @@ async fn probe_delegation(
             None
         }
     }
+}
+
+/// Health mode's DNSSEC view of `domain`, asking the servers the
+/// delegation probe found (`report`). `None` (the status keeps the previous
+/// view) when there is no prober or the probe failed; a failure is logged
+/// at WARN once until a probe succeeds again.
+async fn probe_dnssec(
+    ctx: &Context,
+    domain: &DomainName,
+    report: &health::delegation::DelegationReport,
+) -> Option<health::DnssecView> {
+    let prober = ctx.dnssec_prober.as_ref()?;
+    let result = tokio::time::timeout(ctx.probe_timeout, prober.probe(domain, &report.child)).await;
+    let why = match result {
+        Ok(Ok(view)) => {
+            ctx.dnssec_warned
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(domain.as_str());
+            return Some(view);
+        }
+        Ok(Err(err)) => err.to_string(),
+        Err(_) => format!(
+            "the probe took longer than {}",
+            humantime::format_duration(ctx.probe_timeout)
+        ),
+    };
+    let first = ctx
+        .dnssec_warned
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(domain.as_str().to_owned());
+    if first {
+        warn!(domain = %domain.as_str(), error = %why, "cannot probe DNSSEC");
+    }
+    None
 }
 
 /// Keeps the run of the registry's "not found" answers and the last deep

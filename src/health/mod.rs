@@ -33,12 +33,14 @@
 //!   The first facts of a domain are its baseline, never a change. A check
 //!   that did not reach the registry keeps the last facts. Besides, the
 //!   registry lock going (`LockLost`) and `ExpiringSoon` turning true are
-//!   events.
+//!   events, and so is `DNSSECValid` turning to a reason that makes the
+//!   domain unhealthy (the Event's reason is the condition's).
 //! - **Nothing volatile** is in `status.health` or its conditions: dates,
 //!   not "in 12 days", so that a status is written only when something
 //!   changed.
 
 pub mod delegation;
+pub mod dnssec;
 
 use std::{collections::BTreeSet, time::Duration};
 
@@ -201,9 +203,16 @@ pub struct DnssecView {
     pub signature_expires_at: Option<Time>,
     /// The chain of trust validates.
     pub valid: bool,
-    /// What is wrong, when something is.
+    /// What is wrong, when something is, naming the server and the key
+    /// tags.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// The finding in one word, as the `DNSSECValid` condition's reason:
+    /// `Valid`, `Unsigned`, `NotDelegatedSecurely`, `MissingDNSKEY`,
+    /// `DSMismatch`, `SignatureExpired`, `SignatureNotYetValid`,
+    /// `SignatureInvalid`, `SignatureMissing` or `ChainBroken`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// What the status shows of health mode: `status.health` and the health
@@ -339,6 +348,14 @@ pub enum HealthEvent {
         /// The warning period it is within (`expiryWarning`).
         warning: Duration,
     },
+    /// `DNSSECValid` turned to a reason that makes the domain unhealthy
+    /// (from `True`, `Unknown`, or another reason).
+    DnssecInvalid {
+        /// The condition's reason, also the Event's.
+        reason: dnssec::Reason,
+        /// The condition's message.
+        message: String,
+    },
 }
 
 /// A kind of registration change (the `kind` of
@@ -385,6 +402,7 @@ impl HealthEvent {
             Self::NameserversChanged { .. } => "NameserversChanged",
             Self::LockLost { .. } => "LockLost",
             Self::ExpiringSoon { .. } => "ExpiringSoon",
+            Self::DnssecInvalid { reason, .. } => reason.as_str(),
         }
     }
 
@@ -400,7 +418,7 @@ impl HealthEvent {
             Self::StatusesChanged { .. } => Some(RegistrationChange::Statuses),
             Self::Renewed { .. } => Some(RegistrationChange::Renewed),
             Self::NameserversChanged { .. } => Some(RegistrationChange::Nameservers),
-            Self::LockLost { .. } | Self::ExpiringSoon { .. } => None,
+            Self::LockLost { .. } | Self::ExpiringSoon { .. } | Self::DnssecInvalid { .. } => None,
         }
     }
 
@@ -445,6 +463,7 @@ impl HealthEvent {
                 day(*expires_at),
                 span(*warning)
             ),
+            Self::DnssecInvalid { message, .. } => format!("DNSSEC: {message}"),
         }
     }
 }
@@ -498,6 +517,10 @@ pub fn evaluate(
     if spec.dnssec != DnssecPolicy::Ignore {
         verdicts.push(dnssec_condition(spec.dnssec, status.dnssec.as_ref()));
     }
+    let dnssec_problem = verdicts
+        .iter()
+        .find(|v| v.type_ == DNSSEC_VALID && v.problem)
+        .and_then(|v| Some((dnssec::Reason::parse(v.reason)?, v.message.clone())));
     let healthy = healthy_condition(&status, &verdicts, facts.availability);
     let conditions = std::iter::once(&healthy)
         .chain(&verdicts)
@@ -541,6 +564,14 @@ pub fn evaluate(
             expires_at: expires_at.0,
             warning,
         });
+    }
+    let dnssec_before = previous
+        .and_then(|p| p.condition(DNSSEC_VALID))
+        .map(|c| c.reason.as_str());
+    if let Some((reason, message)) = dnssec_problem
+        && dnssec_before != Some(reason.as_str())
+    {
+        events.push(HealthEvent::DnssecInvalid { reason, message });
     }
     HealthReport {
         state: Some(state),
@@ -886,6 +917,7 @@ fn delegation_condition(spec: &HealthSpec, delegation: Option<&DelegationView>) 
 }
 
 fn dnssec_condition(policy: DnssecPolicy, dnssec: Option<&DnssecView>) -> Verdict {
+    use dnssec::Reason;
     let Some(view) = dnssec else {
         return Verdict::new(
             DNSSEC_VALID,
@@ -899,43 +931,70 @@ fn dnssec_condition(policy: DnssecPolicy, dnssec: Option<&DnssecView>) -> Verdic
         .as_ref()
         .map(|t| format!("; signatures expire on {}", day(t.0)))
         .unwrap_or_default();
-    if view.valid {
-        return Verdict::new(
-            DNSSEC_VALID,
-            "True",
-            "Valid",
-            format!("the chain of trust validates{expiry}"),
-        );
-    }
-    if !view.ds_at_parent && !view.dnskey_at_child {
-        let verdict = Verdict::new(
-            DNSSEC_VALID,
-            "False",
-            "Unsigned",
-            match policy {
-                DnssecPolicy::Required => "the domain is not signed (no DS at the parent, no DNSKEY): sign the zone and publish its DS through your registrar".to_owned(),
-                _ => "the domain is not signed; not required (dnssec: Optional)".to_owned(),
-            },
-        );
-        return if policy == DnssecPolicy::Required {
-            verdict.problem()
-        } else {
-            verdict
-        };
-    }
+    // Views written before `reason` existed: inferred from the booleans.
+    let inferred = if view.valid {
+        Some(Reason::Valid)
+    } else if !view.ds_at_parent && !view.dnskey_at_child {
+        Some(Reason::Unsigned)
+    } else {
+        None
+    };
+    let reason = view.reason.as_deref().and_then(Reason::parse).or(inferred);
     let problem = view
         .problem
         .clone()
         .unwrap_or_else(|| "the chain of trust does not validate".to_owned());
-    Verdict::new(
-        DNSSEC_VALID,
-        "False",
-        "Invalid",
-        format!(
-            "{problem}{expiry}: fix the signatures or the DS at your registrar before resolvers stop answering for the domain"
+    match reason {
+        Some(Reason::Valid) => Verdict::new(
+            DNSSEC_VALID,
+            "True",
+            "Valid",
+            format!("the chain of trust validates{expiry}"),
         ),
-    )
-    .problem()
+        Some(insecure) if insecure.is_insecure() => {
+            let message = match (policy, insecure) {
+                (DnssecPolicy::Required, Reason::Unsigned) => "the domain is not signed (no DS at the parent, no DNSKEY): sign the zone and publish its DS through your registrar".to_owned(),
+                (_, Reason::Unsigned) => "the domain is not signed; not required (dnssec: Optional)".to_owned(),
+                (DnssecPolicy::Required, _) => problem,
+                _ => format!("{problem}; not required (dnssec: Optional)"),
+            };
+            let verdict = Verdict::new(DNSSEC_VALID, "False", insecure.as_str(), message);
+            if policy == DnssecPolicy::Required {
+                verdict.problem()
+            } else {
+                verdict
+            }
+        }
+        Some(Reason::ChainBroken) => Verdict::new(
+            DNSSEC_VALID,
+            "False",
+            Reason::ChainBroken.as_str(),
+            format!(
+                "{problem}: check the operator's trust anchors (DNSSEC_TRUST_ANCHORS) and the resolvers it asks"
+            ),
+        )
+        .problem(),
+        Some(Reason::SignatureExpired | Reason::SignatureNotYetValid | Reason::SignatureMissing) => {
+            Verdict::new(
+                DNSSEC_VALID,
+                "False",
+                reason.map_or("Invalid", Reason::as_str),
+                format!(
+                    "{problem}{expiry}: re-sign the zone on every listed server (and check their clocks) before resolvers stop answering for the domain"
+                ),
+            )
+            .problem()
+        }
+        other => Verdict::new(
+            DNSSEC_VALID,
+            "False",
+            other.map_or("Invalid", Reason::as_str),
+            format!(
+                "{problem}{expiry}: fix the signatures or the DS at your registrar before resolvers stop answering for the domain"
+            ),
+        )
+        .problem(),
+    }
 }
 
 fn healthy_condition(

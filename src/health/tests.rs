@@ -51,6 +51,12 @@ fn baseline(spec: &HealthSpec, facts: &HealthFacts) -> HealthState {
     report.state.expect("health is on")
 }
 
+/// The state after a first check with `facts`, and its events.
+fn first(spec: &HealthSpec, facts: &HealthFacts) -> (HealthState, Vec<HealthEvent>) {
+    let report = evaluate(Some(spec), facts, None, Some(1), now());
+    (report.state.expect("health is on"), report.events)
+}
+
 fn condition<'a>(state: &'a HealthState, type_: &str) -> &'a Condition {
     state
         .condition(type_)
@@ -494,7 +500,7 @@ fn dnssec_is_checked_only_when_asked_for() {
     );
     let mut facts = healthy_facts();
     facts.dnssec = Some(DnssecView::default());
-    let state = baseline(&required, &facts);
+    let state = first(&required, &facts).0;
     assert_eq!(
         status_and_reason(&state, DNSSEC_VALID),
         pair("False", "Unsigned")
@@ -507,7 +513,7 @@ fn dnssec_is_checked_only_when_asked_for() {
         dnssec: DnssecPolicy::Optional,
         ..spec()
     };
-    let state = baseline(&optional, &facts);
+    let state = first(&optional, &facts).0;
     assert_eq!(status_and_reason(&state, DNSSEC_VALID).0, "False");
     assert_eq!(
         status_and_reason(&state, HEALTHY).0,
@@ -520,7 +526,7 @@ fn dnssec_is_checked_only_when_asked_for() {
         problem: Some("no DNSKEY matches the DS at the parent".to_owned()),
         ..DnssecView::default()
     });
-    let state = baseline(&optional, &facts);
+    let state = first(&optional, &facts).0;
     assert_eq!(
         status_and_reason(&state, DNSSEC_VALID),
         pair("False", "Invalid")
@@ -530,6 +536,128 @@ fn dnssec_is_checked_only_when_asked_for() {
     let state = baseline(&spec(), &facts);
     assert!(state.condition(DNSSEC_VALID).is_none());
     assert!(state.status.dnssec.is_none());
+}
+
+#[test]
+fn the_dnssec_reason_is_the_views_and_only_insecure_states_depend_on_the_policy() {
+    let view = |reason: &str| DnssecView {
+        ds_at_parent: true,
+        dnskey_at_child: true,
+        reason: Some(reason.to_owned()),
+        problem: Some(format!("found {reason} at ns2.example.com")),
+        ..DnssecView::default()
+    };
+    for policy in [DnssecPolicy::Required, DnssecPolicy::Optional] {
+        let spec = HealthSpec {
+            dnssec: policy,
+            ..spec()
+        };
+        for reason in [
+            "DSMismatch",
+            "MissingDNSKEY",
+            "SignatureExpired",
+            "SignatureNotYetValid",
+            "SignatureInvalid",
+            "SignatureMissing",
+            "ChainBroken",
+        ] {
+            let mut facts = healthy_facts();
+            facts.dnssec = Some(view(reason));
+            let state = first(&spec, &facts).0;
+            assert_eq!(
+                status_and_reason(&state, DNSSEC_VALID),
+                pair("False", reason)
+            );
+            assert_eq!(status_and_reason(&state, HEALTHY).0, "False", "{reason}");
+            let message = &state.condition(DNSSEC_VALID).unwrap().message;
+            assert!(message.contains("at ns2.example.com"), "{message}");
+        }
+        let mut facts = healthy_facts();
+        facts.dnssec = Some(view("NotDelegatedSecurely"));
+        let state = first(&spec, &facts).0;
+        assert_eq!(
+            status_and_reason(&state, DNSSEC_VALID),
+            pair("False", "NotDelegatedSecurely")
+        );
+        let healthy = status_and_reason(&state, HEALTHY).0;
+        assert_eq!(
+            healthy == "True",
+            policy == DnssecPolicy::Optional,
+            "{policy:?}: {healthy}"
+        );
+    }
+    let mut facts = healthy_facts();
+    facts.dnssec = Some(DnssecView {
+        valid: true,
+        reason: Some("Valid".to_owned()),
+        ..view("Valid")
+    });
+    let state = first(
+        &HealthSpec {
+            dnssec: DnssecPolicy::Required,
+            ..spec()
+        },
+        &facts,
+    )
+    .0;
+    assert_eq!(
+        status_and_reason(&state, DNSSEC_VALID),
+        pair("True", "Valid")
+    );
+}
+
+#[test]
+fn dnssec_turning_bad_is_one_event_per_new_reason() {
+    let spec = HealthSpec {
+        dnssec: DnssecPolicy::Optional,
+        ..spec()
+    };
+    let view = |reason: &str, valid: bool| DnssecView {
+        ds_at_parent: true,
+        dnskey_at_child: true,
+        valid,
+        reason: Some(reason.to_owned()),
+        problem: (!valid).then(|| format!("{reason} at ns1.example.com")),
+        ..DnssecView::default()
+    };
+    let with = |reason: &str, valid: bool| HealthFacts {
+        dnssec: Some(view(reason, valid)),
+        ..healthy_facts()
+    };
+    let (valid, events) = first(&spec, &with("Valid", true));
+    assert!(events.is_empty(), "{events:?}");
+    let step = |previous: &HealthState, facts: &HealthFacts| {
+        let report = evaluate(Some(&spec), facts, Some(previous), Some(1), now());
+        (report.state.unwrap(), report.events)
+    };
+    let (mismatch, events) = step(&valid, &with("DSMismatch", false));
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].reason(), "DSMismatch");
+    assert!(events[0].is_warning());
+    assert!(
+        events[0].note().contains("ns1.example.com"),
+        "{}",
+        events[0].note()
+    );
+    // Still mismatched: no event, nothing to write.
+    let (again, events) = step(&mismatch, &with("DSMismatch", false));
+    assert!(events.is_empty());
+    assert_eq!(again, mismatch);
+    // Another problem: its own event.
+    let (_, events) = step(&mismatch, &with("SignatureExpired", false));
+    assert_eq!(
+        events.iter().map(HealthEvent::reason).collect::<Vec<_>>(),
+        ["SignatureExpired"]
+    );
+    // Insecure is no problem with `dnssec: Optional`: no event.
+    let (_, events) = step(&valid, &with("NotDelegatedSecurely", false));
+    assert!(events.is_empty(), "{events:?}");
+    // Broken from the first check on: an event too.
+    let (_, events) = first(&spec, &with("ChainBroken", false));
+    assert_eq!(
+        events.iter().map(HealthEvent::reason).collect::<Vec<_>>(),
+        ["ChainBroken"]
+    );
 }
 
 #[test]

@@ -12,7 +12,13 @@
 //! real TLD has 2–13 authoritative servers: a checker that rotates over them
 //! must give the same answers whichever one it asks.
 //!
-//! Install: `apt-get install -y nsd`. Without it the tests fail, they never skip.
+//! Zones can be signed ([`Zone::signed`]) with keys made by ldns
+//! ([`Keys`]: `ldns-keygen`, `ldns-key2ds`, `ldns-signzone`), offline and
+//! with any validity window, expired ones included; nsd serves the signed
+//! file as it is (it does not sign).
+//!
+//! Install: `apt-get install -y nsd ldnsutils`. Without them the tests fail,
+//! they never skip.
 
 use std::{
     collections::BTreeMap,
@@ -21,7 +27,7 @@ use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{
-        Mutex,
+        Arc, Mutex,
         atomic::{AtomicU16, Ordering},
     },
     time::{Duration, Instant},
@@ -35,6 +41,7 @@ use hickory_resolver::proto::{
 const NSD: &str = "/usr/sbin/nsd";
 const NSD_CONTROL: &str = "/usr/sbin/nsd-control";
 const INSTALL: &str = "install nsd: apt-get install -y nsd";
+const LDNS_INSTALL: &str = "install ldnsutils: apt-get install -y ldnsutils";
 /// The TLD's own name servers, `<label>.nic.<tld>`, listed at the zone apex.
 const APEX_SERVERS: [&str; 2] = ["ns1", "ns2"];
 
@@ -49,6 +56,170 @@ pub struct Zone {
     delegations: BTreeMap<String, Vec<String>>,
     /// Names with address records in the TLD zone itself (glue, web hosts).
     addresses: BTreeMap<String, Vec<IpAddr>>,
+    /// DS records (their data, `tag alg digest-type digest`) of delegated
+    /// names.
+    ds: BTreeMap<String, Vec<String>>,
+    /// Signed with these keys in this window when set.
+    signing: Option<(Keys, Validity)>,
+}
+
+/// The DNSSEC keys of one zone, made by `ldns-keygen`: a KSK and a ZSK
+/// (ECDSA P-256, algorithm 13). Cheap to clone; the files live until the
+/// last clone goes.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    dir: Arc<tempfile::TempDir>,
+    /// The zone, fully qualified (`secure.test.`, `.`).
+    origin: String,
+    /// Base names (`K<zone>+013+<tag>`) in `dir`.
+    ksk: String,
+    zsk: String,
+}
+
+impl Keys {
+    /// A fresh KSK and ZSK for `zone` (`secure.test`, or `.` for the root).
+    pub fn generate(zone: &str) -> Self {
+        let origin = fqdn(zone);
+        let dir = tempfile::tempdir().expect("temporary directory for keys");
+        let keygen = |ksk: bool| {
+            let mut command = Command::new("ldns-keygen");
+            command
+                .current_dir(dir.path())
+                .args(["-a", "ECDSAP256SHA256"]);
+            if ksk {
+                command.arg("-k");
+            }
+            let output = command
+                .arg(&origin)
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run ldns-keygen ({e}): {LDNS_INSTALL}"));
+            assert!(
+                output.status.success(),
+                "ldns-keygen failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            String::from_utf8_lossy(&output.stdout).trim().to_owned()
+        };
+        let ksk = keygen(true);
+        let zsk = keygen(false);
+        Self {
+            dir: Arc::new(dir),
+            origin,
+            ksk,
+            zsk,
+        }
+    }
+
+    /// The DS data of the KSK, SHA-256 (`tag 13 2 <hex>`), as the parent
+    /// publishes it.
+    pub fn ds(&self) -> String {
+        let output = Command::new("ldns-key2ds")
+            .current_dir(self.dir.path())
+            .args(["-n", "-2"])
+            .arg(format!("{}.key", self.ksk))
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run ldns-key2ds ({e}): {LDNS_INSTALL}"));
+        assert!(output.status.success(), "ldns-key2ds failed");
+        let line = String::from_utf8_lossy(&output.stdout).to_string();
+        // `<owner> <ttl> IN DS <tag> <alg> <type> <digest>`
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let at = fields
+            .iter()
+            .position(|f| *f == "DS")
+            .unwrap_or_else(|| panic!("no DS in {line:?}"));
+        fields[at + 1..].join(" ")
+    }
+
+    /// The KSK's DNSKEY record, one zone-file line: a trust anchor.
+    pub fn ksk_dnskey(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{}.key", self.ksk)))
+            .expect("read the KSK")
+    }
+
+    /// The KSK's key tag.
+    pub fn ksk_tag(&self) -> u16 {
+        self.ksk
+            .rsplit('+')
+            .next()
+            .and_then(|t| t.parse().ok())
+            .expect("a key tag in the key's name")
+    }
+
+    /// `text` (a zone file of this zone) signed in `validity`.
+    fn sign(&self, text: &str, validity: &Validity) -> String {
+        let unsigned = tempfile::NamedTempFile::new_in(self.dir.path()).expect("zone file");
+        std::fs::write(unsigned.path(), text).expect("write the zone");
+        let signed = unsigned.path().with_extension("signed");
+        let mut command = Command::new("ldns-signzone");
+        command.current_dir(self.dir.path());
+        if let Some(inception) = validity.inception {
+            command.args(["-i", &inception.to_string()]);
+        }
+        if let Some(expiration) = validity.expiration {
+            command.args(["-e", &expiration.to_string()]);
+        }
+        let output = command
+            .arg("-f")
+            .arg(&signed)
+            .args(["-o", &self.origin])
+            .arg(unsigned.path())
+            .args([&self.ksk, &self.zsk])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run ldns-signzone ({e}): {LDNS_INSTALL}"));
+        assert!(
+            output.status.success(),
+            "ldns-signzone failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let text = std::fs::read_to_string(&signed).expect("read the signed zone");
+        let _ = std::fs::remove_file(&signed);
+        text
+    }
+}
+
+/// When a zone's signatures are valid, Unix seconds; `None`: ldns's
+/// default (inception now, expiration four weeks on).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Validity {
+    /// Inception.
+    pub inception: Option<u64>,
+    /// Expiration.
+    pub expiration: Option<u64>,
+}
+
+impl Validity {
+    /// From an hour ago until `expiration`.
+    pub fn until(expiration: u64) -> Self {
+        Self {
+            inception: Some(now_unix() - 3600),
+            expiration: Some(expiration),
+        }
+    }
+
+    /// From `inception` until `expiration`.
+    pub fn between(inception: u64, expiration: u64) -> Self {
+        Self {
+            inception: Some(inception),
+            expiration: Some(expiration),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
+
+/// `zone` with a trailing dot (`.` stays `.`).
+fn fqdn(zone: &str) -> String {
+    if zone.is_empty() || zone == "." {
+        ".".to_owned()
+    } else {
+        format!("{}.", zone.trim_end_matches('.'))
+    }
 }
 
 impl Zone {
@@ -64,6 +235,8 @@ impl Zone {
                 .collect(),
             delegations: BTreeMap::new(),
             addresses: BTreeMap::new(),
+            ds: BTreeMap::new(),
+            signing: None,
         };
         for server in APEX_SERVERS {
             zone.addresses.insert(
@@ -101,7 +274,42 @@ impl Zone {
             apex: nameservers.iter().map(|s| (*s).to_owned()).collect(),
             delegations: BTreeMap::new(),
             addresses: BTreeMap::new(),
+            ds: BTreeMap::new(),
+            signing: None,
         }
+    }
+
+    /// The root zone `.`, served by `nameservers` (its apex NS set).
+    pub fn root(nameservers: &[&str]) -> Self {
+        Self::child(".", nameservers)
+    }
+
+    /// The zone signed with `keys` (whose DNSKEYs it then carries) in
+    /// `validity`, on every render: a change re-signs it.
+    pub fn signed(mut self, keys: &Keys, validity: Validity) -> Self {
+        self.signing = Some((keys.clone(), validity));
+        self
+    }
+
+    /// Adds a DS record (`tag alg digest-type digest`, e.g. from
+    /// [`Keys::ds`]) for the delegated `name`.
+    pub fn ds(mut self, name: &str, data: &str) -> Self {
+        self.ds
+            .entry(name.to_owned())
+            .or_default()
+            .push(data.to_owned());
+        self
+    }
+
+    /// Removes the DS records of `name`.
+    pub fn without_ds(mut self, name: &str) -> Self {
+        self.ds.remove(name);
+        self
+    }
+
+    /// The zone's name, fully qualified (`test.`, `.`).
+    fn origin(&self) -> String {
+        fqdn(&self.tld)
     }
 
     /// Adds a delegation of `name` to `nameservers`.
@@ -121,10 +329,11 @@ impl Zone {
 
     /// The zone file text.
     fn render(&self) -> String {
-        let tld = &self.tld;
+        let origin = self.origin();
+        let suffix = origin.trim_start_matches('.');
         let mut text = format!(
-            "$ORIGIN {tld}.\n$TTL 300\n\
-             @ IN SOA ns1.nic.{tld}. hostmaster.nic.{tld}. {} 3600 600 86400 300\n",
+            "$ORIGIN {origin}\n$TTL 300\n\
+             @ IN SOA ns1.nic.{suffix} hostmaster.nic.{suffix} {} 3600 600 86400 300\n",
             self.serial
         );
         for server in &self.apex {
@@ -141,7 +350,15 @@ impl Zone {
                 let _ = writeln!(text, "{name}. IN {kind} {ip}");
             }
         }
-        text
+        for (name, records) in &self.ds {
+            for data in records {
+                let _ = writeln!(text, "{name}. IN DS {data}");
+            }
+        }
+        match &self.signing {
+            Some((keys, validity)) => keys.sign(&text, validity),
+            None => text,
+        }
     }
 }
 
@@ -175,9 +392,9 @@ impl Nsd {
             let dir = tempfile::tempdir().expect("temporary directory for nsd");
             let port = port.unwrap_or_else(free_port);
             let addr = SocketAddr::new(ip, port);
-            let names: Vec<&str> = std::iter::once(&zone)
+            let names: Vec<String> = std::iter::once(&zone)
                 .chain(also)
-                .map(|z| z.tld.as_str())
+                .map(Zone::origin)
                 .collect();
             write_config(dir.path(), addr, &names);
             std::fs::write(dir.path().join("zone"), zone.render()).expect("write zone file");
@@ -203,7 +420,7 @@ impl Nsd {
             if nsd.wait_for_serial(zone.serial, Duration::from_secs(10))
                 && also
                     .iter()
-                    .all(|z| nsd.soa_serial(&z.tld) == Some(z.serial))
+                    .all(|z| nsd.soa_serial(&z.origin()) == Some(z.serial))
             {
                 return nsd;
             }
@@ -277,10 +494,10 @@ impl Nsd {
     /// two with the old zone after the new one has started.
     fn wait_for_serial(&self, serial: u32, patience: Duration) -> bool {
         let deadline = Instant::now() + patience;
-        let tld = self.zone.lock().unwrap().tld.clone();
+        let origin = self.zone.lock().unwrap().origin();
         let mut in_a_row = 0;
         while Instant::now() < deadline {
-            if self.soa_serial(&tld) == Some(serial) {
+            if self.soa_serial(&origin) == Some(serial) {
                 in_a_row += 1;
                 if in_a_row == 10 {
                     return true;
@@ -293,8 +510,9 @@ impl Nsd {
         false
     }
 
-    fn soa_serial(&self, tld: &str) -> Option<u32> {
-        let answer = query(self.addr, &format!("{tld}."), RecordType::SOA)?;
+    /// The serial of the zone `origin` (fully qualified) as served.
+    fn soa_serial(&self, origin: &str) -> Option<u32> {
+        let answer = query(self.addr, origin, RecordType::SOA)?;
         answer.answers.iter().find_map(|r| match &r.data {
             RData::SOA(soa) => Some(soa.serial),
             _ => None,
@@ -429,7 +647,7 @@ pub fn free_port_on(ips: &[IpAddr]) -> u16 {
 
 /// nsd's configuration: listening on `addr`, serving `zones` from the files
 /// `zone` (the first), `zone1`, `zone2`…
-fn write_config(dir: &Path, addr: SocketAddr, zones: &[&str]) {
+fn write_config(dir: &Path, addr: SocketAddr, zones: &[String]) {
     let d = dir.display();
     let (ip, port) = (addr.ip(), addr.port());
     let mut config = format!(

@@ -37,7 +37,11 @@
 //! RFC 1035 §4.2.1; a larger answer comes with TC=1 and is asked again over
 //! TCP) and without recursion (RD=0: the servers asked are authoritative), except
 //! towards recursive resolvers ([`Upstream::recursive`], the stub resolver
-//! of the http probe, [`super::stub`]).
+//! of the http probe, [`super::stub`]). DNSSEC queries
+//! ([`Upstream::query_dnssec`]) carry an EDNS OPT record (RFC 6891) with
+//! the DO bit (RFC 3225) and a UDP payload of [`DNSSEC_UDP_PAYLOAD_BYTES`],
+//! and, towards recursive resolvers, CD=1 (RFC 4035 §3.2.2: the answer
+//! unvalidated, so that we judge the signatures ourselves).
 
 use std::{
     cmp::Reverse,
@@ -54,7 +58,7 @@ use std::{
 };
 
 use hickory_resolver::proto::{
-    op::{Message, MessageType, OpCode, Query},
+    op::{Edns, Message, MessageType, OpCode, Query},
     rr::{Name, RecordType},
 };
 use tokio::{
@@ -83,6 +87,10 @@ const SOCKET_RECEIVE_BUFFER_BYTES: usize = 1 << 20;
 const TIMER_SLACK: Duration = Duration::from_millis(5);
 /// Datagrams a driver reads in a row before it looks at its timer again.
 const DRAIN_BATCH: usize = 64;
+/// The UDP payload size advertised with the DO bit, in bytes: the 1232 of
+/// DNS Flag Day 2020 (no IP fragmentation on common paths); bigger answers
+/// come with TC=1 and are asked again over TCP.
+pub const DNSSEC_UDP_PAYLOAD_BYTES: u16 = 1232;
 /// DNS header length (RFC 1035 §4.1.1), in bytes.
 const HEADER_BYTES: usize = 12;
 
@@ -278,12 +286,39 @@ impl Upstream {
         record_type: RecordType,
         deadline: Instant,
     ) -> Result<Message, QueryError> {
+        self.exchange(name, record_type, false, deadline).await
+    }
+
+    /// Like [`Upstream::query`], with the DO bit set in an EDNS OPT record
+    /// (RFC 3225, payload [`DNSSEC_UDP_PAYLOAD_BYTES`]), so that a signed
+    /// zone's answer carries its RRSIG records (RFC 4035 §3.1.1); towards a
+    /// recursive resolver also CD=1 (RFC 4035 §3.2.2), so that bogus data
+    /// is handed over rather than turned into SERVFAIL.
+    ///
+    /// # Errors
+    /// As [`Upstream::query`].
+    pub async fn query_dnssec(
+        &self,
+        name: &Name,
+        record_type: RecordType,
+        deadline: Instant,
+    ) -> Result<Message, QueryError> {
+        self.exchange(name, record_type, true, deadline).await
+    }
+
+    async fn exchange(
+        &self,
+        name: &Name,
+        record_type: RecordType,
+        dnssec: bool,
+        deadline: Instant,
+    ) -> Result<Message, QueryError> {
         let encode_failed = |reason: String| QueryError::Encode {
             name: name.to_string(),
             reason,
         };
         let mut packet =
-            encode(name, record_type, self.recursion_desired).map_err(encode_failed)?;
+            encode(name, record_type, self.recursion_desired, dnssec).map_err(encode_failed)?;
         let question = question_digest(&packet)
             .ok_or_else(|| encode_failed("no question in the encoded query".to_owned()))?;
         let channel = self.channel()?;
@@ -785,15 +820,25 @@ fn bind_for(server: SocketAddr) -> io::Result<std::net::UdpSocket> {
     Ok(socket.into())
 }
 
-/// A query message for `name record_type` with ID 0 (set per send) and RD=0.
+/// A query message for `name record_type` with ID 0 (set per send), RD as
+/// `recursion_desired` says; with `dnssec`, an OPT record with DO=1 and,
+/// when recursion is desired, CD=1.
 fn encode(
     name: &Name,
     record_type: RecordType,
     recursion_desired: bool,
+    dnssec: bool,
 ) -> Result<Vec<u8>, String> {
     let mut message = Message::new(0, MessageType::Query, OpCode::Query);
     message.metadata.recursion_desired = recursion_desired;
     message.add_query(Query::query(name.clone(), record_type));
+    if dnssec {
+        let mut edns = Edns::new();
+        edns.set_dnssec_ok(true)
+            .set_max_payload(DNSSEC_UDP_PAYLOAD_BYTES);
+        message.set_edns(edns);
+        message.metadata.checking_disabled = recursion_desired;
+    }
     message.to_vec().map_err(|e| e.to_string())
 }
 
@@ -875,7 +920,13 @@ mod tests {
     use super::*;
 
     fn query(name: &str, id: u16) -> Vec<u8> {
-        let mut packet = encode(&Name::from_ascii(name).unwrap(), RecordType::NS, false).unwrap();
+        let mut packet = encode(
+            &Name::from_ascii(name).unwrap(),
+            RecordType::NS,
+            false,
+            false,
+        )
+        .unwrap();
         packet[..2].copy_from_slice(&id.to_be_bytes());
         packet
     }
@@ -1020,5 +1071,23 @@ mod tests {
         assert!(!message.metadata.recursion_desired);
         assert_eq!(message.queries.len(), 1);
         assert_eq!(message.queries[0].query_type(), RecordType::NS);
+        assert!(message.edns.is_none());
+    }
+
+    #[test]
+    fn dnssec_queries_carry_the_do_bit_and_the_same_question() {
+        let name = Name::from_ascii("foo.test.").unwrap();
+        let plain = encode(&name, RecordType::DNSKEY, false, false).unwrap();
+        let signed = encode(&name, RecordType::DNSKEY, false, true).unwrap();
+        assert_eq!(question_digest(&plain), question_digest(&signed));
+        let message = Message::from_vec(&signed).unwrap();
+        let edns = message.edns.as_ref().expect("an OPT record");
+        assert!(edns.flags().dnssec_ok);
+        assert_eq!(edns.max_payload(), DNSSEC_UDP_PAYLOAD_BYTES);
+        assert!(!message.metadata.checking_disabled);
+        assert!(!message.metadata.recursion_desired);
+        let recursive =
+            Message::from_vec(&encode(&name, RecordType::DS, true, true).unwrap()).unwrap();
+        assert!(recursive.metadata.recursion_desired && recursive.metadata.checking_disabled);
     }
 }

@@ -455,6 +455,29 @@ impl DnsChecker {
         Ok(answer)
     }
 
+    /// Like [`DnsChecker::ask`], with the DO bit (RFC 3225) so that a
+    /// signed zone's answer carries its RRSIG records
+    /// ([`engine::Upstream::query_dnssec`]); same sockets, same budgets.
+    ///
+    /// # Errors
+    /// As [`DnsChecker::ask`].
+    pub async fn ask_dnssec(
+        &self,
+        server: SocketAddr,
+        name: &Name,
+        record_type: RecordType,
+        deadline: tokio::time::Instant,
+    ) -> Result<Message, AskError> {
+        let upstream = self.upstream(server);
+        self.budgets.acquire(&upstream.label).await?;
+        let answer = upstream
+            .wire
+            .query_dnssec(name, record_type, deadline)
+            .await?;
+        self.budgets.record_success(&upstream.label);
+        Ok(answer)
+    }
+
     /// The servers to ask about names under `tld`.
     async fn servers_for(&self, tld: &str) -> Result<Arc<[Arc<Upstream>]>> {
         let Discovery {

@@ -122,6 +122,45 @@ impl StubResolver {
         Err(LookupError::Failed(failures.join("; ")))
     }
 
+    /// Asks the resolvers in order for `name record_type` with DO=1 and
+    /// CD=1 ([`Upstream::query_dnssec`]): the records with their RRSIGs,
+    /// unvalidated. The first `NOERROR` or `NXDOMAIN` answer is returned;
+    /// a resolver that fails or does not answer is passed over. Nothing is
+    /// kept.
+    ///
+    /// # Errors
+    /// Each resolver's failure, in order, when none answered usefully.
+    pub async fn ask_dnssec(
+        &self,
+        name: &Name,
+        record_type: RecordType,
+    ) -> Result<Message, String> {
+        let mut failures = Vec::new();
+        for resolver in &self.resolvers {
+            let deadline = Instant::now() + self.timeout;
+            match resolver.query_dnssec(name, record_type, deadline).await {
+                Ok(message)
+                    if matches!(
+                        message.metadata.response_code,
+                        ResponseCode::NoError | ResponseCode::NXDomain
+                    ) =>
+                {
+                    return Ok(message);
+                }
+                Ok(message) => failures.push(format!(
+                    "{}: {}",
+                    resolver.server(),
+                    message.metadata.response_code
+                )),
+                Err(e) => failures.push(format!("{}: {e}", resolver.server())),
+            }
+        }
+        if failures.is_empty() {
+            failures.push("no resolver configured".to_owned());
+        }
+        Err(failures.join("; "))
+    }
+
     fn recent(&self, host: &str, now: Instant) -> Option<Arc<[IpAddr]>> {
         let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         recent
