@@ -332,6 +332,10 @@ impl DomainView {
             .filter_map(|record| {
                 let spec = record.health.as_deref()?;
                 let published = record.published.health.as_deref();
+                // A view left from before `dnssec: Ignore` is not reported.
+                let dnssec = published
+                    .and_then(|h| h.status.dnssec.as_ref())
+                    .filter(|_| spec.dnssec != crate::resource::DnssecPolicy::Ignore);
                 Some(crate::metrics::HealthGauges {
                     namespace: record.namespace.to_string(),
                     name: record.name.to_string(),
@@ -348,6 +352,11 @@ impl DomainView {
                     drift: published
                         .and_then(|h| h.status.delegation.as_ref())
                         .map(|d| !d.drift.is_empty() || !d.lame.is_empty()),
+                    expiry_warning: crate::health::expiry_warning(spec),
+                    dnssec_valid: dnssec.map(|d| d.valid),
+                    signature_expires_at: dnssec
+                        .and_then(|d| d.signature_expires_at.as_ref())
+                        .map(|t| t.0.as_second()),
                 })
             })
             .collect();
