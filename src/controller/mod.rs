@@ -353,7 +353,14 @@ impl DomainView {
                         .and_then(|h| h.status.delegation.as_ref())
                         .map(|d| !d.drift.is_empty() || !d.lame.is_empty()),
                     expiry_warning: crate::health::expiry_warning(spec),
-                    dnssec_valid: dnssec.map(|d| d.valid),
+                    // Unsigned under `dnssec: Optional` is no fault: no series.
+                    dnssec_valid: dnssec
+                        .filter(|d| {
+                            spec.dnssec == crate::resource::DnssecPolicy::Required
+                                || d.ds_at_parent
+                                || d.dnskey_at_child
+                        })
+                        .map(|d| d.valid),
                     signature_expires_at: dnssec
                         .and_then(|d| d.signature_expires_at.as_ref())
                         .map(|t| t.0.as_second()),

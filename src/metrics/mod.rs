@@ -402,7 +402,7 @@ pub mod instruments {
         .labels(HEALTH_LABELS);
     /// `domain_monitor.health.dnssec.valid`.
     pub const HEALTH_DNSSEC_VALID: Instrument = Instrument::new("domain_monitor.health.dnssec.valid", Kind::Gauge, "{domain}")
-        .about("1 when the DNSSEC chain of trust of a health-mode domain validates, else 0; absent until DNSSEC is checked, and with dnssec: Ignore.")
+        .about("1 when the DNSSEC chain of trust of a health-mode domain validates, else 0; absent until DNSSEC is checked, with dnssec: Ignore, and for an unsigned domain with dnssec: Optional.")
         .labels(HEALTH_LABELS);
     /// `domain_monitor.health.dnssec.signature_expiry`.
     pub const HEALTH_DNSSEC_SIGNATURE_EXPIRY: Instrument = Instrument::new("domain_monitor.health.dnssec.signature_expiry", Kind::Gauge, "s")
