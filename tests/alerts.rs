@@ -428,7 +428,9 @@ fn health_alerts_name_the_domain_and_carry_its_criticality() {
         );
         let (metrics, _) = names_in(expr).unwrap();
         assert!(
-            metrics.iter().all(|m| m.starts_with("domain_monitor_health_")),
+            metrics
+                .iter()
+                .all(|m| m.starts_with("domain_monitor_health_")),
             "{alert}: only health-mode series: {metrics:?}"
         );
         assert!(

@@ -249,9 +249,7 @@ async fn has_dnssec_series(prometheus: &Prometheus, job: &str) -> bool {
 /// exists, its panels must show it).
 fn may_be_empty(answer: &Answer, dnssec_exported: bool) -> bool {
     let metrics = metrics_in(&answer.promql);
-    !dnssec_exported
-        && !metrics.is_empty()
-        && metrics.iter().all(|m| m.starts_with(DNSSEC_PREFIX))
+    !dnssec_exported && !metrics.is_empty() && metrics.iter().all(|m| m.starts_with(DNSSEC_PREFIX))
 }
 
 /// Runs every dashboard query on either path until all have data (or

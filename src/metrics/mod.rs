@@ -381,7 +381,7 @@ pub mod instruments {
         Kind::Counter,
         "{change}",
     )
-    .about("Registration changes of health-mode domains, by kind (registrar, statuses, renewed, nameservers).")
+    .about("Registration changes of health-mode domains, by kind (registrar, statuses, renewed, expiry_shortened, nameservers).")
     .labels(HealthChangeLabels::KEYS)
     .json("health_registration_changes", "/");
     /// `domain_monitor.health.expiry`.
