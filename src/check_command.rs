@@ -144,6 +144,9 @@ pub async fn health_report(
         }
         None => delegation_error = Some("no DNS checker is configured".to_owned()),
     }
+    // The DNSSEC seam: its check fills `facts.dnssec` here; until then
+    // `evaluate` reports what the other checks found (and `DNSSECValid`
+    // `Unknown`, `NotChecked`, unless `dnssec` is `Ignore`).
     let report = health::evaluate(Some(&check.spec), &facts, None, None, Timestamp::now());
     let state = report.state.unwrap_or_default();
     HealthLine {
