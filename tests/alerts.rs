@@ -603,6 +603,10 @@ fn the_schema_rejects_thresholds_that_cannot_work() {
             "at '/prometheusRule/thresholds/shardsUnownedMinutes'",
         ),
         (
+            "prometheusRule.thresholds.dnssecSignatureExpiryDays=0",
+            "at '/prometheusRule/thresholds/dnssecSignatureExpiryDays'",
+        ),
+        (
             "prometheusRule.thresholds.throttleMinutes=5",
             "additional properties 'throttleMinutes' not allowed",
         ),
