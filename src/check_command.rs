@@ -92,6 +92,14 @@ impl CheckLine {
     }
 }
 
+/// Whether the run succeeded: every verdict conclusive and, with
+/// `--health`, every domain `Healthy`.
+pub fn all_settled(lines: &[CheckLine]) -> bool {
+    lines
+        .iter()
+        .all(|l| l.is_conclusive() && l.health.as_ref().is_none_or(HealthLine::is_healthy))
+}
+
 /// Checks every input (concurrently) and returns one line per input, in
 /// order; with `health`, each valid name gets its health report too.
 pub async fn check_all(

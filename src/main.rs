@@ -80,30 +80,24 @@ async fn main() -> ExitCode {
                 Ok(checker) => checker,
                 Err(code) => return code,
             };
-            let health = args.health.then(|| check_command::HealthCheck {
-                spec: domain_monitor::resource::HealthSpec {
-                    expected_nameservers: args.expected_nameservers.clone(),
-                    expiry_warning: args.expiry_warning.clone(),
-                    ..Default::default()
-                },
-                prober: checker.delegation_prober(
-                    domain_monitor::health::delegation::ProbeSettings {
-                        timeout: args.checks.dns_timeout,
-                        nameserver_port: args.checks.nameserver_port,
+            let health = args.health.then(|| {
+                let probe = domain_monitor::health::delegation::ProbeSettings {
+                    timeout: args.checks.dns_timeout,
+                    nameserver_port: args.checks.nameserver_port,
+                };
+                check_command::HealthCheck {
+                    spec: domain_monitor::resource::HealthSpec {
+                        expected_nameservers: args.expected_nameservers.clone(),
+                        expiry_warning: args.expiry_warning.clone(),
+                        ..Default::default()
                     },
-                ),
-                // As the operator: three rounds, each within the DNS timeout.
-                probe_timeout: args.checks.dns_timeout * 3 + std::time::Duration::from_secs(1),
+                    prober: checker.delegation_prober(probe),
+                    probe_timeout: probe.probe_timeout(),
+                }
             });
             let lines = check_command::check_all(&checker, &args.domains, health.as_ref()).await;
             print!("{}", check_command::render(&lines, args.output));
-            // With --health, a domain that is not healthy fails the run too.
-            let healthy = lines.iter().all(|l| {
-                l.health
-                    .as_ref()
-                    .is_none_or(check_command::HealthLine::is_healthy)
-            });
-            if healthy && lines.iter().all(check_command::CheckLine::is_conclusive) {
+            if check_command::all_settled(&lines) {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

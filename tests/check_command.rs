@@ -253,6 +253,15 @@ async fn check_health_prints_the_health_report_of_each_domain() {
         line(moved, "RegistryLocked").contains("NotLocked"),
         "{moved}"
     );
+
+    // A healthy domain alone: the run succeeds.
+    let output = check_health(&world, port, &["owned.test"]).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

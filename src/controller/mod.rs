@@ -165,15 +165,14 @@ impl Context {
             controller: "domain-monitor".to_owned(),
             instance: Some(args.instance_id.clone()),
         };
-        let prober = checker.delegation_prober(crate::health::delegation::ProbeSettings {
+        let probe_settings = crate::health::delegation::ProbeSettings {
             timeout: args.checks.dns_timeout,
             nameserver_port: args.checks.nameserver_port,
-        });
+        };
+        let prober = checker.delegation_prober(probe_settings);
         Ok(Self {
             prober,
-            // Three rounds: the parent's servers, their referrals, the
-            // domain's own servers (each bounded by the DNS timeout).
-            probe_timeout: args.checks.dns_timeout * 3 + Duration::from_secs(1),
+            probe_timeout: probe_settings.probe_timeout(),
             probe_warned: Mutex::new(std::collections::HashSet::new()),
             recorder: Recorder::new(client.clone(), reporter),
             writer: StatusWriter::new(writer_client, Arc::clone(&metrics)),
