@@ -1,18 +1,62 @@
 //! `domain-monitor check example.com …`: the layered checks run locally, one
 //! verdict per domain, as a table or JSON.
+//!
+//! With `--health`, each registered domain also gets the health report the
+//! operator writes to `status.health` and its conditions: the same
+//! [`health::evaluate`] on the facts one check gathers (the registry's
+//! answer, the delegation probe; DNSSEC once its check fills
+//! [`HealthFacts::dnssec`]), without a previous status, so there are no
+//! change events.
 
-use std::fmt::Write as _;
+use std::{fmt::Write as _, time::Duration};
 
 use futures::future::join_all;
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use serde::Serialize;
 
 use crate::{
     check::layered::{Depth, Evaluation, LayeredChecker},
     config::OutputFormat,
     domain_name::DomainName,
-    resource::Availability,
+    health::{self, HealthFacts, HealthStatus, delegation::Prober},
+    resource::{Availability, HealthSpec},
     verdict::{self, Background},
 };
+
+/// What `check --health` asks besides the verdict.
+#[derive(Debug, Clone)]
+pub struct HealthCheck {
+    /// The health settings applied to every domain, as `spec.health`.
+    pub spec: HealthSpec,
+    /// Probes the delegation; `None` without a DNS checker.
+    pub prober: Option<Prober>,
+    /// How long the whole probe may take.
+    pub probe_timeout: Duration,
+}
+
+/// The health report of one domain: what the operator would write.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthLine {
+    /// `status.health`.
+    pub status: HealthStatus,
+    /// The health conditions (`Healthy`, `RegistryLocked`, `ExpiringSoon`,
+    /// `DelegationDrift`, `DNSSECValid`), with reasons and messages.
+    pub conditions: Vec<Condition>,
+    /// Why the delegation could not be probed, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delegation_error: Option<String>,
+}
+
+impl HealthLine {
+    /// Whether `Healthy` is `True`.
+    pub fn is_healthy(&self) -> bool {
+        self.conditions
+            .iter()
+            .any(|c| c.type_ == health::HEALTHY && c.status == "True")
+    }
+}
 
 /// The outcome for one name given on the command line.
 #[derive(Debug, Serialize)]
@@ -33,6 +77,9 @@ pub struct CheckLine {
     /// The full evaluation (absent for invalid names).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evaluation: Option<Evaluation>,
+    /// The health report (with `--health`, for valid names).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthLine>,
 }
 
 impl CheckLine {
@@ -45,9 +92,76 @@ impl CheckLine {
     }
 }
 
-/// Checks every input (concurrently) and returns one line per input, in order.
-pub async fn check_all(checker: &LayeredChecker, inputs: &[String]) -> Vec<CheckLine> {
-    join_all(inputs.iter().map(|input| check_one(checker, input))).await
+/// Whether the run succeeded: every verdict conclusive and, with
+/// `--health`, every domain `Healthy`.
+pub fn all_settled(lines: &[CheckLine]) -> bool {
+    lines
+        .iter()
+        .all(|l| l.is_conclusive() && l.health.as_ref().is_none_or(HealthLine::is_healthy))
+}
+
+/// Checks every input (concurrently) and returns one line per input, in
+/// order; with `health`, each valid name gets its health report too.
+pub async fn check_all(
+    checker: &LayeredChecker,
+    inputs: &[String],
+    health: Option<&HealthCheck>,
+) -> Vec<CheckLine> {
+    join_all(inputs.iter().map(|input| async move {
+        let mut line = check_one(checker, input).await;
+        if let (Some(health), Some(evaluation)) = (health, &line.evaluation)
+            && let Ok(domain) = DomainName::parse(input)
+        {
+            line.health = Some(health_report(health, &domain, evaluation).await);
+        }
+        line
+    }))
+    .await
+}
+
+/// The health report of `domain` from one check's `evaluation`, its
+/// delegation probed now.
+pub async fn health_report(
+    check: &HealthCheck,
+    domain: &DomainName,
+    evaluation: &Evaluation,
+) -> HealthLine {
+    let mut facts = HealthFacts {
+        availability: Some(evaluation.verdict.availability),
+        ..HealthFacts::from_reports(&evaluation.reports)
+    };
+    let mut delegation_error = None;
+    match &check.prober {
+        Some(prober) => {
+            let registry = facts
+                .registry
+                .as_ref()
+                .map(|r| r.nameservers.clone())
+                .unwrap_or_default();
+            let probe = prober.probe(domain, &registry, &check.spec.expected_nameservers);
+            match tokio::time::timeout(check.probe_timeout, probe).await {
+                Ok(Ok(report)) => facts.delegation = Some(health::delegation::view(report)),
+                Ok(Err(err)) => delegation_error = Some(err.to_string()),
+                Err(_) => {
+                    delegation_error = Some(format!(
+                        "the probe took longer than {}",
+                        humantime::format_duration(check.probe_timeout)
+                    ));
+                }
+            }
+        }
+        None => delegation_error = Some("no DNS checker is configured".to_owned()),
+    }
+    // The DNSSEC seam: its check fills `facts.dnssec` here; until then
+    // `evaluate` reports what the other checks found (and `DNSSECValid`
+    // `Unknown`, `NotChecked`, unless `dnssec` is `Ignore`).
+    let report = health::evaluate(Some(&check.spec), &facts, None, None, Timestamp::now());
+    let state = report.state.unwrap_or_default();
+    HealthLine {
+        status: state.status,
+        conditions: state.conditions,
+        delegation_error,
+    }
 }
 
 async fn check_one(checker: &LayeredChecker, input: &str) -> CheckLine {
@@ -60,6 +174,7 @@ async fn check_one(checker: &LayeredChecker, input: &str) -> CheckLine {
             notify: false,
             reason: err.to_string(),
             evaluation: None,
+            health: None,
         },
         Ok(domain) => {
             let mut evaluation = checker
@@ -94,6 +209,7 @@ async fn check_one(checker: &LayeredChecker, input: &str) -> CheckLine {
                 notify: evaluation.verdict.notify,
                 reason: evaluation.verdict.reason.clone(),
                 evaluation: Some(evaluation),
+                health: None,
             }
         }
     }
@@ -108,7 +224,111 @@ pub fn render(lines: &[CheckLine], format: OutputFormat) -> String {
             json.push('\n');
             json
         }
-        OutputFormat::Table => render_table(lines),
+        OutputFormat::Table => {
+            let mut out = render_table(lines);
+            for line in lines {
+                if let Some(health) = &line.health {
+                    let name = line.domain.as_deref().unwrap_or(&line.input);
+                    out.push('\n');
+                    out.push_str(&render_health(name, health));
+                }
+            }
+            out
+        }
+    }
+}
+
+/// The health report of `domain` for humans: the conditions (status,
+/// reason, message), then the views they were drawn from.
+pub fn render_health(domain: &str, health: &HealthLine) -> String {
+    let mut out = format!("HEALTH OF {domain}\n");
+    let width = health
+        .conditions
+        .iter()
+        .map(|c| c.type_.len())
+        .max()
+        .unwrap_or(0);
+    for c in &health.conditions {
+        let _ = writeln!(
+            out,
+            "  {:<width$}  {:<7}  {}: {}",
+            c.type_, c.status, c.reason, c.message
+        );
+    }
+    let status = &health.status;
+    if let Some(r) = &status.registration {
+        let _ = writeln!(
+            out,
+            "  registration: registrar {}, expires {}, statuses {}, name servers {}",
+            r.registrar.as_deref().unwrap_or("unknown"),
+            r.expires_at.as_ref().map_or_else(
+                || "unknown".to_owned(),
+                |t| t.0.strftime("%Y-%m-%d").to_string()
+            ),
+            words(&r.statuses),
+            words(&r.nameservers)
+        );
+    }
+    if let Some(lock) = &status.lock {
+        let registry = if lock.locked {
+            "set".to_owned()
+        } else {
+            format!("missing {}", lock.missing.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "  lock: registry lock {registry}; registrar's lock {}",
+            words(&lock.client)
+        );
+    }
+    if let Some(d) = &status.delegation {
+        let _ = writeln!(out, "  delegation at the parent: {}", words(&d.parent));
+        let _ = writeln!(out, "  delegation at the registry: {}", words(&d.registry));
+        for child in &d.child {
+            let answer = match (child.answered, child.authoritative) {
+                (false, _) => "no answer".to_owned(),
+                (true, false) => "answered without authority".to_owned(),
+                (true, true) => format!("serves {}", words(&child.nameservers)),
+            };
+            let _ = writeln!(out, "  delegation at {}: {answer}", child.server);
+        }
+        for drift in &d.drift {
+            let _ = writeln!(out, "  drift: {drift}");
+        }
+        if !d.lame.is_empty() {
+            let _ = writeln!(out, "  lame: {}", d.lame.join(", "));
+        }
+    }
+    if let Some(why) = &health.delegation_error {
+        let _ = writeln!(out, "  delegation not probed: {why}");
+    }
+    if let Some(dnssec) = &status.dnssec {
+        let _ = writeln!(
+            out,
+            "  dnssec: valid {}, DS at the parent {}, DNSKEY at the domain {}, matched {}, signatures expire {}{}",
+            dnssec.valid,
+            dnssec.ds_at_parent,
+            dnssec.dnskey_at_child,
+            dnssec.matched,
+            dnssec.signature_expires_at.as_ref().map_or_else(
+                || "unknown".to_owned(),
+                |t| t.0.strftime("%Y-%m-%d").to_string()
+            ),
+            dnssec
+                .problem
+                .as_ref()
+                .map(|p| format!(": {p}"))
+                .unwrap_or_default()
+        );
+    }
+    out
+}
+
+fn words(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items.join(", ")
     }
 }
 
@@ -186,6 +406,7 @@ mod tests {
             notify: false,
             reason: "white space".to_owned(),
             evaluation: None,
+            health: None,
         };
         assert!(!line.is_conclusive());
         let table = render(&[line], OutputFormat::Table);

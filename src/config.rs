@@ -255,6 +255,18 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
+    /// Also report each domain's health, as health mode would
+    /// (`spec.health`): registration, registry lock, expiry, delegation.
+    #[arg(long)]
+    pub health: bool,
+    /// With `--health`: a name server the domains should be delegated to
+    /// (`spec.health.expectedNameservers`; repeat for each).
+    #[arg(long = "expected-nameserver", value_name = "HOST", requires = "health")]
+    pub expected_nameservers: Vec<String>,
+    /// With `--health`: how long before expiry `ExpiringSoon` turns true
+    /// (`spec.health.expiryWarning`, default 30d).
+    #[arg(long, value_name = "DURATION", requires = "health", value_parser = parse_expiry_warning)]
+    pub expiry_warning: Option<String>,
     /// Checker settings.
     #[command(flatten)]
     pub checks: CheckerArgs,
@@ -890,6 +902,23 @@ fn parse_url_overrides(raw: &str) -> Result<UrlOverrides, String> {
 
 fn parse_host_overrides(raw: &str) -> Result<HostOverrides, String> {
     parse_overrides(raw, "host[:port]", parse_host_port)
+}
+
+/// An `expiryWarning` as the CRD accepts it (`30d`, `720h`, `14d12h`).
+fn parse_expiry_warning(raw: &str) -> Result<String, String> {
+    let units_ok = !raw.is_empty()
+        && raw.ends_with(|c: char| "dhms".contains(c))
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_digit() || "dhms".contains(c))
+        && raw.starts_with(|c: char| c.is_ascii_digit());
+    if units_ok && humantime::parse_duration(raw).is_ok() {
+        Ok(raw.to_owned())
+    } else {
+        Err(format!(
+            "{raw:?} is not a duration such as 30d, 720h or 14d12h (units d, h, m, s)"
+        ))
+    }
 }
 
 #[cfg(test)]

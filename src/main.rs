@@ -80,9 +80,24 @@ async fn main() -> ExitCode {
                 Ok(checker) => checker,
                 Err(code) => return code,
             };
-            let lines = check_command::check_all(&checker, &args.domains).await;
+            let health = args.health.then(|| {
+                let probe = domain_monitor::health::delegation::ProbeSettings {
+                    timeout: args.checks.dns_timeout,
+                    nameserver_port: args.checks.nameserver_port,
+                };
+                check_command::HealthCheck {
+                    spec: domain_monitor::resource::HealthSpec {
+                        expected_nameservers: args.expected_nameservers.clone(),
+                        expiry_warning: args.expiry_warning.clone(),
+                        ..Default::default()
+                    },
+                    prober: checker.delegation_prober(probe),
+                    probe_timeout: probe.probe_timeout(),
+                }
+            });
+            let lines = check_command::check_all(&checker, &args.domains, health.as_ref()).await;
             print!("{}", check_command::render(&lines, args.output));
-            if lines.iter().all(check_command::CheckLine::is_conclusive) {
+            if check_command::all_settled(&lines) {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

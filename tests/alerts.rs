@@ -25,6 +25,10 @@ const LABEL_NAMES: &[&str] = &[
     "kind",
     "outcome",
     "reason",
+    // The health gauges' (per domain in health mode).
+    "name",
+    "domain",
+    "criticality",
 ];
 
 /// The PromQL functions, aggregations and keywords the rules may use.
@@ -32,6 +36,7 @@ const PROMQL_WORDS: &[&str] = &[
     "rate",
     "increase",
     "max_over_time",
+    "time",
     "sum",
     "max",
     "by",
@@ -397,6 +402,44 @@ fn the_alerts_use_only_metrics_the_operator_exports() {
     }
 }
 
+#[test]
+fn health_alerts_name_the_domain_and_carry_its_criticality() {
+    let rule = enabled();
+    let health: Vec<&Value> = rule["spec"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["name"] == "domain-monitor.health")
+        .flat_map(|g| g["rules"].as_array().unwrap())
+        .collect();
+    assert!(health.len() >= 5, "the health alerts: {health:?}");
+    for r in health {
+        let alert = r["alert"].as_str().unwrap();
+        let expr = r["expr"].as_str().unwrap();
+        // Every aggregation keeps the domain's labels: one alert per domain,
+        // with the criticality its series carries (not a fixed label).
+        let groupings = expr.matches(" by (").count();
+        assert!(groupings > 0, "{alert}: {expr}");
+        assert_eq!(
+            expr.matches("by (namespace, job, name, domain, criticality)")
+                .count(),
+            groupings,
+            "{alert}: every aggregation is per domain:\n{expr}"
+        );
+        let (metrics, _) = names_in(expr).unwrap();
+        assert!(
+            metrics
+                .iter()
+                .all(|m| m.starts_with("domain_monitor_health_")),
+            "{alert}: only health-mode series: {metrics:?}"
+        );
+        assert!(
+            r["labels"].get("criticality").is_none(),
+            "{alert}: criticality comes from the series, not the rule"
+        );
+    }
+}
+
 /// The `label="value"` and `label=~"a|b"` matchers of `promql`, as
 /// (label, value) pairs (negative matchers are left out: they match
 /// anything else).
@@ -558,6 +601,10 @@ fn the_schema_rejects_thresholds_that_cannot_work() {
         (
             "prometheusRule.thresholds.shardsUnownedMinutes=0",
             "at '/prometheusRule/thresholds/shardsUnownedMinutes'",
+        ),
+        (
+            "prometheusRule.thresholds.dnssecSignatureExpiryDays=0",
+            "at '/prometheusRule/thresholds/dnssecSignatureExpiryDays'",
         ),
         (
             "prometheusRule.thresholds.throttleMinutes=5",

@@ -254,6 +254,10 @@ networkPolicy.enabled=true,secrets.apiAuthToken=tok-3f9a,replicas=2";
         "/metrics/prometheus"
     );
     assert_eq!(monitor["spec"]["endpoints"][0]["port"], "http");
+    assert_eq!(
+        monitor["spec"]["endpoints"][0]["honorLabels"], true,
+        "the health gauges' namespace label (the resource's) is kept, not renamed exported_namespace"
+    );
     let service_labels = &service["metadata"]["labels"];
     assert!(
         monitor["spec"]["selector"]["matchLabels"]

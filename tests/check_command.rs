@@ -1,10 +1,21 @@
-//! `domain-monitor check` end to end against real DNS, RDAP and WHOIS servers.
+//! `domain-monitor check` end to end against real DNS, RDAP and WHOIS servers;
+//! `check --health` also against the domains' own name servers (nsd).
 
 mod support;
 
-use std::process::Output;
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    process::Output,
+};
 
-use support::world::World;
+use support::{
+    nsd::{Nsd, Zone, free_port_on},
+    rdap_srv::DomainSpec,
+    world::World,
+};
+
+/// Where `ns1.owned.test` and `ns1.moved.test` listen.
+const CHILD: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 31);
 
 async fn check(world: &World, args: &[&str]) -> Output {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_domain-monitor"));
@@ -88,4 +99,233 @@ async fn check_json_carries_every_report() {
     for kind in ["dns", "rdap", "whois"] {
         assert!(kinds.contains(&kind), "{kinds:?}");
     }
+    assert!(line.get("health").is_none(), "no health without --health");
+}
+
+/// A world for `check --health`: `owned.test`, registry-locked, delegated to
+/// its own server `ns1.owned.test` everywhere; `moved.test`, whose name
+/// servers were changed at the registry only (to `ns1.owned.test`) while
+/// the parent still delegates to `ns1.moved.test`. Both servers are one nsd
+/// on [`CHILD`]; returns it and the port it listens on.
+async fn health_world(world: &World) -> (Nsd, u16) {
+    world.register("owned.test", "active").await;
+    world.register("moved.test", "active").await;
+    world
+        .rdap
+        .add_domain(
+            &DomainSpec::new("owned.test")
+                .registrar("Demo Registrar Inc.")
+                .nameserver("ns1.owned.test")
+                .status("active")
+                .status("client transfer prohibited")
+                .status("server delete prohibited")
+                .status("server transfer prohibited")
+                .status("server update prohibited")
+                .created("2020-01-15T10:00:00Z")
+                .expires("2027-01-15T10:00:00Z"),
+        )
+        .await;
+    world
+        .rdap
+        .add_domain(
+            &DomainSpec::new("moved.test")
+                .registrar("Demo Registrar Inc.")
+                .nameserver("ns1.owned.test")
+                .status("active")
+                .created("2020-01-15T10:00:00Z")
+                .expires("2027-01-15T10:00:00Z"),
+        )
+        .await;
+    let port = free_port_on(&[IpAddr::V4(CHILD)]);
+    let child = tokio::task::block_in_place(|| {
+        let child = Nsd::start_on(
+            Zone::child("owned.test", &["ns1.owned.test"]),
+            &[Zone::child("moved.test", &["ns1.moved.test"])],
+            IpAddr::V4(CHILD),
+            Some(port),
+        );
+        world.nsd.change(|zone| {
+            let parent = std::mem::replace(zone, Zone::new("test"));
+            *zone = parent
+                .address("ns1.owned.test", IpAddr::V4(CHILD))
+                .address("ns1.moved.test", IpAddr::V4(CHILD));
+        });
+        child
+    });
+    (child, port)
+}
+
+async fn check_health(world: &World, port: u16, args: &[&str]) -> Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_domain-monitor"));
+    command.env_clear().arg("check").arg("--health").args(args);
+    for (key, value) in world.checker_env() {
+        command.env(key, value);
+    }
+    command.env("NAMESERVER_PORT", port.to_string());
+    command.output().await.expect("binary runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_health_prints_the_health_report_of_each_domain() {
+    let world = World::start().await;
+    let (_child, port) = health_world(&world).await;
+
+    let output = check_health(&world, port, &["owned.test", "moved.test"]).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "moved.test is not healthy, so the run fails:\n{stdout}\n{stderr}"
+    );
+    println!("{stdout}");
+    // The verdict table first, then one health block per domain.
+    assert!(stdout.starts_with("DOMAIN"), "{stdout}");
+    let block = |name: &str| {
+        let start = stdout
+            .find(&format!("HEALTH OF {name}\n"))
+            .unwrap_or_else(|| panic!("no health report of {name}:\n{stdout}"));
+        let rest = &stdout[start..];
+        rest[1..]
+            .find("\nHEALTH OF ")
+            .map_or(rest, |end| &rest[..=end])
+    };
+    let owned = block("owned.test");
+    let line = |block: &str, prefix: &str| {
+        block
+            .lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line in\n{block}"))
+            .to_owned()
+    };
+    let healthy = line(owned, "Healthy ");
+    assert!(
+        healthy.contains("True") && healthy.contains("AllChecksPassed"),
+        "{healthy}"
+    );
+    assert!(
+        line(owned, "RegistryLocked").contains("Locked: the registry lock is set"),
+        "{owned}"
+    );
+    let drift = line(owned, "DelegationDrift");
+    assert!(
+        drift.contains("False") && drift.contains("Consistent"),
+        "{drift}"
+    );
+    assert!(
+        line(owned, "ExpiringSoon").contains("2027-01-15"),
+        "{owned}"
+    );
+    assert!(
+        line(owned, "registration:").contains("registrar Demo Registrar Inc., expires 2027-01-15"),
+        "{owned}"
+    );
+    assert!(
+        line(owned, "lock:")
+            .contains("registry lock set; registrar's lock clientTransferProhibited"),
+        "{owned}"
+    );
+    assert!(
+        line(owned, "delegation at ns1.owned.test:").ends_with("serves ns1.owned.test"),
+        "{owned}"
+    );
+    // DNSSEC is off by default (dnssec: Ignore): no condition.
+    assert!(!owned.contains("DNSSECValid"), "{owned}");
+
+    let moved = block("moved.test");
+    let drift = line(moved, "DelegationDrift");
+    assert!(drift.contains("True") && drift.contains("Drift"), "{drift}");
+    assert!(
+        drift.contains("ns1.moved.test") && drift.contains("ns1.owned.test"),
+        "the drift names both sets: {drift}"
+    );
+    assert!(line(moved, "Healthy ").contains("False"), "{moved}");
+    assert!(
+        line(moved, "delegation at the parent:").ends_with("ns1.moved.test"),
+        "{moved}"
+    );
+    assert!(
+        line(moved, "delegation at the registry:").ends_with("ns1.owned.test"),
+        "{moved}"
+    );
+    // Not locked, and not required (registryLock: Ignore): reported only.
+    assert!(
+        line(moved, "RegistryLocked").contains("NotLocked"),
+        "{moved}"
+    );
+
+    // A healthy domain alone: the run succeeds.
+    let output = check_health(&world, port, &["owned.test"]).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_health_json_carries_the_status_the_operator_would_write() {
+    let world = World::start().await;
+    let (_child, port) = health_world(&world).await;
+
+    // Expected elsewhere: the same delegation now drifts from the expectation.
+    let output = check_health(
+        &world,
+        port,
+        &[
+            "--output",
+            "json",
+            "--expected-nameserver",
+            "NS2.owned.test.",
+            "--expiry-warning",
+            "800d",
+            "owned.test",
+        ],
+    )
+    .await;
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON output");
+    let health = &json[0]["health"];
+    let condition = |type_: &str| {
+        health["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == type_)
+            .unwrap_or_else(|| panic!("no {type_} in {health}"))
+            .clone()
+    };
+    assert_eq!(condition("DelegationDrift")["status"], "True", "{health}");
+    assert!(
+        condition("DelegationDrift")["message"]
+            .as_str()
+            .unwrap()
+            .contains("ns2.owned.test"),
+        "{health}"
+    );
+    // 2027-01-15 is within 800 days.
+    assert_eq!(condition("ExpiringSoon")["reason"], "WithinWarning");
+    assert_eq!(condition("Healthy")["status"], "False");
+    let status = &health["status"];
+    assert_eq!(status["registration"]["registrar"], "Demo Registrar Inc.");
+    assert_eq!(status["registration"]["expiresAt"], "2027-01-15T10:00:00Z");
+    assert_eq!(status["lock"]["locked"], true);
+    assert_eq!(status["delegation"]["child"][0]["server"], "ns1.owned.test");
+    assert_eq!(status["delegation"]["child"][0]["authoritative"], true);
+    assert!(health.get("delegationError").is_none(), "{health}");
+
+    // A warning the CRD would refuse is refused here too.
+    let output = check_health(&world, port, &["--expiry-warning", "30 days", "owned.test"]).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("not a duration such as 30d"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

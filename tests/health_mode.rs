@@ -124,6 +124,19 @@ async fn writes_within(api: &Api<MonitoredDomain>, window: Duration) -> usize {
         .len()
 }
 
+/// Every version of the resource the API server shows from now until
+/// `stop` fires: its creation and each write after it (the namespace is
+/// empty when this starts, so the watch's initial listing holds nothing).
+fn record_versions(
+    api: &Api<MonitoredDomain>,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) -> tokio::task::JoinHandle<Vec<MonitoredDomain>> {
+    let stream = watcher(api.clone(), watcher::Config::default())
+        .touched_objects()
+        .take_until(stop);
+    tokio::spawn(async move { stream.try_collect::<Vec<_>>().await.expect("watch") })
+}
+
 /// The reasons of the Events about the resource, sorted.
 async fn event_reasons(ns: &TestNamespace) -> Vec<String> {
     let events: Api<Event> = Api::namespaced(ns.client.clone(), &ns.name);
@@ -299,6 +312,47 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
         ["LockLost", "Renewed", "StatusesChanged"]
     );
 
+    // The renewal undone (back to the old term): one write, a warning Event.
+    let writes = tokio::spawn({
+        let api = api.clone();
+        async move { writes_within(&api, Duration::from_secs(15)).await }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    world
+        .rdap
+        .add_domain(&registry_object("2027-01-15T10:00:00Z", true))
+        .await;
+    let writes = writes.await.expect("watch task");
+    assert_eq!(
+        writes,
+        1,
+        "one write for the shortened expiry:\n{}",
+        operator.log()
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while event_reasons(&ns).await.len() < 4 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        event_reasons(&ns).await,
+        ["ExpiryShortened", "LockLost", "Renewed", "StatusesChanged"]
+    );
+    let events: Api<Event> = Api::namespaced(ns.client.clone(), &ns.name);
+    let shortened = events
+        .list(&ListParams::default())
+        .await
+        .expect("list events")
+        .items
+        .into_iter()
+        .find(|e| e.reason.as_deref() == Some("ExpiryShortened"))
+        .expect("the ExpiryShortened event");
+    assert_eq!(shortened.type_.as_deref(), Some("Warning"));
+    let note = shortened.note.unwrap_or_default();
+    assert!(
+        note.contains("2027-01-15") && note.contains("2028-01-15"),
+        "{note}"
+    );
+
     // The metrics: the expiry, the lock, the changes by kind.
     let text = metrics(&operator).await;
     let labels = [
@@ -309,8 +363,8 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
     ];
     assert_eq!(
         series(&text, "domain_monitor_health_expiry_seconds", &labels),
-        Some(1_831_543_200.0),
-        "2028-01-15T10:00:00Z:\n{text}"
+        Some(1_800_007_200.0),
+        "2027-01-15T10:00:00Z:\n{text}"
     );
     assert_eq!(
         series(&text, "domain_monitor_health_locked", &labels),
@@ -324,6 +378,7 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
     );
     for (kind, count) in [
         ("renewed", 1.0),
+        ("expiry_shortened", 1.0),
         ("statuses", 1.0),
         ("registrar", 0.0),
         ("nameservers", 0.0),
@@ -365,6 +420,10 @@ async fn a_lame_name_server_is_delegation_drift_naming_it() {
         child
     });
     let api = ns.domains();
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let versions = record_versions(&api, stopped);
+    // The watch is established before the resource exists.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     api.create(&PostParams::default(), &owned())
         .await
         .expect("create");
@@ -402,12 +461,45 @@ async fn a_lame_name_server_is_delegation_drift_naming_it() {
     assert_eq!(lame.len(), 1, "{lame:?}");
     assert!(lame[0].starts_with("ns1.owned.test"), "{lame:?}");
 
-    // Still lame at every check: nothing more is written.
-    let writes = writes_within(&api, Duration::from_secs(10)).await;
+    // Still lame at every check (every 3 s): nothing more is written.
+    let lame_version = md.resource_version();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    stop.send(()).expect("the watch runs");
+    let versions = versions.await.expect("watch task");
+    let summary: Vec<String> = versions
+        .iter()
+        .map(|v| {
+            let status = v.status.as_ref();
+            format!(
+                "{:?}: availability {:?}, health {:?}, conditions {:?}",
+                v.resource_version(),
+                status.map(|s| s.availability),
+                status.and_then(|s| s.health.as_ref()),
+                status.map(|s| {
+                    s.conditions
+                        .iter()
+                        .map(|c| format!("{}={}", c.type_, c.status))
+                        .collect::<Vec<_>>()
+                })
+            )
+        })
+        .collect();
     assert_eq!(
-        writes,
-        0,
-        "writes while nothing changed:\n{}",
+        versions.last().and_then(ResourceExt::resource_version),
+        lame_version,
+        "writes after the lame server was reported:\n{}\n{}",
+        summary.join("\n"),
+        operator.log()
+    );
+    // From creation on: the creation, its shard label, the first verdict
+    // (the delegation already probed: lame), and the registration facts of
+    // the next check (facts are deferred at a domain's first check).
+    // Nothing for life signs, nothing per check.
+    assert!(
+        versions.len() <= 4,
+        "{} versions from creation on:\n{}\n{}",
+        versions.len(),
+        summary.join("\n"),
         operator.log()
     );
 }

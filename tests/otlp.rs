@@ -181,7 +181,7 @@ async fn metrics_and_spans_reach_the_otlp_receiver_with_their_resource_and_are_f
     assert_eq!(by_availability["Registered"], 1.0, "{by_availability:?}");
     assert_eq!(by_availability["Available"], 1.0, "{by_availability:?}");
     assert_eq!(by_availability["PendingDelete"], 0.0, "{by_availability:?}");
-    assert_eq!(points(metrics["domain_monitor.shards.total"])[0].1, 16.0);
+    assert_eq!(points(metrics["domain_monitor.shards.count"])[0].1, 16.0);
     // Flushed after the shards were released on the way out.
     assert_eq!(points(metrics["domain_monitor.shards.held"])[0].1, 0.0);
     let verdicts = points(metrics["domain_monitor.verdicts"]);

@@ -167,7 +167,7 @@ async fn every_endpoint_answers_json_with_the_right_status() {
         "domain_monitor_domains{availability=\"Available\"} 1",
         "domain_monitor_domains{availability=\"PendingDelete\"} 0",
         "domain_monitor_domains_priority 1",
-        "domain_monitor_shards_total 16",
+        "domain_monitor_shards_count 16",
         "# TYPE domain_monitor_check_duration_seconds histogram",
     ] {
         assert!(

@@ -185,11 +185,10 @@ impl Context {
             prober,
             dnssec_prober,
             dnssec_warned: Mutex::new(std::collections::HashSet::new()),
-            // Three rounds: the parent's servers, their referrals, the
-            // domain's own servers (each bounded by the DNS timeout). The
-            // DNSSEC probe has as many: the TLD's keys (cached), the
-            // resolvers for the root's, the parent's and the domain's servers.
-            probe_timeout: args.checks.dns_timeout * 3 + Duration::from_secs(1),
+            // The DNSSEC probe has as many rounds as the delegation probe:
+            // the TLD's keys (cached), the resolvers for the root's, the
+            // parent's and the domain's servers.
+            probe_timeout: probe_settings.probe_timeout(),
             probe_warned: Mutex::new(std::collections::HashSet::new()),
             recorder: Recorder::new(client.clone(), reporter),
             writer: StatusWriter::new(writer_client, Arc::clone(&metrics)),
@@ -348,6 +347,10 @@ impl DomainView {
             .filter_map(|record| {
                 let spec = record.health.as_deref()?;
                 let published = record.published.health.as_deref();
+                // A view left from before `dnssec: Ignore` is not reported.
+                let dnssec = published
+                    .and_then(|h| h.status.dnssec.as_ref())
+                    .filter(|_| spec.dnssec != crate::resource::DnssecPolicy::Ignore);
                 Some(crate::metrics::HealthGauges {
                     namespace: record.namespace.to_string(),
                     name: record.name.to_string(),
@@ -364,6 +367,18 @@ impl DomainView {
                     drift: published
                         .and_then(|h| h.status.delegation.as_ref())
                         .map(|d| !d.drift.is_empty() || !d.lame.is_empty()),
+                    expiry_warning: crate::health::expiry_warning(spec),
+                    // Unsigned under `dnssec: Optional` is no fault: no series.
+                    dnssec_valid: dnssec
+                        .filter(|d| {
+                            spec.dnssec == crate::resource::DnssecPolicy::Required
+                                || d.ds_at_parent
+                                || d.dnskey_at_child
+                        })
+                        .map(|d| d.valid),
+                    signature_expires_at: dnssec
+                        .and_then(|d| d.signature_expires_at.as_ref())
+                        .map(|t| t.0.as_second()),
                 })
             })
             .collect();

@@ -59,7 +59,7 @@ fn snapshot_source(ctx: Arc<Context>) -> SnapshotSource {
             notifications_pending: counts.notifications_pending,
             oldest_pending_notification,
             shards_held: ctx.shards.held().len() as u64,
-            shards_total: u64::from(ctx.shards.total()),
+            shards_count: u64::from(ctx.shards.total()),
             rate_limit_waits: ctx.checker.rate_limit_waits(),
             pending_writes: ctx.writer.pending() as u64,
             unchecked: view.unchecked(),

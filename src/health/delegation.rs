@@ -579,6 +579,15 @@ pub struct ProbeSettings {
     pub nameserver_port: u16,
 }
 
+impl ProbeSettings {
+    /// How long a whole probe may take: three rounds (the parent's servers,
+    /// their referrals, the domain's own servers), each bounded by
+    /// [`ProbeSettings::timeout`], and a second to spare.
+    pub fn probe_timeout(&self) -> Duration {
+        self.timeout * 3 + Duration::from_secs(1)
+    }
+}
+
 /// Asks a domain's parent and own servers for its delegation. Cheap to
 /// share; the sockets are the dns checker's.
 #[derive(Debug, Clone)]

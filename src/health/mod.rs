@@ -29,7 +29,9 @@
 //!   `True` otherwise; checks without data are named in its message.
 //! - **Change events** compare the registry's facts with the last ones the
 //!   status showed: the registrar, the EPP statuses (added, removed), the
-//!   expiry moving later (a renewal) and the name servers at the registry.
+//!   expiry moving later (a renewal) or earlier (`ExpiryShortened`, a
+//!   warning: a renewal undone, or a correction) and the name servers at
+//!   the registry.
 //!   The first facts of a domain are its baseline, never a change. A check
 //!   that did not reach the registry keeps the last facts. Besides, the
 //!   registry lock going (`LockLost`) and `ExpiringSoon` turning true are
@@ -329,6 +331,15 @@ pub enum HealthEvent {
         /// The new expiry.
         to: Timestamp,
     },
+    /// The expiry moved earlier: a renewal undone (refunded within its
+    /// grace period), a correction by the registrar or registry, or an
+    /// error in the registry's data; never a normal event.
+    ExpiryShortened {
+        /// The old expiry.
+        from: Timestamp,
+        /// The new, earlier expiry.
+        to: Timestamp,
+    },
     /// The name servers at the registry changed.
     NameserversChanged {
         /// Before.
@@ -368,16 +379,19 @@ pub enum RegistrationChange {
     Statuses,
     /// The expiry moved later.
     Renewed,
+    /// The expiry moved earlier.
+    ExpiryShortened,
     /// The name servers at the registry changed.
     Nameservers,
 }
 
 impl RegistrationChange {
     /// Every kind.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Registrar,
         Self::Statuses,
         Self::Renewed,
+        Self::ExpiryShortened,
         Self::Nameservers,
     ];
 
@@ -387,6 +401,7 @@ impl RegistrationChange {
             Self::Registrar => "registrar",
             Self::Statuses => "statuses",
             Self::Renewed => "renewed",
+            Self::ExpiryShortened => "expiry_shortened",
             Self::Nameservers => "nameservers",
         }
     }
@@ -399,6 +414,7 @@ impl HealthEvent {
             Self::RegistrarChanged { .. } => "RegistrarChanged",
             Self::StatusesChanged { .. } => "StatusesChanged",
             Self::Renewed { .. } => "Renewed",
+            Self::ExpiryShortened { .. } => "ExpiryShortened",
             Self::NameserversChanged { .. } => "NameserversChanged",
             Self::LockLost { .. } => "LockLost",
             Self::ExpiringSoon { .. } => "ExpiringSoon",
@@ -417,6 +433,7 @@ impl HealthEvent {
             Self::RegistrarChanged { .. } => Some(RegistrationChange::Registrar),
             Self::StatusesChanged { .. } => Some(RegistrationChange::Statuses),
             Self::Renewed { .. } => Some(RegistrationChange::Renewed),
+            Self::ExpiryShortened { .. } => Some(RegistrationChange::ExpiryShortened),
             Self::NameserversChanged { .. } => Some(RegistrationChange::Nameservers),
             Self::LockLost { .. } | Self::ExpiringSoon { .. } | Self::DnssecInvalid { .. } => None,
         }
@@ -443,6 +460,11 @@ impl HealthEvent {
             }
             Self::Renewed { from, to } => format!(
                 "renewed: the registration now expires on {} (was {})",
+                day(*to),
+                day(*from)
+            ),
+            Self::ExpiryShortened { from, to } => format!(
+                "the registration now expires on {}, earlier than {}: a renewal may have been undone; check the domain's term with your registrar",
                 day(*to),
                 day(*from)
             ),
@@ -686,13 +708,18 @@ fn registration_changes(before: &RegistrationView, after: &RegistrationView) -> 
             events.push(HealthEvent::StatusesChanged { added, removed });
         }
     }
-    if let (Some(from), Some(to)) = (&before.expires_at, &after.expires_at)
-        && to.0 > from.0
-    {
-        events.push(HealthEvent::Renewed {
-            from: from.0,
-            to: to.0,
-        });
+    if let (Some(from), Some(to)) = (&before.expires_at, &after.expires_at) {
+        if to.0 > from.0 {
+            events.push(HealthEvent::Renewed {
+                from: from.0,
+                to: to.0,
+            });
+        } else if to.0 < from.0 {
+            events.push(HealthEvent::ExpiryShortened {
+                from: from.0,
+                to: to.0,
+            });
+        }
     }
     if !before.nameservers.is_empty()
         && !after.nameservers.is_empty()

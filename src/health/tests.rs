@@ -303,6 +303,37 @@ fn an_expiry_within_the_warning_is_unhealthy_once_announced_and_cleared_by_a_ren
 }
 
 #[test]
+fn an_expiry_moving_earlier_is_a_warning_counted_apart_from_renewals() {
+    let spec = spec();
+    let first = baseline(&spec, &registry(&LOCKED, "2028-06-01T00:00:00Z"));
+    // The renewal undone: back to the term before it.
+    let report = evaluate(Some(&spec), &healthy_facts(), Some(&first), Some(1), now());
+    assert_eq!(
+        report.events,
+        [HealthEvent::ExpiryShortened {
+            from: at("2028-06-01T00:00:00Z"),
+            to: at("2027-06-01T00:00:00Z"),
+        }]
+    );
+    let event = &report.events[0];
+    assert!(event.is_warning());
+    assert_eq!(event.reason(), "ExpiryShortened");
+    assert_eq!(
+        event.registration_change().map(RegistrationChange::as_str),
+        Some("expiry_shortened")
+    );
+    let note = event.note();
+    assert!(
+        note.contains("2027-06-01") && note.contains("2028-06-01"),
+        "{note}"
+    );
+    // Once shown, the shorter expiry is the baseline: no second event.
+    let state = report.state.unwrap();
+    let report = evaluate(Some(&spec), &healthy_facts(), Some(&state), Some(1), now());
+    assert!(report.events.is_empty(), "{:?}", report.events);
+}
+
+#[test]
 fn the_default_warning_is_thirty_days() {
     let spec = spec();
     assert_eq!(expiry_warning(&spec), DEFAULT_EXPIRY_WARNING);

@@ -381,7 +381,7 @@ pub mod instruments {
         Kind::Counter,
         "{change}",
     )
-    .about("Registration changes of health-mode domains, by kind (registrar, statuses, renewed, nameservers).")
+    .about("Registration changes of health-mode domains, by kind (registrar, statuses, renewed, expiry_shortened, nameservers).")
     .labels(HealthChangeLabels::KEYS)
     .json("health_registration_changes", "/");
     /// `domain_monitor.health.expiry`.
@@ -395,6 +395,18 @@ pub mod instruments {
     /// `domain_monitor.health.delegation.drift`.
     pub const HEALTH_DRIFT: Instrument = Instrument::new("domain_monitor.health.delegation.drift", Kind::Gauge, "{domain}")
         .about("1 when the name servers of a health-mode domain differ between parent, registry, its own servers and expectedNameservers, or some are lame, else 0; absent until its delegation is checked.")
+        .labels(HEALTH_LABELS);
+    /// `domain_monitor.health.expiry.warning`.
+    pub const HEALTH_EXPIRY_WARNING: Instrument = Instrument::new("domain_monitor.health.expiry.warning", Kind::Gauge, "s")
+        .about("The expiryWarning of a health-mode domain (default 30 days): its ExpiringSoon condition turns true, and its expiry alert fires, when the expiry is this close.")
+        .labels(HEALTH_LABELS);
+    /// `domain_monitor.health.dnssec.valid`.
+    pub const HEALTH_DNSSEC_VALID: Instrument = Instrument::new("domain_monitor.health.dnssec.valid", Kind::Gauge, "{domain}")
+        .about("1 when the DNSSEC chain of trust of a health-mode domain validates, else 0; absent until DNSSEC is checked, with dnssec: Ignore, and for an unsigned domain with dnssec: Optional.")
+        .labels(HEALTH_LABELS);
+    /// `domain_monitor.health.dnssec.signature_expiry`.
+    pub const HEALTH_DNSSEC_SIGNATURE_EXPIRY: Instrument = Instrument::new("domain_monitor.health.dnssec.signature_expiry", Kind::Gauge, "s")
+        .about("When the earliest DNSSEC signature (RRSIG) checked for a health-mode domain expires, as a Unix time; absent while unknown, and with dnssec: Ignore.")
         .labels(HEALTH_LABELS);
     /// The attributes of the per-domain health gauges: only domains in
     /// health mode have them, so their number is bounded by what users
@@ -413,9 +425,10 @@ pub mod instruments {
     pub const SHARDS_HELD: Instrument =
         Instrument::new("domain_monitor.shards.held", Kind::Gauge, "{shard}")
             .about("Shards this replica holds.");
-    /// `domain_monitor.shards.total`.
-    pub const SHARDS_TOTAL: Instrument =
-        Instrument::new("domain_monitor.shards.total", Kind::Gauge, "{shard}")
+    /// `domain_monitor.shards.count` (a gauge: not `.total`, whose
+    /// Prometheus name would end in `_total`, the counters' suffix).
+    pub const SHARDS_COUNT: Instrument =
+        Instrument::new("domain_monitor.shards.count", Kind::Gauge, "{shard}")
             .about("Shards the domain space is split into.");
     /// `domain_monitor.uptime`.
     pub const UPTIME: Instrument = Instrument::new("domain_monitor.uptime", Kind::Gauge, "s")
@@ -449,10 +462,13 @@ pub const INSTRUMENTS: &[Instrument] = &[
     instruments::HEALTH_EXPIRY,
     instruments::HEALTH_LOCKED,
     instruments::HEALTH_DRIFT,
+    instruments::HEALTH_EXPIRY_WARNING,
+    instruments::HEALTH_DNSSEC_VALID,
+    instruments::HEALTH_DNSSEC_SIGNATURE_EXPIRY,
     instruments::DOMAINS,
     instruments::PRIORITY,
     instruments::SHARDS_HELD,
-    instruments::SHARDS_TOTAL,
+    instruments::SHARDS_COUNT,
     instruments::UPTIME,
 ];
 
@@ -490,7 +506,7 @@ pub struct Snapshot {
     /// Domains held and not checked yet.
     pub unchecked: u64,
     /// Shards in all.
-    pub shards_total: u64,
+    pub shards_count: u64,
     /// Availability notifications not yet accepted by the receiver.
     pub notifications_pending: u64,
     /// Age of the oldest of them (none when nothing is pending).
@@ -518,6 +534,12 @@ pub struct HealthGauges {
     pub locked: Option<bool>,
     /// Whether the delegation drifts (or has lame servers), once checked.
     pub drift: Option<bool>,
+    /// `spec.health.expiryWarning` (or its default).
+    pub expiry_warning: Duration,
+    /// Whether DNSSEC validates, once checked (`None` with `dnssec: Ignore`).
+    pub dnssec_valid: Option<bool>,
+    /// When the earliest checked DNSSEC signature expires, Unix seconds.
+    pub signature_expires_at: Option<i64>,
 }
 
 impl HealthGauges {
@@ -563,7 +585,7 @@ pub fn collected(
             .map(|age| (Vec::new(), age.as_secs_f64()))
             .into_iter()
             .collect(),
-        "domain_monitor.shards.total" => plain(snapshot.shards_total),
+        "domain_monitor.shards.count" => plain(snapshot.shards_count),
         "domain_monitor.health.expiry" => snapshot
             .health
             .iter()
@@ -578,6 +600,21 @@ pub fn collected(
             .health
             .iter()
             .filter_map(|h| Some((h.attributes(), f64::from(u8::from(h.drift?)))))
+            .collect(),
+        "domain_monitor.health.expiry.warning" => snapshot
+            .health
+            .iter()
+            .map(|h| (h.attributes(), h.expiry_warning.as_secs_f64()))
+            .collect(),
+        "domain_monitor.health.dnssec.valid" => snapshot
+            .health
+            .iter()
+            .filter_map(|h| Some((h.attributes(), f64::from(u8::from(h.dnssec_valid?)))))
+            .collect(),
+        "domain_monitor.health.dnssec.signature_expiry" => snapshot
+            .health
+            .iter()
+            .filter_map(|h| Some((h.attributes(), h.signature_expires_at? as f64)))
             .collect(),
         "domain_monitor.uptime" => vec![(Vec::new(), uptime.as_secs_f64())],
         "domain_monitor.ratelimit.waits" => snapshot
@@ -1186,6 +1223,61 @@ mod tests {
         }
         let series = lock(&metrics.callback_duration.series);
         assert_eq!(series[&labels].window.len(), WINDOW);
+    }
+
+    #[test]
+    fn dnssec_gauges_are_absent_until_known_and_never_negative() {
+        let unchecked = HealthGauges {
+            namespace: "shop".into(),
+            name: "example-com".into(),
+            domain: "example.com".into(),
+            criticality: "critical".into(),
+            expiry_warning: Duration::from_secs(45 * 86_400),
+            ..HealthGauges::default()
+        };
+        let signed = HealthGauges {
+            name: "signed-com".into(),
+            domain: "signed.com".into(),
+            dnssec_valid: Some(false),
+            signature_expires_at: Some(1_800_000_000),
+            ..unchecked.clone()
+        };
+        let snapshot = Snapshot {
+            health: vec![unchecked, signed],
+            ..Snapshot::default()
+        };
+        let values = |instrument: &Instrument| -> Vec<(String, f64)> {
+            collected(instrument, &snapshot, Duration::ZERO)
+                .into_iter()
+                .map(|(attributes, v)| (json_key(instrument, &attributes), v))
+                .collect()
+        };
+        assert_eq!(
+            values(&instruments::HEALTH_DNSSEC_VALID),
+            [("shop/signed-com/signed.com/critical".to_owned(), 0.0)]
+        );
+        assert_eq!(
+            values(&instruments::HEALTH_DNSSEC_SIGNATURE_EXPIRY),
+            [("shop/signed-com/signed.com/critical".to_owned(), 1.8e9)]
+        );
+        // The warning is known from the spec alone: every domain has it.
+        assert_eq!(
+            values(&instruments::HEALTH_EXPIRY_WARNING),
+            [
+                (
+                    "shop/example-com/example.com/critical".to_owned(),
+                    3_888_000.0
+                ),
+                (
+                    "shop/signed-com/signed.com/critical".to_owned(),
+                    3_888_000.0
+                )
+            ]
+        );
+        assert_eq!(
+            instruments::HEALTH_DNSSEC_SIGNATURE_EXPIRY.prometheus_name(),
+            "domain_monitor_health_dnssec_signature_expiry_seconds"
+        );
     }
 
     #[test]
