@@ -103,7 +103,11 @@ async fn main() {
         .register_owned("owned.test", IpAddr::V4(OWNED_SERVER), nameserver_port)
         .await;
     let _drifting_server = world
-        .register_owned("drifting.test", IpAddr::V4(DRIFTING_SERVER), nameserver_port)
+        .register_owned(
+            "drifting.test",
+            IpAddr::V4(DRIFTING_SERVER),
+            nameserver_port,
+        )
         .await;
     let owned = |domain: &str| {
         json!({"domain": domain, "health": {

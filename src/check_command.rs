@@ -4,8 +4,8 @@
 //! With `--health`, each registered domain also gets the health report the
 //! operator writes to `status.health` and its conditions: the same
 //! [`health::evaluate`] on the facts one check gathers (the registry's
-//! answer, the delegation probe; DNSSEC once its check fills
-//! [`HealthFacts::dnssec`]), without a previous status, so there are no
+//! answer, the delegation probe, the DNSSEC probe over the servers the
+//! delegation probe found), without a previous status, so there are no
 //! change events.
 
 use std::{fmt::Write as _, time::Duration};
@@ -20,7 +20,7 @@ use crate::{
     config::OutputFormat,
     domain_name::DomainName,
     health::{self, HealthFacts, HealthStatus, delegation::Prober},
-    resource::{Availability, HealthSpec},
+    resource::{Availability, DnssecPolicy, HealthSpec},
     verdict::{self, Background},
 };
 
@@ -31,6 +31,9 @@ pub struct HealthCheck {
     pub spec: HealthSpec,
     /// Probes the delegation; `None` without a DNS checker.
     pub prober: Option<Prober>,
+    /// Probes DNSSEC (unless `spec.dnssec` is `Ignore`); `None` without a
+    /// DNS checker.
+    pub dnssec_prober: Option<std::sync::Arc<health::dnssec::Prober>>,
     /// How long the whole probe may take.
     pub probe_timeout: Duration,
 }
@@ -47,6 +50,9 @@ pub struct HealthLine {
     /// Why the delegation could not be probed, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delegation_error: Option<String>,
+    /// Why DNSSEC could not be probed, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dnssec_error: Option<String>,
 }
 
 impl HealthLine {
@@ -131,6 +137,13 @@ pub async fn health_report(
         ..HealthFacts::from_reports(&evaluation.reports)
     };
     let mut delegation_error = None;
+    let mut dnssec_error = None;
+    let too_long = || {
+        format!(
+            "the probe took longer than {}",
+            humantime::format_duration(check.probe_timeout)
+        )
+    };
     match &check.prober {
         Some(prober) => {
             let registry = facts
@@ -140,27 +153,32 @@ pub async fn health_report(
                 .unwrap_or_default();
             let probe = prober.probe(domain, &registry, &check.spec.expected_nameservers);
             match tokio::time::timeout(check.probe_timeout, probe).await {
-                Ok(Ok(report)) => facts.delegation = Some(health::delegation::view(report)),
-                Ok(Err(err)) => delegation_error = Some(err.to_string()),
-                Err(_) => {
-                    delegation_error = Some(format!(
-                        "the probe took longer than {}",
-                        humantime::format_duration(check.probe_timeout)
-                    ));
+                Ok(Ok(report)) => {
+                    if check.spec.dnssec != DnssecPolicy::Ignore
+                        && let Some(dnssec) = &check.dnssec_prober
+                    {
+                        let probe = dnssec.probe(domain, &report.child);
+                        match tokio::time::timeout(check.probe_timeout, probe).await {
+                            Ok(Ok(view)) => facts.dnssec = Some(view),
+                            Ok(Err(err)) => dnssec_error = Some(err.to_string()),
+                            Err(_) => dnssec_error = Some(too_long()),
+                        }
+                    }
+                    facts.delegation = Some(health::delegation::view(report));
                 }
+                Ok(Err(err)) => delegation_error = Some(err.to_string()),
+                Err(_) => delegation_error = Some(too_long()),
             }
         }
         None => delegation_error = Some("no DNS checker is configured".to_owned()),
     }
-    // The DNSSEC seam: its check fills `facts.dnssec` here; until then
-    // `evaluate` reports what the other checks found (and `DNSSECValid`
-    // `Unknown`, `NotChecked`, unless `dnssec` is `Ignore`).
     let report = health::evaluate(Some(&check.spec), &facts, None, None, Timestamp::now());
     let state = report.state.unwrap_or_default();
     HealthLine {
         status: state.status,
         conditions: state.conditions,
         delegation_error,
+        dnssec_error,
     }
 }
 
@@ -320,6 +338,9 @@ pub fn render_health(domain: &str, health: &HealthLine) -> String {
                 .map(|p| format!(": {p}"))
                 .unwrap_or_default()
         );
+    }
+    if let Some(why) = &health.dnssec_error {
+        let _ = writeln!(out, "  dnssec not probed: {why}");
     }
     out
 }

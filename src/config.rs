@@ -244,6 +244,15 @@ impl CheckerArgs {
             registry_confirm_after: self.registry_confirm_after,
         }
     }
+
+    /// The DNSSEC trust anchors: those of `DNSSEC_TRUST_ANCHORS`, else the
+    /// IANA root zone KSKs.
+    pub fn trust_anchors(&self) -> std::sync::Arc<hickory_proto::dnssec::TrustAnchors> {
+        self.dnssec_trust_anchors.as_ref().map_or_else(
+            || std::sync::Arc::new(hickory_proto::dnssec::TrustAnchors::default()),
+            |file| std::sync::Arc::clone(&file.anchors),
+        )
+    }
 }
 
 /// Arguments of `domain-monitor check`.
@@ -267,6 +276,12 @@ pub struct CheckArgs {
     /// (`spec.health.expiryWarning`, default 30d).
     #[arg(long, value_name = "DURATION", requires = "health", value_parser = parse_expiry_warning)]
     pub expiry_warning: Option<String>,
+    /// With `--health`: whether the domains must be signed
+    /// (`spec.health.dnssec`: `required`, `optional` or `ignore`). The
+    /// default, `optional`, validates the chain of a signed domain and
+    /// accepts an unsigned one.
+    #[arg(long, value_name = "POLICY", requires = "health", default_value = "optional", value_parser = parse_dnssec_policy)]
+    pub dnssec: crate::resource::DnssecPolicy,
     /// Checker settings.
     #[command(flatten)]
     pub checks: CheckerArgs,
@@ -902,6 +917,17 @@ fn parse_url_overrides(raw: &str) -> Result<UrlOverrides, String> {
 
 fn parse_host_overrides(raw: &str) -> Result<HostOverrides, String> {
     parse_overrides(raw, "host[:port]", parse_host_port)
+}
+
+/// A `spec.health.dnssec` policy, any case: `required`, `optional`, `ignore`.
+fn parse_dnssec_policy(raw: &str) -> Result<crate::resource::DnssecPolicy, String> {
+    use crate::resource::DnssecPolicy;
+    match raw.to_ascii_lowercase().as_str() {
+        "required" => Ok(DnssecPolicy::Required),
+        "optional" => Ok(DnssecPolicy::Optional),
+        "ignore" => Ok(DnssecPolicy::Ignore),
+        _ => Err("expected required, optional or ignore".to_owned()),
+    }
 }
 
 /// An `expiryWarning` as the CRD accepts it (`30d`, `720h`, `14d12h`).

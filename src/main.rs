@@ -89,9 +89,13 @@ async fn main() -> ExitCode {
                     spec: domain_monitor::resource::HealthSpec {
                         expected_nameservers: args.expected_nameservers.clone(),
                         expiry_warning: args.expiry_warning.clone(),
+                        dnssec: args.dnssec,
                         ..Default::default()
                     },
                     prober: checker.delegation_prober(probe),
+                    dnssec_prober: checker
+                        .dnssec_prober(args.checks.trust_anchors(), probe)
+                        .map(std::sync::Arc::new),
                     probe_timeout: probe.probe_timeout(),
                 }
             });

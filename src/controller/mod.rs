@@ -176,11 +176,7 @@ impl Context {
             nameserver_port: args.checks.nameserver_port,
         };
         let prober = checker.delegation_prober(probe_settings);
-        let anchors = args.checks.dnssec_trust_anchors.as_ref().map_or_else(
-            || Arc::new(hickory_proto::dnssec::TrustAnchors::default()),
-            |file| Arc::clone(&file.anchors),
-        );
-        let dnssec_prober = checker.dnssec_prober(anchors, probe_settings);
+        let dnssec_prober = checker.dnssec_prober(args.checks.trust_anchors(), probe_settings);
         Ok(Self {
             prober,
             dnssec_prober,

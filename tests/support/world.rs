@@ -120,7 +120,12 @@ impl World {
         let ns = format!("ns1.{name}");
         let (zone_name, ns_for_zone) = (name.to_owned(), ns.clone());
         let child = tokio::task::block_in_place(|| {
-            let child = Nsd::start_on(Zone::child(&zone_name, &[&ns_for_zone]), &[], ip, Some(port));
+            let child = Nsd::start_on(
+                Zone::child(&zone_name, &[&ns_for_zone]),
+                &[],
+                ip,
+                Some(port),
+            );
             self.nsd.change(|zone| {
                 let parent = std::mem::replace(zone, Zone::new("test"));
                 *zone = parent
@@ -130,8 +135,10 @@ impl World {
             child
         });
         self.rdap.add_domain(&owned_object(name, &[&ns])).await;
-        self.whois
-            .set(name, WhoisReply::text(whois_record(name, "serverTransferProhibited")));
+        self.whois.set(
+            name,
+            WhoisReply::text(whois_record(name, "serverTransferProhibited")),
+        );
         child
     }
 
