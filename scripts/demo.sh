@@ -31,7 +31,7 @@ start_cluster "$work/cluster"
 export KUBECONFIG="$KUBECONFIG_PATH"
 
 log "installing the MonitoredDomain CRD"
-kubectl apply -f crds/monitoreddomain.yaml
+kubectl apply -f crds/monitoreddomain.yaml -f crds/domainhealthcheck.yaml
 kubectl wait --for condition=established --timeout=60s crd/monitoreddomains.domainmonitor.io >/dev/null
 
 log "pinning a domain by hand (an IDN; the sync never touches pinned resources)"

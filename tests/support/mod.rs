@@ -4,6 +4,7 @@
 
 pub mod chaos;
 pub mod cluster;
+pub mod dhc;
 pub mod dns_script;
 pub mod http_stub;
 pub mod lab;
