@@ -4,6 +4,13 @@
 //! then runs until Ctrl-C. With `--drop-after SECONDS`, `dropping.test` is
 //! released by the "registry" (delegation, RDAP object and WHOIS record go).
 //!
+//! For a DomainHealthCheck it also runs `shop.test` on an nsd of its own and
+//! two unbound resolvers: `fast` asks that nsd, `slow` a lagging copy of the
+//! zone. It writes the check to `domainhealthcheck.yaml` next to the env
+//! file. With `--change-after SECONDS`, `www.shop.test` moves from
+//! 192.0.2.1 to 192.0.2.2 (a new serial): `fast` serves it at once, `slow`
+//! only when its copy follows, 30 s later.
+//!
 //! ```sh
 //! cargo run --example local_world -- --env-file target/demo/world.env --drop-after 45
 //! ```
@@ -13,17 +20,76 @@ mod support;
 
 use std::{path::PathBuf, time::Duration};
 
+use std::net::{IpAddr, Ipv4Addr};
+
 use serde_json::json;
-use support::world::World;
+use support::{
+    nsd::{Nsd, Zone},
+    unbound::Unbound,
+    world::World,
+};
 
 struct Options {
     env_file: PathBuf,
     drop_after: Option<Duration>,
+    change_after: Option<Duration>,
+}
+
+/// How long the lagging copy of `shop.test` takes to follow a change.
+const SLOW_LAG: Duration = Duration::from_secs(30);
+
+/// `shop.test` and its resolvers.
+struct Shop {
+    nsd: Nsd,
+    lagging: Nsd,
+    fast: Unbound,
+    slow: Unbound,
+}
+
+impl Shop {
+    fn start() -> Self {
+        let zone = Zone::child("shop.test", &["ns1.shop.test"])
+            .address("ns1.shop.test", IpAddr::V4(Ipv4Addr::LOCALHOST))
+            .address("www.shop.test", "192.0.2.1".parse().unwrap());
+        let nsd = Nsd::start(zone.clone());
+        let lagging = Nsd::start(zone);
+        let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let fast = Unbound::start(local, "shop.test", nsd.addr());
+        let slow = Unbound::start(local, "shop.test", lagging.addr());
+        Self {
+            nsd,
+            lagging,
+            fast,
+            slow,
+        }
+    }
+
+    /// The DomainHealthCheck of the demo.
+    fn check_yaml(&self) -> String {
+        format!(
+            "apiVersion: domainmonitor.io/v1alpha1\n\
+             kind: DomainHealthCheck\n\
+             metadata:\n  name: shop\n  namespace: default\n\
+             spec:\n  domain: shop.test\n  interval: 10s\n  failureThreshold: 2\n\
+             \x20 resolvers:\n\
+             \x20   - {{name: fast, address: \"{}\"}}\n\
+             \x20   - {{name: slow, address: \"{}\"}}\n\
+             \x20 records:\n\
+             \x20   - name: www\n      type: A\n      expect: [{{exact: 192.0.2.1}}]\n",
+            self.fast.addr(),
+            self.slow.addr()
+        )
+    }
+
+    fn move_www(nsd: &Nsd) {
+        nsd.change(|zone| zone.set_addresses("www.shop.test", &["192.0.2.2".parse().unwrap()]));
+    }
 }
 
 fn options() -> Result<Options, String> {
     let mut env_file = PathBuf::from("target/local-world.env");
     let mut drop_after = None;
+    let mut change_after = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -35,9 +101,16 @@ fn options() -> Result<Options, String> {
                     .ok_or("--drop-after needs a number of seconds")?;
                 drop_after = Some(Duration::from_secs(seconds));
             }
+            "--change-after" => {
+                let seconds: u64 = args
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or("--change-after needs a number of seconds")?;
+                change_after = Some(Duration::from_secs(seconds));
+            }
             other => {
                 return Err(format!(
-                    "unknown argument {other:?} (use --env-file PATH, --drop-after SECONDS)"
+                    "unknown argument {other:?} (use --env-file PATH, --drop-after SECONDS, --change-after SECONDS)"
                 ));
             }
         }
@@ -45,6 +118,7 @@ fn options() -> Result<Options, String> {
     Ok(Options {
         env_file,
         drop_after,
+        change_after,
     })
 }
 
@@ -94,10 +168,18 @@ async fn main() {
         eprintln!("local_world: cannot write {}: {err}", reserved.display());
         std::process::exit(1);
     }
+    let shop = tokio::task::block_in_place(Shop::start);
+    let check = options.env_file.with_file_name("domainhealthcheck.yaml");
+    if let Err(err) = std::fs::write(&check, shop.check_yaml()) {
+        eprintln!("local_world: cannot write {}: {err}", check.display());
+        std::process::exit(1);
+    }
     let mut settings = world.operator_env();
     settings.extend([
         ("RESERVED_NAMES".into(), reserved.display().to_string()),
         ("REGISTRY_CONFIRM_AFTER".into(), "5s".into()),
+        ("DOMAIN_HEALTH_CHECKS".into(), "true".into()),
+        ("NAMESERVER_PORT".into(), shop.nsd.addr().port().to_string()),
     ]);
     let env: String = settings.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
     if let Err(err) = std::fs::write(&options.env_file, env) {
@@ -124,9 +206,27 @@ async fn main() {
     println!("  free.test      nobody holds it");
     println!("  rdap-only.test nobody holds it; the registry's WHOIS refuses us (RDAP only)");
     println!("  premium.test   on the registry's premium list: Reserved");
+    println!(
+        "  shop.test      a DomainHealthCheck ({}): resolvers fast {} and slow {} (a lagging copy){}",
+        check.display(),
+        shop.fast.addr(),
+        shop.slow.addr(),
+        match options.change_after {
+            Some(after) => format!(
+                "; www moves to 192.0.2.2 in {}s, slow follows {}s later",
+                after.as_secs(),
+                SLOW_LAG.as_secs()
+            ),
+            None => String::new(),
+        }
+    );
 
     let drop_at = options.drop_after.map(|d| tokio::time::Instant::now() + d);
     let mut dropped = false;
+    let change_at = options
+        .change_after
+        .map(|d| tokio::time::Instant::now() + d);
+    let (mut changed, mut followed) = (false, false);
     let mut printed = 0;
     let mut ticker = tokio::time::interval(Duration::from_millis(500));
     // SIGTERM too (the scripts stop the world with it): leaving the loop
@@ -170,6 +270,17 @@ async fn main() {
             println!(
                 "registry: dropping.test released (delegation, RDAP object and WHOIS record removed)"
             );
+        }
+        let now = tokio::time::Instant::now();
+        if !changed && change_at.is_some_and(|at| now >= at) {
+            tokio::task::block_in_place(|| Shop::move_www(&shop.nsd));
+            changed = true;
+            println!("shop.test: www moved to 192.0.2.2 (new serial); resolver slow lags behind");
+        }
+        if changed && !followed && change_at.is_some_and(|at| now >= at + SLOW_LAG) {
+            tokio::task::block_in_place(|| Shop::move_www(&shop.lagging));
+            followed = true;
+            println!("shop.test: the lagging copy followed; resolver slow serves the new serial");
         }
     }
     println!("local world stopped");

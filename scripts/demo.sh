@@ -3,13 +3,16 @@
 # server, the CRD, a local .test world (real nsd and rdap-srv, WHOIS, the
 # user's domain API and a callback receiver that prints what it gets) and
 # the operator. After 40 s the registry releases dropping.test: watch it turn
-# Available and the notification arrive. Ctrl-C stops everything.
+# Available and the notification arrive. A DomainHealthCheck probes
+# shop.test at two unbound resolvers; after 60 s its www record changes and
+# the resolvers converge one after the other. Ctrl-C stops everything.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$repo_root"
 
 require_command kubectl "apt-get install -y kubectl"
 require_command nsd "apt-get install -y nsd"
+require_command unbound "apt-get install -y unbound"
 
 log "building the operator"
 cargo build --locked -q
@@ -30,9 +33,9 @@ log "starting the local Kubernetes API server (first run builds it: several minu
 start_cluster "$work/cluster"
 export KUBECONFIG="$KUBECONFIG_PATH"
 
-log "installing the MonitoredDomain CRD"
+log "installing the MonitoredDomain and DomainHealthCheck CRDs"
 kubectl apply -f crds/monitoreddomain.yaml -f crds/domainhealthcheck.yaml
-kubectl wait --for condition=established --timeout=60s crd/monitoreddomains.domainmonitor.io >/dev/null
+kubectl wait --for condition=established --timeout=60s crd/monitoreddomains.domainmonitor.io crd/domainhealthchecks.domainmonitor.io >/dev/null
 
 log "pinning a domain by hand (an IDN; the sync never touches pinned resources)"
 kubectl apply -f - <<'YAML'
@@ -46,7 +49,10 @@ spec:
 YAML
 
 log "starting the local .test world"
-start_world "$work/world" --drop-after 40
+start_world "$work/world" --drop-after 40 --change-after 60
+
+log "checking shop.test at two resolvers (a DomainHealthCheck)"
+kubectl apply -f "$work/world/domainhealthcheck.yaml"
 
 log "running the operator (log: $work/operator.log)"
 set -a
@@ -60,11 +66,13 @@ CHECK_INTERVAL=30s PRIORITY_CHECK_INTERVAL=10s DROP_WINDOW_INTERVAL=5s \
 OPERATOR_PID=$!
 
 log "operator surface: http://127.0.0.1:8000/status  http://127.0.0.1:8000/metrics  http://127.0.0.1:8000/metrics/prometheus  http://127.0.0.1:8000/domains"
-log "watching (KUBECONFIG=$KUBECONFIG kubectl get md); Ctrl-C stops the demo"
+log "watching (KUBECONFIG=$KUBECONFIG kubectl get md,dhc); Ctrl-C stops the demo"
 while kill -0 "$OPERATOR_PID" 2>/dev/null; do
   sleep 10
   echo
   kubectl get md
+  kubectl get dhc -o wide
+  kubectl get dhc shop -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}'
 done
 echo "the operator exited; its log:" >&2
 tail -n 30 "$work/operator.log" >&2

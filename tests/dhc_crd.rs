@@ -154,9 +154,11 @@ async fn status_subresource_and_kubectl_columns() {
                 matches: false,
             }],
         }],
+        propagation: None,
         conditions: vec![
             condition("Resolving", "True", "AllResolving"),
             condition("AnswersMatch", "False", "AnswerMismatch"),
+            condition("Converged", "False", "Propagating"),
         ],
         observed_generation: created.metadata.generation,
     };
@@ -192,11 +194,26 @@ async fn status_subresource_and_kubectl_columns() {
     let header: Vec<&str> = lines[0].split_whitespace().collect();
     assert_eq!(
         header,
-        ["NAME", "DOMAIN", "RESOLVING", "ANSWERS", "REASON", "AGE"]
+        [
+            "NAME",
+            "DOMAIN",
+            "RESOLVING",
+            "ANSWERS",
+            "CONVERGED",
+            "REASON",
+            "AGE"
+        ]
     );
     let row: Vec<&str> = lines[1].split_whitespace().collect();
     assert_eq!(
-        row[..5],
-        ["www", "example.com", "True", "False", "AnswerMismatch"]
+        row[..6],
+        [
+            "www",
+            "example.com",
+            "True",
+            "False",
+            "False",
+            "AnswerMismatch"
+        ]
     );
 }

@@ -40,10 +40,7 @@ struct Lab {
 
 impl Lab {
     fn start() -> Self {
-        let zone = Zone::child(ZONE, &["ns1.shop.test"])
-            .address("ns1.shop.test", IpAddr::V4(Ipv4Addr::LOCALHOST))
-            .address(WWW, "192.0.2.1".parse().unwrap());
-        let nsd = Nsd::start(zone);
+        let nsd = Nsd::start(shop_zone());
         let a = Unbound::start(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 61)), ZONE, nsd.addr());
         let b = Unbound::start(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 62)), ZONE, nsd.addr());
         let dead_ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 64));
@@ -62,14 +59,44 @@ impl Lab {
     }
 }
 
-fn operator(namespace: &str, instance: &str) -> Operator {
+/// The operator probing DomainHealthChecks, asking authoritative servers on
+/// `nameserver_port` (nsd's).
+fn operator(namespace: &str, instance: &str, nameserver_port: u16) -> Operator {
+    let port = nameserver_port.to_string();
     let env = [
         ("DOMAIN_HEALTH_CHECKS", "true"),
         ("DNS_TIMEOUT", "4s"),
+        ("NAMESERVER_PORT", port.as_str()),
         ("RUST_LOG", "info,domain_monitor::dhc=debug"),
     ]
     .map(|(k, v)| (k.to_owned(), v.to_owned()));
     Operator::start(namespace, instance, &env)
+}
+
+/// The test zone: `shop.test`, its server `ns1.shop.test` at 127.0.0.1,
+/// `www A 192.0.2.1`.
+fn shop_zone() -> Zone {
+    Zone::child(ZONE, &["ns1.shop.test"])
+        .address("ns1.shop.test", IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .address(WWW, "192.0.2.1".parse().unwrap())
+}
+
+/// The value of the Prometheus `series` (name and labels) the operator
+/// serves.
+async fn scraped(operator: &Operator, series: &str) -> u64 {
+    domain_monitor::net::ensure_crypto_provider();
+    let text = reqwest::get(format!("{}/metrics/prometheus", operator.base_url().await))
+        .await
+        .expect("GET /metrics/prometheus")
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series))
+        .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 fn condition(check: &DomainHealthCheck, type_: &str) -> Option<(String, String, String)> {
@@ -143,7 +170,7 @@ async fn expected_answers_match_and_a_changed_answer_is_a_mismatch() {
     let lab = tokio::task::block_in_place(Lab::start);
     let ns = namespace("dhc-match").await;
     let api: Api<DomainHealthCheck> = Api::namespaced(ns.client.clone(), &ns.name);
-    let operator = operator(&ns.name, "dhc-match");
+    let operator = operator(&ns.name, "dhc-match", lab.nsd.addr().port());
     let mut web = check(
         "web",
         ZONE,
@@ -189,25 +216,12 @@ async fn expected_answers_match_and_a_changed_answer_is_a_mismatch() {
     assert!(is(&changed, "Resolving", "True"), "{:?}", changed.status);
 
     // The latency of every probe is in dns.lookup.duration, per resolver.
-    domain_monitor::net::ensure_crypto_provider();
-    let text = reqwest::get(format!("{}/metrics/prometheus", operator.base_url().await))
-        .await
-        .expect("GET /metrics/prometheus")
-        .text()
-        .await
-        .unwrap();
     for name in ["a", "b"] {
         let series = format!(
             "dns_lookup_duration_seconds_count{{namespace=\"{}\",name=\"web\",dns_question_name=\"www.shop.test\",dns_question_type=\"A\",resolver=\"{name}\",outcome=\"noerror\"}}",
             ns.name
         );
-        let count: u64 = text
-            .lines()
-            .find_map(|l| l.strip_prefix(&series))
-            .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
-            .trim()
-            .parse()
-            .unwrap();
+        let count = scraped(&operator, &series).await;
         assert!(count >= 2, "{series} {count}");
     }
 }
@@ -225,7 +239,7 @@ async fn a_failing_resolver_shows_only_past_the_threshold() {
     );
     let ns = namespace("dhc-threshold").await;
     let api: Api<DomainHealthCheck> = Api::namespaced(ns.client.clone(), &ns.name);
-    let operator = operator(&ns.name, "dhc-threshold");
+    let operator = operator(&ns.name, "dhc-threshold", lab.nsd.addr().port());
     let mut web = check(
         "web",
         ZONE,
@@ -295,7 +309,8 @@ async fn nothing_changed_means_no_status_write_even_across_a_restart() {
     let lab = tokio::task::block_in_place(Lab::start);
     let ns = namespace("dhc-quiet").await;
     let api: Api<DomainHealthCheck> = Api::namespaced(ns.client.clone(), &ns.name);
-    let first = operator(&ns.name, "dhc-quiet-1");
+    let port = lab.nsd.addr().port();
+    let first = operator(&ns.name, "dhc-quiet-1", port);
     let mut web = check(
         "web",
         ZONE,
@@ -337,7 +352,7 @@ async fn nothing_changed_means_no_status_write_even_across_a_restart() {
 
     // A new operator starts from the status it finds: no write either.
     drop(first);
-    let second = operator(&ns.name, "dhc-quiet-2");
+    let second = operator(&ns.name, "dhc-quiet-2", port);
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while probes_of(&second, "a") + probes_of(&second, "b") < 8 {
         assert!(tokio::time::Instant::now() < deadline, "{}", second.log());
@@ -351,4 +366,103 @@ async fn nothing_changed_means_no_status_write_even_across_a_restart() {
         after_restart.status,
         second.log()
     );
+}
+
+/// A serial bump at the authoritative server reaches resolver `a` (which
+/// asks it) at once, and resolver `slow` only when its own source (a
+/// lagging copy of the zone nobody lists in NS) catches up: `Converged`
+/// says `Propagating` and names `slow` meanwhile, and `lastChange` times
+/// each resolver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_serial_change_is_timed_until_each_resolver_serves_it() {
+    let (nsd, lagging, a, slow) = tokio::task::block_in_place(|| {
+        let nsd = Nsd::start(shop_zone());
+        let lagging = Nsd::start_on(
+            shop_zone(),
+            &[],
+            IpAddr::V4(Ipv4Addr::new(127, 0, 0, 65)),
+            None,
+        );
+        let a = Unbound::start(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 66)), ZONE, nsd.addr());
+        let slow = Unbound::start(
+            IpAddr::V4(Ipv4Addr::new(127, 0, 0, 67)),
+            ZONE,
+            lagging.addr(),
+        );
+        (nsd, lagging, a, slow)
+    });
+    let ns = namespace("dhc-propagation").await;
+    let api: Api<DomainHealthCheck> = Api::namespaced(ns.client.clone(), &ns.name);
+    let operator = operator(&ns.name, "dhc-propagation", nsd.addr().port());
+    let mut web = check(
+        "web",
+        ZONE,
+        vec![record("www", ProbeRecordType::A, &["192.0.2.1"])],
+        vec![resolver("a", a.addr()), resolver("slow", slow.addr())],
+    );
+    web.spec.interval = Some("10s".to_owned());
+    api.create(&PostParams::default(), &web)
+        .await
+        .expect("create");
+
+    let base = wait_for(&api, "web", "Converged", &operator, |c| {
+        is(c, "Converged", "True")
+    })
+    .await;
+    let propagation = base.status.unwrap().propagation.unwrap();
+    assert_eq!(propagation.serial, Some(1));
+    assert_eq!(propagation.authoritative.len(), 1, "{propagation:?}");
+    assert_eq!(propagation.authoritative[0].server, "ns1.shop.test");
+    assert_eq!(
+        propagation.last_change, None,
+        "the first round is the baseline"
+    );
+
+    tokio::task::block_in_place(|| nsd.change(|_| {}));
+    let propagating = wait_for(&api, "web", "Propagating", &operator, |c| {
+        is(c, "Converged", "False")
+    })
+    .await;
+    let (_, reason, message) = condition(&propagating, "Converged").unwrap();
+    assert_eq!(reason, "Propagating");
+    assert_eq!(
+        message,
+        "The authoritative servers serve serial 2; slow serves 1."
+    );
+    let change = propagating
+        .status
+        .unwrap()
+        .propagation
+        .unwrap()
+        .last_change
+        .unwrap();
+    assert_eq!(change.serial, 2);
+    let slow_before = change.resolvers.iter().find(|r| r.name == "slow").unwrap();
+    assert_eq!(slow_before.converged_at, None);
+
+    tokio::task::block_in_place(|| lagging.change(|_| {}));
+    let converged = wait_for(&api, "web", "Converged again", &operator, |c| {
+        is(c, "Converged", "True")
+    })
+    .await;
+    let change = converged
+        .status
+        .unwrap()
+        .propagation
+        .unwrap()
+        .last_change
+        .unwrap();
+    assert_eq!(change.serial, 2);
+    let slow_after = change.resolvers.iter().find(|r| r.name == "slow").unwrap();
+    let converged_at = slow_after.converged_at.clone().expect("slow converged");
+    assert!(
+        converged_at.0 > change.detected_at.0,
+        "slow served the serial only in a later round: {change:?}"
+    );
+    assert!(slow_after.seconds.is_some(), "{change:?}");
+    let series = format!(
+        "domain_monitor_dhc_propagation_duration_seconds_count{{namespace=\"{}\",name=\"web\",resolver=\"slow\"}}",
+        ns.name
+    );
+    assert_eq!(scraped(&operator, &series).await, 1);
 }

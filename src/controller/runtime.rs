@@ -171,6 +171,7 @@ pub async fn run(
                 default_resolvers: args.dhc_resolvers.clone(),
                 timeout: args.checks.dns_timeout,
                 shards: shards.clone(),
+                nameserver_port: args.checks.nameserver_port,
             },
             Arc::clone(&metrics),
             wait_for(shutdown.clone()),

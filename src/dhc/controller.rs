@@ -22,7 +22,10 @@ use std::{
 };
 
 use futures::{StreamExt, future::join_all};
-use hickory_resolver::proto::rr::Name;
+use hickory_resolver::proto::{
+    op::{Message, ResponseCode},
+    rr::{Name, RData, RecordType},
+};
 use jiff::Timestamp;
 use kube::{
     Api, Client, ResourceExt,
@@ -35,9 +38,13 @@ use tracing::{debug, info, warn};
 use super::{
     NamedResolver,
     evaluate::{self, RecordPlan, ResolverSlots, Slot},
-    metrics::{DnsLookupLabels, SeriesBudget, intern},
+    metrics::{DnsLookupLabels, PropagationLabels, SeriesBudget, intern},
     probe::{self, Matcher, wire_type},
-    resource::{DomainHealthCheck, DomainHealthCheckSpec, DomainHealthCheckStatus, ResolverStatus},
+    propagation::{self, Round},
+    resource::{
+        DomainHealthCheck, DomainHealthCheckSpec, DomainHealthCheckStatus, ResolverSerial,
+        ResolverStatus, ServerSerial,
+    },
 };
 use crate::{
     check::dns::engine::Upstream,
@@ -66,6 +73,8 @@ pub struct Settings {
     pub timeout: Duration,
     /// The shards this replica holds.
     pub shards: ShardHandle,
+    /// The port authoritative servers are asked on (`NAMESERVER_PORT`).
+    pub nameserver_port: u16,
 }
 
 /// What every check's task shares.
@@ -209,6 +218,12 @@ async fn probe_loop(shared: Arc<Shared>, check: DomainHealthCheck) {
     let mut seeded_for: Option<String> = None;
     let mut budget = SeriesBudget::default();
     let labels_of = (intern(&namespace), intern(&name));
+    let mut authoritative: HashMap<SocketAddr, Upstream> = HashMap::new();
+    let propagation_labels = |resolver: &str| PropagationLabels {
+        namespace: labels_of.0,
+        name: labels_of.1,
+        resolver: intern(resolver),
+    };
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -225,6 +240,7 @@ async fn probe_loop(shared: Arc<Shared>, check: DomainHealthCheck) {
             Err(message) => DomainHealthCheckStatus {
                 domain: None,
                 resolvers: Vec::new(),
+                propagation: None,
                 conditions: evaluate::invalid_spec(&old_conditions, &message, generation, now),
                 observed_generation: generation,
             },
@@ -274,7 +290,27 @@ async fn probe_loop(shared: Arc<Shared>, check: DomainHealthCheck) {
                     debug!(check = %name, resolver = %plan.resolvers[r].0.name, record = %record.fqdn, rcode = result.rcode.as_str(), ?took, "probed");
                     slots[r][i].observe(result, threshold);
                 }
-                status_of(&plan, &slots, &old_conditions, generation, now)
+                let mut status = status_of(&plan, &slots, &old_conditions, generation, now);
+                let round = serials(&plan, &mut authoritative, &shared.settings).await;
+                let (propagation, converged) = propagation::fold(
+                    written.as_ref().and_then(|s| s.propagation.as_ref()),
+                    round,
+                    now,
+                );
+                for resolver in converged {
+                    shared.metrics.propagation_duration.record(
+                        propagation_labels(&resolver.name),
+                        Duration::from_secs(resolver.seconds),
+                    );
+                }
+                status.conditions.push(propagation::condition(
+                    &old_conditions,
+                    &propagation,
+                    generation,
+                    now,
+                ));
+                status.propagation = Some(propagation);
+                status
             }
         };
         if written.as_ref() == Some(&status) {
@@ -354,6 +390,7 @@ fn status_of(
         .collect();
     DomainHealthCheckStatus {
         domain: Some(plan.domain.clone()),
+        propagation: None,
         resolvers: plan
             .resolvers
             .iter()
@@ -446,4 +483,110 @@ async fn plan(
         records,
         resolvers,
     })
+}
+
+/// One propagation round: the domain's NS set and their addresses from the
+/// first resolver that gives them, then the SOA serial at each
+/// authoritative server (RD=0, on `NAMESERVER_PORT`) and at each resolver.
+async fn serials(
+    plan: &Plan,
+    authoritative: &mut HashMap<SocketAddr, Upstream>,
+    settings: &Settings,
+) -> Round {
+    let Ok(apex) = Name::from_ascii(format!("{}.", plan.domain)) else {
+        return Round::default();
+    };
+    let deadline = || Instant::now() + settings.timeout;
+    let mut servers: Vec<(String, SocketAddr)> = Vec::new();
+    for (_, resolver) in &plan.resolvers {
+        let Ok(answer) = resolver.query(&apex, RecordType::NS, deadline()).await else {
+            continue;
+        };
+        let mut names: Vec<String> = noerror(&answer)
+            .into_iter()
+            .flat_map(|m| m.answers.iter())
+            .filter_map(|r| match &r.data {
+                RData::NS(ns) => Some(ns.0.to_ascii().to_ascii_lowercase()),
+                _ => None,
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        if names.is_empty() {
+            continue;
+        }
+        let lookups = names.iter().map(|host| async move {
+            let addresses = match Name::from_ascii(host) {
+                Ok(qname) => resolver
+                    .query(&qname, RecordType::A, deadline())
+                    .await
+                    .ok()
+                    .map(|m| {
+                        m.answers
+                            .iter()
+                            .filter_map(|r| match &r.data {
+                                RData::A(a) => {
+                                    Some(SocketAddr::new(a.0.into(), settings.nameserver_port))
+                                }
+                                _ => None,
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default(),
+                Err(_) => Vec::new(),
+            };
+            (host.trim_end_matches('.').to_owned(), addresses)
+        });
+        for (host, addresses) in join_all(lookups).await {
+            servers.extend(addresses.into_iter().map(|a| (host.clone(), a)));
+        }
+        break;
+    }
+    authoritative.retain(|address, _| servers.iter().any(|(_, a)| a == address));
+    for (_, address) in &servers {
+        authoritative
+            .entry(*address)
+            .or_insert_with(|| Upstream::new(*address));
+    }
+    let authoritative: &HashMap<SocketAddr, Upstream> = authoritative;
+    let apex = &apex;
+    let at_servers = join_all(servers.iter().map(|(host, address)| async move {
+        let serial = match authoritative.get(address) {
+            Some(server) => serial_of(&server.query(apex, RecordType::SOA, deadline()).await.ok()),
+            None => None,
+        };
+        ServerSerial {
+            server: host.clone(),
+            address: address.to_string(),
+            serial,
+        }
+    }));
+    let at_resolvers = join_all(plan.resolvers.iter().map(|(named, resolver)| async move {
+        ResolverSerial {
+            name: named.name.clone(),
+            serial: serial_of(&resolver.query(apex, RecordType::SOA, deadline()).await.ok()),
+        }
+    }));
+    let (authoritative, resolvers) = tokio::join!(at_servers, at_resolvers);
+    Round {
+        authoritative,
+        resolvers,
+    }
+}
+
+fn noerror(answer: &Message) -> Option<&Message> {
+    (answer.metadata.response_code == ResponseCode::NoError).then_some(answer)
+}
+
+/// The serial of the SOA record in a `NOERROR` answer.
+fn serial_of(answer: &Option<Message>) -> Option<u32> {
+    answer
+        .as_ref()
+        .and_then(noerror)?
+        .answers
+        .iter()
+        .find_map(|r| match &r.data {
+            RData::SOA(soa) => Some(soa.serial),
+            _ => None,
+        })
 }

@@ -1,4 +1,5 @@
-//! The labels of `dns.lookup.duration` and the bounds on its series.
+//! The labels of `dns.lookup.duration` and
+//! `domain_monitor.dhc.propagation.duration`, and the bounds on their series.
 //!
 //! Its label values come from users' DomainHealthChecks (namespace, name,
 //! record names, resolver names), not from a closed set. Two bounds keep
@@ -75,6 +76,29 @@ impl LabelSet for DnsLookupLabels {
             self.record_type.label_value(),
             self.resolver.label_value(),
             self.outcome.label_value(),
+        ]
+    }
+}
+
+/// The labels of one `domain_monitor.dhc.propagation.duration` series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PropagationLabels {
+    /// The check's namespace.
+    pub namespace: &'static str,
+    /// The check's name.
+    pub name: &'static str,
+    /// The resolver's name.
+    pub resolver: &'static str,
+}
+
+impl LabelSet for PropagationLabels {
+    const KEYS: &'static [&'static str] = &["namespace", "name", "resolver"];
+
+    fn values(&self) -> Vec<Cow<'static, str>> {
+        vec![
+            self.namespace.label_value(),
+            self.name.label_value(),
+            self.resolver.label_value(),
         ]
     }
 }

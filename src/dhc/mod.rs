@@ -7,7 +7,11 @@
 //!   expectations (pure).
 //! - [`evaluate`]: results settled against `failureThreshold`, and the
 //!   `Resolving` and `AnswersMatch` conditions (pure).
-//! - [`metrics`]: the labels of `dns.lookup.duration` and its series budget.
+//! - [`propagation`]: SOA serials folded into `status.propagation`, the
+//!   convergence time of each resolver after a serial change, and the
+//!   `Converged` condition (pure).
+//! - [`metrics`]: the labels of `dns.lookup.duration` and
+//!   `domain_monitor.dhc.propagation.duration`, and their series budget.
 //! - [`controller`]: the watch, one probing task per check, and the status
 //!   writes (only on change).
 //!
@@ -18,6 +22,7 @@ pub mod controller;
 pub mod evaluate;
 pub mod metrics;
 pub mod probe;
+pub mod propagation;
 pub mod resource;
 
 use std::{net::SocketAddr, str::FromStr};

@@ -9,7 +9,7 @@
 //! is written only when a settled result changes. Latencies go to the
 //! `dns.lookup.duration` metric.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Domain","type":"string","jsonPath":".status.domain"}"#,
     printcolumn = r#"{"name":"Resolving","type":"string","jsonPath":".status.conditions[?(@.type==\"Resolving\")].status","description":"True when every resolver answers every record (NOERROR)."}"#,
     printcolumn = r#"{"name":"Answers","type":"string","jsonPath":".status.conditions[?(@.type==\"AnswersMatch\")].status","description":"True when every answer meets the records' expectations."}"#,
+    printcolumn = r#"{"name":"Converged","type":"string","jsonPath":".status.conditions[?(@.type==\"Converged\")].status","description":"True when every authoritative server and resolver serve the same SOA serial."}"#,
     printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"AnswersMatch\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -238,7 +239,11 @@ pub struct DomainHealthCheckStatus {
     /// Per resolver, the settled result of each record.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resolvers: Vec<ResolverStatus>,
-    /// `Resolving` and `AnswersMatch`.
+    /// The zone's SOA serial at its authoritative servers and at each
+    /// resolver, and how long the last serial change took to reach them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propagation: Option<PropagationStatus>,
+    /// `Resolving`, `AnswersMatch` and `Converged`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
@@ -258,6 +263,80 @@ pub struct ResolverStatus {
     /// Each record's result, in the order of `spec.records`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub records: Vec<RecordResult>,
+}
+
+/// The SOA serial of the domain (RFC 1035 §3.3.13) where it is published
+/// and where it is resolved.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PropagationStatus {
+    /// The highest serial an authoritative server serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<u32>,
+    /// Each authoritative server (the domain's NS set, as the first
+    /// answering resolver gives it) and the serial it serves; none when it
+    /// did not answer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authoritative: Vec<ServerSerial>,
+    /// Each resolver and the serial it serves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolvers: Vec<ResolverSerial>,
+    /// The latest serial change seen, and when each resolver served it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_change: Option<SerialChange>,
+}
+
+/// One authoritative server's serial.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerSerial {
+    /// Its host name, from the NS set.
+    pub server: String,
+    /// The address asked (`ip:port`).
+    pub address: String,
+    /// The serial it serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<u32>,
+}
+
+/// One resolver's serial.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolverSerial {
+    /// Its name.
+    pub name: String,
+    /// The serial it serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<u32>,
+}
+
+/// A serial change and its way to the resolvers.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SerialChange {
+    /// The new serial.
+    pub serial: u32,
+    /// The probe round that first saw it at an authoritative server.
+    pub detected_at: Time,
+    /// Per resolver, when it first served it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolvers: Vec<Convergence>,
+}
+
+/// When one resolver first served a new serial.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Convergence {
+    /// The resolver's name.
+    pub name: String,
+    /// The probe round in which it first served the serial; absent while it
+    /// serves an older one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub converged_at: Option<Time>,
+    /// `convergedAt - detectedAt` in whole seconds (precision: one
+    /// `interval`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<u64>,
 }
 
 /// The settled result of one record at one resolver.
@@ -384,7 +463,17 @@ mod tests {
             .iter()
             .map(|c| c.name.as_str())
             .collect();
-        assert_eq!(columns, ["Domain", "Resolving", "Answers", "Reason", "Age"]);
+        assert_eq!(
+            columns,
+            [
+                "Domain",
+                "Resolving",
+                "Answers",
+                "Converged",
+                "Reason",
+                "Age"
+            ]
+        );
     }
 
     #[test]
