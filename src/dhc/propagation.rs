@@ -75,7 +75,7 @@ pub fn fold(
                     }
                     Convergence {
                         name: r.name.clone(),
-                        converged_at: done.then(|| Time(now)),
+                        converged_at: done.then_some(Time(now)),
                         seconds: done.then_some(0),
                     }
                 })
