@@ -9,7 +9,7 @@
 //!   `Resolving` and `AnswersMatch` conditions (pure).
 //! - [`propagation`]: SOA serials folded into `status.propagation`, the
 //!   convergence time of each resolver after a serial change, and the
-//!   `Converged` condition (pure).
+//!   `Converged` condition (pure); `serials.rs` asks the serials.
 //! - [`metrics`]: the labels of `dns.lookup.duration` and
 //!   `domain_monitor.dhc.propagation.duration`, and their series budget.
 //! - [`controller`]: the watch, one probing task per check, and the status
@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod probe;
 pub mod propagation;
 pub mod resource;
+mod serials;
 
 use std::{net::SocketAddr, str::FromStr};
 
