@@ -39,6 +39,8 @@ lint:
 crd:
     cargo run --locked -q -- crd > crds/monitoreddomain.yaml
     cp crds/monitoreddomain.yaml charts/domain-monitor/crds/monitoreddomain.yaml
+    cargo run --locked -q -- crd --kind domain-health-check > crds/domainhealthcheck.yaml
+    cp crds/domainhealthcheck.yaml charts/domain-monitor/crds/domainhealthcheck.yaml
 
 # Render the chart with its default values into manifests/domain-monitor.yaml.
 manifests:

@@ -11,8 +11,15 @@
 //! name servers while the parent zone and the domain's own server do not:
 //! a delegation drift, as in a hijack or a half-done migration.
 //!
+//! For a DomainHealthCheck it also runs `shop.test` on an nsd of its own
+//! (127.0.0.33, on `NAMESERVER_PORT` too) and two unbound resolvers: `fast`
+//! asks that nsd, `slow` a lagging copy of the zone. It writes the check to `domainhealthcheck.yaml` next to the env
+//! file. With `--change-after SECONDS`, `www.shop.test` moves from
+//! 192.0.2.1 to 192.0.2.2 (a new serial): `fast` serves it at once, `slow`
+//! only when its copy follows, 30 s later.
+//!
 //! ```sh
-//! cargo run --example local_world -- --env-file target/demo/world.env --drop-after 45 --drift-after 60
+//! cargo run --example local_world -- --env-file target/demo/world.env --drop-after 45 --drift-after 60 --change-after 60
 //! ```
 
 #[path = "../tests/support/mod.rs"]
@@ -25,11 +32,17 @@ use std::{
 };
 
 use serde_json::json;
-use support::{nsd::free_port_on, world::World};
+use support::{
+    nsd::{Nsd, Zone, free_port_on},
+    unbound::Unbound,
+    world::World,
+};
 
 /// Where the owned domains' own name servers listen.
 const OWNED_SERVER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 31);
 const DRIFTING_SERVER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 32);
+/// Where `shop.test`'s own name server listens.
+const SHOP_SERVER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 33);
 /// Where the registry says `drifting.test`'s servers are after the drift.
 const DRIFTED_TO: &str = "ns1.parking.example";
 
@@ -37,6 +50,7 @@ struct Options {
     env_file: PathBuf,
     drop_after: Option<Duration>,
     drift_after: Option<Duration>,
+    change_after: Option<Duration>,
 }
 
 fn seconds(args: &mut impl Iterator<Item = String>, flag: &str) -> Result<Duration, String> {
@@ -46,19 +60,73 @@ fn seconds(args: &mut impl Iterator<Item = String>, flag: &str) -> Result<Durati
         .ok_or_else(|| format!("{flag} needs a number of seconds"))
 }
 
+/// How long the lagging copy of `shop.test` takes to follow a change.
+const SLOW_LAG: Duration = Duration::from_secs(30);
+
+/// `shop.test` and its resolvers.
+struct Shop {
+    nsd: Nsd,
+    lagging: Nsd,
+    fast: Unbound,
+    slow: Unbound,
+}
+
+impl Shop {
+    /// Starts `shop.test`'s own server on `port` (where every domain's own
+    /// name servers listen here), its lagging copy and the two resolvers.
+    fn start(port: u16) -> Self {
+        let zone = Zone::child("shop.test", &["ns1.shop.test"])
+            .address("ns1.shop.test", IpAddr::V4(SHOP_SERVER))
+            .address("www.shop.test", "192.0.2.1".parse().unwrap());
+        let nsd = Nsd::start_on(zone.clone(), &[], IpAddr::V4(SHOP_SERVER), Some(port));
+        let lagging = Nsd::start(zone);
+        let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let fast = Unbound::start(local, "shop.test", nsd.addr());
+        let slow = Unbound::start(local, "shop.test", lagging.addr());
+        Self {
+            nsd,
+            lagging,
+            fast,
+            slow,
+        }
+    }
+
+    /// The DomainHealthCheck of the demo.
+    fn check_yaml(&self) -> String {
+        format!(
+            "apiVersion: domainmonitor.io/v1alpha1\n\
+             kind: DomainHealthCheck\n\
+             metadata:\n  name: shop\n  namespace: default\n\
+             spec:\n  domain: shop.test\n  interval: 10s\n  failureThreshold: 2\n\
+             \x20 resolvers:\n\
+             \x20   - {{name: fast, address: \"{}\"}}\n\
+             \x20   - {{name: slow, address: \"{}\"}}\n\
+             \x20 records:\n\
+             \x20   - name: www\n      type: A\n      expect: [{{exact: 192.0.2.1}}]\n",
+            self.fast.addr(),
+            self.slow.addr()
+        )
+    }
+
+    fn move_www(nsd: &Nsd) {
+        nsd.change(|zone| zone.set_addresses("www.shop.test", &["192.0.2.2".parse().unwrap()]));
+}
+
 fn options() -> Result<Options, String> {
     let mut env_file = PathBuf::from("target/local-world.env");
     let mut drop_after = None;
     let mut drift_after = None;
+    let mut change_after = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--env-file" => env_file = args.next().ok_or("--env-file needs a path")?.into(),
             "--drop-after" => drop_after = Some(seconds(&mut args, "--drop-after")?),
             "--drift-after" => drift_after = Some(seconds(&mut args, "--drift-after")?),
+            "--change-after" => change_after = Some(seconds(&mut args, "--change-after")?),
             other => {
                 return Err(format!(
-                    "unknown argument {other:?} (use --env-file PATH, --drop-after SECONDS, --drift-after SECONDS)"
+                    "unknown argument {other:?} (use --env-file PATH, --drop-after SECONDS, --drift-after SECONDS, --change-after SECONDS)"
                 ));
             }
         }
@@ -67,6 +135,7 @@ fn options() -> Result<Options, String> {
         env_file,
         drop_after,
         drift_after,
+        change_after,
     })
 }
 
@@ -98,7 +167,11 @@ async fn main() {
     world.unregistered("xn--bcher-kva.test");
     // The owned domains: each on its own server, all on one port, the way
     // name servers all listen on port 53.
-    let nameserver_port = free_port_on(&[IpAddr::V4(OWNED_SERVER), IpAddr::V4(DRIFTING_SERVER)]);
+    let nameserver_port = free_port_on(&[
+        IpAddr::V4(OWNED_SERVER),
+        IpAddr::V4(DRIFTING_SERVER),
+        IpAddr::V4(SHOP_SERVER),
+    ]);
     let _owned_server = world
         .register_owned("owned.test", IpAddr::V4(OWNED_SERVER), nameserver_port)
         .await;
@@ -138,11 +211,18 @@ async fn main() {
         eprintln!("local_world: cannot write {}: {err}", reserved.display());
         std::process::exit(1);
     }
+    let shop = tokio::task::block_in_place(|| Shop::start(nameserver_port));
+    let check = options.env_file.with_file_name("domainhealthcheck.yaml");
+    if let Err(err) = std::fs::write(&check, shop.check_yaml()) {
+        eprintln!("local_world: cannot write {}: {err}", check.display());
+        std::process::exit(1);
+    }
     let mut settings = world.operator_env();
     settings.extend([
         ("RESERVED_NAMES".into(), reserved.display().to_string()),
         ("REGISTRY_CONFIRM_AFTER".into(), "5s".into()),
         ("NAMESERVER_PORT".into(), nameserver_port.to_string()),
+        ("DOMAIN_HEALTH_CHECKS".into(), "true".into()),
     ]);
     let env: String = settings.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
     if let Err(err) = std::fs::write(&options.env_file, env) {
@@ -180,12 +260,28 @@ async fn main() {
             None => String::new(),
         }
     );
+    println!(
+        "  shop.test      a DomainHealthCheck ({}): resolvers fast {} and slow {} (a lagging copy){}",
+        check.display(),
+        shop.fast.addr(),
+        shop.slow.addr(),
+        match options.change_after {
+            Some(after) => format!(
+                "; www moves to 192.0.2.2 in {}s, slow follows {}s later",
+                after.as_secs(),
+                SLOW_LAG.as_secs()
+            ),
+            None => String::new(),
+        }
+    );
 
     let started = tokio::time::Instant::now();
     let drop_at = options.drop_after.map(|d| started + d);
     let drift_at = options.drift_after.map(|d| started + d);
     let mut dropped = false;
     let mut drifted = false;
+    let change_at = options.change_after.map(|d| started + d);
+    let (mut changed, mut followed) = (false, false);
     let mut printed = 0;
     let mut ticker = tokio::time::interval(Duration::from_millis(500));
     // SIGTERM too (the scripts stop the world with it): leaving the loop
@@ -238,6 +334,17 @@ async fn main() {
             println!(
                 "registry: drifting.test now names {DRIFTED_TO} (the parent zone and its own server still say ns1.drifting.test)"
             );
+        }
+        let now = tokio::time::Instant::now();
+        if !changed && change_at.is_some_and(|at| now >= at) {
+            tokio::task::block_in_place(|| Shop::move_www(&shop.nsd));
+            changed = true;
+            println!("shop.test: www moved to 192.0.2.2 (new serial); resolver slow lags behind");
+        }
+        if changed && !followed && change_at.is_some_and(|at| now >= at + SLOW_LAG) {
+            tokio::task::block_in_place(|| Shop::move_www(&shop.lagging));
+            followed = true;
+            println!("shop.test: the lagging copy followed; resolver slow serves the new serial");
         }
     }
     println!("local world stopped");

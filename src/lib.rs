@@ -11,6 +11,7 @@ pub mod check;
 pub mod check_command;
 pub mod config;
 pub mod controller;
+pub mod dhc;
 pub mod domain_name;
 pub mod health;
 pub mod metrics;

@@ -6,8 +6,8 @@ use std::{process::ExitCode, sync::Arc};
 use domain_monitor::{
     check::layered::LayeredChecker,
     check_command,
-    config::{CheckerArgs, Cli, Command, RunArgs},
-    controller,
+    config::{CheckerArgs, Cli, Command, CrdKind, RunArgs},
+    controller, dhc,
     otel::Otel,
     resource, telemetry,
 };
@@ -50,16 +50,22 @@ async fn main() -> ExitCode {
     };
     let telemetry = telemetry::init(&cli.log, sentry, otel);
     match cli.command {
-        Command::Crd => match resource::crd_yaml() {
-            Ok(yaml) => {
-                print!("{yaml}");
-                ExitCode::SUCCESS
+        Command::Crd(args) => {
+            let rendered = match args.kind {
+                CrdKind::MonitoredDomain => resource::crd_yaml(),
+                CrdKind::DomainHealthCheck => dhc::resource::crd_yaml(),
+            };
+            match rendered {
+                Ok(yaml) => {
+                    print!("{yaml}");
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("domain-monitor: cannot render the CRD: {err}");
+                    ExitCode::FAILURE
+                }
             }
-            Err(err) => {
-                eprintln!("domain-monitor: cannot render the CRD: {err}");
-                ExitCode::FAILURE
-            }
-        },
+        }
         Command::Run(args) => {
             let checker = match build_checker(&args.checks) {
                 Ok(checker) => checker,

@@ -32,6 +32,22 @@ fn crd_subcommand_prints_the_committed_crd() {
 }
 
 #[test]
+fn crd_subcommand_prints_the_committed_domain_health_check_crd() {
+    let output = domain_monitor(&["crd", "--kind", "domain-health-check"], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crds/domainhealthcheck.yaml"
+    ))
+    .unwrap();
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        committed,
+        "crds/domainhealthcheck.yaml drifted from `domain-monitor crd --kind domain-health-check`: run `just crd`"
+    );
+}
+
+#[test]
 fn bad_values_name_the_variable_the_value_and_what_is_expected() {
     // (variable, value, the part of the value the message quotes, expectation)
     let cases = [
@@ -171,10 +187,13 @@ fn run_with_sentry_starts_like_without() {
 #[test]
 fn the_chart_ships_the_same_crd() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let committed = std::fs::read_to_string(format!("{root}/crds/monitoreddomain.yaml")).unwrap();
-    let chart = std::fs::read_to_string(format!(
-        "{root}/charts/domain-monitor/crds/monitoreddomain.yaml"
-    ))
-    .unwrap();
-    assert_eq!(chart, committed, "the chart's CRD is stale: run `just crd`");
+    for file in ["monitoreddomain.yaml", "domainhealthcheck.yaml"] {
+        let committed = std::fs::read_to_string(format!("{root}/crds/{file}")).unwrap();
+        let chart =
+            std::fs::read_to_string(format!("{root}/charts/domain-monitor/crds/{file}")).unwrap();
+        assert_eq!(
+            chart, committed,
+            "the chart's {file} is stale: run `just crd`"
+        );
+    }
 }

@@ -163,6 +163,20 @@ pub async fn run(
         args.max_concurrent_checks as usize,
         wait_for(shutdown.clone()),
     ));
+    let health_checks = args.domain_health_checks.then(|| {
+        tokio::spawn(crate::dhc::run(
+            client.clone(),
+            crate::dhc::Settings {
+                namespace: args.watch_namespace.clone(),
+                default_resolvers: args.dhc_resolvers.clone(),
+                timeout: args.checks.dns_timeout,
+                shards: shards.clone(),
+                nameserver_port: args.checks.nameserver_port,
+            },
+            Arc::clone(&metrics),
+            wait_for(shutdown.clone()),
+        ))
+    });
     info!(instance = %args.instance_id, shards = args.shards, concurrency = args.max_concurrent_checks, "operator started");
 
     watch(&context, &domains, &shards, shutdown.clone()).await;
@@ -180,6 +194,9 @@ pub async fn run(
     }
     labeler.abort();
     dispatcher.abort();
+    if let Some(health_checks) = health_checks {
+        health_checks.abort();
+    }
     if tokio::time::timeout(WRITE_DRAIN + Duration::from_secs(1), writer)
         .await
         .is_err()

@@ -412,6 +412,17 @@ pub mod instruments {
     /// health mode have them, so their number is bounded by what users
     /// chose to own.
     pub const HEALTH_LABELS: &[&str] = &["namespace", "name", "domain", "criticality"];
+    /// `dns.lookup.duration` (OpenTelemetry semantic conventions): the
+    /// resolver probes of DomainHealthChecks.
+    pub const DNS_LOOKUP_DURATION: Instrument = Instrument::new("dns.lookup.duration", Kind::Histogram, "s")
+        .about("Time a resolver took to answer one probe of a DomainHealthCheck, by check (namespace, name), question (name, type), resolver and outcome (noerror, nxdomain, servfail, refused, other_rcode, timeout, error); at most DNS_LOOKUP_SERIES_PER_CHECK series per check.")
+        .labels(crate::dhc::metrics::DnsLookupLabels::KEYS)
+        .json("dns_lookup_duration", " ");
+    /// `domain_monitor.dhc.propagation.duration`.
+    pub const PROPAGATION_DURATION: Instrument = Instrument::new("domain_monitor.dhc.propagation.duration", Kind::Histogram, "s")
+        .about("Time from a DomainHealthCheck's first sight of a new SOA serial at an authoritative server until a resolver served it (at the resolution of the check's interval), by check (namespace, name) and resolver.")
+        .labels(crate::dhc::metrics::PropagationLabels::KEYS)
+        .json("dhc_propagation_duration", "/");
     /// `domain_monitor.domains`.
     pub const DOMAINS: Instrument =
         Instrument::new("domain_monitor.domains", Kind::Gauge, "{domain}")
@@ -465,6 +476,8 @@ pub const INSTRUMENTS: &[Instrument] = &[
     instruments::HEALTH_EXPIRY_WARNING,
     instruments::HEALTH_DNSSEC_VALID,
     instruments::HEALTH_DNSSEC_SIGNATURE_EXPIRY,
+    instruments::DNS_LOOKUP_DURATION,
+    instruments::PROPAGATION_DURATION,
     instruments::DOMAINS,
     instruments::PRIORITY,
     instruments::SHARDS_HELD,
@@ -850,6 +863,10 @@ pub struct Metrics {
     pub http_server_duration: Timer<HttpRequestLabels>,
     /// `domain_monitor.health.registration.changes`.
     pub health_changes: Counter<HealthChangeLabels>,
+    /// `dns.lookup.duration`.
+    pub dns_lookup_duration: Timer<crate::dhc::metrics::DnsLookupLabels>,
+    /// `domain_monitor.dhc.propagation.duration`.
+    pub propagation_duration: Timer<crate::dhc::metrics::PropagationLabels>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -890,6 +907,8 @@ impl Metrics {
             sync_rejected: Counter::new(&i::SYNC_REJECTED, &export),
             http_server_duration: Timer::new(&i::HTTP_SERVER_DURATION, &export),
             health_changes: Counter::new(&i::HEALTH_CHANGES, &export),
+            dns_lookup_duration: Timer::new(&i::DNS_LOOKUP_DURATION, &export),
+            propagation_duration: Timer::new(&i::PROPAGATION_DURATION, &export),
             export,
         }
         .preset()
@@ -990,12 +1009,14 @@ impl Metrics {
     }
 
     /// Every timer family.
-    pub fn timer_families(&self) -> [&dyn TimerFamily; 4] {
+    pub fn timer_families(&self) -> [&dyn TimerFamily; 6] {
         [
             &self.check_duration,
             &self.callback_duration,
             &self.sync_duration,
             &self.http_server_duration,
+            &self.dns_lookup_duration,
+            &self.propagation_duration,
         ]
     }
 

@@ -4,6 +4,7 @@
 
 pub mod chaos;
 pub mod cluster;
+pub mod dhc;
 pub mod dns_script;
 pub mod http_stub;
 pub mod lab;
@@ -14,5 +15,6 @@ pub mod proxy;
 pub mod rdap_srv;
 pub mod registrar_stub;
 pub mod throttle;
+pub mod unbound;
 pub mod whois_server;
 pub mod world;

@@ -327,6 +327,16 @@ impl Zone {
         self
     }
 
+    /// Replaces the address records of `name` with `ips` (none: removes
+    /// the name), for [`Nsd::change`].
+    pub fn set_addresses(&mut self, name: &str, ips: &[IpAddr]) {
+        if ips.is_empty() {
+            self.addresses.remove(name);
+        } else {
+            self.addresses.insert(name.to_owned(), ips.to_vec());
+        }
+    }
+
     /// The zone file text.
     fn render(&self) -> String {
         let origin = self.origin();

@@ -120,6 +120,16 @@ or watchNamespace). */}}
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create"]
+{{- if .Values.config.domainHealthChecks }}
+# DomainHealthChecks (config.domainHealthChecks): list and watch them, write
+# their status with server-side apply (patch) only; nothing else of them.
+- apiGroups: ["domainmonitor.io"]
+  resources: ["domainhealthchecks"]
+  verbs: ["list", "watch"]
+- apiGroups: ["domainmonitor.io"]
+  resources: ["domainhealthchecks/status"]
+  verbs: ["patch"]
+{{- end }}
 {{- end }}
 
 {{- define "domain-monitor.subject" -}}

@@ -1,0 +1,484 @@
+//! The DomainHealthCheck controller: a watch of the checks, and one task
+//! per check that probes every record at every resolver each interval and
+//! writes the status when what it shows changed.
+//!
+//! - Queries go over the DNS engine's long-lived sockets
+//!   ([`Upstream::recursive`]), one engine per resolver address shared by
+//!   every check that names it.
+//! - A check is probed by the replica holding its shard (the shard of
+//!   `namespace/name`); the others keep its task idle.
+//! - A check's task is replaced when its spec changes (not on status
+//!   changes, which include its own writes). The settled results start from
+//!   the status the API server holds, so a restart writes nothing when
+//!   nothing changed.
+//! - The status is written with server-side apply, field manager
+//!   [`FIELD_MANAGER`]; a failed write is retried at the next interval.
+
+use std::{
+    collections::{HashMap, HashSet},
+    net::SocketAddr,
+    sync::{Arc, Mutex, Weak},
+    time::Duration,
+};
+
+use futures::{StreamExt, future::join_all};
+use hickory_resolver::proto::rr::Name;
+use jiff::Timestamp;
+use kube::{
+    Api, Client, ResourceExt,
+    api::{ListParams, Patch, PatchParams},
+    runtime::{WatchStreamExt, watcher},
+};
+use tokio::{task::JoinHandle, time::Instant};
+use tracing::{debug, info, warn};
+
+use super::{
+    NamedResolver,
+    evaluate::{self, RecordPlan, ResolverSlots, Slot},
+    metrics::{DnsLookupLabels, PropagationLabels, SeriesBudget, intern},
+    probe::{self, Matcher, wire_type},
+    propagation,
+    resource::{DomainHealthCheck, DomainHealthCheckSpec, DomainHealthCheckStatus, ResolverStatus},
+    serials::serials,
+};
+use crate::{
+    check::dns::engine::Upstream,
+    controller::FIELD_MANAGER,
+    domain_name::DomainName,
+    metrics::Metrics,
+    resource::MonitoredDomain,
+    shard::{coordinator::ShardHandle, shard_of_key},
+};
+
+/// The interval of a check without `spec.interval`.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+/// The shortest interval (the CRD refuses shorter ones too).
+pub const MIN_INTERVAL: Duration = Duration::from_secs(10);
+/// The `failureThreshold` of a check without one.
+pub const DEFAULT_FAILURE_THRESHOLD: u32 = 3;
+
+/// What the controller needs from the operator's configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Watch only this namespace (`None`: every namespace).
+    pub namespace: Option<String>,
+    /// The resolvers of checks that name none (`DHC_RESOLVERS`).
+    pub default_resolvers: Vec<NamedResolver>,
+    /// How long one query may take (`DNS_TIMEOUT`).
+    pub timeout: Duration,
+    /// The shards this replica holds.
+    pub shards: ShardHandle,
+    /// The port authoritative servers are asked on (`NAMESERVER_PORT`).
+    pub nameserver_port: u16,
+}
+
+/// What every check's task shares.
+struct Shared {
+    client: Client,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    upstreams: Mutex<HashMap<SocketAddr, Weak<Upstream>>>,
+}
+
+impl Shared {
+    /// The engine of `server`, shared while some check uses it.
+    fn upstream(&self, server: SocketAddr) -> Arc<Upstream> {
+        let mut upstreams = self.upstreams.lock().unwrap_or_else(|e| e.into_inner());
+        upstreams.retain(|_, weak| weak.strong_count() > 0);
+        if let Some(upstream) = upstreams.get(&server).and_then(Weak::upgrade) {
+            return upstream;
+        }
+        let upstream = Arc::new(Upstream::recursive(server));
+        upstreams.insert(server, Arc::downgrade(&upstream));
+        upstream
+    }
+}
+
+type Key = (String, String);
+
+/// Watches DomainHealthChecks and probes them until `stop` completes. Logs
+/// a warning and returns at once when they cannot be listed (CRD not
+/// installed, no RBAC).
+pub async fn run(
+    client: Client,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let api: Api<DomainHealthCheck> = match &settings.namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    };
+    if let Err(err) = api.list(&ListParams::default().limit(1)).await {
+        warn!(error = %err, "cannot list DomainHealthChecks (install crds/domainhealthcheck.yaml and grant list/watch): domain health checks are off");
+        return;
+    }
+    let shared = Arc::new(Shared {
+        client,
+        settings,
+        metrics,
+        upstreams: Mutex::default(),
+    });
+    let mut tasks: HashMap<Key, (DomainHealthCheckSpec, JoinHandle<()>)> = HashMap::new();
+    let mut relisted: HashSet<Key> = HashSet::new();
+    let events = watcher(api, watcher::Config::default()).default_backoff();
+    tokio::pin!(events);
+    tokio::pin!(stop);
+    info!("watching DomainHealthChecks");
+    loop {
+        let event = tokio::select! {
+            () = &mut stop => break,
+            event = events.next() => event,
+        };
+        match event {
+            Some(Ok(watcher::Event::Init)) => relisted.clear(),
+            Some(Ok(watcher::Event::InitApply(check))) => {
+                relisted.insert(key(&check));
+                upsert(&shared, &mut tasks, check);
+            }
+            Some(Ok(watcher::Event::InitDone)) => {
+                tasks.retain(|key, (_, task)| {
+                    let keep = relisted.contains(key);
+                    if !keep {
+                        task.abort();
+                    }
+                    keep
+                });
+            }
+            Some(Ok(watcher::Event::Apply(check))) => upsert(&shared, &mut tasks, check),
+            Some(Ok(watcher::Event::Delete(check))) => {
+                if let Some((_, task)) = tasks.remove(&key(&check)) {
+                    task.abort();
+                }
+            }
+            Some(Err(err)) => warn!(error = %err, "watch of DomainHealthChecks failed; retrying"),
+            None => break,
+        }
+    }
+    for (_, task) in tasks.into_values() {
+        task.abort();
+    }
+}
+
+fn key(check: &DomainHealthCheck) -> Key {
+    (check.namespace().unwrap_or_default(), check.name_any())
+}
+
+fn upsert(
+    shared: &Arc<Shared>,
+    tasks: &mut HashMap<Key, (DomainHealthCheckSpec, JoinHandle<()>)>,
+    check: DomainHealthCheck,
+) {
+    let key = key(&check);
+    if let Some((spec, task)) = tasks.get(&key) {
+        if *spec == check.spec && !task.is_finished() {
+            return;
+        }
+        task.abort();
+    }
+    let spec = check.spec.clone();
+    let task = tokio::spawn(probe_loop(Arc::clone(shared), check));
+    tasks.insert(key, (spec, task));
+}
+
+/// A check's resolvers and records, ready to probe.
+pub(super) struct Plan {
+    /// The domain (lower-case A-label).
+    pub(super) domain: String,
+    /// The records, in the order of the spec.
+    pub(super) records: Vec<RecordPlan>,
+    /// The resolvers and their engines.
+    pub(super) resolvers: Vec<(NamedResolver, Arc<Upstream>)>,
+}
+
+/// Probes one check every interval, for as long as its spec stays.
+async fn probe_loop(shared: Arc<Shared>, check: DomainHealthCheck) {
+    let (namespace, name) = key(&check);
+    let api: Api<DomainHealthCheck> = Api::namespaced(shared.client.clone(), &namespace);
+    let shard = shard_of_key(
+        &format!("{namespace}/{name}"),
+        shared.settings.shards.total(),
+    );
+    let interval = check
+        .spec
+        .interval
+        .as_deref()
+        .and_then(|i| humantime::parse_duration(i).ok())
+        .unwrap_or(DEFAULT_INTERVAL)
+        .max(MIN_INTERVAL);
+    let threshold = check
+        .spec
+        .failure_threshold
+        .unwrap_or(DEFAULT_FAILURE_THRESHOLD);
+    let generation = check.metadata.generation;
+    let mut written = check.status.clone();
+    let mut slots: Vec<Vec<Slot>> = Vec::new();
+    let mut seeded_for: Option<String> = None;
+    let mut budget = SeriesBudget::default();
+    let labels_of = (intern(&namespace), intern(&name));
+    let mut authoritative: HashMap<SocketAddr, Upstream> = HashMap::new();
+    let propagation_labels = |resolver: &str| PropagationLabels {
+        namespace: labels_of.0,
+        name: labels_of.1,
+        resolver: intern(resolver),
+    };
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if !shared.settings.shards.owns(shard) {
+            continue;
+        }
+        let old_conditions = written
+            .as_ref()
+            .map(|s| s.conditions.clone())
+            .unwrap_or_default();
+        let now = Timestamp::now();
+        let status = match plan(&shared, &namespace, &check.spec).await {
+            Err(message) => DomainHealthCheckStatus {
+                domain: None,
+                resolvers: Vec::new(),
+                propagation: None,
+                conditions: evaluate::invalid_spec(&old_conditions, &message, generation, now),
+                observed_generation: generation,
+            },
+            Ok(plan) => {
+                if seeded_for.as_deref() != Some(plan.domain.as_str()) {
+                    slots = seeded(&plan, written.as_ref());
+                    seeded_for = Some(plan.domain.clone());
+                }
+                let deadline = Instant::now() + shared.settings.timeout;
+                let probes = plan
+                    .resolvers
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(r, (_, upstream))| {
+                        plan.records
+                            .iter()
+                            .enumerate()
+                            .map(move |(i, record)| async move {
+                                let started = Instant::now();
+                                let answer = match Name::from_ascii(format!("{}.", record.fqdn)) {
+                                    Ok(qname) => {
+                                        upstream
+                                            .query(&qname, wire_type(record.record_type), deadline)
+                                            .await
+                                    }
+                                    Err(e) => Err(crate::check::dns::QueryError::Encode {
+                                        name: record.fqdn.clone(),
+                                        reason: e.to_string(),
+                                    }),
+                                };
+                                (r, i, answer, started.elapsed())
+                            })
+                    });
+                for (r, i, answer, took) in join_all(probes).await {
+                    let record = &plan.records[i];
+                    let result =
+                        probe::result(&record.fqdn, record.record_type, &answer, &record.matchers);
+                    let labels = budget.admit(DnsLookupLabels {
+                        namespace: labels_of.0,
+                        name: labels_of.1,
+                        question: intern(&record.fqdn),
+                        record_type: record.record_type,
+                        resolver: intern(&plan.resolvers[r].0.name),
+                        outcome: result.rcode,
+                    });
+                    shared.metrics.dns_lookup_duration.record(labels, took);
+                    debug!(check = %name, resolver = %plan.resolvers[r].0.name, record = %record.fqdn, rcode = result.rcode.as_str(), ?took, "probed");
+                    slots[r][i].observe(result, threshold);
+                }
+                let mut status = status_of(&plan, &slots, &old_conditions, generation, now);
+                let round = serials(&plan, &mut authoritative, &shared.settings).await;
+                let (propagation, converged) = propagation::fold(
+                    written.as_ref().and_then(|s| s.propagation.as_ref()),
+                    round,
+                    now,
+                );
+                for resolver in converged {
+                    shared.metrics.propagation_duration.record(
+                        propagation_labels(&resolver.name),
+                        Duration::from_secs(resolver.seconds),
+                    );
+                }
+                status.conditions.push(propagation::condition(
+                    &old_conditions,
+                    &propagation,
+                    generation,
+                    now,
+                ));
+                status.propagation = Some(propagation);
+                status
+            }
+        };
+        if written.as_ref() == Some(&status) {
+            continue;
+        }
+        let patch = serde_json::json!({
+            "apiVersion": "domainmonitor.io/v1alpha1",
+            "kind": "DomainHealthCheck",
+            "status": status,
+        });
+        match api
+            .patch_status(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await
+        {
+            Ok(_) => {
+                let summary: Vec<String> = status
+                    .conditions
+                    .iter()
+                    .map(|c| format!("{}={} ({})", c.type_, c.status, c.reason))
+                    .collect();
+                info!(namespace = %namespace, check = %name, conditions = %summary.join(", "), "DomainHealthCheck status written");
+                written = Some(status);
+            }
+            Err(err) => {
+                warn!(namespace = %namespace, check = %name, error = %err, "cannot write the DomainHealthCheck status; retrying at the next interval");
+            }
+        }
+    }
+}
+
+/// The slots of `plan`, seeded from the results a status shows (matched by
+/// resolver name and address, record name and type).
+fn seeded(plan: &Plan, status: Option<&DomainHealthCheckStatus>) -> Vec<Vec<Slot>> {
+    plan.resolvers
+        .iter()
+        .map(|(resolver, _)| {
+            let shown = status.and_then(|s| {
+                s.resolvers
+                    .iter()
+                    .find(|r| r.name == resolver.name && r.address == resolver.address.to_string())
+            });
+            plan.records
+                .iter()
+                .map(|record| Slot {
+                    settled: shown.and_then(|r| {
+                        r.records
+                            .iter()
+                            .find(|x| x.name == record.fqdn && x.record_type == record.record_type)
+                            .cloned()
+                    }),
+                    failures_in_row: 0,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn status_of(
+    plan: &Plan,
+    slots: &[Vec<Slot>],
+    old_conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    generation: Option<i64>,
+    now: Timestamp,
+) -> DomainHealthCheckStatus {
+    let views: Vec<ResolverSlots<'_>> = plan
+        .resolvers
+        .iter()
+        .zip(slots)
+        .map(|((resolver, _), slots)| ResolverSlots {
+            name: &resolver.name,
+            slots,
+        })
+        .collect();
+    DomainHealthCheckStatus {
+        domain: Some(plan.domain.clone()),
+        propagation: None,
+        resolvers: plan
+            .resolvers
+            .iter()
+            .zip(slots)
+            .map(|((resolver, _), slots)| ResolverStatus {
+                name: resolver.name.clone(),
+                address: resolver.address.to_string(),
+                records: slots.iter().filter_map(|s| s.settled.clone()).collect(),
+            })
+            .collect(),
+        conditions: evaluate::conditions(old_conditions, &plan.records, &views, generation, now),
+        observed_generation: generation,
+    }
+}
+
+/// The plan of `spec`, or why it cannot be probed.
+async fn plan(
+    shared: &Shared,
+    namespace: &str,
+    spec: &DomainHealthCheckSpec,
+) -> Result<Plan, String> {
+    let raw_domain = match (&spec.domain, &spec.domain_ref) {
+        (Some(domain), _) => domain.clone(),
+        (None, Some(reference)) => {
+            let domains: Api<MonitoredDomain> = Api::namespaced(shared.client.clone(), namespace);
+            let found = domains
+                .list(&ListParams::default().fields(&format!("metadata.name={reference}")))
+                .await
+                .map_err(|e| format!("cannot read MonitoredDomain {reference}: {e}"))?;
+            found
+                .items
+                .into_iter()
+                .next()
+                .map(|md| md.spec.domain)
+                .ok_or_else(|| {
+                    format!("domainRef {reference}: no MonitoredDomain of that name in {namespace}")
+                })?
+        }
+        (None, None) => return Err("set domain or domainRef".to_owned()),
+    };
+    let domain = DomainName::parse(&raw_domain)
+        .map_err(|e| format!("domain {raw_domain:?} is not a valid domain name: {e}"))?;
+    let domain = domain.as_str().to_owned();
+    let mut records = Vec::with_capacity(spec.records.len());
+    for record in &spec.records {
+        let fqdn = if record.name == "@" {
+            domain.clone()
+        } else {
+            format!("{}.{domain}", record.name.to_ascii_lowercase())
+        };
+        let matchers = record
+            .expect
+            .iter()
+            .map(Matcher::new)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("records {fqdn} {}: {e}", record.record_type.as_str()))?;
+        records.push(RecordPlan {
+            fqdn,
+            record_type: record.record_type,
+            matchers,
+        });
+    }
+    let named: Vec<NamedResolver> = if spec.resolvers.is_empty() {
+        shared.settings.default_resolvers.clone()
+    } else {
+        spec.resolvers
+            .iter()
+            .map(|r| {
+                super::parse_resolver_address(&r.address).map(|address| NamedResolver {
+                    name: r.name.clone(),
+                    address,
+                })
+            })
+            .collect::<Result<_, _>>()?
+    };
+    if named.is_empty() {
+        return Err(
+            "no resolvers to ask: set spec.resolvers, or DHC_RESOLVERS for the operator".to_owned(),
+        );
+    }
+    let resolvers = named
+        .into_iter()
+        .map(|resolver| {
+            let upstream = shared.upstream(resolver.address);
+            (resolver, upstream)
+        })
+        .collect();
+    Ok(Plan {
+        domain,
+        records,
+        resolvers,
+    })
+}

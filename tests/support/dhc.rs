@@ -1,0 +1,82 @@
+//! `DomainHealthCheck` helpers: its CRD installed next to MonitoredDomain's,
+//! and a check as a user writes one.
+
+use std::time::Duration;
+
+use domain_monitor::dhc::resource::{
+    DomainHealthCheck, DomainHealthCheckSpec, Expectation, ProbeRecordType, RecordProbe,
+    ResolverSpec,
+};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::{
+    Api, Client, CustomResourceExt, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::wait::{await_condition, conditions},
+};
+
+/// Applies the DomainHealthCheck CRD (idempotent) and waits until the API
+/// server serves it.
+pub async fn install_dhc_crd(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = DomainHealthCheck::crd();
+    crds.patch(
+        &crd.name_any(),
+        &PatchParams::apply("domain-monitor-tests").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .expect("apply the DomainHealthCheck CRD");
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        await_condition(crds, &crd.name_any(), conditions::is_crd_established()),
+    )
+    .await
+    .expect("CRD established within 30s")
+    .expect("watch CRD");
+}
+
+/// A record probe of `name` (relative to the domain) and `record_type`,
+/// expecting each of `exact` verbatim.
+pub fn record(name: &str, record_type: ProbeRecordType, exact: &[&str]) -> RecordProbe {
+    RecordProbe {
+        name: name.to_owned(),
+        record_type,
+        expect: exact
+            .iter()
+            .map(|e| Expectation {
+                exact: Some((*e).to_owned()),
+                contains: None,
+                regex: None,
+            })
+            .collect(),
+    }
+}
+
+/// A resolver named `name` at `address`.
+pub fn resolver(name: &str, address: impl ToString) -> ResolverSpec {
+    ResolverSpec {
+        name: name.to_owned(),
+        address: address.to_string(),
+    }
+}
+
+/// A check named `name` of `domain`'s `records` at `resolvers`.
+pub fn check(
+    name: &str,
+    domain: &str,
+    records: Vec<RecordProbe>,
+    resolvers: Vec<ResolverSpec>,
+) -> DomainHealthCheck {
+    DomainHealthCheck::new(
+        name,
+        DomainHealthCheckSpec {
+            domain: Some(domain.to_owned()),
+            domain_ref: None,
+            records,
+            resolvers,
+            tls: Vec::new(),
+            interval: None,
+            failure_threshold: None,
+        },
+    )
+}
