@@ -5,7 +5,7 @@
 # the operator. After 40 s the registry releases dropping.test: watch it turn
 # Available and the notification arrive. Two domains are owned (health mode):
 # after 60 s the registry's name servers of drifting.test change behind its
-# owner's back, and the demo shows `kubectl describe md drifting-test` with
+# owner's back, and the demo shows `kubectl describe md drifting.test` with
 # the DelegationDrift condition and the NameserversChanged Event. A
 # DomainHealthCheck probes shop.test at two unbound resolvers; after 60 s its
 # www record changes and the resolvers converge one after the other. Ctrl-C
@@ -79,12 +79,12 @@ while kill -0 "$OPERATOR_PID" 2>/dev/null; do
   kubectl get md
   kubectl get dhc -o wide
   kubectl get dhc shop -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}'
-  drift="$(kubectl get md drifting-test -o jsonpath='{.status.conditions[?(@.type=="DelegationDrift")].status}' 2>/dev/null || true)"
+  drift="$(kubectl get md drifting.test -o jsonpath='{.status.conditions[?(@.type=="DelegationDrift")].status}' 2>/dev/null || true)"
   if [ -z "$drift_shown" ] && [ "$drift" = True ]; then
     drift_shown=yes
     echo
-    log "drifting.test drifts: kubectl describe md drifting-test"
-    kubectl describe md drifting-test
+    log "drifting.test drifts: kubectl describe md drifting.test"
+    kubectl describe md drifting.test
   fi
 done
 echo "the operator exited; its log:" >&2
