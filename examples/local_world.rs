@@ -110,6 +110,7 @@ impl Shop {
 
     fn move_www(nsd: &Nsd) {
         nsd.change(|zone| zone.set_addresses("www.shop.test", &["192.0.2.2".parse().unwrap()]));
+    }
 }
 
 fn options() -> Result<Options, String> {

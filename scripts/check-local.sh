@@ -5,6 +5,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$repo_root"
 
 require_command nsd "apt-get install -y nsd"
+require_command unbound "apt-get install -y unbound"
 require_command ldns-signzone "apt-get install -y ldnsutils"
 cargo build --locked -q
 work="$repo_root/target/check-local"

@@ -295,10 +295,10 @@ pub struct CheckArgs {
     #[arg(long, value_name = "DURATION", requires = "health", value_parser = parse_expiry_warning)]
     pub expiry_warning: Option<String>,
     /// With `--health`: whether the domains must be signed
-    /// (`spec.health.dnssec`: `required`, `optional` or `ignore`). The
-    /// default, `optional`, validates the chain of a signed domain and
-    /// accepts an unsigned one.
-    #[arg(long, value_name = "POLICY", requires = "health", default_value = "optional", value_parser = parse_dnssec_policy)]
+    /// (`spec.health.dnssec`: `required`, `optional` or `ignore`; the
+    /// default, `ignore`, is the resource's). `optional` validates the chain
+    /// of a signed domain and accepts an unsigned one.
+    #[arg(long, value_name = "POLICY", requires = "health", default_value = "ignore", value_parser = parse_dnssec_policy)]
     pub dnssec: crate::resource::DnssecPolicy,
     /// Checker settings.
     #[command(flatten)]

@@ -262,6 +262,22 @@ async fn check_health_prints_the_health_report_of_each_domain() {
         "{}",
         String::from_utf8_lossy(&output.stdout)
     );
+
+    // Signatures required: the unsigned zone is probed (no DS at either
+    // parent server, no DNSKEY at its own server) and fails the run.
+    let output = check_health(&world, port, &["--dnssec", "required", "owned.test"]).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let dnssec = line(&stdout, "DNSSECValid");
+    assert!(
+        dnssec.contains("False") && dnssec.contains("Unsigned"),
+        "{dnssec}"
+    );
+    assert!(line(&stdout, "Healthy ").contains("False"), "{stdout}");
+    assert!(
+        line(&stdout, "dnssec:").contains("DS at the parent false, DNSKEY at the domain false"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
