@@ -56,11 +56,16 @@ pub struct HealthLine {
 }
 
 impl HealthLine {
-    /// Whether `Healthy` is `True`.
+    /// Whether `Healthy` is `True` and every probe asked for ran: a
+    /// one-off check has no later check to fill in what a failed probe
+    /// left unknown (e.g. `--dnssec required` with the chain unreachable).
     pub fn is_healthy(&self) -> bool {
-        self.conditions
-            .iter()
-            .any(|c| c.type_ == health::HEALTHY && c.status == "True")
+        self.delegation_error.is_none()
+            && self.dnssec_error.is_none()
+            && self
+                .conditions
+                .iter()
+                .any(|c| c.type_ == health::HEALTHY && c.status == "True")
     }
 }
 
@@ -99,7 +104,7 @@ impl CheckLine {
 }
 
 /// Whether the run succeeded: every verdict conclusive and, with
-/// `--health`, every domain `Healthy`.
+/// `--health`, every domain `Healthy` with every probe it asked for run.
 pub fn all_settled(lines: &[CheckLine]) -> bool {
     lines
         .iter()
