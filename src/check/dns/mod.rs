@@ -448,11 +448,8 @@ impl DnsChecker {
         record_type: RecordType,
         deadline: tokio::time::Instant,
     ) -> Result<Message, AskError> {
-        let upstream = self.upstream(server);
-        self.budgets.acquire(&upstream.label).await?;
-        let answer = upstream.wire.query(name, record_type, deadline).await?;
-        self.budgets.record_success(&upstream.label);
-        Ok(answer)
+        self.ask_with(server, name, record_type, false, deadline)
+            .await
     }
 
     /// Like [`DnsChecker::ask`], with the DO bit (RFC 3225) so that a
@@ -468,12 +465,30 @@ impl DnsChecker {
         record_type: RecordType,
         deadline: tokio::time::Instant,
     ) -> Result<Message, AskError> {
+        self.ask_with(server, name, record_type, true, deadline)
+            .await
+    }
+
+    /// [`DnsChecker::ask`] (`dnssec` false) or [`DnsChecker::ask_dnssec`]:
+    /// within the server's budget, over its long-lived sockets.
+    async fn ask_with(
+        &self,
+        server: SocketAddr,
+        name: &Name,
+        record_type: RecordType,
+        dnssec: bool,
+        deadline: tokio::time::Instant,
+    ) -> Result<Message, AskError> {
         let upstream = self.upstream(server);
         self.budgets.acquire(&upstream.label).await?;
-        let answer = upstream
-            .wire
-            .query_dnssec(name, record_type, deadline)
-            .await?;
+        let answer = if dnssec {
+            upstream
+                .wire
+                .query_dnssec(name, record_type, deadline)
+                .await?
+        } else {
+            upstream.wire.query(name, record_type, deadline).await?
+        };
         self.budgets.record_success(&upstream.label);
         Ok(answer)
     }
