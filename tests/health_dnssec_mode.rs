@@ -19,15 +19,10 @@ use domain_monitor::{
     health::{DNSSEC_VALID, HEALTHY},
     resource::{DnssecPolicy, HealthSpec, MonitoredDomain, MonitoredDomainSpec},
 };
-use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::events::v1::Event;
-use kube::{
-    Api, ResourceExt,
-    api::{ListParams, PostParams},
-    runtime::{WatchStreamExt, watcher},
-};
+use kube::{Api, api::PostParams};
 use support::{
     cluster::TestNamespace,
+    health::{self, condition, pair, writes_within},
     nsd::{Keys, Nsd, Validity, Zone, free_port_on},
     operator::Operator,
     world::World,
@@ -60,16 +55,6 @@ fn signed_domain() -> MonitoredDomain {
     )
 }
 
-/// (status, reason) of the condition `type_`.
-fn condition(md: &MonitoredDomain, type_: &str) -> Option<(String, String)> {
-    md.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (c.status.clone(), c.reason.clone()))
-}
-
 fn message(md: &MonitoredDomain, type_: &str) -> String {
     md.status
         .as_ref()
@@ -78,59 +63,19 @@ fn message(md: &MonitoredDomain, type_: &str) -> String {
         .unwrap_or_default()
 }
 
-fn pair(status: &str, reason: &str) -> Option<(String, String)> {
-    Some((status.to_owned(), reason.to_owned()))
-}
-
+/// Waits until `done` holds for the resource, failing with the operator's log.
 async fn wait_for(
     api: &Api<MonitoredDomain>,
     what: &str,
     operator: &Operator,
     done: impl Fn(&MonitoredDomain) -> bool,
 ) -> MonitoredDomain {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let md = api.get(NAME).await.expect("get");
-        if done(&md) {
-            return md;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}: {:?}\n{}",
-            md.status,
-            operator.log()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// How many times the resource was written within `window`.
-async fn writes_within(api: &Api<MonitoredDomain>, window: Duration) -> usize {
-    watcher(api.clone(), watcher::Config::default())
-        .touched_objects()
-        .skip(1)
-        .take_until(tokio::time::sleep(window))
-        .map_ok(|md| md.name_any())
-        .try_collect::<Vec<_>>()
-        .await
-        .expect("watch")
-        .len()
+    health::wait_for(api, NAME, PATIENCE, what, operator, done).await
 }
 
 /// The reasons of the Events about the resource, sorted.
 async fn event_reasons(ns: &TestNamespace) -> Vec<String> {
-    let events: Api<Event> = Api::namespaced(ns.client.clone(), &ns.name);
-    let mut reasons: Vec<String> = events
-        .list(&ListParams::default())
-        .await
-        .expect("list events")
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(NAME))
-        .filter_map(|e| e.reason)
-        .collect();
-    reasons.sort();
-    reasons
+    health::event_reasons(ns, NAME).await
 }
 
 async fn wait_for_events(ns: &TestNamespace, count: usize) -> Vec<String> {

@@ -6,6 +6,7 @@ pub mod chaos;
 pub mod cluster;
 pub mod dhc;
 pub mod dns_script;
+pub mod health;
 pub mod http_stub;
 pub mod lab;
 pub mod nsd;
