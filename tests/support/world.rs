@@ -171,7 +171,8 @@ impl World {
     /// Registers `name` the way an owner keeps it: registry-locked (the
     /// three `server*Prohibited` statuses), expiring on 2027-01-15, with
     /// `ns1.<name>` as its name server: glue at the parent and an nsd on
-    /// `ip`:`port` serving the domain's own zone with authority. The returned
+    /// `ip`:`port` serving the domain's own zone with authority (and the
+    /// same address for `ns1.<name>`). The returned
     /// server runs until dropped.
     pub async fn register_owned(&self, name: &str, ip: IpAddr, port: u16) -> Nsd {
         self.register_owned_with(name, ip, port, None).await
@@ -201,7 +202,8 @@ impl World {
         let ns = format!("ns1.{name}");
         let (zone_name, ns_for_zone) = (name.to_owned(), ns.clone());
         let child = tokio::task::block_in_place(|| {
-            let mut own = Zone::child(&zone_name, &[&ns_for_zone]);
+            // The zone serves its server's address too, the glue's twin.
+            let mut own = Zone::child(&zone_name, &[&ns_for_zone]).address(&ns_for_zone, ip);
             if let Some(signing) = &signing {
                 own = own.signed(signing.keys, Validity::default());
             }
