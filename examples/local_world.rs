@@ -187,6 +187,9 @@ async fn main() {
         IpAddr::V4(SHOP_SERVER),
         IpAddr::V4(REKEYED_SERVER),
     ]);
+    // shop.test's servers start while the owned domains are registered
+    // (each registration waits for nsd and rdap-srv to serve it).
+    let shop = std::thread::spawn(move || Shop::start(nameserver_port));
     let (owned_keys, rekeyed_keys, retired_keys) = tokio::task::block_in_place(|| {
         (
             Keys::generate("owned.test"),
@@ -262,7 +265,10 @@ async fn main() {
         eprintln!("local_world: cannot write {}: {err}", anchors.display());
         std::process::exit(1);
     }
-    let shop = tokio::task::block_in_place(|| Shop::start(nameserver_port));
+    let shop = tokio::task::block_in_place(|| shop.join()).unwrap_or_else(|_| {
+        eprintln!("local_world: shop.test's servers did not start");
+        std::process::exit(1);
+    });
     let check = options.env_file.with_file_name("domainhealthcheck.yaml");
     if let Err(err) = std::fs::write(&check, shop.check_yaml()) {
         eprintln!("local_world: cannot write {}: {err}", check.display());
