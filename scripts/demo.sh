@@ -92,7 +92,12 @@ while kill -0 "$OPERATOR_PID" 2>/dev/null; do
     kubectl describe md drifting.test
   fi
   rekeyed="$(kubectl get md rekeyed.test -o jsonpath='{.status.conditions[?(@.type=="DNSSECValid")].status}' 2>/dev/null || true)"
-  if [ -z "$dnssec_shown" ] && [ "$rekeyed" = False ]; then
+  # Once the registry has answered too (Healthy known), not at the first probe.
+  healthy=""
+  for md in rekeyed.test owned.test; do
+    healthy+="$(kubectl get md "$md" -o jsonpath='{.status.conditions[?(@.type=="Healthy")].status}' 2>/dev/null || true) "
+  done
+  if [ -z "$dnssec_shown" ] && [ "$rekeyed" = False ] && [ "$healthy" = "False True " ]; then
     dnssec_shown=yes
     echo
     log "DNSSEC: owned.test validates from the world's own root (kubectl get md owned.test -o jsonpath=…)"
