@@ -4,12 +4,24 @@
 //! then runs until Ctrl-C. With `--drop-after SECONDS`, `dropping.test` is
 //! released by the "registry" (delegation, RDAP object and WHOIS record go).
 //!
-//! Two domains are owned (health mode): `owned.test` and `drifting.test`,
-//! registry-locked, each served by its own nsd on 127.0.0.31/.32 (the port
-//! goes into the env file as `NAMESERVER_PORT`). With `--drift-after
-//! SECONDS`, the registry's record of `drifting.test` starts naming other
-//! name servers while the parent zone and the domain's own server do not:
-//! a delegation drift, as in a hijack or a half-done migration.
+//! The world is signed (DNSSEC): its own root zone and `test.` (served by
+//! the same two nsd, so that the servers of `DNS_RESOLVERS` answer the
+//! `DNSKEY .` and `DS test.` queries the chain of trust starts with). The
+//! root's KSK goes into `trust-anchors.txt` next to the env file, and the
+//! env file's `DNSSEC_TRUST_ANCHORS` names it.
+//!
+//! Three domains are owned (health mode), registry-locked, each served by
+//! its own nsd on 127.0.0.31/.32/.34 (the port goes into the env file as
+//! `NAMESERVER_PORT`):
+//! - `owned.test`: signed, its DS at the parent (`dnssec: Required`): all
+//!   healthy, `DNSSECValid` True;
+//! - `drifting.test`: unsigned (`dnssec` not checked). With `--drift-after
+//!   SECONDS`, the registry's record of it starts naming other name servers
+//!   while the parent zone and the domain's own server do not: a
+//!   delegation drift, as in a hijack or a half-done migration;
+//! - `rekeyed.test`: signed with a new key while the parent still publishes
+//!   the DS of the old one (a key rollover the registrar never heard of;
+//!   `dnssec: Required`): `DNSSECValid` False, `DSMismatch`.
 //!
 //! For a DomainHealthCheck it also runs `shop.test` on an nsd of its own
 //! (127.0.0.33, on `NAMESERVER_PORT` too) and two unbound resolvers: `fast`
@@ -33,14 +45,15 @@ use std::{
 
 use serde_json::json;
 use support::{
-    nsd::{Nsd, Zone, free_port_on},
+    nsd::{Keys, Nsd, Zone, free_port_on},
     unbound::Unbound,
-    world::World,
+    world::{OwnedSigning, World},
 };
 
 /// Where the owned domains' own name servers listen.
 const OWNED_SERVER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 31);
 const DRIFTING_SERVER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 32);
+const REKEYED_SERVER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 34);
 /// Where `shop.test`'s own name server listens.
 const SHOP_SERVER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 33);
 /// Where the registry says `drifting.test`'s servers are after the drift.
@@ -149,7 +162,7 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let world = World::start().await;
+    let world = World::start_signed().await;
     world.register("taken.test", "active").await;
     world.register("dropping.test", "pendingDelete").await;
     world.register("expiring.test", "redemptionPeriod").await;
@@ -172,9 +185,40 @@ async fn main() {
         IpAddr::V4(OWNED_SERVER),
         IpAddr::V4(DRIFTING_SERVER),
         IpAddr::V4(SHOP_SERVER),
+        IpAddr::V4(REKEYED_SERVER),
     ]);
+    // shop.test's servers start while the owned domains are registered
+    // (each registration waits for nsd and rdap-srv to serve it).
+    let shop = std::thread::spawn(move || Shop::start(nameserver_port));
+    let (owned_keys, rekeyed_keys, retired_keys) = tokio::task::block_in_place(|| {
+        (
+            Keys::generate("owned.test"),
+            Keys::generate("rekeyed.test"),
+            Keys::generate("rekeyed.test"),
+        )
+    });
     let _owned_server = world
-        .register_owned("owned.test", IpAddr::V4(OWNED_SERVER), nameserver_port)
+        .register_owned_signed(
+            "owned.test",
+            IpAddr::V4(OWNED_SERVER),
+            nameserver_port,
+            OwnedSigning {
+                keys: &owned_keys,
+                ds: owned_keys.ds(),
+            },
+        )
+        .await;
+    // Signed with the new key; the parent still has the retired key's DS.
+    let _rekeyed_server = world
+        .register_owned_signed(
+            "rekeyed.test",
+            IpAddr::V4(REKEYED_SERVER),
+            nameserver_port,
+            OwnedSigning {
+                keys: &rekeyed_keys,
+                ds: retired_keys.ds(),
+            },
+        )
         .await;
     let _drifting_server = world
         .register_owned(
@@ -183,10 +227,11 @@ async fn main() {
             nameserver_port,
         )
         .await;
-    let owned = |domain: &str| {
+    let owned = |domain: &str, dnssec: &str| {
         json!({"domain": domain, "health": {
             "registryLock": "Required",
             "expectedNameservers": [format!("ns1.{domain}")],
+            "dnssec": dnssec,
             "criticality": "critical",
         }})
     };
@@ -196,8 +241,9 @@ async fn main() {
         "expiring.test",
         "held.test",
         "free.test",
-        owned("owned.test"),
-        owned("drifting.test"),
+        owned("owned.test", "Required"),
+        owned("drifting.test", "Ignore"),
+        owned("rekeyed.test", "Required"),
     ]}));
 
     if let Some(dir) = options.env_file.parent() {
@@ -212,7 +258,17 @@ async fn main() {
         eprintln!("local_world: cannot write {}: {err}", reserved.display());
         std::process::exit(1);
     }
-    let shop = tokio::task::block_in_place(|| Shop::start(nameserver_port));
+    // The world's root KSK: the only trust anchor of its operator.
+    let anchors = options.env_file.with_file_name("trust-anchors.txt");
+    let anchor = world.trust_anchor().expect("a signed world");
+    if let Err(err) = std::fs::write(&anchors, format!("; the local world's root KSK\n{anchor}")) {
+        eprintln!("local_world: cannot write {}: {err}", anchors.display());
+        std::process::exit(1);
+    }
+    let shop = tokio::task::block_in_place(|| shop.join()).unwrap_or_else(|_| {
+        eprintln!("local_world: shop.test's servers did not start");
+        std::process::exit(1);
+    });
     let check = options.env_file.with_file_name("domainhealthcheck.yaml");
     if let Err(err) = std::fs::write(&check, shop.check_yaml()) {
         eprintln!("local_world: cannot write {}: {err}", check.display());
@@ -224,6 +280,7 @@ async fn main() {
         ("REGISTRY_CONFIRM_AFTER".into(), "5s".into()),
         ("NAMESERVER_PORT".into(), nameserver_port.to_string()),
         ("DOMAIN_HEALTH_CHECKS".into(), "true".into()),
+        ("DNSSEC_TRUST_ANCHORS".into(), anchors.display().to_string()),
     ]);
     let env: String = settings.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
     if let Err(err) = std::fs::write(&options.env_file, env) {
@@ -250,7 +307,10 @@ async fn main() {
     println!("  free.test      nobody holds it");
     println!("  rdap-only.test nobody holds it; the registry's WHOIS refuses us (RDAP only)");
     println!("  premium.test   on the registry's premium list: Reserved");
-    println!("  owned.test     owned (health mode): locked, delegated to its own server");
+    println!(
+        "  owned.test     owned (health mode): locked, delegated to its own server, signed (DNSSEC valid from {})",
+        anchors.display()
+    );
     println!(
         "  drifting.test  owned (health mode){}",
         match options.drift_after {
@@ -260,6 +320,9 @@ async fn main() {
             ),
             None => String::new(),
         }
+    );
+    println!(
+        "  rekeyed.test   owned (health mode): signed with a new key, the parent still has the old key's DS (DSMismatch)"
     );
     println!(
         "  shop.test      a DomainHealthCheck ({}): resolvers fast {} and slow {} (a lagging copy){}",

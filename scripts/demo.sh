@@ -6,7 +6,11 @@
 # Available and the notification arrive. Two domains are owned (health mode):
 # after 60 s the registry's name servers of drifting.test change behind its
 # owner's back, and the demo shows `kubectl describe md drifting.test` with
-# the DelegationDrift condition and the NameserversChanged Event. A
+# the DelegationDrift condition and the NameserversChanged Event. The world
+# is signed (its own root, `test.`, owned.test; DNSSEC_TRUST_ANCHORS in
+# world.env): owned.test shows `DNSSECValid True Valid`, and rekeyed.test
+# (a third owned domain, re-keyed without a new DS at the registry) shows
+# `DNSSECValid False DSMismatch` with its Event: the demo describes both. A
 # DomainHealthCheck probes shop.test at two unbound resolvers; after 60 s its
 # www record changes and the resolvers converge one after the other. Ctrl-C
 # stops everything.
@@ -73,6 +77,7 @@ OPERATOR_PID=$!
 log "operator surface: http://127.0.0.1:8000/status  http://127.0.0.1:8000/metrics  http://127.0.0.1:8000/metrics/prometheus  http://127.0.0.1:8000/domains"
 log "watching (KUBECONFIG=$KUBECONFIG kubectl get md,dhc); Ctrl-C stops the demo"
 drift_shown=""
+dnssec_shown=""
 while kill -0 "$OPERATOR_PID" 2>/dev/null; do
   sleep 10
   echo
@@ -85,6 +90,21 @@ while kill -0 "$OPERATOR_PID" 2>/dev/null; do
     echo
     log "drifting.test drifts: kubectl describe md drifting.test"
     kubectl describe md drifting.test
+  fi
+  rekeyed="$(kubectl get md rekeyed.test -o jsonpath='{.status.conditions[?(@.type=="DNSSECValid")].status}' 2>/dev/null || true)"
+  # Once the registry has answered too (Healthy known), not at the first probe.
+  healthy=""
+  for md in rekeyed.test owned.test; do
+    healthy+="$(kubectl get md "$md" -o jsonpath='{.status.conditions[?(@.type=="Healthy")].status}' 2>/dev/null || true) "
+  done
+  if [ -z "$dnssec_shown" ] && [ "$rekeyed" = False ] && [ "$healthy" = "False True " ]; then
+    dnssec_shown=yes
+    echo
+    log "DNSSEC: owned.test validates from the world's own root (kubectl get md owned.test -o jsonpath=…)"
+    kubectl get md owned.test -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}'
+    echo
+    log "DNSSEC: rekeyed.test's DS names a retired key: kubectl describe md rekeyed.test"
+    kubectl describe md rekeyed.test
   fi
 done
 echo "the operator exited; its log:" >&2

@@ -3,6 +3,10 @@
 //! one shared port, as name servers all listen on port 53), and an nsd
 //! playing the recursive resolver for out-of-bailiwick server names.
 //!
+//! The child zones of `healthy.test` publish the address of their in-domain
+//! server as the parent's glue does; `renumbered.test`'s says another one
+//! (a glue mismatch).
+//!
 //! One world serves every case (starting nsd is most of the wall time).
 
 mod support;
@@ -18,7 +22,7 @@ use domain_monitor::{
     check::dns::{DnsChecker, Settings, stub::StubResolver},
     config::RateLimit,
     domain_name::DomainName,
-    health::delegation::{ChildServer, DelegationReport, ProbeSettings, Prober},
+    health::delegation::{self, ChildServer, DelegationReport, ProbeSettings, Prober},
 };
 use support::nsd::{Nsd, TldServers, Zone, free_port_on};
 
@@ -42,7 +46,9 @@ const LAME_NS: [&str; 5] = [
 /// `ns1.healthy.test` (glue: A) and `ns.provider.example` (B, through the
 /// resolver); `lame.test` to a good server (A), one that does not serve it
 /// (B: REFUSED), one that only has the parent zone (C: a referral, AA=0),
-/// an address where nothing listens, and a name without addresses.
+/// an address where nothing listens, and a name without addresses;
+/// `renumbered.test` to `ns1.renumbered.test` with glue A, whose own zone
+/// (on A) says the server moved to [`RENUMBERED_TO`].
 fn parent_zone() -> Zone {
     Zone::new("test")
         .delegate("healthy.test", &HEALTHY_NS)
@@ -53,6 +59,17 @@ fn parent_zone() -> Zone {
         .address("ns2.lame.test", IpAddr::V4(B))
         .address("ns3.lame.test", IpAddr::V4(C))
         .address("ns4.lame.test", IpAddr::V4(SILENT))
+        .delegate("renumbered.test", &["ns1.renumbered.test"])
+        .address("ns1.renumbered.test", IpAddr::V4(A))
+}
+
+/// Where `renumbered.test`'s own zone says its server is (nothing listens).
+const RENUMBERED_TO: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 5);
+
+/// `healthy.test`'s own zone: its apex NS set and, as at the parent, the
+/// address of `ns1.healthy.test`.
+fn healthy_zone() -> Zone {
+    Zone::child("healthy.test", &HEALTHY_NS).address("ns1.healthy.test", IpAddr::V4(A))
 }
 
 struct World {
@@ -72,10 +89,12 @@ fn world() -> World {
         });
         let a = scope.spawn(move || {
             Nsd::start_on(
-                Zone::child("healthy.test", &HEALTHY_NS),
+                healthy_zone(),
                 &[
                     Zone::child("split.test", &HEALTHY_NS),
                     Zone::child("lame.test", &LAME_NS),
+                    Zone::child("renumbered.test", &["ns1.renumbered.test"])
+                        .address("ns1.renumbered.test", IpAddr::V4(RENUMBERED_TO)),
                 ],
                 IpAddr::V4(A),
                 Some(port),
@@ -83,7 +102,7 @@ fn world() -> World {
         });
         let b = scope.spawn(move || {
             Nsd::start_on(
-                Zone::child("healthy.test", &HEALTHY_NS),
+                healthy_zone(),
                 &[Zone::child("split.test", &HEALTHY_NS)],
                 IpAddr::V4(B),
                 Some(port),
@@ -181,6 +200,10 @@ async fn delegation_views_from_parent_registry_and_child() {
         "healthy: child servers (ns1 by glue, ns.provider.example resolved)"
     );
     assert!(report.is_healthy(), "healthy: {report:#?}");
+    assert!(
+        report.glue_mismatch.is_empty(),
+        "healthy: the glue of ns1.healthy.test is what its zone serves: {report:#?}"
+    );
 
     // (b) The registry changed the NS set; the zones did not follow yet.
     let report = world
@@ -264,4 +287,37 @@ async fn delegation_views_from_parent_registry_and_child() {
         "expected: {report:#?}"
     );
     assert!(report.lame.is_empty(), "expected: {:?}", report.lame);
+
+    // (f) The parent's glue says one address, the domain's own zone
+    // another (renumbered, the glue at the registry never updated): the
+    // server and both address sets are named, and it counts as drift.
+    let report = world.probe("renumbered.test", &[], &[]).await;
+    assert_eq!(
+        report.glue_mismatch,
+        [format!(
+            "the parent's glue for ns1.renumbered.test ({A}) differs from the addresses \
+             ns1.renumbered.test serves for it ({RENUMBERED_TO}): update the glue at your \
+             registrar or the address records in your zone so that they agree"
+        )],
+        "renumbered: {report:#?}"
+    );
+    assert!(
+        report.drift.is_empty() && report.lame.is_empty(),
+        "renumbered: the NS sets agree: {report:#?}"
+    );
+    assert!(
+        !report.is_healthy(),
+        "renumbered: a glue mismatch is not healthy"
+    );
+    let view = delegation::view(report);
+    assert!(
+        view.drift
+            .iter()
+            .any(|line| line.contains("glue for ns1.renumbered.test")),
+        "renumbered: status.health.delegation.drift: {view:#?}"
+    );
+    // The lame servers of lame.test publish no addresses of their own: no
+    // glue finding for them.
+    let report = world.probe("lame.test", &[], &[]).await;
+    assert!(report.glue_mismatch.is_empty(), "lame: {report:#?}");
 }

@@ -5,6 +5,10 @@
 //! their own (two loopback addresses, one port, as name servers all listen
 //! on port 53).
 //!
+//! The root also delegates an unsigned TLD, `plain.` (no DS; its own nsd),
+//! with `site.plain` under it: an insecure delegation, proven by the
+//! root's signed NSEC.
+//!
 //! One world serves every case (starting nsd and signing is most of the
 //! wall time).
 
@@ -73,6 +77,8 @@ struct World {
     mismatch_tags: (u16, u16),
     /// The KSK of `nods.test` (its DS is what the message asks to publish).
     nods_keys: Keys,
+    /// The checker asking the unsigned TLD `plain.`'s server.
+    plain_dns: Arc<DnsChecker>,
     _servers: Vec<Nsd>,
     _tld: TldServers,
 }
@@ -91,6 +97,7 @@ fn world() -> World {
     let nokey = keys("nokey.test");
     let nods = keys("nods.test");
     let stale = keys("stale.test");
+    let site = keys("site.plain");
 
     let mut parent = Zone::new("test");
     for domain in DOMAINS {
@@ -111,7 +118,14 @@ fn world() -> World {
     let root = Zone::root(&["ns.root-servers.test"])
         .delegate("test", &["ns1.nic.test", "ns2.nic.test"])
         .ds("test", &test_keys.ds())
+        .delegate("plain", &["ns1.nic.plain", "ns2.nic.plain"])
         .signed(&root_keys, Validity::default());
+    // An unsigned TLD (no DS at the root) and a signed domain under it.
+    let [site_ns1, site_ns2] = servers_of("site.plain");
+    let plain = Zone::new("plain")
+        .delegate("site.plain", &[&site_ns1, &site_ns2])
+        .address(&site_ns1, IpAddr::V4(A))
+        .address(&site_ns2, IpAddr::V4(B));
 
     let signed =
         |domain: &str, keys: &Keys, validity: Validity| child_zone(domain).signed(keys, validity);
@@ -122,6 +136,7 @@ fn world() -> World {
         child_zone("nokey.test"),
         signed("nods.test", &nods, Validity::default()),
         child_zone("unsigned.test"),
+        signed("site.plain", &site, Validity::default()),
     ];
     let on_a = [
         common.clone(),
@@ -135,30 +150,35 @@ fn world() -> World {
     let (tld, servers) = std::thread::scope(|scope| {
         let tld = scope.spawn(|| TldServers::start(&parent, 2));
         let resolver = scope.spawn(|| Nsd::start(root));
+        let plain = scope.spawn(|| Nsd::start(plain));
         let a =
             scope.spawn(|| Nsd::start_on(secure_zone.clone(), &on_a, IpAddr::V4(A), Some(port)));
         let b =
             scope.spawn(|| Nsd::start_on(secure_zone.clone(), &on_b, IpAddr::V4(B), Some(port)));
-        let servers: Vec<Nsd> = [resolver, a, b]
+        let servers: Vec<Nsd> = [resolver, a, b, plain]
             .into_iter()
             .map(|s| s.join().expect("start nsd"))
             .collect();
         (tld.join().expect("start nsd"), servers)
     });
 
-    let dns = Arc::new(
-        DnsChecker::new(Settings {
-            servers: tld.addrs(),
-            recursive_resolvers: Vec::new(),
-            authoritative_port: 53,
-            timeout: TIMEOUT,
-            rate_limit: RateLimit {
-                count: NonZeroU32::new(1_000_000).unwrap(),
-                per: Duration::from_secs(1),
-            },
-        })
-        .expect("dns checker"),
-    );
+    let checker = |servers| {
+        Arc::new(
+            DnsChecker::new(Settings {
+                servers,
+                recursive_resolvers: Vec::new(),
+                authoritative_port: 53,
+                timeout: TIMEOUT,
+                rate_limit: RateLimit {
+                    count: NonZeroU32::new(1_000_000).unwrap(),
+                    per: Duration::from_secs(1),
+                },
+            })
+            .expect("dns checker"),
+        )
+    };
+    let dns = checker(tld.addrs());
+    let plain_dns = checker(vec![servers[3].addr()]);
     let resolver = Arc::new(StubResolver::new(&[servers[0].addr()], TIMEOUT));
     let settings = ProbeSettings {
         timeout: TIMEOUT,
@@ -174,6 +194,7 @@ fn world() -> World {
         expiring_at,
         mismatch_tags: (mismatch.ksk_tag(), spare.ksk_tag()),
         nods_keys: nods,
+        plain_dns,
         _servers: servers,
         _tld: tld,
     }
@@ -189,11 +210,37 @@ impl World {
         )
     }
 
+    /// A prober asking `plain.`'s server as the parent, from the root's
+    /// anchor, and the delegation prober that goes with it.
+    fn plain_probers(&self) -> (delegation::Prober, dnssec::Prober) {
+        (
+            delegation::Prober::new(
+                Arc::clone(&self.plain_dns),
+                Arc::clone(&self.resolver),
+                self.settings,
+            ),
+            dnssec::Prober::new(
+                Arc::clone(&self.plain_dns),
+                Arc::clone(&self.resolver),
+                Arc::clone(&self.anchors),
+                self.settings,
+            ),
+        )
+    }
+
     /// The delegation probe, then the DNSSEC probe over the servers it found.
     async fn view(&self, prober: &dnssec::Prober, domain: &str) -> DnssecView {
+        self.view_with(&self.delegation, prober, domain).await
+    }
+
+    async fn view_with(
+        &self,
+        delegation: &delegation::Prober,
+        prober: &dnssec::Prober,
+        domain: &str,
+    ) -> DnssecView {
         let name = DomainName::parse(domain).unwrap();
-        let report = self
-            .delegation
+        let report = delegation
             .probe(&name, &[], &[])
             .await
             .unwrap_or_else(|e| panic!("delegation of {domain}: {e}"));
@@ -291,6 +338,21 @@ async fn dnssec_from_our_own_root_to_each_domain() {
     assert!(problem(&view).contains("ns2.stale.test"), "{view:?}");
     assert!(!problem(&view).contains("ns1.stale.test"), "{view:?}");
     assert_eq!(expires_at(&view), Some(1_580_515_200));
+
+    // Under a TLD the root proves unsigned (a signed NSEC, no DS): an
+    // insecure delegation, not a broken chain, though the domain is signed
+    // itself.
+    let (plain_delegation, plain) = world.plain_probers();
+    let view = world
+        .view_with(&plain_delegation, &plain, "site.plain")
+        .await;
+    assert_eq!(reason(&view), "InsecureParent", "site.plain: {view:?}");
+    assert!(!view.valid && view.dnskey_at_child && !view.ds_at_parent);
+    assert!(
+        problem(&view).contains("TLD plain. is not signed"),
+        "{view:?}"
+    );
+    assert!(dnssec::Reason::InsecureParent.is_insecure());
 
     // Another anchor than our root's KSK: nothing validates.
     let other: TrustAnchors = Keys::generate(".")

@@ -22,6 +22,22 @@
 //! from another, or from the expected set. Names compare in lower case
 //! without the trailing dot.
 //!
+//! **Glue** (RFC 9471): for each name server inside the domain itself
+//! (in-domain, `ns1.example.com` of `example.com`), the addresses in the
+//! parent's glue are compared with the `A` and `AAAA` records the domain's
+//! own servers serve for that name, asked of every address of every server
+//! in the same round as their `NS` (no extra round trip). A server whose
+//! authoritative set differs from the glue gives a `glueMismatch` line
+//! naming the name server, the glue, the served addresses and who serves
+//! them; in `status.health.delegation` these lines count as drift
+//! (`DelegationDrift` True, reason `Drift`), since resolvers reach the
+//! domain through the glue while the zone says otherwise (a renumbered
+//! server whose glue at the registry was never updated). A child that
+//! serves no address for the name, or does not answer with authority, is
+//! not compared (the latter is lame already). Name servers outside the
+//! domain (in the parent's zone but another domain's, or elsewhere) are
+//! the other domain's to keep and are not compared.
+//!
 //! [`assemble`] compares the views and does no I/O; [`Prober::probe`] asks
 //! the servers, over the dns checker's long-lived sockets, and calls it.
 
@@ -114,12 +130,21 @@ pub struct DelegationReport {
     pub drift: Vec<String>,
     /// One line per lame server: `<name>: <why>`.
     pub lame: Vec<String>,
+    /// One line per in-domain name server whose glue at the parent differs
+    /// from the addresses the domain's own servers serve for it (see the
+    /// module doc), naming both address sets and the servers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub glue_mismatch: Vec<String>,
 }
 
 impl DelegationReport {
-    /// No drift, no disagreement among the parent's servers, no lame server.
+    /// No drift, no disagreement among the parent's servers, no lame
+    /// server, no glue mismatch.
     pub fn is_healthy(&self) -> bool {
-        self.drift.is_empty() && self.parent_disagreement.is_empty() && self.lame.is_empty()
+        self.drift.is_empty()
+            && self.parent_disagreement.is_empty()
+            && self.lame.is_empty()
+            && self.glue_mismatch.is_empty()
     }
 }
 
@@ -166,11 +191,12 @@ impl ChildServer {
 }
 
 /// What `status.health.delegation` shows of `report`: its views, its lame
-/// servers, and as drift both its drift and its parent servers'
-/// disagreements.
+/// servers, and as drift its drift, its parent servers' disagreements and
+/// its glue mismatches.
 pub fn view(report: DelegationReport) -> super::DelegationView {
     let mut drift = report.drift;
     drift.extend(report.parent_disagreement);
+    drift.extend(report.glue_mismatch);
     super::DelegationView {
         parent: report.parent,
         registry: report.registry,
@@ -275,7 +301,88 @@ pub fn assemble(
         child,
         drift,
         lame,
+        glue_mismatch: Vec::new(),
     }
+}
+
+/// What one address of one of the domain's servers serves as the
+/// addresses of an in-domain name server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedAddresses {
+    /// The server asked, as the findings name it: its name, or `<name> at
+    /// <address>` when it has several addresses.
+    pub server: String,
+    /// The in-domain name server whose addresses were asked.
+    pub host: String,
+    /// Its `A` and `AAAA` records in the server's authoritative answers
+    /// (NXDOMAIN or NODATA: none); `None` when either answer was not
+    /// authoritative (a lame server: not compared).
+    pub addresses: Option<BTreeSet<IpAddr>>,
+}
+
+/// The glue mismatches: for each in-domain name server in `glue` (its
+/// addresses at the parent), the groups of servers in `served` whose
+/// authoritative, non-empty set of addresses for it differs from the glue,
+/// one line each, in the order the servers were asked. Pure.
+pub fn glue_mismatches(
+    glue: &BTreeMap<String, BTreeSet<IpAddr>>,
+    served: &[ServedAddresses],
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (host, at_parent) in glue {
+        let mut groups: Vec<(&BTreeSet<IpAddr>, Vec<&str>)> = Vec::new();
+        for answer in served.iter().filter(|s| s.host == *host) {
+            let Some(addresses) = answer.addresses.as_ref().filter(|a| !a.is_empty()) else {
+                continue;
+            };
+            match groups.iter_mut().find(|(set, _)| *set == addresses) {
+                Some((_, servers)) => servers.push(&answer.server),
+                None => groups.push((addresses, vec![&answer.server])),
+            }
+        }
+        for (addresses, servers) in groups.into_iter().filter(|(a, _)| *a != at_parent) {
+            lines.push(format!(
+                "the parent's glue for {host} ({}) differs from the addresses {} serve{} for it ({}): update the glue at your registrar or the address records in your zone so that they agree",
+                ip_list(at_parent),
+                servers.join(", "),
+                if servers.len() == 1 { "s" } else { "" },
+                ip_list(addresses),
+            ));
+        }
+    }
+    lines
+}
+
+fn ip_list(ips: &BTreeSet<IpAddr>) -> String {
+    ips.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The addresses of `host` in a server's answer to `host A` or `host
+/// AAAA`: `Some` (maybe empty) when the answer is authoritative NOERROR or
+/// NXDOMAIN, else `None`.
+fn read_served_addresses(host: &Name, answer: &Result<Message, AskError>) -> Option<Vec<IpAddr>> {
+    let message = answer.as_ref().ok()?;
+    let code = message.metadata.response_code;
+    if !message.metadata.authoritative
+        || !matches!(code, ResponseCode::NoError | ResponseCode::NXDomain)
+    {
+        return None;
+    }
+    Some(
+        message
+            .answers
+            .iter()
+            .filter(|r| r.name == *host)
+            .filter_map(|r| match &r.data {
+                RData::A(a) => Some(IpAddr::V4(a.0)),
+                RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
+                _ => None,
+            })
+            .collect(),
+    )
 }
 
 /// The parent's set (`None` when no server answered) and a line per group
@@ -656,17 +763,44 @@ impl Prober {
             .flat_map(|a| a.nameservers.iter().cloned())
             .chain(name_set(registry))
             .collect();
-        let child = join_all(
+        // In-domain name servers with glue: their addresses are asked of
+        // the domain's servers too.
+        let in_domain: BTreeMap<String, BTreeSet<IpAddr>> = glue
+            .iter()
+            .filter(|(host, _)| Name::from_ascii(host.as_str()).is_ok_and(|h| name.zone_of(&h)))
+            .map(|(host, ips)| (host.clone(), ips.iter().copied().collect()))
+            .collect();
+        let in_domain_names: Vec<(String, Name)> = in_domain
+            .keys()
+            .filter_map(|host| Some((host.clone(), fqdn(host).ok()?)))
+            .collect();
+        let asked = join_all(
             hosts
                 .into_iter()
-                .map(|host| self.ask_child(host, &name, &glue)),
+                .map(|host| self.ask_child(host, &name, &glue, &in_domain_names)),
         )
         .await;
-        Ok(assemble(parent_servers, registry, child, expected))
+        let mut child = Vec::with_capacity(asked.len());
+        let mut served = Vec::new();
+        for (server, addresses) in asked {
+            child.push(server);
+            served.extend(addresses);
+        }
+        let mut report = assemble(parent_servers, registry, child, expected);
+        report.glue_mismatch = glue_mismatches(&in_domain, &served);
+        Ok(report)
     }
 
-    /// Asks every address of the name server `host` for `domain NS`.
-    async fn ask_child(&self, host: String, domain: &Name, glue: &Glue) -> ChildServer {
+    /// Asks every address of the name server `host` for `domain NS`, and
+    /// for the addresses of each of `in_domain` (the in-domain name servers
+    /// with glue).
+    async fn ask_child(
+        &self,
+        host: String,
+        domain: &Name,
+        glue: &Glue,
+        in_domain: &[(String, Name)],
+    ) -> (ChildServer, Vec<ServedAddresses>) {
         let addresses = match glue.get(&host) {
             Some(ips) => Ok(ips.clone()),
             None => self
@@ -677,17 +811,47 @@ impl Prober {
                 .map_err(|e| e.to_string()),
         };
         let Ok(ips) = &addresses else {
-            return child_server(host, addresses, Vec::new());
+            return (child_server(host, addresses, Vec::new()), Vec::new());
         };
         let ips = one_family(ips);
         let deadline = Instant::now() + self.settings.timeout;
-        let answers = join_all(ips.iter().map(|ip| async move {
+        let several = ips.len() > 1;
+        let host = &host;
+        let asked = join_all(ips.iter().map(|ip| async move {
             let server = SocketAddr::new(*ip, self.settings.nameserver_port);
-            let answer = self.dns.ask(server, domain, RecordType::NS, deadline).await;
-            (*ip, read_child_answer(domain, &answer))
+            let label = if several {
+                format!("{host} at {ip}")
+            } else {
+                host.clone()
+            };
+            let (answer, served) = tokio::join!(
+                self.dns.ask(server, domain, RecordType::NS, deadline),
+                join_all(in_domain.iter().map(|(ns, ns_name)| {
+                    let label = label.clone();
+                    async move {
+                        let (a, aaaa) = tokio::join!(
+                            self.dns.ask(server, ns_name, RecordType::A, deadline),
+                            self.dns.ask(server, ns_name, RecordType::AAAA, deadline),
+                        );
+                        let addresses = read_served_addresses(ns_name, &a)
+                            .zip(read_served_addresses(ns_name, &aaaa))
+                            .map(|(a, aaaa)| a.into_iter().chain(aaaa).collect());
+                        ServedAddresses {
+                            server: label,
+                            host: ns.clone(),
+                            addresses,
+                        }
+                    }
+                })),
+            );
+            ((*ip, read_child_answer(domain, &answer)), served)
         }))
         .await;
-        child_server(host, Ok(ips), answers)
+        let (answers, served): (Vec<_>, Vec<_>) = asked.into_iter().unzip();
+        (
+            child_server(host.clone(), Ok(ips), answers),
+            served.into_iter().flatten().collect(),
+        )
     }
 }
 
@@ -750,6 +914,7 @@ mod tests {
             child: vec![child("ns1.example.test", &["ns1.example.test"]), lame],
             drift: names(&["the registry lists ns1.example.test"]),
             lame: names(&["ns2.example.test: not authoritative"]),
+            glue_mismatch: names(&["the parent's glue for ns1.example.test differs"]),
         };
         let view = view(report);
         assert_eq!(
@@ -778,7 +943,8 @@ mod tests {
             view.drift,
             names(&[
                 "the registry lists ns1.example.test",
-                "192.0.2.53:53 gives ns1.example.test"
+                "192.0.2.53:53 gives ns1.example.test",
+                "the parent's glue for ns1.example.test differs"
             ])
         );
         assert_eq!(view.lame, names(&["ns2.example.test: not authoritative"]));
@@ -786,6 +952,82 @@ mod tests {
             super::view(DelegationReport::default()),
             crate::health::DelegationView::default()
         );
+    }
+
+    #[test]
+    fn glue_is_compared_with_the_authoritative_addresses_served() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let set = |ips: &[&str]| ips.iter().map(|s| ip(s)).collect::<BTreeSet<_>>();
+        let glue = BTreeMap::from([
+            ("ns1.example.test".to_owned(), set(&["192.0.2.1"])),
+            (
+                "ns2.example.test".to_owned(),
+                set(&["192.0.2.2", "2001:db8::2"]),
+            ),
+        ]);
+        let served = |server: &str, host: &str, addresses: Option<&[&str]>| ServedAddresses {
+            server: server.to_owned(),
+            host: host.to_owned(),
+            addresses: addresses.map(set),
+        };
+        // Agreeing, lame (None) and address-less answers give nothing.
+        let quiet = [
+            served("ns1.example.test", "ns1.example.test", Some(&["192.0.2.1"])),
+            served("ns2.example.test", "ns1.example.test", None),
+            served("ns3.example.test", "ns1.example.test", Some(&[])),
+            served(
+                "ns1.example.test",
+                "ns2.example.test",
+                Some(&["2001:db8::2", "192.0.2.2"]),
+            ),
+        ];
+        assert_eq!(glue_mismatches(&glue, &quiet), Vec::<String>::new());
+        // Two servers serve another address for ns1; one lacks ns2's AAAA.
+        let drifted = [
+            served("ns1.example.test", "ns1.example.test", Some(&["192.0.2.9"])),
+            served("ns2.example.test", "ns1.example.test", Some(&["192.0.2.9"])),
+            served("ns1.example.test", "ns2.example.test", Some(&["192.0.2.2"])),
+        ];
+        assert_eq!(
+            glue_mismatches(&glue, &drifted),
+            [
+                "the parent's glue for ns1.example.test (192.0.2.1) differs from the addresses \
+                 ns1.example.test, ns2.example.test serve for it (192.0.2.9): update the glue at \
+                 your registrar or the address records in your zone so that they agree",
+                "the parent's glue for ns2.example.test (192.0.2.2, 2001:db8::2) differs from the \
+                 addresses ns1.example.test serves for it (192.0.2.2): update the glue at your \
+                 registrar or the address records in your zone so that they agree",
+            ]
+        );
+        // Only names with glue are compared.
+        assert!(glue_mismatches(&BTreeMap::new(), &drifted).is_empty());
+    }
+
+    #[test]
+    fn served_addresses_need_an_authoritative_answer() {
+        let host = Name::from_ascii("ns1.example.test.").unwrap();
+        let mut message = Message::new(1, MessageType::Response, OpCode::Query);
+        message.metadata.authoritative = true;
+        message.answers.push(Record::from_rdata(
+            host.clone(),
+            300,
+            RData::A(A("192.0.2.9".parse().unwrap())),
+        ));
+        assert_eq!(
+            read_served_addresses(&host, &Ok(message.clone())),
+            Some(vec!["192.0.2.9".parse().unwrap()])
+        );
+        message.metadata.authoritative = false;
+        assert_eq!(read_served_addresses(&host, &Ok(message.clone())), None);
+        message.metadata.authoritative = true;
+        message.answers.clear();
+        message.metadata.response_code = ResponseCode::NXDomain;
+        assert_eq!(
+            read_served_addresses(&host, &Ok(message.clone())),
+            Some(vec![])
+        );
+        message.metadata.response_code = ResponseCode::Refused;
+        assert_eq!(read_served_addresses(&host, &Ok(message)), None);
     }
 
     fn parent(server: &str, nameservers: &[&str]) -> ParentAnswer {

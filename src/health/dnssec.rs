@@ -35,6 +35,15 @@
 //!   agree (RFC 4034 §5.1); a DS whose algorithm or digest type is not
 //!   supported is ignored, and a parent with only such DS records makes the
 //!   domain insecure (RFC 4035 §5.2), reported as `NotDelegatedSecurely`.
+//! - A TLD without a DS at the root is an insecure delegation (RFC 4035
+//!   §4.3, §5.2), not a broken chain, when the root's answer proves the
+//!   absence: NODATA with the root's NSEC at the TLD's name whose type
+//!   bitmap has NS and neither DS nor SOA (RFC 6840 §4.4), signed validly
+//!   by the root's keys. Every domain under it is then `InsecureParent`.
+//!   Without that proof (no NSEC, an unsigned or bad one, NSEC3, which the
+//!   root does not use and is not checked here) the missing DS is bogus:
+//!   `ChainBroken`. A root that does not answer stays an error (not
+//!   checked).
 //! - `signatureExpiresAt` is the earliest expiry of the domain's own
 //!   signatures (over its DNSKEY and NS RRsets, at every server); the
 //!   registry's signature over the DS is not the owner's to renew.
@@ -98,6 +107,12 @@ pub enum Reason {
     SignatureNotYetValid,
     /// The chain from the trust anchors to the TLD does not validate.
     ChainBroken,
+    /// The TLD itself is not signed: the root proves (signed NSEC) that it
+    /// has no DS for it, an insecure delegation (RFC 4035 §4.3).
+    /// Resolvers answer for every domain under it without validating, so
+    /// the domain cannot be secure whatever it publishes. Like `Unsigned`,
+    /// a problem only with `dnssec: Required`.
+    InsecureParent,
 }
 
 impl Reason {
@@ -114,6 +129,7 @@ impl Reason {
             Self::SignatureExpired => "SignatureExpired",
             Self::SignatureNotYetValid => "SignatureNotYetValid",
             Self::ChainBroken => "ChainBroken",
+            Self::InsecureParent => "InsecureParent",
         }
     }
 
@@ -130,6 +146,7 @@ impl Reason {
             Self::SignatureExpired,
             Self::SignatureNotYetValid,
             Self::ChainBroken,
+            Self::InsecureParent,
         ]
         .into_iter()
         .find(|r| r.as_str() == text)
@@ -138,7 +155,10 @@ impl Reason {
     /// Insecure rather than broken: resolvers answer for the domain without
     /// validating it. A problem only with `dnssec: Required`.
     pub fn is_insecure(self) -> bool {
-        matches!(self, Self::Unsigned | Self::NotDelegatedSecurely)
+        matches!(
+            self,
+            Self::Unsigned | Self::NotDelegatedSecurely | Self::InsecureParent
+        )
     }
 }
 
@@ -213,6 +233,32 @@ pub struct TrustedKeys {
     /// Unix seconds (RRSIG serial time) of the earliest expiration among
     /// the signatures of the chain down to these keys.
     pub expires: u32,
+}
+
+/// Why no key of the TLD is trusted: the chain above the domain breaks,
+/// or provably ends (the TLD is not signed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Untrusted {
+    /// The chain does not validate (bogus, RFC 4035 §5.5): why, as a
+    /// sentence.
+    Broken(String),
+    /// The root proves with a signed NSEC that it has no DS for the TLD
+    /// (an insecure delegation, RFC 4035 §4.3): what, as a sentence.
+    Insecure(String),
+}
+
+impl std::fmt::Display for Untrusted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Broken(why) | Self::Insecure(why) => f.write_str(why),
+        }
+    }
+}
+
+impl From<String> for Untrusted {
+    fn from(why: String) -> Self {
+        Self::Broken(why)
+    }
 }
 
 /// One thing wrong.
@@ -518,14 +564,16 @@ pub fn anchored_at(anchors: &TrustAnchors, tld: &Name, tld_dnskey: &Message) -> 
 /// `None`).
 ///
 /// # Errors
-/// Why the chain breaks, as a sentence.
+/// [`Untrusted::Broken`]: why the chain breaks, as a sentence;
+/// [`Untrusted::Insecure`]: the root proves the TLD has no DS
+/// ([`insecure_delegation`]).
 pub fn chain(
     anchors: &TrustAnchors,
     tld: &Name,
     tld_dnskey: &Message,
     above: Option<(&Message, &Message)>,
     now: u32,
-) -> Result<TrustedKeys, String> {
+) -> Result<TrustedKeys, Untrusted> {
     if anchored_at(anchors, tld, tld_dnskey) {
         let (keys, expires) = zone_keys(tld, tld_dnskey, Trust::Anchors(anchors), now)?;
         return Ok(TrustedKeys {
@@ -535,7 +583,7 @@ pub fn chain(
         });
     }
     let Some((root_dnskey, tld_ds)) = above else {
-        return Err(format!("no key of {tld} is a trust anchor"));
+        return Err(format!("no key of {tld} is a trust anchor").into());
     };
     let root = Name::root();
     let (root_keys, root_expires) = zone_keys(&root, root_dnskey, Trust::Anchors(anchors), now)?;
@@ -548,9 +596,13 @@ pub fn chain(
     }
     let ds = ds_records(&tld_ds.answers, tld);
     if ds.is_empty() {
-        return Err(format!(
-            "the root has no DS for {tld}: the TLD is not signed"
-        ));
+        let root_refs: Vec<&DNSKEY> = root_keys.iter().collect();
+        return Err(match insecure_delegation(tld_ds, tld, &root_refs, now) {
+            Ok(()) => Untrusted::Insecure(format!(
+                "the TLD {tld} is not signed (the root proves it has no DS for it): resolvers accept every domain under it without validating"
+            )),
+            Err(why) => Untrusted::Broken(format!("the root has no DS for {tld}, {why}")),
+        });
     }
     let root_refs: Vec<&DNSKEY> = root_keys.iter().collect();
     let ds_expires = match check_rrset(&tld_ds.answers, tld, RecordType::DS, &root, &root_refs, now)
@@ -558,7 +610,8 @@ pub fn chain(
         Signed::Valid(at) => at,
         other => {
             return Err(issue(&other, &format!("the DS RRset of {tld} in the root"))
-                .map_or_else(String::new, |i| i.message));
+                .map_or_else(String::new, |i| i.message)
+                .into());
         }
     };
     let (keys, tld_expires) = zone_keys(tld, tld_dnskey, Trust::Ds(&ds), now)?;
@@ -568,6 +621,61 @@ pub fn chain(
         keys,
         expires,
     })
+}
+
+/// Whether `answer` (the root's answer to `DS <tld>`, with DO=1) proves that
+/// the root has no DS for `tld`, the delegation of an unsigned TLD (RFC
+/// 4035 §5.2): NODATA, with an NSEC owned by `tld` in the authority section
+/// whose bitmap has NS and neither DS nor SOA (the parent side of the cut,
+/// RFC 6840 §4.4), signed validly at `now` by one of `root_keys`.
+///
+/// # Errors
+/// What is missing from the proof, as the end of a sentence ("and …").
+pub fn insecure_delegation(
+    answer: &Message,
+    tld: &Name,
+    root_keys: &[&DNSKEY],
+    now: u32,
+) -> Result<(), String> {
+    if answer.metadata.response_code != ResponseCode::NoError {
+        return Err(format!(
+            "and answers {} for it",
+            answer.metadata.response_code
+        ));
+    }
+    let authority = &answer.authorities;
+    let nsec = authority.iter().find_map(|r| match &r.data {
+        RData::DNSSEC(DNSSECRData::NSEC(nsec)) if r.name == *tld => Some(nsec),
+        _ => None,
+    });
+    let Some(nsec) = nsec else {
+        return Err("and no NSEC proves that it has none".to_owned());
+    };
+    let types = nsec.type_set();
+    if types.contains(RecordType::DS)
+        || !types.contains(RecordType::NS)
+        || types.contains(RecordType::SOA)
+    {
+        return Err(
+            "and its NSEC at the TLD's name is not that of an unsigned delegation (NS without DS and SOA)"
+                .to_owned(),
+        );
+    }
+    match check_rrset(
+        authority,
+        tld,
+        RecordType::NSEC,
+        &Name::root(),
+        root_keys,
+        now,
+    ) {
+        Signed::Valid(_) => Ok(()),
+        other => Err(format!(
+            "and {}",
+            issue(&other, &format!("the NSEC of {tld} in the root"))
+                .map_or_else(String::new, |i| i.message)
+        )),
+    }
 }
 
 fn key_tags(keys: &[DNSKEY]) -> String {
@@ -648,15 +756,16 @@ fn earliest(a: Option<u32>, b: u32) -> u32 {
 
 /// The DNSSEC view of `domain` from its parent's answers to `DS <domain>`
 /// (`parent`), its own servers' answers (`child`), the parent zone's
-/// validated keys (`parent_keys`; `Err`: the chain above is broken, why)
+/// validated keys (`parent_keys`; `Err`: why the chain above breaks, or
+/// that the TLD is provably unsigned)
 /// at `now` (Unix seconds). Pure.
 ///
-/// The view's `reason` is the worst finding (in the order of [`Reason`],
-/// `ChainBroken` first); its `problem` lists every finding, each naming
-/// the server.
+/// The view's `reason` is the worst finding (`ChainBroken` first, see
+/// `severity`); its `problem` lists every finding, each naming the server.
+/// Under a provably unsigned TLD the one finding is `InsecureParent`.
 pub fn assess(
     domain: &Name,
-    parent_keys: &Result<TrustedKeys, String>,
+    parent_keys: &Result<TrustedKeys, Untrusted>,
     parent: &[Answer],
     child: &[ChildAnswers],
     now: u32,
@@ -709,9 +818,15 @@ pub fn assess(
     let usable_ds: Vec<DS> = ds.iter().filter(|d| supported(d)).cloned().collect();
     let mut matched = false;
     match parent_keys {
-        Err(why) => issues.push(Issue::new(
+        Err(Untrusted::Broken(why)) => issues.push(Issue::new(
             Reason::ChainBroken,
             format!("the chain of trust from the trust anchors breaks above the domain: {why}"),
+        )),
+        Err(Untrusted::Insecure(why)) => issues.push(Issue::new(
+            Reason::InsecureParent,
+            format!(
+                "{why}: the domain cannot be secure under it (DS at the parent {ds_at_parent}, DNSKEY at the domain {dnskey_at_child})"
+            ),
         )),
         Ok(_) if !ds_at_parent && !dnskey_at_child => issues.push(Issue::new(
             Reason::Unsigned,
@@ -873,13 +988,14 @@ fn severity(reason: Reason) -> u8 {
         Reason::Valid => 0,
         Reason::Unsigned => 1,
         Reason::NotDelegatedSecurely => 2,
-        Reason::SignatureNotYetValid => 3,
-        Reason::SignatureExpired => 4,
-        Reason::SignatureMissing => 5,
-        Reason::SignatureInvalid => 6,
-        Reason::MissingDnskey => 7,
-        Reason::DsMismatch => 8,
-        Reason::ChainBroken => 9,
+        Reason::InsecureParent => 3,
+        Reason::SignatureNotYetValid => 4,
+        Reason::SignatureExpired => 5,
+        Reason::SignatureMissing => 6,
+        Reason::SignatureInvalid => 7,
+        Reason::MissingDnskey => 8,
+        Reason::DsMismatch => 9,
+        Reason::ChainBroken => 10,
     }
 }
 
@@ -1016,7 +1132,7 @@ impl Prober {
         &self,
         tld: &str,
         servers: &[SocketAddr],
-    ) -> Result<Result<TrustedKeys, String>, Error> {
+    ) -> Result<Result<TrustedKeys, Untrusted>, Error> {
         let now = Instant::now();
         if let Some((_, keys)) = self
             .tlds

@@ -212,7 +212,8 @@ pub struct DnssecView {
     /// The finding in one word, as the `DNSSECValid` condition's reason:
     /// `Valid`, `Unsigned`, `NotDelegatedSecurely`, `MissingDNSKEY`,
     /// `DSMismatch`, `SignatureExpired`, `SignatureNotYetValid`,
-    /// `SignatureInvalid`, `SignatureMissing` or `ChainBroken`.
+    /// `SignatureInvalid`, `SignatureMissing`, `ChainBroken` or
+    /// `InsecureParent`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }

@@ -603,19 +603,22 @@ fn the_dnssec_reason_is_the_views_and_only_insecure_states_depend_on_the_policy(
             let message = &state.condition(DNSSEC_VALID).unwrap().message;
             assert!(message.contains("at ns2.example.com"), "{message}");
         }
-        let mut facts = healthy_facts();
-        facts.dnssec = Some(view("NotDelegatedSecurely"));
-        let state = first(&spec, &facts).0;
-        assert_eq!(
-            status_and_reason(&state, DNSSEC_VALID),
-            pair("False", "NotDelegatedSecurely")
-        );
-        let healthy = status_and_reason(&state, HEALTHY).0;
-        assert_eq!(
-            healthy == "True",
-            policy == DnssecPolicy::Optional,
-            "{policy:?}: {healthy}"
-        );
+        // Insecure, not broken: unhealthy only with `Required`.
+        for reason in ["NotDelegatedSecurely", "InsecureParent"] {
+            let mut facts = healthy_facts();
+            facts.dnssec = Some(view(reason));
+            let state = first(&spec, &facts).0;
+            assert_eq!(
+                status_and_reason(&state, DNSSEC_VALID),
+                pair("False", reason)
+            );
+            let healthy = status_and_reason(&state, HEALTHY).0;
+            assert_eq!(
+                healthy == "True",
+                policy == DnssecPolicy::Optional,
+                "{policy:?} {reason}: {healthy}"
+            );
+        }
     }
     let mut facts = healthy_facts();
     facts.dnssec = Some(DnssecView {

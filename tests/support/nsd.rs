@@ -566,10 +566,22 @@ pub struct TldServers {
 impl TldServers {
     /// Starts `count` nsd serving `zone` and waits until each answers.
     pub fn start(zone: &Zone, count: usize) -> Self {
+        Self::start_with(zone, &[], count)
+    }
+
+    /// Starts `count` nsd serving `zone` (the one [`TldServers::change`]
+    /// edits) and `also` (fixed, e.g. the root zone above the TLD: nsd
+    /// answers `DS <tld>` from the parent zone it also serves), and waits
+    /// until each answers for all of them.
+    pub fn start_with(zone: &Zone, also: &[Zone], count: usize) -> Self {
         assert!(count > 0, "a TLD needs at least one server");
         let servers = std::thread::scope(|scope| {
             let starting: Vec<_> = (0..count)
-                .map(|_| scope.spawn(|| Nsd::start(zone.clone())))
+                .map(|_| {
+                    scope.spawn(|| {
+                        Nsd::start_on(zone.clone(), also, IpAddr::V4(Ipv4Addr::LOCALHOST), None)
+                    })
+                })
                 .collect();
             starting
                 .into_iter()

@@ -5,6 +5,11 @@
 //! HTTP stub acting as the user's domain API (`/domains`) and callback
 //! receiver (`/callback`). Domains can be registered and dropped while an
 //! operator runs against it.
+//!
+//! [`World::start_signed`] makes it a DNSSEC world: `test.` is signed, and
+//! the same two servers also serve a signed root zone of its own (with the
+//! DS of `test.`), so that `DNSKEY .` and `DS test.` asked of the servers in
+//! `DNS_RESOLVERS` validate from [`World::trust_anchor`].
 
 use std::{net::IpAddr, time::Duration};
 
@@ -12,7 +17,7 @@ use serde_json::json;
 
 use super::{
     http_stub::{HttpStub, Recorded, Reply},
-    nsd::{Nsd, TldServers, Zone},
+    nsd::{Keys, Nsd, TldServers, Validity, Zone},
     rdap_srv::{DomainSpec, RdapSrv},
     whois_server::{Reply as WhoisReply, WhoisServer},
 };
@@ -33,6 +38,26 @@ pub struct World {
     pub whois: WhoisServer,
     /// Domain API and callback receiver.
     pub api: HttpStub,
+    /// The keys of the root and of `test.` when the world is signed
+    /// ([`World::start_signed`]).
+    pub signing: Option<Signing>,
+}
+
+/// The DNSSEC keys of a signed world.
+pub struct Signing {
+    /// The root zone's: its KSK is the trust anchor.
+    pub root: Keys,
+    /// `test.`'s: the root's DS names its KSK.
+    pub tld: Keys,
+}
+
+/// How an owned domain is signed ([`World::register_owned_signed`]).
+pub struct OwnedSigning<'a> {
+    /// The keys its zone is signed with.
+    pub keys: &'a Keys,
+    /// The DS data the parent publishes (`tag alg digest-type digest`):
+    /// `keys.ds()` for a secure delegation, another key's for a mismatch.
+    pub ds: String,
 }
 
 /// A registered name's WHOIS record.
@@ -72,8 +97,39 @@ fn whois_free(name: &str) -> String {
 impl World {
     /// Starts every server with no domain registered.
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// [`World::start`], with `test.` signed and a signed root zone of its
+    /// own served beside it (see the module doc). Signatures are valid for
+    /// ldns's default four weeks.
+    pub async fn start_signed() -> Self {
+        let signing = tokio::task::spawn_blocking(|| Signing {
+            root: Keys::generate("."),
+            tld: Keys::generate("test"),
+        })
+        .await
+        .expect("generate keys");
+        Self::start_with(Some(signing)).await
+    }
+
+    async fn start_with(signing: Option<Signing>) -> Self {
+        let (zone, also) = match &signing {
+            None => (Zone::new("test"), Vec::new()),
+            Some(keys) => {
+                let servers = ["ns1.nic.test", "ns2.nic.test"];
+                let root = Zone::root(&servers)
+                    .delegate("test", &servers)
+                    .ds("test", &keys.tld.ds())
+                    .signed(&keys.root, Validity::default());
+                (
+                    Zone::new("test").signed(&keys.tld, Validity::default()),
+                    vec![root],
+                )
+            }
+        };
         let nsd =
-            tokio::task::spawn_blocking(|| TldServers::start(&Zone::new("test"), TLD_SERVERS))
+            tokio::task::spawn_blocking(move || TldServers::start_with(&zone, &also, TLD_SERVERS))
                 .await
                 .expect("start nsd");
         let rdap = RdapSrv::start().await;
@@ -85,6 +141,7 @@ impl World {
             rdap,
             whois,
             api,
+            signing,
         };
         world.set_domain_list(&json!({"domains": []}));
         world
@@ -114,23 +171,52 @@ impl World {
     /// Registers `name` the way an owner keeps it: registry-locked (the
     /// three `server*Prohibited` statuses), expiring on 2027-01-15, with
     /// `ns1.<name>` as its name server: glue at the parent and an nsd on
-    /// `ip`:`port` serving the domain's own zone with authority. The returned
+    /// `ip`:`port` serving the domain's own zone with authority (and the
+    /// same address for `ns1.<name>`). The returned
     /// server runs until dropped.
     pub async fn register_owned(&self, name: &str, ip: IpAddr, port: u16) -> Nsd {
+        self.register_owned_with(name, ip, port, None).await
+    }
+
+    /// [`World::register_owned`] with the domain's zone signed with
+    /// `signing.keys` and `signing.ds` published at the parent (in a
+    /// world started with [`World::start_signed`]).
+    pub async fn register_owned_signed(
+        &self,
+        name: &str,
+        ip: IpAddr,
+        port: u16,
+        signing: OwnedSigning<'_>,
+    ) -> Nsd {
+        self.register_owned_with(name, ip, port, Some(signing))
+            .await
+    }
+
+    async fn register_owned_with(
+        &self,
+        name: &str,
+        ip: IpAddr,
+        port: u16,
+        signing: Option<OwnedSigning<'_>>,
+    ) -> Nsd {
         let ns = format!("ns1.{name}");
         let (zone_name, ns_for_zone) = (name.to_owned(), ns.clone());
         let child = tokio::task::block_in_place(|| {
-            let child = Nsd::start_on(
-                Zone::child(&zone_name, &[&ns_for_zone]),
-                &[],
-                ip,
-                Some(port),
-            );
+            // The zone serves its server's address too, the glue's twin.
+            let mut own = Zone::child(&zone_name, &[&ns_for_zone]).address(&ns_for_zone, ip);
+            if let Some(signing) = &signing {
+                own = own.signed(signing.keys, Validity::default());
+            }
+            let child = Nsd::start_on(own, &[], ip, Some(port));
             self.nsd.change(|zone| {
                 let parent = std::mem::replace(zone, Zone::new("test"));
-                *zone = parent
+                let mut parent = parent
                     .delegate(&zone_name, &[&ns_for_zone])
                     .address(&ns_for_zone, ip);
+                if let Some(signing) = &signing {
+                    parent = parent.ds(&zone_name, &signing.ds);
+                }
+                *zone = parent;
             });
             child
         });
@@ -149,6 +235,13 @@ impl World {
     /// a half-done migration.
     pub async fn change_registry_nameservers(&self, name: &str, nameservers: &[&str]) {
         self.rdap.add_domain(&owned_object(name, nameservers)).await;
+    }
+
+    /// The trust anchor of a signed world ([`World::start_signed`]): its
+    /// root's KSK as a zone-file DNSKEY line, what `DNSSEC_TRUST_ANCHORS`
+    /// takes. `None` for an unsigned world.
+    pub fn trust_anchor(&self) -> Option<String> {
+        self.signing.as_ref().map(|keys| keys.root.ksk_dnskey())
     }
 
     /// A name that is not registered anywhere answers "not found" in WHOIS.

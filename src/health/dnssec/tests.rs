@@ -5,7 +5,7 @@ use hickory_proto::{
     dnssec::{
         Algorithm, DigestType, DnssecSigner, SigningKey, TBS,
         crypto::EcdsaSigningKey,
-        rdata::{DNSSECRData, SigInput},
+        rdata::{DNSSECRData, NSEC, SigInput},
     },
     op::{MessageType, OpCode},
     rr::rdata::NS,
@@ -150,7 +150,7 @@ impl World {
         }
     }
 
-    fn chain(&self, anchors: &TrustAnchors) -> Result<TrustedKeys, String> {
+    fn chain(&self, anchors: &TrustAnchors) -> Result<TrustedKeys, Untrusted> {
         let root_dnskey = answer(signed(
             vec![self.root.record(".")],
             &self.root,
@@ -450,13 +450,101 @@ fn reasons_round_trip_and_only_unsigned_states_are_insecure() {
         "SignatureExpired",
         "SignatureNotYetValid",
         "ChainBroken",
+        "InsecureParent",
     ] {
         let reason = Reason::parse(text).unwrap();
         assert_eq!(reason.as_str(), text);
         assert_eq!(
             reason.is_insecure(),
-            matches!(text, "Unsigned" | "NotDelegatedSecurely")
+            matches!(text, "Unsigned" | "NotDelegatedSecurely" | "InsecureParent")
         );
     }
     assert_eq!(Reason::parse("Invalid"), None);
+}
+
+/// The root's NODATA answer to `DS test.` with `authority` (its NSEC and
+/// RRSIG, or not).
+fn nodata(authority: Vec<Record>) -> Message {
+    let mut message = answer(Vec::new());
+    message.authorities = authority;
+    message
+}
+
+fn nsec_record(owner: &str, next: &str, types: &[RecordType]) -> Record {
+    Record::from_rdata(
+        name(owner),
+        300,
+        RData::DNSSEC(DNSSECRData::NSEC(NSEC::new(
+            name(next),
+            types.iter().copied(),
+        ))),
+    )
+}
+
+#[test]
+fn only_a_signed_nsec_at_the_cut_proves_an_unsigned_tld() {
+    let w = World::new();
+    let keys = [&w.root.dnskey];
+    let tld = name("test.");
+    let delegation = [RecordType::NS, RecordType::NSEC, RecordType::RRSIG];
+    let proof = |types: &[RecordType], key: &Key| {
+        nodata(signed(
+            vec![nsec_record("test.", "zz.", types)],
+            key,
+            NOW - DAY,
+            NOW + DAY,
+        ))
+    };
+    // The root's signed NSEC at test.: NS, no DS, no SOA. Insecure.
+    assert_eq!(
+        insecure_delegation(&proof(&delegation, &w.root), &tld, &keys, NOW),
+        Ok(())
+    );
+    // No NSEC at all (a stripped or unsigned answer): not a proof.
+    let why = insecure_delegation(&nodata(Vec::new()), &tld, &keys, NOW).unwrap_err();
+    assert!(why.contains("no NSEC"), "{why}");
+    // An NSEC signed by another key than the root's: not a proof.
+    let why = insecure_delegation(&proof(&delegation, &w.tld), &tld, &keys, NOW).unwrap_err();
+    assert!(why.contains("NSEC of test."), "{why}");
+    // The NSEC says there is a DS: the DS answer is missing it, bogus.
+    let with_ds = [RecordType::NS, RecordType::DS, RecordType::NSEC];
+    let why = insecure_delegation(&proof(&with_ds, &w.root), &tld, &keys, NOW).unwrap_err();
+    assert!(why.contains("unsigned delegation"), "{why}");
+    // An NXDOMAIN for the TLD proves nothing about a DS.
+    let mut nx = proof(&delegation, &w.root);
+    nx.metadata.response_code = ResponseCode::NXDomain;
+    assert!(insecure_delegation(&nx, &tld, &keys, NOW).is_err());
+
+    // In the chain: the proof makes the TLD insecure and the domain
+    // `InsecureParent`, an insecure (not broken) state.
+    let root_dnskey = answer(signed(
+        vec![w.root.record(".")],
+        &w.root,
+        NOW - DAY,
+        NOW + 10 * DAY,
+    ));
+    let unsigned_tld = answer(Vec::new());
+    let insecure = chain(
+        &w.anchors,
+        &tld,
+        &unsigned_tld,
+        Some((&root_dnskey, &proof(&delegation, &w.root))),
+        NOW,
+    );
+    assert!(
+        matches!(insecure, Err(Untrusted::Insecure(_))),
+        "{insecure:?}"
+    );
+    let view = assess(&name(DOMAIN), &insecure, &w.parent(&[]), &[], NOW);
+    assert_eq!(reason(&view), "InsecureParent", "{view:?}");
+    assert!(!view.valid);
+    // Without the proof: broken, as before.
+    let broken = chain(
+        &w.anchors,
+        &tld,
+        &unsigned_tld,
+        Some((&root_dnskey, &nodata(Vec::new()))),
+        NOW,
+    );
+    assert!(matches!(broken, Err(Untrusted::Broken(_))), "{broken:?}");
 }
