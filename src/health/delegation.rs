@@ -72,6 +72,16 @@ pub enum Error {
         /// The domain.
         domain: String,
     },
+    /// None of the parent's servers gave a usable answer (all timed out,
+    /// refused…): the operator cannot see the delegation, which says
+    /// nothing about the domain.
+    #[error("none of the parent's servers of {domain} answered: {errors}")]
+    ParentSilent {
+        /// The domain.
+        domain: String,
+        /// Each server's error, `<server>: <why>`, joined by `; `.
+        errors: String,
+    },
 }
 
 /// Local result alias.
@@ -251,8 +261,8 @@ pub fn assemble(
         for (set, who) in others {
             drift.push(format!(
                 "{}; {}.",
-                capitalised(&lists(who, set, &answering)),
-                lists(reference_who, reference, &answering)
+                capitalised(&lists(who, set, &answering, child.len())),
+                lists(reference_who, reference, &answering, child.len())
             ));
         }
     }
@@ -343,11 +353,12 @@ fn group<'a>(views: Vec<(Who<'a>, &'a [String])>) -> Vec<(&'a [String], Vec<Who<
 }
 
 /// "the parent and the child servers list a, b": the holders of a view
-/// and its set. The child servers are named only when they do not all
-/// (`answering`) hold it.
-fn lists(holders: &[Who], set: &[String], answering: &[&str]) -> String {
+/// and its set. The child servers are named only when those that answer
+/// (`answering`, of `children` in all) do not all hold it, so that no name
+/// is printed twice.
+fn lists(holders: &[Who], set: &[String], answering: &[&str], children: usize) -> String {
     let mut parts: Vec<String> = Vec::new();
-    let children: Vec<&str> = holders
+    let holders_children: Vec<&str> = holders
         .iter()
         .filter_map(|w| match w {
             Who::Child(name) => Some(*name),
@@ -360,19 +371,24 @@ fn lists(holders: &[Who], set: &[String], answering: &[&str]) -> String {
     if holders.contains(&Who::Registry) {
         parts.push("the registry".to_owned());
     }
-    match children.as_slice() {
+    let every_one = children == answering.len();
+    match holders_children.as_slice() {
         [] => {}
-        all if all.len() == answering.len() && all.len() > 1 => {
+        [_] if answering.len() == 1 && every_one => parts.push("the child server".to_owned()),
+        [_] if answering.len() == 1 => parts.push("the child server that answers".to_owned()),
+        all if all.len() == answering.len() && every_one => {
             parts.push("the child servers".to_owned());
         }
-        [_] if answering.len() == 1 => parts.push("the child server".to_owned()),
+        all if all.len() == answering.len() => {
+            parts.push("the child servers that answer".to_owned());
+        }
         [one] => parts.push(format!("the child server {one}")),
         some => parts.push(format!("the child servers {}", some.join(", "))),
     }
     if holders.contains(&Who::Expected) {
         parts.push("expectedNameservers".to_owned());
     }
-    let verb = if parts.len() == 1 && children.len() <= 1 {
+    let verb = if parts.len() == 1 && holders_children.len() <= 1 {
         "lists"
     } else {
         "list"
@@ -611,8 +627,9 @@ impl Prober {
     /// empty: unknown) and `expected` (empty: no expectation).
     ///
     /// # Errors
-    /// [`Error`] when the parent's servers cannot be found. Everything a
-    /// server does wrong is in the report instead.
+    /// [`Error`] when the parent's servers cannot be found, or none of them
+    /// answers (the caller keeps its previous view). Everything the
+    /// domain's own servers do wrong is in the report instead.
     pub async fn probe(
         &self,
         domain: &DomainName,
@@ -646,6 +663,17 @@ impl Prober {
             for (host, ips) in found {
                 glue.entry(host).or_default().extend(ips);
             }
+        }
+
+        if parent_servers.iter().all(|a| a.error.is_some()) {
+            return Err(Error::ParentSilent {
+                domain: domain.as_str().to_owned(),
+                errors: parent_servers
+                    .iter()
+                    .map(|a| format!("{}: {}", a.server, a.error.as_deref().unwrap_or("")))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            });
         }
 
         let hosts: BTreeSet<String> = parent_servers
