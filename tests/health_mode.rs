@@ -12,7 +12,7 @@ use std::{
 };
 
 use domain_monitor::{
-    health::{DELEGATION_DRIFT, EXPIRING_SOON, HEALTHY, REGISTRY_LOCKED},
+    health::{DELEGATION_DRIFT, DNSSEC_VALID, EXPIRING_SOON, HEALTHY, REGISTRY_LOCKED},
     resource::{HealthSpec, MonitoredDomain, MonitoredDomainSpec, RegistryLockPolicy},
 };
 use futures::{StreamExt, TryStreamExt};
@@ -233,6 +233,44 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
         0,
         "writes while nothing changed:\n{}",
         operator.log()
+    );
+
+    // DNSSEC asked for, but this world's resolvers refuse to give the
+    // root's keys: DNSSEC cannot be checked, so the domain is not called
+    // healthy until it is.
+    let dnssec = |policy: &str| serde_json::json!({"spec": {"health": {"dnssec": policy}}});
+    api.patch(
+        NAME,
+        &PatchParams::default(),
+        &Patch::Merge(&dnssec("Required")),
+    )
+    .await
+    .expect("require DNSSEC");
+    let md = wait_for(&api, "DNSSECValid", &operator, |md| {
+        condition(md, DNSSEC_VALID).is_some()
+    })
+    .await;
+    assert_eq!(condition(&md, DNSSEC_VALID), pair("Unknown", "NotChecked"));
+    assert_eq!(condition(&md, HEALTHY), pair("Unknown", "Pending"));
+    let healthy = message(&md, HEALTHY);
+    assert!(
+        healthy.contains("DNSSECValid (DNSSEC has not been checked yet)"),
+        "{healthy}"
+    );
+    api.patch(
+        NAME,
+        &PatchParams::default(),
+        &Patch::Merge(&dnssec("Ignore")),
+    )
+    .await
+    .expect("ignore DNSSEC");
+    wait_for(&api, "healthy again without DNSSEC", &operator, |md| {
+        condition(md, HEALTHY).is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+    assert!(
+        event_reasons(&ns).await.is_empty(),
+        "DNSSEC not known is no event"
     );
 
     // Renewed at the registry: one write, one Event.
