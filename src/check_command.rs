@@ -6,7 +6,9 @@
 //! [`health::evaluate`] on the facts one check gathers (the registry's
 //! answer, the delegation probe, the DNSSEC probe over the servers the
 //! delegation probe found), without a previous status, so there are no
-//! change events.
+//! change events. It runs in [`health::Mode::OneOff`]: a check without data
+//! says what this run found (the registry's answer, the probe's error),
+//! since no later check will fill it in.
 
 use std::{fmt::Write as _, time::Duration};
 
