@@ -6,7 +6,9 @@
 //! [`health::evaluate`] on the facts one check gathers (the registry's
 //! answer, the delegation probe, the DNSSEC probe over the servers the
 //! delegation probe found), without a previous status, so there are no
-//! change events.
+//! change events. It runs in [`health::Mode::OneOff`]: a check without data
+//! says what this run found (the registry's answer, the probe's error),
+//! since no later check will fill it in.
 
 use std::{fmt::Write as _, time::Duration};
 
@@ -17,9 +19,10 @@ use serde::Serialize;
 
 use crate::{
     check::layered::{Depth, Evaluation, LayeredChecker},
+    check::{CheckKind, CheckOutcome, CheckReport},
     config::OutputFormat,
     domain_name::DomainName,
-    health::{self, HealthFacts, HealthStatus, delegation::Prober},
+    health::{self, HealthFacts, HealthStatus, Mode, RunFindings, delegation::Prober},
     resource::{Availability, DnssecPolicy, HealthSpec},
     verdict::{self, Background},
 };
@@ -177,6 +180,19 @@ pub async fn health_report(
         }
         None => delegation_error = Some("no DNS checker is configured".to_owned()),
     }
+    facts.mode = Mode::OneOff(RunFindings {
+        registry: registry_finding(&evaluation.reports),
+        delegation: delegation_error
+            .clone()
+            .unwrap_or_else(|| "no answer".to_owned()),
+        dnssec: dnssec_error.clone().unwrap_or_else(|| {
+            if delegation_error.is_some() {
+                "the delegation, whose servers it asks, could not be probed".to_owned()
+            } else {
+                "no DNSSEC prober is configured".to_owned()
+            }
+        }),
+    });
     let report = health::evaluate(Some(&check.spec), &facts, None, None, Timestamp::now());
     let state = report.state.unwrap_or_default();
     HealthLine {
@@ -184,6 +200,34 @@ pub async fn health_report(
         conditions: state.conditions,
         delegation_error,
         dnssec_error,
+    }
+}
+
+/// What the registry's checks of this run said, when they gave no
+/// registration data: `rdap: <detail or error>; whois: …`, or why none was
+/// asked.
+fn registry_finding(reports: &[CheckReport]) -> String {
+    let said: Vec<String> = reports
+        .iter()
+        .filter(|r| matches!(r.kind, CheckKind::Rdap | CheckKind::Whois))
+        .filter(|r| r.outcome != CheckOutcome::Skipped)
+        .map(|r| {
+            let what = r.error.as_deref().unwrap_or(&r.detail);
+            let what = if what.is_empty() { "no record" } else { what };
+            if r.outcome == CheckOutcome::Registered {
+                format!(
+                    "{}: {what}, without registrar, expiry, statuses or name servers",
+                    r.kind
+                )
+            } else {
+                format!("{}: {} ({what})", r.kind, r.outcome.as_str())
+            }
+        })
+        .collect();
+    if said.is_empty() {
+        "no record (neither RDAP nor WHOIS was asked)".to_owned()
+    } else {
+        said.join("; ")
     }
 }
 

@@ -16,6 +16,8 @@ use support::{
 
 /// Where `ns1.owned.test` and `ns1.moved.test` listen.
 const CHILD: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 31);
+/// Where `ns1.bare.test` listens (on the same port as [`CHILD`]).
+const BARE_CHILD: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 32);
 
 async fn check(world: &World, args: &[&str]) -> Output {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_domain-monitor"));
@@ -169,8 +171,14 @@ async fn check_health(world: &World, port: u16, args: &[&str]) -> Output {
 async fn check_health_prints_the_health_report_of_each_domain() {
     let world = World::start().await;
     let (_child, port) = health_world(&world).await;
+    // Delegated to its own server, but the registry's object holds no
+    // registration data.
+    let _bare = world
+        .register_owned("bare.test", IpAddr::V4(BARE_CHILD), port)
+        .await;
+    world.rdap.add_domain(&DomainSpec::new("bare.test")).await;
 
-    let output = check_health(&world, port, &["owned.test", "moved.test"]).await;
+    let output = check_health(&world, port, &["owned.test", "moved.test", "bare.test"]).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
@@ -253,6 +261,36 @@ async fn check_health_prints_the_health_report_of_each_domain() {
         line(moved, "RegistryLocked").contains("NotLocked"),
         "{moved}"
     );
+    // Healthy names the failing condition in a few words; the drift's
+    // sentences and advice are DelegationDrift's alone.
+    let healthy = line(moved, "Healthy ");
+    assert!(
+        healthy.contains(
+            "Not healthy: DelegationDrift (the registry's name servers differ from the parent's"
+        ),
+        "{healthy}"
+    );
+    assert!(
+        drift.contains(
+            "The registry lists ns1.owned.test; the parent and the child server that answers \
+             list ns1.moved.test."
+        ) && drift.contains(" Set the name servers at your registrar"),
+        "{drift}"
+    );
+    assert!(!healthy.contains("Set the name servers"), "{healthy}");
+
+    // A one-off run says what the registry returned, not what a later check
+    // would do.
+    let bare = block("bare.test");
+    for condition in ["Healthy ", "RegistryLocked", "ExpiringSoon"] {
+        let text = line(bare, condition);
+        assert!(
+            text.contains("the registry returned no registration data: rdap:")
+                && !text.contains("not been asked")
+                && !text.contains("next registration check"),
+            "{text}"
+        );
+    }
 
     // A healthy domain alone: the run succeeds.
     let output = check_health(&world, port, &["owned.test"]).await;
@@ -274,8 +312,18 @@ async fn check_health_prints_the_health_report_of_each_domain() {
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     let dnssec = line(&stdout, "DNSSECValid");
     assert!(
-        dnssec.contains("Unknown") && dnssec.contains("NotChecked"),
+        dnssec.contains("Unknown")
+            && dnssec.contains("NotChecked")
+            && dnssec.contains("DNSSEC could not be probed: cannot fetch the keys of test."),
         "{dnssec}"
+    );
+    // DNSSEC is asked for and not known: the domain is not called healthy.
+    let healthy = line(&stdout, "Healthy ");
+    assert!(
+        healthy.contains("Unknown")
+            && healthy.contains("Pending")
+            && healthy.contains("DNSSECValid"),
+        "{healthy}"
     );
     let why = line(&stdout, "dnssec not probed:");
     assert!(

@@ -216,9 +216,8 @@ async fn delegation_views_from_parent_registry_and_child() {
     assert_eq!(
         report.drift,
         [
-            "registry (ns1.healthy.test, ns9.healthy.test) differs from parent and child servers \
-          ns.provider.example, ns1.healthy.test (ns.provider.example, ns1.healthy.test): \
-          extra ns9.healthy.test; missing ns.provider.example"
+            "The registry lists ns1.healthy.test, ns9.healthy.test; the parent and the child \
+          servers that answer list ns.provider.example, ns1.healthy.test."
         ],
         "registry only: {report:#?}"
     );
@@ -257,7 +256,8 @@ async fn delegation_views_from_parent_registry_and_child() {
     assert_eq!(
         report.parent_disagreement,
         [format!(
-            "{} delegates to ns1.healthy.test while {} delegates to ns.provider.example, ns1.healthy.test",
+            "Parent server {} delegates to ns1.healthy.test while server {} delegates to \
+             ns.provider.example, ns1.healthy.test.",
             world.parent_addr(1),
             world.parent_addr(0)
         )],
@@ -280,9 +280,8 @@ async fn delegation_views_from_parent_registry_and_child() {
     assert_eq!(
         report.drift,
         [
-            "parent, registry and child servers ns.provider.example, ns1.healthy.test \
-          (ns.provider.example, ns1.healthy.test) differs from the expected \
-          (ns1.healthy.test, ns2.healthy.test): extra ns.provider.example; missing ns2.healthy.test"
+            "The parent, the registry and the child servers list ns.provider.example, \
+          ns1.healthy.test; expectedNameservers lists ns1.healthy.test, ns2.healthy.test."
         ],
         "expected: {report:#?}"
     );

@@ -12,14 +12,14 @@ use std::{
 };
 
 use domain_monitor::{
-    health::{DELEGATION_DRIFT, EXPIRING_SOON, HEALTHY, REGISTRY_LOCKED},
+    health::{DELEGATION_DRIFT, DNSSEC_VALID, EXPIRING_SOON, HEALTHY, REGISTRY_LOCKED},
     resource::{HealthSpec, MonitoredDomain, MonitoredDomainSpec, RegistryLockPolicy},
 };
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::events::v1::Event;
 use kube::{
     Api, ResourceExt,
-    api::{ListParams, PostParams},
+    api::{ListParams, Patch, PatchParams, PostParams},
     runtime::{WatchStreamExt, watcher},
 };
 use support::{
@@ -39,12 +39,19 @@ const CHILD: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 21);
 /// Where the lame case's `ns1.owned.test` listens (serving another zone).
 const LAME_CHILD: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 22);
 
-/// The registry's object of `owned.test`, registry-locked, expiring on
-/// `expires`, with `extra` statuses.
+/// The registry's object of `owned.test`, expiring on `expires`,
+/// registry-locked unless `unlocked`, delegated to `ns1.owned.test`.
 fn registry_object(expires: &str, unlocked: bool) -> DomainSpec {
-    let mut spec = DomainSpec::new(DOMAIN)
-        .registrar("Demo Registrar Inc.")
-        .nameserver("ns1.owned.test")
+    registry_object_with(expires, unlocked, &["ns1.owned.test"])
+}
+
+/// [`registry_object`] with the name servers `nameservers`.
+fn registry_object_with(expires: &str, unlocked: bool, nameservers: &[&str]) -> DomainSpec {
+    let mut spec = DomainSpec::new(DOMAIN).registrar("Demo Registrar Inc.");
+    for nameserver in nameservers {
+        spec = spec.nameserver(nameserver);
+    }
+    spec = spec
         .status("active")
         .status("client transfer prohibited")
         .status("server delete prohibited")
@@ -130,6 +137,10 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
         .add_domain(&registry_object("2027-01-15T10:00:00Z", false))
         .await;
     let api = ns.domains();
+    let (stop_recording, recording_stopped) = tokio::sync::oneshot::channel();
+    let versions = record_versions(&api, recording_stopped);
+    // The watch is established before the resource exists.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     api.create(&PostParams::default(), &owned())
         .await
         .expect("create");
@@ -157,6 +168,23 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
         condition(md, HEALTHY).is_some_and(|(status, _)| status == "True")
     })
     .await;
+    // Health mode fetches the registry's facts at the first check: the
+    // first status written already says whether the domain is healthy.
+    stop_recording.send(()).expect("the watch runs");
+    let versions = versions.await.expect("watch task");
+    let status_writes: Vec<Option<(String, String)>> = versions
+        .iter()
+        .filter(|v| v.status.is_some())
+        .map(|v| condition(v, HEALTHY))
+        .collect();
+    assert!(
+        status_writes
+            .first()
+            .and_then(Option::as_ref)
+            .is_some_and(|(status, _)| status != "Unknown"),
+        "Healthy in each status write from creation on: {status_writes:?}\n{}",
+        operator.log()
+    );
     let health = md
         .status
         .as_ref()
@@ -186,6 +214,16 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
         event_reasons(&ns).await.is_empty(),
         "the first facts are a baseline"
     );
+    let healthy_message = md
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == HEALTHY))
+        .map(|c| c.message.clone());
+    assert_eq!(
+        healthy_message.as_deref(),
+        Some("every health check passes"),
+        "no check the domain asks for is unknown"
+    );
 
     // Checks every 3 s, each asking the registry: nothing changes, nothing
     // is written.
@@ -195,6 +233,44 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
         0,
         "writes while nothing changed:\n{}",
         operator.log()
+    );
+
+    // DNSSEC asked for, but this world's resolvers refuse to give the
+    // root's keys: DNSSEC cannot be checked, so the domain is not called
+    // healthy until it is.
+    let dnssec = |policy: &str| serde_json::json!({"spec": {"health": {"dnssec": policy}}});
+    api.patch(
+        NAME,
+        &PatchParams::default(),
+        &Patch::Merge(&dnssec("Required")),
+    )
+    .await
+    .expect("require DNSSEC");
+    let md = wait_for(&api, "DNSSECValid", &operator, |md| {
+        condition(md, DNSSEC_VALID).is_some()
+    })
+    .await;
+    assert_eq!(condition(&md, DNSSEC_VALID), pair("Unknown", "NotChecked"));
+    assert_eq!(condition(&md, HEALTHY), pair("Unknown", "Pending"));
+    let healthy = message(&md, HEALTHY);
+    assert!(
+        healthy.contains("DNSSECValid (DNSSEC has not been checked yet)"),
+        "{healthy}"
+    );
+    api.patch(
+        NAME,
+        &PatchParams::default(),
+        &Patch::Merge(&dnssec("Ignore")),
+    )
+    .await
+    .expect("ignore DNSSEC");
+    wait_for(&api, "healthy again without DNSSEC", &operator, |md| {
+        condition(md, HEALTHY).is_some_and(|(status, _)| status == "True")
+    })
+    .await;
+    assert!(
+        event_reasons(&ns).await.is_empty(),
+        "DNSSEC not known is no event"
     );
 
     // Renewed at the registry: one write, one Event.
@@ -342,6 +418,155 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
             "{kind}: {text}"
         );
     }
+
+    // The name servers changed at the registry only (a hijack's first sign,
+    // or a half-done migration): DelegationDrift, one write, one Event.
+    let writes = tokio::spawn({
+        let api = api.clone();
+        async move { writes_within(&api, Duration::from_secs(15)).await }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    world
+        .rdap
+        .add_domain(&registry_object_with(
+            "2027-01-15T10:00:00Z",
+            true,
+            &["ns1.owned.test", "ns2.owned.test"],
+        ))
+        .await;
+    let writes = writes.await.expect("watch task");
+    assert_eq!(
+        writes,
+        1,
+        "one write for the name servers changed at the registry:\n{}",
+        operator.log()
+    );
+    let md = api.get(NAME).await.expect("get");
+    assert_eq!(condition(&md, DELEGATION_DRIFT), pair("True", "Drift"));
+    let drift = message(&md, DELEGATION_DRIFT);
+    assert!(
+        drift.starts_with(
+            "The registry lists ns1.owned.test, ns2.owned.test; the parent and the child \
+             server that answers list ns1.owned.test."
+        ),
+        "{drift}"
+    );
+    let healthy = message(&md, HEALTHY);
+    assert!(
+        healthy.contains(
+            "DelegationDrift (the registry's name servers differ from the parent's; \
+             lame servers: ns2.owned.test)"
+        ) && !healthy.contains("Set the name servers"),
+        "Healthy names the drift briefly: {healthy}"
+    );
+    let reasons = wait_for_events(&ns, 5).await;
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| *r == "NameserversChanged")
+            .count(),
+        1,
+        "{reasons:?}"
+    );
+    assert_eq!(reasons.len(), 5, "{reasons:?}");
+    let writes = writes_within(&api, Duration::from_secs(10)).await;
+    assert_eq!(
+        writes,
+        0,
+        "writes while the drift stays:\n{}",
+        operator.log()
+    );
+
+    // The expiry comes within the warning (here: the warning grows past
+    // it): ExpiringSoon, one write, one Event.
+    let writes = tokio::spawn({
+        let api = api.clone();
+        async move { writes_within(&api, Duration::from_secs(15)).await }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let patch = serde_json::json!({"spec": {"health": {"expiryWarning": "3650d"}}});
+    api.patch(NAME, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("patch the warning");
+    let writes = writes.await.expect("watch task");
+    assert_eq!(
+        writes,
+        2,
+        "the spec change and one status write:\n{}",
+        operator.log()
+    );
+    let md = api.get(NAME).await.expect("get");
+    assert_eq!(
+        condition(&md, EXPIRING_SOON)
+            .map(|(status, _)| status)
+            .as_deref(),
+        Some("True")
+    );
+    let reasons = wait_for_events(&ns, 6).await;
+    assert_eq!(
+        reasons.iter().filter(|r| *r == "ExpiringSoon").count(),
+        1,
+        "{reasons:?}"
+    );
+    assert_eq!(reasons.len(), 6, "{reasons:?}");
+
+    // The TLD's servers stop answering: the delegation cannot be probed,
+    // which says nothing about the domain. The last view stays, and no
+    // write claims a change of its health.
+    let health_of = |md: &MonitoredDomain| {
+        let status = md.status.as_ref();
+        (
+            status.and_then(|s| s.health.clone()),
+            status.map(|s| {
+                s.conditions
+                    .iter()
+                    .filter(|c| domain_monitor::health::is_health_condition(&c.type_))
+                    .map(|c| (c.type_.clone(), c.status.clone(), c.message.clone()))
+                    .collect::<Vec<_>>()
+            }),
+        )
+    };
+    let before = health_of(&md);
+    let (stop_recording, recording_stopped) = tokio::sync::oneshot::channel();
+    let versions = record_versions(&api, recording_stopped);
+    tokio::task::block_in_place(|| world.nsd.stop());
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    stop_recording.send(()).expect("the watch runs");
+    let versions = versions.await.expect("watch task");
+    for version in &versions {
+        assert_eq!(
+            health_of(version),
+            before,
+            "a write changed the health while the TLD was silent:\n{}",
+            operator.log()
+        );
+    }
+    assert!(
+        operator.log().contains("cannot probe the delegation"),
+        "the probe failure is logged:\n{}",
+        operator.log()
+    );
+}
+
+/// The message of the condition `type_` of `md`.
+fn message(md: &MonitoredDomain, type_: &str) -> String {
+    md.status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
+        .map(|c| c.message.clone())
+        .unwrap_or_default()
+}
+
+/// The Events' reasons once there are `count` of them (or after 10 s).
+async fn wait_for_events(ns: &TestNamespace, count: usize) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let reasons = event_reasons(ns).await;
+        if reasons.len() >= count || tokio::time::Instant::now() >= deadline {
+            return reasons;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -440,12 +665,11 @@ async fn a_lame_name_server_is_delegation_drift_naming_it() {
         summary.join("\n"),
         operator.log()
     );
-    // From creation on: the creation, its shard label, the first verdict
-    // (the delegation already probed: lame), and the registration facts of
-    // the next check (facts are deferred at a domain's first check).
-    // Nothing for life signs, nothing per check.
+    // From creation on: the creation, its shard label, and the first
+    // verdict (the registry's facts fetched and the delegation probed
+    // already: lame). Nothing for life signs, nothing per check.
     assert!(
-        versions.len() <= 4,
+        versions.len() <= 3,
         "{} versions from creation on:\n{}\n{}",
         versions.len(),
         summary.join("\n"),

@@ -130,8 +130,9 @@ pub struct Context {
     table: Arc<Mutex<Table>>,
     /// Wakes the dispatcher: the table changed or a check ended.
     wake: tokio::sync::Notify,
-    /// Domains newly wanting registration facts, for the dispatcher.
-    wanted: Mutex<Vec<u128>>,
+    /// Domains newly wanting registration facts, for the dispatcher, and
+    /// whether each goes to the head of the deep lane's queue.
+    wanted: Mutex<Vec<(u128, bool)>>,
     /// Health mode's delegation probe; `None` when the checker was not
     /// built from the configuration.
     prober: Option<crate::health::delegation::Prober>,
@@ -214,18 +215,21 @@ impl Context {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues `uid` for the deep lane's registration facts (once).
-    fn want_facts(&self, uid: u128) {
+    /// Queues `uid` for the deep lane's registration facts (once); `first`
+    /// puts it at the head of the queue (a domain in health mode, whose
+    /// health waits for them).
+    fn want_facts(&self, uid: u128, first: bool) {
         if self.table().want_facts(uid) {
             self.wanted
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .push(uid);
+                .push((uid, first));
         }
     }
 
-    /// The domains queued by [`Context::want_facts`] since the last call.
-    fn take_wanted_facts(&self) -> Vec<u128> {
+    /// The domains queued by [`Context::want_facts`] since the last call,
+    /// and whether each goes first.
+    fn take_wanted_facts(&self) -> Vec<(u128, bool)> {
         std::mem::take(&mut *self.wanted.lock().unwrap_or_else(|e| e.into_inner()))
     }
 

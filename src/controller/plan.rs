@@ -34,7 +34,10 @@ pub struct Decision {
     pub urgency: Urgency,
     /// The registration facts are due but deferred: this is the replica's
     /// first check of the domain, which the cheap layers answer first; the
-    /// facts follow in the deep lane, within the deep-layer budgets.
+    /// facts follow in the deep lane, within the deep-layer budgets. Never
+    /// for a domain in health mode: its first verdict carries its health,
+    /// which needs the facts (health mode is opt-in, for the few domains
+    /// one owns).
     pub facts_deferred: bool,
 }
 
@@ -81,7 +84,7 @@ pub fn plan(
             .confirmed
             .as_ref()
             .is_some_and(|c| elapsed(c.at, now) < AVAILABLE_RECONFIRM);
-    let facts_deferred = refresh_facts && first && !reverify && !in_lifecycle;
+    let facts_deferred = refresh_facts && first && !reverify && !in_lifecycle && !timing.health;
     let depth = if reverify {
         Depth::Reverify
     } else if refresh_facts && !facts_deferred {
@@ -181,6 +184,19 @@ mod tests {
         );
         assert_eq!(decision.depth, Depth::RegistrationFacts);
         assert_eq!(decide(&registered, &memory, false).depth, Depth::Escalate);
+        // Not deferred on a first pass either: the first verdict carries
+        // the domain's health.
+        let decision = plan(
+            &Published::default(),
+            &DomainMemory::default(),
+            &health,
+            &SchedulePolicy::default(),
+            true,
+            now(),
+        );
+        assert_eq!(decision.depth, Depth::RegistrationFacts);
+        assert!(!decision.facts_deferred);
+        assert!(decide(&Published::default(), &DomainMemory::default(), true).facts_deferred);
     }
 
     #[test]

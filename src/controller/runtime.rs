@@ -9,7 +9,10 @@
 //! from a FIFO of domains that want them. So a start-up of 10^5 domains
 //! checks every one of them by the cheap layers first, at the speed DNS
 //! allows, and the facts follow within the deep-layer budgets, while no
-//! check ever waits for a budget another lane needs.
+//! check ever waits for a budget another lane needs. Domains in health mode
+//! (opt-in, few) fetch their facts in their first check when the deep lane
+//! has room, and otherwise go to the head of its queue: their health needs
+//! the facts.
 
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
@@ -366,7 +369,13 @@ async fn dispatch(
         }
         let wanted = ctx.take_wanted_facts();
         let more = !wanted.is_empty();
-        facts.extend(wanted);
+        for (uid, first) in wanted {
+            if first {
+                facts.push_front(uid);
+            } else {
+                facts.push_back(uid);
+            }
+        }
         // Round again only for facts newly wanted or a deep start this
         // round; domains whose check is running wait for its end (a wake).
         if (more || started_deep > 0) && !facts.is_empty() && deep.available_permits() > 0 {
@@ -403,6 +412,8 @@ fn spawn_check(
 ) {
     let ctx = Arc::clone(ctx);
     let uid = job.uid;
+    // A domain in health mode waits for its facts to know its health.
+    let facts_first = job.health.is_some();
     tokio::spawn(async move {
         let finished = reconcile::check(&ctx, job, Some(decision)).await;
         let wants_facts = decision.facts_deferred && finished.checked;
@@ -414,7 +425,7 @@ fn spawn_check(
             finished.checked,
         );
         if wants_facts {
-            ctx.want_facts(uid);
+            ctx.want_facts(uid, facts_first);
         }
         drop(permit);
         ctx.wake.notify_one();

@@ -88,6 +88,16 @@ pub enum Error {
         /// The domain.
         domain: String,
     },
+    /// None of the parent's servers gave a usable answer (all timed out,
+    /// refused…): the operator cannot see the delegation, which says
+    /// nothing about the domain.
+    #[error("none of the parent's servers of {domain} answered: {errors}")]
+    ParentSilent {
+        /// The domain.
+        domain: String,
+        /// Each server's error, `<server>: <why>`, joined by `; `.
+        errors: String,
+    },
 }
 
 /// Local result alias.
@@ -117,16 +127,19 @@ pub struct DelegationReport {
     pub parent: Vec<String>,
     /// Each parent server's answer, in the order they were asked.
     pub parent_servers: Vec<ParentAnswer>,
-    /// One line per group of parent servers whose answer differs from
+    /// One sentence per group of parent servers whose answer differs from
     /// `parent`, naming both sides (a zone change still propagating, or a
-    /// stale server).
+    /// stale server): "Parent server p1 delegates to a while servers p2,
+    /// p3 delegate to a, b."
     pub parent_disagreement: Vec<String>,
     /// The NS set at the registry (RDAP); empty when it is not known.
     pub registry: Vec<String>,
     /// Each of the domain's own servers, by name.
     pub child: Vec<ChildServer>,
-    /// One line per difference: a view against the expected set, and a view
-    /// against the parent's.
+    /// One sentence per view that differs from the reference (the expected
+    /// set when there is one, else the parent's view), naming who holds
+    /// each: "The registry lists a, c; the parent and the child servers
+    /// list a, b."
     pub drift: Vec<String>,
     /// One line per lame server: `<name>: <why>`.
     pub lame: Vec<String>,
@@ -248,40 +261,34 @@ pub fn assemble(
     let expected = name_set(expected);
     let (parent, parent_disagreement) = parent_view(&parent_servers);
 
+    // The expectation, when set, is the reference; else the parent's view
+    // (what resolvers follow), else the first view there is.
     let mut views: Vec<(Who, &[String])> = Vec::new();
+    if !expected.is_empty() {
+        views.push((Who::Expected, &expected));
+    }
     if let Some(parent) = &parent {
         views.push((Who::Parent, parent));
     }
     if !registry.is_empty() {
         views.push((Who::Registry, &registry));
     }
+    let answering: Vec<&str> = child
+        .iter()
+        .filter(|s| !s.is_lame())
+        .map(|s| s.name.as_str())
+        .collect();
     for server in child.iter().filter(|s| !s.is_lame()) {
         views.push((Who::Child(&server.name), &server.nameservers));
     }
     let groups = group(views);
     let mut drift = Vec::new();
-    if !expected.is_empty() {
-        for (set, who) in groups.iter().filter(|(set, _)| **set != expected) {
-            drift.push(format!(
-                "{} ({}) differs from the expected ({}): {}",
-                describe(who),
-                list(set),
-                list(&expected),
-                difference(set, &expected)
-            ));
-        }
-    }
-    // The reference is the parent's view (what resolvers follow), or the
-    // first view there is.
     if let Some(((reference, reference_who), others)) = groups.split_first() {
         for (set, who) in others {
             drift.push(format!(
-                "{} ({}) differs from {} ({}): {}",
-                describe(who),
-                list(set),
-                describe(reference_who),
-                list(reference),
-                difference(set, reference)
+                "{}; {}.",
+                capitalised(&lists(who, set, &answering, child.len())),
+                lists(reference_who, reference, &answering, child.len())
             ));
         }
     }
@@ -407,7 +414,7 @@ fn parent_view(answers: &[ParentAnswer]) -> (Option<Vec<String>>, Vec<String>) {
         .filter(|(i, _)| *i != chosen)
         .map(|(_, (other, others))| {
             format!(
-                "{} while {}",
+                "Parent {} while {}.",
                 delegates(others, other),
                 delegates(servers, set)
             )
@@ -416,23 +423,25 @@ fn parent_view(answers: &[ParentAnswer]) -> (Option<Vec<String>>, Vec<String>) {
     (Some(set.clone()), disagreement)
 }
 
-/// "p1, p2 delegate to a, b".
+/// "servers p1, p2 delegate to a, b".
 fn delegates(servers: &[&str], set: &[String]) -> String {
-    let (verb, does) = if servers.len() == 1 {
-        ("delegates", "does")
+    let (noun, verb, does) = if servers.len() == 1 {
+        ("server", "delegates", "does")
     } else {
-        ("delegate", "do")
+        ("servers", "delegate", "do")
     };
+    let servers = servers.join(", ");
     if set.is_empty() {
-        format!("{} {does} not delegate the domain", servers.join(", "))
+        format!("{noun} {servers} {does} not delegate the domain")
     } else {
-        format!("{} {verb} to {}", servers.join(", "), set.join(", "))
+        format!("{noun} {servers} {verb} to {}", set.join(", "))
     }
 }
 
 /// Who holds a view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Who<'a> {
+    Expected,
     Parent,
     Registry,
     Child(&'a str),
@@ -450,10 +459,13 @@ fn group<'a>(views: Vec<(Who<'a>, &'a [String])>) -> Vec<(&'a [String], Vec<Who<
     groups
 }
 
-/// "parent, registry and child servers a, b".
-fn describe(holders: &[Who]) -> String {
+/// "the parent and the child servers list a, b": the holders of a view
+/// and its set. The child servers are named only when those that answer
+/// (`answering`, of `children` in all) do not all hold it, so that no name
+/// is printed twice.
+fn lists(holders: &[Who], set: &[String], answering: &[&str], children: usize) -> String {
     let mut parts: Vec<String> = Vec::new();
-    let children: Vec<&str> = holders
+    let holders_children: Vec<&str> = holders
         .iter()
         .filter_map(|w| match w {
             Who::Child(name) => Some(*name),
@@ -461,51 +473,52 @@ fn describe(holders: &[Who]) -> String {
         })
         .collect();
     if holders.contains(&Who::Parent) {
-        parts.push("parent".to_owned());
+        parts.push("the parent".to_owned());
     }
     if holders.contains(&Who::Registry) {
-        parts.push("registry".to_owned());
+        parts.push("the registry".to_owned());
     }
-    match children.as_slice() {
+    let every_one = children == answering.len();
+    match holders_children.as_slice() {
         [] => {}
-        [one] => parts.push(format!("child server {one}")),
-        many => parts.push(format!("child servers {}", many.join(", "))),
+        [_] if answering.len() == 1 && every_one => parts.push("the child server".to_owned()),
+        [_] if answering.len() == 1 => parts.push("the child server that answers".to_owned()),
+        all if all.len() == answering.len() && every_one => {
+            parts.push("the child servers".to_owned());
+        }
+        all if all.len() == answering.len() => {
+            parts.push("the child servers that answer".to_owned());
+        }
+        [one] => parts.push(format!("the child server {one}")),
+        some => parts.push(format!("the child servers {}", some.join(", "))),
     }
-    match parts.split_last() {
+    if holders.contains(&Who::Expected) {
+        parts.push("expectedNameservers".to_owned());
+    }
+    let verb = if parts.len() == 1 && holders_children.len() <= 1 {
+        "lists"
+    } else {
+        "list"
+    };
+    let who = match parts.split_last() {
         Some((last, [])) => last.clone(),
         Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
         None => String::new(),
-    }
-}
-
-fn list(set: &[String]) -> String {
+    };
     if set.is_empty() {
-        "none".to_owned()
+        format!("{who} {verb} no name servers")
     } else {
-        set.join(", ")
+        format!("{who} {verb} {}", set.join(", "))
     }
 }
 
-/// What `set` has that `reference` has not, and the reverse.
-fn difference(set: &[String], reference: &[String]) -> String {
-    let extra: Vec<&str> = set
-        .iter()
-        .filter(|n| !reference.contains(n))
-        .map(String::as_str)
-        .collect();
-    let missing: Vec<&str> = reference
-        .iter()
-        .filter(|n| !set.contains(n))
-        .map(String::as_str)
-        .collect();
-    let mut parts = Vec::new();
-    if !extra.is_empty() {
-        parts.push(format!("extra {}", extra.join(", ")));
-    }
-    if !missing.is_empty() {
-        parts.push(format!("missing {}", missing.join(", ")));
-    }
-    parts.join("; ")
+/// `text` with a capital first letter.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 // === the pure part: reading answers ===
@@ -721,8 +734,9 @@ impl Prober {
     /// empty: unknown) and `expected` (empty: no expectation).
     ///
     /// # Errors
-    /// [`Error`] when the parent's servers cannot be found. Everything a
-    /// server does wrong is in the report instead.
+    /// [`Error`] when the parent's servers cannot be found, or none of them
+    /// answers (the caller keeps its previous view). Everything the
+    /// domain's own servers do wrong is in the report instead.
     pub async fn probe(
         &self,
         domain: &DomainName,
@@ -756,6 +770,17 @@ impl Prober {
             for (host, ips) in found {
                 glue.entry(host).or_default().extend(ips);
             }
+        }
+
+        if parent_servers.iter().all(|a| a.error.is_some()) {
+            return Err(Error::ParentSilent {
+                domain: domain.as_str().to_owned(),
+                errors: parent_servers
+                    .iter()
+                    .map(|a| format!("{}: {}", a.server, a.error.as_deref().unwrap_or("")))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            });
         }
 
         let hosts: BTreeSet<String> = parent_servers
@@ -1076,7 +1101,22 @@ mod tests {
     }
 
     #[test]
-    fn each_differing_view_is_named_against_the_parent_and_the_expectation() {
+    fn each_differing_view_is_one_sentence_against_the_parent() {
+        let report = assemble(
+            vec![parent("p1", &SET)],
+            &names(&["a.ns.test", "c.ns.test"]),
+            vec![child("a.ns.test", &SET), child("b.ns.test", &SET)],
+            &[],
+        );
+        assert_eq!(
+            report.drift,
+            ["The registry lists a.ns.test, c.ns.test; \
+              the parent and the child servers list a.ns.test, b.ns.test."]
+        );
+    }
+
+    #[test]
+    fn each_differing_view_is_one_sentence_against_the_expectation() {
         let report = assemble(
             vec![parent("p1", &SET)],
             &names(&["a.ns.test", "c.ns.test"]),
@@ -1086,14 +1126,30 @@ mod tests {
         assert_eq!(
             report.drift,
             [
-                "registry (a.ns.test, c.ns.test) differs from the expected (a.ns.test, b.ns.test): \
-                 extra c.ns.test; missing b.ns.test",
-                "child server b.ns.test (a.ns.test) differs from the expected (a.ns.test, b.ns.test): \
-                 missing b.ns.test",
-                "registry (a.ns.test, c.ns.test) differs from parent and child server a.ns.test \
-                 (a.ns.test, b.ns.test): extra c.ns.test; missing b.ns.test",
-                "child server b.ns.test (a.ns.test) differs from parent and child server a.ns.test \
-                 (a.ns.test, b.ns.test): missing b.ns.test",
+                "The registry lists a.ns.test, c.ns.test; the parent, the child server a.ns.test \
+                 and expectedNameservers list a.ns.test, b.ns.test.",
+                "The child server b.ns.test lists a.ns.test; the parent, the child server \
+                 a.ns.test and expectedNameservers list a.ns.test, b.ns.test.",
+            ]
+        );
+        for line in &report.drift {
+            assert!(
+                !line.contains("a.ns.test (a.ns.test") && !line.contains("b.ns.test (a.ns.test"),
+                "a server's name followed by a set: {line}"
+            );
+        }
+        // Every view agrees, but not with the expectation.
+        let report = assemble(
+            vec![parent("p1", &SET)],
+            &names(&SET),
+            vec![child("a.ns.test", &SET), child("b.ns.test", &SET)],
+            &names(&["a.ns.test"]),
+        );
+        assert_eq!(
+            report.drift,
+            [
+                "The parent, the registry and the child servers list a.ns.test, b.ns.test; \
+              expectedNameservers lists a.ns.test."
             ]
         );
     }
@@ -1103,9 +1159,7 @@ mod tests {
         let report = assemble(vec![parent("p1", &[])], &names(&SET), Vec::new(), &[]);
         assert_eq!(
             report.drift,
-            [
-                "registry (a.ns.test, b.ns.test) differs from parent (none): extra a.ns.test, b.ns.test"
-            ]
+            ["The registry lists a.ns.test, b.ns.test; the parent lists no name servers."]
         );
     }
 
@@ -1129,7 +1183,10 @@ mod tests {
         assert_eq!(report.parent, names(&SET));
         assert_eq!(
             report.parent_disagreement,
-            ["p1 delegates to a.ns.test while p2, p3 delegate to a.ns.test, b.ns.test"],
+            [
+                "Parent server p1 delegates to a.ns.test while servers p2, p3 delegate to \
+              a.ns.test, b.ns.test."
+            ],
             "a server without an answer does not disagree"
         );
         // A tie goes to the server asked first.
@@ -1137,7 +1194,10 @@ mod tests {
         assert_eq!(set, Some(Vec::new()));
         assert_eq!(
             disagreement,
-            ["p2 delegates to a.ns.test, b.ns.test while p1 does not delegate the domain"]
+            [
+                "Parent server p2 delegates to a.ns.test, b.ns.test while server p1 does not \
+              delegate the domain."
+            ]
         );
         assert_eq!(parent_view(&[]), (None, Vec::new()));
     }

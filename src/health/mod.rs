@@ -24,9 +24,17 @@
 //!   `DNSSECValid` is absent with `dnssec: Ignore`. `RegistryLocked` is a
 //!   fact and is reported with `registryLock: Ignore` too; then it does not
 //!   affect `Healthy`.
-//! - **Healthy** is `Unknown` until the registry has been asked, `False`
-//!   when any check that is on fails (the message lists each problem),
-//!   `True` otherwise; checks without data are named in its message.
+//! - **Healthy** is `False` when any check that is on fails (the message
+//!   names each failing condition in a few words; the conditions say what
+//!   to do). Otherwise it is `Unknown` while a check the spec asks for has
+//!   no data: the registration (`NoRegistrationData`), or (`Pending`) the
+//!   expiry, the lock with `registryLock: Required`, the delegation with
+//!   `expectedNameservers`, DNSSEC with `dnssec: Required|Optional`; the
+//!   message names them. Else `True`; checks without data that the spec
+//!   does not ask for are named in its message.
+//! - **Mode** ([`Mode`]): the operator words a check without data as "not
+//!   known yet" (a later check fills it in); a one-off run
+//!   (`check --health`) says what the run found instead.
 //! - **Change events** compare the registry's facts with the last ones the
 //!   status showed: the registrar, the EPP statuses (added, removed), the
 //!   expiry moving later (a renewal) or earlier (`ExpiryShortened`, a
@@ -279,6 +287,65 @@ pub struct HealthFacts {
     /// registry no longer has (`Available`, `Unconfirmed`) is not healthy,
     /// whatever its last registration said.
     pub availability: Option<Availability>,
+    /// Who reads the report: it words the checks without data.
+    pub mode: Mode,
+}
+
+/// Who reads a health report, which decides how a check without data is
+/// worded: the operator checks again, a one-off run does not.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// The operator: a later check fills in what this one lacks, so a
+    /// check without data is "not known yet".
+    #[default]
+    Operator,
+    /// A one-off run (`domain-monitor check --health`): there is no later
+    /// check, so a check without data says what this run found instead.
+    OneOff(RunFindings),
+}
+
+/// What a one-off run found where a check has no data, one phrase each
+/// (used only for the checks that lack data).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunFindings {
+    /// What the registry answered instead of registration data, e.g.
+    /// `rdap: not found (404)`, or `no record`.
+    pub registry: String,
+    /// Why the delegation was not probed.
+    pub delegation: String,
+    /// Why DNSSEC was not probed.
+    pub dnssec: String,
+}
+
+impl Mode {
+    /// Why the registry's facts are missing.
+    fn no_registry(&self) -> String {
+        match self {
+            Self::Operator => "the registry has not been asked yet".to_owned(),
+            Self::OneOff(found) => format!(
+                "the registry returned no registration data: {}",
+                found.registry
+            ),
+        }
+    }
+
+    /// Why the delegation view is missing.
+    fn no_delegation(&self) -> String {
+        match self {
+            Self::Operator => "the delegation has not been checked yet".to_owned(),
+            Self::OneOff(found) => {
+                format!("the delegation could not be probed: {}", found.delegation)
+            }
+        }
+    }
+
+    /// Why the DNSSEC view is missing.
+    fn no_dnssec(&self) -> String {
+        match self {
+            Self::Operator => "DNSSEC has not been checked yet".to_owned(),
+            Self::OneOff(found) => format!("DNSSEC could not be probed: {}", found.dnssec),
+        }
+    }
 }
 
 impl HealthFacts {
@@ -532,19 +599,25 @@ pub fn evaluate(
 
     let warning = expiry_warning(spec);
     let old = previous.map_or(&[][..], |p| p.conditions.as_slice());
+    let mode = &facts.mode;
     let mut verdicts = vec![
-        lock_condition(spec, status.lock.as_ref(), status.registration.is_some()),
-        expiry_condition(status.registration.as_ref(), warning, now),
-        delegation_condition(spec, status.delegation.as_ref()),
+        lock_condition(
+            spec,
+            status.lock.as_ref(),
+            status.registration.is_some(),
+            mode,
+        ),
+        expiry_condition(status.registration.as_ref(), warning, now, mode),
+        delegation_condition(spec, status.delegation.as_ref(), mode),
     ];
     if spec.dnssec != DnssecPolicy::Ignore {
-        verdicts.push(dnssec_condition(spec.dnssec, status.dnssec.as_ref()));
+        verdicts.push(dnssec_condition(spec.dnssec, status.dnssec.as_ref(), mode));
     }
     let dnssec_problem = verdicts
         .iter()
         .find(|v| v.type_ == DNSSEC_VALID && v.problem)
         .and_then(|v| Some((dnssec::Reason::parse(v.reason)?, v.message.clone())));
-    let healthy = healthy_condition(&status, &verdicts, facts.availability);
+    let healthy = healthy_condition(&status, &verdicts, facts.availability, mode);
     let conditions = std::iter::once(&healthy)
         .chain(&verdicts)
         .map(|v| v.condition(old, generation, now))
@@ -746,8 +819,12 @@ struct Verdict {
     message: String,
     /// Counts against `Healthy`.
     problem: bool,
+    /// What is wrong in a few words, for `Healthy`'s message (a problem's).
+    summary: String,
     /// No data yet: named in `Healthy`'s message.
     unknown: bool,
+    /// No data for a check the spec asks for: `Healthy` cannot be `True`.
+    pending: bool,
 }
 
 impl Verdict {
@@ -763,12 +840,22 @@ impl Verdict {
             reason,
             message,
             problem: false,
+            summary: String::new(),
             unknown: status == "Unknown",
+            pending: false,
         }
     }
 
-    fn problem(mut self) -> Self {
+    /// Counts against `Healthy`, summed up there as `summary`.
+    fn problem(mut self, summary: String) -> Self {
         self.problem = true;
+        self.summary = summary;
+        self
+    }
+
+    /// Without data, for a check the spec asks for when `asked`.
+    fn pending_if(mut self, asked: bool) -> Self {
+        self.pending = self.unknown && asked;
         self
     }
 
@@ -792,14 +879,15 @@ impl Verdict {
     }
 }
 
-fn lock_condition(spec: &HealthSpec, lock: Option<&LockView>, asked: bool) -> Verdict {
+fn lock_condition(spec: &HealthSpec, lock: Option<&LockView>, asked: bool, mode: &Mode) -> Verdict {
     let Some(lock) = lock else {
         let message = if asked {
-            "the registry published no statuses for the domain, so its lock is not known"
+            "the registry published no statuses for the domain, so its lock is not known".to_owned()
         } else {
-            "the registry has not been asked yet"
+            mode.no_registry()
         };
-        return Verdict::new(REGISTRY_LOCKED, "Unknown", "NoStatuses", message.to_owned());
+        return Verdict::new(REGISTRY_LOCKED, "Unknown", "NoStatuses", message)
+            .pending_if(spec.registry_lock == RegistryLockPolicy::Required);
     };
     let client = if lock.client.is_empty() {
         String::new()
@@ -833,7 +921,10 @@ fn lock_condition(spec: &HealthSpec, lock: Option<&LockView>, asked: bool) -> Ve
         },
     );
     if spec.registry_lock == RegistryLockPolicy::Required {
-        verdict.problem()
+        verdict.problem(format!(
+            "no registry lock: {} missing",
+            lock.missing.join(", ")
+        ))
     } else {
         verdict
     }
@@ -843,22 +934,18 @@ fn expiry_condition(
     registration: Option<&RegistrationView>,
     warning: Duration,
     now: Timestamp,
+    mode: &Mode,
 ) -> Verdict {
     let Some(expires_at) = registration
         .and_then(|r| r.expires_at.as_ref())
         .map(|t| t.0)
     else {
         let message = if registration.is_some() {
-            "the registry published no expiry date; check it with your registrar"
+            "the registry published no expiry date; check it with your registrar".to_owned()
         } else {
-            "the registry has not been asked yet"
+            mode.no_registry()
         };
-        return Verdict::new(
-            EXPIRING_SOON,
-            "Unknown",
-            "ExpiryUnknown",
-            message.to_owned(),
-        );
+        return Verdict::new(EXPIRING_SOON, "Unknown", "ExpiryUnknown", message).pending_if(true);
     };
     let warning_text = span(warning);
     if expires_at <= now {
@@ -871,7 +958,7 @@ fn expiry_condition(
                 day(expires_at)
             ),
         )
-        .problem();
+        .problem(format!("expired on {}", day(expires_at)));
     }
     let left = Duration::try_from(expires_at.duration_since(now)).unwrap_or(Duration::ZERO);
     if left <= warning {
@@ -884,7 +971,7 @@ fn expiry_condition(
                 day(expires_at)
             ),
         )
-        .problem()
+        .problem(format!("expires on {}", day(expires_at)))
     } else {
         Verdict::new(
             EXPIRING_SOON,
@@ -898,23 +985,21 @@ fn expiry_condition(
     }
 }
 
-fn delegation_condition(spec: &HealthSpec, delegation: Option<&DelegationView>) -> Verdict {
+fn delegation_condition(
+    spec: &HealthSpec,
+    delegation: Option<&DelegationView>,
+    mode: &Mode,
+) -> Verdict {
     let Some(view) = delegation else {
         return Verdict::new(
             DELEGATION_DRIFT,
             "Unknown",
             "NotChecked",
-            "the delegation has not been checked yet".to_owned(),
-        );
+            mode.no_delegation(),
+        )
+        .pending_if(!spec.expected_nameservers.is_empty());
     };
-    let mut found = Vec::new();
-    if !view.drift.is_empty() {
-        found.push(view.drift.join("; "));
-    }
-    if !view.lame.is_empty() {
-        found.push(format!("lame servers: {}", view.lame.join(", ")));
-    }
-    if found.is_empty() {
+    if view.drift.is_empty() && view.lame.is_empty() {
         let against = if spec.expected_nameservers.is_empty() {
             ""
         } else {
@@ -927,32 +1012,109 @@ fn delegation_condition(spec: &HealthSpec, delegation: Option<&DelegationView>) 
             format!("the parent, the registry and the domain's servers agree{against}"),
         );
     }
+    // One sentence per differing view, then what to do.
+    let mut sentences: Vec<String> = view.drift.iter().map(|d| sentence(d)).collect();
+    let mut summary = Vec::new();
+    if !view.drift.is_empty() {
+        summary.push(drift_summary(view, &spec.expected_nameservers));
+    }
+    if !view.lame.is_empty() {
+        sentences.push(sentence(&format!("Lame servers: {}", view.lame.join("; "))));
+        let names: Vec<&str> = view
+            .lame
+            .iter()
+            .map(|l| l.split_once(':').map_or(l.as_str(), |(name, _)| name))
+            .collect();
+        summary.push(format!("lame servers: {}", names.join(", ")));
+    }
+    if !view.drift.is_empty() {
+        sentences.push(
+            "Set the name servers at your registrar and in the domain's zone to the ones the domain should use."
+                .to_owned(),
+        );
+    }
+    if !view.lame.is_empty() {
+        sentences.push(
+            "Make every listed server answer for the domain with authority, or take it out of the delegation."
+                .to_owned(),
+        );
+    }
     let reason = if view.drift.is_empty() {
         "LameServers"
     } else {
         "Drift"
     };
-    Verdict::new(
-        DELEGATION_DRIFT,
-        "True",
-        reason,
-        format!(
-            "{}: set the name servers at your registrar to the ones the domain should use, and make every listed server answer for it with authority",
-            found.join("; ")
-        ),
-    )
-    .problem()
+    Verdict::new(DELEGATION_DRIFT, "True", reason, sentences.join(" ")).problem(summary.join("; "))
 }
 
-fn dnssec_condition(policy: DnssecPolicy, dnssec: Option<&DnssecView>) -> Verdict {
+/// Which name-server views differ from which, in a few words: "the
+/// registry's name servers differ from the parent's". The reference is
+/// `expected` when set, else the parent's view, else the registry's.
+fn drift_summary(view: &DelegationView, expected: &[String]) -> String {
+    let expected = host_set(expected);
+    let (reference, reference_name): (&[String], &str) = if !expected.is_empty() {
+        (&expected, "expectedNameservers")
+    } else if !view.parent.is_empty() {
+        (&view.parent, "the parent's")
+    } else if !view.registry.is_empty() {
+        (&view.registry, "the registry's")
+    } else {
+        return "the name-server views differ".to_owned();
+    };
+    let mut differing: Vec<String> = Vec::new();
+    if !view.parent.is_empty() && view.parent != reference {
+        differing.push("the parent's".to_owned());
+    }
+    if !view.registry.is_empty() && view.registry != reference {
+        differing.push("the registry's".to_owned());
+    }
+    let answering: Vec<&ChildView> = view
+        .child
+        .iter()
+        .filter(|c| c.answered && c.authoritative)
+        .collect();
+    let other: Vec<&str> = answering
+        .iter()
+        .filter(|c| c.nameservers != reference)
+        .map(|c| c.server.as_str())
+        .collect();
+    match other.as_slice() {
+        [] => {}
+        all if all.len() == answering.len() && all.len() > 1 => {
+            differing.push("the child servers'".to_owned());
+        }
+        [one] => differing.push(format!("child server {one}'s")),
+        some => differing.push(format!("child servers {}'", some.join(", "))),
+    }
+    match differing.split_last() {
+        None => "the parent's servers disagree".to_owned(),
+        Some((last, [])) => format!("{last} name servers differ from {reference_name}"),
+        Some((last, rest)) => format!(
+            "{} and {last} name servers differ from {reference_name}",
+            rest.join(", ")
+        ),
+    }
+}
+
+/// `text` as a sentence: a capital first letter and a full stop.
+fn sentence(text: &str) -> String {
+    let text = text.trim();
+    let mut chars = text.chars();
+    let mut out: String = chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default();
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
+fn dnssec_condition(policy: DnssecPolicy, dnssec: Option<&DnssecView>, mode: &Mode) -> Verdict {
     use dnssec::Reason;
     let Some(view) = dnssec else {
-        return Verdict::new(
-            DNSSEC_VALID,
-            "Unknown",
-            "NotChecked",
-            "DNSSEC has not been checked yet".to_owned(),
-        );
+        return Verdict::new(DNSSEC_VALID, "Unknown", "NotChecked", mode.no_dnssec())
+            .pending_if(policy != DnssecPolicy::Ignore);
     };
     let expiry = view
         .signature_expires_at
@@ -983,12 +1145,17 @@ fn dnssec_condition(policy: DnssecPolicy, dnssec: Option<&DnssecView>) -> Verdic
             let message = match (policy, insecure) {
                 (DnssecPolicy::Required, Reason::Unsigned) => "the domain is not signed (no DS at the parent, no DNSKEY): sign the zone and publish its DS through your registrar".to_owned(),
                 (_, Reason::Unsigned) => "the domain is not signed; not required (dnssec: Optional)".to_owned(),
-                (DnssecPolicy::Required, _) => problem,
+                (DnssecPolicy::Required, _) => problem.clone(),
                 _ => format!("{problem}; not required (dnssec: Optional)"),
             };
             let verdict = Verdict::new(DNSSEC_VALID, "False", insecure.as_str(), message);
             if policy == DnssecPolicy::Required {
-                verdict.problem()
+                let summary = if insecure == Reason::Unsigned {
+                    "the domain is not signed".to_owned()
+                } else {
+                    problem
+                };
+                verdict.problem(summary)
             } else {
                 verdict
             }
@@ -1001,7 +1168,7 @@ fn dnssec_condition(policy: DnssecPolicy, dnssec: Option<&DnssecView>) -> Verdic
                 "{problem}: check the operator's trust anchors (DNSSEC_TRUST_ANCHORS) and the resolvers it asks"
             ),
         )
-        .problem(),
+        .problem(problem),
         Some(Reason::SignatureExpired | Reason::SignatureNotYetValid | Reason::SignatureMissing) => {
             Verdict::new(
                 DNSSEC_VALID,
@@ -1011,7 +1178,7 @@ fn dnssec_condition(policy: DnssecPolicy, dnssec: Option<&DnssecView>) -> Verdic
                     "{problem}{expiry}: re-sign the zone on every listed server (and check their clocks) before resolvers stop answering for the domain"
                 ),
             )
-            .problem()
+            .problem(problem)
         }
         other => Verdict::new(
             DNSSEC_VALID,
@@ -1021,7 +1188,7 @@ fn dnssec_condition(policy: DnssecPolicy, dnssec: Option<&DnssecView>) -> Verdic
                 "{problem}{expiry}: fix the signatures or the DS at your registrar before resolvers stop answering for the domain"
             ),
         )
-        .problem(),
+        .problem(problem),
     }
 }
 
@@ -1029,6 +1196,7 @@ fn healthy_condition(
     status: &HealthStatus,
     verdicts: &[Verdict],
     availability: Option<Availability>,
+    mode: &Mode,
 ) -> Verdict {
     if let Some(free @ (Availability::Available | Availability::Unconfirmed)) = availability {
         return Verdict::new(
@@ -1040,26 +1208,22 @@ fn healthy_condition(
             ),
         );
     }
-    let Some(registration) = &status.registration else {
-        return Verdict::new(
-            HEALTHY,
-            "Unknown",
-            "NoRegistrationData",
-            "the registry has not been asked yet; health is known after the next registration check".to_owned(),
-        );
-    };
+    // What fails: (reason, what to name in the message).
     let mut problems: Vec<(&'static str, String)> = verdicts
         .iter()
         .filter(|v| v.problem)
-        .map(|v| (v.reason, v.message.clone()))
+        .map(|v| (v.reason, format!("{} ({})", v.type_, v.summary)))
         .collect();
-    let statuses = &registration.statuses;
+    let statuses = status
+        .registration
+        .as_ref()
+        .map_or(&[][..], |r| r.statuses.as_slice());
     if let Some(hold) = HOLD_STATUSES.iter().find(|s| has_status(statuses, s)) {
         problems.insert(
             0,
             (
                 "OnHold",
-                format!("the registry has the domain on {hold}, so it does not resolve: ask your registrar why and have it lifted"),
+                format!("OnHold (the registry has the domain on {hold}, so it does not resolve: ask your registrar why and have it lifted)"),
             ),
         );
     }
@@ -1068,13 +1232,53 @@ fn healthy_condition(
             0,
             (
                 "BeingDeleted",
-                format!("the registry is deleting the domain ({deletion}): restore it through your registrar now"),
+                format!("BeingDeleted (the registry is deleting the domain, {deletion}: restore it through your registrar now)"),
             ),
         );
     }
     if let Some((reason, _)) = problems.first() {
-        let message: Vec<&str> = problems.iter().map(|(_, m)| m.as_str()).collect();
-        return Verdict::new(HEALTHY, "False", reason, message.join("; "));
+        let named: Vec<&str> = problems.iter().map(|(_, m)| m.as_str()).collect();
+        return Verdict::new(
+            HEALTHY,
+            "False",
+            reason,
+            format!(
+                "Not healthy: {}. Each condition says what to do.",
+                named.join("; ")
+            ),
+        );
+    }
+    let later = match mode {
+        Mode::Operator => "; health is known after the next registration check",
+        Mode::OneOff(_) => "",
+    };
+    if status.registration.is_none() {
+        return Verdict::new(
+            HEALTHY,
+            "Unknown",
+            "NoRegistrationData",
+            format!("{}{later}", mode.no_registry()),
+        );
+    }
+    let pending: Vec<String> = verdicts
+        .iter()
+        .filter(|v| v.pending)
+        .map(|v| format!("{} ({})", v.type_, v.message))
+        .collect();
+    if !pending.is_empty() {
+        let (known, later) = match mode {
+            Mode::Operator => ("not known yet", "; health is known after the next check"),
+            Mode::OneOff(_) => ("not known", ""),
+        };
+        return Verdict::new(
+            HEALTHY,
+            "Unknown",
+            "Pending",
+            format!(
+                "every check with data passes, but checks the spec asks for are {known}: {}{later}",
+                pending.join("; ")
+            ),
+        );
     }
     let unknown: Vec<&str> = verdicts
         .iter()

@@ -489,23 +489,58 @@ fn delegation_drift_and_lame_servers_make_the_domain_unhealthy() {
         "every health check passes"
     );
 
+    // The registry moved to other servers; the parent did not follow, and
+    // the registry's new server does not answer.
     let view = facts.delegation.as_mut().unwrap();
-    view.drift = vec!["the parent lists ns3.example.net, which the registry does not".to_owned()];
-    view.lame = vec!["ns2.example.net".to_owned()];
+    view.registry = vec!["ns1.example.net".to_owned(), "ns3.example.net".to_owned()];
+    view.drift = vec![
+        "The registry lists ns1.example.net, ns3.example.net; the parent lists ns1.example.net, ns2.example.net."
+            .to_owned(),
+    ];
+    view.lame = vec!["ns3.example.net: no address".to_owned()];
     let report = evaluate(Some(&spec), &facts, Some(&state), Some(1), now());
     let drifting = report.state.unwrap();
     assert_eq!(
         status_and_reason(&drifting, DELEGATION_DRIFT),
         pair("True", "Drift")
     );
-    let message = &condition(&drifting, DELEGATION_DRIFT).message;
-    assert!(
-        message.contains("ns3.example.net") && message.contains("lame servers: ns2.example.net"),
-        "{message}"
+    assert_eq!(
+        condition(&drifting, DELEGATION_DRIFT).message,
+        "The registry lists ns1.example.net, ns3.example.net; the parent lists ns1.example.net, \
+         ns2.example.net. Lame servers: ns3.example.net: no address. Set the name servers at \
+         your registrar and in the domain's zone to the ones the domain should use. Make every \
+         listed server answer for the domain with authority, or take it out of the delegation."
     );
     assert_eq!(
         status_and_reason(&drifting, HEALTHY),
         pair("False", "Drift")
+    );
+    assert_eq!(
+        condition(&drifting, HEALTHY).message,
+        "Not healthy: DelegationDrift (the registry's name servers differ from the parent's; \
+         lame servers: ns3.example.net). Each condition says what to do.",
+        "Healthy names the failing condition briefly, not its whole message"
+    );
+    // Drift against the expectation is summed up against it; an old view's
+    // lines (before they were sentences) still read as sentences.
+    let expecting = HealthSpec {
+        expected_nameservers: vec!["NS1.example.net.".to_owned()],
+        ..spec.clone()
+    };
+    let view = facts.delegation.as_mut().unwrap();
+    view.registry = view.parent.clone();
+    view.drift = vec!["parent, registry (ns1.example.net, ns2.example.net) differs".to_owned()];
+    view.lame.clear();
+    let state = first(&expecting, &facts).0;
+    assert_eq!(
+        condition(&state, DELEGATION_DRIFT).message,
+        "Parent, registry (ns1.example.net, ns2.example.net) differs. Set the name servers at \
+         your registrar and in the domain's zone to the ones the domain should use."
+    );
+    assert_eq!(
+        condition(&state, HEALTHY).message,
+        "Not healthy: DelegationDrift (the parent's and the registry's name servers differ from \
+         expectedNameservers). Each condition says what to do."
     );
     // A check that did not probe the delegation keeps the last view.
     let report = evaluate(
@@ -768,4 +803,180 @@ fn the_registry_facts_come_from_rdap_else_whois_never_from_dns() {
         Some(facts("ns.whois.example"))
     );
     assert_eq!(of(&[dns]), None, "the parent's view is not the registry's");
+}
+
+#[test]
+fn healthy_is_unknown_while_a_check_the_spec_asks_for_has_no_data() {
+    let strict = HealthSpec {
+        dnssec: DnssecPolicy::Required,
+        expected_nameservers: vec!["ns1.example.net".to_owned(), "ns2.example.net".to_owned()],
+        ..spec()
+    };
+    // The registry answered and passes; DNSSEC and the delegation are not
+    // known yet.
+    let state = first(&strict, &healthy_facts()).0;
+    assert_eq!(
+        status_and_reason(&state, HEALTHY),
+        pair("Unknown", "Pending")
+    );
+    let message = &condition(&state, HEALTHY).message;
+    assert!(
+        message.contains("DelegationDrift (the delegation has not been checked yet)")
+            && message.contains("DNSSECValid (DNSSEC has not been checked yet)")
+            && !message.contains("RegistryLocked")
+            && !message.contains("ExpiringSoon"),
+        "names the checks without data, and only them: {message}"
+    );
+    // dnssec: Optional asks for DNSSEC too.
+    let optional = HealthSpec {
+        dnssec: DnssecPolicy::Optional,
+        expected_nameservers: Vec::new(),
+        ..strict.clone()
+    };
+    let state = first(&optional, &healthy_facts()).0;
+    assert_eq!(
+        status_and_reason(&state, HEALTHY),
+        pair("Unknown", "Pending")
+    );
+    assert!(
+        condition(&state, HEALTHY).message.contains("DNSSECValid"),
+        "{:?}",
+        condition(&state, HEALTHY)
+    );
+    // Without an expectation the delegation is not asked for: its absence
+    // is named, but `Healthy` holds.
+    let state = first(&spec(), &healthy_facts()).0;
+    assert_eq!(status_and_reason(&state, HEALTHY).0, "True");
+
+    // Once every asked check has data, the verdict is known.
+    let mut facts = healthy_facts();
+    facts.delegation = Some(DelegationView {
+        parent: strict.expected_nameservers.clone(),
+        registry: strict.expected_nameservers.clone(),
+        ..DelegationView::default()
+    });
+    facts.dnssec = Some(DnssecView {
+        ds_at_parent: true,
+        dnskey_at_child: true,
+        matched: true,
+        valid: true,
+        reason: Some("Valid".to_owned()),
+        ..DnssecView::default()
+    });
+    let state = first(&strict, &facts).0;
+    assert_eq!(
+        status_and_reason(&state, HEALTHY),
+        pair("True", "AllChecksPassed")
+    );
+
+    // A failing check makes it False even while others are unknown, and
+    // even before the registry answered.
+    let mut failing = HealthFacts {
+        dnssec: Some(DnssecView::default()),
+        ..healthy_facts()
+    };
+    let state = first(&strict, &failing).0;
+    assert_eq!(
+        status_and_reason(&state, HEALTHY),
+        pair("False", "Unsigned")
+    );
+    failing.registry = None;
+    let state = first(&strict, &failing).0;
+    assert_eq!(
+        status_and_reason(&state, HEALTHY),
+        pair("False", "Unsigned")
+    );
+}
+
+#[test]
+fn a_required_lock_or_an_expiry_the_registry_did_not_publish_keeps_healthy_unknown() {
+    // The registry answers with neither statuses nor an expiry date.
+    let facts = HealthFacts {
+        registry: Some(RegistrationFacts {
+            registrar: Some("Demo Registrar Inc.".to_owned()),
+            ..RegistrationFacts::default()
+        }),
+        ..HealthFacts::default()
+    };
+    let state = first(&spec(), &facts).0;
+    assert_eq!(
+        status_and_reason(&state, HEALTHY),
+        pair("Unknown", "Pending")
+    );
+    let message = &condition(&state, HEALTHY).message;
+    assert!(
+        message.contains("RegistryLocked (the registry published no statuses")
+            && message.contains("ExpiringSoon (the registry published no expiry date"),
+        "{message}"
+    );
+    // The lock not required: only the expiry is missing.
+    let ignore = HealthSpec {
+        registry_lock: RegistryLockPolicy::Ignore,
+        ..spec()
+    };
+    let state = first(&ignore, &facts).0;
+    let message = &condition(&state, HEALTHY).message;
+    assert!(
+        !message.contains("RegistryLocked") && message.contains("ExpiringSoon"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_one_off_run_says_what_it_found_instead_of_not_yet() {
+    let strict = HealthSpec {
+        dnssec: DnssecPolicy::Required,
+        expected_nameservers: vec!["ns1.example.net".to_owned()],
+        ..spec()
+    };
+    let one_off = Mode::OneOff(RunFindings {
+        registry: "rdap: not found (404)".to_owned(),
+        delegation: "finding the parent's servers of example.net timed out".to_owned(),
+        dnssec: "the delegation was not probed".to_owned(),
+    });
+    let facts = HealthFacts {
+        mode: one_off.clone(),
+        ..HealthFacts::default()
+    };
+    let state = first(&strict, &facts).0;
+    for type_ in [HEALTHY, REGISTRY_LOCKED, EXPIRING_SOON] {
+        let message = &condition(&state, type_).message;
+        assert!(
+            message
+                .starts_with("the registry returned no registration data: rdap: not found (404)")
+                && !message.contains("yet")
+                && !message.contains("next"),
+            "{type_}: {message}"
+        );
+    }
+    assert_eq!(
+        condition(&state, DELEGATION_DRIFT).message,
+        "the delegation could not be probed: finding the parent's servers of example.net timed out"
+    );
+    assert_eq!(
+        condition(&state, DNSSEC_VALID).message,
+        "DNSSEC could not be probed: the delegation was not probed"
+    );
+    // With the registry's facts, the pending checks are named without "yet".
+    let facts = HealthFacts {
+        mode: one_off,
+        ..healthy_facts()
+    };
+    let state = first(&strict, &facts).0;
+    assert_eq!(
+        status_and_reason(&state, HEALTHY),
+        pair("Unknown", "Pending")
+    );
+    let message = &condition(&state, HEALTHY).message;
+    assert!(
+        message.contains("not known: DelegationDrift (the delegation could not be probed")
+            && !message.contains("yet"),
+        "{message}"
+    );
+    // The operator's words for the same facts.
+    let state = first(&strict, &HealthFacts::default()).0;
+    assert_eq!(
+        condition(&state, HEALTHY).message,
+        "the registry has not been asked yet; health is known after the next registration check"
+    );
 }

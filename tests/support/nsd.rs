@@ -502,6 +502,29 @@ impl Nsd {
     /// Polls the zone's SOA until it has `serial` in ten answers in a row:
     /// during a reload the old server process may still answer a query or
     /// two with the old zone after the new one has started.
+    /// Stops nsd (`nsd-control stop`) and waits until it no longer answers:
+    /// whoever asks it from now on times out.
+    pub fn stop(&self) {
+        let output = Command::new(NSD_CONTROL)
+            .arg("-c")
+            .arg(self.dir.path().join("nsd.conf"))
+            .arg("stop")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {NSD_CONTROL} ({e}): {INSTALL}"));
+        assert!(
+            output.status.success(),
+            "nsd-control stop failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let origin = self.zone.lock().unwrap().origin();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.soa_serial(&origin).is_some() {
+            assert!(Instant::now() < deadline, "nsd still answers after stop");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn wait_for_serial(&self, serial: u32, patience: Duration) -> bool {
         let deadline = Instant::now() + patience;
         let origin = self.zone.lock().unwrap().origin();
@@ -608,6 +631,13 @@ impl TldServers {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// Stops every server ([`Nsd::stop`]): the TLD stops answering.
+    pub fn stop(&self) {
+        for nsd in &self.servers {
+            nsd.stop();
+        }
     }
 
     /// Each server's [`Nsd::ns_queries`], in the order of [`TldServers::addrs`].
