@@ -64,6 +64,7 @@ fn snapshot_source(ctx: Arc<Context>) -> SnapshotSource {
             pending_writes: ctx.writer.pending() as u64,
             unchecked: view.unchecked(),
             health: view.health_gauges(),
+            certificate_expiries: ctx.metrics.certificate_expiries.series(),
         }
     })
 }
@@ -172,6 +173,7 @@ pub async fn run(
                 timeout: args.checks.dns_timeout,
                 shards: shards.clone(),
                 nameserver_port: args.checks.nameserver_port,
+                ca_bundle: args.dhc_ca_bundle.clone(),
             },
             Arc::clone(&metrics),
             wait_for(shutdown.clone()),

@@ -1,5 +1,6 @@
-//! The labels of `dns.lookup.duration` and
-//! `domain_monitor.dhc.propagation.duration`, and the bounds on their series.
+//! The labels of `dns.lookup.duration`,
+//! `domain_monitor.dhc.propagation.duration` and
+//! `domain_monitor.dhc.certificate.expiry`, and the bounds on their series.
 //!
 //! Its label values come from users' DomainHealthChecks (namespace, name,
 //! record names, resolver names), not from a closed set. Two bounds keep
@@ -103,6 +104,86 @@ impl LabelSet for PropagationLabels {
     }
 }
 
+/// The labels of one `domain_monitor.dhc.certificate.expiry` series: one
+/// per `spec.tls` endpoint, so at most 16 per check (the CRD's bound).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CertificateLabels {
+    /// The check's namespace.
+    pub namespace: &'static str,
+    /// The check's name.
+    pub name: &'static str,
+    /// The endpoint's host (OpenTelemetry `server.address`).
+    pub address: &'static str,
+    /// Its port (`server.port`).
+    pub port: u16,
+    /// The server name sent (`tls.client.server_name`).
+    pub server_name: &'static str,
+}
+
+impl LabelSet for CertificateLabels {
+    const KEYS: &'static [&'static str] = &[
+        "namespace",
+        "name",
+        "server.address",
+        "server.port",
+        "tls.client.server_name",
+    ];
+
+    fn values(&self) -> Vec<Cow<'static, str>> {
+        vec![
+            self.namespace.label_value(),
+            self.name.label_value(),
+            self.address.label_value(),
+            Cow::Owned(self.port.to_string()),
+            self.server_name.label_value(),
+        ]
+    }
+}
+
+/// The leaf expiry of every endpoint whose certificate is known, as Unix
+/// seconds: the values of `domain_monitor.dhc.certificate.expiry`. A
+/// check's task sets its endpoints and removes them when it stops.
+#[derive(Debug, Default)]
+pub struct CertificateExpiries {
+    series: Mutex<HashMap<CertificateLabels, i64>>,
+}
+
+impl CertificateExpiries {
+    /// Sets (`Some`) or removes (`None`) the expiry of `labels`.
+    pub fn set(&self, labels: CertificateLabels, not_after: Option<i64>) {
+        let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        match not_after {
+            Some(at) => {
+                series.insert(labels, at);
+            }
+            None => {
+                series.remove(&labels);
+            }
+        }
+    }
+
+    /// Removes every series of the check `namespace`/`name`.
+    pub fn forget(&self, namespace: &str, name: &str) {
+        self.series
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|l, _| !(l.namespace == namespace && l.name == name));
+    }
+
+    /// Every series, sorted by labels.
+    pub fn series(&self) -> Vec<(CertificateLabels, i64)> {
+        let mut all: Vec<_> = self
+            .series
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(l, v)| (*l, *v))
+            .collect();
+        all.sort();
+        all
+    }
+}
+
 /// The process-wide copy of `word`, or [`OVERFLOW`] once
 /// [`MAX_INTERNED`] words are kept.
 pub fn intern(word: &str) -> &'static str {
@@ -171,6 +252,30 @@ mod tests {
         assert_eq!(
             labels(1).values(),
             ["team", "web", "host1.example.com", "A", "a", "noerror"]
+        );
+    }
+
+    #[test]
+    fn certificate_expiries_are_set_replaced_and_forgotten_per_check() {
+        let expiries = CertificateExpiries::default();
+        let labels = |name: &'static str, port: u16| CertificateLabels {
+            namespace: "team",
+            name,
+            address: "127.0.0.1",
+            port,
+            server_name: "www.example.com",
+        };
+        expiries.set(labels("web", 443), Some(1_800_000_000));
+        expiries.set(labels("web", 8443), Some(1_700_000_000));
+        expiries.set(labels("api", 443), Some(1_900_000_000));
+        expiries.set(labels("web", 443), Some(1_800_086_400));
+        assert_eq!(expiries.series().len(), 3);
+        expiries.set(labels("web", 8443), None);
+        expiries.forget("team", "web");
+        assert_eq!(expiries.series(), [(labels("api", 443), 1_900_000_000)]);
+        assert_eq!(
+            labels("api", 443).values(),
+            ["team", "api", "127.0.0.1", "443", "www.example.com"]
         );
     }
 

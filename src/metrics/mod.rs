@@ -423,6 +423,10 @@ pub mod instruments {
         .about("Time from a DomainHealthCheck's first sight of a new SOA serial at an authoritative server until a resolver served it (at the resolution of the check's interval), by check (namespace, name) and resolver.")
         .labels(crate::dhc::metrics::PropagationLabels::KEYS)
         .json("dhc_propagation_duration", "/");
+    /// `domain_monitor.dhc.certificate.expiry`.
+    pub const CERTIFICATE_EXPIRY: Instrument = Instrument::new("domain_monitor.dhc.certificate.expiry", Kind::Gauge, "s")
+        .about("When the leaf certificate of a DomainHealthCheck's TLS endpoint expires (its notAfter), as a Unix time, by check (namespace, name) and endpoint (server.address, server.port, tls.client.server_name); absent while no certificate was seen.")
+        .labels(crate::dhc::metrics::CertificateLabels::KEYS);
     /// `domain_monitor.domains`.
     pub const DOMAINS: Instrument =
         Instrument::new("domain_monitor.domains", Kind::Gauge, "{domain}")
@@ -478,6 +482,7 @@ pub const INSTRUMENTS: &[Instrument] = &[
     instruments::HEALTH_DNSSEC_SIGNATURE_EXPIRY,
     instruments::DNS_LOOKUP_DURATION,
     instruments::PROPAGATION_DURATION,
+    instruments::CERTIFICATE_EXPIRY,
     instruments::DOMAINS,
     instruments::PRIORITY,
     instruments::SHARDS_HELD,
@@ -528,6 +533,9 @@ pub struct Snapshot {
     pub rate_limit_waits: Vec<RateLimitWaits>,
     /// The domains in health mode.
     pub health: Vec<HealthGauges>,
+    /// The leaf expiry (Unix seconds) of DomainHealthChecks' TLS
+    /// endpoints.
+    pub certificate_expiries: Vec<(crate::dhc::metrics::CertificateLabels, i64)>,
 }
 
 /// The gauges of one domain in health mode.
@@ -628,6 +636,11 @@ pub fn collected(
             .health
             .iter()
             .filter_map(|h| Some((h.attributes(), h.signature_expires_at? as f64)))
+            .collect(),
+        "domain_monitor.dhc.certificate.expiry" => snapshot
+            .certificate_expiries
+            .iter()
+            .map(|(labels, at)| (labels.pairs(), *at as f64))
             .collect(),
         "domain_monitor.uptime" => vec![(Vec::new(), uptime.as_secs_f64())],
         "domain_monitor.ratelimit.waits" => snapshot
@@ -867,6 +880,8 @@ pub struct Metrics {
     pub dns_lookup_duration: Timer<crate::dhc::metrics::DnsLookupLabels>,
     /// `domain_monitor.dhc.propagation.duration`.
     pub propagation_duration: Timer<crate::dhc::metrics::PropagationLabels>,
+    /// The values of `domain_monitor.dhc.certificate.expiry`.
+    pub certificate_expiries: crate::dhc::metrics::CertificateExpiries,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -909,6 +924,7 @@ impl Metrics {
             health_changes: Counter::new(&i::HEALTH_CHANGES, &export),
             dns_lookup_duration: Timer::new(&i::DNS_LOOKUP_DURATION, &export),
             propagation_duration: Timer::new(&i::PROPAGATION_DURATION, &export),
+            certificate_expiries: crate::dhc::metrics::CertificateExpiries::default(),
             export,
         }
         .preset()
