@@ -65,6 +65,7 @@ fn snapshot_source(ctx: Arc<Context>) -> SnapshotSource {
             unchecked: view.unchecked(),
             health: view.health_gauges(),
             certificate_expiries: ctx.metrics.certificate_expiries.series(),
+            propagation_pending: ctx.metrics.propagation_pending.series(),
         }
     })
 }

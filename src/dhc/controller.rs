@@ -41,7 +41,10 @@ use super::{
     NamedResolver,
     certificate::{self, EndpointSlot},
     evaluate::{self, RecordPlan, ResolverSlots, Slot},
-    metrics::{CertificateLabels, DnsLookupLabels, PropagationLabels, SeriesBudget, intern},
+    metrics::{
+        CertificateExpiry, CertificateLabels, DnsLookupLabels, PropagationLabels, SeriesBudget,
+        intern,
+    },
     probe::{self, Matcher, wire_type},
     propagation,
     resource::{
@@ -251,7 +254,7 @@ async fn probe_loop(shared: Arc<Shared>, check: DomainHealthCheck) {
         .and_then(|w| humantime::parse_duration(w).ok())
         .unwrap_or(certificate::DEFAULT_WARNING);
     let mut endpoints = seeded_endpoints(&check.spec, written.as_ref());
-    let _forget = ForgetCertificates {
+    let _forget = ForgetGauges {
         shared: Arc::clone(&shared),
         namespace: labels_of.0,
         name: labels_of.1,
@@ -336,6 +339,7 @@ async fn probe_loop(shared: Arc<Shared>, check: DomainHealthCheck) {
                         Duration::from_secs(resolver.seconds),
                     );
                 }
+                set_pending(&shared, &propagation, labels_of);
                 status.conditions.push(propagation::condition(
                     &old_conditions,
                     &propagation,
@@ -344,8 +348,14 @@ async fn probe_loop(shared: Arc<Shared>, check: DomainHealthCheck) {
                 ));
                 status.propagation = Some(propagation);
                 if !check.spec.tls.is_empty() {
-                    probe_certificates(&shared, &check.spec, &mut endpoints, threshold, labels_of)
-                        .await;
+                    probe_certificates(
+                        &shared,
+                        &check.spec,
+                        &mut endpoints,
+                        (threshold, warning),
+                        labels_of,
+                    )
+                    .await;
                     let settled: Vec<&CertificateStatus> = endpoints
                         .iter()
                         .filter_map(|e| e.settled.as_ref())
@@ -394,13 +404,44 @@ async fn probe_loop(shared: Arc<Shared>, check: DomainHealthCheck) {
     }
 }
 
+/// Sets `domain_monitor.dhc.propagation.pending_since` for each resolver
+/// that does not serve the last serial change yet, and removes it for the
+/// others.
+fn set_pending(
+    shared: &Shared,
+    propagation: &super::resource::PropagationStatus,
+    (namespace, name): (&'static str, &'static str),
+) {
+    let gauges = &shared.metrics.propagation_pending;
+    let Some(change) = &propagation.last_change else {
+        gauges.forget(namespace, name);
+        return;
+    };
+    let since = change.detected_at.0.as_second();
+    let pending: Vec<&str> = change
+        .resolvers
+        .iter()
+        .filter(|r| r.converged_at.is_none())
+        .map(|r| r.name.as_str())
+        .collect();
+    gauges.retain_of(namespace, name, |l| pending.contains(&l.resolver));
+    for resolver in pending {
+        let labels = PropagationLabels {
+            namespace,
+            name,
+            resolver: intern(resolver),
+        };
+        gauges.set(labels, Some(since));
+    }
+}
+
 /// Probes every `spec.tls` endpoint at once, settles the results into
 /// `endpoints` and sets their expiry gauges.
 async fn probe_certificates(
     shared: &Shared,
     spec: &DomainHealthCheckSpec,
     endpoints: &mut [EndpointSlot],
-    threshold: u32,
+    (threshold, warning): (u32, Duration),
     (namespace, name): (&'static str, &'static str),
 ) {
     let seen = join_all(spec.tls.iter().map(|target| shared.tls.probe(target))).await;
@@ -414,12 +455,15 @@ async fn probe_certificates(
             server_name: intern(&observed.server_name),
         };
         slot.observe(observed, threshold);
-        let not_after = slot
+        let expiry = slot
             .settled
             .as_ref()
             .and_then(|s| s.not_after.as_ref())
-            .map(|t| t.0.as_second());
-        shared.metrics.certificate_expiries.set(labels, not_after);
+            .map(|t| CertificateExpiry {
+                not_after: t.0.as_second(),
+                warning,
+            });
+        shared.metrics.certificate_expiries.set(labels, expiry);
     }
 }
 
@@ -449,19 +493,22 @@ fn seeded_endpoints(
         .collect()
 }
 
-/// Removes a check's certificate expiry series when its task ends
+/// Removes a check's gauge series when its task ends
 /// (deleted, spec changed, operator stopping).
-struct ForgetCertificates {
+struct ForgetGauges {
     shared: Arc<Shared>,
     namespace: &'static str,
     name: &'static str,
 }
 
-impl Drop for ForgetCertificates {
+impl Drop for ForgetGauges {
     fn drop(&mut self) {
-        self.shared
-            .metrics
+        let metrics = &self.shared.metrics;
+        metrics
             .certificate_expiries
+            .forget(self.namespace, self.name);
+        metrics
+            .propagation_pending
             .forget(self.namespace, self.name);
     }
 }
