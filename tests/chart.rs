@@ -899,6 +899,52 @@ fn the_dashboard_queries_are_valid_promql_over_the_operators_metrics() {
         .filter(|p| p["type"] == "row")
         .filter_map(|p| p["title"].as_str())
         .collect();
+    // The domain-health row heads the health section: resolver success
+    // rate, p95 latency, propagation convergence, certificate expiry,
+    // registry and name-server status.
+    let all = dashboard["panels"].as_array().unwrap();
+    let glance_at = all
+        .iter()
+        .position(|p| {
+            p["type"] == "row"
+                && p["title"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("Domain health at a glance"))
+        })
+        .unwrap_or_else(|| panic!("no \"Domain health at a glance\" row: {rows:?}"));
+    let health_at = all
+        .iter()
+        .position(|p| {
+            p["type"] == "row" && p["title"].as_str().is_some_and(|t| t.starts_with("Health"))
+        })
+        .expect("a Health row");
+    assert!(
+        glance_at < health_at,
+        "the glance row comes first: {rows:?}"
+    );
+    let glance: Vec<String> = all[glance_at + 1..]
+        .iter()
+        .take_while(|p| p["type"] != "row")
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t["expr"].as_str().map(str::to_owned))
+        .collect();
+    for wanted in [
+        r#"sum by (resolver) (rate(dns_lookup_duration_seconds_count{job=~"$job", instance=~"$instance", outcome=~"noerror|nxdomain"}"#,
+        "histogram_quantile(0.95, sum by (resolver, le) (rate(dns_lookup_duration_seconds_bucket",
+        "domain_monitor_dhc_propagation_duration_seconds_bucket",
+        "domain_monitor_dhc_propagation_pending_since_seconds",
+        "domain_monitor_dhc_certificate_expiry_seconds",
+        "domain_monitor_dhc_certificate_expiry_warning_seconds",
+        "domain_monitor_health_expiry_seconds",
+        "domain_monitor_health_locked",
+        "domain_monitor_health_delegation_drift",
+        "domain_monitor_health_dnssec_valid",
+    ] {
+        assert!(
+            glance.iter().any(|q| q.contains(wanted)),
+            "the domain-health row has no panel with {wanted}"
+        );
+    }
     assert!(rows.iter().any(|r| r.contains("Shards")), "{rows:?}");
     assert!(rows.iter().any(|r| r.contains("API server")), "{rows:?}");
     assert!(used.contains("domain_monitor_shards_held"));
