@@ -118,6 +118,17 @@ async fn rounds(operator: &Operator, names: &[&str], rounds: usize) {
 /// The value of `domain_monitor_dhc_certificate_expiry_seconds` for the
 /// check `name`, if the operator serves one.
 async fn expiry_gauge(operator: &Operator, name: &str) -> Option<i64> {
+    gauge(
+        operator,
+        "domain_monitor_dhc_certificate_expiry_seconds",
+        name,
+    )
+    .await
+}
+
+/// The value of the gauge `metric` for the check `name`'s endpoint, if the
+/// operator serves one.
+async fn gauge(operator: &Operator, metric: &str, name: &str) -> Option<i64> {
     domain_monitor::net::ensure_crypto_provider();
     let text = reqwest::get(format!("{}/metrics/prometheus", operator.base_url().await))
         .await
@@ -126,8 +137,7 @@ async fn expiry_gauge(operator: &Operator, name: &str) -> Option<i64> {
         .await
         .unwrap();
     let series = text.lines().find(|l| {
-        l.starts_with("domain_monitor_dhc_certificate_expiry_seconds{")
-            && l.contains(&format!("name=\"{name}\""))
+        l.starts_with(&format!("{metric}{{")) && l.contains(&format!("name=\"{name}\""))
     })?;
     assert!(
         series.contains(&format!("server_address=\"{SERVERS}\""))
@@ -265,6 +275,16 @@ async fn certificates_are_verified_and_their_expiry_watched() {
     assert_eq!(
         expiry_gauge(&operator, "expired").await,
         Some(expired.not_after)
+    );
+    // The warning each expiry is compared with (the default 14 days).
+    assert_eq!(
+        gauge(
+            &operator,
+            "domain_monitor_dhc_certificate_expiry_warning_seconds",
+            "valid"
+        )
+        .await,
+        Some(14 * 86_400)
     );
 
     // Nothing changes for two more rounds: nothing is written.
