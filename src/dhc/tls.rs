@@ -118,8 +118,9 @@ impl TrustAnchors {
         }
     }
 
-    /// Only the certificates of `bundle` (tests).
-    pub fn only(bundle: &CaBundle) -> Self {
+    /// Only the certificates of `bundle`.
+    #[cfg(test)]
+    fn only(bundle: &CaBundle) -> Self {
         let mut roots = RootCertStore::empty();
         roots.add_parsable_certificates(bundle.certificates.clone());
         Self {
@@ -282,32 +283,33 @@ impl TlsProber {
             Ok(()) => (CertificateVerdict::Valid, None),
             Err(error) => (verdict_of(&error), Some(error)),
         };
-        let unfetched = leaf.issuer_unfetched();
-        let (verdict, note) = if verdict == CertificateVerdict::UntrustedChain
-            && matches!(
-                error,
-                Some(rustls::Error::InvalidCertificate(
-                    CertificateError::UnknownIssuer
-                ))
-            )
-            && unfetched.is_some()
-        {
-            // Judged without the chain: its own period and names.
-            let alone = leaf.judge_alone(leaf_der, name, now);
-            let url = unfetched.unwrap_or_default();
-            (
-                alone,
+        let issuer_unknown = matches!(
+            error,
+            Some(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer
+            ))
+        );
+        let (verdict, note) = match leaf.issuer_unfetched() {
+            Some(url) if issuer_unknown => (
+                // Judged without the chain: its own period and names.
+                leaf.judge_alone(leaf_der, name, now),
                 Some(format!(
                     "the server does not send the intermediate certificate of issuer {}: clients that fetch it from the leaf's AIA caIssuers URL {url} (browsers) accept the chain, others (curl, most libraries) fail; the chain above the leaf is not verified",
                     leaf.issuer
                 )),
-            )
-        } else {
-            (verdict, None)
+            ),
+            _ => (verdict, None),
         };
+        let now_secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
         status.verdict = verdict;
         status.note = note;
-        status.message = message_of(verdict, &leaf, &status.server_name, error.as_ref());
+        status.message = message_of(
+            verdict,
+            &leaf,
+            &status.server_name,
+            error.as_ref(),
+            now_secs,
+        );
         status
     }
 }
@@ -431,6 +433,7 @@ fn message_of(
     leaf: &Leaf,
     server_name: &str,
     error: Option<&rustls::Error>,
+    now_secs: i64,
 ) -> Option<String> {
     let at = |secs: i64| {
         Timestamp::from_second(secs)
@@ -444,11 +447,11 @@ fn message_of(
     };
     match verdict {
         CertificateVerdict::Valid => None,
-        CertificateVerdict::Expired if leaf.not_after < now_secs() => {
+        CertificateVerdict::Expired if leaf.not_after < now_secs => {
             Some(format!("the certificate expired at {}", at(leaf.not_after)))
         }
         CertificateVerdict::Expired => Some("a certificate of the chain has expired".to_owned()),
-        CertificateVerdict::NotYetValid if leaf.not_before > now_secs() => Some(format!(
+        CertificateVerdict::NotYetValid if leaf.not_before > now_secs => Some(format!(
             "the certificate is not valid before {}",
             at(leaf.not_before)
         )),
@@ -479,10 +482,6 @@ fn message_of(
         }),
         CertificateVerdict::HandshakeFailed => None,
     }
-}
-
-fn now_secs() -> i64 {
-    Timestamp::now().as_second()
 }
 
 /// Accepts every chain during the handshake, so that the chain can be read
