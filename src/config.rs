@@ -375,6 +375,10 @@ pub struct RunArgs {
     /// `name=ip[:port]`.
     #[arg(long, env = "DHC_RESOLVERS", value_delimiter = ',')]
     pub dhc_resolvers: Vec<crate::dhc::NamedResolver>,
+    /// A PEM file of CA certificates trusted for DomainHealthChecks'
+    /// `spec.tls` certificates besides the system roots (an internal CA).
+    #[arg(long, env = "DHC_CA_BUNDLE", value_parser = crate::dhc::tls::CaBundle::read)]
+    pub dhc_ca_bundle: Option<crate::dhc::tls::CaBundle>,
     /// Number of shards the domain space is split into (the same on every replica).
     #[arg(long, env = "SHARDS", default_value = "16", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub shards: u32,

@@ -29,6 +29,12 @@ const LABEL_NAMES: &[&str] = &[
     "name",
     "domain",
     "criticality",
+    // DomainHealthChecks' series.
+    "resolver",
+    "le",
+    "server_address",
+    "server_port",
+    "tls_client_server_name",
 ];
 
 /// The PromQL functions, aggregations and keywords the rules may use.
@@ -39,6 +45,8 @@ const PROMQL_WORDS: &[&str] = &[
     "time",
     "sum",
     "max",
+    "count",
+    "histogram_quantile",
     "by",
     "and",
     "or",
@@ -263,7 +271,9 @@ fn names_in(promql: &str) -> Result<(BTreeSet<String>, BTreeSet<String>), String
                 labels.insert(word);
             } else if PROMQL_WORDS.contains(&word.as_str()) {
                 after_grouping = GROUPING.contains(&word.as_str());
-            } else if word.starts_with("domain_monitor_") {
+            } else if word.starts_with("domain_monitor_")
+                || word.starts_with("dns_lookup_duration_seconds")
+            {
                 metrics.insert(word);
             } else {
                 return Err(format!(

@@ -430,11 +430,13 @@ fn every_operator_setting_is_a_chart_value_the_operator_accepts() {
     .unwrap();
     let reserved_lists = schema["properties"]["reservedNames"]["examples"][0].clone();
     let trust_anchors = schema["properties"]["dnssecTrustAnchors"]["examples"][0].clone();
+    let ca_bundle = schema["properties"]["dhcCaBundle"]["examples"][0].clone();
     let values = json!({
         "config": schema_examples("config"),
         "otel": schema_examples("otel"),
         "reservedNames": reserved_lists,
         "dnssecTrustAnchors": trust_anchors,
+        "dhcCaBundle": ca_bundle,
         "secrets": {
             "apiAuthToken": "tok",
             "sentryDsn": "https://key@sentry.example/1",
@@ -557,6 +559,17 @@ fn every_operator_setting_is_a_chart_value_the_operator_accepts() {
     )
     .unwrap();
     assert_eq!(volume_mounts[1]["mountPath"], "/etc/domain-monitor/dnssec");
+    // And the CA bundle of DomainHealthChecks.
+    let ca_map = docs
+        .iter()
+        .find(|d| {
+            d["kind"] == "ConfigMap" && d["metadata"]["name"] == "dm-domain-monitor-dhc-ca-bundle"
+        })
+        .expect("a ConfigMap of the DomainHealthCheck CA bundle");
+    assert_eq!(ca_map["data"]["ca.pem"], ca_bundle);
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_map["data"]["ca.pem"].as_str().unwrap()).unwrap();
+    assert_eq!(volume_mounts[2]["mountPath"], "/etc/domain-monitor/dhc-ca");
     for (name, value) in &mut env {
         if name == "RESERVED_NAMES" {
             assert_eq!(value, "/etc/domain-monitor/reserved/premium.txt");
@@ -565,6 +578,10 @@ fn every_operator_setting_is_a_chart_value_the_operator_accepts() {
         if name == "DNSSEC_TRUST_ANCHORS" {
             assert_eq!(value, "/etc/domain-monitor/dnssec/trust-anchors");
             *value = anchors_file.display().to_string();
+        }
+        if name == "DHC_CA_BUNDLE" {
+            assert_eq!(value, "/etc/domain-monitor/dhc-ca/ca.pem");
+            *value = ca_file.display().to_string();
         }
     }
     let output = Command::new(env!("CARGO_BIN_EXE_domain-monitor"))
@@ -899,6 +916,52 @@ fn the_dashboard_queries_are_valid_promql_over_the_operators_metrics() {
         .filter(|p| p["type"] == "row")
         .filter_map(|p| p["title"].as_str())
         .collect();
+    // The domain-health row heads the health section: resolver success
+    // rate, p95 latency, propagation convergence, certificate expiry,
+    // registry and name-server status.
+    let all = dashboard["panels"].as_array().unwrap();
+    let glance_at = all
+        .iter()
+        .position(|p| {
+            p["type"] == "row"
+                && p["title"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("Domain health at a glance"))
+        })
+        .unwrap_or_else(|| panic!("no \"Domain health at a glance\" row: {rows:?}"));
+    let health_at = all
+        .iter()
+        .position(|p| {
+            p["type"] == "row" && p["title"].as_str().is_some_and(|t| t.starts_with("Health"))
+        })
+        .expect("a Health row");
+    assert!(
+        glance_at < health_at,
+        "the glance row comes first: {rows:?}"
+    );
+    let glance: Vec<String> = all[glance_at + 1..]
+        .iter()
+        .take_while(|p| p["type"] != "row")
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t["expr"].as_str().map(str::to_owned))
+        .collect();
+    for wanted in [
+        r#"sum by (resolver) (rate(dns_lookup_duration_seconds_count{job=~"$job", instance=~"$instance", outcome=~"noerror|nxdomain"}"#,
+        "histogram_quantile(0.95, sum by (resolver, le) (rate(dns_lookup_duration_seconds_bucket",
+        "domain_monitor_dhc_propagation_duration_seconds_bucket",
+        "domain_monitor_dhc_propagation_pending_since_seconds",
+        "domain_monitor_dhc_certificate_expiry_seconds",
+        "domain_monitor_dhc_certificate_expiry_warning_seconds",
+        "domain_monitor_health_expiry_seconds",
+        "domain_monitor_health_locked",
+        "domain_monitor_health_delegation_drift",
+        "domain_monitor_health_dnssec_valid",
+    ] {
+        assert!(
+            glance.iter().any(|q| q.contains(wanted)),
+            "the domain-health row has no panel with {wanted}"
+        );
+    }
     assert!(rows.iter().any(|r| r.contains("Shards")), "{rows:?}");
     assert!(rows.iter().any(|r| r.contains("API server")), "{rows:?}");
     assert!(used.contains("domain_monitor_shards_held"));
@@ -1914,4 +1977,100 @@ async fn without_any_one_rule_of_the_chart_the_operator_fails_at_its_job() {
         }
     }
     drop(runs);
+}
+
+/// With `config.domainHealthChecks: true` the chart grants list/watch on
+/// DomainHealthChecks and patch on their status, and the operator, probing
+/// a check by `domain` and one by `domainRef`, uses exactly those rights on
+/// them and is refused nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn domain_health_checks_get_exactly_the_rights_they_use() {
+    let (server, client, world) = rbac_setup().await;
+    support::dhc::install_dhc_crd(&client).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ns = "rbac-dhc";
+    let mut values = chart_values(&world, ns);
+    values["config"]["domainHealthChecks"] = json!(true);
+    values["config"]["dhcResolvers"] = json!({"tld": world.nsd.addrs()[0].to_string()});
+    let values = write_json(dir.path(), "dhc-values.json", &values);
+    let objects = documents(&template(RBAC_RELEASE, ns, &["-f", &values]).unwrap());
+    let is_dhc = |(_, resource, _): &Right| resource.starts_with("domainhealthchecks");
+    let granted: BTreeSet<Right> = of_kind(&objects, "Role")
+        .into_iter()
+        .flat_map(|role| role["rules"].as_array().unwrap())
+        .flat_map(rule_rights)
+        .filter(is_dhc)
+        .collect();
+    let right = |resource: &str, verb: &str| {
+        (
+            "domainmonitor.io".to_owned(),
+            resource.to_owned(),
+            verb.to_owned(),
+        )
+    };
+    assert_eq!(
+        granted,
+        BTreeSet::from([
+            right("domainhealthchecks", "list"),
+            right("domainhealthchecks", "watch"),
+            right("domainhealthchecks/status", "patch"),
+        ])
+    );
+    let (env, kubeconfig) = install_for_rbac(&server, ns, &objects, dir.path()).await;
+    assert!(
+        env.iter()
+            .any(|(k, v)| k == "DOMAIN_HEALTH_CHECKS" && v == "true"),
+        "{env:?}"
+    );
+    let checks: Api<domain_monitor::dhc::resource::DomainHealthCheck> =
+        Api::namespaced(client.clone(), ns);
+    let records = vec![support::dhc::record(
+        "@",
+        domain_monitor::dhc::resource::ProbeRecordType::NS,
+        &[],
+    )];
+    let by_name = support::dhc::check("by-name", "taken.test", records.clone(), Vec::new());
+    let mut by_ref = support::dhc::check("by-ref", "taken.test", records, Vec::new());
+    by_ref.spec.domain = None;
+    by_ref.spec.domain_ref = Some("taken".to_owned());
+    for mut check in [by_name, by_ref] {
+        check.spec.interval = Some("10s".to_owned());
+        checks.create(&PostParams::default(), &check).await.unwrap();
+    }
+    let mut operator = Operator::start_with_env("rbac-dhc", &env, &kubeconfig);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    for name in ["by-name", "by-ref"] {
+        loop {
+            let check = checks.get(name).await.unwrap();
+            let domain = check.status.as_ref().and_then(|s| s.domain.clone());
+            if domain.as_deref() == Some("taken.test") {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{name}: no status with the domain: {:#?}\n{}",
+                check.status,
+                operator.log()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    operator.terminate();
+    assert_eq!(
+        operator.wait_exit(Duration::from_secs(20)).await,
+        Some(0),
+        "{}",
+        operator.log()
+    );
+
+    let user = service_account_user(ns);
+    let requests: Vec<AuditedRequest> = server
+        .audited_requests()
+        .into_iter()
+        .filter(|r| r.user == user)
+        .collect();
+    let refused: Vec<&AuditedRequest> = requests.iter().filter(|r| !r.allowed).collect();
+    assert!(refused.is_empty(), "refused requests: {refused:#?}");
+    let used: BTreeSet<Right> = requests.iter().map(request_right).filter(is_dhc).collect();
+    assert_eq!(used, granted, "rights used on DomainHealthChecks");
 }

@@ -6,8 +6,8 @@ mod support;
 use std::process::Command;
 
 use domain_monitor::dhc::resource::{
-    DomainHealthCheck, DomainHealthCheckStatus, Expectation, LookupOutcome, ProbeRecordType,
-    RecordResult, ResolverStatus,
+    CertificateStatus, CertificateVerdict, DomainHealthCheck, DomainHealthCheckStatus, Expectation,
+    LookupOutcome, ProbeRecordType, RecordResult, ResolverStatus, TlsTarget,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{
@@ -105,6 +105,26 @@ async fn api_server_rejects_invalid_checks_with_clear_messages() {
     let text = rejected(&api, &no_records).await;
     assert!(text.contains("records"), "{text}");
 
+    let mut tls_url = valid("tls-url");
+    tls_url.spec.tls = vec![TlsTarget {
+        host: "https://www.example.com".to_owned(),
+        port: None,
+        sni: None,
+    }];
+    let text = rejected(&api, &tls_url).await;
+    assert!(
+        text.contains("tls[].host must be a bare host name"),
+        "{text}"
+    );
+
+    let mut warning = valid("warning");
+    warning.spec.certificate_warning = Some("two weeks".to_owned());
+    let text = rejected(&api, &warning).await;
+    assert!(
+        text.contains("certificateWarning must be a duration"),
+        "{text}"
+    );
+
     // The other address forms and a reference are accepted.
     let mut forms = valid("forms");
     forms.spec.domain = None;
@@ -120,6 +140,12 @@ async fn api_server_rejects_invalid_checks_with_clear_messages() {
         .push(record("@", ProbeRecordType::TXT, &[]));
     forms.spec.interval = Some("1m30s".to_owned());
     forms.spec.failure_threshold = Some(2);
+    forms.spec.tls = vec![TlsTarget {
+        host: "2001:db8::443".to_owned(),
+        port: Some(8443),
+        sni: Some("www.example.com".to_owned()),
+    }];
+    forms.spec.certificate_warning = Some("30d".to_owned());
     api.create(&PostParams::default(), &forms)
         .await
         .expect("IPv6 resolvers, a domainRef and @ are accepted");
@@ -155,10 +181,25 @@ async fn status_subresource_and_kubectl_columns() {
             }],
         }],
         propagation: None,
+        certificates: vec![CertificateStatus {
+            host: "www.example.com".to_owned(),
+            port: 443,
+            server_name: "www.example.com".to_owned(),
+            verdict: CertificateVerdict::HostnameMismatch,
+            not_after: Some(Time("2026-03-01T00:00:00Z".parse().unwrap())),
+            issuer: Some("CN=Test CA,O=Example".to_owned()),
+            dns_names: vec!["other.example.com".to_owned()],
+            message: Some(
+                "the certificate is for other.example.com, not www.example.com".to_owned(),
+            ),
+            note: None,
+        }],
         conditions: vec![
             condition("Resolving", "True", "AllResolving"),
             condition("AnswersMatch", "False", "AnswerMismatch"),
             condition("Converged", "False", "Propagating"),
+            condition("CertificateValid", "False", "HostnameMismatch"),
+            condition("CertificateExpiring", "False", "NotExpiring"),
         ],
         observed_generation: created.metadata.generation,
     };
@@ -200,19 +241,21 @@ async fn status_subresource_and_kubectl_columns() {
             "RESOLVING",
             "ANSWERS",
             "CONVERGED",
+            "CERTIFICATE",
             "REASON",
             "AGE"
         ]
     );
     let row: Vec<&str> = lines[1].split_whitespace().collect();
     assert_eq!(
-        row[..6],
+        row[..7],
         [
             "www",
             "example.com",
             "True",
             "False",
             "False",
+            "HostnameMismatch",
             "AnswerMismatch"
         ]
     );

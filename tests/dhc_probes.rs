@@ -99,6 +99,21 @@ async fn scraped(operator: &Operator, series: &str) -> u64 {
         .unwrap()
 }
 
+/// The value of the Prometheus `series` the operator serves, if it serves
+/// it.
+async fn gauge(operator: &Operator, series: &str) -> Option<f64> {
+    domain_monitor::net::ensure_crypto_provider();
+    let text = reqwest::get(format!("{}/metrics/prometheus", operator.base_url().await))
+        .await
+        .expect("GET /metrics/prometheus")
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series))
+        .map(|v| v.trim().parse().expect("a number"))
+}
+
 fn condition(check: &DomainHealthCheck, type_: &str) -> Option<(String, String, String)> {
     check
         .status
@@ -439,6 +454,18 @@ async fn a_serial_change_is_timed_until_each_resolver_serves_it() {
     assert_eq!(change.serial, 2);
     let slow_before = change.resolvers.iter().find(|r| r.name == "slow").unwrap();
     assert_eq!(slow_before.converged_at, None);
+    // Since when slow has lagged, for DomainMonitorPropagationSlow; a serves
+    // the new serial, so it has no such series.
+    let pending = |resolver: &str| {
+        format!(
+            "domain_monitor_dhc_propagation_pending_since_seconds{{namespace=\"{}\",name=\"web\",resolver=\"{resolver}\"}}",
+            ns.name
+        )
+    };
+    #[allow(clippy::cast_precision_loss)]
+    let detected = change.detected_at.0.as_second() as f64;
+    assert_eq!(gauge(&operator, &pending("slow")).await, Some(detected));
+    assert_eq!(gauge(&operator, &pending("a")).await, None);
 
     tokio::task::block_in_place(|| lagging.change(|_| {}));
     let converged = wait_for(&api, "web", "Converged again", &operator, |c| {
@@ -465,4 +492,9 @@ async fn a_serial_change_is_timed_until_each_resolver_serves_it() {
         ns.name
     );
     assert_eq!(scraped(&operator, &series).await, 1);
+    assert_eq!(
+        gauge(&operator, &pending("slow")).await,
+        None,
+        "slow serves the serial: no longer pending"
+    );
 }

@@ -67,6 +67,8 @@ fn snapshot_source(ctx: Arc<Context>) -> SnapshotSource {
             pending_writes: ctx.writer.pending() as u64,
             unchecked: view.unchecked(),
             health: view.health_gauges(),
+            certificate_expiries: ctx.metrics.certificate_expiries.series(),
+            propagation_pending: ctx.metrics.propagation_pending.series(),
         }
     })
 }
@@ -175,6 +177,7 @@ pub async fn run(
                 timeout: args.checks.dns_timeout,
                 shards: shards.clone(),
                 nameserver_port: args.checks.nameserver_port,
+                ca_bundle: args.dhc_ca_bundle.clone(),
             },
             Arc::clone(&metrics),
             wait_for(shutdown.clone()),

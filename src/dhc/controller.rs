@@ -2,6 +2,11 @@
 //! per check that probes every record at every resolver each interval and
 //! writes the status when what it shows changed.
 //!
+//! - Each `spec.tls` endpoint gets a TLS handshake per interval
+//!   ([`TlsProber`]), its settled certificate goes to
+//!   `status.certificates` and the `CertificateValid` and
+//!   `CertificateExpiring` conditions, its expiry to
+//!   `domain_monitor.dhc.certificate.expiry`.
 //! - Queries go over the DNS engine's long-lived sockets
 //!   ([`Upstream::recursive`]), one engine per resolver address shared by
 //!   every check that names it.
@@ -34,12 +39,20 @@ use tracing::{debug, info, warn};
 
 use super::{
     NamedResolver,
+    certificate::{self, EndpointSlot},
     evaluate::{self, RecordPlan, ResolverSlots, Slot},
-    metrics::{DnsLookupLabels, PropagationLabels, SeriesBudget, intern},
+    metrics::{
+        CertificateExpiry, CertificateLabels, DnsLookupLabels, PropagationLabels, SeriesBudget,
+        intern,
+    },
     probe::{self, Matcher, wire_type},
     propagation,
-    resource::{DomainHealthCheck, DomainHealthCheckSpec, DomainHealthCheckStatus, ResolverStatus},
+    resource::{
+        CertificateStatus, DomainHealthCheck, DomainHealthCheckSpec, DomainHealthCheckStatus,
+        ResolverStatus,
+    },
     serials::serials,
+    tls::{CaBundle, TlsProber, TrustAnchors},
 };
 use crate::{
     check::dns::engine::Upstream,
@@ -56,6 +69,9 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 pub const MIN_INTERVAL: Duration = Duration::from_secs(10);
 /// The `failureThreshold` of a check without one.
 pub const DEFAULT_FAILURE_THRESHOLD: u32 = 3;
+/// How long connecting to a `spec.tls` endpoint and the TLS handshake may
+/// take together.
+pub const TLS_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the controller needs from the operator's configuration.
 #[derive(Debug, Clone)]
@@ -70,6 +86,9 @@ pub struct Settings {
     pub shards: ShardHandle,
     /// The port authoritative servers are asked on (`NAMESERVER_PORT`).
     pub nameserver_port: u16,
+    /// CA certificates trusted besides the system roots for `spec.tls`
+    /// (`DHC_CA_BUNDLE`).
+    pub ca_bundle: Option<CaBundle>,
 }
 
 /// What every check's task shares.
@@ -78,6 +97,7 @@ struct Shared {
     settings: Settings,
     metrics: Arc<Metrics>,
     upstreams: Mutex<HashMap<SocketAddr, Weak<Upstream>>>,
+    tls: TlsProber,
 }
 
 impl Shared {
@@ -113,11 +133,16 @@ pub async fn run(
         warn!(error = %err, "cannot list DomainHealthChecks (install crds/domainhealthcheck.yaml and grant list/watch): domain health checks are off");
         return;
     }
+    let tls = TlsProber::new(
+        &TrustAnchors::load(settings.ca_bundle.as_ref()),
+        TLS_TIMEOUT,
+    );
     let shared = Arc::new(Shared {
         client,
         settings,
         metrics,
         upstreams: Mutex::default(),
+        tls,
     });
     let mut tasks: HashMap<Key, (DomainHealthCheckSpec, JoinHandle<()>)> = HashMap::new();
     let mut relisted: HashSet<Key> = HashSet::new();
@@ -222,6 +247,18 @@ async fn probe_loop(shared: Arc<Shared>, check: DomainHealthCheck) {
         name: labels_of.1,
         resolver: intern(resolver),
     };
+    let warning = check
+        .spec
+        .certificate_warning
+        .as_deref()
+        .and_then(|w| humantime::parse_duration(w).ok())
+        .unwrap_or(certificate::DEFAULT_WARNING);
+    let mut endpoints = seeded_endpoints(&check.spec, written.as_ref());
+    let _forget = ForgetGauges {
+        shared: Arc::clone(&shared),
+        namespace: labels_of.0,
+        name: labels_of.1,
+    };
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -239,6 +276,7 @@ async fn probe_loop(shared: Arc<Shared>, check: DomainHealthCheck) {
                 domain: None,
                 resolvers: Vec::new(),
                 propagation: None,
+                certificates: Vec::new(),
                 conditions: evaluate::invalid_spec(&old_conditions, &message, generation, now),
                 observed_generation: generation,
             },
@@ -301,6 +339,7 @@ async fn probe_loop(shared: Arc<Shared>, check: DomainHealthCheck) {
                         Duration::from_secs(resolver.seconds),
                     );
                 }
+                set_pending(&shared, &propagation, labels_of);
                 status.conditions.push(propagation::condition(
                     &old_conditions,
                     &propagation,
@@ -308,6 +347,28 @@ async fn probe_loop(shared: Arc<Shared>, check: DomainHealthCheck) {
                     now,
                 ));
                 status.propagation = Some(propagation);
+                if !check.spec.tls.is_empty() {
+                    probe_certificates(
+                        &shared,
+                        &check.spec,
+                        &mut endpoints,
+                        (threshold, warning),
+                        labels_of,
+                    )
+                    .await;
+                    let settled: Vec<&CertificateStatus> = endpoints
+                        .iter()
+                        .filter_map(|e| e.settled.as_ref())
+                        .collect();
+                    status.conditions.extend(certificate::conditions(
+                        &old_conditions,
+                        &settled,
+                        warning,
+                        generation,
+                        now,
+                    ));
+                    status.certificates = settled.into_iter().cloned().collect();
+                }
                 status
             }
         };
@@ -340,6 +401,115 @@ async fn probe_loop(shared: Arc<Shared>, check: DomainHealthCheck) {
                 warn!(namespace = %namespace, check = %name, error = %err, "cannot write the DomainHealthCheck status; retrying at the next interval");
             }
         }
+    }
+}
+
+/// Sets `domain_monitor.dhc.propagation.pending_since` for each resolver
+/// that does not serve the last serial change yet, and removes it for the
+/// others.
+fn set_pending(
+    shared: &Shared,
+    propagation: &super::resource::PropagationStatus,
+    (namespace, name): (&'static str, &'static str),
+) {
+    let gauges = &shared.metrics.propagation_pending;
+    let Some(change) = &propagation.last_change else {
+        gauges.forget(namespace, name);
+        return;
+    };
+    let since = change.detected_at.0.as_second();
+    let pending: Vec<&str> = change
+        .resolvers
+        .iter()
+        .filter(|r| r.converged_at.is_none())
+        .map(|r| r.name.as_str())
+        .collect();
+    gauges.retain_of(namespace, name, |l| pending.contains(&l.resolver));
+    for resolver in pending {
+        let labels = PropagationLabels {
+            namespace,
+            name,
+            resolver: intern(resolver),
+        };
+        gauges.set(labels, Some(since));
+    }
+}
+
+/// Probes every `spec.tls` endpoint at once, settles the results into
+/// `endpoints` and sets their expiry gauges.
+async fn probe_certificates(
+    shared: &Shared,
+    spec: &DomainHealthCheckSpec,
+    endpoints: &mut [EndpointSlot],
+    (threshold, warning): (u32, Duration),
+    (namespace, name): (&'static str, &'static str),
+) {
+    let seen = join_all(spec.tls.iter().map(|target| shared.tls.probe(target))).await;
+    for (slot, observed) in endpoints.iter_mut().zip(seen) {
+        debug!(check = %name, endpoint = %certificate::endpoint(&observed), verdict = observed.verdict.as_str(), "certificate probed");
+        let labels = CertificateLabels {
+            namespace,
+            name,
+            address: intern(&observed.host),
+            port: observed.port,
+            server_name: intern(&observed.server_name),
+        };
+        slot.observe(observed, threshold);
+        let expiry = slot
+            .settled
+            .as_ref()
+            .and_then(|s| s.not_after.as_ref())
+            .map(|t| CertificateExpiry {
+                not_after: t.0.as_second(),
+                warning,
+            });
+        shared.metrics.certificate_expiries.set(labels, expiry);
+    }
+}
+
+/// One slot per `spec.tls` endpoint, seeded from the certificate a status
+/// shows for it (matched by host, port and server name).
+fn seeded_endpoints(
+    spec: &DomainHealthCheckSpec,
+    status: Option<&DomainHealthCheckStatus>,
+) -> Vec<EndpointSlot> {
+    spec.tls
+        .iter()
+        .map(|target| {
+            let port = target.port.unwrap_or(super::tls::DEFAULT_PORT);
+            let server_name = target.sni.as_deref().unwrap_or(&target.host);
+            EndpointSlot {
+                settled: status.and_then(|s| {
+                    s.certificates
+                        .iter()
+                        .find(|c| {
+                            c.host == target.host && c.port == port && c.server_name == server_name
+                        })
+                        .cloned()
+                }),
+                failures_in_row: 0,
+            }
+        })
+        .collect()
+}
+
+/// Removes a check's gauge series when its task ends
+/// (deleted, spec changed, operator stopping).
+struct ForgetGauges {
+    shared: Arc<Shared>,
+    namespace: &'static str,
+    name: &'static str,
+}
+
+impl Drop for ForgetGauges {
+    fn drop(&mut self) {
+        let metrics = &self.shared.metrics;
+        metrics
+            .certificate_expiries
+            .forget(self.namespace, self.name);
+        metrics
+            .propagation_pending
+            .forget(self.namespace, self.name);
     }
 }
 
@@ -389,6 +559,7 @@ fn status_of(
     DomainHealthCheckStatus {
         domain: Some(plan.domain.clone()),
         propagation: None,
+        certificates: Vec::new(),
         resolvers: plan
             .resolvers
             .iter()

@@ -197,7 +197,9 @@ pub fn invalid_spec(
         .collect()
 }
 
-fn listed(head: &str, problems: &[String]) -> String {
+/// `head: a; b; …` with at most [`MAX_LISTED`] problems, and a count of
+/// the rest.
+pub(super) fn listed(head: &str, problems: &[String]) -> String {
     let mut text = format!(
         "{head}: {}",
         problems[..problems.len().min(MAX_LISTED)].join("; ")
@@ -209,7 +211,9 @@ fn listed(head: &str, problems: &[String]) -> String {
     text
 }
 
-fn condition(
+/// The condition `type_`, keeping the last transition time of `old`'s
+/// when the status is unchanged.
+pub(super) fn condition(
     old: &[Condition],
     type_: &str,
     (status, reason, message): (&str, &str, String),

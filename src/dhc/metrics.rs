@@ -1,5 +1,7 @@
-//! The labels of `dns.lookup.duration` and
-//! `domain_monitor.dhc.propagation.duration`, and the bounds on their series.
+//! The labels of `dns.lookup.duration`, of
+//! `domain_monitor.dhc.propagation.*` and of
+//! `domain_monitor.dhc.certificate.*`, the bounds on their series, and
+//! the gauges checks set ([`CheckGauges`]).
 //!
 //! Its label values come from users' DomainHealthChecks (namespace, name,
 //! record names, resolver names), not from a closed set. Two bounds keep
@@ -80,8 +82,9 @@ impl LabelSet for DnsLookupLabels {
     }
 }
 
-/// The labels of one `domain_monitor.dhc.propagation.duration` series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The labels of one `domain_monitor.dhc.propagation.duration` or
+/// `domain_monitor.dhc.propagation.pending_since` series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PropagationLabels {
     /// The check's namespace.
     pub namespace: &'static str,
@@ -100,6 +103,128 @@ impl LabelSet for PropagationLabels {
             self.name.label_value(),
             self.resolver.label_value(),
         ]
+    }
+}
+
+/// The labels of one `domain_monitor.dhc.certificate.expiry` series: one
+/// per `spec.tls` endpoint, so at most 16 per check (the CRD's bound).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CertificateLabels {
+    /// The check's namespace.
+    pub namespace: &'static str,
+    /// The check's name.
+    pub name: &'static str,
+    /// The endpoint's host (OpenTelemetry `server.address`).
+    pub address: &'static str,
+    /// Its port (`server.port`).
+    pub port: u16,
+    /// The server name sent (`tls.client.server_name`).
+    pub server_name: &'static str,
+}
+
+impl LabelSet for CertificateLabels {
+    const KEYS: &'static [&'static str] = &[
+        "namespace",
+        "name",
+        "server.address",
+        "server.port",
+        "tls.client.server_name",
+    ];
+
+    fn values(&self) -> Vec<Cow<'static, str>> {
+        vec![
+            self.namespace.label_value(),
+            self.name.label_value(),
+            self.address.label_value(),
+            Cow::Owned(self.port.to_string()),
+            self.server_name.label_value(),
+        ]
+    }
+}
+
+/// The check a label set belongs to.
+pub trait OfCheck {
+    /// Its namespace and name.
+    fn check(&self) -> (&'static str, &'static str);
+}
+
+impl OfCheck for CertificateLabels {
+    fn check(&self) -> (&'static str, &'static str) {
+        (self.namespace, self.name)
+    }
+}
+
+impl OfCheck for PropagationLabels {
+    fn check(&self) -> (&'static str, &'static str) {
+        (self.namespace, self.name)
+    }
+}
+
+/// The value of the certificate gauges of one endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CertificateExpiry {
+    /// The leaf's `notAfter`, Unix seconds
+    /// (`domain_monitor.dhc.certificate.expiry`).
+    pub not_after: i64,
+    /// The check's `certificateWarning`
+    /// (`domain_monitor.dhc.certificate.expiry.warning`).
+    pub warning: std::time::Duration,
+}
+
+/// The values of a gauge family that checks' tasks set: what each check
+/// last set, kept until its task stops ([`CheckGauges::forget`]).
+#[derive(Debug)]
+pub struct CheckGauges<L, V> {
+    series: Mutex<HashMap<L, V>>,
+}
+
+impl<L, V> Default for CheckGauges<L, V> {
+    fn default() -> Self {
+        Self {
+            series: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<L: OfCheck + Copy + Eq + std::hash::Hash + Ord, V: Copy> CheckGauges<L, V> {
+    /// Sets (`Some`) or removes (`None`) the value of `labels`.
+    pub fn set(&self, labels: L, value: Option<V>) {
+        let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        match value {
+            Some(value) => {
+                series.insert(labels, value);
+            }
+            None => {
+                series.remove(&labels);
+            }
+        }
+    }
+
+    /// Removes every series of the check `namespace`/`name` that `keep`
+    /// refuses.
+    pub fn retain_of(&self, namespace: &str, name: &str, keep: impl Fn(&L) -> bool) {
+        self.series
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|l, _| l.check() != (namespace, name) || keep(l));
+    }
+
+    /// Removes every series of the check `namespace`/`name`.
+    pub fn forget(&self, namespace: &str, name: &str) {
+        self.retain_of(namespace, name, |_| false);
+    }
+
+    /// Every series, sorted by labels.
+    pub fn series(&self) -> Vec<(L, V)> {
+        let mut all: Vec<_> = self
+            .series
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(l, v)| (*l, *v))
+            .collect();
+        all.sort_by_key(|a| a.0);
+        all
     }
 }
 
@@ -171,6 +296,33 @@ mod tests {
         assert_eq!(
             labels(1).values(),
             ["team", "web", "host1.example.com", "A", "a", "noerror"]
+        );
+    }
+
+    #[test]
+    fn check_gauges_are_set_replaced_and_forgotten_per_check() {
+        let gauges: CheckGauges<CertificateLabels, i64> = CheckGauges::default();
+        let labels = |name: &'static str, port: u16| CertificateLabels {
+            namespace: "team",
+            name,
+            address: "127.0.0.1",
+            port,
+            server_name: "www.example.com",
+        };
+        gauges.set(labels("web", 443), Some(1_800_000_000));
+        gauges.set(labels("web", 8443), Some(1_700_000_000));
+        gauges.set(labels("api", 443), Some(1_900_000_000));
+        gauges.set(labels("web", 443), Some(1_800_086_400));
+        assert_eq!(gauges.series().len(), 3);
+        gauges.retain_of("team", "web", |l| l.port == 443);
+        assert_eq!(gauges.series().len(), 2);
+        gauges.forget("team", "web");
+        assert_eq!(gauges.series(), [(labels("api", 443), 1_900_000_000)]);
+        gauges.set(labels("api", 443), None);
+        assert!(gauges.series().is_empty());
+        assert_eq!(
+            labels("api", 443).values(),
+            ["team", "api", "127.0.0.1", "443", "www.example.com"]
         );
     }
 

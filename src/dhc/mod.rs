@@ -10,14 +10,21 @@
 //! - [`propagation`]: SOA serials folded into `status.propagation`, the
 //!   convergence time of each resolver after a serial change, and the
 //!   `Converged` condition (pure); `serials.rs` asks the serials.
+//! - [`tls`]: the certificate of one `spec.tls` endpoint: a TLS handshake,
+//!   the chain verified against the system roots and `DHC_CA_BUNDLE`, the
+//!   leaf's expiry, issuer and names.
+//! - [`certificate`]: certificates settled against `failureThreshold`, and
+//!   the `CertificateValid` and `CertificateExpiring` conditions (pure).
 //! - [`metrics`]: the labels of `dns.lookup.duration` and
-//!   `domain_monitor.dhc.propagation.duration`, and their series budget.
+//!   `domain_monitor.dhc.propagation.duration`, and their series budget;
+//!   the values of `domain_monitor.dhc.certificate.expiry`.
 //! - [`controller`]: the watch, one probing task per check, and the status
 //!   writes (only on change).
 //!
 //! On with `DOMAIN_HEALTH_CHECKS=true` (the chart's
 //! `config.domainHealthChecks`, which also grants the rights).
 
+pub mod certificate;
 pub mod controller;
 pub mod evaluate;
 pub mod metrics;
@@ -25,6 +32,7 @@ pub mod probe;
 pub mod propagation;
 pub mod resource;
 mod serials;
+pub mod tls;
 
 use std::{net::SocketAddr, str::FromStr};
 

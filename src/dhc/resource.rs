@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Resolving","type":"string","jsonPath":".status.conditions[?(@.type==\"Resolving\")].status","description":"True when every resolver answers every record (NOERROR)."}"#,
     printcolumn = r#"{"name":"Answers","type":"string","jsonPath":".status.conditions[?(@.type==\"AnswersMatch\")].status","description":"True when every answer meets the records' expectations."}"#,
     printcolumn = r#"{"name":"Converged","type":"string","jsonPath":".status.conditions[?(@.type==\"Converged\")].status","description":"True when every authoritative server and resolver serve the same SOA serial."}"#,
+    printcolumn = r#"{"name":"Certificate","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"CertificateValid\")].reason","description":"Valid, or why a spec.tls certificate is not (Expired, HostnameMismatch, UntrustedChain, ...)."}"#,
     printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"AnswersMatch\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -68,11 +69,23 @@ pub struct DomainHealthCheckSpec {
     )]
     pub resolvers: Vec<ResolverSpec>,
 
-    /// TLS endpoints whose certificates are to be checked. Accepted and
-    /// kept, not checked yet (see the README).
+    /// TLS endpoints whose certificates are checked every interval: a TLS
+    /// handshake with each, the chain verified against the system roots
+    /// and the operator's `DHC_CA_BUNDLE`, the leaf's names against the
+    /// server name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
     pub tls: Vec<TlsTarget>,
+
+    /// How close a certificate's expiry (`notAfter`) may come before
+    /// `CertificateExpiring` turns `True`, as a duration such as `14d`,
+    /// `30d` or `336h` (default `14d`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32))]
+    #[x_kube(
+        validation = Rule::new("self.matches('^([0-9]+(s|m|h|d))+$')").message("certificateWarning must be a duration such as 14d, 30d or 336h")
+    )]
+    pub certificate_warning: Option<String>,
 
     /// How often every record is asked at every resolver, as a duration
     /// such as `30s`, `5m` or `1h` (default `1m`, at least `10s`).
@@ -214,8 +227,12 @@ pub struct ResolverSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TlsTarget {
-    /// The host to connect to.
+    /// The host to connect to: a DNS name (resolved by the operator's
+    /// system resolver) or an IP address.
     #[schemars(length(min = 1, max = 253))]
+    #[x_kube(
+        validation = Rule::new("!self.matches('[\\\\s/@?#]')").message("tls[].host must be a bare host name or IP address such as www.example.com: no scheme, path or white space; the port goes in tls[].port")
+    )]
     pub host: String,
     /// The TCP port (default 443).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -243,7 +260,12 @@ pub struct DomainHealthCheckStatus {
     /// resolver, and how long the last serial change took to reach them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub propagation: Option<PropagationStatus>,
-    /// `Resolving`, `AnswersMatch` and `Converged`.
+    /// Each `spec.tls` endpoint's certificate, settled, in the order of
+    /// the spec.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<CertificateStatus>,
+    /// `Resolving`, `AnswersMatch` and `Converged`; with `spec.tls`,
+    /// `CertificateValid` and `CertificateExpiring` too.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
@@ -428,6 +450,92 @@ impl LookupOutcome {
     }
 }
 
+/// What one TLS endpoint's certificate was found to be: the reason of the
+/// `CertificateValid` condition when it is the first endpoint not valid.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum CertificateVerdict {
+    /// The chain verifies to a trusted root, every certificate is within
+    /// its validity period, and the leaf's names cover the server name.
+    Valid,
+    /// The leaf (or another certificate of the chain) is past `notAfter`.
+    Expired,
+    /// The leaf (or another certificate of the chain) is before
+    /// `notBefore`.
+    NotYetValid,
+    /// The leaf's subject alternative names do not cover the server name.
+    HostnameMismatch,
+    /// The chain does not lead to a trusted root (system roots or
+    /// `DHC_CA_BUNDLE`), or a certificate of it is revoked or unusable.
+    UntrustedChain,
+    /// The leaf cannot be parsed or is not valid for a TLS server.
+    InvalidCertificate,
+    /// No TLS session: no address, no TCP connection, or the handshake
+    /// failed before a certificate was seen.
+    HandshakeFailed,
+}
+
+impl CertificateVerdict {
+    /// Every verdict, in declaration order.
+    pub const ALL: [Self; 7] = [
+        Self::Valid,
+        Self::Expired,
+        Self::NotYetValid,
+        Self::HostnameMismatch,
+        Self::UntrustedChain,
+        Self::InvalidCertificate,
+        Self::HandshakeFailed,
+    ];
+
+    /// The word in the status and in condition reasons.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Valid => "Valid",
+            Self::Expired => "Expired",
+            Self::NotYetValid => "NotYetValid",
+            Self::HostnameMismatch => "HostnameMismatch",
+            Self::UntrustedChain => "UntrustedChain",
+            Self::InvalidCertificate => "InvalidCertificate",
+            Self::HandshakeFailed => "HandshakeFailed",
+        }
+    }
+}
+
+/// The settled certificate of one `spec.tls` endpoint. Nothing volatile
+/// (no handshake time, no countdown): it changes when the certificate or
+/// its verdict does.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateStatus {
+    /// The host connected to.
+    pub host: String,
+    /// The TCP port.
+    pub port: u16,
+    /// The server name sent (SNI) and checked against the leaf's names.
+    pub server_name: String,
+    /// What the certificate was found to be.
+    pub verdict: CertificateVerdict,
+    /// The leaf's `notAfter` (RFC 5280 §4.1.2.5); absent when no
+    /// certificate was seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<Time>,
+    /// The leaf's issuer, as an RFC 4514 distinguished name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// The leaf's DNS names (subject alternative names, RFC 5280
+    /// §4.2.1.6), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_names: Vec<String>,
+    /// What went wrong, for verdicts other than `Valid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// A warning that does not make the certificate invalid: the server
+    /// does not send the intermediate certificate, which clients that
+    /// follow the leaf's AIA `caIssuers` URL (browsers) fetch and others
+    /// (curl, most libraries) do not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
 /// The CRD as YAML, exactly as committed in `crds/domainhealthcheck.yaml`.
 pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
     serde_yaml::to_string(&DomainHealthCheck::crd())
@@ -470,6 +578,7 @@ mod tests {
                 "Resolving",
                 "Answers",
                 "Converged",
+                "Certificate",
                 "Reason",
                 "Age"
             ]
@@ -486,6 +595,9 @@ mod tests {
         }
         for o in LookupOutcome::ALL {
             assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
+        }
+        for v in CertificateVerdict::ALL {
+            assert_eq!(serde_json::to_value(v).unwrap(), v.as_str());
         }
     }
 }

@@ -423,6 +423,18 @@ pub mod instruments {
         .about("Time from a DomainHealthCheck's first sight of a new SOA serial at an authoritative server until a resolver served it (at the resolution of the check's interval), by check (namespace, name) and resolver.")
         .labels(crate::dhc::metrics::PropagationLabels::KEYS)
         .json("dhc_propagation_duration", "/");
+    /// `domain_monitor.dhc.certificate.expiry`.
+    pub const CERTIFICATE_EXPIRY: Instrument = Instrument::new("domain_monitor.dhc.certificate.expiry", Kind::Gauge, "s")
+        .about("When the leaf certificate of a DomainHealthCheck's TLS endpoint expires (its notAfter), as a Unix time, by check (namespace, name) and endpoint (server.address, server.port, tls.client.server_name); absent while no certificate was seen.")
+        .labels(crate::dhc::metrics::CertificateLabels::KEYS);
+    /// `domain_monitor.dhc.certificate.expiry.warning`.
+    pub const CERTIFICATE_EXPIRY_WARNING: Instrument = Instrument::new("domain_monitor.dhc.certificate.expiry.warning", Kind::Gauge, "s")
+        .about("The certificateWarning of a DomainHealthCheck (default 14 days), beside each expiry it applies to: its CertificateExpiring condition turns true, and its alert fires, when the expiry is this close.")
+        .labels(crate::dhc::metrics::CertificateLabels::KEYS);
+    /// `domain_monitor.dhc.propagation.pending_since`.
+    pub const PROPAGATION_PENDING_SINCE: Instrument = Instrument::new("domain_monitor.dhc.propagation.pending_since", Kind::Gauge, "s")
+        .about("When a DomainHealthCheck first saw the SOA serial that a resolver does not serve yet at an authoritative server, as a Unix time, by check (namespace, name) and resolver; absent once the resolver serves it.")
+        .labels(crate::dhc::metrics::PropagationLabels::KEYS);
     /// `domain_monitor.domains`.
     pub const DOMAINS: Instrument =
         Instrument::new("domain_monitor.domains", Kind::Gauge, "{domain}")
@@ -478,6 +490,9 @@ pub const INSTRUMENTS: &[Instrument] = &[
     instruments::HEALTH_DNSSEC_SIGNATURE_EXPIRY,
     instruments::DNS_LOOKUP_DURATION,
     instruments::PROPAGATION_DURATION,
+    instruments::CERTIFICATE_EXPIRY,
+    instruments::CERTIFICATE_EXPIRY_WARNING,
+    instruments::PROPAGATION_PENDING_SINCE,
     instruments::DOMAINS,
     instruments::PRIORITY,
     instruments::SHARDS_HELD,
@@ -528,6 +543,15 @@ pub struct Snapshot {
     pub rate_limit_waits: Vec<RateLimitWaits>,
     /// The domains in health mode.
     pub health: Vec<HealthGauges>,
+    /// The leaf expiry (Unix seconds) of DomainHealthChecks' TLS
+    /// endpoints.
+    pub certificate_expiries: Vec<(
+        crate::dhc::metrics::CertificateLabels,
+        crate::dhc::metrics::CertificateExpiry,
+    )>,
+    /// Since when resolvers of DomainHealthChecks have not served a new
+    /// serial (Unix seconds).
+    pub propagation_pending: Vec<(crate::dhc::metrics::PropagationLabels, i64)>,
 }
 
 /// The gauges of one domain in health mode.
@@ -628,6 +652,21 @@ pub fn collected(
             .health
             .iter()
             .filter_map(|h| Some((h.attributes(), h.signature_expires_at? as f64)))
+            .collect(),
+        "domain_monitor.dhc.certificate.expiry" => snapshot
+            .certificate_expiries
+            .iter()
+            .map(|(labels, expiry)| (labels.pairs(), expiry.not_after as f64))
+            .collect(),
+        "domain_monitor.dhc.certificate.expiry.warning" => snapshot
+            .certificate_expiries
+            .iter()
+            .map(|(labels, expiry)| (labels.pairs(), expiry.warning.as_secs_f64()))
+            .collect(),
+        "domain_monitor.dhc.propagation.pending_since" => snapshot
+            .propagation_pending
+            .iter()
+            .map(|(labels, since)| (labels.pairs(), *since as f64))
             .collect(),
         "domain_monitor.uptime" => vec![(Vec::new(), uptime.as_secs_f64())],
         "domain_monitor.ratelimit.waits" => snapshot
@@ -867,6 +906,15 @@ pub struct Metrics {
     pub dns_lookup_duration: Timer<crate::dhc::metrics::DnsLookupLabels>,
     /// `domain_monitor.dhc.propagation.duration`.
     pub propagation_duration: Timer<crate::dhc::metrics::PropagationLabels>,
+    /// The values of `domain_monitor.dhc.certificate.expiry` and
+    /// `.expiry.warning`.
+    pub certificate_expiries: crate::dhc::metrics::CheckGauges<
+        crate::dhc::metrics::CertificateLabels,
+        crate::dhc::metrics::CertificateExpiry,
+    >,
+    /// The values of `domain_monitor.dhc.propagation.pending_since`.
+    pub propagation_pending:
+        crate::dhc::metrics::CheckGauges<crate::dhc::metrics::PropagationLabels, i64>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -909,6 +957,8 @@ impl Metrics {
             health_changes: Counter::new(&i::HEALTH_CHANGES, &export),
             dns_lookup_duration: Timer::new(&i::DNS_LOOKUP_DURATION, &export),
             propagation_duration: Timer::new(&i::PROPAGATION_DURATION, &export),
+            certificate_expiries: crate::dhc::metrics::CheckGauges::default(),
+            propagation_pending: crate::dhc::metrics::CheckGauges::default(),
             export,
         }
         .preset()

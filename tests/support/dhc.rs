@@ -75,6 +75,7 @@ pub fn check(
             records,
             resolvers,
             tls: Vec::new(),
+            certificate_warning: None,
             interval: None,
             failure_threshold: None,
         },

@@ -16,6 +16,7 @@ pub mod proxy;
 pub mod rdap_srv;
 pub mod registrar_stub;
 pub mod throttle;
+pub mod tls;
 pub mod unbound;
 pub mod whois_server;
 pub mod world;
