@@ -338,9 +338,17 @@ async fn dispatch(
             }
         }
         facts.extend(busy);
-        // The fast lane: due checks, earliest first.
+        // The fast lane: due checks, earliest first. When it is full, checks
+        // are due and some domains were never checked here (a first pass, a
+        // shard taken over), the first checks are behind: the writer holds
+        // routine writes back until they are done. A saturated steady state
+        // (every domain checked) does not hold publishing back.
+        let mut behind = false;
         loop {
             let Ok(permit) = Arc::clone(&fast).try_acquire_owned() else {
+                let mut table = ctx.table();
+                behind =
+                    table.unchecked() > 0 && table.next_due().is_some_and(|due| due <= millis(now));
                 break;
             };
             let Some(job) = ctx.table().take_due(millis(now)) else {
@@ -364,6 +372,7 @@ async fn dispatch(
             }
             spawn_check(&ctx, job, decision, permit);
         }
+        ctx.writer.set_checks_behind(behind);
         let wanted = ctx.take_wanted_facts();
         let more = !wanted.is_empty();
         facts.extend(wanted);
