@@ -7,7 +7,8 @@
 //!   fields. A resource is never written by two requests at once.
 //! - **Transitions and notifications first.** Urgent patches (an
 //!   availability change, a notification's outbox entry) are written before
-//!   routine ones, however many routine ones wait.
+//!   all others, however many wait; then a resource's first status (its first
+//!   verdict), then routine ones (the facts backfill, a changed detail).
 //! - **Paced.** At most `limit` writes are in flight; the limit grows by one
 //!   after `limit` successes in a row and halves when the API server answers
 //!   429 or 5xx (or cannot be reached), and the writer pauses for the
@@ -15,7 +16,8 @@
 //!   kept (merged under anything newer) and written after the pause.
 //! - **Checks first.** While checks are behind (due checks wait for a lane,
 //!   as in a first pass of 10^5 domains), at most
-//!   [`ROUTINE_IN_FLIGHT_WHILE_BEHIND`] routine writes are in flight: on a
+//!   [`HELD_IN_FLIGHT_WHILE_BEHIND`] first-status or routine writes are in
+//!   flight: on a
 //!   small machine the API server spends more CPU on a status write (and
 //!   the operator on its watch event) than the operator on a check, and
 //!   detection must not wait for publishing. Urgent writes are not held.
@@ -56,9 +58,10 @@ pub const MAX_IN_FLIGHT: usize = 64;
 const SHRINK_ABOVE: usize = 1024;
 /// Writes in flight when the writer starts.
 const START_IN_FLIGHT: usize = 16;
-/// Routine writes in flight while checks are behind (see the module docs):
-/// publishing goes on, slowly, and the first pass keeps the CPU.
-pub const ROUTINE_IN_FLIGHT_WHILE_BEHIND: usize = 1;
+/// First-status and routine writes in flight while checks are behind (see
+/// the module docs): publishing goes on, slowly, and the first pass keeps
+/// the CPU.
+pub const HELD_IN_FLIGHT_WHILE_BEHIND: usize = 1;
 /// Pause after a throttled or failed write: doubling up to 30 s.
 const PAUSE: Backoff =
     Backoff::new(Duration::from_millis(200), Duration::from_secs(30)).with_jitter(0.2);
@@ -68,6 +71,9 @@ const PAUSE: Backoff =
 pub enum Priority {
     /// Nothing a user waits for changed (a check result, the daily refresh).
     Routine,
+    /// A resource's first verdict, without a notification: written before
+    /// routine patches, held while checks are behind.
+    First,
     /// An availability transition or a notification's outbox entry.
     Urgent,
 }
@@ -129,6 +135,7 @@ struct Pending {
 struct Queue {
     pending: HashMap<u128, Pending>,
     urgent: VecDeque<u128>,
+    first: VecDeque<u128>,
     routine: VecDeque<u128>,
     in_flight: HashSet<u128>,
 }
@@ -137,6 +144,7 @@ impl Queue {
     fn push(&mut self, uid: u128, priority: Priority, front: bool) {
         let queue = match priority {
             Priority::Urgent => &mut self.urgent,
+            Priority::First => &mut self.first,
             Priority::Routine => &mut self.routine,
         };
         if front {
@@ -163,7 +171,7 @@ impl Queue {
                 if pending.priority > existing.priority {
                     existing.priority = pending.priority;
                     existing.reason = pending.reason;
-                    self.push(uid, Priority::Urgent, front);
+                    self.push(uid, pending.priority, front);
                 }
             }
             None => {
@@ -176,14 +184,17 @@ impl Queue {
         }
     }
 
-    /// The next patch to write: urgent first, routine ones only when
-    /// `routine` allows; none for a resource with a write in flight (it is
-    /// queued again when that write ends).
-    fn next(&mut self, routine: bool) -> Option<(u128, Pending)> {
+    /// The next patch to write: urgent first, then first statuses, then
+    /// routine ones; the last two only when `unheld`. None for a resource
+    /// with a write in flight (it is queued again when that write ends).
+    fn next(&mut self, unheld: bool) -> Option<(u128, Pending)> {
         loop {
             let uid = match self.urgent.pop_front() {
                 Some(uid) => uid,
-                None if routine => self.routine.pop_front()?,
+                None if unheld => self
+                    .first
+                    .pop_front()
+                    .or_else(|| self.routine.pop_front())?,
                 None => return None,
             };
             if self.in_flight.contains(&uid) {
@@ -206,7 +217,7 @@ impl Queue {
         if oversized(self.pending.len(), self.pending.capacity()) {
             self.pending.shrink_to(2 * self.pending.len());
         }
-        for list in [&mut self.urgent, &mut self.routine] {
+        for list in [&mut self.urgent, &mut self.first, &mut self.routine] {
             if oversized(list.len(), list.capacity()) {
                 list.shrink_to(2 * list.len());
             }
@@ -280,7 +291,7 @@ impl StatusWriter {
     }
 
     /// Tells the writer whether due checks wait for a lane. While they do,
-    /// routine writes go [`ROUTINE_IN_FLIGHT_WHILE_BEHIND`] at a time; when
+    /// first-status and routine writes go [`HELD_IN_FLIGHT_WHILE_BEHIND`] at a time; when
     /// they stop, the writer goes back to its full pace at once.
     pub fn set_checks_behind(&self, behind: bool) {
         let was = self.inner.checks_behind.swap(behind, Ordering::Relaxed);
@@ -330,7 +341,7 @@ impl StatusWriter {
     /// `drain` more (a stopping replica loses nothing a check found).
     pub async fn run(self, stop: impl std::future::Future<Output = ()>, drain: Duration) {
         let mut limit = START_IN_FLIGHT;
-        let mut routine_in_flight = 0_usize;
+        let mut held_in_flight = 0_usize;
         let mut successes = 0;
         let mut failures: u32 = 0;
         let mut paused_until: Option<tokio::time::Instant> = None;
@@ -342,18 +353,18 @@ impl StatusWriter {
                 paused_until = None;
             }
             if paused_until.is_none() {
-                let routine_limit = if self.inner.checks_behind.load(Ordering::Relaxed) {
-                    ROUTINE_IN_FLIGHT_WHILE_BEHIND.min(limit)
+                let held_limit = if self.inner.checks_behind.load(Ordering::Relaxed) {
+                    HELD_IN_FLIGHT_WHILE_BEHIND.min(limit)
                 } else {
                     limit
                 };
                 while writes.len() < limit {
-                    let routine = routine_in_flight < routine_limit;
-                    let Some((uid, pending)) = self.queue().next(routine) else {
+                    let unheld = held_in_flight < held_limit;
+                    let Some((uid, pending)) = self.queue().next(unheld) else {
                         break;
                     };
-                    if pending.priority == Priority::Routine {
-                        routine_in_flight += 1;
+                    if pending.priority != Priority::Urgent {
+                        held_in_flight += 1;
                     }
                     let client = self.inner.client.clone();
                     writes.spawn(async move {
@@ -387,8 +398,8 @@ impl StatusWriter {
                 () = pause => {}
                 Some(joined) = writes.join_next() => {
                     let Ok((uid, pending, outcome)) = joined else { continue };
-                    if pending.priority == Priority::Routine {
-                        routine_in_flight = routine_in_flight.saturating_sub(1);
+                    if pending.priority != Priority::Urgent {
+                        held_in_flight = held_in_flight.saturating_sub(1);
                     }
                     match outcome {
                         Outcome::Written => {
@@ -562,7 +573,7 @@ mod tests {
     }
 
     #[test]
-    fn while_checks_are_behind_only_urgent_patches_are_taken() {
+    fn while_checks_are_behind_only_urgent_patches_are_taken_then_first_statuses_before_routine() {
         let mut queue = Queue::default();
         queue.insert(
             1,
@@ -574,12 +585,19 @@ mod tests {
             pending(json!({"status": {"n": 2}}), Priority::Urgent),
             false,
         );
+        queue.insert(
+            3,
+            pending(json!({"status": {"n": 3}}), Priority::First),
+            false,
+        );
         let (urgent, _) = queue.next(false).unwrap();
         assert_eq!(urgent, 2);
         assert!(
             queue.next(false).is_none(),
-            "the routine patch waits while routine writes are held"
+            "first statuses and routine patches wait while they are held"
         );
+        let (first, _) = queue.next(true).unwrap();
+        assert_eq!(first, 3, "a first status goes before a routine patch");
         let (routine, held) = queue.next(true).unwrap();
         assert_eq!((routine, patch_of(&held)), (1, json!({"status": {"n": 1}})));
     }
