@@ -31,7 +31,7 @@ use super::{
 };
 use crate::{
     check::layered::{Depth, LayeredChecker},
-    config::RunArgs,
+    config::{RunArgs, WatchList},
     metrics::{Metrics, Snapshot, SnapshotSource},
     resource::MonitoredDomain,
     shard::{
@@ -179,7 +179,7 @@ pub async fn run(
     });
     info!(instance = %args.instance_id, shards = args.shards, concurrency = args.max_concurrent_checks, "operator started");
 
-    watch(&context, &domains, &shards, shutdown.clone()).await;
+    watch(&context, &domains, &shards, args.watch_list, shutdown.clone()).await;
 
     // The web surface holds a receiver of the sync lease: stop it first so
     // the lease is released when the sync stops.
@@ -216,13 +216,29 @@ pub async fn run(
 
 /// Feeds the table from a watch of the held shards' resources until
 /// shutdown; the watch restarts when the held shards change, and its relist
-/// evicts the domains of shards no longer held.
+/// evicts the domains of shards no longer held. Its initial lists are
+/// streamed or paged as `list` says ([`WatchList`]).
 async fn watch(
     ctx: &Arc<Context>,
     domains: &Api<MonitoredDomain>,
     shards: &ShardHandle,
+    list: WatchList,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    let version = match ctx.client.apiserver_version().await {
+        Ok(info) => Some((info.major, info.minor)),
+        Err(err) => {
+            warn!(error = %err, "cannot read the API server's version; initial lists are paged unless WATCH_LIST=stream");
+            None
+        }
+    };
+    let mut streaming = list.streams(version.as_ref().map(|(a, b)| (a.as_str(), b.as_str())));
+    info!(
+        streaming,
+        version = ?version.as_ref().map(|(a, b)| format!("{a}.{b}")),
+        "initial lists of the watch are {}",
+        if streaming { "streamed" } else { "paged" }
+    );
     let api: Api<WatchedDomain> = Api::all(ctx.client.clone());
     let api = match domains.namespace() {
         Some(namespace) => Api::namespaced(ctx.client.clone(), namespace),
@@ -256,11 +272,14 @@ async fn watch(
                 .join(",")
         );
         info!(shards = ?held, "watching the resources of these shards");
-        let stream = watcher(
-            api.clone(),
-            watcher::Config::default().labels(&selector).any_semantic(),
-        )
-        .default_backoff();
+        let config = watcher::Config::default().labels(&selector);
+        let config = if streaming {
+            config.streaming_lists()
+        } else {
+            config.any_semantic()
+        };
+        let stream = watcher(api.clone(), config).default_backoff();
+        let mut synced = false;
         let mut restart = changes.clone();
         let stop = {
             let shutdown = shutdown.clone();
@@ -284,17 +303,36 @@ async fn watch(
                     ctx.table().delete(uid);
                 }
                 Ok(watcher::Event::InitDone) => {
+                    synced = true;
                     let (evicted, held) = {
                         let mut table = ctx.table();
                         (table.end_relist(), table.len())
                     };
                     info!(domains = held, evicted, "watch synced");
                 }
+                Err(err) if streaming && list == WatchList::Auto && !synced && refused(&err) => {
+                    warn!(error = %err, "the API server refused a streamed list; paging from now on (set WATCH_LIST=paginate to skip the attempt)");
+                    streaming = false;
+                    break;
+                }
                 Err(err) => warn!(error = %err, "watch failed; retrying with back-off"),
             }
             ctx.wake.notify_one();
         }
     }
+}
+
+/// Whether `err` is the API server refusing the request itself (a 4xx
+/// answer other than 410 Gone, which only asks for a relist), as a server
+/// without WatchList answers a streamed list.
+fn refused(err: &watcher::Error) -> bool {
+    let code = match err {
+        watcher::Error::WatchError(status) => status.code,
+        watcher::Error::WatchStartFailed(kube::Error::Api(status))
+        | watcher::Error::WatchFailed(kube::Error::Api(status)) => status.code,
+        _ => return false,
+    };
+    (400..500).contains(&code) && code != 410
 }
 
 /// Starts due checks: cheap ones in the fast lane, registration facts in
