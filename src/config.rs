@@ -336,7 +336,9 @@ impl WatchList {
             Self::Paginate => false,
             Self::Auto => version.is_some_and(|(major, minor)| {
                 let digits = |s: &str| -> Option<u32> {
-                    s.trim_end_matches(|c: char| !c.is_ascii_digit()).parse().ok()
+                    s.trim_end_matches(|c: char| !c.is_ascii_digit())
+                        .parse()
+                        .ok()
                 };
                 match (digits(major), digits(minor)) {
                     (Some(1), Some(minor)) => minor == 32 || minor >= 34,

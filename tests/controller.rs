@@ -512,8 +512,12 @@ async fn a_server_without_watchlist_gets_paged_lists_and_every_domain_is_seen() 
             .expect("create");
     }
     let world = World::start().await;
-    let operator =
-        Operator::start_with_kubeconfig("paged", "paged", &world.checker_env(), server.kubeconfig());
+    let operator = Operator::start_with_kubeconfig(
+        "paged",
+        "paged",
+        &world.checker_env(),
+        server.kubeconfig(),
+    );
     for name in ["one", "two"] {
         wait_for_availability(&api, name, Availability::Invalid, &operator).await;
     }

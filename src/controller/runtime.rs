@@ -179,7 +179,14 @@ pub async fn run(
     });
     info!(instance = %args.instance_id, shards = args.shards, concurrency = args.max_concurrent_checks, "operator started");
 
-    watch(&context, &domains, &shards, args.watch_list, shutdown.clone()).await;
+    watch(
+        &context,
+        &domains,
+        &shards,
+        args.watch_list,
+        shutdown.clone(),
+    )
+    .await;
 
     // The web surface holds a receiver of the sync lease: stop it first so
     // the lease is released when the sync stops.
@@ -235,7 +242,7 @@ async fn watch(
     let mut streaming = list.streams(version.as_ref().map(|(a, b)| (a.as_str(), b.as_str())));
     info!(
         streaming,
-        version = ?version.as_ref().map(|(a, b)| format!("{a}.{b}")),
+        version = %version.as_ref().map_or_else(|| "unknown".to_owned(), |(a, b)| format!("{a}.{b}")),
         "initial lists of the watch are {}",
         if streaming { "streamed" } else { "paged" }
     );
