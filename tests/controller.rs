@@ -16,7 +16,7 @@ use kube::{
 };
 use serde_json::json;
 use support::{
-    cluster::{TestNamespace, kubeconfig_path, pinned},
+    cluster::{PrivateServer, TestNamespace, install_crd, kubeconfig_path, pinned},
     http_stub::Reply,
     nsd::{TldServers, Zone},
     operator::{Operator, wait_for_availability, wait_for_registration_facts},
@@ -486,6 +486,48 @@ async fn an_invalid_domain_is_marked_and_not_checked_again() {
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(world.whois.connections(), 0, "never checked");
     assert_eq!(operator.log().matches("invalid domain").count(), 1);
+}
+
+/// Kubernetes 1.33 ships with WatchList off (as can any server, by hand):
+/// it refuses the streamed initial list the operator asks of a server
+/// whose version has it on by default. The operator pages instead, once,
+/// and sees every resource.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_watchlist_gets_paged_lists_and_every_domain_is_seen() {
+    let server = PrivateServer::start_with_feature_gates("WatchList=false");
+    let client = server.client().await;
+    install_crd(&client).await;
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "paged"}})).unwrap(),
+        )
+        .await
+        .expect("namespace");
+    let api: Api<MonitoredDomain> = Api::namespaced(client, "paged");
+    for (name, domain) in [("one", "first_.test"), ("two", "second_.test")] {
+        api.create(&PostParams::default(), &pinned(name, domain, false))
+            .await
+            .expect("create");
+    }
+    let world = World::start().await;
+    let operator = Operator::start_with_kubeconfig(
+        "paged",
+        "paged",
+        &world.checker_env(),
+        server.kubeconfig(),
+    );
+    for name in ["one", "two"] {
+        wait_for_availability(&api, name, Availability::Invalid, &operator).await;
+    }
+    let log = operator.log();
+    assert_eq!(
+        log.matches("refused a streamed list").count(),
+        1,
+        "one refused stream, then pages:\n{log}"
+    );
+    assert!(log.contains("watch synced"), "{log}");
 }
 
 /// The checks `operator` logged of `domain`.

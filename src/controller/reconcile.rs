@@ -376,8 +376,17 @@ async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Resu
         let mut written = None;
         let old_notification = published.notification.clone();
         if changed || refresh {
-            let priority = if after.availability != published.availability || new_notification {
+            // A transition is urgent; a domain's first status goes before
+            // routine writes but after transitions (no one waits on
+            // Unknown -> Registered, and a first pass of 10^5 domains would
+            // otherwise be all urgent). A first status with a notification
+            // is urgent as a notification.
+            let first_status = published.observed_generation.is_none();
+            let transition = after.availability != published.availability && !first_status;
+            let priority = if transition || new_notification {
                 Priority::Urgent
+            } else if first_status {
+                Priority::First
             } else {
                 Priority::Routine
             };

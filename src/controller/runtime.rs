@@ -34,7 +34,7 @@ use super::{
 };
 use crate::{
     check::layered::{Depth, LayeredChecker},
-    config::RunArgs,
+    config::{RunArgs, WatchList},
     metrics::{Metrics, Snapshot, SnapshotSource},
     resource::MonitoredDomain,
     shard::{
@@ -185,7 +185,14 @@ pub async fn run(
     });
     info!(instance = %args.instance_id, shards = args.shards, concurrency = args.max_concurrent_checks, "operator started");
 
-    watch(&context, &domains, &shards, shutdown.clone()).await;
+    watch(
+        &context,
+        &domains,
+        &shards,
+        args.watch_list,
+        shutdown.clone(),
+    )
+    .await;
 
     // The web surface holds a receiver of the sync lease: stop it first so
     // the lease is released when the sync stops.
@@ -222,13 +229,29 @@ pub async fn run(
 
 /// Feeds the table from a watch of the held shards' resources until
 /// shutdown; the watch restarts when the held shards change, and its relist
-/// evicts the domains of shards no longer held.
+/// evicts the domains of shards no longer held. Its initial lists are
+/// streamed or paged as `list` says ([`WatchList`]).
 async fn watch(
     ctx: &Arc<Context>,
     domains: &Api<MonitoredDomain>,
     shards: &ShardHandle,
+    list: WatchList,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    let version = match ctx.client.apiserver_version().await {
+        Ok(info) => Some((info.major, info.minor)),
+        Err(err) => {
+            warn!(error = %err, "cannot read the API server's version; initial lists are paged unless WATCH_LIST=stream");
+            None
+        }
+    };
+    let mut streaming = list.streams(version.as_ref().map(|(a, b)| (a.as_str(), b.as_str())));
+    info!(
+        streaming,
+        version = %version.as_ref().map_or_else(|| "unknown".to_owned(), |(a, b)| format!("{a}.{b}")),
+        "initial lists of the watch are {}",
+        if streaming { "streamed" } else { "paged" }
+    );
     let api: Api<WatchedDomain> = Api::all(ctx.client.clone());
     let api = match domains.namespace() {
         Some(namespace) => Api::namespaced(ctx.client.clone(), namespace),
@@ -262,11 +285,14 @@ async fn watch(
                 .join(",")
         );
         info!(shards = ?held, "watching the resources of these shards");
-        let stream = watcher(
-            api.clone(),
-            watcher::Config::default().labels(&selector).any_semantic(),
-        )
-        .default_backoff();
+        let config = watcher::Config::default().labels(&selector);
+        let config = if streaming {
+            config.streaming_lists()
+        } else {
+            config.any_semantic()
+        };
+        let stream = watcher(api.clone(), config).default_backoff();
+        let mut synced = false;
         let mut restart = changes.clone();
         let stop = {
             let shutdown = shutdown.clone();
@@ -290,17 +316,36 @@ async fn watch(
                     ctx.table().delete(uid);
                 }
                 Ok(watcher::Event::InitDone) => {
+                    synced = true;
                     let (evicted, held) = {
                         let mut table = ctx.table();
                         (table.end_relist(), table.len())
                     };
                     info!(domains = held, evicted, "watch synced");
                 }
+                Err(err) if streaming && list == WatchList::Auto && !synced && refused(&err) => {
+                    warn!(error = %err, "the API server refused a streamed list; paging from now on (set WATCH_LIST=paginate to skip the attempt)");
+                    streaming = false;
+                    break;
+                }
                 Err(err) => warn!(error = %err, "watch failed; retrying with back-off"),
             }
             ctx.wake.notify_one();
         }
     }
+}
+
+/// Whether `err` is the API server refusing the request itself (a 4xx
+/// answer other than 410 Gone, which only asks for a relist), as a server
+/// without WatchList answers a streamed list.
+fn refused(err: &watcher::Error) -> bool {
+    let code = match err {
+        watcher::Error::WatchError(status) => status.code,
+        watcher::Error::WatchStartFailed(kube::Error::Api(status))
+        | watcher::Error::WatchFailed(kube::Error::Api(status)) => status.code,
+        _ => return false,
+    };
+    (400..500).contains(&code) && code != 410
 }
 
 /// Starts due checks: cheap ones in the fast lane, registration facts in
@@ -344,9 +389,17 @@ async fn dispatch(
             }
         }
         facts.extend(busy);
-        // The fast lane: due checks, earliest first.
+        // The fast lane: due checks, earliest first. When it is full, checks
+        // are due and some domains were never checked here (a first pass, a
+        // shard taken over), the first checks are behind: the writer holds
+        // routine writes back until they are done. A saturated steady state
+        // (every domain checked) does not hold publishing back.
+        let mut behind = false;
         loop {
             let Ok(permit) = Arc::clone(&fast).try_acquire_owned() else {
+                let mut table = ctx.table();
+                behind =
+                    table.unchecked() > 0 && table.next_due().is_some_and(|due| due <= millis(now));
                 break;
             };
             let Some(job) = ctx.table().take_due(millis(now)) else {
@@ -370,6 +423,7 @@ async fn dispatch(
             }
             spawn_check(&ctx, job, decision, permit);
         }
+        ctx.writer.set_checks_behind(behind);
         let wanted = ctx.take_wanted_facts();
         let more = !wanted.is_empty();
         for (uid, first) in wanted {

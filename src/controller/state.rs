@@ -629,6 +629,9 @@ pub struct Table {
     epoch: u32,
     relisting: bool,
     synced: bool,
+    /// Records with `checked` false, kept as they change (the dispatcher
+    /// asks at every round).
+    unchecked: usize,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -795,6 +798,7 @@ impl Table {
         };
         self.index.insert(uid, slot);
         self.queue.push(Reverse((due, slot, 0)));
+        self.unchecked += 1;
         true
     }
 
@@ -803,11 +807,14 @@ impl Table {
         let Some(slot) = self.index.remove(&uid) else {
             return false;
         };
-        if let Some(record) = self.slots[slot as usize].take()
-            && std::sync::Arc::strong_count(&record.namespace) <= 2
-        {
-            // The table's own entry and this record: the namespace is gone.
-            self.namespaces.remove(&record.namespace);
+        if let Some(record) = self.slots[slot as usize].take() {
+            if !record.checked {
+                self.unchecked -= 1;
+            }
+            if std::sync::Arc::strong_count(&record.namespace) <= 2 {
+                // The table's own entry and this record: the namespace is gone.
+                self.namespaces.remove(&record.namespace);
+            }
         }
         self.free.push(slot);
         self.compact_queue();
@@ -926,7 +933,10 @@ impl Table {
             }
         }
         record.memory = memory;
-        record.checked |= checked;
+        if checked && !record.checked {
+            record.checked = true;
+            self.unchecked -= 1;
+        }
         let at = if std::mem::take(&mut record.dirty) {
             Timestamp::now()
         } else {
@@ -952,7 +962,8 @@ impl Table {
 
     /// Domains not checked by this replica yet.
     pub fn unchecked(&self) -> usize {
-        self.iter().filter(|d| !d.checked).count()
+        debug_assert_eq!(self.unchecked, self.iter().filter(|d| !d.checked).count());
+        self.unchecked
     }
 }
 

@@ -7,12 +7,20 @@
 //!   fields. A resource is never written by two requests at once.
 //! - **Transitions and notifications first.** Urgent patches (an
 //!   availability change, a notification's outbox entry) are written before
-//!   routine ones, however many routine ones wait.
+//!   all others, however many wait; then a resource's first status (its first
+//!   verdict), then routine ones (the facts backfill, a changed detail).
 //! - **Paced.** At most `limit` writes are in flight; the limit grows by one
 //!   after `limit` successes in a row and halves when the API server answers
 //!   429 or 5xx (or cannot be reached), and the writer pauses for the
 //!   server's `Retry-After` or an exponential back-off. The failed patch is
 //!   kept (merged under anything newer) and written after the pause.
+//! - **Checks first.** While checks are behind (due checks wait for a lane,
+//!   as in a first pass of 10^5 domains), at most
+//!   [`HELD_IN_FLIGHT_WHILE_BEHIND`] first-status or routine writes are in
+//!   flight: on a
+//!   small machine the API server spends more CPU on a status write (and
+//!   the operator on its watch event) than the operator on a check, and
+//!   detection must not wait for publishing. Urgent writes are not held.
 //! - **Cheap.** A write is a JSON merge patch of `status` sent as bytes; the
 //!   response body is drained, never parsed (it is the whole object, with
 //!   `managedFields`).
@@ -22,7 +30,10 @@
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -47,6 +58,10 @@ pub const MAX_IN_FLIGHT: usize = 64;
 const SHRINK_ABOVE: usize = 1024;
 /// Writes in flight when the writer starts.
 const START_IN_FLIGHT: usize = 16;
+/// First-status and routine writes in flight while checks are behind (see
+/// the module docs): publishing goes on, slowly, and the first pass keeps
+/// the CPU.
+pub const HELD_IN_FLIGHT_WHILE_BEHIND: usize = 1;
 /// Pause after a throttled or failed write: doubling up to 30 s.
 const PAUSE: Backoff =
     Backoff::new(Duration::from_millis(200), Duration::from_secs(30)).with_jitter(0.2);
@@ -56,6 +71,9 @@ const PAUSE: Backoff =
 pub enum Priority {
     /// Nothing a user waits for changed (a check result, the daily refresh).
     Routine,
+    /// A resource's first verdict, without a notification: written before
+    /// routine patches, held while checks are behind.
+    First,
     /// An availability transition or a notification's outbox entry.
     Urgent,
 }
@@ -117,6 +135,7 @@ struct Pending {
 struct Queue {
     pending: HashMap<u128, Pending>,
     urgent: VecDeque<u128>,
+    first: VecDeque<u128>,
     routine: VecDeque<u128>,
     in_flight: HashSet<u128>,
 }
@@ -125,6 +144,7 @@ impl Queue {
     fn push(&mut self, uid: u128, priority: Priority, front: bool) {
         let queue = match priority {
             Priority::Urgent => &mut self.urgent,
+            Priority::First => &mut self.first,
             Priority::Routine => &mut self.routine,
         };
         if front {
@@ -151,7 +171,7 @@ impl Queue {
                 if pending.priority > existing.priority {
                     existing.priority = pending.priority;
                     existing.reason = pending.reason;
-                    self.push(uid, Priority::Urgent, front);
+                    self.push(uid, pending.priority, front);
                 }
             }
             None => {
@@ -164,14 +184,19 @@ impl Queue {
         }
     }
 
-    /// The next patch to write: urgent first; none for a resource with a
-    /// write in flight (it is queued again when that write ends).
-    fn next(&mut self) -> Option<(u128, Pending)> {
+    /// The next patch to write: urgent first, then first statuses, then
+    /// routine ones; the last two only when `unheld`. None for a resource
+    /// with a write in flight (it is queued again when that write ends).
+    fn next(&mut self, unheld: bool) -> Option<(u128, Pending)> {
         loop {
-            let uid = self
-                .urgent
-                .pop_front()
-                .or_else(|| self.routine.pop_front())?;
+            let uid = match self.urgent.pop_front() {
+                Some(uid) => uid,
+                None if unheld => self
+                    .first
+                    .pop_front()
+                    .or_else(|| self.routine.pop_front())?,
+                None => return None,
+            };
             if self.in_flight.contains(&uid) {
                 continue;
             }
@@ -192,7 +217,7 @@ impl Queue {
         if oversized(self.pending.len(), self.pending.capacity()) {
             self.pending.shrink_to(2 * self.pending.len());
         }
-        for list in [&mut self.urgent, &mut self.routine] {
+        for list in [&mut self.urgent, &mut self.first, &mut self.routine] {
             if oversized(list.len(), list.capacity()) {
                 list.shrink_to(2 * list.len());
             }
@@ -224,6 +249,8 @@ struct Inner {
     metrics: Arc<Metrics>,
     queue: Mutex<Queue>,
     wake: tokio::sync::Notify,
+    /// Whether checks are behind (see [`StatusWriter::set_checks_behind`]).
+    checks_behind: AtomicBool,
 }
 
 /// The handle checks submit status patches to; cheap to clone.
@@ -258,7 +285,18 @@ impl StatusWriter {
                 metrics,
                 queue: Mutex::new(Queue::default()),
                 wake: tokio::sync::Notify::new(),
+                checks_behind: AtomicBool::new(false),
             }),
+        }
+    }
+
+    /// Tells the writer whether due checks wait for a lane. While they do,
+    /// first-status and routine writes go [`HELD_IN_FLIGHT_WHILE_BEHIND`] at a time; when
+    /// they stop, the writer goes back to its full pace at once.
+    pub fn set_checks_behind(&self, behind: bool) {
+        let was = self.inner.checks_behind.swap(behind, Ordering::Relaxed);
+        if was && !behind {
+            self.inner.wake.notify_one();
         }
     }
 
@@ -303,6 +341,7 @@ impl StatusWriter {
     /// `drain` more (a stopping replica loses nothing a check found).
     pub async fn run(self, stop: impl std::future::Future<Output = ()>, drain: Duration) {
         let mut limit = START_IN_FLIGHT;
+        let mut held_in_flight = 0_usize;
         let mut successes = 0;
         let mut failures: u32 = 0;
         let mut paused_until: Option<tokio::time::Instant> = None;
@@ -314,10 +353,19 @@ impl StatusWriter {
                 paused_until = None;
             }
             if paused_until.is_none() {
+                let held_limit = if self.inner.checks_behind.load(Ordering::Relaxed) {
+                    HELD_IN_FLIGHT_WHILE_BEHIND.min(limit)
+                } else {
+                    limit
+                };
                 while writes.len() < limit {
-                    let Some((uid, pending)) = self.queue().next() else {
+                    let unheld = held_in_flight < held_limit;
+                    let Some((uid, pending)) = self.queue().next(unheld) else {
                         break;
                     };
+                    if pending.priority != Priority::Urgent {
+                        held_in_flight += 1;
+                    }
                     let client = self.inner.client.clone();
                     writes.spawn(async move {
                         let outcome = write(&client, &pending).await;
@@ -350,6 +398,9 @@ impl StatusWriter {
                 () = pause => {}
                 Some(joined) = writes.join_next() => {
                     let Ok((uid, pending, outcome)) = joined else { continue };
+                    if pending.priority != Priority::Urgent {
+                        held_in_flight = held_in_flight.saturating_sub(1);
+                    }
                     match outcome {
                         Outcome::Written => {
                             self.inner.metrics.status_writes.inc(WriteReasonLabels { reason: pending.reason });
@@ -498,9 +549,9 @@ mod tests {
             pending(json!({"status": {"n": 9}}), Priority::Urgent),
             false,
         );
-        let (first, _) = queue.next().unwrap();
+        let (first, _) = queue.next(true).unwrap();
         assert_eq!(first, 9, "the transition is written first");
-        let (second, _) = queue.next().unwrap();
+        let (second, _) = queue.next(true).unwrap();
         assert_eq!(second, 0);
         // A newer patch for the resource being written waits for that write.
         queue.insert(
@@ -508,17 +559,47 @@ mod tests {
             pending(json!({"status": {"n": 10}}), Priority::Routine),
             false,
         );
-        let (third, _) = queue.next().unwrap();
+        let (third, _) = queue.next(true).unwrap();
         assert_eq!(third, 1);
-        let (fourth, _) = queue.next().unwrap();
+        let (fourth, _) = queue.next(true).unwrap();
         assert_eq!(fourth, 2);
-        assert!(queue.next().is_none(), "0 is in flight");
+        assert!(queue.next(true).is_none(), "0 is in flight");
         queue.done(0);
-        let (again, newest) = queue.next().unwrap();
+        let (again, newest) = queue.next(true).unwrap();
         assert_eq!(
             (again, patch_of(&newest)),
             (0, json!({"status": {"n": 10}}))
         );
+    }
+
+    #[test]
+    fn while_checks_are_behind_only_urgent_patches_are_taken_then_first_statuses_before_routine() {
+        let mut queue = Queue::default();
+        queue.insert(
+            1,
+            pending(json!({"status": {"n": 1}}), Priority::Routine),
+            false,
+        );
+        queue.insert(
+            2,
+            pending(json!({"status": {"n": 2}}), Priority::Urgent),
+            false,
+        );
+        queue.insert(
+            3,
+            pending(json!({"status": {"n": 3}}), Priority::First),
+            false,
+        );
+        let (urgent, _) = queue.next(false).unwrap();
+        assert_eq!(urgent, 2);
+        assert!(
+            queue.next(false).is_none(),
+            "first statuses and routine patches wait while they are held"
+        );
+        let (first, _) = queue.next(true).unwrap();
+        assert_eq!(first, 3, "a first status goes before a routine patch");
+        let (routine, held) = queue.next(true).unwrap();
+        assert_eq!((routine, patch_of(&held)), (1, json!({"status": {"n": 1}})));
     }
 
     #[test]
@@ -534,7 +615,7 @@ mod tests {
         }
         let peak = queue.pending.capacity();
         assert!(peak >= 20 * SHRINK_ABOVE);
-        while let Some((uid, _)) = queue.next() {
+        while let Some((uid, _)) = queue.next(true) {
             queue.done(uid);
         }
         assert!(queue.pending.is_empty());
@@ -552,7 +633,7 @@ mod tests {
                 false,
             );
         }
-        let (uid, _) = queue.next().unwrap();
+        let (uid, _) = queue.next(true).unwrap();
         queue.done(uid);
         assert!(queue.pending.capacity() >= 9);
     }
@@ -565,14 +646,14 @@ mod tests {
             pending(json!({"status": {"a": 1, "b": 1}}), Priority::Routine),
             false,
         );
-        let (uid, failed) = queue.next().unwrap();
+        let (uid, failed) = queue.next(true).unwrap();
         queue.insert(
             1,
             pending(json!({"status": {"b": 2}}), Priority::Urgent),
             false,
         );
         queue.retry(uid, failed);
-        let (_, retried) = queue.next().unwrap();
+        let (_, retried) = queue.next(true).unwrap();
         assert_eq!(
             patch_of(&retried),
             json!({"status": {"a": 1, "b": 2}}),

@@ -51,6 +51,7 @@ type apiserverConfig struct {
 	etcdURL   string
 	certDir   string      // where the apiserver may write generated certs (it should not need to)
 	audit     *auditFiles // nil: no audit log
+	gates     string      // --feature-gates ("": the defaults)
 }
 
 // disabledAdmissionPlugins lists every default-on plugin that is not kept.
@@ -99,6 +100,9 @@ func apiserverArgs(c apiserverConfig) []string {
 
 		"--allow-privileged=true",
 		"--profiling=false",
+	}
+	if c.gates != "" {
+		args = append(args, "--feature-gates="+c.gates)
 	}
 	if c.audit != nil {
 		args = append(args,

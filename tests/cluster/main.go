@@ -42,6 +42,8 @@ type config struct {
 	exitOnStdinClose bool
 	// where to write the audit log of service-account requests ("": none)
 	auditLog string
+	// kube-apiserver --feature-gates ("": the version's defaults)
+	featureGates string
 }
 
 func main() {
@@ -54,6 +56,7 @@ func main() {
 	flag.BoolVar(&c.controllers, "controllers", true, "also run the namespace, garbage-collector and clusterrole-aggregation controllers")
 	flag.BoolVar(&c.exitOnStdinClose, "exit-on-stdin-close", false, "stop as on SIGTERM when standard input reaches end of file (for test processes that hold the pipe)")
 	flag.StringVar(&c.auditLog, "audit-log", "", "write an audit event (JSON, one per line, metadata level) for every request a service account makes to this file; default: no audit log")
+	flag.StringVar(&c.featureGates, "feature-gates", "", "kube-apiserver feature gates, as in its --feature-gates (e.g. WatchList=false); default: the version's defaults")
 	flag.BoolVar(&c.verbose, "verbose", false, "show kube-apiserver and controller logs (klog -v=1) and etcd warnings; default: only fatal apiserver errors and etcd errors")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: %s [flags]\n\n"+
@@ -207,6 +210,7 @@ func run(c config) error {
 		etcdURL:   etcd.URL,
 		certDir:   filepath.Join(data.path, "pki"),
 		audit:     audit,
+		gates:     c.featureGates,
 	})
 	if err != nil {
 		return err

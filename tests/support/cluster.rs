@@ -124,16 +124,23 @@ pub struct PrivateServer {
 impl PrivateServer {
     /// Starts a fresh server (about 3 s).
     pub fn start() -> Self {
-        Self::start_with(false)
+        Self::start_with(false, None)
+    }
+
+    /// Starts a fresh server with kube-apiserver's `--feature-gates`
+    /// set to `gates` (e.g. `WatchList=false`, as Kubernetes 1.33 ships).
+    #[allow(dead_code)]
+    pub fn start_with_feature_gates(gates: &str) -> Self {
+        Self::start_with(false, Some(gates))
     }
 
     /// Starts a fresh server that writes an audit log of every request a
     /// service account makes (see [`Self::audited_requests`]).
     pub fn start_audited() -> Self {
-        Self::start_with(true)
+        Self::start_with(true, None)
     }
 
-    fn start_with(audit: bool) -> Self {
+    fn start_with(audit: bool, gates: Option<&str>) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("dm-test-private-cluster-")
             .tempdir()
@@ -142,6 +149,7 @@ impl PrivateServer {
         let extra: Vec<String> = audit_log
             .iter()
             .map(|log| format!("--audit-log={}", log.display()))
+            .chain(gates.map(|gates| format!("--feature-gates={gates}")))
             .collect();
         let (child, kubeconfig) = spawn_server(&dir.path().join("kubeconfig"), &extra);
         Self {
