@@ -12,7 +12,9 @@
 //! - **`Converged`**: `True` when every authoritative server and every
 //!   resolver serve the published serial; `False` with `SerialMismatch`
 //!   when the authoritative servers disagree, else `Propagating` when a
-//!   resolver serves another serial (both messages name them); `Unknown`
+//!   resolver serves another serial (both messages name them: a server by
+//!   its host name, with the address asked, `[2001:db8::53]:53`, when the
+//!   host has several, IPv4 and IPv6); `Unknown`
 //!   (`NoSerial`) while no authoritative server gave a serial.
 
 use jiff::Timestamp;
@@ -134,7 +136,7 @@ pub fn condition(
                 .authoritative
                 .iter()
                 .filter(|s| s.serial.is_some_and(|x| x != serial))
-                .map(|s| format!("{} serves {}", s.server, text(s.serial)))
+                .map(|s| format!("{} serves {}", server_label(status, s), text(s.serial)))
                 .collect();
             let resolvers: Vec<String> = status
                 .resolvers
@@ -180,6 +182,22 @@ pub fn condition(
         message: message.chars().take(1024).collect(),
         observed_generation: generation,
         last_transition_time,
+    }
+}
+
+/// How a message names an authoritative server: its host name, with the
+/// address asked (`ns1.example.com at [2001:db8::53]:53`) when the host has
+/// several addresses (IPv4 and IPv6), so that the one lagging copy shows.
+fn server_label(status: &PropagationStatus, server: &ServerSerial) -> String {
+    let addresses = status
+        .authoritative
+        .iter()
+        .filter(|s| s.server == server.server)
+        .count();
+    if addresses > 1 {
+        format!("{} at {}", server.server, server.address)
+    } else {
+        server.server.clone()
     }
 }
 
@@ -293,6 +311,32 @@ mod tests {
         );
         assert_eq!(again, converged);
         assert!(done.is_empty());
+    }
+
+    #[test]
+    fn a_lagging_ipv6_address_of_a_dual_stack_server_is_named_by_its_address() {
+        let server = |name: &str, address: &str, serial: u32| ServerSerial {
+            server: name.to_owned(),
+            address: address.to_owned(),
+            serial: Some(serial),
+        };
+        let round = Round {
+            authoritative: vec![
+                server("ns1.example.com", "192.0.2.1:53", 2),
+                server("ns1.example.com", "[2001:db8::1]:53", 1),
+                server("ns2.example.com", "[2001:db8::2]:53", 1),
+            ],
+            resolvers: Vec::new(),
+        };
+        let now = Timestamp::now();
+        let (status, _) = fold(None, round, now);
+        let mismatch = condition(&[], &status, None, now);
+        assert_eq!(mismatch.reason, "SerialMismatch");
+        assert_eq!(
+            mismatch.message,
+            "The authoritative servers disagree: the highest serial is 2; \
+             ns1.example.com at [2001:db8::1]:53 serves 1; ns2.example.com serves 1."
+        );
     }
 
     #[test]

@@ -314,7 +314,9 @@ pub struct PropagationStatus {
 pub struct ServerSerial {
     /// Its host name, from the NS set.
     pub server: String,
-    /// The address asked (`ip:port`).
+    /// The address asked, one of the host's `A` or `AAAA` addresses with
+    /// the port: `192.0.2.53:53`, `[2001:db8::53]:53`. A host with several
+    /// addresses has one entry per address.
     pub address: String,
     /// The serial it serves.
     #[serde(default, skip_serializing_if = "Option::is_none")]

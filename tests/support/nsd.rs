@@ -1,6 +1,7 @@
 //! A real authoritative DNS server (NLnet Labs `nsd`) serving a small TLD zone.
 //!
-//! Each [`Nsd`] runs its own `nsd -d` on 127.0.0.1 with a free port and a
+//! Each [`Nsd`] runs its own `nsd -d` on 127.0.0.1 (or another loopback
+//! address, `::1` included: [`Nsd::start_on`]) with a free port and a
 //! generated configuration in a temporary directory (no chroot, no user
 //! switch, no database, response rate limiting off so tests and benchmarks
 //! measure the checker, not nsd's limiter). The zone is rewritten and
@@ -387,7 +388,8 @@ impl Nsd {
     }
 
     /// Starts nsd on `ip` (any loopback address: 127.0.0.2 works without
-    /// set-up on Linux) and `port` (a free one when `None`), serving `zone`
+    /// set-up on Linux; `::1` for an IPv6-only server) and `port` (a free
+    /// one on `ip` when `None`), serving `zone`
     /// (the one [`Nsd::change`] edits) and `also` (fixed), and waits until
     /// it answers for each.
     pub fn start_on(zone: Zone, also: &[Zone], ip: IpAddr, port: Option<u16>) -> Self {
@@ -400,7 +402,7 @@ impl Nsd {
         let mut last_log = String::new();
         for _ in 0..5 {
             let dir = tempfile::tempdir().expect("temporary directory for nsd");
-            let port = port.unwrap_or_else(free_port);
+            let port = port.unwrap_or_else(|| free_port_on(&[ip]));
             let addr = SocketAddr::new(ip, port);
             let names: Vec<String> = std::iter::once(&zone)
                 .chain(also)
@@ -675,11 +677,6 @@ impl Drop for Nsd {
     }
 }
 
-/// A port free for both UDP and TCP on 127.0.0.1 (at the time of asking).
-fn free_port() -> u16 {
-    free_port_on(&[IpAddr::V4(Ipv4Addr::LOCALHOST)])
-}
-
 /// A port free for both UDP and TCP on each of `ips` (at the time of
 /// asking): several servers on distinct loopback addresses and one port,
 /// the way name servers all listen on port 53.
@@ -702,10 +699,13 @@ pub fn free_port_on(ips: &[IpAddr]) -> u16 {
 fn write_config(dir: &Path, addr: SocketAddr, zones: &[String]) {
     let d = dir.display();
     let (ip, port) = (addr.ip(), addr.port());
+    let yes = |on: bool| if on { "yes" } else { "no" };
+    let (ip4, ip6) = (yes(ip.is_ipv4()), yes(ip.is_ipv6()));
     let mut config = format!(
         "server:\n\
          \x20   ip-address: {ip}@{port}\n\
-         \x20   do-ip6: no\n\
+         \x20   do-ip4: {ip4}\n\
+         \x20   do-ip6: {ip6}\n\
          \x20   username: \"\"\n\
          \x20   chroot: \"\"\n\
          \x20   zonesdir: \"{d}\"\n\
@@ -738,9 +738,15 @@ fn write_config(dir: &Path, addr: SocketAddr, zones: &[String]) {
     std::fs::write(dir.join("nsd.conf"), config).expect("write nsd.conf");
 }
 
-/// One plain UDP query (blocking, 500 ms), for readiness checks.
+/// One plain UDP query (blocking, 500 ms), for readiness checks, from a
+/// socket of the server's address family.
 pub fn query(server: SocketAddr, name: &str, kind: RecordType) -> Option<Message> {
-    let socket = UdpSocket::bind("127.0.0.1:0").ok()?;
+    let local = if server.is_ipv6() {
+        "[::1]:0"
+    } else {
+        "127.0.0.1:0"
+    };
+    let socket = UdpSocket::bind(local).ok()?;
     socket
         .set_read_timeout(Some(Duration::from_millis(500)))
         .ok()?;

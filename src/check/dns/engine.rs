@@ -955,7 +955,12 @@ mod tests {
     /// A server on loopback answering every query with an empty NXDOMAIN
     /// (same ID and question) after `delay`, noting the source port of each.
     async fn slow_server(delay: Duration) -> (SocketAddr, Arc<Mutex<Vec<u16>>>) {
-        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        slow_server_on("127.0.0.1:0", delay).await
+    }
+
+    /// [`slow_server`] on `local` (`[::1]:0` for IPv6).
+    async fn slow_server_on(local: &str, delay: Duration) -> (SocketAddr, Arc<Mutex<Vec<u16>>>) {
+        let socket = Arc::new(UdpSocket::bind(local).await.unwrap());
         let addr = socket.local_addr().unwrap();
         let ports = Arc::new(Mutex::new(Vec::new()));
         let noted = ports.clone();
@@ -1062,6 +1067,28 @@ mod tests {
         }
         let later: std::collections::HashSet<u16> = ports.lock().unwrap().drain(..).collect();
         assert!(quick.is_disjoint(&later), "{quick:?} then {later:?}");
+    }
+
+    #[tokio::test]
+    async fn an_ipv6_server_is_asked_from_an_ipv6_socket_and_its_answers_match() {
+        let (server, ports) = slow_server_on("[::1]:0", Duration::ZERO).await;
+        assert!(server.is_ipv6());
+        let upstream = Upstream::new(server);
+        for i in 0..2 * upstream.channels.len() {
+            let name = Name::from_ascii(format!("v6-{i}.test.")).unwrap();
+            let answer = upstream
+                .query(
+                    &name,
+                    RecordType::SOA,
+                    Instant::now() + Duration::from_secs(2),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("query {i} to {server}: {e}"));
+            assert_eq!(answer.metadata.response_code, ResponseCode::NXDomain);
+            assert_eq!(answer.queries[0].name().to_ascii(), format!("v6-{i}.test."));
+        }
+        assert_eq!(ports.lock().unwrap().len(), 2 * upstream.channels.len());
+        assert_eq!(upstream.stats(), Stats::default(), "nothing dropped");
     }
 
     #[test]
