@@ -497,15 +497,18 @@ async fn a_server_without_watchlist_gets_paged_lists_and_every_domain_is_seen() 
     let server = PrivateServer::start_with_feature_gates("WatchList=false");
     let client = server.client().await;
     install_crd(&client).await;
+    // The operator's log file is named after namespace and instance, and
+    // kept across runs: a name of this run's own.
+    let namespace = format!("paged-{}", std::process::id());
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     namespaces
         .create(
             &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": "paged"}})).unwrap(),
+            &serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap(),
         )
         .await
         .expect("namespace");
-    let api: Api<MonitoredDomain> = Api::namespaced(client, "paged");
+    let api: Api<MonitoredDomain> = Api::namespaced(client, &namespace);
     for (name, domain) in [("one", "first_.test"), ("two", "second_.test")] {
         api.create(&PostParams::default(), &pinned(name, domain, false))
             .await
