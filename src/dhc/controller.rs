@@ -33,9 +33,11 @@ use tokio::{task::JoinHandle, time::Instant};
 use tracing::{debug, info, warn};
 
 use super::{
-    NamedResolver,
+    NamedResolver, canary,
     evaluate::{self, RecordPlan, ResolverSlots, Slot},
-    metrics::{DnsLookupLabels, PropagationLabels, SeriesBudget, intern},
+    metrics::{
+        CanaryLabels, CanarySince, DnsLookupLabels, PropagationLabels, SeriesBudget, intern,
+    },
     probe::{self, Matcher, wire_type},
     propagation,
     resource::{DomainHealthCheck, DomainHealthCheckSpec, DomainHealthCheckStatus, ResolverStatus},
@@ -239,6 +241,7 @@ async fn probe_loop(shared: Arc<Shared>, check: DomainHealthCheck) {
                 domain: None,
                 resolvers: Vec::new(),
                 propagation: None,
+                canary: None,
                 conditions: evaluate::invalid_spec(&old_conditions, &message, generation, now),
                 observed_generation: generation,
             },
@@ -308,6 +311,41 @@ async fn probe_loop(shared: Arc<Shared>, check: DomainHealthCheck) {
                     now,
                 ));
                 status.propagation = Some(propagation);
+                if let Some(spec) = &check.spec.canary {
+                    let fqdn = canary::fqdn(&plan.domain, &spec.name);
+                    let round = canary::ask(
+                        &fqdn,
+                        &authoritative,
+                        &plan.resolvers,
+                        shared.settings.timeout,
+                    )
+                    .await;
+                    let (canary, delays) = canary::fold(
+                        written.as_ref().and_then(|s| s.canary.as_ref()),
+                        &fqdn,
+                        round,
+                        now,
+                    );
+                    for delay in delays {
+                        let labels = |since| CanaryLabels {
+                            namespace: labels_of.0,
+                            name: labels_of.1,
+                            resolver: intern(&delay.resolver),
+                            since,
+                        };
+                        let publish = budget.admit_canary(labels(CanarySince::Publish));
+                        shared
+                            .metrics
+                            .canary_delay
+                            .record(publish, delay.since_publish);
+                        if let Some(took) = delay.since_authoritative {
+                            let from_servers =
+                                budget.admit_canary(labels(CanarySince::Authoritative));
+                            shared.metrics.canary_delay.record(from_servers, took);
+                        }
+                    }
+                    status.canary = Some(canary);
+                }
                 status
             }
         };
@@ -389,6 +427,7 @@ fn status_of(
     DomainHealthCheckStatus {
         domain: Some(plan.domain.clone()),
         propagation: None,
+        canary: None,
         resolvers: plan
             .resolvers
             .iter()

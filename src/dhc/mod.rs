@@ -10,6 +10,9 @@
 //! - [`propagation`]: SOA serials folded into `status.propagation`, the
 //!   convergence time of each resolver after a serial change, and the
 //!   `Converged` condition (pure); `serials.rs` asks the serials.
+//! - [`canary`]: the canary TXT record's publish time read at the
+//!   authoritative servers and at each resolver, and the publish →
+//!   resolvable delay per resolver (`status.canary`).
 //! - [`metrics`]: the labels of `dns.lookup.duration` and
 //!   `domain_monitor.dhc.propagation.duration`, and their series budget.
 //! - [`controller`]: the watch, one probing task per check, and the status
@@ -18,6 +21,7 @@
 //! On with `DOMAIN_HEALTH_CHECKS=true` (the chart's
 //! `config.domainHealthChecks`, which also grants the rights).
 
+pub mod canary;
 pub mod controller;
 pub mod evaluate;
 pub mod metrics;

@@ -423,6 +423,11 @@ pub mod instruments {
         .about("Time from a DomainHealthCheck's first sight of a new SOA serial at an authoritative server until a resolver served it (at the resolution of the check's interval), by check (namespace, name) and resolver.")
         .labels(crate::dhc::metrics::PropagationLabels::KEYS)
         .json("dhc_propagation_duration", "/");
+    /// `domain_monitor.dhc.canary.delay`.
+    pub const CANARY_DELAY: Instrument = Instrument::new("domain_monitor.dhc.canary.delay", Kind::Histogram, "s")
+        .about("Time from a DomainHealthCheck canary's publish time (since=publish, the t= value of its TXT record) or from the probe round that first saw it at an authoritative server (since=authoritative) until a resolver served it (at the resolution of the check's interval), by check (namespace, name) and resolver; within the check's series budget.")
+        .labels(crate::dhc::metrics::CanaryLabels::KEYS)
+        .json("dhc_canary_delay", "/");
     /// `domain_monitor.domains`.
     pub const DOMAINS: Instrument =
         Instrument::new("domain_monitor.domains", Kind::Gauge, "{domain}")
@@ -478,6 +483,7 @@ pub const INSTRUMENTS: &[Instrument] = &[
     instruments::HEALTH_DNSSEC_SIGNATURE_EXPIRY,
     instruments::DNS_LOOKUP_DURATION,
     instruments::PROPAGATION_DURATION,
+    instruments::CANARY_DELAY,
     instruments::DOMAINS,
     instruments::PRIORITY,
     instruments::SHARDS_HELD,
@@ -867,6 +873,8 @@ pub struct Metrics {
     pub dns_lookup_duration: Timer<crate::dhc::metrics::DnsLookupLabels>,
     /// `domain_monitor.dhc.propagation.duration`.
     pub propagation_duration: Timer<crate::dhc::metrics::PropagationLabels>,
+    /// `domain_monitor.dhc.canary.delay`.
+    pub canary_delay: Timer<crate::dhc::metrics::CanaryLabels>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -909,6 +917,7 @@ impl Metrics {
             health_changes: Counter::new(&i::HEALTH_CHANGES, &export),
             dns_lookup_duration: Timer::new(&i::DNS_LOOKUP_DURATION, &export),
             propagation_duration: Timer::new(&i::PROPAGATION_DURATION, &export),
+            canary_delay: Timer::new(&i::CANARY_DELAY, &export),
             export,
         }
         .preset()
@@ -1009,7 +1018,7 @@ impl Metrics {
     }
 
     /// Every timer family.
-    pub fn timer_families(&self) -> [&dyn TimerFamily; 6] {
+    pub fn timer_families(&self) -> [&dyn TimerFamily; 7] {
         [
             &self.check_duration,
             &self.callback_duration,
@@ -1017,6 +1026,7 @@ impl Metrics {
             &self.http_server_duration,
             &self.dns_lookup_duration,
             &self.propagation_duration,
+            &self.canary_delay,
         ]
     }
 

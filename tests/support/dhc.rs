@@ -77,6 +77,7 @@ pub fn check(
             tls: Vec::new(),
             interval: None,
             failure_threshold: None,
+            canary: None,
         },
     )
 }
