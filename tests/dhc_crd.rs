@@ -6,8 +6,8 @@ mod support;
 use std::process::Command;
 
 use domain_monitor::dhc::resource::{
-    DomainHealthCheck, DomainHealthCheckStatus, Expectation, LookupOutcome, ProbeRecordType,
-    RecordResult, ResolverStatus,
+    CanarySpec, DomainHealthCheck, DomainHealthCheckStatus, Expectation, LookupOutcome,
+    ProbeRecordType, RecordResult, ResolverStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{
@@ -105,7 +105,17 @@ async fn api_server_rejects_invalid_checks_with_clear_messages() {
     let text = rejected(&api, &no_records).await;
     assert!(text.contains("records"), "{text}");
 
-    // The other address forms and a reference are accepted.
+    let mut bad_canary = valid("bad-canary");
+    bad_canary.spec.canary = Some(CanarySpec {
+        name: "_canary.example.com.".to_owned(),
+    });
+    let text = rejected(&api, &bad_canary).await;
+    assert!(
+        text.contains("canary.name must be @ (the domain itself) or a name relative to the domain"),
+        "{text}"
+    );
+
+    // The other address forms, a reference and a canary are accepted.
     let mut forms = valid("forms");
     forms.spec.domain = None;
     forms.spec.domain_ref = Some("example-com".to_owned());
@@ -120,6 +130,9 @@ async fn api_server_rejects_invalid_checks_with_clear_messages() {
         .push(record("@", ProbeRecordType::TXT, &[]));
     forms.spec.interval = Some("1m30s".to_owned());
     forms.spec.failure_threshold = Some(2);
+    forms.spec.canary = Some(CanarySpec {
+        name: "_canary".to_owned(),
+    });
     api.create(&PostParams::default(), &forms)
         .await
         .expect("IPv6 resolvers, a domainRef and @ are accepted");
@@ -155,6 +168,7 @@ async fn status_subresource_and_kubectl_columns() {
             }],
         }],
         propagation: None,
+        canary: None,
         conditions: vec![
             condition("Resolving", "True", "AllResolving"),
             condition("AnswersMatch", "False", "AnswerMismatch"),
