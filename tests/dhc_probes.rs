@@ -159,16 +159,23 @@ impl Lab {
 }
 
 /// The operator probing DomainHealthChecks, asking authoritative servers on
-/// `nameserver_port` (nsd's).
-fn operator(namespace: &str, instance: &str, nameserver_port: u16) -> Operator {
+/// `nameserver_port` (nsd's), with `extra` settings.
+fn operator(
+    namespace: &str,
+    instance: &str,
+    nameserver_port: u16,
+    extra: &[(&str, String)],
+) -> Operator {
     let port = nameserver_port.to_string();
-    let env = [
+    let mut env: Vec<(String, String)> = [
         ("DOMAIN_HEALTH_CHECKS", "true"),
         ("DNS_TIMEOUT", "4s"),
         ("NAMESERVER_PORT", port.as_str()),
         ("RUST_LOG", "info,domain_monitor::dhc=debug"),
     ]
-    .map(|(k, v)| (k.to_owned(), v.to_owned()));
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .into();
+    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
     Operator::start(namespace, instance, &env)
 }
 
@@ -283,7 +290,14 @@ async fn one_operator_probes_every_case_side_by_side() {
     );
     let ns = namespace("dhc-shared").await;
     let api: Api<DomainHealthCheck> = Api::namespaced(ns.client.clone(), &ns.name);
-    let operator = operator(&ns.name, "dhc-shared", lab.port);
+    // The default resolver set: the canary case names none.
+    let defaults = format!("a={},b={}", lab.a.addr(), lab.b.addr());
+    let operator = operator(
+        &ns.name,
+        "dhc-shared",
+        lab.port,
+        &[("DHC_RESOLVERS", defaults)],
+    );
     let cases = (
         expected_answers_match_and_a_changed_answer_is_a_mismatch(&lab, &ns, &api, &operator),
         a_failing_resolver_shows_only_past_the_threshold(&lab, &api, &operator),
@@ -537,6 +551,8 @@ async fn a_serial_change_is_timed_at_each_server_and_resolver(
 /// time at both servers (a serial bump and an nsd reload each): every
 /// resolver's delay from the publish time, and from the round that saw it
 /// at the servers, is in the status and in `domain_monitor.dhc.canary.delay`.
+/// The check names no resolvers: the operator's `DHC_RESOLVERS` (`a`, `b`)
+/// are asked.
 async fn a_new_canary_value_is_timed_per_resolver(
     lab: &Lab,
     ns: &TestNamespace,
@@ -547,7 +563,7 @@ async fn a_new_canary_value_is_timed_per_resolver(
         "canary",
         "canary.test",
         vec![record("www", ProbeRecordType::A, &["192.0.2.1"])],
-        vec![resolver("a", lab.a.addr()), resolver("b", lab.b.addr())],
+        Vec::new(),
     );
     canary.spec.canary = Some(CanarySpec {
         name: "_canary".to_owned(),
@@ -561,7 +577,21 @@ async fn a_new_canary_value_is_timed_per_resolver(
             .is_some_and(|c| c.resolvers.len() == 2)
     })
     .await;
-    let baseline = base.status.unwrap().canary.unwrap();
+    let base_status = base.status.unwrap();
+    let defaults: Vec<(&str, String)> = base_status
+        .resolvers
+        .iter()
+        .map(|r| (r.name.as_str(), r.address.clone()))
+        .collect();
+    assert_eq!(
+        defaults,
+        [
+            ("a", lab.a.addr().to_string()),
+            ("b", lab.b.addr().to_string())
+        ],
+        "the default resolver set"
+    );
+    let baseline = base_status.canary.unwrap();
     assert_eq!(baseline.name, CANARY);
     assert_eq!(baseline.published_at.map(|t| t.0), Some(old));
     assert_eq!(baseline.authoritative_at, None, "a baseline, not a change");
@@ -625,7 +655,7 @@ async fn nothing_changed_means_no_status_write_even_across_a_restart() {
     let ns = namespace("dhc-quiet").await;
     let api: Api<DomainHealthCheck> = Api::namespaced(ns.client.clone(), &ns.name);
     let port = quiet.ns1.addr().port();
-    let first = operator(&ns.name, "dhc-quiet-1", port);
+    let first = operator(&ns.name, "dhc-quiet-1", port, &[]);
     let web = check(
         "web",
         "quiet.test",
@@ -667,7 +697,7 @@ async fn nothing_changed_means_no_status_write_even_across_a_restart() {
 
     // A new operator starts from the status it finds: no write either.
     drop(first);
-    let second = operator(&ns.name, "dhc-quiet-2", port);
+    let second = operator(&ns.name, "dhc-quiet-2", port, &[]);
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while probes_of(&second, "a") + probes_of(&second, "b") < 8 {
         assert!(tokio::time::Instant::now() < deadline, "{}", second.log());
