@@ -24,7 +24,8 @@
 //!   older value keeps what the status showed, so a flapping resolver
 //!   writes nothing and is not timed twice.
 //!
-//! [`fold`] is pure; [`ask`] is the I/O.
+//! [`fold`] is pure; [`ask`] is the I/O; [`record`] feeds
+//! `domain_monitor.dhc.canary.delay`.
 
 use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -39,10 +40,11 @@ use tokio::time::Instant;
 
 use super::{
     NamedResolver,
+    metrics::{CanaryLabels, CanarySince, SeriesBudget, intern},
     probe::presentation,
     resource::{CanaryResolver, CanaryStatus},
 };
-use crate::check::dns::engine::Upstream;
+use crate::{check::dns::engine::Upstream, metrics::Metrics};
 
 /// The publish time in one canary TXT record's data (its strings joined):
 /// the value of its `t=` field, Unix seconds, as in `t=1764600000`. Fields
@@ -217,6 +219,32 @@ pub(super) async fn ask(
     Round {
         authoritative: at_servers.into_iter().flatten().max(),
         resolvers,
+    }
+}
+
+/// Records `delays` in `domain_monitor.dhc.canary.delay` for the check
+/// `(namespace, name)`, within its series `budget`.
+pub(super) fn record(
+    metrics: &Metrics,
+    budget: &mut SeriesBudget,
+    (namespace, name): (&'static str, &'static str),
+    delays: &[Delay],
+) {
+    for delay in delays {
+        let labels = |since| CanaryLabels {
+            namespace,
+            name,
+            resolver: intern(&delay.resolver),
+            since,
+        };
+        let labels_since_publish = budget.admit_canary(labels(CanarySince::Publish));
+        metrics
+            .canary_delay
+            .record(labels_since_publish, delay.since_publish);
+        if let Some(took) = delay.since_authoritative {
+            let labels_since_servers = budget.admit_canary(labels(CanarySince::Authoritative));
+            metrics.canary_delay.record(labels_since_servers, took);
+        }
     }
 }
 

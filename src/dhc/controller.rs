@@ -35,9 +35,7 @@ use tracing::{debug, info, warn};
 use super::{
     NamedResolver, canary,
     evaluate::{self, RecordPlan, ResolverSlots, Slot},
-    metrics::{
-        CanaryLabels, CanarySince, DnsLookupLabels, PropagationLabels, SeriesBudget, intern,
-    },
+    metrics::{DnsLookupLabels, PropagationLabels, SeriesBudget, intern},
     probe::{self, Matcher, wire_type},
     propagation,
     resource::{DomainHealthCheck, DomainHealthCheckSpec, DomainHealthCheckStatus, ResolverStatus},
@@ -313,37 +311,11 @@ async fn probe_loop(shared: Arc<Shared>, check: DomainHealthCheck) {
                 status.propagation = Some(propagation);
                 if let Some(spec) = &check.spec.canary {
                     let fqdn = canary::fqdn(&plan.domain, &spec.name);
-                    let round = canary::ask(
-                        &fqdn,
-                        &authoritative,
-                        &plan.resolvers,
-                        shared.settings.timeout,
-                    )
-                    .await;
-                    let (canary, delays) = canary::fold(
-                        written.as_ref().and_then(|s| s.canary.as_ref()),
-                        &fqdn,
-                        round,
-                        now,
-                    );
-                    for delay in delays {
-                        let labels = |since| CanaryLabels {
-                            namespace: labels_of.0,
-                            name: labels_of.1,
-                            resolver: intern(&delay.resolver),
-                            since,
-                        };
-                        let publish = budget.admit_canary(labels(CanarySince::Publish));
-                        shared
-                            .metrics
-                            .canary_delay
-                            .record(publish, delay.since_publish);
-                        if let Some(took) = delay.since_authoritative {
-                            let from_servers =
-                                budget.admit_canary(labels(CanarySince::Authoritative));
-                            shared.metrics.canary_delay.record(from_servers, took);
-                        }
-                    }
+                    let previous = written.as_ref().and_then(|s| s.canary.as_ref());
+                    let timeout = shared.settings.timeout;
+                    let round = canary::ask(&fqdn, &authoritative, &plan.resolvers, timeout).await;
+                    let (canary, delays) = canary::fold(previous, &fqdn, round, now);
+                    canary::record(&shared.metrics, &mut budget, labels_of, &delays);
                     status.canary = Some(canary);
                 }
                 status

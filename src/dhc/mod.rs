@@ -13,8 +13,9 @@
 //! - [`canary`]: the canary TXT record's publish time read at the
 //!   authoritative servers and at each resolver, and the publish →
 //!   resolvable delay per resolver (`status.canary`).
-//! - [`metrics`]: the labels of `dns.lookup.duration` and
-//!   `domain_monitor.dhc.propagation.duration`, and their series budget.
+//! - [`metrics`]: the labels of `dns.lookup.duration`,
+//!   `domain_monitor.dhc.propagation.duration` and
+//!   `domain_monitor.dhc.canary.delay`, and their series budget.
 //! - [`controller`]: the watch, one probing task per check, and the status
 //!   writes (only on change).
 //!
