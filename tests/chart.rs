@@ -1596,15 +1596,14 @@ async fn install_for_rbac(
             .unwrap();
     }
     let checks: Api<DomainHealthCheck> = Api::namespaced(client.clone(), namespace);
-    let mut check = health_check(
+    // The default interval (1m): the first round comes as soon as the
+    // replica holds the check's shard, not an interval later.
+    let check = health_check(
         HEALTH_CHECK,
         "taken.test",
         vec![record("www", ProbeRecordType::A, &[])],
         vec![resolver("nobody", "127.0.0.1:9")],
     );
-    // A round before the replica holds the check's shard is skipped: the
-    // next one comes an interval later.
-    check.spec.interval = Some("10s".to_owned());
     checks.create(&PostParams::default(), &check).await.unwrap();
     let kubeconfig = service_account_kubeconfig(
         server.kubeconfig(),

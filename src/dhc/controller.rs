@@ -6,7 +6,8 @@
 //!   ([`Upstream::recursive`]), one engine per resolver address shared by
 //!   every check that names it.
 //! - A check is probed by the replica holding its shard (the shard of
-//!   `namespace/name`); the others keep its task idle.
+//!   `namespace/name`); the others keep its task waiting for the shard, and
+//!   probe at once when it comes to them.
 //! - A check's task is replaced when its spec changes (not on status
 //!   changes, which include its own writes). The settled results start from
 //!   the status the API server holds, so a restart writes nothing when
@@ -227,7 +228,16 @@ async fn probe_loop(shared: Arc<Shared>, check: DomainHealthCheck) {
     loop {
         ticks.tick().await;
         if !shared.settings.shards.owns(shard) {
-            continue;
+            // Not this replica's check now: probe as soon as it is (at
+            // start-up, before the shards are taken, or when its shard moves
+            // here), not an interval later.
+            let mut held = shared.settings.shards.changes();
+            if held.wait_for(|held| held.contains(&shard)).await.is_err()
+                || !shared.settings.shards.owns(shard)
+            {
+                continue;
+            }
+            ticks.reset();
         }
         let old_conditions = written
             .as_ref()
