@@ -63,14 +63,15 @@ impl Authoritative {
         zone
     }
 
-    /// Starts both servers of `zone` on `ips` and `port`.
+    /// Starts both servers of `zone` on `ips` and `port`, side by side.
     fn start(zone: &'static str, ips: [IpAddr; 2], port: u16, extra: fn(&mut Zone)) -> Self {
         let zone_of = || Self::zone(zone, ips, extra);
-        Self {
-            zone,
-            ns1: Nsd::start_on(zone_of(), &[], ips[0], Some(port)),
-            ns2: Nsd::start_on(zone_of(), &[], ips[1], Some(port)),
-        }
+        let (ns1, ns2) = std::thread::scope(|scope| {
+            let ns1 = scope.spawn(|| Nsd::start_on(zone_of(), &[], ips[0], Some(port)));
+            let ns2 = Nsd::start_on(zone_of(), &[], ips[1], Some(port));
+            (ns1.join().expect("start ns1"), ns2)
+        });
+        Self { zone, ns1, ns2 }
     }
 
     fn addrs(&self) -> [SocketAddr; 2] {
@@ -116,27 +117,51 @@ impl Lab {
     fn start() -> Self {
         let servers = [71, 72, 73, 74, 75, 76, 77, 78, 79].map(ip);
         let port = free_port_on(&servers);
-        let shop = Authoritative::start("shop.test", [ip(71), ip(72)], port, no_extra);
-        let matching = Authoritative::start("match.test", [ip(73), ip(74)], port, no_extra);
-        let prop = Authoritative::start("prop.test", [ip(75), ip(76)], port, no_extra);
-        let lagging = Nsd::start_on(
-            Authoritative::zone("prop.test", [ip(75), ip(76)], no_extra),
-            &[],
-            ip(77),
-            Some(port),
-        );
-        let canary = Authoritative::start("canary.test", [ip(78), ip(79)], port, with_old_canary);
+        // Every server starts at once: nsd takes a moment each.
+        let (shop, matching, prop, lagging, canary) = std::thread::scope(|scope| {
+            let shop =
+                scope.spawn(|| Authoritative::start("shop.test", [ip(71), ip(72)], port, no_extra));
+            let matching = scope
+                .spawn(|| Authoritative::start("match.test", [ip(73), ip(74)], port, no_extra));
+            let prop =
+                scope.spawn(|| Authoritative::start("prop.test", [ip(75), ip(76)], port, no_extra));
+            let lagging = scope.spawn(|| {
+                Nsd::start_on(
+                    Authoritative::zone("prop.test", [ip(75), ip(76)], no_extra),
+                    &[],
+                    ip(77),
+                    Some(port),
+                )
+            });
+            let canary =
+                Authoritative::start("canary.test", [ip(78), ip(79)], port, with_old_canary);
+            (
+                shop.join().expect("start shop.test"),
+                matching.join().expect("start match.test"),
+                prop.join().expect("start prop.test"),
+                lagging.join().expect("start the lagging copy"),
+                canary,
+            )
+        });
         let every_zone = [&shop, &matching, &prop, &canary].map(|z| (z.zone, z.addrs()));
         let stubs: Vec<(&str, &[SocketAddr])> = every_zone
             .iter()
             .map(|(zone, addrs)| (*zone, &addrs[..]))
             .collect();
-        let a = Unbound::start_stubs(ip(61), &stubs);
-        let b = Unbound::start_stubs(ip(62), &stubs);
-        let slow = Unbound::start(ip(63), "prop.test", lagging.addr());
         let dead_ip = ip(64);
         let dead = SocketAddr::new(dead_ip, free_port_on(&[dead_ip]));
-        let broken = Unbound::start(ip(65), "shop.test", dead);
+        let (a, b, slow, broken) = std::thread::scope(|scope| {
+            let a = scope.spawn(|| Unbound::start_stubs(ip(61), &stubs));
+            let b = scope.spawn(|| Unbound::start_stubs(ip(62), &stubs));
+            let slow = scope.spawn(|| Unbound::start(ip(63), "prop.test", lagging.addr()));
+            let broken = Unbound::start(ip(65), "shop.test", dead);
+            (
+                a.join().expect("start a"),
+                b.join().expect("start b"),
+                slow.join().expect("start slow"),
+                broken,
+            )
+        });
         // The lab works before the operator is asked to look at it.
         for name in ["www.shop.test.", "www.canary.test."] {
             let answer = a.ask(name, RecordType::A).expect("a answers");
