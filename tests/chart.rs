@@ -13,7 +13,10 @@ use std::{
     time::Duration,
 };
 
-use domain_monitor::resource::{Availability, MonitoredDomain, MonitoredDomainSpec};
+use domain_monitor::{
+    dhc::resource::{DomainHealthCheck, ProbeRecordType},
+    resource::{Availability, MonitoredDomain, MonitoredDomainSpec},
+};
 use k8s_openapi::api::{
     apps::v1::Deployment,
     coordination::v1::Lease,
@@ -28,6 +31,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use support::{
     cluster::{AuditedRequest, PrivateServer, TestNamespace, install_crd, kubeconfig_path},
+    dhc::{check as health_check, install_dhc_crd, record, resolver},
     operator::{Operator, availability, wait_for_availability},
     world::{TOKEN, World},
 };
@@ -1590,18 +1594,39 @@ fn service_account_user(namespace: &str) -> String {
 
 const RBAC_RELEASE: &str = "rbac";
 
-/// The chart rendered for `namespace` with [`chart_values`], as objects.
+/// The chart rendered for `namespace` with [`chart_values`] and
+/// DomainHealthChecks on (`config.domainHealthChecks`, which adds their
+/// rules), as objects.
 fn rendered_for(world: &World, namespace: &str, dir: &Path) -> Vec<Value> {
-    let values = write_json(
-        dir,
-        &format!("{namespace}-values.json"),
-        &chart_values(world, namespace),
-    );
+    let mut values = chart_values(world, namespace);
+    values["config"]["domainHealthChecks"] = json!(true);
+    let values = write_json(dir, &format!("{namespace}-values.json"), &values);
     documents(&template(RBAC_RELEASE, namespace, &["-f", &values]).unwrap())
 }
 
+/// The DomainHealthCheck of every RBAC namespace: `www.taken.test A` at a
+/// resolver nobody runs. Its first round writes a status whatever the
+/// answers, so writing it needs the status rule, and seeing it the
+/// list/watch rule.
+const HEALTH_CHECK: &str = "taken-resolvers";
+
+/// Waits until the operator wrote [`HEALTH_CHECK`]'s status.
+async fn wait_for_health_check_status(client: &Client, namespace: &str, operator: &Operator) {
+    let checks: Api<DomainHealthCheck> = Api::namespaced(client.clone(), namespace);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while checks.get(HEALTH_CHECK).await.unwrap().status.is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no status of the DomainHealthCheck in {namespace}; operator log:\n{}",
+            operator.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// Creates `namespace` and applies `objects` (the chart) to it, with three
-/// domains: `taken` (registered), `odd` (invalid) and `free` (available).
+/// domains: `taken` (registered), `odd` (invalid) and `free` (available),
+/// and the DomainHealthCheck [`HEALTH_CHECK`].
 /// Returns the operator's environment and a kubeconfig with its
 /// ServiceAccount's token.
 async fn install_for_rbac(
@@ -1633,6 +1658,16 @@ async fn install_for_rbac(
             .await
             .unwrap();
     }
+    let checks: Api<DomainHealthCheck> = Api::namespaced(client.clone(), namespace);
+    // The default interval (1m): the first round comes as soon as the
+    // replica holds the check's shard, not an interval later.
+    let check = health_check(
+        HEALTH_CHECK,
+        "taken.test",
+        vec![record("www", ProbeRecordType::A, &[])],
+        vec![resolver("nobody", "127.0.0.1:9")],
+    );
+    checks.create(&PostParams::default(), &check).await.unwrap();
     let kubeconfig = service_account_kubeconfig(
         server.kubeconfig(),
         namespace,
@@ -1652,6 +1687,7 @@ async fn rbac_setup() -> (PrivateServer, Client, World) {
         .unwrap();
     let client = server.client().await;
     install_crd(&client).await;
+    install_dhc_crd(&client).await;
     let world = World::start().await;
     world.register("taken.test", "active").await;
     world.register("listed.test", "active").await;
@@ -1660,10 +1696,11 @@ async fn rbac_setup() -> (PrivateServer, Client, World) {
     (server, client, world)
 }
 
-/// The operator, run with the chart's Roles under a ServiceAccount token and
-/// taken through everything it does (checks, an invalid domain, an
-/// available one with its notification, the domain list sync creating and
-/// deleting, shards taken, renewed and released), asks the API server for
+/// The operator, run with the chart's Roles (DomainHealthChecks on) under a
+/// ServiceAccount token and taken through everything it does (checks, an
+/// invalid domain, an available one with its notification, the domain list
+/// sync creating and deleting, shards taken, renewed and released, a
+/// DomainHealthCheck watched and its status written), asks the API server for
 /// exactly the rights the chart grants: none is left unused, none is
 /// refused. The API server's audit log says what it asked for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1687,6 +1724,7 @@ async fn the_operator_uses_every_right_the_chart_grants_and_asks_for_no_other() 
     wait_for_availability(&domains, "listed.test", Availability::Registered, &operator).await;
     wait_for_event(&client, ns, "InvalidDomain", "odd", ns).await;
     wait_for_event(&client, ns, "NotificationDelivered", "free", ns).await;
+    wait_for_health_check_status(&client, ns, &operator).await;
     let mut held: Vec<String> = (0..4)
         .map(|s| format!("domain-monitor-shard-{s}"))
         .collect();
@@ -1728,6 +1766,21 @@ async fn the_operator_uses_every_right_the_chart_grants_and_asks_for_no_other() 
         .collect();
     assert!(elsewhere.is_empty(), "outside {ns}: {elsewhere:#?}");
     let used: BTreeSet<Right> = requests.iter().map(request_right).collect();
+    for (resource, verb) in [
+        ("domainhealthchecks", "list"),
+        ("domainhealthchecks", "watch"),
+        ("domainhealthchecks/status", "patch"),
+    ] {
+        let right = (
+            "domainmonitor.io".to_owned(),
+            resource.to_owned(),
+            verb.to_owned(),
+        );
+        assert!(
+            granted.contains(&right),
+            "{right:?} not granted: {granted:?}"
+        );
+    }
     let unused: Vec<&Right> = granted.difference(&used).collect();
     let ungranted: Vec<&Right> = used.difference(&granted).collect();
     assert!(
@@ -1759,6 +1812,10 @@ enum Duty {
     HoldLeases,
     /// create/delete MonitoredDomains for the domain list sync.
     SyncDomains,
+    /// list/watch DomainHealthChecks: none is probed.
+    SeeHealthChecks,
+    /// patch the DomainHealthChecks' status subresource.
+    WriteHealthCheckStatus,
 }
 
 fn duty(rights: &BTreeSet<Right>) -> Duty {
@@ -1774,6 +1831,10 @@ fn duty(rights: &BTreeSet<Right>) -> Duty {
         Duty::HoldLeases
     } else if has("monitoreddomains", "create") {
         Duty::SyncDomains
+    } else if has("domainhealthchecks", "watch") {
+        Duty::SeeHealthChecks
+    } else if has("domainhealthchecks/status", "patch") {
+        Duty::WriteHealthCheckStatus
     } else {
         panic!("a new rule {rights:?}: say here what breaks without it")
     }
@@ -1799,7 +1860,7 @@ async fn without_any_one_rule_of_the_chart_the_operator_fails_at_its_job() {
             .flat_map(|(r, role)| (0..role["rules"].as_array().unwrap().len()).map(move |i| (r, i)))
             .collect()
     };
-    assert_eq!(rules.len(), 5, "{rules:?}");
+    assert_eq!(rules.len(), 7, "{rules:?}");
     let mut runs = Vec::new();
     for (n, (role_index, rule_index)) in rules.into_iter().enumerate() {
         let namespace = format!("rbac-without-{n}");
@@ -1825,6 +1886,8 @@ async fn without_any_one_rule_of_the_chart_the_operator_fails_at_its_job() {
         Duty::RecordEvents,
         Duty::HoldLeases,
         Duty::SyncDomains,
+        Duty::SeeHealthChecks,
+        Duty::WriteHealthCheckStatus,
     ] {
         assert!(duties.contains(&must), "no rule for {must:?}: {duties:?}");
     }
@@ -1837,7 +1900,7 @@ async fn without_any_one_rule_of_the_chart_the_operator_fails_at_its_job() {
                 wait_for_availability(&api, "odd", Availability::Invalid, &run.operator).await;
                 wait_for_availability(&api, "free", Availability::Available, &run.operator).await;
             }
-            Duty::SyncDomains => {
+            Duty::SyncDomains | Duty::SeeHealthChecks | Duty::WriteHealthCheckStatus => {
                 wait_for_availability(&api, "taken", Availability::Registered, &run.operator).await;
             }
             Duty::SeeDomains | Duty::WriteStatus | Duty::HoldLeases => {}
@@ -1929,7 +1992,11 @@ async fn without_any_one_rule_of_the_chart_the_operator_fails_at_its_job() {
                     context()
                 );
             }
-            Duty::WriteStatus | Duty::RecordEvents | Duty::SyncDomains => {
+            Duty::WriteStatus
+            | Duty::RecordEvents
+            | Duty::SyncDomains
+            | Duty::SeeHealthChecks
+            | Duty::WriteHealthCheckStatus => {
                 assert_eq!(exit, None, "it keeps working {}", context());
             }
         }
@@ -1970,6 +2037,24 @@ async fn without_any_one_rule_of_the_chart_the_operator_fails_at_its_job() {
             Duty::SyncDomains => {
                 assert!(
                     api.get_opt("listed.test").await.unwrap().is_none(),
+                    "{}",
+                    context()
+                );
+            }
+            Duty::SeeHealthChecks | Duty::WriteHealthCheckStatus => {
+                let checks: Api<DomainHealthCheck> =
+                    Api::namespaced(client.clone(), &run.namespace);
+                let check = checks.get(HEALTH_CHECK).await.unwrap();
+                assert_eq!(
+                    check.status,
+                    None,
+                    "no DomainHealthCheck status {}",
+                    context()
+                );
+                // The domains' own work goes on.
+                assert_eq!(
+                    availability(&api, "taken").await,
+                    Some(Availability::Registered),
                     "{}",
                     context()
                 );

@@ -6,8 +6,8 @@ mod support;
 use std::process::Command;
 
 use domain_monitor::dhc::resource::{
-    CertificateStatus, CertificateVerdict, DomainHealthCheck, DomainHealthCheckStatus, Expectation,
-    LookupOutcome, ProbeRecordType, RecordResult, ResolverStatus, TlsTarget,
+    CanarySpec, CertificateStatus, CertificateVerdict, DomainHealthCheck, DomainHealthCheckStatus,
+    Expectation, LookupOutcome, ProbeRecordType, RecordResult, ResolverStatus, TlsTarget,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{
@@ -125,7 +125,18 @@ async fn api_server_rejects_invalid_checks_with_clear_messages() {
         "{text}"
     );
 
-    // The other address forms and a reference are accepted.
+    let mut bad_canary = valid("bad-canary");
+    bad_canary.spec.canary = Some(CanarySpec {
+        name: "_canary.example.com.".to_owned(),
+    });
+    let text = rejected(&api, &bad_canary).await;
+    assert!(
+        text.contains("canary.name must be @ (the domain itself) or a name relative to the domain"),
+        "{text}"
+    );
+
+    // The other address forms, a reference, certificates and a canary are
+    // accepted.
     let mut forms = valid("forms");
     forms.spec.domain = None;
     forms.spec.domain_ref = Some("example-com".to_owned());
@@ -146,6 +157,9 @@ async fn api_server_rejects_invalid_checks_with_clear_messages() {
         sni: Some("www.example.com".to_owned()),
     }];
     forms.spec.certificate_warning = Some("30d".to_owned());
+    forms.spec.canary = Some(CanarySpec {
+        name: "_canary".to_owned(),
+    });
     api.create(&PostParams::default(), &forms)
         .await
         .expect("IPv6 resolvers, a domainRef and @ are accepted");
@@ -194,6 +208,7 @@ async fn status_subresource_and_kubectl_columns() {
             ),
             note: None,
         }],
+        canary: None,
         conditions: vec![
             condition("Resolving", "True", "AllResolving"),
             condition("AnswersMatch", "False", "AnswerMismatch"),

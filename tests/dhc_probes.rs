@@ -1,10 +1,19 @@
 //! DomainHealthCheck resolver probes end to end: the operator (the real
 //! binary, `DOMAIN_HEALTH_CHECKS=true`) against the real API server, asking
-//! real unbound resolvers that resolve a test zone served by a real nsd.
+//! real unbound resolvers that resolve test zones served by real nsd.
 //!
-//! The lab: nsd authoritative for `shop.test` (`www A 192.0.2.1`); unbound
-//! `a` and `b` stubbing to it; unbound `broken` stubbing to a port nothing
-//! listens on, so it answers `SERVFAIL` (or nothing) for the zone.
+//! The lab: each zone (`shop.test`, `match.test`, `prop.test`,
+//! `canary.test`) has two authoritative nsd, `ns1` and `ns2` of the zone,
+//! each on its own loopback address and all on one port (the operator's
+//! `NAMESERVER_PORT`), as real zones have two or more. Unbound `a` and `b`
+//! stub every zone to both of its servers; `slow` stubs `prop.test` to a
+//! lagging copy nobody lists in NS; `broken` stubs `shop.test` to a port
+//! nothing listens on, so it answers `SERVFAIL` (or nothing) for it.
+//!
+//! One operator probes the cases that do not interfere (each its own check
+//! and zone, side by side in one namespace): a check's interval is at least
+//! 10 s, so rounds, not work, set the time a case takes. The case that
+//! restarts the operator has a lab and operators of its own.
 
 mod support;
 
@@ -14,71 +23,185 @@ use std::{
 };
 
 use domain_monitor::dhc::resource::{
-    DomainHealthCheck, DomainHealthCheckStatus, LookupOutcome, ProbeRecordType,
+    CanarySpec, DomainHealthCheck, DomainHealthCheckStatus, LookupOutcome, ProbeRecordType,
 };
 use hickory_resolver::proto::{op::ResponseCode, rr::RecordType};
 use kube::{Api, api::PostParams};
 use support::{
     cluster::TestNamespace,
     dhc::{check, install_dhc_crd, record, resolver},
-    nsd::{Nsd, Zone, free_port_on},
+    nsd::{Nsd, Zone, free_port_on, now_unix},
     operator::Operator,
     unbound::Unbound,
 };
 
-const ZONE: &str = "shop.test";
-const WWW: &str = "www.shop.test";
 /// Long enough for the slowest first probe plus a few intervals (10 s each).
 const PATIENCE: Duration = Duration::from_secs(90);
 
+fn ip(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
+}
+
+/// A zone's two authoritative servers, `ns1.<zone>` and `ns2.<zone>`, on
+/// their own addresses and a shared port.
+struct Authoritative {
+    zone: &'static str,
+    ns1: Nsd,
+    ns2: Nsd,
+}
+
+impl Authoritative {
+    /// The zone `zone`: its servers at `ips` (listed in its NS set, with
+    /// their addresses), `www A 192.0.2.1`, and `extra` on top.
+    fn zone(zone: &str, ips: [IpAddr; 2], extra: impl FnOnce(&mut Zone)) -> Zone {
+        let (ns1, ns2) = (format!("ns1.{zone}"), format!("ns2.{zone}"));
+        let mut zone = Zone::child(zone, &[&ns1, &ns2])
+            .address(&ns1, ips[0])
+            .address(&ns2, ips[1])
+            .address(&format!("www.{zone}"), "192.0.2.1".parse().unwrap());
+        extra(&mut zone);
+        zone
+    }
+
+    /// Starts both servers of `zone` on `ips` and `port`, side by side.
+    fn start(zone: &'static str, ips: [IpAddr; 2], port: u16, extra: fn(&mut Zone)) -> Self {
+        let zone_of = || Self::zone(zone, ips, extra);
+        let (ns1, ns2) = std::thread::scope(|scope| {
+            let ns1 = scope.spawn(|| Nsd::start_on(zone_of(), &[], ips[0], Some(port)));
+            let ns2 = Nsd::start_on(zone_of(), &[], ips[1], Some(port));
+            (ns1.join().expect("start ns1"), ns2)
+        });
+        Self { zone, ns1, ns2 }
+    }
+
+    fn addrs(&self) -> [SocketAddr; 2] {
+        [self.ns1.addr(), self.ns2.addr()]
+    }
+
+    /// Applies `edit` at both servers (each bumps its serial).
+    fn change(&self, edit: impl Fn(&mut Zone)) {
+        self.ns1.change(&edit);
+        self.ns2.change(&edit);
+    }
+
+    fn set_www(&self, address: &str) {
+        let www = format!("www.{}", self.zone);
+        self.change(|zone| zone.set_addresses(&www, &[address.parse().unwrap()]));
+    }
+}
+
+fn no_extra(_: &mut Zone) {}
+
+const CANARY: &str = "_canary.canary.test";
+
+fn with_old_canary(zone: &mut Zone) {
+    zone.set_txt(CANARY, &["t=1764000000 by=test"]);
+}
+
+/// The lab of the shared operator (see the module docs).
 struct Lab {
-    nsd: Nsd,
+    port: u16,
+    /// Kept running: the threshold case asks it.
+    _shop: Authoritative,
+    matching: Authoritative,
+    prop: Authoritative,
+    lagging: Nsd,
+    canary: Authoritative,
     a: Unbound,
     b: Unbound,
+    slow: Unbound,
     broken: Unbound,
 }
 
 impl Lab {
     fn start() -> Self {
-        let nsd = Nsd::start(shop_zone());
-        let a = Unbound::start(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 61)), ZONE, nsd.addr());
-        let b = Unbound::start(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 62)), ZONE, nsd.addr());
-        let dead_ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 64));
+        let servers = [71, 72, 73, 74, 75, 76, 77, 78, 79].map(ip);
+        let port = free_port_on(&servers);
+        // Every server starts at once: nsd takes a moment each.
+        let (shop, matching, prop, lagging, canary) = std::thread::scope(|scope| {
+            let shop =
+                scope.spawn(|| Authoritative::start("shop.test", [ip(71), ip(72)], port, no_extra));
+            let matching = scope
+                .spawn(|| Authoritative::start("match.test", [ip(73), ip(74)], port, no_extra));
+            let prop =
+                scope.spawn(|| Authoritative::start("prop.test", [ip(75), ip(76)], port, no_extra));
+            let lagging = scope.spawn(|| {
+                Nsd::start_on(
+                    Authoritative::zone("prop.test", [ip(75), ip(76)], no_extra),
+                    &[],
+                    ip(77),
+                    Some(port),
+                )
+            });
+            let canary =
+                Authoritative::start("canary.test", [ip(78), ip(79)], port, with_old_canary);
+            (
+                shop.join().expect("start shop.test"),
+                matching.join().expect("start match.test"),
+                prop.join().expect("start prop.test"),
+                lagging.join().expect("start the lagging copy"),
+                canary,
+            )
+        });
+        let every_zone = [&shop, &matching, &prop, &canary].map(|z| (z.zone, z.addrs()));
+        let stubs: Vec<(&str, &[SocketAddr])> = every_zone
+            .iter()
+            .map(|(zone, addrs)| (*zone, &addrs[..]))
+            .collect();
+        let dead_ip = ip(64);
         let dead = SocketAddr::new(dead_ip, free_port_on(&[dead_ip]));
-        let broken = Unbound::start(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 63)), ZONE, dead);
+        let (a, b, slow, broken) = std::thread::scope(|scope| {
+            let a = scope.spawn(|| Unbound::start_stubs(ip(61), &stubs));
+            let b = scope.spawn(|| Unbound::start_stubs(ip(62), &stubs));
+            let slow = scope.spawn(|| Unbound::start(ip(63), "prop.test", lagging.addr()));
+            let broken = Unbound::start(ip(65), "shop.test", dead);
+            (
+                a.join().expect("start a"),
+                b.join().expect("start b"),
+                slow.join().expect("start slow"),
+                broken,
+            )
+        });
         // The lab works before the operator is asked to look at it.
-        let answer = a.ask(&format!("{WWW}."), RecordType::A).expect("a answers");
-        assert_eq!(answer.metadata.response_code, ResponseCode::NoError);
-        assert_eq!(answer.answers.len(), 1, "{answer:?}");
-        Self { nsd, a, b, broken }
-    }
-
-    fn set_www(&self, ip: &str) {
-        self.nsd
-            .change(|zone| zone.set_addresses(WWW, &[ip.parse().unwrap()]));
+        for name in ["www.shop.test.", "www.canary.test."] {
+            let answer = a.ask(name, RecordType::A).expect("a answers");
+            assert_eq!(answer.metadata.response_code, ResponseCode::NoError);
+            assert_eq!(answer.answers.len(), 1, "{answer:?}");
+        }
+        Self {
+            port,
+            _shop: shop,
+            matching,
+            prop,
+            lagging,
+            canary,
+            a,
+            b,
+            slow,
+            broken,
+        }
     }
 }
 
 /// The operator probing DomainHealthChecks, asking authoritative servers on
-/// `nameserver_port` (nsd's).
-fn operator(namespace: &str, instance: &str, nameserver_port: u16) -> Operator {
+/// `nameserver_port` (nsd's), with `extra` settings.
+fn operator(
+    namespace: &str,
+    instance: &str,
+    nameserver_port: u16,
+    extra: &[(&str, String)],
+) -> Operator {
     let port = nameserver_port.to_string();
-    let env = [
+    let mut env: Vec<(String, String)> = [
         ("DOMAIN_HEALTH_CHECKS", "true"),
         ("DNS_TIMEOUT", "4s"),
         ("NAMESERVER_PORT", port.as_str()),
         ("RUST_LOG", "info,domain_monitor::dhc=debug"),
     ]
-    .map(|(k, v)| (k.to_owned(), v.to_owned()));
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .into();
+    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
     Operator::start(namespace, instance, &env)
-}
-
-/// The test zone: `shop.test`, its server `ns1.shop.test` at 127.0.0.1,
-/// `www A 192.0.2.1`.
-fn shop_zone() -> Zone {
-    Zone::child(ZONE, &["ns1.shop.test"])
-        .address("ns1.shop.test", IpAddr::V4(Ipv4Addr::LOCALHOST))
-        .address(WWW, "192.0.2.1".parse().unwrap())
 }
 
 /// The value of the Prometheus `series` (name and labels) the operator
@@ -128,6 +251,10 @@ fn is(check: &DomainHealthCheck, type_: &str, status: &str) -> bool {
     condition(check, type_).is_some_and(|(s, _, _)| s == status)
 }
 
+fn has_reason(check: &DomainHealthCheck, type_: &str, reason: &str) -> bool {
+    condition(check, type_).is_some_and(|(_, r, _)| r == reason)
+}
+
 async fn wait_for(
     api: &Api<DomainHealthCheck>,
     name: &str,
@@ -143,7 +270,7 @@ async fn wait_for(
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "no {what} within {PATIENCE:?}; status {:#?}\noperator log:\n{}",
+            "{name}: no {what} within {PATIENCE:?}; status {:#?}\noperator log:\n{}",
             check.status,
             operator.log()
         );
@@ -180,29 +307,66 @@ async fn namespace(test: &str) -> TestNamespace {
     ns
 }
 
+/// Creates `check` probed every 10 s.
+async fn create(api: &Api<DomainHealthCheck>, mut check: DomainHealthCheck) {
+    check.spec.interval = Some("10s".to_owned());
+    api.create(&PostParams::default(), &check)
+        .await
+        .expect("create the DomainHealthCheck");
+}
+
+/// The cases one operator probes side by side, each its own check and
+/// zone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expected_answers_match_and_a_changed_answer_is_a_mismatch() {
+async fn one_operator_probes_every_case_side_by_side() {
     let lab = tokio::task::block_in_place(Lab::start);
-    let ns = namespace("dhc-match").await;
+    let failing = lab
+        .broken
+        .ask("www.shop.test.", RecordType::A)
+        .map(|m| m.metadata.response_code);
+    assert!(
+        failing.is_none() || failing == Some(ResponseCode::ServFail),
+        "the broken resolver must fail: {failing:?}"
+    );
+    let ns = namespace("dhc-shared").await;
     let api: Api<DomainHealthCheck> = Api::namespaced(ns.client.clone(), &ns.name);
-    let operator = operator(&ns.name, "dhc-match", lab.nsd.addr().port());
-    let mut web = check(
+    // The default resolver set: the canary case names none.
+    let defaults = format!("a={},b={}", lab.a.addr(), lab.b.addr());
+    let operator = operator(
+        &ns.name,
+        "dhc-shared",
+        lab.port,
+        &[("DHC_RESOLVERS", defaults)],
+    );
+    let cases = (
+        expected_answers_match_and_a_changed_answer_is_a_mismatch(&lab, &ns, &api, &operator),
+        a_failing_resolver_shows_only_past_the_threshold(&lab, &api, &operator),
+        a_serial_change_is_timed_at_each_server_and_resolver(&lab, &ns, &api, &operator),
+        a_new_canary_value_is_timed_per_resolver(&lab, &ns, &api, &operator),
+    );
+    tokio::join!(cases.0, cases.1, cases.2, cases.3);
+}
+
+async fn expected_answers_match_and_a_changed_answer_is_a_mismatch(
+    lab: &Lab,
+    ns: &TestNamespace,
+    api: &Api<DomainHealthCheck>,
+    operator: &Operator,
+) {
+    let web = check(
         "web",
-        ZONE,
+        "match.test",
         vec![record("www", ProbeRecordType::A, &["192.0.2.1"])],
         vec![resolver("a", lab.a.addr()), resolver("b", lab.b.addr())],
     );
-    web.spec.interval = Some("10s".to_owned());
-    api.create(&PostParams::default(), &web)
-        .await
-        .expect("create");
+    create(api, web).await;
 
-    let matched = wait_for(&api, "web", "matching answers", &operator, |c| {
+    let matched = wait_for(api, "web", "matching answers", operator, |c| {
         is(c, "Resolving", "True") && is(c, "AnswersMatch", "True")
     })
     .await;
     let status = matched.status.unwrap();
-    assert_eq!(status.domain.as_deref(), Some(ZONE));
+    assert_eq!(status.domain.as_deref(), Some("match.test"));
     for name in ["a", "b"] {
         assert_eq!(
             results(&status, name),
@@ -211,21 +375,21 @@ async fn expected_answers_match_and_a_changed_answer_is_a_mismatch() {
         );
     }
 
-    // The record changes at the authoritative server; the resolvers' caches
-    // last a second, so the next probe sees it.
-    tokio::task::block_in_place(|| lab.set_www("192.0.2.99"));
-    let changed = wait_for(&api, "web", "a mismatch", &operator, |c| {
+    // The record changes at the authoritative servers; the resolvers'
+    // caches last a second, so the next probe sees it.
+    tokio::task::block_in_place(|| lab.matching.set_www("192.0.2.99"));
+    let changed = wait_for(api, "web", "a mismatch", operator, |c| {
         is(c, "AnswersMatch", "False")
     })
     .await;
     let (_, reason, message) = condition(&changed, "AnswersMatch").unwrap();
     assert_eq!(reason, "AnswerMismatch");
     assert!(
-        message.contains("a: www.shop.test A answered 192.0.2.99; expected exact \"192.0.2.1\""),
+        message.contains("a: www.match.test A answered 192.0.2.99; expected exact \"192.0.2.1\""),
         "{message}"
     );
     assert!(
-        message.contains("b: www.shop.test A answered 192.0.2.99"),
+        message.contains("b: www.match.test A answered 192.0.2.99"),
         "{message}"
     );
     assert!(is(&changed, "Resolving", "True"), "{:?}", changed.status);
@@ -233,46 +397,44 @@ async fn expected_answers_match_and_a_changed_answer_is_a_mismatch() {
     // The latency of every probe is in dns.lookup.duration, per resolver.
     for name in ["a", "b"] {
         let series = format!(
-            "dns_lookup_duration_seconds_count{{namespace=\"{}\",name=\"web\",dns_question_name=\"www.shop.test\",dns_question_type=\"A\",resolver=\"{name}\",outcome=\"noerror\"}}",
+            "dns_lookup_duration_seconds_count{{namespace=\"{}\",name=\"web\",dns_question_name=\"www.match.test\",dns_question_type=\"A\",resolver=\"{name}\",outcome=\"noerror\"}}",
             ns.name
         );
-        let count = scraped(&operator, &series).await;
+        let count = scraped(operator, &series).await;
         assert!(count >= 2, "{series} {count}");
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_resolver_shows_only_past_the_threshold() {
-    let lab = tokio::task::block_in_place(Lab::start);
-    let failing = lab
-        .broken
-        .ask(&format!("{WWW}."), RecordType::A)
-        .map(|m| m.metadata.response_code);
-    assert!(
-        failing.is_none() || failing == Some(ResponseCode::ServFail),
-        "the broken resolver must fail: {failing:?}"
-    );
-    let ns = namespace("dhc-threshold").await;
-    let api: Api<DomainHealthCheck> = Api::namespaced(ns.client.clone(), &ns.name);
-    let operator = operator(&ns.name, "dhc-threshold", lab.nsd.addr().port());
-    let mut web = check(
-        "web",
-        ZONE,
+/// The probes of `resolver` the operator logged for the check `name`.
+fn probes_of_check(operator: &Operator, name: &str, resolver: &str) -> usize {
+    operator
+        .events("probed")
+        .iter()
+        .filter(|e| e["check"] == name || e["fields"]["check"] == name)
+        .filter(|e| e["fields"]["resolver"] == resolver || e["resolver"] == resolver)
+        .count()
+}
+
+async fn a_failing_resolver_shows_only_past_the_threshold(
+    lab: &Lab,
+    api: &Api<DomainHealthCheck>,
+    operator: &Operator,
+) {
+    let mut threshold = check(
+        "threshold",
+        "shop.test",
         vec![record("www", ProbeRecordType::A, &["192.0.2.1"])],
         vec![
             resolver("a", lab.a.addr()),
             resolver("broken", lab.broken.addr()),
         ],
     );
-    web.spec.interval = Some("10s".to_owned());
-    web.spec.failure_threshold = Some(3);
-    api.create(&PostParams::default(), &web)
-        .await
-        .expect("create");
+    threshold.spec.failure_threshold = Some(3);
+    create(api, threshold).await;
 
     // Two failed probes of `broken`: not shown yet.
     let deadline = tokio::time::Instant::now() + PATIENCE;
-    while probes_of(&operator, "broken") < 2 {
+    while probes_of_check(operator, "threshold", "broken") < 2 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "no second probe of broken; log:\n{}",
@@ -280,7 +442,7 @@ async fn a_failing_resolver_shows_only_past_the_threshold() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let before = api.get("web").await.expect("get");
+    let before = api.get("threshold").await.expect("get");
     assert!(
         !is(&before, "Resolving", "False"),
         "failures below the threshold must not flip Resolving: {:#?}",
@@ -295,12 +457,12 @@ async fn a_failing_resolver_shows_only_past_the_threshold() {
         before.status
     );
 
-    let failed = wait_for(&api, "web", "Resolving False", &operator, |c| {
+    let failed = wait_for(api, "threshold", "Resolving False", operator, |c| {
         is(c, "Resolving", "False")
     })
     .await;
     assert!(
-        probes_of(&operator, "broken") >= 3,
+        probes_of_check(operator, "threshold", "broken") >= 3,
         "Resolving flipped before the third failure; log:\n{}",
         operator.log()
     );
@@ -319,127 +481,70 @@ async fn a_failing_resolver_shows_only_past_the_threshold() {
     assert!(is(&failed, "AnswersMatch", "True"), "{:#?}", failed.status);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nothing_changed_means_no_status_write_even_across_a_restart() {
-    let lab = tokio::task::block_in_place(Lab::start);
-    let ns = namespace("dhc-quiet").await;
-    let api: Api<DomainHealthCheck> = Api::namespaced(ns.client.clone(), &ns.name);
-    let port = lab.nsd.addr().port();
-    let first = operator(&ns.name, "dhc-quiet-1", port);
-    let mut web = check(
-        "web",
-        ZONE,
-        vec![
-            record("www", ProbeRecordType::A, &["192.0.2.1"]),
-            record("@", ProbeRecordType::NS, &["ns1.shop.test"]),
-        ],
-        vec![resolver("a", lab.a.addr()), resolver("b", lab.b.addr())],
-    );
-    web.spec.interval = Some("10s".to_owned());
-    api.create(&PostParams::default(), &web)
-        .await
-        .expect("create");
-    let settled = wait_for(&api, "web", "a settled status", &first, |c| {
-        is(c, "Resolving", "True") && is(c, "AnswersMatch", "True")
-    })
-    .await;
-    let version = settled.metadata.resource_version.clone();
-    let status = settled.status.clone().unwrap();
-    assert_eq!(
-        results(&status, "b")[1],
-        (LookupOutcome::NOERROR, vec!["ns1.shop.test".to_owned()])
-    );
-
-    // Two more rounds of probes (4 per round) change nothing, so nothing is
-    // written.
-    let seen = probes_of(&first, "a") + probes_of(&first, "b");
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while probes_of(&first, "a") + probes_of(&first, "b") < seen + 8 {
-        assert!(tokio::time::Instant::now() < deadline, "{}", first.log());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let later = api.get("web").await.expect("get");
-    assert_eq!(
-        later.metadata.resource_version, version,
-        "a status write without a change: {:#?}",
-        later.status
-    );
-
-    // A new operator starts from the status it finds: no write either.
-    drop(first);
-    let second = operator(&ns.name, "dhc-quiet-2", port);
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while probes_of(&second, "a") + probes_of(&second, "b") < 8 {
-        assert!(tokio::time::Instant::now() < deadline, "{}", second.log());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let after_restart = api.get("web").await.expect("get");
-    assert_eq!(
-        after_restart.metadata.resource_version,
-        version,
-        "the restarted operator rewrote an unchanged status: {:#?}\nlog:\n{}",
-        after_restart.status,
-        second.log()
-    );
-}
-
-/// A serial bump at the authoritative server reaches resolver `a` (which
-/// asks it) at once, and resolver `slow` only when its own source (a
-/// lagging copy of the zone nobody lists in NS) catches up: `Converged`
+/// `prop.test` has two authoritative servers. A serial bump at `ns1` alone
+/// is a `SerialMismatch` naming `ns2`; once `ns2` has it too, resolver `a`
+/// (which asks them) serves it at once, and resolver `slow` only when its
+/// own source (a lagging copy nobody lists in NS) catches up: `Converged`
 /// says `Propagating` and names `slow` meanwhile, and `lastChange` times
 /// each resolver.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_serial_change_is_timed_until_each_resolver_serves_it() {
-    let (nsd, lagging, a, slow) = tokio::task::block_in_place(|| {
-        let nsd = Nsd::start(shop_zone());
-        let lagging = Nsd::start_on(
-            shop_zone(),
-            &[],
-            IpAddr::V4(Ipv4Addr::new(127, 0, 0, 65)),
-            None,
-        );
-        let a = Unbound::start(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 66)), ZONE, nsd.addr());
-        let slow = Unbound::start(
-            IpAddr::V4(Ipv4Addr::new(127, 0, 0, 67)),
-            ZONE,
-            lagging.addr(),
-        );
-        (nsd, lagging, a, slow)
-    });
-    let ns = namespace("dhc-propagation").await;
-    let api: Api<DomainHealthCheck> = Api::namespaced(ns.client.clone(), &ns.name);
-    let operator = operator(&ns.name, "dhc-propagation", nsd.addr().port());
-    let mut web = check(
-        "web",
-        ZONE,
+async fn a_serial_change_is_timed_at_each_server_and_resolver(
+    lab: &Lab,
+    ns: &TestNamespace,
+    api: &Api<DomainHealthCheck>,
+    operator: &Operator,
+) {
+    let propagation = check(
+        "propagation",
+        "prop.test",
         vec![record("www", ProbeRecordType::A, &["192.0.2.1"])],
-        vec![resolver("a", a.addr()), resolver("slow", slow.addr())],
+        vec![
+            resolver("a", lab.a.addr()),
+            resolver("slow", lab.slow.addr()),
+        ],
     );
-    web.spec.interval = Some("10s".to_owned());
-    api.create(&PostParams::default(), &web)
-        .await
-        .expect("create");
+    create(api, propagation).await;
 
-    let base = wait_for(&api, "web", "Converged", &operator, |c| {
+    let base = wait_for(api, "propagation", "Converged", operator, |c| {
         is(c, "Converged", "True")
     })
     .await;
     let propagation = base.status.unwrap().propagation.unwrap();
     assert_eq!(propagation.serial, Some(1));
-    assert_eq!(propagation.authoritative.len(), 1, "{propagation:?}");
-    assert_eq!(propagation.authoritative[0].server, "ns1.shop.test");
+    let servers: Vec<(&str, Option<u32>)> = propagation
+        .authoritative
+        .iter()
+        .map(|s| (s.server.as_str(), s.serial))
+        .collect();
+    assert_eq!(
+        servers,
+        [("ns1.prop.test", Some(1)), ("ns2.prop.test", Some(1))],
+        "both authoritative servers are asked: {propagation:?}"
+    );
     assert_eq!(
         propagation.last_change, None,
         "the first round is the baseline"
     );
 
-    tokio::task::block_in_place(|| nsd.change(|_| {}));
-    let propagating = wait_for(&api, "web", "Propagating", &operator, |c| {
-        is(c, "Converged", "False")
+    // ns1 has the new serial, ns2 lags.
+    tokio::task::block_in_place(|| lab.prop.ns1.change(|_| {}));
+    let mismatch = wait_for(api, "propagation", "SerialMismatch", operator, |c| {
+        has_reason(c, "Converged", "SerialMismatch")
     })
     .await;
-    let (_, reason, message) = condition(&propagating, "Converged").unwrap();
-    assert_eq!(reason, "Propagating");
+    let (status, _, message) = condition(&mismatch, "Converged").unwrap();
+    assert_eq!(status, "False");
+    assert_eq!(
+        message,
+        "The authoritative servers disagree: the highest serial is 2; ns2.prop.test serves 1."
+    );
+
+    // Both serve it; slow's source lags.
+    tokio::task::block_in_place(|| lab.prop.ns2.change(|_| {}));
+    let propagating = wait_for(api, "propagation", "Propagating", operator, |c| {
+        has_reason(c, "Converged", "Propagating")
+    })
+    .await;
+    let (_, _, message) = condition(&propagating, "Converged").unwrap();
     assert_eq!(
         message,
         "The authoritative servers serve serial 2; slow serves 1."
@@ -458,17 +563,17 @@ async fn a_serial_change_is_timed_until_each_resolver_serves_it() {
     // the new serial, so it has no such series.
     let pending = |resolver: &str| {
         format!(
-            "domain_monitor_dhc_propagation_pending_since_seconds{{namespace=\"{}\",name=\"web\",resolver=\"{resolver}\"}}",
+            "domain_monitor_dhc_propagation_pending_since_seconds{{namespace=\"{}\",name=\"propagation\",resolver=\"{resolver}\"}}",
             ns.name
         )
     };
     #[allow(clippy::cast_precision_loss)]
     let detected = change.detected_at.0.as_second() as f64;
-    assert_eq!(gauge(&operator, &pending("slow")).await, Some(detected));
-    assert_eq!(gauge(&operator, &pending("a")).await, None);
+    assert_eq!(gauge(operator, &pending("slow")).await, Some(detected));
+    assert_eq!(gauge(operator, &pending("a")).await, None);
 
-    tokio::task::block_in_place(|| lagging.change(|_| {}));
-    let converged = wait_for(&api, "web", "Converged again", &operator, |c| {
+    tokio::task::block_in_place(|| lab.lagging.change(|_| {}));
+    let converged = wait_for(api, "propagation", "Converged again", operator, |c| {
         is(c, "Converged", "True")
     })
     .await;
@@ -488,13 +593,179 @@ async fn a_serial_change_is_timed_until_each_resolver_serves_it() {
     );
     assert!(slow_after.seconds.is_some(), "{change:?}");
     let series = format!(
-        "domain_monitor_dhc_propagation_duration_seconds_count{{namespace=\"{}\",name=\"web\",resolver=\"slow\"}}",
+        "domain_monitor_dhc_propagation_duration_seconds_count{{namespace=\"{}\",name=\"propagation\",resolver=\"slow\"}}",
         ns.name
     );
-    assert_eq!(scraped(&operator, &series).await, 1);
+    assert_eq!(scraped(operator, &series).await, 1);
     assert_eq!(
-        gauge(&operator, &pending("slow")).await,
+        gauge(operator, &pending("slow")).await,
         None,
         "slow serves the serial: no longer pending"
+    );
+}
+
+/// The canary TXT record of `canary.test` is rewritten with a new publish
+/// time at both servers (a serial bump and an nsd reload each): every
+/// resolver's delay from the publish time, and from the round that saw it
+/// at the servers, is in the status and in `domain_monitor.dhc.canary.delay`.
+/// The check names no resolvers: the operator's `DHC_RESOLVERS` (`a`, `b`)
+/// are asked.
+async fn a_new_canary_value_is_timed_per_resolver(
+    lab: &Lab,
+    ns: &TestNamespace,
+    api: &Api<DomainHealthCheck>,
+    operator: &Operator,
+) {
+    let mut canary = check(
+        "canary",
+        "canary.test",
+        vec![record("www", ProbeRecordType::A, &["192.0.2.1"])],
+        Vec::new(),
+    );
+    canary.spec.canary = Some(CanarySpec {
+        name: "_canary".to_owned(),
+    });
+    create(api, canary).await;
+    let old = jiff::Timestamp::from_second(1_764_000_000).unwrap();
+    let base = wait_for(api, "canary", "the canary's baseline", operator, |c| {
+        c.status
+            .as_ref()
+            .and_then(|s| s.canary.as_ref())
+            .is_some_and(|c| c.resolvers.len() == 2)
+    })
+    .await;
+    let base_status = base.status.unwrap();
+    let defaults: Vec<(&str, String)> = base_status
+        .resolvers
+        .iter()
+        .map(|r| (r.name.as_str(), r.address.clone()))
+        .collect();
+    assert_eq!(
+        defaults,
+        [
+            ("a", lab.a.addr().to_string()),
+            ("b", lab.b.addr().to_string())
+        ],
+        "the default resolver set"
+    );
+    let baseline = base_status.canary.unwrap();
+    assert_eq!(baseline.name, CANARY);
+    assert_eq!(baseline.published_at.map(|t| t.0), Some(old));
+    assert_eq!(baseline.authoritative_at, None, "a baseline, not a change");
+    for resolver in &baseline.resolvers {
+        assert_eq!(resolver.published_at.as_ref().map(|t| t.0), Some(old));
+        assert_eq!(resolver.delay_seconds, None, "{resolver:?}");
+    }
+
+    let published = now_unix();
+    let value = format!("t={published}");
+    tokio::task::block_in_place(|| lab.canary.change(|zone| zone.set_txt(CANARY, &[&value])));
+    let resolved = wait_for(api, "canary", "the new canary at a and b", operator, |c| {
+        c.status
+            .as_ref()
+            .and_then(|s| s.canary.as_ref())
+            .is_some_and(|c| c.resolvers.iter().all(|r| r.resolvable_at.is_some()))
+    })
+    .await;
+    let waited = now_unix() - published;
+    let canary = resolved.status.unwrap().canary.unwrap();
+    let published_at = jiff::Timestamp::from_second(i64::try_from(published).unwrap()).unwrap();
+    assert_eq!(canary.published_at.map(|t| t.0), Some(published_at));
+    let at_servers = canary.authoritative_at.expect("the round that saw it");
+    for resolver in &canary.resolvers {
+        assert_eq!(
+            resolver.published_at.as_ref().map(|t| t.0),
+            Some(published_at),
+            "{resolver:?}"
+        );
+        let delay = resolver.delay_seconds.expect("publish → resolvable");
+        assert!(delay <= waited, "{delay} s, yet only {waited} s passed");
+        let since_servers = resolver
+            .since_authoritative_seconds
+            .expect("authoritative → resolvable");
+        assert!(since_servers <= delay, "{resolver:?}");
+        assert!(
+            resolver.resolvable_at.as_ref().unwrap().0 >= at_servers.0,
+            "{resolver:?} before {at_servers:?}"
+        );
+        for since in ["publish", "authoritative"] {
+            let series = format!(
+                "domain_monitor_dhc_canary_delay_seconds_count{{namespace=\"{}\",name=\"canary\",resolver=\"{}\",since=\"{since}\"}}",
+                ns.name, resolver.name
+            );
+            assert_eq!(scraped(operator, &series).await, 1, "{series}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_changed_means_no_status_write_even_across_a_restart() {
+    let (quiet, a, b) = tokio::task::block_in_place(|| {
+        let servers = [ip(81), ip(82)];
+        let port = free_port_on(&servers);
+        let quiet = Authoritative::start("quiet.test", servers, port, no_extra);
+        let addrs = quiet.addrs();
+        let a = Unbound::start_stubs(ip(83), &[("quiet.test", &addrs)]);
+        let b = Unbound::start_stubs(ip(84), &[("quiet.test", &addrs)]);
+        (quiet, a, b)
+    });
+    let ns = namespace("dhc-quiet").await;
+    let api: Api<DomainHealthCheck> = Api::namespaced(ns.client.clone(), &ns.name);
+    let port = quiet.ns1.addr().port();
+    let first = operator(&ns.name, "dhc-quiet-1", port, &[]);
+    let web = check(
+        "web",
+        "quiet.test",
+        vec![
+            record("www", ProbeRecordType::A, &["192.0.2.1"]),
+            record("@", ProbeRecordType::NS, &["ns1.quiet.test"]),
+        ],
+        vec![resolver("a", a.addr()), resolver("b", b.addr())],
+    );
+    create(&api, web).await;
+    let settled = wait_for(&api, "web", "a settled status", &first, |c| {
+        is(c, "Resolving", "True") && is(c, "AnswersMatch", "True") && is(c, "Converged", "True")
+    })
+    .await;
+    let version = settled.metadata.resource_version.clone();
+    let status = settled.status.clone().unwrap();
+    assert_eq!(
+        results(&status, "b")[1],
+        (
+            LookupOutcome::NOERROR,
+            vec!["ns1.quiet.test".to_owned(), "ns2.quiet.test".to_owned()]
+        )
+    );
+
+    // Two more rounds of probes (4 per round) change nothing, so nothing is
+    // written.
+    let seen = probes_of(&first, "a") + probes_of(&first, "b");
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while probes_of(&first, "a") + probes_of(&first, "b") < seen + 8 {
+        assert!(tokio::time::Instant::now() < deadline, "{}", first.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let later = api.get("web").await.expect("get");
+    assert_eq!(
+        later.metadata.resource_version, version,
+        "a status write without a change: {:#?}",
+        later.status
+    );
+
+    // A new operator starts from the status it finds: no write either.
+    drop(first);
+    let second = operator(&ns.name, "dhc-quiet-2", port, &[]);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while probes_of(&second, "a") + probes_of(&second, "b") < 8 {
+        assert!(tokio::time::Instant::now() < deadline, "{}", second.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let after_restart = api.get("web").await.expect("get");
+    assert_eq!(
+        after_restart.metadata.resource_version,
+        version,
+        "the restarted operator rewrote an unchanged status: {:#?}\nlog:\n{}",
+        after_restart.status,
+        second.log()
     );
 }

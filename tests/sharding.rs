@@ -4,11 +4,15 @@ mod support;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
+    net::{IpAddr, Ipv4Addr},
     sync::Mutex,
     time::Duration,
 };
 
-use domain_monitor::resource::{MonitoredDomain, MonitoredDomainSpec, NotificationDelivery};
+use domain_monitor::{
+    dhc::resource::{DomainHealthCheck, ProbeRecordType},
+    resource::{MonitoredDomain, MonitoredDomainSpec, NotificationDelivery},
+};
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::{
@@ -17,8 +21,11 @@ use kube::{
 };
 use support::{
     cluster::{TestNamespace, kubeconfig_path},
+    dhc::{check, install_dhc_crd, record, resolver},
+    nsd::{Nsd, Zone, free_port_on},
     operator::Operator,
     proxy::{Proxy, api_server_addr},
+    unbound::Unbound,
     world::World,
 };
 
@@ -522,6 +529,116 @@ fn a_refresh_sent_to_the_wrong_replica_names_the_one_to_ask() {
                 "no single sync leader answered: {answers:?}"
             );
             tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+}
+
+/// DomainHealthChecks are sharded like domains: with two replicas, each
+/// check is probed by the replica holding the shard of `namespace/name`,
+/// and by no other, and every check gets its status.
+#[test]
+fn two_replicas_probe_every_domain_health_check_and_none_twice() {
+    const CHECKS: usize = 8;
+    serially(async {
+        let (servers, resolving) = tokio::task::block_in_place(|| {
+            let ips = [85, 86].map(|last| IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)));
+            let port = free_port_on(&ips);
+            let zone = Zone::child("shard.test", &["ns1.shard.test", "ns2.shard.test"])
+                .address("ns1.shard.test", ips[0])
+                .address("ns2.shard.test", ips[1])
+                .address("www.shard.test", "192.0.2.1".parse().unwrap());
+            let servers = ips.map(|ip| Nsd::start_on(zone.clone(), &[], ip, Some(port)));
+            let addrs = servers.each_ref().map(Nsd::addr);
+            let resolving = Unbound::start_stubs(
+                IpAddr::V4(Ipv4Addr::new(127, 0, 0, 87)),
+                &[("shard.test", &addrs)],
+            );
+            (servers, resolving)
+        });
+        let ns = TestNamespace::new("shard-dhc").await;
+        install_dhc_crd(&ns.client).await;
+        let port = servers[0].addr().port().to_string();
+        let env: Vec<(String, String)> = [
+            ("DOMAIN_HEALTH_CHECKS", "true"),
+            ("DNS_TIMEOUT", "2s"),
+            ("NAMESERVER_PORT", port.as_str()),
+            ("SHARDS", &SHARDS.to_string()),
+            ("SHARD_LEASE_DURATION", &format!("{}s", LEASE.as_secs())),
+            ("SHARD_RENEW_DEADLINE", "4s"),
+            ("SHARD_RETRY_PERIOD", "1s"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .into();
+        let a = Operator::start(&ns.name, "a", &env);
+        let b = Operator::start(&ns.name, "b", &env);
+        wait_balanced(&ns, 2, &[&a, &b]).await;
+
+        let since = Timestamp::now();
+        let api: Api<DomainHealthCheck> = Api::namespaced(ns.client.clone(), &ns.name);
+        for i in 0..CHECKS {
+            let mut web = check(
+                &format!("c{i}"),
+                "shard.test",
+                vec![record("www", ProbeRecordType::A, &["192.0.2.1"])],
+                vec![resolver("r", resolving.addr())],
+            );
+            web.spec.interval = Some("10s".to_owned());
+            api.create(&PostParams::default(), &web)
+                .await
+                .expect("create");
+        }
+        // Every check answered, then one more round of each.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let checks = api.list(&ListParams::default()).await.expect("list");
+            let done = checks.items.iter().all(|c| {
+                c.status.as_ref().is_some_and(|s| {
+                    s.conditions
+                        .iter()
+                        .any(|c| c.type_ == "AnswersMatch" && c.status == "True")
+                })
+            });
+            if done && checks.items.len() == CHECKS {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not every check matched: {:#?}\n{}\n{}",
+                checks.items.iter().map(|c| &c.status).collect::<Vec<_>>(),
+                a.log(),
+                b.log()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(11)).await;
+
+        let mut probers: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+        let mut rounds: BTreeMap<String, usize> = BTreeMap::new();
+        for (name, operator) in [("a", &a), ("b", &b)] {
+            for event in operator.events("probed") {
+                let check = event["check"]
+                    .as_str()
+                    .or_else(|| event["fields"]["check"].as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                if at(&event) >= since {
+                    *rounds.entry(check.clone()).or_default() += 1;
+                    probers.entry(check).or_default().insert(name);
+                }
+            }
+        }
+        assert_eq!(probers.len(), CHECKS, "every check was probed: {probers:?}");
+        let doubles: Vec<_> = probers.iter().filter(|(_, by)| by.len() > 1).collect();
+        assert!(doubles.is_empty(), "probed by two replicas: {doubles:?}");
+        assert!(
+            rounds.values().all(|n| *n >= 2),
+            "each check was probed at least twice (by its one replica): {rounds:?}"
+        );
+        for name in ["a", "b"] {
+            assert!(
+                probers.values().any(|by| by.contains(name)),
+                "{name} probed some checks: {probers:?}"
+            );
         }
     });
 }

@@ -11,7 +11,8 @@
 //!   ([`Upstream::recursive`]), one engine per resolver address shared by
 //!   every check that names it.
 //! - A check is probed by the replica holding its shard (the shard of
-//!   `namespace/name`); the others keep its task idle.
+//!   `namespace/name`); the others keep its task waiting for the shard, and
+//!   probe at once when it comes to them.
 //! - A check's task is replaced when its spec changes (not on status
 //!   changes, which include its own writes). The settled results start from
 //!   the status the API server holds, so a restart writes nothing when
@@ -38,7 +39,7 @@ use tokio::{task::JoinHandle, time::Instant};
 use tracing::{debug, info, warn};
 
 use super::{
-    NamedResolver,
+    NamedResolver, canary,
     certificate::{self, EndpointSlot},
     evaluate::{self, RecordPlan, ResolverSlots, Slot},
     metrics::{
@@ -264,7 +265,16 @@ async fn probe_loop(shared: Arc<Shared>, check: DomainHealthCheck) {
     loop {
         ticks.tick().await;
         if !shared.settings.shards.owns(shard) {
-            continue;
+            // Not this replica's check now: probe as soon as it is (at
+            // start-up, before the shards are taken, or when its shard moves
+            // here), not an interval later.
+            let mut held = shared.settings.shards.changes();
+            if held.wait_for(|held| held.contains(&shard)).await.is_err()
+                || !shared.settings.shards.owns(shard)
+            {
+                continue;
+            }
+            ticks.reset();
         }
         let old_conditions = written
             .as_ref()
@@ -277,6 +287,7 @@ async fn probe_loop(shared: Arc<Shared>, check: DomainHealthCheck) {
                 resolvers: Vec::new(),
                 propagation: None,
                 certificates: Vec::new(),
+                canary: None,
                 conditions: evaluate::invalid_spec(&old_conditions, &message, generation, now),
                 observed_generation: generation,
             },
@@ -368,6 +379,15 @@ async fn probe_loop(shared: Arc<Shared>, check: DomainHealthCheck) {
                         now,
                     ));
                     status.certificates = settled.into_iter().cloned().collect();
+                }
+                if let Some(spec) = &check.spec.canary {
+                    let fqdn = canary::fqdn(&plan.domain, &spec.name);
+                    let previous = written.as_ref().and_then(|s| s.canary.as_ref());
+                    let timeout = shared.settings.timeout;
+                    let round = canary::ask(&fqdn, &authoritative, &plan.resolvers, timeout).await;
+                    let (canary, delays) = canary::fold(previous, &fqdn, round, now);
+                    canary::record(&shared.metrics, &mut budget, labels_of, &delays);
+                    status.canary = Some(canary);
                 }
                 status
             }
@@ -560,6 +580,7 @@ fn status_of(
         domain: Some(plan.domain.clone()),
         propagation: None,
         certificates: Vec::new(),
+        canary: None,
         resolvers: plan
             .resolvers
             .iter()

@@ -1,5 +1,6 @@
 //! The labels of `dns.lookup.duration`, of
-//! `domain_monitor.dhc.propagation.*` and of
+//! `domain_monitor.dhc.propagation.*`, of
+//! `domain_monitor.dhc.canary.delay` and of
 //! `domain_monitor.dhc.certificate.*`, the bounds on their series, and
 //! the gauges checks set ([`CheckGauges`]).
 //!
@@ -9,7 +10,8 @@
 //! - per check, at most [`SERIES_PER_CHECK`] label sets
 //!   ([`SeriesBudget`]); probes beyond it are recorded with the question
 //!   name [`OVERFLOW`], so their latency still counts per resolver, type
-//!   and outcome;
+//!   and outcome; canary series beyond it are recorded with the resolver
+//!   name [`OVERFLOW`];
 //! - per process, at most [`MAX_INTERNED`] distinct label words
 //!   ([`intern`]); later words become [`OVERFLOW`]. Words are interned
 //!   (leaked once, shared after) because label sets are `Copy`, like every
@@ -228,6 +230,58 @@ impl<L: OfCheck + Copy + Eq + std::hash::Hash + Ord, V: Copy> CheckGauges<L, V> 
     }
 }
 
+/// What a `domain_monitor.dhc.canary.delay` sample is measured from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CanarySince {
+    /// The publish time written in the canary (`t=`): publish → resolvable.
+    Publish,
+    /// The probe round that first saw the value at an authoritative
+    /// server: authoritative → resolvable.
+    Authoritative,
+}
+
+impl CanarySince {
+    /// The `since` label (`publish`, `authoritative`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Publish => "publish",
+            Self::Authoritative => "authoritative",
+        }
+    }
+}
+
+impl LabelValue for CanarySince {
+    fn label_value(&self) -> Cow<'static, str> {
+        Cow::Borrowed(self.as_str())
+    }
+}
+
+/// The labels of one `domain_monitor.dhc.canary.delay` series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CanaryLabels {
+    /// The check's namespace.
+    pub namespace: &'static str,
+    /// The check's name.
+    pub name: &'static str,
+    /// The resolver's name.
+    pub resolver: &'static str,
+    /// What the delay is measured from.
+    pub since: CanarySince,
+}
+
+impl LabelSet for CanaryLabels {
+    const KEYS: &'static [&'static str] = &["namespace", "name", "resolver", "since"];
+
+    fn values(&self) -> Vec<Cow<'static, str>> {
+        vec![
+            self.namespace.label_value(),
+            self.name.label_value(),
+            self.resolver.label_value(),
+            self.since.label_value(),
+        ]
+    }
+}
+
 /// The process-wide copy of `word`, or [`OVERFLOW`] once
 /// [`MAX_INTERNED`] words are kept.
 pub fn intern(word: &str) -> &'static str {
@@ -247,25 +301,47 @@ pub fn intern(word: &str) -> &'static str {
     kept
 }
 
-/// The label sets one check has recorded, up to [`SERIES_PER_CHECK`].
+/// The label sets one check has recorded, up to [`SERIES_PER_CHECK`]
+/// (lookups and canary delays together).
 #[derive(Debug, Default)]
 pub struct SeriesBudget {
     seen: HashSet<DnsLookupLabels>,
+    canary: HashSet<CanaryLabels>,
 }
 
 impl SeriesBudget {
+    fn has_room(&self) -> bool {
+        self.seen.len() + self.canary.len() < SERIES_PER_CHECK
+    }
+
     /// `labels` if it is a known series or the budget has room, else the
     /// same labels with the question name [`OVERFLOW`].
     pub fn admit(&mut self, labels: DnsLookupLabels) -> DnsLookupLabels {
         if self.seen.contains(&labels) {
             return labels;
         }
-        if self.seen.len() < SERIES_PER_CHECK {
+        if self.has_room() {
             self.seen.insert(labels);
             return labels;
         }
         DnsLookupLabels {
             question: OVERFLOW,
+            ..labels
+        }
+    }
+
+    /// `labels` if it is a known series or the budget has room, else the
+    /// same labels with the resolver name [`OVERFLOW`].
+    pub fn admit_canary(&mut self, labels: CanaryLabels) -> CanaryLabels {
+        if self.canary.contains(&labels) {
+            return labels;
+        }
+        if self.has_room() {
+            self.canary.insert(labels);
+            return labels;
+        }
+        CanaryLabels {
+            resolver: OVERFLOW,
             ..labels
         }
     }
@@ -323,6 +399,35 @@ mod tests {
         assert_eq!(
             labels("api", 443).values(),
             ["team", "api", "127.0.0.1", "443", "www.example.com"]
+        );
+    }
+
+    #[test]
+    fn canary_series_share_the_budget_of_their_check() {
+        let mut budget = SeriesBudget::default();
+        for n in 0..SERIES_PER_CHECK - 1 {
+            budget.admit(DnsLookupLabels {
+                namespace: "team",
+                name: "web",
+                question: intern(&format!("host{n}.example.com")),
+                record_type: ProbeRecordType::A,
+                resolver: "a",
+                outcome: LookupOutcome::NOERROR,
+            });
+        }
+        let canary = |resolver: &'static str| CanaryLabels {
+            namespace: "team",
+            name: "web",
+            resolver,
+            since: CanarySince::Publish,
+        };
+        assert_eq!(budget.admit_canary(canary("a")), canary("a"));
+        assert_eq!(budget.admit_canary(canary("b")).resolver, OVERFLOW);
+        assert_eq!(budget.admit_canary(canary("a")), canary("a"), "known");
+        assert_eq!(
+            canary("a").values(),
+            ["team", "web", "a", "publish"],
+            "the label words"
         );
     }
 

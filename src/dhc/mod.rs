@@ -15,15 +15,20 @@
 //!   leaf's expiry, issuer and names.
 //! - [`certificate`]: certificates settled against `failureThreshold`, and
 //!   the `CertificateValid` and `CertificateExpiring` conditions (pure).
-//! - [`metrics`]: the labels of `dns.lookup.duration` and
-//!   `domain_monitor.dhc.propagation.duration`, and their series budget;
-//!   the values of `domain_monitor.dhc.certificate.expiry`.
+//! - [`canary`]: the canary TXT record's publish time read at the
+//!   authoritative servers and at each resolver, and the publish →
+//!   resolvable delay per resolver (`status.canary`).
+//! - [`metrics`]: the labels of `dns.lookup.duration`,
+//!   `domain_monitor.dhc.propagation.duration` and
+//!   `domain_monitor.dhc.canary.delay`, and their series budget; the
+//!   values of `domain_monitor.dhc.certificate.expiry`.
 //! - [`controller`]: the watch, one probing task per check, and the status
 //!   writes (only on change).
 //!
 //! On with `DOMAIN_HEALTH_CHECKS=true` (the chart's
 //! `config.domainHealthChecks`, which also grants the rights).
 
+pub mod canary;
 pub mod certificate;
 pub mod controller;
 pub mod evaluate;

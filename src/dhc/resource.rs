@@ -103,6 +103,30 @@ pub struct DomainHealthCheckSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 20))]
     pub failure_threshold: Option<u32>,
+
+    /// A canary TXT record the owner (or external-dns) rewrites with its
+    /// publish time, to measure publish → resolvable end to end (see
+    /// [`CanarySpec`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanarySpec>,
+}
+
+/// A canary TXT record: whoever publishes DNS changes rewrites it with the
+/// time of publication, `t=<Unix seconds>` (such as `t=1764600000`; other
+/// fields may follow after white space or `;`, such as `t=1764600000
+/// by=external-dns`). Each round the operator reads it at the zone's
+/// authoritative servers and at each resolver, and times how long a new
+/// value takes to become resolvable.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CanarySpec {
+    /// The TXT record's owner name relative to the domain, such as
+    /// `_canary` (for `_canary.<domain>`); `@` for the domain itself.
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(
+        validation = Rule::new("self == '@' || self.matches('^[A-Za-z0-9_*]([A-Za-z0-9_-]*[A-Za-z0-9_])?([.][A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*$')").message("canary.name must be @ (the domain itself) or a name relative to the domain such as _canary: no trailing dot, no white space")
+    )]
+    pub name: String,
 }
 
 /// One record to ask.
@@ -264,6 +288,10 @@ pub struct DomainHealthCheckStatus {
     /// the spec.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificates: Vec<CertificateStatus>,
+    /// The canary TXT record's publish time where it is published and
+    /// where it is resolved, and how long each resolver took to serve it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryStatus>,
     /// `Resolving`, `AnswersMatch` and `Converged`; with `spec.tls`,
     /// `CertificateValid` and `CertificateExpiring` too.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -361,6 +389,51 @@ pub struct Convergence {
     /// `interval`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seconds: Option<u64>,
+}
+
+/// What the canary TXT record (`spec.canary`) says where it is published
+/// and where it is resolved. Publish times only move forward: a server or
+/// resolver that does not answer, or serves no valid `t=` value, or an
+/// older one, keeps what it showed.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryStatus {
+    /// The canary's name (fully qualified, without the final dot).
+    pub name: String,
+    /// The newest publish time (the `t=` value) an authoritative server
+    /// serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<Time>,
+    /// The probe round that first saw `publishedAt` at an authoritative
+    /// server; absent when it was there already at the check's first round.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authoritative_at: Option<Time>,
+    /// Each resolver: the newest publish time it served, and when.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolvers: Vec<CanaryResolver>,
+}
+
+/// The newest canary value one resolver served.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryResolver {
+    /// The resolver's name.
+    pub name: String,
+    /// The newest publish time it served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<Time>,
+    /// The probe round in which it first served `publishedAt`; absent when
+    /// it served it already at its first round (a baseline, not a change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolvable_at: Option<Time>,
+    /// `resolvableAt - publishedAt` in whole seconds: publish → resolvable
+    /// (precision: one `interval`; 0 when the publisher's clock is ahead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_seconds: Option<u64>,
+    /// `resolvableAt - authoritativeAt` in whole seconds: how long after
+    /// the authoritative servers first served the value this resolver did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_authoritative_seconds: Option<u64>,
 }
 
 /// The settled result of one record at one resolver.

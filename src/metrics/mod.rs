@@ -435,6 +435,11 @@ pub mod instruments {
     pub const PROPAGATION_PENDING_SINCE: Instrument = Instrument::new("domain_monitor.dhc.propagation.pending_since", Kind::Gauge, "s")
         .about("When a DomainHealthCheck first saw the SOA serial that a resolver does not serve yet at an authoritative server, as a Unix time, by check (namespace, name) and resolver; absent once the resolver serves it.")
         .labels(crate::dhc::metrics::PropagationLabels::KEYS);
+    /// `domain_monitor.dhc.canary.delay`.
+    pub const CANARY_DELAY: Instrument = Instrument::new("domain_monitor.dhc.canary.delay", Kind::Histogram, "s")
+        .about("Time from a DomainHealthCheck canary's publish time (since=publish, the t= value of its TXT record) or from the probe round that first saw it at an authoritative server (since=authoritative) until a resolver served it (at the resolution of the check's interval), by check (namespace, name) and resolver; within the check's series budget.")
+        .labels(crate::dhc::metrics::CanaryLabels::KEYS)
+        .json("dhc_canary_delay", "/");
     /// `domain_monitor.domains`.
     pub const DOMAINS: Instrument =
         Instrument::new("domain_monitor.domains", Kind::Gauge, "{domain}")
@@ -493,6 +498,7 @@ pub const INSTRUMENTS: &[Instrument] = &[
     instruments::CERTIFICATE_EXPIRY,
     instruments::CERTIFICATE_EXPIRY_WARNING,
     instruments::PROPAGATION_PENDING_SINCE,
+    instruments::CANARY_DELAY,
     instruments::DOMAINS,
     instruments::PRIORITY,
     instruments::SHARDS_HELD,
@@ -915,6 +921,8 @@ pub struct Metrics {
     /// The values of `domain_monitor.dhc.propagation.pending_since`.
     pub propagation_pending:
         crate::dhc::metrics::CheckGauges<crate::dhc::metrics::PropagationLabels, i64>,
+    /// `domain_monitor.dhc.canary.delay`.
+    pub canary_delay: Timer<crate::dhc::metrics::CanaryLabels>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -959,6 +967,7 @@ impl Metrics {
             propagation_duration: Timer::new(&i::PROPAGATION_DURATION, &export),
             certificate_expiries: crate::dhc::metrics::CheckGauges::default(),
             propagation_pending: crate::dhc::metrics::CheckGauges::default(),
+            canary_delay: Timer::new(&i::CANARY_DELAY, &export),
             export,
         }
         .preset()
@@ -1059,7 +1068,7 @@ impl Metrics {
     }
 
     /// Every timer family.
-    pub fn timer_families(&self) -> [&dyn TimerFamily; 6] {
+    pub fn timer_families(&self) -> [&dyn TimerFamily; 7] {
         [
             &self.check_duration,
             &self.callback_duration,
@@ -1067,6 +1076,7 @@ impl Metrics {
             &self.http_server_duration,
             &self.dns_lookup_duration,
             &self.propagation_duration,
+            &self.canary_delay,
         ]
     }
 

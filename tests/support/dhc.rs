@@ -78,6 +78,7 @@ pub fn check(
             certificate_warning: None,
             interval: None,
             failure_threshold: None,
+            canary: None,
         },
     )
 }

@@ -60,6 +60,8 @@ pub struct Zone {
     /// DS records (their data, `tag alg digest-type digest`) of delegated
     /// names.
     ds: BTreeMap<String, Vec<String>>,
+    /// TXT records (full names → each record's one string, unquoted).
+    txt: BTreeMap<String, Vec<String>>,
     /// Signed with these keys in this window when set.
     signing: Option<(Keys, Validity)>,
 }
@@ -237,6 +239,7 @@ impl Zone {
             delegations: BTreeMap::new(),
             addresses: BTreeMap::new(),
             ds: BTreeMap::new(),
+            txt: BTreeMap::new(),
             signing: None,
         };
         for server in APEX_SERVERS {
@@ -276,6 +279,7 @@ impl Zone {
             delegations: BTreeMap::new(),
             addresses: BTreeMap::new(),
             ds: BTreeMap::new(),
+            txt: BTreeMap::new(),
             signing: None,
         }
     }
@@ -338,6 +342,20 @@ impl Zone {
         }
     }
 
+    /// Replaces the TXT records of `name` with one record per string of
+    /// `values` (none: removes them), for [`Nsd::change`]. Strings are
+    /// written quoted; they must not hold `"` or `\`.
+    pub fn set_txt(&mut self, name: &str, values: &[&str]) {
+        if values.is_empty() {
+            self.txt.remove(name);
+        } else {
+            self.txt.insert(
+                name.to_owned(),
+                values.iter().map(|v| (*v).to_owned()).collect(),
+            );
+        }
+    }
+
     /// The zone file text.
     fn render(&self) -> String {
         let origin = self.origin();
@@ -359,6 +377,11 @@ impl Zone {
             for ip in ips {
                 let kind = if ip.is_ipv4() { "A" } else { "AAAA" };
                 let _ = writeln!(text, "{name}. IN {kind} {ip}");
+            }
+        }
+        for (name, values) in &self.txt {
+            for value in values {
+                let _ = writeln!(text, "{name}. IN TXT \"{value}\"");
             }
         }
         for (name, records) in &self.ds {

@@ -1,8 +1,8 @@
 //! Real recursive resolvers (NLnet Labs `unbound`) for resolver probes.
 //!
 //! Each [`Unbound`] runs its own `unbound -d` on a loopback address and a
-//! free port, with a generated configuration in a temporary directory: one
-//! stub zone pointing at a local authoritative server (nsd, see
+//! free port, with a generated configuration in a temporary directory: stub
+//! zones pointing at local authoritative servers (nsd, see
 //! [`super::nsd`]), caches capped at [`CACHE_MAX_TTL`] seconds so that a
 //! zone change reaches it quickly, the iterator module only (no DNSSEC
 //! validation, no trust anchor), no root hints fetched (only the stub zone
@@ -15,6 +15,7 @@
 //! never skip.
 
 use std::{
+    fmt::Write as _,
     net::{IpAddr, SocketAddr, UdpSocket},
     path::Path,
     process::{Child, Command, Stdio},
@@ -46,6 +47,15 @@ impl Unbound {
     /// waits until it answers the zone's SOA (or, for an authoritative
     /// nothing listens on, until it answers at all).
     pub fn start(ip: IpAddr, zone: &str, authoritative: SocketAddr) -> Self {
+        Self::start_stubs(ip, &[(zone, &[authoritative])])
+    }
+
+    /// Starts unbound on `ip` and a free port with one stub zone per entry
+    /// of `stubs`: the zone and the authoritative servers it asks (unbound
+    /// picks among several), and waits until it answers the first zone's
+    /// SOA (or, for an authoritative nothing listens on, answers at all).
+    pub fn start_stubs(ip: IpAddr, stubs: &[(&str, &[SocketAddr])]) -> Self {
+        let zone = stubs.first().expect("at least one stub zone").0;
         assert!(
             Path::new(UNBOUND).exists(),
             "{UNBOUND} not found: {INSTALL}"
@@ -56,7 +66,7 @@ impl Unbound {
             let dir = tempfile::tempdir().expect("temporary directory for unbound");
             let port = free_port_on(&[ip]);
             let addr = SocketAddr::new(ip, port);
-            write_config(dir.path(), addr, zone, authoritative);
+            write_config(dir.path(), addr, stubs);
             let child = Command::new(UNBOUND)
                 .arg("-d")
                 .arg("-c")
@@ -122,11 +132,10 @@ impl Drop for Unbound {
 }
 
 /// unbound's configuration (see the module docs).
-fn write_config(dir: &Path, addr: SocketAddr, zone: &str, authoritative: SocketAddr) {
+fn write_config(dir: &Path, addr: SocketAddr, stubs: &[(&str, &[SocketAddr])]) {
     let d = dir.display();
     let (ip, port) = (addr.ip(), addr.port());
-    let (auth_ip, auth_port) = (authoritative.ip(), authoritative.port());
-    let config = format!(
+    let mut config = format!(
         "server:\n\
          \x20   interface: {ip}@{port}\n\
          \x20   port: {port}\n\
@@ -151,11 +160,14 @@ fn write_config(dir: &Path, addr: SocketAddr, zone: &str, authoritative: SocketA
          \x20   do-not-query-localhost: no\n\
          \x20   local-zone: \"test.\" nodefault\n\
          remote-control:\n\
-         \x20   control-enable: no\n\
-         stub-zone:\n\
-         \x20   name: \"{zone}\"\n\
-         \x20   stub-addr: {auth_ip}@{auth_port}\n"
+         \x20   control-enable: no\n"
     );
+    for (zone, servers) in stubs {
+        let _ = write!(config, "stub-zone:\n    name: \"{zone}\"\n");
+        for server in *servers {
+            let _ = writeln!(config, "    stub-addr: {}@{}", server.ip(), server.port());
+        }
+    }
     std::fs::write(dir.join("unbound.conf"), config).expect("write unbound.conf");
 }
 
