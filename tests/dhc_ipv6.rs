@@ -10,10 +10,7 @@
 
 mod support;
 
-use std::{
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    time::Duration,
-};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use domain_monitor::dhc::resource::{DomainHealthCheck, ProbeRecordType, ServerSerial};
 use hickory_resolver::proto::{
@@ -23,7 +20,7 @@ use hickory_resolver::proto::{
 use kube::{Api, api::PostParams};
 use support::{
     cluster::TestNamespace,
-    dhc::{check, install_dhc_crd, record, resolver},
+    dhc::{check, install_dhc_crd, record, resolver, wait_for},
     nsd::{Nsd, Zone, free_port_on},
     operator::Operator,
     unbound::Unbound,
@@ -34,9 +31,6 @@ const NS1: &str = "ns1.shop6.test";
 const NS2: &str = "ns2.shop6.test";
 const V4: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 91);
 const RESOLVER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 92);
-/// The first probe plus a few intervals (10 s each).
-const PATIENCE: Duration = Duration::from_secs(60);
-
 /// The zone: `ns1` with only an IPv4 address, `ns2` with only an IPv6 one.
 fn zone() -> Zone {
     Zone::child(ZONE, &[NS1, NS2])
@@ -62,28 +56,6 @@ fn authoritative(check: &DomainHealthCheck) -> Vec<ServerSerial> {
         .and_then(|s| s.propagation.as_ref())
         .map(|p| p.authoritative.clone())
         .unwrap_or_default()
-}
-
-async fn wait_for(
-    api: &Api<DomainHealthCheck>,
-    what: &str,
-    operator: &Operator,
-    done: impl Fn(&DomainHealthCheck) -> bool,
-) -> DomainHealthCheck {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let check = api.get("web").await.expect("get the DomainHealthCheck");
-        if done(&check) {
-            return check;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no {what} within {PATIENCE:?}; status {:#?}\noperator log:\n{}",
-            check.status,
-            operator.log()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 /// The IPv6-only server's serial is in `status.propagation.authoritative`
@@ -146,7 +118,7 @@ async fn an_ipv6_only_authoritative_server_is_asked_and_named_when_it_lags() {
         .await
         .expect("create");
 
-    let base = wait_for(&api, "Converged with both servers", &operator, |c| {
+    let base = wait_for(&api, "web", "Converged with both servers", &operator, |c| {
         converged(c).is_some_and(|(s, _, _)| s == "True") && authoritative(c).len() == 2
     })
     .await;
@@ -168,7 +140,7 @@ async fn an_ipv6_only_authoritative_server_is_asked_and_named_when_it_lags() {
 
     // ns1 publishes serial 2; the IPv6-only ns2 still serves 1.
     tokio::task::block_in_place(|| v4.change(|_| {}));
-    let lagging = wait_for(&api, "SerialMismatch", &operator, |c| {
+    let lagging = wait_for(&api, "web", "SerialMismatch", &operator, |c| {
         converged(c).is_some_and(|(_, reason, _)| reason == "SerialMismatch")
     })
     .await;
@@ -190,7 +162,7 @@ async fn an_ipv6_only_authoritative_server_is_asked_and_named_when_it_lags() {
 
     // ns2 catches up: every server and the resolver serve 2.
     tokio::task::block_in_place(|| v6.change(|_| {}));
-    let caught_up = wait_for(&api, "Converged again", &operator, |c| {
+    let caught_up = wait_for(&api, "web", "Converged again", &operator, |c| {
         converged(c).is_some_and(|(s, _, _)| s == "True")
     })
     .await;

@@ -29,14 +29,11 @@ use hickory_resolver::proto::{op::ResponseCode, rr::RecordType};
 use kube::{Api, api::PostParams};
 use support::{
     cluster::TestNamespace,
-    dhc::{check, install_dhc_crd, record, resolver},
+    dhc::{PATIENCE, check, install_dhc_crd, record, resolver, wait_for},
     nsd::{Nsd, Zone, free_port_on, now_unix},
     operator::Operator,
     unbound::Unbound,
 };
-
-/// Long enough for the slowest first probe plus a few intervals (10 s each).
-const PATIENCE: Duration = Duration::from_secs(90);
 
 fn ip(last: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
@@ -253,29 +250,6 @@ fn is(check: &DomainHealthCheck, type_: &str, status: &str) -> bool {
 
 fn has_reason(check: &DomainHealthCheck, type_: &str, reason: &str) -> bool {
     condition(check, type_).is_some_and(|(_, r, _)| r == reason)
-}
-
-async fn wait_for(
-    api: &Api<DomainHealthCheck>,
-    name: &str,
-    what: &str,
-    operator: &Operator,
-    done: impl Fn(&DomainHealthCheck) -> bool,
-) -> DomainHealthCheck {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let check = api.get(name).await.expect("get the DomainHealthCheck");
-        if done(&check) {
-            return check;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name}: no {what} within {PATIENCE:?}; status {:#?}\noperator log:\n{}",
-            check.status,
-            operator.log()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 /// The probes the operator logged of `resolver`.

@@ -20,7 +20,7 @@ use domain_monitor::dhc::resource::{
 use kube::{Api, api::PostParams};
 use support::{
     cluster::TestNamespace,
-    dhc::{check, install_dhc_crd, record, resolver},
+    dhc::{PATIENCE, check, install_dhc_crd, record, resolver, wait_for},
     nsd::{Nsd, Zone},
     operator::Operator,
     tls::{CA_NAME, Leaf, TestCa, TlsServer},
@@ -29,9 +29,6 @@ use support::{
 const ZONE: &str = "tls.test";
 const WWW: &str = "www.tls.test";
 const SERVERS: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 71));
-/// The first round plus a few 10 s intervals.
-const PATIENCE: Duration = Duration::from_secs(90);
-
 fn zone() -> Zone {
     Zone::child(ZONE, &["ns1.tls.test"])
         .address("ns1.tls.test", IpAddr::V4(Ipv4Addr::LOCALHOST))
@@ -54,29 +51,6 @@ fn reason(check: &DomainHealthCheck, type_: &str) -> Option<(String, String)> {
 
 fn certificate(check: &DomainHealthCheck) -> Option<&CertificateStatus> {
     check.status.as_ref()?.certificates.first()
-}
-
-async fn wait_for(
-    api: &Api<DomainHealthCheck>,
-    name: &str,
-    what: &str,
-    operator: &Operator,
-    done: impl Fn(&DomainHealthCheck) -> bool,
-) -> DomainHealthCheck {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let check = api.get(name).await.expect("get the DomainHealthCheck");
-        if done(&check) {
-            return check;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name}: no {what} within {PATIENCE:?}; status {:#?}\noperator log:\n{}",
-            check.status,
-            operator.log()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 /// Status writes the operator logged for the check `name`.

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::operator::Operator;
 use domain_monitor::dhc::resource::{
     DomainHealthCheck, DomainHealthCheckSpec, Expectation, ProbeRecordType, RecordProbe,
     ResolverSpec,
@@ -81,4 +82,34 @@ pub fn check(
             canary: None,
         },
     )
+}
+
+/// How long [`wait_for`] waits: a few 10 s probe intervals, on a loaded
+/// machine.
+pub const PATIENCE: Duration = Duration::from_secs(90);
+
+/// Polls the check `name` until `done` holds and returns it; panics after
+/// [`PATIENCE`] naming `what` was awaited, with the status and `operator`'s
+/// log.
+pub async fn wait_for(
+    api: &Api<DomainHealthCheck>,
+    name: &str,
+    what: &str,
+    operator: &Operator,
+    done: impl Fn(&DomainHealthCheck) -> bool,
+) -> DomainHealthCheck {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let check = api.get(name).await.expect("get the DomainHealthCheck");
+        if done(&check) {
+            return check;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name}: no {what} within {PATIENCE:?}; status {:#?}\noperator log:\n{}",
+            check.status,
+            operator.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
