@@ -181,7 +181,7 @@ pub async fn health_report(
         None => delegation_error = Some("no DNS checker is configured".to_owned()),
     }
     facts.mode = Mode::OneOff(RunFindings {
-        registry: registry_finding(&evaluation.reports),
+        registry: health::registry_finding(&evaluation.reports),
         delegation: delegation_error
             .clone()
             .unwrap_or_else(|| "no answer".to_owned()),
@@ -200,34 +200,6 @@ pub async fn health_report(
         conditions: state.conditions,
         delegation_error,
         dnssec_error,
-    }
-}
-
-/// What the registry's checks of this run said, when they gave no
-/// registration data: `rdap: <detail or error>; whois: …`, or why none was
-/// asked.
-fn registry_finding(reports: &[CheckReport]) -> String {
-    let said: Vec<String> = reports
-        .iter()
-        .filter(|r| matches!(r.kind, CheckKind::Rdap | CheckKind::Whois))
-        .filter(|r| r.outcome != CheckOutcome::Skipped)
-        .map(|r| {
-            let what = r.error.as_deref().unwrap_or(&r.detail);
-            let what = if what.is_empty() { "no record" } else { what };
-            if r.outcome == CheckOutcome::Registered {
-                format!(
-                    "{}: {what}, without registrar, expiry, statuses or name servers",
-                    r.kind
-                )
-            } else {
-                format!("{}: {} ({what})", r.kind, r.outcome.as_str())
-            }
-        })
-        .collect();
-    if said.is_empty() {
-        "no record (neither RDAP nor WHOIS was asked)".to_owned()
-    } else {
-        said.join("; ")
     }
 }
 

@@ -287,6 +287,10 @@ pub struct HealthFacts {
     /// registry no longer has (`Available`, `Unconfirmed`) is not healthy,
     /// whatever its last registration said.
     pub availability: Option<Availability>,
+    /// What the registry answered when it was asked but gave no
+    /// registration data (its errors, "not found"), as
+    /// [`registry_finding`] words it; `None` when it was not asked.
+    pub registry_answer: Option<String>,
     /// Who reads the report: it words the checks without data.
     pub mode: Mode,
 }
@@ -318,10 +322,16 @@ pub struct RunFindings {
 }
 
 impl Mode {
-    /// Why the registry's facts are missing.
-    fn no_registry(&self) -> String {
+    /// Why the registry's facts are missing; `answer` is what the registry
+    /// answered instead when it was asked ([`HealthFacts::registry_answer`]).
+    fn no_registry(&self, answer: Option<&str>) -> String {
         match self {
-            Self::Operator => "the registry has not been asked yet".to_owned(),
+            Self::Operator => match answer {
+                Some(answer) => format!(
+                    "the registry returned no registration data: {answer}; it is asked again at the next registration check"
+                ),
+                None => "the registry has not been asked yet".to_owned(),
+            },
             Self::OneOff(found) => format!(
                 "the registry returned no registration data: {}",
                 found.registry
@@ -359,10 +369,43 @@ impl HealthFacts {
                 .find(|r| r.kind == *kind && r.outcome == CheckOutcome::Registered)
                 .and_then(|r| r.registration.clone())
         });
+        let asked = reports.iter().any(|r| {
+            matches!(r.kind, CheckKind::Rdap | CheckKind::Whois)
+                && r.outcome != CheckOutcome::Skipped
+        });
         Self {
+            registry_answer: (registry.is_none() && asked).then(|| registry_finding(reports)),
             registry,
             ..Self::default()
         }
+    }
+}
+
+/// What the registry's checks among `reports` said, when they gave no
+/// registration data: `rdap: <outcome> (<detail or error>); whois: …`, or
+/// that neither was asked.
+pub fn registry_finding(reports: &[CheckReport]) -> String {
+    let said: Vec<String> = reports
+        .iter()
+        .filter(|r| matches!(r.kind, CheckKind::Rdap | CheckKind::Whois))
+        .filter(|r| r.outcome != CheckOutcome::Skipped)
+        .map(|r| {
+            let what = r.error.as_deref().unwrap_or(&r.detail);
+            let what = if what.is_empty() { "no record" } else { what };
+            if r.outcome == CheckOutcome::Registered {
+                format!(
+                    "{}: {what}, without registrar, expiry, statuses or name servers",
+                    r.kind
+                )
+            } else {
+                format!("{}: {} ({what})", r.kind, r.outcome.as_str())
+            }
+        })
+        .collect();
+    if said.is_empty() {
+        "no record (neither RDAP nor WHOIS was asked)".to_owned()
+    } else {
+        said.join("; ")
     }
 }
 
@@ -600,14 +643,15 @@ pub fn evaluate(
     let warning = expiry_warning(spec);
     let old = previous.map_or(&[][..], |p| p.conditions.as_slice());
     let mode = &facts.mode;
+    let no_registry = mode.no_registry(facts.registry_answer.as_deref());
     let mut verdicts = vec![
         lock_condition(
             spec,
             status.lock.as_ref(),
             status.registration.is_some(),
-            mode,
+            &no_registry,
         ),
-        expiry_condition(status.registration.as_ref(), warning, now, mode),
+        expiry_condition(status.registration.as_ref(), warning, now, &no_registry),
         delegation_condition(spec, status.delegation.as_ref(), mode),
     ];
     if spec.dnssec != DnssecPolicy::Ignore {
@@ -617,7 +661,14 @@ pub fn evaluate(
         .iter()
         .find(|v| v.type_ == DNSSEC_VALID && v.problem)
         .and_then(|v| Some((dnssec::Reason::parse(v.reason)?, v.message.clone())));
-    let healthy = healthy_condition(&status, &verdicts, facts.availability, mode);
+    let healthy = healthy_condition(
+        &status,
+        &verdicts,
+        facts.availability,
+        mode,
+        &no_registry,
+        facts.registry_answer.is_some(),
+    );
     let conditions = std::iter::once(&healthy)
         .chain(&verdicts)
         .map(|v| v.condition(old, generation, now))
@@ -879,12 +930,17 @@ impl Verdict {
     }
 }
 
-fn lock_condition(spec: &HealthSpec, lock: Option<&LockView>, asked: bool, mode: &Mode) -> Verdict {
+fn lock_condition(
+    spec: &HealthSpec,
+    lock: Option<&LockView>,
+    asked: bool,
+    no_registry: &str,
+) -> Verdict {
     let Some(lock) = lock else {
         let message = if asked {
             "the registry published no statuses for the domain, so its lock is not known".to_owned()
         } else {
-            mode.no_registry()
+            no_registry.to_owned()
         };
         return Verdict::new(REGISTRY_LOCKED, "Unknown", "NoStatuses", message)
             .pending_if(spec.registry_lock == RegistryLockPolicy::Required);
@@ -934,7 +990,7 @@ fn expiry_condition(
     registration: Option<&RegistrationView>,
     warning: Duration,
     now: Timestamp,
-    mode: &Mode,
+    no_registry: &str,
 ) -> Verdict {
     let Some(expires_at) = registration
         .and_then(|r| r.expires_at.as_ref())
@@ -943,7 +999,7 @@ fn expiry_condition(
         let message = if registration.is_some() {
             "the registry published no expiry date; check it with your registrar".to_owned()
         } else {
-            mode.no_registry()
+            no_registry.to_owned()
         };
         return Verdict::new(EXPIRING_SOON, "Unknown", "ExpiryUnknown", message).pending_if(true);
     };
@@ -1197,6 +1253,8 @@ fn healthy_condition(
     verdicts: &[Verdict],
     availability: Option<Availability>,
     mode: &Mode,
+    no_registry: &str,
+    registry_answered: bool,
 ) -> Verdict {
     if let Some(free @ (Availability::Available | Availability::Unconfirmed)) = availability {
         return Verdict::new(
@@ -1248,16 +1306,19 @@ fn healthy_condition(
             ),
         );
     }
+    // An answer without data already says the registry is asked again.
     let later = match mode {
-        Mode::Operator => "; health is known after the next registration check",
-        Mode::OneOff(_) => "",
+        Mode::Operator if !registry_answered => {
+            "; health is known after the next registration check"
+        }
+        _ => "",
     };
     if status.registration.is_none() {
         return Verdict::new(
             HEALTHY,
             "Unknown",
             "NoRegistrationData",
-            format!("{}{later}", mode.no_registry()),
+            format!("{no_registry}{later}"),
         );
     }
     let pending: Vec<String> = verdicts

@@ -980,3 +980,33 @@ fn a_one_off_run_says_what_it_found_instead_of_not_yet() {
         "the registry has not been asked yet; health is known after the next registration check"
     );
 }
+
+#[test]
+fn the_operator_says_what_the_registry_answered_when_it_was_asked_without_data() {
+    use crate::check::{CheckKind, CheckOutcome, CheckReport};
+    let mut rdap = CheckReport::new(CheckKind::Rdap, CheckOutcome::Error, "", now());
+    rdap.error = Some("connection refused".to_owned());
+    let whois = CheckReport::new(CheckKind::Whois, CheckOutcome::Available, "no match", now());
+    let skipped = CheckReport::new(CheckKind::Rdap, CheckOutcome::Skipped, "", now());
+    let facts = HealthFacts::from_reports(&[rdap, whois]);
+    let state = first(&spec(), &facts).0;
+    for type_ in [HEALTHY, REGISTRY_LOCKED, EXPIRING_SOON] {
+        let message = &condition(&state, type_).message;
+        assert_eq!(
+            message,
+            "the registry returned no registration data: rdap: error (connection refused); \
+             whois: available (no match); it is asked again at the next registration check",
+            "{type_}"
+        );
+    }
+    // Not asked (skipped, or no registry check at all): "not asked yet".
+    for reports in [vec![skipped], vec![]] {
+        let facts = HealthFacts::from_reports(&reports);
+        assert_eq!(facts.registry_answer, None);
+        let state = first(&spec(), &facts).0;
+        assert_eq!(
+            condition(&state, REGISTRY_LOCKED).message,
+            "the registry has not been asked yet"
+        );
+    }
+}
