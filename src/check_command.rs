@@ -172,7 +172,12 @@ pub async fn health_report(
                             Err(_) => dnssec_error = Some(too_long()),
                         }
                     }
-                    facts.delegation = Some(health::delegation::view(report));
+                    let mut view = health::delegation::view(report);
+                    // The one-off run's expected names come from its option.
+                    for drift in &mut view.drift {
+                        *drift = drift.replace("expectedNameservers", "--expected-nameserver");
+                    }
+                    facts.delegation = Some(view);
                 }
                 Ok(Err(err)) => delegation_error = Some(err.to_string()),
                 Err(_) => delegation_error = Some(too_long()),

@@ -339,6 +339,15 @@ impl Mode {
         }
     }
 
+    /// How the expected name servers are named: the spec's field, or the
+    /// one-off run's option.
+    fn expected_nameservers(&self) -> &'static str {
+        match self {
+            Self::Operator => "expectedNameservers",
+            Self::OneOff(_) => "--expected-nameserver",
+        }
+    }
+
     /// Why the delegation view is missing.
     fn no_delegation(&self) -> String {
         match self {
@@ -652,7 +661,16 @@ pub fn evaluate(
             &no_registry,
         ),
         expiry_condition(status.registration.as_ref(), warning, now, &no_registry),
-        delegation_condition(spec, status.delegation.as_ref(), mode),
+        delegation_condition(
+            spec,
+            status.delegation.as_ref(),
+            if status.registration.is_some() {
+                ""
+            } else {
+                &no_registry
+            },
+            mode,
+        ),
     ];
     if spec.dnssec != DnssecPolicy::Ignore {
         verdicts.push(dnssec_condition(spec.dnssec, status.dnssec.as_ref(), mode));
@@ -1044,6 +1062,7 @@ fn expiry_condition(
 fn delegation_condition(
     spec: &HealthSpec,
     delegation: Option<&DelegationView>,
+    no_registry: &str,
     mode: &Mode,
 ) -> Verdict {
     let Some(view) = delegation else {
@@ -1056,23 +1075,23 @@ fn delegation_condition(
         .pending_if(!spec.expected_nameservers.is_empty());
     };
     if view.drift.is_empty() && view.lame.is_empty() {
-        let against = if spec.expected_nameservers.is_empty() {
-            ""
-        } else {
-            " and match expectedNameservers"
-        };
         return Verdict::new(
             DELEGATION_DRIFT,
             "False",
             "Consistent",
-            format!("the parent, the registry and the domain's servers agree{against}"),
+            consistent_message(
+                view,
+                !spec.expected_nameservers.is_empty(),
+                no_registry,
+                mode,
+            ),
         );
     }
     // One sentence per differing view, then what to do.
     let mut sentences: Vec<String> = view.drift.iter().map(|d| sentence(d)).collect();
     let mut summary = Vec::new();
     if !view.drift.is_empty() {
-        summary.push(drift_summary(view, &spec.expected_nameservers));
+        summary.push(drift_summary(view, &spec.expected_nameservers, mode));
     }
     if !view.lame.is_empty() {
         sentences.push(sentence(&format!("Lame servers: {}", view.lame.join("; "))));
@@ -1103,13 +1122,72 @@ fn delegation_condition(
     Verdict::new(DELEGATION_DRIFT, "True", reason, sentences.join(" ")).problem(summary.join("; "))
 }
 
+/// A consistent delegation in words: which views were compared and agree
+/// (and match the expected names when `expected`), and which views gave no
+/// name servers, so were not compared: a view without data never "agrees".
+/// `no_registry` is why the registry's are missing when it gave no data.
+fn consistent_message(
+    view: &DelegationView,
+    expected: bool,
+    no_registry: &str,
+    mode: &Mode,
+) -> String {
+    let child = view
+        .child
+        .iter()
+        .any(|c| c.answered && c.authoritative && !c.nameservers.is_empty());
+    let views = [
+        ("the parent", "the parent's", !view.parent.is_empty()),
+        ("the registry", "the registry's", !view.registry.is_empty()),
+        ("the domain's servers", "the domain's servers'", child),
+    ];
+    let known: Vec<&str> = views.iter().filter(|v| v.2).map(|v| v.0).collect();
+    let expected_name = mode.expected_nameservers();
+    let mut message = match known.as_slice() {
+        [] if expected => format!("no view gave name servers to compare with {expected_name}"),
+        [] => "no view gave name servers to compare".to_owned(),
+        [one] if expected => format!("{one}'s name servers match {expected_name}"),
+        [one] => format!("only {one} gave name servers, so there is nothing to compare"),
+        many => {
+            let against = if expected {
+                format!(" and match {expected_name}")
+            } else {
+                String::new()
+            };
+            format!("{} agree{against}", and_list(many))
+        }
+    };
+    for (_, whose, has) in views {
+        if has {
+            continue;
+        }
+        let why = match whose {
+            "the registry's" if no_registry.is_empty() => "the registry published none",
+            "the registry's" => no_registry,
+            "the parent's" => "the parent lists none",
+            _ => "none answered with them",
+        };
+        message.push_str(&format!("; {whose} name servers are not known ({why})"));
+    }
+    message
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[&str]) -> String {
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 /// Which name-server views differ from which, in a few words: "the
 /// registry's name servers differ from the parent's". The reference is
 /// `expected` when set, else the parent's view, else the registry's.
-fn drift_summary(view: &DelegationView, expected: &[String]) -> String {
+fn drift_summary(view: &DelegationView, expected: &[String], mode: &Mode) -> String {
     let expected = host_set(expected);
     let (reference, reference_name): (&[String], &str) = if !expected.is_empty() {
-        (&expected, "expectedNameservers")
+        (&expected, mode.expected_nameservers())
     } else if !view.parent.is_empty() {
         (&view.parent, "the parent's")
     } else if !view.registry.is_empty() {

@@ -1010,3 +1010,65 @@ fn the_operator_says_what_the_registry_answered_when_it_was_asked_without_data()
         );
     }
 }
+
+#[test]
+fn a_consistent_delegation_names_the_views_compared_and_never_one_without_data() {
+    let child = ChildView {
+        server: "ns1.example.net".to_owned(),
+        answered: true,
+        authoritative: true,
+        nameservers: vec!["ns1.example.net".to_owned()],
+    };
+    let expected = HealthSpec {
+        expected_nameservers: vec!["ns1.example.net".to_owned()],
+        ..spec()
+    };
+    // Every view has data.
+    let mut facts = healthy_facts();
+    facts.delegation = Some(DelegationView {
+        parent: vec!["ns1.example.net".to_owned()],
+        registry: vec!["ns1.example.net".to_owned()],
+        child: vec![child.clone()],
+        ..DelegationView::default()
+    });
+    let state = first(&spec(), &facts).0;
+    assert_eq!(
+        condition(&state, DELEGATION_DRIFT).message,
+        "the parent, the registry and the domain's servers agree"
+    );
+    // The registry gave no name servers: it is not claimed to agree.
+    facts.delegation.as_mut().unwrap().registry.clear();
+    let state = first(&expected, &facts).0;
+    assert_eq!(
+        status_and_reason(&state, DELEGATION_DRIFT),
+        pair("False", "Consistent")
+    );
+    assert_eq!(
+        condition(&state, DELEGATION_DRIFT).message,
+        "the parent and the domain's servers agree and match expectedNameservers; \
+         the registry's name servers are not known (the registry published none)"
+    );
+    // The registry answered with errors only: that is why.
+    let mut facts = HealthFacts {
+        registry_answer: Some("rdap: error (connection refused)".to_owned()),
+        delegation: facts.delegation.clone(),
+        ..HealthFacts::default()
+    };
+    let state = first(&spec(), &facts).0;
+    assert_eq!(
+        condition(&state, DELEGATION_DRIFT).message,
+        "the parent and the domain's servers agree; the registry's name servers are not known \
+         (the registry returned no registration data: rdap: error (connection refused); \
+         it is asked again at the next registration check)"
+    );
+    // A one-off run names its option.
+    facts.mode = Mode::OneOff(RunFindings::default());
+    let state = first(&expected, &facts).0;
+    assert!(
+        condition(&state, DELEGATION_DRIFT).message.starts_with(
+            "the parent and the domain's servers agree and match --expected-nameserver;"
+        ),
+        "{}",
+        condition(&state, DELEGATION_DRIFT).message
+    );
+}
