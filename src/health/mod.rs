@@ -1303,23 +1303,29 @@ fn dnssec_condition(policy: DnssecPolicy, dnssec: Option<&DnssecView>, mode: &Mo
             ),
         )
         .problem(problem),
-        Some(Reason::SignatureExpired | Reason::SignatureNotYetValid | Reason::SignatureMissing) => {
+        Some(
+            Reason::SignatureExpired
+            | Reason::SignatureNotYetValid
+            | Reason::SignatureMissing
+            | Reason::SignatureInvalid,
+        ) => {
             Verdict::new(
                 DNSSEC_VALID,
                 "False",
                 reason.map_or("Invalid", Reason::as_str),
                 format!(
-                    "{problem}{expiry}: re-sign the zone on every listed server (and check their clocks) before resolvers stop answering for the domain"
+                    "validating resolvers already fail to resolve the domain (SERVFAIL): {problem}{expiry}: re-sign the zone on every listed server now (and check their clocks)"
                 ),
             )
             .problem(problem)
         }
+        // DSMismatch, MissingDNSKEY: the problem says what to publish.
         other => Verdict::new(
             DNSSEC_VALID,
             "False",
             other.map_or("Invalid", Reason::as_str),
             format!(
-                "{problem}{expiry}: fix the signatures or the DS at your registrar before resolvers stop answering for the domain"
+                "validating resolvers already fail to resolve the domain (SERVFAIL): {problem}{expiry}"
             ),
         )
         .problem(problem),

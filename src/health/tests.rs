@@ -637,6 +637,24 @@ fn the_dnssec_reason_is_the_views_and_only_insecure_states_depend_on_the_policy(
             assert_eq!(status_and_reason(&state, HEALTHY).0, "False", "{reason}");
             let message = &state.condition(DNSSEC_VALID).unwrap().message;
             assert!(message.contains("at ns2.example.com"), "{message}");
+            // A bogus chain already breaks validating resolvers: no
+            // "before resolvers stop answering".
+            if reason != "ChainBroken" {
+                assert!(
+                    message.starts_with(
+                        "validating resolvers already fail to resolve the domain (SERVFAIL): found"
+                    ) && !message.contains("before"),
+                    "{message}"
+                );
+            }
+            if reason.starts_with("Signature") {
+                assert!(
+                    message.ends_with(
+                        "re-sign the zone on every listed server now (and check their clocks)"
+                    ),
+                    "{message}"
+                );
+            }
         }
         // Insecure, not broken: unhealthy only with `Required`.
         for reason in ["NotDelegatedSecurely", "InsecureParent"] {
