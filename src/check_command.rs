@@ -19,7 +19,6 @@ use serde::Serialize;
 
 use crate::{
     check::layered::{Depth, Evaluation, LayeredChecker},
-    check::{CheckKind, CheckOutcome, CheckReport},
     config::OutputFormat,
     domain_name::DomainName,
     health::{self, HealthFacts, HealthStatus, Mode, RunFindings, delegation::Prober},

@@ -649,6 +649,7 @@ pub fn evaluate(
             .or_else(|| previous.and_then(|p| p.status.dnssec.clone()));
     }
 
+    let unreadable_warning = read_expiry_warning(spec).err();
     let warning = expiry_warning(spec);
     let old = previous.map_or(&[][..], |p| p.conditions.as_slice());
     let mode = &facts.mode;
@@ -660,7 +661,8 @@ pub fn evaluate(
             status.registration.is_some(),
             &no_registry,
         ),
-        expiry_condition(status.registration.as_ref(), warning, now, &no_registry),
+        expiry_condition(status.registration.as_ref(), warning, now, &no_registry)
+            .unreadable_warning(unreadable_warning.as_deref()),
         delegation_condition(
             spec,
             status.delegation.as_ref(),
@@ -745,12 +747,21 @@ pub fn evaluate(
 }
 
 /// `spec.expiryWarning`, or [`DEFAULT_EXPIRY_WARNING`] when absent or
-/// unreadable (the API server rejects what humantime cannot read).
+/// unreadable. The CRD's schema rejects most unreadable values (a number of
+/// more than 9 digits, another unit); one that still gets through (an
+/// older CRD, a sum too large for a duration) is named in `ExpiringSoon`'s
+/// message, see [`read_expiry_warning`].
 pub fn expiry_warning(spec: &HealthSpec) -> Duration {
-    spec.expiry_warning
-        .as_deref()
-        .and_then(|w| humantime::parse_duration(w).ok())
-        .unwrap_or(DEFAULT_EXPIRY_WARNING)
+    read_expiry_warning(spec).unwrap_or(DEFAULT_EXPIRY_WARNING)
+}
+
+/// `spec.expiryWarning` read with humantime: [`DEFAULT_EXPIRY_WARNING`]
+/// when absent; `Err` with the value when it cannot be read.
+pub fn read_expiry_warning(spec: &HealthSpec) -> Result<Duration, String> {
+    match spec.expiry_warning.as_deref() {
+        None => Ok(DEFAULT_EXPIRY_WARNING),
+        Some(raw) => humantime::parse_duration(raw).map_err(|_| raw.to_owned()),
+    }
 }
 
 fn host_set(names: &[String]) -> Vec<String> {
@@ -919,6 +930,19 @@ impl Verdict {
     fn problem(mut self, summary: String) -> Self {
         self.problem = true;
         self.summary = summary;
+        self
+    }
+
+    /// The message told that `expiryWarning` (`raw`) could not be read and
+    /// the default is used instead.
+    fn unreadable_warning(mut self, raw: Option<&str>) -> Self {
+        if let Some(raw) = raw {
+            self.message = format!(
+                "{}; expiryWarning {raw:?} is not a duration the operator can read, so the default {} is used: set it to a duration such as 30d",
+                self.message,
+                span(DEFAULT_EXPIRY_WARNING)
+            );
+        }
         self
     }
 

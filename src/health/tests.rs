@@ -343,6 +343,35 @@ fn the_default_warning_is_thirty_days() {
     let in_31_days = registry(&LOCKED, "2027-01-01T13:00:00Z");
     let state = baseline(&spec, &in_31_days);
     assert_eq!(status_and_reason(&state, EXPIRING_SOON).0, "False");
+    assert!(
+        !condition(&state, EXPIRING_SOON)
+            .message
+            .contains("expiryWarning")
+    );
+}
+
+#[test]
+fn an_unreadable_expiry_warning_is_named_not_silently_replaced() {
+    // Too large for a duration: the default applies, and the condition
+    // says so.
+    let spec = HealthSpec {
+        expiry_warning: Some("99999999999999999999d".to_owned()),
+        ..spec()
+    };
+    assert_eq!(
+        read_expiry_warning(&spec),
+        Err("99999999999999999999d".to_owned())
+    );
+    assert_eq!(expiry_warning(&spec), DEFAULT_EXPIRY_WARNING);
+    let state = baseline(&spec, &registry(&LOCKED, "2027-01-01T13:00:00Z"));
+    assert_eq!(
+        condition(&state, EXPIRING_SOON).message,
+        "the registration expires on 2027-01-01, after the warning of 30d; expiryWarning \
+         \"99999999999999999999d\" is not a duration the operator can read, so the default 30d \
+         is used: set it to a duration such as 30d"
+    );
+    // The API server's own check refuses it too.
+    assert!(spec.validated().unwrap_err().contains("at most 9 digits"));
 }
 
 /// A first check that finds the domain expiring: that is announced.
