@@ -1244,6 +1244,18 @@ fn drift_summary(view: &DelegationView, expected: &[String], mode: &Mode) -> Str
         [one] => differing.push(format!("child server {one}'s")),
         some => differing.push(format!("child servers {}'", some.join(", "))),
     }
+    if view.parent.is_empty() {
+        // NXDOMAIN or no NS at the parent: no delegation to differ.
+        differing.insert(0, "the parent does not delegate the domain".to_owned());
+        return match differing.split_first() {
+            Some((first, [])) => first.clone(),
+            Some((first, rest)) => format!(
+                "{first}; {} name servers differ from {reference_name}",
+                and_list(&rest.iter().map(String::as_str).collect::<Vec<_>>())
+            ),
+            None => unreachable!("the parent's part was just added"),
+        };
+    }
     match differing.split_last() {
         None => "the parent's servers disagree".to_owned(),
         Some((last, [])) => format!("{last} name servers differ from {reference_name}"),
@@ -1365,14 +1377,17 @@ fn healthy_condition(
     registry_answered: bool,
 ) -> Verdict {
     if let Some(free @ (Availability::Available | Availability::Unconfirmed)) = availability {
-        return Verdict::new(
-            HEALTHY,
-            "False",
-            "NotRegistered",
+        // "No longer" only when a registration was seen before.
+        let message = if status.registration.is_some() {
             format!(
                 "the registry no longer has the domain (availability {free}): register it again at once, before someone else does"
-            ),
-        );
+            )
+        } else {
+            format!(
+                "the domain is not registered (availability {free}): register it at once, before someone else does"
+            )
+        };
+        return Verdict::new(HEALTHY, "False", "NotRegistered", message);
     }
     // What fails: (reason, what to name in the message).
     let mut problems: Vec<(&'static str, String)> = verdicts

@@ -810,6 +810,48 @@ fn a_domain_the_registry_no_longer_has_is_not_healthy() {
         state.status.registration, first.status.registration,
         "the last registration known stays"
     );
+    // Never seen registered: not "no longer".
+    let never = super::evaluate(Some(&spec), &gone, None, None, now())
+        .state
+        .unwrap();
+    assert_eq!(
+        condition(&never, HEALTHY).message,
+        "the domain is not registered (availability Available): register it at once, before someone else does"
+    );
+}
+
+#[test]
+fn a_parent_without_a_delegation_is_named_as_such() {
+    let child = ChildView {
+        server: "ns1.example.net".to_owned(),
+        answered: true,
+        authoritative: true,
+        nameservers: vec!["ns1.example.net".to_owned()],
+    };
+    let mut facts = healthy_facts();
+    facts.delegation = Some(DelegationView {
+        registry: vec!["ns1.example.net".to_owned()],
+        child: vec![child],
+        drift: vec!["The registry and the child server list ns1.example.net; the parent lists no name servers.".to_owned()],
+        ..DelegationView::default()
+    });
+    let state = first(&spec(), &facts).0;
+    assert_eq!(
+        condition(&state, HEALTHY).message,
+        "Not healthy: DelegationDrift (the parent does not delegate the domain). Each condition says what to do."
+    );
+    // Against expected names the others differ from, both are said.
+    let expected = HealthSpec {
+        expected_nameservers: vec!["ns9.example.net".to_owned()],
+        ..spec()
+    };
+    let state = first(&expected, &facts).0;
+    assert_eq!(
+        condition(&state, HEALTHY).message,
+        "Not healthy: DelegationDrift (the parent does not delegate the domain; the registry's and \
+         child server ns1.example.net's name servers differ from expectedNameservers). Each \
+         condition says what to do."
+    );
 }
 
 #[test]
