@@ -184,18 +184,20 @@ pub async fn health_report(
         }
         None => delegation_error = Some("no DNS checker is configured".to_owned()),
     }
+    if delegation_error.is_some() && check.spec.dnssec != DnssecPolicy::Ignore {
+        // DNSSEC asks the delegation's servers: it could not run either.
+        dnssec_error =
+            Some("the delegation, whose servers it asks, could not be probed".to_owned());
+    }
     facts.mode = Mode::OneOff(RunFindings {
-        registry: health::registry_finding(&evaluation.reports),
+        // A one-off run retries nothing: no "(not retried yet)".
+        registry: health::registry_finding(&evaluation.reports).replace(" (not retried yet)", ""),
         delegation: delegation_error
             .clone()
             .unwrap_or_else(|| "no answer".to_owned()),
-        dnssec: dnssec_error.clone().unwrap_or_else(|| {
-            if delegation_error.is_some() {
-                "the delegation, whose servers it asks, could not be probed".to_owned()
-            } else {
-                "no DNSSEC prober is configured".to_owned()
-            }
-        }),
+        dnssec: dnssec_error
+            .clone()
+            .unwrap_or_else(|| "no DNSSEC prober is configured".to_owned()),
     });
     let report = health::evaluate(Some(&check.spec), &facts, None, None, Timestamp::now());
     let state = report.state.unwrap_or_default();

@@ -1447,19 +1447,31 @@ fn healthy_condition(
     let pending: Vec<String> = verdicts
         .iter()
         .filter(|v| v.pending)
-        .map(|v| format!("{} ({})", v.type_, v.message))
+        .map(|v| match mode {
+            Mode::Operator => format!("{} ({})", v.type_, v.message),
+            Mode::OneOff(_) => format!(
+                "{} (asked for by {}; {})",
+                v.type_,
+                one_off_option(v.type_),
+                v.message
+            ),
+        })
         .collect();
     if !pending.is_empty() {
-        let (known, later) = match mode {
-            Mode::Operator => ("not known yet", "; health is known after the next check"),
-            Mode::OneOff(_) => ("not known", ""),
+        let (asks, known, later) = match mode {
+            Mode::Operator => (
+                "the spec asks for",
+                "not known yet",
+                "; health is known after the next check",
+            ),
+            Mode::OneOff(_) => ("this run asks for", "not known", ""),
         };
         return Verdict::new(
             HEALTHY,
             "Unknown",
             "Pending",
             format!(
-                "every check with data passes, but checks the spec asks for are {known}: {}{later}",
+                "every check with data passes, but checks {asks} are {known}: {}{later}",
                 pending.join("; ")
             ),
         );
@@ -1478,6 +1490,15 @@ fn healthy_condition(
         )
     };
     Verdict::new(HEALTHY, "True", "AllChecksPassed", message)
+}
+
+/// The `check --health` option that asks for the check behind a condition.
+fn one_off_option(type_: &str) -> &'static str {
+    match type_ {
+        DNSSEC_VALID => "--dnssec",
+        DELEGATION_DRIFT => "--expected-nameserver",
+        _ => "--health",
+    }
 }
 
 /// A status time: whole seconds, as the API server keeps them.
