@@ -472,7 +472,8 @@ pub enum HealthEvent {
         /// The `server*Prohibited` statuses now missing.
         missing: Vec<String>,
     },
-    /// `ExpiringSoon` turned true.
+    /// `ExpiringSoon` turned true from false (not at its first known
+    /// state: that is the baseline).
     ExpiringSoon {
         /// The expiry.
         expires_at: Timestamp,
@@ -480,7 +481,8 @@ pub enum HealthEvent {
         warning: Duration,
     },
     /// `DNSSECValid` turned to a reason that makes the domain unhealthy
-    /// (from `True`, `Unknown`, or another reason).
+    /// from a known state (`True`, or another `False` reason); its first
+    /// known state is the baseline, not announced.
     DnssecInvalid {
         /// The condition's reason, also the Event's.
         reason: dnssec::Reason,
@@ -713,14 +715,18 @@ pub fn evaluate(
             missing: lock.missing.clone(),
         });
     }
-    let was_expiring = previous
+    // Events announce a change from a known state, the same rule for
+    // every condition: the first known state (at the first check, or when
+    // the data first comes) is the baseline, shown by the conditions and
+    // the metrics, not announced.
+    let was_not_expiring = previous
         .and_then(|p| p.condition(EXPIRING_SOON))
-        .is_some_and(|c| c.status == "True");
+        .is_some_and(|c| c.status == "False");
     let expiring = state
         .condition(EXPIRING_SOON)
         .is_some_and(|c| c.status == "True");
     if expiring
-        && !was_expiring
+        && was_not_expiring
         && let Some(expires_at) = state
             .status
             .registration
@@ -734,9 +740,11 @@ pub fn evaluate(
     }
     let dnssec_before = previous
         .and_then(|p| p.condition(DNSSEC_VALID))
+        .filter(|c| c.status != "Unknown")
         .map(|c| c.reason.as_str());
     if let Some((reason, message)) = dnssec_problem
-        && dnssec_before != Some(reason.as_str())
+        && let Some(before) = dnssec_before
+        && before != reason.as_str()
     {
         events.push(HealthEvent::DnssecInvalid { reason, message });
     }

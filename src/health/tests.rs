@@ -374,14 +374,10 @@ fn an_unreadable_expiry_warning_is_named_not_silently_replaced() {
     assert!(spec.validated().unwrap_err().contains("at most 9 digits"));
 }
 
-/// A first check that finds the domain expiring: that is announced.
+/// A first check that finds the domain expiring: its baseline, shown by
+/// the condition, not announced (like every condition's first state).
 fn baseline_with_event(spec: &HealthSpec, facts: &HealthFacts) -> HealthState {
-    let report = evaluate(Some(spec), facts, None, Some(1), now());
-    assert!(matches!(
-        report.events.as_slice(),
-        [HealthEvent::ExpiringSoon { .. }]
-    ));
-    report.state.unwrap()
+    baseline(spec, facts)
 }
 
 #[test]
@@ -768,12 +764,59 @@ fn dnssec_turning_bad_is_one_event_per_new_reason() {
     // Insecure is no problem with `dnssec: Optional`: no event.
     let (_, events) = step(&valid, &with("NotDelegatedSecurely", false));
     assert!(events.is_empty(), "{events:?}");
-    // Broken from the first check on: an event too.
-    let (_, events) = first(&spec, &with("ChainBroken", false));
+    // Broken from the first check on: the baseline, not announced; nor
+    // when DNSSEC goes from not checked to broken.
+    let (broken, events) = first(&spec, &with("ChainBroken", false));
+    assert!(events.is_empty(), "{events:?}");
+    let unknown = first(&spec, &healthy_facts()).0;
+    assert_eq!(status_and_reason(&unknown, DNSSEC_VALID).0, "Unknown");
+    let (_, events) = step(&unknown, &with("ChainBroken", false));
+    assert!(events.is_empty(), "{events:?}");
+    // From the broken baseline, another problem is a change.
+    let (_, events) = step(&broken, &with("DSMismatch", false));
     assert_eq!(
         events.iter().map(HealthEvent::reason).collect::<Vec<_>>(),
-        ["ChainBroken"]
+        ["DSMismatch"]
     );
+}
+
+#[test]
+fn a_first_check_announces_no_bad_condition_the_conditions_show_them() {
+    // Not locked (required), expiring, drifting, DNSSEC broken: all shown,
+    // none announced; the same facts later announce nothing either.
+    let spec = HealthSpec {
+        registry_lock: RegistryLockPolicy::Required,
+        dnssec: DnssecPolicy::Required,
+        ..spec()
+    };
+    let mut facts = registry(&["active"], "2026-12-10T00:00:00Z");
+    facts.delegation = Some(DelegationView {
+        parent: vec!["ns1.example.net".to_owned()],
+        registry: vec!["ns2.example.net".to_owned()],
+        drift: vec![
+            "The registry lists ns2.example.net; the parent lists ns1.example.net.".to_owned(),
+        ],
+        ..DelegationView::default()
+    });
+    facts.dnssec = Some(DnssecView {
+        ds_at_parent: true,
+        dnskey_at_child: true,
+        reason: Some("DSMismatch".to_owned()),
+        problem: Some("no DNSKEY matches".to_owned()),
+        ..DnssecView::default()
+    });
+    let (state, events) = first(&spec, &facts);
+    assert!(events.is_empty(), "{events:?}");
+    for type_ in [REGISTRY_LOCKED, DELEGATION_DRIFT, DNSSEC_VALID] {
+        assert_ne!(condition(&state, type_).status, "Unknown", "{type_}");
+    }
+    assert_eq!(
+        status_and_reason(&state, EXPIRING_SOON),
+        pair("True", "WithinWarning")
+    );
+    assert_eq!(status_and_reason(&state, HEALTHY).0, "False");
+    let report = evaluate(Some(&spec), &facts, Some(&state), Some(1), now());
+    assert!(report.events.is_empty(), "{:?}", report.events);
 }
 
 #[test]
