@@ -33,8 +33,10 @@
 //!   message names them. Else `True`; checks without data that the spec
 //!   does not ask for are named in its message.
 //! - **Mode** ([`Mode`]): the operator words a check without data as "not
-//!   known yet" (a later check fills it in); a one-off run
-//!   (`check --health`) says what the run found instead.
+//!   known yet" (a later check fills it in), or, when the registry was
+//!   asked and gave no data, says what it answered
+//!   ([`HealthFacts::registry_answer`]) and that it is asked again; a
+//!   one-off run (`check --health`) says what the run found instead.
 //! - **Change events** compare the registry's facts with the last ones the
 //!   status showed: the registrar, the EPP statuses (added, removed), the
 //!   expiry moving later (a renewal) or earlier (`ExpiryShortened`, a
@@ -44,7 +46,10 @@
 //!   that did not reach the registry keeps the last facts. Besides, the
 //!   registry lock going (`LockLost`) and `ExpiringSoon` turning true are
 //!   events, and so is `DNSSECValid` turning to a reason that makes the
-//!   domain unhealthy (the Event's reason is the condition's).
+//!   domain unhealthy (the Event's reason is the condition's). One rule for
+//!   all: a change from a known state is announced; each condition's first
+//!   known state (first check, or first data) is its baseline, shown by
+//!   the conditions and metrics, not announced.
 //! - **Nothing volatile** is in `status.health` or its conditions: dates,
 //!   not "in 12 days", so that a status is written only when something
 //!   changed.
