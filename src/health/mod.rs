@@ -332,9 +332,9 @@ impl Mode {
     fn no_registry(&self, answer: Option<&str>) -> String {
         match self {
             Self::Operator => match answer {
-                Some(answer) => format!(
-                    "the registry returned no registration data: {answer}; it is asked again at the next registration check"
-                ),
+                Some(answer) => {
+                    format!("{REGISTRY_ANSWER_PREFIX}{answer}{REGISTRY_ASKED_AGAIN}")
+                }
                 None => "the registry has not been asked yet".to_owned(),
             },
             Self::OneOff(found) => format!(
@@ -660,7 +660,12 @@ pub fn evaluate(
     let warning = expiry_warning(spec);
     let old = previous.map_or(&[][..], |p| p.conditions.as_slice());
     let mode = &facts.mode;
-    let no_registry = mode.no_registry(facts.registry_answer.as_deref());
+    // A check that did not ask the registry keeps what it last answered.
+    let registry_answer = facts
+        .registry_answer
+        .clone()
+        .or_else(|| last_registry_answer(previous));
+    let no_registry = mode.no_registry(registry_answer.as_deref());
     let mut verdicts = vec![
         lock_condition(
             spec,
@@ -694,7 +699,7 @@ pub fn evaluate(
         facts.availability,
         mode,
         &no_registry,
-        facts.registry_answer.is_some(),
+        registry_answer.is_some(),
     );
     let conditions = std::iter::once(&healthy)
         .chain(&verdicts)
@@ -758,6 +763,19 @@ pub fn evaluate(
         events,
     }
 }
+
+/// What the registry answered at an earlier check that gave no data, as
+/// `RegistryLocked`'s message (`NoStatuses`) kept it.
+fn last_registry_answer(previous: Option<&HealthState>) -> Option<String> {
+    let message = &previous?.condition(REGISTRY_LOCKED)?.message;
+    message
+        .strip_prefix(REGISTRY_ANSWER_PREFIX)?
+        .strip_suffix(REGISTRY_ASKED_AGAIN)
+        .map(str::to_owned)
+}
+
+const REGISTRY_ANSWER_PREFIX: &str = "the registry returned no registration data: ";
+const REGISTRY_ASKED_AGAIN: &str = "; it is asked again at the next registration check";
 
 /// `spec.expiryWarning`, or [`DEFAULT_EXPIRY_WARNING`] when absent or
 /// unreadable. The CRD's schema rejects most unreadable values (a number of

@@ -1134,6 +1134,15 @@ fn the_operator_says_what_the_registry_answered_when_it_was_asked_without_data()
             "{type_}"
         );
     }
+    // The next check does not ask the registry: its last answer stays.
+    let later = HealthFacts::from_reports(std::slice::from_ref(&skipped));
+    let report = evaluate(Some(&spec()), &later, Some(&state), Some(1), now());
+    let kept = report.state.unwrap();
+    assert_eq!(
+        condition(&kept, EXPIRING_SOON).message,
+        condition(&state, EXPIRING_SOON).message
+    );
+    assert_eq!(kept, state, "nothing to write");
     // Not asked (skipped, or no registry check at all): "not asked yet".
     for reports in [vec![skipped], vec![]] {
         let facts = HealthFacts::from_reports(&reports);
