@@ -31,4 +31,5 @@ env $(grep -v '^API_\|^DOMAIN_API' "$work/world.env" | xargs) \
   ./target/debug/domain-monitor check "${names[@]}" "$@"
 status=$?
 set -e
-log "exit code $status (0: every verdict conclusive and, with --health, every domain Healthy)"
+log "exit code $status (0: every verdict conclusive and, with --health, every domain Healthy; 1: not; 2: bad arguments)"
+exit "$status"

@@ -19,7 +19,6 @@ use serde::Serialize;
 
 use crate::{
     check::layered::{Depth, Evaluation, LayeredChecker},
-    check::{CheckKind, CheckOutcome, CheckReport},
     config::OutputFormat,
     domain_name::DomainName,
     health::{self, HealthFacts, HealthStatus, Mode, RunFindings, delegation::Prober},
@@ -172,7 +171,12 @@ pub async fn health_report(
                             Err(_) => dnssec_error = Some(too_long()),
                         }
                     }
-                    facts.delegation = Some(health::delegation::view(report));
+                    let mut view = health::delegation::view(report);
+                    // The one-off run's expected names come from its option.
+                    for drift in &mut view.drift {
+                        *drift = drift.replace("expectedNameservers", "--expected-nameserver");
+                    }
+                    facts.delegation = Some(view);
                 }
                 Ok(Err(err)) => delegation_error = Some(err.to_string()),
                 Err(_) => delegation_error = Some(too_long()),
@@ -180,18 +184,20 @@ pub async fn health_report(
         }
         None => delegation_error = Some("no DNS checker is configured".to_owned()),
     }
+    if delegation_error.is_some() && check.spec.dnssec != DnssecPolicy::Ignore {
+        // DNSSEC asks the delegation's servers: it could not run either.
+        dnssec_error =
+            Some("the delegation, whose servers it asks, could not be probed".to_owned());
+    }
     facts.mode = Mode::OneOff(RunFindings {
-        registry: registry_finding(&evaluation.reports),
+        // A one-off run retries nothing: no "(not retried yet)".
+        registry: health::registry_finding(&evaluation.reports).replace(" (not retried yet)", ""),
         delegation: delegation_error
             .clone()
             .unwrap_or_else(|| "no answer".to_owned()),
-        dnssec: dnssec_error.clone().unwrap_or_else(|| {
-            if delegation_error.is_some() {
-                "the delegation, whose servers it asks, could not be probed".to_owned()
-            } else {
-                "no DNSSEC prober is configured".to_owned()
-            }
-        }),
+        dnssec: dnssec_error
+            .clone()
+            .unwrap_or_else(|| "no DNSSEC prober is configured".to_owned()),
     });
     let report = health::evaluate(Some(&check.spec), &facts, None, None, Timestamp::now());
     let state = report.state.unwrap_or_default();
@@ -200,34 +206,6 @@ pub async fn health_report(
         conditions: state.conditions,
         delegation_error,
         dnssec_error,
-    }
-}
-
-/// What the registry's checks of this run said, when they gave no
-/// registration data: `rdap: <detail or error>; whois: …`, or why none was
-/// asked.
-fn registry_finding(reports: &[CheckReport]) -> String {
-    let said: Vec<String> = reports
-        .iter()
-        .filter(|r| matches!(r.kind, CheckKind::Rdap | CheckKind::Whois))
-        .filter(|r| r.outcome != CheckOutcome::Skipped)
-        .map(|r| {
-            let what = r.error.as_deref().unwrap_or(&r.detail);
-            let what = if what.is_empty() { "no record" } else { what };
-            if r.outcome == CheckOutcome::Registered {
-                format!(
-                    "{}: {what}, without registrar, expiry, statuses or name servers",
-                    r.kind
-                )
-            } else {
-                format!("{}: {} ({what})", r.kind, r.outcome.as_str())
-            }
-        })
-        .collect();
-    if said.is_empty() {
-        "no record (neither RDAP nor WHOIS was asked)".to_owned()
-    } else {
-        said.join("; ")
     }
 }
 

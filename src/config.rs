@@ -288,7 +288,7 @@ pub struct CheckArgs {
     pub health: bool,
     /// With `--health`: a name server the domains should be delegated to
     /// (`spec.health.expectedNameservers`; repeat for each).
-    #[arg(long = "expected-nameserver", value_name = "HOST", requires = "health")]
+    #[arg(long = "expected-nameserver", value_name = "HOST", requires = "health", value_parser = parse_expected_nameserver)]
     pub expected_nameservers: Vec<String>,
     /// With `--health`: how long before expiry `ExpiringSoon` turns true
     /// (`spec.health.expiryWarning`, default 30d).
@@ -1009,6 +1009,18 @@ fn parse_dnssec_policy(raw: &str) -> Result<crate::resource::DnssecPolicy, Strin
         "ignore" => Ok(DnssecPolicy::Ignore),
         _ => Err("expected required, optional or ignore".to_owned()),
     }
+}
+
+/// An `--expected-nameserver` as the CRD accepts `expectedNameservers`: a
+/// host name, any case, trailing dot allowed.
+fn parse_expected_nameserver(raw: &str) -> Result<String, String> {
+    crate::resource::HealthSpec {
+        expected_nameservers: vec![raw.to_owned()],
+        ..Default::default()
+    }
+    .validated()
+    .map(|_| raw.to_owned())
+    .map_err(|_| format!("{raw:?} is not a host name such as ns1.example.net"))
 }
 
 /// An `expiryWarning` as the CRD accepts it (`30d`, `720h`, `14d12h`).

@@ -99,11 +99,12 @@ pub struct HealthSpec {
     pub dnssec: DnssecPolicy,
 
     /// How long before expiry `ExpiringSoon` turns true, as a duration such
-    /// as `30d`, `720h` or `14d12h` (default `30d`).
+    /// as `30d`, `720h` or `14d12h` (default `30d`): numbers of at most 9
+    /// digits, each followed by a unit (d, h, m, s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 32))]
     #[x_kube(
-        validation = Rule::new("self.matches('^([0-9]+(d|h|m|s))+$')").message("expiryWarning must be a duration such as 30d, 720h or 14d12h (units d, h, m, s)")
+        validation = Rule::new("self.matches('^([0-9]{1,9}(d|h|m|s))+$')").message("expiryWarning must be a duration such as 30d, 720h or 14d12h (units d, h, m, s; at most 9 digits a number)")
     )]
     pub expiry_warning: Option<String>,
 
@@ -154,10 +155,13 @@ impl HealthSpec {
                 && warning
                     .chars()
                     .all(|c| c.is_ascii_digit() || matches!(c, 'd' | 'h' | 'm' | 's'))
-                && warning.starts_with(|c: char| c.is_ascii_digit());
+                && warning.starts_with(|c: char| c.is_ascii_digit())
+                && warning
+                    .split(['d', 'h', 'm', 's'])
+                    .all(|number| number.len() <= 9);
             if !form || humantime::parse_duration(warning).is_err() {
                 return Err(format!(
-                    "expiryWarning must be a duration such as 30d, 720h or 14d12h (units d, h, m, s), not {warning:?}"
+                    "expiryWarning must be a duration such as 30d, 720h or 14d12h (units d, h, m, s; at most 9 digits a number), not {warning:?}"
                 ));
             }
         }

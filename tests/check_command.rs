@@ -388,6 +388,68 @@ async fn check_health_json_carries_the_status_the_operator_would_write() {
     assert_eq!(status["delegation"]["child"][0]["authoritative"], true);
     assert!(health.get("delegationError").is_none(), "{health}");
 
+    // The configured DNS server does not answer: the delegation cannot be
+    // probed, so neither can DNSSEC, and the JSON says why for both; the
+    // error names the configured server, not "the parent's servers".
+    let dead = free_port_on(&[IpAddr::V4(Ipv4Addr::LOCALHOST)]);
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_domain-monitor"));
+    command
+        .env_clear()
+        .args([
+            "check", "--health", "--dnssec", "required", "--output", "json",
+        ])
+        .args(["--expected-nameserver", "ns1.owned.test", "owned.test"]);
+    for (key, value) in world.checker_env() {
+        command.env(key, value);
+    }
+    command.env("DNS_RESOLVERS", format!("127.0.0.1:{dead}"));
+    command.env("NAMESERVER_PORT", port.to_string());
+    let output = command.output().await.expect("binary runs");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON output");
+    let health = &json[0]["health"];
+    let delegation_error = health["delegationError"].as_str().unwrap_or_default();
+    assert!(
+        delegation_error.starts_with(
+            "the configured DNS servers (DNS_RESOLVERS) could not give the parent's delegation of owned.test: 127.0.0.1:"
+        ),
+        "{health}"
+    );
+    assert_eq!(
+        health["dnssecError"], "the delegation, whose servers it asks, could not be probed",
+        "{health}"
+    );
+    let healthy = health["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Healthy")
+        .unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        healthy.contains("DelegationDrift (asked for by --expected-nameserver;")
+            && healthy.contains("DNSSECValid (asked for by --dnssec;")
+            && !healthy.contains("spec"),
+        "{healthy}"
+    );
+
+    // An expected name server the CRD would refuse is refused here too,
+    // rather than reported as drift.
+    for bad in ["http://x", "ns1.owned.test:53", "ns_1.owned.test"] {
+        let output =
+            check_health(&world, port, &["--expected-nameserver", bad, "owned.test"]).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{bad}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "{bad:?} is not a host name such as ns1.example.net"
+            )),
+            "{stderr}"
+        );
+        assert!(output.stdout.is_empty(), "nothing checked for {bad}");
+    }
+
     // A warning the CRD would refuse is refused here too.
     let output = check_health(&world, port, &["--expiry-warning", "30 days", "owned.test"]).await;
     assert_eq!(output.status.code(), Some(2));

@@ -292,6 +292,12 @@ async fn api_server_rejects_bad_health_settings_with_clear_messages() {
             "expiryWarning must be a duration such as 30d",
         ),
         (
+            // Fits the units but no duration: refused, not read as 30d.
+            "warning-huge",
+            serde_json::json!({"expiryWarning": "99999999999999999999d"}),
+            "at most 9 digits a number",
+        ),
+        (
             "critical",
             serde_json::json!({"criticality": "very critical!"}),
             "criticality must be a short label",

@@ -98,6 +98,18 @@ pub enum Error {
         /// Each server's error, `<server>: <why>`, joined by `; `.
         errors: String,
     },
+    /// None of the DNS servers configured in place of the parent's
+    /// (`DNS_RESOLVERS`, `--dns-resolvers`) gave a usable answer: the
+    /// parent's delegation could not be looked up through them.
+    #[error(
+        "the configured DNS servers (DNS_RESOLVERS) could not give the parent's delegation of {domain}: {errors}"
+    )]
+    ConfiguredServersSilent {
+        /// The domain.
+        domain: String,
+        /// Each server's error, `<server>: <why>`, joined by `; `.
+        errors: String,
+    },
 }
 
 /// Local result alias.
@@ -773,13 +785,16 @@ impl Prober {
         }
 
         if parent_servers.iter().all(|a| a.error.is_some()) {
-            return Err(Error::ParentSilent {
-                domain: domain.as_str().to_owned(),
-                errors: parent_servers
-                    .iter()
-                    .map(|a| format!("{}: {}", a.server, a.error.as_deref().unwrap_or("")))
-                    .collect::<Vec<_>>()
-                    .join("; "),
+            let domain = domain.as_str().to_owned();
+            let errors = parent_servers
+                .iter()
+                .map(|a| format!("{}: {}", a.server, a.error.as_deref().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(if self.dns.uses_configured_servers() {
+                Error::ConfiguredServersSilent { domain, errors }
+            } else {
+                Error::ParentSilent { domain, errors }
             });
         }
 

@@ -33,8 +33,10 @@
 //!   message names them. Else `True`; checks without data that the spec
 //!   does not ask for are named in its message.
 //! - **Mode** ([`Mode`]): the operator words a check without data as "not
-//!   known yet" (a later check fills it in); a one-off run
-//!   (`check --health`) says what the run found instead.
+//!   known yet" (a later check fills it in), or, when the registry was
+//!   asked and gave no data, says what it answered
+//!   ([`HealthFacts::registry_answer`]) and that it is asked again; a
+//!   one-off run (`check --health`) says what the run found instead.
 //! - **Change events** compare the registry's facts with the last ones the
 //!   status showed: the registrar, the EPP statuses (added, removed), the
 //!   expiry moving later (a renewal) or earlier (`ExpiryShortened`, a
@@ -44,7 +46,10 @@
 //!   that did not reach the registry keeps the last facts. Besides, the
 //!   registry lock going (`LockLost`) and `ExpiringSoon` turning true are
 //!   events, and so is `DNSSECValid` turning to a reason that makes the
-//!   domain unhealthy (the Event's reason is the condition's).
+//!   domain unhealthy (the Event's reason is the condition's). One rule for
+//!   all: a change from a known state is announced; each condition's first
+//!   known state (first check, or first data) is its baseline, shown by
+//!   the conditions and metrics, not announced.
 //! - **Nothing volatile** is in `status.health` or its conditions: dates,
 //!   not "in 12 days", so that a status is written only when something
 //!   changed.
@@ -287,6 +292,10 @@ pub struct HealthFacts {
     /// registry no longer has (`Available`, `Unconfirmed`) is not healthy,
     /// whatever its last registration said.
     pub availability: Option<Availability>,
+    /// What the registry answered when it was asked but gave no
+    /// registration data (its errors, "not found"), as
+    /// [`registry_finding`] words it; `None` when it was not asked.
+    pub registry_answer: Option<String>,
     /// Who reads the report: it words the checks without data.
     pub mode: Mode,
 }
@@ -318,14 +327,29 @@ pub struct RunFindings {
 }
 
 impl Mode {
-    /// Why the registry's facts are missing.
-    fn no_registry(&self) -> String {
+    /// Why the registry's facts are missing; `answer` is what the registry
+    /// answered instead when it was asked ([`HealthFacts::registry_answer`]).
+    fn no_registry(&self, answer: Option<&str>) -> String {
         match self {
-            Self::Operator => "the registry has not been asked yet".to_owned(),
+            Self::Operator => match answer {
+                Some(answer) => {
+                    format!("{REGISTRY_ANSWER_PREFIX}{answer}{REGISTRY_ASKED_AGAIN}")
+                }
+                None => "the registry has not been asked yet".to_owned(),
+            },
             Self::OneOff(found) => format!(
                 "the registry returned no registration data: {}",
                 found.registry
             ),
+        }
+    }
+
+    /// How the expected name servers are named: the spec's field, or the
+    /// one-off run's option.
+    fn expected_nameservers(&self) -> &'static str {
+        match self {
+            Self::Operator => "expectedNameservers",
+            Self::OneOff(_) => "--expected-nameserver",
         }
     }
 
@@ -359,10 +383,43 @@ impl HealthFacts {
                 .find(|r| r.kind == *kind && r.outcome == CheckOutcome::Registered)
                 .and_then(|r| r.registration.clone())
         });
+        let asked = reports.iter().any(|r| {
+            matches!(r.kind, CheckKind::Rdap | CheckKind::Whois)
+                && r.outcome != CheckOutcome::Skipped
+        });
         Self {
+            registry_answer: (registry.is_none() && asked).then(|| registry_finding(reports)),
             registry,
             ..Self::default()
         }
+    }
+}
+
+/// What the registry's checks among `reports` said, when they gave no
+/// registration data: `rdap: <outcome> (<detail or error>); whois: …`, or
+/// that neither was asked.
+pub fn registry_finding(reports: &[CheckReport]) -> String {
+    let said: Vec<String> = reports
+        .iter()
+        .filter(|r| matches!(r.kind, CheckKind::Rdap | CheckKind::Whois))
+        .filter(|r| r.outcome != CheckOutcome::Skipped)
+        .map(|r| {
+            let what = r.error.as_deref().unwrap_or(&r.detail);
+            let what = if what.is_empty() { "no record" } else { what };
+            if r.outcome == CheckOutcome::Registered {
+                format!(
+                    "{}: {what}, without registrar, expiry, statuses or name servers",
+                    r.kind
+                )
+            } else {
+                format!("{}: {} ({what})", r.kind, r.outcome.as_str())
+            }
+        })
+        .collect();
+    if said.is_empty() {
+        "no record (neither RDAP nor WHOIS was asked)".to_owned()
+    } else {
+        said.join("; ")
     }
 }
 
@@ -420,7 +477,8 @@ pub enum HealthEvent {
         /// The `server*Prohibited` statuses now missing.
         missing: Vec<String>,
     },
-    /// `ExpiringSoon` turned true.
+    /// `ExpiringSoon` turned true from false (not at its first known
+    /// state: that is the baseline).
     ExpiringSoon {
         /// The expiry.
         expires_at: Timestamp,
@@ -428,7 +486,8 @@ pub enum HealthEvent {
         warning: Duration,
     },
     /// `DNSSECValid` turned to a reason that makes the domain unhealthy
-    /// (from `True`, `Unknown`, or another reason).
+    /// from a known state (`True`, or another `False` reason); its first
+    /// known state is the baseline, not announced.
     DnssecInvalid {
         /// The condition's reason, also the Event's.
         reason: dnssec::Reason,
@@ -597,18 +656,35 @@ pub fn evaluate(
             .or_else(|| previous.and_then(|p| p.status.dnssec.clone()));
     }
 
+    let unreadable_warning = read_expiry_warning(spec).err();
     let warning = expiry_warning(spec);
     let old = previous.map_or(&[][..], |p| p.conditions.as_slice());
     let mode = &facts.mode;
+    // A check that did not ask the registry keeps what it last answered.
+    let registry_answer = facts
+        .registry_answer
+        .clone()
+        .or_else(|| last_registry_answer(previous));
+    let no_registry = mode.no_registry(registry_answer.as_deref());
     let mut verdicts = vec![
         lock_condition(
             spec,
             status.lock.as_ref(),
             status.registration.is_some(),
+            &no_registry,
+        ),
+        expiry_condition(status.registration.as_ref(), warning, now, &no_registry)
+            .unreadable_warning(unreadable_warning.as_deref()),
+        delegation_condition(
+            spec,
+            status.delegation.as_ref(),
+            if status.registration.is_some() {
+                ""
+            } else {
+                &no_registry
+            },
             mode,
         ),
-        expiry_condition(status.registration.as_ref(), warning, now, mode),
-        delegation_condition(spec, status.delegation.as_ref(), mode),
     ];
     if spec.dnssec != DnssecPolicy::Ignore {
         verdicts.push(dnssec_condition(spec.dnssec, status.dnssec.as_ref(), mode));
@@ -617,7 +693,14 @@ pub fn evaluate(
         .iter()
         .find(|v| v.type_ == DNSSEC_VALID && v.problem)
         .and_then(|v| Some((dnssec::Reason::parse(v.reason)?, v.message.clone())));
-    let healthy = healthy_condition(&status, &verdicts, facts.availability, mode);
+    let healthy = healthy_condition(
+        &status,
+        &verdicts,
+        facts.availability,
+        mode,
+        &no_registry,
+        registry_answer.is_some(),
+    );
     let conditions = std::iter::once(&healthy)
         .chain(&verdicts)
         .map(|v| v.condition(old, generation, now))
@@ -642,14 +725,18 @@ pub fn evaluate(
             missing: lock.missing.clone(),
         });
     }
-    let was_expiring = previous
+    // Events announce a change from a known state, the same rule for
+    // every condition: the first known state (at the first check, or when
+    // the data first comes) is the baseline, shown by the conditions and
+    // the metrics, not announced.
+    let was_not_expiring = previous
         .and_then(|p| p.condition(EXPIRING_SOON))
-        .is_some_and(|c| c.status == "True");
+        .is_some_and(|c| c.status == "False");
     let expiring = state
         .condition(EXPIRING_SOON)
         .is_some_and(|c| c.status == "True");
     if expiring
-        && !was_expiring
+        && was_not_expiring
         && let Some(expires_at) = state
             .status
             .registration
@@ -663,9 +750,11 @@ pub fn evaluate(
     }
     let dnssec_before = previous
         .and_then(|p| p.condition(DNSSEC_VALID))
+        .filter(|c| c.status != "Unknown")
         .map(|c| c.reason.as_str());
     if let Some((reason, message)) = dnssec_problem
-        && dnssec_before != Some(reason.as_str())
+        && let Some(before) = dnssec_before
+        && before != reason.as_str()
     {
         events.push(HealthEvent::DnssecInvalid { reason, message });
     }
@@ -675,13 +764,35 @@ pub fn evaluate(
     }
 }
 
+/// What the registry answered at an earlier check that gave no data, as
+/// `RegistryLocked`'s message (`NoStatuses`) kept it.
+fn last_registry_answer(previous: Option<&HealthState>) -> Option<String> {
+    let message = &previous?.condition(REGISTRY_LOCKED)?.message;
+    message
+        .strip_prefix(REGISTRY_ANSWER_PREFIX)?
+        .strip_suffix(REGISTRY_ASKED_AGAIN)
+        .map(str::to_owned)
+}
+
+const REGISTRY_ANSWER_PREFIX: &str = "the registry returned no registration data: ";
+const REGISTRY_ASKED_AGAIN: &str = "; it is asked again at the next registration check";
+
 /// `spec.expiryWarning`, or [`DEFAULT_EXPIRY_WARNING`] when absent or
-/// unreadable (the API server rejects what humantime cannot read).
+/// unreadable. The CRD's schema rejects most unreadable values (a number of
+/// more than 9 digits, another unit); one that still gets through (an
+/// older CRD, a sum too large for a duration) is named in `ExpiringSoon`'s
+/// message, see [`read_expiry_warning`].
 pub fn expiry_warning(spec: &HealthSpec) -> Duration {
-    spec.expiry_warning
-        .as_deref()
-        .and_then(|w| humantime::parse_duration(w).ok())
-        .unwrap_or(DEFAULT_EXPIRY_WARNING)
+    read_expiry_warning(spec).unwrap_or(DEFAULT_EXPIRY_WARNING)
+}
+
+/// `spec.expiryWarning` read with humantime: [`DEFAULT_EXPIRY_WARNING`]
+/// when absent; `Err` with the value when it cannot be read.
+pub fn read_expiry_warning(spec: &HealthSpec) -> Result<Duration, String> {
+    match spec.expiry_warning.as_deref() {
+        None => Ok(DEFAULT_EXPIRY_WARNING),
+        Some(raw) => humantime::parse_duration(raw).map_err(|_| raw.to_owned()),
+    }
 }
 
 fn host_set(names: &[String]) -> Vec<String> {
@@ -853,6 +964,19 @@ impl Verdict {
         self
     }
 
+    /// The message told that `expiryWarning` (`raw`) could not be read and
+    /// the default is used instead.
+    fn unreadable_warning(mut self, raw: Option<&str>) -> Self {
+        if let Some(raw) = raw {
+            self.message = format!(
+                "{}; expiryWarning {raw:?} is not a duration the operator can read, so the default {} is used: set it to a duration such as 30d",
+                self.message,
+                span(DEFAULT_EXPIRY_WARNING)
+            );
+        }
+        self
+    }
+
     /// Without data, for a check the spec asks for when `asked`.
     fn pending_if(mut self, asked: bool) -> Self {
         self.pending = self.unknown && asked;
@@ -879,12 +1003,17 @@ impl Verdict {
     }
 }
 
-fn lock_condition(spec: &HealthSpec, lock: Option<&LockView>, asked: bool, mode: &Mode) -> Verdict {
+fn lock_condition(
+    spec: &HealthSpec,
+    lock: Option<&LockView>,
+    asked: bool,
+    no_registry: &str,
+) -> Verdict {
     let Some(lock) = lock else {
         let message = if asked {
             "the registry published no statuses for the domain, so its lock is not known".to_owned()
         } else {
-            mode.no_registry()
+            no_registry.to_owned()
         };
         return Verdict::new(REGISTRY_LOCKED, "Unknown", "NoStatuses", message)
             .pending_if(spec.registry_lock == RegistryLockPolicy::Required);
@@ -934,7 +1063,7 @@ fn expiry_condition(
     registration: Option<&RegistrationView>,
     warning: Duration,
     now: Timestamp,
-    mode: &Mode,
+    no_registry: &str,
 ) -> Verdict {
     let Some(expires_at) = registration
         .and_then(|r| r.expires_at.as_ref())
@@ -943,7 +1072,7 @@ fn expiry_condition(
         let message = if registration.is_some() {
             "the registry published no expiry date; check it with your registrar".to_owned()
         } else {
-            mode.no_registry()
+            no_registry.to_owned()
         };
         return Verdict::new(EXPIRING_SOON, "Unknown", "ExpiryUnknown", message).pending_if(true);
     };
@@ -988,6 +1117,7 @@ fn expiry_condition(
 fn delegation_condition(
     spec: &HealthSpec,
     delegation: Option<&DelegationView>,
+    no_registry: &str,
     mode: &Mode,
 ) -> Verdict {
     let Some(view) = delegation else {
@@ -1000,23 +1130,23 @@ fn delegation_condition(
         .pending_if(!spec.expected_nameservers.is_empty());
     };
     if view.drift.is_empty() && view.lame.is_empty() {
-        let against = if spec.expected_nameservers.is_empty() {
-            ""
-        } else {
-            " and match expectedNameservers"
-        };
         return Verdict::new(
             DELEGATION_DRIFT,
             "False",
             "Consistent",
-            format!("the parent, the registry and the domain's servers agree{against}"),
+            consistent_message(
+                view,
+                !spec.expected_nameservers.is_empty(),
+                no_registry,
+                mode,
+            ),
         );
     }
     // One sentence per differing view, then what to do.
     let mut sentences: Vec<String> = view.drift.iter().map(|d| sentence(d)).collect();
     let mut summary = Vec::new();
     if !view.drift.is_empty() {
-        summary.push(drift_summary(view, &spec.expected_nameservers));
+        summary.push(drift_summary(view, &spec.expected_nameservers, mode));
     }
     if !view.lame.is_empty() {
         sentences.push(sentence(&format!("Lame servers: {}", view.lame.join("; "))));
@@ -1047,13 +1177,72 @@ fn delegation_condition(
     Verdict::new(DELEGATION_DRIFT, "True", reason, sentences.join(" ")).problem(summary.join("; "))
 }
 
+/// A consistent delegation in words: which views were compared and agree
+/// (and match the expected names when `expected`), and which views gave no
+/// name servers, so were not compared: a view without data never "agrees".
+/// `no_registry` is why the registry's are missing when it gave no data.
+fn consistent_message(
+    view: &DelegationView,
+    expected: bool,
+    no_registry: &str,
+    mode: &Mode,
+) -> String {
+    let child = view
+        .child
+        .iter()
+        .any(|c| c.answered && c.authoritative && !c.nameservers.is_empty());
+    let views = [
+        ("the parent", "the parent's", !view.parent.is_empty()),
+        ("the registry", "the registry's", !view.registry.is_empty()),
+        ("the domain's servers", "the domain's servers'", child),
+    ];
+    let known: Vec<&str> = views.iter().filter(|v| v.2).map(|v| v.0).collect();
+    let expected_name = mode.expected_nameservers();
+    let mut message = match known.as_slice() {
+        [] if expected => format!("no view gave name servers to compare with {expected_name}"),
+        [] => "no view gave name servers to compare".to_owned(),
+        [one] if expected => format!("{one}'s name servers match {expected_name}"),
+        [one] => format!("only {one} gave name servers, so there is nothing to compare"),
+        many => {
+            let against = if expected {
+                format!(" and match {expected_name}")
+            } else {
+                String::new()
+            };
+            format!("{} agree{against}", and_list(many))
+        }
+    };
+    for (_, whose, has) in views {
+        if has {
+            continue;
+        }
+        let why = match whose {
+            "the registry's" if no_registry.is_empty() => "the registry published none",
+            "the registry's" => no_registry,
+            "the parent's" => "the parent lists none",
+            _ => "none answered with them",
+        };
+        message.push_str(&format!("; {whose} name servers are not known ({why})"));
+    }
+    message
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[&str]) -> String {
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 /// Which name-server views differ from which, in a few words: "the
 /// registry's name servers differ from the parent's". The reference is
 /// `expected` when set, else the parent's view, else the registry's.
-fn drift_summary(view: &DelegationView, expected: &[String]) -> String {
+fn drift_summary(view: &DelegationView, expected: &[String], mode: &Mode) -> String {
     let expected = host_set(expected);
     let (reference, reference_name): (&[String], &str) = if !expected.is_empty() {
-        (&expected, "expectedNameservers")
+        (&expected, mode.expected_nameservers())
     } else if !view.parent.is_empty() {
         (&view.parent, "the parent's")
     } else if !view.registry.is_empty() {
@@ -1085,6 +1274,18 @@ fn drift_summary(view: &DelegationView, expected: &[String]) -> String {
         }
         [one] => differing.push(format!("child server {one}'s")),
         some => differing.push(format!("child servers {}'", some.join(", "))),
+    }
+    if view.parent.is_empty() {
+        // NXDOMAIN or no NS at the parent: no delegation to differ.
+        differing.insert(0, "the parent does not delegate the domain".to_owned());
+        return match differing.split_first() {
+            Some((first, [])) => first.clone(),
+            Some((first, rest)) => format!(
+                "{first}; {} name servers differ from {reference_name}",
+                and_list(&rest.iter().map(String::as_str).collect::<Vec<_>>())
+            ),
+            None => unreachable!("the parent's part was just added"),
+        };
     }
     match differing.split_last() {
         None => "the parent's servers disagree".to_owned(),
@@ -1169,23 +1370,29 @@ fn dnssec_condition(policy: DnssecPolicy, dnssec: Option<&DnssecView>, mode: &Mo
             ),
         )
         .problem(problem),
-        Some(Reason::SignatureExpired | Reason::SignatureNotYetValid | Reason::SignatureMissing) => {
+        Some(
+            Reason::SignatureExpired
+            | Reason::SignatureNotYetValid
+            | Reason::SignatureMissing
+            | Reason::SignatureInvalid,
+        ) => {
             Verdict::new(
                 DNSSEC_VALID,
                 "False",
                 reason.map_or("Invalid", Reason::as_str),
                 format!(
-                    "{problem}{expiry}: re-sign the zone on every listed server (and check their clocks) before resolvers stop answering for the domain"
+                    "validating resolvers already fail to resolve the domain (SERVFAIL): {problem}{expiry}: re-sign the zone on every listed server now (and check their clocks)"
                 ),
             )
             .problem(problem)
         }
+        // DSMismatch, MissingDNSKEY: the problem says what to publish.
         other => Verdict::new(
             DNSSEC_VALID,
             "False",
             other.map_or("Invalid", Reason::as_str),
             format!(
-                "{problem}{expiry}: fix the signatures or the DS at your registrar before resolvers stop answering for the domain"
+                "validating resolvers already fail to resolve the domain (SERVFAIL): {problem}{expiry}"
             ),
         )
         .problem(problem),
@@ -1197,16 +1404,21 @@ fn healthy_condition(
     verdicts: &[Verdict],
     availability: Option<Availability>,
     mode: &Mode,
+    no_registry: &str,
+    registry_answered: bool,
 ) -> Verdict {
     if let Some(free @ (Availability::Available | Availability::Unconfirmed)) = availability {
-        return Verdict::new(
-            HEALTHY,
-            "False",
-            "NotRegistered",
+        // "No longer" only when a registration was seen before.
+        let message = if status.registration.is_some() {
             format!(
                 "the registry no longer has the domain (availability {free}): register it again at once, before someone else does"
-            ),
-        );
+            )
+        } else {
+            format!(
+                "the domain is not registered (availability {free}): register it at once, before someone else does"
+            )
+        };
+        return Verdict::new(HEALTHY, "False", "NotRegistered", message);
     }
     // What fails: (reason, what to name in the message).
     let mut problems: Vec<(&'static str, String)> = verdicts
@@ -1248,34 +1460,49 @@ fn healthy_condition(
             ),
         );
     }
+    // An answer without data already says the registry is asked again.
     let later = match mode {
-        Mode::Operator => "; health is known after the next registration check",
-        Mode::OneOff(_) => "",
+        Mode::Operator if !registry_answered => {
+            "; health is known after the next registration check"
+        }
+        _ => "",
     };
     if status.registration.is_none() {
         return Verdict::new(
             HEALTHY,
             "Unknown",
             "NoRegistrationData",
-            format!("{}{later}", mode.no_registry()),
+            format!("{no_registry}{later}"),
         );
     }
     let pending: Vec<String> = verdicts
         .iter()
         .filter(|v| v.pending)
-        .map(|v| format!("{} ({})", v.type_, v.message))
+        .map(|v| match mode {
+            Mode::Operator => format!("{} ({})", v.type_, v.message),
+            Mode::OneOff(_) => format!(
+                "{} (asked for by {}; {})",
+                v.type_,
+                one_off_option(v.type_),
+                v.message
+            ),
+        })
         .collect();
     if !pending.is_empty() {
-        let (known, later) = match mode {
-            Mode::Operator => ("not known yet", "; health is known after the next check"),
-            Mode::OneOff(_) => ("not known", ""),
+        let (asks, known, later) = match mode {
+            Mode::Operator => (
+                "the spec asks for",
+                "not known yet",
+                "; health is known after the next check",
+            ),
+            Mode::OneOff(_) => ("this run asks for", "not known", ""),
         };
         return Verdict::new(
             HEALTHY,
             "Unknown",
             "Pending",
             format!(
-                "every check with data passes, but checks the spec asks for are {known}: {}{later}",
+                "every check with data passes, but checks {asks} are {known}: {}{later}",
                 pending.join("; ")
             ),
         );
@@ -1294,6 +1521,15 @@ fn healthy_condition(
         )
     };
     Verdict::new(HEALTHY, "True", "AllChecksPassed", message)
+}
+
+/// The `check --health` option that asks for the check behind a condition.
+fn one_off_option(type_: &str) -> &'static str {
+    match type_ {
+        DNSSEC_VALID => "--dnssec",
+        DELEGATION_DRIFT => "--expected-nameserver",
+        _ => "--health",
+    }
 }
 
 /// A status time: whole seconds, as the API server keeps them.

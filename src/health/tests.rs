@@ -343,16 +343,41 @@ fn the_default_warning_is_thirty_days() {
     let in_31_days = registry(&LOCKED, "2027-01-01T13:00:00Z");
     let state = baseline(&spec, &in_31_days);
     assert_eq!(status_and_reason(&state, EXPIRING_SOON).0, "False");
+    assert!(
+        !condition(&state, EXPIRING_SOON)
+            .message
+            .contains("expiryWarning")
+    );
 }
 
-/// A first check that finds the domain expiring: that is announced.
+#[test]
+fn an_unreadable_expiry_warning_is_named_not_silently_replaced() {
+    // Too large for a duration: the default applies, and the condition
+    // says so.
+    let spec = HealthSpec {
+        expiry_warning: Some("99999999999999999999d".to_owned()),
+        ..spec()
+    };
+    assert_eq!(
+        read_expiry_warning(&spec),
+        Err("99999999999999999999d".to_owned())
+    );
+    assert_eq!(expiry_warning(&spec), DEFAULT_EXPIRY_WARNING);
+    let state = baseline(&spec, &registry(&LOCKED, "2027-01-01T13:00:00Z"));
+    assert_eq!(
+        condition(&state, EXPIRING_SOON).message,
+        "the registration expires on 2027-01-01, after the warning of 30d; expiryWarning \
+         \"99999999999999999999d\" is not a duration the operator can read, so the default 30d \
+         is used: set it to a duration such as 30d"
+    );
+    // The API server's own check refuses it too.
+    assert!(spec.validated().unwrap_err().contains("at most 9 digits"));
+}
+
+/// A first check that finds the domain expiring: its baseline, shown by
+/// the condition, not announced (like every condition's first state).
 fn baseline_with_event(spec: &HealthSpec, facts: &HealthFacts) -> HealthState {
-    let report = evaluate(Some(spec), facts, None, Some(1), now());
-    assert!(matches!(
-        report.events.as_slice(),
-        [HealthEvent::ExpiringSoon { .. }]
-    ));
-    report.state.unwrap()
+    baseline(spec, facts)
 }
 
 #[test]
@@ -637,6 +662,24 @@ fn the_dnssec_reason_is_the_views_and_only_insecure_states_depend_on_the_policy(
             assert_eq!(status_and_reason(&state, HEALTHY).0, "False", "{reason}");
             let message = &state.condition(DNSSEC_VALID).unwrap().message;
             assert!(message.contains("at ns2.example.com"), "{message}");
+            // A bogus chain already breaks validating resolvers: no
+            // "before resolvers stop answering".
+            if reason != "ChainBroken" {
+                assert!(
+                    message.starts_with(
+                        "validating resolvers already fail to resolve the domain (SERVFAIL): found"
+                    ) && !message.contains("before"),
+                    "{message}"
+                );
+            }
+            if reason.starts_with("Signature") {
+                assert!(
+                    message.ends_with(
+                        "re-sign the zone on every listed server now (and check their clocks)"
+                    ),
+                    "{message}"
+                );
+            }
         }
         // Insecure, not broken: unhealthy only with `Required`.
         for reason in ["NotDelegatedSecurely", "InsecureParent"] {
@@ -721,12 +764,59 @@ fn dnssec_turning_bad_is_one_event_per_new_reason() {
     // Insecure is no problem with `dnssec: Optional`: no event.
     let (_, events) = step(&valid, &with("NotDelegatedSecurely", false));
     assert!(events.is_empty(), "{events:?}");
-    // Broken from the first check on: an event too.
-    let (_, events) = first(&spec, &with("ChainBroken", false));
+    // Broken from the first check on: the baseline, not announced; nor
+    // when DNSSEC goes from not checked to broken.
+    let (broken, events) = first(&spec, &with("ChainBroken", false));
+    assert!(events.is_empty(), "{events:?}");
+    let unknown = first(&spec, &healthy_facts()).0;
+    assert_eq!(status_and_reason(&unknown, DNSSEC_VALID).0, "Unknown");
+    let (_, events) = step(&unknown, &with("ChainBroken", false));
+    assert!(events.is_empty(), "{events:?}");
+    // From the broken baseline, another problem is a change.
+    let (_, events) = step(&broken, &with("DSMismatch", false));
     assert_eq!(
         events.iter().map(HealthEvent::reason).collect::<Vec<_>>(),
-        ["ChainBroken"]
+        ["DSMismatch"]
     );
+}
+
+#[test]
+fn a_first_check_announces_no_bad_condition_the_conditions_show_them() {
+    // Not locked (required), expiring, drifting, DNSSEC broken: all shown,
+    // none announced; the same facts later announce nothing either.
+    let spec = HealthSpec {
+        registry_lock: RegistryLockPolicy::Required,
+        dnssec: DnssecPolicy::Required,
+        ..spec()
+    };
+    let mut facts = registry(&["active"], "2026-12-10T00:00:00Z");
+    facts.delegation = Some(DelegationView {
+        parent: vec!["ns1.example.net".to_owned()],
+        registry: vec!["ns2.example.net".to_owned()],
+        drift: vec![
+            "The registry lists ns2.example.net; the parent lists ns1.example.net.".to_owned(),
+        ],
+        ..DelegationView::default()
+    });
+    facts.dnssec = Some(DnssecView {
+        ds_at_parent: true,
+        dnskey_at_child: true,
+        reason: Some("DSMismatch".to_owned()),
+        problem: Some("no DNSKEY matches".to_owned()),
+        ..DnssecView::default()
+    });
+    let (state, events) = first(&spec, &facts);
+    assert!(events.is_empty(), "{events:?}");
+    for type_ in [REGISTRY_LOCKED, DELEGATION_DRIFT, DNSSEC_VALID] {
+        assert_ne!(condition(&state, type_).status, "Unknown", "{type_}");
+    }
+    assert_eq!(
+        status_and_reason(&state, EXPIRING_SOON),
+        pair("True", "WithinWarning")
+    );
+    assert_eq!(status_and_reason(&state, HEALTHY).0, "False");
+    let report = evaluate(Some(&spec), &facts, Some(&state), Some(1), now());
+    assert!(report.events.is_empty(), "{:?}", report.events);
 }
 
 #[test]
@@ -762,6 +852,48 @@ fn a_domain_the_registry_no_longer_has_is_not_healthy() {
     assert_eq!(
         state.status.registration, first.status.registration,
         "the last registration known stays"
+    );
+    // Never seen registered: not "no longer".
+    let never = super::evaluate(Some(&spec), &gone, None, None, now())
+        .state
+        .unwrap();
+    assert_eq!(
+        condition(&never, HEALTHY).message,
+        "the domain is not registered (availability Available): register it at once, before someone else does"
+    );
+}
+
+#[test]
+fn a_parent_without_a_delegation_is_named_as_such() {
+    let child = ChildView {
+        server: "ns1.example.net".to_owned(),
+        answered: true,
+        authoritative: true,
+        nameservers: vec!["ns1.example.net".to_owned()],
+    };
+    let mut facts = healthy_facts();
+    facts.delegation = Some(DelegationView {
+        registry: vec!["ns1.example.net".to_owned()],
+        child: vec![child],
+        drift: vec!["The registry and the child server list ns1.example.net; the parent lists no name servers.".to_owned()],
+        ..DelegationView::default()
+    });
+    let state = first(&spec(), &facts).0;
+    assert_eq!(
+        condition(&state, HEALTHY).message,
+        "Not healthy: DelegationDrift (the parent does not delegate the domain). Each condition says what to do."
+    );
+    // Against expected names the others differ from, both are said.
+    let expected = HealthSpec {
+        expected_nameservers: vec!["ns9.example.net".to_owned()],
+        ..spec()
+    };
+    let state = first(&expected, &facts).0;
+    assert_eq!(
+        condition(&state, HEALTHY).message,
+        "Not healthy: DelegationDrift (the parent does not delegate the domain; the registry's and \
+         child server ns1.example.net's name servers differ from expectedNameservers). Each \
+         condition says what to do."
     );
 }
 
@@ -969,7 +1101,10 @@ fn a_one_off_run_says_what_it_found_instead_of_not_yet() {
     );
     let message = &condition(&state, HEALTHY).message;
     assert!(
-        message.contains("not known: DelegationDrift (the delegation could not be probed")
+        message.contains(
+            "checks this run asks for are not known: DelegationDrift (asked for by \
+             --expected-nameserver; the delegation could not be probed"
+        ) && message.contains("DNSSECValid (asked for by --dnssec; DNSSEC could not be probed")
             && !message.contains("yet"),
         "{message}"
     );
@@ -978,5 +1113,106 @@ fn a_one_off_run_says_what_it_found_instead_of_not_yet() {
     assert_eq!(
         condition(&state, HEALTHY).message,
         "the registry has not been asked yet; health is known after the next registration check"
+    );
+}
+
+#[test]
+fn the_operator_says_what_the_registry_answered_when_it_was_asked_without_data() {
+    use crate::check::{CheckKind, CheckOutcome, CheckReport};
+    let mut rdap = CheckReport::new(CheckKind::Rdap, CheckOutcome::Error, "", now());
+    rdap.error = Some("connection refused".to_owned());
+    let whois = CheckReport::new(CheckKind::Whois, CheckOutcome::Available, "no match", now());
+    let skipped = CheckReport::new(CheckKind::Rdap, CheckOutcome::Skipped, "", now());
+    let facts = HealthFacts::from_reports(&[rdap, whois]);
+    let state = first(&spec(), &facts).0;
+    for type_ in [HEALTHY, REGISTRY_LOCKED, EXPIRING_SOON] {
+        let message = &condition(&state, type_).message;
+        assert_eq!(
+            message,
+            "the registry returned no registration data: rdap: error (connection refused); \
+             whois: available (no match); it is asked again at the next registration check",
+            "{type_}"
+        );
+    }
+    // The next check does not ask the registry: its last answer stays.
+    let later = HealthFacts::from_reports(std::slice::from_ref(&skipped));
+    let report = evaluate(Some(&spec()), &later, Some(&state), Some(1), now());
+    let kept = report.state.unwrap();
+    assert_eq!(
+        condition(&kept, EXPIRING_SOON).message,
+        condition(&state, EXPIRING_SOON).message
+    );
+    assert_eq!(kept, state, "nothing to write");
+    // Not asked (skipped, or no registry check at all): "not asked yet".
+    for reports in [vec![skipped], vec![]] {
+        let facts = HealthFacts::from_reports(&reports);
+        assert_eq!(facts.registry_answer, None);
+        let state = first(&spec(), &facts).0;
+        assert_eq!(
+            condition(&state, REGISTRY_LOCKED).message,
+            "the registry has not been asked yet"
+        );
+    }
+}
+
+#[test]
+fn a_consistent_delegation_names_the_views_compared_and_never_one_without_data() {
+    let child = ChildView {
+        server: "ns1.example.net".to_owned(),
+        answered: true,
+        authoritative: true,
+        nameservers: vec!["ns1.example.net".to_owned()],
+    };
+    let expected = HealthSpec {
+        expected_nameservers: vec!["ns1.example.net".to_owned()],
+        ..spec()
+    };
+    // Every view has data.
+    let mut facts = healthy_facts();
+    facts.delegation = Some(DelegationView {
+        parent: vec!["ns1.example.net".to_owned()],
+        registry: vec!["ns1.example.net".to_owned()],
+        child: vec![child.clone()],
+        ..DelegationView::default()
+    });
+    let state = first(&spec(), &facts).0;
+    assert_eq!(
+        condition(&state, DELEGATION_DRIFT).message,
+        "the parent, the registry and the domain's servers agree"
+    );
+    // The registry gave no name servers: it is not claimed to agree.
+    facts.delegation.as_mut().unwrap().registry.clear();
+    let state = first(&expected, &facts).0;
+    assert_eq!(
+        status_and_reason(&state, DELEGATION_DRIFT),
+        pair("False", "Consistent")
+    );
+    assert_eq!(
+        condition(&state, DELEGATION_DRIFT).message,
+        "the parent and the domain's servers agree and match expectedNameservers; \
+         the registry's name servers are not known (the registry published none)"
+    );
+    // The registry answered with errors only: that is why.
+    let mut facts = HealthFacts {
+        registry_answer: Some("rdap: error (connection refused)".to_owned()),
+        delegation: facts.delegation.clone(),
+        ..HealthFacts::default()
+    };
+    let state = first(&spec(), &facts).0;
+    assert_eq!(
+        condition(&state, DELEGATION_DRIFT).message,
+        "the parent and the domain's servers agree; the registry's name servers are not known \
+         (the registry returned no registration data: rdap: error (connection refused); \
+         it is asked again at the next registration check)"
+    );
+    // A one-off run names its option.
+    facts.mode = Mode::OneOff(RunFindings::default());
+    let state = first(&expected, &facts).0;
+    assert!(
+        condition(&state, DELEGATION_DRIFT).message.starts_with(
+            "the parent and the domain's servers agree and match --expected-nameserver;"
+        ),
+        "{}",
+        condition(&state, DELEGATION_DRIFT).message
     );
 }

@@ -423,6 +423,12 @@ impl DnsChecker {
         total
     }
 
+    /// Whether the checker asks configured servers (`DNS_RESOLVERS`) in
+    /// place of the TLDs' authoritative ones.
+    pub fn uses_configured_servers(&self) -> bool {
+        matches!(self.servers, Servers::Fixed(_))
+    }
+
     /// The addresses of the authoritative servers the checker asks about
     /// `domain`: the configured ones, or its TLD's (discovered and cached).
     ///
