@@ -10,7 +10,7 @@
 # is signed (its own root, `test.`, owned.test; DNSSEC_TRUST_ANCHORS in
 # world.env): owned.test shows `DNSSECValid True Valid`, and rekeyed.test
 # (a third owned domain, re-keyed without a new DS at the registry) shows
-# `DNSSECValid False DSMismatch` with its Event: the demo describes both. A
+# `DNSSECValid False DSMismatch` (broken from its first check, so no Event): the demo describes both. A
 # DomainHealthCheck probes shop.test at two unbound resolvers; after 60 s its
 # www record changes and the resolvers converge one after the other. Ctrl-C
 # stops everything.

@@ -516,7 +516,7 @@ async fn a_server_without_watchlist_gets_paged_lists_and_every_domain_is_seen() 
     }
     let world = World::start().await;
     let operator = Operator::start_with_kubeconfig(
-        "paged",
+        &namespace,
         "paged",
         &world.checker_env(),
         server.kubeconfig(),
