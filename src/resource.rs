@@ -82,7 +82,7 @@ pub struct HealthSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16), inner(length(min = 1, max = 253)))]
     #[x_kube(
-        validation = Rule::new("self.all(n, n.matches('^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?([.][A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+[.]?$'))").message("expectedNameservers must be host names such as ns1.example.net: no scheme, port, address or white space")
+        validation = Rule::new("self.all(n, n.matches('^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?([.][A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+[.]?$') && !n.matches('[.][0-9]+[.]?$'))").message("expectedNameservers must be host names such as ns1.example.net: no scheme, port, address or white space")
     )]
     pub expected_nameservers: Vec<String>,
 
@@ -135,9 +135,16 @@ impl HealthSpec {
                     && !l.starts_with('-')
                     && !l.ends_with('-')
             };
+            // An all-numeric last label is an IPv4 address, not a host
+            // name (no TLD is all-numeric, RFC 3696 §2).
+            let numeric_tld = normal
+                .rsplit('.')
+                .next()
+                .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()));
             if normal.len() > 253
                 || normal.split('.').count() < 2
                 || !normal.split('.').all(label_ok)
+                || numeric_tld
             {
                 return Err(format!(
                     "expectedNameservers must be host names such as ns1.example.net, not {name:?}"
@@ -543,6 +550,34 @@ pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expected_nameservers_are_host_names_never_addresses() {
+        let spec = |name: &str| {
+            HealthSpec {
+                expected_nameservers: vec![name.to_owned()],
+                ..Default::default()
+            }
+            .validated()
+        };
+        assert_eq!(
+            spec("NS1.Example.NET.").unwrap().expected_nameservers,
+            ["ns1.example.net"]
+        );
+        assert!(
+            spec("ns1.1and1.com").is_ok(),
+            "digits inside names are fine"
+        );
+        for bad in [
+            "192.0.2.1",
+            "192.0.2.1.",
+            "ns1",
+            "http://x",
+            "ns1.example.net:53",
+        ] {
+            assert!(spec(bad).is_err(), "{bad} is not a name server's host name");
+        }
+    }
 
     #[test]
     fn committed_crd_matches_the_types() {

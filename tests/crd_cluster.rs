@@ -287,6 +287,11 @@ async fn api_server_rejects_bad_health_settings_with_clear_messages() {
             "expectedNameservers must be host names",
         ),
         (
+            "ns-address",
+            serde_json::json!({"expectedNameservers": ["192.0.2.1"]}),
+            "expectedNameservers must be host names",
+        ),
+        (
             "warning",
             serde_json::json!({"expiryWarning": "a month"}),
             "expiryWarning must be a duration such as 30d",
