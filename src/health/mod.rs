@@ -1129,6 +1129,27 @@ fn delegation_condition(
         )
         .pending_if(!spec.expected_nameservers.is_empty());
     };
+    let any_view = !view.parent.is_empty()
+        || !view.registry.is_empty()
+        || view
+            .child
+            .iter()
+            .any(|c| c.answered && c.authoritative && !c.nameservers.is_empty());
+    if view.drift.is_empty() && view.lame.is_empty() && !any_view {
+        // Nothing to compare: no claim either way.
+        return Verdict::new(
+            DELEGATION_DRIFT,
+            "Unknown",
+            "NoNameservers",
+            consistent_message(
+                view,
+                !spec.expected_nameservers.is_empty(),
+                no_registry,
+                mode,
+            ),
+        )
+        .pending_if(!spec.expected_nameservers.is_empty());
+    }
     if view.drift.is_empty() && view.lame.is_empty() {
         return Verdict::new(
             DELEGATION_DRIFT,

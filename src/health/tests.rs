@@ -1216,3 +1216,29 @@ fn a_consistent_delegation_names_the_views_compared_and_never_one_without_data()
         condition(&state, DELEGATION_DRIFT).message
     );
 }
+
+#[test]
+fn with_no_view_holding_name_servers_drift_is_unknown_not_consistent() {
+    let mut facts = healthy_facts();
+    facts.delegation = Some(DelegationView {
+        child: vec![ChildView {
+            server: "ns1.example.net".to_owned(),
+            answered: false,
+            authoritative: false,
+            nameservers: Vec::new(),
+        }],
+        ..DelegationView::default()
+    });
+    let state = first(&spec(), &facts).0;
+    assert_eq!(
+        status_and_reason(&state, DELEGATION_DRIFT),
+        pair("Unknown", "NoNameservers")
+    );
+    let message = &condition(&state, DELEGATION_DRIFT).message;
+    assert!(
+        message.starts_with("no view gave name servers to compare;")
+            && message.contains("the parent lists none")
+            && message.contains("none answered with them"),
+        "{message}"
+    );
+}
