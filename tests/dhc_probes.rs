@@ -29,7 +29,7 @@ use hickory_resolver::proto::{op::ResponseCode, rr::RecordType};
 use kube::{Api, api::PostParams};
 use support::{
     cluster::TestNamespace,
-    dhc::{PATIENCE, check, install_dhc_crd, record, resolver, wait_for},
+    dhc::{PATIENCE, check, condition, install_dhc_crd, record, resolver, wait_for},
     nsd::{Nsd, Zone, free_port_on, now_unix},
     operator::Operator,
     unbound::Unbound,
@@ -232,16 +232,6 @@ async fn gauge(operator: &Operator, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series))
         .map(|v| v.trim().parse().expect("a number"))
-}
-
-fn condition(check: &DomainHealthCheck, type_: &str) -> Option<(String, String, String)> {
-    check
-        .status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
 }
 
 fn is(check: &DomainHealthCheck, type_: &str, status: &str) -> bool {

@@ -20,7 +20,7 @@ use domain_monitor::dhc::resource::{
 use kube::{Api, api::PostParams};
 use support::{
     cluster::TestNamespace,
-    dhc::{PATIENCE, check, install_dhc_crd, record, resolver, wait_for},
+    dhc::{PATIENCE, check, condition, install_dhc_crd, record, resolver, wait_for},
     nsd::{Nsd, Zone},
     operator::Operator,
     tls::{CA_NAME, Leaf, TestCa, TlsServer},
@@ -33,16 +33,6 @@ fn zone() -> Zone {
     Zone::child(ZONE, &["ns1.tls.test"])
         .address("ns1.tls.test", IpAddr::V4(Ipv4Addr::LOCALHOST))
         .address(WWW, "192.0.2.1".parse().unwrap())
-}
-
-fn condition(check: &DomainHealthCheck, type_: &str) -> Option<(String, String, String)> {
-    check
-        .status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
 }
 
 fn reason(check: &DomainHealthCheck, type_: &str) -> Option<(String, String)> {

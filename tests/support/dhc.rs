@@ -113,3 +113,14 @@ pub async fn wait_for(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// The check's condition `type_` as (status, reason, message).
+pub fn condition(check: &DomainHealthCheck, type_: &str) -> Option<(String, String, String)> {
+    check
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
