@@ -365,7 +365,8 @@ pub struct RunArgs {
     /// Where availability notifications and per-check results are POSTed.
     #[arg(long, env = "API_CALLBACK_URL", value_parser = parse_http_url)]
     pub api_callback_url: Option<Url>,
-    /// Bearer token for the callback receiver and the mutating HTTP endpoints.
+    /// Bearer token for the callback receiver and the HTTP endpoints that
+    /// change something or name watched domains.
     #[arg(long, env = "API_AUTH_TOKEN", hide_env_values = true, value_parser = parse_secret)]
     pub api_auth_token: Option<Secret>,
     /// The user's API that lists the domains to monitor.
@@ -444,6 +445,11 @@ pub struct RunArgs {
     /// Time between shard coordination rounds.
     #[arg(long, env = "SHARD_RETRY_PERIOD", default_value = "2s", value_parser = parse_duration)]
     pub shard_retry_period: Duration,
+    /// Let `/domains` and `/domain/{domain}` answer without the bearer
+    /// token: anyone who reaches `LISTEN_ADDR` may then read the watchlist.
+    /// Off, they need `Authorization: Bearer <API_AUTH_TOKEN>`.
+    #[arg(long, env = "OPEN_WATCHLIST", default_value_t = false, action = clap::ArgAction::Set)]
+    pub open_watchlist: bool,
     /// Address of the HTTP operations surface.
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8000", value_parser = parse_listen_addr)]
     pub listen_addr: SocketAddr,

@@ -41,9 +41,10 @@ use crate::{
     domain_name::DomainName,
     metrics::Metrics,
     notify::Notifier,
-    resource::{Availability, MonitoredDomain, NotificationDelivery},
+    resource::{Availability, MonitoredDomain, MonitoredDomainStatus, NotificationDelivery},
     schedule::SchedulePolicy,
     shard::coordinator::ShardHandle,
+    web::{DomainCounts, DomainPage, DomainSummary, DomainsView},
 };
 
 pub use runtime::run;
@@ -242,36 +243,9 @@ impl Context {
     }
 }
 
-/// One watched domain as `/domains` lists it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct DomainSummary {
-    /// `metadata.name`.
-    pub name: String,
-    /// `metadata.namespace`.
-    pub namespace: String,
-    /// The domain (A-label when valid, else as written).
-    pub domain: String,
-    /// `spec.priority`.
-    pub priority: bool,
-    /// The published verdict.
-    pub availability: Availability,
-    /// Its confidence, 0–1.
-    pub confidence: Option<f64>,
-    /// When this replica last checked it (RFC 3339), or when its status was
-    /// last written.
-    pub last_checked_at: Option<String>,
-    /// When the next check is due (RFC 3339).
-    pub next_check_at: Option<String>,
-    /// When the registration expires (RFC 3339).
-    pub expires_at: Option<String>,
-    /// When the registry is expected to release it (RFC 3339).
-    pub predicted_drop_at: Option<String>,
-    /// The shard label.
-    pub shard: Option<String>,
-}
-
-/// The watched domains as the web surface and the metrics see them: a
-/// handle on the controller's table (and a client for whole statuses).
+/// The watched domains as the web surface (through [`DomainsView`]) and
+/// the metrics see them: a handle on the controller's table (and a client
+/// for whole statuses).
 #[derive(Clone, Default)]
 pub struct DomainView {
     table: Arc<Mutex<Table>>,
@@ -282,19 +256,6 @@ fn rfc3339(seconds: Option<i64>) -> Option<String> {
     seconds
         .and_then(|s| jiff::Timestamp::from_second(s).ok())
         .map(|t| t.to_string())
-}
-
-/// What [`DomainView::counts`] counts.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct DomainCounts {
-    /// Domains by availability, every availability (zeros included).
-    pub by_availability: Vec<(Availability, u64)>,
-    /// Priority domains.
-    pub priority: u64,
-    /// Availability notifications recorded and not yet delivered.
-    pub notifications_pending: u64,
-    /// When the oldest of them was recorded.
-    pub oldest_pending_notification: Option<jiff::Timestamp>,
 }
 
 impl DomainView {
@@ -393,26 +354,38 @@ impl DomainView {
     }
 
     /// Every domain with availability `wanted` (all without), sorted by
-    /// namespace and name.
-    pub fn summaries(&self, wanted: Option<Availability>) -> Vec<DomainSummary> {
+    /// namespace and name, `limit` of them from `offset` on. Only the page
+    /// is turned into summaries.
+    pub fn page(&self, wanted: Option<Availability>, offset: usize, limit: usize) -> DomainPage {
         let table = self.table();
-        let mut all: Vec<DomainSummary> = table
+        let mut matching: Vec<&state::DomainState> = table
             .iter()
             .filter(|d| wanted.is_none_or(|w| d.published.availability == w))
-            .map(summary)
             .collect();
-        drop(table);
-        all.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-        all
+        matching.sort_unstable_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        DomainPage {
+            total: matching.len(),
+            items: matching
+                .into_iter()
+                .skip(offset)
+                .take(limit)
+                .map(summary)
+                .collect(),
+        }
     }
 
-    /// The watched domain `domain`, and its whole status from the API server.
-    pub async fn find(&self, domain: &DomainName) -> Option<(DomainSummary, serde_json::Value)> {
+    /// The watched domain `domain` (looked up in the table's index by
+    /// domain name; of two resources naming it, the first by namespace and
+    /// name), and its whole status from the API server.
+    pub async fn find(
+        &self,
+        domain: &DomainName,
+    ) -> Option<(DomainSummary, Option<MonitoredDomainStatus>)> {
         let found = {
             let table = self.table();
             table
-                .iter()
-                .find(|d| DomainName::parse(&d.domain).is_ok_and(|n| n == *domain))
+                .by_domain(domain)
+                .min_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)))
                 .map(summary)
         }?;
         let status = match &self.client {
@@ -420,11 +393,32 @@ impl DomainView {
                 .get_status(&found.name)
                 .await
                 .ok()
-                .and_then(|md| serde_json::to_value(md.status).ok())
-                .unwrap_or(serde_json::Value::Null),
-            None => serde_json::Value::Null,
+                .and_then(|md| md.status),
+            None => None,
         };
         Some((found, status))
+    }
+}
+
+impl DomainsView for DomainView {
+    fn synced(&self) -> bool {
+        DomainView::synced(self)
+    }
+
+    fn counts(&self) -> DomainCounts {
+        DomainView::counts(self)
+    }
+
+    fn page(&self, wanted: Option<Availability>, offset: usize, limit: usize) -> DomainPage {
+        DomainView::page(self, wanted, offset, limit)
+    }
+
+    fn find<'a>(
+        &'a self,
+        domain: &'a DomainName,
+    ) -> futures::future::BoxFuture<'a, Option<(DomainSummary, Option<MonitoredDomainStatus>)>>
+    {
+        Box::pin(DomainView::find(self, domain))
     }
 }
 

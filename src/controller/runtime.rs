@@ -140,9 +140,10 @@ pub async fn run(
     let web_state = Arc::new(WebState {
         instance: args.instance_id.clone(),
         token: args.api_auth_token.clone(),
+        open_watchlist: args.open_watchlist,
         metrics: Arc::clone(&metrics),
         shards: shards.clone(),
-        domains: Some(context.view()),
+        domains: Some(Arc::new(context.view())),
         sync: sync_handle,
         snapshot,
     });
@@ -579,6 +580,7 @@ async fn start_sync(
         sync: Arc::clone(&sync),
         leader: leader.clone(),
         leases: Api::namespaced(client.clone(), &args.namespace),
+        lease: SYNC_LEASE,
     };
     let task = tokio::spawn(crate::sync::run_periodic(
         sync,

@@ -24,7 +24,7 @@
 
 use std::{
     cmp::Reverse,
-    collections::{BinaryHeap, HashMap, HashSet, VecDeque},
+    collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque},
     hash::{Hash, Hasher},
     sync::Arc,
     time::Duration,
@@ -36,6 +36,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use super::watch::WatchedDomain;
 use crate::{
     check::CheckKind,
+    domain_name::DomainName,
     health::HealthState,
     resource::HealthSpec,
     resource::{
@@ -623,6 +624,11 @@ pub struct Table {
     slots: Vec<Option<DomainState>>,
     free: Vec<u32>,
     index: HashMap<u128, u32>,
+    /// (digest of the domain's A-label, slot) of every record whose domain
+    /// is a valid name: `/domain/{d}` finds its record(s) without a scan.
+    /// A set of pairs, as two resources may name the same domain; 16 bytes
+    /// a domain and no string copy.
+    by_domain: BTreeSet<(u64, u32)>,
     /// (due, Unix milliseconds; slot; stamp), earliest first.
     queue: BinaryHeap<Reverse<(i64, u32, u32)>>,
     namespaces: HashSet<Arc<str>>,
@@ -632,6 +638,14 @@ pub struct Table {
     /// Records with `checked` false, kept as they change (the dispatcher
     /// asks at every round).
     unchecked: usize,
+}
+
+/// The [`Table`] index key of a domain as written: the digest of its
+/// A-label, `None` for an invalid name (nobody can ask for one).
+fn domain_key(domain: &str) -> Option<u64> {
+    DomainName::parse(domain)
+        .ok()
+        .map(|name| digest(name.as_str()))
 }
 
 /// Milliseconds since the Unix epoch.
@@ -658,6 +672,18 @@ impl Table {
     /// Every record, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &DomainState> {
         self.slots.iter().flatten()
+    }
+
+    /// The records whose domain is `domain` (usually one), found by index.
+    pub fn by_domain(&self, domain: &DomainName) -> impl Iterator<Item = &DomainState> {
+        let key = digest(domain.as_str());
+        self.by_domain
+            .range((key, 0)..=(key, u32::MAX))
+            .filter_map(|(_, slot)| self.slots[*slot as usize].as_ref())
+            // A digest collision is possible, if unlikely: compare the names.
+            .filter(move |record| {
+                DomainName::parse(&record.domain).is_ok_and(|name| name == *domain)
+            })
     }
 
     /// Entries in the schedule (live and stale), for tests and metrics.
@@ -733,6 +759,12 @@ impl Table {
                 record.health = object.spec.health.clone().map(Box::new);
             }
             if *record.domain != *object.spec.domain {
+                if let Some(old) = domain_key(&record.domain) {
+                    self.by_domain.remove(&(old, slot));
+                }
+                if let Some(new) = domain_key(&object.spec.domain) {
+                    self.by_domain.insert((new, slot));
+                }
                 record.domain = object.spec.domain.as_str().into();
             }
             if spec_changed {
@@ -797,6 +829,9 @@ impl Table {
             }
         };
         self.index.insert(uid, slot);
+        if let Some(key) = domain_key(&object.spec.domain) {
+            self.by_domain.insert((key, slot));
+        }
         self.queue.push(Reverse((due, slot, 0)));
         self.unchecked += 1;
         true
@@ -808,6 +843,9 @@ impl Table {
             return false;
         };
         if let Some(record) = self.slots[slot as usize].take() {
+            if let Some(key) = domain_key(&record.domain) {
+                self.by_domain.remove(&(key, slot));
+            }
             if !record.checked {
                 self.unchecked -= 1;
             }
@@ -1073,6 +1111,46 @@ mod tests {
         assert_eq!(table.end_relist(), 5, "uid-5..9 are gone");
         assert_eq!(table.len(), 4);
         assert_eq!(table.iter().count(), 4);
+    }
+
+    #[test]
+    fn the_domain_index_follows_applies_renames_and_deletes() {
+        let now = Timestamp::now();
+        let policy = SchedulePolicy::default();
+        let mut table = Table::default();
+        let names = |table: &Table, domain: &str| -> Vec<String> {
+            let domain = DomainName::parse(domain).unwrap();
+            let mut names: Vec<String> = table.by_domain(&domain).map(DomainState::key).collect();
+            names.sort();
+            names
+        };
+        table.apply(&object("uid-a", "a", 1), &policy, now);
+        // The same domain in another resource, written in capitals.
+        let mut twin = object("uid-b", "b", 1);
+        twin.spec.domain = "A.COM.".to_owned();
+        table.apply(&twin, &policy, now);
+        let mut invalid = object("uid-c", "c", 1);
+        invalid.spec.domain = "not a domain".to_owned();
+        table.apply(&invalid, &policy, now);
+        assert_eq!(names(&table, "a.com"), ["watch/a", "watch/b"]);
+        assert!(names(&table, "c.com").is_empty());
+        assert_eq!(table.by_domain.len(), 2, "invalid names are not indexed");
+
+        // A new spec.domain moves the entry.
+        let mut renamed = object("uid-b", "b", 2);
+        renamed.spec.domain = "b.com".to_owned();
+        table.apply(&renamed, &policy, now);
+        assert_eq!(names(&table, "a.com"), ["watch/a"]);
+        assert_eq!(names(&table, "b.com"), ["watch/b"]);
+
+        // A deleted record leaves the index, and its reused slot is found
+        // under the new record's domain only.
+        assert!(table.delete(uid_key("uid-a")));
+        assert!(names(&table, "a.com").is_empty());
+        table.apply(&object("uid-d", "d", 1), &policy, now);
+        assert!(names(&table, "a.com").is_empty());
+        assert_eq!(names(&table, "d.com"), ["watch/d"]);
+        assert_eq!(table.by_domain.len(), 2);
     }
 
     fn minutes(n: i64) -> jiff::SignedDuration {
