@@ -2159,3 +2159,94 @@ async fn domain_health_checks_get_exactly_the_rights_they_use() {
     let used: BTreeSet<Right> = requests.iter().map(request_right).filter(is_dhc).collect();
     assert_eq!(used, granted, "rights used on DomainHealthChecks");
 }
+
+// === the NetworkPolicy's ingress ===
+
+/// With `networkPolicy.enabled`, only pods of the release namespace, the
+/// monitoring pods and the peers given reach port 8000 (the HTTP surface and
+/// the metrics), and the policy applies to the operator's pods.
+#[test]
+fn the_network_policy_admits_the_release_namespace_and_the_monitoring_pods() {
+    let ingress_of = |values: Value| -> (Value, Value) {
+        let dir = tempfile::tempdir().unwrap();
+        let values_file = write_json(dir.path(), "values.json", &values);
+        let docs = documents(&template("dm", "ops", &["-f", &values_file]).unwrap());
+        let policy = one(&docs, "NetworkPolicy").clone();
+        let deployment = one(&docs, "Deployment");
+        let pod_labels = deployment["spec"]["template"]["metadata"]["labels"].clone();
+        let selector = policy["spec"]["podSelector"]["matchLabels"]
+            .as_object()
+            .expect("the policy selects pods by label")
+            .clone();
+        assert!(
+            !selector.is_empty() && selector.iter().all(|(k, v)| pod_labels[k] == *v),
+            "the policy applies to the operator's pods: {selector:?} / {pod_labels}"
+        );
+        let http_port = container(deployment)["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "http")
+            .expect("the http container port")["containerPort"]
+            .clone();
+        let rules = policy["spec"]["ingress"].as_array().unwrap().clone();
+        assert_eq!(rules.len(), 1, "one ingress rule: {rules:?}");
+        assert_eq!(
+            rules[0]["ports"],
+            json!([{"port": http_port, "protocol": "TCP"}]),
+            "the surface's port only"
+        );
+        (rules[0]["from"].clone(), http_port)
+    };
+
+    // The defaults: the release namespace and every pod of `monitoring`.
+    let (from, port) = ingress_of(json!({"networkPolicy": {"enabled": true}}));
+    assert_eq!(port, 8000);
+    assert_eq!(
+        from,
+        json!([
+            {"podSelector": {}},
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                "podSelector": {}
+            }
+        ])
+    );
+
+    // A named Prometheus in its own namespace, and a further peer.
+    let prometheus = json!({"matchLabels": {"app.kubernetes.io/name": "prometheus"}});
+    let (from, _) = ingress_of(json!({"networkPolicy": {
+        "enabled": true,
+        "monitoring": {"namespace": "observability", "podSelector": prometheus},
+        "ingressFrom": [{"ipBlock": {"cidr": "10.20.0.0/16"}}],
+    }}));
+    assert_eq!(
+        from,
+        json!([
+            {"podSelector": {}},
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}},
+                "podSelector": prometheus
+            },
+            {"ipBlock": {"cidr": "10.20.0.0/16"}}
+        ])
+    );
+
+    // No monitoring namespace: the release namespace only (never anyone:
+    // an empty `from` would admit every source).
+    let (from, _) = ingress_of(json!({"networkPolicy": {
+        "enabled": true,
+        "monitoring": {"namespace": ""},
+    }}));
+    assert_eq!(from, json!([{"podSelector": {}}]));
+
+    // The schema refuses a misspelt monitoring key.
+    let dir = tempfile::tempdir().unwrap();
+    let values_file = write_json(
+        dir.path(),
+        "values.json",
+        &json!({"networkPolicy": {"enabled": true, "monitoring": {"namespaces": "x"}}}),
+    );
+    let refused = template("dm", "ops", &["-f", &values_file]).unwrap_err();
+    assert!(refused.contains("namespaces"), "{refused}");
+}
