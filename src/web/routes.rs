@@ -356,20 +356,18 @@ fn params(query: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// A whole number query parameter, `default` when absent.
+/// A whole number query parameter, `default` when absent; the error says
+/// what was wrong.
 fn whole_number(
     params: &BTreeMap<String, String>,
     key: &str,
     default: usize,
-) -> Result<usize, Response> {
+) -> Result<usize, String> {
     match params.get(key) {
         None => Ok(default),
-        Some(v) => v.parse::<usize>().map_err(|_| {
-            error(
-                StatusCode::BAD_REQUEST,
-                format!("{key} must be a whole number, not {v:?}"),
-            )
-        }),
+        Some(v) => v
+            .parse::<usize>()
+            .map_err(|_| format!("{key} must be a whole number, not {v:?}")),
     }
 }
 
@@ -390,11 +388,11 @@ fn domains(state: &WebState, query: &str) -> Response {
     };
     let limit = match whole_number(&params, "limit", 100) {
         Ok(limit) => limit.min(MAX_PAGE),
-        Err(response) => return response,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     let offset = match whole_number(&params, "offset", 0) {
         Ok(offset) => offset,
-        Err(response) => return response,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     let page = state
         .domains
