@@ -2335,6 +2335,8 @@ fn the_domain_owners_dashboard_ships_beside_the_main_one_and_opens_on_domain_hea
         "dns_lookup_duration_seconds_count",
         "dns_lookup_duration_seconds_bucket",
         "domain_monitor_dhc_propagation_duration_seconds_bucket",
+        "domain_monitor_dhc_canary_delay_seconds_sum",
+        "domain_monitor_dhc_canary_delay_seconds_count",
         "domain_monitor_dhc_certificate_expiry_seconds",
         "domain_monitor_health_dnssec_signature_expiry_seconds",
         "domain_monitor_health_registration_changes_total",
