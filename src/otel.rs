@@ -22,7 +22,7 @@ use opentelemetry_sdk::{
 
 use crate::{
     config::OtelArgs,
-    metrics::{self, Attributes, BUCKETS, Instrument, Kind, Metrics, SnapshotSource},
+    metrics::{self, Attributes, Instrument, Kind, Metrics, SnapshotSource},
 };
 
 /// The instrumentation scope of everything exported.
@@ -178,7 +178,7 @@ pub fn instrument(meter: &Meter, metrics: &Metrics, snapshot: SnapshotSource) {
                     .f64_histogram(instrument.name)
                     .with_unit(instrument.unit)
                     .with_description(instrument.description)
-                    .with_boundaries(BUCKETS.to_vec())
+                    .with_boundaries(instrument.buckets.to_vec())
                     .build();
                 histograms.insert(instrument.name, histogram);
             }

@@ -10,6 +10,7 @@ use std::{
     process::Command,
 };
 
+use domain_monitor::dhc::metrics::{CanaryLabels, CanarySince};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -35,6 +36,7 @@ const LABEL_NAMES: &[&str] = &[
     "server_address",
     "server_port",
     "tls_client_server_name",
+    "since",
 ];
 
 /// The PromQL functions, aggregations and keywords the rules may use.
@@ -496,8 +498,22 @@ fn positive_matchers(promql: &str) -> Vec<(String, String)> {
 fn the_label_values_the_alerts_match_are_ones_the_operator_emits() {
     // A fresh registry already holds every series an alert compares
     // (counters an alert watches start at zero).
+    // Histograms start empty (OTLP has no empty histogram point): one
+    // canary sample of each `since` stands for the checks that record them.
+    let metrics = domain_monitor::metrics::Metrics::new();
+    for since in [CanarySince::Publish, CanarySince::Authoritative] {
+        let labels = CanaryLabels {
+            namespace: "web",
+            name: "shop",
+            resolver: "a",
+            since,
+        };
+        metrics
+            .canary_delay
+            .record(labels, std::time::Duration::from_secs(60));
+    }
     let exposition = domain_monitor::metrics::prometheus::render(
-        &domain_monitor::metrics::Metrics::new(),
+        &metrics,
         &domain_monitor::metrics::Snapshot::default(),
     );
     let mut checked = 0;

@@ -309,7 +309,12 @@ networkPolicy.enabled=true,secrets.apiAuthToken=tok-3f9a,replicas=2";
     );
 
     // The dashboard ships as a ConfigMap Grafana's sidecar picks up.
-    let dashboard = one(&docs, "ConfigMap");
+    let dashboard = docs
+        .iter()
+        .find(|d| {
+            d["kind"] == "ConfigMap" && d["metadata"]["name"] == "dm-domain-monitor-dashboard"
+        })
+        .expect("the dashboard's ConfigMap");
     assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
     let shipped: Value =
         serde_json::from_str(dashboard["data"]["domain-monitor.json"].as_str().unwrap()).unwrap();
@@ -920,50 +925,23 @@ fn the_dashboard_queries_are_valid_promql_over_the_operators_metrics() {
         .filter(|p| p["type"] == "row")
         .filter_map(|p| p["title"].as_str())
         .collect();
-    // The domain-health row heads the health section: resolver success
-    // rate, p95 latency, propagation convergence, certificate expiry,
-    // registry and name-server status.
-    let all = dashboard["panels"].as_array().unwrap();
-    let glance_at = all
-        .iter()
-        .position(|p| {
-            p["type"] == "row"
-                && p["title"]
-                    .as_str()
-                    .is_some_and(|t| t.starts_with("Domain health at a glance"))
-        })
-        .unwrap_or_else(|| panic!("no \"Domain health at a glance\" row: {rows:?}"));
-    let health_at = all
-        .iter()
-        .position(|p| {
-            p["type"] == "row" && p["title"].as_str().is_some_and(|t| t.starts_with("Health"))
-        })
-        .expect("a Health row");
-    assert!(
-        glance_at < health_at,
-        "the glance row comes first: {rows:?}"
+    // Domain owners' panels live in their own dashboard (the last test of
+    // this file), which this one links to; none of them is copied here.
+    assert_eq!(
+        dashboard["links"][0]["tags"],
+        json!(["domain-monitor"]),
+        "a link to the other domain-monitor dashboards"
     );
-    let glance: Vec<String> = all[glance_at + 1..]
-        .iter()
-        .take_while(|p| p["type"] != "row")
-        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
-        .filter_map(|t| t["expr"].as_str().map(str::to_owned))
-        .collect();
-    for wanted in [
-        r#"sum by (resolver) (rate(dns_lookup_duration_seconds_count{job=~"$job", instance=~"$instance", outcome=~"noerror|nxdomain"}"#,
-        "histogram_quantile(0.95, sum by (resolver, le) (rate(dns_lookup_duration_seconds_bucket",
-        "domain_monitor_dhc_propagation_duration_seconds_bucket",
-        "domain_monitor_dhc_propagation_pending_since_seconds",
-        "domain_monitor_dhc_certificate_expiry_seconds",
-        "domain_monitor_dhc_certificate_expiry_warning_seconds",
-        "domain_monitor_health_expiry_seconds",
-        "domain_monitor_health_locked",
-        "domain_monitor_health_delegation_drift",
-        "domain_monitor_health_dnssec_valid",
-    ] {
+    for metric in &used {
         assert!(
-            glance.iter().any(|q| q.contains(wanted)),
-            "the domain-health row has no panel with {wanted}"
+            ![
+                "domain_monitor_health_",
+                "domain_monitor_dhc_",
+                "dns_lookup_"
+            ]
+            .iter()
+            .any(|owners| metric.starts_with(owners)),
+            "{metric} belongs on the domain owners' dashboard: {rows:?}"
         );
     }
     assert!(rows.iter().any(|r| r.contains("Shards")), "{rows:?}");
@@ -2249,4 +2227,209 @@ fn the_network_policy_admits_the_release_namespace_and_the_monitoring_pods() {
     );
     let refused = template("dm", "ops", &["-f", &values_file]).unwrap_err();
     assert!(refused.contains("namespaces"), "{refused}");
+// === the domain owners' dashboard ===
+
+/// Checks every panel query of `dashboard` as [the main dashboard's
+/// test](the_dashboard_queries_are_valid_promql_over_the_operators_metrics)
+/// does: each panel queries through `${datasource}`, promtool parses every
+/// expression, and they use only metrics and labels the operator exports.
+/// Returns the metrics used.
+fn assert_queries_are_promql_over_the_operators_metrics(dashboard: &Value) -> BTreeSet<String> {
+    let queries: Vec<(String, String)> = panels(dashboard)
+        .into_iter()
+        .filter(|p| p["type"] != "row")
+        .flat_map(|panel| {
+            let title = panel["title"].as_str().unwrap_or("untitled").to_owned();
+            assert_eq!(panel["datasource"]["uid"], "${datasource}", "{title}");
+            let targets = panel["targets"].as_array().cloned().unwrap_or_default();
+            assert!(!targets.is_empty(), "panel {title:?} has no query");
+            targets.into_iter().map(move |t| {
+                assert_eq!(t["datasource"]["uid"], "${datasource}", "{title}");
+                (title.clone(), as_promql(t["expr"].as_str().unwrap()))
+            })
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = json!({"groups": [{"name": "dashboard", "rules": queries.iter().enumerate()
+        .map(|(n, (_, expr))| json!({"record": format!("dashboard:query_{n}"), "expr": expr}))
+        .collect::<Vec<_>>()}]});
+    let file = write_json(dir.path(), "rules.yaml", &rules);
+    let checked = run(Command::new(promtool_binary()).args(["check", "rules", &file]))
+        .unwrap_or_else(|e| panic!("{} queries:\n{e}", dashboard["uid"]));
+    assert!(
+        checked.contains(&format!("SUCCESS: {} rules found", queries.len())),
+        "{checked}"
+    );
+    let known: BTreeSet<String> = domain_monitor::metrics::prometheus_names()
+        .into_iter()
+        .collect();
+    let label_names = label_names();
+    let mut used = BTreeSet::new();
+    for (title, promql) in &queries {
+        let (metrics, labels) = names_in(promql);
+        let unknown: Vec<_> = metrics.difference(&known).collect();
+        assert!(
+            !metrics.is_empty() && unknown.is_empty(),
+            "{title}: {unknown:?} in {promql}"
+        );
+        let unknown: Vec<_> = labels.difference(&label_names).collect();
+        assert!(
+            unknown.is_empty(),
+            "{title}: labels {unknown:?} in {promql}"
+        );
+        used.extend(metrics);
+    }
+    used
+}
+
+#[test]
+fn the_domain_owners_dashboard_ships_beside_the_main_one_and_opens_on_domain_health() {
+    // Its own ConfigMap, labelled for Grafana's sidecar like the main one,
+    // holding the file as it is; dashboard.domainHealth.enabled=false (or
+    // the dashboards off) leaves it out.
+    let path = repo().join("charts/domain-monitor/dashboards/domain-health.json");
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+    let configmaps = |extra: &[&str]| -> BTreeMap<String, Value> {
+        of_kind(
+            &documents(&template("dm", "ops", extra).unwrap()),
+            "ConfigMap",
+        )
+        .into_iter()
+        .filter(|c| c["metadata"]["labels"]["grafana_dashboard"] == "1")
+        .map(|c| {
+            (
+                c["metadata"]["name"].as_str().unwrap().to_owned(),
+                c.clone(),
+            )
+        })
+        .collect()
+    };
+    let shipped = configmaps(&["--set", "dashboard.labels.grafana_folder=dns"]);
+    assert_eq!(
+        shipped.keys().collect::<Vec<_>>(),
+        [
+            "dm-domain-monitor-dashboard",
+            "dm-domain-monitor-dashboard-domain-health"
+        ]
+    );
+    let owners = &shipped["dm-domain-monitor-dashboard-domain-health"];
+    assert_eq!(owners["metadata"]["labels"]["grafana_folder"], "dns");
+    let in_configmap: Value =
+        serde_json::from_str(owners["data"]["domain-health.json"].as_str().unwrap()).unwrap();
+    assert_eq!(in_configmap, dashboard);
+    assert_eq!(
+        configmaps(&["--set", "dashboard.domainHealth.enabled=false"])
+            .keys()
+            .collect::<Vec<_>>(),
+        ["dm-domain-monitor-dashboard"]
+    );
+    assert!(configmaps(&["--set", "dashboard.enabled=false"]).is_empty());
+    assert_ne!(dashboard["uid"], dashboard_json()["uid"]);
+
+    let used = assert_queries_are_promql_over_the_operators_metrics(&dashboard);
+
+    // The top row: resolver success rate, p95 lookup latency, propagation
+    // convergence, certificate expiry countdown, registry and name-server
+    // status (issue 18), in that order, before any other row.
+    let all = dashboard["panels"].as_array().unwrap();
+    assert_eq!(all[0]["type"], "row");
+    assert_eq!(all[0]["title"], "Domain health at a glance");
+    let top: Vec<(&str, Vec<&str>)> = all[1..]
+        .iter()
+        .take_while(|p| p["type"] != "row")
+        .map(|p| {
+            let exprs = p["targets"].as_array().unwrap();
+            (
+                p["title"].as_str().unwrap(),
+                exprs.iter().filter_map(|t| t["expr"].as_str()).collect(),
+            )
+        })
+        .collect();
+    let wanted: [(&str, &[&str]); 6] = [
+        (
+            "Resolver success rate",
+            &[
+                r#"sum by (resolver) (rate(dns_lookup_duration_seconds_count{job=~"$job", instance=~"$instance", outcome=~"noerror|nxdomain"}"#,
+            ],
+        ),
+        (
+            "p95 lookup latency",
+            &[
+                "histogram_quantile(0.95, sum by (resolver, le) (rate(dns_lookup_duration_seconds_bucket",
+            ],
+        ),
+        (
+            "Propagation convergence",
+            &[
+                "domain_monitor_dhc_propagation_duration_seconds_bucket",
+                "domain_monitor_dhc_propagation_pending_since_seconds",
+            ],
+        ),
+        (
+            "Certificate expiry countdown",
+            &[
+                "domain_monitor_dhc_certificate_expiry_seconds",
+                "domain_monitor_dhc_certificate_expiry_warning_seconds",
+            ],
+        ),
+        (
+            "Registry status",
+            &[
+                "domain_monitor_health_expiry_seconds",
+                "domain_monitor_health_locked",
+            ],
+        ),
+        (
+            "Name-server status",
+            &[
+                "domain_monitor_health_delegation_drift",
+                "domain_monitor_health_dnssec_valid",
+            ],
+        ),
+    ];
+    assert_eq!(top.len(), wanted.len(), "{top:#?}");
+    for ((title, exprs), (want_title, want_exprs)) in top.iter().zip(wanted) {
+        assert!(
+            title.starts_with(want_title),
+            "{title:?}, wanted {want_title:?}"
+        );
+        for want in want_exprs {
+            assert!(
+                exprs.iter().any(|e| e.contains(want)),
+                "{title}: no {want} in {exprs:?}"
+            );
+        }
+    }
+
+    // The detail rows follow, each with panels of its own metrics.
+    let rows: Vec<&str> = all[1..]
+        .iter()
+        .filter(|p| p["type"] == "row")
+        .filter_map(|p| p["title"].as_str())
+        .collect();
+    for row in [
+        "Resolvers",
+        "Records",
+        "Propagation",
+        "Certificates",
+        "Registration",
+    ] {
+        assert!(
+            rows.iter().any(|r| r.starts_with(row)),
+            "no {row} row: {rows:?}"
+        );
+    }
+    for metric in [
+        "dns_lookup_duration_seconds_count",
+        "dns_lookup_duration_seconds_bucket",
+        "domain_monitor_dhc_propagation_duration_seconds_bucket",
+        "domain_monitor_dhc_canary_delay_seconds_sum",
+        "domain_monitor_dhc_canary_delay_seconds_count",
+        "domain_monitor_dhc_certificate_expiry_seconds",
+        "domain_monitor_health_dnssec_signature_expiry_seconds",
+        "domain_monitor_health_registration_changes_total",
+    ] {
+        assert!(used.contains(metric), "no panel uses {metric}: {used:?}");
+    }
 }

@@ -1,6 +1,6 @@
-//! The Grafana dashboard checked against Grafana's own schema by
-//! `dashboard-check` (tests/dashboard/, built on grafana-foundation-sdk): the
-//! shipped dashboard passes, and each kind of mistake the check exists for —
+//! The Grafana dashboards checked against Grafana's own schema by
+//! `dashboard-check` (tests/dashboard/, built on grafana-foundation-sdk): both
+//! shipped dashboards (the operator's and the domain owners') pass, and each kind of mistake the check exists for —
 //! unknown fields, wrong field types, a panel type Grafana does not ship, a
 //! data source the dashboard does not declare — is rejected with its JSON path
 //! and cause. The helper comes from `DM_DASHBOARD_CHECK` (set by `just test`),
@@ -20,6 +20,14 @@ fn repo() -> &'static Path {
 
 fn shipped_path() -> PathBuf {
     repo().join("charts/domain-monitor/dashboards/domain-monitor.json")
+}
+
+/// Every dashboard the chart ships: the operator's, then the domain owners'.
+fn shipped_paths() -> [PathBuf; 2] {
+    [
+        shipped_path(),
+        repo().join("charts/domain-monitor/dashboards/domain-health.json"),
+    ]
 }
 
 fn shipped() -> Value {
@@ -99,10 +107,12 @@ fn first(dashboard: &Value, kind: &str) -> usize {
 }
 
 #[test]
-fn the_shipped_dashboard_passes_grafanas_schema() {
-    let printed = check_file(&shipped_path())
-        .unwrap_or_else(|problems| panic!("the shipped dashboard fails its check:\n{problems}"));
-    assert!(printed.trim_end().ends_with(": ok"), "{printed}");
+fn the_shipped_dashboards_pass_grafanas_schema() {
+    for path in shipped_paths() {
+        let printed = check_file(&path)
+            .unwrap_or_else(|problems| panic!("{} fails its check:\n{problems}", path.display()));
+        assert!(printed.trim_end().ends_with(": ok"), "{printed}");
+    }
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //! After a short scenario (checks, a status write refused then retried, a
 //! per-check callback failing, a domain list sync with an invalid entry, an
 //! RDAP server throttling us, rate-limit waits, a drop notified), every panel
-//! query of the Grafana dashboard returns data from either path, and both
+//! query of the Grafana dashboards (the operator's and the domain owners')
+//! returns data from either path, and both
 //! paths hold the same series.
 //!
 //! Prometheus comes from `DM_PROMETHEUS` (set by `just test`), else from
@@ -46,27 +47,51 @@ const PATIENCE: Duration = Duration::from_secs(30);
 /// `(panel title or variable name, query)` pairs.
 type Queries = Vec<(String, String)>;
 
-/// Every query of the dashboard: `(panel title, expression)`, panels inside
+/// The dashboards the chart ships: the operator's and the domain owners'.
+const DASHBOARDS: [&str; 2] = ["domain-monitor.json", "domain-health.json"];
+
+/// Every query of the dashboards: `(panel title, expression)`, panels inside
 /// rows included, then the `job` and `instance` variables' queries.
 fn dashboard_queries() -> (Queries, Queries) {
+    let (mut panels, mut variables) = (Vec::new(), Vec::new());
+    for file in DASHBOARDS {
+        let (p, v) = queries_of(file);
+        panels.extend(p);
+        variables.extend(v);
+    }
+    (panels, variables)
+}
+
+/// [`dashboard_queries`] of one dashboard, its panel titles prefixed with
+/// the dashboard's file name.
+fn queries_of(file: &str) -> (Queries, Queries) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("charts/domain-monitor/dashboards/domain-monitor.json");
+        .join("charts/domain-monitor/dashboards")
+        .join(file);
     let dashboard: Value =
         serde_json::from_str(&std::fs::read_to_string(&path).expect("the dashboard"))
             .expect("the dashboard is JSON");
-    fn walk(panels: &[Value], out: &mut Queries) {
+    fn walk(file: &str, panels: &[Value], out: &mut Queries) {
         for panel in panels {
             let title = panel["title"].as_str().unwrap_or("untitled");
             for target in panel["targets"].as_array().into_iter().flatten() {
                 if let Some(expr) = target["expr"].as_str() {
-                    out.push((title.to_owned(), expr.to_owned()));
+                    out.push((format!("{file}: {title}"), expr.to_owned()));
                 }
             }
-            walk(panel["panels"].as_array().map_or(&[], Vec::as_slice), out);
+            walk(
+                file,
+                panel["panels"].as_array().map_or(&[], Vec::as_slice),
+                out,
+            );
         }
     }
     let mut panels = Vec::new();
-    walk(dashboard["panels"].as_array().expect("panels"), &mut panels);
+    walk(
+        file,
+        dashboard["panels"].as_array().expect("panels"),
+        &mut panels,
+    );
     let variables = dashboard["templating"]["list"]
         .as_array()
         .into_iter()

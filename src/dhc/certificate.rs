@@ -23,7 +23,7 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
 use super::{
-    evaluate::{condition, listed},
+    evaluate::{ProbeResult, Settled, condition, listed},
     resource::{CertificateStatus, CertificateVerdict},
 };
 
@@ -36,31 +36,14 @@ pub const CERTIFICATE_EXPIRING: &str = "CertificateExpiring";
 /// renew, so it fires when renewal has been failing for two weeks.
 pub const DEFAULT_WARNING: Duration = Duration::from_secs(14 * 24 * 3600);
 
-/// The settled certificate of one endpoint, and the failed handshakes in
-/// a row not yet shown.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct EndpointSlot {
-    /// What the status shows (`None`: pending).
-    pub settled: Option<CertificateStatus>,
-    /// Failed handshakes in a row since the last certificate seen.
-    pub failures_in_row: u32,
-}
+/// The settled certificate of one endpoint.
+pub type EndpointSlot = Settled<CertificateStatus>;
 
-impl EndpointSlot {
-    /// Folds one probe's result in; `true` when what the status shows
-    /// changed.
-    pub fn observe(&mut self, observed: CertificateStatus, threshold: u32) -> bool {
-        if observed.verdict == CertificateVerdict::HandshakeFailed {
-            self.failures_in_row = self.failures_in_row.saturating_add(1);
-            if self.failures_in_row < threshold.max(1) {
-                return false;
-            }
-        } else {
-            self.failures_in_row = 0;
-        }
-        let changed = self.settled.as_ref() != Some(&observed);
-        self.settled = Some(observed);
-        changed
+impl ProbeResult for CertificateStatus {
+    /// No handshake (refused, reset, timed out): nothing known about the
+    /// certificate. A certificate that fails verification is a result.
+    fn failed(&self) -> bool {
+        self.verdict == CertificateVerdict::HandshakeFailed
     }
 }
 

@@ -46,21 +46,48 @@ pub struct RecordPlan {
     pub matchers: Vec<Matcher>,
 }
 
-/// The settled result of one record at one resolver, and the failures in a
-/// row not yet shown.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Slot {
+/// A probe's result that may be a failure: what [`Settled`] holds back
+/// until `failureThreshold` failures in a row.
+pub trait ProbeResult: PartialEq {
+    /// Whether the probe failed (no answer, no handshake) rather than
+    /// reporting something about the target.
+    fn failed(&self) -> bool;
+}
+
+impl ProbeResult for RecordResult {
+    /// SERVFAIL, REFUSED, another failing rcode, a timeout or an error.
+    fn failed(&self) -> bool {
+        self.rcode.is_failure()
+    }
+}
+
+/// What the status shows for one probe target (one record at one resolver,
+/// one TLS endpoint), and the failures in a row not yet shown: a failure
+/// is shown only from the `failureThreshold`-th in a row on, so a single
+/// transient SERVFAIL or refused handshake does not flip a condition;
+/// anything else is shown at once and clears the count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settled<T> {
     /// What the status shows (`None`: pending).
-    pub settled: Option<RecordResult>,
-    /// Failed probes in a row since the last answer.
+    pub settled: Option<T>,
+    /// Failed probes in a row since the last result that was not a failure.
     pub failures_in_row: u32,
 }
 
-impl Slot {
+impl<T> Default for Settled<T> {
+    fn default() -> Self {
+        Self {
+            settled: None,
+            failures_in_row: 0,
+        }
+    }
+}
+
+impl<T: ProbeResult> Settled<T> {
     /// Folds one probe's result in; `true` when what the status shows
     /// changed.
-    pub fn observe(&mut self, observed: RecordResult, threshold: u32) -> bool {
-        if observed.rcode.is_failure() {
+    pub fn observe(&mut self, observed: T, threshold: u32) -> bool {
+        if observed.failed() {
             self.failures_in_row = self.failures_in_row.saturating_add(1);
             if self.failures_in_row < threshold.max(1) {
                 return false;
@@ -73,6 +100,9 @@ impl Slot {
         changed
     }
 }
+
+/// The settled result of one record at one resolver.
+pub type Slot = Settled<RecordResult>;
 
 /// One resolver's slots, in the order of the records.
 #[derive(Debug, Clone)]

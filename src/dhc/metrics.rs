@@ -24,7 +24,7 @@ use std::{
 };
 
 use super::resource::{LookupOutcome, ProbeRecordType};
-use crate::metrics::labels::{LabelSet, LabelValue};
+use crate::metrics::labels::{LabelSet, LabelValue, label_set};
 
 /// Label sets one check may record at most.
 pub const SERIES_PER_CHECK: usize = 256;
@@ -33,22 +33,23 @@ pub const MAX_INTERNED: usize = 16_384;
 /// The word that stands in for what is over a bound.
 pub const OVERFLOW: &str = "_other";
 
-/// The labels of one `dns.lookup.duration` series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct DnsLookupLabels {
-    /// The check's namespace.
-    pub namespace: &'static str,
-    /// The check's name.
-    pub name: &'static str,
-    /// The name asked (fully qualified, without the final dot).
-    pub question: &'static str,
-    /// The type asked.
-    pub record_type: ProbeRecordType,
-    /// The resolver's name.
-    pub resolver: &'static str,
-    /// How it answered.
-    pub outcome: LookupOutcome,
-}
+label_set!(
+    /// The labels of one `dns.lookup.duration` series.
+    DnsLookupLabels {
+        /// The check's namespace.
+        namespace: &'static str,
+        /// The check's name.
+        name: &'static str,
+        /// The name asked (fully qualified, without the final dot).
+        question as "dns.question.name": &'static str,
+        /// The type asked.
+        record_type as "dns.question.type": ProbeRecordType,
+        /// The resolver's name.
+        resolver: &'static str,
+        /// How it answered.
+        outcome: LookupOutcome,
+    }
+);
 
 impl LabelValue for ProbeRecordType {
     fn label_value(&self) -> Cow<'static, str> {
@@ -62,87 +63,37 @@ impl LabelValue for LookupOutcome {
     }
 }
 
-impl LabelSet for DnsLookupLabels {
-    const KEYS: &'static [&'static str] = &[
-        "namespace",
-        "name",
-        "dns.question.name",
-        "dns.question.type",
-        "resolver",
-        "outcome",
-    ];
-
-    fn values(&self) -> Vec<Cow<'static, str>> {
-        vec![
-            self.namespace.label_value(),
-            self.name.label_value(),
-            self.question.label_value(),
-            self.record_type.label_value(),
-            self.resolver.label_value(),
-            self.outcome.label_value(),
-        ]
+label_set!(
+    /// The labels of one `domain_monitor.dhc.propagation.duration` or
+    /// `domain_monitor.dhc.propagation.pending_since` series.
+    #[derive(PartialOrd, Ord)]
+    PropagationLabels {
+        /// The check's namespace.
+        namespace: &'static str,
+        /// The check's name.
+        name: &'static str,
+        /// The resolver's name.
+        resolver: &'static str,
     }
-}
+);
 
-/// The labels of one `domain_monitor.dhc.propagation.duration` or
-/// `domain_monitor.dhc.propagation.pending_since` series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PropagationLabels {
-    /// The check's namespace.
-    pub namespace: &'static str,
-    /// The check's name.
-    pub name: &'static str,
-    /// The resolver's name.
-    pub resolver: &'static str,
-}
-
-impl LabelSet for PropagationLabels {
-    const KEYS: &'static [&'static str] = &["namespace", "name", "resolver"];
-
-    fn values(&self) -> Vec<Cow<'static, str>> {
-        vec![
-            self.namespace.label_value(),
-            self.name.label_value(),
-            self.resolver.label_value(),
-        ]
+label_set!(
+    /// The labels of one `domain_monitor.dhc.certificate.expiry` series: one
+    /// per `spec.tls` endpoint, so at most 16 per check (the CRD's bound).
+    #[derive(PartialOrd, Ord)]
+    CertificateLabels {
+        /// The check's namespace.
+        namespace: &'static str,
+        /// The check's name.
+        name: &'static str,
+        /// The endpoint's host (OpenTelemetry `server.address`).
+        address as "server.address": &'static str,
+        /// Its port (`server.port`).
+        port as "server.port": u16,
+        /// The server name sent (`tls.client.server_name`).
+        server_name as "tls.client.server_name": &'static str,
     }
-}
-
-/// The labels of one `domain_monitor.dhc.certificate.expiry` series: one
-/// per `spec.tls` endpoint, so at most 16 per check (the CRD's bound).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CertificateLabels {
-    /// The check's namespace.
-    pub namespace: &'static str,
-    /// The check's name.
-    pub name: &'static str,
-    /// The endpoint's host (OpenTelemetry `server.address`).
-    pub address: &'static str,
-    /// Its port (`server.port`).
-    pub port: u16,
-    /// The server name sent (`tls.client.server_name`).
-    pub server_name: &'static str,
-}
-
-impl LabelSet for CertificateLabels {
-    const KEYS: &'static [&'static str] = &[
-        "namespace",
-        "name",
-        "server.address",
-        "server.port",
-        "tls.client.server_name",
-    ];
-
-    fn values(&self) -> Vec<Cow<'static, str>> {
-        vec![
-            self.namespace.label_value(),
-            self.name.label_value(),
-            self.address.label_value(),
-            Cow::Owned(self.port.to_string()),
-            self.server_name.label_value(),
-        ]
-    }
-}
+);
 
 /// The check a label set belongs to.
 pub trait OfCheck {
@@ -256,31 +207,19 @@ impl LabelValue for CanarySince {
     }
 }
 
-/// The labels of one `domain_monitor.dhc.canary.delay` series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct CanaryLabels {
-    /// The check's namespace.
-    pub namespace: &'static str,
-    /// The check's name.
-    pub name: &'static str,
-    /// The resolver's name.
-    pub resolver: &'static str,
-    /// What the delay is measured from.
-    pub since: CanarySince,
-}
-
-impl LabelSet for CanaryLabels {
-    const KEYS: &'static [&'static str] = &["namespace", "name", "resolver", "since"];
-
-    fn values(&self) -> Vec<Cow<'static, str>> {
-        vec![
-            self.namespace.label_value(),
-            self.name.label_value(),
-            self.resolver.label_value(),
-            self.since.label_value(),
-        ]
+label_set!(
+    /// The labels of one `domain_monitor.dhc.canary.delay` series.
+    CanaryLabels {
+        /// The check's namespace.
+        namespace: &'static str,
+        /// The check's name.
+        name: &'static str,
+        /// The resolver's name.
+        resolver: &'static str,
+        /// What the delay is measured from.
+        since: CanarySince,
     }
-}
+);
 
 /// The process-wide copy of `word`, or [`OVERFLOW`] once
 /// [`MAX_INTERNED`] words are kept.
@@ -317,33 +256,36 @@ impl SeriesBudget {
     /// `labels` if it is a known series or the budget has room, else the
     /// same labels with the question name [`OVERFLOW`].
     pub fn admit(&mut self, labels: DnsLookupLabels) -> DnsLookupLabels {
-        if self.seen.contains(&labels) {
-            return labels;
-        }
-        if self.has_room() {
-            self.seen.insert(labels);
-            return labels;
-        }
-        DnsLookupLabels {
+        let room = self.has_room();
+        admit_to(&mut self.seen, room, labels, |labels| DnsLookupLabels {
             question: OVERFLOW,
             ..labels
-        }
+        })
     }
 
     /// `labels` if it is a known series or the budget has room, else the
     /// same labels with the resolver name [`OVERFLOW`].
     pub fn admit_canary(&mut self, labels: CanaryLabels) -> CanaryLabels {
-        if self.canary.contains(&labels) {
-            return labels;
-        }
-        if self.has_room() {
-            self.canary.insert(labels);
-            return labels;
-        }
-        CanaryLabels {
+        let room = self.has_room();
+        admit_to(&mut self.canary, room, labels, |labels| CanaryLabels {
             resolver: OVERFLOW,
             ..labels
-        }
+        })
+    }
+}
+
+/// `labels` if `known` holds it, or added to `known` when there is `room`;
+/// else `overflow(labels)`.
+fn admit_to<L: Copy + Eq + std::hash::Hash>(
+    known: &mut HashSet<L>,
+    room: bool,
+    labels: L,
+    overflow: impl FnOnce(L) -> L,
+) -> L {
+    if known.contains(&labels) || (room && known.insert(labels)) {
+        labels
+    } else {
+        overflow(labels)
     }
 }
 
@@ -351,17 +293,22 @@ impl SeriesBudget {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_check_records_at_most_its_budget_of_series() {
-        let mut budget = SeriesBudget::default();
-        let labels = |n: usize| DnsLookupLabels {
+    /// The `n`th record of check team/web asked at resolver `a`.
+    fn lookup(n: usize) -> DnsLookupLabels {
+        DnsLookupLabels {
             namespace: "team",
             name: "web",
             question: intern(&format!("host{n}.example.com")),
             record_type: ProbeRecordType::A,
             resolver: "a",
             outcome: LookupOutcome::NOERROR,
-        };
+        }
+    }
+
+    #[test]
+    fn a_check_records_at_most_its_budget_of_series() {
+        let mut budget = SeriesBudget::default();
+        let labels = lookup;
         for n in 0..SERIES_PER_CHECK {
             assert_eq!(budget.admit(labels(n)), labels(n));
         }
@@ -406,14 +353,7 @@ mod tests {
     fn canary_series_share_the_budget_of_their_check() {
         let mut budget = SeriesBudget::default();
         for n in 0..SERIES_PER_CHECK - 1 {
-            budget.admit(DnsLookupLabels {
-                namespace: "team",
-                name: "web",
-                question: intern(&format!("host{n}.example.com")),
-                record_type: ProbeRecordType::A,
-                resolver: "a",
-                outcome: LookupOutcome::NOERROR,
-            });
+            budget.admit(lookup(n));
         }
         let canary = |resolver: &'static str| CanaryLabels {
             namespace: "team",

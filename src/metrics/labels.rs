@@ -89,6 +89,10 @@ macro_rules! label_set {
     (@key $field:ident $key:literal) => { $key };
     (@key $field:ident) => { stringify!($field) };
 }
+/// Declares a label set: a `Copy` struct of the fields, in order, and its
+/// [`LabelSet`] impl; a field's label is its name unless `as "key"` names
+/// it. Further attributes (docs, derives) go on the struct.
+pub(crate) use label_set;
 
 /// No labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -10,7 +10,8 @@
 //!   under the names Prometheus gives the OTLP metrics ([`prometheus`]);
 //! - `GET /metrics`, the JSON view ([`Metrics::counters`], [`Metrics::timers`]).
 //!
-//! Timers keep exact count/sum/min/max, histogram buckets, and a bounded
+//! Timers keep exact count/sum/min/max, histogram buckets (each
+//! instrument's own bounds, [`Instrument::buckets`]), and a bounded
 //! window of the latest samples for the JSON view's percentiles, so memory
 //! stays flat however long it runs. Label sets are closed (enums, the route
 //! table, HTTP status codes), so the number of series is bounded.
@@ -63,35 +64,72 @@ pub struct TimerSummary {
     pub p99_ms: f64,
 }
 
-/// Upper bounds (seconds) of the histogram buckets of every timer, in OTLP
-/// and in the Prometheus text format alike.
+/// Upper bounds (seconds) of the histogram buckets of the operator's own
+/// latencies (checks, callbacks, domain list syncs, HTTP requests): 1 ms to
+/// 30 s, the longest a check or request may take. The default of
+/// [`Instrument::buckets`]; the same bounds in OTLP and in the Prometheus
+/// text format.
 pub const BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
-/// A timer's samples by [`BUCKETS`].
+/// Upper bounds (seconds) of `dns.lookup.duration`: 0.5 ms (a resolver on
+/// the same host, a cached answer) to 10 s (past the 3 s default
+/// `DNS_TIMEOUT`, which times out near 3 s).
+pub const DNS_LOOKUP_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Upper bounds (seconds) of the DomainHealthChecks' propagation and canary
+/// delays: 1 s to 2 days. A change reaches a resolver when its cached copy
+/// expires, so these follow TTLs: 5 min, 1 h and 1 day are common record
+/// TTLs, 2 days a common NS TTL (at the resolution of the check's
+/// `interval`).
+pub const DELAY_BUCKETS: [f64; 16] = [
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0,
+    28800.0, 86400.0, 172800.0,
+];
+
+/// A timer's samples by its instrument's [`Instrument::buckets`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Histogram {
     /// Samples.
     pub count: u64,
     /// Their sum, in seconds.
     pub sum_seconds: f64,
-    /// Samples per bucket, not cumulative; the last one is above every bound.
-    pub buckets: [u64; BUCKETS.len() + 1],
+    /// The buckets' upper bounds, seconds, ascending (`+Inf` not included).
+    pub bounds: &'static [f64],
+    /// Samples per bucket, not cumulative, one more than `bounds`: the last
+    /// one is above every bound.
+    pub buckets: Vec<u64>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct TimerStats {
     count: u64,
     sum_ms: f64,
     min_ms: f64,
     max_ms: f64,
+    /// Upper bounds of the buckets, seconds.
+    bounds: &'static [f64],
     /// Samples per bucket (not cumulative); the last one is `+Inf`.
-    buckets: [u64; BUCKETS.len() + 1],
+    buckets: Vec<u64>,
     window: VecDeque<f64>,
 }
 
 impl TimerStats {
+    fn new(bounds: &'static [f64]) -> Self {
+        Self {
+            count: 0,
+            sum_ms: 0.0,
+            min_ms: 0.0,
+            max_ms: 0.0,
+            bounds,
+            buckets: vec![0; bounds.len() + 1],
+            window: VecDeque::new(),
+        }
+    }
+
     fn record(&mut self, ms: f64) {
         if self.count == 0 || ms < self.min_ms {
             self.min_ms = ms;
@@ -101,10 +139,11 @@ impl TimerStats {
         }
         self.count += 1;
         self.sum_ms += ms;
-        let bucket = BUCKETS
+        let bucket = self
+            .bounds
             .iter()
             .position(|bound| ms <= bound * 1000.0)
-            .unwrap_or(BUCKETS.len());
+            .unwrap_or(self.bounds.len());
         self.buckets[bucket] += 1;
         if self.window.len() == WINDOW {
             self.window.pop_front();
@@ -116,7 +155,8 @@ impl TimerStats {
         Histogram {
             count: self.count,
             sum_seconds: self.sum_ms / 1000.0,
-            buckets: self.buckets,
+            bounds: self.bounds,
+            buckets: self.buckets.clone(),
         }
     }
 
@@ -189,6 +229,10 @@ pub struct Instrument {
     /// What joins the attribute values into a key of the JSON view
     /// (`dns/registered`, `Registered->Available`, `GET /status 200`).
     pub json_separator: &'static str,
+    /// A histogram's bucket bounds, seconds, ascending: [`BUCKETS`] unless
+    /// the instrument names its own ([`DNS_LOOKUP_BUCKETS`],
+    /// [`DELAY_BUCKETS`]).
+    pub buckets: &'static [f64],
 }
 
 impl Instrument {
@@ -201,7 +245,13 @@ impl Instrument {
             attributes: &[],
             json_key: "",
             json_separator: "/",
+            buckets: &BUCKETS,
         }
+    }
+
+    const fn buckets(mut self, bounds: &'static [f64]) -> Self {
+        self.buckets = bounds;
+        self
     }
 
     const fn about(mut self, description: &'static str) -> Self {
@@ -417,12 +467,14 @@ pub mod instruments {
     pub const DNS_LOOKUP_DURATION: Instrument = Instrument::new("dns.lookup.duration", Kind::Histogram, "s")
         .about("Time a resolver took to answer one probe of a DomainHealthCheck, by check (namespace, name), question (name, type), resolver and outcome (noerror, nxdomain, servfail, refused, other_rcode, timeout, error); at most DNS_LOOKUP_SERIES_PER_CHECK series per check.")
         .labels(crate::dhc::metrics::DnsLookupLabels::KEYS)
-        .json("dns_lookup_duration", " ");
+        .json("dns_lookup_duration", " ")
+        .buckets(&super::DNS_LOOKUP_BUCKETS);
     /// `domain_monitor.dhc.propagation.duration`.
     pub const PROPAGATION_DURATION: Instrument = Instrument::new("domain_monitor.dhc.propagation.duration", Kind::Histogram, "s")
         .about("Time from a DomainHealthCheck's first sight of a new SOA serial at an authoritative server until a resolver served it (at the resolution of the check's interval), by check (namespace, name) and resolver.")
         .labels(crate::dhc::metrics::PropagationLabels::KEYS)
-        .json("dhc_propagation_duration", "/");
+        .json("dhc_propagation_duration", "/")
+        .buckets(&super::DELAY_BUCKETS);
     /// `domain_monitor.dhc.certificate.expiry`.
     pub const CERTIFICATE_EXPIRY: Instrument = Instrument::new("domain_monitor.dhc.certificate.expiry", Kind::Gauge, "s")
         .about("When the leaf certificate of a DomainHealthCheck's TLS endpoint expires (its notAfter), as a Unix time, by check (namespace, name) and endpoint (server.address, server.port, tls.client.server_name); absent while no certificate was seen.")
@@ -439,7 +491,8 @@ pub mod instruments {
     pub const CANARY_DELAY: Instrument = Instrument::new("domain_monitor.dhc.canary.delay", Kind::Histogram, "s")
         .about("Time from a DomainHealthCheck canary's publish time (since=publish, the t= value of its TXT record) or from the probe round that first saw it at an authoritative server (since=authoritative) until a resolver served it (at the resolution of the check's interval), by check (namespace, name) and resolver; within the check's series budget.")
         .labels(crate::dhc::metrics::CanaryLabels::KEYS)
-        .json("dhc_canary_delay", "/");
+        .json("dhc_canary_delay", "/")
+        .buckets(&super::DELAY_BUCKETS);
     /// `domain_monitor.domains`.
     pub const DOMAINS: Instrument =
         Instrument::new("domain_monitor.domains", Kind::Gauge, "{domain}")
@@ -776,7 +829,7 @@ impl<L: LabelSet> Timer<L> {
         }
         lock(&self.series)
             .entry(labels)
-            .or_default()
+            .or_insert_with(|| TimerStats::new(self.instrument.buckets))
             .record(duration.as_secs_f64() * 1000.0);
     }
 
@@ -844,7 +897,7 @@ impl<L: LabelSet> Family for Timer<L> {
     fn reset(&self) {
         lock(&self.series)
             .values_mut()
-            .for_each(|t| *t = TimerStats::default());
+            .for_each(|t| *t = TimerStats::new(self.instrument.buckets));
     }
 }
 

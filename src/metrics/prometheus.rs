@@ -13,7 +13,7 @@ use prometheus_client::{
     registry::{Registry, Unit},
 };
 
-use super::{Attributes, BUCKETS, INSTRUMENTS, Instrument, Kind, Metrics, Snapshot};
+use super::{Attributes, INSTRUMENTS, Instrument, Kind, Metrics, Snapshot};
 
 /// The content type of [`render`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -122,11 +122,12 @@ impl Collector for View {
                     let mut metric = descriptor(&mut encoder, instrument, &base, unit)?;
                     for (attributes, histogram) in series {
                         let labels = label_set(attributes);
-                        let buckets: Vec<(f64, u64)> = BUCKETS
+                        let buckets: Vec<(f64, u64)> = histogram
+                            .bounds
                             .iter()
                             .copied()
                             .chain([f64::INFINITY])
-                            .zip(histogram.buckets)
+                            .zip(histogram.buckets.iter().copied())
                             .collect();
                         metric
                             .encode_family(&labels)?
@@ -246,6 +247,68 @@ mod tests {
         for instrument in INSTRUMENTS {
             let name = instrument.prometheus_name();
             assert!(text.contains(&format!("# TYPE {name} ")), "{name}\n{text}");
+        }
+    }
+
+    #[test]
+    fn each_histogram_has_the_buckets_of_what_it_measures() {
+        use crate::dhc::{
+            metrics::{DnsLookupLabels, PropagationLabels},
+            resource::{LookupOutcome, ProbeRecordType},
+        };
+        let metrics = Metrics::new();
+        let propagation = PropagationLabels {
+            namespace: "web",
+            name: "shop",
+            resolver: "a",
+        };
+        // A change that took 40 minutes, and one that took 2 hours: past
+        // the operator's own 30 s bound, inside the delays' own.
+        for minutes in [40, 120] {
+            metrics
+                .propagation_duration
+                .record(propagation, Duration::from_secs(minutes * 60));
+        }
+        let lookup = DnsLookupLabels {
+            namespace: "web",
+            name: "shop",
+            question: "www.shop.example",
+            record_type: ProbeRecordType::A,
+            resolver: "a",
+            outcome: LookupOutcome::NOERROR,
+        };
+        metrics
+            .dns_lookup_duration
+            .record(lookup, Duration::from_micros(300));
+        let text = render(&metrics, &Snapshot::default());
+        let series = r#"domain_monitor_dhc_propagation_duration_seconds_bucket{namespace="web",name="shop",resolver="a""#;
+        for (le, count) in [
+            ("30", 0),
+            ("1800", 0),
+            ("3600", 1),
+            ("7200", 2),
+            ("+Inf", 2),
+        ] {
+            assert!(
+                text.contains(&format!("{series},le=\"{le}\"}} {count}\n")),
+                "le={le}: {count}\n{text}"
+            );
+        }
+        assert!(
+            text.contains(r#"dns_lookup_duration_seconds_bucket{namespace="web",name="shop",dns_question_name="www.shop.example",dns_question_type="A",resolver="a",outcome="noerror",le="0.0005"} 1"#),
+            "{text}"
+        );
+        // The operator's own latencies keep theirs.
+        assert_eq!(
+            super::super::instruments::CHECK_DURATION.buckets,
+            &super::super::BUCKETS
+        );
+        for instrument in INSTRUMENTS.iter().filter(|i| i.kind == Kind::Histogram) {
+            assert!(
+                instrument.buckets.windows(2).all(|w| w[0] < w[1]),
+                "{}: ascending bounds",
+                instrument.name
+            );
         }
     }
 }
