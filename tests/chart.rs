@@ -33,6 +33,8 @@ use support::{
     cluster::{AuditedRequest, PrivateServer, TestNamespace, install_crd, kubeconfig_path},
     dhc::{check as health_check, install_dhc_crd, record, resolver},
     operator::{Operator, availability, wait_for_availability},
+    prometheus::Prometheus,
+    promql::{Names, names_in},
     world::{TOKEN, World},
 };
 
@@ -696,103 +698,8 @@ fn as_promql(expr: &str) -> String {
     promql
 }
 
-/// The metric names and label names a PromQL expression uses.
-fn names_in(promql: &str) -> (BTreeSet<String>, BTreeSet<String>) {
-    const KEYWORDS: &[&str] = &[
-        "by",
-        "without",
-        "on",
-        "ignoring",
-        "group_left",
-        "group_right",
-        "bool",
-        "and",
-        "or",
-        "unless",
-        "offset",
-        "inf",
-        "nan",
-    ];
-    // Aggregations may put `by (…)` between their name and their argument.
-    const AGGREGATIONS: &[&str] = &[
-        "sum",
-        "avg",
-        "min",
-        "max",
-        "count",
-        "group",
-        "stddev",
-        "stdvar",
-        "topk",
-        "bottomk",
-        "quantile",
-        "count_values",
-        "limitk",
-        "limit_ratio",
-    ];
-    let chars: Vec<char> = promql.chars().collect();
-    let (mut metrics, mut labels) = (BTreeSet::new(), BTreeSet::new());
-    let mut i = 0;
-    // Inside `{…}` (matchers) or a `by (…)` list, identifiers are labels.
-    let (mut in_braces, mut in_label_list) = (false, false);
-    let mut after_grouping = false;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '"' {
-            i += 1;
-            while i < chars.len() && chars[i] != '"' {
-                i += if chars[i] == '\\' { 2 } else { 1 };
-            }
-            i += 1;
-        } else if c == '[' {
-            while i < chars.len() && chars[i] != ']' {
-                i += 1;
-            }
-        } else if c == '{' || c == '}' {
-            in_braces = c == '{';
-            i += 1;
-        } else if c == '(' {
-            in_label_list = after_grouping;
-            after_grouping = false;
-            i += 1;
-        } else if c == ')' {
-            in_label_list = false;
-            i += 1;
-        } else if c.is_ascii_digit() || c == '.' {
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
-                i += 1;
-            }
-        } else if c.is_ascii_alphabetic() || c == '_' || c == ':' {
-            let start = i;
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || "_:".contains(chars[i])) {
-                i += 1;
-            }
-            let word: String = chars[start..i].iter().collect();
-            let next = chars[i..].iter().find(|c| !c.is_whitespace());
-            if in_braces || in_label_list {
-                labels.insert(word);
-            } else if KEYWORDS.contains(&word.as_str()) {
-                after_grouping = [
-                    "by",
-                    "without",
-                    "on",
-                    "ignoring",
-                    "group_left",
-                    "group_right",
-                ]
-                .contains(&word.as_str());
-            } else if next != Some(&'(') && !AGGREGATIONS.contains(&word.as_str()) {
-                metrics.insert(word);
-            }
-        } else {
-            i += 1;
-        }
-    }
-    (metrics, labels)
-}
-
-#[test]
-fn the_dashboard_queries_are_valid_promql_over_the_operators_metrics() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_queries_are_valid_promql_over_the_operators_metrics() {
     let dashboard = dashboard_json();
     let variables = dashboard["templating"]["list"].as_array().unwrap();
     let variable = |name: &str| {
@@ -865,9 +772,16 @@ fn the_dashboard_queries_are_valid_promql_over_the_operators_metrics() {
         .into_iter()
         .collect();
     let label_names = label_names();
+    // Prometheus's own parser names what each query uses.
+    domain_monitor::net::ensure_crypto_provider();
+    let prometheus = Prometheus::start().await;
     let mut used = BTreeSet::new();
     for (title, promql) in &queries {
-        let (metrics, labels) = names_in(promql);
+        let Names {
+            metrics, labels, ..
+        } = names_in(&prometheus, promql)
+            .await
+            .unwrap_or_else(|e| panic!("{title}: {e}"));
         assert!(!metrics.is_empty(), "{title}: no metric in {promql}");
         for metric in &metrics {
             assert!(
@@ -972,19 +886,30 @@ fn the_dashboard_queries_are_valid_promql_over_the_operators_metrics() {
     assert!(used.contains("domain_monitor_status_writes_total"));
 }
 
-#[test]
-fn the_promql_name_scanner_tells_metrics_from_labels_and_functions() {
-    let (metrics, labels) = names_in(
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_promql_names_tell_metrics_from_labels_and_functions() {
+    domain_monitor::net::ensure_crypto_provider();
+    let prometheus = Prometheus::start().await;
+    let names = names_in(
+        &prometheus,
         r#"histogram_quantile(0.95, sum by (checker, le) (rate(a_bucket{job=~".*", x!="y{z}"}[5m]))) / on (instance) group_left b"#,
-    );
+    )
+    .await
+    .unwrap();
     assert_eq!(
-        metrics,
+        names.metrics,
         BTreeSet::from(["a_bucket".to_owned(), "b".to_owned()])
     );
     assert_eq!(
-        labels,
+        names.labels,
         BTreeSet::from(["checker", "le", "job", "x", "instance"].map(str::to_owned))
     );
+    assert_eq!(
+        names.functions,
+        BTreeSet::from(["histogram_quantile", "sum", "rate"].map(str::to_owned))
+    );
+    let error = names_in(&prometheus, "sum(rate(x[5m])").await.unwrap_err();
+    assert!(error.contains("unclosed left parenthesis"), "{error}");
 }
 
 // === the chart in a cluster, with the operator ===
