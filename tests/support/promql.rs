@@ -21,6 +21,26 @@ pub struct Names {
     /// Function names, aggregation operators (`sum`, `topk`…) and the
     /// set operators (`and`, `or`, `unless`) it uses.
     pub functions: BTreeSet<String>,
+    /// Every label matcher of its selectors but `__name__`'s: (label,
+    /// operator `=`, `!=`, `=~` or `!~`, value), in the order written.
+    pub matchers: Vec<(String, String, String)>,
+}
+
+impl Names {
+    /// The (label, value) pairs its `=` and `=~` matchers accept, a regex's
+    /// alternatives (`a|b`) one by one; negative matchers are left out: they
+    /// match anything else.
+    pub fn positive_matchers(&self) -> Vec<(String, String)> {
+        let mut found = Vec::new();
+        for (label, op, value) in &self.matchers {
+            match op.as_str() {
+                "=" => found.push((label.clone(), value.clone())),
+                "=~" => found.extend(value.split('|').map(|v| (label.clone(), v.to_owned()))),
+                _ => {}
+            }
+        }
+        found
+    }
 }
 
 /// The names `promql` uses, as Prometheus parses it.
@@ -72,6 +92,11 @@ fn collect(node: &Value, names: &mut Names) {
                             }
                             Some(label) => {
                                 names.labels.insert(label.to_owned());
+                                names.matchers.push((
+                                    label.to_owned(),
+                                    matcher["type"].as_str().unwrap_or_default().to_owned(),
+                                    matcher["value"].as_str().unwrap_or_default().to_owned(),
+                                ));
                             }
                             None => {}
                         }
