@@ -195,7 +195,7 @@ const HTTP_DATE_SEEDS: &[&str] = &[
     "no-cache",
 ];
 
-/// Wording TESTING.md documents for "not found" (lower case). A WHOIS answer
+/// Wording registries are known to use for "not found" (lower case). A WHOIS answer
 /// classified as not found must show one of these; the pattern table is
 /// allowed to be stricter, never looser.
 const NOT_FOUND_WORDING: &[&str] = &[
@@ -213,7 +213,7 @@ const NOT_FOUND_WORDING: &[&str] = &[
     "is available for purchase",
 ];
 
-/// Throttle banners TESTING.md documents (lower case): an answer showing one
+/// Throttle banners registries are known to send (lower case): an answer showing one
 /// of them must never read as "not found".
 const THROTTLE_WORDING: &[&str] = &[
     "number of allowed queries exceeded",
@@ -675,9 +675,10 @@ fn save_input(kind: &str, target: &str, n: u64, input: &[u8]) -> String {
 /// and at least 1000 cases ran.
 ///
 /// What "false available" means here, honestly: the WHOIS classifier may
-/// only say "not found" when the answer shows wording TESTING.md documents
-/// for it, and never next to a documented throttle banner. Within those
-/// rules a mutated not-found answer may still legitimately read as not found.
+/// only say "not found" when the answer shows wording registries are known
+/// to use for it ([`NOT_FOUND_WORDING`]), and never next to a known throttle
+/// banner ([`THROTTLE_WORDING`]). Within those rules a mutated not-found
+/// answer may still legitimately read as not found.
 fn fuzz_parsers_of(target: Target) {
     let seed = fuzz_seed();
     let cases = by_scale(3_000, 200_000);
