@@ -1107,6 +1107,53 @@ async fn wait_for_leases(client: &Client, namespace: &str, want: &[String], hold
     }
 }
 
+/// Stops `operator` (it must exit 0 on SIGTERM) and returns every request
+/// the API server audited from `namespace`'s ServiceAccount, asserting that
+/// none of them was refused.
+async fn stop_and_audit(
+    operator: &mut Operator,
+    server: &PrivateServer,
+    namespace: &str,
+) -> Vec<AuditedRequest> {
+    operator.terminate();
+    assert_eq!(
+        operator.wait_exit(Duration::from_secs(20)).await,
+        Some(0),
+        "{}",
+        operator.log()
+    );
+    let user = service_account_user(namespace);
+    let requests: Vec<AuditedRequest> = server
+        .audited_requests()
+        .into_iter()
+        .filter(|r| r.user == user)
+        .collect();
+    let refused: Vec<&AuditedRequest> = requests.iter().filter(|r| !r.allowed).collect();
+    assert!(refused.is_empty(), "refused requests: {refused:#?}");
+    requests
+}
+
+/// The operator's rights as the API server answers `kubectl auth can-i` for
+/// `kubeconfig`'s user: each of `allowed` granted; each of `denied` and
+/// everything [`forbidden`] in `home` and `other` refused; and `refused`, a
+/// kubectl command, failing with Forbidden.
+fn assert_operator_rights(
+    kubeconfig: &Path,
+    allowed: Vec<String>,
+    denied: Vec<String>,
+    (home, other): (&str, &str),
+    refused: &[&str],
+) {
+    let mut rights: Vec<(String, bool)> = allowed.into_iter().map(|q| (q, true)).collect();
+    rights.extend(forbidden(home, other));
+    rights.extend(denied.into_iter().map(|q| (q, false)));
+    let questions: Vec<(&str, bool)> = rights.iter().map(|(q, a)| (q.as_str(), *a)).collect();
+    assert_rights(kubeconfig, &questions);
+    let answer = kubectl(kubeconfig, refused)
+        .expect_err(&format!("kubectl {} is denied", refused.join(" ")));
+    assert!(answer.contains("Forbidden"), "{answer}");
+}
+
 /// Asks the API server (SelfSubjectAccessReview, as the kubeconfig's user)
 /// about each `kubectl auth can-i` question and reports every wrong answer.
 fn assert_rights(kubeconfig: &Path, expectations: &[(&str, bool)]) {
@@ -1164,10 +1211,6 @@ fn forbidden(home: &str, other: &str) -> Vec<(String, bool)> {
     .into_iter()
     .map(|q| (q.replace("{home}", home).replace("{other}", other), false))
     .collect()
-}
-
-fn as_questions(list: &[(String, bool)]) -> Vec<(&str, bool)> {
-    list.iter().map(|(q, a)| (q.as_str(), *a)).collect()
 }
 
 async fn deployment_json(client: &Client, namespace: &str, name: &str) -> Value {
@@ -1271,7 +1314,7 @@ async fn the_rendered_chart_applies_and_runs_the_operator_with_only_its_rights()
 
     // Its rights: what it uses, in its namespace only.
     let other = "default";
-    let mut rights: Vec<(String, bool)> = [
+    let allowed = [
         "list monitoreddomains.domainmonitor.io",
         "watch monitoreddomains.domainmonitor.io",
         "patch monitoreddomains.domainmonitor.io",
@@ -1287,24 +1330,20 @@ async fn the_rendered_chart_applies_and_runs_the_operator_with_only_its_rights()
         "delete leases.coordination.k8s.io",
     ]
     .iter()
-    .map(|q| (format!("{q} -n {}", ns.name), true))
+    .map(|q| format!("{q} -n {}", ns.name))
     .collect();
-    rights.extend(forbidden(&ns.name, other));
-    rights.extend([
-        (
-            "list monitoreddomains.domainmonitor.io --all-namespaces".to_owned(),
-            false,
-        ),
-        (
-            format!("watch monitoreddomains.domainmonitor.io -n {other}"),
-            false,
-        ),
-        (format!("create events.events.k8s.io -n {other}"), false),
-    ]);
-    assert_rights(&operator_kubeconfig, &as_questions(&rights));
-    let denied = kubectl(&operator_kubeconfig, &["-n", &ns.name, "get", "secrets"])
-        .expect_err("reading Secrets is denied");
-    assert!(denied.contains("Forbidden"), "{denied}");
+    let denied = vec![
+        "list monitoreddomains.domainmonitor.io --all-namespaces".to_owned(),
+        format!("watch monitoreddomains.domainmonitor.io -n {other}"),
+        format!("create events.events.k8s.io -n {other}"),
+    ];
+    assert_operator_rights(
+        &operator_kubeconfig,
+        allowed,
+        denied,
+        (&ns.name, other),
+        &["-n", &ns.name, "get", "secrets"],
+    );
 
     // A clean stop releases the shards and removes the member Lease.
     operator.terminate();
@@ -1448,7 +1487,7 @@ async fn the_readme_install_works_on_a_fresh_cluster_with_least_privilege() {
         "Leases stay home"
     );
 
-    let mut rights: Vec<(String, bool)> = [
+    let allowed = [
         "list monitoreddomains.domainmonitor.io --all-namespaces",
         "watch monitoreddomains.domainmonitor.io --all-namespaces",
         "patch monitoreddomains.domainmonitor.io -n team-a",
@@ -1464,13 +1503,15 @@ async fn the_readme_install_works_on_a_fresh_cluster_with_least_privilege() {
         "delete leases.coordination.k8s.io -n domain-monitor",
     ]
     .iter()
-    .map(|q| ((*q).to_owned(), true))
+    .map(|q| (*q).to_owned())
     .collect();
-    rights.extend(forbidden("domain-monitor", "team-a"));
-    assert_rights(&operator_kubeconfig, &as_questions(&rights));
-    let denied = kubectl(&operator_kubeconfig, &["delete", "namespace", "team-a"])
-        .expect_err("deleting a namespace is denied");
-    assert!(denied.contains("Forbidden"), "{denied}");
+    assert_operator_rights(
+        &operator_kubeconfig,
+        allowed,
+        Vec::new(),
+        ("domain-monitor", "team-a"),
+        &["delete", "namespace", "team-a"],
+    );
     drop(operator);
     drop(server);
 }
@@ -1669,22 +1710,7 @@ async fn the_operator_uses_every_right_the_chart_grants_and_asks_for_no_other() 
         .await
         .unwrap();
     assert_eq!(summary["deleted"], 1, "{summary}");
-    operator.terminate();
-    assert_eq!(
-        operator.wait_exit(Duration::from_secs(20)).await,
-        Some(0),
-        "{}",
-        operator.log()
-    );
-
-    let user = service_account_user(ns);
-    let requests: Vec<AuditedRequest> = server
-        .audited_requests()
-        .into_iter()
-        .filter(|r| r.user == user)
-        .collect();
-    let refused: Vec<&AuditedRequest> = requests.iter().filter(|r| !r.allowed).collect();
-    assert!(refused.is_empty(), "refused requests: {refused:#?}");
+    let requests = stop_and_audit(&mut operator, &server, ns).await;
     let elsewhere: Vec<&AuditedRequest> = requests
         .iter()
         .filter(|r| r.namespace.as_deref() != Some(ns))
@@ -2065,22 +2091,7 @@ async fn domain_health_checks_get_exactly_the_rights_they_use() {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
-    operator.terminate();
-    assert_eq!(
-        operator.wait_exit(Duration::from_secs(20)).await,
-        Some(0),
-        "{}",
-        operator.log()
-    );
-
-    let user = service_account_user(ns);
-    let requests: Vec<AuditedRequest> = server
-        .audited_requests()
-        .into_iter()
-        .filter(|r| r.user == user)
-        .collect();
-    let refused: Vec<&AuditedRequest> = requests.iter().filter(|r| !r.allowed).collect();
-    assert!(refused.is_empty(), "refused requests: {refused:#?}");
+    let requests = stop_and_audit(&mut operator, &server, ns).await;
     let used: BTreeSet<Right> = requests.iter().map(request_right).filter(is_dhc).collect();
     assert_eq!(used, granted, "rights used on DomainHealthChecks");
 }
