@@ -105,3 +105,35 @@ pub fn record(scenario: &str, injected: &str, figures: &Figures, passed: bool) {
     )
     .expect("write the scenario's figures");
 }
+
+/// The conditions a scenario asserts, each named by what it means, so that a
+/// failure lists every one that broke rather than one folded flag.
+#[derive(Debug, Default)]
+pub struct Conditions {
+    failed: Vec<String>,
+}
+
+impl Conditions {
+    /// Notes that `what` must hold; `holds` is whether it did.
+    pub fn require(&mut self, holds: bool, what: impl Into<String>) {
+        if !holds {
+            self.failed.push(what.into());
+        }
+    }
+
+    /// Whether every condition held (the verdict [`record`] writes).
+    pub fn passed(&self) -> bool {
+        self.failed.is_empty()
+    }
+
+    /// Panics naming every condition that did not hold, then `context`
+    /// (figures, logs).
+    pub fn assert_all(&self, context: &str) {
+        assert!(
+            self.failed.is_empty(),
+            "{} condition(s) broken:\n- {}\n{context}",
+            self.failed.len(),
+            self.failed.join("\n- ")
+        );
+    }
+}
