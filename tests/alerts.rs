@@ -3,18 +3,23 @@
 //! rule file, and `promtool check rules` and `promtool test rules`
 //! (tests/data/alerts/) run on exactly that. helm comes from `DM_HELM` (set
 //! by `just test`); promtool from `DM_PROMTOOL` when set, else from PATH.
+//! The metric, label and function names of the rules' PromQL are read by a
+//! real Prometheus's parser (`DM_PROMETHEUS`, tests/support/promql.rs).
 
 mod support;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    path::{Path, PathBuf},
     process::Command,
 };
 
 use serde::Deserialize;
 use serde_json::Value;
-use support::{prometheus::Prometheus, promql::Names};
+use support::{
+    prometheus::Prometheus,
+    promql::Names,
+    tools::{helm_binary, promtool_binary, repo, run},
+};
 
 /// Labels the rules may use: the operator's (README "Metrics, traces and
 /// logs") and those Prometheus adds (`job`, `instance`, and `namespace` from
@@ -60,52 +65,6 @@ const SEVERITIES: &[&str] = &["critical", "warning", "info"];
 const DEFAULT_RUNBOOK: &str = "https://github.com/domainmonitor/domain-monitor/blob/main/README.md";
 
 // === running helm and promtool ===
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The helm binary `just test` installed (tests/tools/install-helm.sh).
-fn helm_binary() -> PathBuf {
-    let path = std::env::var_os("DM_HELM").map(PathBuf::from).unwrap_or_else(|| {
-        panic!(
-            "DM_HELM is not set: run `just test`, or `export DM_HELM=\"$(bash tests/tools/install-helm.sh | tail -n 1)\"`"
-        )
-    });
-    assert!(
-        path.is_file(),
-        "DM_HELM={} does not exist: run `bash tests/tools/install-helm.sh`",
-        path.display()
-    );
-    path
-}
-
-/// `DM_PROMTOOL` (the Prometheus 3 the tests build), else promtool on PATH.
-fn promtool_binary() -> PathBuf {
-    std::env::var_os("DM_PROMTOOL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("promtool"))
-}
-
-/// Runs `command`: its stdout on success, else what it said (stderr, stdout).
-fn run(command: &mut Command) -> Result<String, String> {
-    let program = command.get_program().to_string_lossy().into_owned();
-    let output = command.output().unwrap_or_else(|e| {
-        panic!(
-            "cannot run {program}: {e} (promtool: `apt-get install -y prometheus` or DM_PROMTOOL)"
-        )
-    });
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    if output.status.success() {
-        Ok(stdout)
-    } else {
-        Err(format!(
-            "{program} failed ({}):\n{}{stdout}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        ))
-    }
-}
 
 /// The objects `helm template dm <chart> -n ops <extra…>` renders.
 fn render(extra: &[&str]) -> Result<Vec<Value>, String> {

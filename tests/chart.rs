@@ -2,7 +2,9 @@
 //! way a user meets them: rendered by helm, applied to a real API server, and
 //! the operator run with the chart's ServiceAccount token, environment and
 //! Secret. helm comes from `DM_HELM` and promtool from `DM_PROMTOOL` (both set
-//! by `just test`; promtool falls back to the one on PATH).
+//! by `just test`; promtool falls back to the one on PATH); the dashboard's
+//! PromQL is read by a real Prometheus's parser (`DM_PROMETHEUS`,
+//! tests/support/promql.rs).
 
 mod support;
 
@@ -35,6 +37,7 @@ use support::{
     operator::{Operator, availability, wait_for_availability},
     prometheus::Prometheus,
     promql::{Names, names_in},
+    tools::{helm_binary, promtool_binary, repo, run},
     world::{TOKEN, World},
 };
 
@@ -53,51 +56,8 @@ fn label_names() -> BTreeSet<String> {
 
 // === running helm, kubectl and promtool ===
 
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn chart() -> String {
     repo().join("charts/domain-monitor").display().to_string()
-}
-
-/// The helm binary `just test` installed (tests/tools/install-helm.sh).
-fn helm_binary() -> PathBuf {
-    let path = std::env::var_os("DM_HELM").map(PathBuf::from).unwrap_or_else(|| {
-        panic!(
-            "DM_HELM is not set: run `just test`, or `export DM_HELM=\"$(bash tests/tools/install-helm.sh | tail -n 1)\"`"
-        )
-    });
-    assert!(
-        path.is_file(),
-        "DM_HELM={} does not exist: run `bash tests/tools/install-helm.sh`",
-        path.display()
-    );
-    path
-}
-
-/// promtool: `DM_PROMTOOL` (tests/prometheus/build.sh, set by `just test`),
-/// else the one on PATH.
-fn promtool_binary() -> PathBuf {
-    std::env::var_os("DM_PROMTOOL").map_or_else(|| PathBuf::from("promtool"), PathBuf::from)
-}
-
-/// Runs `command`: its stdout on success, else what it said (stderr, stdout).
-fn run(command: &mut Command) -> Result<String, String> {
-    let program = command.get_program().to_string_lossy().into_owned();
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e} (is it installed?)"));
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    if output.status.success() {
-        Ok(stdout)
-    } else {
-        Err(format!(
-            "{program} failed ({}):\n{}{stdout}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        ))
-    }
 }
 
 fn helm(args: &[&str]) -> Result<String, String> {

@@ -19,6 +19,7 @@ pub mod registrar_stub;
 pub mod security;
 pub mod throttle;
 pub mod tls;
+pub mod tools;
 pub mod unbound;
 pub mod whois_server;
 pub mod world;
