@@ -228,13 +228,7 @@ async fn api_server_restart() {
         all_delivered,
         "every free name is marked delivered in its status",
     );
-    conditions.require(
-        figures.notifications_delivered == figures.notifications_expected,
-        format!(
-            "the receiver accepted {} of {} notifications",
-            figures.notifications_delivered, figures.notifications_expected
-        ),
-    );
+    conditions.require_all_delivered(&figures);
     conditions.require(
         figures.duplicates <= restarts as u64,
         format!(
@@ -242,14 +236,8 @@ async fn api_server_restart() {
             figures.duplicates
         ),
     );
-    conditions.require(
-        figures.resources_lost == 0,
-        format!("{} resources lost", figures.resources_lost),
-    );
-    conditions.require(
-        figures.false_available == 0,
-        format!("{} false \"Available\"", figures.false_available),
-    );
+    conditions.require_nothing_lost(&figures);
+    conditions.require_no_false_available(&figures);
     record(
         "api_server_restart",
         &format!(
@@ -310,26 +298,14 @@ async fn operator_sigkill_during_checks_and_delivery() {
         marked == free.len(),
         format!("{marked} of {} free names marked delivered", free.len()),
     );
-    conditions.require(
-        figures.notifications_delivered == figures.notifications_expected,
-        format!(
-            "the receiver accepted {} of {} notifications",
-            figures.notifications_delivered, figures.notifications_expected
-        ),
-    );
+    conditions.require_all_delivered(&figures);
     conditions.require(
         accepted.values().all(|n| *n <= 1 + kills as u64),
         format!("a notification accepted more than once per kill ({kills} kills): {accepted:?}"),
     );
     conditions.require(one_key_each, "one idempotency key per domain");
-    conditions.require(
-        figures.resources_lost == 0,
-        format!("{} resources lost", figures.resources_lost),
-    );
-    conditions.require(
-        figures.false_available == 0,
-        format!("{} false \"Available\"", figures.false_available),
-    );
+    conditions.require_nothing_lost(&figures);
+    conditions.require_no_false_available(&figures);
     record(
         "operator_sigkill",
         &format!("operator SIGKILLed {kills}x during checks and 0.8 s deliveries"),
@@ -418,25 +394,13 @@ async fn callback_receiver_faults() {
         free.iter().all(|n| now.get(n).is_some_and(delivered)),
         "every free name is marked delivered in its status",
     );
-    conditions.require(
-        figures.notifications_delivered == figures.notifications_expected,
-        format!(
-            "the receiver accepted {} of {} notifications",
-            figures.notifications_delivered, figures.notifications_expected
-        ),
-    );
+    conditions.require_all_delivered(&figures);
     conditions.require(
         keys.values().all(|k| k.len() == 1),
         format!("one idempotency key per domain: {keys:?}"),
     );
-    conditions.require(
-        figures.resources_lost == 0,
-        format!("{} resources lost", figures.resources_lost),
-    );
-    conditions.require(
-        figures.false_available == 0,
-        format!("{} false \"Available\"", figures.false_available),
-    );
+    conditions.require_nothing_lost(&figures);
+    conditions.require_no_false_available(&figures);
     record(
         "callback_receiver_faults",
         &format!(
@@ -707,10 +671,7 @@ async fn registries_misbehaving() {
             notifications.len()
         ),
     );
-    conditions.require(
-        figures.resources_lost == 0,
-        format!("{} resources lost", figures.resources_lost),
-    );
+    conditions.require_nothing_lost(&figures);
     conditions.require(
         checked.len() == names.len(),
         format!("{} of {} names checked", checked.len(), names.len()),
@@ -789,13 +750,7 @@ async fn two_replicas_with_a_frozen_lease_holder() {
         names.iter().all(|n| now.get(n).is_some_and(delivered)),
         "every name is marked delivered in its status",
     );
-    conditions.require(
-        figures.notifications_delivered == figures.notifications_expected,
-        format!(
-            "the receiver accepted {} of {} notifications",
-            figures.notifications_delivered, figures.notifications_expected
-        ),
-    );
+    conditions.require_all_delivered(&figures);
     conditions.require(
         keys.values().all(|k| k.len() == 1),
         format!("one idempotency key per domain: {keys:?}"),
@@ -806,10 +761,7 @@ async fn two_replicas_with_a_frozen_lease_holder() {
             "at most one extra delivery per freeze ({freezes} freezes): {per_domain_accepted:?}"
         ),
     );
-    conditions.require(
-        figures.resources_lost == 0,
-        format!("{} resources lost", figures.resources_lost),
-    );
+    conditions.require_nothing_lost(&figures);
     record(
         "lease_holder_frozen",
         "two replicas; one SIGSTOPped past its lease while every name drops",

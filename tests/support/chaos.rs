@@ -121,6 +121,33 @@ impl Conditions {
         }
     }
 
+    /// The receiver accepted every notification the scenario expected.
+    pub fn require_all_delivered(&mut self, figures: &Figures) {
+        self.require(
+            figures.notifications_delivered == figures.notifications_expected,
+            format!(
+                "the receiver accepted {} of {} notifications",
+                figures.notifications_delivered, figures.notifications_expected
+            ),
+        );
+    }
+
+    /// No resource that existed before is gone.
+    pub fn require_nothing_lost(&mut self, figures: &Figures) {
+        self.require(
+            figures.resources_lost == 0,
+            format!("{} resources lost", figures.resources_lost),
+        );
+    }
+
+    /// No "Available" verdict or notification for a name that was not free.
+    pub fn require_no_false_available(&mut self, figures: &Figures) {
+        self.require(
+            figures.false_available == 0,
+            format!("{} false \"Available\"", figures.false_available),
+        );
+    }
+
     /// Whether every condition held (the verdict [`record`] writes).
     pub fn passed(&self) -> bool {
         self.failed.is_empty()
