@@ -30,8 +30,8 @@ export CHAOS_RESULTS_DIR="$work/results"
 
 log "chaos scenarios ($CHAOS_SCALE scale; one at a time)"
 targets=()
-for target in chaos security; do
-  [[ -f "tests/$target.rs" ]] && targets+=(--test "$target")
+for file in tests/chaos.rs tests/security_*.rs; do
+  [[ -f "$file" ]] && targets+=(--test "$(basename "$file" .rs)")
 done
 set +e
 cargo test --locked "${targets[@]}" -- --test-threads=1

@@ -3,16 +3,24 @@
 //! rule file, and `promtool check rules` and `promtool test rules`
 //! (tests/data/alerts/) run on exactly that. helm comes from `DM_HELM` (set
 //! by `just test`); promtool from `DM_PROMTOOL` when set, else from PATH.
+//! The metric, label and function names of the rules' PromQL are read by a
+//! real Prometheus's parser (`DM_PROMETHEUS`, tests/support/promql.rs).
+
+mod support;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    path::{Path, PathBuf},
     process::Command,
 };
 
 use domain_monitor::dhc::metrics::{CanaryLabels, CanarySince};
 use serde::Deserialize;
 use serde_json::Value;
+use support::{
+    prometheus::Prometheus,
+    promql::Names,
+    tools::{helm_binary, promtool_binary, repo, run},
+};
 
 /// Labels the rules may use: the operator's (README "Metrics, traces and
 /// logs") and those Prometheus adds (`job`, `instance`, and `namespace` from
@@ -39,7 +47,7 @@ const LABEL_NAMES: &[&str] = &[
     "since",
 ];
 
-/// The PromQL functions, aggregations and keywords the rules may use.
+/// The PromQL functions, aggregations and set operators the rules may use.
 const PROMQL_WORDS: &[&str] = &[
     "rate",
     "increase",
@@ -49,20 +57,9 @@ const PROMQL_WORDS: &[&str] = &[
     "max",
     "count",
     "histogram_quantile",
-    "by",
     "and",
     "or",
     "unless",
-];
-
-/// Words after which a parenthesised list of labels follows.
-const GROUPING: &[&str] = &[
-    "by",
-    "without",
-    "on",
-    "ignoring",
-    "group_left",
-    "group_right",
 ];
 
 const SEVERITIES: &[&str] = &["critical", "warning", "info"];
@@ -70,52 +67,6 @@ const SEVERITIES: &[&str] = &["critical", "warning", "info"];
 const DEFAULT_RUNBOOK: &str = "https://github.com/domainmonitor/domain-monitor/blob/main/README.md";
 
 // === running helm and promtool ===
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The helm binary `just test` installed (tests/tools/install-helm.sh).
-fn helm_binary() -> PathBuf {
-    let path = std::env::var_os("DM_HELM").map(PathBuf::from).unwrap_or_else(|| {
-        panic!(
-            "DM_HELM is not set: run `just test`, or `export DM_HELM=\"$(bash tests/tools/install-helm.sh | tail -n 1)\"`"
-        )
-    });
-    assert!(
-        path.is_file(),
-        "DM_HELM={} does not exist: run `bash tests/tools/install-helm.sh`",
-        path.display()
-    );
-    path
-}
-
-/// `DM_PROMTOOL` (the Prometheus 3 the tests build), else promtool on PATH.
-fn promtool_binary() -> PathBuf {
-    std::env::var_os("DM_PROMTOOL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("promtool"))
-}
-
-/// Runs `command`: its stdout on success, else what it said (stderr, stdout).
-fn run(command: &mut Command) -> Result<String, String> {
-    let program = command.get_program().to_string_lossy().into_owned();
-    let output = command.output().unwrap_or_else(|e| {
-        panic!(
-            "cannot run {program}: {e} (promtool: `apt-get install -y prometheus` or DM_PROMTOOL)"
-        )
-    });
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    if output.status.success() {
-        Ok(stdout)
-    } else {
-        Err(format!(
-            "{program} failed ({}):\n{}{stdout}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        ))
-    }
-}
 
 /// The objects `helm template dm <chart> -n ops <extra…>` renders.
 fn render(extra: &[&str]) -> Result<Vec<Value>, String> {
@@ -229,64 +180,41 @@ fn coverage(tests: &str) -> BTreeMap<String, (bool, bool)> {
 
 // === the PromQL of the rules ===
 
-/// The metric and label names a PromQL expression uses; any other word that
-/// is not in [`PROMQL_WORDS`] is an error.
-fn names_in(promql: &str) -> Result<(BTreeSet<String>, BTreeSet<String>), String> {
-    let chars: Vec<char> = promql.chars().collect();
-    let (mut metrics, mut labels) = (BTreeSet::new(), BTreeSet::new());
-    let (mut in_braces, mut in_label_list, mut after_grouping) = (false, false, false);
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '"' {
-            i += 1;
-            while i < chars.len() && chars[i] != '"' {
-                i += if chars[i] == '\\' { 2 } else { 1 };
-            }
-            i += 1;
-        } else if c == '[' {
-            // A range: `[15m]`.
-            while i < chars.len() && chars[i] != ']' {
-                i += 1;
-            }
-        } else if c == '{' || c == '}' {
-            in_braces = c == '{';
-            i += 1;
-        } else if c == '(' {
-            in_label_list = after_grouping;
-            after_grouping = false;
-            i += 1;
-        } else if c == ')' {
-            in_label_list = false;
-            i += 1;
-        } else if c.is_ascii_digit() || c == '.' {
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
-                i += 1;
-            }
-        } else if c.is_ascii_alphabetic() || c == '_' || c == ':' {
-            let start = i;
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || "_:".contains(chars[i])) {
-                i += 1;
-            }
-            let word: String = chars[start..i].iter().collect();
-            if in_braces || in_label_list {
-                labels.insert(word);
-            } else if PROMQL_WORDS.contains(&word.as_str()) {
-                after_grouping = GROUPING.contains(&word.as_str());
-            } else if word.starts_with("domain_monitor_")
-                || word.starts_with("dns_lookup_duration_seconds")
-            {
-                metrics.insert(word);
-            } else {
-                return Err(format!(
-                    "unknown word {word:?}: a metric not of the operator, or a PromQL word to add to PROMQL_WORDS"
-                ));
-            }
-        } else {
-            i += 1;
-        }
+/// The metric and label names a PromQL expression uses, as Prometheus parses
+/// it; a metric not of the operator, or a function or operator not in
+/// [`PROMQL_WORDS`], is an error.
+async fn names_in(
+    prometheus: &Prometheus,
+    promql: &str,
+) -> Result<(BTreeSet<String>, BTreeSet<String>), String> {
+    let Names {
+        metrics,
+        labels,
+        functions,
+        ..
+    } = support::promql::names_in(prometheus, promql).await?;
+    if let Some(word) = functions
+        .iter()
+        .find(|f| !PROMQL_WORDS.contains(&f.as_str()))
+    {
+        return Err(format!(
+            "unknown word {word:?}: a PromQL function or operator to add to PROMQL_WORDS"
+        ));
+    }
+    if let Some(word) = metrics.iter().find(|m| {
+        !(m.starts_with("domain_monitor_") || m.starts_with("dns_lookup_duration_seconds"))
+    }) {
+        return Err(format!(
+            "unknown word {word:?}: a metric not of the operator"
+        ));
     }
     Ok((metrics, labels))
+}
+
+/// A Prometheus whose parser reads the rules' PromQL.
+async fn prometheus() -> Prometheus {
+    domain_monitor::net::ensure_crypto_provider();
+    Prometheus::start().await
 }
 
 /// Every series name the operator exports to Prometheus.
@@ -386,13 +314,16 @@ fn every_alert_says_how_bad_what_broke_and_what_to_do() {
     assert!(names.len() >= 7, "{names:?}");
 }
 
-#[test]
-fn the_alerts_use_only_metrics_the_operator_exports() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_alerts_use_only_metrics_the_operator_exports() {
+    let prometheus = prometheus().await;
     let exported = exported_names();
     for r in rules_of(&enabled()) {
         let alert = r["alert"].as_str().unwrap();
         let expr = r["expr"].as_str().unwrap();
-        let (metrics, labels) = names_in(expr).unwrap_or_else(|e| panic!("{alert}: {e}\n{expr}"));
+        let (metrics, labels) = names_in(&prometheus, expr)
+            .await
+            .unwrap_or_else(|e| panic!("{alert}: {e}\n{expr}"));
         assert!(!metrics.is_empty(), "{alert}: no metric in {expr}");
         for metric in &metrics {
             assert!(
@@ -414,8 +345,9 @@ fn the_alerts_use_only_metrics_the_operator_exports() {
     }
 }
 
-#[test]
-fn health_alerts_name_the_domain_and_carry_its_criticality() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_alerts_name_the_domain_and_carry_its_criticality() {
+    let prometheus = prometheus().await;
     let rule = enabled();
     let health: Vec<&Value> = rule["spec"]["groups"]
         .as_array()
@@ -438,7 +370,7 @@ fn health_alerts_name_the_domain_and_carry_its_criticality() {
             groupings,
             "{alert}: every aggregation is per domain:\n{expr}"
         );
-        let (metrics, _) = names_in(expr).unwrap();
+        let (metrics, _) = names_in(&prometheus, expr).await.unwrap();
         assert!(
             metrics
                 .iter()
@@ -454,48 +386,17 @@ fn health_alerts_name_the_domain_and_carry_its_criticality() {
 
 /// The `label="value"` and `label=~"a|b"` matchers of `promql`, as
 /// (label, value) pairs (negative matchers are left out: they match
-/// anything else).
-fn positive_matchers(promql: &str) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    let mut rest = promql;
-    while let Some(quote) = rest.find('"') {
-        let (before, after) = rest.split_at(quote);
-        let after = &after[1..];
-        let end = after.find('"').unwrap_or(after.len());
-        let value = &after[..end];
-        rest = after.get(end + 1..).unwrap_or("");
-        let operator = before.trim_end();
-        let (label_part, regex) = if let Some(l) = operator.strip_suffix("=~") {
-            (l, true)
-        } else if let Some(l) = operator.strip_suffix('=') {
-            if l.ends_with('!') {
-                continue;
-            }
-            (l, false)
-        } else {
-            continue;
-        };
-        let label: String = label_part
-            .trim_end()
-            .chars()
-            .rev()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        let values: Vec<&str> = if regex {
-            value.split('|').collect()
-        } else {
-            vec![value]
-        };
-        found.extend(values.into_iter().map(|v| (label.clone(), v.to_owned())));
-    }
-    found
+/// anything else), as Prometheus parses it.
+async fn positive_matchers(prometheus: &Prometheus, promql: &str) -> Vec<(String, String)> {
+    support::promql::names_in(prometheus, promql)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .positive_matchers()
 }
 
-#[test]
-fn the_label_values_the_alerts_match_are_ones_the_operator_emits() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_label_values_the_alerts_match_are_ones_the_operator_emits() {
+    let prometheus = prometheus().await;
     // A fresh registry already holds every series an alert compares
     // (counters an alert watches start at zero).
     // Histograms start empty (OTLP has no empty histogram point): one
@@ -520,7 +421,7 @@ fn the_label_values_the_alerts_match_are_ones_the_operator_emits() {
     for r in rules_of(&enabled()) {
         let alert = r["alert"].as_str().unwrap();
         let expr = r["expr"].as_str().unwrap();
-        for (label, value) in positive_matchers(expr) {
+        for (label, value) in positive_matchers(&prometheus, expr).await {
             assert!(
                 exposition.contains(&format!("{label}=\"{value}\"")),
                 "{alert}: {label}=\"{value}\" is no series the operator emits:\n{expr}"
@@ -530,7 +431,11 @@ fn the_label_values_the_alerts_match_are_ones_the_operator_emits() {
     }
     assert!(checked >= 6, "only {checked} matchers found");
     assert_eq!(
-        positive_matchers(r#"x{kind="notification",outcome=~"retry|rejected",result!="skipped"}"#),
+        positive_matchers(
+            &prometheus,
+            r#"x{kind="notification",outcome=~"retry|rejected",result!="skipped"}"#
+        )
+        .await,
         [
             ("kind".to_owned(), "notification".to_owned()),
             ("outcome".to_owned(), "retry".to_owned()),
@@ -539,11 +444,14 @@ fn the_label_values_the_alerts_match_are_ones_the_operator_emits() {
     );
 }
 
-#[test]
-fn the_name_scanner_tells_metrics_labels_and_unknown_words_apart() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_parsed_names_tell_metrics_labels_and_unknown_words_apart() {
+    let prometheus = prometheus().await;
     let (metrics, labels) = names_in(
+        &prometheus,
         r#"sum by (namespace, job) (rate(domain_monitor_a_total{kind=~"x|y", outcome!="z{w}"}[15m])) / max(domain_monitor_b) > 0.5"#,
     )
+    .await
     .unwrap();
     assert_eq!(
         metrics,
@@ -553,8 +461,17 @@ fn the_name_scanner_tells_metrics_labels_and_unknown_words_apart() {
         labels,
         BTreeSet::from(["namespace", "job", "kind", "outcome"].map(str::to_owned))
     );
-    assert!(names_in("up == 0").is_err());
-    assert!(names_in("absent(domain_monitor_b)").is_err());
+    assert!(names_in(&prometheus, "up == 0").await.is_err());
+    assert!(
+        names_in(&prometheus, "absent(domain_monitor_b)")
+            .await
+            .is_err()
+    );
+    assert!(
+        names_in(&prometheus, "sum(rate(domain_monitor_b[5m])")
+            .await
+            .is_err()
+    );
 }
 
 #[test]

@@ -22,7 +22,7 @@ use kube::{
 use rand::Rng;
 use serde_json::{Value, json};
 use support::{
-    chaos::{Figures, by_scale, record},
+    chaos::{Conditions, Figures, by_scale, record},
     cluster::{RestartableServer, TestNamespace, install_crd},
     http_stub::{Recorded, Reply},
     operator::Operator,
@@ -223,11 +223,21 @@ async fn api_server_restart() {
     damage(&mut figures, &now, &all, &taken, &notifications);
     figures.note("restarts", json!(restarts));
     let all_delivered = free.iter().all(|n| now.get(n).is_some_and(delivered));
-    let passed = all_delivered
-        && figures.notifications_delivered == figures.notifications_expected
-        && figures.duplicates <= restarts as u64
-        && figures.resources_lost == 0
-        && figures.false_available == 0;
+    let mut conditions = Conditions::default();
+    conditions.require(
+        all_delivered,
+        "every free name is marked delivered in its status",
+    );
+    conditions.require_all_delivered(&figures);
+    conditions.require(
+        figures.duplicates <= restarts as u64,
+        format!(
+            "{} duplicate deliveries for {restarts} restarts (at most one each)",
+            figures.duplicates
+        ),
+    );
+    conditions.require_nothing_lost(&figures);
+    conditions.require_no_false_available(&figures);
     record(
         "api_server_restart",
         &format!(
@@ -235,9 +245,9 @@ async fn api_server_restart() {
             by_scale(5, 20)
         ),
         &figures,
-        passed,
+        conditions.passed(),
     );
-    assert!(passed, "{figures:?}\n{}", operator.log());
+    conditions.assert_all(&format!("{figures:?}\n{}", operator.log()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -283,19 +293,26 @@ async fn operator_sigkill_during_checks_and_delivery() {
     // notification is accepted at most once more per kill.
     let accepted = accepted_per_domain(&notifications);
     figures.note("accepted_per_domain", json!(accepted));
-    let passed = marked == free.len()
-        && figures.notifications_delivered == figures.notifications_expected
-        && accepted.values().all(|n| *n <= 1 + kills as u64)
-        && one_key_each
-        && figures.resources_lost == 0
-        && figures.false_available == 0;
+    let mut conditions = Conditions::default();
+    conditions.require(
+        marked == free.len(),
+        format!("{marked} of {} free names marked delivered", free.len()),
+    );
+    conditions.require_all_delivered(&figures);
+    conditions.require(
+        accepted.values().all(|n| *n <= 1 + kills as u64),
+        format!("a notification accepted more than once per kill ({kills} kills): {accepted:?}"),
+    );
+    conditions.require(one_key_each, "one idempotency key per domain");
+    conditions.require_nothing_lost(&figures);
+    conditions.require_no_false_available(&figures);
     record(
         "operator_sigkill",
         &format!("operator SIGKILLed {kills}x during checks and 0.8 s deliveries"),
         &figures,
-        passed,
+        conditions.passed(),
     );
-    assert!(passed, "{figures:?} keys {keys:?}\n{}", operator.log());
+    conditions.assert_all(&format!("{figures:?} keys {keys:?}\n{}", operator.log()));
 }
 
 /// `/metrics` counter of checks run so far.
@@ -368,12 +385,22 @@ async fn callback_receiver_faults() {
     figures.note("checks_per_phase", json!(checks_during_outage));
     figures.note("attempts", json!(notifications.len()));
     let kept_checking = checks_during_outage.iter().all(|n| *n > 0);
-    let passed = kept_checking
-        && free.iter().all(|n| now.get(n).is_some_and(delivered))
-        && figures.notifications_delivered == figures.notifications_expected
-        && keys.values().all(|k| k.len() == 1)
-        && figures.resources_lost == 0
-        && figures.false_available == 0;
+    let mut conditions = Conditions::default();
+    conditions.require(
+        kept_checking,
+        format!("checks ran in every phase of the outage: {checks_during_outage:?}"),
+    );
+    conditions.require(
+        free.iter().all(|n| now.get(n).is_some_and(delivered)),
+        "every free name is marked delivered in its status",
+    );
+    conditions.require_all_delivered(&figures);
+    conditions.require(
+        keys.values().all(|k| k.len() == 1),
+        format!("one idempotency key per domain: {keys:?}"),
+    );
+    conditions.require_nothing_lost(&figures);
+    conditions.require_no_false_available(&figures);
     record(
         "callback_receiver_faults",
         &format!(
@@ -382,9 +409,9 @@ async fn callback_receiver_faults() {
             by_scale(10, 600)
         ),
         &figures,
-        passed,
+        conditions.passed(),
     );
-    assert!(passed, "{figures:?}\n{}", operator.log());
+    conditions.assert_all(&format!("{figures:?}\n{}", operator.log()));
 }
 
 async fn refresh(base: &str) -> (u16, Value) {
@@ -517,14 +544,20 @@ async fn domain_api_faults() {
         ..Figures::default()
     };
     figures.note("faults", json!(outcomes));
-    let passed = all_expected && idn && lost == 0;
+    let mut conditions = Conditions::default();
+    conditions.require(
+        all_expected,
+        "every domain API fault answered as expected (see faults)",
+    );
+    conditions.require(idn, "the IDN name was created as xn--bcher-kva.test");
+    conditions.require(lost == 0, format!("{lost} resources lost"));
     record(
         "domain_api_faults",
         "domain API: 500, truncated/cut/non-JSON, wrong types, empty list, duplicates, invalid and IDN names, 100k entries",
         &figures,
-        passed,
+        conditions.passed(),
     );
-    assert!(passed, "{figures:?}\n{}", operator.log());
+    conditions.assert_all(&format!("{figures:?}\n{}", operator.log()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -629,17 +662,31 @@ async fn registries_misbehaving() {
     figures.note("domains_checked", json!(checked.len()));
     figures.note("rdap_hits_of_429_names", json!(throttled_hits));
     let backoff_honoured = throttled_hits.iter().all(|h| *h <= 2);
-    let passed = figures.false_available == 0
-        && figures.resources_lost == 0
-        && checked.len() == names.len()
-        && backoff_honoured;
+    let mut conditions = Conditions::default();
+    conditions.require(
+        figures.false_available == 0,
+        format!(
+            "{} false \"Available\" (verdicts seen {available_seen:?}, {} notifications)",
+            figures.false_available,
+            notifications.len()
+        ),
+    );
+    conditions.require_nothing_lost(&figures);
+    conditions.require(
+        checked.len() == names.len(),
+        format!("{} of {} names checked", checked.len(), names.len()),
+    );
+    conditions.require(
+        backoff_honoured,
+        format!("Retry-After honoured (at most 2 RDAP hits each): {throttled_hits:?}"),
+    );
     record(
         "registries_misbehaving",
         "DNS silent, RDAP 429 (Retry-After 60) / 403 quota, WHOIS throttle banner / connection reset",
         &figures,
-        passed,
+        conditions.passed(),
     );
-    assert!(passed, "{figures:?}\n{}", operator.log());
+    conditions.assert_all(&format!("{figures:?}\n{}", operator.log()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -698,21 +745,32 @@ async fn two_replicas_with_a_frozen_lease_holder() {
     let within_bound = per_domain_accepted
         .values()
         .all(|n| *n <= 1 + freezes as u64);
-    let passed = names.iter().all(|n| now.get(n).is_some_and(delivered))
-        && figures.notifications_delivered == figures.notifications_expected
-        && keys.values().all(|k| k.len() == 1)
-        && within_bound
-        && figures.resources_lost == 0;
+    let mut conditions = Conditions::default();
+    conditions.require(
+        names.iter().all(|n| now.get(n).is_some_and(delivered)),
+        "every name is marked delivered in its status",
+    );
+    conditions.require_all_delivered(&figures);
+    conditions.require(
+        keys.values().all(|k| k.len() == 1),
+        format!("one idempotency key per domain: {keys:?}"),
+    );
+    conditions.require(
+        within_bound,
+        format!(
+            "at most one extra delivery per freeze ({freezes} freezes): {per_domain_accepted:?}"
+        ),
+    );
+    conditions.require_nothing_lost(&figures);
     record(
         "lease_holder_frozen",
         "two replicas; one SIGSTOPped past its lease while every name drops",
         &figures,
-        passed,
+        conditions.passed(),
     );
-    assert!(
-        passed,
+    conditions.assert_all(&format!(
         "{figures:?} {per_domain_accepted:?}\n{}\n{}",
         a.log(),
         b.log()
-    );
+    ));
 }

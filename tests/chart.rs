@@ -2,7 +2,9 @@
 //! way a user meets them: rendered by helm, applied to a real API server, and
 //! the operator run with the chart's ServiceAccount token, environment and
 //! Secret. helm comes from `DM_HELM` and promtool from `DM_PROMTOOL` (both set
-//! by `just test`; promtool falls back to the one on PATH).
+//! by `just test`; promtool falls back to the one on PATH); the dashboard's
+//! PromQL is read by a real Prometheus's parser (`DM_PROMETHEUS`,
+//! tests/support/promql.rs).
 
 mod support;
 
@@ -33,6 +35,9 @@ use support::{
     cluster::{AuditedRequest, PrivateServer, TestNamespace, install_crd, kubeconfig_path},
     dhc::{check as health_check, install_dhc_crd, record, resolver},
     operator::{Operator, availability, wait_for_availability},
+    prometheus::Prometheus,
+    promql::{Names, names_in},
+    tools::{helm_binary, promtool_binary, repo, run},
     world::{TOKEN, World},
 };
 
@@ -51,51 +56,8 @@ fn label_names() -> BTreeSet<String> {
 
 // === running helm, kubectl and promtool ===
 
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn chart() -> String {
     repo().join("charts/domain-monitor").display().to_string()
-}
-
-/// The helm binary `just test` installed (tests/tools/install-helm.sh).
-fn helm_binary() -> PathBuf {
-    let path = std::env::var_os("DM_HELM").map(PathBuf::from).unwrap_or_else(|| {
-        panic!(
-            "DM_HELM is not set: run `just test`, or `export DM_HELM=\"$(bash tests/tools/install-helm.sh | tail -n 1)\"`"
-        )
-    });
-    assert!(
-        path.is_file(),
-        "DM_HELM={} does not exist: run `bash tests/tools/install-helm.sh`",
-        path.display()
-    );
-    path
-}
-
-/// promtool: `DM_PROMTOOL` (tests/prometheus/build.sh, set by `just test`),
-/// else the one on PATH.
-fn promtool_binary() -> PathBuf {
-    std::env::var_os("DM_PROMTOOL").map_or_else(|| PathBuf::from("promtool"), PathBuf::from)
-}
-
-/// Runs `command`: its stdout on success, else what it said (stderr, stdout).
-fn run(command: &mut Command) -> Result<String, String> {
-    let program = command.get_program().to_string_lossy().into_owned();
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e} (is it installed?)"));
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    if output.status.success() {
-        Ok(stdout)
-    } else {
-        Err(format!(
-            "{program} failed ({}):\n{}{stdout}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        ))
-    }
 }
 
 fn helm(args: &[&str]) -> Result<String, String> {
@@ -701,103 +663,8 @@ fn as_promql(expr: &str) -> String {
     promql
 }
 
-/// The metric names and label names a PromQL expression uses.
-fn names_in(promql: &str) -> (BTreeSet<String>, BTreeSet<String>) {
-    const KEYWORDS: &[&str] = &[
-        "by",
-        "without",
-        "on",
-        "ignoring",
-        "group_left",
-        "group_right",
-        "bool",
-        "and",
-        "or",
-        "unless",
-        "offset",
-        "inf",
-        "nan",
-    ];
-    // Aggregations may put `by (…)` between their name and their argument.
-    const AGGREGATIONS: &[&str] = &[
-        "sum",
-        "avg",
-        "min",
-        "max",
-        "count",
-        "group",
-        "stddev",
-        "stdvar",
-        "topk",
-        "bottomk",
-        "quantile",
-        "count_values",
-        "limitk",
-        "limit_ratio",
-    ];
-    let chars: Vec<char> = promql.chars().collect();
-    let (mut metrics, mut labels) = (BTreeSet::new(), BTreeSet::new());
-    let mut i = 0;
-    // Inside `{…}` (matchers) or a `by (…)` list, identifiers are labels.
-    let (mut in_braces, mut in_label_list) = (false, false);
-    let mut after_grouping = false;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '"' {
-            i += 1;
-            while i < chars.len() && chars[i] != '"' {
-                i += if chars[i] == '\\' { 2 } else { 1 };
-            }
-            i += 1;
-        } else if c == '[' {
-            while i < chars.len() && chars[i] != ']' {
-                i += 1;
-            }
-        } else if c == '{' || c == '}' {
-            in_braces = c == '{';
-            i += 1;
-        } else if c == '(' {
-            in_label_list = after_grouping;
-            after_grouping = false;
-            i += 1;
-        } else if c == ')' {
-            in_label_list = false;
-            i += 1;
-        } else if c.is_ascii_digit() || c == '.' {
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
-                i += 1;
-            }
-        } else if c.is_ascii_alphabetic() || c == '_' || c == ':' {
-            let start = i;
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || "_:".contains(chars[i])) {
-                i += 1;
-            }
-            let word: String = chars[start..i].iter().collect();
-            let next = chars[i..].iter().find(|c| !c.is_whitespace());
-            if in_braces || in_label_list {
-                labels.insert(word);
-            } else if KEYWORDS.contains(&word.as_str()) {
-                after_grouping = [
-                    "by",
-                    "without",
-                    "on",
-                    "ignoring",
-                    "group_left",
-                    "group_right",
-                ]
-                .contains(&word.as_str());
-            } else if next != Some(&'(') && !AGGREGATIONS.contains(&word.as_str()) {
-                metrics.insert(word);
-            }
-        } else {
-            i += 1;
-        }
-    }
-    (metrics, labels)
-}
-
-#[test]
-fn the_dashboard_queries_are_valid_promql_over_the_operators_metrics() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_queries_are_valid_promql_over_the_operators_metrics() {
     let dashboard = dashboard_json();
     let variables = dashboard["templating"]["list"].as_array().unwrap();
     let variable = |name: &str| {
@@ -870,9 +737,16 @@ fn the_dashboard_queries_are_valid_promql_over_the_operators_metrics() {
         .into_iter()
         .collect();
     let label_names = label_names();
+    // Prometheus's own parser names what each query uses.
+    domain_monitor::net::ensure_crypto_provider();
+    let prometheus = Prometheus::start().await;
     let mut used = BTreeSet::new();
     for (title, promql) in &queries {
-        let (metrics, labels) = names_in(promql);
+        let Names {
+            metrics, labels, ..
+        } = names_in(&prometheus, promql)
+            .await
+            .unwrap_or_else(|e| panic!("{title}: {e}"));
         assert!(!metrics.is_empty(), "{title}: no metric in {promql}");
         for metric in &metrics {
             assert!(
@@ -950,19 +824,30 @@ fn the_dashboard_queries_are_valid_promql_over_the_operators_metrics() {
     assert!(used.contains("domain_monitor_status_writes_total"));
 }
 
-#[test]
-fn the_promql_name_scanner_tells_metrics_from_labels_and_functions() {
-    let (metrics, labels) = names_in(
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_promql_names_tell_metrics_from_labels_and_functions() {
+    domain_monitor::net::ensure_crypto_provider();
+    let prometheus = Prometheus::start().await;
+    let names = names_in(
+        &prometheus,
         r#"histogram_quantile(0.95, sum by (checker, le) (rate(a_bucket{job=~".*", x!="y{z}"}[5m]))) / on (instance) group_left b"#,
-    );
+    )
+    .await
+    .unwrap();
     assert_eq!(
-        metrics,
+        names.metrics,
         BTreeSet::from(["a_bucket".to_owned(), "b".to_owned()])
     );
     assert_eq!(
-        labels,
+        names.labels,
         BTreeSet::from(["checker", "le", "job", "x", "instance"].map(str::to_owned))
     );
+    assert_eq!(
+        names.functions,
+        BTreeSet::from(["histogram_quantile", "sum", "rate"].map(str::to_owned))
+    );
+    let error = names_in(&prometheus, "sum(rate(x[5m])").await.unwrap_err();
+    assert!(error.contains("unclosed left parenthesis"), "{error}");
 }
 
 // === the chart in a cluster, with the operator ===
@@ -1160,6 +1045,53 @@ async fn wait_for_leases(client: &Client, namespace: &str, want: &[String], hold
     }
 }
 
+/// Stops `operator` (it must exit 0 on SIGTERM) and returns every request
+/// the API server audited from `namespace`'s ServiceAccount, asserting that
+/// none of them was refused.
+async fn stop_and_audit(
+    operator: &mut Operator,
+    server: &PrivateServer,
+    namespace: &str,
+) -> Vec<AuditedRequest> {
+    operator.terminate();
+    assert_eq!(
+        operator.wait_exit(Duration::from_secs(20)).await,
+        Some(0),
+        "{}",
+        operator.log()
+    );
+    let user = service_account_user(namespace);
+    let requests: Vec<AuditedRequest> = server
+        .audited_requests()
+        .into_iter()
+        .filter(|r| r.user == user)
+        .collect();
+    let refused: Vec<&AuditedRequest> = requests.iter().filter(|r| !r.allowed).collect();
+    assert!(refused.is_empty(), "refused requests: {refused:#?}");
+    requests
+}
+
+/// The operator's rights as the API server answers `kubectl auth can-i` for
+/// `kubeconfig`'s user: each of `allowed` granted; each of `denied` and
+/// everything [`forbidden`] in `home` and `other` refused; and `refused`, a
+/// kubectl command, failing with Forbidden.
+fn assert_operator_rights(
+    kubeconfig: &Path,
+    allowed: Vec<String>,
+    denied: Vec<String>,
+    (home, other): (&str, &str),
+    refused: &[&str],
+) {
+    let mut rights: Vec<(String, bool)> = allowed.into_iter().map(|q| (q, true)).collect();
+    rights.extend(forbidden(home, other));
+    rights.extend(denied.into_iter().map(|q| (q, false)));
+    let questions: Vec<(&str, bool)> = rights.iter().map(|(q, a)| (q.as_str(), *a)).collect();
+    assert_rights(kubeconfig, &questions);
+    let answer = kubectl(kubeconfig, refused)
+        .expect_err(&format!("kubectl {} is denied", refused.join(" ")));
+    assert!(answer.contains("Forbidden"), "{answer}");
+}
+
 /// Asks the API server (SelfSubjectAccessReview, as the kubeconfig's user)
 /// about each `kubectl auth can-i` question and reports every wrong answer.
 fn assert_rights(kubeconfig: &Path, expectations: &[(&str, bool)]) {
@@ -1217,10 +1149,6 @@ fn forbidden(home: &str, other: &str) -> Vec<(String, bool)> {
     .into_iter()
     .map(|q| (q.replace("{home}", home).replace("{other}", other), false))
     .collect()
-}
-
-fn as_questions(list: &[(String, bool)]) -> Vec<(&str, bool)> {
-    list.iter().map(|(q, a)| (q.as_str(), *a)).collect()
 }
 
 async fn deployment_json(client: &Client, namespace: &str, name: &str) -> Value {
@@ -1324,7 +1252,7 @@ async fn the_rendered_chart_applies_and_runs_the_operator_with_only_its_rights()
 
     // Its rights: what it uses, in its namespace only.
     let other = "default";
-    let mut rights: Vec<(String, bool)> = [
+    let allowed = [
         "list monitoreddomains.domainmonitor.io",
         "watch monitoreddomains.domainmonitor.io",
         "patch monitoreddomains.domainmonitor.io",
@@ -1340,24 +1268,20 @@ async fn the_rendered_chart_applies_and_runs_the_operator_with_only_its_rights()
         "delete leases.coordination.k8s.io",
     ]
     .iter()
-    .map(|q| (format!("{q} -n {}", ns.name), true))
+    .map(|q| format!("{q} -n {}", ns.name))
     .collect();
-    rights.extend(forbidden(&ns.name, other));
-    rights.extend([
-        (
-            "list monitoreddomains.domainmonitor.io --all-namespaces".to_owned(),
-            false,
-        ),
-        (
-            format!("watch monitoreddomains.domainmonitor.io -n {other}"),
-            false,
-        ),
-        (format!("create events.events.k8s.io -n {other}"), false),
-    ]);
-    assert_rights(&operator_kubeconfig, &as_questions(&rights));
-    let denied = kubectl(&operator_kubeconfig, &["-n", &ns.name, "get", "secrets"])
-        .expect_err("reading Secrets is denied");
-    assert!(denied.contains("Forbidden"), "{denied}");
+    let denied = vec![
+        "list monitoreddomains.domainmonitor.io --all-namespaces".to_owned(),
+        format!("watch monitoreddomains.domainmonitor.io -n {other}"),
+        format!("create events.events.k8s.io -n {other}"),
+    ];
+    assert_operator_rights(
+        &operator_kubeconfig,
+        allowed,
+        denied,
+        (&ns.name, other),
+        &["-n", &ns.name, "get", "secrets"],
+    );
 
     // A clean stop releases the shards and removes the member Lease.
     operator.terminate();
@@ -1501,7 +1425,7 @@ async fn the_readme_install_works_on_a_fresh_cluster_with_least_privilege() {
         "Leases stay home"
     );
 
-    let mut rights: Vec<(String, bool)> = [
+    let allowed = [
         "list monitoreddomains.domainmonitor.io --all-namespaces",
         "watch monitoreddomains.domainmonitor.io --all-namespaces",
         "patch monitoreddomains.domainmonitor.io -n team-a",
@@ -1517,13 +1441,15 @@ async fn the_readme_install_works_on_a_fresh_cluster_with_least_privilege() {
         "delete leases.coordination.k8s.io -n domain-monitor",
     ]
     .iter()
-    .map(|q| ((*q).to_owned(), true))
+    .map(|q| (*q).to_owned())
     .collect();
-    rights.extend(forbidden("domain-monitor", "team-a"));
-    assert_rights(&operator_kubeconfig, &as_questions(&rights));
-    let denied = kubectl(&operator_kubeconfig, &["delete", "namespace", "team-a"])
-        .expect_err("deleting a namespace is denied");
-    assert!(denied.contains("Forbidden"), "{denied}");
+    assert_operator_rights(
+        &operator_kubeconfig,
+        allowed,
+        Vec::new(),
+        ("domain-monitor", "team-a"),
+        &["delete", "namespace", "team-a"],
+    );
     drop(operator);
     drop(server);
 }
@@ -1722,22 +1648,7 @@ async fn the_operator_uses_every_right_the_chart_grants_and_asks_for_no_other() 
         .await
         .unwrap();
     assert_eq!(summary["deleted"], 1, "{summary}");
-    operator.terminate();
-    assert_eq!(
-        operator.wait_exit(Duration::from_secs(20)).await,
-        Some(0),
-        "{}",
-        operator.log()
-    );
-
-    let user = service_account_user(ns);
-    let requests: Vec<AuditedRequest> = server
-        .audited_requests()
-        .into_iter()
-        .filter(|r| r.user == user)
-        .collect();
-    let refused: Vec<&AuditedRequest> = requests.iter().filter(|r| !r.allowed).collect();
-    assert!(refused.is_empty(), "refused requests: {refused:#?}");
+    let requests = stop_and_audit(&mut operator, &server, ns).await;
     let elsewhere: Vec<&AuditedRequest> = requests
         .iter()
         .filter(|r| r.namespace.as_deref() != Some(ns))
@@ -2118,22 +2029,7 @@ async fn domain_health_checks_get_exactly_the_rights_they_use() {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
-    operator.terminate();
-    assert_eq!(
-        operator.wait_exit(Duration::from_secs(20)).await,
-        Some(0),
-        "{}",
-        operator.log()
-    );
-
-    let user = service_account_user(ns);
-    let requests: Vec<AuditedRequest> = server
-        .audited_requests()
-        .into_iter()
-        .filter(|r| r.user == user)
-        .collect();
-    let refused: Vec<&AuditedRequest> = requests.iter().filter(|r| !r.allowed).collect();
-    assert!(refused.is_empty(), "refused requests: {refused:#?}");
+    let requests = stop_and_audit(&mut operator, &server, ns).await;
     let used: BTreeSet<Right> = requests.iter().map(request_right).filter(is_dhc).collect();
     assert_eq!(used, granted, "rights used on DomainHealthChecks");
 }

@@ -588,7 +588,7 @@ async fn a_restarted_operator_keeps_each_domains_schedule() {
     assert_eq!(after.next_check_at, before.next_check_at);
 }
 
-/// Issue 14, deep-layer budgets: 50 priority names already `Available`
+/// Deep-layer budgets: 50 priority names already `Available`
 /// (re-checked every 10 s), WHOIS at 1/s and RDAP at 2/s, and a WHOIS server
 /// that throttles the query that matters with a Retry-After banner. A normal
 /// domain that drops is still notified, once, within its interval + 5 s:

@@ -22,7 +22,7 @@ use domain_monitor::{
 use kube::{Api, api::PostParams};
 use support::{
     cluster::TestNamespace,
-    health::{self, condition, pair, writes_within},
+    health::{self, assert_no_writes, condition, pair, writes_during},
     nsd::{Keys, Nsd, Validity, Zone, free_port_on},
     operator::Operator,
     world::World,
@@ -78,23 +78,9 @@ async fn event_reasons(ns: &TestNamespace) -> Vec<String> {
     health::event_reasons(ns, NAME).await
 }
 
+/// The Events' reasons once there are `count` of them (or after 10 s).
 async fn wait_for_events(ns: &TestNamespace, count: usize) -> Vec<String> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while event_reasons(ns).await.len() < count && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    event_reasons(ns).await
-}
-
-/// Counts the writes while `change` happens (a second after the watch starts).
-async fn writes_during(api: &Api<MonitoredDomain>, change: impl FnOnce()) -> usize {
-    let writes = tokio::spawn({
-        let api = api.clone();
-        async move { writes_within(&api, Duration::from_secs(15)).await }
-    });
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    tokio::task::block_in_place(change);
-    writes.await.expect("watch task")
+    health::wait_for_event_reasons(ns, NAME, count).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,20 +152,16 @@ async fn expired_signatures_and_a_mismatched_ds_each_give_one_write_and_one_even
     assert!(dnssec.valid && dnssec.matched, "{dnssec:?}");
     assert!(dnssec.signature_expires_at.is_some());
     assert!(event_reasons(&ns).await.is_empty());
-    let writes = writes_within(&api, Duration::from_secs(10)).await;
-    assert_eq!(
-        writes,
-        0,
-        "writes while nothing changed:\n{}",
-        operator.log()
-    );
+    assert_no_writes(&api, "nothing changed", &operator).await;
 
     // The server serves a copy signed long ago: one write, one Event.
-    let writes = writes_during(&api, || {
-        child.change(|zone| {
-            let unsigned = std::mem::replace(zone, Zone::child(DOMAIN, &[SERVER]));
-            *zone = unsigned.signed(&keys, EXPIRED);
-        });
+    let writes = writes_during(&api, async {
+        tokio::task::block_in_place(|| {
+            child.change(|zone| {
+                let unsigned = std::mem::replace(zone, Zone::child(DOMAIN, &[SERVER]));
+                *zone = unsigned.signed(&keys, EXPIRED);
+            })
+        })
     })
     .await;
     assert_eq!(writes, 1, "one write for the expiry:\n{}", operator.log());
@@ -197,11 +179,13 @@ async fn expired_signatures_and_a_mismatched_ds_each_give_one_write_and_one_even
     assert_eq!(wait_for_events(&ns, 1).await, ["SignatureExpired"]);
 
     // The parent's DS now names a spare key: one write, one more Event.
-    let writes = writes_during(&api, || {
-        world.nsd.change(|zone| {
-            let parent = std::mem::replace(zone, Zone::new("test"));
-            *zone = parent.without_ds(DOMAIN).ds(DOMAIN, &spare.ds());
-        });
+    let writes = writes_during(&api, async {
+        tokio::task::block_in_place(|| {
+            world.nsd.change(|zone| {
+                let parent = std::mem::replace(zone, Zone::new("test"));
+                *zone = parent.without_ds(DOMAIN).ds(DOMAIN, &spare.ds());
+            })
+        })
     })
     .await;
     assert_eq!(writes, 1, "one write for the mismatch:\n{}", operator.log());
@@ -215,11 +199,5 @@ async fn expired_signatures_and_a_mismatched_ds_each_give_one_write_and_one_even
     );
 
     // Nothing changes: nothing is written.
-    let writes = writes_within(&api, Duration::from_secs(10)).await;
-    assert_eq!(
-        writes,
-        0,
-        "writes while nothing changed:\n{}",
-        operator.log()
-    );
+    assert_no_writes(&api, "nothing changed", &operator).await;
 }

@@ -24,7 +24,7 @@ use kube::{
 };
 use support::{
     cluster::TestNamespace,
-    health::{self, condition, pair, writes_within},
+    health::{self, assert_no_writes, condition, pair, writes_during},
     nsd::{Nsd, Zone, free_port_on},
     operator::Operator,
     rdap_srv::DomainSpec,
@@ -102,6 +102,11 @@ fn record_versions(
         .touched_objects()
         .take_until(stop);
     tokio::spawn(async move { stream.try_collect::<Vec<_>>().await.expect("watch") })
+}
+
+/// The registry's RDAP answer becomes `object`: the writes that follow.
+async fn registry_answers(world: &World, api: &Api<MonitoredDomain>, object: DomainSpec) -> usize {
+    writes_during(api, async { world.rdap.add_domain(&object).await }).await
 }
 
 /// The reasons of the Events about the resource, sorted.
@@ -227,13 +232,7 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
 
     // Checks every 3 s, each asking the registry: nothing changes, nothing
     // is written.
-    let writes = writes_within(&api, Duration::from_secs(10)).await;
-    assert_eq!(
-        writes,
-        0,
-        "writes while nothing changed:\n{}",
-        operator.log()
-    );
+    assert_no_writes(&api, "nothing changed", &operator).await;
 
     // DNSSEC asked for, but this world's resolvers refuse to give the
     // root's keys: DNSSEC cannot be checked, so the domain is not called
@@ -274,16 +273,8 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
     );
 
     // Renewed at the registry: one write, one Event.
-    let writes = tokio::spawn({
-        let api = api.clone();
-        async move { writes_within(&api, Duration::from_secs(15)).await }
-    });
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    world
-        .rdap
-        .add_domain(&registry_object("2028-01-15T10:00:00Z", false))
-        .await;
-    let writes = writes.await.expect("watch task");
+    let writes =
+        registry_answers(&world, &api, registry_object("2028-01-15T10:00:00Z", false)).await;
     let md = api.get(NAME).await.expect("get");
     let expires = md
         .status
@@ -294,24 +285,12 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
         .map(|t| t.0.to_string());
     assert_eq!(expires.as_deref(), Some("2028-01-15T10:00:00Z"));
     assert_eq!(writes, 1, "one write for the renewal:\n{}", operator.log());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while event_reasons(&ns).await.is_empty() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    assert_eq!(event_reasons(&ns).await, ["Renewed"]);
+    assert_eq!(wait_for_events(&ns, 1).await, ["Renewed"]);
 
     // The registry lock goes: one write, the statuses change and the lock
     // is lost (one Event each), and the domain is unhealthy.
-    let writes = tokio::spawn({
-        let api = api.clone();
-        async move { writes_within(&api, Duration::from_secs(15)).await }
-    });
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    world
-        .rdap
-        .add_domain(&registry_object("2028-01-15T10:00:00Z", true))
-        .await;
-    let writes = writes.await.expect("watch task");
+    let writes =
+        registry_answers(&world, &api, registry_object("2028-01-15T10:00:00Z", true)).await;
     assert_eq!(
         writes,
         1,
@@ -328,38 +307,22 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
         .and_then(|h| h.lock.clone())
         .expect("the lock view");
     assert_eq!(lock.missing, ["serverTransferProhibited"]);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while event_reasons(&ns).await.len() < 3 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
     assert_eq!(
-        event_reasons(&ns).await,
+        wait_for_events(&ns, 3).await,
         ["LockLost", "Renewed", "StatusesChanged"]
     );
 
     // The renewal undone (back to the old term): one write, a warning Event.
-    let writes = tokio::spawn({
-        let api = api.clone();
-        async move { writes_within(&api, Duration::from_secs(15)).await }
-    });
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    world
-        .rdap
-        .add_domain(&registry_object("2027-01-15T10:00:00Z", true))
-        .await;
-    let writes = writes.await.expect("watch task");
+    let writes =
+        registry_answers(&world, &api, registry_object("2027-01-15T10:00:00Z", true)).await;
     assert_eq!(
         writes,
         1,
         "one write for the shortened expiry:\n{}",
         operator.log()
     );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while event_reasons(&ns).await.len() < 4 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
     assert_eq!(
-        event_reasons(&ns).await,
+        wait_for_events(&ns, 4).await,
         ["ExpiryShortened", "LockLost", "Renewed", "StatusesChanged"]
     );
     let events: Api<Event> = Api::namespaced(ns.client.clone(), &ns.name);
@@ -421,20 +384,17 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
 
     // The name servers changed at the registry only (a hijack's first sign,
     // or a half-done migration): DelegationDrift, one write, one Event.
-    let writes = tokio::spawn({
-        let api = api.clone();
-        async move { writes_within(&api, Duration::from_secs(15)).await }
-    });
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    world
-        .rdap
-        .add_domain(&registry_object_with(
-            "2027-01-15T10:00:00Z",
-            true,
-            &["ns1.owned.test", "ns2.owned.test"],
-        ))
-        .await;
-    let writes = writes.await.expect("watch task");
+    let writes = writes_during(&api, async {
+        world
+            .rdap
+            .add_domain(&registry_object_with(
+                "2027-01-15T10:00:00Z",
+                true,
+                &["ns1.owned.test", "ns2.owned.test"],
+            ))
+            .await;
+    })
+    .await;
     assert_eq!(
         writes,
         1,
@@ -469,26 +429,17 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
         "{reasons:?}"
     );
     assert_eq!(reasons.len(), 5, "{reasons:?}");
-    let writes = writes_within(&api, Duration::from_secs(10)).await;
-    assert_eq!(
-        writes,
-        0,
-        "writes while the drift stays:\n{}",
-        operator.log()
-    );
+    assert_no_writes(&api, "the drift stays", &operator).await;
 
     // The expiry comes within the warning (here: the warning grows past
     // it): ExpiringSoon, one write, one Event.
-    let writes = tokio::spawn({
-        let api = api.clone();
-        async move { writes_within(&api, Duration::from_secs(15)).await }
-    });
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let patch = serde_json::json!({"spec": {"health": {"expiryWarning": "3650d"}}});
-    api.patch(NAME, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .expect("patch the warning");
-    let writes = writes.await.expect("watch task");
+    let writes = writes_during(&api, async {
+        let patch = serde_json::json!({"spec": {"health": {"expiryWarning": "3650d"}}});
+        api.patch(NAME, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("patch the warning");
+    })
+    .await;
     assert_eq!(
         writes,
         2,
@@ -559,14 +510,7 @@ fn message(md: &MonitoredDomain, type_: &str) -> String {
 
 /// The Events' reasons once there are `count` of them (or after 10 s).
 async fn wait_for_events(ns: &TestNamespace, count: usize) -> Vec<String> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let reasons = event_reasons(ns).await;
-        if reasons.len() >= count || tokio::time::Instant::now() >= deadline {
-            return reasons;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    health::wait_for_event_reasons(ns, NAME, count).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

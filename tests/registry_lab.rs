@@ -1,4 +1,4 @@
-//! Verdicts against registries that behave like real ones (issue 14): each
+//! Verdicts against registries that behave like real ones: each
 //! case a named test, `domain-monitor check` run against a lab of two
 //! authoritative nsd servers, the registry's RDAP (rdap-srv, or a stub that
 //! answers like a proxy or a quirky registry) and a WHOIS server that may be
@@ -62,7 +62,7 @@ fn availability(line: &Value) -> &str {
     line["availability"].as_str().unwrap_or_default()
 }
 
-/// Issue 14, case 1: a registry without WHOIS. Authoritative NXDOMAIN from
+/// A registry without WHOIS. Authoritative NXDOMAIN from
 /// both servers and the registry's RDAP error object, asked twice
 /// `REGISTRY_CONFIRM_AFTER` apart, make a notifiable drop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,7 +94,7 @@ async fn an_rdap_only_registry_drop_is_confirmed_over_time_and_notified() {
     assert_eq!(availability(line(&lines, "taken.lab")), "Registered");
 }
 
-/// Issue 14, case 1: a ccTLD whose WHOIS refuses automated clients, and one
+/// A ccTLD whose WHOIS refuses automated clients, and one
 /// whose "free" wording nobody taught us: RDAP still carries the drop, and
 /// neither answer is taken for "not found".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,7 +117,7 @@ async fn a_whois_server_that_refuses_us_neither_blocks_nor_makes_a_drop() {
     }
 }
 
-/// Issue 14, case 2: a registered name on serverHold (absent from DNS), an
+/// A registered name on serverHold (absent from DNS), an
 /// RDAP "404" that is an HTML page, and a bare `NOT FOUND` from a throttled
 /// WHOIS server: no promise, no notification.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,7 +138,7 @@ async fn a_held_name_behind_an_html_404_and_a_bare_not_found_is_never_available(
     assert_eq!(held["notify"], false, "{held:#}");
 }
 
-/// Issue 14, case 5: an RDAP server that throttles (429 with Retry-After, 403
+/// An RDAP server that throttles (429 with Retry-After, 403
 /// quota) says nothing about the name. Where WHOIS is absent the name stays
 /// unconfirmed; where the registry's WHOIS answers "not found", that and the
 /// zone confirm it.
@@ -187,7 +187,7 @@ async fn a_throttling_rdap_server_says_nothing_about_the_name() {
     );
 }
 
-/// Issue 14, case 3: a name under a privately run second level. The .net
+/// A name under a privately run second level. The .net
 /// registry never holds such names, so its "No match" and RDAP 404 say
 /// nothing: `Unknown`, with what to configure.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,7 +208,7 @@ async fn a_name_under_a_private_registry_is_unknown_never_available() {
     );
 }
 
-/// Issue 14, case 3, the other side: with `uk.com`'s own RDAP and WHOIS
+/// With `uk.com`'s own RDAP and WHOIS
 /// servers configured (as overrides for that suffix), a name under it is
 /// asked where it is registered, and can be found free there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,7 +248,7 @@ async fn a_name_under_a_routed_private_registry_is_asked_at_its_own_servers() {
     );
 }
 
-/// Issue 14, case 3: registry-reserved names look free to DNS, RDAP and
+/// Registry-reserved names look free to DNS, RDAP and
 /// WHOIS alike; ICANN Specification 5 and the user's own lists make them
 /// `Reserved`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -286,7 +286,7 @@ async fn reserved_names_are_reserved_though_every_source_looks_free() {
     );
 }
 
-/// Issue 14, case 2 (quirk): a registry known to answer 404 for registered
+/// A registry known to answer 404 for registered
 /// names. With the WHOIS record the name stays Registered; with WHOIS absent
 /// the weak 404 is no promise.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -309,7 +309,7 @@ async fn a_registry_that_404s_registered_names_never_makes_them_available() {
     assert_ne!(availability(held), "Available", "{held:#}");
 }
 
-/// Issue 14, case 4: a gTLD redemption record carries `pendingDelete` and
+/// A gTLD redemption record carries `pendingDelete` and
 /// `redemptionPeriod` (and `serverHold`): the earlier phase, redemption, wins.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redemption_record_is_expiring_not_pending_delete() {
@@ -328,7 +328,7 @@ async fn a_redemption_record_is_expiring_not_pending_delete() {
     assert_eq!(l["reason"], "registry status redemptionPeriod", "{l:#}");
 }
 
-/// Issue 14, case 3: names that are not registrable domains are refused
+/// Names that are not registrable domains are refused
 /// with a message that says what to watch instead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_suffixes_and_names_inside_domains_are_refused() {
@@ -354,7 +354,7 @@ async fn public_suffixes_and_names_inside_domains_are_refused() {
     );
 }
 
-/// Issue 14, case 4: `.it` writes its lifecycle on one line
+/// `.it` writes its lifecycle on one line
 /// (`Status: pendingDelete / redemptionPeriod`). With the name absent from DNS
 /// and the RDAP answer an HTML page, WHOIS alone carries the phase: the
 /// redemption, with the drop predicted from the last update.

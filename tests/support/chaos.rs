@@ -105,3 +105,62 @@ pub fn record(scenario: &str, injected: &str, figures: &Figures, passed: bool) {
     )
     .expect("write the scenario's figures");
 }
+
+/// The conditions a scenario asserts, each named by what it means, so that a
+/// failure lists every one that broke rather than one folded flag.
+#[derive(Debug, Default)]
+pub struct Conditions {
+    failed: Vec<String>,
+}
+
+impl Conditions {
+    /// Notes that `what` must hold; `holds` is whether it did.
+    pub fn require(&mut self, holds: bool, what: impl Into<String>) {
+        if !holds {
+            self.failed.push(what.into());
+        }
+    }
+
+    /// The receiver accepted every notification the scenario expected.
+    pub fn require_all_delivered(&mut self, figures: &Figures) {
+        self.require(
+            figures.notifications_delivered == figures.notifications_expected,
+            format!(
+                "the receiver accepted {} of {} notifications",
+                figures.notifications_delivered, figures.notifications_expected
+            ),
+        );
+    }
+
+    /// No resource that existed before is gone.
+    pub fn require_nothing_lost(&mut self, figures: &Figures) {
+        self.require(
+            figures.resources_lost == 0,
+            format!("{} resources lost", figures.resources_lost),
+        );
+    }
+
+    /// No "Available" verdict or notification for a name that was not free.
+    pub fn require_no_false_available(&mut self, figures: &Figures) {
+        self.require(
+            figures.false_available == 0,
+            format!("{} false \"Available\"", figures.false_available),
+        );
+    }
+
+    /// Whether every condition held (the verdict [`record`] writes).
+    pub fn passed(&self) -> bool {
+        self.failed.is_empty()
+    }
+
+    /// Panics naming every condition that did not hold, then `context`
+    /// (figures, logs).
+    pub fn assert_all(&self, context: &str) {
+        assert!(
+            self.failed.is_empty(),
+            "{} condition(s) broken:\n- {}\n{context}",
+            self.failed.len(),
+            self.failed.join("\n- ")
+        );
+    }
+}

@@ -70,6 +70,41 @@ pub async fn writes_within(api: &Api<MonitoredDomain>, window: Duration) -> usiz
         .len()
 }
 
+/// How many times a resource of `api` is written while `change` happens:
+/// the watch runs for 15 s and `change` starts a second into it.
+pub async fn writes_during(
+    api: &Api<MonitoredDomain>,
+    change: impl std::future::Future<Output = ()>,
+) -> usize {
+    let writes = tokio::spawn({
+        let api = api.clone();
+        async move { writes_within(&api, Duration::from_secs(15)).await }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    change.await;
+    writes.await.expect("watch task")
+}
+
+/// Asserts that nothing writes a resource of `api` for 10 s (`what`: the
+/// state the resource is in, for the failure message).
+pub async fn assert_no_writes(api: &Api<MonitoredDomain>, what: &str, operator: &Operator) {
+    let writes = writes_within(api, Duration::from_secs(10)).await;
+    assert_eq!(writes, 0, "writes while {what}:\n{}", operator.log());
+}
+
+/// The reasons of the Events about the resource `name`, sorted, once there
+/// are `count` of them (or after 10 s).
+pub async fn wait_for_event_reasons(ns: &TestNamespace, name: &str, count: usize) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let reasons = event_reasons(ns, name).await;
+        if reasons.len() >= count || tokio::time::Instant::now() >= deadline {
+            return reasons;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// The reasons of the Events about the resource `name`, sorted.
 pub async fn event_reasons(ns: &TestNamespace, name: &str) -> Vec<String> {
     let events: Api<Event> = Api::namespaced(ns.client.clone(), &ns.name);
