@@ -677,23 +677,7 @@ async fn the_dashboard_queries_are_valid_promql_over_the_operators_metrics() {
     assert_eq!(variable("datasource")["query"], "prometheus");
 
     // Every query, panel by panel, plus the variables' label_values queries.
-    let mut queries: Vec<(String, String)> = Vec::new();
-    for panel in panels(&dashboard)
-        .into_iter()
-        .filter(|p| p["type"] != "row")
-    {
-        let title = panel["title"].as_str().unwrap_or("untitled").to_owned();
-        assert_eq!(
-            panel["datasource"]["uid"], "${datasource}",
-            "panel {title:?} uses the templated data source"
-        );
-        let targets = panel["targets"].as_array().cloned().unwrap_or_default();
-        assert!(!targets.is_empty(), "panel {title:?} has no query");
-        for target in targets {
-            assert_eq!(target["datasource"]["uid"], "${datasource}", "{title}");
-            queries.push((title.clone(), as_promql(target["expr"].as_str().unwrap())));
-        }
-    }
+    let mut queries = dashboard_queries(&dashboard);
     for name in ["job", "instance"] {
         let query = variable(name)["query"]["query"].as_str().unwrap();
         let selector = query
@@ -704,70 +688,21 @@ async fn the_dashboard_queries_are_valid_promql_over_the_operators_metrics() {
         queries.push((format!("${name}"), as_promql(selector)));
     }
 
-    // promtool parses them all, as recording rules (and does reject a bad one).
+    // promtool parses them all and rejects a bad one; they use only the
+    // operator's metrics and their labels, as Prometheus's own parser reads them.
     let dir = tempfile::tempdir().unwrap();
-    let rules = |exprs: Vec<&str>| {
-        json!({"groups": [{"name": "dashboard", "rules": exprs.iter().enumerate()
-            .map(|(n, expr)| json!({"record": format!("dashboard:query_{n}"), "expr": expr}))
-            .collect::<Vec<_>>()}]})
-    };
-    let check = |file: &str| {
-        run(Command::new(promtool_binary()).args(["check", "rules", file])).map_err(|e| {
-            format!("{e}\n(promtool: `export DM_PROMTOOL=\"$(bash tests/prometheus/build.sh | tail -n 1)/promtool\"`)")
-        })
-    };
-    let file = write_json(
+    let broken = write_json(
         dir.path(),
-        "rules.yaml",
-        &rules(queries.iter().map(|(_, q)| q.as_str()).collect()),
+        "broken.yaml",
+        &json!({"groups": [{"name": "dashboard", "rules": [{"record": "dashboard:query_0", "expr": "sum(rate(x[5m])"}]}]}),
     );
-    let checked = check(&file).unwrap_or_else(|e| panic!("dashboard queries:\n{e}"));
     assert!(
-        checked.contains(&format!("SUCCESS: {} rules found", queries.len())),
-        "{checked}"
+        run(Command::new(promtool_binary()).args(["check", "rules", &broken])).is_err(),
+        "promtool rejects invalid PromQL"
     );
-    let broken = write_json(dir.path(), "broken.yaml", &rules(vec!["sum(rate(x[5m])"]));
-    assert!(check(&broken).is_err(), "promtool rejects invalid PromQL");
-
-    // They use only the operator's metrics and their labels.
-    // Every series the operator exports to Prometheus (histograms as
-    // `_bucket`/`_sum`/`_count`): what /metrics/prometheus serves and what
-    // Prometheus derives from the OTLP metrics.
-    let known: BTreeSet<String> = domain_monitor::metrics::prometheus_names()
-        .into_iter()
-        .collect();
-    let label_names = label_names();
-    // Prometheus's own parser names what each query uses.
     domain_monitor::net::ensure_crypto_provider();
     let prometheus = Prometheus::start().await;
-    let mut used = BTreeSet::new();
-    for (title, promql) in &queries {
-        let Names {
-            metrics, labels, ..
-        } = names_in(&prometheus, promql)
-            .await
-            .unwrap_or_else(|e| panic!("{title}: {e}"));
-        assert!(!metrics.is_empty(), "{title}: no metric in {promql}");
-        for metric in &metrics {
-            assert!(
-                known.contains(metric),
-                "{title}: {metric} is not a metric the operator exports ({promql})"
-            );
-        }
-        for label in &labels {
-            assert!(
-                label_names.contains(label),
-                "{title}: unknown label {label} in {promql}"
-            );
-        }
-        if promql.contains("_bucket") {
-            assert!(
-                promql.contains("histogram_quantile(") && labels.contains("le"),
-                "{title}: buckets are only useful through histogram_quantile by le: {promql}"
-            );
-        }
-        used.extend(metrics);
-    }
+    let used = assert_queries_are_promql_over_the_operators_metrics(&prometheus, &queries).await;
 
     // The top row answers the first questions; the shard and API server rows follow.
     let top_row: Vec<String> = dashboard["panels"]
@@ -2123,20 +2058,22 @@ fn the_network_policy_admits_the_release_namespace_and_the_monitoring_pods() {
     );
     let refused = template("dm", "ops", &["-f", &values_file]).unwrap_err();
     assert!(refused.contains("namespaces"), "{refused}");
+}
+
 // === the domain owners' dashboard ===
 
-/// Checks every panel query of `dashboard` as [the main dashboard's
-/// test](the_dashboard_queries_are_valid_promql_over_the_operators_metrics)
-/// does: each panel queries through `${datasource}`, promtool parses every
-/// expression, and they use only metrics and labels the operator exports.
-/// Returns the metrics used.
-fn assert_queries_are_promql_over_the_operators_metrics(dashboard: &Value) -> BTreeSet<String> {
-    let queries: Vec<(String, String)> = panels(dashboard)
+/// Every panel query of `dashboard` as `(panel title, PromQL)`; each panel
+/// queries through the templated `${datasource}`.
+fn dashboard_queries(dashboard: &Value) -> Vec<(String, String)> {
+    panels(dashboard)
         .into_iter()
         .filter(|p| p["type"] != "row")
         .flat_map(|panel| {
             let title = panel["title"].as_str().unwrap_or("untitled").to_owned();
-            assert_eq!(panel["datasource"]["uid"], "${datasource}", "{title}");
+            assert_eq!(
+                panel["datasource"]["uid"], "${datasource}",
+                "panel {title:?} uses the templated data source"
+            );
             let targets = panel["targets"].as_array().cloned().unwrap_or_default();
             assert!(!targets.is_empty(), "panel {title:?} has no query");
             targets.into_iter().map(move |t| {
@@ -2144,14 +2081,27 @@ fn assert_queries_are_promql_over_the_operators_metrics(dashboard: &Value) -> BT
                 (title.clone(), as_promql(t["expr"].as_str().unwrap()))
             })
         })
-        .collect();
+        .collect()
+}
+
+/// promtool parses every `(title, query)` as a recording rule, and each uses
+/// at least one metric, only metrics the operator exports (histograms as
+/// `_bucket`/`_sum`/`_count`) and only their labels, as Prometheus's own
+/// parser names them; `_bucket` series only through `histogram_quantile` by
+/// `le`. Returns the metrics used.
+async fn assert_queries_are_promql_over_the_operators_metrics(
+    prometheus: &Prometheus,
+    queries: &[(String, String)],
+) -> BTreeSet<String> {
     let dir = tempfile::tempdir().unwrap();
     let rules = json!({"groups": [{"name": "dashboard", "rules": queries.iter().enumerate()
         .map(|(n, (_, expr))| json!({"record": format!("dashboard:query_{n}"), "expr": expr}))
         .collect::<Vec<_>>()}]});
     let file = write_json(dir.path(), "rules.yaml", &rules);
     let checked = run(Command::new(promtool_binary()).args(["check", "rules", &file]))
-        .unwrap_or_else(|e| panic!("{} queries:\n{e}", dashboard["uid"]));
+        .unwrap_or_else(|e| {
+            panic!("dashboard queries:\n{e}\n(promtool: `export DM_PROMTOOL=\"$(bash tests/prometheus/build.sh | tail -n 1)/promtool\"`)")
+        });
     assert!(
         checked.contains(&format!("SUCCESS: {} rules found", queries.len())),
         "{checked}"
@@ -2161,25 +2111,38 @@ fn assert_queries_are_promql_over_the_operators_metrics(dashboard: &Value) -> BT
         .collect();
     let label_names = label_names();
     let mut used = BTreeSet::new();
-    for (title, promql) in &queries {
-        let (metrics, labels) = names_in(promql);
-        let unknown: Vec<_> = metrics.difference(&known).collect();
-        assert!(
-            !metrics.is_empty() && unknown.is_empty(),
-            "{title}: {unknown:?} in {promql}"
-        );
-        let unknown: Vec<_> = labels.difference(&label_names).collect();
-        assert!(
-            unknown.is_empty(),
-            "{title}: labels {unknown:?} in {promql}"
-        );
+    for (title, promql) in queries {
+        let Names {
+            metrics, labels, ..
+        } = names_in(prometheus, promql)
+            .await
+            .unwrap_or_else(|e| panic!("{title}: {e}"));
+        assert!(!metrics.is_empty(), "{title}: no metric in {promql}");
+        for metric in &metrics {
+            assert!(
+                known.contains(metric),
+                "{title}: {metric} is not a metric the operator exports ({promql})"
+            );
+        }
+        for label in &labels {
+            assert!(
+                label_names.contains(label),
+                "{title}: unknown label {label} in {promql}"
+            );
+        }
+        if promql.contains("_bucket") {
+            assert!(
+                promql.contains("histogram_quantile(") && labels.contains("le"),
+                "{title}: buckets are only useful through histogram_quantile by le: {promql}"
+            );
+        }
         used.extend(metrics);
     }
     used
 }
 
-#[test]
-fn the_domain_owners_dashboard_ships_beside_the_main_one_and_opens_on_domain_health() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_domain_owners_dashboard_ships_beside_the_main_one_and_opens_on_domain_health() {
     // Its own ConfigMap, labelled for Grafana's sidecar like the main one,
     // holding the file as it is; dashboard.domainHealth.enabled=false (or
     // the dashboards off) leaves it out.
@@ -2223,7 +2186,13 @@ fn the_domain_owners_dashboard_ships_beside_the_main_one_and_opens_on_domain_hea
     assert!(configmaps(&["--set", "dashboard.enabled=false"]).is_empty());
     assert_ne!(dashboard["uid"], dashboard_json()["uid"]);
 
-    let used = assert_queries_are_promql_over_the_operators_metrics(&dashboard);
+    domain_monitor::net::ensure_crypto_provider();
+    let prometheus = Prometheus::start().await;
+    let used = assert_queries_are_promql_over_the_operators_metrics(
+        &prometheus,
+        &dashboard_queries(&dashboard),
+    )
+    .await;
 
     // The top row: resolver success rate, p95 lookup latency, propagation
     // convergence, certificate expiry countdown, registry and name-server

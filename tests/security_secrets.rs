@@ -500,11 +500,23 @@ async fn leak_run(world: &World, provider: &'static str, patience: Duration) -> 
         "/metrics?include_timers=maybe",
         "/nowhere",
     ];
-    for path in gets {
-        let response = http.get(format!("{base}{path}")).send().await.expect("GET");
+    // Without the token (the watchlist answers 401) and with it (every
+    // domain's full status, which must not carry a secret either).
+    for (path, with_token) in gets.iter().flat_map(|p| [(p, false), (p, true)]) {
+        let mut request = http.get(format!("{base}{path}"));
+        if with_token {
+            request = request.bearer_auth(&token);
+        }
+        let response = request.send().await.expect("GET");
         let status = response.status();
+        if with_token && (*path == "/domains" || *path == "/domain/free.test") {
+            assert_eq!(status, 200, "[{provider}] GET {path} with the token");
+        }
         outputs.push((
-            format!("HTTP GET {path} ({status})"),
+            format!(
+                "HTTP GET {path} ({status}{})",
+                if with_token { ", with the token" } else { "" }
+            ),
             response.text().await.unwrap_or_default(),
         ));
     }
