@@ -1002,13 +1002,11 @@ fn parse_host_overrides(raw: &str) -> Result<HostOverrides, String> {
 
 /// A `spec.health.dnssec` policy, any case: `required`, `optional`, `ignore`.
 fn parse_dnssec_policy(raw: &str) -> Result<crate::resource::DnssecPolicy, String> {
-    use crate::resource::DnssecPolicy;
-    match raw.to_ascii_lowercase().as_str() {
-        "required" => Ok(DnssecPolicy::Required),
-        "optional" => Ok(DnssecPolicy::Optional),
-        "ignore" => Ok(DnssecPolicy::Ignore),
-        _ => Err("expected required, optional or ignore".to_owned()),
-    }
+    // The flag takes the CRD's words in any case (`required`, `Required`).
+    crate::resource::DnssecPolicy::ALL
+        .into_iter()
+        .find(|policy| policy.as_str().eq_ignore_ascii_case(raw))
+        .ok_or_else(|| "expected required, optional or ignore".to_owned())
 }
 
 /// An `--expected-nameserver` as the CRD accepts `expectedNameservers`: a

@@ -200,6 +200,21 @@ pub enum RegistryLockPolicy {
     Ignore,
 }
 
+impl RegistryLockPolicy {
+    /// Every policy, in declaration order.
+    pub const ALL: [Self; 2] = [Self::Required, Self::Ignore];
+
+    /// The word in `spec.health.registryLock` (as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Required => "Required",
+            Self::Ignore => "Ignore",
+        }
+    }
+}
+
+crate::words!(RegistryLockPolicy, "registry lock policy");
+
 /// Whether DNSSEC is required.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
 pub enum DnssecPolicy {
@@ -211,6 +226,22 @@ pub enum DnssecPolicy {
     #[default]
     Ignore,
 }
+
+impl DnssecPolicy {
+    /// Every policy, in declaration order.
+    pub const ALL: [Self; 3] = [Self::Required, Self::Optional, Self::Ignore];
+
+    /// The word in `spec.health.dnssec` (as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Required => "Required",
+            Self::Optional => "Optional",
+            Self::Ignore => "Ignore",
+        }
+    }
+}
+
+crate::words!(DnssecPolicy, "DNSSEC policy");
 
 /// The verdict on a domain, as `kubectl get md` shows it.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
@@ -270,9 +301,25 @@ impl Availability {
     }
 }
 
-impl std::fmt::Display for Availability {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+crate::words!(Availability, "availability");
+
+impl Availability {
+    /// Whether the availability settles the question: anything but
+    /// `Unknown`, `Error` and `Invalid` (a verdict that is not conclusive
+    /// keeps the last conclusive one in the status).
+    pub fn is_conclusive(self) -> bool {
+        !matches!(self, Self::Unknown | Self::Error | Self::Invalid)
+    }
+
+    /// Whether the name is in a phase of the registry's deletion lifecycle
+    /// (`Expiring` or `PendingDelete`): still held, on its way to release.
+    pub fn in_lifecycle(self) -> bool {
+        matches!(self, Self::Expiring | Self::PendingDelete)
+    }
+
+    /// Whether someone holds the name: `Registered`, or in its lifecycle.
+    pub fn is_held(self) -> bool {
+        self == Self::Registered || self.in_lifecycle()
     }
 }
 
@@ -472,7 +519,8 @@ impl CheckOutcome {
 
     /// The word in callbacks, span attributes and metrics (`registered`,
     /// `available`, `reserved`, `inconclusive`, `rate_limited`, `error`,
-    /// `skipped`).
+    /// `skipped`). The status (`status.checks.*.result`) is serialised in
+    /// camelCase and spells one of them differently: `rateLimited`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Registered => "registered",
@@ -485,6 +533,8 @@ impl CheckOutcome {
         }
     }
 }
+
+crate::words!(CheckOutcome, "check outcome");
 
 /// The latest result of one checker.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -541,6 +591,22 @@ pub enum NotificationDelivery {
     /// Rejected permanently (a 4xx other than 408/429).
     Failed,
 }
+
+impl NotificationDelivery {
+    /// Every state, in declaration order.
+    pub const ALL: [Self; 3] = [Self::Pending, Self::Delivered, Self::Failed];
+
+    /// The word in `status.notification.state` (as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::Delivered => "Delivered",
+            Self::Failed => "Failed",
+        }
+    }
+}
+
+crate::words!(NotificationDelivery, "notification state");
 
 /// The CRD as YAML, exactly as committed in `crds/monitoreddomain.yaml`.
 pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
@@ -619,6 +685,64 @@ mod tests {
                 "Age"
             ]
         );
+    }
+
+    #[test]
+    fn words_parse_back_and_are_the_serde_names() {
+        use crate::words::assert_words;
+        assert_words(&Availability::ALL, Availability::as_str);
+        // The status spells one outcome differently (serde's camelCase):
+        // `rateLimited` there, `rate_limited` in callbacks and metrics.
+        for outcome in CheckOutcome::ALL {
+            assert_eq!(outcome.as_str().parse::<CheckOutcome>().unwrap(), outcome);
+            let serde_name = serde_json::to_value(outcome).unwrap();
+            let expected = match outcome {
+                CheckOutcome::RateLimited => "rateLimited",
+                other => other.as_str(),
+            };
+            assert_eq!(serde_name, expected);
+        }
+        assert_words(&DnssecPolicy::ALL, DnssecPolicy::as_str);
+        assert_words(&RegistryLockPolicy::ALL, RegistryLockPolicy::as_str);
+        assert_words(&NotificationDelivery::ALL, NotificationDelivery::as_str);
+        assert_eq!(
+            "Gone".parse::<Availability>().unwrap_err().to_string(),
+            "unknown availability \"Gone\": use Unknown, Registered, Available, Unconfirmed, \
+             Expiring, PendingDelete, Reserved, Invalid, Error"
+        );
+    }
+
+    #[test]
+    fn conclusive_and_lifecycle_availabilities() {
+        let conclusive: Vec<_> = Availability::ALL
+            .into_iter()
+            .filter(|a| a.is_conclusive())
+            .collect();
+        assert_eq!(
+            conclusive,
+            [
+                Availability::Registered,
+                Availability::Available,
+                Availability::Unconfirmed,
+                Availability::Expiring,
+                Availability::PendingDelete,
+                Availability::Reserved
+            ]
+        );
+        let held: Vec<_> = Availability::ALL
+            .into_iter()
+            .filter(|a| a.is_held())
+            .collect();
+        assert_eq!(
+            held,
+            [
+                Availability::Registered,
+                Availability::Expiring,
+                Availability::PendingDelete
+            ]
+        );
+        assert!(Availability::PendingDelete.in_lifecycle());
+        assert!(!Availability::Registered.in_lifecycle());
     }
 
     #[test]

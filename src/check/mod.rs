@@ -77,11 +77,7 @@ impl CheckKind {
     }
 }
 
-impl fmt::Display for CheckKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+crate::words!(CheckKind, "checker");
 
 /// The three layers of SPEC.md §3, cheapest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -274,5 +270,10 @@ mod tests {
         assert_eq!(CheckKind::Registrar.layer(), Layer::Reliable);
         assert_eq!(CheckKind::Whois.layer(), Layer::Deep);
         assert!(Layer::Fast < Layer::Deep);
+    }
+
+    #[test]
+    fn checker_names_parse_back_and_are_the_serde_names() {
+        crate::words::assert_words(&CheckKind::ALL, CheckKind::as_str);
     }
 }

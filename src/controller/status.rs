@@ -49,7 +49,7 @@ pub fn after_check(
     let verdict = &evaluation.verdict;
     let now = evaluation.finished_at;
     let conclusive = verdict.is_conclusive();
-    let keep_old = !conclusive && is_conclusive(old.availability);
+    let keep_old = !conclusive && old.availability.is_conclusive();
     // A fast re-check that confirms the verdict keeps the confidence the last
     // deep check established (its evidence, e.g. an RDAP record, still holds).
     // Likewise a name in a lifecycle phase (Expiring, PendingDelete) that fast
@@ -57,10 +57,7 @@ pub fn after_check(
     // statuses (layer 2/3) can move it on, or DNS losing the delegation,
     // which escalates to them.
     let only_fast = evaluation.layers.iter().all(|l| *l == Layer::Fast);
-    let in_lifecycle = matches!(
-        old.availability,
-        Availability::Expiring | Availability::PendingDelete
-    );
+    let in_lifecycle = old.availability.in_lifecycle();
     let confirmed = old.confidence.is_some()
         && (verdict.availability == old.availability
             || (in_lifecycle && verdict.availability == Availability::Registered));
@@ -135,7 +132,7 @@ pub fn after_check(
             "looks free but is not confirmed (confidence {:.3}, below the notification threshold): do not register on it yet",
             confidence.unwrap_or(0.0)
         ),
-        other => format!("{other:?}"),
+        other => other.to_string(),
     };
     let conditions = vec![
         condition(
@@ -151,7 +148,7 @@ pub fn after_check(
             &old.conditions,
             AVAILABLE,
             available_status,
-            &format!("{availability:?}"),
+            availability.as_str(),
             &available_message,
             generation,
             now,
@@ -316,13 +313,6 @@ fn visible(status: &MonitoredDomainStatus) -> MonitoredDomainStatus {
         condition.message.clear();
     }
     visible
-}
-
-fn is_conclusive(availability: Availability) -> bool {
-    !matches!(
-        availability,
-        Availability::Unknown | Availability::Error | Availability::Invalid
-    )
 }
 
 /// The known registration, updated with whatever `facts` reveal.
