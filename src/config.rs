@@ -219,8 +219,8 @@ pub struct CheckerArgs {
     #[arg(long, env = "RESERVED_NAMES", default_value = "", value_parser = parse_path_list)]
     pub reserved_names: PathList,
     /// Registrar availability API: `none` (disabled), `godaddy`, or `generic`.
-    #[arg(long, env = "REGISTRAR_PROVIDER", value_enum, default_value_t = crate::check::registrar::ProviderKind::None)]
-    pub registrar_provider: crate::check::registrar::ProviderKind,
+    #[arg(long, env = "REGISTRAR_PROVIDER", value_enum, default_value_t = ProviderKind::None)]
+    pub registrar_provider: ProviderKind,
     /// Registrar API URL: the base URL for `godaddy` (default
     /// https://api.godaddy.com), or the request URL with a `{domain}`
     /// placeholder for `generic`.
@@ -251,18 +251,34 @@ pub struct CheckerArgs {
     pub registrar_timeout: Duration,
 }
 
-impl CheckerArgs {
-    /// The verdict knobs these settings describe.
-    pub fn verdict_policy(&self) -> crate::verdict::VerdictPolicy {
-        crate::verdict::VerdictPolicy {
-            confidence_threshold: self.confidence_threshold,
-            auto_renew_grace: self.auto_renew_grace,
-            redemption_period: self.redemption_period,
-            pending_delete_period: self.pending_delete_period,
-            registry_confirm_after: self.registry_confirm_after,
+/// Which registrar API to ask (`REGISTRAR_PROVIDER`); the checker is
+/// `check::registrar`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ProviderKind {
+    /// No registrar API: the checker is skipped.
+    #[default]
+    None,
+    /// GoDaddy's domain availability API.
+    Godaddy,
+    /// Any JSON API, described by a URL template and JSON pointers.
+    Generic,
+}
+
+impl ProviderKind {
+    /// Every provider, in declaration order.
+    pub const ALL: [Self; 3] = [Self::None, Self::Godaddy, Self::Generic];
+
+    /// The word of `REGISTRAR_PROVIDER`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Godaddy => "godaddy",
+            Self::Generic => "generic",
         }
     }
+}
 
+impl CheckerArgs {
     /// The DNSSEC trust anchors: those of `DNSSEC_TRUST_ANCHORS`, else the
     /// IANA root zone KSKs.
     pub fn trust_anchors(&self) -> std::sync::Arc<hickory_proto::dnssec::TrustAnchors> {

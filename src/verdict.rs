@@ -75,6 +75,7 @@ use serde::Serialize;
 
 use crate::{
     check::{CheckKind, CheckOutcome, CheckReport, Layer, RegistrationFacts, Strength},
+    config::CheckerArgs,
     ratelimit::Urgency,
     resource::Availability,
 };
@@ -100,6 +101,20 @@ pub struct VerdictPolicy {
     /// How long after the registry's first "not in the database" answer a
     /// second one confirms it (`REGISTRY_CONFIRM_AFTER`).
     pub registry_confirm_after: Duration,
+}
+
+impl VerdictPolicy {
+    /// The knobs `args` set (`CONFIDENCE_THRESHOLD`, `AUTO_RENEW_GRACE`,
+    /// `REDEMPTION_PERIOD`, `PENDING_DELETE_PERIOD`, `REGISTRY_CONFIRM_AFTER`).
+    pub fn from_args(args: &CheckerArgs) -> Self {
+        Self {
+            confidence_threshold: args.confidence_threshold,
+            auto_renew_grace: args.auto_renew_grace,
+            redemption_period: args.redemption_period,
+            pending_delete_period: args.pending_delete_period,
+            registry_confirm_after: args.registry_confirm_after,
+        }
+    }
 }
 
 impl Default for VerdictPolicy {

@@ -28,7 +28,7 @@ use url::Url;
 
 use crate::{
     check::{CheckKind, CheckOutcome, CheckReport, Checker, Strength},
-    config::{CheckerArgs, RateLimit, Secret},
+    config::{CheckerArgs, ProviderKind, RateLimit, Secret},
     domain_name::DomainName,
     net::{USER_AGENT, ensure_crypto_provider},
     ratelimit::ServerBudgets,
@@ -42,28 +42,6 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The placeholder of the generic provider's URL template.
 const DOMAIN_PLACEHOLDER: &str = "{domain}";
-
-/// Which registrar API to ask (`REGISTRAR_PROVIDER`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum ProviderKind {
-    /// No registrar API: the checker is skipped.
-    #[default]
-    None,
-    /// GoDaddy's domain availability API.
-    Godaddy,
-    /// Any JSON API, described by a URL template and JSON pointers.
-    Generic,
-}
-
-impl ProviderKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Godaddy => "godaddy",
-            Self::Generic => "generic",
-        }
-    }
-}
 
 /// A registrar setting that cannot work. Messages name the variable and
 /// never hold a secret's value.
