@@ -7,6 +7,8 @@
 use std::{collections::BTreeMap, fmt, net::SocketAddr, num::NonZeroU32, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum, error::ContextKind};
+use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
 use url::Url;
 
 /// A configuration problem found at start-up.
@@ -32,21 +34,37 @@ pub enum ConfigError {
 /// Local result alias.
 pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
 
-/// A value that must never be printed: its `Debug` and `Display` are redacted.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+/// A value that must never be printed: its `Debug` and `Display` are
+/// redacted, its memory is zeroed on drop ([`secrecy::SecretString`]), and
+/// comparisons take the same time whatever the value ([`subtle`]).
+#[derive(Clone)]
+pub struct Secret(SecretString);
 
 impl Secret {
     /// Wraps a value that must never be printed.
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        Self(SecretString::from(value.into()))
     }
 
     /// The secret itself, for the one place that sends it.
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
+    }
+
+    /// Whether `given` is the secret, in time that depends on the lengths
+    /// only (a bearer token checked byte by byte would leak its prefix).
+    pub fn matches(&self, given: &str) -> bool {
+        self.expose().as_bytes().ct_eq(given.as_bytes()).into()
     }
 }
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.matches(other.expose())
+    }
+}
+
+impl Eq for Secret {}
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -804,7 +822,7 @@ fn parse_secret(raw: &str) -> Result<Secret, String> {
     if raw.trim().is_empty() {
         return Err("expected a non-empty value (leave the variable unset instead)".to_owned());
     }
-    Ok(Secret(raw.trim().to_owned()))
+    Ok(Secret::new(raw.trim()))
 }
 
 fn parse_sentry_dsn(raw: &str) -> Result<Secret, String> {
@@ -817,7 +835,7 @@ fn parse_sentry_dsn(raw: &str) -> Result<Secret, String> {
         && !dsn.username().is_empty()
         && !project.is_empty();
     if valid {
-        Ok(Secret(raw.trim().to_owned()))
+        Ok(Secret::new(raw.trim()))
     } else {
         Err(expected.to_owned())
     }
@@ -1200,7 +1218,18 @@ mod tests {
 
     #[test]
     fn secrets_never_print() {
-        let secret = Secret("hunter2".to_owned());
+        let secret = Secret::new("hunter2");
         assert_eq!(format!("{secret} {secret:?}"), "<redacted> <redacted>");
+    }
+
+    #[test]
+    fn secrets_match_only_themselves() {
+        let secret = Secret::new("hunter2");
+        assert!(secret.matches("hunter2"));
+        for other in ["hunter3", "Hunter2", "hunter", "hunter22", ""] {
+            assert!(!secret.matches(other), "{other:?}");
+        }
+        assert_eq!(secret, Secret::new("hunter2"));
+        assert_ne!(secret, Secret::new("hunter"));
     }
 }
