@@ -58,6 +58,51 @@ impl Secret {
     }
 }
 
+impl Secret {
+    /// `text` with every occurrence of this secret replaced by
+    /// `<redacted>`, by the rule of [`redact`].
+    pub fn redact(&self, text: &str) -> String {
+        redact(text, self.expose())
+    }
+}
+
+/// Secrets shorter than this many characters are redacted only where they
+/// stand alone (see [`redact`]).
+pub const SHORT_SECRET_CHARS: usize = 8;
+
+/// `text` with `secret` replaced by `<redacted>`. A secret of at least
+/// [`SHORT_SECRET_CHARS`] characters is replaced wherever it occurs. A
+/// shorter one is replaced only as a whole token, where neither the
+/// character before nor the one after is a letter or digit: a one-letter
+/// secret must not turn `registrar` into `regi<redacted>trar`, and a text
+/// holding a short secret inside a word cannot reveal which word it was.
+/// An empty secret changes nothing.
+pub fn redact(text: &str, secret: &str) -> String {
+    if secret.is_empty() || !text.contains(secret) {
+        return text.to_owned();
+    }
+    if secret.chars().count() >= SHORT_SECRET_CHARS {
+        return text.replace(secret, REDACTED);
+    }
+    let in_word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    let mut redacted = String::with_capacity(text.len());
+    let mut copied = 0;
+    for (at, _) in text.match_indices(secret) {
+        let end = at + secret.len();
+        if in_word(text[..at].chars().next_back()) || in_word(text[end..].chars().next()) {
+            continue;
+        }
+        redacted.push_str(&text[copied..at]);
+        redacted.push_str(REDACTED);
+        copied = end;
+    }
+    redacted.push_str(&text[copied..]);
+    redacted
+}
+
+/// What a secret is replaced by, in values, logs and events.
+const REDACTED: &str = "<redacted>";
+
 impl PartialEq for Secret {
     fn eq(&self, other: &Self) -> bool {
         self.matches(other.expose())
@@ -1220,6 +1265,32 @@ mod tests {
     fn secrets_never_print() {
         let secret = Secret::new("hunter2");
         assert_eq!(format!("{secret} {secret:?}"), "<redacted> <redacted>");
+    }
+
+    #[test]
+    fn long_secrets_are_redacted_anywhere() {
+        let secret = Secret::new("tok-SECRET-1");
+        assert_eq!(
+            secret.redact("Bearer tok-SECRET-1 and xtok-SECRET-1x"),
+            "Bearer <redacted> and x<redacted>x"
+        );
+        assert_eq!(secret.redact("nothing here"), "nothing here");
+    }
+
+    #[test]
+    fn short_secrets_are_redacted_only_as_whole_tokens() {
+        let one = Secret::new("s");
+        assert_eq!(
+            one.redact("registrar s rejected key=s; s"),
+            "registrar <redacted> rejected key=<redacted>; <redacted>"
+        );
+        let short = Secret::new("abc12");
+        assert_eq!(
+            short.redact("token abc12 refused, not abc123 nor xabc12 (\"abc12\")"),
+            "token <redacted> refused, not abc123 nor xabc12 (\"<redacted>\")"
+        );
+        assert_eq!(redact("anything", ""), "anything");
+        assert_eq!(redact("é s é", "s"), "é <redacted> é");
     }
 
     #[test]

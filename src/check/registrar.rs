@@ -28,7 +28,7 @@ use url::Url;
 
 use crate::{
     check::{CheckKind, CheckOutcome, CheckReport, Checker, Strength},
-    config::{CheckerArgs, ProviderKind, RateLimit, Secret},
+    config::{CheckerArgs, ProviderKind, RateLimit, Secret, redact},
     domain_name::DomainName,
     net::{USER_AGENT, ensure_crypto_provider},
     ratelimit::ServerBudgets,
@@ -700,10 +700,7 @@ fn scrub(mut report: CheckReport, provider: &Provider) -> CheckReport {
 fn without_secrets(text: &str, secrets: &[&str]) -> String {
     secrets
         .iter()
-        .filter(|s| !s.is_empty())
-        .fold(text.to_owned(), |text, secret| {
-            text.replace(secret, "<redacted>")
-        })
+        .fold(text.to_owned(), |text, secret| redact(&text, secret))
 }
 
 #[cfg(test)]
