@@ -1,4 +1,4 @@
-//! Configuration: one typed home for every setting (SPEC.md §8).
+//! Configuration: one typed home for every setting.
 //!
 //! Each setting is a CLI flag with a matching environment variable, parsed and
 //! validated once at start-up. A bad value stops the process with a message

@@ -1,4 +1,4 @@
-//! The `MonitoredDomain` custom resource (SPEC.md §2).
+//! The `MonitoredDomain` custom resource.
 //!
 //! These types are the source of truth for `crds/monitoreddomain.yaml`:
 //! `domain-monitor crd` prints the YAML generated from them and a test fails
@@ -72,7 +72,7 @@ pub struct MonitoredDomainSpec {
     pub health: Option<HealthSpec>,
 }
 
-/// What health mode checks, and what it expects (SPEC.md §10).
+/// What health mode checks, and what it expects (`spec.health`).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthSpec {

@@ -1,4 +1,4 @@
-//! The checkers: one file each, behind one small trait (SPEC.md §3).
+//! The checkers: one file each, behind one small trait ([`Checker`]).
 //!
 //! A checker gathers evidence about one domain from one kind of server and
 //! returns a [`CheckReport`]. It never decides availability: that is the job
@@ -79,7 +79,8 @@ impl CheckKind {
 
 crate::words!(CheckKind, "checker");
 
-/// The three layers of SPEC.md §3, cheapest first.
+/// The three layers of checkers, cheapest first: a deeper layer runs only
+/// when the ones above it leave the verdict open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Layer {
     /// DNS and HTTP.

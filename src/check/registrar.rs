@@ -1,4 +1,4 @@
-//! The registrar availability checker (layer 2, SPEC.md §3).
+//! The registrar availability checker (layer 2, reliable).
 //!
 //! Asks a registrar's availability API whether a name can be registered.
 //! Disabled unless `REGISTRAR_PROVIDER` names a provider: then a check is

@@ -1,4 +1,5 @@
-//! Domain health (SPEC.md §10): the state of the domains users own, for
+//! Domain health: the state of the domains users own (registration,
+//! registry lock, expiry, delegation, DNSSEC), for
 //! those that opt in with `spec.health`.
 //!
 //! This module holds the types of `status.health` and the pure

@@ -1,4 +1,4 @@
-//! Callbacks to the user's API (SPEC.md §5): per-check results, best effort,
+//! Callbacks to the user's API (`API_CALLBACK_URL`): per-check results, best effort,
 //! and availability notifications, delivered at least once.
 //!
 //! The durable half of the outbox lives in the resource's status (see

@@ -1,4 +1,4 @@
-//! The domain list sync (SPEC.md §4): the user's API in, `MonitoredDomain`
+//! The domain list sync (`DOMAIN_API_URL`): the user's API in, `MonitoredDomain`
 //! resources out. [`plan`] is the pure half; this module fetches, applies and
 //! runs the periodic loop under a Lease so exactly one replica syncs.
 //!

@@ -1,4 +1,4 @@
-//! The WHOIS checker (layer 3, SPEC.md §3): port 43, IANA referral, per-TLD
+//! The WHOIS checker (layer 3, deep): port 43, IANA referral, per-TLD
 //! patterns.
 //!
 //! A check finds the TLD's server ([`Settings::overrides`] first, else the
