@@ -608,6 +608,50 @@ impl NotificationDelivery {
 
 crate::words!(NotificationDelivery, "notification state");
 
+// === conditions, shared by every resource kind ===
+
+/// The longest condition message kept, in characters; longer ones are cut.
+pub const CONDITION_MESSAGE_CHARS: usize = 1024;
+
+/// `t` as a status time, in whole seconds: the API server keeps whole
+/// seconds, so the status is built with whole seconds too and what is
+/// compared in memory is what is stored.
+pub fn time(t: jiff::Timestamp) -> Time {
+    Time(jiff::Timestamp::from_second(t.as_second()).unwrap_or(t))
+}
+
+/// The condition `type_` with `status`, `reason` and `message` (cut to
+/// [`CONDITION_MESSAGE_CHARS`]), keeping the `lastTransitionTime` of the
+/// same type in `old` while its status holds, else `now` (Kubernetes API
+/// conventions, "Typical status properties").
+pub fn condition(
+    old: &[Condition],
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: jiff::Timestamp,
+) -> Condition {
+    let last_transition_time = match find_condition(old, type_) {
+        Some(previous) if previous.status == status => previous.last_transition_time.clone(),
+        _ => time(now),
+    };
+    Condition {
+        type_: type_.to_owned(),
+        status: status.to_owned(),
+        reason: reason.to_owned(),
+        message: message.chars().take(CONDITION_MESSAGE_CHARS).collect(),
+        observed_generation: generation,
+        last_transition_time,
+    }
+}
+
+/// The condition of type `type_` in `conditions`, if any.
+pub fn find_condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}
+
 /// The CRD as YAML, exactly as committed in `crds/monitoreddomain.yaml`.
 pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
     serde_yaml::to_string(&MonitoredDomain::crd())
@@ -743,6 +787,38 @@ mod tests {
         );
         assert!(Availability::PendingDelete.in_lifecycle());
         assert!(!Availability::Registered.in_lifecycle());
+    }
+
+    #[test]
+    fn conditions_keep_their_transition_time_while_the_status_holds() {
+        let start = jiff::Timestamp::from_second(1_700_000_000).unwrap();
+        let later = start + jiff::SignedDuration::from_secs(90);
+        let first = condition(&[], "Ready", "True", "Checked", "ok", Some(1), start);
+        assert_eq!(first.last_transition_time, time(start));
+        let old = [first];
+        let held = condition(&old, "Ready", "True", "Again", "still ok", Some(2), later);
+        assert_eq!(held.last_transition_time, time(start), "status unchanged");
+        assert_eq!(
+            (held.reason.as_str(), held.observed_generation),
+            ("Again", Some(2))
+        );
+        let flipped = condition(&old, "Ready", "False", "Failed", "no", Some(2), later);
+        assert_eq!(flipped.last_transition_time, time(later), "status changed");
+        let other = condition(&old, "Available", "True", "Free", "", None, later);
+        assert_eq!(other.last_transition_time, time(later), "another type");
+        let long = condition(&[], "Ready", "True", "R", &"é".repeat(2000), None, start);
+        assert_eq!(long.message.chars().count(), CONDITION_MESSAGE_CHARS);
+        assert_eq!(find_condition(&old, "Ready"), old.first());
+        assert_eq!(find_condition(&old, "Available"), None);
+    }
+
+    #[test]
+    fn status_times_are_whole_seconds() {
+        let t = jiff::Timestamp::from_millisecond(1_700_000_000_999).unwrap();
+        assert_eq!(
+            time(t).0,
+            jiff::Timestamp::from_second(1_700_000_000).unwrap()
+        );
     }
 
     #[test]

@@ -15,21 +15,15 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::{
     check::{Layer, RegistrationFacts, layered::Evaluation},
     resource::{
         Availability, CheckRecord, MonitoredDomainStatus, NotificationDelivery, NotificationState,
-        Registration,
+        Registration, condition, time,
     },
 };
-
-/// A status timestamp. The API server keeps whole seconds, so the status is
-/// built with whole seconds too: what is compared in memory is what is stored.
-pub fn time(t: Timestamp) -> Time {
-    Time(Timestamp::from_second(t.as_second()).unwrap_or(t))
-}
 
 /// Condition type: the latest check settled the question.
 pub const READY: &str = "Ready";
@@ -340,31 +334,6 @@ fn merge_registration(
         merged.nameservers.clone_from(&facts.nameservers);
     }
     Some(merged)
-}
-
-/// A condition that keeps its `lastTransitionTime` while its status holds.
-fn condition(
-    old: &[Condition],
-    type_: &str,
-    status: &str,
-    reason: &str,
-    message: &str,
-    generation: Option<i64>,
-    now: Timestamp,
-) -> Condition {
-    let previous = old.iter().find(|c| c.type_ == type_);
-    let last_transition_time = match previous {
-        Some(p) if p.status == status => p.last_transition_time.clone(),
-        _ => time(now),
-    };
-    Condition {
-        type_: type_.to_owned(),
-        status: status.to_owned(),
-        reason: reason.to_owned(),
-        message: message.chars().take(1024).collect(),
-        observed_generation: generation,
-        last_transition_time,
-    }
 }
 
 /// A new pending notification for the current availability transition, or

@@ -828,7 +828,10 @@ impl RegistrationView {
         let before = before.cloned().unwrap_or_default();
         Self {
             registrar: facts.registrar.clone().or(before.registrar),
-            expires_at: facts.expires.map(whole_seconds).or(before.expires_at),
+            expires_at: facts
+                .expires
+                .map(crate::resource::time)
+                .or(before.expires_at),
             statuses: if facts.statuses.is_empty() {
                 before.statuses
             } else {
@@ -987,20 +990,15 @@ impl Verdict {
     /// The condition, keeping its `lastTransitionTime` while its status
     /// holds.
     fn condition(&self, old: &[Condition], generation: Option<i64>, now: Timestamp) -> Condition {
-        let last_transition_time = match old.iter().find(|c| c.type_ == self.type_) {
-            Some(previous) if previous.status == self.status => {
-                previous.last_transition_time.clone()
-            }
-            _ => whole_seconds(now),
-        };
-        Condition {
-            type_: self.type_.to_owned(),
-            status: self.status.to_owned(),
-            reason: self.reason.to_owned(),
-            message: self.message.chars().take(1024).collect(),
-            observed_generation: generation,
-            last_transition_time,
-        }
+        crate::resource::condition(
+            old,
+            self.type_,
+            self.status,
+            self.reason,
+            &self.message,
+            generation,
+            now,
+        )
     }
 }
 
@@ -1555,10 +1553,6 @@ fn one_off_option(type_: &str) -> &'static str {
 }
 
 /// A status time: whole seconds, as the API server keeps them.
-fn whole_seconds(t: Timestamp) -> Time {
-    Time(Timestamp::from_second(t.as_second()).unwrap_or(t))
-}
-
 fn day(t: Timestamp) -> String {
     t.strftime("%Y-%m-%d").to_string()
 }
