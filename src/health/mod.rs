@@ -535,6 +535,8 @@ impl RegistrationChange {
     }
 }
 
+crate::words!(RegistrationChange, "registration change");
+
 impl HealthEvent {
     /// The Event's reason.
     pub fn reason(&self) -> &'static str {
@@ -693,7 +695,7 @@ pub fn evaluate(
     let dnssec_problem = verdicts
         .iter()
         .find(|v| v.type_ == DNSSEC_VALID && v.problem)
-        .and_then(|v| Some((dnssec::Reason::parse(v.reason)?, v.message.clone())));
+        .and_then(|v| Some((v.reason.parse::<dnssec::Reason>().ok()?, v.message.clone())));
     let healthy = healthy_condition(
         &status,
         &verdicts,
@@ -1350,7 +1352,11 @@ fn dnssec_condition(policy: DnssecPolicy, dnssec: Option<&DnssecView>, mode: &Mo
     } else {
         None
     };
-    let reason = view.reason.as_deref().and_then(Reason::parse).or(inferred);
+    let reason = view
+        .reason
+        .as_deref()
+        .and_then(|r| r.parse::<Reason>().ok())
+        .or(inferred);
     let problem = view
         .problem
         .clone()
