@@ -46,6 +46,7 @@ use domain_monitor::{
     config::{CheckerArgs, RateLimit},
     domain_name::DomainName,
     resource::Availability,
+    verdict::VerdictPolicy,
 };
 use hickory_resolver::proto::rr::RecordType;
 use serde_json::{Value, json};
@@ -426,7 +427,7 @@ async fn layered_checker(args: &CheckerArgs, web_dns: &Nsd, web: &HttpStub) -> L
         Arc::new(RdapChecker::new(rdap::Settings::from_args(args)).expect("rdap checker")),
         Arc::new(WhoisChecker::new(whois::Settings::from_args(args))),
     ];
-    LayeredChecker::new(checkers, args.verdict_policy())
+    LayeredChecker::new(checkers, VerdictPolicy::from_args(args))
 }
 
 fn unlimited() -> RateLimit {

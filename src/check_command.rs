@@ -400,7 +400,7 @@ fn render_table(lines: &[CheckLine]) -> String {
                 .map_or_else(|| "-".to_owned(), |t| t.strftime("%Y-%m-%d").to_string());
             [
                 line.domain.clone().unwrap_or_else(|| line.input.clone()),
-                format!("{:?}", line.availability),
+                line.availability.to_string(),
                 format!("{:.3}", line.confidence),
                 layers,
                 expires,

@@ -1,4 +1,4 @@
-//! Configuration: one typed home for every setting (SPEC.md §8).
+//! Configuration: one typed home for every setting.
 //!
 //! Each setting is a CLI flag with a matching environment variable, parsed and
 //! validated once at start-up. A bad value stops the process with a message
@@ -7,6 +7,8 @@
 use std::{collections::BTreeMap, fmt, net::SocketAddr, num::NonZeroU32, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum, error::ContextKind};
+use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
 use url::Url;
 
 /// A configuration problem found at start-up.
@@ -32,21 +34,82 @@ pub enum ConfigError {
 /// Local result alias.
 pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
 
-/// A value that must never be printed: its `Debug` and `Display` are redacted.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+/// A value that must never be printed: its `Debug` and `Display` are
+/// redacted, its memory is zeroed on drop ([`secrecy::SecretString`]), and
+/// comparisons take the same time whatever the value ([`subtle`]).
+#[derive(Clone)]
+pub struct Secret(SecretString);
 
 impl Secret {
     /// Wraps a value that must never be printed.
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        Self(SecretString::from(value.into()))
     }
 
     /// The secret itself, for the one place that sends it.
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
+    }
+
+    /// Whether `given` is the secret, in time that depends on the lengths
+    /// only (a bearer token checked byte by byte would leak its prefix).
+    pub fn matches(&self, given: &str) -> bool {
+        self.expose().as_bytes().ct_eq(given.as_bytes()).into()
     }
 }
+
+impl Secret {
+    /// `text` with every occurrence of this secret replaced by
+    /// `<redacted>`, by the rule of [`redact`].
+    pub fn redact(&self, text: &str) -> String {
+        redact(text, self.expose())
+    }
+}
+
+/// Secrets shorter than this many characters are redacted only where they
+/// stand alone (see [`redact`]).
+pub const SHORT_SECRET_CHARS: usize = 8;
+
+/// `text` with `secret` replaced by `<redacted>`. A secret of at least
+/// [`SHORT_SECRET_CHARS`] characters is replaced wherever it occurs. A
+/// shorter one is replaced only as a whole token, where neither the
+/// character before nor the one after is a letter or digit: a one-letter
+/// secret must not turn `registrar` into `regi<redacted>trar`, and a text
+/// holding a short secret inside a word cannot reveal which word it was.
+/// An empty secret changes nothing.
+pub fn redact(text: &str, secret: &str) -> String {
+    if secret.is_empty() || !text.contains(secret) {
+        return text.to_owned();
+    }
+    if secret.chars().count() >= SHORT_SECRET_CHARS {
+        return text.replace(secret, REDACTED);
+    }
+    let in_word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    let mut redacted = String::with_capacity(text.len());
+    let mut copied = 0;
+    for (at, _) in text.match_indices(secret) {
+        let end = at + secret.len();
+        if in_word(text[..at].chars().next_back()) || in_word(text[end..].chars().next()) {
+            continue;
+        }
+        redacted.push_str(&text[copied..at]);
+        redacted.push_str(REDACTED);
+        copied = end;
+    }
+    redacted.push_str(&text[copied..]);
+    redacted
+}
+
+/// What a secret is replaced by, in values, logs and events.
+const REDACTED: &str = "<redacted>";
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.matches(other.expose())
+    }
+}
+
+impl Eq for Secret {}
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -219,8 +282,8 @@ pub struct CheckerArgs {
     #[arg(long, env = "RESERVED_NAMES", default_value = "", value_parser = parse_path_list)]
     pub reserved_names: PathList,
     /// Registrar availability API: `none` (disabled), `godaddy`, or `generic`.
-    #[arg(long, env = "REGISTRAR_PROVIDER", value_enum, default_value_t = crate::check::registrar::ProviderKind::None)]
-    pub registrar_provider: crate::check::registrar::ProviderKind,
+    #[arg(long, env = "REGISTRAR_PROVIDER", value_enum, default_value_t = ProviderKind::None)]
+    pub registrar_provider: ProviderKind,
     /// Registrar API URL: the base URL for `godaddy` (default
     /// https://api.godaddy.com), or the request URL with a `{domain}`
     /// placeholder for `generic`.
@@ -251,18 +314,34 @@ pub struct CheckerArgs {
     pub registrar_timeout: Duration,
 }
 
-impl CheckerArgs {
-    /// The verdict knobs these settings describe.
-    pub fn verdict_policy(&self) -> crate::verdict::VerdictPolicy {
-        crate::verdict::VerdictPolicy {
-            confidence_threshold: self.confidence_threshold,
-            auto_renew_grace: self.auto_renew_grace,
-            redemption_period: self.redemption_period,
-            pending_delete_period: self.pending_delete_period,
-            registry_confirm_after: self.registry_confirm_after,
+/// Which registrar API to ask (`REGISTRAR_PROVIDER`); the checker is
+/// `check::registrar`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ProviderKind {
+    /// No registrar API: the checker is skipped.
+    #[default]
+    None,
+    /// GoDaddy's domain availability API.
+    Godaddy,
+    /// Any JSON API, described by a URL template and JSON pointers.
+    Generic,
+}
+
+impl ProviderKind {
+    /// Every provider, in declaration order.
+    pub const ALL: [Self; 3] = [Self::None, Self::Godaddy, Self::Generic];
+
+    /// The word of `REGISTRAR_PROVIDER`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Godaddy => "godaddy",
+            Self::Generic => "generic",
         }
     }
+}
 
+impl CheckerArgs {
     /// The DNSSEC trust anchors: those of `DNSSEC_TRUST_ANCHORS`, else the
     /// IANA root zone KSKs.
     pub fn trust_anchors(&self) -> std::sync::Arc<hickory_proto::dnssec::TrustAnchors> {
@@ -794,7 +873,7 @@ fn parse_secret(raw: &str) -> Result<Secret, String> {
     if raw.trim().is_empty() {
         return Err("expected a non-empty value (leave the variable unset instead)".to_owned());
     }
-    Ok(Secret(raw.trim().to_owned()))
+    Ok(Secret::new(raw.trim()))
 }
 
 fn parse_sentry_dsn(raw: &str) -> Result<Secret, String> {
@@ -807,7 +886,7 @@ fn parse_sentry_dsn(raw: &str) -> Result<Secret, String> {
         && !dsn.username().is_empty()
         && !project.is_empty();
     if valid {
-        Ok(Secret(raw.trim().to_owned()))
+        Ok(Secret::new(raw.trim()))
     } else {
         Err(expected.to_owned())
     }
@@ -1008,13 +1087,11 @@ fn parse_host_overrides(raw: &str) -> Result<HostOverrides, String> {
 
 /// A `spec.health.dnssec` policy, any case: `required`, `optional`, `ignore`.
 fn parse_dnssec_policy(raw: &str) -> Result<crate::resource::DnssecPolicy, String> {
-    use crate::resource::DnssecPolicy;
-    match raw.to_ascii_lowercase().as_str() {
-        "required" => Ok(DnssecPolicy::Required),
-        "optional" => Ok(DnssecPolicy::Optional),
-        "ignore" => Ok(DnssecPolicy::Ignore),
-        _ => Err("expected required, optional or ignore".to_owned()),
-    }
+    // The flag takes the CRD's words in any case (`required`, `Required`).
+    crate::resource::DnssecPolicy::ALL
+        .into_iter()
+        .find(|policy| policy.as_str().eq_ignore_ascii_case(raw))
+        .ok_or_else(|| "expected required, optional or ignore".to_owned())
 }
 
 /// An `--expected-nameserver` as the CRD accepts `expectedNameservers`: a
@@ -1192,7 +1269,44 @@ mod tests {
 
     #[test]
     fn secrets_never_print() {
-        let secret = Secret("hunter2".to_owned());
+        let secret = Secret::new("hunter2");
         assert_eq!(format!("{secret} {secret:?}"), "<redacted> <redacted>");
+    }
+
+    #[test]
+    fn long_secrets_are_redacted_anywhere() {
+        let secret = Secret::new("tok-SECRET-1");
+        assert_eq!(
+            secret.redact("Bearer tok-SECRET-1 and xtok-SECRET-1x"),
+            "Bearer <redacted> and x<redacted>x"
+        );
+        assert_eq!(secret.redact("nothing here"), "nothing here");
+    }
+
+    #[test]
+    fn short_secrets_are_redacted_only_as_whole_tokens() {
+        let one = Secret::new("s");
+        assert_eq!(
+            one.redact("registrar s rejected key=s; s"),
+            "registrar <redacted> rejected key=<redacted>; <redacted>"
+        );
+        let short = Secret::new("abc12");
+        assert_eq!(
+            short.redact("token abc12 refused, not abc123 nor xabc12 (\"abc12\")"),
+            "token <redacted> refused, not abc123 nor xabc12 (\"<redacted>\")"
+        );
+        assert_eq!(redact("anything", ""), "anything");
+        assert_eq!(redact("é s é", "s"), "é <redacted> é");
+    }
+
+    #[test]
+    fn secrets_match_only_themselves() {
+        let secret = Secret::new("hunter2");
+        assert!(secret.matches("hunter2"));
+        for other in ["hunter3", "Hunter2", "hunter", "hunter22", ""] {
+            assert!(!secret.matches(other), "{other:?}");
+        }
+        assert_eq!(secret, Secret::new("hunter2"));
+        assert_ne!(secret, Secret::new("hunter"));
     }
 }

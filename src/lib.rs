@@ -27,3 +27,4 @@ pub mod sync;
 pub mod telemetry;
 pub mod verdict;
 pub mod web;
+pub mod words;

@@ -70,6 +70,14 @@ pub enum Urgency {
 const URGENCIES: usize = 4;
 
 impl Urgency {
+    /// Every urgency, least urgent first.
+    pub const ALL: [Self; URGENCIES] = [
+        Self::Routine,
+        Self::Watched,
+        Self::Confirming,
+        Self::ConfirmingWatched,
+    ];
+
     /// The word used in logs and metrics.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -90,6 +98,8 @@ impl Urgency {
         self as usize
     }
 }
+
+crate::words!(Urgency, "urgency");
 
 /// Rate-limit waits of one layer since start-up.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -453,6 +463,12 @@ fn quota(limit: RateLimit, share: f64) -> Quota {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urgency_words_parse_back_and_are_the_serde_names() {
+        crate::words::assert_words(&Urgency::ALL, Urgency::as_str);
+        assert!(Urgency::ALL.windows(2).all(|w| w[0] < w[1]));
+    }
 
     #[tokio::test]
     async fn the_most_urgent_waiter_is_served_first() {

@@ -1,4 +1,4 @@
-//! The `MonitoredDomain` custom resource (SPEC.md §2).
+//! The `MonitoredDomain` custom resource.
 //!
 //! These types are the source of truth for `crds/monitoreddomain.yaml`:
 //! `domain-monitor crd` prints the YAML generated from them and a test fails
@@ -72,7 +72,7 @@ pub struct MonitoredDomainSpec {
     pub health: Option<HealthSpec>,
 }
 
-/// What health mode checks, and what it expects (SPEC.md §10).
+/// What health mode checks, and what it expects (`spec.health`).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthSpec {
@@ -200,6 +200,21 @@ pub enum RegistryLockPolicy {
     Ignore,
 }
 
+impl RegistryLockPolicy {
+    /// Every policy, in declaration order.
+    pub const ALL: [Self; 2] = [Self::Required, Self::Ignore];
+
+    /// The word in `spec.health.registryLock` (as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Required => "Required",
+            Self::Ignore => "Ignore",
+        }
+    }
+}
+
+crate::words!(RegistryLockPolicy, "registry lock policy");
+
 /// Whether DNSSEC is required.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
 pub enum DnssecPolicy {
@@ -211,6 +226,22 @@ pub enum DnssecPolicy {
     #[default]
     Ignore,
 }
+
+impl DnssecPolicy {
+    /// Every policy, in declaration order.
+    pub const ALL: [Self; 3] = [Self::Required, Self::Optional, Self::Ignore];
+
+    /// The word in `spec.health.dnssec` (as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Required => "Required",
+            Self::Optional => "Optional",
+            Self::Ignore => "Ignore",
+        }
+    }
+}
+
+crate::words!(DnssecPolicy, "DNSSEC policy");
 
 /// The verdict on a domain, as `kubectl get md` shows it.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
@@ -270,9 +301,25 @@ impl Availability {
     }
 }
 
-impl std::fmt::Display for Availability {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+crate::words!(Availability, "availability");
+
+impl Availability {
+    /// Whether the availability settles the question: anything but
+    /// `Unknown`, `Error` and `Invalid` (a verdict that is not conclusive
+    /// keeps the last conclusive one in the status).
+    pub fn is_conclusive(self) -> bool {
+        !matches!(self, Self::Unknown | Self::Error | Self::Invalid)
+    }
+
+    /// Whether the name is in a phase of the registry's deletion lifecycle
+    /// (`Expiring` or `PendingDelete`): still held, on its way to release.
+    pub fn in_lifecycle(self) -> bool {
+        matches!(self, Self::Expiring | Self::PendingDelete)
+    }
+
+    /// Whether someone holds the name: `Registered`, or in its lifecycle.
+    pub fn is_held(self) -> bool {
+        self == Self::Registered || self.in_lifecycle()
     }
 }
 
@@ -472,7 +519,8 @@ impl CheckOutcome {
 
     /// The word in callbacks, span attributes and metrics (`registered`,
     /// `available`, `reserved`, `inconclusive`, `rate_limited`, `error`,
-    /// `skipped`).
+    /// `skipped`). The status (`status.checks.*.result`) is serialised in
+    /// camelCase and spells one of them differently: `rateLimited`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Registered => "registered",
@@ -485,6 +533,8 @@ impl CheckOutcome {
         }
     }
 }
+
+crate::words!(CheckOutcome, "check outcome");
 
 /// The latest result of one checker.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -540,6 +590,66 @@ pub enum NotificationDelivery {
     Delivered,
     /// Rejected permanently (a 4xx other than 408/429).
     Failed,
+}
+
+impl NotificationDelivery {
+    /// Every state, in declaration order.
+    pub const ALL: [Self; 3] = [Self::Pending, Self::Delivered, Self::Failed];
+
+    /// The word in `status.notification.state` (as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "Pending",
+            Self::Delivered => "Delivered",
+            Self::Failed => "Failed",
+        }
+    }
+}
+
+crate::words!(NotificationDelivery, "notification state");
+
+// === conditions, shared by every resource kind ===
+
+/// The longest condition message kept, in characters; longer ones are cut.
+pub const CONDITION_MESSAGE_CHARS: usize = 1024;
+
+/// `t` as a status time, in whole seconds: the API server keeps whole
+/// seconds, so the status is built with whole seconds too and what is
+/// compared in memory is what is stored.
+pub fn time(t: jiff::Timestamp) -> Time {
+    Time(jiff::Timestamp::from_second(t.as_second()).unwrap_or(t))
+}
+
+/// The condition `type_` with `status`, `reason` and `message` (cut to
+/// [`CONDITION_MESSAGE_CHARS`]), keeping the `lastTransitionTime` of the
+/// same type in `old` while its status holds, else `now` (Kubernetes API
+/// conventions, "Typical status properties").
+pub fn condition(
+    old: &[Condition],
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: jiff::Timestamp,
+) -> Condition {
+    let last_transition_time = match find_condition(old, type_) {
+        Some(previous) if previous.status == status => previous.last_transition_time.clone(),
+        _ => time(now),
+    };
+    Condition {
+        type_: type_.to_owned(),
+        status: status.to_owned(),
+        reason: reason.to_owned(),
+        message: message.chars().take(CONDITION_MESSAGE_CHARS).collect(),
+        observed_generation: generation,
+        last_transition_time,
+    }
+}
+
+/// The condition of type `type_` in `conditions`, if any.
+pub fn find_condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
 }
 
 /// The CRD as YAML, exactly as committed in `crds/monitoreddomain.yaml`.
@@ -618,6 +728,96 @@ mod tests {
                 "Verified",
                 "Age"
             ]
+        );
+    }
+
+    #[test]
+    fn words_parse_back_and_are_the_serde_names() {
+        use crate::words::assert_words;
+        assert_words(&Availability::ALL, Availability::as_str);
+        // The status spells one outcome differently (serde's camelCase):
+        // `rateLimited` there, `rate_limited` in callbacks and metrics.
+        for outcome in CheckOutcome::ALL {
+            assert_eq!(outcome.as_str().parse::<CheckOutcome>().unwrap(), outcome);
+            let serde_name = serde_json::to_value(outcome).unwrap();
+            let expected = match outcome {
+                CheckOutcome::RateLimited => "rateLimited",
+                other => other.as_str(),
+            };
+            assert_eq!(serde_name, expected);
+        }
+        assert_words(&DnssecPolicy::ALL, DnssecPolicy::as_str);
+        assert_words(&RegistryLockPolicy::ALL, RegistryLockPolicy::as_str);
+        assert_words(&NotificationDelivery::ALL, NotificationDelivery::as_str);
+        assert_eq!(
+            "Gone".parse::<Availability>().unwrap_err().to_string(),
+            "unknown availability \"Gone\": use Unknown, Registered, Available, Unconfirmed, \
+             Expiring, PendingDelete, Reserved, Invalid, Error"
+        );
+    }
+
+    #[test]
+    fn conclusive_and_lifecycle_availabilities() {
+        let conclusive: Vec<_> = Availability::ALL
+            .into_iter()
+            .filter(|a| a.is_conclusive())
+            .collect();
+        assert_eq!(
+            conclusive,
+            [
+                Availability::Registered,
+                Availability::Available,
+                Availability::Unconfirmed,
+                Availability::Expiring,
+                Availability::PendingDelete,
+                Availability::Reserved
+            ]
+        );
+        let held: Vec<_> = Availability::ALL
+            .into_iter()
+            .filter(|a| a.is_held())
+            .collect();
+        assert_eq!(
+            held,
+            [
+                Availability::Registered,
+                Availability::Expiring,
+                Availability::PendingDelete
+            ]
+        );
+        assert!(Availability::PendingDelete.in_lifecycle());
+        assert!(!Availability::Registered.in_lifecycle());
+    }
+
+    #[test]
+    fn conditions_keep_their_transition_time_while_the_status_holds() {
+        let start = jiff::Timestamp::from_second(1_700_000_000).unwrap();
+        let later = start + jiff::SignedDuration::from_secs(90);
+        let first = condition(&[], "Ready", "True", "Checked", "ok", Some(1), start);
+        assert_eq!(first.last_transition_time, time(start));
+        let old = [first];
+        let held = condition(&old, "Ready", "True", "Again", "still ok", Some(2), later);
+        assert_eq!(held.last_transition_time, time(start), "status unchanged");
+        assert_eq!(
+            (held.reason.as_str(), held.observed_generation),
+            ("Again", Some(2))
+        );
+        let flipped = condition(&old, "Ready", "False", "Failed", "no", Some(2), later);
+        assert_eq!(flipped.last_transition_time, time(later), "status changed");
+        let other = condition(&old, "Available", "True", "Free", "", None, later);
+        assert_eq!(other.last_transition_time, time(later), "another type");
+        let long = condition(&[], "Ready", "True", "R", &"é".repeat(2000), None, start);
+        assert_eq!(long.message.chars().count(), CONDITION_MESSAGE_CHARS);
+        assert_eq!(find_condition(&old, "Ready"), old.first());
+        assert_eq!(find_condition(&old, "Available"), None);
+    }
+
+    #[test]
+    fn status_times_are_whole_seconds() {
+        let t = jiff::Timestamp::from_millisecond(1_700_000_000_999).unwrap();
+        assert_eq!(
+            time(t).0,
+            jiff::Timestamp::from_second(1_700_000_000).unwrap()
         );
     }
 

@@ -120,7 +120,7 @@ pub fn client_options(settings: &SentrySettings) -> sentry::ClientOptions {
 
 /// Replaces every occurrence of a secret anywhere in the event (message,
 /// exception, tracing fields in contexts, tags, extra, breadcrumbs) by
-/// `<redacted>`. The event is scrubbed as a JSON tree so that no field is
+/// `<redacted>` (short secrets only as whole tokens: [`crate::config::redact`]). The event is scrubbed as a JSON tree so that no field is
 /// forgotten; one that cannot be scrubbed is dropped rather than sent.
 pub fn redact(
     event: sentry::protocol::Event<'static>,
@@ -134,9 +134,9 @@ pub fn redact(
 fn scrub(value: &mut serde_json::Value, secrets: &[String]) {
     match value {
         serde_json::Value::String(text) => {
-            for secret in secrets.iter().filter(|s| !s.is_empty()) {
+            for secret in secrets {
                 if text.contains(secret.as_str()) {
-                    *text = text.replace(secret.as_str(), "<redacted>");
+                    *text = crate::config::redact(text, secret);
                 }
             }
         }

@@ -75,6 +75,7 @@ use serde::Serialize;
 
 use crate::{
     check::{CheckKind, CheckOutcome, CheckReport, Layer, RegistrationFacts, Strength},
+    config::CheckerArgs,
     ratelimit::Urgency,
     resource::Availability,
 };
@@ -100,6 +101,20 @@ pub struct VerdictPolicy {
     /// How long after the registry's first "not in the database" answer a
     /// second one confirms it (`REGISTRY_CONFIRM_AFTER`).
     pub registry_confirm_after: Duration,
+}
+
+impl VerdictPolicy {
+    /// The knobs `args` set (`CONFIDENCE_THRESHOLD`, `AUTO_RENEW_GRACE`,
+    /// `REDEMPTION_PERIOD`, `PENDING_DELETE_PERIOD`, `REGISTRY_CONFIRM_AFTER`).
+    pub fn from_args(args: &CheckerArgs) -> Self {
+        Self {
+            confidence_threshold: args.confidence_threshold,
+            auto_renew_grace: args.auto_renew_grace,
+            redemption_period: args.redemption_period,
+            pending_delete_period: args.pending_delete_period,
+            registry_confirm_after: args.registry_confirm_after,
+        }
+    }
 }
 
 impl Default for VerdictPolicy {
@@ -171,10 +186,7 @@ impl Background {
     /// change to confirm (a taken name now looking free, or a registry
     /// "not found" awaiting its second answer) goes first.
     pub fn urgency_after_fast(&self, reports: &[CheckReport]) -> Urgency {
-        let was_taken = matches!(
-            self.previously,
-            Availability::Registered | Availability::Expiring | Availability::PendingDelete
-        );
+        let was_taken = self.previously.is_held();
         let looks_free = !reports.iter().any(|r| {
             r.kind.layer() == Layer::Fast
                 && matches!(r.outcome, CheckOutcome::Registered | CheckOutcome::Reserved)
@@ -203,6 +215,9 @@ pub enum ConfirmedBy {
 }
 
 impl ConfirmedBy {
+    /// Every confirmer, in declaration order.
+    pub const ALL: [Self; 2] = [Self::Registry, Self::Registrar];
+
     /// The word used on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -211,6 +226,8 @@ impl ConfirmedBy {
         }
     }
 }
+
+crate::words!(ConfirmedBy, "confirmer");
 
 /// The decision about one domain.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -238,10 +255,7 @@ pub struct Verdict {
 impl Verdict {
     /// Whether the verdict settles the question (anything but Unknown/Error).
     pub fn is_conclusive(&self) -> bool {
-        !matches!(
-            self.availability,
-            Availability::Unknown | Availability::Error | Availability::Invalid
-        )
+        self.availability.is_conclusive()
     }
 
     /// True when the reading waits only for its confirmation over time: the
@@ -758,6 +772,11 @@ mod tests {
 
     fn report(kind: CheckKind, outcome: CheckOutcome) -> CheckReport {
         CheckReport::new(kind, outcome, format!("{outcome:?}"), Timestamp::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn confirmer_words_parse_back_and_are_the_serde_names() {
+        crate::words::assert_words(&ConfirmedBy::ALL, ConfirmedBy::as_str);
     }
 
     #[test]

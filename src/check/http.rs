@@ -25,6 +25,7 @@ use std::{
 };
 
 use futures::future::BoxFuture;
+use ipnet::{Ipv4Net, Ipv6Net};
 use jiff::Timestamp;
 use reqwest::{
     Method, StatusCode,
@@ -132,76 +133,97 @@ pub fn refused_range(ip: IpAddr) -> Option<&'static str> {
     }
 }
 
-const V4_REFUSED: &[([u8; 4], u32, &str)] = &[
-    ([0, 0, 0, 0], 8, "\"this network\" 0.0.0.0/8"),
-    ([10, 0, 0, 0], 8, "private 10.0.0.0/8"),
-    ([100, 64, 0, 0], 10, "carrier-grade NAT 100.64.0.0/10"),
-    ([127, 0, 0, 0], 8, "loopback 127.0.0.0/8"),
-    (
-        [169, 254, 0, 0],
+/// An IPv4 network and the words that name it.
+const fn v4(a: u8, b: u8, c: u8, d: u8, len: u8, what: &'static str) -> (Ipv4Net, &'static str) {
+    (Ipv4Net::new_assert(Ipv4Addr::new(a, b, c, d), len), what)
+}
+
+/// An IPv6 network (given as its 128 bits) and the words that name it.
+const fn v6(bits: u128, len: u8, what: &'static str) -> (Ipv6Net, &'static str) {
+    (Ipv6Net::new_assert(Ipv6Addr::from_bits(bits), len), what)
+}
+
+/// IPv4 space that is not public unicast (IANA IPv4 Special-Purpose
+/// Address Registry, RFC 6890).
+const V4_REFUSED: &[(Ipv4Net, &str)] = &[
+    v4(0, 0, 0, 0, 8, "\"this network\" 0.0.0.0/8"),
+    v4(10, 0, 0, 0, 8, "private 10.0.0.0/8"),
+    v4(100, 64, 0, 0, 10, "carrier-grade NAT 100.64.0.0/10"),
+    v4(127, 0, 0, 0, 8, "loopback 127.0.0.0/8"),
+    v4(
+        169,
+        254,
+        0,
+        0,
         16,
         "link-local 169.254.0.0/16 (cloud metadata)",
     ),
-    ([172, 16, 0, 0], 12, "private 172.16.0.0/12"),
-    ([192, 0, 0, 0], 24, "IETF protocol assignments 192.0.0.0/24"),
-    ([192, 0, 2, 0], 24, "documentation 192.0.2.0/24"),
-    ([192, 88, 99, 0], 24, "6to4 relay anycast 192.88.99.0/24"),
-    ([192, 168, 0, 0], 16, "private 192.168.0.0/16"),
-    ([198, 18, 0, 0], 15, "benchmarking 198.18.0.0/15"),
-    ([198, 51, 100, 0], 24, "documentation 198.51.100.0/24"),
-    ([203, 0, 113, 0], 24, "documentation 203.0.113.0/24"),
-    ([224, 0, 0, 0], 4, "multicast 224.0.0.0/4"),
-    (
-        [240, 0, 0, 0],
+    v4(172, 16, 0, 0, 12, "private 172.16.0.0/12"),
+    v4(192, 0, 0, 0, 24, "IETF protocol assignments 192.0.0.0/24"),
+    v4(192, 0, 2, 0, 24, "documentation 192.0.2.0/24"),
+    v4(192, 88, 99, 0, 24, "6to4 relay anycast 192.88.99.0/24"),
+    v4(192, 168, 0, 0, 16, "private 192.168.0.0/16"),
+    v4(198, 18, 0, 0, 15, "benchmarking 198.18.0.0/15"),
+    v4(198, 51, 100, 0, 24, "documentation 198.51.100.0/24"),
+    v4(203, 0, 113, 0, 24, "documentation 203.0.113.0/24"),
+    v4(224, 0, 0, 0, 4, "multicast 224.0.0.0/4"),
+    v4(
+        240,
+        0,
+        0,
+        0,
         4,
         "reserved 240.0.0.0/4 (with broadcast 255.255.255.255)",
     ),
 ];
 
 fn refused_v4(ip: Ipv4Addr) -> Option<&'static str> {
-    let bits = u32::from(ip);
-    V4_REFUSED.iter().find_map(|(net, len, what)| {
-        let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
-        (bits & mask == u32::from_be_bytes(*net) & mask).then_some(*what)
-    })
+    V4_REFUSED
+        .iter()
+        .find_map(|(net, what)| net.contains(&ip).then_some(*what))
 }
 
-const V6_REFUSED: &[(u128, u32, &str)] = &[
-    (0, 128, "unspecified ::"),
-    (1, 128, "loopback ::1"),
-    (0x0100 << 112, 64, "discard-only 100::/64"),
-    (0x0064_ff9b_0001 << 80, 48, "local-use NAT64 64:ff9b:1::/48"),
-    (0x2001_0000 << 96, 23, "IETF protocol assignments 2001::/23"),
-    (0x2001_0db8 << 96, 32, "documentation 2001:db8::/32"),
-    (0x2002 << 112, 16, "6to4 2002::/16"),
-    (0x3fff << 112, 20, "documentation 3fff::/20"),
-    (0xfc00 << 112, 7, "unique local fc00::/7"),
-    (0xfe80 << 112, 10, "link-local fe80::/10"),
-    (0xfec0 << 112, 10, "site-local fec0::/10"),
-    (0xff00 << 112, 8, "multicast ff00::/8"),
+/// IPv6 space that is not public unicast (IANA IPv6 Special-Purpose
+/// Address Registry, RFC 6890).
+const V6_REFUSED: &[(Ipv6Net, &str)] = &[
+    v6(0, 128, "unspecified ::"),
+    v6(1, 128, "loopback ::1"),
+    v6(0x0100 << 112, 64, "discard-only 100::/64"),
+    v6(0x0064_ff9b_0001 << 80, 48, "local-use NAT64 64:ff9b:1::/48"),
+    v6(0x2001_0000 << 96, 23, "IETF protocol assignments 2001::/23"),
+    v6(0x2001_0db8 << 96, 32, "documentation 2001:db8::/32"),
+    v6(0x2002 << 112, 16, "6to4 2002::/16"),
+    v6(0x3fff << 112, 20, "documentation 3fff::/20"),
+    v6(0xfc00 << 112, 7, "unique local fc00::/7"),
+    v6(0xfe80 << 112, 10, "link-local fe80::/10"),
+    v6(0xfec0 << 112, 10, "site-local fec0::/10"),
+    v6(0xff00 << 112, 8, "multicast ff00::/8"),
 ];
 
-/// The NAT64 well-known prefix 64:ff9b::/96: its addresses stand for the
-/// IPv4 address in their last 32 bits.
-const NAT64: u128 = 0x0064_ff9b << 96;
+/// The NAT64 well-known prefix 64:ff9b::/96 (RFC 6052): its addresses
+/// stand for the IPv4 address in their last 32 bits.
+const NAT64: Ipv6Net = v6(0x0064_ff9b << 96, 96, "NAT64 64:ff9b::/96").0;
+
+/// IPv4-compatible addresses ::/96 (deprecated by RFC 4291), but for the
+/// unspecified and loopback addresses that share the prefix.
+const IPV4_COMPATIBLE: Ipv6Net = v6(0, 96, "IPv4-compatible ::/96").0;
 
 fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
-    let bits = u128::from(ip);
     // Forms that reach an IPv4 address are judged by that address.
     if let Some(v4) = ip.to_ipv4_mapped() {
         return refused_v4(v4).map(|_| "IPv4-mapped form of a refused IPv4 address");
     }
-    let low_v4 = Ipv4Addr::from((bits & 0xffff_ffff) as u32);
-    if bits >> 32 == NAT64 >> 32 {
-        return refused_v4(low_v4).map(|_| "NAT64 form of a refused IPv4 address");
+    let [.., a, b, c, d] = ip.octets();
+    if NAT64.contains(&ip) {
+        return refused_v4(Ipv4Addr::new(a, b, c, d))
+            .map(|_| "NAT64 form of a refused IPv4 address");
     }
-    if bits >> 32 == 0 && bits > 1 {
+    if IPV4_COMPATIBLE.contains(&ip) && ip.to_bits() > 1 {
         return Some("IPv4-compatible ::/96 (deprecated)");
     }
-    V6_REFUSED.iter().find_map(|(net, len, what)| {
-        let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
-        (bits & mask == net & mask).then_some(*what)
-    })
+    V6_REFUSED
+        .iter()
+        .find_map(|(net, what)| net.contains(&ip).then_some(*what))
 }
 
 // === the resolver reqwest must use ===

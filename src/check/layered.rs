@@ -167,8 +167,8 @@ impl LayeredChecker {
                 Arc::clone(&budgets[4]),
             )?));
         }
-        let mut layered =
-            Self::new(checkers, args.verdict_policy()).with_standings(Standings::from_args(args)?);
+        let mut layered = Self::new(checkers, VerdictPolicy::from_args(args))
+            .with_standings(Standings::from_args(args)?);
         layered.budgets = budgets;
         layered.probe_parts = Some(probe_parts);
         Ok(layered)

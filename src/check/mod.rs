@@ -1,4 +1,4 @@
-//! The checkers: one file each, behind one small trait (SPEC.md §3).
+//! The checkers: one file each, behind one small trait ([`Checker`]).
 //!
 //! A checker gathers evidence about one domain from one kind of server and
 //! returns a [`CheckReport`]. It never decides availability: that is the job
@@ -77,13 +77,10 @@ impl CheckKind {
     }
 }
 
-impl fmt::Display for CheckKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+crate::words!(CheckKind, "checker");
 
-/// The three layers of SPEC.md §3, cheapest first.
+/// The three layers of checkers, cheapest first: a deeper layer runs only
+/// when the ones above it leave the verdict open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Layer {
     /// DNS and HTTP.
@@ -274,5 +271,10 @@ mod tests {
         assert_eq!(CheckKind::Registrar.layer(), Layer::Reliable);
         assert_eq!(CheckKind::Whois.layer(), Layer::Deep);
         assert!(Layer::Fast < Layer::Deep);
+    }
+
+    #[test]
+    fn checker_names_parse_back_and_are_the_serde_names() {
+        crate::words::assert_words(&CheckKind::ALL, CheckKind::as_str);
     }
 }

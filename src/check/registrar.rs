@@ -1,4 +1,4 @@
-//! The registrar availability checker (layer 2, SPEC.md §3).
+//! The registrar availability checker (layer 2, reliable).
 //!
 //! Asks a registrar's availability API whether a name can be registered.
 //! Disabled unless `REGISTRAR_PROVIDER` names a provider: then a check is
@@ -28,7 +28,7 @@ use url::Url;
 
 use crate::{
     check::{CheckKind, CheckOutcome, CheckReport, Checker, Strength},
-    config::{CheckerArgs, RateLimit, Secret},
+    config::{CheckerArgs, ProviderKind, RateLimit, Secret, redact},
     domain_name::DomainName,
     net::{USER_AGENT, ensure_crypto_provider},
     ratelimit::ServerBudgets,
@@ -42,28 +42,6 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The placeholder of the generic provider's URL template.
 const DOMAIN_PLACEHOLDER: &str = "{domain}";
-
-/// Which registrar API to ask (`REGISTRAR_PROVIDER`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum ProviderKind {
-    /// No registrar API: the checker is skipped.
-    #[default]
-    None,
-    /// GoDaddy's domain availability API.
-    Godaddy,
-    /// Any JSON API, described by a URL template and JSON pointers.
-    Generic,
-}
-
-impl ProviderKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Godaddy => "godaddy",
-            Self::Generic => "generic",
-        }
-    }
-}
 
 /// A registrar setting that cannot work. Messages name the variable and
 /// never hold a secret's value.
@@ -722,10 +700,7 @@ fn scrub(mut report: CheckReport, provider: &Provider) -> CheckReport {
 fn without_secrets(text: &str, secrets: &[&str]) -> String {
     secrets
         .iter()
-        .filter(|s| !s.is_empty())
-        .fold(text.to_owned(), |text, secret| {
-            text.replace(secret, "<redacted>")
-        })
+        .fold(text.to_owned(), |text, secret| redact(&text, secret))
 }
 
 #[cfg(test)]

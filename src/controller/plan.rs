@@ -63,10 +63,7 @@ pub fn plan(
     first: bool,
     now: Timestamp,
 ) -> Decision {
-    let in_lifecycle = matches!(
-        published.availability,
-        Availability::Expiring | Availability::PendingDelete
-    );
+    let in_lifecycle = published.availability.in_lifecycle();
     let facts_refresh = if timing.health {
         // Health mode watches the registration itself: its changes are
         // what the user wants to hear about, at the domain's interval.

@@ -554,10 +554,8 @@ pub fn remember_free_evidence(memory: &mut DomainMemory, evaluation: &Evaluation
             r.outcome,
             CheckOutcome::Registered | CheckOutcome::Available
         )
-    }) || matches!(
-        verdict.availability,
-        Availability::Registered | Availability::Expiring | Availability::PendingDelete
-    ) {
+    }) || verdict.availability.is_held()
+    {
         // The registry (or the zone) says something else now: the run ends.
         memory.registry_absent_since = None;
     }
@@ -651,7 +649,7 @@ fn announce(
     after: Availability,
     evaluation: &Evaluation,
 ) {
-    debug!(domain = %evaluation.domain, ?after, confidence = evaluation.verdict.confidence, reason = %evaluation.verdict.reason, "check decided");
+    debug!(domain = %evaluation.domain, %after, confidence = evaluation.verdict.confidence, reason = %evaluation.verdict.reason, "check decided");
     if before == after {
         return;
     }
@@ -659,7 +657,7 @@ fn announce(
         from: before,
         to: after,
     });
-    info!(domain = %evaluation.domain, from = ?before, to = ?after, reason = %evaluation.verdict.reason, "availability changed");
+    info!(domain = %evaluation.domain, from = %before, to = %after, reason = %evaluation.verdict.reason, "availability changed");
     let (kind, reason) = match after {
         Availability::Available => (EventType::Normal, "BecameAvailable"),
         Availability::PendingDelete => (EventType::Normal, "PendingDelete"),

@@ -1160,7 +1160,7 @@ mod tests {
     fn record(result: CheckOutcome, at: Timestamp) -> crate::resource::CheckRecord {
         crate::resource::CheckRecord {
             result,
-            checked_at: crate::controller::status::time(at),
+            checked_at: crate::resource::time(at),
             duration_ms: 40,
             detail: None,
             error: None,
@@ -1172,8 +1172,8 @@ mod tests {
         let last = now - minutes(10);
         MonitoredDomainStatus {
             availability: Availability::Registered,
-            last_checked_at: Some(crate::controller::status::time(last)),
-            next_check_at: Some(crate::controller::status::time(now + minutes(50))),
+            last_checked_at: Some(crate::resource::time(last)),
+            next_check_at: Some(crate::resource::time(now + minutes(50))),
             registration: Some(crate::resource::Registration::default()),
             checks: [
                 ("dns".to_owned(), record(CheckOutcome::Registered, last)),
@@ -1187,7 +1187,7 @@ mod tests {
 
     #[test]
     fn a_replica_without_memory_keeps_the_schedule_and_the_facts_of_the_status() {
-        let now = crate::controller::status::time(Timestamp::now()).0;
+        let now = crate::resource::time(Timestamp::now()).0;
         let policy = SchedulePolicy::default();
         let timing = DomainTiming::default();
         let memory = DomainMemory::from_status(&checked(now), &policy, &timing, now);
@@ -1206,7 +1206,7 @@ mod tests {
 
         // The interval was shortened since: an interval after the last check.
         let mut long = checked(now);
-        long.next_check_at = Some(crate::controller::status::time(now + minutes(600)));
+        long.next_check_at = Some(crate::resource::time(now + minutes(600)));
         let memory = DomainMemory::from_status(&long, &policy, &timing, now);
         assert_eq!(memory.next_check_at, Some(now + minutes(50)));
         let priority = DomainTiming {
@@ -1227,7 +1227,7 @@ mod tests {
 
     #[test]
     fn a_write_says_which_fields_changed_and_why() {
-        let now = crate::controller::status::time(Timestamp::now()).0;
+        let now = crate::resource::time(Timestamp::now()).0;
         let blank = Published::default();
         let mut without_facts = checked(now);
         // The DNS's name servers are not registry facts.
@@ -1279,7 +1279,7 @@ mod tests {
     #[test]
     fn a_patch_removes_what_health_mode_no_longer_shows() {
         use crate::health::{DelegationView, HealthStatus, LockView};
-        let now = crate::controller::status::time(Timestamp::now()).0;
+        let now = crate::resource::time(Timestamp::now()).0;
         let mut before = checked(now);
         before.health = Some(HealthStatus {
             lock: Some(LockView {
@@ -1296,7 +1296,7 @@ mod tests {
             reason: "NotLocked".to_owned(),
             message: "no registry lock".to_owned(),
             observed_generation: Some(3),
-            last_transition_time: crate::controller::status::time(now),
+            last_transition_time: crate::resource::time(now),
         };
         before.conditions.push(healthy.clone());
         let published = Published::of(&before);
@@ -1343,7 +1343,7 @@ mod tests {
 
     #[test]
     fn facts_are_as_old_as_the_last_registered_rdap_or_whois_answer() {
-        let now = crate::controller::status::time(Timestamp::now()).0;
+        let now = crate::resource::time(Timestamp::now()).0;
         let policy = SchedulePolicy::default();
         let timing = DomainTiming::default();
         let mut status = checked(now);

@@ -15,21 +15,15 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::{
     check::{Layer, RegistrationFacts, layered::Evaluation},
     resource::{
         Availability, CheckRecord, MonitoredDomainStatus, NotificationDelivery, NotificationState,
-        Registration,
+        Registration, condition, time,
     },
 };
-
-/// A status timestamp. The API server keeps whole seconds, so the status is
-/// built with whole seconds too: what is compared in memory is what is stored.
-pub fn time(t: Timestamp) -> Time {
-    Time(Timestamp::from_second(t.as_second()).unwrap_or(t))
-}
 
 /// Condition type: the latest check settled the question.
 pub const READY: &str = "Ready";
@@ -49,7 +43,7 @@ pub fn after_check(
     let verdict = &evaluation.verdict;
     let now = evaluation.finished_at;
     let conclusive = verdict.is_conclusive();
-    let keep_old = !conclusive && is_conclusive(old.availability);
+    let keep_old = !conclusive && old.availability.is_conclusive();
     // A fast re-check that confirms the verdict keeps the confidence the last
     // deep check established (its evidence, e.g. an RDAP record, still holds).
     // Likewise a name in a lifecycle phase (Expiring, PendingDelete) that fast
@@ -57,10 +51,7 @@ pub fn after_check(
     // statuses (layer 2/3) can move it on, or DNS losing the delegation,
     // which escalates to them.
     let only_fast = evaluation.layers.iter().all(|l| *l == Layer::Fast);
-    let in_lifecycle = matches!(
-        old.availability,
-        Availability::Expiring | Availability::PendingDelete
-    );
+    let in_lifecycle = old.availability.in_lifecycle();
     let confirmed = old.confidence.is_some()
         && (verdict.availability == old.availability
             || (in_lifecycle && verdict.availability == Availability::Registered));
@@ -135,7 +126,7 @@ pub fn after_check(
             "looks free but is not confirmed (confidence {:.3}, below the notification threshold): do not register on it yet",
             confidence.unwrap_or(0.0)
         ),
-        other => format!("{other:?}"),
+        other => other.to_string(),
     };
     let conditions = vec![
         condition(
@@ -151,7 +142,7 @@ pub fn after_check(
             &old.conditions,
             AVAILABLE,
             available_status,
-            &format!("{availability:?}"),
+            availability.as_str(),
             &available_message,
             generation,
             now,
@@ -318,13 +309,6 @@ fn visible(status: &MonitoredDomainStatus) -> MonitoredDomainStatus {
     visible
 }
 
-fn is_conclusive(availability: Availability) -> bool {
-    !matches!(
-        availability,
-        Availability::Unknown | Availability::Error | Availability::Invalid
-    )
-}
-
 /// The known registration, updated with whatever `facts` reveal.
 fn merge_registration(
     old: Option<Registration>,
@@ -350,31 +334,6 @@ fn merge_registration(
         merged.nameservers.clone_from(&facts.nameservers);
     }
     Some(merged)
-}
-
-/// A condition that keeps its `lastTransitionTime` while its status holds.
-fn condition(
-    old: &[Condition],
-    type_: &str,
-    status: &str,
-    reason: &str,
-    message: &str,
-    generation: Option<i64>,
-    now: Timestamp,
-) -> Condition {
-    let previous = old.iter().find(|c| c.type_ == type_);
-    let last_transition_time = match previous {
-        Some(p) if p.status == status => p.last_transition_time.clone(),
-        _ => time(now),
-    };
-    Condition {
-        type_: type_.to_owned(),
-        status: status.to_owned(),
-        reason: reason.to_owned(),
-        message: message.chars().take(1024).collect(),
-        observed_generation: generation,
-        last_transition_time,
-    }
 }
 
 /// A new pending notification for the current availability transition, or

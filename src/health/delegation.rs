@@ -1,7 +1,7 @@
 //! Delegation health: a domain's name-server set as its parent zone, its
 //! registry and its own servers see it, and where they differ.
 //!
-//! Three views (SPEC §10):
+//! Three views:
 //! - **parent**: the NS set the TLD's authoritative servers give for the
 //!   domain in a *referral* (RFC 1034 §4.2.2: the NS records of the zone cut
 //!   in the authority section of the answer to a non-recursive query),

@@ -133,24 +133,20 @@ impl Reason {
         }
     }
 
-    /// The reason written as `text` (as [`Reason::as_str`] gives it).
-    pub fn parse(text: &str) -> Option<Self> {
-        [
-            Self::Valid,
-            Self::Unsigned,
-            Self::NotDelegatedSecurely,
-            Self::MissingDnskey,
-            Self::DsMismatch,
-            Self::SignatureInvalid,
-            Self::SignatureMissing,
-            Self::SignatureExpired,
-            Self::SignatureNotYetValid,
-            Self::ChainBroken,
-            Self::InsecureParent,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == text)
-    }
+    /// Every reason, in declaration order.
+    pub const ALL: [Self; 11] = [
+        Self::Valid,
+        Self::Unsigned,
+        Self::NotDelegatedSecurely,
+        Self::MissingDnskey,
+        Self::DsMismatch,
+        Self::SignatureInvalid,
+        Self::SignatureMissing,
+        Self::SignatureExpired,
+        Self::SignatureNotYetValid,
+        Self::ChainBroken,
+        Self::InsecureParent,
+    ];
 
     /// Insecure rather than broken: resolvers answer for the domain without
     /// validating it. A problem only with `dnssec: Required`.
@@ -161,6 +157,8 @@ impl Reason {
         )
     }
 }
+
+crate::words!(Reason, "DNSSEC reason");
 
 /// Why the DNSSEC of a domain could not be looked at.
 #[derive(Debug, thiserror::Error)]

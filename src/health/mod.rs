@@ -1,4 +1,5 @@
-//! Domain health (SPEC.md §10): the state of the domains users own, for
+//! Domain health: the state of the domains users own (registration,
+//! registry lock, expiry, delegation, DNSSEC), for
 //! those that opt in with `spec.health`.
 //!
 //! This module holds the types of `status.health` and the pure
@@ -534,6 +535,8 @@ impl RegistrationChange {
     }
 }
 
+crate::words!(RegistrationChange, "registration change");
+
 impl HealthEvent {
     /// The Event's reason.
     pub fn reason(&self) -> &'static str {
@@ -692,7 +695,7 @@ pub fn evaluate(
     let dnssec_problem = verdicts
         .iter()
         .find(|v| v.type_ == DNSSEC_VALID && v.problem)
-        .and_then(|v| Some((dnssec::Reason::parse(v.reason)?, v.message.clone())));
+        .and_then(|v| Some((v.reason.parse::<dnssec::Reason>().ok()?, v.message.clone())));
     let healthy = healthy_condition(
         &status,
         &verdicts,
@@ -827,7 +830,10 @@ impl RegistrationView {
         let before = before.cloned().unwrap_or_default();
         Self {
             registrar: facts.registrar.clone().or(before.registrar),
-            expires_at: facts.expires.map(whole_seconds).or(before.expires_at),
+            expires_at: facts
+                .expires
+                .map(crate::resource::time)
+                .or(before.expires_at),
             statuses: if facts.statuses.is_empty() {
                 before.statuses
             } else {
@@ -986,20 +992,15 @@ impl Verdict {
     /// The condition, keeping its `lastTransitionTime` while its status
     /// holds.
     fn condition(&self, old: &[Condition], generation: Option<i64>, now: Timestamp) -> Condition {
-        let last_transition_time = match old.iter().find(|c| c.type_ == self.type_) {
-            Some(previous) if previous.status == self.status => {
-                previous.last_transition_time.clone()
-            }
-            _ => whole_seconds(now),
-        };
-        Condition {
-            type_: self.type_.to_owned(),
-            status: self.status.to_owned(),
-            reason: self.reason.to_owned(),
-            message: self.message.chars().take(1024).collect(),
-            observed_generation: generation,
-            last_transition_time,
-        }
+        crate::resource::condition(
+            old,
+            self.type_,
+            self.status,
+            self.reason,
+            &self.message,
+            generation,
+            now,
+        )
     }
 }
 
@@ -1351,7 +1352,11 @@ fn dnssec_condition(policy: DnssecPolicy, dnssec: Option<&DnssecView>, mode: &Mo
     } else {
         None
     };
-    let reason = view.reason.as_deref().and_then(Reason::parse).or(inferred);
+    let reason = view
+        .reason
+        .as_deref()
+        .and_then(|r| r.parse::<Reason>().ok())
+        .or(inferred);
     let problem = view
         .problem
         .clone()
@@ -1554,10 +1559,6 @@ fn one_off_option(type_: &str) -> &'static str {
 }
 
 /// A status time: whole seconds, as the API server keeps them.
-fn whole_seconds(t: Timestamp) -> Time {
-    Time(Timestamp::from_second(t.as_second()).unwrap_or(t))
-}
-
 fn day(t: Timestamp) -> String {
     t.strftime("%Y-%m-%d").to_string()
 }

@@ -1242,3 +1242,11 @@ fn with_no_view_holding_name_servers_drift_is_unknown_not_consistent() {
         "{message}"
     );
 }
+
+#[test]
+fn registration_change_words_parse_back() {
+    for change in RegistrationChange::ALL {
+        assert_eq!(change.as_str().parse::<RegistrationChange>(), Ok(change));
+    }
+    assert!("moved".parse::<RegistrationChange>().is_err());
+}

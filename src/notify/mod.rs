@@ -1,4 +1,4 @@
-//! Callbacks to the user's API (SPEC.md §5): per-check results, best effort,
+//! Callbacks to the user's API (`API_CALLBACK_URL`): per-check results, best effort,
 //! and availability notifications, delivered at least once.
 //!
 //! The durable half of the outbox lives in the resource's status (see
@@ -122,9 +122,9 @@ impl Notifier {
         // Receivers echo requests in their error pages: the token must not
         // travel on into status, events and logs. Redact before cutting, so
         // that no prefix of it survives either.
-        let text = read_capped(response, MAX_ERROR_READ)
-            .await
-            .replace(self.token.expose(), "<redacted>");
+        let text = self
+            .token
+            .redact(&read_capped(response, MAX_ERROR_READ).await);
         let excerpt: String = text.chars().take(MAX_ERROR_BODY).collect();
         let error = format!("receiver answered {status}: {}", excerpt.trim());
         if is_transient(status) {

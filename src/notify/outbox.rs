@@ -67,7 +67,7 @@ pub async fn attempt(
         Delivery::Delivered { status } => {
             info!(%domain, attempts = updated.attempts, status, "availability notification delivered");
             updated.state = NotificationDelivery::Delivered;
-            updated.delivered_at = Some(crate::controller::status::time(now));
+            updated.delivered_at = Some(crate::resource::time(now));
             updated.next_attempt_at = None;
             updated.last_error = None;
             Some((
@@ -83,7 +83,7 @@ pub async fn attempt(
                 .ok()
                 .and_then(|d| now.checked_add(d).ok())
                 .unwrap_or(now);
-            updated.next_attempt_at = Some(crate::controller::status::time(next));
+            updated.next_attempt_at = Some(crate::resource::time(next));
             updated.last_error = Some(error);
             None
         }

@@ -1,11 +1,13 @@
-//! The callback bodies of SPEC.md §5, built from evaluations. Pure code.
+//! The callback bodies (per-check results and availability notifications,
+//! in the JSON shapes the user's API receives), built from evaluations.
+//! Pure code.
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::check::{CheckReport, layered::Evaluation};
 
-/// Seconds since the epoch with milliseconds, as the seed's receivers expect
+/// Seconds since the epoch with milliseconds, as existing receivers expect
 /// (`1647854321.123`).
 pub fn unix_seconds(t: jiff::Timestamp) -> f64 {
     #[allow(clippy::cast_precision_loss)]
@@ -122,7 +124,7 @@ mod tests {
     }
 
     #[test]
-    fn per_check_payload_has_the_seed_shape() {
+    fn per_check_payload_has_the_documented_shape() {
         let mut report = CheckReport::new(
             CheckKind::Whois,
             CheckOutcome::Registered,
@@ -147,7 +149,7 @@ mod tests {
     }
 
     #[test]
-    fn availability_notification_has_the_seed_shape() {
+    fn availability_notification_has_the_documented_shape() {
         let reports = vec![
             CheckReport::new(
                 CheckKind::Dns,

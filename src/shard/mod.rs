@@ -1,4 +1,4 @@
-//! Sharding across replicas (SPEC.md §6), after the design of
+//! Sharding across replicas, after the design of
 //! timebertt/kubernetes-controller-sharding: the domain space is split into a
 //! fixed number of shards by a stable hash of the A-label; each shard is held
 //! by at most one replica through a `coordination.k8s.io/v1` Lease; every

@@ -1,4 +1,4 @@
-//! The domain list sync (SPEC.md §4): the user's API in, `MonitoredDomain`
+//! The domain list sync (`DOMAIN_API_URL`): the user's API in, `MonitoredDomain`
 //! resources out. [`plan`] is the pure half; this module fetches, applies and
 //! runs the periodic loop under a Lease so exactly one replica syncs.
 //!
@@ -22,7 +22,9 @@ use tokio::sync::Mutex;
 use tracing::{info, warn};
 use url::Url;
 
-use self::plan::{DomainList, ExistingResource, ListError, Listed, MassDeletion, RejectedEntry};
+use self::plan::{
+    DomainList, ExistingResource, ListError, Listed, MassDeletion, RejectedEntry, RejectedSeen,
+};
 use crate::{
     domain_name::DomainName,
     metrics::{
@@ -135,6 +137,8 @@ pub struct DomainSync {
     metrics: Arc<Metrics>,
     // One sync at a time, whether periodic or on demand.
     running: Mutex<()>,
+    // The last list's bad entries: warned about when they change.
+    rejected_seen: std::sync::Mutex<RejectedSeen>,
 }
 
 impl DomainSync {
@@ -155,6 +159,7 @@ impl DomainSync {
             settings,
             metrics,
             running: Mutex::new(()),
+            rejected_seen: std::sync::Mutex::default(),
         })
     }
 
@@ -184,15 +189,27 @@ impl DomainSync {
 
     async fn sync(&self) -> Result<SyncSummary, SyncError> {
         let list = self.fetch().await?;
-        for (n, rejected) in list.rejected.iter().enumerate() {
-            if n == MAX_LOGGED_REJECTS {
-                warn!(
-                    more = list.rejected.len() - n,
-                    "more bad domain list entries skipped"
-                );
-                break;
+        // The same bad entries come back on every sync until the list is
+        // fixed: they are warned about when they change, and counted always
+        // (`rejected` below and `domain_monitor.sync.rejected_entries`).
+        let news = self
+            .rejected_seen
+            .lock()
+            .map(|mut seen| seen.changed(&list.rejected))
+            .unwrap_or(true);
+        if news && list.rejected.is_empty() {
+            info!("the domain list has no bad entries any more");
+        } else if news {
+            for (n, rejected) in list.rejected.iter().enumerate() {
+                if n == MAX_LOGGED_REJECTS {
+                    warn!(
+                        more = list.rejected.len() - n,
+                        "more bad domain list entries skipped"
+                    );
+                    break;
+                }
+                warn!(index = rejected.index, entry = %rejected.entry, reason = %rejected.reason, "skipping bad domain list entry");
             }
-            warn!(index = rejected.index, entry = %rejected.entry, reason = %rejected.reason, "skipping bad domain list entry");
         }
         let existing = self.existing().await?;
         let plan = plan::plan(

@@ -282,9 +282,71 @@ pub fn plan(
     Ok(plan)
 }
 
+/// The bad entries of the last list, remembered so that the same ones are
+/// warned about once, not on every sync. An entry is its text and reason,
+/// not its position: entries inserted ahead of it do not make it new.
+#[derive(Debug, Default)]
+pub struct RejectedSeen {
+    /// A fingerprint of the last set; `None` before the first list, whose
+    /// set counts as empty.
+    last: Option<u64>,
+}
+
+impl RejectedSeen {
+    /// Whether `rejected` is a different set of bad entries than the last
+    /// list had (an empty set after a first list with none is no change);
+    /// remembers it either way.
+    pub fn changed(&mut self, rejected: &[RejectedEntry]) -> bool {
+        use std::hash::{Hash, Hasher};
+        let mut entries: Vec<(&str, &str)> = rejected
+            .iter()
+            .map(|r| (r.entry.as_str(), r.reason.as_str()))
+            .collect();
+        entries.sort_unstable();
+        entries.dedup();
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        entries.hash(&mut hasher);
+        let fingerprint = hasher.finish();
+        let before = self.last.replace(fingerprint);
+        match before {
+            Some(last) => last != fingerprint,
+            None => !entries.is_empty(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_same_bad_entries_are_news_once() {
+        let bad = |index: usize, entry: &str| RejectedEntry {
+            index,
+            entry: entry.to_owned(),
+            reason: "not a domain name".to_owned(),
+        };
+        let mut seen = RejectedSeen::default();
+        assert!(!seen.changed(&[]), "a first list without bad entries");
+        assert!(seen.changed(&[bad(0, "\"a b\""), bad(3, "\"c..d\"")]));
+        assert!(
+            !seen.changed(&[bad(0, "\"a b\""), bad(3, "\"c..d\"")]),
+            "the same set again"
+        );
+        assert!(
+            !seen.changed(&[bad(5, "\"c..d\""), bad(1, "\"a b\"")]),
+            "moved in the list, still the same entries"
+        );
+        assert!(seen.changed(&[bad(0, "\"a b\"")]), "one was fixed");
+        assert!(
+            seen.changed(&[bad(0, "\"a b\""), bad(9, "\"x\"")]),
+            "a new one"
+        );
+        assert!(seen.changed(&[]), "all fixed");
+        assert!(!seen.changed(&[]));
+        let mut first = RejectedSeen::default();
+        assert!(first.changed(&[bad(0, "\"a b\"")]), "bad from the start");
+    }
 
     fn d(name: &str) -> DomainName {
         DomainName::parse(name).unwrap()

@@ -1,5 +1,5 @@
 //! The RDAP checker: asks the registry's RDAP server about the domain
-//! (SPEC.md §3, layer 2).
+//! (layer 2, reliable).
 //!
 //! The server comes from the overrides table, else from the IANA bootstrap
 //! file ([`bootstrap`]), cached for as long as its headers allow. HTTP status

@@ -1,4 +1,4 @@
-//! The WHOIS checker (layer 3, SPEC.md §3): port 43, IANA referral, per-TLD
+//! The WHOIS checker (layer 3, deep): port 43, IANA referral, per-TLD
 //! patterns.
 //!
 //! A check finds the TLD's server ([`Settings::overrides`] first, else the
@@ -568,11 +568,10 @@ fn may_follow(from: &HostPort, to: &HostPort) -> bool {
                 || ip.is_broadcast()
         }
         Ok(IpAddr::V6(ip)) => {
-            let first = ip.segments()[0];
             ip.is_loopback()
                 || ip.is_unspecified()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
+                || ip.is_unique_local()
+                || ip.is_unicast_link_local()
                 || ip
                     .to_ipv4_mapped()
                     .is_some_and(|v4| v4.is_private() || v4.is_loopback())

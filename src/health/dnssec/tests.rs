@@ -452,14 +452,15 @@ fn reasons_round_trip_and_only_unsigned_states_are_insecure() {
         "ChainBroken",
         "InsecureParent",
     ] {
-        let reason = Reason::parse(text).unwrap();
+        let reason = text.parse::<Reason>().unwrap();
         assert_eq!(reason.as_str(), text);
         assert_eq!(
             reason.is_insecure(),
             matches!(text, "Unsigned" | "NotDelegatedSecurely" | "InsecureParent")
         );
     }
-    assert_eq!(Reason::parse("Invalid"), None);
+    assert!("Invalid".parse::<Reason>().is_err());
+    assert!(Reason::ALL.iter().all(|r| r.as_str().parse() == Ok(*r)));
 }
 
 /// The root's NODATA answer to `DS test.` with `authority` (its NSEC and
