@@ -5,7 +5,6 @@
 //! always need it; endpoints that name watched domains need it unless
 //! `OPEN_WATCHLIST` is on (see [`super::routes::Access`]).
 
-use subtle::ConstantTimeEq;
 use warp::http::StatusCode;
 
 use crate::config::Secret;
@@ -56,7 +55,7 @@ pub fn check(token: Option<&Secret>, authorization: Option<&str>) -> Result<(), 
     let Some(given) = given else {
         return Err(Refusal::Missing);
     };
-    if bool::from(given.as_bytes().ct_eq(token.expose().as_bytes())) {
+    if token.matches(given) {
         Ok(())
     } else {
         Err(Refusal::Wrong)

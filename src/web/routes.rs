@@ -375,15 +375,9 @@ fn domains(state: &WebState, query: &str) -> Response {
     let params = params(query);
     let wanted = match params.get("availability") {
         None => None,
-        Some(value) => match Availability::ALL.iter().find(|a| a.as_str() == value) {
-            Some(a) => Some(*a),
-            None => {
-                let words: Vec<&str> = Availability::ALL.iter().map(|a| a.as_str()).collect();
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("unknown availability {value:?}: use {}", words.join(", ")),
-                );
-            }
+        Some(value) => match value.parse::<Availability>() {
+            Ok(a) => Some(a),
+            Err(unknown) => return error(StatusCode::BAD_REQUEST, unknown.to_string()),
         },
     };
     let limit = match whole_number(&params, "limit", 100) {
