@@ -14,7 +14,6 @@ pub mod operator;
 pub mod prometheus;
 pub mod proxy;
 pub mod rdap_srv;
-pub mod registrar_stub;
 pub mod throttle;
 pub mod tls;
 pub mod unbound;
