@@ -31,8 +31,11 @@
 //!   ordinary, priority and drop-window domains.
 //!
 //! `just bench` runs all three. Without `--bench` (as under `cargo test
-//! --all-targets`) it does nothing. The test API server binary comes from
-//! `DM_TEST_APISERVER` (built by `tests/cluster/build.sh`).
+//! --all-targets`) it does nothing. The servers and the operator process
+//! are tests/support's (the integration tests' harness); the test API server
+//! binary is `DM_TEST_APISERVER`, else `tools/test-apiserver` in the target
+//! dir (`CARGO_TARGET_DIR` or `target/`), where `tests/cluster/build.sh`
+//! puts it.
 
 mod common;
 #[path = "../tests/support/mod.rs"]
