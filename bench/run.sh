@@ -45,7 +45,6 @@ if ! command -v dnsperf >/dev/null 2>&1; then
   fi
 fi
 
-target="${CARGO_TARGET_DIR:-$repo_root/target}"
 results="$repo_root/bench/results"
 work="$(mktemp -d -t dm-bench-XXXXXX)"
 bench_pid=""
@@ -60,7 +59,7 @@ trap 'exit 130' INT TERM
 log "project-local servers (first run builds them: several minutes)"
 bash tests/tools/install-rdap-srv.sh >/dev/null
 export DM_TEST_APISERVER
-DM_TEST_APISERVER="$(OUT="$target/tools/test-apiserver" bash tests/cluster/build.sh | tail -n 1)"
+DM_TEST_APISERVER="$(OUT="$target_dir/tools/test-apiserver" bash tests/cluster/build.sh | tail -n 1)"
 
 log "building the benchmarks (release profile)"
 cargo bench --locked --no-run --message-format=json-render-diagnostics \

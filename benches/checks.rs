@@ -55,6 +55,7 @@ use support::{
     nsd::{Nsd, TldServers, Zone},
     rdap_srv::RdapSrv,
     whois_server::{Reply, WhoisServer},
+    world::whois_free,
 };
 
 /// Name servers the delegations point to (as in a real zone, a few hosts
@@ -63,80 +64,36 @@ const HOSTING_SERVERS: usize = 16;
 /// Authoritative servers of the `.test` TLD.
 const TLD_SERVERS: usize = 2;
 
+/// Throughput of the check library (see the file's doc).
+#[derive(Parser)]
+#[command(name = "checks")]
 struct Options {
+    /// Set by `cargo bench` (and bench/run.sh); without it (as under `cargo
+    /// test --all-targets`) nothing runs.
+    #[arg(long)]
+    bench: bool,
+    /// Where the results go (JSON).
+    #[arg(long, default_value = "bench/results/checks.json")]
     out: PathBuf,
+    /// Delegations in the zone (and names asked).
+    #[arg(long, default_value_t = 100_000)]
     names: usize,
+    /// Seconds of each measurement.
+    #[arg(long, default_value_t = 4)]
     seconds: u64,
+    /// Rounds of the DNS comparison (each number is the best round's).
+    #[arg(long, default_value_t = 3)]
     rounds: usize,
 }
 
-fn options() -> Option<Options> {
-    let mut args = std::env::args().skip(1);
-    let mut bench = false;
-    let mut options = Options {
-        out: PathBuf::from("bench/results/checks.json"),
-        names: 100_000,
-        seconds: 4,
-        rounds: 3,
-    };
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--bench" => bench = true,
-            "--out" => options.out = args.next().expect("--out needs a path").into(),
-            "--names" => {
-                options.names = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .expect("--names needs a number");
-            }
-            "--rounds" => {
-                options.rounds = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .expect("--rounds needs a number");
-            }
-            "--seconds" => {
-                options.seconds = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .expect("--seconds needs a number");
-            }
-            _ => {}
-        }
-    }
-    bench.then_some(options)
-}
-
 fn main() {
-    let Some(options) = options() else {
-        println!("checks: a benchmark; run it with `cargo bench --bench checks` or `just bench`");
+    if !common::benchmarking(
+        "checks: a benchmark; run it with `cargo bench --bench checks` or `just bench`",
+    ) {
         return;
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    // On SIGINT/SIGTERM the run is dropped, and with it the servers it started.
-    let results = runtime.block_on(async {
-        tokio::select! {
-            results = run(&options) => Some(results),
-            () = common::stop_signal() => None,
-        }
-    });
-    let Some(results) = results else {
-        eprintln!("checks: stopped by a signal");
-        std::process::exit(130);
-    };
-    if let Some(dir) = options.out.parent() {
-        std::fs::create_dir_all(dir).expect("results directory");
     }
-    std::fs::write(
-        &options.out,
-        serde_json::to_string_pretty(&results).expect("JSON"),
-    )
-    .expect("write the results");
-    println!("{}", serde_json::to_string_pretty(&results).expect("JSON"));
+    let options = Options::parse();
+    common::run_to_file("checks", &options.out, run(&options));
 }
 
 fn delegated(i: usize) -> String {
@@ -327,13 +284,7 @@ async fn run(options: &Options) -> Value {
     let whois = WhoisServer::start(Vec::<(String, Reply)>::new()).await;
     for i in (1..n).step_by(2) {
         let name = free(i);
-        whois.set(
-            &name,
-            Reply::text(format!(
-                "No match for \"{}\".\r\n>>> Last update of WHOIS database: 2026-11-21T00:00:00Z <<<\r\n",
-                name.to_ascii_uppercase()
-            )),
-        );
+        whois.set(&name, Reply::text(whois_free(&name)));
     }
     let args = checker_args(&tld, &rdap, &whois);
     let layered = Arc::new(layered_checker(&args, &web_dns, &web).await);

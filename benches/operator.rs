@@ -31,8 +31,11 @@
 //!   ordinary, priority and drop-window domains.
 //!
 //! `just bench` runs all three. Without `--bench` (as under `cargo test
-//! --all-targets`) it does nothing. The test API server binary comes from
-//! `DM_TEST_APISERVER` (built by `tests/cluster/build.sh`).
+//! --all-targets`) it does nothing. The servers and the operator process
+//! are tests/support's (the integration tests' harness); the test API server
+//! binary is `DM_TEST_APISERVER`, else `tools/test-apiserver` in the target
+//! dir (`CARGO_TARGET_DIR` or `target/`), where `tests/cluster/build.sh`
+//! puts it.
 
 mod common;
 #[path = "../tests/support/mod.rs"]
@@ -40,14 +43,14 @@ mod support;
 
 use std::{
     collections::BTreeMap,
-    io::{BufRead, BufReader},
-    net::{SocketAddr, TcpListener},
+    net::{Ipv4Addr, SocketAddr},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::Command,
     sync::Arc,
     time::{Duration, Instant},
 };
 
+use clap::{Parser, ValueEnum};
 use common::round;
 use domain_monitor::{
     domain_name::DomainName,
@@ -55,22 +58,19 @@ use domain_monitor::{
     shard::{SHARD_LABEL, shard_of},
 };
 use futures::StreamExt;
-use k8s_openapi::{
-    api::core::v1::Namespace,
-    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
-};
 use kube::{
-    Api, Client, Config, CustomResourceExt, Resource,
-    api::{ObjectMeta, Patch, PatchParams, PostParams},
-    config::{KubeConfigOptions, Kubeconfig},
-    runtime::wait::{await_condition, conditions},
+    Api, Client, Resource,
+    api::{Patch, PatchParams, PostParams},
 };
 use serde_json::{Value, json};
 use support::{
+    cluster::{PrivateServer, create_namespace, install_crd},
     http_stub::{HttpStub, Reply as HttpReply},
-    nsd::{TldServers, Zone},
+    nsd::{TldServers, Zone, free_port_on},
+    operator::{Operator, cpu_seconds, metric_by_label, metric_sum},
     rdap_srv::RdapSrv,
     whois_server::{Reply, WhoisServer},
+    world::{whois_free, whois_record},
 };
 use tokio::net::UdpSocket;
 
@@ -104,107 +104,88 @@ const CEILING_CONCURRENCY: usize = 64;
 
 // === command line ===
 
+/// The operator at scale (see the file's doc).
+#[derive(Parser)]
+#[command(name = "operator")]
 struct Options {
-    scenario: String,
+    /// Set by `cargo bench` (and bench/run.sh); without it (as under `cargo
+    /// test --all-targets`) nothing runs.
+    #[arg(long)]
+    bench: bool,
+    /// What to measure.
+    #[arg(value_enum)]
+    scenario: Scenario,
+    /// Where the results go (JSON).
+    #[arg(long, default_value = "bench/results/operator.json")]
     out: PathBuf,
+    /// MonitoredDomains of `scale` and `scaleout`.
+    #[arg(long, default_value_t = 10_000)]
     domains: usize,
+    /// Dropped domains per class of `detection`.
+    #[arg(long, default_value_t = 20)]
     per_class: usize,
-    window: Duration,
-    interval: Option<Duration>,
-    /// Longest wait for the first pass before it is recorded as not reached.
-    patience: Duration,
-    /// How long the API server's status-patch ceiling is measured.
-    ceiling: Duration,
+    /// Seconds of the idle window (`scale`) and of each measurement
+    /// (`scaleout`).
+    #[arg(long = "window", value_name = "SECONDS", default_value_t = 60)]
+    window_s: u64,
+    /// `CHECK_INTERVAL` of `scale`, in seconds (default: the window).
+    #[arg(long = "interval", value_name = "SECONDS")]
+    interval_s: Option<u64>,
+    /// Longest wait for the first pass, in seconds, before it is recorded
+    /// as not reached.
+    #[arg(long = "patience", value_name = "SECONDS", default_value_t = 1800)]
+    patience_s: u64,
+    /// How long the API server's status-patch ceiling is measured, in
+    /// seconds.
+    #[arg(long = "ceiling-seconds", value_name = "SECONDS", default_value_t = 10)]
+    ceiling_s: u64,
 }
 
-fn options() -> Option<Options> {
-    let mut args = std::env::args().skip(1);
-    let mut bench = false;
-    let mut options = Options {
-        scenario: String::new(),
-        out: PathBuf::from("bench/results/operator.json"),
-        domains: 10_000,
-        per_class: 20,
-        window: Duration::from_secs(60),
-        interval: None,
-        patience: Duration::from_secs(1800),
-        ceiling: Duration::from_secs(10),
-    };
-    let number = |value: Option<String>, flag: &str| -> usize {
-        value
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("{flag} needs a number"))
-    };
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--bench" => bench = true,
-            "--out" => options.out = args.next().expect("--out needs a path").into(),
-            "--domains" => options.domains = number(args.next(), "--domains"),
-            "--per-class" => options.per_class = number(args.next(), "--per-class"),
-            "--interval" => {
-                options.interval =
-                    Some(Duration::from_secs(number(args.next(), "--interval") as u64));
-            }
-            "--window" => {
-                options.window = Duration::from_secs(number(args.next(), "--window") as u64);
-            }
-            "--patience" => {
-                options.patience = Duration::from_secs(number(args.next(), "--patience") as u64);
-            }
-            "--ceiling-seconds" => {
-                options.ceiling =
-                    Duration::from_secs(number(args.next(), "--ceiling-seconds") as u64);
-            }
-            "scale" | "scaleout" | "detection" => options.scenario = arg,
-            _ => {}
-        }
+/// The three scenarios.
+#[derive(Clone, Copy, ValueEnum)]
+enum Scenario {
+    Scale,
+    Scaleout,
+    Detection,
+}
+
+impl Options {
+    fn window(&self) -> Duration {
+        Duration::from_secs(self.window_s)
     }
-    bench.then_some(options)
+
+    fn interval(&self) -> Option<Duration> {
+        self.interval_s.map(Duration::from_secs)
+    }
+
+    fn patience(&self) -> Duration {
+        Duration::from_secs(self.patience_s)
+    }
+
+    fn ceiling(&self) -> Duration {
+        Duration::from_secs(self.ceiling_s)
+    }
 }
 
 fn main() {
-    let Some(options) = options() else {
-        println!("operator: a benchmark; run it with `just bench`");
+    if !common::benchmarking("operator: a benchmark; run it with `just bench`") {
         return;
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    // On SIGINT/SIGTERM the scenario is dropped, and with it every server
-    // and operator it started.
-    let result = runtime.block_on(async {
-        let scenario = async {
-            match options.scenario.as_str() {
-                "scale" => scale(&options).await,
-                "scaleout" => scaleout(&options).await,
-                "detection" => detection(&options).await,
-                other => panic!("unknown scenario {other:?}: use scale, scaleout or detection"),
-            }
-        };
-        tokio::select! {
-            result = scenario => Some(result),
-            () = common::stop_signal() => None,
+    }
+    let options = Options::parse();
+    common::run_to_file("operator bench", &options.out, async {
+        match options.scenario {
+            Scenario::Scale => scale(&options).await,
+            Scenario::Scaleout => scaleout(&options).await,
+            Scenario::Detection => detection(&options).await,
         }
     });
-    let Some(result) = result else {
-        say("stopped by a signal");
-        std::process::exit(130);
-    };
-    if let Some(dir) = options.out.parent() {
-        std::fs::create_dir_all(dir).expect("results directory");
-    }
-    let text = serde_json::to_string_pretty(&result).expect("JSON");
-    std::fs::write(&options.out, &text).expect("write the results");
-    println!("{text}");
 }
 
 fn say(message: impl AsRef<str>) {
     eprintln!("operator bench: {}", message.as_ref());
 }
 
-/// A temporary work directory (logs, kubeconfig), removed when dropped
+/// A temporary work directory (the operators' logs), removed when dropped
 /// unless `DM_BENCH_KEEP` is set.
 struct Work(#[allow(dead_code)] Option<tempfile::TempDir>, PathBuf);
 
@@ -229,96 +210,34 @@ impl Work {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 // === the API server ===
 
-/// A running test API server; stopped when dropped.
+/// A test API server of the scenario's own (tests/support's, without its
+/// controllers and log), with the CRD and the bench namespace; stopped when
+/// dropped.
 struct Cluster {
-    child: Child,
-    kubeconfig: PathBuf,
+    server: PrivateServer,
     client: Client,
 }
 
 impl Cluster {
-    async fn start(dir: &Path) -> Self {
-        let binary = std::env::var_os("DM_TEST_APISERVER").map_or_else(
-            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tools/test-apiserver"),
-            PathBuf::from,
-        );
-        assert!(
-            binary.exists(),
-            "no test API server at {}: build it with `bash tests/cluster/build.sh` (just bench does)",
-            binary.display()
-        );
-        let kubeconfig = dir.join("kubeconfig");
-        let mut child = Command::new(&binary)
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .arg("--controllers=false")
-            .arg("--exit-on-stdin-close")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let ready = tokio::task::spawn_blocking(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .any(|line| line.starts_with("KUBECONFIG="))
-        })
-        .await
-        .expect("read the API server's output");
-        assert!(ready, "the test API server did not start");
-        let config = Kubeconfig::read_from(&kubeconfig).expect("read kubeconfig");
-        let config = Config::from_custom_kubeconfig(config, &KubeConfigOptions::default())
+    async fn start() -> Self {
+        let server = tokio::task::spawn_blocking(PrivateServer::start_bare)
             .await
-            .expect("kubeconfig");
-        let client = Client::try_from(config).expect("kube client");
-        let cluster = Self {
-            child,
-            kubeconfig,
-            client,
-        };
-        cluster.install().await;
-        cluster
+            .expect("start the test API server");
+        let client = server.client().await;
+        install_crd(&client).await;
+        create_namespace(&client, NAMESPACE).await;
+        Self { server, client }
     }
 
-    async fn install(&self) {
-        let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
-        let crd = MonitoredDomain::crd();
-        let name = crd.metadata.name.clone().expect("CRD name");
-        crds.create(&PostParams::default(), &crd)
-            .await
-            .expect("create the CRD");
-        tokio::time::timeout(
-            Duration::from_secs(60),
-            await_condition(crds, &name, conditions::is_crd_established()),
-        )
-        .await
-        .expect("CRD established in time")
-        .expect("CRD watch");
-        let namespaces: Api<Namespace> = Api::all(self.client.clone());
-        namespaces
-            .create(
-                &PostParams::default(),
-                &Namespace {
-                    metadata: ObjectMeta {
-                        name: Some(NAMESPACE.to_owned()),
-                        ..ObjectMeta::default()
-                    },
-                    ..Namespace::default()
-                },
-            )
-            .await
-            .expect("create the namespace");
+    fn kubeconfig(&self) -> &Path {
+        self.server.kubeconfig()
+    }
+
+    /// The API server's CPU time so far, in seconds.
+    fn cpu_seconds(&self) -> f64 {
+        cpu_seconds(self.server.pid())
     }
 
     /// Creates the resources, 64 requests in flight, and returns how long
@@ -362,7 +281,7 @@ impl Cluster {
     fn requests_total(&self) -> f64 {
         let output = Command::new("kubectl")
             .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
+            .arg(self.kubeconfig())
             .args(["get", "--raw", "/metrics"])
             .output()
             .expect("run kubectl");
@@ -372,28 +291,6 @@ impl Cluster {
             None,
         )
     }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-/// The sum of a Prometheus metric's samples, optionally only those whose
-/// labels contain `labels`.
-fn metric_sum(text: &str, name: &str, labels: Option<&str>) -> f64 {
-    text.lines()
-        .filter(|line| {
-            line.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .filter(|line| labels.is_none_or(|l| line.contains(l)))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 /// Domains checked at least once, read from a `/metrics/prometheus` text:
@@ -420,26 +317,6 @@ fn checked_once(metrics: &str) -> (f64, &'static str) {
     }
 }
 
-/// A metric's samples summed by the value of one label (e.g. `reason`).
-fn metric_by_label(text: &str, name: &str, label: &str) -> BTreeMap<String, f64> {
-    let key = format!("{label}=\"");
-    let mut by = BTreeMap::new();
-    for line in text.lines().filter(|line| {
-        line.strip_prefix(name)
-            .is_some_and(|rest| rest.starts_with('{'))
-    }) {
-        let Some(value) = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) else {
-            continue;
-        };
-        let Some(start) = line.find(&key).map(|i| i + key.len()) else {
-            continue;
-        };
-        let word = line[start..].split('"').next().unwrap_or_default();
-        *by.entry(word.to_owned()).or_insert(0.0) += value;
-    }
-    by
-}
-
 // === the operator process ===
 
 /// `DM_BENCH_OPERATOR_ENV="K=V,K=V"`: extra environment for every operator,
@@ -459,192 +336,48 @@ fn extra_operator_env() -> Vec<(String, String)> {
 fn operator_binary() -> PathBuf {
     std::env::var_os("DM_BENCH_OPERATOR_BIN")
         .filter(|path| !path.is_empty())
-        .map_or_else(
-            || env!("CARGO_BIN_EXE_domain-monitor").into(),
-            PathBuf::from,
-        )
+        .map_or_else(support::operator::binary, PathBuf::from)
 }
 
-/// A running `domain-monitor run`; stopped when dropped.
-struct Operator {
-    child: Child,
-    base: String,
-    http: reqwest::Client,
-    log: PathBuf,
+/// Starts `domain-monitor run` (tests/support's [`Operator`]) as replica
+/// `instance` of the bench namespace, with `env` on top of a free loopback
+/// port, warn-level logs to `<dir>/<instance>.log` and telemetry export off.
+fn start_operator(
+    dir: &Path,
+    kubeconfig: &Path,
+    instance: &str,
+    env: &[(&str, String)],
+) -> Operator {
+    let port = free_port_on(&[Ipv4Addr::LOCALHOST.into()]);
+    let rust_log = std::env::var("DM_BENCH_RUST_LOG").unwrap_or_else(|_| "warn".to_owned());
+    let mut settings: Vec<(String, String)> = [
+        ("WATCH_NAMESPACE", NAMESPACE.to_owned()),
+        ("POD_NAMESPACE", NAMESPACE.to_owned()),
+        ("INSTANCE_ID", instance.to_owned()),
+        ("LISTEN_ADDR", format!("127.0.0.1:{port}")),
+        ("RUST_LOG", rust_log),
+        ("OTEL_SDK_DISABLED", "true".to_owned()),
+    ]
+    .into_iter()
+    .chain(env.iter().cloned())
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    settings.extend(extra_operator_env());
+    Operator::start_binary(
+        &operator_binary(),
+        dir.join(format!("{instance}.log")),
+        &settings,
+        kubeconfig,
+    )
 }
 
-impl Operator {
-    fn start(dir: &Path, kubeconfig: &Path, instance: &str, env: &[(&str, String)]) -> Self {
-        let port = free_port();
-        let log_path = dir.join(format!("{instance}.log"));
-        let log = std::fs::File::create(&log_path).expect("log file");
-        let child = Command::new(operator_binary())
-            .arg("run")
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("KUBECONFIG", kubeconfig)
-            .env("WATCH_NAMESPACE", NAMESPACE)
-            .env("POD_NAMESPACE", NAMESPACE)
-            .env("INSTANCE_ID", instance)
-            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
-            .env(
-                "RUST_LOG",
-                std::env::var("DM_BENCH_RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
-            )
-            .env("OTEL_SDK_DISABLED", "true")
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .envs(extra_operator_env())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
-            .spawn()
-            .expect("start domain-monitor");
-        domain_monitor::net::ensure_crypto_provider();
-        Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            http: reqwest::Client::new(),
-            log: log_path,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    async fn get(&self, path: &str) -> Option<String> {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .ok()?;
-        response.text().await.ok()
-    }
-
-    /// Waits until `/ready` says so; panics with the operator's log when it
-    /// exits first (a configuration error, say) or after `patience`.
-    async fn ready(&self, patience: Duration) {
-        let deadline = Instant::now() + patience;
-        loop {
-            if let Some(body) = self.get("/ready").await
-                && body.contains("\"ready\":true")
-            {
-                return;
-            }
-            let stat =
-                std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-            let state = stat
-                .rsplit(')')
-                .next()
-                .and_then(|rest| rest.split_whitespace().next());
-            let log = || std::fs::read_to_string(&self.log).unwrap_or_default();
-            assert!(
-                !matches!(state, None | Some("Z" | "X")),
-                "the operator exited; its log:\n{}",
-                log()
-            );
-            assert!(
-                Instant::now() < deadline,
-                "the operator was not ready after {patience:?}; its log:\n{}",
-                log()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// `GET /status`, once the operator answers.
-    async fn status(&self) -> Value {
-        for _ in 0..600 {
-            if let Some(body) = self.get("/status").await
-                && let Ok(value) = serde_json::from_str(&body)
-            {
-                return value;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the operator's /status did not answer");
-    }
-
-    /// `GET /metrics/prometheus`.
-    async fn metrics(&self) -> String {
-        for _ in 0..100 {
-            if let Some(body) = self.get("/metrics/prometheus").await {
-                return body;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the operator's /metrics/prometheus did not answer");
-    }
-
-    /// Evaluations so far (one verdict per evaluation).
-    async fn verdicts(&self) -> f64 {
-        metric_sum(&self.metrics().await, "domain_monitor_verdicts_total", None)
-    }
-
-    /// `VmRSS` and `VmHWM` in bytes.
-    fn memory(&self) -> (u64, u64) {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse::<u64>().ok())
-                .map_or(0, |kib| kib * 1024)
-        };
-        (field("VmRSS:"), field("VmHWM:"))
-    }
-
-    /// Process CPU time (user + system) in seconds.
-    fn cpu_seconds(&self) -> f64 {
-        cpu_seconds(self.pid())
-    }
-
-    /// SIGTERM and wait (a clean shutdown releases the Leases).
-    fn stop(mut self) {
-        self.terminate();
-    }
-
-    fn terminate(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        for _ in 0..150 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            self.terminate();
-        }
-    }
-}
-
-/// CPU time (user + system) of process `pid` so far, in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The fields after the command name, which is in parentheses: utime and
-    // stime are fields 14 and 15 of proc(5), 12th and 13th after it.
-    let rest = stat.rsplit(')').next().unwrap_or_default();
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
+/// Evaluations so far (one verdict per evaluation).
+async fn verdicts(operator: &Operator) -> f64 {
+    metric_sum(
+        &operator.metrics().await,
+        "domain_monitor_verdicts_total",
+        None,
+    )
 }
 
 /// Polls `probe` every 500 ms until it returns `Some`, or panics after `patience`.
@@ -698,23 +431,6 @@ fn rdap_object(statuses: &[&str], deletion: Option<&str>) -> Value {
             .map(|ns| json!({"objectClassName": "nameserver", "ldhName": ns}))
             .collect::<Vec<_>>(),
     })
-}
-
-fn whois_record(name: &str, status: &str) -> String {
-    format!(
-        "Domain Name: {}\r\nRegistrar: Demo Registrar Inc.\r\n\
-         Creation Date: 2020-01-15T10:00:00Z\r\nRegistry Expiry Date: 2027-01-15T10:00:00Z\r\n\
-         Domain Status: {status} https://icann.org/epp#{status}\r\n\
-         Name Server: NS1.HOSTING.EXAMPLE\r\nName Server: NS2.HOSTING.EXAMPLE\r\n\r\n",
-        name.to_ascii_uppercase()
-    )
-}
-
-fn whois_free(name: &str) -> String {
-    format!(
-        "No match for \"{}\".\r\n>>> Last update of WHOIS database: 2026-11-21T00:00:00Z <<<\r\n",
-        name.to_ascii_uppercase()
-    )
 }
 
 /// The `.test` TLD's servers ([`TLD_SERVERS`] nsd) with `n` delegations
@@ -839,7 +555,7 @@ fn drained_pending(n: f64) -> f64 {
 /// Polls the operator's metrics from its start (`started`) until every
 /// domain is checked once and published, or `patience` is over.
 async fn first_pass(
-    operator: &Operator,
+    operator: &mut Operator,
     n: usize,
     started: Instant,
     patience: Duration,
@@ -1037,12 +753,12 @@ async fn scale(options: &Options) -> Value {
     say(format!(
         "scale {n}: API server, {TLD_SERVERS} nsd, rdap-srv"
     ));
-    let cluster = Cluster::start(work.path()).await;
+    let cluster = Cluster::start().await;
     let (dns, rdap, whois) = registry(n).await;
     // By default as long as the window, so that the window sees every
     // domain re-checked; a shorter one (--interval) asks for more checks
     // than the operator can do, to measure its capacity.
-    let check_interval = options.interval.unwrap_or(options.window);
+    let check_interval = options.interval().unwrap_or(options.window());
     let mut env = registry_env(&dns.addrs(), &rdap, &whois);
     env.extend([
         ("CHECK_INTERVAL", format!("{}s", check_interval.as_secs())),
@@ -1057,11 +773,11 @@ async fn scale(options: &Options) -> Value {
     ]);
 
     // Baseline: the operator watching no domain.
-    let idle = Operator::start(work.path(), &cluster.kubeconfig, "baseline", &env);
+    let mut idle = start_operator(work.path(), cluster.kubeconfig(), "baseline", &env);
     idle.ready(Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (baseline_rss, _) = idle.memory();
-    idle.stop();
+    idle.stop().await;
     say(format!(
         "scale {n}: baseline RSS {} KiB",
         baseline_rss / 1024
@@ -1075,13 +791,13 @@ async fn scale(options: &Options) -> Value {
     ));
 
     let requests_before = cluster.requests_total();
-    let apiserver_cpu_before = cpu_seconds(cluster.child.id());
+    let apiserver_cpu_before = cluster.cpu_seconds();
     let started = Instant::now();
-    let operator = Operator::start(work.path(), &cluster.kubeconfig, "scale", &env);
-    let pass = first_pass(&operator, n, started, options.patience).await;
+    let mut operator = start_operator(work.path(), cluster.kubeconfig(), "scale", &env);
+    let pass = first_pass(&mut operator, n, started, options.patience()).await;
     let pass_s = pass.waited.as_secs_f64();
     let requests_first = cluster.requests_total();
-    let apiserver_cpu_first = cpu_seconds(cluster.child.id()) - apiserver_cpu_before;
+    let apiserver_cpu_first = cluster.cpu_seconds() - apiserver_cpu_before;
     let operator_cpu_first = operator.cpu_seconds();
     let check_window = match (pass.first_check, pass.checked) {
         (Some(from), Some(to)) if to > from => Some(to - from),
@@ -1103,14 +819,14 @@ async fn scale(options: &Options) -> Value {
     // default RDAP budget (their writes, reason `facts`, are counted apart).
     let metrics_before = operator.metrics().await;
     let cpu_before = operator.cpu_seconds();
-    let apiserver_cpu_window_start = cpu_seconds(cluster.child.id());
+    let apiserver_cpu_window_start = cluster.cpu_seconds();
     let requests_window_start = cluster.requests_total();
     let window_started = Instant::now();
-    tokio::time::sleep(options.window).await;
+    tokio::time::sleep(options.window()).await;
     let window = window_started.elapsed().as_secs_f64();
     let metrics_after = operator.metrics().await;
     let cpu_after = operator.cpu_seconds();
-    let apiserver_cpu_window = cpu_seconds(cluster.child.id()) - apiserver_cpu_window_start;
+    let apiserver_cpu_window = cluster.cpu_seconds() - apiserver_cpu_window_start;
     let requests_window_end = cluster.requests_total();
     let (rss, hwm) = operator.memory();
     let delta = |name: &str, labels: Option<&str>| {
@@ -1150,13 +866,13 @@ async fn scale(options: &Options) -> Value {
     let rdap_checks = delta("domain_monitor_checks_total", Some("checker=\"rdap\""));
     let errors = delta("domain_monitor_reconcile_errors_total", None);
     let total_writes = metric_sum(&metrics_after, "domain_monitor_status_writes_total", None);
-    operator.stop();
+    operator.stop().await;
 
     say(format!(
         "scale {n}: the API server's status-patch ceiling ({}s, {CEILING_CONCURRENCY} in flight)",
-        options.ceiling.as_secs()
+        options.ceiling().as_secs()
     ));
-    let ceiling = write_ceiling(&cluster, n, options.ceiling).await;
+    let ceiling = write_ceiling(&cluster, n, options.ceiling()).await;
     let ceiling_per_s = ceiling["patches_per_s"].as_f64().filter(|c| *c > 0.0);
     say(format!("scale {n}: ceiling {ceiling}"));
 
@@ -1164,11 +880,11 @@ async fn scale(options: &Options) -> Value {
     // every resource with its status, checking one domain at a time.
     let mut watch_env = env.clone();
     watch_env.push(("MAX_CONCURRENT_CHECKS", "1".into()));
-    let watcher = Operator::start(work.path(), &cluster.kubeconfig, "watch-only", &watch_env);
+    let mut watcher = start_operator(work.path(), cluster.kubeconfig(), "watch-only", &watch_env);
     watcher.ready(Duration::from_secs(600)).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (watch_rss, _) = watcher.memory();
-    watcher.stop();
+    watcher.stop().await;
     drop((dns, rdap, whois));
     drop(cluster);
 
@@ -1180,7 +896,7 @@ async fn scale(options: &Options) -> Value {
             "STATUS_HEARTBEAT": format!("{} (operator default)", operator_default("STATUS_HEARTBEAT")),
             "MAX_CONCURRENT_CHECKS": format!("{} (operator default)", operator_default("MAX_CONCURRENT_CHECKS")),
             "budgets": budget_settings(),
-            "first_pass_patience_s": options.patience.as_secs(),
+            "first_pass_patience_s": options.patience().as_secs(),
             "first_pass_counted_by": pass.counted_by,
         },
         "creation_s": round(creation.as_secs_f64(), 1),
@@ -1296,7 +1012,7 @@ async fn shards_held(replicas: &[Operator]) -> Vec<usize> {
 async fn total_verdicts(replicas: &[Operator]) -> f64 {
     let mut sum = 0.0;
     for replica in replicas {
-        sum += replica.verdicts().await;
+        sum += verdicts(replica).await;
     }
     sum
 }
@@ -1357,7 +1073,7 @@ async fn scaleout(options: &Options) -> Value {
     say(format!(
         "scale-out {n}: API server, {TLD_SERVERS} nsd, rdap-srv"
     ));
-    let cluster = Cluster::start(work.path()).await;
+    let cluster = Cluster::start().await;
     let (dns, rdap, whois) = registry(n).await;
     let mut relays = Vec::new();
     for server in dns.addrs() {
@@ -1388,24 +1104,26 @@ async fn scaleout(options: &Options) -> Value {
         ("MAX_CONCURRENT_CHECKS", concurrency.to_string()),
     ]);
 
-    let one = vec![Operator::start(
+    let one = vec![start_operator(
         work.path(),
-        &cluster.kubeconfig,
+        cluster.kubeconfig(),
         "solo",
         &env,
     )];
-    let single = measure_replicas(&one, n, options.window).await;
+    let single = measure_replicas(&one, n, options.window()).await;
     say(format!("scale-out {n}: one replica {single}"));
     for replica in one {
-        replica.stop();
+        replica.stop().await;
     }
     let three: Vec<Operator> = ["r1", "r2", "r3"]
         .iter()
-        .map(|id| Operator::start(work.path(), &cluster.kubeconfig, id, &env))
+        .map(|id| start_operator(work.path(), cluster.kubeconfig(), id, &env))
         .collect();
-    let triple = measure_replicas(&three, n, options.window).await;
+    let triple = measure_replicas(&three, n, options.window()).await;
     say(format!("scale-out {n}: three replicas {triple}"));
-    drop(three);
+    for replica in three {
+        replica.stop().await;
+    }
     drop((dns, rdap, whois));
     drop(cluster);
     let ratio = triple["checks_per_s"].as_f64().unwrap_or(0.0)
@@ -1458,6 +1176,19 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len()) - 1]
 }
 
+/// The registry's RDAP objects of the detection scenario: `active` names,
+/// and `pending` ones in pendingDelete whose deletion date is `deletion`.
+async fn serve_rdap(rdap: &RdapSrv, active: &[String], pending: &[String], deletion: &str) {
+    rdap.serve_template("active", &rdap_object(&["active"], None), active)
+        .await;
+    rdap.serve_template(
+        "pending",
+        &rdap_object(&["pending delete"], Some(deletion)),
+        pending,
+    )
+    .await;
+}
+
 async fn detection(options: &Options) -> Value {
     let k = options.per_class;
     let intervals = [
@@ -1467,7 +1198,7 @@ async fn detection(options: &Options) -> Value {
     ];
     let work = Work::new("dm-bench-detection-");
     say(format!("detection: {k} domains per class"));
-    let cluster = Cluster::start(work.path()).await;
+    let cluster = Cluster::start().await;
     let dns = tokio::task::spawn_blocking(|| TldServers::start(&Zone::new("test"), TLD_SERVERS))
         .await
         .expect("start nsd");
@@ -1505,21 +1236,14 @@ async fn detection(options: &Options) -> Value {
     let mut active: Vec<String> = names(Class::Normal);
     active.extend(names(Class::Priority));
     let mut pending = names(Class::DropWindow);
-    rdap.serve_template("active", &rdap_object(&["active"], None), &active)
-        .await;
-    rdap.serve_template(
-        "pending",
-        &rdap_object(&["pending delete"], Some(&deletion)),
-        &pending,
-    )
-    .await;
+    serve_rdap(&rdap, &active, &pending, &deletion).await;
     for (class, name) in &all {
         let status = if *class == Class::DropWindow {
             "pendingDelete"
         } else {
             "active"
         };
-        whois.set(name, Reply::text(whois_record(name, status)));
+        whois.set(name, Reply::text(whois_record(name, status, &NAMESERVERS)));
     }
     let domains: Vec<(String, bool)> = all
         .iter()
@@ -1536,7 +1260,7 @@ async fn detection(options: &Options) -> Value {
         ("API_AUTH_TOKEN", TOKEN.to_owned()),
         ("PER_CHECK_CALLBACKS", "off".to_owned()),
     ]);
-    let operator = Operator::start(work.path(), &cluster.kubeconfig, "detection", &env);
+    let operator = start_operator(work.path(), cluster.kubeconfig(), "detection", &env);
     wait_until("the first checks", Duration::from_secs(120), || async {
         let status = operator.status().await;
         let by = &status["domains"]["by_availability"];
@@ -1559,14 +1283,7 @@ async fn detection(options: &Options) -> Value {
             .collect();
         active.retain(|n| !victims.iter().any(|(_, v)| v == n));
         pending.retain(|n| !victims.iter().any(|(_, v)| v == n));
-        rdap.serve_template("active", &rdap_object(&["active"], None), &active)
-            .await;
-        rdap.serve_template(
-            "pending",
-            &rdap_object(&["pending delete"], Some(&deletion)),
-            &pending,
-        )
-        .await;
+        serve_rdap(&rdap, &active, &pending, &deletion).await;
         for (_, name) in &victims {
             rdap.wait_gone(name).await;
             whois.set(name, Reply::text(whois_free(name)));
@@ -1599,7 +1316,7 @@ async fn detection(options: &Options) -> Value {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    operator.stop();
+    operator.stop().await;
 
     let mut by_class = serde_json::Map::new();
     for (class, interval) in intervals {

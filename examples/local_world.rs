@@ -43,6 +43,7 @@ use std::{
     time::Duration,
 };
 
+use clap::Parser;
 use serde_json::json;
 use support::{
     nsd::{Keys, Nsd, Zone, free_port_on},
@@ -59,18 +60,31 @@ const SHOP_SERVER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 33);
 /// Where the registry says `drifting.test`'s servers are after the drift.
 const DRIFTED_TO: &str = "ns1.parking.example";
 
+/// A local `.test` world for the demo and `just check-local` (see the
+/// file's doc).
+#[derive(Parser)]
+#[command(name = "local_world")]
 struct Options {
+    /// Where the operator's settings go (`KEY=VALUE` lines); the other
+    /// files are written next to it.
+    #[arg(long, default_value_os_t = support::target_dir().join("local-world.env"))]
     env_file: PathBuf,
+    /// Seconds until the registry releases `dropping.test`.
+    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
     drop_after: Option<Duration>,
+    /// Seconds until the registry's name servers of `drifting.test` change.
+    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
     drift_after: Option<Duration>,
+    /// Seconds until `www.shop.test` moves to 192.0.2.2.
+    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
     change_after: Option<Duration>,
 }
 
-fn seconds(args: &mut impl Iterator<Item = String>, flag: &str) -> Result<Duration, String> {
-    args.next()
-        .and_then(|s| s.parse().ok())
+/// A whole number of seconds.
+fn seconds(text: &str) -> Result<Duration, String> {
+    text.parse()
         .map(Duration::from_secs)
-        .ok_or_else(|| format!("{flag} needs a number of seconds"))
+        .map_err(|_| format!("{text:?} is not a number of seconds"))
 }
 
 /// How long the lagging copy of `shop.test` takes to follow a change.
@@ -126,42 +140,9 @@ impl Shop {
     }
 }
 
-fn options() -> Result<Options, String> {
-    let mut env_file = PathBuf::from("target/local-world.env");
-    let mut drop_after = None;
-    let mut drift_after = None;
-    let mut change_after = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--env-file" => env_file = args.next().ok_or("--env-file needs a path")?.into(),
-            "--drop-after" => drop_after = Some(seconds(&mut args, "--drop-after")?),
-            "--drift-after" => drift_after = Some(seconds(&mut args, "--drift-after")?),
-            "--change-after" => change_after = Some(seconds(&mut args, "--change-after")?),
-            other => {
-                return Err(format!(
-                    "unknown argument {other:?} (use --env-file PATH, --drop-after SECONDS, --drift-after SECONDS, --change-after SECONDS)"
-                ));
-            }
-        }
-    }
-    Ok(Options {
-        env_file,
-        drop_after,
-        drift_after,
-        change_after,
-    })
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let options = match options() {
-        Ok(options) => options,
-        Err(err) => {
-            eprintln!("local_world: {err}");
-            std::process::exit(2);
-        }
-    };
+    let options = Options::parse();
     let world = World::start_signed().await;
     world.register("taken.test", "active").await;
     world.register("dropping.test", "pendingDelete").await;

@@ -15,16 +15,7 @@ require_command python3 "apt-get install -y python3"
 log "project-local test servers (first run builds them: several minutes)"
 bash tests/tools/install-rdap-srv.sh >/dev/null
 
-work="$(mktemp -d -t dm-chaos-XXXXXX)"
-cleanup() {
-  stop_pid "${CLUSTER_PID:-}"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-log "building the test Kubernetes API server"
-start_cluster "$work/cluster"
-export DM_TEST_KUBECONFIG="$KUBECONFIG_PATH"
+start_test_cluster dm-chaos
 export CHAOS_SCALE="${CHAOS_SCALE:-full}"
 export CHAOS_RESULTS_DIR="$work/results"
 

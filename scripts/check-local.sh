@@ -11,7 +11,7 @@ require_command nsd "apt-get install -y nsd"
 require_command unbound "apt-get install -y unbound"
 require_command ldns-signzone "apt-get install -y ldnsutils"
 cargo build --locked -q
-work="$repo_root/target/check-local"
+work="$target_dir/check-local"
 cleanup() { stop_pid "${WORLD_PID:-}"; }
 trap cleanup EXIT
 
@@ -28,7 +28,7 @@ done
 log "domain-monitor check ${names[*]}"
 set +e
 env $(grep -v '^API_\|^DOMAIN_API' "$work/world.env" | xargs) \
-  ./target/debug/domain-monitor check "${names[@]}" "$@"
+  "$target_dir/debug/domain-monitor" check "${names[@]}" "$@"
 status=$?
 set -e
 log "exit code $status (0: every verdict conclusive and, with --health, every domain Healthy; 1: not; 2: bad arguments)"

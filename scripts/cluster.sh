@@ -3,7 +3,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 binary="$(bash "$repo_root/tests/cluster/build.sh" | tail -n 1)"
-dir="$repo_root/target/cluster"
+dir="$target_dir/cluster"
 mkdir -p "$dir"
 log "starting the API server; the kubeconfig path follows. Ctrl-C stops it."
 exec "$binary" --kubeconfig "$dir/kubeconfig"

@@ -26,7 +26,7 @@ require_command unbound "apt-get install -y unbound"
 log "building the operator"
 cargo build --locked -q
 
-work="$repo_root/target/demo"
+work="$target_dir/demo"
 rm -rf "$work"
 mkdir -p "$work"
 cleanup() {
@@ -71,7 +71,7 @@ set +a
 CHECK_INTERVAL=30s PRIORITY_CHECK_INTERVAL=10s DROP_WINDOW_INTERVAL=5s \
   DOMAIN_API_REFRESH_INTERVAL=15s PER_CHECK_CALLBACKS=off POD_NAMESPACE=default \
   INSTANCE_ID=demo LISTEN_ADDR=127.0.0.1:8000 \
-  ./target/debug/domain-monitor run >"$work/operator.log" 2>&1 &
+  "$target_dir/debug/domain-monitor" run >"$work/operator.log" 2>&1 &
 OPERATOR_PID=$!
 
 log "operator surface: http://127.0.0.1:8000/status  http://127.0.0.1:8000/metrics  http://127.0.0.1:8000/metrics/prometheus  http://127.0.0.1:8000/domains"

@@ -2,6 +2,20 @@
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
+# Where builds live, for every script: Cargo's target directory,
+# CARGO_TARGET_DIR when set (relative to the repository root, as Cargo reads
+# it from there), else target/. Debug binaries are in "$target_dir/debug",
+# the project's test servers and tools in "$target_dir/tools", the scripts'
+# scratch folders (demo, check-local, cluster) beside them.
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in
+/*) ;;
+*) target_dir="$repo_root/$target_dir" ;;
+esac
+# Exported absolute, so that cargo and the tool builders the scripts run
+# (tests/cluster/build.sh, …) agree with it from any folder.
+export CARGO_TARGET_DIR="$target_dir"
+
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # require_command CMD "install command": stop at once when a system tool is missing.
@@ -46,6 +60,17 @@ start_cluster() {
   log "API server ready (kubeconfig: $KUBECONFIG_PATH)"
 }
 
+# start_test_cluster PREFIX: for a test run, a scratch folder "$work"
+# (mktemp PREFIX-XXXXXX) and the test API server in it, both gone when the
+# script exits; exports DM_TEST_KUBECONFIG for the test binaries.
+start_test_cluster() {
+  work="$(mktemp -d -t "$1-XXXXXX")"
+  trap 'stop_pid "${CLUSTER_PID:-}"; rm -rf "$work"' EXIT
+  log "building the test Kubernetes API server"
+  start_cluster "$work/cluster"
+  export DM_TEST_KUBECONFIG="$KUBECONFIG_PATH"
+}
+
 # stop_pid PID: SIGTERM, then wait for it.
 stop_pid() {
   if [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; then
@@ -66,7 +91,7 @@ start_world() {
   cargo build --locked -q --example local_world
   # Its banner and callbacks go to stderr, so that a command's own output
   # (e.g. `check --output json`) stays clean on stdout.
-  "$repo_root/target/debug/examples/local_world" --env-file "$dir/world.env" "$@" >&2 &
+  "$target_dir/debug/examples/local_world" --env-file "$dir/world.env" "$@" >&2 &
   WORLD_PID=$!
   wait_for_start "$WORLD_PID" 60 "the local world" "" test -s "$dir/world.env"
 }

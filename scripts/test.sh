@@ -29,16 +29,7 @@ cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 hadolint Dockerfile
 
-work="$(mktemp -d -t dm-test-XXXXXX)"
-cleanup() {
-  stop_pid "${CLUSTER_PID:-}"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-log "building the test Kubernetes API server"
-start_cluster "$work/cluster"
-export DM_TEST_KUBECONFIG="$KUBECONFIG_PATH"
+start_test_cluster dm-test
 
 log "tests"
 # The reduced chaos suite runs with the rest; its figures are printed below.

@@ -14,7 +14,7 @@ use domain_monitor::{
     domain_name::DomainName,
 };
 use serde_json::json;
-use support::registrar_stub::{RegistrarStub, StubResponse};
+use support::http_stub::{HttpStub, Reply};
 
 const KEY: &str = "dm-test-key-3f9a1c";
 const SECRET: &str = "dm-test-secret-77b2e0";
@@ -32,10 +32,25 @@ fn settings(flags: &[&str]) -> Settings {
     Settings::from_args(&checker_args(flags)).expect("valid registrar settings")
 }
 
-fn godaddy(stub: &RegistrarStub) -> RegistrarChecker {
+/// A registrar API on loopback answering `routes` (request target, path and
+/// query, → answer); other targets get 404.
+async fn registrar<T: AsRef<str>>(routes: impl IntoIterator<Item = (T, Reply)>) -> HttpStub {
+    let stub = HttpStub::start().await;
+    for (target, reply) in routes {
+        stub.set(target.as_ref(), reply);
+    }
+    stub
+}
+
+/// A JSON answer with `status`.
+fn answer(status: u16, body: serde_json::Value) -> Reply {
+    Reply::json(status, "application/json", body.to_string())
+}
+
+fn godaddy(stub: &HttpStub) -> RegistrarChecker {
     RegistrarChecker::new(settings(&[
         "--registrar-provider=godaddy",
-        &format!("--registrar-api-url={}", stub.url()),
+        &format!("--registrar-api-url={}", stub.url("")),
         &format!("--registrar-api-key={KEY}"),
         &format!("--registrar-api-secret={SECRET}"),
         "--registrar-rate-limit=100/s",
@@ -59,10 +74,10 @@ fn assert_no_credentials(report: &CheckReport) {
 
 #[tokio::test]
 async fn godaddy_availability_answers() {
-    let stub = RegistrarStub::start([
+    let stub = registrar([
         (
             godaddy_target("free-name.com"),
-            StubResponse::json(
+            answer(
                 200,
                 json!({"available": true, "domain": "free-name.com", "definitive": true,
                        "price": 11_990_000, "currency": "USD", "period": 1}),
@@ -70,23 +85,23 @@ async fn godaddy_availability_answers() {
         ),
         (
             godaddy_target("taken.com"),
-            StubResponse::json(200, json!({"available": false, "domain": "taken.com", "definitive": true})),
+            answer(200, json!({"available": false, "domain": "taken.com", "definitive": true})),
         ),
         (
             godaddy_target("cached.com"),
-            StubResponse::json(200, json!({"available": true, "domain": "cached.com", "definitive": false})),
+            answer(200, json!({"available": true, "domain": "cached.com", "definitive": false})),
         ),
         (
             godaddy_target("premium.com"),
-            StubResponse::json(200, json!({"available": true, "domain": "premium.com", "definitive": true, "premium": true})),
+            answer(200, json!({"available": true, "domain": "premium.com", "definitive": true, "premium": true})),
         ),
         (
             godaddy_target("name.unsupported"),
-            StubResponse::json(422, json!({"code": "UNSUPPORTED_TLD", "message": "TLD not supported"})),
+            answer(422, json!({"code": "UNSUPPORTED_TLD", "message": "TLD not supported"})),
         ),
         (
             godaddy_target("broken.com"),
-            StubResponse::json(503, json!({"code": "SERVICE_UNAVAILABLE"})),
+            answer(503, json!({"code": "SERVICE_UNAVAILABLE"})),
         ),
     ])
     .await;
@@ -96,7 +111,7 @@ async fn godaddy_availability_answers() {
     assert_eq!(free.outcome, CheckOutcome::Available, "{free:?}");
     assert_eq!(free.strength, Strength::Strong);
     assert!(free.detail.contains("11.99 USD"), "{}", free.detail);
-    assert_eq!(free.server, Some(stub.url()));
+    assert_eq!(free.server, Some(stub.url("")));
 
     let taken = check(&checker, "taken.com").await;
     assert_eq!(taken.outcome, CheckOutcome::Registered, "{taken:?}");
@@ -115,7 +130,7 @@ async fn godaddy_availability_answers() {
     let broken = check(&checker, "broken.com").await;
     assert_eq!(broken.outcome, CheckOutcome::Error, "{broken:?}");
 
-    let request = &stub.requests()[0];
+    let request = &stub.all_requests()[0];
     assert_eq!(request.target, godaddy_target("free-name.com"));
     assert_eq!(
         request.header("authorization"),
@@ -128,9 +143,9 @@ async fn godaddy_availability_answers() {
 
 #[tokio::test]
 async fn godaddy_429_backs_off_without_asking_again() {
-    let stub = RegistrarStub::start([(
+    let stub = registrar([(
         godaddy_target("busy.com"),
-        StubResponse::json(
+        answer(
             429,
             json!({"code": "TOO_MANY_REQUESTS", "retryAfterSec": 120}),
         )
@@ -144,15 +159,19 @@ async fn godaddy_429_backs_off_without_asking_again() {
     let second = check(&checker, "other.com").await;
     assert_eq!(second.outcome, CheckOutcome::RateLimited, "{second:?}");
     assert!(second.detail.contains("backing off"), "{}", second.detail);
-    assert_eq!(stub.requests().len(), 1, "a backed-off API was asked again");
+    assert_eq!(
+        stub.all_requests().len(),
+        1,
+        "a backed-off API was asked again"
+    );
 }
 
 #[tokio::test]
 async fn rejected_credentials_are_an_error_that_never_shows_them() {
-    let stub = RegistrarStub::start([
+    let stub = registrar([
         (
             godaddy_target("example.com"),
-            StubResponse::json(
+            answer(
                 401,
                 json!({"code": "UNABLE_TO_AUTHENTICATE", "message": format!("bad key {KEY}:{SECRET}")}),
             ),
@@ -160,7 +179,7 @@ async fn rejected_credentials_are_an_error_that_never_shows_them() {
         // An API that echoes the credential back must not get it into reports.
         (
             godaddy_target("echo.com"),
-            StubResponse::json(400, json!({"code": KEY})),
+            answer(400, json!({"code": KEY})),
         ),
     ])
     .await;
@@ -202,22 +221,22 @@ async fn rejected_credentials_are_an_error_that_never_shows_them() {
 
 #[tokio::test]
 async fn generic_provider_follows_its_pointers_and_sends_its_key() {
-    let stub = RegistrarStub::start([
+    let stub = registrar([
         (
             "/api/check?name=free-name.io",
-            StubResponse::json(200, json!({"data": {"is_free": true, "premium": false}})),
+            answer(200, json!({"data": {"is_free": true, "premium": false}})),
         ),
         (
             "/api/check?name=shop.io",
-            StubResponse::json(200, json!({"data": {"is_free": true, "premium": true}})),
+            answer(200, json!({"data": {"is_free": true, "premium": true}})),
         ),
         (
             "/api/check?name=taken.io",
-            StubResponse::json(200, json!({"data": {"is_free": false}})),
+            answer(200, json!({"data": {"is_free": false}})),
         ),
         (
             "/api/check?name=odd.io",
-            StubResponse::json(200, json!({"data": {"status": "unknown"}})),
+            answer(200, json!({"data": {"status": "unknown"}})),
         ),
     ])
     .await;
@@ -225,7 +244,7 @@ async fn generic_provider_follows_its_pointers_and_sends_its_key() {
         "--registrar-provider=generic",
         &format!(
             "--registrar-api-url={}/api/check?name={{domain}}",
-            stub.url()
+            stub.url("")
         ),
         &format!("--registrar-api-key={KEY}"),
         "--registrar-api-key-header=X-Api-Key",
@@ -245,27 +264,24 @@ async fn generic_provider_follows_its_pointers_and_sends_its_key() {
         assert_eq!(report.outcome, outcome, "{domain}: {report:?}");
         assert_no_credentials(&report);
     }
-    let requests = stub.requests();
+    let requests = stub.all_requests();
     assert_eq!(requests[0].header("x-api-key"), Some(KEY));
     assert_eq!(requests[0].header("authorization"), None);
 }
 
 #[tokio::test]
 async fn generic_provider_sends_a_bearer_token_and_honours_the_timeout() {
-    let stub = RegistrarStub::start([
-        (
-            "/v2/free-name.dev",
-            StubResponse::json(200, json!({"available": true})),
-        ),
+    let stub = registrar([
+        ("/v2/free-name.dev", answer(200, json!({"available": true}))),
         (
             "/v2/slow.dev",
-            StubResponse::json(200, json!({"available": true})).delayed(Duration::from_secs(3)),
+            answer(200, json!({"available": true})).delay(Duration::from_secs(3)),
         ),
     ])
     .await;
     let checker = RegistrarChecker::new(settings(&[
         "--registrar-provider=generic",
-        &format!("--registrar-api-url={}/v2/{{domain}}", stub.url()),
+        &format!("--registrar-api-url={}/v2/{{domain}}", stub.url("")),
         &format!("--registrar-api-key={KEY}"),
         "--registrar-timeout=300ms",
     ]))
@@ -273,7 +289,7 @@ async fn generic_provider_sends_a_bearer_token_and_honours_the_timeout() {
     let free = check(&checker, "free-name.dev").await;
     assert_eq!(free.outcome, CheckOutcome::Available, "{free:?}");
     assert_eq!(
-        stub.requests()[0].header("authorization"),
+        stub.all_requests()[0].header("authorization"),
         Some(format!("Bearer {KEY}").as_str())
     );
     let started = std::time::Instant::now();

@@ -36,10 +36,6 @@ struct Server {
 
 static SERVER: OnceLock<Server> = OnceLock::new();
 
-fn repo_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn server() -> &'static Server {
     SERVER.get_or_init(|| {
         if let Some(path) = std::env::var_os("DM_TEST_KUBECONFIG") {
@@ -55,12 +51,8 @@ fn server() -> &'static Server {
 fn apiserver_binary() -> PathBuf {
     let binary = std::env::var_os("DM_TEST_APISERVER")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            // Where tests/cluster/build.sh puts it.
-            std::env::var_os("CARGO_TARGET_DIR")
-                .map_or_else(|| repo_root().join("target"), PathBuf::from)
-                .join("tools/test-apiserver")
-        });
+        // Where tests/cluster/build.sh puts it.
+        .unwrap_or_else(|| super::target_dir().join("tools/test-apiserver"));
     assert!(
         binary.exists(),
         "no Kubernetes API server for the tests at {}: run `just test`, or build it with `bash tests/cluster/build.sh`",
@@ -75,16 +67,16 @@ fn start_own_server() -> Server {
         .tempdir()
         .expect("temp dir")
         .keep();
-    let (child, kubeconfig) = spawn_server(&dir.join("kubeconfig"), &[]);
+    let (child, kubeconfig) = spawn_server(&dir.join("kubeconfig"), &[], Stdio::inherit());
     Server {
         kubeconfig,
         _child: Some(child),
     }
 }
 
-/// Starts the harness with `extra` flags and waits until it announces its
-/// kubeconfig (it is ready then).
-fn spawn_server(kubeconfig: &Path, extra: &[String]) -> (Child, PathBuf) {
+/// Starts the harness with `extra` flags, its log going to `log`, and waits
+/// until it announces its kubeconfig (it is ready then).
+fn spawn_server(kubeconfig: &Path, extra: &[String], log: Stdio) -> (Child, PathBuf) {
     let binary = apiserver_binary();
     let mut child = Command::new(&binary)
         .arg("--kubeconfig")
@@ -93,7 +85,7 @@ fn spawn_server(kubeconfig: &Path, extra: &[String]) -> (Child, PathBuf) {
         .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(log)
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
     let stdout = child.stdout.take().expect("piped stdout");
@@ -112,35 +104,47 @@ fn spawn_server(kubeconfig: &Path, extra: &[String]) -> (Child, PathBuf) {
 
 /// An API server of one test's own, for tests that change what the whole
 /// cluster sees (an operator watching every namespace, a chart's
-/// ClusterRoles). It starts empty (no CRD) and stops when dropped.
+/// ClusterRoles), and of each benchmark scenario. It starts empty (no CRD)
+/// and stops when dropped (SIGTERM, and the drop waits for it to exit).
 pub struct PrivateServer {
     kubeconfig: PathBuf,
     audit_log: Option<PathBuf>,
-    // Dropping the child closes its stdin: the harness stops.
-    _child: Child,
+    child: Child,
     _dir: tempfile::TempDir,
 }
 
 impl PrivateServer {
     /// Starts a fresh server (about 3 s).
     pub fn start() -> Self {
-        Self::start_with(false, None)
+        Self::start_with(&[], false, Stdio::inherit())
+    }
+
+    /// Starts a fresh server for a benchmark: without the namespace,
+    /// garbage-collector and clusterrole-aggregation controllers (so that
+    /// only the API server's own work is measured) and with its log
+    /// discarded.
+    pub fn start_bare() -> Self {
+        Self::start_with(&["--controllers=false".to_owned()], false, Stdio::null())
     }
 
     /// Starts a fresh server with kube-apiserver's `--feature-gates`
     /// set to `gates` (e.g. `WatchList=false`, as Kubernetes 1.33 ships).
     #[allow(dead_code)]
     pub fn start_with_feature_gates(gates: &str) -> Self {
-        Self::start_with(false, Some(gates))
+        Self::start_with(
+            &[format!("--feature-gates={gates}")],
+            false,
+            Stdio::inherit(),
+        )
     }
 
     /// Starts a fresh server that writes an audit log of every request a
     /// service account makes (see [`Self::audited_requests`]).
     pub fn start_audited() -> Self {
-        Self::start_with(true, None)
+        Self::start_with(&[], true, Stdio::inherit())
     }
 
-    fn start_with(audit: bool, gates: Option<&str>) -> Self {
+    fn start_with(flags: &[String], audit: bool, log: Stdio) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("dm-test-private-cluster-")
             .tempdir()
@@ -149,15 +153,20 @@ impl PrivateServer {
         let extra: Vec<String> = audit_log
             .iter()
             .map(|log| format!("--audit-log={}", log.display()))
-            .chain(gates.map(|gates| format!("--feature-gates={gates}")))
+            .chain(flags.iter().cloned())
             .collect();
-        let (child, kubeconfig) = spawn_server(&dir.path().join("kubeconfig"), &extra);
+        let (child, kubeconfig) = spawn_server(&dir.path().join("kubeconfig"), &extra, log);
         Self {
             kubeconfig,
             audit_log,
-            _child: child,
+            child,
             _dir: dir,
         }
+    }
+
+    /// The server's process id (for its CPU time).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The API requests service accounts have made so far, in order, from
@@ -190,6 +199,21 @@ impl PrivateServer {
     pub async fn client(&self) -> Client {
         client_for(&self.kubeconfig).await
     }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        stop_child(&mut self.child);
+    }
+}
+
+/// SIGTERM (the harness stops etcd and the API server cleanly) and waits
+/// for the process to exit.
+fn stop_child(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
 }
 
 /// One resource request of a service account, as the audit log tells it.
@@ -274,10 +298,7 @@ impl RestartableServer {
     /// Stops the server (SIGTERM) and waits for it to exit.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let _ = child.wait();
+            stop_child(&mut child);
         }
     }
 
@@ -288,7 +309,7 @@ impl RestartableServer {
             format!("--port={}", self.port),
             "--token=chaos-admin-token".to_owned(),
         ];
-        let (child, kubeconfig) = spawn_server(&self.kubeconfig, &extra);
+        let (child, kubeconfig) = spawn_server(&self.kubeconfig, &extra, Stdio::inherit());
         self.kubeconfig = kubeconfig;
         self.child = Some(child);
     }
@@ -341,13 +362,7 @@ impl TestNamespace {
             test.replace('_', "-").chars().take(40).collect::<String>(),
             rand_suffix()
         );
-        let namespaces: Api<Namespace> = Api::all(client.clone());
-        let namespace: Namespace =
-            serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
-        namespaces
-            .create(&PostParams::default(), &namespace)
-            .await
-            .expect("create test namespace");
+        create_namespace(&client, &name).await;
         Self { client, name }
     }
 
@@ -357,17 +372,35 @@ impl TestNamespace {
     }
 }
 
-/// Applies the CRD (idempotent) and waits until the API server serves it.
+/// Creates the namespace `name`.
+pub async fn create_namespace(client: &Client, name: &str) {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespace: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": name}}))
+            .expect("a namespace");
+    namespaces
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
+}
+
+/// Applies the MonitoredDomain CRD (idempotent) and waits until the API
+/// server serves it.
 pub async fn install_crd(client: &Client) {
+    apply_crd(client, MonitoredDomain::crd()).await;
+}
+
+/// Applies `crd` (idempotent, server-side apply) and waits until the API
+/// server serves it (30 s at most).
+pub async fn apply_crd(client: &Client, crd: CustomResourceDefinition) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd = MonitoredDomain::crd();
     crds.patch(
         &crd.name_any(),
         &PatchParams::apply("domain-monitor-tests").force(),
         &Patch::Apply(&crd),
     )
     .await
-    .expect("apply CRD");
+    .unwrap_or_else(|e| panic!("apply the CRD {}: {e}", crd.name_any()));
     tokio::time::timeout(
         Duration::from_secs(30),
         await_condition(crds, &crd.name_any(), conditions::is_crd_established()),

@@ -8,32 +8,12 @@ use domain_monitor::dhc::resource::{
     DomainHealthCheck, DomainHealthCheckSpec, Expectation, ProbeRecordType, RecordProbe,
     ResolverSpec,
 };
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::{
-    Api, Client, CustomResourceExt, ResourceExt,
-    api::{Patch, PatchParams},
-    runtime::wait::{await_condition, conditions},
-};
+use kube::{Api, Client, CustomResourceExt};
 
 /// Applies the DomainHealthCheck CRD (idempotent) and waits until the API
 /// server serves it.
 pub async fn install_dhc_crd(client: &Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd = DomainHealthCheck::crd();
-    crds.patch(
-        &crd.name_any(),
-        &PatchParams::apply("domain-monitor-tests").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .expect("apply the DomainHealthCheck CRD");
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        await_condition(crds, &crd.name_any(), conditions::is_crd_established()),
-    )
-    .await
-    .expect("CRD established within 30s")
-    .expect("watch CRD");
+    super::cluster::apply_crd(client, DomainHealthCheck::crd()).await;
 }
 
 /// A record probe of `name` (relative to the domain) and `record_type`,

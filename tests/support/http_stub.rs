@@ -2,12 +2,15 @@
 //! counts requests, for checkers' edge cases that no real server produces on
 //! demand (throttling, garbage, oversized bodies).
 //!
-//! It also records every request (method, headers, body), so it doubles as
-//! the callback receiver and the user's domain API in controller tests.
+//! It also records every request (method, target, headers, body), so it
+//! doubles as the callback receiver and the user's domain API in controller
+//! tests, and as a registrar's availability API.
 //!
 //! Each connection carries one request and is closed after the answer
-//! (`Connection: close`). The query string is ignored when matching paths.
-//! Paths without a canned answer get `404` with an empty body.
+//! (`Connection: close`). An answer set for a whole request target (path and
+//! query, `/check?domain=a.com`) is served for that target only; one set for
+//! a path serves it whatever the query. Requests without a canned answer get
+//! `404` with an empty body.
 //!
 //! ```ignore
 //! let stub = HttpStub::start().await;
@@ -91,6 +94,8 @@ impl Reply {
 pub struct Recorded {
     /// `GET`, `POST`, …
     pub method: String,
+    /// The request target: path and query.
+    pub target: String,
     /// Header names in lower case, with their values.
     pub headers: Vec<(String, String)>,
     /// The body.
@@ -122,6 +127,8 @@ struct State {
     replies: HashMap<String, Reply>,
     hits: HashMap<String, usize>,
     requests: HashMap<String, Vec<Recorded>>,
+    /// Every request, oldest first.
+    log: Vec<Recorded>,
 }
 
 /// A running stub; it stops when dropped.
@@ -154,7 +161,8 @@ impl HttpStub {
         format!("http://{}{path}", self.addr)
     }
 
-    /// Serves `reply` for `path` from now on (replacing any earlier one).
+    /// Serves `reply` for `path` from now on (replacing any earlier one);
+    /// `path` with a query (`/check?domain=a.com`) matches that target only.
     pub fn set(&self, path: &str, reply: Reply) {
         self.lock().replies.insert(path.to_owned(), reply);
     }
@@ -167,6 +175,11 @@ impl HttpStub {
     /// Every request that reached `path` so far, oldest first.
     pub fn requests(&self, path: &str) -> Vec<Recorded> {
         self.lock().requests.get(path).cloned().unwrap_or_default()
+    }
+
+    /// Every request so far, whatever its path, oldest first.
+    pub fn all_requests(&self) -> Vec<Recorded> {
+        self.lock().log.clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -196,11 +209,13 @@ async fn answer(mut stream: TcpStream, state: Arc<Mutex<State>>) {
         *state.hits.entry(path.clone()).or_default() += 1;
         let reply = state
             .replies
-            .get(&path)
+            .get(&recorded.target)
+            .or_else(|| state.replies.get(&path))
             .cloned()
             .unwrap_or_else(|| Reply::new(404));
         let mut recorded = recorded;
         recorded.status = reply.status;
+        state.log.push(recorded.clone());
         state
             .requests
             .entry(path.clone())
@@ -257,6 +272,7 @@ async fn read_request(stream: &mut TcpStream) -> Option<(String, Recorded)> {
         path,
         Recorded {
             method,
+            target: target.to_owned(),
             headers,
             body,
             status: 0,

@@ -60,14 +60,19 @@ pub struct OwnedSigning<'a> {
     pub ds: String,
 }
 
-/// A registered name's WHOIS record.
-fn whois_record(name: &str, status: &str) -> String {
+/// A registered name's WHOIS record, as a thin registry's port 43 sends
+/// it: registrar "Demo Registrar Inc.", created 2020-01-15, expiring
+/// 2027-01-15, one EPP `status` (e.g. `clientHold`) and `nameservers`.
+pub fn whois_record(name: &str, status: &str, nameservers: &[&str]) -> String {
+    let servers: String = nameservers
+        .iter()
+        .map(|ns| format!("Name Server: {}\r\n", ns.to_ascii_uppercase()))
+        .collect();
     format!(
         "Domain Name: {}\r\nRegistry Domain ID: D1-TEST\r\nRegistrar: Demo Registrar Inc.\r\n\
          Creation Date: 2020-01-15T10:00:00Z\r\nRegistry Expiry Date: 2027-01-15T10:00:00Z\r\n\
-         Domain Status: {status} https://icann.org/epp#{status}\r\nName Server: NS1.{}\r\n\r\n",
+         Domain Status: {status} https://icann.org/epp#{status}\r\n{servers}\r\n",
         name.to_ascii_uppercase(),
-        name.to_ascii_uppercase()
     )
 }
 
@@ -86,8 +91,8 @@ fn owned_object(name: &str, nameservers: &[&str]) -> DomainSpec {
         .expires("2027-01-15T10:00:00Z")
 }
 
-/// The registry's answer for a name nobody holds.
-fn whois_free(name: &str) -> String {
+/// The registry's WHOIS answer for a name nobody holds.
+pub fn whois_free(name: &str) -> String {
     format!(
         "No match for \"{}\".\r\n>>> Last update of WHOIS database: 2026-11-21T00:00:00Z <<<\r\n",
         name.to_ascii_uppercase()
@@ -164,8 +169,10 @@ impl World {
                     .expires("2027-01-15T10:00:00Z"),
             )
             .await;
-        self.whois
-            .set(name, WhoisReply::text(whois_record(name, status)));
+        self.whois.set(
+            name,
+            WhoisReply::text(whois_record(name, status, &[ns.as_str()])),
+        );
     }
 
     /// Registers `name` the way an owner keeps it: registry-locked (the
@@ -223,7 +230,7 @@ impl World {
         self.rdap.add_domain(&owned_object(name, &[&ns])).await;
         self.whois.set(
             name,
-            WhoisReply::text(whois_record(name, "serverTransferProhibited")),
+            WhoisReply::text(whois_record(name, "serverTransferProhibited", &[&ns])),
         );
         child
     }
