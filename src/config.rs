@@ -4,9 +4,12 @@
 //! validated once at start-up. A bad value stops the process with a message
 //! that names the variable, the value (secrets redacted) and what is expected.
 
-use std::{collections::BTreeMap, fmt, net::SocketAddr, num::NonZeroU32, time::Duration};
+use std::{
+    collections::BTreeMap, fmt, net::SocketAddr, num::NonZeroU32, str::FromStr, time::Duration,
+};
 
 use clap::{Args, Parser, Subcommand, ValueEnum, error::ContextKind};
+use rustls::pki_types::{CertificateDer, pem::PemObject};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 use url::Url;
@@ -499,11 +502,11 @@ pub struct RunArgs {
     /// Resolvers of DomainHealthChecks that name none, as comma-separated
     /// `name=ip[:port]`.
     #[arg(long, env = "DHC_RESOLVERS", value_delimiter = ',')]
-    pub dhc_resolvers: Vec<crate::dhc::NamedResolver>,
+    pub dhc_resolvers: Vec<NamedResolver>,
     /// A PEM file of CA certificates trusted for DomainHealthChecks'
     /// `spec.tls` certificates besides the system roots (an internal CA).
-    #[arg(long, env = "DHC_CA_BUNDLE", value_parser = crate::dhc::tls::CaBundle::read)]
-    pub dhc_ca_bundle: Option<crate::dhc::tls::CaBundle>,
+    #[arg(long, env = "DHC_CA_BUNDLE", value_parser = CaBundle::read)]
+    pub dhc_ca_bundle: Option<CaBundle>,
     /// How the watch of `MonitoredDomain`s gets its initial list (at start,
     /// at every relist and when the held shards change): `auto` streams
     /// it when the API server supports that, `stream` always does,
@@ -1123,6 +1126,111 @@ fn parse_expiry_warning(raw: &str) -> Result<String, String> {
     }
 }
 
+// === settings of DomainHealthChecks ===
+
+/// A recursive resolver with its name: one entry of `DHC_RESOLVERS`
+/// (`name=address`), or of a check's `spec.resolvers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedResolver {
+    /// The name in status and metrics.
+    pub name: String,
+    /// Its address and port.
+    pub address: SocketAddr,
+}
+
+impl FromStr for NamedResolver {
+    type Err = String;
+
+    /// `name=ip`, `name=ip:port` or `name=[v6]:port`.
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        let (name, address) = raw.trim().split_once('=').ok_or_else(|| {
+            format!(
+                "expected name=address such as google=8.8.8.8 or local=127.0.0.1:5353, not {raw:?}"
+            )
+        })?;
+        let valid_name = !name.is_empty()
+            && name.len() <= 63
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !valid_name {
+            return Err(format!(
+                "resolver name {name:?} must be a short label of letters, digits, '.', '_' or '-'"
+            ));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            address: parse_resolver_address(address)?,
+        })
+    }
+}
+
+/// A resolver address: an IP address with an optional port (default 53),
+/// `[v6]:port` for IPv6 with a port.
+///
+/// # Errors
+/// A message quoting the address and the accepted forms.
+pub fn parse_resolver_address(raw: &str) -> Result<SocketAddr, String> {
+    let raw = raw.trim();
+    raw.parse::<SocketAddr>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+        .map_err(|_| {
+            format!("resolver address {raw:?} must be an IP address with an optional port, such as 192.0.2.53, 192.0.2.53:5353 or [2001:db8::53]:5353")
+        })
+}
+
+/// The certificates of `DHC_CA_BUNDLE`: a PEM file of CA certificates
+/// trusted besides the system roots (an internal CA, a test CA).
+#[derive(Clone)]
+pub struct CaBundle {
+    path: String,
+    certificates: Vec<CertificateDer<'static>>,
+}
+
+impl fmt::Debug for CaBundle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "CaBundle({}, {} certificates)",
+            self.path,
+            self.certificates.len()
+        )
+    }
+}
+
+impl CaBundle {
+    /// Reads the PEM file at `path` (every `CERTIFICATE` block).
+    ///
+    /// # Errors
+    /// A message naming the file when it cannot be read, holds a block that
+    /// is not PEM, or holds no certificate.
+    pub fn read(path: &str) -> Result<Self, String> {
+        let certificates = CertificateDer::pem_file_iter(std::path::Path::new(path))
+            .map_err(|e| format!("cannot read the CA bundle {path}: {e}"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("the CA bundle {path} is not PEM: {e}"))?;
+        if certificates.is_empty() {
+            return Err(format!(
+                "the CA bundle {path} holds no certificate (expected PEM blocks BEGIN CERTIFICATE)"
+            ));
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            certificates,
+        })
+    }
+
+    /// The file it was read from.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Its certificates, in file order.
+    pub fn certificates(&self) -> &[CertificateDer<'static>] {
+        &self.certificates
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1308,5 +1416,37 @@ mod tests {
         }
         assert_eq!(secret, Secret::new("hunter2"));
         assert_ne!(secret, Secret::new("hunter"));
+    }
+
+    #[test]
+    fn named_resolvers_parse_with_and_without_port() {
+        let google: NamedResolver = "google=8.8.8.8".parse().unwrap();
+        assert_eq!(google.address, "8.8.8.8:53".parse().unwrap());
+        let local: NamedResolver = "local=[::1]:5353".parse().unwrap();
+        assert_eq!(local.address, "[::1]:5353".parse().unwrap());
+        assert!(
+            "8.8.8.8"
+                .parse::<NamedResolver>()
+                .unwrap_err()
+                .contains("name=address")
+        );
+        assert!(
+            "x=localhost"
+                .parse::<NamedResolver>()
+                .unwrap_err()
+                .contains("IP address")
+        );
+    }
+
+    #[test]
+    fn a_ca_bundle_without_certificates_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "no pem here\n").unwrap();
+        let err = CaBundle::read(empty.to_str().unwrap()).unwrap_err();
+        assert!(err.contains("holds no certificate"), "{err}");
+        let missing = dir.path().join("missing.pem");
+        let err = CaBundle::read(missing.to_str().unwrap()).unwrap_err();
+        assert!(err.contains("cannot read the CA bundle"), "{err}");
     }
 }

@@ -41,47 +41,7 @@ use super::resource::{CertificateStatus, CertificateVerdict, TlsTarget};
 /// The port of a `spec.tls` entry without one.
 pub const DEFAULT_PORT: u16 = 443;
 
-/// The certificates of `DHC_CA_BUNDLE`: a PEM file of CA certificates
-/// trusted besides the system roots (an internal CA, a test CA).
-#[derive(Clone)]
-pub struct CaBundle {
-    path: String,
-    certificates: Vec<CertificateDer<'static>>,
-}
-
-impl fmt::Debug for CaBundle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "CaBundle({}, {} certificates)",
-            self.path,
-            self.certificates.len()
-        )
-    }
-}
-
-impl CaBundle {
-    /// Reads the PEM file at `path` (every `CERTIFICATE` block).
-    ///
-    /// # Errors
-    /// A message naming the file when it cannot be read, holds a block that
-    /// is not PEM, or holds no certificate.
-    pub fn read(path: &str) -> Result<Self, String> {
-        let certificates = CertificateDer::pem_file_iter(Path::new(path))
-            .map_err(|e| format!("cannot read the CA bundle {path}: {e}"))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("the CA bundle {path} is not PEM: {e}"))?;
-        if certificates.is_empty() {
-            return Err(format!(
-                "the CA bundle {path} holds no certificate (expected PEM blocks BEGIN CERTIFICATE)"
-            ));
-        }
-        Ok(Self {
-            path: path.to_owned(),
-            certificates,
-        })
-    }
-}
+pub use crate::config::CaBundle;
 
 /// The roots a chain must lead to: the system's (rustls-native-certs:
 /// `SSL_CERT_FILE`, `SSL_CERT_DIR` or the distribution's bundle) and the
@@ -102,9 +62,9 @@ impl TrustAnchors {
         }
         let (system_added, _) = roots.add_parsable_certificates(system.certs);
         let bundle_added = bundle.map_or(0, |b| {
-            let (added, ignored) = roots.add_parsable_certificates(b.certificates.clone());
+            let (added, ignored) = roots.add_parsable_certificates(b.certificates().to_vec());
             if ignored > 0 {
-                tracing::warn!(bundle = %b.path, ignored, "some certificates of DHC_CA_BUNDLE cannot be used as trust anchors");
+                tracing::warn!(bundle = %b.path(), ignored, "some certificates of DHC_CA_BUNDLE cannot be used as trust anchors");
             }
             added
         });
@@ -759,17 +719,5 @@ mod tests {
         );
         assert_eq!(bare.verdict, CertificateVerdict::UntrustedChain);
         assert_eq!(bare.note, None);
-    }
-
-    #[test]
-    fn a_ca_bundle_without_certificates_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let empty = dir.path().join("empty.pem");
-        std::fs::write(&empty, "no pem here\n").unwrap();
-        let err = CaBundle::read(empty.to_str().unwrap()).unwrap_err();
-        assert!(err.contains("holds no certificate"), "{err}");
-        let missing = dir.path().join("missing.pem");
-        let err = CaBundle::read(missing.to_str().unwrap()).unwrap_err();
-        assert!(err.contains("cannot read the CA bundle"), "{err}");
     }
 }
