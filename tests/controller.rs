@@ -16,7 +16,7 @@ use kube::{
 };
 use serde_json::json;
 use support::{
-    cluster::{PrivateServer, TestNamespace, install_crd, kubeconfig_path, pinned},
+    cluster::{PrivateServer, TestNamespace, install_crd, kubeconfig_path, names, pinned},
     http_stub::Reply,
     nsd::{TldServers, Zone},
     operator::{Operator, wait_for_availability, wait_for_registration_facts},
@@ -25,19 +25,6 @@ use support::{
 };
 
 const PATIENCE: Duration = Duration::from_secs(60);
-
-async fn names(api: &Api<MonitoredDomain>) -> Vec<String> {
-    let mut names: Vec<String> = api
-        .list(&ListParams::default())
-        .await
-        .expect("list")
-        .items
-        .iter()
-        .map(ResourceExt::name_any)
-        .collect();
-    names.sort();
-    names
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropping_domain_is_notified_exactly_once() {

@@ -19,7 +19,7 @@ use rand::{RngCore, SeedableRng, rngs::StdRng};
 use serde_json::{Value, json};
 use support::{
     chaos::{Figures, by_scale, record},
-    cluster::{TestNamespace, pinned},
+    cluster::{TestNamespace, names, pinned},
     operator::Operator,
     security::base64,
     world::{TOKEN, World},
@@ -181,14 +181,7 @@ async fn slow_client(addr: String, mode: Slow, hold: Duration) -> bool {
 
 /// How often `GET /status` was answered 200, by the surface's own count.
 async fn status_calls(http: &reqwest::Client, base: &str) -> u64 {
-    let body: Value = http
-        .get(format!("{base}/metrics?include_api=true"))
-        .send()
-        .await
-        .expect("GET /metrics")
-        .json()
-        .await
-        .expect("JSON metrics");
+    let body = metrics_json(http, &format!("{base}/metrics?include_api=true")).await;
     body["api"]["calls"]["GET /status 200"]
         .as_u64()
         .unwrap_or(0)
@@ -196,14 +189,7 @@ async fn status_calls(http: &reqwest::Client, base: &str) -> u64 {
 
 /// Sum of the check-result counters: they only grow unless reset.
 async fn checks_counted(http: &reqwest::Client, base: &str) -> u64 {
-    let body: Value = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .expect("GET /metrics")
-        .json()
-        .await
-        .expect("JSON metrics");
+    let body = metrics_json(http, &format!("{base}/metrics")).await;
     body["check_results"]["results"]
         .as_object()
         .map_or(0, |results| {
@@ -211,17 +197,15 @@ async fn checks_counted(http: &reqwest::Client, base: &str) -> u64 {
         })
 }
 
-async fn names(api: &Api<MonitoredDomain>) -> Vec<String> {
-    let mut names: Vec<String> = api
-        .list(&ListParams::default())
+/// The JSON `/metrics` body at `url`.
+async fn metrics_json(http: &reqwest::Client, url: &str) -> Value {
+    http.get(url)
+        .send()
         .await
-        .expect("list")
-        .items
-        .iter()
-        .map(kube::ResourceExt::name_any)
-        .collect();
-    names.sort();
-    names
+        .expect("GET /metrics")
+        .json()
+        .await
+        .expect("JSON metrics")
 }
 
 /// Mutating endpoints accept only the exact token; bodies, huge headers,

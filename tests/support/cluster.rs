@@ -422,6 +422,20 @@ fn rand_suffix() -> u32 {
     hasher.finish() as u32
 }
 
+/// The names of every `MonitoredDomain` `api` lists, sorted.
+pub async fn names(api: &kube::Api<MonitoredDomain>) -> Vec<String> {
+    let mut names: Vec<String> = api
+        .list(&kube::api::ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .iter()
+        .map(kube::ResourceExt::name_any)
+        .collect();
+    names.sort();
+    names
+}
+
 /// A MonitoredDomain named `name` for `domain`, as a user pins one by hand
 /// (no check interval, health off).
 pub fn pinned(name: &str, domain: &str, priority: bool) -> MonitoredDomain {
