@@ -13,8 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use domain_monitor::resource::MonitoredDomain;
-use kube::{Api, api::ListParams, api::PostParams};
+use kube::api::PostParams;
 use rand::{RngCore, SeedableRng, rngs::StdRng};
 use serde_json::{Value, json};
 use support::{
