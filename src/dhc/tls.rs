@@ -16,7 +16,7 @@
 //!   is judged on its own (validity period, names) and the missing
 //!   intermediate is a `note`, not `UntrustedChain`: browsers fetch it.
 
-use std::{fmt, path::Path, sync::Arc, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -27,7 +27,7 @@ use rustls::{
         danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
     },
     crypto::CryptoProvider,
-    pki_types::{CertificateDer, ServerName, UnixTime, pem::PemObject},
+    pki_types::{CertificateDer, ServerName, UnixTime},
 };
 use tokio::{io::AsyncWriteExt, net::TcpStream};
 use tokio_rustls::TlsConnector;
@@ -82,7 +82,7 @@ impl TrustAnchors {
     #[cfg(test)]
     fn only(bundle: &CaBundle) -> Self {
         let mut roots = RootCertStore::empty();
-        roots.add_parsable_certificates(bundle.certificates.clone());
+        roots.add_parsable_certificates(bundle.certificates().to_vec());
         Self {
             roots: Arc::new(roots),
         }
