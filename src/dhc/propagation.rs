@@ -361,7 +361,9 @@ mod tests {
         let no_ns = condition(&[], &status, None, Timestamp::now());
         assert_eq!(no_ns.reason, "NoSerial");
         assert!(
-            no_ns.message.starts_with("No resolver answered the domain's NS set"),
+            no_ns
+                .message
+                .starts_with("No resolver answered the domain's NS set"),
             "{}",
             no_ns.message
         );

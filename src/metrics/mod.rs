@@ -838,6 +838,12 @@ impl<L: LabelSet> Timer<L> {
         lock(&self.series).get(labels).map(TimerStats::summary)
     }
 
+    /// Forgets every series `keep` refuses (the series of a deleted
+    /// object; the OTLP exporter keeps what it already exported).
+    pub fn retain(&self, keep: impl Fn(&L) -> bool) {
+        lock(&self.series).retain(|l, _| keep(l));
+    }
+
     /// Every series recorded, as a histogram.
     pub fn histograms(&self) -> Vec<(L, Histogram)> {
         lock(&self.series)
