@@ -12,8 +12,9 @@
 # (a third owned domain, re-keyed without a new DS at the registry) shows
 # `DNSSECValid False DSMismatch` (broken from its first check, so no Event): the demo describes both. A
 # DomainHealthCheck probes shop.test at two unbound resolvers; after 60 s its
-# www record changes and the resolvers converge one after the other. Ctrl-C
-# stops everything.
+# www record changes and the resolvers converge one after the other: once
+# Converged is True again the demo prints each resolver's seconds from
+# status.propagation.lastChange. Ctrl-C stops everything.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$repo_root"
@@ -70,14 +71,17 @@ source "$work/world/world.env"
 set +a
 CHECK_INTERVAL=30s PRIORITY_CHECK_INTERVAL=10s DROP_WINDOW_INTERVAL=5s \
   DOMAIN_API_REFRESH_INTERVAL=15s PER_CHECK_CALLBACKS=off POD_NAMESPACE=default \
-  INSTANCE_ID=demo LISTEN_ADDR=127.0.0.1:8000 \
+  INSTANCE_ID=demo LISTEN_ADDR=127.0.0.1:8000 OPEN_WATCHLIST=true \
   "$target_dir/debug/domain-monitor" run >"$work/operator.log" 2>&1 &
 OPERATOR_PID=$!
 
-log "operator surface: http://127.0.0.1:8000/status  http://127.0.0.1:8000/metrics  http://127.0.0.1:8000/metrics/prometheus  http://127.0.0.1:8000/domains"
+log "operator surface: http://127.0.0.1:8000/status  http://127.0.0.1:8000/metrics  http://127.0.0.1:8000/metrics/prometheus  http://127.0.0.1:8000/domains (OPEN_WATCHLIST=true: no token needed here)"
+convergence_jsonpath='{"serial "}{.status.propagation.lastChange.serial}{" detected at "}{.status.propagation.lastChange.detectedAt}{"\n"}{range .status.propagation.lastChange.resolvers[*]}{"  "}{.name}{": "}{.seconds}{" s\n"}{end}'
+convergence_command="kubectl get dhc shop -o jsonpath='$convergence_jsonpath'"
 log "watching (KUBECONFIG=$KUBECONFIG kubectl get md,dhc); Ctrl-C stops the demo"
 drift_shown=""
 dnssec_shown=""
+convergence_shown=""
 while kill -0 "$OPERATOR_PID" 2>/dev/null; do
   sleep 10
   echo
@@ -90,6 +94,16 @@ while kill -0 "$OPERATOR_PID" 2>/dev/null; do
     echo
     log "drifting.test drifts: kubectl describe md drifting.test"
     kubectl describe md drifting.test
+  fi
+  # Once shop.test's serial changed (lastChange is set) and every resolver
+  # serves the new one again (Converged True): how long each one took.
+  changed="$(kubectl get dhc shop -o jsonpath='{.status.propagation.lastChange.serial}' 2>/dev/null || true)"
+  converged="$(kubectl get dhc shop -o jsonpath='{.status.conditions[?(@.type=="Converged")].status}' 2>/dev/null || true)"
+  if [ -z "$convergence_shown" ] && [ -n "$changed" ] && [ "$converged" = True ]; then
+    convergence_shown=yes
+    echo
+    log "shop.test converged on serial $changed; seconds each resolver took: $convergence_command"
+    kubectl get dhc shop -o jsonpath="$convergence_jsonpath"
   fi
   rekeyed="$(kubectl get md rekeyed.test -o jsonpath='{.status.conditions[?(@.type=="DNSSECValid")].status}' 2>/dev/null || true)"
   # Once the registry has answered too (Healthy known), not at the first probe.

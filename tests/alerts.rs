@@ -13,7 +13,10 @@ use std::{
     process::Command,
 };
 
-use domain_monitor::dhc::metrics::{CanaryLabels, CanarySince};
+use domain_monitor::dhc::{
+    metrics::{CanaryLabels, CanarySince, DnsLookupLabels},
+    resource::{LookupOutcome, ProbeRecordType},
+};
 use serde::Deserialize;
 use serde_json::Value;
 use support::{
@@ -412,6 +415,21 @@ async fn the_label_values_the_alerts_match_are_ones_the_operator_emits() {
         metrics
             .canary_delay
             .record(labels, std::time::Duration::from_secs(60));
+    }
+    // And one probe of each outcome for the lookup histogram, whose
+    // outcomes the resolver alerts pick.
+    for outcome in LookupOutcome::ALL {
+        let labels = DnsLookupLabels {
+            namespace: "web",
+            name: "shop",
+            question: "www.shop.example",
+            record_type: ProbeRecordType::A,
+            resolver: "a",
+            outcome,
+        };
+        metrics
+            .dns_lookup_duration
+            .record(labels, std::time::Duration::from_millis(20));
     }
     let exposition = domain_monitor::metrics::prometheus::render(
         &metrics,

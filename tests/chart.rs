@@ -2215,13 +2215,16 @@ async fn the_domain_owners_dashboard_ships_beside_the_main_one_and_opens_on_doma
         (
             "Resolver success rate",
             &[
-                r#"sum by (resolver) (rate(dns_lookup_duration_seconds_count{job=~"$job", instance=~"$instance", outcome=~"noerror|nxdomain"}"#,
+                // Per check (resolver names are per check), and 0 % rather
+                // than no bar for a resolver without one success.
+                r#"(sum by (namespace, name, resolver) (rate(dns_lookup_duration_seconds_count{job=~"$job", instance=~"$instance", outcome=~"noerror|nxdomain"}[$__rate_interval])) or 0 * sum by (namespace, name, resolver) (rate(dns_lookup_duration_seconds_count{job=~"$job", instance=~"$instance"}[$__rate_interval])))"#,
             ],
         ),
         (
             "p95 lookup latency",
             &[
-                "histogram_quantile(0.95, sum by (resolver, le) (rate(dns_lookup_duration_seconds_bucket",
+                // Answered probes only: a dead resolver has no latency.
+                r#"histogram_quantile(0.95, sum by (namespace, name, resolver, le) (rate(dns_lookup_duration_seconds_bucket{job=~"$job", instance=~"$instance", outcome=~"noerror|nxdomain"}"#,
             ],
         ),
         (

@@ -201,7 +201,7 @@ async fn certificates_are_verified_and_their_expiry_watched() {
     );
     let (status, why, message) = condition(expiring_check, "CertificateExpiring").unwrap();
     assert_eq!((status.as_str(), why.as_str()), ("True", "ExpiresSoon"));
-    assert!(message.contains("within 14days"), "{message}");
+    assert!(message.contains("within 14 days"), "{message}");
 
     // Another name: the names are shown, the verdict says why.
     assert_eq!(

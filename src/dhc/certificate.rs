@@ -125,7 +125,7 @@ pub fn conditions(
         .filter(|(at, _)| *at > now_secs && at.saturating_sub(now_secs) <= warning_secs)
         .map(dated)
         .collect();
-    let warning_text = humantime::format_duration(warning).to_string();
+    let warning_text = spaced(&humantime::format_duration(warning).to_string());
     let expiring = if !expired.is_empty() {
         ("True", "Expired", listed("Certificates expired", &expired))
     } else if !soon.is_empty() {
@@ -156,11 +156,37 @@ pub fn conditions(
     ]
 }
 
+/// humantime's long units with a space before them: `14days` reads
+/// `14 days`, `1month 2days 3h` reads `1 month 2 days 3h`.
+fn spaced(text: &str) -> String {
+    text.split(' ')
+        .map(|part| {
+            let digits = part.len() - part.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            let (number, unit) = part.split_at(digits);
+            if digits > 0 && ["day", "month", "year"].iter().any(|u| unit.starts_with(u)) {
+                format!("{number} {unit}")
+            } else {
+                part.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     use super::*;
+
+    #[test]
+    fn warning_periods_read_with_spaces_before_long_units() {
+        let text =
+            |secs| spaced(&humantime::format_duration(Duration::from_secs(secs)).to_string());
+        assert_eq!(text(14 * 86_400), "14 days");
+        assert_eq!(text(86_400 + 7_200), "1 day 2h");
+        assert_eq!(text(7_200), "2h");
+    }
 
     const DAY: i64 = 24 * 3600;
 
@@ -200,7 +226,7 @@ mod tests {
         assert_eq!(reason(&c, CERTIFICATE_EXPIRING), ("True", "ExpiresSoon"));
         let expiring = c.iter().find(|c| c.type_ == CERTIFICATE_EXPIRING).unwrap();
         assert!(
-            expiring.message.contains("within 14days")
+            expiring.message.contains("within 14 days")
                 && expiring
                     .message
                     .contains("127.0.0.1:8443 (www.example.com) at 2027-01-20T08:00:00Z"),

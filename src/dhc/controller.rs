@@ -44,7 +44,7 @@ use super::{
     evaluate::{self, RecordPlan, ResolverSlots, Slot},
     metrics::{
         CertificateExpiry, CertificateLabels, DnsLookupLabels, PropagationLabels, SeriesBudget,
-        intern,
+        forget_check, intern,
     },
     probe::{self, Matcher, wire_type},
     propagation,
@@ -166,7 +166,9 @@ pub async fn run(
                 tasks.retain(|key, (_, task)| {
                     let keep = relisted.contains(key);
                     if !keep {
+                        // Deleted while the watch was away.
                         task.abort();
+                        forget_check(&shared.metrics, &key.0, &key.1);
                     }
                     keep
                 });
@@ -176,6 +178,7 @@ pub async fn run(
                 if let Some((_, task)) = tasks.remove(&key(&check)) {
                     task.abort();
                 }
+                forget_deleted(&shared, &check);
             }
             Some(Err(err)) => warn!(error = %err, "watch of DomainHealthChecks failed; retrying"),
             None => break,
@@ -184,6 +187,12 @@ pub async fn run(
     for (_, task) in tasks.into_values() {
         task.abort();
     }
+}
+
+/// Removes the metric series of a deleted check (its task is aborted).
+fn forget_deleted(shared: &Shared, check: &DomainHealthCheck) {
+    let (namespace, name) = key(check);
+    forget_check(&shared.metrics, &namespace, &name);
 }
 
 fn key(check: &DomainHealthCheck) -> Key {

@@ -175,10 +175,14 @@ pub fn conditions(
         (
             "True",
             "AllResolving",
-            format!(
-                "{} resolvers answer every record ({settled} of {total} results settled).",
-                resolvers.len()
-            ),
+            match resolvers.len() {
+                1 => format!(
+                    "The resolver answers every record ({settled} of {total} results settled)."
+                ),
+                n => format!(
+                    "{n} resolvers answer every record ({settled} of {total} results settled)."
+                ),
+            },
         )
     };
     let matching = if !mismatched.is_empty() {
@@ -197,7 +201,11 @@ pub fn conditions(
         (
             "True",
             "AnswersMatch",
-            format!("Every answer meets its expectations ({answered} answers)."),
+            if answered == 1 {
+                "Every answer meets its expectations (1 answer).".to_owned()
+            } else {
+                format!("Every answer meets its expectations ({answered} answers).")
+            },
         )
     };
     vec![

@@ -113,6 +113,32 @@ impl OfCheck for PropagationLabels {
     }
 }
 
+impl OfCheck for DnsLookupLabels {
+    fn check(&self) -> (&'static str, &'static str) {
+        (self.namespace, self.name)
+    }
+}
+
+impl OfCheck for CanaryLabels {
+    fn check(&self) -> (&'static str, &'static str) {
+        (self.namespace, self.name)
+    }
+}
+
+/// Removes every series of the deleted check `namespace`/`name`: its
+/// `dns.lookup.duration`, `domain_monitor.dhc.propagation.*`,
+/// `domain_monitor.dhc.canary.delay` and certificate series, so that
+/// deleted checks do not pile up in the exposition. Only on deletion: a
+/// check whose spec changes keeps its histograms (and its counts).
+pub fn forget_check(metrics: &crate::metrics::Metrics, namespace: &str, name: &str) {
+    let other = |l: &dyn OfCheck| l.check() != (namespace, name);
+    metrics.dns_lookup_duration.retain(|l| other(l));
+    metrics.propagation_duration.retain(|l| other(l));
+    metrics.canary_delay.retain(|l| other(l));
+    metrics.certificate_expiries.forget(namespace, name);
+    metrics.propagation_pending.forget(namespace, name);
+}
+
 /// The value of the certificate gauges of one endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CertificateExpiry {
@@ -292,6 +318,59 @@ fn admit_to<L: Copy + Eq + std::hash::Hash>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deleted_checks_histograms_leave_the_exposition() {
+        use std::time::Duration;
+
+        use crate::metrics::{Metrics, Snapshot, prometheus::render};
+        let metrics = Metrics::new();
+        for name in ["gone", "kept"] {
+            metrics.dns_lookup_duration.record(
+                DnsLookupLabels {
+                    namespace: "web",
+                    name,
+                    question: "www.shop.example",
+                    record_type: ProbeRecordType::A,
+                    resolver: "a",
+                    outcome: LookupOutcome::NOERROR,
+                },
+                Duration::from_millis(3),
+            );
+            let propagation = PropagationLabels {
+                namespace: "web",
+                name,
+                resolver: "a",
+            };
+            metrics
+                .propagation_duration
+                .record(propagation, Duration::from_secs(30));
+            metrics.canary_delay.record(
+                CanaryLabels {
+                    namespace: "web",
+                    name,
+                    resolver: "a",
+                    since: CanarySince::Publish,
+                },
+                Duration::from_secs(60),
+            );
+        }
+        let before = render(&metrics, &Snapshot::default());
+        assert!(before.contains(r#"name="gone""#), "{before}");
+        forget_check(&metrics, "web", "gone");
+        let after = render(&metrics, &Snapshot::default());
+        assert!(!after.contains(r#"name="gone""#), "{after}");
+        for family in [
+            "dns_lookup_duration_seconds_count",
+            "domain_monitor_dhc_propagation_duration_seconds_count",
+            "domain_monitor_dhc_canary_delay_seconds_count",
+        ] {
+            assert!(
+                after.contains(&format!(r#"{family}{{namespace="web",name="kept""#)),
+                "{family}: {after}"
+            );
+        }
+    }
 
     /// The `n`th record of check team/web asked at resolver `a`.
     fn lookup(n: usize) -> DnsLookupLabels {

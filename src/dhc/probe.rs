@@ -173,8 +173,9 @@ impl std::fmt::Display for Matcher {
 }
 
 /// The first expectation no answer meets, or `None` when every one is met.
-/// Without expectations any non-empty answer is fine; an empty one fails
-/// with the message `no record of the type`.
+/// The text completes "expected …" (`exact "192.0.2.1"`). Without
+/// expectations any non-empty answer is fine; an empty one fails with
+/// `at least one TXT record` (the record's type).
 pub fn unmet(
     answers: &[String],
     matchers: &[Matcher],
@@ -183,7 +184,7 @@ pub fn unmet(
     if matchers.is_empty() {
         return answers
             .is_empty()
-            .then(|| format!("no {} record", record_type.as_str()));
+            .then(|| format!("at least one {} record", record_type.as_str()));
     }
     matchers
         .iter()
@@ -319,7 +320,12 @@ mod tests {
         );
         assert_eq!(
             unmet(&[], &[], ProbeRecordType::AAAA).as_deref(),
-            Some("no AAAA record")
+            Some("at least one AAAA record")
+        );
+        // Read after "expected ": an empty TXT answer without expect.
+        assert_eq!(
+            unmet(&[], &[], ProbeRecordType::TXT).as_deref(),
+            Some("at least one TXT record")
         );
         assert_eq!(unmet(&answers, &[], ProbeRecordType::A), None);
     }

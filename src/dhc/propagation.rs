@@ -125,11 +125,21 @@ pub fn condition(
 ) -> Condition {
     let text = |serial: Option<u32>| serial.map_or("nothing".to_owned(), |s| s.to_string());
     let (state, reason, message) = match status.serial {
+        None if status.authoritative.is_empty() => (
+            "Unknown",
+            "NoSerial",
+            "No resolver answered the domain's NS set (with the servers' addresses), \
+             so no authoritative server was asked for the SOA serial."
+                .to_owned(),
+        ),
         None => (
             "Unknown",
             "NoSerial",
-            "No authoritative server gave the zone's SOA serial (is the domain a zone apex?)."
-                .to_owned(),
+            format!(
+                "None of the {} authoritative server addresses of the NS set gave the zone's \
+                 SOA serial (is the domain a zone apex?).",
+                status.authoritative.len()
+            ),
         ),
         Some(serial) => {
             let servers: Vec<String> = status
@@ -340,11 +350,23 @@ mod tests {
     }
 
     #[test]
-    fn no_serial_is_unknown() {
+    fn no_serial_is_unknown_and_names_the_step_that_failed() {
         let (status, _) = fold(None, round(&[None], &[("a", None)]), Timestamp::now());
-        assert_eq!(
-            condition(&[], &status, None, Timestamp::now()).reason,
-            "NoSerial"
+        let silent = condition(&[], &status, None, Timestamp::now());
+        assert_eq!(silent.reason, "NoSerial");
+        assert!(silent.message.contains("zone apex"), "{}", silent.message);
+        // No resolver gave the NS set: no server was asked, and the
+        // message says so instead of doubting the apex.
+        let (status, _) = fold(None, round(&[], &[("a", None)]), Timestamp::now());
+        let no_ns = condition(&[], &status, None, Timestamp::now());
+        assert_eq!(no_ns.reason, "NoSerial");
+        assert!(
+            no_ns
+                .message
+                .starts_with("No resolver answered the domain's NS set"),
+            "{}",
+            no_ns.message
         );
+        assert!(!no_ns.message.contains("apex"), "{}", no_ns.message);
     }
 }

@@ -105,8 +105,8 @@ pub struct DomainHealthCheckSpec {
     pub failure_threshold: Option<u32>,
 
     /// A canary TXT record the owner (or external-dns) rewrites with its
-    /// publish time, to measure publish → resolvable end to end (see
-    /// [`CanarySpec`]).
+    /// publish time as `t=<Unix seconds>`, to measure publish →
+    /// resolvable end to end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<CanarySpec>,
 }

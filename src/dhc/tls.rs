@@ -16,7 +16,7 @@
 //!   is judged on its own (validity period, names) and the missing
 //!   intermediate is a `note`, not `UntrustedChain`: browsers fetch it.
 
-use std::{fmt, path::Path, sync::Arc, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -27,7 +27,7 @@ use rustls::{
         danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
     },
     crypto::CryptoProvider,
-    pki_types::{CertificateDer, ServerName, UnixTime, pem::PemObject},
+    pki_types::{CertificateDer, ServerName, UnixTime},
 };
 use tokio::{io::AsyncWriteExt, net::TcpStream};
 use tokio_rustls::TlsConnector;
@@ -82,7 +82,7 @@ impl TrustAnchors {
     #[cfg(test)]
     fn only(bundle: &CaBundle) -> Self {
         let mut roots = RootCertStore::empty();
-        roots.add_parsable_certificates(bundle.certificates.clone());
+        roots.add_parsable_certificates(bundle.certificates().to_vec());
         Self {
             roots: Arc::new(roots),
         }
@@ -434,13 +434,57 @@ fn message_of(
             Some(rustls::Error::InvalidCertificate(CertificateError::BadSignature)) => {
                 "a signature of the chain does not verify".to_owned()
             }
-            Some(other) => format!("the chain does not verify: {other}"),
+            Some(other) => format!("the chain does not verify: {}", in_words(other)),
         }),
         CertificateVerdict::InvalidCertificate => Some(match error {
-            Some(e) => format!("the certificate cannot be used by a TLS server: {e}"),
+            Some(e) => format!(
+                "the certificate cannot be used by a TLS server: {}",
+                in_words(e)
+            ),
             None => "the certificate cannot be used by a TLS server".to_owned(),
         }),
         CertificateVerdict::HandshakeFailed => None,
+    }
+}
+
+/// A verification error in words a certificate's owner can act on: the
+/// webpki errors behind rustls's `CertificateError::Other` (whose own
+/// text is Rust's Debug form, such as `Other(OtherError(CaUsedAsEndEntity))`)
+/// are named; anything else is rustls's Display text.
+fn in_words(error: &rustls::Error) -> String {
+    let rustls::Error::InvalidCertificate(CertificateError::Other(other)) = error else {
+        return error.to_string();
+    };
+    let Some(webpki_error) = other.0.downcast_ref::<webpki::Error>() else {
+        return format!("invalid peer certificate: {}", other.0);
+    };
+    match webpki_error {
+        webpki::Error::CaUsedAsEndEntity => {
+            "the server sends a CA certificate as its own certificate (self-signed?)".to_owned()
+        }
+        webpki::Error::EndEntityUsedAsCa => {
+            "a server (end-entity) certificate is used as an issuing CA in the chain".to_owned()
+        }
+        webpki::Error::PathLenConstraintViolated => {
+            "the chain is longer than an issuing CA's path length constraint allows".to_owned()
+        }
+        webpki::Error::NameConstraintViolation => {
+            "the certificate's names are outside an issuing CA's name constraints".to_owned()
+        }
+        webpki::Error::UnsupportedSignatureAlgorithmContext(_)
+        | webpki::Error::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => {
+            "a certificate of the chain is signed with an unsupported algorithm".to_owned()
+        }
+        webpki::Error::MaximumPathBuildCallsExceeded
+        | webpki::Error::MaximumSignatureChecksExceeded
+        | webpki::Error::MaximumPathDepthExceeded => {
+            "the chain is too long or complex to verify".to_owned()
+        }
+        webpki::Error::UnsupportedCriticalExtension => {
+            "a certificate of the chain has a critical extension that is not supported".to_owned()
+        }
+        // webpki's Display is its Debug form: name it as webpki's term.
+        other => format!("invalid peer certificate (webpki: {other})"),
     }
 }
 
@@ -513,6 +557,28 @@ mod tests {
             verdict_of(&rustls::Error::General("x".to_owned())),
             CertificateVerdict::UntrustedChain
         );
+    }
+
+    #[test]
+    fn certificate_errors_are_told_in_words_not_rust_debug_text() {
+        let other = |e: webpki::Error| {
+            rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(
+                std::sync::Arc::new(e),
+            )))
+        };
+        let ca = in_words(&other(webpki::Error::CaUsedAsEndEntity));
+        assert_eq!(
+            ca,
+            "the server sends a CA certificate as its own certificate (self-signed?)"
+        );
+        let path = in_words(&other(webpki::Error::PathLenConstraintViolated));
+        assert!(path.contains("path length constraint"), "{path}");
+        for text in [ca, path] {
+            assert!(!text.contains("Other("), "{text}");
+        }
+        // Errors rustls words itself keep its Display text.
+        let revoked = rustls::Error::InvalidCertificate(CertificateError::Revoked);
+        assert_eq!(in_words(&revoked), revoked.to_string());
     }
 
     #[test]

@@ -465,7 +465,7 @@ pub mod instruments {
     /// `dns.lookup.duration` (OpenTelemetry semantic conventions): the
     /// resolver probes of DomainHealthChecks.
     pub const DNS_LOOKUP_DURATION: Instrument = Instrument::new("dns.lookup.duration", Kind::Histogram, "s")
-        .about("Time a resolver took to answer one probe of a DomainHealthCheck, by check (namespace, name), question (name, type), resolver and outcome (noerror, nxdomain, servfail, refused, other_rcode, timeout, error); at most DNS_LOOKUP_SERIES_PER_CHECK series per check.")
+        .about("Time a resolver took to answer one probe of a DomainHealthCheck, by check (namespace, name), question (name, type), resolver and outcome (noerror, nxdomain, servfail, refused, other_rcode, timeout, error); at most 256 series per check (further question names as _other).")
         .labels(crate::dhc::metrics::DnsLookupLabels::KEYS)
         .json("dns_lookup_duration", " ")
         .buckets(&super::DNS_LOOKUP_BUCKETS);
@@ -836,6 +836,12 @@ impl<L: LabelSet> Timer<L> {
     /// The summary of the series `labels`, if recorded.
     pub fn summary(&self, labels: &L) -> Option<TimerSummary> {
         lock(&self.series).get(labels).map(TimerStats::summary)
+    }
+
+    /// Forgets every series `keep` refuses (the series of a deleted
+    /// object; the OTLP exporter keeps what it already exported).
+    pub fn retain(&self, keep: impl Fn(&L) -> bool) {
+        lock(&self.series).retain(|l, _| keep(l));
     }
 
     /// Every series recorded, as a histogram.
