@@ -2196,7 +2196,7 @@ async fn the_domain_owners_dashboard_ships_beside_the_main_one_and_opens_on_doma
 
     // The top row: resolver success rate, p95 lookup latency, propagation
     // convergence, certificate expiry countdown, registry and name-server
-    // status (issue 18), in that order, before any other row.
+    // status, in that order, before any other row.
     let all = dashboard["panels"].as_array().unwrap();
     assert_eq!(all[0]["type"], "row");
     assert_eq!(all[0]["title"], "Domain health at a glance");

@@ -8,7 +8,7 @@
 //! Each test records its figures with [`support::chaos::record`] before it
 //! asserts; `CHAOS_SCALE=full` (`just chaos`) runs more cases. `FUZZ_SEED`
 //! replays a run; offending inputs are saved under
-//! `target/chaos-results/fuzz-inputs/`.
+//! `chaos-results/fuzz-inputs/` in Cargo's target directory.
 
 mod support;
 
@@ -662,8 +662,7 @@ fn exercise(target: Target, input: &[u8], tlds: &[&str], now: Timestamp) -> Find
 }
 
 fn save_input(kind: &str, target: &str, n: u64, input: &[u8]) -> String {
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("target/chaos-results/fuzz-inputs");
+    let dir = support::target_dir().join("chaos-results/fuzz-inputs");
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join(format!("{kind}-{target}-{n}.bin"));
     let _ = std::fs::write(&path, input);

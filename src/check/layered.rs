@@ -205,7 +205,7 @@ impl LayeredChecker {
     }
 
     /// Rate-limit waits of every layer since start-up.
-    pub fn rate_limit_waits(&self) -> Vec<crate::metrics::RateLimitWaits> {
+    pub fn rate_limit_waits(&self) -> Vec<crate::ratelimit::RateLimitWaits> {
         self.budgets.iter().map(|b| b.waits()).collect()
     }
 

@@ -82,10 +82,8 @@ impl Figures {
 /// Writes the scenario's figures; `passed` is the verdict of the test's own
 /// assertions on them, taken before it asserts.
 pub fn record(scenario: &str, injected: &str, figures: &Figures, passed: bool) {
-    let dir = std::env::var_os("CHAOS_RESULTS_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/chaos-results"),
-        PathBuf::from,
-    );
+    let dir = std::env::var_os("CHAOS_RESULTS_DIR")
+        .map_or_else(|| super::target_dir().join("chaos-results"), PathBuf::from);
     std::fs::create_dir_all(&dir).expect("create the chaos results directory");
     let body = json!({
         "scenario": scenario,

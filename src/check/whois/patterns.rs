@@ -31,8 +31,8 @@
 //! paragraphs.
 //!
 //! The phrases come from the registries' public WHOIS output and
-//! documentation (see `/work/shared/TESTING.md` for the replayed wire
-//! formats). The ignored tests `corpus_recognition` and
+//! documentation; `tests/data/whois/samples.txt` replays their wire
+//! formats. The ignored tests `corpus_recognition` and
 //! `flat_corpus_recognition` in `tests/whois_checker.rs` measure the table
 //! against corpora of real answers.
 
