@@ -98,7 +98,7 @@ pub struct CheckLine {
 impl CheckLine {
     /// Whether this line settles the question (an `Unconfirmed` reading
     /// does not: it is below the notification threshold).
-    pub fn is_conclusive(&self) -> bool {
+    pub fn is_settled(&self) -> bool {
         self.evaluation.as_ref().is_some_and(|e| {
             e.verdict.is_conclusive() && e.verdict.availability != Availability::Unconfirmed
         })
@@ -110,7 +110,7 @@ impl CheckLine {
 pub fn all_settled(lines: &[CheckLine]) -> bool {
     lines
         .iter()
-        .all(|l| l.is_conclusive() && l.health.as_ref().is_none_or(HealthLine::is_healthy))
+        .all(|l| l.is_settled() && l.health.as_ref().is_none_or(HealthLine::is_healthy))
 }
 
 /// Checks every input (concurrently) and returns one line per input, in
@@ -456,7 +456,7 @@ mod tests {
             evaluation: None,
             health: None,
         };
-        assert!(!line.is_conclusive());
+        assert!(!line.is_settled());
         let table = render(&[line], OutputFormat::Table);
         let mut rows = table.lines();
         assert!(rows.next().unwrap().starts_with("DOMAIN"));

@@ -11,6 +11,10 @@ use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The field manager of every status write the operator makes, to either
+/// kind (server-side apply and merge patches alike).
+pub const FIELD_MANAGER: &str = "domain-monitor";
+
 /// API group of every resource the operator owns.
 pub const GROUP: &str = "domainmonitor.io";
 /// Label that marks resources created by the domain list sync.

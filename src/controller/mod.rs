@@ -51,8 +51,7 @@ pub use runtime::run;
 use state::Table;
 use writer::StatusWriter;
 
-/// The field manager of every status write.
-pub const FIELD_MANAGER: &str = "domain-monitor";
+pub use crate::resource::FIELD_MANAGER;
 /// The Lease that elects the one replica running the domain list sync.
 pub const SYNC_LEASE: &str = "domain-monitor-sync";
 /// Per-check callbacks in flight at most; more are dropped (and counted):

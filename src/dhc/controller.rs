@@ -57,9 +57,9 @@ use super::{
 };
 use crate::{
     check::dns::engine::Upstream,
-    controller::FIELD_MANAGER,
     domain_name::DomainName,
     metrics::Metrics,
+    resource::FIELD_MANAGER,
     resource::MonitoredDomain,
     shard::{coordinator::ShardHandle, shard_of_key},
 };
