@@ -21,8 +21,9 @@
 //!   status writes per second during that first pass, resident memory per
 //!   domain after it and after a window of re-checks (and the peak), status
 //!   writes in that window while nothing changes, API server requests per
-//!   second; then, with the operator stopped, the API server's own ceiling
-//!   for status patches, to which the first pass's writes are compared.
+//!   second; then the API server's ceiling for first status patches on
+//!   fresh resources, beside the operator (still re-checking) and with the
+//!   operator stopped, to which the first pass's writes are compared.
 //! - `scaleout`: 1 and then 3 replicas on the same N domains, with DNS
 //!   servers that answer after a fixed delay (remote TLD servers) and a
 //!   per-replica concurrency cap, so that checking is the bottleneck.
@@ -101,6 +102,14 @@ const FIRST_CHECKS_METRIC: &str = "domain_monitor_first_checks_total";
 const LIFTED_BUDGET: &str = "1000000/s";
 /// Requests in flight while measuring the API server's status-patch ceiling.
 const CEILING_CONCURRENCY: usize = 64;
+/// The namespace of the resources the ceiling is measured on while the
+/// operator runs: it watches only [`NAMESPACE`], so it never sees them.
+const CEILING_NAMESPACE: &str = "bench-ceiling";
+/// Resources in [`CEILING_NAMESPACE`] per second of each ceiling
+/// measurement, more than the API server writes, so that every patch
+/// there is a resource's first status, as the operator's first pass
+/// writes are.
+const CEILING_RESOURCES_PER_S: usize = 500;
 
 // === command line ===
 
@@ -243,7 +252,12 @@ impl Cluster {
     /// Creates the resources, 64 requests in flight, and returns how long
     /// it took.
     async fn create(&self, domains: &[(String, bool)]) -> Duration {
-        let api: Api<MonitoredDomain> = Api::namespaced(self.client.clone(), NAMESPACE);
+        self.create_in(NAMESPACE, domains).await
+    }
+
+    /// [`Cluster::create`] in `namespace`.
+    async fn create_in(&self, namespace: &str, domains: &[(String, bool)]) -> Duration {
+        let api: Api<MonitoredDomain> = Api::namespaced(self.client.clone(), namespace);
         let started = Instant::now();
         let failures = futures::stream::iter(domains.iter().cloned())
             .map(|(domain, priority)| {
@@ -674,14 +688,9 @@ fn resource_name(domain: &str) -> String {
     domain.replace('.', "-")
 }
 
-/// The API server's own ceiling for status writes, measured with the
-/// operator stopped: JSON merge patches of `status` on the existing
-/// resources, [`CEILING_CONCURRENCY`] in flight for `duration`. Each patch
-/// carries the status the operator wrote for `d0.test` (so it is as large
-/// as a real one) with a new `lastCheckedAt`, so that every patch is a real
-/// write; responses are read but not parsed.
-async fn write_ceiling(cluster: &Cluster, n: usize, duration: Duration) -> Value {
-    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+/// The status the operator wrote for `d0.test`, so that the ceiling's
+/// patches are as large as real ones (a small stand-in if it has none).
+async fn status_template(cluster: &Cluster) -> Value {
     let request = kube::core::Request::new(MonitoredDomain::url_path(&(), Some(NAMESPACE)));
     let written = request
         .get(
@@ -689,10 +698,28 @@ async fn write_ceiling(cluster: &Cluster, n: usize, duration: Duration) -> Value
             &kube::api::GetParams::default(),
         )
         .expect("a GET request");
-    let template = match cluster.client.request::<Value>(written).await {
+    match cluster.client.request::<Value>(written).await {
         Ok(object) if object["status"].is_object() => object["status"].clone(),
         _ => json!({"availability": "Registered", "confidence": 0.97}),
-    };
+    }
+}
+
+/// The API server's ceiling for status writes: JSON merge patches of
+/// `status` on `names` in `namespace` (round robin),
+/// [`CEILING_CONCURRENCY`] in flight for `duration`. Each patch carries
+/// `template` with a new `lastCheckedAt`, so that every patch is a real
+/// write; responses are read but not parsed. `method` says in what
+/// conditions it ran; it is copied into the result.
+async fn write_ceiling(
+    cluster: &Cluster,
+    namespace: &str,
+    names: &[String],
+    template: &Value,
+    duration: Duration,
+    method: &str,
+) -> Value {
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    let request = kube::core::Request::new(MonitoredDomain::url_path(&(), Some(namespace)));
     let status_bytes = template.to_string().len();
     let next = AtomicUsize::new(0);
     let patched = AtomicU64::new(0);
@@ -702,14 +729,14 @@ async fn write_ceiling(cluster: &Cluster, n: usize, duration: Duration) -> Value
     let deadline = started + duration;
     let worker = || async {
         while Instant::now() < deadline {
-            let name = resource_name(&delegated(next.fetch_add(1, Ordering::Relaxed) % n));
+            let name = &names[next.fetch_add(1, Ordering::Relaxed) % names.len()];
             let mut status = template.clone();
             status["lastCheckedAt"] = json!(jiff::Timestamp::now().to_string());
             let patch = json!({ "status": status });
             let call = request
                 .patch_subresource(
                     "status",
-                    &name,
+                    name,
                     &PatchParams::default(),
                     &Patch::Merge(&patch),
                 )
@@ -732,8 +759,9 @@ async fn write_ceiling(cluster: &Cluster, n: usize, duration: Duration) -> Value
     let seconds = started.elapsed().as_secs_f64();
     let patched = patched.into_inner();
     json!({
-        "method": "JSON merge patch of status (the status the operator wrote, lastCheckedAt changed), responses read but not parsed; the operator stopped",
+        "method": method,
         "concurrency": CEILING_CONCURRENCY,
+        "resources": names.len(),
         "seconds": round(seconds, 1),
         "status_bytes": status_bytes,
         "patches": patched,
@@ -866,13 +894,69 @@ async fn scale(options: &Options) -> Value {
     let rdap_checks = delta("domain_monitor_checks_total", Some("checker=\"rdap\""));
     let errors = delta("domain_monitor_reconcile_errors_total", None);
     let total_writes = metric_sum(&metrics_after, "domain_monitor_status_writes_total", None);
+
+    // The API server's ceiling twice: first beside the operator, which goes
+    // on re-checking every domain as it did while it published (so the
+    // machine's cores are shared as they were then), on fresh resources in
+    // a namespace it does not watch; then alone, with the operator stopped.
+    let template = status_template(&cluster).await;
+    create_namespace(&cluster.client, CEILING_NAMESPACE).await;
+    // Two sets of fresh resources, one for each measurement.
+    let per_run = CEILING_RESOURCES_PER_S * options.ceiling_s as usize;
+    let fresh: Vec<(String, bool)> = (n..n + 2 * per_run)
+        .map(|i| (delegated(i), false))
+        .collect();
+    cluster.create_in(CEILING_NAMESPACE, &fresh).await;
+    let fresh: Vec<String> = fresh.iter().map(|(d, _)| resource_name(d)).collect();
+    let (spare, spare_stopped) = fresh.split_at(per_run);
+    say(format!(
+        "scale {n}: the API server's status-patch ceiling beside the operator's re-checks ({}s, {CEILING_CONCURRENCY} in flight)",
+        options.ceiling().as_secs()
+    ));
+    let writes_before = metric_sum(
+        &operator.metrics().await,
+        "domain_monitor_status_writes_total",
+        None,
+    );
+    let cpu_before_beside = operator.cpu_seconds();
+    let mut beside = write_ceiling(
+        &cluster,
+        CEILING_NAMESPACE,
+        spare,
+        &template,
+        options.ceiling(),
+        "JSON merge patch of status (the status the operator wrote), each a resource's first status, while the operator re-checks its domains at CHECK_INTERVAL in another namespace; responses read but not parsed",
+    )
+    .await;
+    let seconds_beside = beside["seconds"].as_f64().unwrap_or(1.0);
+    beside["operator_cpu_cores"] = json!(round(
+        (operator.cpu_seconds() - cpu_before_beside) / seconds_beside,
+        2
+    ));
+    beside["operator_status_writes"] = json!(
+        metric_sum(
+            &operator.metrics().await,
+            "domain_monitor_status_writes_total",
+            None
+        ) - writes_before
+    );
+    let beside_per_s = beside["patches_per_s"].as_f64().filter(|c| *c > 0.0);
+    say(format!("scale {n}: ceiling beside the operator {beside}"));
     operator.stop().await;
 
     say(format!(
         "scale {n}: the API server's status-patch ceiling ({}s, {CEILING_CONCURRENCY} in flight)",
         options.ceiling().as_secs()
     ));
-    let ceiling = write_ceiling(&cluster, n, options.ceiling()).await;
+    let ceiling = write_ceiling(
+        &cluster,
+        CEILING_NAMESPACE,
+        spare_stopped,
+        &template,
+        options.ceiling(),
+        "JSON merge patch of status (the status the operator wrote), each a resource's first status, as the operator's first pass writes are; responses read but not parsed; the operator stopped",
+    )
+    .await;
     let ceiling_per_s = ceiling["patches_per_s"].as_f64().filter(|c| *c > 0.0);
     say(format!("scale {n}: ceiling {ceiling}"));
 
@@ -919,8 +1003,11 @@ async fn scale(options: &Options) -> Value {
         "status_writes_per_s_publishing": publishing_per_s.map(|w| round(w, 1)),
         "apiserver_write_ceiling": ceiling,
         "apiserver_write_ceiling_per_s": ceiling_per_s,
-        "published_ratio_what": "first statuses written per second, from the first write until every domain's first status was written, over the API server's own ceiling (operator stopped; on this machine the operator's re-checks share its two cores)",
+        "published_ratio_what": "first statuses written per second, from the first write until every domain's first status was written, over the API server's ceiling for first statuses (operator stopped; on this machine the operator's re-checks share its two cores while it publishes, which published_ratio_to_ceiling_beside_operator accounts for)",
         "published_ratio_to_ceiling": publishing_per_s.zip(ceiling_per_s).map(|(w, c)| round(w / c, 3)),
+        "apiserver_write_ceiling_beside_operator": beside,
+        "apiserver_write_ceiling_beside_operator_per_s": beside_per_s,
+        "published_ratio_to_ceiling_beside_operator": publishing_per_s.zip(beside_per_s).map(|(w, c)| round(w / c, 3)),
     });
     // Two objects: one would exceed the `json!` macro's recursion limit.
     let idle = json!({
