@@ -18,11 +18,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use serde::Serialize;
 
 use crate::{
-    check::layered::{Depth, Evaluation, LayeredChecker},
     config::OutputFormat,
     domain_name::DomainName,
-    health::{self, HealthFacts, HealthStatus, Mode, RunFindings, delegation::Prober},
-    resource::{Availability, DnssecPolicy, HealthSpec},
+    health::{self, HealthFacts, Mode, RunFindings, delegation::Prober},
+    layered::{Depth, Evaluation, LayeredChecker},
+    resource::{Availability, DnssecPolicy, HealthSpec, health::HealthStatus},
     verdict::{self, Background},
 };
 

@@ -14,6 +14,7 @@ pub mod controller;
 pub mod dhc;
 pub mod domain_name;
 pub mod health;
+pub mod layered;
 pub mod metrics;
 pub mod net;
 pub mod notify;

@@ -4,10 +4,10 @@
 use std::{process::ExitCode, sync::Arc};
 
 use domain_monitor::{
-    check::layered::LayeredChecker,
     check_command,
     config::{CheckerArgs, Cli, Command, CrdKind, RunArgs},
     controller, dhc,
+    layered::LayeredChecker,
     otel::Otel,
     resource, telemetry,
 };

@@ -18,7 +18,8 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::{
-    check::{Layer, RegistrationFacts, layered::Evaluation},
+    check::{Layer, RegistrationFacts},
+    layered::Evaluation,
     resource::{
         Availability, CheckRecord, MonitoredDomainStatus, NotificationDelivery, NotificationState,
         Registration, condition, time,

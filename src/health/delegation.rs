@@ -218,11 +218,11 @@ impl ChildServer {
 /// What `status.health.delegation` shows of `report`: its views, its lame
 /// servers, and as drift its drift, its parent servers' disagreements and
 /// its glue mismatches.
-pub fn view(report: DelegationReport) -> super::DelegationView {
+pub fn view(report: DelegationReport) -> crate::resource::health::DelegationView {
     let mut drift = report.drift;
     drift.extend(report.parent_disagreement);
     drift.extend(report.glue_mismatch);
-    super::DelegationView {
+    crate::resource::health::DelegationView {
         parent: report.parent,
         registry: report.registry,
         child: report
@@ -965,13 +965,13 @@ mod tests {
         assert_eq!(
             view.child,
             vec![
-                crate::health::ChildView {
+                crate::resource::health::ChildView {
                     server: "ns1.example.test".to_owned(),
                     answered: true,
                     authoritative: true,
                     nameservers: names(&["ns1.example.test"]),
                 },
-                crate::health::ChildView {
+                crate::resource::health::ChildView {
                     server: "ns2.example.test".to_owned(),
                     answered: true,
                     authoritative: false,
@@ -990,7 +990,7 @@ mod tests {
         assert_eq!(view.lame, names(&["ns2.example.test: not authoritative"]));
         assert_eq!(
             super::view(DelegationReport::default()),
-            crate::health::DelegationView::default()
+            crate::resource::health::DelegationView::default()
         );
     }
 

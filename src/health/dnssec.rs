@@ -71,7 +71,8 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tokio::time::Instant;
 
-use super::{DnssecView, delegation::ChildServer};
+use super::delegation::ChildServer;
+use crate::resource::health::DnssecView;
 use crate::{
     check::dns::{self, DnsChecker, stub::StubResolver},
     domain_name::DomainName,

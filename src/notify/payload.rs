@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::check::{CheckReport, layered::Evaluation};
+use crate::{check::CheckReport, layered::Evaluation};
 
 /// Seconds since the epoch with milliseconds, as existing receivers expect
 /// (`1647854321.123`).
@@ -114,8 +114,9 @@ mod tests {
 
     use super::*;
     use crate::{
-        check::{CheckKind, CheckOutcome, RegistrationFacts, layered::Evaluation},
+        check::{CheckKind, CheckOutcome, RegistrationFacts},
         domain_name::DomainName,
+        layered::Evaluation,
         verdict::{VerdictPolicy, decide},
     };
 
