@@ -235,6 +235,16 @@ impl Mode {
         }
     }
 
+    /// Why a missing registry lock does not count against health with
+    /// `registryLock: Ignore`: the spec's setting, or what a one-off run
+    /// (which has no option for it) does with the lock.
+    fn lock_not_required(&self) -> &'static str {
+        match self {
+            Self::Operator => "not required (registryLock: Ignore)",
+            Self::OneOff(_) => "reported, not required",
+        }
+    }
+
     /// Why the delegation view is missing.
     fn no_delegation(&self) -> String {
         match self {
@@ -556,6 +566,7 @@ pub fn evaluate(
             status.lock.as_ref(),
             status.registration.is_some(),
             &no_registry,
+            mode,
         ),
         expiry_condition(status.registration.as_ref(), warning, now, &no_registry)
             .unreadable_warning(unreadable_warning.as_deref()),
@@ -890,6 +901,7 @@ fn lock_condition(
     lock: Option<&LockView>,
     asked: bool,
     no_registry: &str,
+    mode: &Mode,
 ) -> Verdict {
     let Some(lock) = lock else {
         let message = if asked {
@@ -926,8 +938,9 @@ fn lock_condition(
                 lock.missing.join(", ")
             ),
             RegistryLockPolicy::Ignore => format!(
-                "no registry lock ({} missing){client}; not required (registryLock: Ignore)",
-                lock.missing.join(", ")
+                "no registry lock ({} missing){client}; {}",
+                lock.missing.join(", "),
+                mode.lock_not_required()
             ),
         },
     );
