@@ -911,7 +911,7 @@ fn one_family(ips: &[IpAddr]) -> Vec<IpAddr> {
 }
 
 /// `name` as a fully qualified DNS name.
-fn fqdn(name: &str) -> Result<Name> {
+pub(super) fn fqdn(name: &str) -> Result<Name> {
     let mut parsed = Name::from_ascii(name).map_err(|e| Error::BadName {
         name: name.to_owned(),
         reason: e.to_string(),
