@@ -21,6 +21,16 @@ use serde::{Deserialize, Serialize};
 /// kind (server-side apply and merge patches alike).
 pub const FIELD_MANAGER: &str = "domain-monitor";
 
+/// The CEL test of a warning period as users write it (`expiryWarning`,
+/// `certificateWarning`): numbers of at most 9 digits, each followed by a
+/// unit, d, h, m or s (`30d`, `720h`, `14d12h`).
+pub const WARNING_DURATION_RULE: &str = "self.matches('^([0-9]{1,9}(d|h|m|s))+$')";
+
+/// The CEL test of an interval (`checkInterval`, `interval`): CEL's own
+/// duration syntax, numbers each followed by ms, s, m or h (`90s`, `1h30m`),
+/// so that `duration(self)` reads it.
+pub const INTERVAL_DURATION_RULE: &str = "self.matches('^([0-9]+(ms|s|m|h))+$')";
+
 /// API group of every resource the operator owns.
 pub const GROUP: &str = "domainmonitor.io";
 /// Label that marks resources created by the domain list sync.
@@ -70,8 +80,8 @@ pub struct MonitoredDomainSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 32))]
     #[x_kube(
-        validation = Rule::new("self.matches('^([0-9]+(ms|s|m|h))+$')").message("checkInterval must be a duration such as 90s, 15m or 1h"),
-        validation = Rule::new("!self.matches('^([0-9]+(ms|s|m|h))+$') || duration(self) >= duration('10s')").message("checkInterval must be at least 10s")
+        validation = Rule::new(INTERVAL_DURATION_RULE).message("checkInterval must be a duration such as 90s, 15m or 1h"),
+        validation = Rule::new(format!("!{INTERVAL_DURATION_RULE} || duration(self) >= duration('10s')")).message("checkInterval must be at least 10s")
     )]
     pub check_interval: Option<String>,
 
@@ -114,7 +124,7 @@ pub struct HealthSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 32))]
     #[x_kube(
-        validation = Rule::new("self.matches('^([0-9]{1,9}(d|h|m|s))+$')").message("expiryWarning must be a duration such as 30d, 720h or 14d12h (units d, h, m, s; at most 9 digits a number)")
+        validation = Rule::new(WARNING_DURATION_RULE).message("expiryWarning must be a duration such as 30d, 720h or 14d12h (units d, h, m, s; at most 9 digits a number)")
     )]
     pub expiry_warning: Option<String>,
 
