@@ -1199,6 +1199,5 @@ fn unix_now() -> u32 {
     now
 }
 
-
 #[cfg(test)]
 mod tests;

@@ -525,7 +525,9 @@ impl RdapChecker {
                 Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
                 _ => None,
             };
-            if let Some((ip, range)) = ip.and_then(|ip| crate::net::refused_range(ip).map(|r| (ip, r))) {
+            if let Some((ip, range)) =
+                ip.and_then(|ip| crate::net::refused_range(ip).map(|r| (ip, r)))
+            {
                 return Err(refuse(text, format!("{ip} is {range}")));
             }
         }
