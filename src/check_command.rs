@@ -60,7 +60,9 @@ impl HealthCheck {
                 dnssec: args.dnssec,
                 ..Default::default()
             },
-            prober: checker.delegation_prober(probe),
+            prober: checker
+                .delegation_prober(probe)
+                .map(|prober| prober.naming_expected("--expected-nameserver")),
             dnssec_prober: checker
                 .dnssec_prober(args.checks.trust_anchors(), probe)
                 .map(std::sync::Arc::new),
@@ -200,12 +202,7 @@ pub async fn health_report(
                             Err(_) => dnssec_error = Some(too_long()),
                         }
                     }
-                    let mut view = health::delegation::view(report);
-                    // The one-off run's expected names come from its option.
-                    for drift in &mut view.drift {
-                        *drift = drift.replace("expectedNameservers", "--expected-nameserver");
-                    }
-                    facts.delegation = Some(view);
+                    facts.delegation = Some(health::delegation::view(report));
                 }
                 Ok(Err(err)) => delegation_error = Some(err.to_string()),
                 Err(_) => delegation_error = Some(too_long()),
