@@ -76,6 +76,30 @@ impl Evaluation {
     pub fn report(&self, kind: check::CheckKind) -> Option<&CheckReport> {
         self.reports.iter().find(|r| r.kind == kind)
     }
+
+    /// What the default policy decides from `reports` about
+    /// `drop.example` (registrable, asked routinely), finished at
+    /// `finished_at`, with the layers the reports came from: for unit tests
+    /// of what reads an evaluation.
+    #[cfg(test)]
+    pub(crate) fn of_reports(reports: Vec<CheckReport>, finished_at: Timestamp) -> Self {
+        let mut layers: Vec<Layer> = reports.iter().map(|r| r.kind.layer()).collect();
+        layers.dedup();
+        Self {
+            domain: DomainName::parse("drop.example").unwrap(),
+            verdict: verdict::decide(
+                &reports,
+                &VerdictPolicy::default(),
+                &Background::default(),
+                finished_at,
+            ),
+            layers,
+            reports,
+            finished_at,
+            standing: Standing::Registrable,
+            urgency: Urgency::Routine,
+        }
+    }
 }
 
 /// All configured checkers, run in layers.

@@ -115,9 +115,7 @@ mod tests {
     use super::*;
     use crate::{
         check::{CheckKind, CheckOutcome, RegistrationFacts},
-        domain_name::DomainName,
         layered::Evaluation,
-        verdict::{VerdictPolicy, decide},
     };
 
     fn at(s: &str) -> Timestamp {
@@ -172,20 +170,7 @@ mod tests {
             ),
         ];
         let finished_at = at("2026-11-21T00:00:03.5Z");
-        let evaluation = Evaluation {
-            domain: DomainName::parse("drop.example").unwrap(),
-            verdict: decide(
-                &reports,
-                &VerdictPolicy::default(),
-                &crate::verdict::Background::default(),
-                finished_at,
-            ),
-            layers: vec![],
-            reports,
-            finished_at,
-            standing: crate::verdict::Standing::Registrable,
-            urgency: crate::ratelimit::Urgency::Routine,
-        };
+        let evaluation = Evaluation::of_reports(reports, finished_at);
         let json = availability_notification(&evaluation);
         assert_eq!(json["domain"], "drop.example");
         assert_eq!(json["status"], "available");
