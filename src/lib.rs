@@ -13,7 +13,7 @@
 //! reads every `crate::` path in `src/` and fails on an arrow that points
 //! up or sideways). Bottom to top:
 //!
-//! 1. [`words`], [`backoff`], [`domain_name`], [`net`]: leaves.
+//! 1. [`words`](mod@words), [`backoff`], [`domain_name`], [`net`]: leaves.
 //! 2. [`resource`] (the custom resources: data, words, predicates),
 //!    [`schedule`].
 //! 3. [`config`]: every setting (it reads the resource's words, such as

@@ -5,7 +5,7 @@
 //! `crds/domainhealthcheck.yaml`: `domain-monitor crd` prints the YAML
 //! generated from them and a test fails when a committed file drifts. They
 //! are data (fields, words, predicates) and import nothing from the rest of
-//! the crate but [`crate::words`], so every other module may read them.
+//! the crate but [`crate::words`](mod@crate::words), so every other module may read them.
 
 pub mod dhc;
 pub mod health;
