@@ -39,12 +39,12 @@ use domain_monitor::{
         Checker, Layer,
         dns::{DnsChecker, Settings},
         http::{self, HttpChecker},
-        layered::{Depth, LayeredChecker},
         rdap::{self, RdapChecker},
         whois::{self, WhoisChecker},
     },
     config::{CheckerArgs, RateLimit},
     domain_name::DomainName,
+    layered::{Depth, LayeredChecker},
     resource::Availability,
     verdict::VerdictPolicy,
 };

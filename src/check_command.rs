@@ -18,11 +18,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use serde::Serialize;
 
 use crate::{
-    check::layered::{Depth, Evaluation, LayeredChecker},
-    config::OutputFormat,
+    config::{CheckArgs, OutputFormat},
     domain_name::DomainName,
-    health::{self, HealthFacts, HealthStatus, Mode, RunFindings, delegation::Prober},
-    resource::{Availability, DnssecPolicy, HealthSpec},
+    health::{
+        self, HealthFacts, Mode, RunFindings,
+        delegation::{ProbeSettings, Prober},
+    },
+    layered::{Depth, Evaluation, LayeredChecker},
+    resource::{Availability, DnssecPolicy, HealthSpec, health::HealthStatus},
     verdict::{self, Background},
 };
 
@@ -38,6 +41,34 @@ pub struct HealthCheck {
     pub dnssec_prober: Option<std::sync::Arc<health::dnssec::Prober>>,
     /// How long the whole probe may take.
     pub probe_timeout: Duration,
+}
+
+impl HealthCheck {
+    /// What `check --health` asks, from its flags: `--expected-nameserver`,
+    /// `--expiry-warning` and `--dnssec` as `spec.health`, and probers
+    /// sharing `checker`'s DNS sockets with the checks' DNS timeout and
+    /// name-server port.
+    pub fn from_args(args: &CheckArgs, checker: &LayeredChecker) -> Self {
+        let probe = ProbeSettings {
+            timeout: args.checks.dns_timeout,
+            nameserver_port: args.checks.nameserver_port,
+        };
+        Self {
+            spec: HealthSpec {
+                expected_nameservers: args.expected_nameservers.clone(),
+                expiry_warning: args.expiry_warning.clone(),
+                dnssec: args.dnssec,
+                ..Default::default()
+            },
+            prober: checker
+                .delegation_prober(probe)
+                .map(|prober| prober.naming_expected("--expected-nameserver")),
+            dnssec_prober: checker
+                .dnssec_prober(args.checks.trust_anchors(), probe)
+                .map(std::sync::Arc::new),
+            probe_timeout: probe.probe_timeout(),
+        }
+    }
 }
 
 /// The health report of one domain: what the operator would write.
@@ -171,12 +202,7 @@ pub async fn health_report(
                             Err(_) => dnssec_error = Some(too_long()),
                         }
                     }
-                    let mut view = health::delegation::view(report);
-                    // The one-off run's expected names come from its option.
-                    for drift in &mut view.drift {
-                        *drift = drift.replace("expectedNameservers", "--expected-nameserver");
-                    }
-                    facts.delegation = Some(view);
+                    facts.delegation = Some(health::delegation::view(report));
                 }
                 Ok(Err(err)) => delegation_error = Some(err.to_string()),
                 Err(_) => delegation_error = Some(too_long()),
@@ -190,8 +216,7 @@ pub async fn health_report(
             Some("the delegation, whose servers it asks, could not be probed".to_owned());
     }
     facts.mode = Mode::OneOff(RunFindings {
-        // A one-off run retries nothing: no "(not retried yet)".
-        registry: health::registry_finding(&evaluation.reports).replace(" (not retried yet)", ""),
+        registry: health::registry_finding(&evaluation.reports),
         delegation: delegation_error
             .clone()
             .unwrap_or_else(|| "no answer".to_owned()),

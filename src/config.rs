@@ -14,6 +14,8 @@ use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 use url::Url;
 
+use crate::resource::{DnssecPolicy, HealthSpec};
+
 /// A configuration problem found at start-up.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -381,7 +383,7 @@ pub struct CheckArgs {
     /// default, `ignore`, is the resource's). `optional` validates the chain
     /// of a signed domain and accepts an unsigned one.
     #[arg(long, value_name = "POLICY", requires = "health", default_value = "ignore", value_parser = parse_dnssec_policy)]
-    pub dnssec: crate::resource::DnssecPolicy,
+    pub dnssec: DnssecPolicy,
     /// Checker settings.
     #[command(flatten)]
     pub checks: CheckerArgs,
@@ -1089,18 +1091,21 @@ fn parse_host_overrides(raw: &str) -> Result<HostOverrides, String> {
 }
 
 /// A `spec.health.dnssec` policy, any case: `required`, `optional`, `ignore`.
-fn parse_dnssec_policy(raw: &str) -> Result<crate::resource::DnssecPolicy, String> {
-    // The flag takes the CRD's words in any case (`required`, `Required`).
-    crate::resource::DnssecPolicy::ALL
-        .into_iter()
-        .find(|policy| policy.as_str().eq_ignore_ascii_case(raw))
-        .ok_or_else(|| "expected required, optional or ignore".to_owned())
+fn parse_dnssec_policy(raw: &str) -> Result<DnssecPolicy, String> {
+    // The flag takes the CRD's words (one capitalised word each) in any
+    // case: `required`, `REQUIRED` and `Required` all read `Required`.
+    let mut word = raw.to_ascii_lowercase();
+    if let Some(first) = word.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    word.parse()
+        .map_err(|_| "expected required, optional or ignore".to_owned())
 }
 
 /// An `--expected-nameserver` as the CRD accepts `expectedNameservers`: a
 /// host name, any case, trailing dot allowed.
 fn parse_expected_nameserver(raw: &str) -> Result<String, String> {
-    crate::resource::HealthSpec {
+    HealthSpec {
         expected_nameservers: vec![raw.to_owned()],
         ..Default::default()
     }
@@ -1234,6 +1239,25 @@ impl CaBundle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dnssec_flag_reads_the_crd_words_in_any_case() {
+        for (raw, policy) in [
+            ("required", DnssecPolicy::Required),
+            ("REQUIRED", DnssecPolicy::Required),
+            ("Optional", DnssecPolicy::Optional),
+            ("ignore", DnssecPolicy::Ignore),
+        ] {
+            assert_eq!(parse_dnssec_policy(raw), Ok(policy), "{raw}");
+        }
+        for bad in ["", "on", "require", "ignored"] {
+            assert_eq!(
+                parse_dnssec_policy(bad),
+                Err("expected required, optional or ignore".to_owned()),
+                "{bad:?}"
+            );
+        }
+    }
 
     #[test]
     fn auto_streams_only_where_watchlist_is_on_by_default() {

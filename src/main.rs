@@ -4,10 +4,10 @@
 use std::{process::ExitCode, sync::Arc};
 
 use domain_monitor::{
-    check::layered::LayeredChecker,
     check_command,
     config::{CheckerArgs, Cli, Command, CrdKind, RunArgs},
     controller, dhc,
+    layered::LayeredChecker,
     otel::Otel,
     resource, telemetry,
 };
@@ -86,25 +86,9 @@ async fn main() -> ExitCode {
                 Ok(checker) => checker,
                 Err(code) => return code,
             };
-            let health = args.health.then(|| {
-                let probe = domain_monitor::health::delegation::ProbeSettings {
-                    timeout: args.checks.dns_timeout,
-                    nameserver_port: args.checks.nameserver_port,
-                };
-                check_command::HealthCheck {
-                    spec: domain_monitor::resource::HealthSpec {
-                        expected_nameservers: args.expected_nameservers.clone(),
-                        expiry_warning: args.expiry_warning.clone(),
-                        dnssec: args.dnssec,
-                        ..Default::default()
-                    },
-                    prober: checker.delegation_prober(probe),
-                    dnssec_prober: checker
-                        .dnssec_prober(args.checks.trust_anchors(), probe)
-                        .map(std::sync::Arc::new),
-                    probe_timeout: probe.probe_timeout(),
-                }
-            });
+            let health = args
+                .health
+                .then(|| check_command::HealthCheck::from_args(&args, &checker));
             let lines = check_command::check_all(&checker, &args.domains, health.as_ref()).await;
             print!("{}", check_command::render(&lines, args.output));
             if check_command::all_settled(&lines) {

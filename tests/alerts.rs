@@ -13,9 +13,9 @@ use std::{
     process::Command,
 };
 
-use domain_monitor::dhc::{
-    metrics::{CanaryLabels, CanarySince, DnsLookupLabels},
-    resource::{LookupOutcome, ProbeRecordType},
+use domain_monitor::{
+    metrics::dhc::{CanaryLabels, CanarySince, DnsLookupLabels},
+    resource::dhc::{LookupOutcome, ProbeRecordType},
 };
 use serde::Deserialize;
 use serde_json::Value;

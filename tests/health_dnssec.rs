@@ -26,10 +26,10 @@ use domain_monitor::{
     config::RateLimit,
     domain_name::DomainName,
     health::{
-        DnssecView,
         delegation::{self, ProbeSettings},
         dnssec,
     },
+    resource::health::DnssecView,
 };
 use hickory_proto::dnssec::TrustAnchors;
 use support::nsd::{Keys, Nsd, TldServers, Validity, Zone, free_port_on, now_unix};

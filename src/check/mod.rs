@@ -15,7 +15,6 @@
 pub mod dns;
 pub mod epp;
 pub mod http;
-pub mod layered;
 pub mod rdap;
 pub mod registrar;
 pub mod whois;

@@ -36,9 +36,9 @@ use kube::{
 };
 
 use crate::{
-    check::layered::LayeredChecker,
     config::{PerCheckCallbacks, RunArgs},
     domain_name::DomainName,
+    layered::LayeredChecker,
     metrics::Metrics,
     notify::Notifier,
     resource::{Availability, MonitoredDomain, MonitoredDomainStatus, NotificationDelivery},

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 
 use super::state::{DomainMemory, Published};
 use crate::{
-    check::layered::Depth,
+    layered::Depth,
     ratelimit::Urgency,
     resource::Availability,
     schedule::{DomainTiming, SchedulePolicy},

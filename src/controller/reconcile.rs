@@ -29,13 +29,11 @@ use super::{
     writer::{Priority, Written},
 };
 use crate::{
-    check::{
-        CheckKind, CheckOutcome, Layer,
-        layered::{Depth, Evaluation},
-    },
+    check::{CheckKind, CheckOutcome, Layer},
     config::PerCheckCallbacks,
     domain_name::DomainName,
     health::{self, HealthEvent, HealthFacts},
+    layered::{Depth, Evaluation},
     metrics::{
         Metrics,
         labels::{
@@ -513,7 +511,7 @@ async fn probe_dnssec(
     ctx: &Context,
     domain: &DomainName,
     report: &health::delegation::DelegationReport,
-) -> Option<health::DnssecView> {
+) -> Option<crate::resource::health::DnssecView> {
     let prober = ctx.dnssec_prober.as_ref()?;
     let result = tokio::time::timeout(ctx.probe_timeout, prober.probe(domain, &report.child)).await;
     let why = match result {

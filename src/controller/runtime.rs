@@ -33,8 +33,8 @@ use super::{
     watch::WatchedDomain,
 };
 use crate::{
-    check::layered::{Depth, LayeredChecker},
     config::{RunArgs, WatchList},
+    layered::{Depth, LayeredChecker},
     metrics::{Metrics, Snapshot, SnapshotSource},
     resource::MonitoredDomain,
     shard::{

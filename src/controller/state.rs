@@ -1278,7 +1278,7 @@ mod tests {
 
     #[test]
     fn a_patch_removes_what_health_mode_no_longer_shows() {
-        use crate::health::{DelegationView, HealthStatus, LockView};
+        use crate::resource::health::{DelegationView, HealthStatus, LockView};
         let now = crate::resource::time(Timestamp::now()).0;
         let mut before = checked(now);
         before.health = Some(HealthStatus {

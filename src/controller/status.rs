@@ -18,7 +18,8 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::{
-    check::{Layer, RegistrationFacts, layered::Evaluation},
+    check::{Layer, RegistrationFacts},
+    layered::Evaluation,
     resource::{
         Availability, CheckRecord, MonitoredDomainStatus, NotificationDelivery, NotificationState,
         Registration, condition, time,
@@ -367,11 +368,7 @@ pub fn pending_notification(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        check::{CheckKind, CheckOutcome, CheckReport},
-        domain_name::DomainName,
-        verdict::{VerdictPolicy, decide},
-    };
+    use crate::check::{CheckKind, CheckOutcome, CheckReport};
 
     fn at(s: &str) -> Timestamp {
         s.parse().unwrap()
@@ -389,23 +386,7 @@ mod tests {
     }
 
     fn evaluation_of(reports: Vec<CheckReport>, finished: &str) -> Evaluation {
-        let finished_at = at(finished);
-        let mut layers: Vec<Layer> = reports.iter().map(|r| r.kind.layer()).collect();
-        layers.dedup();
-        Evaluation {
-            domain: DomainName::parse("drop.example").unwrap(),
-            verdict: decide(
-                &reports,
-                &VerdictPolicy::default(),
-                &crate::verdict::Background::default(),
-                finished_at,
-            ),
-            layers,
-            reports,
-            finished_at,
-            standing: crate::verdict::Standing::Registrable,
-            urgency: crate::ratelimit::Urgency::Routine,
-        }
+        Evaluation::of_reports(reports, at(finished))
     }
 
     const REGISTERED: &[(CheckKind, CheckOutcome)] = &[(CheckKind::Dns, CheckOutcome::Registered)];

@@ -40,11 +40,16 @@ use tokio::time::Instant;
 
 use super::{
     NamedResolver,
-    metrics::{CanaryLabels, CanarySince, SeriesBudget, intern},
     probe::presentation,
     resource::{CanaryResolver, CanaryStatus},
 };
-use crate::{check::dns::engine::Upstream, metrics::Metrics};
+use crate::{
+    check::dns::engine::Upstream,
+    metrics::{
+        Metrics,
+        dhc::{CanaryLabels, CanarySince, SeriesBudget, intern},
+    },
+};
 
 /// The publish time in one canary TXT record's data (its strings joined):
 /// the value of its `t=` field, Unix seconds, as in `t=1764600000`. Fields

@@ -42,10 +42,6 @@ use super::{
     NamedResolver, canary,
     certificate::{self, EndpointSlot},
     evaluate::{self, RecordPlan, ResolverSlots, Slot},
-    metrics::{
-        CertificateExpiry, CertificateLabels, DnsLookupLabels, PropagationLabels, SeriesBudget,
-        forget_check, intern,
-    },
     probe::{self, Matcher, wire_type},
     propagation,
     resource::{
@@ -58,7 +54,13 @@ use super::{
 use crate::{
     check::dns::engine::Upstream,
     domain_name::DomainName,
-    metrics::Metrics,
+    metrics::{
+        Metrics,
+        dhc::{
+            CertificateExpiry, CertificateLabels, DnsLookupLabels, PropagationLabels, SeriesBudget,
+            forget_check, intern,
+        },
+    },
     resource::FIELD_MANAGER,
     resource::MonitoredDomain,
     shard::{coordinator::ShardHandle, shard_of_key},

@@ -2,7 +2,8 @@
 //! probes of a domain one owns. Can the resolvers answer, and with the
 //! records the owner expects?
 //!
-//! - [`resource`]: the kind's types, the source of its CRD.
+//! - [`resource`]: the kind's types, the source of its CRD (kept with the
+//!   other custom resources in [`crate::resource::dhc`]).
 //! - [`probe`]: one answer turned into a result and matched against the
 //!   expectations (pure).
 //! - [`evaluate`]: results settled against `failureThreshold`, and the
@@ -18,10 +19,11 @@
 //! - [`canary`]: the canary TXT record's publish time read at the
 //!   authoritative servers and at each resolver, and the publish →
 //!   resolvable delay per resolver (`status.canary`).
-//! - [`metrics`]: the labels of `dns.lookup.duration`,
+//! - The labels of `dns.lookup.duration`,
 //!   `domain_monitor.dhc.propagation.duration` and
-//!   `domain_monitor.dhc.canary.delay`, and their series budget; the
-//!   values of `domain_monitor.dhc.certificate.expiry`.
+//!   `domain_monitor.dhc.canary.delay`, their series budget and the values
+//!   of `domain_monitor.dhc.certificate.expiry` belong to the metrics
+//!   registry: [`crate::metrics::dhc`].
 //! - [`controller`]: the watch, one probing task per check, and the status
 //!   writes (only on change).
 //!
@@ -32,12 +34,14 @@ pub mod canary;
 pub mod certificate;
 pub mod controller;
 pub mod evaluate;
-pub mod metrics;
 pub mod probe;
 pub mod propagation;
-pub mod resource;
 mod serials;
 pub mod tls;
+
+/// The kind's types live with the other custom resources
+/// ([`crate::resource::dhc`]), below every module that reads them.
+pub use crate::resource::dhc as resource;
 
 pub use controller::{Settings, run};
 

@@ -218,11 +218,11 @@ impl ChildServer {
 /// What `status.health.delegation` shows of `report`: its views, its lame
 /// servers, and as drift its drift, its parent servers' disagreements and
 /// its glue mismatches.
-pub fn view(report: DelegationReport) -> super::DelegationView {
+pub fn view(report: DelegationReport) -> crate::resource::health::DelegationView {
     let mut drift = report.drift;
     drift.extend(report.parent_disagreement);
     drift.extend(report.glue_mismatch);
-    super::DelegationView {
+    crate::resource::health::DelegationView {
         parent: report.parent,
         registry: report.registry,
         child: report
@@ -258,16 +258,38 @@ fn name_set(names: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// What drift sentences call the expected name servers unless told
+/// otherwise ([`Prober::naming_expected`]): the spec's field.
+pub const EXPECTED_NAMESERVERS: &str = "expectedNameservers";
+
 /// The report for these answers: the parent's set and its servers'
 /// disagreements, drift between the views and against `expected` (empty:
 /// no expectation), and the lame servers. `registry` empty means unknown
 /// (not compared). Only authoritative child answers count as the child's
-/// view; the others are lame.
+/// view; the others are lame. Drift names the expected set
+/// [`EXPECTED_NAMESERVERS`].
 pub fn assemble(
     parent_servers: Vec<ParentAnswer>,
     registry: &[String],
     child: Vec<ChildServer>,
     expected: &[String],
+) -> DelegationReport {
+    assemble_naming(
+        parent_servers,
+        registry,
+        child,
+        expected,
+        EXPECTED_NAMESERVERS,
+    )
+}
+
+/// [`assemble`], drift naming the expected set `expected_name`.
+pub fn assemble_naming(
+    parent_servers: Vec<ParentAnswer>,
+    registry: &[String],
+    child: Vec<ChildServer>,
+    expected: &[String],
+    expected_name: &str,
 ) -> DelegationReport {
     let registry = name_set(registry);
     let expected = name_set(expected);
@@ -277,7 +299,7 @@ pub fn assemble(
     // (what resolvers follow), else the first view there is.
     let mut views: Vec<(Who, &[String])> = Vec::new();
     if !expected.is_empty() {
-        views.push((Who::Expected, &expected));
+        views.push((Who::Expected(expected_name), &expected));
     }
     if let Some(parent) = &parent {
         views.push((Who::Parent, parent));
@@ -453,7 +475,8 @@ fn delegates(servers: &[&str], set: &[String]) -> String {
 /// Who holds a view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Who<'a> {
-    Expected,
+    /// The expected set, and what it is called.
+    Expected(&'a str),
     Parent,
     Registry,
     Child(&'a str),
@@ -504,8 +527,11 @@ fn lists(holders: &[Who], set: &[String], answering: &[&str], children: usize) -
         [one] => parts.push(format!("the child server {one}")),
         some => parts.push(format!("the child servers {}", some.join(", "))),
     }
-    if holders.contains(&Who::Expected) {
-        parts.push("expectedNameservers".to_owned());
+    if let Some(name) = holders.iter().find_map(|w| match w {
+        Who::Expected(name) => Some(*name),
+        _ => None,
+    }) {
+        parts.push(name.to_owned());
     }
     let verb = if parts.len() == 1 && holders_children.len() <= 1 {
         "lists"
@@ -727,6 +753,7 @@ pub struct Prober {
     dns: Arc<DnsChecker>,
     resolver: Arc<StubResolver>,
     settings: ProbeSettings,
+    expected_name: &'static str,
 }
 
 impl Prober {
@@ -738,6 +765,18 @@ impl Prober {
             dns,
             resolver,
             settings,
+            expected_name: EXPECTED_NAMESERVERS,
+        }
+    }
+
+    /// This prober, its drift sentences calling the expected name servers
+    /// `name` rather than [`EXPECTED_NAMESERVERS`] (`check --health` names
+    /// its option, `--expected-nameserver`).
+    #[must_use]
+    pub fn naming_expected(self, name: &'static str) -> Self {
+        Self {
+            expected_name: name,
+            ..self
         }
     }
 
@@ -826,7 +865,13 @@ impl Prober {
             child.push(server);
             served.extend(addresses);
         }
-        let mut report = assemble(parent_servers, registry, child, expected);
+        let mut report = assemble_naming(
+            parent_servers,
+            registry,
+            child,
+            expected,
+            self.expected_name,
+        );
         report.glue_mismatch = glue_mismatches(&in_domain, &served);
         Ok(report)
     }
@@ -911,7 +956,7 @@ fn one_family(ips: &[IpAddr]) -> Vec<IpAddr> {
 }
 
 /// `name` as a fully qualified DNS name.
-fn fqdn(name: &str) -> Result<Name> {
+pub(super) fn fqdn(name: &str) -> Result<Name> {
     let mut parsed = Name::from_ascii(name).map_err(|e| Error::BadName {
         name: name.to_owned(),
         reason: e.to_string(),
@@ -965,13 +1010,13 @@ mod tests {
         assert_eq!(
             view.child,
             vec![
-                crate::health::ChildView {
+                crate::resource::health::ChildView {
                     server: "ns1.example.test".to_owned(),
                     answered: true,
                     authoritative: true,
                     nameservers: names(&["ns1.example.test"]),
                 },
-                crate::health::ChildView {
+                crate::resource::health::ChildView {
                     server: "ns2.example.test".to_owned(),
                     answered: true,
                     authoritative: false,
@@ -990,7 +1035,7 @@ mod tests {
         assert_eq!(view.lame, names(&["ns2.example.test: not authoritative"]));
         assert_eq!(
             super::view(DelegationReport::default()),
-            crate::health::DelegationView::default()
+            crate::resource::health::DelegationView::default()
         );
     }
 
@@ -1165,6 +1210,21 @@ mod tests {
             [
                 "The parent, the registry and the child servers list a.ns.test, b.ns.test; \
               expectedNameservers lists a.ns.test."
+            ]
+        );
+        // A one-off run names its option instead.
+        let report = assemble_naming(
+            vec![parent("p1", &SET)],
+            &names(&SET),
+            vec![child("a.ns.test", &SET), child("b.ns.test", &SET)],
+            &names(&["a.ns.test"]),
+            "--expected-nameserver",
+        );
+        assert_eq!(
+            report.drift,
+            [
+                "The parent, the registry and the child servers list a.ns.test, b.ns.test; \
+              --expected-nameserver lists a.ns.test."
             ]
         );
     }

@@ -71,10 +71,11 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tokio::time::Instant;
 
-use super::{DnssecView, delegation::ChildServer};
+use super::delegation::{ChildServer, fqdn};
 use crate::{
-    check::dns::{self, DnsChecker, stub::StubResolver},
+    check::dns::{DnsChecker, stub::StubResolver},
     domain_name::DomainName,
+    resource::health::DnssecView,
 };
 
 /// The TLD's validated keys are reused at most this long, and never past
@@ -163,23 +164,10 @@ crate::words!(Reason, "DNSSEC reason");
 /// Why the DNSSEC of a domain could not be looked at.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The domain or its TLD is not a valid DNS name.
-    #[error("{name:?} is not a valid DNS name: {reason}")]
-    BadName {
-        /// The name.
-        name: String,
-        /// Why hickory rejected it.
-        reason: String,
-    },
-    /// The parent's servers could not be found.
-    #[error("cannot find the parent's servers of {domain}: {source}")]
-    ParentServers {
-        /// The domain.
-        domain: String,
-        /// Why.
-        #[source]
-        source: dns::Error,
-    },
+    /// The domain or its TLD is not a valid DNS name, or the parent's
+    /// servers could not be found: the delegation probe's errors.
+    #[error(transparent)]
+    Delegation(#[from] super::delegation::Error),
     /// The records the chain of trust starts from could not be fetched
     /// (no resolver or TLD server answered).
     #[error("cannot fetch the keys of {zone}: {reason}")]
@@ -1061,7 +1049,7 @@ impl Prober {
             zone: domain.tld().to_owned(),
             reason: "finding the TLD's servers timed out".to_owned(),
         })?
-        .map_err(|source| Error::ParentServers {
+        .map_err(|source| super::delegation::Error::ParentServers {
             domain: domain.as_str().to_owned(),
             source,
         })?;
@@ -1209,16 +1197,6 @@ fn unix_now() -> u32 {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let now = Timestamp::now().as_second() as u32;
     now
-}
-
-/// `name` as a fully qualified DNS name.
-fn fqdn(name: &str) -> Result<Name, Error> {
-    let mut parsed = Name::from_ascii(name).map_err(|e| Error::BadName {
-        name: name.to_owned(),
-        reason: e.to_string(),
-    })?;
-    parsed.set_fqdn(true);
-    Ok(parsed)
 }
 
 #[cfg(test)]

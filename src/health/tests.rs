@@ -220,12 +220,20 @@ fn a_removed_registry_lock_is_unhealthy_and_announced() {
     let report = evaluate(Some(&relaxed), &unlocked, Some(&first), Some(1), now());
     let state = report.state.unwrap();
     assert_eq!(status_and_reason(&state, REGISTRY_LOCKED).0, "False");
+    let message = &condition(&state, REGISTRY_LOCKED).message;
     assert!(
-        condition(&state, REGISTRY_LOCKED)
-            .message
-            .contains("not required")
+        message.ends_with("; not required (registryLock: Ignore)"),
+        "{message}"
     );
     assert_eq!(status_and_reason(&state, HEALTHY).0, "True");
+    // A one-off run has no registryLock setting: it says what it does.
+    let mut one_off = unlocked.clone();
+    one_off.mode = Mode::OneOff(RunFindings::default());
+    let state = evaluate(Some(&relaxed), &one_off, Some(&first), Some(1), now())
+        .state
+        .unwrap();
+    let message = &condition(&state, REGISTRY_LOCKED).message;
+    assert!(message.ends_with("; reported, not required"), "{message}");
 }
 
 #[test]

@@ -16,6 +16,7 @@
 //! stays flat however long it runs. Label sets are closed (enums, the route
 //! table, HTTP status codes), so the number of series is bounded.
 
+pub mod dhc;
 pub mod labels;
 pub mod prometheus;
 
@@ -466,31 +467,31 @@ pub mod instruments {
     /// resolver probes of DomainHealthChecks.
     pub const DNS_LOOKUP_DURATION: Instrument = Instrument::new("dns.lookup.duration", Kind::Histogram, "s")
         .about("Time a resolver took to answer one probe of a DomainHealthCheck, by check (namespace, name), question (name, type), resolver and outcome (noerror, nxdomain, servfail, refused, other_rcode, timeout, error); at most 256 series per check (further question names as _other).")
-        .labels(crate::dhc::metrics::DnsLookupLabels::KEYS)
+        .labels(super::dhc::DnsLookupLabels::KEYS)
         .json("dns_lookup_duration", " ")
         .buckets(&super::DNS_LOOKUP_BUCKETS);
     /// `domain_monitor.dhc.propagation.duration`.
     pub const PROPAGATION_DURATION: Instrument = Instrument::new("domain_monitor.dhc.propagation.duration", Kind::Histogram, "s")
         .about("Time from a DomainHealthCheck's first sight of a new SOA serial at an authoritative server until a resolver served it (at the resolution of the check's interval), by check (namespace, name) and resolver.")
-        .labels(crate::dhc::metrics::PropagationLabels::KEYS)
+        .labels(super::dhc::PropagationLabels::KEYS)
         .json("dhc_propagation_duration", "/")
         .buckets(&super::DELAY_BUCKETS);
     /// `domain_monitor.dhc.certificate.expiry`.
     pub const CERTIFICATE_EXPIRY: Instrument = Instrument::new("domain_monitor.dhc.certificate.expiry", Kind::Gauge, "s")
         .about("When the leaf certificate of a DomainHealthCheck's TLS endpoint expires (its notAfter), as a Unix time, by check (namespace, name) and endpoint (server.address, server.port, tls.client.server_name); absent while no certificate was seen.")
-        .labels(crate::dhc::metrics::CertificateLabels::KEYS);
+        .labels(super::dhc::CertificateLabels::KEYS);
     /// `domain_monitor.dhc.certificate.expiry.warning`.
     pub const CERTIFICATE_EXPIRY_WARNING: Instrument = Instrument::new("domain_monitor.dhc.certificate.expiry.warning", Kind::Gauge, "s")
         .about("The certificateWarning of a DomainHealthCheck (default 14 days), beside each expiry it applies to: its CertificateExpiring condition turns true, and its alert fires, when the expiry is this close.")
-        .labels(crate::dhc::metrics::CertificateLabels::KEYS);
+        .labels(super::dhc::CertificateLabels::KEYS);
     /// `domain_monitor.dhc.propagation.pending_since`.
     pub const PROPAGATION_PENDING_SINCE: Instrument = Instrument::new("domain_monitor.dhc.propagation.pending_since", Kind::Gauge, "s")
         .about("When a DomainHealthCheck first saw the SOA serial that a resolver does not serve yet at an authoritative server, as a Unix time, by check (namespace, name) and resolver; absent once the resolver serves it.")
-        .labels(crate::dhc::metrics::PropagationLabels::KEYS);
+        .labels(super::dhc::PropagationLabels::KEYS);
     /// `domain_monitor.dhc.canary.delay`.
     pub const CANARY_DELAY: Instrument = Instrument::new("domain_monitor.dhc.canary.delay", Kind::Histogram, "s")
         .about("Time from a DomainHealthCheck canary's publish time (since=publish, the t= value of its TXT record) or from the probe round that first saw it at an authoritative server (since=authoritative) until a resolver served it (at the resolution of the check's interval), by check (namespace, name) and resolver; within the check's series budget.")
-        .labels(crate::dhc::metrics::CanaryLabels::KEYS)
+        .labels(super::dhc::CanaryLabels::KEYS)
         .json("dhc_canary_delay", "/")
         .buckets(&super::DELAY_BUCKETS);
     /// `domain_monitor.domains`.
@@ -604,13 +605,10 @@ pub struct Snapshot {
     pub health: Vec<HealthGauges>,
     /// The leaf expiry (Unix seconds) of DomainHealthChecks' TLS
     /// endpoints.
-    pub certificate_expiries: Vec<(
-        crate::dhc::metrics::CertificateLabels,
-        crate::dhc::metrics::CertificateExpiry,
-    )>,
+    pub certificate_expiries: Vec<(dhc::CertificateLabels, dhc::CertificateExpiry)>,
     /// Since when resolvers of DomainHealthChecks have not served a new
     /// serial (Unix seconds).
-    pub propagation_pending: Vec<(crate::dhc::metrics::PropagationLabels, i64)>,
+    pub propagation_pending: Vec<(dhc::PropagationLabels, i64)>,
 }
 
 /// The gauges of one domain in health mode.
@@ -968,20 +966,16 @@ pub struct Metrics {
     /// `domain_monitor.health.registration.changes`.
     pub health_changes: Counter<HealthChangeLabels>,
     /// `dns.lookup.duration`.
-    pub dns_lookup_duration: Timer<crate::dhc::metrics::DnsLookupLabels>,
+    pub dns_lookup_duration: Timer<dhc::DnsLookupLabels>,
     /// `domain_monitor.dhc.propagation.duration`.
-    pub propagation_duration: Timer<crate::dhc::metrics::PropagationLabels>,
+    pub propagation_duration: Timer<dhc::PropagationLabels>,
     /// The values of `domain_monitor.dhc.certificate.expiry` and
     /// `.expiry.warning`.
-    pub certificate_expiries: crate::dhc::metrics::CheckGauges<
-        crate::dhc::metrics::CertificateLabels,
-        crate::dhc::metrics::CertificateExpiry,
-    >,
+    pub certificate_expiries: dhc::CheckGauges<dhc::CertificateLabels, dhc::CertificateExpiry>,
     /// The values of `domain_monitor.dhc.propagation.pending_since`.
-    pub propagation_pending:
-        crate::dhc::metrics::CheckGauges<crate::dhc::metrics::PropagationLabels, i64>,
+    pub propagation_pending: dhc::CheckGauges<dhc::PropagationLabels, i64>,
     /// `domain_monitor.dhc.canary.delay`.
-    pub canary_delay: Timer<crate::dhc::metrics::CanaryLabels>,
+    pub canary_delay: Timer<dhc::CanaryLabels>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -1024,8 +1018,8 @@ impl Metrics {
             health_changes: Counter::new(&i::HEALTH_CHANGES, &export),
             dns_lookup_duration: Timer::new(&i::DNS_LOOKUP_DURATION, &export),
             propagation_duration: Timer::new(&i::PROPAGATION_DURATION, &export),
-            certificate_expiries: crate::dhc::metrics::CheckGauges::default(),
-            propagation_pending: crate::dhc::metrics::CheckGauges::default(),
+            certificate_expiries: dhc::CheckGauges::default(),
+            propagation_pending: dhc::CheckGauges::default(),
             canary_delay: Timer::new(&i::CANARY_DELAY, &export),
             export,
         }

@@ -252,9 +252,9 @@ mod tests {
 
     #[test]
     fn each_histogram_has_the_buckets_of_what_it_measures() {
-        use crate::dhc::{
-            metrics::{DnsLookupLabels, PropagationLabels},
-            resource::{LookupOutcome, ProbeRecordType},
+        use crate::{
+            metrics::dhc::{DnsLookupLabels, PropagationLabels},
+            resource::dhc::{LookupOutcome, ProbeRecordType},
         };
         let metrics = Metrics::new();
         let propagation = PropagationLabels {

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::check::{CheckReport, layered::Evaluation};
+use crate::{check::CheckReport, layered::Evaluation};
 
 /// Seconds since the epoch with milliseconds, as existing receivers expect
 /// (`1647854321.123`).
@@ -114,9 +114,8 @@ mod tests {
 
     use super::*;
     use crate::{
-        check::{CheckKind, CheckOutcome, RegistrationFacts, layered::Evaluation},
-        domain_name::DomainName,
-        verdict::{VerdictPolicy, decide},
+        check::{CheckKind, CheckOutcome, RegistrationFacts},
+        layered::Evaluation,
     };
 
     fn at(s: &str) -> Timestamp {
@@ -171,20 +170,7 @@ mod tests {
             ),
         ];
         let finished_at = at("2026-11-21T00:00:03.5Z");
-        let evaluation = Evaluation {
-            domain: DomainName::parse("drop.example").unwrap(),
-            verdict: decide(
-                &reports,
-                &VerdictPolicy::default(),
-                &crate::verdict::Background::default(),
-                finished_at,
-            ),
-            layers: vec![],
-            reports,
-            finished_at,
-            standing: crate::verdict::Standing::Registrable,
-            urgency: crate::ratelimit::Urgency::Routine,
-        };
+        let evaluation = Evaluation::of_reports(reports, finished_at);
         let json = availability_notification(&evaluation);
         assert_eq!(json["domain"], "drop.example");
         assert_eq!(json["status"], "available");

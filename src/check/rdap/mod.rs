@@ -190,8 +190,10 @@ pub enum Error {
         source: bootstrap::BootstrapError,
     },
     /// The last bootstrap fetch failed and there is no copy; a new attempt
-    /// waits for [`bootstrap::REFRESH_RETRY`].
-    #[error("{0} (not retried yet)")]
+    /// waits for [`bootstrap::REFRESH_RETRY`]. The message is that fetch's
+    /// error and when it was: true for the operator, which fetches again
+    /// later, and for a one-off run, which does not.
+    #[error("{0} (the last attempt, less than {secs}s ago)", secs = bootstrap::REFRESH_RETRY.as_secs())]
     BootstrapUnavailable(String),
     /// A base URL and a domain name did not join into a URL.
     #[error("cannot build a query URL from {base} and {domain}: {source}")]
@@ -523,7 +525,9 @@ impl RdapChecker {
                 Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
                 _ => None,
             };
-            if let Some((ip, range)) = ip.and_then(|ip| http::refused_range(ip).map(|r| (ip, r))) {
+            if let Some((ip, range)) =
+                ip.and_then(|ip| crate::net::refused_range(ip).map(|r| (ip, r)))
+            {
                 return Err(refuse(text, format!("{ip} is {range}")));
             }
         }

@@ -555,28 +555,17 @@ async fn exchange(server: &HostPort, query: &str) -> Result<Vec<u8>, WhoisError>
     }
 }
 
-/// Whether a server named in `from`'s answer may be contacted: a private,
-/// loopback or link-local address only when `from` is itself on one (tests
-/// and private setups); host names and public addresses always.
+/// Whether a server named in `from`'s answer may be contacted: an address
+/// that is not public unicast (private, loopback, link-local...: the
+/// ranges [`crate::net::refused_range`] names) only when `from` is itself
+/// on one (tests and private setups); host names and public addresses
+/// always.
 fn may_follow(from: &HostPort, to: &HostPort) -> bool {
-    let private = |server: &HostPort| match server.host.parse::<IpAddr>() {
-        Ok(IpAddr::V4(ip)) => {
-            ip.is_private()
-                || ip.is_loopback()
-                || ip.is_link_local()
-                || ip.is_unspecified()
-                || ip.is_broadcast()
-        }
-        Ok(IpAddr::V6(ip)) => {
-            ip.is_loopback()
-                || ip.is_unspecified()
-                || ip.is_unique_local()
-                || ip.is_unicast_link_local()
-                || ip
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| v4.is_private() || v4.is_loopback())
-        }
-        Err(_) => false,
+    let private = |server: &HostPort| {
+        server
+            .host
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| crate::net::refused_range(ip).is_some())
     };
     !private(to) || private(from)
 }
@@ -654,7 +643,10 @@ mod tests {
             assert!(!may_follow(&public, &server(private)), "{private}");
         }
         assert!(may_follow(&public, &server("whois.registrar.example")));
-        assert!(may_follow(&public, &server("198.51.100.7:4343")));
+        assert!(may_follow(&public, &server("93.184.216.34:4343")));
+        // Every range the HTTP checker refuses, not only the private ones.
+        assert!(!may_follow(&public, &server("100.64.0.1")));
+        assert!(!may_follow(&public, &server("169.254.169.254")));
         assert!(may_follow(
             &server("127.0.0.1:4343"),
             &server("127.0.0.1:4444")

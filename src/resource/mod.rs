@@ -1,8 +1,14 @@
-//! The `MonitoredDomain` custom resource.
+//! The custom resources: `MonitoredDomain` here, with `status.health` in
+//! [`health`], and `DomainHealthCheck` in [`dhc`].
 //!
-//! These types are the source of truth for `crds/monitoreddomain.yaml`:
-//! `domain-monitor crd` prints the YAML generated from them and a test fails
-//! when the committed file drifts.
+//! These types are the source of truth for `crds/monitoreddomain.yaml` and
+//! `crds/domainhealthcheck.yaml`: `domain-monitor crd` prints the YAML
+//! generated from them and a test fails when a committed file drifts. They
+//! are data (fields, words, predicates) and import nothing from the rest of
+//! the crate but [`crate::words`](mod@crate::words), so every other module may read them.
+
+pub mod dhc;
+pub mod health;
 
 use std::collections::BTreeMap;
 
@@ -14,6 +20,16 @@ use serde::{Deserialize, Serialize};
 /// The field manager of every status write the operator makes, to either
 /// kind (server-side apply and merge patches alike).
 pub const FIELD_MANAGER: &str = "domain-monitor";
+
+/// The CEL test of a warning period as users write it (`expiryWarning`,
+/// `certificateWarning`): numbers of at most 9 digits, each followed by a
+/// unit, d, h, m or s (`30d`, `720h`, `14d12h`).
+pub const WARNING_DURATION_RULE: &str = "self.matches('^([0-9]{1,9}(d|h|m|s))+$')";
+
+/// The CEL test of an interval (`checkInterval`, `interval`): CEL's own
+/// duration syntax, numbers each followed by ms, s, m or h (`90s`, `1h30m`),
+/// so that `duration(self)` reads it.
+pub const INTERVAL_DURATION_RULE: &str = "self.matches('^([0-9]+(ms|s|m|h))+$')";
 
 /// API group of every resource the operator owns.
 pub const GROUP: &str = "domainmonitor.io";
@@ -64,8 +80,8 @@ pub struct MonitoredDomainSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 32))]
     #[x_kube(
-        validation = Rule::new("self.matches('^([0-9]+(ms|s|m|h))+$')").message("checkInterval must be a duration such as 90s, 15m or 1h"),
-        validation = Rule::new("!self.matches('^([0-9]+(ms|s|m|h))+$') || duration(self) >= duration('10s')").message("checkInterval must be at least 10s")
+        validation = Rule::new(INTERVAL_DURATION_RULE).message("checkInterval must be a duration such as 90s, 15m or 1h"),
+        validation = Rule::new(format!("!{INTERVAL_DURATION_RULE} || duration(self) >= duration('10s')")).message("checkInterval must be at least 10s")
     )]
     pub check_interval: Option<String>,
 
@@ -108,7 +124,7 @@ pub struct HealthSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 32))]
     #[x_kube(
-        validation = Rule::new("self.matches('^([0-9]{1,9}(d|h|m|s))+$')").message("expiryWarning must be a duration such as 30d, 720h or 14d12h (units d, h, m, s; at most 9 digits a number)")
+        validation = Rule::new(WARNING_DURATION_RULE).message("expiryWarning must be a duration such as 30d, 720h or 14d12h (units d, h, m, s; at most 9 digits a number)")
     )]
     pub expiry_warning: Option<String>,
 
@@ -465,7 +481,7 @@ pub struct MonitoredDomainStatus {
     pub observed_generation: Option<i64>,
     /// Health mode's findings (only with `spec.health`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub health: Option<crate::health::HealthStatus>,
+    pub health: Option<health::HealthStatus>,
 }
 
 /// Registration facts from RDAP or WHOIS.
@@ -695,7 +711,7 @@ mod tests {
 
     #[test]
     fn committed_crd_matches_the_types() {
-        let committed = include_str!("../crds/monitoreddomain.yaml");
+        let committed = include_str!("../../crds/monitoreddomain.yaml");
         assert_eq!(
             crd_yaml().unwrap(),
             committed,

@@ -23,8 +23,8 @@ use std::{
     sync::{Mutex, OnceLock},
 };
 
-use super::resource::{LookupOutcome, ProbeRecordType};
-use crate::metrics::labels::{LabelSet, LabelValue, label_set};
+use super::labels::{LabelSet, LabelValue, label_set};
+use crate::resource::dhc::{LookupOutcome, ProbeRecordType};
 
 /// Label sets one check may record at most.
 pub const SERIES_PER_CHECK: usize = 256;
@@ -130,7 +130,7 @@ impl OfCheck for CanaryLabels {
 /// `domain_monitor.dhc.canary.delay` and certificate series, so that
 /// deleted checks do not pile up in the exposition. Only on deletion: a
 /// check whose spec changes keeps its histograms (and its counts).
-pub fn forget_check(metrics: &crate::metrics::Metrics, namespace: &str, name: &str) {
+pub fn forget_check(metrics: &super::Metrics, namespace: &str, name: &str) {
     let other = |l: &dyn OfCheck| l.check() != (namespace, name);
     metrics.dns_lookup_duration.retain(|l| other(l));
     metrics.propagation_duration.retain(|l| other(l));

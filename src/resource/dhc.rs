@@ -79,11 +79,12 @@ pub struct DomainHealthCheckSpec {
 
     /// How close a certificate's expiry (`notAfter`) may come before
     /// `CertificateExpiring` turns `True`, as a duration such as `14d`,
-    /// `30d` or `336h` (default `14d`).
+    /// `30d` or `336h` (default `14d`): numbers of at most 9 digits, each
+    /// followed by a unit (d, h, m, s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 32))]
     #[x_kube(
-        validation = Rule::new("self.matches('^([0-9]+(s|m|h|d))+$')").message("certificateWarning must be a duration such as 14d, 30d or 336h")
+        validation = Rule::new(super::WARNING_DURATION_RULE).message("certificateWarning must be a duration such as 14d, 30d or 336h (units d, h, m, s; at most 9 digits a number)")
     )]
     pub certificate_warning: Option<String>,
 
@@ -92,8 +93,8 @@ pub struct DomainHealthCheckSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 32))]
     #[x_kube(
-        validation = Rule::new("self.matches('^([0-9]+(ms|s|m|h))+$')").message("interval must be a duration such as 30s, 5m or 1h"),
-        validation = Rule::new("!self.matches('^([0-9]+(ms|s|m|h))+$') || duration(self) >= duration('10s')").message("interval must be at least 10s")
+        validation = Rule::new(super::INTERVAL_DURATION_RULE).message("interval must be a duration such as 30s, 5m or 1h"),
+        validation = Rule::new(format!("!{} || duration(self) >= duration('10s')", super::INTERVAL_DURATION_RULE)).message("interval must be at least 10s")
     )]
     pub interval: Option<String>,
 

@@ -10,8 +10,8 @@ use jiff::Timestamp;
 use serde::Serialize;
 use tracing::Instrument;
 
-use super::{CheckOutcome, CheckReport, Checker, Layer};
 use crate::{
+    check::{self, CheckOutcome, CheckReport, Checker, Layer},
     config::CheckerArgs,
     domain_name::DomainName,
     ratelimit::{ServerBudgets, Urgency, with_urgency},
@@ -73,8 +73,32 @@ pub struct Evaluation {
 
 impl Evaluation {
     /// The report of one checker, if it ran.
-    pub fn report(&self, kind: super::CheckKind) -> Option<&CheckReport> {
+    pub fn report(&self, kind: check::CheckKind) -> Option<&CheckReport> {
         self.reports.iter().find(|r| r.kind == kind)
+    }
+
+    /// What the default policy decides from `reports` about
+    /// `drop.example` (registrable, asked routinely), finished at
+    /// `finished_at`, with the layers the reports came from: for unit tests
+    /// of what reads an evaluation.
+    #[cfg(test)]
+    pub(crate) fn of_reports(reports: Vec<CheckReport>, finished_at: Timestamp) -> Self {
+        let mut layers: Vec<Layer> = reports.iter().map(|r| r.kind.layer()).collect();
+        layers.dedup();
+        Self {
+            domain: DomainName::parse("drop.example").unwrap(),
+            verdict: verdict::decide(
+                &reports,
+                &VerdictPolicy::default(),
+                &Background::default(),
+                finished_at,
+            ),
+            layers,
+            reports,
+            finished_at,
+            standing: Standing::Registrable,
+            urgency: Urgency::Routine,
+        }
     }
 }
 
@@ -88,8 +112,8 @@ pub struct LayeredChecker {
     /// The dns checker and the http checker's resolver, for the delegation
     /// probe; `None` for pipelines not built from the configuration.
     probe_parts: Option<(
-        Arc<super::dns::DnsChecker>,
-        Arc<super::dns::stub::StubResolver>,
+        Arc<check::dns::DnsChecker>,
+        Arc<check::dns::stub::StubResolver>,
     )>,
 }
 
@@ -108,19 +132,19 @@ impl std::fmt::Debug for LayeredChecker {
 pub enum BuildError {
     /// The DNS checker.
     #[error("DNS checker: {0}")]
-    Dns(#[from] super::dns::Error),
+    Dns(#[from] check::dns::Error),
     /// The HTTP checker.
     #[error("HTTP checker: {0}")]
-    Http(#[from] super::http::Error),
+    Http(#[from] check::http::Error),
     /// The RDAP checker.
     #[error("RDAP checker: {0}")]
-    Rdap(#[from] super::rdap::Error),
+    Rdap(#[from] check::rdap::Error),
     /// The registrar settings.
     #[error("registrar API: {0}")]
-    RegistrarSettings(#[from] super::registrar::SettingsError),
+    RegistrarSettings(#[from] check::registrar::SettingsError),
     /// The registrar checker.
     #[error("registrar API: {0}")]
-    Registrar(#[from] super::registrar::RegistrarError),
+    Registrar(#[from] check::registrar::RegistrarError),
     /// A reserved-names list (`RESERVED_NAMES`).
     #[error("{0}")]
     Reserved(#[from] crate::standing::Error),
@@ -130,7 +154,7 @@ impl LayeredChecker {
     /// Every checker the configuration enables: DNS, HTTP, RDAP and WHOIS
     /// always, the registrar API when a provider is configured.
     pub fn from_args(args: &CheckerArgs) -> Result<Self, BuildError> {
-        use super::{dns, http, rdap, registrar, whois};
+        use crate::check::{dns, http, rdap, registrar, whois};
         let budget = |kind, limit| Arc::new(ServerBudgets::new(kind, limit));
         let budgets = vec![
             budget("dns server", args.dns_rate_limit),
