@@ -817,6 +817,16 @@ async fn scale(options: &Options) -> Value {
         "scale {n}: created {n} resources in {:.1}s",
         creation.as_secs_f64()
     ));
+    // The resources the write ceiling is measured on, two sets of fresh
+    // ones (one per measurement), created now so that no burst of creates
+    // precedes the measurement; the operator never sees them.
+    create_namespace(&cluster.client, CEILING_NAMESPACE).await;
+    let per_run = CEILING_RESOURCES_PER_S * options.ceiling_s as usize;
+    let fresh: Vec<(String, bool)> = (n..n + 2 * per_run)
+        .map(|i| (delegated(i), false))
+        .collect();
+    cluster.create_in(CEILING_NAMESPACE, &fresh).await;
+    let fresh: Vec<String> = fresh.iter().map(|(d, _)| resource_name(d)).collect();
 
     let requests_before = cluster.requests_total();
     let apiserver_cpu_before = cluster.cpu_seconds();
@@ -900,14 +910,6 @@ async fn scale(options: &Options) -> Value {
     // machine's cores are shared as they were then), on fresh resources in
     // a namespace it does not watch; then alone, with the operator stopped.
     let template = status_template(&cluster).await;
-    create_namespace(&cluster.client, CEILING_NAMESPACE).await;
-    // Two sets of fresh resources, one for each measurement.
-    let per_run = CEILING_RESOURCES_PER_S * options.ceiling_s as usize;
-    let fresh: Vec<(String, bool)> = (n..n + 2 * per_run)
-        .map(|i| (delegated(i), false))
-        .collect();
-    cluster.create_in(CEILING_NAMESPACE, &fresh).await;
-    let fresh: Vec<String> = fresh.iter().map(|(d, _)| resource_name(d)).collect();
     let (spare, spare_stopped) = fresh.split_at(per_run);
     say(format!(
         "scale {n}: the API server's status-patch ceiling beside the operator's re-checks ({}s, {CEILING_CONCURRENCY} in flight)",
