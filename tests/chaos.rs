@@ -14,7 +14,6 @@ use std::{
 use domain_monitor::resource::{
     Availability, MonitoredDomain, MonitoredDomainSpec, NotificationDelivery,
 };
-use k8s_openapi::api::core::v1::Namespace;
 use kube::{
     Api, ResourceExt,
     api::{ListParams, PostParams},
@@ -23,7 +22,7 @@ use rand::Rng;
 use serde_json::{Value, json};
 use support::{
     chaos::{Conditions, Figures, by_scale, record},
-    cluster::{RestartableServer, TestNamespace, install_crd},
+    cluster::{RestartableServer, TestNamespace, create_namespace, install_crd},
     http_stub::{Recorded, Reply},
     operator::Operator,
     world::{TOKEN, World},
@@ -187,14 +186,7 @@ async fn api_server_restart() {
     let client = server.client().await;
     install_crd(&client).await;
     let namespace = "chaos-restart";
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap(),
-        )
-        .await
-        .expect("namespace");
+    create_namespace(&client, namespace).await;
     let api: Api<MonitoredDomain> = Api::namespaced(client.clone(), namespace);
     let world = World::start().await;
     let (taken, free) = populate(&world, "rs", by_scale(3, 10), by_scale(3, 10)).await;
