@@ -28,6 +28,19 @@ use support::{
     world::{TOKEN, World},
 };
 
+/// A scenario's namespace `name`, the API of its MonitoredDomains and a
+/// world of servers.
+async fn scenario(name: &str) -> (TestNamespace, Api<MonitoredDomain>, World) {
+    let ns = TestNamespace::new(name).await;
+    let api = ns.domains();
+    (ns, api, World::start().await)
+}
+
+/// `<prefix>0.test`, `<prefix>1.test`, … (`count` names).
+fn numbered(prefix: &str, count: usize) -> Vec<String> {
+    (0..count).map(|i| format!("{prefix}{i}.test")).collect()
+}
+
 /// Priority resources named after their domains.
 async fn create_domains(api: &Api<MonitoredDomain>, names: &[String]) {
     for name in names {
@@ -53,8 +66,8 @@ async fn populate(
     taken: usize,
     free: usize,
 ) -> (Vec<String>, Vec<String>) {
-    let taken: Vec<String> = (0..taken).map(|i| format!("{prefix}-t{i}.test")).collect();
-    let free: Vec<String> = (0..free).map(|i| format!("{prefix}-f{i}.test")).collect();
+    let taken = numbered(&format!("{prefix}-t"), taken);
+    let free = numbered(&format!("{prefix}-f"), free);
     for name in &taken {
         world.register(name, "active").await;
     }
@@ -244,9 +257,7 @@ async fn api_server_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_sigkill_during_checks_and_delivery() {
-    let ns = TestNamespace::new("chaos-kill").await;
-    let api = ns.domains();
-    let world = World::start().await;
+    let (ns, api, world) = scenario("chaos-kill").await;
     let (taken, free) = populate(&world, "kill", by_scale(2, 5), by_scale(4, 12)).await;
     let all: Vec<String> = taken.iter().chain(&free).cloned().collect();
     // A slow receiver, so that kills land while deliveries are in flight.
@@ -323,9 +334,7 @@ async fn checks_run(base: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callback_receiver_faults() {
-    let ns = TestNamespace::new("chaos-receiver").await;
-    let api = ns.domains();
-    let world = World::start().await;
+    let (ns, api, world) = scenario("chaos-receiver").await;
     let (taken, free) = populate(&world, "rcv", 2, by_scale(3, 8)).await;
     let all: Vec<String> = taken.iter().chain(&free).cloned().collect();
     create_domains(&api, &all).await;
@@ -419,23 +428,25 @@ async fn refresh(base: &str) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn domain_api_faults() {
-    let ns = TestNamespace::new("chaos-domain-api").await;
-    let api = ns.domains();
-    let world = World::start().await;
-    let baseline: Vec<String> = (0..by_scale(20, 500))
-        .map(|i| format!("list-{i}.test"))
-        .collect();
+    let (ns, api, world) = scenario("chaos-domain-api").await;
+    let baseline = numbered("list-", by_scale(20, 500));
     world.set_domain_list(&json!({ "domains": baseline }));
     let mut env = world.operator_env();
     // Only the refreshes below sync.
     env.push(("DOMAIN_API_REFRESH_INTERVAL".into(), "1h".into()));
     let operator = Operator::start(&ns.name, "domain-api", &env);
     let base = operator.base_url().await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    while snapshot(&api).await.len() < baseline.len() {
-        assert!(tokio::time::Instant::now() < deadline, "{}", operator.log());
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    support::poll(
+        Duration::from_secs(120),
+        Duration::from_millis(500),
+        || async {
+            (snapshot(&api).await.len() >= baseline.len())
+                .then_some(())
+                .ok_or(())
+        },
+        |()| operator.log(),
+    )
+    .await;
     // Every synced name once (the IDN one came with the previous fault),
     // then repeats and junk up to the size.
     let mut big: Vec<Value> = baseline.iter().map(|n| json!(n)).collect();
@@ -554,13 +565,9 @@ async fn domain_api_faults() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registries_misbehaving() {
-    let ns = TestNamespace::new("chaos-registries").await;
-    let api = ns.domains();
-    let world = World::start().await;
+    let (ns, api, world) = scenario("chaos-registries").await;
     // Every name here is free, but no source can say so convincingly.
-    let names: Vec<String> = (0..by_scale(4, 12))
-        .map(|i| format!("mis-{i}.test"))
-        .collect();
+    let names = numbered("mis-", by_scale(4, 12));
     for name in &names {
         world.unregistered(name);
     }
@@ -683,12 +690,8 @@ async fn registries_misbehaving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_with_a_frozen_lease_holder() {
-    let ns = TestNamespace::new("chaos-leases").await;
-    let api = ns.domains();
-    let world = World::start().await;
-    let names: Vec<String> = (0..by_scale(8, 24))
-        .map(|i| format!("lease-{i}.test"))
-        .collect();
+    let (ns, api, world) = scenario("chaos-leases").await;
+    let names = numbered("lease-", by_scale(8, 24));
     for name in &names {
         world.register(name, "active").await;
     }
@@ -698,17 +701,20 @@ async fn two_replicas_with_a_frozen_lease_holder() {
     let a = Operator::start(&ns.name, "replica-a", &env);
     let b = Operator::start(&ns.name, "replica-b", &env);
     // Both hold shards and have checked everything once.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !snapshot(&api)
-        .await
-        .values()
-        .filter(|md| availability(md) == Availability::Registered)
-        .count()
-        .eq(&names.len())
-    {
-        assert!(tokio::time::Instant::now() < deadline, "{}", a.log());
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    support::poll(
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        || async {
+            let registered = snapshot(&api)
+                .await
+                .values()
+                .filter(|md| availability(md) == Availability::Registered)
+                .count();
+            (registered == names.len()).then_some(()).ok_or(())
+        },
+        |()| a.log(),
+    )
+    .await;
     // Freeze replica A (as a long GC pause or a stalled node would) past its
     // lease, drop every name meanwhile, then let it run again.
     let freezes = by_scale(1, 3);

@@ -20,10 +20,7 @@ use domain_monitor::{
     resource::{Availability, MonitoredDomain, MonitoredDomainSpec},
 };
 use k8s_openapi::api::{
-    apps::v1::Deployment,
-    coordination::v1::Lease,
-    core::v1::Secret,
-    events::v1::Event,
+    apps::v1::Deployment, coordination::v1::Lease, core::v1::Secret, events::v1::Event,
 };
 use kube::{
     Api, Client, ResourceExt,
@@ -679,7 +676,10 @@ async fn the_dashboard_queries_are_valid_promql_over_the_operators_metrics() {
             .and_then(|q| q.rsplit_once(','))
             .map(|(selector, _)| selector)
             .unwrap_or_else(|| panic!("${name}: {query}"));
-        queries.push((format!("${name}"), from_grafana(selector, &DASHBOARD_VALUES)));
+        queries.push((
+            format!("${name}"),
+            from_grafana(selector, &DASHBOARD_VALUES),
+        ));
     }
 
     // promtool parses them all and rejects a bad one; they use only the
@@ -2058,7 +2058,10 @@ fn dashboard_queries(dashboard: &Value) -> Vec<(String, String)> {
             assert!(!targets.is_empty(), "panel {title:?} has no query");
             targets.into_iter().map(move |t| {
                 assert_eq!(t["datasource"]["uid"], "${datasource}", "{title}");
-                (title.clone(), from_grafana(t["expr"].as_str().unwrap(), &DASHBOARD_VALUES))
+                (
+                    title.clone(),
+                    from_grafana(t["expr"].as_str().unwrap(), &DASHBOARD_VALUES),
+                )
             })
         })
         .collect()

@@ -17,8 +17,7 @@ use kube::{
 use serde_json::json;
 use support::{
     cluster::{
-        PrivateServer, TestNamespace, create_namespace, install_crd, kubeconfig_path, names,
-        pinned,
+        PrivateServer, TestNamespace, create_namespace, install_crd, kubeconfig_path, names, pinned,
     },
     http_stub::Reply,
     nsd::{TldServers, Zone},

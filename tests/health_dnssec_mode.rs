@@ -73,16 +73,6 @@ async fn wait_for(
     health::wait_for(api, NAME, PATIENCE, what, operator, done).await
 }
 
-/// The reasons of the Events about the resource, sorted.
-async fn event_reasons(ns: &TestNamespace) -> Vec<String> {
-    health::event_reasons(ns, NAME).await
-}
-
-/// The Events' reasons once there are `count` of them (or after 10 s).
-async fn wait_for_events(ns: &TestNamespace, count: usize) -> Vec<String> {
-    health::wait_for_event_reasons(ns, NAME, count).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_signatures_and_a_mismatched_ds_each_give_one_write_and_one_event() {
     let ns = TestNamespace::new("health-dnssec").await;
@@ -151,7 +141,7 @@ async fn expired_signatures_and_a_mismatched_ds_each_give_one_write_and_one_even
         .expect("status.health.dnssec");
     assert!(dnssec.valid && dnssec.matched, "{dnssec:?}");
     assert!(dnssec.signature_expires_at.is_some());
-    assert!(event_reasons(&ns).await.is_empty());
+    assert!(health::event_reasons(&ns, NAME).await.is_empty());
     assert_no_writes(&api, "nothing changed", &operator).await;
 
     // The server serves a copy signed long ago: one write, one Event.
@@ -176,7 +166,10 @@ async fn expired_signatures_and_a_mismatched_ds_each_give_one_write_and_one_even
         message(&md, DNSSEC_VALID)
     );
     assert_eq!(condition(&md, HEALTHY), pair("False", "SignatureExpired"));
-    assert_eq!(wait_for_events(&ns, 1).await, ["SignatureExpired"]);
+    assert_eq!(
+        health::wait_for_event_reasons(&ns, NAME, 1).await,
+        ["SignatureExpired"]
+    );
 
     // The parent's DS now names a spare key: one write, one more Event.
     let writes = writes_during(&api, async {
@@ -194,7 +187,7 @@ async fn expired_signatures_and_a_mismatched_ds_each_give_one_write_and_one_even
     let text = message(&md, DNSSEC_VALID);
     assert!(text.contains(&format!("{}/13", spare.ksk_tag())), "{text}");
     assert_eq!(
-        wait_for_events(&ns, 2).await,
+        health::wait_for_event_reasons(&ns, NAME, 2).await,
         ["DSMismatch", "SignatureExpired"]
     );
 

@@ -109,21 +109,6 @@ async fn registry_answers(world: &World, api: &Api<MonitoredDomain>, object: Dom
     writes_during(api, async { world.rdap.add_domain(&object).await }).await
 }
 
-/// The reasons of the Events about the resource, sorted.
-async fn event_reasons(ns: &TestNamespace) -> Vec<String> {
-    health::event_reasons(ns, NAME).await
-}
-
-async fn metrics(operator: &Operator) -> String {
-    let base = operator.base_url().await;
-    reqwest::get(format!("{base}/metrics/prometheus"))
-        .await
-        .expect("operator answers")
-        .text()
-        .await
-        .unwrap_or_default()
-}
-
 /// The value of the series of `name` that has every label of `labels`.
 fn series(text: &str, name: &str, labels: &[String]) -> Option<f64> {
     text.lines()
@@ -132,15 +117,22 @@ fn series(text: &str, name: &str, labels: &[String]) -> Option<f64> {
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_registration_change_gives_one_write_and_one_event_per_change() {
-    let ns = TestNamespace::new("health-mode").await;
+/// A world where [`DOMAIN`] is registered and active, its registry object
+/// expiring on 2027-01-15, registry-locked.
+async fn registered_world() -> World {
     let world = World::start().await;
     world.register(DOMAIN, "active").await;
     world
         .rdap
         .add_domain(&registry_object("2027-01-15T10:00:00Z", false))
         .await;
+    world
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_change_gives_one_write_and_one_event_per_change() {
+    let ns = TestNamespace::new("health-mode").await;
+    let world = registered_world().await;
     let api = ns.domains();
     let (stop_recording, recording_stopped) = tokio::sync::oneshot::channel();
     let versions = record_versions(&api, recording_stopped);
@@ -216,7 +208,7 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
         pair("False", "NotExpiringSoon")
     );
     assert!(
-        event_reasons(&ns).await.is_empty(),
+        health::event_reasons(&ns, NAME).await.is_empty(),
         "the first facts are a baseline"
     );
     let healthy_message = md
@@ -268,7 +260,7 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
     })
     .await;
     assert!(
-        event_reasons(&ns).await.is_empty(),
+        health::event_reasons(&ns, NAME).await.is_empty(),
         "DNSSEC not known is no event"
     );
 
@@ -285,7 +277,10 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
         .map(|t| t.0.to_string());
     assert_eq!(expires.as_deref(), Some("2028-01-15T10:00:00Z"));
     assert_eq!(writes, 1, "one write for the renewal:\n{}", operator.log());
-    assert_eq!(wait_for_events(&ns, 1).await, ["Renewed"]);
+    assert_eq!(
+        health::wait_for_event_reasons(&ns, NAME, 1).await,
+        ["Renewed"]
+    );
 
     // The registry lock goes: one write, the statuses change and the lock
     // is lost (one Event each), and the domain is unhealthy.
@@ -308,7 +303,7 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
         .expect("the lock view");
     assert_eq!(lock.missing, ["serverTransferProhibited"]);
     assert_eq!(
-        wait_for_events(&ns, 3).await,
+        health::wait_for_event_reasons(&ns, NAME, 3).await,
         ["LockLost", "Renewed", "StatusesChanged"]
     );
 
@@ -322,7 +317,7 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
         operator.log()
     );
     assert_eq!(
-        wait_for_events(&ns, 4).await,
+        health::wait_for_event_reasons(&ns, NAME, 4).await,
         ["ExpiryShortened", "LockLost", "Renewed", "StatusesChanged"]
     );
     let events: Api<Event> = Api::namespaced(ns.client.clone(), &ns.name);
@@ -342,7 +337,7 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
     );
 
     // The metrics: the expiry, the lock, the changes by kind.
-    let text = metrics(&operator).await;
+    let text = operator.metrics().await;
     let labels = [
         format!("namespace=\"{}\"", ns.name),
         format!("name=\"{NAME}\""),
@@ -419,7 +414,7 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
         ) && !healthy.contains("Set the name servers"),
         "Healthy names the drift briefly: {healthy}"
     );
-    let reasons = wait_for_events(&ns, 5).await;
+    let reasons = health::wait_for_event_reasons(&ns, NAME, 5).await;
     assert_eq!(
         reasons
             .iter()
@@ -453,7 +448,7 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
             .as_deref(),
         Some("True")
     );
-    let reasons = wait_for_events(&ns, 6).await;
+    let reasons = health::wait_for_event_reasons(&ns, NAME, 6).await;
     assert_eq!(
         reasons.iter().filter(|r| *r == "ExpiringSoon").count(),
         1,
@@ -508,20 +503,10 @@ fn message(md: &MonitoredDomain, type_: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The Events' reasons once there are `count` of them (or after 10 s).
-async fn wait_for_events(ns: &TestNamespace, count: usize) -> Vec<String> {
-    health::wait_for_event_reasons(ns, NAME, count).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lame_name_server_is_delegation_drift_naming_it() {
     let ns = TestNamespace::new("health-lame").await;
-    let world = World::start().await;
-    world.register(DOMAIN, "active").await;
-    world
-        .rdap
-        .add_domain(&registry_object("2027-01-15T10:00:00Z", false))
-        .await;
+    let world = registered_world().await;
     // `ns1.owned.test` answers, but does not serve `owned.test` (REFUSED).
     let port = free_port_on(&[IpAddr::V4(LAME_CHILD)]);
     let _child = tokio::task::block_in_place(|| {

@@ -3,14 +3,13 @@
 
 mod support;
 
-use std::{num::NonZeroU32, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use domain_monitor::{
     check::{
         CheckKind, CheckOutcome, Checker, Strength,
         http::{HttpChecker, Settings},
     },
-    config::RateLimit,
     domain_name::DomainName,
     ratelimit::ServerBudgets,
 };
@@ -24,10 +23,7 @@ fn settings(nsd: &Nsd, web: &HttpStub, allow_private: bool) -> Settings {
         dns_servers: vec![nsd.addr()],
         timeout: Duration::from_secs(3),
         allow_private,
-        rate_limit: RateLimit {
-            count: NonZeroU32::new(1000).unwrap(),
-            per: Duration::from_secs(1),
-        },
+        rate_limit: support::rate_limit(1000),
         http_port: web.addr().port(),
         https_port: closed_port(),
     }

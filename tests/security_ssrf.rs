@@ -22,7 +22,7 @@ use support::{
     chaos::{Figures, by_scale, record},
     http_stub::{HttpStub, Reply},
     nsd::{Nsd, Zone},
-    security::{domain, guarded_rdap_checker, rate_limit},
+    security::{domain, guarded_rdap_checker},
 };
 
 /// A stub on every local address (IPv4 and IPv6) of one port that answers
@@ -38,7 +38,7 @@ fn http_checker(nsd: &Nsd, http_port: u16, https_port: u16, allow_private: bool)
         dns_servers: vec![nsd.addr()],
         timeout: Duration::from_secs(2),
         allow_private,
-        rate_limit: rate_limit(1000),
+        rate_limit: support::rate_limit(1000),
         http_port,
         https_port,
     })

@@ -78,20 +78,23 @@ pub async fn wait_for(
     operator: &Operator,
     done: impl Fn(&DomainHealthCheck) -> bool,
 ) -> DomainHealthCheck {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let check = api.get(name).await.expect("get the DomainHealthCheck");
-        if done(&check) {
-            return check;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name}: no {what} within {PATIENCE:?}; status {:#?}\noperator log:\n{}",
-            check.status,
-            operator.log()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let done = &done;
+    super::poll(
+        PATIENCE,
+        Duration::from_millis(250),
+        move || async move {
+            let check = api.get(name).await.expect("get the DomainHealthCheck");
+            if done(&check) { Ok(check) } else { Err(check) }
+        },
+        |check| {
+            format!(
+                "{name}: no {what} within {PATIENCE:?}; status {:#?}\noperator log:\n{}",
+                check.status,
+                operator.log()
+            )
+        },
+    )
+    .await
 }
 
 /// The check's condition `type_` as (status, reason, message).

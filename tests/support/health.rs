@@ -40,20 +40,23 @@ pub async fn wait_for(
     operator: &Operator,
     done: impl Fn(&MonitoredDomain) -> bool,
 ) -> MonitoredDomain {
-    let deadline = tokio::time::Instant::now() + patience;
-    loop {
-        let md = api.get(name).await.expect("get");
-        if done(&md) {
-            return md;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}: {:?}\n{}",
-            md.status,
-            operator.log()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let done = &done;
+    super::poll(
+        patience,
+        Duration::from_millis(250),
+        move || async move {
+            let md = api.get(name).await.expect("get");
+            if done(&md) { Ok(md) } else { Err(md) }
+        },
+        |md| {
+            format!(
+                "timed out waiting for {what}: {:?}\n{}",
+                md.status,
+                operator.log()
+            )
+        },
+    )
+    .await
 }
 
 /// How many times a resource of `api` was written within `window` (after

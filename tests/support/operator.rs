@@ -319,19 +319,21 @@ pub async fn wait_for_availability(
     want: Availability,
     operator: &Operator,
 ) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let now = availability(api, name).await;
-        if now == Some(want) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name} never became {want:?} (now {now:?}); operator log:\n{}",
-            operator.log()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    super::poll(
+        Duration::from_secs(60),
+        Duration::from_millis(250),
+        move || async move {
+            let now = availability(api, name).await;
+            if now == Some(want) { Ok(()) } else { Err(now) }
+        },
+        |now| {
+            format!(
+                "{name} never became {want:?} (now {now:?}); operator log:\n{}",
+                operator.log()
+            )
+        },
+    )
+    .await;
 }
 
 /// Waits (≤ 60 s) until `name`'s status shows its registrar: the
@@ -343,24 +345,26 @@ pub async fn wait_for_registration_facts(
     name: &str,
     operator: &Operator,
 ) -> domain_monitor::resource::Registration {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let registration = api
-            .get(name)
-            .await
-            .ok()
-            .and_then(|md| md.status)
-            .and_then(|s| s.registration);
-        if let Some(registration) = registration.filter(|r| r.registrar.is_some()) {
-            return registration;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name} never showed its registration facts; operator log:\n{}",
-            operator.log()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    super::poll(
+        Duration::from_secs(60),
+        Duration::from_millis(250),
+        move || async move {
+            api.get(name)
+                .await
+                .ok()
+                .and_then(|md| md.status)
+                .and_then(|s| s.registration)
+                .filter(|r| r.registrar.is_some())
+                .ok_or(())
+        },
+        |()| {
+            format!(
+                "{name} never showed its registration facts; operator log:\n{}",
+                operator.log()
+            )
+        },
+    )
+    .await
 }
 
 /// CPU time (user + system) of process `pid` so far, in seconds.
