@@ -10,7 +10,7 @@ use std::{sync::Arc, time::Duration};
 
 use domain_monitor::{
     check::{
-        CheckOutcome, Checker, Strength,
+        CheckOutcome, CheckReport, Checker, Strength,
         dns::{
             DnsChecker,
             engine::{self, QueryError, Upstream},
@@ -93,15 +93,17 @@ fn with_id(mut message: Message, id: u16) -> Message {
 
 // === ID, source and question mismatches ===
 
-#[tokio::test]
-async fn an_answer_with_a_wrong_id_is_dropped_and_the_right_one_used() {
-    // First an NXDOMAIN under another ID, then the delegation under the
-    // query's own: taking the first would call a registered name free.
+/// Checks `name` against a server that answers each query at once with
+/// `bogus(query)`, then 50 ms later with the right delegation; returns the
+/// report and the checker's wire statistics.
+async fn bogus_first(
+    name: &str,
+    bogus: impl Fn(&Message) -> Message + std::marker::Send + Sync + 'static,
+) -> (CheckReport, engine::Stats) {
     let server = Scripted::start(
-        |query| {
-            let wrong = query.metadata.id.wrapping_add(1);
+        move |query| {
             vec![
-                now(with_id(nxdomain(query), wrong)),
+                now(bogus(query)),
                 later(Duration::from_millis(50), delegation(query)),
             ]
         },
@@ -109,13 +111,23 @@ async fn an_answer_with_a_wrong_id_is_dropped_and_the_right_one_used() {
     )
     .await;
     let checker = DnsChecker::new(dns_settings(vec![server.addr], Duration::from_secs(2))).unwrap();
-    let report = checker.check(&domain("taken.test")).await;
+    let report = checker.check(&domain(name)).await;
+    (report, checker.wire_stats())
+}
+
+#[tokio::test]
+async fn an_answer_with_a_wrong_id_is_dropped_and_the_right_one_used() {
+    // First an NXDOMAIN under another ID, then the delegation under the
+    // query's own: taking the first would call a registered name free.
+    let (report, stats) = bogus_first("taken.test", |query| {
+        with_id(nxdomain(query), query.metadata.id.wrapping_add(1))
+    })
+    .await;
     assert_eq!(report.outcome, CheckOutcome::Registered, "{report:?}");
     assert_eq!(
         report.registration.unwrap().nameservers,
         vec!["ns.taken.example"]
     );
-    let stats = checker.wire_stats();
     assert_eq!(
         stats.unmatched, 1,
         "the wrong-ID answer is counted: {stats:?}"
@@ -155,23 +167,14 @@ async fn answers_with_wrong_ids_only_time_out_inconclusive() {
 
 #[tokio::test]
 async fn an_answer_to_another_question_under_the_right_id_is_dropped() {
-    let server = Scripted::start(
-        |query| {
-            // Right ID, wrong name: as a spoofer guessing only the ID would.
-            let mut other = nxdomain(query);
-            other.queries[0].set_name(name("other.test."));
-            vec![
-                now(other),
-                later(Duration::from_millis(50), delegation(query)),
-            ]
-        },
-        None,
-    )
+    let (report, stats) = bogus_first("asked.test", |query| {
+        // Right ID, wrong name: as a spoofer guessing only the ID would.
+        let mut other = nxdomain(query);
+        other.queries[0].set_name(name("other.test."));
+        other
+    })
     .await;
-    let checker = DnsChecker::new(dns_settings(vec![server.addr], Duration::from_secs(2))).unwrap();
-    let report = checker.check(&domain("asked.test")).await;
     assert_eq!(report.outcome, CheckOutcome::Registered, "{report:?}");
-    let stats = checker.wire_stats();
     assert_eq!(stats.wrong_question, 1, "{stats:?}");
 }
 

@@ -24,7 +24,7 @@ use support::{
     cluster::TestNamespace,
     health::{self, assert_no_writes, condition, pair, writes_during},
     nsd::{Keys, Nsd, Validity, Zone, free_port_on},
-    operator::Operator,
+    operator::{Operator, wait_for_resource},
     world::World,
 };
 
@@ -70,7 +70,7 @@ async fn wait_for(
     operator: &Operator,
     done: impl Fn(&MonitoredDomain) -> bool,
 ) -> MonitoredDomain {
-    health::wait_for(api, NAME, PATIENCE, what, operator, done).await
+    wait_for_resource(api, NAME, PATIENCE, what, operator, done).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

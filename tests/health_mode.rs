@@ -26,7 +26,7 @@ use support::{
     cluster::TestNamespace,
     health::{self, assert_no_writes, condition, pair, writes_during},
     nsd::{Nsd, Zone, free_port_on},
-    operator::Operator,
+    operator::{Operator, wait_for_resource},
     rdap_srv::DomainSpec,
     world::World,
 };
@@ -88,7 +88,7 @@ async fn wait_for(
     operator: &Operator,
     done: impl Fn(&MonitoredDomain) -> bool,
 ) -> MonitoredDomain {
-    health::wait_for(api, NAME, PATIENCE, what, operator, done).await
+    wait_for_resource(api, NAME, PATIENCE, what, operator, done).await
 }
 
 /// Every version of the resource the API server shows from now until

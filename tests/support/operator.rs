@@ -12,6 +12,7 @@ use std::{
 
 use domain_monitor::resource::{Availability, MonitoredDomain};
 use kube::Api;
+use serde::de::DeserializeOwned;
 use tokio::process::{Child, Command};
 
 use super::cluster::kubeconfig_path;
@@ -309,6 +310,45 @@ pub async fn availability(api: &Api<MonitoredDomain>, name: &str) -> Option<Avai
         .unwrap_or_else(|e| panic!("cannot read MonitoredDomain {name}: {e}"))
         .and_then(|md| md.status)
         .map(|s| s.availability)
+}
+
+/// Polls the resource `name` of `api` every 250 ms until `done` holds and
+/// returns it; panics after `patience` naming `what` was awaited, with the
+/// resource as it last was and `operator`'s log.
+pub async fn wait_for_resource<K>(
+    api: &Api<K>,
+    name: &str,
+    patience: Duration,
+    what: &str,
+    operator: &Operator,
+    done: impl Fn(&K) -> bool,
+) -> K
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let done = &done;
+    super::poll(
+        patience,
+        Duration::from_millis(250),
+        move || async move {
+            let object = api
+                .get(name)
+                .await
+                .unwrap_or_else(|e| panic!("get {name}: {e}"));
+            if done(&object) {
+                Ok(object)
+            } else {
+                Err(object)
+            }
+        },
+        |object| {
+            format!(
+                "{name}: no {what} within {patience:?}; last seen {object:#?}\noperator log:\n{}",
+                operator.log()
+            )
+        },
+    )
+    .await
 }
 
 /// Waits up to a minute for `name` to become `want`, failing with the
