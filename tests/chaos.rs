@@ -21,7 +21,7 @@ use kube::{
 use rand::Rng;
 use serde_json::{Value, json};
 use support::{
-    chaos::{Conditions, Figures, by_scale, record},
+    chaos::{Conditions, Figures, by_scale},
     cluster::{RestartableServer, TestNamespace, create_namespace, install_crd},
     http_stub::{Recorded, Reply},
     operator::Operator,
@@ -243,16 +243,15 @@ async fn api_server_restart() {
     );
     conditions.require_nothing_lost(&figures);
     conditions.require_no_false_available(&figures);
-    record(
+    conditions.conclude(
         "api_server_restart",
         &format!(
             "API server stopped for {}s and restarted, {restarts}x, mid-run",
             by_scale(5, 20)
         ),
         &figures,
-        conditions.passed(),
+        &format!("{figures:?}\n{}", operator.log()),
     );
-    conditions.assert_all(&format!("{figures:?}\n{}", operator.log()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -309,13 +308,12 @@ async fn operator_sigkill_during_checks_and_delivery() {
     conditions.require(one_key_each, "one idempotency key per domain");
     conditions.require_nothing_lost(&figures);
     conditions.require_no_false_available(&figures);
-    record(
+    conditions.conclude(
         "operator_sigkill",
         &format!("operator SIGKILLed {kills}x during checks and 0.8 s deliveries"),
         &figures,
-        conditions.passed(),
+        &format!("{figures:?} keys {keys:?}\n{}", operator.log()),
     );
-    conditions.assert_all(&format!("{figures:?} keys {keys:?}\n{}", operator.log()));
 }
 
 /// `/metrics` counter of checks run so far.
@@ -402,7 +400,7 @@ async fn callback_receiver_faults() {
     );
     conditions.require_nothing_lost(&figures);
     conditions.require_no_false_available(&figures);
-    record(
+    conditions.conclude(
         "callback_receiver_faults",
         &format!(
             "receiver 503, 500, answering after {} s, then 429 with Retry-After {} s",
@@ -410,9 +408,8 @@ async fn callback_receiver_faults() {
             by_scale(10, 600)
         ),
         &figures,
-        conditions.passed(),
+        &format!("{figures:?}\n{}", operator.log()),
     );
-    conditions.assert_all(&format!("{figures:?}\n{}", operator.log()));
 }
 
 async fn refresh(base: &str) -> (u16, Value) {
@@ -554,13 +551,12 @@ async fn domain_api_faults() {
     );
     conditions.require(idn, "the IDN name was created as xn--bcher-kva.test");
     conditions.require(lost == 0, format!("{lost} resources lost"));
-    record(
+    conditions.conclude(
         "domain_api_faults",
         "domain API: 500, truncated/cut/non-JSON, wrong types, empty list, duplicates, invalid and IDN names, 100k entries",
         &figures,
-        conditions.passed(),
+        &format!("{figures:?}\n{}", operator.log()),
     );
-    conditions.assert_all(&format!("{figures:?}\n{}", operator.log()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -679,13 +675,12 @@ async fn registries_misbehaving() {
         backoff_honoured,
         format!("Retry-After honoured (at most 2 RDAP hits each): {throttled_hits:?}"),
     );
-    record(
+    conditions.conclude(
         "registries_misbehaving",
         "DNS silent, RDAP 429 (Retry-After 60) / 403 quota, WHOIS throttle banner / connection reset",
         &figures,
-        conditions.passed(),
+        &format!("{figures:?}\n{}", operator.log()),
     );
-    conditions.assert_all(&format!("{figures:?}\n{}", operator.log()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -760,15 +755,14 @@ async fn two_replicas_with_a_frozen_lease_holder() {
         ),
     );
     conditions.require_nothing_lost(&figures);
-    record(
+    conditions.conclude(
         "lease_holder_frozen",
         "two replicas; one SIGSTOPped past its lease while every name drops",
         &figures,
-        conditions.passed(),
+        &format!(
+            "{figures:?} {per_domain_accepted:?}\n{}\n{}",
+            a.log(),
+            b.log()
+        ),
     );
-    conditions.assert_all(&format!(
-        "{figures:?} {per_domain_accepted:?}\n{}\n{}",
-        a.log(),
-        b.log()
-    ));
 }

@@ -17,11 +17,11 @@ use std::{
 
 use domain_monitor::{
     health::{DNSSEC_VALID, HEALTHY},
-    resource::{DnssecPolicy, HealthSpec, MonitoredDomain, MonitoredDomainSpec},
+    resource::{DnssecPolicy, HealthSpec, MonitoredDomain},
 };
 use kube::{Api, api::PostParams};
 use support::{
-    cluster::TestNamespace,
+    cluster::{TestNamespace, pinned},
     health::{self, assert_no_writes, condition, pair, writes_during},
     nsd::{Keys, Nsd, Validity, Zone, free_port_on},
     operator::{Operator, wait_for_resource},
@@ -41,18 +41,12 @@ const EXPIRED: Validity = Validity {
 };
 
 fn signed_domain() -> MonitoredDomain {
-    MonitoredDomain::new(
-        NAME,
-        MonitoredDomainSpec {
-            domain: DOMAIN.to_owned(),
-            priority: false,
-            check_interval: None,
-            health: Some(HealthSpec {
-                dnssec: DnssecPolicy::Required,
-                ..HealthSpec::default()
-            }),
-        },
-    )
+    let mut md = pinned(NAME, DOMAIN, false);
+    md.spec.health = Some(HealthSpec {
+        dnssec: DnssecPolicy::Required,
+        ..HealthSpec::default()
+    });
+    md
 }
 
 fn message(md: &MonitoredDomain, type_: &str) -> String {

@@ -13,7 +13,7 @@ use std::{
 
 use domain_monitor::{
     health::{DELEGATION_DRIFT, DNSSEC_VALID, EXPIRING_SOON, HEALTHY, REGISTRY_LOCKED},
-    resource::{HealthSpec, MonitoredDomain, MonitoredDomainSpec, RegistryLockPolicy},
+    resource::{HealthSpec, MonitoredDomain, RegistryLockPolicy},
 };
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::events::v1::Event;
@@ -23,7 +23,7 @@ use kube::{
     runtime::{WatchStreamExt, watcher},
 };
 use support::{
-    cluster::TestNamespace,
+    cluster::{TestNamespace, pinned},
     health::{self, assert_no_writes, condition, pair, writes_during},
     nsd::{Nsd, Zone, free_port_on},
     operator::{Operator, wait_for_resource},
@@ -65,20 +65,14 @@ fn registry_object_with(expires: &str, unlocked: bool, nameservers: &[&str]) -> 
 }
 
 fn owned() -> MonitoredDomain {
-    MonitoredDomain::new(
-        NAME,
-        MonitoredDomainSpec {
-            domain: DOMAIN.to_owned(),
-            priority: false,
-            check_interval: None,
-            health: Some(HealthSpec {
-                registry_lock: RegistryLockPolicy::Required,
-                expiry_warning: Some("30d".to_owned()),
-                criticality: Some("critical".to_owned()),
-                ..HealthSpec::default()
-            }),
-        },
-    )
+    let mut md = pinned(NAME, DOMAIN, false);
+    md.spec.health = Some(HealthSpec {
+        registry_lock: RegistryLockPolicy::Required,
+        expiry_warning: Some("30d".to_owned()),
+        criticality: Some("critical".to_owned()),
+        ..HealthSpec::default()
+    });
+    md
 }
 
 /// Waits until `done` holds for the resource, failing with the operator's log.

@@ -35,6 +35,13 @@ fn closed_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
+/// A stub answering `status` to every request for `/`.
+async fn answering(status: u16) -> HttpStub {
+    let web = HttpStub::start().await;
+    web.set("/", Reply::new(status));
+    web
+}
+
 fn domain(name: &str) -> DomainName {
     DomainName::parse(name).unwrap()
 }
@@ -42,8 +49,7 @@ fn domain(name: &str) -> DomainName {
 #[tokio::test]
 async fn any_http_answer_is_weakly_registered() {
     let nsd = Nsd::standard();
-    let web = HttpStub::start().await;
-    web.set("/", Reply::new(404));
+    let web = answering(404).await;
     let checker = HttpChecker::new(settings(&nsd, &web, true)).unwrap();
     let report = checker.check(&domain("web.test")).await;
     assert_eq!(report.kind, CheckKind::Http);
@@ -59,8 +65,7 @@ async fn any_http_answer_is_weakly_registered() {
 #[tokio::test]
 async fn private_addresses_are_refused_without_contact() {
     let nsd = Nsd::standard();
-    let web = HttpStub::start().await;
-    web.set("/", Reply::new(200));
+    let web = answering(200).await;
     let checker = HttpChecker::new(settings(&nsd, &web, false)).unwrap();
     let report = checker.check(&domain("web.test")).await;
     assert_eq!(report.outcome, CheckOutcome::Inconclusive, "{report:?}");
@@ -123,8 +128,7 @@ async fn redirects_are_answers_and_are_not_followed() {
 #[tokio::test]
 async fn nxdomain_is_weakly_available() {
     let nsd = Nsd::standard();
-    let web = HttpStub::start().await;
-    web.set("/", Reply::new(200));
+    let web = answering(200).await;
     let checker = HttpChecker::new(settings(&nsd, &web, true)).unwrap();
     let report = checker.check(&domain("unregistered.test")).await;
     assert_eq!(report.outcome, CheckOutcome::Available, "{report:?}");
@@ -136,8 +140,7 @@ async fn nxdomain_is_weakly_available() {
 #[tokio::test]
 async fn nothing_listening_is_inconclusive() {
     let nsd = Nsd::standard();
-    let web = HttpStub::start().await;
-    web.set("/", Reply::new(200));
+    let web = answering(200).await;
     let mut settings = settings(&nsd, &web, true);
     settings.http_port = closed_port();
     let checker = HttpChecker::new(settings).unwrap();
@@ -149,8 +152,7 @@ async fn nothing_listening_is_inconclusive() {
 #[tokio::test]
 async fn a_host_backing_off_is_not_contacted() {
     let nsd = Nsd::standard();
-    let web = HttpStub::start().await;
-    web.set("/", Reply::new(200));
+    let web = answering(200).await;
     let settings = settings(&nsd, &web, true);
     let budgets = Arc::new(ServerBudgets::new("web host", settings.rate_limit));
     budgets.back_off("web.test", Some(Duration::from_secs(30)));
