@@ -19,7 +19,7 @@ use domain_monitor::{
     health::{DNSSEC_VALID, HEALTHY},
     resource::{DnssecPolicy, HealthSpec, MonitoredDomain},
 };
-use kube::{Api, api::PostParams};
+use kube::api::PostParams;
 use support::{
     cluster::{TestNamespace, pinned},
     health::{self, assert_no_writes, condition, pair, writes_during},
@@ -55,16 +55,6 @@ fn message(md: &MonitoredDomain, type_: &str) -> String {
         .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
         .map(|c| c.message.clone())
         .unwrap_or_default()
-}
-
-/// Waits until `done` holds for the resource, failing with the operator's log.
-async fn wait_for(
-    api: &Api<MonitoredDomain>,
-    what: &str,
-    operator: &Operator,
-    done: impl Fn(&MonitoredDomain) -> bool,
-) -> MonitoredDomain {
-    wait_for_resource(api, NAME, PATIENCE, what, operator, done).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,7 +105,7 @@ async fn expired_signatures_and_a_mismatched_ds_each_give_one_write_and_one_even
     let operator = Operator::start(&ns.name, "health-dnssec", &env);
 
     // Secure: valid, healthy, no event, and no writes while it stays so.
-    let md = wait_for(&api, "DNSSECValid", &operator, |md| {
+    let md = wait_for_resource(&api, NAME, PATIENCE, "DNSSECValid", &operator, |md| {
         condition(md, DNSSEC_VALID).is_some_and(|(status, _)| status != "Unknown")
             && condition(md, HEALTHY).is_some_and(|(status, _)| status != "Unknown")
     })

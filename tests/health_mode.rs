@@ -75,16 +75,6 @@ fn owned() -> MonitoredDomain {
     md
 }
 
-/// Waits until `done` holds for the resource, failing with the operator's log.
-async fn wait_for(
-    api: &Api<MonitoredDomain>,
-    what: &str,
-    operator: &Operator,
-    done: impl Fn(&MonitoredDomain) -> bool,
-) -> MonitoredDomain {
-    wait_for_resource(api, NAME, PATIENCE, what, operator, done).await
-}
-
 /// Every version of the resource the API server shows from now until
 /// `stop` fires: its creation and each write after it (the namespace is
 /// empty when this starts, so the watch's initial listing holds nothing).
@@ -155,9 +145,14 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
     let operator = Operator::start(&ns.name, "health-mode", &env);
 
     // The first registration facts give status.health and its conditions.
-    let md = wait_for(&api, "the health conditions", &operator, |md| {
-        condition(md, HEALTHY).is_some_and(|(status, _)| status == "True")
-    })
+    let md = wait_for_resource(
+        &api,
+        NAME,
+        PATIENCE,
+        "the health conditions",
+        &operator,
+        |md| condition(md, HEALTHY).is_some_and(|(status, _)| status == "True"),
+    )
     .await;
     // Health mode fetches the registry's facts at the first check: the
     // first status written already says whether the domain is healthy.
@@ -231,7 +226,7 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
     )
     .await
     .expect("require DNSSEC");
-    let md = wait_for(&api, "DNSSECValid", &operator, |md| {
+    let md = wait_for_resource(&api, NAME, PATIENCE, "DNSSECValid", &operator, |md| {
         condition(md, DNSSEC_VALID).is_some()
     })
     .await;
@@ -249,9 +244,14 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
     )
     .await
     .expect("ignore DNSSEC");
-    wait_for(&api, "healthy again without DNSSEC", &operator, |md| {
-        condition(md, HEALTHY).is_some_and(|(status, _)| status == "True")
-    })
+    wait_for_resource(
+        &api,
+        NAME,
+        PATIENCE,
+        "healthy again without DNSSEC",
+        &operator,
+        |md| condition(md, HEALTHY).is_some_and(|(status, _)| status == "True"),
+    )
     .await;
     assert!(
         health::event_reasons(&ns, NAME).await.is_empty(),
@@ -528,10 +528,17 @@ async fn a_lame_name_server_is_delegation_drift_naming_it() {
     env.push(("NAMESERVER_PORT".to_owned(), port.to_string()));
     let operator = Operator::start(&ns.name, "health-lame", &env);
 
-    let md = wait_for(&api, "the delegation drift", &operator, |md| {
-        condition(md, DELEGATION_DRIFT).is_some()
-            && condition(md, EXPIRING_SOON).is_some_and(|(status, _)| status == "False")
-    })
+    let md = wait_for_resource(
+        &api,
+        NAME,
+        PATIENCE,
+        "the delegation drift",
+        &operator,
+        |md| {
+            condition(md, DELEGATION_DRIFT).is_some()
+                && condition(md, EXPIRING_SOON).is_some_and(|(status, _)| status == "False")
+        },
+    )
     .await;
     assert_eq!(
         condition(&md, DELEGATION_DRIFT),
