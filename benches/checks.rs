@@ -382,10 +382,7 @@ async fn layered_checker(args: &CheckerArgs, web_dns: &Nsd, web: &HttpStub) -> L
 }
 
 fn unlimited() -> RateLimit {
-    RateLimit {
-        count: std::num::NonZeroU32::new(10_000_000).expect("non-zero"),
-        per: Duration::from_secs(1),
-    }
+    support::rate_limit(10_000_000)
 }
 
 /// Checker settings for the local world, with rate limits far above what

@@ -70,6 +70,7 @@ use support::{
     nsd::{TldServers, Zone, free_port_on},
     operator::{Operator, cpu_seconds, metric_by_label, metric_sum},
     rdap_srv::RdapSrv,
+    wait_until,
     whois_server::{Reply, WhoisServer},
     world::{whois_free, whois_record},
 };
@@ -392,25 +393,6 @@ async fn verdicts(operator: &Operator) -> f64 {
         "domain_monitor_verdicts_total",
         None,
     )
-}
-
-/// Polls `probe` every 500 ms until it returns `Some`, or panics after `patience`.
-async fn wait_until<T, F, Fut>(what: &str, patience: Duration, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + patience;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {patience:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 // === the local registry ===

@@ -14,7 +14,6 @@ use std::{
 use domain_monitor::resource::{
     Availability, MonitoredDomain, MonitoredDomainSpec, NotificationDelivery,
 };
-use k8s_openapi::api::core::v1::Namespace;
 use kube::{
     Api, ResourceExt,
     api::{ListParams, PostParams},
@@ -22,12 +21,25 @@ use kube::{
 use rand::Rng;
 use serde_json::{Value, json};
 use support::{
-    chaos::{Conditions, Figures, by_scale, record},
-    cluster::{RestartableServer, TestNamespace, install_crd},
+    chaos::{Conditions, Figures, by_scale},
+    cluster::{RestartableServer, TestNamespace, create_namespace, install_crd},
     http_stub::{Recorded, Reply},
     operator::Operator,
     world::{TOKEN, World},
 };
+
+/// A scenario's namespace `name`, the API of its MonitoredDomains and a
+/// world of servers.
+async fn scenario(name: &str) -> (TestNamespace, Api<MonitoredDomain>, World) {
+    let ns = TestNamespace::new(name).await;
+    let api = ns.domains();
+    (ns, api, World::start().await)
+}
+
+/// `<prefix>0.test`, `<prefix>1.test`, … (`count` names).
+fn numbered(prefix: &str, count: usize) -> Vec<String> {
+    (0..count).map(|i| format!("{prefix}{i}.test")).collect()
+}
 
 /// Priority resources named after their domains.
 async fn create_domains(api: &Api<MonitoredDomain>, names: &[String]) {
@@ -54,8 +66,8 @@ async fn populate(
     taken: usize,
     free: usize,
 ) -> (Vec<String>, Vec<String>) {
-    let taken: Vec<String> = (0..taken).map(|i| format!("{prefix}-t{i}.test")).collect();
-    let free: Vec<String> = (0..free).map(|i| format!("{prefix}-f{i}.test")).collect();
+    let taken = numbered(&format!("{prefix}-t"), taken);
+    let free = numbered(&format!("{prefix}-f"), free);
     for name in &taken {
         world.register(name, "active").await;
     }
@@ -187,14 +199,7 @@ async fn api_server_restart() {
     let client = server.client().await;
     install_crd(&client).await;
     let namespace = "chaos-restart";
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap(),
-        )
-        .await
-        .expect("namespace");
+    create_namespace(&client, namespace).await;
     let api: Api<MonitoredDomain> = Api::namespaced(client.clone(), namespace);
     let world = World::start().await;
     let (taken, free) = populate(&world, "rs", by_scale(3, 10), by_scale(3, 10)).await;
@@ -238,23 +243,20 @@ async fn api_server_restart() {
     );
     conditions.require_nothing_lost(&figures);
     conditions.require_no_false_available(&figures);
-    record(
+    conditions.conclude(
         "api_server_restart",
         &format!(
             "API server stopped for {}s and restarted, {restarts}x, mid-run",
             by_scale(5, 20)
         ),
         &figures,
-        conditions.passed(),
+        &format!("{figures:?}\n{}", operator.log()),
     );
-    conditions.assert_all(&format!("{figures:?}\n{}", operator.log()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_sigkill_during_checks_and_delivery() {
-    let ns = TestNamespace::new("chaos-kill").await;
-    let api = ns.domains();
-    let world = World::start().await;
+    let (ns, api, world) = scenario("chaos-kill").await;
     let (taken, free) = populate(&world, "kill", by_scale(2, 5), by_scale(4, 12)).await;
     let all: Vec<String> = taken.iter().chain(&free).cloned().collect();
     // A slow receiver, so that kills land while deliveries are in flight.
@@ -306,13 +308,12 @@ async fn operator_sigkill_during_checks_and_delivery() {
     conditions.require(one_key_each, "one idempotency key per domain");
     conditions.require_nothing_lost(&figures);
     conditions.require_no_false_available(&figures);
-    record(
+    conditions.conclude(
         "operator_sigkill",
         &format!("operator SIGKILLed {kills}x during checks and 0.8 s deliveries"),
         &figures,
-        conditions.passed(),
+        &format!("{figures:?} keys {keys:?}\n{}", operator.log()),
     );
-    conditions.assert_all(&format!("{figures:?} keys {keys:?}\n{}", operator.log()));
 }
 
 /// `/metrics` counter of checks run so far.
@@ -331,9 +332,7 @@ async fn checks_run(base: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callback_receiver_faults() {
-    let ns = TestNamespace::new("chaos-receiver").await;
-    let api = ns.domains();
-    let world = World::start().await;
+    let (ns, api, world) = scenario("chaos-receiver").await;
     let (taken, free) = populate(&world, "rcv", 2, by_scale(3, 8)).await;
     let all: Vec<String> = taken.iter().chain(&free).cloned().collect();
     create_domains(&api, &all).await;
@@ -401,7 +400,7 @@ async fn callback_receiver_faults() {
     );
     conditions.require_nothing_lost(&figures);
     conditions.require_no_false_available(&figures);
-    record(
+    conditions.conclude(
         "callback_receiver_faults",
         &format!(
             "receiver 503, 500, answering after {} s, then 429 with Retry-After {} s",
@@ -409,9 +408,8 @@ async fn callback_receiver_faults() {
             by_scale(10, 600)
         ),
         &figures,
-        conditions.passed(),
+        &format!("{figures:?}\n{}", operator.log()),
     );
-    conditions.assert_all(&format!("{figures:?}\n{}", operator.log()));
 }
 
 async fn refresh(base: &str) -> (u16, Value) {
@@ -427,23 +425,25 @@ async fn refresh(base: &str) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn domain_api_faults() {
-    let ns = TestNamespace::new("chaos-domain-api").await;
-    let api = ns.domains();
-    let world = World::start().await;
-    let baseline: Vec<String> = (0..by_scale(20, 500))
-        .map(|i| format!("list-{i}.test"))
-        .collect();
+    let (ns, api, world) = scenario("chaos-domain-api").await;
+    let baseline = numbered("list-", by_scale(20, 500));
     world.set_domain_list(&json!({ "domains": baseline }));
     let mut env = world.operator_env();
     // Only the refreshes below sync.
     env.push(("DOMAIN_API_REFRESH_INTERVAL".into(), "1h".into()));
     let operator = Operator::start(&ns.name, "domain-api", &env);
     let base = operator.base_url().await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    while snapshot(&api).await.len() < baseline.len() {
-        assert!(tokio::time::Instant::now() < deadline, "{}", operator.log());
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    support::poll(
+        Duration::from_secs(120),
+        Duration::from_millis(500),
+        || async {
+            (snapshot(&api).await.len() >= baseline.len())
+                .then_some(())
+                .ok_or(())
+        },
+        |()| operator.log(),
+    )
+    .await;
     // Every synced name once (the IDN one came with the previous fault),
     // then repeats and junk up to the size.
     let mut big: Vec<Value> = baseline.iter().map(|n| json!(n)).collect();
@@ -551,24 +551,19 @@ async fn domain_api_faults() {
     );
     conditions.require(idn, "the IDN name was created as xn--bcher-kva.test");
     conditions.require(lost == 0, format!("{lost} resources lost"));
-    record(
+    conditions.conclude(
         "domain_api_faults",
         "domain API: 500, truncated/cut/non-JSON, wrong types, empty list, duplicates, invalid and IDN names, 100k entries",
         &figures,
-        conditions.passed(),
+        &format!("{figures:?}\n{}", operator.log()),
     );
-    conditions.assert_all(&format!("{figures:?}\n{}", operator.log()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registries_misbehaving() {
-    let ns = TestNamespace::new("chaos-registries").await;
-    let api = ns.domains();
-    let world = World::start().await;
+    let (ns, api, world) = scenario("chaos-registries").await;
     // Every name here is free, but no source can say so convincingly.
-    let names: Vec<String> = (0..by_scale(4, 12))
-        .map(|i| format!("mis-{i}.test"))
-        .collect();
+    let names = numbered("mis-", by_scale(4, 12));
     for name in &names {
         world.unregistered(name);
     }
@@ -680,23 +675,18 @@ async fn registries_misbehaving() {
         backoff_honoured,
         format!("Retry-After honoured (at most 2 RDAP hits each): {throttled_hits:?}"),
     );
-    record(
+    conditions.conclude(
         "registries_misbehaving",
         "DNS silent, RDAP 429 (Retry-After 60) / 403 quota, WHOIS throttle banner / connection reset",
         &figures,
-        conditions.passed(),
+        &format!("{figures:?}\n{}", operator.log()),
     );
-    conditions.assert_all(&format!("{figures:?}\n{}", operator.log()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_with_a_frozen_lease_holder() {
-    let ns = TestNamespace::new("chaos-leases").await;
-    let api = ns.domains();
-    let world = World::start().await;
-    let names: Vec<String> = (0..by_scale(8, 24))
-        .map(|i| format!("lease-{i}.test"))
-        .collect();
+    let (ns, api, world) = scenario("chaos-leases").await;
+    let names = numbered("lease-", by_scale(8, 24));
     for name in &names {
         world.register(name, "active").await;
     }
@@ -706,17 +696,20 @@ async fn two_replicas_with_a_frozen_lease_holder() {
     let a = Operator::start(&ns.name, "replica-a", &env);
     let b = Operator::start(&ns.name, "replica-b", &env);
     // Both hold shards and have checked everything once.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !snapshot(&api)
-        .await
-        .values()
-        .filter(|md| availability(md) == Availability::Registered)
-        .count()
-        .eq(&names.len())
-    {
-        assert!(tokio::time::Instant::now() < deadline, "{}", a.log());
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    support::poll(
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        || async {
+            let registered = snapshot(&api)
+                .await
+                .values()
+                .filter(|md| availability(md) == Availability::Registered)
+                .count();
+            (registered == names.len()).then_some(()).ok_or(())
+        },
+        |()| a.log(),
+    )
+    .await;
     // Freeze replica A (as a long GC pause or a stalled node would) past its
     // lease, drop every name meanwhile, then let it run again.
     let freezes = by_scale(1, 3);
@@ -762,15 +755,14 @@ async fn two_replicas_with_a_frozen_lease_holder() {
         ),
     );
     conditions.require_nothing_lost(&figures);
-    record(
+    conditions.conclude(
         "lease_holder_frozen",
         "two replicas; one SIGSTOPped past its lease while every name drops",
         &figures,
-        conditions.passed(),
+        &format!(
+            "{figures:?} {per_domain_accepted:?}\n{}\n{}",
+            a.log(),
+            b.log()
+        ),
     );
-    conditions.assert_all(&format!(
-        "{figures:?} {per_domain_accepted:?}\n{}\n{}",
-        a.log(),
-        b.log()
-    ));
 }

@@ -20,10 +20,7 @@ use domain_monitor::{
     resource::{Availability, MonitoredDomain, MonitoredDomainSpec},
 };
 use k8s_openapi::api::{
-    apps::v1::Deployment,
-    coordination::v1::Lease,
-    core::v1::{Namespace, Secret},
-    events::v1::Event,
+    apps::v1::Deployment, coordination::v1::Lease, core::v1::Secret, events::v1::Event,
 };
 use kube::{
     Api, Client, ResourceExt,
@@ -32,11 +29,14 @@ use kube::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 use support::{
-    cluster::{AuditedRequest, PrivateServer, TestNamespace, install_crd, kubeconfig_path},
+    cluster::{
+        AuditedRequest, PrivateServer, TestNamespace, create_namespace, install_crd,
+        kubeconfig_path,
+    },
     dhc::{check as health_check, install_dhc_crd, record, resolver},
     operator::{Operator, availability, wait_for_availability},
     prometheus::Prometheus,
-    promql::{Names, names_in},
+    promql::{GrafanaValues, Names, from_grafana, names_in},
     tools::{helm_binary, promtool_binary, repo, run},
     world::{TOKEN, World},
 };
@@ -646,22 +646,13 @@ fn panels(dashboard: &Value) -> Vec<&Value> {
     all
 }
 
-/// A Grafana query as plain PromQL: its variables replaced by values.
-fn as_promql(expr: &str) -> String {
-    let promql = [
-        ("$__rate_interval", "5m"),
-        ("$__interval", "1m"),
-        ("$__range", "1h"),
-        ("${job}", ".*"),
-        ("$job", ".*"),
-        ("${instance}", ".*"),
-        ("$instance", ".*"),
-    ]
-    .iter()
-    .fold(expr.to_owned(), |e, (var, value)| e.replace(var, value));
-    assert!(!promql.contains('$'), "unknown Grafana variable in {expr}");
-    promql
-}
+/// Grafana's variables in the dashboard's queries, over every job.
+const DASHBOARD_VALUES: GrafanaValues<'static> = GrafanaValues {
+    rate_interval: "5m",
+    interval: "1m",
+    range: "1h",
+    job: ".*",
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_queries_are_valid_promql_over_the_operators_metrics() {
@@ -685,7 +676,10 @@ async fn the_dashboard_queries_are_valid_promql_over_the_operators_metrics() {
             .and_then(|q| q.rsplit_once(','))
             .map(|(selector, _)| selector)
             .unwrap_or_else(|| panic!("${name}: {query}"));
-        queries.push((format!("${name}"), as_promql(selector)));
+        queries.push((
+            format!("${name}"),
+            from_grafana(selector, &DASHBOARD_VALUES),
+        ));
     }
 
     // promtool parses them all and rejects a bad one; they use only the
@@ -1297,14 +1291,7 @@ async fn the_readme_install_works_on_a_fresh_cluster_with_least_privilege() {
 
     // The chart brought the CRD; a team applies domains in its own namespace.
     let client = server.client().await;
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": "team-a"}})).unwrap(),
-        )
-        .await
-        .unwrap();
+    create_namespace(&client, "team-a").await;
     let team: Api<MonitoredDomain> = Api::namespaced(client.clone(), "team-a");
     team.create(&PostParams::default(), &pinned("taken", "taken.test"))
         .await
@@ -1475,14 +1462,7 @@ async fn install_for_rbac(
     dir: &Path,
 ) -> (Vec<(String, String)>, PathBuf) {
     let client = server.client().await;
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap(),
-        )
-        .await
-        .unwrap();
+    create_namespace(&client, namespace).await;
     let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
     let file = write_json(dir, &format!("{namespace}-objects.json"), &list);
     kubectl(server.kubeconfig(), &["apply", "-f", &file]).expect("kubectl apply");
@@ -2078,7 +2058,10 @@ fn dashboard_queries(dashboard: &Value) -> Vec<(String, String)> {
             assert!(!targets.is_empty(), "panel {title:?} has no query");
             targets.into_iter().map(move |t| {
                 assert_eq!(t["datasource"]["uid"], "${datasource}", "{title}");
-                (title.clone(), as_promql(t["expr"].as_str().unwrap()))
+                (
+                    title.clone(),
+                    from_grafana(t["expr"].as_str().unwrap(), &DASHBOARD_VALUES),
+                )
             })
         })
         .collect()

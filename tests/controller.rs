@@ -16,7 +16,9 @@ use kube::{
 };
 use serde_json::json;
 use support::{
-    cluster::{PrivateServer, TestNamespace, install_crd, kubeconfig_path, names, pinned},
+    cluster::{
+        PrivateServer, TestNamespace, create_namespace, install_crd, kubeconfig_path, names, pinned,
+    },
     http_stub::Reply,
     nsd::{TldServers, Zone},
     operator::{Operator, wait_for_availability, wait_for_registration_facts},
@@ -487,14 +489,7 @@ async fn a_server_without_watchlist_gets_paged_lists_and_every_domain_is_seen() 
     // The operator's log file is named after namespace and instance, and
     // kept across runs: a name of this run's own.
     let namespace = format!("paged-{}", std::process::id());
-    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-    namespaces
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap(),
-        )
-        .await
-        .expect("namespace");
+    create_namespace(&client, &namespace).await;
     let api: Api<MonitoredDomain> = Api::namespaced(client, &namespace);
     for (name, domain) in [("one", "first_.test"), ("two", "second_.test")] {
         api.create(&PostParams::default(), &pinned(name, domain, false))

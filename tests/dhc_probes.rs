@@ -204,13 +204,7 @@ fn operator(
 /// The value of the Prometheus `series` (name and labels) the operator
 /// serves.
 async fn scraped(operator: &Operator, series: &str) -> u64 {
-    domain_monitor::net::ensure_crypto_provider();
-    let text = reqwest::get(format!("{}/metrics/prometheus", operator.base_url().await))
-        .await
-        .expect("GET /metrics/prometheus")
-        .text()
-        .await
-        .unwrap();
+    let text = operator.metrics().await;
     text.lines()
         .find_map(|l| l.strip_prefix(series))
         .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
@@ -222,13 +216,7 @@ async fn scraped(operator: &Operator, series: &str) -> u64 {
 /// The value of the Prometheus `series` the operator serves, if it serves
 /// it.
 async fn gauge(operator: &Operator, series: &str) -> Option<f64> {
-    domain_monitor::net::ensure_crypto_provider();
-    let text = reqwest::get(format!("{}/metrics/prometheus", operator.base_url().await))
-        .await
-        .expect("GET /metrics/prometheus")
-        .text()
-        .await
-        .unwrap();
+    let text = operator.metrics().await;
     text.lines()
         .find_map(|l| l.strip_prefix(series))
         .map(|v| v.trim().parse().expect("a number"))

@@ -93,13 +93,7 @@ async fn expiry_gauge(operator: &Operator, name: &str) -> Option<i64> {
 /// The value of the gauge `metric` for the check `name`'s endpoint, if the
 /// operator serves one.
 async fn gauge(operator: &Operator, metric: &str, name: &str) -> Option<i64> {
-    domain_monitor::net::ensure_crypto_provider();
-    let text = reqwest::get(format!("{}/metrics/prometheus", operator.base_url().await))
-        .await
-        .expect("GET /metrics/prometheus")
-        .text()
-        .await
-        .unwrap();
+    let text = operator.metrics().await;
     let series = text.lines().find(|l| {
         l.starts_with(&format!("{metric}{{")) && l.contains(&format!("name=\"{name}\""))
     })?;

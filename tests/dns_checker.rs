@@ -6,7 +6,6 @@ mod support;
 
 use std::{
     net::SocketAddr,
-    num::NonZeroU32,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -16,7 +15,6 @@ use domain_monitor::{
         CheckKind, CheckOutcome, Checker, Strength,
         dns::{DnsChecker, Settings},
     },
-    config::RateLimit,
     domain_name::DomainName,
     ratelimit::ServerBudgets,
 };
@@ -29,17 +27,9 @@ use support::{
     nsd::{Nsd, Zone},
 };
 
+/// A checker's settings asking `server` alone.
 fn settings(server: SocketAddr, timeout: Duration) -> Settings {
-    Settings {
-        servers: vec![server],
-        recursive_resolvers: Vec::new(),
-        authoritative_port: 53,
-        timeout,
-        rate_limit: RateLimit {
-            count: NonZeroU32::new(1_000_000).unwrap(),
-            per: Duration::from_secs(1),
-        },
-    }
+    support::dns_settings(vec![server], timeout)
 }
 
 fn domain(name: &str) -> DomainName {

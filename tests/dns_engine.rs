@@ -6,17 +6,16 @@
 
 mod support;
 
-use std::{net::SocketAddr, num::NonZeroU32, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use domain_monitor::{
     check::{
-        CheckOutcome, Checker, Strength,
+        CheckOutcome, CheckReport, Checker, Strength,
         dns::{
-            DnsChecker, Settings,
+            DnsChecker,
             engine::{self, QueryError, Upstream},
         },
     },
-    config::RateLimit,
     domain_name::DomainName,
 };
 use hickory_resolver::proto::{
@@ -28,22 +27,10 @@ use hickory_resolver::proto::{
 };
 use support::{
     dns_script::{Scripted, Send, later, now},
+    dns_settings,
     nsd::{TldServers, Zone},
 };
 use tokio::time::Instant;
-
-fn settings(servers: Vec<SocketAddr>, timeout: Duration) -> Settings {
-    Settings {
-        servers,
-        recursive_resolvers: Vec::new(),
-        authoritative_port: 53,
-        timeout,
-        rate_limit: RateLimit {
-            count: NonZeroU32::new(10_000_000).unwrap(),
-            per: Duration::from_secs(1),
-        },
-    }
-}
 
 fn domain(name: &str) -> DomainName {
     DomainName::parse(name).unwrap()
@@ -106,29 +93,41 @@ fn with_id(mut message: Message, id: u16) -> Message {
 
 // === ID, source and question mismatches ===
 
-#[tokio::test]
-async fn an_answer_with_a_wrong_id_is_dropped_and_the_right_one_used() {
-    // First an NXDOMAIN under another ID, then the delegation under the
-    // query's own: taking the first would call a registered name free.
+/// Checks `name` against a server that answers each query at once with
+/// `bogus(query)`, then 50 ms later with the right delegation; returns the
+/// report and the checker's wire statistics.
+async fn bogus_first(
+    name: &str,
+    bogus: impl Fn(&Message) -> Message + std::marker::Send + Sync + 'static,
+) -> (CheckReport, engine::Stats) {
     let server = Scripted::start(
-        |query| {
-            let wrong = query.metadata.id.wrapping_add(1);
+        move |query| {
             vec![
-                now(with_id(nxdomain(query), wrong)),
+                now(bogus(query)),
                 later(Duration::from_millis(50), delegation(query)),
             ]
         },
         None,
     )
     .await;
-    let checker = DnsChecker::new(settings(vec![server.addr], Duration::from_secs(2))).unwrap();
-    let report = checker.check(&domain("taken.test")).await;
+    let checker = DnsChecker::new(dns_settings(vec![server.addr], Duration::from_secs(2))).unwrap();
+    let report = checker.check(&domain(name)).await;
+    (report, checker.wire_stats())
+}
+
+#[tokio::test]
+async fn an_answer_with_a_wrong_id_is_dropped_and_the_right_one_used() {
+    // First an NXDOMAIN under another ID, then the delegation under the
+    // query's own: taking the first would call a registered name free.
+    let (report, stats) = bogus_first("taken.test", |query| {
+        with_id(nxdomain(query), query.metadata.id.wrapping_add(1))
+    })
+    .await;
     assert_eq!(report.outcome, CheckOutcome::Registered, "{report:?}");
     assert_eq!(
         report.registration.unwrap().nameservers,
         vec!["ns.taken.example"]
     );
-    let stats = checker.wire_stats();
     assert_eq!(
         stats.unmatched, 1,
         "the wrong-ID answer is counted: {stats:?}"
@@ -150,7 +149,7 @@ async fn answers_with_wrong_ids_only_time_out_inconclusive() {
     )
     .await;
     let timeout = Duration::from_millis(400);
-    let checker = DnsChecker::new(settings(vec![server.addr], timeout)).unwrap();
+    let checker = DnsChecker::new(dns_settings(vec![server.addr], timeout)).unwrap();
     let started = Instant::now();
     let report = checker.check(&domain("spoofed.test")).await;
     let took = started.elapsed();
@@ -168,23 +167,14 @@ async fn answers_with_wrong_ids_only_time_out_inconclusive() {
 
 #[tokio::test]
 async fn an_answer_to_another_question_under_the_right_id_is_dropped() {
-    let server = Scripted::start(
-        |query| {
-            // Right ID, wrong name: as a spoofer guessing only the ID would.
-            let mut other = nxdomain(query);
-            other.queries[0].set_name(name("other.test."));
-            vec![
-                now(other),
-                later(Duration::from_millis(50), delegation(query)),
-            ]
-        },
-        None,
-    )
+    let (report, stats) = bogus_first("asked.test", |query| {
+        // Right ID, wrong name: as a spoofer guessing only the ID would.
+        let mut other = nxdomain(query);
+        other.queries[0].set_name(name("other.test."));
+        other
+    })
     .await;
-    let checker = DnsChecker::new(settings(vec![server.addr], Duration::from_secs(2))).unwrap();
-    let report = checker.check(&domain("asked.test")).await;
     assert_eq!(report.outcome, CheckOutcome::Registered, "{report:?}");
-    let stats = checker.wire_stats();
     assert_eq!(stats.wrong_question, 1, "{stats:?}");
 }
 
@@ -204,7 +194,7 @@ async fn an_answer_from_another_port_is_dropped() {
         None,
     )
     .await;
-    let checker = DnsChecker::new(settings(vec![server.addr], Duration::from_secs(2))).unwrap();
+    let checker = DnsChecker::new(dns_settings(vec![server.addr], Duration::from_secs(2))).unwrap();
     let report = checker.check(&domain("asked.test")).await;
     assert_eq!(report.outcome, CheckOutcome::Registered, "{report:?}");
     assert_eq!(checker.wire_stats().wrong_source, 1);
@@ -288,7 +278,7 @@ async fn a_truncated_answer_is_asked_again_over_tcp() {
         Some(Arc::new(|query: &Message| Some(delegation(query)))),
     )
     .await;
-    let checker = DnsChecker::new(settings(vec![server.addr], Duration::from_secs(2))).unwrap();
+    let checker = DnsChecker::new(dns_settings(vec![server.addr], Duration::from_secs(2))).unwrap();
     let report = checker.check(&domain("big.test")).await;
     assert_eq!(report.outcome, CheckOutcome::Registered, "{report:?}");
     assert_eq!(
@@ -312,7 +302,7 @@ async fn a_tcp_answer_to_another_query_is_not_used() {
         })),
     )
     .await;
-    let checker = DnsChecker::new(settings(vec![server.addr], Duration::from_secs(2))).unwrap();
+    let checker = DnsChecker::new(dns_settings(vec![server.addr], Duration::from_secs(2))).unwrap();
     let report = checker.check(&domain("big.test")).await;
     assert_eq!(report.outcome, CheckOutcome::Inconclusive, "{report:?}");
     assert!(
@@ -337,7 +327,7 @@ async fn ten_thousand_concurrent_checks_against_nsd_each_get_their_own_answer() 
         .await
         .unwrap();
     let checker =
-        Arc::new(DnsChecker::new(settings(servers.addrs(), Duration::from_secs(10))).unwrap());
+        Arc::new(DnsChecker::new(dns_settings(servers.addrs(), Duration::from_secs(10))).unwrap());
     let checks = (0..NAMES).map(|i| {
         let checker = checker.clone();
         tokio::spawn(async move {

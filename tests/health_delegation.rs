@@ -13,14 +13,12 @@ mod support;
 
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
-    num::NonZeroU32,
     sync::Arc,
     time::Duration,
 };
 
 use domain_monitor::{
-    check::dns::{DnsChecker, Settings, stub::StubResolver},
-    config::RateLimit,
+    check::dns::{DnsChecker, stub::StubResolver},
     domain_name::DomainName,
     health::delegation::{self, ChildServer, DelegationReport, ProbeSettings, Prober},
 };
@@ -114,17 +112,7 @@ fn world() -> World {
     // One copy of the parent zone lags behind: `split.test` lost a server.
     parent.servers()[1].add_delegation("split.test", &["ns1.healthy.test"]);
 
-    let dns = DnsChecker::new(Settings {
-        servers: parent.addrs(),
-        recursive_resolvers: Vec::new(),
-        authoritative_port: 53,
-        timeout: TIMEOUT,
-        rate_limit: RateLimit {
-            count: NonZeroU32::new(1_000_000).unwrap(),
-            per: Duration::from_secs(1),
-        },
-    })
-    .expect("dns checker");
+    let dns = DnsChecker::new(support::dns_settings(parent.addrs(), TIMEOUT)).expect("dns checker");
     let resolver = StubResolver::new(&[servers[0].addr()], TIMEOUT);
     let prober = Prober::new(
         Arc::new(dns),

@@ -16,14 +16,12 @@ mod support;
 
 use std::{
     net::{IpAddr, Ipv4Addr},
-    num::NonZeroU32,
     sync::Arc,
     time::Duration,
 };
 
 use domain_monitor::{
-    check::dns::{DnsChecker, Settings, stub::StubResolver},
-    config::RateLimit,
+    check::dns::{DnsChecker, stub::StubResolver},
     domain_name::DomainName,
     health::{
         delegation::{self, ProbeSettings},
@@ -163,19 +161,7 @@ fn world() -> World {
     });
 
     let checker = |servers| {
-        Arc::new(
-            DnsChecker::new(Settings {
-                servers,
-                recursive_resolvers: Vec::new(),
-                authoritative_port: 53,
-                timeout: TIMEOUT,
-                rate_limit: RateLimit {
-                    count: NonZeroU32::new(1_000_000).unwrap(),
-                    per: Duration::from_secs(1),
-                },
-            })
-            .expect("dns checker"),
-        )
+        Arc::new(DnsChecker::new(support::dns_settings(servers, TIMEOUT)).expect("dns checker"))
     };
     let dns = checker(tld.addrs());
     let plain_dns = checker(vec![servers[3].addr()]);

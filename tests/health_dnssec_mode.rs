@@ -17,14 +17,14 @@ use std::{
 
 use domain_monitor::{
     health::{DNSSEC_VALID, HEALTHY},
-    resource::{DnssecPolicy, HealthSpec, MonitoredDomain, MonitoredDomainSpec},
+    resource::{DnssecPolicy, HealthSpec, MonitoredDomain},
 };
-use kube::{Api, api::PostParams};
+use kube::api::PostParams;
 use support::{
-    cluster::TestNamespace,
+    cluster::{TestNamespace, pinned},
     health::{self, assert_no_writes, condition, pair, writes_during},
     nsd::{Keys, Nsd, Validity, Zone, free_port_on},
-    operator::Operator,
+    operator::{Operator, wait_for_resource},
     world::World,
 };
 
@@ -41,18 +41,12 @@ const EXPIRED: Validity = Validity {
 };
 
 fn signed_domain() -> MonitoredDomain {
-    MonitoredDomain::new(
-        NAME,
-        MonitoredDomainSpec {
-            domain: DOMAIN.to_owned(),
-            priority: false,
-            check_interval: None,
-            health: Some(HealthSpec {
-                dnssec: DnssecPolicy::Required,
-                ..HealthSpec::default()
-            }),
-        },
-    )
+    let mut md = pinned(NAME, DOMAIN, false);
+    md.spec.health = Some(HealthSpec {
+        dnssec: DnssecPolicy::Required,
+        ..HealthSpec::default()
+    });
+    md
 }
 
 fn message(md: &MonitoredDomain, type_: &str) -> String {
@@ -61,26 +55,6 @@ fn message(md: &MonitoredDomain, type_: &str) -> String {
         .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
         .map(|c| c.message.clone())
         .unwrap_or_default()
-}
-
-/// Waits until `done` holds for the resource, failing with the operator's log.
-async fn wait_for(
-    api: &Api<MonitoredDomain>,
-    what: &str,
-    operator: &Operator,
-    done: impl Fn(&MonitoredDomain) -> bool,
-) -> MonitoredDomain {
-    health::wait_for(api, NAME, PATIENCE, what, operator, done).await
-}
-
-/// The reasons of the Events about the resource, sorted.
-async fn event_reasons(ns: &TestNamespace) -> Vec<String> {
-    health::event_reasons(ns, NAME).await
-}
-
-/// The Events' reasons once there are `count` of them (or after 10 s).
-async fn wait_for_events(ns: &TestNamespace, count: usize) -> Vec<String> {
-    health::wait_for_event_reasons(ns, NAME, count).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,7 +105,7 @@ async fn expired_signatures_and_a_mismatched_ds_each_give_one_write_and_one_even
     let operator = Operator::start(&ns.name, "health-dnssec", &env);
 
     // Secure: valid, healthy, no event, and no writes while it stays so.
-    let md = wait_for(&api, "DNSSECValid", &operator, |md| {
+    let md = wait_for_resource(&api, NAME, PATIENCE, "DNSSECValid", &operator, |md| {
         condition(md, DNSSEC_VALID).is_some_and(|(status, _)| status != "Unknown")
             && condition(md, HEALTHY).is_some_and(|(status, _)| status != "Unknown")
     })
@@ -151,7 +125,7 @@ async fn expired_signatures_and_a_mismatched_ds_each_give_one_write_and_one_even
         .expect("status.health.dnssec");
     assert!(dnssec.valid && dnssec.matched, "{dnssec:?}");
     assert!(dnssec.signature_expires_at.is_some());
-    assert!(event_reasons(&ns).await.is_empty());
+    assert!(health::event_reasons(&ns, NAME).await.is_empty());
     assert_no_writes(&api, "nothing changed", &operator).await;
 
     // The server serves a copy signed long ago: one write, one Event.
@@ -176,7 +150,10 @@ async fn expired_signatures_and_a_mismatched_ds_each_give_one_write_and_one_even
         message(&md, DNSSEC_VALID)
     );
     assert_eq!(condition(&md, HEALTHY), pair("False", "SignatureExpired"));
-    assert_eq!(wait_for_events(&ns, 1).await, ["SignatureExpired"]);
+    assert_eq!(
+        health::wait_for_event_reasons(&ns, NAME, 1).await,
+        ["SignatureExpired"]
+    );
 
     // The parent's DS now names a spare key: one write, one more Event.
     let writes = writes_during(&api, async {
@@ -194,7 +171,7 @@ async fn expired_signatures_and_a_mismatched_ds_each_give_one_write_and_one_even
     let text = message(&md, DNSSEC_VALID);
     assert!(text.contains(&format!("{}/13", spare.ksk_tag())), "{text}");
     assert_eq!(
-        wait_for_events(&ns, 2).await,
+        health::wait_for_event_reasons(&ns, NAME, 2).await,
         ["DSMismatch", "SignatureExpired"]
     );
 

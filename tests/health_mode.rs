@@ -13,7 +13,7 @@ use std::{
 
 use domain_monitor::{
     health::{DELEGATION_DRIFT, DNSSEC_VALID, EXPIRING_SOON, HEALTHY, REGISTRY_LOCKED},
-    resource::{HealthSpec, MonitoredDomain, MonitoredDomainSpec, RegistryLockPolicy},
+    resource::{HealthSpec, MonitoredDomain, RegistryLockPolicy},
 };
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::events::v1::Event;
@@ -23,10 +23,10 @@ use kube::{
     runtime::{WatchStreamExt, watcher},
 };
 use support::{
-    cluster::TestNamespace,
+    cluster::{TestNamespace, pinned},
     health::{self, assert_no_writes, condition, pair, writes_during},
     nsd::{Nsd, Zone, free_port_on},
-    operator::Operator,
+    operator::{Operator, wait_for_resource},
     rdap_srv::DomainSpec,
     world::World,
 };
@@ -65,30 +65,14 @@ fn registry_object_with(expires: &str, unlocked: bool, nameservers: &[&str]) -> 
 }
 
 fn owned() -> MonitoredDomain {
-    MonitoredDomain::new(
-        NAME,
-        MonitoredDomainSpec {
-            domain: DOMAIN.to_owned(),
-            priority: false,
-            check_interval: None,
-            health: Some(HealthSpec {
-                registry_lock: RegistryLockPolicy::Required,
-                expiry_warning: Some("30d".to_owned()),
-                criticality: Some("critical".to_owned()),
-                ..HealthSpec::default()
-            }),
-        },
-    )
-}
-
-/// Waits until `done` holds for the resource, failing with the operator's log.
-async fn wait_for(
-    api: &Api<MonitoredDomain>,
-    what: &str,
-    operator: &Operator,
-    done: impl Fn(&MonitoredDomain) -> bool,
-) -> MonitoredDomain {
-    health::wait_for(api, NAME, PATIENCE, what, operator, done).await
+    let mut md = pinned(NAME, DOMAIN, false);
+    md.spec.health = Some(HealthSpec {
+        registry_lock: RegistryLockPolicy::Required,
+        expiry_warning: Some("30d".to_owned()),
+        criticality: Some("critical".to_owned()),
+        ..HealthSpec::default()
+    });
+    md
 }
 
 /// Every version of the resource the API server shows from now until
@@ -109,21 +93,6 @@ async fn registry_answers(world: &World, api: &Api<MonitoredDomain>, object: Dom
     writes_during(api, async { world.rdap.add_domain(&object).await }).await
 }
 
-/// The reasons of the Events about the resource, sorted.
-async fn event_reasons(ns: &TestNamespace) -> Vec<String> {
-    health::event_reasons(ns, NAME).await
-}
-
-async fn metrics(operator: &Operator) -> String {
-    let base = operator.base_url().await;
-    reqwest::get(format!("{base}/metrics/prometheus"))
-        .await
-        .expect("operator answers")
-        .text()
-        .await
-        .unwrap_or_default()
-}
-
 /// The value of the series of `name` that has every label of `labels`.
 fn series(text: &str, name: &str, labels: &[String]) -> Option<f64> {
     text.lines()
@@ -132,15 +101,22 @@ fn series(text: &str, name: &str, labels: &[String]) -> Option<f64> {
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_registration_change_gives_one_write_and_one_event_per_change() {
-    let ns = TestNamespace::new("health-mode").await;
+/// A world where [`DOMAIN`] is registered and active, its registry object
+/// expiring on 2027-01-15, registry-locked.
+async fn registered_world() -> World {
     let world = World::start().await;
     world.register(DOMAIN, "active").await;
     world
         .rdap
         .add_domain(&registry_object("2027-01-15T10:00:00Z", false))
         .await;
+    world
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_change_gives_one_write_and_one_event_per_change() {
+    let ns = TestNamespace::new("health-mode").await;
+    let world = registered_world().await;
     let api = ns.domains();
     let (stop_recording, recording_stopped) = tokio::sync::oneshot::channel();
     let versions = record_versions(&api, recording_stopped);
@@ -169,9 +145,14 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
     let operator = Operator::start(&ns.name, "health-mode", &env);
 
     // The first registration facts give status.health and its conditions.
-    let md = wait_for(&api, "the health conditions", &operator, |md| {
-        condition(md, HEALTHY).is_some_and(|(status, _)| status == "True")
-    })
+    let md = wait_for_resource(
+        &api,
+        NAME,
+        PATIENCE,
+        "the health conditions",
+        &operator,
+        |md| condition(md, HEALTHY).is_some_and(|(status, _)| status == "True"),
+    )
     .await;
     // Health mode fetches the registry's facts at the first check: the
     // first status written already says whether the domain is healthy.
@@ -216,7 +197,7 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
         pair("False", "NotExpiringSoon")
     );
     assert!(
-        event_reasons(&ns).await.is_empty(),
+        health::event_reasons(&ns, NAME).await.is_empty(),
         "the first facts are a baseline"
     );
     let healthy_message = md
@@ -245,7 +226,7 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
     )
     .await
     .expect("require DNSSEC");
-    let md = wait_for(&api, "DNSSECValid", &operator, |md| {
+    let md = wait_for_resource(&api, NAME, PATIENCE, "DNSSECValid", &operator, |md| {
         condition(md, DNSSEC_VALID).is_some()
     })
     .await;
@@ -263,12 +244,17 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
     )
     .await
     .expect("ignore DNSSEC");
-    wait_for(&api, "healthy again without DNSSEC", &operator, |md| {
-        condition(md, HEALTHY).is_some_and(|(status, _)| status == "True")
-    })
+    wait_for_resource(
+        &api,
+        NAME,
+        PATIENCE,
+        "healthy again without DNSSEC",
+        &operator,
+        |md| condition(md, HEALTHY).is_some_and(|(status, _)| status == "True"),
+    )
     .await;
     assert!(
-        event_reasons(&ns).await.is_empty(),
+        health::event_reasons(&ns, NAME).await.is_empty(),
         "DNSSEC not known is no event"
     );
 
@@ -285,7 +271,10 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
         .map(|t| t.0.to_string());
     assert_eq!(expires.as_deref(), Some("2028-01-15T10:00:00Z"));
     assert_eq!(writes, 1, "one write for the renewal:\n{}", operator.log());
-    assert_eq!(wait_for_events(&ns, 1).await, ["Renewed"]);
+    assert_eq!(
+        health::wait_for_event_reasons(&ns, NAME, 1).await,
+        ["Renewed"]
+    );
 
     // The registry lock goes: one write, the statuses change and the lock
     // is lost (one Event each), and the domain is unhealthy.
@@ -308,7 +297,7 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
         .expect("the lock view");
     assert_eq!(lock.missing, ["serverTransferProhibited"]);
     assert_eq!(
-        wait_for_events(&ns, 3).await,
+        health::wait_for_event_reasons(&ns, NAME, 3).await,
         ["LockLost", "Renewed", "StatusesChanged"]
     );
 
@@ -322,7 +311,7 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
         operator.log()
     );
     assert_eq!(
-        wait_for_events(&ns, 4).await,
+        health::wait_for_event_reasons(&ns, NAME, 4).await,
         ["ExpiryShortened", "LockLost", "Renewed", "StatusesChanged"]
     );
     let events: Api<Event> = Api::namespaced(ns.client.clone(), &ns.name);
@@ -342,7 +331,7 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
     );
 
     // The metrics: the expiry, the lock, the changes by kind.
-    let text = metrics(&operator).await;
+    let text = operator.metrics().await;
     let labels = [
         format!("namespace=\"{}\"", ns.name),
         format!("name=\"{NAME}\""),
@@ -419,7 +408,7 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
         ) && !healthy.contains("Set the name servers"),
         "Healthy names the drift briefly: {healthy}"
     );
-    let reasons = wait_for_events(&ns, 5).await;
+    let reasons = health::wait_for_event_reasons(&ns, NAME, 5).await;
     assert_eq!(
         reasons
             .iter()
@@ -453,7 +442,7 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
             .as_deref(),
         Some("True")
     );
-    let reasons = wait_for_events(&ns, 6).await;
+    let reasons = health::wait_for_event_reasons(&ns, NAME, 6).await;
     assert_eq!(
         reasons.iter().filter(|r| *r == "ExpiringSoon").count(),
         1,
@@ -508,20 +497,10 @@ fn message(md: &MonitoredDomain, type_: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The Events' reasons once there are `count` of them (or after 10 s).
-async fn wait_for_events(ns: &TestNamespace, count: usize) -> Vec<String> {
-    health::wait_for_event_reasons(ns, NAME, count).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lame_name_server_is_delegation_drift_naming_it() {
     let ns = TestNamespace::new("health-lame").await;
-    let world = World::start().await;
-    world.register(DOMAIN, "active").await;
-    world
-        .rdap
-        .add_domain(&registry_object("2027-01-15T10:00:00Z", false))
-        .await;
+    let world = registered_world().await;
     // `ns1.owned.test` answers, but does not serve `owned.test` (REFUSED).
     let port = free_port_on(&[IpAddr::V4(LAME_CHILD)]);
     let _child = tokio::task::block_in_place(|| {
@@ -549,10 +528,17 @@ async fn a_lame_name_server_is_delegation_drift_naming_it() {
     env.push(("NAMESERVER_PORT".to_owned(), port.to_string()));
     let operator = Operator::start(&ns.name, "health-lame", &env);
 
-    let md = wait_for(&api, "the delegation drift", &operator, |md| {
-        condition(md, DELEGATION_DRIFT).is_some()
-            && condition(md, EXPIRING_SOON).is_some_and(|(status, _)| status == "False")
-    })
+    let md = wait_for_resource(
+        &api,
+        NAME,
+        PATIENCE,
+        "the delegation drift",
+        &operator,
+        |md| {
+            condition(md, DELEGATION_DRIFT).is_some()
+                && condition(md, EXPIRING_SOON).is_some_and(|(status, _)| status == "False")
+        },
+    )
     .await;
     assert_eq!(
         condition(&md, DELEGATION_DRIFT),

@@ -1,40 +1,30 @@
-//! The http checker against a real nsd (names resolve through it) and a
-//! local HTTP server on 127.0.0.1 that counts connections and requests.
+//! The http checker against a real nsd (names resolve through it) and an
+//! [`HttpStub`] on 127.0.0.1 that counts connections and requests.
 
 mod support;
 
-use std::{
-    net::SocketAddr,
-    num::NonZeroU32,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use domain_monitor::{
     check::{
         CheckKind, CheckOutcome, Checker, Strength,
         http::{HttpChecker, Settings},
     },
-    config::RateLimit,
     domain_name::DomainName,
     ratelimit::ServerBudgets,
 };
-use support::nsd::Nsd;
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpListener,
+use support::{
+    http_stub::{HttpStub, Reply},
+    nsd::Nsd,
 };
 
-fn settings(nsd: &Nsd, web: &WebServer, allow_private: bool) -> Settings {
+fn settings(nsd: &Nsd, web: &HttpStub, allow_private: bool) -> Settings {
     Settings {
         dns_servers: vec![nsd.addr()],
         timeout: Duration::from_secs(3),
         allow_private,
-        rate_limit: RateLimit {
-            count: NonZeroU32::new(1000).unwrap(),
-            per: Duration::from_secs(1),
-        },
-        http_port: web.addr.port(),
+        rate_limit: support::rate_limit(1000),
+        http_port: web.addr().port(),
         https_port: closed_port(),
     }
 }
@@ -45,6 +35,13 @@ fn closed_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
+/// A stub answering `status` to every request for `/`.
+async fn answering(status: u16) -> HttpStub {
+    let web = HttpStub::start().await;
+    web.set("/", Reply::new(status));
+    web
+}
+
 fn domain(name: &str) -> DomainName {
     DomainName::parse(name).unwrap()
 }
@@ -52,7 +49,7 @@ fn domain(name: &str) -> DomainName {
 #[tokio::test]
 async fn any_http_answer_is_weakly_registered() {
     let nsd = Nsd::standard();
-    let web = WebServer::start(Reply::Status(404)).await;
+    let web = answering(404).await;
     let checker = HttpChecker::new(settings(&nsd, &web, true)).unwrap();
     let report = checker.check(&domain("web.test")).await;
     assert_eq!(report.kind, CheckKind::Http);
@@ -60,15 +57,15 @@ async fn any_http_answer_is_weakly_registered() {
     assert_eq!(report.strength, Strength::Weak);
     assert_eq!(
         report.detail,
-        format!("HTTP 404 from http://web.test:{}/", web.addr.port())
+        format!("HTTP 404 from http://web.test:{}/", web.addr().port())
     );
-    assert_eq!(web.requests(), vec!["HEAD"]);
+    assert_eq!(methods(&web), ["HEAD"]);
 }
 
 #[tokio::test]
 async fn private_addresses_are_refused_without_contact() {
     let nsd = Nsd::standard();
-    let web = WebServer::start(Reply::Status(200)).await;
+    let web = answering(200).await;
     let checker = HttpChecker::new(settings(&nsd, &web, false)).unwrap();
     let report = checker.check(&domain("web.test")).await;
     assert_eq!(report.outcome, CheckOutcome::Inconclusive, "{report:?}");
@@ -83,11 +80,18 @@ async fn private_addresses_are_refused_without_contact() {
 #[tokio::test]
 async fn a_head_refused_or_broken_by_the_server_falls_back_to_get() {
     let nsd = Nsd::standard();
-    for (case, reply) in [
-        ("405 to HEAD", Reply::NoHead),
-        ("hang-up on HEAD", Reply::HangUpOnHead),
+    for (case, to_head) in [
+        ("405 to HEAD", Reply::new(405)),
+        ("hang-up on HEAD", Reply::hang_up()),
     ] {
-        let web = WebServer::start(reply).await;
+        let web = HttpStub::start().await;
+        web.set_fn("/", move |request, _| {
+            if request.method == "HEAD" {
+                to_head.clone()
+            } else {
+                Reply::new(200)
+            }
+        });
         let checker = HttpChecker::new(settings(&nsd, &web, true)).unwrap();
         let report = checker.check(&domain("web.test")).await;
         assert_eq!(
@@ -100,19 +104,20 @@ async fn a_head_refused_or_broken_by_the_server_falls_back_to_get() {
             "{case}: {}",
             report.detail
         );
-        assert_eq!(web.requests(), vec!["HEAD", "GET"], "{case}");
+        assert_eq!(methods(&web), ["HEAD", "GET"], "{case}");
     }
 }
 
 #[tokio::test]
 async fn redirects_are_answers_and_are_not_followed() {
     let nsd = Nsd::standard();
-    let elsewhere = WebServer::start(Reply::Status(200)).await;
-    let web = WebServer::start(Reply::Redirect(format!(
-        "http://127.0.0.1:{}/admin",
-        elsewhere.addr.port()
-    )))
-    .await;
+    let elsewhere = HttpStub::start().await;
+    elsewhere.set("/admin", Reply::new(200));
+    let web = HttpStub::start().await;
+    web.set(
+        "/",
+        Reply::new(302).header("Location", &elsewhere.url("/admin")),
+    );
     let checker = HttpChecker::new(settings(&nsd, &web, true)).unwrap();
     let report = checker.check(&domain("redirect.test")).await;
     assert_eq!(report.outcome, CheckOutcome::Registered, "{report:?}");
@@ -123,7 +128,7 @@ async fn redirects_are_answers_and_are_not_followed() {
 #[tokio::test]
 async fn nxdomain_is_weakly_available() {
     let nsd = Nsd::standard();
-    let web = WebServer::start(Reply::Status(200)).await;
+    let web = answering(200).await;
     let checker = HttpChecker::new(settings(&nsd, &web, true)).unwrap();
     let report = checker.check(&domain("unregistered.test")).await;
     assert_eq!(report.outcome, CheckOutcome::Available, "{report:?}");
@@ -135,7 +140,7 @@ async fn nxdomain_is_weakly_available() {
 #[tokio::test]
 async fn nothing_listening_is_inconclusive() {
     let nsd = Nsd::standard();
-    let web = WebServer::start(Reply::Status(200)).await;
+    let web = answering(200).await;
     let mut settings = settings(&nsd, &web, true);
     settings.http_port = closed_port();
     let checker = HttpChecker::new(settings).unwrap();
@@ -147,7 +152,7 @@ async fn nothing_listening_is_inconclusive() {
 #[tokio::test]
 async fn a_host_backing_off_is_not_contacted() {
     let nsd = Nsd::standard();
-    let web = WebServer::start(Reply::Status(200)).await;
+    let web = answering(200).await;
     let settings = settings(&nsd, &web, true);
     let budgets = Arc::new(ServerBudgets::new("web host", settings.rate_limit));
     budgets.back_off("web.test", Some(Duration::from_secs(30)));
@@ -157,90 +162,7 @@ async fn a_host_backing_off_is_not_contacted() {
     assert_eq!(web.connections(), 0);
 }
 
-// === a local web server ===
-
-#[derive(Debug, Clone)]
-enum Reply {
-    /// This status to every request.
-    Status(u16),
-    /// 405 to HEAD, 200 to GET.
-    NoHead,
-    /// 302 to this location.
-    Redirect(String),
-    /// Hang up on HEAD without a word, 200 to GET.
-    HangUpOnHead,
-}
-
-struct WebServer {
-    addr: SocketAddr,
-    state: Arc<Mutex<Seen>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-#[derive(Default)]
-struct Seen {
-    connections: usize,
-    methods: Vec<String>,
-}
-
-impl Drop for WebServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl WebServer {
-    async fn start(reply: Reply) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let state = Arc::new(Mutex::new(Seen::default()));
-        let seen = state.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                seen.lock().unwrap().connections += 1;
-                let seen = seen.clone();
-                let reply = reply.clone();
-                tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut buffer = [0u8; 1024];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match stream.read(&mut buffer).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buffer[..n]),
-                        }
-                    }
-                    let text = String::from_utf8_lossy(&head);
-                    let method = text.split(' ').next().unwrap_or_default().to_owned();
-                    seen.lock().unwrap().methods.push(method.clone());
-                    if matches!(reply, Reply::HangUpOnHead) && method == "HEAD" {
-                        return;
-                    }
-                    let (status, extra) = match &reply {
-                        Reply::Status(code) => (format!("{code} Whatever"), String::new()),
-                        Reply::NoHead if method == "HEAD" => {
-                            ("405 Method Not Allowed".to_owned(), String::new())
-                        }
-                        Reply::NoHead | Reply::HangUpOnHead => ("200 OK".to_owned(), String::new()),
-                        Reply::Redirect(location) => {
-                            ("302 Found".to_owned(), format!("Location: {location}\r\n"))
-                        }
-                    };
-                    let response = format!(
-                        "HTTP/1.1 {status}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n"
-                    );
-                    let _ = stream.write_all(response.as_bytes()).await;
-                    let _ = stream.shutdown().await;
-                });
-            }
-        });
-        Self { addr, state, task }
-    }
-
-    fn connections(&self) -> usize {
-        self.state.lock().unwrap().connections
-    }
-
-    fn requests(&self) -> Vec<String> {
-        self.state.lock().unwrap().methods.clone()
-    }
+/// The methods of the requests `web` received, in order.
+fn methods(web: &HttpStub) -> Vec<String> {
+    web.all_requests().into_iter().map(|r| r.method).collect()
 }

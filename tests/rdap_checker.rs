@@ -3,14 +3,13 @@
 
 mod support;
 
-use std::{num::NonZeroU32, time::Duration};
+use std::time::Duration;
 
 use domain_monitor::{
     check::{
         CheckOutcome, CheckReport, Checker, Strength,
         rdap::{RdapChecker, Settings},
     },
-    config::RateLimit,
     domain_name::DomainName,
 };
 use jiff::Timestamp;
@@ -31,10 +30,7 @@ fn checker(overrides: &[(&str, &Url)], bootstrap_url: &str) -> RdapChecker {
             .map(|(tld, url)| ((*tld).to_owned(), (*url).clone()))
             .collect(),
         timeout: Duration::from_secs(5),
-        rate_limit: RateLimit {
-            count: NonZeroU32::new(100).unwrap(),
-            per: Duration::from_secs(1),
-        },
+        rate_limit: support::rate_limit(100),
         dns_servers: vec![std::net::SocketAddr::from(([127, 0, 0, 1], 53))],
         allow_private: false,
         weak_404_tlds: vec!["io".to_owned(), "co".to_owned()],

@@ -54,7 +54,7 @@ use serde_json::{Value, json};
 use support::{
     chaos::{Figures, by_scale, record},
     http_stub::{HttpStub, Reply},
-    security::{RDAP_JSON, domain, guarded_rdap_checker, rate_limit},
+    security::{RDAP_JSON, domain, guarded_rdap_checker},
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -963,7 +963,7 @@ fn whois_checker(server: HostPort, tlds: &[&str], timeout: Duration) -> WhoisChe
             .map(|tld| ((*tld).to_owned(), server.clone()))
             .collect(),
         timeout,
-        rate_limit: rate_limit(10_000),
+        rate_limit: support::rate_limit(10_000),
     })
 }
 

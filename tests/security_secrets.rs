@@ -8,159 +8,42 @@
 
 mod support;
 
-use std::{
-    net::SocketAddr,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
 use kube::{Api, api::ListParams, api::PostParams};
 use serde_json::json;
 use support::{
     chaos::{Figures, by_scale, record},
     cluster::{TestNamespace, pinned},
-    http_stub::{HttpStub, Reply},
+    http_stub::{HttpStub, Recorded, Reply},
     operator::Operator,
     security::{base64, random_hex},
     world::World,
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
+    net::TcpStream,
 };
 
-/// A request an [`EchoServer`] received.
-#[derive(Debug, Clone)]
-struct EchoRequest {
-    /// Path and query.
-    target: String,
-    /// Request line and headers as sent.
-    head: String,
-    body: Vec<u8>,
-}
-
-impl EchoRequest {
-    fn path(&self) -> &str {
-        self.target.split('?').next().unwrap_or_default()
-    }
-
-    fn text(&self) -> String {
-        format!("{}{}", self.head, String::from_utf8_lossy(&self.body))
-    }
-}
-
-/// Chooses the status and body of an answer from the request and how many
-/// requests reached its path before.
-type Responder = dyn Fn(&EchoRequest, usize) -> (u16, String) + Send + Sync;
-
-/// An HTTP server whose answers can echo the request back (as careless
-/// receivers do in their error pages), recording every request.
-struct EchoServer {
-    addr: SocketAddr,
-    requests: Arc<Mutex<Vec<EchoRequest>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for EchoServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// An error body that repeats the request line and every header.
-fn echo_body(request: &EchoRequest) -> String {
+/// An error body that repeats the request line and every header, as
+/// careless receivers do in their error pages.
+fn echo_body(request: &Recorded) -> String {
     json!({"error": "request refused", "you_sent": request.head}).to_string()
 }
 
-impl EchoServer {
-    async fn start(
-        responder: impl Fn(&EchoRequest, usize) -> (u16, String) + Send + Sync + 'static,
-    ) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("address");
-        let requests: Arc<Mutex<Vec<EchoRequest>>> = Arc::default();
-        let responder: Arc<Responder> = Arc::new(responder);
-        let task = tokio::spawn({
-            let requests = Arc::clone(&requests);
-            async move {
-                while let Ok((stream, _)) = listener.accept().await {
-                    let (requests, responder) = (Arc::clone(&requests), Arc::clone(&responder));
-                    tokio::spawn(async move {
-                        let _ = echo_answer(stream, &requests, &*responder).await;
-                    });
-                }
-            }
-        });
-        Self {
-            addr,
-            requests,
-            task,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn requests(&self) -> Vec<EchoRequest> {
-        self.requests.lock().expect("requests lock").clone()
-    }
-
-    fn count(&self, path: &str) -> usize {
-        self.requests().iter().filter(|r| r.path() == path).count()
-    }
+/// A JSON answer with `status`.
+fn json_reply(status: u16, body: String) -> Reply {
+    Reply::json(status, "application/json", body)
 }
 
-async fn echo_answer(
-    mut stream: TcpStream,
-    requests: &Mutex<Vec<EchoRequest>>,
-    responder: &Responder,
-) -> std::io::Result<()> {
-    let mut data = Vec::new();
-    let mut buf = [0_u8; 8192];
-    let head_end = loop {
-        if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
-        let n = stream.read(&mut buf).await?;
-        if n == 0 || data.len() > 1024 * 1024 {
-            return Ok(());
-        }
-        data.extend_from_slice(&buf[..n]);
-    };
-    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
-    let target = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
-    let length = head
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .find(|(n, _)| n.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    let mut body = data[head_end..].to_vec();
-    while body.len() < length {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        body.extend_from_slice(&buf[..n]);
-    }
-    let request = EchoRequest { target, head, body };
-    let (status, reply) = {
-        let mut requests = requests.lock().expect("requests lock");
-        let earlier = requests
-            .iter()
-            .filter(|r| r.path() == request.path())
-            .count();
-        let answer = responder(&request, earlier);
-        requests.push(request);
-        answer
-    };
-    let response = format!(
-        "HTTP/1.1 {status} Echo\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
-        reply.len()
-    );
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await
+/// A stub that answers every request with what `respond` computes from the
+/// request and how many requests reached its path before.
+async fn echo_server(
+    respond: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static,
+) -> HttpStub {
+    let stub = HttpStub::start().await;
+    stub.set_default_fn(respond);
+    stub
 }
 
 /// A named secret, and where it may legitimately appear.
@@ -324,26 +207,27 @@ async fn leak_run(world: &World, provider: &'static str, patience: Duration) -> 
     let sentry_key = random_hex(32);
 
     // The callback receiver and the registrar API refuse, echoing the request.
-    let callbacks =
-        EchoServer::start(|request, n| (if n % 2 == 0 { 500 } else { 401 }, echo_body(request)))
-            .await;
-    let registrar = EchoServer::start(|request, n| {
+    let callbacks = echo_server(|request, n| {
+        json_reply(if n % 2 == 0 { 500 } else { 401 }, echo_body(request))
+    })
+    .await;
+    let registrar = echo_server(|request, n| {
         let body = json!({
             "code": "UNAUTHORIZED",
             "message": format!("bad credentials in {}", request.head),
         });
-        (if n % 2 == 0 { 401 } else { 500 }, body.to_string())
+        json_reply(if n % 2 == 0 { 401 } else { 500 }, body.to_string())
     })
     .await;
     // The domain API lists two names once, then fails.
-    let domain_api = EchoServer::start(|request, n| {
+    let domain_api = echo_server(|request, n| {
         if n == 0 {
-            (
+            json_reply(
                 200,
                 json!({"domains": ["listed.test", "taken.test"]}).to_string(),
             )
         } else {
-            (500, echo_body(request))
+            json_reply(500, echo_body(request))
         }
     })
     .await;
@@ -365,7 +249,7 @@ async fn leak_run(world: &World, provider: &'static str, patience: Duration) -> 
 
     let domain_api_url = format!(
         "http://sync-user:{domain_api_password}@{}/domains",
-        domain_api.addr
+        domain_api.addr()
     );
     let mut env = world.checker_env();
     env.extend([
@@ -415,7 +299,7 @@ async fn leak_run(world: &World, provider: &'static str, patience: Duration) -> 
             .and_then(|md| md.status)
             .and_then(|s| s.notification)
             .is_some_and(|n| n.last_error.is_some());
-        if !refreshed && domain_api.count("/domains") >= 1 {
+        if !refreshed && domain_api.hits("/domains") >= 1 {
             let response = http
                 .post(format!("{base}/refresh"))
                 .bearer_auth(&token)
@@ -432,8 +316,8 @@ async fn leak_run(world: &World, provider: &'static str, patience: Duration) -> 
         // The full scale also waits for a scheduled sync to fail (10 s).
         let done = notified
             && refreshed
-            && registrar.requests().len() >= 2
-            && domain_api.count("/domains") >= by_scale(2, 3);
+            && registrar.all_requests().len() >= 2
+            && domain_api.hits("/domains") >= by_scale(2, 3);
         if done {
             break;
         }
@@ -445,8 +329,8 @@ async fn leak_run(world: &World, provider: &'static str, patience: Duration) -> 
                     .ok()
                     .and_then(|md| md.status)
                     .and_then(|s| s.notification),
-                registrar.requests().len(),
-                domain_api.count("/domains"),
+                registrar.all_requests().len(),
+                domain_api.hits("/domains"),
                 operator.log()
             );
         }
@@ -572,7 +456,7 @@ async fn leak_run(world: &World, provider: &'static str, patience: Duration) -> 
             .collect::<Vec<_>>()
             .join("\n"),
     ));
-    let callback_requests = callbacks.requests();
+    let callback_requests = callbacks.all_requests();
     let echoed_token = callback_requests.iter().any(|r| r.head.contains(&token));
     for (peer, server) in [
         ("requests to the callback receiver", &callbacks),
@@ -582,9 +466,9 @@ async fn leak_run(world: &World, provider: &'static str, patience: Duration) -> 
         outputs.push((
             peer.to_owned(),
             server
-                .requests()
+                .all_requests()
                 .iter()
-                .map(EchoRequest::text)
+                .map(Recorded::text)
                 .collect::<Vec<_>>()
                 .join("\n"),
         ));
@@ -631,8 +515,8 @@ async fn leak_run(world: &World, provider: &'static str, patience: Duration) -> 
         secrets,
         outputs,
         callback_requests: callback_requests.len(),
-        registrar_requests: registrar.requests().len(),
-        domain_api_requests: domain_api.count("/domains"),
+        registrar_requests: registrar.all_requests().len(),
+        domain_api_requests: domain_api.hits("/domains"),
         sentry_envelopes: envelopes.len(),
         echoed_token,
     }

@@ -8,14 +8,7 @@
 
 mod support;
 
-use std::{
-    collections::BTreeMap,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
+use std::{collections::BTreeMap, time::Duration};
 
 use domain_monitor::{
     check::{
@@ -27,75 +20,25 @@ use domain_monitor::{
 use serde_json::json;
 use support::{
     chaos::{Figures, by_scale, record},
+    http_stub::{HttpStub, Reply},
     nsd::{Nsd, Zone},
-    security::{domain, guarded_rdap_checker, rate_limit},
-};
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpListener,
+    security::{domain, guarded_rdap_checker},
 };
 
-/// A listener on every local address (IPv4 and IPv6) of one port that
-/// counts connections and answers each with a bare `200`.
-struct CountingListener {
-    port: u16,
-    connections: Arc<AtomicUsize>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+/// A stub on every local address (IPv4 and IPv6) of one port that answers
+/// every request with `reply` and counts connections.
+async fn listener(reply: Reply) -> HttpStub {
+    let stub = HttpStub::start_on_every_address().await;
+    stub.set_default(reply);
+    stub
 }
-
-impl Drop for CountingListener {
-    fn drop(&mut self) {
-        self.tasks.iter().for_each(tokio::task::JoinHandle::abort);
-    }
-}
-
-impl CountingListener {
-    /// `reply` is the whole answer written to every connection.
-    async fn start(reply: String) -> Self {
-        let v6 = TcpListener::bind("[::]:0").await.expect("bind [::]");
-        let port = v6.local_addr().expect("address").port();
-        // Dual-stack sockets take IPv4 too; otherwise bind IPv4 separately.
-        let v4 = TcpListener::bind(("0.0.0.0", port)).await.ok();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let tasks = std::iter::once(v6)
-            .chain(v4)
-            .map(|listener| {
-                let connections = Arc::clone(&connections);
-                let reply = reply.clone();
-                tokio::spawn(async move {
-                    while let Ok((mut stream, _)) = listener.accept().await {
-                        connections.fetch_add(1, Ordering::SeqCst);
-                        let reply = reply.clone();
-                        tokio::spawn(async move {
-                            let mut buf = [0_u8; 4096];
-                            let _ = stream.read(&mut buf).await;
-                            let _ = stream.write_all(reply.as_bytes()).await;
-                            let _ = stream.shutdown().await;
-                        });
-                    }
-                })
-            })
-            .collect();
-        Self {
-            port,
-            connections,
-            tasks,
-        }
-    }
-
-    fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
-    }
-}
-
-const OK_REPLY: &str = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
 fn http_checker(nsd: &Nsd, http_port: u16, https_port: u16, allow_private: bool) -> HttpChecker {
     HttpChecker::new(HttpSettings {
         dns_servers: vec![nsd.addr()],
         timeout: Duration::from_secs(2),
         allow_private,
-        rate_limit: rate_limit(1000),
+        rate_limit: support::rate_limit(1000),
         http_port,
         https_port,
     })
@@ -155,8 +98,8 @@ async fn ssrf() {
     let rounds = by_scale(1, 20);
 
     // The guard on: nothing private is contacted, whatever the name says.
-    let target = CountingListener::start(OK_REPLY.to_owned()).await;
-    let guarded = http_checker(&nsd, target.port, target.port, false);
+    let target = listener(Reply::new(200)).await;
+    let guarded = http_checker(&nsd, target.addr().port(), target.addr().port(), false);
     let mut unrefused = Vec::new();
     let mut false_available = 0_u64;
     let mut probes = 0_u64;
@@ -198,8 +141,8 @@ async fn ssrf() {
 
     // Control: without the guard the loopback names do reach the listener,
     // so the zero above is the guard's doing.
-    let control = CountingListener::start(OK_REPLY.to_owned()).await;
-    let unguarded = http_checker(&nsd, control.port, control.port, true);
+    let control = listener(Reply::new(200)).await;
+    let unguarded = http_checker(&nsd, control.addr().port(), control.addr().port(), true);
     let mut reached_without_guard = BTreeMap::new();
     for name in LOOPBACK_NAMES {
         let before = control.connections();
@@ -213,15 +156,16 @@ async fn ssrf() {
 
     // Redirects: the first hop answers (the guard is off so it can live on
     // loopback); wherever its Location points, nothing follows it.
-    let redirect_target = CountingListener::start(OK_REPLY.to_owned()).await;
+    let redirect_target = listener(Reply::new(200)).await;
+    let port = redirect_target.addr().port();
     let locations = [
         "http://169.254.169.254/latest/meta-data/iam/security-credentials/".to_owned(),
-        format!("http://127.0.0.1:{}/admin", redirect_target.port),
-        format!("http://[::1]:{}/", redirect_target.port),
-        format!("http://[::ffff:127.0.0.1]:{}/", redirect_target.port),
-        format!("http://loopback.test:{}/", redirect_target.port),
-        format!("https://127.0.0.1:{}/", redirect_target.port),
-        format!("//127.0.0.1:{}/protocol-relative", redirect_target.port),
+        format!("http://127.0.0.1:{port}/admin"),
+        format!("http://[::1]:{port}/"),
+        format!("http://[::ffff:127.0.0.1]:{port}/"),
+        format!("http://loopback.test:{port}/"),
+        format!("https://127.0.0.1:{port}/"),
+        format!("//127.0.0.1:{port}/protocol-relative"),
         "http://10.0.0.1/".to_owned(),
         "http://[fd00:ec2::254]/latest/meta-data/".to_owned(),
     ];
@@ -234,11 +178,8 @@ async fn ssrf() {
     let mut redirect_answers = 0_u64;
     for (i, location) in locations.iter().enumerate() {
         let status = statuses[i % statuses.len()];
-        let first_hop = CountingListener::start(format!(
-            "HTTP/1.1 {status} Moved\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        ))
-        .await;
-        let checker = http_checker(&nsd, first_hop.port, closed_port, true);
+        let first_hop = listener(redirect_reply(status, location)).await;
+        let checker = http_checker(&nsd, first_hop.addr().port(), closed_port, true);
         let report = checker.check(&domain("web.test")).await;
         redirects += 1;
         if report.outcome == CheckOutcome::Registered
@@ -318,10 +259,8 @@ struct RdapRedirects {
 }
 
 /// An answer that redirects to `location`.
-fn redirect_reply(status: u16, location: &str) -> String {
-    format!(
-        "HTTP/1.1 {status} Moved\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
+fn redirect_reply(status: u16, location: &str) -> Reply {
+    Reply::new(status).header("Location", location)
 }
 
 /// The RDAP part of [`ssrf`]: redirects to private addresses and other
@@ -335,12 +274,8 @@ async fn rdap_redirects(
     false_available: &mut u64,
 ) -> (RdapRedirects, u64) {
     let body = r#"{"objectClassName":"domain","ldhName":"web.test","status":["active"]}"#;
-    let answer = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/rdap+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let target = CountingListener::start(answer.clone()).await;
-    let port = target.port;
+    let target = listener(Reply::json(200, "application/rdap+json", body)).await;
+    let port = target.addr().port();
     let private = [
         "http://169.254.169.254/latest/meta-data/".to_owned(),
         format!("http://127.0.0.2:{port}/domain/web.test"),
@@ -355,9 +290,9 @@ async fn rdap_redirects(
     ];
     let statuses = [301, 302, 303, 307, 308];
     let check = |location: String, status: u16, allow_private: bool| async move {
-        let first_hop = CountingListener::start(redirect_reply(status, &location)).await;
+        let first_hop = listener(redirect_reply(status, &location)).await;
         let checker = guarded_rdap_checker(
-            &format!("http://127.0.0.1:{}/", first_hop.port),
+            &first_hop.url("/"),
             Duration::from_secs(2),
             vec![nsd.addr()],
             allow_private,
@@ -411,9 +346,9 @@ async fn rdap_redirects(
     );
 
     // A server that redirects to itself forever.
-    let endless = CountingListener::start(redirect_reply(302, "/again")).await;
+    let endless = listener(redirect_reply(302, "/again")).await;
     let checker = guarded_rdap_checker(
-        &format!("http://127.0.0.1:{}/", endless.port),
+        &endless.url("/"),
         Duration::from_secs(2),
         vec![nsd.addr()],
         false,

@@ -27,6 +27,7 @@ use support::{
     http_stub::{HttpStub, Reply},
     operator::{Operator, wait_for_availability},
     prometheus::{Prometheus, Sample, ScrapeJob},
+    promql::{self, GrafanaValues},
     throttle::ThrottlingFront,
     world::World,
 };
@@ -108,19 +109,15 @@ fn queries_of(file: &str) -> (Queries, Queries) {
 /// one path), `$instance` by every instance, the time variables by
 /// [`WINDOW`].
 fn substitute(expr: &str, job: &str) -> String {
-    let promql = [
-        ("$__rate_interval", WINDOW),
-        ("$__interval", WINDOW),
-        ("$__range", WINDOW),
-        ("${job}", job),
-        ("$job", job),
-        ("${instance}", ".*"),
-        ("$instance", ".*"),
-    ]
-    .iter()
-    .fold(expr.to_owned(), |e, (var, value)| e.replace(var, value));
-    assert!(!promql.contains('$'), "unknown Grafana variable in {expr}");
-    promql
+    promql::from_grafana(
+        expr,
+        &GrafanaValues {
+            rate_interval: WINDOW,
+            interval: WINDOW,
+            range: WINDOW,
+            job,
+        },
+    )
 }
 
 /// `label_values(selector, label)` split into its selector and label.

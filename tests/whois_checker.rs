@@ -2,14 +2,14 @@
 
 mod support;
 
-use std::{collections::BTreeMap, num::NonZeroU32, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 
 use domain_monitor::{
     check::{
         CheckOutcome, CheckReport, Checker, Strength,
         whois::{MAX_ANSWER_BYTES, Settings, WhoisChecker},
     },
-    config::{HostPort, RateLimit},
+    config::HostPort,
     domain_name::DomainName,
 };
 use jiff::Timestamp;
@@ -31,10 +31,7 @@ fn settings(referral: HostPort, overrides: &[(&str, HostPort)], timeout: Duratio
             .map(|(tld, server)| ((*tld).to_owned(), server.clone()))
             .collect::<BTreeMap<_, _>>(),
         timeout,
-        rate_limit: RateLimit {
-            count: NonZeroU32::new(1000).unwrap(),
-            per: Duration::from_secs(1),
-        },
+        rate_limit: support::rate_limit(1000),
     }
 }
 

@@ -15,13 +15,10 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
-out="${OUT:-${CARGO_TARGET_DIR:-$repo/target}/tools/test-apiserver}"
-
-source "$repo/tests/tools/go-tool.sh"
+source "$here/../tools/go-tool.sh"
+out="$(go_tool_out test-apiserver)"
 cd "$here"
-# LC_ALL=C makes the glob order, and so the hash, locale-independent.
-want="$(LC_ALL=C sha256sum go.mod go.sum build.sh ./*.go ../tools/go-tool.sh | sha256sum | cut -d' ' -f1)"
+want="$(go_tool_hash go.mod go.sum build.sh ./*.go)"
 go_tool_start test-apiserver "$out" "$want" "$out"
 
 # Stamp the real Kubernetes version into the binary so /version (and thus
@@ -32,10 +29,4 @@ vpkg=k8s.io/component-base/version
 ldflags="-s -w"
 ldflags+=" -X $vpkg.gitVersion=$k8s_version -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$k8s_minor"
 ldflags+=" -X $vpkg.gitTreeState=clean"
-
-
-tmp="$out.tmp.$$"
-trap 'rm -f "$tmp"' EXIT
-go build -trimpath -ldflags="$ldflags" -o "$tmp" .
-mv -f "$tmp" "$out"
-go_tool_done test-apiserver "$out" "$want"
+go_tool_build test-apiserver "$out" "$want" -ldflags="$ldflags" .

@@ -45,22 +45,13 @@ func generatePKI(dir string) (*pkiFiles, error) {
 	// Back-date certificates a little so small clock differences between the
 	// writer and a reader never make them "not yet valid".
 	notBefore := time.Now().Add(-time.Hour)
-	notAfter := notBefore.Add(certValidity)
 
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          randomSerial(),
+	caDER, caKey, err := issue(&x509.Certificate{
 		Subject:               pkix.Name{CommonName: "domain-monitor-test-ca"},
-		NotBefore:             notBefore,
-		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	}, nil, nil, notBefore)
 	if err != nil {
 		return nil, fmt.Errorf("create CA cert: %w", err)
 	}
@@ -69,17 +60,10 @@ func generatePKI(dir string) (*pkiFiles, error) {
 		return nil, err
 	}
 
-	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	srvTmpl := &x509.Certificate{
-		SerialNumber: randomSerial(),
-		Subject:      pkix.Name{CommonName: "kube-apiserver"},
-		NotBefore:    notBefore,
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	srvDER, srvKey, err := issue(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: "kube-apiserver"},
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		// Clients reach us on loopback; the in-cluster names and the
 		// "kubernetes" service IP are included so the cert is also valid for
 		// anything that resolves the apiserver the way a pod would.
@@ -89,8 +73,7 @@ func generatePKI(dir string) (*pkiFiles, error) {
 			"kubernetes.default.svc.cluster.local",
 		},
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1"), serviceIP},
-	}
-	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caCert, srvKey.Public(), caKey)
+	}, caCert, caKey, notBefore)
 	if err != nil {
 		return nil, fmt.Errorf("create serving cert: %w", err)
 	}
@@ -100,14 +83,8 @@ func generatePKI(dir string) (*pkiFiles, error) {
 		return nil, err
 	}
 
-	f := &pkiFiles{
-		CACert:     filepath.Join(dir, "ca.crt"),
-		ServerCert: filepath.Join(dir, "apiserver.crt"),
-		ServerKey:  filepath.Join(dir, "apiserver.key"),
-		SAKey:      filepath.Join(dir, "sa.key"),
-		SAPub:      filepath.Join(dir, "sa.pub"),
-		CAPEM:      pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-	}
+	f := pkiPaths(dir)
+	f.CAPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 	srvPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srvDER})
 	srvKeyPEM, err := privateKeyPEM(srvKey)
 	if err != nil {
@@ -135,16 +112,39 @@ func generatePKI(dir string) (*pkiFiles, error) {
 	return f, nil
 }
 
-// existingPKI loads the files a previous generatePKI wrote into dir, or
-// fails if any is missing or the CA certificate has expired.
-func existingPKI(dir string) (*pkiFiles, error) {
-	f := &pkiFiles{
+// pkiPaths names the files of the PKI in dir (CAPEM left empty).
+func pkiPaths(dir string) *pkiFiles {
+	return &pkiFiles{
 		CACert:     filepath.Join(dir, "ca.crt"),
 		ServerCert: filepath.Join(dir, "apiserver.crt"),
 		ServerKey:  filepath.Join(dir, "apiserver.key"),
 		SAKey:      filepath.Join(dir, "sa.key"),
 		SAPub:      filepath.Join(dir, "sa.pub"),
 	}
+}
+
+// issue generates a P-256 key and a certificate for it from tmpl, valid
+// from notBefore for certValidity with a random serial, signed by parent
+// with parentKey, or self-signed when parent is nil.
+func issue(tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, notBefore time.Time) ([]byte, *ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl.SerialNumber = randomSerial()
+	tmpl.NotBefore = notBefore
+	tmpl.NotAfter = notBefore.Add(certValidity)
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
+	return der, key, err
+}
+
+// existingPKI loads the files a previous generatePKI wrote into dir, or
+// fails if any is missing or the CA certificate has expired.
+func existingPKI(dir string) (*pkiFiles, error) {
+	f := pkiPaths(dir)
 	for _, path := range []string{f.ServerCert, f.ServerKey, f.SAKey, f.SAPub} {
 		if _, err := os.Stat(path); err != nil {
 			return nil, err

@@ -16,17 +16,9 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
-out="${OUT:-${CARGO_TARGET_DIR:-$repo/target}/tools/dashboard-check}"
-
-source "$repo/tests/tools/go-tool.sh"
+source "$here/../tools/go-tool.sh"
+out="$(go_tool_out dashboard-check)"
 cd "$here"
-# LC_ALL=C makes the glob order, and so the hash, locale-independent.
-want="$(LC_ALL=C sha256sum go.mod go.sum build.sh ./*.go ../tools/go-tool.sh | sha256sum | cut -d' ' -f1)"
+want="$(go_tool_hash go.mod go.sum build.sh ./*.go)"
 go_tool_start dashboard-check "$out" "$want" "$out"
-
-tmp="$out.tmp.$$"
-trap 'rm -f "$tmp"' EXIT
-go build -trimpath -ldflags="-s -w" -o "$tmp" .
-mv -f "$tmp" "$out"
-go_tool_done dashboard-check "$out" "$want"
+go_tool_build dashboard-check "$out" "$want" -ldflags="-s -w" .

@@ -21,12 +21,10 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
-out="${OUT:-${CARGO_TARGET_DIR:-$repo/target}/tools/prometheus}"
-
-source "$repo/tests/tools/go-tool.sh"
+source "$here/../tools/go-tool.sh"
+out="$(go_tool_out prometheus)"
 cd "$here"
-want="$(sha256sum go.mod go.sum build.sh ../tools/go-tool.sh | sha256sum | cut -d' ' -f1)"
+want="$(go_tool_hash go.mod go.sum build.sh)"
 go_tool_start prometheus "$out" "$want" "$out/prometheus" "$out/promtool"
 
 # The Go module v0.MMM.P is Prometheus M.MM.P (v0.316.0 is 3.16.0): stamp that
@@ -34,7 +32,6 @@ go_tool_start prometheus "$out" "$want" "$out/prometheus" "$out/promtool"
 module_version="$(awk '$1 == "github.com/prometheus/prometheus" && $2 ~ /^v0\./ { print $2; exit }' go.mod)"
 IFS=. read -r _ mm patch <<<"${module_version#v}"
 version="$((10#$mm / 100)).$((10#$mm % 100)).$patch"
-
 
 tmp="$out.tmp.$$"
 trap 'rm -rf "$tmp"' EXIT

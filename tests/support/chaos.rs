@@ -151,6 +151,13 @@ impl Conditions {
         self.failed.is_empty()
     }
 
+    /// Records the scenario's `figures` (see [`record`]) with whether every
+    /// condition held, then [`Self::assert_all`] with `context`.
+    pub fn conclude(&self, scenario: &str, injected: &str, figures: &Figures, context: &str) {
+        record(scenario, injected, figures, self.passed());
+        self.assert_all(context);
+    }
+
     /// Panics naming every condition that did not hold, then `context`
     /// (figures, logs).
     pub fn assert_all(&self, context: &str) {

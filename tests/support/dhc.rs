@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::operator::Operator;
+use super::operator::{Operator, wait_for_resource};
 use domain_monitor::dhc::resource::{
     DomainHealthCheck, DomainHealthCheckSpec, Expectation, ProbeRecordType, RecordProbe,
     ResolverSpec,
@@ -78,20 +78,7 @@ pub async fn wait_for(
     operator: &Operator,
     done: impl Fn(&DomainHealthCheck) -> bool,
 ) -> DomainHealthCheck {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let check = api.get(name).await.expect("get the DomainHealthCheck");
-        if done(&check) {
-            return check;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name}: no {what} within {PATIENCE:?}; status {:#?}\noperator log:\n{}",
-            check.status,
-            operator.log()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    wait_for_resource(api, name, PATIENCE, what, operator, done).await
 }
 
 /// The check's condition `type_` as (status, reason, message).

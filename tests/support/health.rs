@@ -30,32 +30,6 @@ pub fn pair(status: &str, reason: &str) -> Option<(String, String)> {
     Some((status.to_owned(), reason.to_owned()))
 }
 
-/// Waits until `done` holds for the resource `name`, failing after
-/// `patience` with the operator's log.
-pub async fn wait_for(
-    api: &Api<MonitoredDomain>,
-    name: &str,
-    patience: Duration,
-    what: &str,
-    operator: &Operator,
-    done: impl Fn(&MonitoredDomain) -> bool,
-) -> MonitoredDomain {
-    let deadline = tokio::time::Instant::now() + patience;
-    loop {
-        let md = api.get(name).await.expect("get");
-        if done(&md) {
-            return md;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}: {:?}\n{}",
-            md.status,
-            operator.log()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 /// How many times a resource of `api` was written within `window` (after
 /// the watch's initial listing).
 pub async fn writes_within(api: &Api<MonitoredDomain>, window: Duration) -> usize {

@@ -10,7 +10,10 @@
 //! (`Connection: close`). An answer set for a whole request target (path and
 //! query, `/check?domain=a.com`) is served for that target only; one set for
 //! a path serves it whatever the query. Requests without a canned answer get
-//! `404` with an empty body.
+//! the default answer ([`HttpStub::set_default`]), else `404` with an empty
+//! body. An answer may also be computed from the request and how many
+//! requests reached its path before ([`HttpStub::set_fn`]): a server that
+//! fails every other time, echoes what it received, or treats `HEAD` apart.
 //!
 //! ```ignore
 //! let stub = HttpStub::start().await;
@@ -42,6 +45,7 @@ pub struct Reply {
     body: Vec<u8>,
     content_length: bool,
     delay: std::time::Duration,
+    hang_up: bool,
 }
 
 impl Reply {
@@ -53,6 +57,16 @@ impl Reply {
             body: Vec::new(),
             content_length: true,
             delay: std::time::Duration::ZERO,
+            hang_up: false,
+        }
+    }
+
+    /// No answer at all: the connection is closed once the request is read
+    /// (recorded with status 0).
+    pub fn hang_up() -> Self {
+        Self {
+            hang_up: true,
+            ..Self::new(0)
         }
     }
 
@@ -96,6 +110,8 @@ pub struct Recorded {
     pub method: String,
     /// The request target: path and query.
     pub target: String,
+    /// The request line and headers as sent, up to the blank line.
+    pub head: String,
     /// Header names in lower case, with their values.
     pub headers: Vec<(String, String)>,
     /// The body.
@@ -120,11 +136,22 @@ impl Recorded {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("request body is JSON")
     }
+
+    /// The whole request as text: head and body (lossy UTF-8).
+    pub fn text(&self) -> String {
+        format!("{}{}", self.head, String::from_utf8_lossy(&self.body))
+    }
 }
+
+/// Computes an answer from the request and how many requests reached its
+/// path before it.
+type Responder = dyn Fn(&Recorded, usize) -> Reply + Send + Sync;
 
 #[derive(Default)]
 struct State {
-    replies: HashMap<String, Reply>,
+    replies: HashMap<String, Arc<Responder>>,
+    default: Option<Arc<Responder>>,
+    connections: usize,
     hits: HashMap<String, usize>,
     requests: HashMap<String, Vec<Recorded>>,
     /// Every request, oldest first.
@@ -147,7 +174,25 @@ impl HttpStub {
             .expect("bind the HTTP stub on loopback");
         let addr = listener.local_addr().expect("stub address");
         let state = Arc::new(Mutex::new(State::default()));
-        let task = tokio::spawn(serve(listener, Arc::clone(&state)));
+        let task = tokio::spawn(serve(vec![listener], Arc::clone(&state)));
+        Self { addr, state, task }
+    }
+
+    /// Starts a stub on every local address (IPv6 `[::]` and IPv4
+    /// `0.0.0.0`) of one free port, so that any loopback address
+    /// (`127.0.0.2`, `::1`, `::ffff:127.0.0.1`) reaches it. [`Self::addr`]
+    /// is `127.0.0.1:<port>`.
+    pub async fn start_on_every_address() -> Self {
+        let v6 = TcpListener::bind("[::]:0")
+            .await
+            .expect("bind the HTTP stub on [::]");
+        let port = v6.local_addr().expect("stub address").port();
+        // Dual-stack sockets take IPv4 too; otherwise bind IPv4 separately.
+        let v4 = TcpListener::bind(("0.0.0.0", port)).await.ok();
+        let state = Arc::new(Mutex::new(State::default()));
+        let listeners = std::iter::once(v6).chain(v4).collect();
+        let task = tokio::spawn(serve(listeners, Arc::clone(&state)));
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
         Self { addr, state, task }
     }
 
@@ -164,7 +209,41 @@ impl HttpStub {
     /// Serves `reply` for `path` from now on (replacing any earlier one);
     /// `path` with a query (`/check?domain=a.com`) matches that target only.
     pub fn set(&self, path: &str, reply: Reply) {
-        self.lock().replies.insert(path.to_owned(), reply);
+        self.set_fn(path, move |_, _| reply.clone());
+    }
+
+    /// Answers requests for `path` (matched as in [`Self::set`]) with what
+    /// `respond` computes from the request and how many requests reached
+    /// the path before it.
+    pub fn set_fn(
+        &self,
+        path: &str,
+        respond: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static,
+    ) {
+        self.lock()
+            .replies
+            .insert(path.to_owned(), Arc::new(respond));
+    }
+
+    /// Serves `reply` for every request without an answer of its own
+    /// (instead of `404`).
+    pub fn set_default(&self, reply: Reply) {
+        self.set_default_fn(move |_, _| reply.clone());
+    }
+
+    /// Answers every request without an answer of its own with what
+    /// `respond` computes, as in [`Self::set_fn`].
+    pub fn set_default_fn(
+        &self,
+        respond: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static,
+    ) {
+        self.lock().default = Some(Arc::new(respond));
+    }
+
+    /// How many connections were accepted so far, whether or not they
+    /// carried a request.
+    pub fn connections(&self) -> usize {
+        self.lock().connections
     }
 
     /// How many requests reached `path` so far.
@@ -193,10 +272,17 @@ impl Drop for HttpStub {
     }
 }
 
-async fn serve(listener: TcpListener, state: Arc<Mutex<State>>) {
-    while let Ok((stream, _)) = listener.accept().await {
-        tokio::spawn(answer(stream, Arc::clone(&state)));
-    }
+async fn serve(listeners: Vec<TcpListener>, state: Arc<Mutex<State>>) {
+    let accept = |listener: TcpListener| {
+        let state = Arc::clone(&state);
+        async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                state.lock().unwrap_or_else(|e| e.into_inner()).connections += 1;
+                tokio::spawn(answer(stream, Arc::clone(&state)));
+            }
+        }
+    };
+    futures::future::join_all(listeners.into_iter().map(accept)).await;
 }
 
 async fn answer(mut stream: TcpStream, state: Arc<Mutex<State>>) {
@@ -206,13 +292,15 @@ async fn answer(mut stream: TcpStream, state: Arc<Mutex<State>>) {
     };
     let reply = {
         let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
-        *state.hits.entry(path.clone()).or_default() += 1;
+        let hits = state.hits.entry(path.clone()).or_default();
+        let earlier = *hits;
+        *hits += 1;
         let reply = state
             .replies
             .get(&recorded.target)
             .or_else(|| state.replies.get(&path))
-            .cloned()
-            .unwrap_or_else(|| Reply::new(404));
+            .or(state.default.as_ref())
+            .map_or_else(|| Reply::new(404), |respond| respond(&recorded, earlier));
         let mut recorded = recorded;
         recorded.status = reply.status;
         state.log.push(recorded.clone());
@@ -225,6 +313,9 @@ async fn answer(mut stream: TcpStream, state: Arc<Mutex<State>>) {
     };
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
+    }
+    if reply.hang_up {
+        return;
     }
     // The client may hang up early (e.g. on an oversized body): nothing to do.
     let _ = write_reply(&mut stream, &reply).await;
@@ -273,6 +364,7 @@ async fn read_request(stream: &mut TcpStream) -> Option<(String, Recorded)> {
         Recorded {
             method,
             target: target.to_owned(),
+            head,
             headers,
             body,
             status: 0,

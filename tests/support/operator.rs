@@ -12,6 +12,7 @@ use std::{
 
 use domain_monitor::resource::{Availability, MonitoredDomain};
 use kube::Api;
+use serde::de::DeserializeOwned;
 use tokio::process::{Child, Command};
 
 use super::cluster::kubeconfig_path;
@@ -311,6 +312,45 @@ pub async fn availability(api: &Api<MonitoredDomain>, name: &str) -> Option<Avai
         .map(|s| s.availability)
 }
 
+/// Polls the resource `name` of `api` every 250 ms until `done` holds and
+/// returns it; panics after `patience` naming `what` was awaited, with the
+/// resource as it last was and `operator`'s log.
+pub async fn wait_for_resource<K>(
+    api: &Api<K>,
+    name: &str,
+    patience: Duration,
+    what: &str,
+    operator: &Operator,
+    done: impl Fn(&K) -> bool,
+) -> K
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let done = &done;
+    super::poll(
+        patience,
+        Duration::from_millis(250),
+        move || async move {
+            let object = api
+                .get(name)
+                .await
+                .unwrap_or_else(|e| panic!("get {name}: {e}"));
+            if done(&object) {
+                Ok(object)
+            } else {
+                Err(object)
+            }
+        },
+        |object| {
+            format!(
+                "{name}: no {what} within {patience:?}; last seen {object:#?}\noperator log:\n{}",
+                operator.log()
+            )
+        },
+    )
+    .await
+}
+
 /// Waits up to a minute for `name` to become `want`, failing with the
 /// operator's log.
 pub async fn wait_for_availability(
@@ -319,19 +359,21 @@ pub async fn wait_for_availability(
     want: Availability,
     operator: &Operator,
 ) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let now = availability(api, name).await;
-        if now == Some(want) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name} never became {want:?} (now {now:?}); operator log:\n{}",
-            operator.log()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    super::poll(
+        Duration::from_secs(60),
+        Duration::from_millis(250),
+        move || async move {
+            let now = availability(api, name).await;
+            if now == Some(want) { Ok(()) } else { Err(now) }
+        },
+        |now| {
+            format!(
+                "{name} never became {want:?} (now {now:?}); operator log:\n{}",
+                operator.log()
+            )
+        },
+    )
+    .await;
 }
 
 /// Waits (≤ 60 s) until `name`'s status shows its registrar: the
@@ -343,24 +385,26 @@ pub async fn wait_for_registration_facts(
     name: &str,
     operator: &Operator,
 ) -> domain_monitor::resource::Registration {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let registration = api
-            .get(name)
-            .await
-            .ok()
-            .and_then(|md| md.status)
-            .and_then(|s| s.registration);
-        if let Some(registration) = registration.filter(|r| r.registrar.is_some()) {
-            return registration;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name} never showed its registration facts; operator log:\n{}",
-            operator.log()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    super::poll(
+        Duration::from_secs(60),
+        Duration::from_millis(250),
+        move || async move {
+            api.get(name)
+                .await
+                .ok()
+                .and_then(|md| md.status)
+                .and_then(|s| s.registration)
+                .filter(|r| r.registrar.is_some())
+                .ok_or(())
+        },
+        |()| {
+            format!(
+                "{name} never showed its registration facts; operator log:\n{}",
+                operator.log()
+            )
+        },
+    )
+    .await
 }
 
 /// CPU time (user + system) of process `pid` so far, in seconds.

@@ -136,3 +136,36 @@ fn collect(node: &Value, names: &mut Names) {
         _ => {}
     }
 }
+
+/// Values for the Grafana variables a dashboard query may use, for
+/// [`from_grafana`].
+#[derive(Debug, Clone, Copy)]
+pub struct GrafanaValues<'a> {
+    /// `$__rate_interval`, a PromQL duration (`5m`).
+    pub rate_interval: &'a str,
+    /// `$__interval`, a PromQL duration.
+    pub interval: &'a str,
+    /// `$__range`, a PromQL duration.
+    pub range: &'a str,
+    /// `$job` and `${job}`, a regex (`.*` for every job).
+    pub job: &'a str,
+}
+
+/// A Grafana query as plain PromQL: its variables replaced by `values`, and
+/// `$instance`/`${instance}` by every instance (`.*`). Panics on any other
+/// variable, so a dashboard cannot use one the tests do not know.
+pub fn from_grafana(expr: &str, values: &GrafanaValues<'_>) -> String {
+    let promql = [
+        ("$__rate_interval", values.rate_interval),
+        ("$__interval", values.interval),
+        ("$__range", values.range),
+        ("${job}", values.job),
+        ("$job", values.job),
+        ("${instance}", ".*"),
+        ("$instance", ".*"),
+    ]
+    .iter()
+    .fold(expr.to_owned(), |e, (var, value)| e.replace(var, value));
+    assert!(!promql.contains('$'), "unknown Grafana variable in {expr}");
+    promql
+}

@@ -5,22 +5,15 @@ use std::{net::SocketAddr, time::Duration};
 
 use domain_monitor::{
     check::rdap::{RdapChecker, Settings as RdapSettings},
-    config::RateLimit,
     domain_name::DomainName,
 };
 use rand::Rng;
 use url::Url;
 
+use super::rate_limit;
+
 /// The media type of RDAP answers (RFC 7480 §4.2).
 pub const RDAP_JSON: &str = "application/rdap+json";
-
-/// `count` requests per second.
-pub fn rate_limit(count: u32) -> RateLimit {
-    RateLimit {
-        count: std::num::NonZeroU32::new(count).expect("non-zero"),
-        per: Duration::from_secs(1),
-    }
-}
 
 /// `name` as a [`DomainName`]; panics on a name the test should not use.
 pub fn domain(name: &str) -> DomainName {
