@@ -73,7 +73,7 @@ struct Options {
     #[arg(long)]
     bench: bool,
     /// Where the results go (JSON).
-    #[arg(long, default_value = "bench/results/checks.json")]
+    #[arg(long, default_value = "bench/results/raw/checks.json")]
     out: PathBuf,
     /// Delegations in the zone (and names asked).
     #[arg(long, default_value_t = 100_000)]
@@ -357,11 +357,7 @@ fn evaluate(
 /// checker resolves through `web_dns` and probes `web` (plain HTTP; its
 /// HTTPS port is closed, as on a site without TLS).
 async fn layered_checker(args: &CheckerArgs, web_dns: &Nsd, web: &HttpStub) -> LayeredChecker {
-    let closed_port = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
+    let closed_port = support::closed_port();
     let checkers: Vec<Arc<dyn Checker>> = vec![
         Arc::new(DnsChecker::new(Settings::from_args(args)).expect("dns checker")),
         Arc::new(

@@ -126,7 +126,7 @@ struct Options {
     #[arg(value_enum)]
     scenario: Scenario,
     /// Where the results go (JSON).
-    #[arg(long, default_value = "bench/results/operator.json")]
+    #[arg(long, default_value = "bench/results/raw/operator.json")]
     out: PathBuf,
     /// MonitoredDomains of `scale` and `scaleout`.
     #[arg(long, default_value_t = 10_000)]

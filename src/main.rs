@@ -6,7 +6,7 @@ use std::{process::ExitCode, sync::Arc};
 use domain_monitor::{
     check_command,
     config::{CheckerArgs, Cli, Command, CrdKind, RunArgs},
-    controller, dhc,
+    controller,
     layered::LayeredChecker,
     otel::Otel,
     resource, telemetry,
@@ -53,7 +53,7 @@ async fn main() -> ExitCode {
         Command::Crd(args) => {
             let rendered = match args.kind {
                 CrdKind::MonitoredDomain => resource::crd_yaml(),
-                CrdKind::DomainHealthCheck => dhc::resource::crd_yaml(),
+                CrdKind::DomainHealthCheck => resource::dhc::crd_yaml(),
             };
             match rendered {
                 Ok(yaml) => {

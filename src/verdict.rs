@@ -253,7 +253,8 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// Whether the verdict settles the question (anything but Unknown/Error).
+    /// Whether the verdict settles the question ([`Availability::is_conclusive`]:
+    /// anything but `Unknown`, `Error` and `Invalid`).
     pub fn is_conclusive(&self) -> bool {
         self.availability.is_conclusive()
     }

@@ -16,7 +16,7 @@ use std::{
 };
 
 use domain_monitor::{
-    dhc::resource::{DomainHealthCheck, ProbeRecordType},
+    resource::dhc::{DomainHealthCheck, ProbeRecordType},
     resource::{Availability, MonitoredDomain, MonitoredDomainSpec},
 };
 use k8s_openapi::api::{
@@ -1911,11 +1911,11 @@ async fn domain_health_checks_get_exactly_the_rights_they_use() {
             .any(|(k, v)| k == "DOMAIN_HEALTH_CHECKS" && v == "true"),
         "{env:?}"
     );
-    let checks: Api<domain_monitor::dhc::resource::DomainHealthCheck> =
+    let checks: Api<domain_monitor::resource::dhc::DomainHealthCheck> =
         Api::namespaced(client.clone(), ns);
     let records = vec![support::dhc::record(
         "@",
-        domain_monitor::dhc::resource::ProbeRecordType::NS,
+        domain_monitor::resource::dhc::ProbeRecordType::NS,
         &[],
     )];
     let by_name = support::dhc::check("by-name", "taken.test", records.clone(), Vec::new());

@@ -5,7 +5,7 @@ mod support;
 
 use std::process::Command;
 
-use domain_monitor::dhc::resource::{
+use domain_monitor::resource::dhc::{
     CanarySpec, CertificateStatus, CertificateVerdict, DomainHealthCheck, DomainHealthCheckStatus,
     Expectation, LookupOutcome, ProbeRecordType, RecordResult, ResolverStatus, TlsTarget,
 };

@@ -12,7 +12,7 @@ mod support;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use domain_monitor::dhc::resource::{DomainHealthCheck, ProbeRecordType, ServerSerial};
+use domain_monitor::resource::dhc::{DomainHealthCheck, ProbeRecordType, ServerSerial};
 use hickory_resolver::proto::{
     op::ResponseCode,
     rr::{RData, RecordType},

@@ -22,7 +22,7 @@ use std::{
     time::Duration,
 };
 
-use domain_monitor::dhc::resource::{
+use domain_monitor::resource::dhc::{
     CanarySpec, DomainHealthCheck, DomainHealthCheckStatus, LookupOutcome, ProbeRecordType,
 };
 use hickory_resolver::proto::{op::ResponseCode, rr::RecordType};

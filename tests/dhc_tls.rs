@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use domain_monitor::dhc::resource::{
+use domain_monitor::resource::dhc::{
     CertificateStatus, CertificateVerdict, DomainHealthCheck, ProbeRecordType, TlsTarget,
 };
 use kube::{Api, api::PostParams};

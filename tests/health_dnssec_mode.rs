@@ -22,7 +22,7 @@ use domain_monitor::{
 use kube::api::PostParams;
 use support::{
     cluster::{TestNamespace, pinned},
-    health::{self, assert_no_writes, condition, pair, writes_during},
+    health::{self, assert_no_writes, condition, message, pair, writes_during},
     nsd::{Keys, Nsd, Validity, Zone, free_port_on},
     operator::{Operator, wait_for_resource},
     world::World,
@@ -47,14 +47,6 @@ fn signed_domain() -> MonitoredDomain {
         ..HealthSpec::default()
     });
     md
-}
-
-fn message(md: &MonitoredDomain, type_: &str) -> String {
-    md.status
-        .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
-        .map(|c| c.message.clone())
-        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,7 +24,7 @@ use kube::{
 };
 use support::{
     cluster::{TestNamespace, pinned},
-    health::{self, assert_no_writes, condition, pair, writes_during},
+    health::{self, assert_no_writes, condition, message, pair, writes_during},
     nsd::{Nsd, Zone, free_port_on},
     operator::{Operator, wait_for_resource},
     rdap_srv::DomainSpec,
@@ -486,15 +486,6 @@ async fn a_registration_change_gives_one_write_and_one_event_per_change() {
         "the probe failure is logged:\n{}",
         operator.log()
     );
-}
-
-/// The message of the condition `type_` of `md`.
-fn message(md: &MonitoredDomain, type_: &str) -> String {
-    md.status
-        .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
-        .map(|c| c.message.clone())
-        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,6 +14,7 @@ use domain_monitor::{
     ratelimit::ServerBudgets,
 };
 use support::{
+    closed_port,
     http_stub::{HttpStub, Reply},
     nsd::Nsd,
 };
@@ -27,12 +28,6 @@ fn settings(nsd: &Nsd, web: &HttpStub, allow_private: bool) -> Settings {
         http_port: web.addr().port(),
         https_port: closed_port(),
     }
-}
-
-/// A port nothing listens on: HTTPS probes fail fast with "connection refused".
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 /// A stub answering `status` to every request for `/`.

@@ -16,7 +16,7 @@ use std::{
     cell::Cell,
     net::SocketAddr,
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -55,6 +55,7 @@ use support::{
     chaos::{Figures, by_scale, record},
     http_stub::{HttpStub, Reply},
     security::{RDAP_JSON, domain, guarded_rdap_checker},
+    whois_server::{Reply as WhoisReply, WhoisServer},
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -1089,42 +1090,6 @@ async fn cap_cases(timeout: Duration) -> Vec<CapCase> {
     cases
 }
 
-/// A WHOIS server whose one answer the test swaps between checks.
-struct SwappableWhois {
-    addr: SocketAddr,
-    answer: Arc<Mutex<Vec<u8>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for SwappableWhois {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl SwappableWhois {
-    async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("address");
-        let answer = Arc::new(Mutex::new(Vec::new()));
-        let task = tokio::spawn({
-            let answer = Arc::clone(&answer);
-            async move {
-                while let Ok((mut stream, _)) = listener.accept().await {
-                    let bytes = answer.lock().expect("answer lock").clone();
-                    tokio::spawn(async move {
-                        let mut buf = [0_u8; 1024];
-                        let _ = stream.read(&mut buf).await;
-                        let _ = stream.write_all(&bytes).await;
-                        let _ = stream.shutdown().await;
-                    });
-                }
-            }
-        });
-        Self { addr, answer, task }
-    }
-}
-
 /// The WHOIS and RDAP checkers against servers that stream endlessly or
 /// trickle: each gives up within its size or time cap, with an error, and
 /// hangs up.
@@ -1181,12 +1146,9 @@ async fn checkers_never_read_garbage_as_available() {
     let mut false_available = Vec::new();
     let mut draws = runner(seed, 1);
 
-    let whois = SwappableWhois::start().await;
+    let whois = WhoisServer::start(Vec::<(String, WhoisReply)>::new()).await;
     let tlds: &'static [&str] = &["test", "com", "org", "de"];
-    let server = HostPort {
-        host: "127.0.0.1".to_owned(),
-        port: whois.addr.port(),
-    };
+    let server = whois.host_port();
     let mut checker = whois_checker(server.clone(), tlds, timeout);
     // Registrar servers named in records point at the discard port: a
     // follow-up query fails at once instead of waiting on name resolution.
@@ -1201,7 +1163,7 @@ async fn checkers_never_read_garbage_as_available() {
     let whois_case = (hostile_input(seeds, false), select(tlds));
     for _ in 0..cases {
         let (input, tld) = draw(&mut draws, &whois_case);
-        input.clone_into(&mut whois.answer.lock().expect("answer lock"));
+        whois.set_default(WhoisReply::Answer(input.clone()));
         let report = checker.check(&domain(&format!("x.{tld}"))).await;
         if report.outcome == CheckOutcome::Available {
             let text = decode(&input);

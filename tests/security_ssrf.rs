@@ -170,10 +170,7 @@ async fn ssrf() {
         "http://[fd00:ec2::254]/latest/meta-data/".to_owned(),
     ];
     let statuses = [301, 302, 303, 307, 308];
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
+    let closed_port = support::closed_port();
     let mut redirects = 0_u64;
     let mut redirect_answers = 0_u64;
     for (i, location) in locations.iter().enumerate() {

@@ -10,7 +10,7 @@ use std::{
 };
 
 use domain_monitor::{
-    dhc::resource::{DomainHealthCheck, ProbeRecordType},
+    resource::dhc::{DomainHealthCheck, ProbeRecordType},
     resource::{MonitoredDomain, MonitoredDomainSpec, NotificationDelivery},
 };
 use jiff::Timestamp;

@@ -38,11 +38,8 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tokio::time::Instant;
 
-use super::{
-    NamedResolver,
-    probe::presentation,
-    resource::{CanaryResolver, CanaryStatus},
-};
+use super::{NamedResolver, probe::presentation};
+use crate::resource::dhc::{CanaryResolver, CanaryStatus};
 use crate::{
     check::dns::engine::Upstream,
     metrics::{

@@ -22,10 +22,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
-use super::{
-    evaluate::{ProbeResult, Settled, condition, listed},
-    resource::{CertificateStatus, CertificateVerdict},
-};
+use super::evaluate::{ProbeResult, Settled, condition, listed};
+use crate::resource::dhc::{CertificateStatus, CertificateVerdict};
 
 /// Condition type: every endpoint's certificate verifies for its name.
 pub const CERTIFICATE_VALID: &str = "CertificateValid";

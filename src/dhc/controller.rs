@@ -44,12 +44,12 @@ use super::{
     evaluate::{self, RecordPlan, ResolverSlots, Slot},
     probe::{self, Matcher, wire_type},
     propagation,
-    resource::{
-        CertificateStatus, DomainHealthCheck, DomainHealthCheckSpec, DomainHealthCheckStatus,
-        ResolverStatus,
-    },
     serials::serials,
     tls::{CaBundle, TlsProber, TrustAnchors},
+};
+use crate::resource::dhc::{
+    CertificateStatus, DomainHealthCheck, DomainHealthCheckSpec, DomainHealthCheckStatus,
+    ResolverStatus,
 };
 use crate::{
     check::dns::engine::Upstream,
@@ -440,7 +440,7 @@ async fn probe_loop(shared: Arc<Shared>, check: DomainHealthCheck) {
 /// others.
 fn set_pending(
     shared: &Shared,
-    propagation: &super::resource::PropagationStatus,
+    propagation: &crate::resource::dhc::PropagationStatus,
     (namespace, name): (&'static str, &'static str),
 ) {
     let gauges = &shared.metrics.propagation_pending;

@@ -23,10 +23,8 @@
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use super::{
-    probe::{Matcher, unmet},
-    resource::{LookupOutcome, ProbeRecordType, RecordResult},
-};
+use super::probe::{Matcher, unmet};
+use crate::resource::dhc::{LookupOutcome, ProbeRecordType, RecordResult};
 
 /// Condition type: every resolver answers every record.
 pub const RESOLVING: &str = "Resolving";

@@ -39,10 +39,6 @@ pub mod propagation;
 mod serials;
 pub mod tls;
 
-/// The kind's types live with the other custom resources
-/// ([`crate::resource::dhc`]), below every module that reads them.
-pub use crate::resource::dhc as resource;
-
 pub use controller::{Settings, run};
 
 /// Resolvers are settings (`DHC_RESOLVERS`) as well as spec entries: their

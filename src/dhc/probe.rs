@@ -13,8 +13,8 @@ use hickory_resolver::proto::{
 };
 use regex::Regex;
 
-use super::resource::{Expectation, LookupOutcome, ProbeRecordType, RecordResult};
 use crate::check::dns::QueryError;
+use crate::resource::dhc::{Expectation, LookupOutcome, ProbeRecordType, RecordResult};
 
 /// Answers kept per record in the status at most.
 pub const MAX_ANSWERS: usize = 16;

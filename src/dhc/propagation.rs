@@ -20,7 +20,9 @@
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use super::resource::{Convergence, PropagationStatus, ResolverSerial, SerialChange, ServerSerial};
+use crate::resource::dhc::{
+    Convergence, PropagationStatus, ResolverSerial, SerialChange, ServerSerial,
+};
 
 /// Condition type: the resolvers serve the serial the servers publish.
 pub const CONVERGED: &str = "Converged";

@@ -24,9 +24,9 @@ use tokio::time::Instant;
 use super::{
     controller::{Plan, Settings},
     propagation::Round,
-    resource::{ResolverSerial, ServerSerial},
 };
 use crate::check::dns::engine::Upstream;
+use crate::resource::dhc::{ResolverSerial, ServerSerial};
 
 /// One propagation round: the domain's NS set and their `A` and `AAAA`
 /// addresses from the first resolver that gives them, then the SOA serial

@@ -36,7 +36,7 @@ use x509_parser::{
     oid_registry::OID_PKIX_ACCESS_DESCRIPTOR_CA_ISSUERS,
 };
 
-use super::resource::{CertificateStatus, CertificateVerdict, TlsTarget};
+use crate::resource::dhc::{CertificateStatus, CertificateVerdict, TlsTarget};
 
 /// The port of a `spec.tls` entry without one.
 pub const DEFAULT_PORT: u16 = 443;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::operator::{Operator, wait_for_resource};
-use domain_monitor::dhc::resource::{
+use domain_monitor::resource::dhc::{
     DomainHealthCheck, DomainHealthCheckSpec, Expectation, ProbeRecordType, RecordProbe,
     ResolverSpec,
 };

@@ -25,6 +25,15 @@ pub fn condition(md: &MonitoredDomain, type_: &str) -> Option<(String, String)> 
         .map(|c| (c.status.clone(), c.reason.clone()))
 }
 
+/// The message of a condition of `md` ("" when it has none).
+pub fn message(md: &MonitoredDomain, type_: &str) -> String {
+    md.status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
+        .map(|c| c.message.clone())
+        .unwrap_or_default()
+}
+
 /// `Some((status, reason))`, to compare with [`condition`].
 pub fn pair(status: &str, reason: &str) -> Option<(String, String)> {
     Some((status.to_owned(), reason.to_owned()))

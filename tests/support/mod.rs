@@ -81,6 +81,15 @@ where
     .await
 }
 
+/// A loopback TCP port nothing listens on (free at the time of asking):
+/// a connection to it is refused at once.
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
 /// `count` requests per second.
 pub fn rate_limit(count: u32) -> RateLimit {
     RateLimit {

@@ -107,16 +107,23 @@ impl DomainSpec {
 /// The command that installs the binaries.
 pub const INSTALL_COMMAND: &str = "tests/tools/install-rdap-srv.sh";
 
-/// Directory of `rdap-srv` and `rdap-srv-data`.
+/// Directory of `rdap-srv` and `rdap-srv-data`: `$DM_TOOLS_DIR/bin` when
+/// set (the install script honours it too), else `<repo>/.tools/bin`.
 pub fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin")
+    std::env::var_os("DM_TOOLS_DIR")
+        .filter(|dir| !dir.is_empty())
+        .map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools"),
+            PathBuf::from,
+        )
+        .join("bin")
 }
 
 fn binary(name: &str) -> PathBuf {
     let path = bin_dir().join(name);
     assert!(
         path.is_file(),
-        "{} is missing: run `{INSTALL_COMMAND}` (installs icann-rdap-srv 0.0.25 into .tools/, ~5 min cold)",
+        "{} is missing: run `{INSTALL_COMMAND}` (installs icann-rdap-srv 0.0.25 into .tools/, or $DM_TOOLS_DIR, ~5 min cold)",
         path.display()
     );
     path

@@ -23,6 +23,9 @@ use tokio::{
     task::JoinHandle,
 };
 
+/// The key of [`WhoisServer::set_default`]'s reply (no query line holds a NUL).
+const ANY_QUERY: &str = "\0any";
+
 /// What the server does with a query.
 #[derive(Debug, Clone)]
 pub enum Reply {
@@ -132,6 +135,12 @@ impl WhoisServer {
             .insert(query.to_owned(), reply);
     }
 
+    /// Answers every query that has no reply of its own with `reply`
+    /// from now on (a server whose one answer a test swaps between checks).
+    pub fn set_default(&self, reply: Reply) {
+        self.set(ANY_QUERY, reply);
+    }
+
     /// Connections accepted so far.
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
@@ -160,12 +169,14 @@ async fn serve(
     let query = line.trim_end_matches(['\r', '\n']).to_owned();
     queries.lock().expect("queries lock").push(query.clone());
     let mut stream = reader.into_inner();
-    let reply = replies
-        .lock()
-        .expect("replies lock")
-        .get(&query)
-        .cloned()
-        .unwrap_or_else(|| Reply::text(format!("% unknown query {query:?}\n")));
+    let reply = {
+        let replies = replies.lock().expect("replies lock");
+        replies
+            .get(&query)
+            .or_else(|| replies.get(ANY_QUERY))
+            .cloned()
+            .unwrap_or_else(|| Reply::text(format!("% unknown query {query:?}\n")))
+    };
     match reply {
         Reply::Answer(bytes) => {
             stream.write_all(&bytes).await?;
