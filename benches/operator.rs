@@ -687,8 +687,9 @@ async fn status_template(cluster: &Cluster) -> Value {
 }
 
 /// The API server's ceiling for status writes: JSON merge patches of
-/// `status` on `names` in `namespace` (round robin),
-/// [`CEILING_CONCURRENCY`] in flight for `duration`. Each patch carries
+/// `status` on `names` in `namespace`, each resource once,
+/// [`CEILING_CONCURRENCY`] in flight for `duration` (or until every
+/// resource was patched; `seconds` in the result is the time it took). Each patch carries
 /// `template` with a new `lastCheckedAt`, so that every patch is a real
 /// write; responses are read but not parsed. `method` says in what
 /// conditions it ran; it is copied into the result.
@@ -711,7 +712,11 @@ async fn write_ceiling(
     let deadline = started + duration;
     let worker = || async {
         while Instant::now() < deadline {
-            let name = &names[next.fetch_add(1, Ordering::Relaxed) % names.len()];
+            // Each resource once: a second patch of the same one would not
+            // be a first status any more.
+            let Some(name) = names.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                break;
+            };
             let mut status = template.clone();
             status["lastCheckedAt"] = json!(jiff::Timestamp::now().to_string());
             let patch = json!({ "status": status });
