@@ -7,10 +7,12 @@
 //!    real TLD has several), where a free name costs two queries (the
 //!    second opinion);
 //! 2. the pipeline: domains fully decided per second by
-//!    [`LayeredChecker::evaluate`] when layer 1 settles them (DNS, and an
-//!    HTTP probe that connects: delegated names resolve, through a third
-//!    nsd playing the recursive resolver, to a local web server), and when half
-//!    of them (free names) escalate to RDAP (rdap-srv) and WHOIS.
+//!    [`LayeredChecker::evaluate`] when layer 1 settles them, and when half
+//!    of them (free names) escalate to RDAP (rdap-srv) and WHOIS. Delegated
+//!    names resolve, through a third nsd playing the recursive resolver, to
+//!    a local web server, so an HTTP probe would connect; the pipeline probes
+//!    the web only when DNS found no delegation (`verdict::needless`), and
+//!    `layer1_web_requests` counts the probes that reached it.
 //!
 //! `cargo bench --bench checks -- --out FILE [--names N] [--seconds S] [--rounds R]`
 //! writes the numbers as JSON; `just bench` runs it. Under `cargo test

@@ -275,6 +275,10 @@ impl LayeredChecker {
     /// `background` carries what the caller remembers of the domain (the
     /// registry's run of "not found" answers, a confirmed reading); its
     /// standing is decided here, from the reserved lists and routes.
+    ///
+    /// The checkers of a layer run at once, except the HTTP probe
+    /// ([`verdict::runs_last_in_layer`]): it runs after DNS, and is reported
+    /// `skipped` when DNS already proved registration ([`verdict::needless`]).
     pub async fn evaluate(
         &self,
         domain: &DomainName,
@@ -312,12 +316,28 @@ impl LayeredChecker {
             if layer != Layer::Fast {
                 urgency = background.urgency_after_fast(&reports);
             }
-            let runs = self
+            let (last, first): (Vec<_>, Vec<_>) = self
                 .checkers
                 .iter()
                 .filter(|c| c.kind().layer() == layer)
+                .partition(|c| verdict::runs_last_in_layer(c.kind()));
+            let runs = first
+                .into_iter()
                 .map(|checker| self.check_with_retry(checker.as_ref(), domain));
             reports.extend(with_urgency(urgency, join_all(runs)).await);
+            if !last.is_empty() {
+                let (skipped, wanted): (Vec<_>, Vec<_>) = last
+                    .into_iter()
+                    .map(|c| (c, verdict::needless(c.kind(), &reports)))
+                    .partition(|(_, needless)| needless.is_some());
+                reports.extend(skipped.into_iter().filter_map(|(checker, reason)| {
+                    reason.map(|reason| CheckReport::skipped(checker.kind(), reason))
+                }));
+                let runs = wanted
+                    .into_iter()
+                    .map(|(checker, _)| self.check_with_retry(checker.as_ref(), domain));
+                reports.extend(with_urgency(urgency, join_all(runs)).await);
+            }
         }
         let finished_at = Timestamp::now();
         Evaluation {
@@ -443,6 +463,43 @@ mod tests {
         assert_eq!(eval.layers, [Layer::Fast]);
         assert_eq!(rdap.calls.load(Ordering::SeqCst), 0);
         assert_eq!(whois.calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn the_web_is_probed_only_when_dns_leaves_registration_open() {
+        let dns = Scripted::new(CheckKind::Dns, &[Registered]);
+        let http = Scripted::new(CheckKind::Http, &[Registered]);
+        let eval = pipeline(&[http.clone(), dns])
+            .evaluate(&domain(), Depth::Escalate, Background::default())
+            .await;
+        assert_eq!(
+            http.calls.load(Ordering::SeqCst),
+            0,
+            "the delegation settles it"
+        );
+        let skipped = eval.report(CheckKind::Http).expect("an http record");
+        assert_eq!(skipped.outcome, CheckOutcome::Skipped);
+        assert!(skipped.detail.contains("delegation"), "{}", skipped.detail);
+        assert_eq!(eval.verdict.availability, Availability::Registered);
+        assert_eq!(
+            eval.verdict.confidence, 0.9,
+            "DNS alone, as on every re-check"
+        );
+
+        // No delegation, or no answer from DNS: the web may still show one.
+        for dns_says in [Available, Error] {
+            let dns = Scripted::new(CheckKind::Dns, &[dns_says]);
+            let http = Scripted::new(CheckKind::Http, &[Registered]);
+            let eval = pipeline(&[http.clone(), dns])
+                .evaluate(&domain(), Depth::Escalate, Background::default())
+                .await;
+            assert_eq!(
+                http.calls.load(Ordering::SeqCst),
+                1,
+                "after DNS said {dns_says:?}"
+            );
+            assert_eq!(eval.report(CheckKind::Http).unwrap().outcome, Registered);
+        }
     }
 
     #[tokio::test]

@@ -22,10 +22,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use governor::{
-    DefaultKeyedRateLimiter, Quota, RateLimiter,
-    clock::{Clock, DefaultClock},
-};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
 use tokio::sync::Notify;
 
 use crate::config::RateLimit;
@@ -291,7 +288,7 @@ impl ServerBudgets {
                 match limiter.check_key(&key) {
                     Ok(()) => return,
                     Err(not_until) => not_until
-                        .wait_time_from(DefaultClock::default().now())
+                        .wait_time_from(limiter.clock().now())
                         .min(QUEUE_RECHECK),
                 }
             };

@@ -307,6 +307,32 @@ pub fn next_layer(done: &[Layer], reports: &[CheckReport]) -> Option<Layer> {
     None
 }
 
+/// True for a checker that runs after the other checks of its layer, and
+/// only when [`needless`] finds their evidence leaves it something to add:
+/// the HTTP probe, which waits for DNS.
+pub fn runs_last_in_layer(kind: CheckKind) -> bool {
+    kind == CheckKind::Http
+}
+
+/// Why `kind`'s check would add nothing to `reports` (the checks of its
+/// layer that ran first), or `None` when it must run.
+///
+/// The HTTP probe proves registration weakly ("any answer", SPEC §3) and
+/// never proves a name free ([`free_weight`]). Once DNS found the
+/// delegation at the parent (a strong "registered": the TLD's own servers
+/// list the name), the probe cannot change the verdict; at 10^5 domains it
+/// would cost a resolver lookup, or a TCP and TLS handshake with the
+/// domain's web server, on every re-check.
+pub fn needless(kind: CheckKind, reports: &[CheckReport]) -> Option<&'static str> {
+    let delegated = reports.iter().any(|r| {
+        r.kind == CheckKind::Dns
+            && r.outcome == CheckOutcome::Registered
+            && r.strength == Strength::Strong
+    });
+    (kind == CheckKind::Http && delegated)
+        .then_some("not run: DNS found the delegation at the parent, which proves registration")
+}
+
 /// True when the cheap layers alone still see a free name: a strong NXDOMAIN
 /// and nothing that looks registered. A confirmed `Available` name whose
 /// re-check says this goes no deeper.
