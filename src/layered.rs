@@ -102,6 +102,12 @@ impl Evaluation {
     }
 }
 
+/// How long the checkers that run last in their layer (the HTTP probe) wait
+/// for the others (DNS) before running alongside them. DNS answers from a
+/// TLD's servers take tens of milliseconds; a server that does not answer
+/// takes `DNS_TIMEOUT`, which the probe's own time must not lengthen.
+pub const LAST_IN_LAYER_WAIT: Duration = Duration::from_millis(500);
+
 /// All configured checkers, run in layers.
 pub struct LayeredChecker {
     checkers: Vec<Arc<dyn Checker>>,
@@ -277,8 +283,9 @@ impl LayeredChecker {
     /// standing is decided here, from the reserved lists and routes.
     ///
     /// The checkers of a layer run at once, except the HTTP probe
-    /// ([`verdict::runs_last_in_layer`]): it runs after DNS, and is reported
-    /// `skipped` when DNS already proved registration ([`verdict::needless`]).
+    /// ([`verdict::runs_last_in_layer`]): it waits for DNS (at most
+    /// [`LAST_IN_LAYER_WAIT`]), and is reported `skipped` when DNS already
+    /// proved registration ([`verdict::needless`]).
     pub async fn evaluate(
         &self,
         domain: &DomainName,
@@ -316,28 +323,7 @@ impl LayeredChecker {
             if layer != Layer::Fast {
                 urgency = background.urgency_after_fast(&reports);
             }
-            let (last, first): (Vec<_>, Vec<_>) = self
-                .checkers
-                .iter()
-                .filter(|c| c.kind().layer() == layer)
-                .partition(|c| verdict::runs_last_in_layer(c.kind()));
-            let runs = first
-                .into_iter()
-                .map(|checker| self.check_with_retry(checker.as_ref(), domain));
-            reports.extend(with_urgency(urgency, join_all(runs)).await);
-            if !last.is_empty() {
-                let (skipped, wanted): (Vec<_>, Vec<_>) = last
-                    .into_iter()
-                    .map(|c| (c, verdict::needless(c.kind(), &reports)))
-                    .partition(|(_, needless)| needless.is_some());
-                reports.extend(skipped.into_iter().filter_map(|(checker, reason)| {
-                    reason.map(|reason| CheckReport::skipped(checker.kind(), reason))
-                }));
-                let runs = wanted
-                    .into_iter()
-                    .map(|(checker, _)| self.check_with_retry(checker.as_ref(), domain));
-                reports.extend(with_urgency(urgency, join_all(runs)).await);
-            }
+            self.run_layer(layer, domain, urgency, &mut reports).await;
         }
         let finished_at = Timestamp::now();
         Evaluation {
@@ -349,6 +335,65 @@ impl LayeredChecker {
             standing: background.standing,
             urgency,
         }
+    }
+
+    /// Runs `layer`'s checkers on `domain` at `urgency`, adding their reports.
+    ///
+    /// The checkers that run last in their layer
+    /// ([`verdict::runs_last_in_layer`]: the HTTP probe) wait for the others
+    /// for at most [`LAST_IN_LAYER_WAIT`]; if those finished by then,
+    /// [`verdict::needless`] may skip them, and otherwise they run alongside,
+    /// so a slow DNS answer never has the probe's time added to it.
+    async fn run_layer(
+        &self,
+        layer: Layer,
+        domain: &DomainName,
+        urgency: Urgency,
+        reports: &mut Vec<CheckReport>,
+    ) {
+        let run = |checkers| self.run_all(checkers, domain, urgency);
+        let (last, first): (Vec<_>, Vec<_>) = self
+            .checkers
+            .iter()
+            .filter(|c| c.kind().layer() == layer)
+            .partition(|c| verdict::runs_last_in_layer(c.kind()));
+        let mut first = std::pin::pin!(run(first));
+        if last.is_empty() {
+            reports.extend(first.await);
+            return;
+        }
+        tokio::select! {
+            biased;
+            done = &mut first => {
+                reports.extend(done);
+                let mut wanted = Vec::new();
+                for checker in last {
+                    match verdict::needless(checker.kind(), reports) {
+                        Some(reason) => reports.push(CheckReport::skipped(checker.kind(), reason)),
+                        None => wanted.push(checker),
+                    }
+                }
+                reports.extend(run(wanted).await);
+            }
+            () = tokio::time::sleep(LAST_IN_LAYER_WAIT) => {
+                let (done, late) = futures::future::join(first, run(last)).await;
+                reports.extend(done);
+                reports.extend(late);
+            }
+        }
+    }
+
+    /// Runs `checkers` on `domain` at once, at `urgency`.
+    async fn run_all(
+        &self,
+        checkers: Vec<&Arc<dyn Checker>>,
+        domain: &DomainName,
+        urgency: Urgency,
+    ) -> Vec<CheckReport> {
+        let runs = checkers
+            .into_iter()
+            .map(|checker| self.check_with_retry(checker.as_ref(), domain));
+        with_urgency(urgency, join_all(runs)).await
     }
 
     async fn check_with_retry(&self, checker: &dyn Checker, domain: &DomainName) -> CheckReport {
@@ -400,16 +445,28 @@ mod tests {
         kind: CheckKind,
         outcomes: Mutex<Vec<CheckOutcome>>,
         calls: AtomicU32,
+        /// How long each answer takes.
+        delay: Duration,
+        /// When the last call started and ended.
+        started: Mutex<Option<std::time::Instant>>,
+        ended: Mutex<Option<std::time::Instant>>,
     }
 
     impl Scripted {
         fn new(kind: CheckKind, outcomes: &[CheckOutcome]) -> Arc<Self> {
+            Self::slow(kind, outcomes, Duration::ZERO)
+        }
+
+        fn slow(kind: CheckKind, outcomes: &[CheckOutcome], delay: Duration) -> Arc<Self> {
             let mut outcomes = outcomes.to_vec();
             outcomes.reverse();
             Arc::new(Self {
                 kind,
                 outcomes: Mutex::new(outcomes),
                 calls: AtomicU32::new(0),
+                delay,
+                started: Mutex::new(None),
+                ended: Mutex::new(None),
             })
         }
     }
@@ -427,7 +484,10 @@ mod tests {
             } else {
                 outcomes[0]
             };
+            *self.started.lock().unwrap() = Some(std::time::Instant::now());
             Box::pin(async move {
+                tokio::time::sleep(self.delay).await;
+                *self.ended.lock().unwrap() = Some(std::time::Instant::now());
                 CheckReport::new(self.kind, outcome, "scripted", Timestamp::now())
                     .with_strength(Strength::Strong)
             })
@@ -500,6 +560,21 @@ mod tests {
             );
             assert_eq!(eval.report(CheckKind::Http).unwrap().outcome, Registered);
         }
+    }
+
+    #[tokio::test]
+    async fn a_slow_dns_answer_does_not_hold_the_web_probe_back() {
+        let slow = LAST_IN_LAYER_WAIT * 3;
+        let dns = Scripted::slow(CheckKind::Dns, &[Registered], slow);
+        let http = Scripted::new(CheckKind::Http, &[Registered]);
+        let eval = pipeline(&[dns.clone(), http.clone()])
+            .evaluate(&domain(), Depth::Escalate, Background::default())
+            .await;
+        let http_started = http.started.lock().unwrap().expect("the probe ran");
+        let dns_ended = dns.ended.lock().unwrap().expect("DNS answered");
+        assert!(http_started < dns_ended, "the probe ran alongside DNS");
+        assert_eq!(eval.report(CheckKind::Http).unwrap().outcome, Registered);
+        assert_eq!(eval.verdict.availability, Availability::Registered);
     }
 
     #[tokio::test]
