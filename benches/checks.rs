@@ -10,9 +10,10 @@
 //!    [`LayeredChecker::evaluate`] when layer 1 settles them, and when half
 //!    of them (free names) escalate to RDAP (rdap-srv) and WHOIS. Delegated
 //!    names resolve, through a third nsd playing the recursive resolver, to
-//!    a local web server, so an HTTP probe would connect; the pipeline probes
-//!    the web only when DNS found no delegation (`verdict::needless`), and
-//!    `layer1_web_requests` counts the probes that reached it.
+//!    a local web server, so an HTTP probe would connect; the probe waits for
+//!    DNS (up to `LAST_IN_LAYER_WAIT`) and is skipped once DNS found the
+//!    delegation (`verdict::needless`); `layer1_web_requests` counts the
+//!    probes that reached the server.
 //!
 //! `cargo bench --bench checks -- --out FILE [--names N] [--seconds S] [--rounds R]`
 //! writes the numbers as JSON; `just bench` runs it. Under `cargo test

@@ -341,9 +341,10 @@ impl LayeredChecker {
     ///
     /// The checkers that run last in their layer
     /// ([`verdict::runs_last_in_layer`]: the HTTP probe) wait for the others
-    /// for at most [`LAST_IN_LAYER_WAIT`]; if those finished by then,
-    /// [`verdict::needless`] may skip them, and otherwise they run alongside,
-    /// so a slow DNS answer never has the probe's time added to it.
+    /// for at most [`LAST_IN_LAYER_WAIT`], then run alongside, so a slow DNS
+    /// answer never has the probe's time added to it. Either way, when
+    /// [`verdict::needless`] finds the others' evidence settles it, their
+    /// record is `skipped` (and, if they waited, they never ran).
     async fn run_layer(
         &self,
         layer: Layer,
@@ -362,24 +363,37 @@ impl LayeredChecker {
             reports.extend(first.await);
             return;
         }
-        tokio::select! {
+        let mut ran = tokio::select! {
             biased;
             done = &mut first => {
                 reports.extend(done);
-                let mut wanted = Vec::new();
-                for checker in last {
-                    match verdict::needless(checker.kind(), reports) {
-                        Some(reason) => reports.push(CheckReport::skipped(checker.kind(), reason)),
-                        None => wanted.push(checker),
-                    }
-                }
-                reports.extend(run(wanted).await);
+                let wanted = last
+                    .iter()
+                    .copied()
+                    .filter(|c| verdict::needless(c.kind(), reports).is_none())
+                    .collect();
+                run(wanted).await
             }
             () = tokio::time::sleep(LAST_IN_LAYER_WAIT) => {
-                let (done, late) = futures::future::join(first, run(last)).await;
+                let (done, ran) = futures::future::join(first, run(last.clone())).await;
                 reports.extend(done);
-                reports.extend(late);
+                ran
             }
+        };
+        // The record follows from the evidence, not from timing: a probe
+        // that ran beside a slow DNS answer which then proved registration
+        // is reported skipped, as on every other check (else the status
+        // would change with DNS latency).
+        for checker in last {
+            let kind = checker.kind();
+            let report = match verdict::needless(kind, reports) {
+                Some(reason) => CheckReport::skipped(kind, reason),
+                None => match ran.iter().position(|r| r.kind == kind) {
+                    Some(i) => ran.swap_remove(i),
+                    None => continue,
+                },
+            };
+            reports.push(report);
         }
     }
 
@@ -555,16 +569,25 @@ mod tests {
     #[tokio::test]
     async fn a_slow_dns_answer_does_not_hold_the_web_probe_back() {
         let slow = LAST_IN_LAYER_WAIT * 3;
-        let dns = Scripted::slow(CheckKind::Dns, &[Registered], slow);
-        let http = Scripted::new(CheckKind::Http, &[Registered]);
-        let eval = pipeline(&[dns.clone(), http.clone()])
-            .evaluate(&domain(), Depth::Escalate, Background::default())
-            .await;
-        let http_started = http.started.lock().unwrap().expect("the probe ran");
-        let dns_ended = dns.ended.lock().unwrap().expect("DNS answered");
-        assert!(http_started < dns_ended, "the probe ran alongside DNS");
-        assert_eq!(eval.report(CheckKind::Http).unwrap().outcome, Registered);
-        assert_eq!(eval.verdict.availability, Availability::Registered);
+        // The probe starts before DNS answers; what is recorded depends on
+        // the answer only, as when DNS is fast.
+        for (dns_says, web_record) in [(Available, Registered), (Registered, CheckOutcome::Skipped)]
+        {
+            let dns = Scripted::slow(CheckKind::Dns, &[dns_says], slow);
+            let http = Scripted::new(CheckKind::Http, &[Registered]);
+            let eval = pipeline(&[dns.clone(), http.clone()])
+                .evaluate(&domain(), Depth::Escalate, Background::default())
+                .await;
+            let http_started = http.started.lock().unwrap().expect("the probe ran");
+            let dns_ended = dns.ended.lock().unwrap().expect("DNS answered");
+            assert!(http_started < dns_ended, "the probe ran alongside DNS");
+            assert_eq!(
+                eval.report(CheckKind::Http).unwrap().outcome,
+                web_record,
+                "after DNS said {dns_says:?}"
+            );
+            assert_eq!(eval.verdict.availability, Availability::Registered);
+        }
     }
 
     #[tokio::test]
