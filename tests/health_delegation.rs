@@ -72,6 +72,7 @@ fn healthy_zone() -> Zone {
 
 struct World {
     parent: TldServers,
+    dns: Arc<DnsChecker>,
     prober: Prober,
     /// The port of the domains' own servers.
     port: u16,
@@ -112,10 +113,12 @@ fn world() -> World {
     // One copy of the parent zone lags behind: `split.test` lost a server.
     parent.servers()[1].add_delegation("split.test", &["ns1.healthy.test"]);
 
-    let dns = DnsChecker::new(support::dns_settings(parent.addrs(), TIMEOUT)).expect("dns checker");
+    let dns = Arc::new(
+        DnsChecker::new(support::dns_settings(parent.addrs(), TIMEOUT)).expect("dns checker"),
+    );
     let resolver = StubResolver::new(&[servers[0].addr()], TIMEOUT);
     let prober = Prober::new(
-        Arc::new(dns),
+        Arc::clone(&dns),
         Arc::new(resolver),
         ProbeSettings {
             timeout: TIMEOUT,
@@ -124,6 +127,7 @@ fn world() -> World {
     );
     World {
         parent,
+        dns,
         prober,
         port,
         _servers: servers.into(),
@@ -307,4 +311,28 @@ async fn delegation_views_from_parent_registry_and_child() {
     // glue finding for them.
     let report = world.probe("lame.test", &[], &[]).await;
     assert!(report.glue_mismatch.is_empty(), "lame: {report:#?}");
+
+    // (g) The parent answers, but the recursive resolver that would give
+    // the address of `ns.provider.example` is silent (it went down
+    // mid-probe): that says nothing about the server, so the probe is
+    // inconclusive rather than calling it lame (the caller keeps its last
+    // view), and the error names the server and the resolver.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind a silent resolver");
+    let silent_addr = silent.local_addr().expect("its address");
+    let blind = Prober::new(
+        Arc::clone(&world.dns),
+        Arc::new(StubResolver::new(&[silent_addr], TIMEOUT)),
+        ProbeSettings {
+            timeout: TIMEOUT,
+            nameserver_port: world.port,
+        },
+    );
+    let domain = DomainName::parse("healthy.test").unwrap();
+    match blind.probe(&domain, &[], &[]).await {
+        Err(delegation::Error::ResolversSilent { host, errors, .. }) => {
+            assert_eq!(host, "ns.provider.example");
+            assert!(errors.contains(&silent_addr.to_string()), "{errors}");
+        }
+        other => panic!("silent resolvers make no lame server: {other:#?}"),
+    }
 }

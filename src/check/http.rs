@@ -141,7 +141,10 @@ impl Resolve for GuardedResolver {
                 Err(dns::stub::LookupError::NoAddress) => {
                     return Err(Error::NoAddress { host }.into());
                 }
-                Err(dns::stub::LookupError::Failed(reason)) => {
+                Err(
+                    dns::stub::LookupError::Failed(reason)
+                    | dns::stub::LookupError::Unanswered(reason),
+                ) => {
                     return Err(Error::Lookup { host, reason }.into());
                 }
             };

@@ -110,6 +110,20 @@ pub enum Error {
         /// Each server's error, `<server>: <why>`, joined by `; `.
         errors: String,
     },
+    /// No recursive resolver answered for the address of one of the
+    /// domain's name servers (all timed out or were out of reach): whether
+    /// that server is lame cannot be told, so the probe says nothing.
+    /// Resolvers that answer with an error (`SERVFAIL`) or say the name
+    /// has no address make that server lame in the report instead.
+    #[error("no resolver answered for the address of {host}, a name server of {domain}: {errors}")]
+    ResolversSilent {
+        /// The domain.
+        domain: String,
+        /// The name server whose address was asked.
+        host: String,
+        /// Each resolver's error, `<resolver>: <why>`, joined by `; `.
+        errors: String,
+    },
 }
 
 /// Local result alias.
@@ -861,7 +875,12 @@ impl Prober {
         .await;
         let mut child = Vec::with_capacity(asked.len());
         let mut served = Vec::new();
-        for (server, addresses) in asked {
+        for asked in asked {
+            let (server, addresses) = asked.map_err(|(host, errors)| Error::ResolversSilent {
+                domain: domain.as_str().to_owned(),
+                host,
+                errors,
+            })?;
             child.push(server);
             served.extend(addresses);
         }
@@ -879,24 +898,27 @@ impl Prober {
     /// Asks every address of the name server `host` for `domain NS`, and
     /// for the addresses of each of `in_domain` (the in-domain name servers
     /// with glue).
+    ///
+    /// # Errors
+    /// `(host, why)` when no resolver answered for the address of `host`
+    /// ([`LookupError::Unanswered`](dns::stub::LookupError::Unanswered)).
     async fn ask_child(
         &self,
         host: String,
         domain: &Name,
         glue: &Glue,
         in_domain: &[(String, Name)],
-    ) -> (ChildServer, Vec<ServedAddresses>) {
+    ) -> std::result::Result<(ChildServer, Vec<ServedAddresses>), (String, String)> {
         let addresses = match glue.get(&host) {
             Some(ips) => Ok(ips.clone()),
-            None => self
-                .resolver
-                .lookup_ip(&host)
-                .await
-                .map(|ips| ips.to_vec())
-                .map_err(|e| e.to_string()),
+            None => match self.resolver.lookup_ip(&host).await {
+                Ok(ips) => Ok(ips.to_vec()),
+                Err(dns::stub::LookupError::Unanswered(why)) => return Err((host, why)),
+                Err(other) => Err(other.to_string()),
+            },
         };
         let Ok(ips) = &addresses else {
-            return (child_server(host, addresses, Vec::new()), Vec::new());
+            return Ok((child_server(host, addresses, Vec::new()), Vec::new()));
         };
         let ips = one_family(ips);
         let deadline = Instant::now() + self.settings.timeout;
@@ -933,10 +955,10 @@ impl Prober {
         }))
         .await;
         let (answers, served): (Vec<_>, Vec<_>) = asked.into_iter().unzip();
-        (
+        Ok((
             child_server(host.clone(), Ok(ips), answers),
             served.into_iter().flatten().collect(),
-        )
+        ))
     }
 }
 

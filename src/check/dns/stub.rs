@@ -53,9 +53,17 @@ pub enum LookupError {
     /// The name exists but has neither `A` nor `AAAA` records.
     #[error("the name has no A or AAAA record")]
     NoAddress,
-    /// No resolver gave a usable answer: each one's failure, in order.
+    /// No resolver gave a usable answer, and at least one answered with an
+    /// error code (`SERVFAIL`, `REFUSED`…): each one's failure, in order.
+    /// A recursive resolver's `SERVFAIL` usually means the name's own
+    /// servers are broken, so this may say something about the name.
     #[error("{0}")]
     Failed(String),
+    /// No resolver answered at all: every query timed out or could not be
+    /// sent (each one's failure, in order). This says nothing about the
+    /// name, only that the resolvers asked are down or out of reach.
+    #[error("{0}")]
+    Unanswered(String),
 }
 
 /// Asks recursive resolvers for the addresses of names. Cheap to share
@@ -98,6 +106,7 @@ impl StubResolver {
             })
             .map_err(|e| LookupError::Failed(format!("not a host name: {e}")))?;
         let mut failures = Vec::new();
+        let mut any_answered = false;
         for resolver in &self.resolvers {
             let deadline = Instant::now() + self.timeout;
             let (v4, v6) = tokio::join!(
@@ -111,15 +120,21 @@ impl StubResolver {
                     return Ok(addrs);
                 }
                 Err(Answer::Final(error)) => return Err(error),
-                Err(Answer::TryNext(reason)) => {
+                Err(Answer::TryNext { reason, answered }) => {
+                    any_answered |= answered;
                     failures.push(format!("{}: {reason}", resolver.server()));
                 }
             }
         }
         if failures.is_empty() {
-            failures.push("no resolver configured".to_owned());
+            return Err(LookupError::Failed("no resolver configured".to_owned()));
         }
-        Err(LookupError::Failed(failures.join("; ")))
+        let failures = failures.join("; ");
+        Err(if any_answered {
+            LookupError::Failed(failures)
+        } else {
+            LookupError::Unanswered(failures)
+        })
     }
 
     /// Asks the resolvers in order for `name record_type` with DO=1 and
@@ -191,7 +206,12 @@ enum Answer {
     /// The lookup is over: no such name, or no address.
     Final(LookupError),
     /// This resolver could not say; ask the next.
-    TryNext(String),
+    TryNext {
+        /// Why, for the error.
+        reason: String,
+        /// It sent an answer (with an error code), rather than none.
+        answered: bool,
+    },
 }
 
 /// The addresses in the `A` and `AAAA` answers, or what they say instead.
@@ -202,9 +222,11 @@ fn combine(
     let mut addrs = Vec::new();
     let mut failures = Vec::new();
     let mut answered = 0;
+    let mut replied = false;
     for answer in [v4, v6] {
         match answer {
             Ok(message) => {
+                replied = true;
                 match message.metadata.response_code {
                     ResponseCode::NXDomain => return Err(Answer::Final(LookupError::NoSuchName)),
                     ResponseCode::NoError => {
@@ -231,7 +253,10 @@ fn combine(
         return Err(Answer::Final(LookupError::NoAddress));
     }
     failures.dedup();
-    Err(Answer::TryNext(failures.join(", ")))
+    Err(Answer::TryNext {
+        reason: failures.join(", "),
+        answered: replied,
+    })
 }
 
 #[cfg(test)]
@@ -309,11 +334,17 @@ mod tests {
             Err(Answer::Final(LookupError::NoAddress))
         ));
         match combine(&Ok(servfail), &Ok(empty)) {
-            Err(Answer::TryNext(reason)) => assert!(reason.contains("Server Failure"), "{reason}"),
+            Err(Answer::TryNext { reason, answered }) => {
+                assert!(reason.contains("Server Failure"), "{reason}");
+                assert!(answered, "a SERVFAIL is an answer");
+            }
             _ => panic!("a SERVFAIL is not the resolver's last word"),
         }
         match combine(&Err(QueryError::Timeout), &Err(QueryError::Timeout)) {
-            Err(Answer::TryNext(reason)) => assert_eq!(reason, "no answer (timed out)"),
+            Err(Answer::TryNext { reason, answered }) => {
+                assert_eq!(reason, "no answer (timed out)");
+                assert!(!answered, "a timeout is no answer");
+            }
             _ => panic!("a timeout is not the resolver's last word"),
         }
     }
@@ -342,5 +373,24 @@ mod tests {
             resolver.lookup_ip("b.example").await,
             Err(LookupError::Failed("no resolver configured".to_owned()))
         );
+    }
+
+    #[tokio::test]
+    async fn resolvers_that_never_answer_say_nothing_about_the_name() {
+        // Two sockets that read queries and never answer.
+        let silent = [
+            tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap(),
+            tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap(),
+        ];
+        let addrs: Vec<SocketAddr> = silent.iter().map(|s| s.local_addr().unwrap()).collect();
+        let resolver = StubResolver::new(&addrs, Duration::from_millis(50));
+        match resolver.lookup_ip("ns2.example.test").await {
+            Err(LookupError::Unanswered(why)) => {
+                for addr in &addrs {
+                    assert!(why.contains(&addr.to_string()), "{why}");
+                }
+            }
+            other => panic!("silent resolvers are not a verdict on the name: {other:?}"),
+        }
     }
 }
