@@ -107,7 +107,11 @@ def main() -> None:
         "peak_rss_bytes_100k": large.get("peak_rss_bytes"),
         "first_pass_checked_100k_s": large.get("first_pass_checked_s"),
         "apiserver_write_ceiling_per_s": large.get("apiserver_write_ceiling_per_s"),
+        "apiserver_write_ceiling_samples_per_s": [
+            sample.get("patches_per_s") for sample in large.get("apiserver_write_ceiling_samples") or []
+        ],
         "published_ratio_to_ceiling": large.get("published_ratio_to_ceiling"),
+        "published_ratio_to_single_sample": large.get("published_ratio_to_single_sample"),
         "apiserver_write_ceiling_beside_operator_per_s": large.get("apiserver_write_ceiling_beside_operator_per_s"),
         "published_ratio_to_ceiling_beside_operator": large.get("published_ratio_to_ceiling_beside_operator"),
         "idle_status_writes_per_domain_per_day": large.get("idle_status_writes_per_domain_per_day"),
@@ -155,6 +159,8 @@ def main() -> None:
         "detection_p50_ms_priority": number(detection.get("priority", {}).get("p50_ms")),
         "detection_p50_ms_drop_window": number(detection.get("window", {}).get("p50_ms")),
         "detection_samples_per_class": detection.get("normal", {}).get("dropped"),
+        # Where each class's detection time went (the operator's check lines).
+        "detection_breakdown": {name: c.get("breakdown") for name, c in detection.items()},
         "scaleout_checks_per_s_1": scaleout.get("one_replica", {}).get("checks_per_s"),
         "scaleout_checks_per_s_3": scaleout.get("three_replicas", {}).get("checks_per_s"),
         "scaleout_rss_bytes_1": (scaleout.get("one_replica", {}).get("rss_bytes") or [None])[0],
@@ -221,6 +227,14 @@ def met(value, check):
     return "yes" if check(value) else "**no**"
 
 
+def breakdown_max(part):
+    """`until the check + evaluation + to the receiver` maxima, in ms."""
+    if not part:
+        return "?"
+    return (f"{fmt(part['until_check_ms']['max'])} + {fmt(part['took_ms']['max'])} + "
+            f"{fmt(part['after_decision_ms']['max'])} ms")
+
+
 def markdown(s, checks, small, large, scaleout, detection, info, steps):
     def interval_target(cls):
         return detection.get(cls, {}).get("target_p99_ms")
@@ -243,13 +257,16 @@ def markdown(s, checks, small, large, scaleout, detection, info, steps):
          f"{s['first_pass_counted_by'] or '?'})",
          first_pass(s["first_pass_checked_100k_s"], s["first_pass_checked_count_100k"], large), "≤ 30 s",
          met(first_pass_value(s["first_pass_checked_100k_s"], large), lambda v: v <= 30)),
-        ("apiserver_write_ceiling_per_s (first status patches, operator stopped)",
+        ("apiserver_write_ceiling_per_s (first status patches, operator stopped; the median of "
+         f"the samples {', '.join(fmt(v) for v in s['apiserver_write_ceiling_samples_per_s'])}/s)",
          fmt(s["apiserver_write_ceiling_per_s"], "/s"), "", "—"),
         ("published_ratio_to_ceiling (first statuses written/s while publishing ÷ ceiling)",
          fmt(s["published_ratio_to_ceiling"]) + (
              f" ({fmt(s['status_writes_per_s_publishing_100k'], ' writes/s')})"
              if s["status_writes_per_s_publishing_100k"] is not None else ""),
          "≥ 0.8", met(s["published_ratio_to_ceiling"], lambda v: v >= 0.8)),
+        ("published_ratio_to_single_sample (publishing ÷ the first sample alone, as runs before "
+         "2026-12-02 measured it)", fmt(s["published_ratio_to_single_sample"]), "", "—"),
         ("apiserver_write_ceiling_beside_operator_per_s (the same patches while the operator re-checks)",
          fmt(s["apiserver_write_ceiling_beside_operator_per_s"], "/s"), "", "—"),
         ("published_ratio_to_ceiling_beside_operator (publishing ÷ the ceiling beside the operator)",
@@ -312,6 +329,9 @@ def markdown(s, checks, small, large, scaleout, detection, info, steps):
         ("detection p50 normal / priority / drop window",
          f"{fmt(s['detection_p50_ms_normal'])} / {fmt(s['detection_p50_ms_priority'])} / "
          f"{fmt(s['detection_p50_ms_drop_window'])} ms ({fmt(s['detection_samples_per_class'])} drops per class)"),
+        ("detection, max per part (from the drop to the start of the check that found it; that "
+         "check's evaluation; its verdict to the notification's arrival) normal / priority / drop window",
+         " / ".join(breakdown_max(s["detection_breakdown"].get(name)) for name in ("normal", "priority", "window"))),
         ("scale-out checks/s, 1 vs 3 replicas",
          f"{fmt(s['scaleout_checks_per_s_1'])} vs {fmt(s['scaleout_checks_per_s_3'])}"),
         ("scale-out RSS per replica, 1 vs 3 replicas",

@@ -29,7 +29,7 @@ use super::{
     writer::{Priority, Written},
 };
 use crate::{
-    check::{CheckKind, CheckOutcome, Layer},
+    check::{CheckKind, CheckOutcome, CheckReport, Layer},
     config::PerCheckCallbacks,
     domain_name::DomainName,
     health::{self, HealthEvent, HealthFacts},
@@ -265,10 +265,22 @@ async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Resu
             urgency: decision.urgency,
             ..Background::default()
         };
+        let began = Timestamp::now();
+        let paced = CheckPace {
+            late: memory
+                .next_check_at
+                .filter(|_| memory.generation == job.generation)
+                .map(|due| elapsed(due, began)),
+            took: Duration::ZERO,
+        };
         let evaluation = ctx
             .checker
             .evaluate(&domain, decision.depth, background)
             .await;
+        let paced = CheckPace {
+            took: elapsed(began, evaluation.finished_at),
+            ..paced
+        };
         record_evaluation(&ctx.metrics, &evaluation);
         // The verdict on the reconcile's span (and so on its trace).
         let span = tracing::Span::current();
@@ -409,9 +421,9 @@ async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Resu
             ctx,
             job,
             written.clone(),
-            published.availability,
-            after.availability,
+            (published.availability, after.availability),
             &evaluation,
+            paced,
         );
         if let Some(written) = &written {
             announce_health(ctx, job, written, &health.events);
@@ -638,16 +650,59 @@ async fn deliver_if_due(
     }
 }
 
-/// Events and logs for availability transitions.
+/// When a check ran against when it was due, and how long it took: the
+/// fields of the `check decided` debug line.
+#[derive(Debug, Clone, Copy)]
+struct CheckPace {
+    /// From the due time (the `next_check_at` the previous check set) to
+    /// the start of the evaluation: the wait for a check slot and for the
+    /// pending notification's delivery. `None` on a first check or after a
+    /// spec change (no due time of this generation).
+    late: Option<Duration>,
+    /// From the start of the evaluation to its verdict.
+    took: Duration,
+}
+
+/// Each checker's report as `dns 3ms, rdap 120ms`: for the debug log, where
+/// it is formatted only when written.
+struct Durations<'a>(&'a [CheckReport]);
+
+impl std::fmt::Display for Durations<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, report) in self.0.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(
+                f,
+                "{sep}{} {}ms",
+                report.kind.as_str(),
+                report.duration.as_millis()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Events and logs for availability transitions. The `check decided`
+/// debug line carries the verdict, `late_ms` and `took_ms`
+/// ([`CheckPace`]) and `durations` (each checker's).
 fn announce(
     ctx: &Context,
     job: &Job,
     written: Option<Written>,
-    before: Availability,
-    after: Availability,
+    (before, after): (Availability, Availability),
     evaluation: &Evaluation,
+    paced: CheckPace,
 ) {
-    debug!(domain = %evaluation.domain, %after, confidence = evaluation.verdict.confidence, reason = %evaluation.verdict.reason, "check decided");
+    debug!(
+        domain = %evaluation.domain,
+        %after,
+        confidence = evaluation.verdict.confidence,
+        reason = %evaluation.verdict.reason,
+        late_ms = paced.late.map(|late| late.as_millis() as u64),
+        took_ms = paced.took.as_millis() as u64,
+        durations = %Durations(&evaluation.reports),
+        "check decided"
+    );
     if before == after {
         return;
     }
@@ -838,5 +893,18 @@ mod tests {
         .await;
         assert!(panicked.unwrap_err().contains("index out of bounds"));
         assert_eq!(guard_panics(async { 7 }).await, Ok(7));
+    }
+
+    #[test]
+    fn the_check_line_names_each_checker_with_its_time() {
+        let now = Timestamp::now();
+        let timed = |kind, ms| {
+            let mut report = CheckReport::new(kind, CheckOutcome::Registered, "", now);
+            report.duration = Duration::from_millis(ms);
+            report
+        };
+        let reports = [timed(CheckKind::Dns, 3), timed(CheckKind::Rdap, 1250)];
+        assert_eq!(Durations(&reports).to_string(), "dns 3ms, rdap 1250ms");
+        assert_eq!(Durations(&[]).to_string(), "");
     }
 }
