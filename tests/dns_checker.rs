@@ -16,7 +16,7 @@ use domain_monitor::{
         dns::{DnsChecker, Settings},
     },
     domain_name::DomainName,
-    ratelimit::ServerBudgets,
+    ratelimit::{ServerBudgets, Urgency, with_urgency},
 };
 use hickory_resolver::proto::{
     op::{Message, MessageType, OpCode, ResponseCode},
@@ -304,4 +304,38 @@ async fn servers_that_disagree_are_inconclusive_and_say_so() {
         disagreements >= 1,
         "the checker rotates over the servers, so the one without the delegation is asked first at least once"
     );
+}
+
+#[tokio::test]
+async fn a_watched_name_hears_both_servers_while_a_zone_change_travels() {
+    // As above, but the name is watched (a priority name, or one in its
+    // drop window): a delegation from the stale server is checked with the
+    // other, so every check sees the change on its way, whichever server
+    // it asked first; once both agree again it is Registered at one query.
+    let stale = Nsd::start(Zone::standard());
+    let current = Nsd::start(Zone::new("test").address("web.test", "127.0.0.1".parse().unwrap()));
+    let mut both = settings(stale.addr(), Duration::from_secs(2));
+    both.servers = vec![current.addr(), stale.addr()];
+    let checker = DnsChecker::new(both).unwrap();
+    for _ in 0..4 {
+        let report =
+            with_urgency(Urgency::Watched, checker.check(&domain("registered.test"))).await;
+        assert_eq!(report.outcome, CheckOutcome::Inconclusive, "{report:?}");
+        assert_eq!(report.servers_agreeing, 0, "{report:?}");
+        assert!(report.detail.contains("disagree"), "{report:?}");
+    }
+
+    let agreeing = Nsd::start(Zone::standard());
+    let mut both = settings(stale.addr(), Duration::from_secs(2));
+    both.servers = vec![agreeing.addr(), stale.addr()];
+    let checker = DnsChecker::new(both).unwrap();
+    for _ in 0..2 {
+        let report = with_urgency(
+            Urgency::ConfirmingWatched,
+            checker.check(&domain("registered.test")),
+        )
+        .await;
+        assert_eq!(report.outcome, CheckOutcome::Registered, "{report:?}");
+        assert_eq!(report.strength, Strength::Strong, "{report:?}");
+    }
 }

@@ -46,7 +46,7 @@ use super::{CheckKind, CheckOutcome, CheckReport, Checker, RegistrationFacts, St
 use crate::{
     config::{CheckerArgs, RateLimit},
     domain_name::DomainName,
-    ratelimit::ServerBudgets,
+    ratelimit::{ServerBudgets, Urgency},
 };
 
 /// Where the system's recursive resolvers are listed.
@@ -602,11 +602,23 @@ impl DnsChecker {
                 break;
             }
         }
+        // A second server is asked after an NXDOMAIN, and, for a watched
+        // name (priority, or in its drop window), after a delegation too:
+        // while a zone change travels between the TLD's servers, a check
+        // that asked only a stale one would hold a drop up a whole interval.
+        let watched = || crate::ratelimit::current_urgency() >= Urgency::Watched;
         match last {
             Some((delegation @ Delegation::NoSuchName { with_soa: true }, upstream))
                 if servers.len() > 1 =>
             {
-                self.second_opinion(&name, &servers, upstream, deadline, started)
+                self.second_opinion(&name, &servers, upstream, &delegation, deadline, started)
+                    .await
+                    .unwrap_or_else(|| report(delegation, &upstream.label, started))
+            }
+            Some((delegation @ Delegation::Delegated(_), upstream))
+                if servers.len() > 1 && watched() =>
+            {
+                self.second_opinion(&name, &servers, upstream, &delegation, deadline, started)
                     .await
                     .unwrap_or_else(|| report(delegation, &upstream.label, started))
             }
@@ -624,22 +636,54 @@ impl DnsChecker {
 }
 
 impl DnsChecker {
-    /// Asks another of the TLD's servers after an NXDOMAIN from `first`, so
-    /// that absence from the zone is told by two authoritative servers (a
-    /// lame or stale server cannot make a name look free on its own). `None`
-    /// when no second answer could be had: the first stands alone.
+    /// Asks another of the TLD's servers after `first` answered `said`:
+    /// - after an NXDOMAIN, so that absence from the zone is told by two
+    ///   authoritative servers (a lame or stale server cannot make a name
+    ///   look free on its own): NXDOMAIN again is a report with
+    ///   `servers_agreeing` 2, anything else a disagreement;
+    /// - after a delegation (watched names only): an NXDOMAIN is a
+    ///   disagreement, anything else leaves the first answer standing.
+    ///
+    /// A disagreement is an `inconclusive` report marked
+    /// [`CheckReport::disagreed`] (the caller looks again soon, and the deep
+    /// layers are asked at once). `None` when no second answer could be had,
+    /// or it changes nothing: the first stands alone.
     async fn second_opinion(
         &self,
         name: &Name,
         servers: &[Arc<Upstream>],
         first: &Upstream,
+        said: &Delegation,
         deadline: tokio::time::Instant,
         started: Timestamp,
     ) -> Option<CheckReport> {
         let other = servers.iter().find(|s| s.label != first.label)?;
         self.budgets.acquire(&other.label).await.ok()?;
         let (a, b) = (first.label.as_str(), other.label.as_str());
-        match ask_ns(other, name, deadline).await {
+        let answer = ask_ns(other, name, deadline).await;
+        if let Delegation::Delegated(nameservers) = said {
+            if answer != (Delegation::NoSuchName { with_soa: true }) {
+                if !matches!(answer, Delegation::Failed(_)) {
+                    self.budgets.record_success(&other.label);
+                }
+                return None;
+            }
+            self.budgets.record_success(&other.label);
+            return Some(
+                CheckReport::new(
+                    CheckKind::Dns,
+                    CheckOutcome::Inconclusive,
+                    format!(
+                        "authoritative servers disagree: a delegation to {} from {a}, NXDOMAIN from {b} (a zone change on its way?)",
+                        nameservers.join(", ")
+                    ),
+                    started,
+                )
+                .with_server(a)
+                .disagreed(),
+            );
+        }
+        match answer {
             Delegation::NoSuchName { with_soa: true } => {
                 self.budgets.record_success(&other.label);
                 let mut agreed = report(Delegation::NoSuchName { with_soa: true }, a, started);
