@@ -266,20 +266,16 @@ async fn check_one(ctx: &Context, job: &Job, decision: Option<Decision>) -> Resu
             ..Background::default()
         };
         let began = Timestamp::now();
-        let paced = CheckPace {
-            late: memory
-                .next_check_at
-                .filter(|_| memory.generation == job.generation)
-                .map(|due| elapsed(due, began)),
-            took: Duration::ZERO,
-        };
+        let due = memory
+            .next_check_at
+            .filter(|_| memory.generation == job.generation);
         let evaluation = ctx
             .checker
             .evaluate(&domain, decision.depth, background)
             .await;
         let paced = CheckPace {
+            late: due.map(|due| elapsed(due, began)),
             took: elapsed(began, evaluation.finished_at),
-            ..paced
         };
         record_evaluation(&ctx.metrics, &evaluation);
         // The verdict on the reconcile's span (and so on its trace).

@@ -606,22 +606,16 @@ impl DnsChecker {
         // name (priority, or in its drop window), after a delegation too:
         // while a zone change travels between the TLD's servers, a check
         // that asked only a stale one would hold a drop up a whole interval.
-        let watched = || crate::ratelimit::current_urgency() >= Urgency::Watched;
+        let second = |said: &Delegation| match said {
+            Delegation::NoSuchName { with_soa: true } => true,
+            Delegation::Delegated(_) => crate::ratelimit::current_urgency() >= Urgency::Watched,
+            _ => false,
+        };
         match last {
-            Some((delegation @ Delegation::NoSuchName { with_soa: true }, upstream))
-                if servers.len() > 1 =>
-            {
-                self.second_opinion(&name, &servers, upstream, &delegation, deadline, started)
-                    .await
-                    .unwrap_or_else(|| report(delegation, &upstream.label, started))
-            }
-            Some((delegation @ Delegation::Delegated(_), upstream))
-                if servers.len() > 1 && watched() =>
-            {
-                self.second_opinion(&name, &servers, upstream, &delegation, deadline, started)
-                    .await
-                    .unwrap_or_else(|| report(delegation, &upstream.label, started))
-            }
+            Some((delegation, upstream)) if servers.len() > 1 && second(&delegation) => self
+                .second_opinion(&name, &servers, upstream, &delegation, deadline, started)
+                .await
+                .unwrap_or_else(|| report(delegation, &upstream.label, started)),
             Some((delegation, upstream)) => report(delegation, &upstream.label, started),
             None => {
                 let detail = backing_off.map_or_else(
@@ -661,61 +655,56 @@ impl DnsChecker {
         self.budgets.acquire(&other.label).await.ok()?;
         let (a, b) = (first.label.as_str(), other.label.as_str());
         let answer = ask_ns(other, name, deadline).await;
-        if let Delegation::Delegated(nameservers) = said {
-            if answer != (Delegation::NoSuchName { with_soa: true }) {
-                if !matches!(answer, Delegation::Failed(_)) {
-                    self.budgets.record_success(&other.label);
-                }
-                return None;
-            }
-            self.budgets.record_success(&other.label);
-            return Some(
-                CheckReport::new(
-                    CheckKind::Dns,
-                    CheckOutcome::Inconclusive,
-                    format!(
-                        "authoritative servers disagree: a delegation to {} from {a}, NXDOMAIN from {b} (a zone change on its way?)",
-                        nameservers.join(", ")
-                    ),
-                    started,
-                )
-                .with_server(a)
-                .disagreed(),
-            );
+        if matches!(answer, Delegation::Failed(_)) {
+            return None;
         }
-        match answer {
-            Delegation::NoSuchName { with_soa: true } => {
-                self.budgets.record_success(&other.label);
-                let mut agreed = report(Delegation::NoSuchName { with_soa: true }, a, started);
+        self.budgets.record_success(&other.label);
+        let nxdomain = Delegation::NoSuchName { with_soa: true };
+        match (said, &answer) {
+            (Delegation::NoSuchName { .. }, Delegation::NoSuchName { with_soa: true }) => {
+                let mut agreed = report(nxdomain, a, started);
                 agreed.detail = format!("NXDOMAIN from {a} and {b}");
                 agreed.servers_agreeing = 2;
                 Some(agreed)
             }
-            Delegation::Failed(_) => None,
-            other_answer => {
-                self.budgets.record_success(&other.label);
-                let said = match other_answer {
-                    Delegation::Delegated(ns) => format!("a delegation to {}", ns.join(", ")),
-                    Delegation::NameExists => "that the name exists".to_owned(),
-                    Delegation::ReferredElsewhere { zone } => format!("a referral to {zone:?}"),
-                    Delegation::NoSuchName { .. } => "NXDOMAIN without the zone's SOA".to_owned(),
-                    Delegation::Failed(reason) => reason,
-                };
-                Some(
-                    CheckReport::new(
-                        CheckKind::Dns,
-                        CheckOutcome::Inconclusive,
-                        format!(
-                            "authoritative servers disagree: NXDOMAIN from {a}, {said} from {b} (a zone change on its way?)"
-                        ),
-                        started,
-                    )
-                    .with_server(a)
-                    .disagreed(),
-                )
+            (Delegation::NoSuchName { .. }, _) => {
+                Some(disagreement((a, &nxdomain), (b, &answer), started))
             }
+            (_, Delegation::NoSuchName { with_soa: true }) => {
+                Some(disagreement((a, said), (b, &answer), started))
+            }
+            _ => None,
         }
     }
+}
+
+/// An `inconclusive` report of two of the TLD's servers that answered
+/// differently, each `(server, answer)`, marked [`CheckReport::disagreed`].
+fn disagreement(
+    (a, first): (&str, &Delegation),
+    (b, second): (&str, &Delegation),
+    started: Timestamp,
+) -> CheckReport {
+    let describe = |answer: &Delegation| match answer {
+        Delegation::Delegated(ns) => format!("a delegation to {}", ns.join(", ")),
+        Delegation::NameExists => "that the name exists".to_owned(),
+        Delegation::ReferredElsewhere { zone } => format!("a referral to {zone:?}"),
+        Delegation::NoSuchName { with_soa: true } => "NXDOMAIN".to_owned(),
+        Delegation::NoSuchName { with_soa: false } => "NXDOMAIN without the zone's SOA".to_owned(),
+        Delegation::Failed(reason) => reason.clone(),
+    };
+    CheckReport::new(
+        CheckKind::Dns,
+        CheckOutcome::Inconclusive,
+        format!(
+            "authoritative servers disagree: {} from {a}, {} from {b} (a zone change on its way?)",
+            describe(first),
+            describe(second)
+        ),
+        started,
+    )
+    .with_server(a)
+    .disagreed()
 }
 
 impl Checker for DnsChecker {
