@@ -49,6 +49,56 @@ impl Decision {
     }
 }
 
+/// The longest a registered name goes without a re-check while its first
+/// status waits to be written ([`publishing_deferral`]).
+pub const PUBLISHING_DEFER_LIMIT: Duration = Duration::from_secs(300);
+
+/// When a due re-check may wait for the domain's first status to be
+/// written: `Some(t)` puts it off to `t`, `None` runs it now.
+///
+/// While a first pass of 10^5 domains is being published, the API server is
+/// the bottleneck and shares the machine with the operator's re-checks; a
+/// re-check of a name whose first status is still queued in the status
+/// writer (`first_status_waiting`) can only change what is queued. So a
+/// *routine* re-check of a name whose queued status says `Registered`, not
+/// in a lifecycle phase, with no drop predicted and no run of errors, waits:
+/// one interval at a time, and never longer than [`PUBLISHING_DEFER_LIMIT`]
+/// after this replica's last check of it. Watched names (priority, drop
+/// window), names that look free or await a confirmation, deep checks and
+/// domains in health mode are never put off.
+pub fn publishing_deferral(
+    published: &Published,
+    memory: &DomainMemory,
+    timing: &DomainTiming,
+    schedule: &SchedulePolicy,
+    decision: &Decision,
+    first_status_waiting: bool,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    let routine = decision.urgency == Urgency::Routine
+        && decision.depth == Depth::Escalate
+        && !decision.facts_deferred
+        && !timing.health
+        && timing.predicted_drop_at.is_none()
+        && memory.consecutive_errors == 0
+        && memory.registry_absent_since.is_none();
+    if !first_status_waiting || !routine || published.availability != Availability::Registered {
+        return None;
+    }
+    let limit = memory
+        .last_checked_at?
+        .checked_add(jiff::SignedDuration::try_from(PUBLISHING_DEFER_LIMIT).ok()?)
+        .ok()?;
+    if now >= limit {
+        return None;
+    }
+    let next = jiff::SignedDuration::try_from(schedule.interval(timing, now))
+        .ok()
+        .and_then(|d| now.checked_add(d).ok())
+        .unwrap_or(limit);
+    Some(next.min(limit))
+}
+
 fn elapsed(from: Timestamp, to: Timestamp) -> Duration {
     Duration::try_from(to.duration_since(from)).unwrap_or(Duration::ZERO)
 }
@@ -218,6 +268,93 @@ mod tests {
             decide(&available, &confirmed(61), false).depth,
             Depth::RegistrationFacts
         );
+    }
+
+    #[test]
+    fn a_registered_name_waits_for_its_first_status_at_most_five_minutes() {
+        let registered = Published {
+            availability: Availability::Registered,
+            ..Published::default()
+        };
+        let checked = |secs: i64| DomainMemory {
+            last_checked_at: Some(now() - jiff::SignedDuration::from_secs(secs)),
+            facts_refreshed_at: Some(now()),
+            ..DomainMemory::default()
+        };
+        let policy = SchedulePolicy {
+            check_interval: Duration::from_secs(60),
+            ..SchedulePolicy::default()
+        };
+        let timing = DomainTiming::default();
+        let defer =
+            |published: &Published, memory: &DomainMemory, timing: &DomainTiming, waiting| {
+                let decision = plan(published, memory, timing, &policy, false, now());
+                publishing_deferral(
+                    published,
+                    memory,
+                    timing,
+                    &policy,
+                    &decision,
+                    waiting,
+                    now(),
+                )
+            };
+        // Checked 60 s ago, its first status still queued: one interval more.
+        assert_eq!(
+            defer(&registered, &checked(60), &timing, true),
+            Some(now() + jiff::SignedDuration::from_secs(60))
+        );
+        // Never past five minutes after the last check.
+        assert_eq!(
+            defer(&registered, &checked(270), &timing, true),
+            Some(now() + jiff::SignedDuration::from_secs(30))
+        );
+        assert_eq!(defer(&registered, &checked(300), &timing, true), None);
+        // Written already: checked as usual.
+        assert_eq!(defer(&registered, &checked(60), &timing, false), None);
+        // Never before this replica's first check.
+        assert_eq!(
+            defer(&registered, &DomainMemory::default(), &timing, true),
+            None
+        );
+        // A name that looks free, or awaits its confirmation, is never put off.
+        let available = Published {
+            availability: Availability::Available,
+            ..Published::default()
+        };
+        assert_eq!(defer(&available, &checked(60), &timing, true), None);
+        let absent = DomainMemory {
+            registry_absent_since: Some(now()),
+            ..checked(60)
+        };
+        assert_eq!(defer(&registered, &absent, &timing, true), None);
+        // Nor a watched name, a predicted drop, or one in health mode.
+        for watched in [
+            DomainTiming {
+                priority: true,
+                ..DomainTiming::default()
+            },
+            DomainTiming {
+                predicted_drop_at: Some(now() + jiff::SignedDuration::from_hours(24 * 30)),
+                ..DomainTiming::default()
+            },
+            DomainTiming {
+                health: true,
+                ..DomainTiming::default()
+            },
+        ] {
+            assert_eq!(
+                defer(&registered, &checked(60), &watched, true),
+                None,
+                "{watched:?}"
+            );
+        }
+        // Nor a name in its lifecycle.
+        let expiring = Published {
+            availability: Availability::Expiring,
+            ..Published::default()
+        };
+        assert_eq!(defer(&expiring, &checked(60), &timing, true), None);
     }
 
     #[test]

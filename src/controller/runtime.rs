@@ -35,7 +35,7 @@ use super::{
 use crate::{
     config::{RunArgs, WatchList},
     layered::{Depth, LayeredChecker},
-    metrics::{Metrics, Snapshot, SnapshotSource},
+    metrics::{Metrics, Snapshot, SnapshotSource, labels::NoLabels},
     resource::MonitoredDomain,
     shard::{
         SHARD_LABEL,
@@ -407,6 +407,11 @@ async fn dispatch(
                 break;
             };
             let mut decision = plan_for(&ctx, &job, now);
+            if let Some(at) = publishing_deferral(&ctx, &job, &decision, now) {
+                ctx.table().defer(job.uid, at);
+                ctx.metrics.checks_deferred.inc(NoLabels);
+                continue;
+            }
             if decision.is_deep() {
                 match Arc::clone(&deep).try_acquire_owned() {
                     Ok(deep_permit) => {
@@ -458,6 +463,29 @@ fn plan_for(ctx: &Context, job: &Job, now: Timestamp) -> Decision {
         &job.timing(job.memory.consecutive_errors),
         &ctx.schedule,
         !job.checked,
+        now,
+    )
+}
+
+/// When a due routine re-check waits for the domain's first status to be
+/// written ([`plan::publishing_deferral`]); `None`: it runs now.
+fn publishing_deferral(
+    ctx: &Context,
+    job: &Job,
+    decision: &Decision,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    // The writer's queue is asked only for a re-check that could wait.
+    if decision.urgency != crate::ratelimit::Urgency::Routine || !job.checked {
+        return None;
+    }
+    plan::publishing_deferral(
+        &job.published,
+        &job.memory,
+        &job.timing(job.memory.consecutive_errors),
+        &ctx.schedule,
+        decision,
+        ctx.writer.first_status_waiting(job.uid),
         now,
     )
 }

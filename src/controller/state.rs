@@ -936,12 +936,21 @@ impl Table {
         }
     }
 
-    /// Puts a taken check back, due at `at` (a lane was full).
+    /// Puts a check taken with [`Table::take_due`] back unrun, due at `at`
+    /// (which `/domains` then shows as its next check). A record changed
+    /// meanwhile (its spec) is due at once.
     pub fn defer(&mut self, uid: u128, at: Timestamp) {
         if let Some(&slot) = self.index.get(&uid) {
-            if let Some(record) = self.slots[slot as usize].as_mut() {
-                record.running = false;
-            }
+            let Some(record) = self.slots[slot as usize].as_mut() else {
+                return;
+            };
+            record.running = false;
+            let at = if std::mem::take(&mut record.dirty) {
+                Timestamp::now()
+            } else {
+                at
+            };
+            record.memory.next_check_at = Some(at);
             self.schedule(slot, at);
         }
     }
@@ -1082,6 +1091,32 @@ mod tests {
             table.take_due(millis(now) + 120_000).is_none(),
             "the minute-later entry is stale"
         );
+    }
+
+    #[test]
+    fn a_deferred_check_is_due_later_unless_its_spec_changed() {
+        let policy = SchedulePolicy::default();
+        let now = Timestamp::now();
+        let later = now + jiff::SignedDuration::from_secs(60);
+        let mut table = Table::default();
+        table.begin_relist();
+        table.apply(&object("uid-0", "d0", 1), &policy, now);
+        table.end_relist();
+        let job = table.take_due(millis(now)).expect("due now");
+        assert_eq!(table.next_due(), None, "running: not due");
+        table.defer(job.uid, later);
+        assert_eq!(table.next_due(), Some(millis(later)));
+        assert_eq!(
+            table.get(job.uid).and_then(|r| r.memory.next_check_at),
+            Some(later),
+            "/domains shows when it is due"
+        );
+        assert_eq!(table.unchecked(), 1, "deferred is not checked");
+        // Its spec changes while it is taken: the deferral does not hold.
+        let job = table.take_due(millis(later)).expect("due then");
+        table.apply(&object("uid-0", "d0", 2), &policy, now);
+        table.defer(job.uid, later + jiff::SignedDuration::from_secs(60));
+        assert!(table.take_due(millis(Timestamp::now())).is_some());
     }
 
     #[test]

@@ -309,6 +309,15 @@ impl StatusWriter {
         self.queue().pending.len()
     }
 
+    /// Whether `uid`'s first status ([`Priority::First`]) waits to be
+    /// written (queued, not yet in flight).
+    pub fn first_status_waiting(&self, uid: u128) -> bool {
+        self.queue()
+            .pending
+            .get(&uid)
+            .is_some_and(|p| p.priority == Priority::First)
+    }
+
     /// Queues `patch` (a JSON merge patch of the object, `{"status": …}`) for
     /// the resource `uid` at `namespace/name`; `reason` labels the write in
     /// the `status_writes` metric. Never waits.

@@ -372,6 +372,10 @@ pub mod instruments {
     pub const FIRST_CHECKS: Instrument = Instrument::new("domain_monitor.first_checks", Kind::Counter, "{domain}")
         .about("Domains checked for the first time by this replica (since it started or took their shard): the first pass is complete when this reaches the domains gauge.")
         .json("first_checks", "/");
+    /// `domain_monitor.checks.deferred`.
+    pub const CHECKS_DEFERRED: Instrument = Instrument::new("domain_monitor.checks.deferred", Kind::Counter, "{check}")
+        .about("Routine re-checks of registered names put off while their first status waits to be written (a first pass of many domains being published): each is put off by one interval, never more than 5 minutes after the name's last check.")
+        .json("checks_deferred", "/");
     /// `domain_monitor.status.pending_writes`.
     pub const PENDING_WRITES: Instrument = Instrument::new(
         "domain_monitor.status.pending_writes",
@@ -953,6 +957,8 @@ pub struct Metrics {
     pub status_changes: Counter<StatusFieldLabels>,
     /// `domain_monitor.first_checks`.
     pub first_checks: Counter<NoLabels>,
+    /// `domain_monitor.checks.deferred`.
+    pub checks_deferred: Counter<NoLabels>,
     /// `domain_monitor.reconcile.errors`.
     pub reconcile_errors: Counter<ReconcileErrorLabels>,
     /// `domain_monitor.sync.runs`.
@@ -1010,6 +1016,7 @@ impl Metrics {
             status_writes: Counter::new(&i::STATUS_WRITES, &export),
             status_changes: Counter::new(&i::STATUS_CHANGES, &export),
             first_checks: Counter::new(&i::FIRST_CHECKS, &export),
+            checks_deferred: Counter::new(&i::CHECKS_DEFERRED, &export),
             reconcile_errors: Counter::new(&i::RECONCILE_ERRORS, &export),
             sync_runs: Counter::new(&i::SYNC_RUNS, &export),
             sync_duration: Timer::new(&i::SYNC_DURATION, &export),
@@ -1072,6 +1079,7 @@ impl Metrics {
             self.health_changes.add(HealthChangeLabels { kind }, 0);
         }
         self.first_checks.add(NoLabels, 0);
+        self.checks_deferred.add(NoLabels, 0);
         self.sync_rejected.add(NoLabels, 0);
         self
     }
@@ -1103,7 +1111,7 @@ impl Metrics {
     }
 
     /// Every counter family.
-    pub fn counter_families(&self) -> [&dyn CounterFamily; 12] {
+    pub fn counter_families(&self) -> [&dyn CounterFamily; 13] {
         [
             &self.checks,
             &self.verdicts,
@@ -1113,6 +1121,7 @@ impl Metrics {
             &self.status_writes,
             &self.status_changes,
             &self.first_checks,
+            &self.checks_deferred,
             &self.reconcile_errors,
             &self.sync_runs,
             &self.sync_rejected,
