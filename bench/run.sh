@@ -7,13 +7,14 @@
 #      and a WHOIS server, next to dnsperf (benches/checks.rs);
 #   3. the operator with 10k and 100k MonitoredDomains in the test API server
 #      (first pass, memory, status writes while busy and while idle, next to
-#      the API server's own status-patch ceiling), 1 vs 3 replicas, and the
+#      the API server's own status-patch ceiling), 100k published again at
+#      the operator's default intervals, 1 vs 3 replicas, and the
 #      detection latency of dropped domains, every TLD on two nsd and the
 #      deep layers at the operator's default budgets (benches/operator.rs);
 # then writes bench/results/summary.json and summary.md (bench/summarize.py),
 # with the raw numbers of each part in bench/results/raw/.
 #
-#   just bench                 # the full run (~15 minutes once built)
+#   just bench                 # the full run (~25 minutes once built)
 #   BENCH_SCALE=small just bench   # a smoke run at small sizes (~5 minutes)
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
@@ -120,6 +121,10 @@ phase scale-small "$operator" --bench scale --domains "$small" --window "$window
   --patience "$patience" --out "$raw/scale-small.json"
 phase scale-large "$operator" --bench scale --domains "$large" --window "$window" \
   --patience "$patience" --out "$raw/scale-large.json"
+# The same first pass at the operator's default intervals: publishing
+# without the 60-s re-checks of the scale runs.
+phase publishing "$operator" --bench publishing --domains "$large" \
+  --patience "$patience" --out "$raw/publishing.json"
 phase scaleout "$operator" --bench scaleout --domains "$small" --window 30 --out "$raw/scaleout.json"
 phase detection "$operator" --bench detection --per-class "$per_class" --out "$raw/detection.json"
 

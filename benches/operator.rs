@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! cargo bench --bench operator -- scale --domains 100000 [--window S] [--interval S] [--patience S] --out FILE
+//! cargo bench --bench operator -- publishing --domains 100000 [--patience S] --out FILE
 //! cargo bench --bench operator -- scaleout --domains 10000 --out FILE
 //! cargo bench --bench operator -- detection --per-class 20 --out FILE
 //! ```
@@ -24,6 +25,12 @@
 //!   second; then the API server's ceiling for first status patches on
 //!   fresh resources, beside the operator (still re-checking) and with the
 //!   operator stopped, to which the first pass's writes are compared.
+//! - `publishing`: the same first pass at the operator's default intervals
+//!   (`scale` re-checks every domain once a window, 60 s, while it
+//!   publishes: 1,667 checks/s at 100k on the same two cores as the API
+//!   server): first statuses written per second until every domain has one,
+//!   over the API server's ceiling sampled as in `scale` once the operator
+//!   stopped.
 //! - `scaleout`: 1 and then 3 replicas on the same N domains, with DNS
 //!   servers that answer after a fixed delay (remote TLD servers) and a
 //!   per-replica concurrency cap, so that checking is the bottleneck.
@@ -31,7 +38,7 @@
 //!   the time until the availability notification reaches the receiver, for
 //!   ordinary, priority and drop-window domains.
 //!
-//! `just bench` runs all three. Without `--bench` (as under `cargo test
+//! `just bench` runs all four. Without `--bench` (as under `cargo test
 //! --all-targets`) it does nothing. The servers and the operator process
 //! are tests/support's (the integration tests' harness); the test API server
 //! binary is `DM_TEST_APISERVER`, else `tools/test-apiserver` in the target
@@ -107,10 +114,10 @@ const CEILING_CONCURRENCY: usize = 64;
 /// operator runs: it watches only [`NAMESPACE`], so it never sees them.
 const CEILING_NAMESPACE: &str = "bench-ceiling";
 /// Resources in [`CEILING_NAMESPACE`] per second of each ceiling
-/// measurement, more than the API server writes, so that every patch
-/// there is a resource's first status, as the operator's first pass
-/// writes are.
-const CEILING_RESOURCES_PER_S: usize = 500;
+/// measurement, more than the API server writes (550/s with the operator
+/// stopped on an EPYC of 2026), so that every patch there is a resource's
+/// first status, as the operator's first pass writes are.
+const CEILING_RESOURCES_PER_S: usize = 800;
 /// Operator-stopped samples of the ceiling; the ratio is to their median.
 const CEILING_SAMPLES: usize = 3;
 /// The pause between two operator-stopped samples of the ceiling.
@@ -155,10 +162,11 @@ struct Options {
     ceiling_s: u64,
 }
 
-/// The three scenarios.
+/// The four scenarios.
 #[derive(Clone, Copy, ValueEnum)]
 enum Scenario {
     Scale,
+    Publishing,
     Scaleout,
     Detection,
 }
@@ -189,6 +197,7 @@ fn main() {
     common::run_to_file("operator bench", &options.out, async {
         match options.scenario {
             Scenario::Scale => scale(&options).await,
+            Scenario::Publishing => publishing(&options).await,
             Scenario::Scaleout => scaleout(&options).await,
             Scenario::Detection => detection(&options).await,
         }
@@ -762,6 +771,154 @@ async fn write_ceiling(
     })
 }
 
+/// The API server's ceiling with the operator stopped: [`CEILING_SAMPLES`]
+/// samples of `duration` each, [`CEILING_SPACING`] apart, each on a fresh
+/// set from `next_set`. The API server's own background work (etcd
+/// compaction, Go's GC of a heap of several GB) comes and goes, and one
+/// 10-s sample may fall in it or not. Returns the samples (the first right
+/// after the operator stopped) and their median (`None` unless every sample
+/// wrote something).
+async fn stopped_ceiling<'a>(
+    cluster: &Cluster,
+    next_set: &mut impl FnMut() -> &'a [String],
+    template: &Value,
+    duration: Duration,
+    label: &str,
+) -> (Vec<Value>, Option<f64>) {
+    let mut samples = Vec::new();
+    while samples.len() < CEILING_SAMPLES {
+        let method = if samples.is_empty() {
+            "JSON merge patch of status (the status the operator wrote), each a resource's first status, as the operator's first pass writes are; responses read but not parsed; the operator stopped".to_owned()
+        } else {
+            tokio::time::sleep(CEILING_SPACING).await;
+            format!(
+                "as apiserver_write_ceiling, {} s after the sample before it ended",
+                CEILING_SPACING.as_secs()
+            )
+        };
+        let sample = write_ceiling(
+            cluster,
+            CEILING_NAMESPACE,
+            next_set(),
+            template,
+            duration,
+            &method,
+        )
+        .await;
+        say(format!("{label}: ceiling {sample}"));
+        samples.push(sample);
+    }
+    let mut rates: Vec<f64> = samples
+        .iter()
+        .filter_map(|s| s["patches_per_s"].as_f64())
+        .filter(|c| *c > 0.0)
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    let median = (rates.len() == CEILING_SAMPLES).then(|| percentile(&rates, 50.0));
+    (samples, median)
+}
+
+/// Fresh resources for `sets` ceiling measurements in
+/// [`CEILING_NAMESPACE`], named after the domains from `first` on, created
+/// now so that no burst of creates precedes a measurement; the operator
+/// never sees them.
+async fn ceiling_resources(
+    cluster: &Cluster,
+    first: usize,
+    sets: usize,
+    duration: Duration,
+) -> Vec<Vec<String>> {
+    create_namespace(&cluster.client, CEILING_NAMESPACE).await;
+    let per_set = CEILING_RESOURCES_PER_S * duration.as_secs().max(1) as usize;
+    let fresh: Vec<(String, bool)> = (first..first + sets * per_set)
+        .map(|i| (delegated(i), false))
+        .collect();
+    cluster.create_in(CEILING_NAMESPACE, &fresh).await;
+    fresh
+        .chunks(per_set)
+        .map(|set| set.iter().map(|(d, _)| resource_name(d)).collect())
+        .collect()
+}
+
+// === scenario: publishing ===
+
+/// The first pass's publishing at the operator's default intervals and
+/// budgets (see the file's doc), and the API server's ceiling once the
+/// operator stopped.
+async fn publishing(options: &Options) -> Value {
+    let n = options.domains;
+    let label = format!("publishing {n}");
+    let work = Work::new("dm-bench-publishing-");
+    say(format!("{label}: API server, {TLD_SERVERS} nsd, rdap-srv"));
+    let cluster = Cluster::start().await;
+    let (dns, rdap, whois) = registry(n).await;
+    // The registry's addresses and budgets as in `scale`; every interval is
+    // the operator's default.
+    let env = registry_env(&dns.addrs(), &rdap, &whois);
+    let domains: Vec<(String, bool)> = (0..n).map(|i| (delegated(i), false)).collect();
+    let creation = cluster.create(&domains).await;
+    say(format!(
+        "{label}: created {n} resources in {:.1}s",
+        creation.as_secs_f64()
+    ));
+    let sets = ceiling_resources(&cluster, n, CEILING_SAMPLES, options.ceiling()).await;
+    let mut sets = sets.iter().map(Vec::as_slice);
+    let mut next_set = || sets.next().expect("a fresh set per measurement");
+
+    let apiserver_cpu_before = cluster.cpu_seconds();
+    let started = Instant::now();
+    let mut operator = start_operator(work.path(), cluster.kubeconfig(), "publishing", &env);
+    let pass = first_pass(&mut operator, n, started, options.patience()).await;
+    let publish_window = match (pass.first_write, pass.published) {
+        (Some(from), Some(to)) if to > from => Some(to - from),
+        _ => None,
+    };
+    let waited = pass.waited.as_secs_f64();
+    let operator_cpu = operator.cpu_seconds() / waited;
+    let apiserver_cpu = (cluster.cpu_seconds() - apiserver_cpu_before) / waited;
+    let metrics = operator.metrics().await;
+    let deferred = metric_sum(&metrics, "domain_monitor_checks_deferred_total", None).max(0.0);
+    let checks = metric_sum(&metrics, "domain_monitor_verdicts_total", None);
+    let publishing_per_s = publish_window.map(|window| n as f64 / window.as_secs_f64());
+    let template = status_template(&cluster).await;
+    operator.stop().await;
+    let (samples, ceiling_per_s) = stopped_ceiling(
+        &cluster,
+        &mut next_set,
+        &template,
+        options.ceiling(),
+        &label,
+    )
+    .await;
+    drop((dns, rdap, whois));
+    drop(cluster);
+    let result = json!({
+        "domains": n,
+        "settings": {
+            "CHECK_INTERVAL": format!("{} (operator default)", operator_default("CHECK_INTERVAL")),
+            "MAX_CONCURRENT_CHECKS": format!("{} (operator default)", operator_default("MAX_CONCURRENT_CHECKS")),
+            "budgets": budget_settings(),
+            "first_pass_patience_s": options.patience().as_secs(),
+        },
+        "first_pass_complete": pass.checked.is_some(),
+        "first_pass_checked_s": seconds(pass.checked),
+        "first_write_seen_s": seconds(pass.first_write),
+        "published_all_s": seconds(pass.published),
+        "publish_window_s": seconds(publish_window),
+        "status_writes_per_s_publishing": publishing_per_s.map(|w| round(w, 1)),
+        "checks_until_published": checks,
+        "checks_deferred_until_published": deferred,
+        "operator_cpu_cores": round(operator_cpu, 2),
+        "apiserver_cpu_cores": round(apiserver_cpu, 2),
+        "apiserver_write_ceiling_samples": samples,
+        "apiserver_write_ceiling_per_s": ceiling_per_s,
+        "published_ratio_what": "first statuses written per second, from the first write until every domain's first status was written, at the operator's default intervals, over the median of the operator-stopped ceiling samples taken right after",
+        "published_ratio_to_ceiling": publishing_per_s.zip(ceiling_per_s).map(|(w, c)| round(w / c, 3)),
+    });
+    say(format!("{label}: {result}"));
+    result
+}
+
 fn seconds(duration: Option<Duration>) -> Option<f64> {
     duration.map(|d| round(d.as_secs_f64(), 1))
 }
@@ -812,15 +969,9 @@ async fn scale(options: &Options) -> Value {
     // per measurement (beside the operator, and the operator-stopped
     // samples), created now so that no burst of creates precedes the
     // measurements; the operator never sees them.
-    create_namespace(&cluster.client, CEILING_NAMESPACE).await;
-    let per_run = CEILING_RESOURCES_PER_S * options.ceiling_s as usize;
-    let fresh: Vec<(String, bool)> = (n..n + (1 + CEILING_SAMPLES) * per_run)
-        .map(|i| (delegated(i), false))
-        .collect();
-    cluster.create_in(CEILING_NAMESPACE, &fresh).await;
-    let fresh: Vec<String> = fresh.iter().map(|(d, _)| resource_name(d)).collect();
-    let mut fresh_sets = fresh.chunks(per_run);
-    let mut next_set = || fresh_sets.next().expect("a fresh set per measurement");
+    let sets = ceiling_resources(&cluster, n, 1 + CEILING_SAMPLES, options.ceiling()).await;
+    let mut sets = sets.iter().map(Vec::as_slice);
+    let mut next_set = || sets.next().expect("a fresh set per measurement");
 
     let requests_before = cluster.requests_total();
     let apiserver_cpu_before = cluster.cpu_seconds();
@@ -943,45 +1094,15 @@ async fn scale(options: &Options) -> Value {
         "scale {n}: the API server's status-patch ceiling ({}s, {CEILING_CONCURRENCY} in flight)",
         options.ceiling().as_secs()
     ));
-    let ceiling = write_ceiling(
+    let (samples, ceiling_per_s) = stopped_ceiling(
         &cluster,
-        CEILING_NAMESPACE,
-        next_set(),
+        &mut next_set,
         &template,
         options.ceiling(),
-        "JSON merge patch of status (the status the operator wrote), each a resource's first status, as the operator's first pass writes are; responses read but not parsed; the operator stopped",
+        &format!("scale {n}"),
     )
     .await;
-    let single_per_s = ceiling["patches_per_s"].as_f64().filter(|c| *c > 0.0);
-    say(format!("scale {n}: ceiling {ceiling}"));
-    // More samples, spaced out: the API server's own background work (etcd
-    // compaction, Go's GC of a heap of several GB) comes and goes, and one
-    // 10-s sample may fall in it or not; the ratio is to their median.
-    let mut samples = vec![ceiling];
-    while samples.len() < CEILING_SAMPLES {
-        tokio::time::sleep(CEILING_SPACING).await;
-        let sample = write_ceiling(
-            &cluster,
-            CEILING_NAMESPACE,
-            next_set(),
-            &template,
-            options.ceiling(),
-            &format!(
-                "as apiserver_write_ceiling, {} s after the sample before it ended",
-                CEILING_SPACING.as_secs()
-            ),
-        )
-        .await;
-        say(format!("scale {n}: ceiling again {sample}"));
-        samples.push(sample);
-    }
-    let mut rates: Vec<f64> = samples
-        .iter()
-        .filter_map(|s| s["patches_per_s"].as_f64())
-        .filter(|c| *c > 0.0)
-        .collect();
-    rates.sort_by(f64::total_cmp);
-    let ceiling_per_s = (rates.len() == CEILING_SAMPLES).then(|| percentile(&rates, 50.0));
+    let single_per_s = samples[0]["patches_per_s"].as_f64().filter(|c| *c > 0.0);
 
     // What watching alone costs: a fresh operator whose watch cache holds
     // every resource with its status, checking one domain at a time.
@@ -1047,6 +1168,7 @@ async fn scale(options: &Options) -> Value {
         "apiserver_cpu_cores_in_window": round(apiserver_cpu_window / window, 2),
         "operator_cpu_cores_first_checks": round(operator_cpu_first / pass_s, 2),
         "apiserver_cpu_cores_first_checks": round(apiserver_cpu_first / pass_s, 2),
+        "checks_deferred_while_publishing": metric_sum(&metrics_before, "domain_monitor_checks_deferred_total", None),
         "status_writes_in_window": writes,
         "status_writes_in_window_by_reason": writes_by_reason,
         "status_writes_for_changes_in_window": writes_by_reason.get("change").copied().unwrap_or(0.0),
