@@ -64,8 +64,8 @@ pub const PUBLISHING_DEFER_LIMIT: Duration = Duration::from_secs(300);
 /// in a lifecycle phase, with no drop predicted and no run of errors, waits:
 /// one interval at a time, and never longer than [`PUBLISHING_DEFER_LIMIT`]
 /// after this replica's last check of it. Watched names (priority, drop
-/// window), names that look free or await a confirmation, deep checks and
-/// domains in health mode are never put off.
+/// window), names that look free or await a confirmation and domains in
+/// health mode are never put off.
 pub fn publishing_deferral(
     published: &Published,
     memory: &DomainMemory,
@@ -75,8 +75,11 @@ pub fn publishing_deferral(
     first_status_waiting: bool,
     now: Timestamp,
 ) -> Option<Timestamp> {
+    // A re-check that would also fetch the registration facts is put off
+    // too: a name's first facts come from the deep lane's queue, which a
+    // first pass fills, whether or not this check runs.
     let routine = decision.urgency == Urgency::Routine
-        && decision.depth == Depth::Escalate
+        && decision.depth != Depth::Reverify
         && !decision.facts_deferred
         && !timing.health
         && timing.predicted_drop_at.is_none()
@@ -302,6 +305,18 @@ mod tests {
         // Checked 60 s ago, its first status still queued: one interval more.
         assert_eq!(
             defer(&registered, &checked(60), &timing, true),
+            Some(now() + jiff::SignedDuration::from_secs(60))
+        );
+        // Its first facts not fetched yet (the deep lane's backfill, as after
+        // a first pass of 10^5 domains): put off all the same.
+        let no_facts = DomainMemory {
+            facts_refreshed_at: None,
+            ..checked(60)
+        };
+        let decision = plan(&registered, &no_facts, &timing, &policy, false, now());
+        assert!(decision.is_deep(), "the facts are due");
+        assert_eq!(
+            defer(&registered, &no_facts, &timing, true),
             Some(now() + jiff::SignedDuration::from_secs(60))
         );
         // Never past five minutes after the last check.

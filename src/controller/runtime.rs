@@ -429,6 +429,10 @@ async fn dispatch(
             }
             spawn_check(&ctx, job, decision, permit);
         }
+        // While the initial list still streams in (a start-up, a shard
+        // taken over), the domains not listed yet are first checks too:
+        // writes would take the API server's CPU from the list.
+        let behind = behind || !ctx.table().synced();
         ctx.writer.set_checks_behind(behind);
         let wanted = ctx.take_wanted_facts();
         let more = !wanted.is_empty();

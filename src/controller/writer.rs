@@ -15,7 +15,8 @@
 //!   server's `Retry-After` or an exponential back-off. The failed patch is
 //!   kept (merged under anything newer) and written after the pause.
 //! - **Checks first.** While checks are behind (due checks wait for a lane,
-//!   as in a first pass of 10^5 domains), at most
+//!   as in a first pass of 10^5 domains, or the initial list still streams
+//!   in), at most
 //!   [`HELD_IN_FLIGHT_WHILE_BEHIND`] first-status or routine writes are in
 //!   flight: on a
 //!   small machine the API server spends more CPU on a status write (and
