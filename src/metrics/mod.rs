@@ -535,6 +535,7 @@ pub const INSTRUMENTS: &[Instrument] = &[
     instruments::STATUS_WRITES,
     instruments::STATUS_CHANGES,
     instruments::FIRST_CHECKS,
+    instruments::CHECKS_DEFERRED,
     instruments::PENDING_WRITES,
     instruments::UNCHECKED,
     instruments::NOTIFICATIONS_PENDING,
@@ -1421,6 +1422,31 @@ mod tests {
             instruments::HEALTH_DNSSEC_SIGNATURE_EXPIRY.prometheus_name(),
             "domain_monitor_health_dnssec_signature_expiry_seconds"
         );
+    }
+
+    #[test]
+    fn every_counter_and_timer_is_exported() {
+        // A family missing from INSTRUMENTS is counted but never scraped
+        // nor pushed (as `checks.deferred` was at first).
+        let metrics = Metrics::new();
+        let names = metrics
+            .counter_families()
+            .iter()
+            .map(|f| f.instrument().name)
+            .chain(metrics.timer_families().iter().map(|f| f.instrument().name))
+            .collect::<Vec<_>>();
+        let text = super::prometheus::render(&metrics, &Snapshot::default());
+        for name in names {
+            let instrument = INSTRUMENTS.iter().find(|i| i.name == name);
+            assert!(instrument.is_some(), "{name} is not in INSTRUMENTS");
+            let base = instrument
+                .map(Instrument::prometheus_base)
+                .unwrap_or_default();
+            assert!(
+                text.contains(&format!("# TYPE {base}")),
+                "{name} is not in the Prometheus text"
+            );
+        }
     }
 
     #[test]
