@@ -53,6 +53,13 @@ impl Decision {
 /// status waits to be written ([`publishing_deferral`]).
 pub const PUBLISHING_DEFER_LIMIT: Duration = Duration::from_secs(300);
 
+/// The shortest deferral [`publishing_deferral`] gives: a check closer
+/// than this to [`PUBLISHING_DEFER_LIMIT`] runs now. The dispatcher reads
+/// the clock once per round and its schedule counts whole milliseconds, so
+/// a deferral to within the same millisecond would be due again at once,
+/// in the same round, for ever.
+pub const PUBLISHING_DEFER_MIN: Duration = Duration::from_secs(1);
+
 /// When a due re-check may wait for the domain's first status to be
 /// written: `Some(t)` puts it off to `t`, `None` runs it now.
 ///
@@ -65,7 +72,8 @@ pub const PUBLISHING_DEFER_LIMIT: Duration = Duration::from_secs(300);
 /// one interval at a time, and never longer than [`PUBLISHING_DEFER_LIMIT`]
 /// after this replica's last check of it. Watched names (priority, drop
 /// window), names that look free or await a confirmation and domains in
-/// health mode are never put off.
+/// health mode are never put off. `Some(t)` is never less than
+/// [`PUBLISHING_DEFER_MIN`] after `now`.
 pub fn publishing_deferral(
     published: &Published,
     memory: &DomainMemory,
@@ -92,14 +100,12 @@ pub fn publishing_deferral(
         .last_checked_at?
         .checked_add(jiff::SignedDuration::try_from(PUBLISHING_DEFER_LIMIT).ok()?)
         .ok()?;
-    if now >= limit {
-        return None;
-    }
     let next = jiff::SignedDuration::try_from(schedule.interval(timing, now))
         .ok()
         .and_then(|d| now.checked_add(d).ok())
-        .unwrap_or(limit);
-    Some(next.min(limit))
+        .unwrap_or(limit)
+        .min(limit);
+    (elapsed(now, next) >= PUBLISHING_DEFER_MIN).then_some(next)
 }
 
 fn elapsed(from: Timestamp, to: Timestamp) -> Duration {
@@ -325,6 +331,32 @@ mod tests {
             Some(now() + jiff::SignedDuration::from_secs(30))
         );
         assert_eq!(defer(&registered, &checked(300), &timing, true), None);
+        // Within a second of the limit (here half a millisecond: the
+        // schedule counts whole milliseconds, and a deferral to the same
+        // millisecond would be due again at once, for ever): checked now.
+        let nearly = |before_limit: jiff::SignedDuration| DomainMemory {
+            last_checked_at: Some(now() - jiff::SignedDuration::from_secs(300) + before_limit),
+            ..checked(0)
+        };
+        for before_limit in [
+            jiff::SignedDuration::from_micros(500),
+            jiff::SignedDuration::from_millis(999),
+        ] {
+            assert_eq!(
+                defer(&registered, &nearly(before_limit), &timing, true),
+                None,
+                "{before_limit:?} before the limit"
+            );
+        }
+        assert_eq!(
+            defer(
+                &registered,
+                &nearly(jiff::SignedDuration::from_secs(1)),
+                &timing,
+                true
+            ),
+            Some(now() + jiff::SignedDuration::from_secs(1))
+        );
         // Written already: checked as usual.
         assert_eq!(defer(&registered, &checked(60), &timing, false), None);
         // Never before this replica's first check.
