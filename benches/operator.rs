@@ -122,6 +122,8 @@ const CEILING_RESOURCES_PER_S: usize = 800;
 const CEILING_SAMPLES: usize = 3;
 /// The pause between two operator-stopped samples of the ceiling.
 const CEILING_SPACING: Duration = Duration::from_secs(20);
+/// The slices a ceiling measurement's rate is also reported by.
+const CEILING_SLICE: Duration = Duration::from_secs(10);
 
 // === command line ===
 
@@ -160,6 +162,14 @@ struct Options {
     /// seconds.
     #[arg(long = "ceiling-seconds", value_name = "SECONDS", default_value_t = 10)]
     ceiling_s: u64,
+    /// How long the sustained operator-stopped sample of the ceiling runs,
+    /// in seconds (after the short samples; 0: none).
+    #[arg(
+        long = "sustained-seconds",
+        value_name = "SECONDS",
+        default_value_t = 60
+    )]
+    sustained_s: u64,
 }
 
 /// The four scenarios.
@@ -186,6 +196,10 @@ impl Options {
 
     fn ceiling(&self) -> Duration {
         Duration::from_secs(self.ceiling_s)
+    }
+
+    fn sustained(&self) -> Duration {
+        Duration::from_secs(self.sustained_s)
     }
 }
 
@@ -543,7 +557,13 @@ struct FirstPass {
     rss_after_pass: u64,
     /// How long the wait lasted.
     waited: Duration,
+    /// Every [`PROGRESS_EVERY`]: the rates of that stretch (see
+    /// [`first_pass`]).
+    progress: Vec<Value>,
 }
+
+/// How often the first pass's progress is logged and recorded.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// Status writes that published a resource's first verdict (reason
 /// `first`), or every write when the operator gives no such reason.
@@ -563,8 +583,16 @@ fn drained_pending(n: f64) -> f64 {
 
 /// Polls the operator's metrics from its start (`started`) until every
 /// domain is checked once and published, or `patience` is over.
+/// Waits for the first pass of `n` domains (see [`FirstPass`]), polling
+/// the operator's metrics every 250 ms. Every [`PROGRESS_EVERY`] it logs
+/// and records, for that stretch: status writes, checks and deferred
+/// checks per second, the writer's queue, and the CPU cores of the
+/// operator and of the API server (`apiserver_cpu_seconds`), so that a
+/// publishing rate that falls can be told apart from an API server that
+/// is busy elsewhere.
 async fn first_pass(
     operator: &mut Operator,
+    apiserver_cpu_seconds: impl Fn() -> f64,
     n: usize,
     started: Instant,
     patience: Duration,
@@ -584,7 +612,17 @@ async fn first_pass(
         drained: None,
         rss_after_pass: 0,
         waited: Duration::ZERO,
+        progress: Vec::new(),
     };
+    // (when, writes, checks, deferred, operator CPU s, API server CPU s)
+    let mut stretch = (
+        Instant::now(),
+        0.0,
+        0.0,
+        0.0,
+        operator.cpu_seconds(),
+        apiserver_cpu_seconds(),
+    );
     let mut writes_at_first_check = 0.0;
     let mut last_writes = (0.0, Instant::now());
     for poll in 0_u64.. {
@@ -660,11 +698,32 @@ async fn first_pass(
         if done || stalled {
             break;
         }
-        if poll % 40 == 0 {
-            say(format!(
-                "scale {n}: {:.0}s: {checked} checked, {writes} status writes",
-                at.as_secs_f64()
-            ));
+        if stretch.0.elapsed() >= PROGRESS_EVERY {
+            let now = (
+                Instant::now(),
+                writes,
+                metric_sum(&metrics, "domain_monitor_verdicts_total", None),
+                metric_sum(&metrics, "domain_monitor_checks_deferred_total", None).max(0.0),
+                operator.cpu_seconds(),
+                apiserver_cpu_seconds(),
+            );
+            let s = (now.0 - stretch.0).as_secs_f64();
+            let rate = |to: f64, from: f64| round((to - from) / s, 0);
+            let cores = |to: f64, from: f64| round((to - from) / s, 2);
+            let progress = json!({
+                "at_s": round(at.as_secs_f64(), 0),
+                "checked_once": checked,
+                "status_writes": writes,
+                "status_writes_per_s": rate(now.1, stretch.1),
+                "checks_per_s": rate(now.2, stretch.2),
+                "checks_deferred_per_s": rate(now.3, stretch.3),
+                "pending_writes": metric_sum(&metrics, "domain_monitor_status_pending_writes", None),
+                "operator_cpu_cores": cores(now.4, stretch.4),
+                "apiserver_cpu_cores": cores(now.5, stretch.5),
+            });
+            say(format!("scale {n}: {progress}"));
+            pass.progress.push(progress);
+            stretch = now;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -721,6 +780,9 @@ async fn write_ceiling(
     let patched = AtomicU64::new(0);
     let failed = AtomicU64::new(0);
     let first_error = std::sync::Mutex::new(None::<String>);
+    let slices: Vec<AtomicU64> = (0..=duration.as_secs().div_ceil(CEILING_SLICE.as_secs()))
+        .map(|_| AtomicU64::new(0))
+        .collect();
     let started = Instant::now();
     let deadline = started + duration;
     let worker = || async {
@@ -744,6 +806,8 @@ async fn write_ceiling(
             match cluster.client.request_text(call).await {
                 Ok(_) => {
                     patched.fetch_add(1, Ordering::Relaxed);
+                    let slice = (started.elapsed().as_secs() / CEILING_SLICE.as_secs()) as usize;
+                    slices[slice.min(slices.len() - 1)].fetch_add(1, Ordering::Relaxed);
                 }
                 Err(error) => {
                     failed.fetch_add(1, Ordering::Relaxed);
@@ -758,6 +822,18 @@ async fn write_ceiling(
     futures::future::join_all((0..CEILING_CONCURRENCY).map(|_| worker())).await;
     let seconds = started.elapsed().as_secs_f64();
     let patched = patched.into_inner();
+    // Whole slices only: the last, shorter one would read low.
+    let whole = (seconds / CEILING_SLICE.as_secs_f64()) as usize;
+    let by_slice: Vec<f64> = slices
+        .iter()
+        .take(whole)
+        .map(|n| {
+            round(
+                n.load(Ordering::Relaxed) as f64 / CEILING_SLICE.as_secs_f64(),
+                0,
+            )
+        })
+        .collect();
     json!({
         "method": method,
         "concurrency": CEILING_CONCURRENCY,
@@ -768,23 +844,43 @@ async fn write_ceiling(
         "failed": failed.into_inner(),
         "first_error": first_error.into_inner().expect("error slot"),
         "patches_per_s": round(patched as f64 / seconds, 0),
+        "patches_per_s_by_slice": by_slice,
+        "slice_s": CEILING_SLICE.as_secs(),
     })
 }
 
+/// The API server's ceiling with the operator stopped (see
+/// [`stopped_ceiling`]).
+struct StoppedCeiling {
+    /// The short samples, the first right after the operator stopped.
+    samples: Vec<Value>,
+    /// Their median (`None` unless every sample wrote something).
+    median_per_s: Option<f64>,
+    /// The sustained sample (`Null` when none was asked for).
+    sustained: Value,
+    /// Its rate (`None` when none ran or it wrote nothing).
+    sustained_per_s: Option<f64>,
+}
+
 /// The API server's ceiling with the operator stopped: [`CEILING_SAMPLES`]
-/// samples of `duration` each, [`CEILING_SPACING`] apart, each on a fresh
-/// set from `next_set`. The API server's own background work (etcd
-/// compaction, Go's GC of a heap of several GB) comes and goes, and one
-/// 10-s sample may fall in it or not. Returns the samples (the first right
-/// after the operator stopped) and their median (`None` unless every sample
-/// wrote something).
+/// samples of `short` each, [`CEILING_SPACING`] apart, then one sample of
+/// `sustained` (none if zero), each on a fresh set from `next_set`.
+///
+/// The API server's own background work (etcd snapshots and compaction,
+/// Go's GC of a heap of several GB) comes and goes: one 10-s sample may fall
+/// in it or not, and the samples of one run have differed by 60 %. The
+/// median of the short samples is the ceiling the ratio has always been
+/// taken to; the sustained sample, minutes like the publishing it is
+/// compared with, pays that background work in the same proportion, and is
+/// reported beside it, never instead.
 async fn stopped_ceiling<'a>(
     cluster: &Cluster,
     next_set: &mut impl FnMut() -> &'a [String],
     template: &Value,
-    duration: Duration,
+    short: Duration,
+    sustained: Duration,
     label: &str,
-) -> (Vec<Value>, Option<f64>) {
+) -> StoppedCeiling {
     let mut samples = Vec::new();
     while samples.len() < CEILING_SAMPLES {
         let method = if samples.is_empty() {
@@ -801,7 +897,7 @@ async fn stopped_ceiling<'a>(
             CEILING_NAMESPACE,
             next_set(),
             template,
-            duration,
+            short,
             &method,
         )
         .await;
@@ -814,30 +910,79 @@ async fn stopped_ceiling<'a>(
         .filter(|c| *c > 0.0)
         .collect();
     rates.sort_by(f64::total_cmp);
-    let median = (rates.len() == CEILING_SAMPLES).then(|| percentile(&rates, 50.0));
-    (samples, median)
+    let median_per_s = (rates.len() == CEILING_SAMPLES).then(|| percentile(&rates, 50.0));
+    let sustained = if sustained.is_zero() {
+        Value::Null
+    } else {
+        tokio::time::sleep(CEILING_SPACING).await;
+        say(format!(
+            "{label}: the sustained ceiling ({}s)",
+            sustained.as_secs()
+        ));
+        let sample = write_ceiling(
+            cluster,
+            CEILING_NAMESPACE,
+            next_set(),
+            template,
+            sustained,
+            &format!(
+                "as apiserver_write_ceiling, for {} s instead of {} s, {} s after the last short sample ended",
+                sustained.as_secs(),
+                short.as_secs(),
+                CEILING_SPACING.as_secs()
+            ),
+        )
+        .await;
+        say(format!("{label}: sustained ceiling {sample}"));
+        sample
+    };
+    let sustained_per_s = sustained["patches_per_s"].as_f64().filter(|c| *c > 0.0);
+    StoppedCeiling {
+        samples,
+        median_per_s,
+        sustained,
+        sustained_per_s,
+    }
 }
 
-/// Fresh resources for `sets` ceiling measurements in
-/// [`CEILING_NAMESPACE`], named after the domains from `first` on, created
-/// now so that no burst of creates precedes a measurement; the operator
-/// never sees them.
+/// Fresh resources for ceiling measurements in [`CEILING_NAMESPACE`], one
+/// set per entry of `durations` ([`CEILING_RESOURCES_PER_S`] per second of
+/// it), named after the domains from `first` on, created now so that no
+/// burst of creates precedes a measurement; the operator never sees them.
 async fn ceiling_resources(
     cluster: &Cluster,
     first: usize,
-    sets: usize,
-    duration: Duration,
+    durations: &[Duration],
 ) -> Vec<Vec<String>> {
     create_namespace(&cluster.client, CEILING_NAMESPACE).await;
-    let per_set = CEILING_RESOURCES_PER_S * duration.as_secs().max(1) as usize;
-    let fresh: Vec<(String, bool)> = (first..first + sets * per_set)
+    let sizes: Vec<usize> = durations
+        .iter()
+        .filter(|d| !d.is_zero())
+        .map(|d| CEILING_RESOURCES_PER_S * d.as_secs().max(1) as usize)
+        .collect();
+    let total: usize = sizes.iter().sum();
+    let fresh: Vec<(String, bool)> = (first..first + total)
         .map(|i| (delegated(i), false))
         .collect();
     cluster.create_in(CEILING_NAMESPACE, &fresh).await;
-    fresh
-        .chunks(per_set)
-        .map(|set| set.iter().map(|(d, _)| resource_name(d)).collect())
+    let mut rest = fresh.as_slice();
+    sizes
+        .iter()
+        .map(|size| {
+            let (set, after) = rest.split_at(*size);
+            rest = after;
+            set.iter().map(|(d, _)| resource_name(d)).collect()
+        })
         .collect()
+}
+
+/// The durations of the ceiling measurements of a run: `beside` samples
+/// beside the operator and [`CEILING_SAMPLES`] without it, of `options`'
+/// ceiling each, then the sustained one.
+fn ceiling_durations(options: &Options, beside: usize) -> Vec<Duration> {
+    let mut durations = vec![options.ceiling(); beside + CEILING_SAMPLES];
+    durations.push(options.sustained());
+    durations
 }
 
 // === scenario: publishing ===
@@ -861,14 +1006,21 @@ async fn publishing(options: &Options) -> Value {
         "{label}: created {n} resources in {:.1}s",
         creation.as_secs_f64()
     ));
-    let sets = ceiling_resources(&cluster, n, CEILING_SAMPLES, options.ceiling()).await;
+    let sets = ceiling_resources(&cluster, n, &ceiling_durations(options, 0)).await;
     let mut sets = sets.iter().map(Vec::as_slice);
     let mut next_set = || sets.next().expect("a fresh set per measurement");
 
     let apiserver_cpu_before = cluster.cpu_seconds();
     let started = Instant::now();
     let mut operator = start_operator(work.path(), cluster.kubeconfig(), "publishing", &env);
-    let pass = first_pass(&mut operator, n, started, options.patience()).await;
+    let pass = first_pass(
+        &mut operator,
+        || cluster.cpu_seconds(),
+        n,
+        started,
+        options.patience(),
+    )
+    .await;
     let publish_window = match (pass.first_write, pass.published) {
         (Some(from), Some(to)) if to > from => Some(to - from),
         _ => None,
@@ -882,14 +1034,17 @@ async fn publishing(options: &Options) -> Value {
     let publishing_per_s = publish_window.map(|window| n as f64 / window.as_secs_f64());
     let template = status_template(&cluster).await;
     operator.stop().await;
-    let (samples, ceiling_per_s) = stopped_ceiling(
+    let ceiling = stopped_ceiling(
         &cluster,
         &mut next_set,
         &template,
         options.ceiling(),
+        options.sustained(),
         &label,
     )
     .await;
+    let ceiling_per_s = ceiling.median_per_s;
+    let sustained_per_s = ceiling.sustained_per_s;
     drop((dns, rdap, whois));
     drop(cluster);
     let result = json!({
@@ -908,12 +1063,16 @@ async fn publishing(options: &Options) -> Value {
         "status_writes_per_s_publishing": publishing_per_s.map(|w| round(w, 1)),
         "checks_until_published": checks,
         "checks_deferred_until_published": deferred,
+        "first_pass_progress": pass.progress,
         "operator_cpu_cores": round(operator_cpu, 2),
         "apiserver_cpu_cores": round(apiserver_cpu, 2),
-        "apiserver_write_ceiling_samples": samples,
+        "apiserver_write_ceiling_samples": ceiling.samples,
         "apiserver_write_ceiling_per_s": ceiling_per_s,
         "published_ratio_what": "first statuses written per second, from the first write until every domain's first status was written, at the operator's default intervals, over the median of the operator-stopped ceiling samples taken right after",
         "published_ratio_to_ceiling": publishing_per_s.zip(ceiling_per_s).map(|(w, c)| round(w / c, 3)),
+        "apiserver_write_ceiling_sustained": ceiling.sustained,
+        "apiserver_write_ceiling_sustained_per_s": sustained_per_s,
+        "published_ratio_to_sustained_ceiling": publishing_per_s.zip(sustained_per_s).map(|(w, c)| round(w / c, 3)),
     });
     say(format!("{label}: {result}"));
     result
@@ -969,7 +1128,7 @@ async fn scale(options: &Options) -> Value {
     // per measurement (beside the operator, and the operator-stopped
     // samples), created now so that no burst of creates precedes the
     // measurements; the operator never sees them.
-    let sets = ceiling_resources(&cluster, n, 1 + CEILING_SAMPLES, options.ceiling()).await;
+    let sets = ceiling_resources(&cluster, n, &ceiling_durations(options, 1)).await;
     let mut sets = sets.iter().map(Vec::as_slice);
     let mut next_set = || sets.next().expect("a fresh set per measurement");
 
@@ -977,7 +1136,14 @@ async fn scale(options: &Options) -> Value {
     let apiserver_cpu_before = cluster.cpu_seconds();
     let started = Instant::now();
     let mut operator = start_operator(work.path(), cluster.kubeconfig(), "scale", &env);
-    let pass = first_pass(&mut operator, n, started, options.patience()).await;
+    let pass = first_pass(
+        &mut operator,
+        || cluster.cpu_seconds(),
+        n,
+        started,
+        options.patience(),
+    )
+    .await;
     let pass_s = pass.waited.as_secs_f64();
     let requests_first = cluster.requests_total();
     let apiserver_cpu_first = cluster.cpu_seconds() - apiserver_cpu_before;
@@ -1094,14 +1260,17 @@ async fn scale(options: &Options) -> Value {
         "scale {n}: the API server's status-patch ceiling ({}s, {CEILING_CONCURRENCY} in flight)",
         options.ceiling().as_secs()
     ));
-    let (samples, ceiling_per_s) = stopped_ceiling(
+    let ceiling = stopped_ceiling(
         &cluster,
         &mut next_set,
         &template,
         options.ceiling(),
+        options.sustained(),
         &format!("scale {n}"),
     )
     .await;
+    let (samples, ceiling_per_s) = (&ceiling.samples, ceiling.median_per_s);
+    let sustained_per_s = ceiling.sustained_per_s;
     let single_per_s = samples[0]["patches_per_s"].as_f64().filter(|c| *c > 0.0);
 
     // What watching alone costs: a fresh operator whose watch cache holds
@@ -1145,6 +1314,7 @@ async fn scale(options: &Options) -> Value {
         "first_pass_checks_per_s": check_window.map(|w| round(n as f64 / w.as_secs_f64(), 1)),
         "publish_window_s": seconds(publish_window),
         "status_writes_per_s_publishing": publishing_per_s.map(|w| round(w, 1)),
+        "first_pass_progress": pass.progress,
         "apiserver_write_ceiling": samples[0],
         "apiserver_write_ceiling_samples": samples,
         "apiserver_write_ceiling_what": "the median of the operator-stopped samples, spaced out: the first (apiserver_write_ceiling, the single sample earlier runs used) right after the operator stopped",
@@ -1153,6 +1323,9 @@ async fn scale(options: &Options) -> Value {
         "published_ratio_what": "first statuses written per second, from the first write until every domain's first status was written, over the API server's ceiling for first statuses (the median of the operator-stopped samples; on this machine the operator's re-checks share its two cores while it publishes, which published_ratio_to_ceiling_beside_operator accounts for)",
         "published_ratio_to_ceiling": publishing_per_s.zip(ceiling_per_s).map(|(w, c)| round(w / c, 3)),
         "published_ratio_to_single_sample": publishing_per_s.zip(single_per_s).map(|(w, c)| round(w / c, 3)),
+        "apiserver_write_ceiling_sustained": ceiling.sustained,
+        "apiserver_write_ceiling_sustained_per_s": sustained_per_s,
+        "published_ratio_to_sustained_ceiling": publishing_per_s.zip(sustained_per_s).map(|(w, c)| round(w / c, 3)),
         "apiserver_write_ceiling_beside_operator": beside,
         "apiserver_write_ceiling_beside_operator_per_s": beside_per_s,
         "published_ratio_to_ceiling_beside_operator": publishing_per_s.zip(beside_per_s).map(|(w, c)| round(w / c, 3)),
