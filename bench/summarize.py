@@ -120,6 +120,13 @@ def main() -> None:
             large.get("apiserver_write_ceiling_sustained") or {}
         ).get("patches_per_s_by_slice"),
         "published_ratio_to_sustained_ceiling": large.get("published_ratio_to_sustained_ceiling"),
+        # The API server's CPU per write: the operator's first statuses
+        # against the ceiling loop's patches (operator stopped).
+        "apiserver_cpu_ms_per_write_publishing": large.get("apiserver_cpu_ms_per_write_publishing"),
+        "apiserver_cpu_ms_per_patch_ceiling_samples": [
+            sample.get("apiserver_cpu_ms_per_patch")
+            for sample in large.get("apiserver_write_ceiling_samples") or []
+        ],
         "checks_deferred_while_publishing_100k": large.get("checks_deferred_while_publishing"),
         # The same first pass at the operator's default intervals (the
         # `publishing` scenario): no 60-s re-checks sharing the two cores.
@@ -295,6 +302,10 @@ def markdown(s, checks, small, large, scaleout, detection, info, steps):
          f"{', '.join(fmt(v) for v in s['apiserver_write_ceiling_sustained_by_slice_per_s'] or [])}/s; "
          "beside the median, not instead)",
          fmt(s["published_ratio_to_sustained_ceiling"]), "", "—"),
+        ("apiserver_cpu_ms_per_write_publishing (the API server's CPU per first status while the operator "
+         "published; per patch of the operator-stopped samples: "
+         f"{', '.join(fmt(v) for v in s['apiserver_cpu_ms_per_patch_ceiling_samples'] or [])} ms)",
+         fmt(s["apiserver_cpu_ms_per_write_publishing"], " ms"), "", "—"),
         ("checks_deferred_while_publishing_100k (routine re-checks put off while a first status waited)",
          fmt(s["checks_deferred_while_publishing_100k"]), "", "—"),
         ("published_ratio_to_ceiling_at_defaults (the same first pass at the operator's default "

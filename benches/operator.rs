@@ -560,6 +560,18 @@ struct FirstPass {
     /// Every [`PROGRESS_EVERY`]: the rates of that stretch (see
     /// [`first_pass`]).
     progress: Vec<Value>,
+    /// The API server's CPU seconds from `first_write` to `published`.
+    apiserver_cpu_publishing: Option<f64>,
+}
+
+impl FirstPass {
+    /// The API server's CPU milliseconds per first status while `n`
+    /// domains were published (all its work then, the operator's watch
+    /// and reads included).
+    fn apiserver_cpu_ms_per_write(&self, n: usize) -> Option<f64> {
+        self.apiserver_cpu_publishing
+            .map(|s| round(s * 1000.0 / n as f64, 2))
+    }
 }
 
 /// How often the first pass's progress is logged and recorded.
@@ -613,7 +625,9 @@ async fn first_pass(
         rss_after_pass: 0,
         waited: Duration::ZERO,
         progress: Vec::new(),
+        apiserver_cpu_publishing: None,
     };
+    let mut apiserver_cpu_at_first_write = 0.0;
     // (when, writes, checks, deferred, operator CPU s, API server CPU s)
     let mut stretch = (
         Instant::now(),
@@ -658,6 +672,7 @@ async fn first_pass(
         }
         if pass.first_write.is_none() && writes > 0.0 {
             pass.first_write = Some(at);
+            apiserver_cpu_at_first_write = apiserver_cpu_seconds();
         }
         if pass.checked.is_none() && checked >= n {
             pass.checked = Some(at);
@@ -671,6 +686,8 @@ async fn first_pass(
         }
         if pass.published.is_none() && first_writes(&metrics) >= n {
             pass.published = Some(at);
+            pass.apiserver_cpu_publishing =
+                Some(apiserver_cpu_seconds() - apiserver_cpu_at_first_write);
         }
         if pass.published.is_some()
             && pass.drained.is_none()
@@ -783,6 +800,7 @@ async fn write_ceiling(
     let slices: Vec<AtomicU64> = (0..=duration.as_secs().div_ceil(CEILING_SLICE.as_secs()))
         .map(|_| AtomicU64::new(0))
         .collect();
+    let cpu_before = cluster.cpu_seconds();
     let started = Instant::now();
     let deadline = started + duration;
     let worker = || async {
@@ -821,6 +839,7 @@ async fn write_ceiling(
     };
     futures::future::join_all((0..CEILING_CONCURRENCY).map(|_| worker())).await;
     let seconds = started.elapsed().as_secs_f64();
+    let cpu = cluster.cpu_seconds() - cpu_before;
     let patched = patched.into_inner();
     // Whole slices only: the last, shorter one would read low.
     let whole = (seconds / CEILING_SLICE.as_secs_f64()) as usize;
@@ -845,6 +864,8 @@ async fn write_ceiling(
         "first_error": first_error.into_inner().expect("error slot"),
         "patches_per_s": round(patched as f64 / seconds, 0),
         "patches_per_s_by_slice": by_slice,
+        "apiserver_cpu_cores": round(cpu / seconds, 2),
+        "apiserver_cpu_ms_per_patch": (patched > 0).then(|| round(cpu * 1000.0 / patched as f64, 2)),
         "slice_s": CEILING_SLICE.as_secs(),
     })
 }
@@ -1064,6 +1085,7 @@ async fn publishing(options: &Options) -> Value {
         "checks_until_published": checks,
         "checks_deferred_until_published": deferred,
         "first_pass_progress": pass.progress,
+        "apiserver_cpu_ms_per_write_publishing": pass.apiserver_cpu_ms_per_write(n),
         "operator_cpu_cores": round(operator_cpu, 2),
         "apiserver_cpu_cores": round(apiserver_cpu, 2),
         "apiserver_write_ceiling_samples": ceiling.samples,
@@ -1315,6 +1337,7 @@ async fn scale(options: &Options) -> Value {
         "publish_window_s": seconds(publish_window),
         "status_writes_per_s_publishing": publishing_per_s.map(|w| round(w, 1)),
         "first_pass_progress": pass.progress,
+        "apiserver_cpu_ms_per_write_publishing": pass.apiserver_cpu_ms_per_write(n),
         "apiserver_write_ceiling": samples[0],
         "apiserver_write_ceiling_samples": samples,
         "apiserver_write_ceiling_what": "the median of the operator-stopped samples, spaced out: the first (apiserver_write_ceiling, the single sample earlier runs used) right after the operator stopped",
