@@ -599,12 +599,12 @@ fn drained_pending(n: f64) -> f64 {
 /// the operator's metrics every 250 ms. Every [`PROGRESS_EVERY`] it logs
 /// and records, for that stretch: status writes, checks and deferred
 /// checks per second, the writer's queue, and the CPU cores of the
-/// operator and of the API server (`apiserver_cpu_seconds`), so that a
+/// operator and of `cluster`'s API server, so that a
 /// publishing rate that falls can be told apart from an API server that
 /// is busy elsewhere.
 async fn first_pass(
     operator: &mut Operator,
-    apiserver_cpu_seconds: impl Fn() -> f64,
+    cluster: &Cluster,
     n: usize,
     started: Instant,
     patience: Duration,
@@ -635,7 +635,7 @@ async fn first_pass(
         0.0,
         0.0,
         operator.cpu_seconds(),
-        apiserver_cpu_seconds(),
+        cluster.cpu_seconds(),
     );
     let mut writes_at_first_check = 0.0;
     let mut last_writes = (0.0, Instant::now());
@@ -672,7 +672,7 @@ async fn first_pass(
         }
         if pass.first_write.is_none() && writes > 0.0 {
             pass.first_write = Some(at);
-            apiserver_cpu_at_first_write = apiserver_cpu_seconds();
+            apiserver_cpu_at_first_write = cluster.cpu_seconds();
         }
         if pass.checked.is_none() && checked >= n {
             pass.checked = Some(at);
@@ -687,7 +687,7 @@ async fn first_pass(
         if pass.published.is_none() && first_writes(&metrics) >= n {
             pass.published = Some(at);
             pass.apiserver_cpu_publishing =
-                Some(apiserver_cpu_seconds() - apiserver_cpu_at_first_write);
+                Some(cluster.cpu_seconds() - apiserver_cpu_at_first_write);
         }
         if pass.published.is_some()
             && pass.drained.is_none()
@@ -722,7 +722,7 @@ async fn first_pass(
                 metric_sum(&metrics, "domain_monitor_verdicts_total", None),
                 metric_sum(&metrics, "domain_monitor_checks_deferred_total", None).max(0.0),
                 operator.cpu_seconds(),
-                apiserver_cpu_seconds(),
+                cluster.cpu_seconds(),
             );
             let s = (now.0 - stretch.0).as_secs_f64();
             let rate = |to: f64, from: f64| round((to - from) / s, 0);
@@ -1034,14 +1034,7 @@ async fn publishing(options: &Options) -> Value {
     let apiserver_cpu_before = cluster.cpu_seconds();
     let started = Instant::now();
     let mut operator = start_operator(work.path(), cluster.kubeconfig(), "publishing", &env);
-    let pass = first_pass(
-        &mut operator,
-        || cluster.cpu_seconds(),
-        n,
-        started,
-        options.patience(),
-    )
-    .await;
+    let pass = first_pass(&mut operator, &cluster, n, started, options.patience()).await;
     let publish_window = match (pass.first_write, pass.published) {
         (Some(from), Some(to)) if to > from => Some(to - from),
         _ => None,
@@ -1158,14 +1151,7 @@ async fn scale(options: &Options) -> Value {
     let apiserver_cpu_before = cluster.cpu_seconds();
     let started = Instant::now();
     let mut operator = start_operator(work.path(), cluster.kubeconfig(), "scale", &env);
-    let pass = first_pass(
-        &mut operator,
-        || cluster.cpu_seconds(),
-        n,
-        started,
-        options.patience(),
-    )
-    .await;
+    let pass = first_pass(&mut operator, &cluster, n, started, options.patience()).await;
     let pass_s = pass.waited.as_secs_f64();
     let requests_first = cluster.requests_total();
     let apiserver_cpu_first = cluster.cpu_seconds() - apiserver_cpu_before;
