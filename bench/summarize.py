@@ -127,6 +127,16 @@ def main() -> None:
             sample.get("apiserver_cpu_ms_per_patch")
             for sample in large.get("apiserver_write_ceiling_samples") or []
         ],
+        # The same patches with a watch on their namespace open: what the
+        # watch event of each write costs (the operator's writes all come
+        # back to it on its watch).
+        "apiserver_write_ceiling_watched_samples_per_s": [
+            sample.get("patches_per_s") for sample in large.get("apiserver_write_ceiling_watched_samples") or []
+        ],
+        "apiserver_cpu_ms_per_patch_watched_samples": [
+            sample.get("apiserver_cpu_ms_per_patch")
+            for sample in large.get("apiserver_write_ceiling_watched_samples") or []
+        ],
         "checks_deferred_while_publishing_100k": large.get("checks_deferred_while_publishing"),
         # The same first pass at the operator's default intervals (the
         # `publishing` scenario): no 60-s re-checks sharing the two cores.
@@ -306,6 +316,11 @@ def markdown(s, checks, small, large, scaleout, detection, info, steps):
          "published; per patch of the operator-stopped samples: "
          f"{', '.join(fmt(v) for v in s['apiserver_cpu_ms_per_patch_ceiling_samples'] or [])} ms)",
          fmt(s["apiserver_cpu_ms_per_write_publishing"], " ms"), "", "—"),
+        ("the same patches with a watch on their namespace open and read, as the operator's writes come "
+         "back on its watch (samples after the others; per patch "
+         f"{', '.join(fmt(v) for v in s['apiserver_cpu_ms_per_patch_watched_samples'] or [])} ms)",
+         (", ".join(fmt(v) for v in s["apiserver_write_ceiling_watched_samples_per_s"]) + "/s")
+         if s["apiserver_write_ceiling_watched_samples_per_s"] else "—", "", "—"),
         ("checks_deferred_while_publishing_100k (routine re-checks put off while a first status waited)",
          fmt(s["checks_deferred_while_publishing_100k"]), "", "—"),
         ("published_ratio_to_ceiling_at_defaults (the same first pass at the operator's default "

@@ -120,6 +120,11 @@ const CEILING_NAMESPACE: &str = "bench-ceiling";
 const CEILING_RESOURCES_PER_S: usize = 800;
 /// Operator-stopped samples of the ceiling; the ratio is to their median.
 const CEILING_SAMPLES: usize = 3;
+/// Operator-stopped samples with a watch open on the namespace, after the
+/// others: what the watch event of each write costs the API server (the
+/// operator's own writes all come back to it on its watch; the plain
+/// samples' have no watcher).
+const CEILING_WATCHED_SAMPLES: usize = 2;
 /// The pause between two operator-stopped samples of the ceiling.
 const CEILING_SPACING: Duration = Duration::from_secs(20);
 /// The slices a ceiling measurement's rate is also reported by.
@@ -608,6 +613,7 @@ async fn first_pass(
     n: usize,
     started: Instant,
     patience: Duration,
+    label: &str,
 ) -> FirstPass {
     let n = n as f64;
     let deadline = started + patience;
@@ -679,7 +685,7 @@ async fn first_pass(
             pass.writes_in_pass = writes - writes_at_first_check;
             pass.rss_after_pass = operator.memory().0;
             say(format!(
-                "scale {n}: every domain checked {:.1}s after start ({counted_by}), RSS {} MiB",
+                "{label}: every domain checked {:.1}s after start ({counted_by}), RSS {} MiB",
                 at.as_secs_f64(),
                 pass.rss_after_pass >> 20
             ));
@@ -738,7 +744,7 @@ async fn first_pass(
                 "operator_cpu_cores": cores(now.4, stretch.4),
                 "apiserver_cpu_cores": cores(now.5, stretch.5),
             });
-            say(format!("scale {n}: {progress}"));
+            say(format!("{label}: {progress}"));
             pass.progress.push(progress);
             stretch = now;
         }
@@ -747,7 +753,7 @@ async fn first_pass(
     if pass.checked.is_none() {
         pass.rss_after_pass = operator.memory().0;
         say(format!(
-            "scale {n}: the first pass did not end within {patience:?} ({} of {n} checked)",
+            "{label}: the first pass did not end within {patience:?} ({} of {n} checked)",
             pass.checked_count
         ));
     }
@@ -781,7 +787,10 @@ async fn status_template(cluster: &Cluster) -> Value {
 /// resource was patched; `seconds` in the result is the time it took). Each patch carries
 /// `template` with a new `lastCheckedAt`, so that every patch is a real
 /// write; responses are read but not parsed. `method` says in what
-/// conditions it ran; it is copied into the result.
+/// conditions it ran; it is copied into the result. With `watched`, a watch
+/// on `namespace` is open for the whole sample and its events are read (not
+/// parsed), as the operator's watch receives an event for each of its own
+/// writes; the result then says how many events and bytes it received.
 async fn write_ceiling(
     cluster: &Cluster,
     namespace: &str,
@@ -789,6 +798,7 @@ async fn write_ceiling(
     template: &Value,
     duration: Duration,
     method: &str,
+    watched: bool,
 ) -> Value {
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     let request = kube::core::Request::new(MonitoredDomain::url_path(&(), Some(namespace)));
@@ -800,6 +810,11 @@ async fn write_ceiling(
     let slices: Vec<AtomicU64> = (0..=duration.as_secs().div_ceil(CEILING_SLICE.as_secs()))
         .map(|_| AtomicU64::new(0))
         .collect();
+    let watch = if watched {
+        Some(WatchDrain::open(&cluster.client, namespace).await)
+    } else {
+        None
+    };
     let cpu_before = cluster.cpu_seconds();
     let started = Instant::now();
     let deadline = started + duration;
@@ -840,6 +855,7 @@ async fn write_ceiling(
     futures::future::join_all((0..CEILING_CONCURRENCY).map(|_| worker())).await;
     let seconds = started.elapsed().as_secs_f64();
     let cpu = cluster.cpu_seconds() - cpu_before;
+    let watch = watch.map(WatchDrain::close);
     let patched = patched.into_inner();
     // Whole slices only: the last, shorter one would read low.
     let whole = (seconds / CEILING_SLICE.as_secs_f64()) as usize;
@@ -867,7 +883,67 @@ async fn write_ceiling(
         "apiserver_cpu_cores": round(cpu / seconds, 2),
         "apiserver_cpu_ms_per_patch": (patched > 0).then(|| round(cpu * 1000.0 / patched as f64, 2)),
         "slice_s": CEILING_SLICE.as_secs(),
+        "watch_events": watch.map(|(events, _)| events),
+        "watch_bytes": watch.map(|(_, bytes)| bytes),
     })
+}
+
+/// A watch on one namespace's `MonitoredDomain`s from now on, whose events
+/// a task reads line by line and counts without parsing them.
+struct WatchDrain {
+    task: tokio::task::JoinHandle<()>,
+    events: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    bytes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl WatchDrain {
+    /// Lists one resource for the current resource version and opens the
+    /// watch from it (no events for what exists already); returns once the
+    /// API server answered the watch request.
+    async fn open(client: &Client, namespace: &str) -> Self {
+        use futures::AsyncBufReadExt;
+        use std::sync::{Arc, atomic::AtomicU64};
+        let api: Api<MonitoredDomain> = Api::namespaced(client.clone(), namespace);
+        let list = api
+            .list_metadata(&kube::api::ListParams::default().limit(1))
+            .await
+            .expect("list for a resource version");
+        let version = list
+            .metadata
+            .resource_version
+            .expect("a list's resource version");
+        let request = kube::core::Request::new(MonitoredDomain::url_path(&(), Some(namespace)))
+            .watch(&kube::api::WatchParams::default().timeout(290), &version)
+            .expect("a watch request");
+        let stream = client
+            .request_stream(request)
+            .await
+            .expect("open the watch");
+        let events = Arc::new(AtomicU64::new(0));
+        let bytes = Arc::new(AtomicU64::new(0));
+        let (counted, read) = (events.clone(), bytes.clone());
+        let task = tokio::spawn(async move {
+            let mut lines = std::pin::pin!(stream.lines());
+            while let Some(Ok(line)) = lines.next().await {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                read.fetch_add(line.len() as u64 + 1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        Self {
+            task,
+            events,
+            bytes,
+        }
+    }
+
+    /// Closes the watch; returns the events and bytes it received.
+    fn close(self) -> (u64, u64) {
+        self.task.abort();
+        (
+            self.events.load(std::sync::atomic::Ordering::Relaxed),
+            self.bytes.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
 }
 
 /// The API server's ceiling with the operator stopped (see
@@ -877,6 +953,8 @@ struct StoppedCeiling {
     samples: Vec<Value>,
     /// Their median (`None` unless every sample wrote something).
     median_per_s: Option<f64>,
+    /// The samples taken with a watch on the namespace, after the short ones.
+    watched: Vec<Value>,
     /// The sustained sample (`Null` when none was asked for).
     sustained: Value,
     /// Its rate (`None` when none ran or it wrote nothing).
@@ -920,6 +998,7 @@ async fn stopped_ceiling<'a>(
             template,
             short,
             &method,
+            false,
         )
         .await;
         say(format!("{label}: ceiling {sample}"));
@@ -932,6 +1011,25 @@ async fn stopped_ceiling<'a>(
         .collect();
     rates.sort_by(f64::total_cmp);
     let median_per_s = (rates.len() == CEILING_SAMPLES).then(|| percentile(&rates, 50.0));
+    let mut watched = Vec::new();
+    while watched.len() < CEILING_WATCHED_SAMPLES {
+        tokio::time::sleep(CEILING_SPACING).await;
+        let sample = write_ceiling(
+            cluster,
+            CEILING_NAMESPACE,
+            next_set(),
+            template,
+            short,
+            &format!(
+                "as apiserver_write_ceiling, with a watch on the namespace open and read (one event per patch, as the operator's watch receives for each of its writes), {} s after the sample before it ended",
+                CEILING_SPACING.as_secs()
+            ),
+            true,
+        )
+        .await;
+        say(format!("{label}: ceiling with a watch {sample}"));
+        watched.push(sample);
+    }
     let sustained = if sustained.is_zero() {
         Value::Null
     } else {
@@ -952,6 +1050,7 @@ async fn stopped_ceiling<'a>(
                 short.as_secs(),
                 CEILING_SPACING.as_secs()
             ),
+            false,
         )
         .await;
         say(format!("{label}: sustained ceiling {sample}"));
@@ -961,6 +1060,7 @@ async fn stopped_ceiling<'a>(
     StoppedCeiling {
         samples,
         median_per_s,
+        watched,
         sustained,
         sustained_per_s,
     }
@@ -1001,7 +1101,7 @@ async fn ceiling_resources(
 /// beside the operator and [`CEILING_SAMPLES`] without it, of `options`'
 /// ceiling each, then the sustained one.
 fn ceiling_durations(options: &Options, beside: usize) -> Vec<Duration> {
-    let mut durations = vec![options.ceiling(); beside + CEILING_SAMPLES];
+    let mut durations = vec![options.ceiling(); beside + CEILING_SAMPLES + CEILING_WATCHED_SAMPLES];
     durations.push(options.sustained());
     durations
 }
@@ -1034,7 +1134,15 @@ async fn publishing(options: &Options) -> Value {
     let apiserver_cpu_before = cluster.cpu_seconds();
     let started = Instant::now();
     let mut operator = start_operator(work.path(), cluster.kubeconfig(), "publishing", &env);
-    let pass = first_pass(&mut operator, &cluster, n, started, options.patience()).await;
+    let pass = first_pass(
+        &mut operator,
+        &cluster,
+        n,
+        started,
+        options.patience(),
+        &label,
+    )
+    .await;
     let publish_window = match (pass.first_write, pass.published) {
         (Some(from), Some(to)) if to > from => Some(to - from),
         _ => None,
@@ -1082,6 +1190,7 @@ async fn publishing(options: &Options) -> Value {
         "operator_cpu_cores": round(operator_cpu, 2),
         "apiserver_cpu_cores": round(apiserver_cpu, 2),
         "apiserver_write_ceiling_samples": ceiling.samples,
+        "apiserver_write_ceiling_watched_samples": ceiling.watched,
         "apiserver_write_ceiling_per_s": ceiling_per_s,
         "published_ratio_what": "first statuses written per second, from the first write until every domain's first status was written, at the operator's default intervals, over the median of the operator-stopped ceiling samples taken right after",
         "published_ratio_to_ceiling": publishing_per_s.zip(ceiling_per_s).map(|(w, c)| round(w / c, 3)),
@@ -1099,6 +1208,7 @@ fn seconds(duration: Option<Duration>) -> Option<f64> {
 
 async fn scale(options: &Options) -> Value {
     let n = options.domains;
+    let label = format!("scale {n}");
     let work = Work::new("dm-bench-scale-");
     say(format!(
         "scale {n}: API server, {TLD_SERVERS} nsd, rdap-srv"
@@ -1151,7 +1261,15 @@ async fn scale(options: &Options) -> Value {
     let apiserver_cpu_before = cluster.cpu_seconds();
     let started = Instant::now();
     let mut operator = start_operator(work.path(), cluster.kubeconfig(), "scale", &env);
-    let pass = first_pass(&mut operator, &cluster, n, started, options.patience()).await;
+    let pass = first_pass(
+        &mut operator,
+        &cluster,
+        n,
+        started,
+        options.patience(),
+        &label,
+    )
+    .await;
     let pass_s = pass.waited.as_secs_f64();
     let requests_first = cluster.requests_total();
     let apiserver_cpu_first = cluster.cpu_seconds() - apiserver_cpu_before;
@@ -1246,6 +1364,7 @@ async fn scale(options: &Options) -> Value {
         &template,
         options.ceiling(),
         "JSON merge patch of status (the status the operator wrote), each a resource's first status, while the operator re-checks its domains at CHECK_INTERVAL in another namespace; responses read but not parsed",
+        false,
     )
     .await;
     let seconds_beside = beside["seconds"].as_f64().unwrap_or(1.0);
@@ -1326,6 +1445,7 @@ async fn scale(options: &Options) -> Value {
         "apiserver_cpu_ms_per_write_publishing": pass.apiserver_cpu_ms_per_write(n),
         "apiserver_write_ceiling": samples[0],
         "apiserver_write_ceiling_samples": samples,
+        "apiserver_write_ceiling_watched_samples": ceiling.watched,
         "apiserver_write_ceiling_what": "the median of the operator-stopped samples, spaced out: the first (apiserver_write_ceiling, the single sample earlier runs used) right after the operator stopped",
         "apiserver_write_ceiling_per_s": ceiling_per_s,
         "apiserver_write_ceiling_single_sample_per_s": single_per_s,
