@@ -26,7 +26,7 @@ test:
 chaos:
     bash scripts/chaos.sh
 
-# Benchmarks on this machine (~35 min once built): writes bench/results/summary.{json,md}.
+# Benchmarks on this machine (~40 min once built): writes bench/results/summary.{json,md}.
 bench:
     bash bench/run.sh
 

@@ -14,7 +14,7 @@
 # then writes bench/results/summary.json and summary.md (bench/summarize.py),
 # with the raw numbers of each part in bench/results/raw/.
 #
-#   just bench                 # the full run (~35 minutes once built)
+#   just bench                 # the full run (~40 minutes once built)
 #   BENCH_SCALE=small just bench   # a smoke run at small sizes (~5 minutes)
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
