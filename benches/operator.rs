@@ -599,10 +599,11 @@ fn drained_pending(n: f64) -> f64 {
     (n / 1000.0).max(10.0)
 }
 
-/// Polls the operator's metrics from its start (`started`) until every
-/// domain is checked once and published, or `patience` is over.
-/// Waits for the first pass of `n` domains (see [`FirstPass`]), polling
-/// the operator's metrics every 250 ms. Every [`PROGRESS_EVERY`] it logs
+/// Waits for the first pass of `options.domains` domains (see
+/// [`FirstPass`]): polls the operator's metrics every 250 ms from its start
+/// (`started`) until every domain is checked once and published, or
+/// `options`' patience is over. Every [`PROGRESS_EVERY`] it logs (each line
+/// starting with `label`)
 /// and records, for that stretch: status writes, checks and deferred
 /// checks per second, the writer's queue, and the CPU cores of the
 /// operator and of `cluster`'s API server, so that a
@@ -611,12 +612,11 @@ fn drained_pending(n: f64) -> f64 {
 async fn first_pass(
     operator: &mut Operator,
     cluster: &Cluster,
-    n: usize,
     started: Instant,
-    patience: Duration,
+    options: &Options,
     label: &str,
 ) -> FirstPass {
-    let n = n as f64;
+    let (n, patience) = (options.domains as f64, options.patience());
     let deadline = started + patience;
     let mut pass = FirstPass {
         counted_by: "",
@@ -984,8 +984,9 @@ impl StoppedCeiling {
 const CEILING_WHAT: &str = "the sustained operator-stopped sample (apiserver_write_ceiling_sustained: as long as --sustained-seconds, after the short samples; a 10-s sample holds one of the API server's GC cycles or two, and its etcd compaction or none, so their median, apiserver_write_ceiling_short_median_per_s, is reported beside)";
 
 /// The API server's ceiling with the operator stopped: [`CEILING_SAMPLES`]
-/// samples of `short` each, [`CEILING_SPACING`] apart, then one sample of
-/// `sustained` (none if zero), each on a fresh set from `next_set`.
+/// samples of `short` each, then [`CEILING_WATCHED_SAMPLES`] more with a
+/// watch open on their namespace, [`CEILING_SPACING`] apart, then one sample
+/// of `sustained` (none if zero), each on a fresh set from `next_set`.
 ///
 /// The API server's own background work (etcd snapshots and compaction,
 /// Go's GC of a heap of several GB) comes and goes: one 10-s sample may fall
@@ -1002,17 +1003,22 @@ async fn stopped_ceiling<'a>(
     sustained: Duration,
     label: &str,
 ) -> StoppedCeiling {
-    let mut samples = Vec::new();
-    while samples.len() < CEILING_SAMPLES {
-        let method = if samples.is_empty() {
+    let (mut samples, mut watched) = (Vec::new(), Vec::new());
+    for i in 0..CEILING_SAMPLES + CEILING_WATCHED_SAMPLES {
+        let watch = i >= CEILING_SAMPLES;
+        let spacing = CEILING_SPACING.as_secs();
+        let method = if i == 0 {
             "JSON merge patch of status (the status the operator wrote), each a resource's first status, as the operator's first pass writes are; responses read but not parsed; the operator stopped".to_owned()
-        } else {
-            tokio::time::sleep(CEILING_SPACING).await;
+        } else if watch {
             format!(
-                "as apiserver_write_ceiling, {} s after the sample before it ended",
-                CEILING_SPACING.as_secs()
+                "as apiserver_write_ceiling, with a watch on the namespace open and read (one event per patch, as the operator's watch receives for each of its writes), {spacing} s after the sample before it ended"
             )
+        } else {
+            format!("as apiserver_write_ceiling, {spacing} s after the sample before it ended")
         };
+        if i > 0 {
+            tokio::time::sleep(CEILING_SPACING).await;
+        }
         let sample = write_ceiling(
             cluster,
             CEILING_NAMESPACE,
@@ -1020,11 +1026,20 @@ async fn stopped_ceiling<'a>(
             template,
             short,
             &method,
-            false,
+            watch,
         )
         .await;
-        say(format!("{label}: ceiling {sample}"));
-        samples.push(sample);
+        let kind = if watch {
+            "ceiling with a watch"
+        } else {
+            "ceiling"
+        };
+        say(format!("{label}: {kind} {sample}"));
+        if watch {
+            watched.push(sample)
+        } else {
+            samples.push(sample)
+        }
     }
     let mut rates: Vec<f64> = samples
         .iter()
@@ -1033,25 +1048,6 @@ async fn stopped_ceiling<'a>(
         .collect();
     rates.sort_by(f64::total_cmp);
     let median_per_s = (rates.len() == CEILING_SAMPLES).then(|| percentile(&rates, 50.0));
-    let mut watched = Vec::new();
-    while watched.len() < CEILING_WATCHED_SAMPLES {
-        tokio::time::sleep(CEILING_SPACING).await;
-        let sample = write_ceiling(
-            cluster,
-            CEILING_NAMESPACE,
-            next_set(),
-            template,
-            short,
-            &format!(
-                "as apiserver_write_ceiling, with a watch on the namespace open and read (one event per patch, as the operator's watch receives for each of its writes), {} s after the sample before it ended",
-                CEILING_SPACING.as_secs()
-            ),
-            true,
-        )
-        .await;
-        say(format!("{label}: ceiling with a watch {sample}"));
-        watched.push(sample);
-    }
     let sustained = if sustained.is_zero() {
         Value::Null
     } else {
@@ -1156,15 +1152,7 @@ async fn publishing(options: &Options) -> Value {
     let apiserver_cpu_before = cluster.cpu_seconds();
     let started = Instant::now();
     let mut operator = start_operator(work.path(), cluster.kubeconfig(), "publishing", &env);
-    let pass = first_pass(
-        &mut operator,
-        &cluster,
-        n,
-        started,
-        options.patience(),
-        &label,
-    )
-    .await;
+    let pass = first_pass(&mut operator, &cluster, started, options, &label).await;
     let publish_window = match (pass.first_write, pass.published) {
         (Some(from), Some(to)) if to > from => Some(to - from),
         _ => None,
@@ -1283,15 +1271,7 @@ async fn scale(options: &Options) -> Value {
     let apiserver_cpu_before = cluster.cpu_seconds();
     let started = Instant::now();
     let mut operator = start_operator(work.path(), cluster.kubeconfig(), "scale", &env);
-    let pass = first_pass(
-        &mut operator,
-        &cluster,
-        n,
-        started,
-        options.patience(),
-        &label,
-    )
-    .await;
+    let pass = first_pass(&mut operator, &cluster, started, options, &label).await;
     let pass_s = pass.waited.as_secs_f64();
     let requests_first = cluster.requests_total();
     let apiserver_cpu_first = cluster.cpu_seconds() - apiserver_cpu_before;
