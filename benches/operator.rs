@@ -118,7 +118,8 @@ const CEILING_NAMESPACE: &str = "bench-ceiling";
 /// stopped on an EPYC of 2026), so that every patch there is a resource's
 /// first status, as the operator's first pass writes are.
 const CEILING_RESOURCES_PER_S: usize = 800;
-/// Operator-stopped samples of the ceiling; the ratio is to their median.
+/// Operator-stopped 10-s samples of the ceiling; their median is reported
+/// beside the sustained sample the ratio is taken to.
 const CEILING_SAMPLES: usize = 3;
 /// Operator-stopped samples with a watch open on the namespace, after the
 /// others: what the watch event of each write costs the API server (the
@@ -1116,8 +1117,8 @@ async fn ceiling_resources(
 }
 
 /// The durations of the ceiling measurements of a run: `beside` samples
-/// beside the operator and [`CEILING_SAMPLES`] without it, of `options`'
-/// ceiling each, then the sustained one.
+/// beside the operator and [`CEILING_SAMPLES`] + [`CEILING_WATCHED_SAMPLES`]
+/// without it, of `options`' ceiling each, then the sustained one.
 fn ceiling_durations(options: &Options, beside: usize) -> Vec<Duration> {
     let mut durations = vec![options.ceiling(); beside + CEILING_SAMPLES + CEILING_WATCHED_SAMPLES];
     durations.push(options.sustained());
@@ -1395,7 +1396,7 @@ async fn scale(options: &Options) -> Value {
         &template,
         options.ceiling(),
         options.sustained(),
-        &format!("scale {n}"),
+        &label,
     )
     .await;
     let (samples, ceiling_per_s, median_per_s) =
