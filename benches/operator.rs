@@ -72,7 +72,7 @@ use kube::{
 };
 use serde_json::{Value, json};
 use support::{
-    cluster::{PrivateServer, create_namespace, install_crd},
+    cluster::{PrivateServer, create_namespace, install_crd, writer_client_for},
     http_stub::{HttpStub, Reply as HttpReply},
     nsd::{TldServers, Zone, free_port_on},
     operator::{Operator, cpu_seconds, metric_by_label, metric_sum},
@@ -177,6 +177,12 @@ struct Options {
         default_value_t = 120
     )]
     sustained_s: u64,
+    /// The ceiling's loop writes with kube's default client (HTTP/1.1, a
+    /// TLS connection per request in flight) instead of the client of the
+    /// operator's status writer (HTTP/2, one connection), to compare the
+    /// two transports' ceilings.
+    #[arg(long = "ceiling-http1")]
+    ceiling_http1: bool,
 }
 
 /// The four scenarios.
@@ -262,17 +268,35 @@ impl Work {
 struct Cluster {
     server: PrivateServer,
     client: Client,
+    /// What the ceiling's loop writes with: the operator's status writer's
+    /// client, or kube's default one with `--ceiling-http1`.
+    writes: Client,
+    /// Which of the two `writes` is, for the samples' `transport`.
+    transport: &'static str,
 }
 
 impl Cluster {
-    async fn start() -> Self {
+    async fn start(options: &Options) -> Self {
         let server = tokio::task::spawn_blocking(PrivateServer::start_bare)
             .await
             .expect("start the test API server");
         let client = server.client().await;
         install_crd(&client).await;
         create_namespace(&client, NAMESPACE).await;
-        Self { server, client }
+        let (writes, transport) = if options.ceiling_http1 {
+            (client.clone(), "kube's default client (HTTP/1.1)")
+        } else {
+            (
+                writer_client_for(server.kubeconfig()).await,
+                "the operator's status writer's client (HTTP/2)",
+            )
+        };
+        Self {
+            server,
+            client,
+            writes,
+            transport,
+        }
     }
 
     fn kubeconfig(&self) -> &Path {
@@ -838,7 +862,7 @@ async fn write_ceiling(
                     &Patch::Merge(&patch),
                 )
                 .expect("a patch request");
-            match cluster.client.request_text(call).await {
+            match cluster.writes.request_text(call).await {
                 Ok(_) => {
                     patched.fetch_add(1, Ordering::Relaxed);
                     let slice = (started.elapsed().as_secs() / CEILING_SLICE.as_secs()) as usize;
@@ -873,6 +897,7 @@ async fn write_ceiling(
         .collect();
     json!({
         "method": method,
+        "transport": cluster.transport,
         "concurrency": CEILING_CONCURRENCY,
         "resources": names.len(),
         "seconds": round(seconds, 1),
@@ -1135,7 +1160,7 @@ async fn publishing(options: &Options) -> Value {
     let label = format!("publishing {n}");
     let work = Work::new("dm-bench-publishing-");
     say(format!("{label}: API server, {TLD_SERVERS} nsd, rdap-srv"));
-    let cluster = Cluster::start().await;
+    let cluster = Cluster::start(options).await;
     let (dns, rdap, whois) = registry(n).await;
     // The registry's addresses and budgets as in `scale`; every interval is
     // the operator's default.
@@ -1224,7 +1249,7 @@ async fn scale(options: &Options) -> Value {
     say(format!(
         "scale {n}: API server, {TLD_SERVERS} nsd, rdap-srv"
     ));
-    let cluster = Cluster::start().await;
+    let cluster = Cluster::start(options).await;
     let (dns, rdap, whois) = registry(n).await;
     // By default as long as the window, so that the window sees every
     // domain re-checked; a shorter one (--interval) asks for more checks
@@ -1614,7 +1639,7 @@ async fn scaleout(options: &Options) -> Value {
     say(format!(
         "scale-out {n}: API server, {TLD_SERVERS} nsd, rdap-srv"
     ));
-    let cluster = Cluster::start().await;
+    let cluster = Cluster::start(options).await;
     let (dns, rdap, whois) = registry(n).await;
     let mut relays = Vec::new();
     for server in dns.addrs() {
@@ -1897,7 +1922,7 @@ async fn detection(options: &Options) -> Value {
     ];
     let work = Work::new("dm-bench-detection-");
     say(format!("detection: {k} domains per class"));
-    let cluster = Cluster::start().await;
+    let cluster = Cluster::start(options).await;
     let dns = tokio::task::spawn_blocking(|| TldServers::start(&Zone::new("test"), TLD_SERVERS))
         .await
         .expect("start nsd");

@@ -751,6 +751,58 @@ async fn an_api_server_answering_429_slows_the_writer_without_losing_the_newest_
     );
 }
 
+/// The status writer's client negotiates HTTP/2 with the API server (so its
+/// writes share one connection instead of one TLS connection each), and
+/// merge patches of `status` sent through it concurrently are applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_writers_client_speaks_http2_to_the_api_server() {
+    let ns = TestNamespace::new("writer-http2").await;
+    let api = ns.domains();
+    let n = 32;
+    for i in 0..n {
+        api.create(
+            &PostParams::default(),
+            &pinned(&format!("h2-{i}"), &format!("h2-{i}.test"), false),
+        )
+        .await
+        .expect("create");
+    }
+    let client = support::cluster::writer_client_for(&kubeconfig_path()).await;
+    let versions = futures::future::join_all((0..n).map(|i| {
+        let client = client.clone();
+        let url = format!(
+            "/apis/{}/v1alpha1/namespaces/{}/monitoreddomains/h2-{i}/status",
+            domain_monitor::resource::GROUP,
+            ns.name
+        );
+        async move {
+            let patch = json!({"status": {"availability": "Registered", "confidence": 0.5 + f64::from(i) / 100.0}});
+            let request = http::Request::patch(url)
+                .header(http::header::CONTENT_TYPE, "application/merge-patch+json")
+                .body(kube::client::Body::from(patch.to_string().into_bytes()))
+                .expect("request");
+            let response = client.send(request).await.expect("the API server answers");
+            assert!(response.status().is_success(), "{}", response.status());
+            response.version()
+        }
+    }))
+    .await;
+    assert!(
+        versions.iter().all(|v| *v == http::Version::HTTP_2),
+        "{versions:?}"
+    );
+    for i in 0..n {
+        let status = api
+            .get(&format!("h2-{i}"))
+            .await
+            .expect("get")
+            .status
+            .expect("the patch was applied");
+        assert_eq!(status.availability, Availability::Registered);
+        assert_eq!(status.confidence, Some(0.5 + f64::from(i) / 100.0));
+    }
+}
+
 /// The operator's `GET {path}` as JSON, or text for the Prometheus view.
 async fn operator_get(base: &str, path: &str) -> String {
     reqwest::get(format!("{base}{path}"))

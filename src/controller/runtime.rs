@@ -86,10 +86,8 @@ pub async fn run(
         .map_err(|e| Error::Connect(kube::Error::InferConfig(e)))?;
     let client = Client::try_from(config.clone()).map_err(Error::Connect)?;
     // The status writer paces itself on 429/5xx (see `writer`): its client
-    // must hand those answers over instead of retrying them one by one.
-    let mut writer_config = config;
-    writer_config.default_retry = false;
-    let writer_client = Client::try_from(writer_config).map_err(Error::Connect)?;
+    // hands those answers over instead of retrying them one by one.
+    let writer_client = super::writer::client(&config).map_err(Error::Connect)?;
     let domains: Api<MonitoredDomain> = match &args.watch_namespace {
         Some(namespace) => Api::namespaced(client.clone(), namespace),
         None => Api::all(client.clone()),

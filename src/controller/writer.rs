@@ -24,7 +24,10 @@
 //!   detection must not wait for publishing. Urgent writes are not held.
 //! - **Cheap.** A write is a JSON merge patch of `status` sent as bytes; the
 //!   response body is drained, never parsed (it is the whole object, with
-//!   `managedFields`).
+//!   `managedFields`). The writer's own [`client`] speaks HTTP/2 where the
+//!   API server offers it: the writes in flight share one connection, which
+//!   costs the API server and the operator less CPU per write than a TLS
+//!   connection per write in flight (`bench/results/experiments/README.md`).
 //!
 //! A patch the API server refuses for good (the resource is gone, or the
 //! patch is invalid) is dropped, logged and counted.
@@ -463,6 +466,55 @@ impl StatusWriter {
             }
         }
     }
+}
+
+/// The status writer's client: kube's base URI, authentication (tokens
+/// re-read as they rotate) and extra headers over a hyper client whose TLS
+/// offers HTTP/2 before HTTP/1.1 (ALPN `h2`, `http/1.1`; RFC 9113 §3.2).
+/// Against an API server that accepts `h2` (kube-apiserver does, and
+/// client-go uses it by default), all of the writer's [`MAX_IN_FLIGHT`]
+/// requests share one connection instead of one TLS connection each.
+/// There is no retry layer: the writer paces itself on 429/5xx.
+///
+/// A configuration that goes through a proxy gets kube's own client
+/// (HTTP/1.1, without its retry layer), which knows proxies.
+///
+/// # Errors
+/// What kube's client building returns: unreadable or invalid client
+/// certificates, keys or tokens, or an invalid TLS server name.
+pub fn client(config: &kube::Config) -> Result<Client, kube::Error> {
+    use kube::client::ConfigExt;
+    let mut config = config.clone();
+    config.default_retry = false;
+    if config.proxy_url.is_some() {
+        return Client::try_from(config);
+    }
+    let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
+    tcp.enforce_http(false);
+    tcp.set_nodelay(true);
+    tcp.set_connect_timeout(config.connect_timeout);
+    let tls = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config.rustls_client_config()?)
+        .https_or_http();
+    let tls = match &config.tls_server_name {
+        Some(name) => {
+            let name = rustls::pki_types::ServerName::try_from(name.clone()).map_err(|err| {
+                kube::Error::Service(format!("invalid TLS server name {name:?}: {err}").into())
+            })?;
+            tls.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+        }
+        None => tls,
+    };
+    let connector = tls.enable_all_versions().wrap_connector(tcp);
+    let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(connector);
+    let service = tower::ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .option_layer(config.auth_layer()?)
+        .layer(config.extra_headers_layer()?)
+        .map_err(tower::BoxError::from)
+        .service(http);
+    Ok(Client::new(service, config.default_namespace))
 }
 
 /// One merge patch of `/status`; the response body is drained, not parsed.

@@ -342,6 +342,17 @@ pub async fn client_for(kubeconfig: &Path) -> Client {
     Client::try_from(config).expect("client")
 }
 
+/// The operator status writer's client
+/// ([`domain_monitor::controller::writer::client`]: HTTP/2 where the server
+/// offers it) for the API server of `kubeconfig`.
+pub async fn writer_client_for(kubeconfig: &Path) -> Client {
+    let kubeconfig = Kubeconfig::read_from(kubeconfig).expect("readable kubeconfig");
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("valid kubeconfig");
+    domain_monitor::controller::writer::client(&config).expect("writer client")
+}
+
 /// A test's own slice of the cluster: a client and a fresh namespace with the
 /// CRD installed.
 pub struct TestNamespace {
