@@ -506,7 +506,15 @@ pub fn client(config: &kube::Config) -> Result<Client, kube::Error> {
         None => tls,
     };
     let connector = tls.enable_all_versions().wrap_connector(tcp);
+    // One connection carries every write: if it goes silent (a peer gone
+    // without a FIN, a load balancer's failover), pings find out within 45 s
+    // and the next write opens a new one, as client-go's HTTP/2 health
+    // check does (a read-idle timeout of 30 s, a ping timeout of 15 s).
     let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .timer(hyper_util::rt::TokioTimer::new())
+        .pool_timer(hyper_util::rt::TokioTimer::new())
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .http2_keep_alive_timeout(Duration::from_secs(15))
         .build(connector);
     let service = tower::ServiceBuilder::new()
         .layer(config.base_uri_layer())
