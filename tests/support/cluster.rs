@@ -333,24 +333,25 @@ pub async fn client() -> Client {
     client_for(&kubeconfig_path()).await
 }
 
+/// The client configuration of the API server (and user) of `kubeconfig`.
+async fn config_for(kubeconfig: &Path) -> Config {
+    let kubeconfig = Kubeconfig::read_from(kubeconfig).expect("readable kubeconfig");
+    Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("valid kubeconfig")
+}
+
 /// A client for the API server (and user) of `kubeconfig`.
 pub async fn client_for(kubeconfig: &Path) -> Client {
-    let kubeconfig = Kubeconfig::read_from(kubeconfig).expect("readable kubeconfig");
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .expect("valid kubeconfig");
-    Client::try_from(config).expect("client")
+    Client::try_from(config_for(kubeconfig).await).expect("client")
 }
 
 /// The operator status writer's client
 /// ([`domain_monitor::controller::writer::client`]: HTTP/2 where the server
 /// offers it) for the API server of `kubeconfig`.
 pub async fn writer_client_for(kubeconfig: &Path) -> Client {
-    let kubeconfig = Kubeconfig::read_from(kubeconfig).expect("readable kubeconfig");
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .expect("valid kubeconfig");
-    domain_monitor::controller::writer::client(&config).expect("writer client")
+    domain_monitor::controller::writer::client(&config_for(kubeconfig).await)
+        .expect("writer client")
 }
 
 /// A test's own slice of the cluster: a client and a fresh namespace with the
