@@ -61,6 +61,7 @@ use std::{
 use clap::{Parser, ValueEnum};
 use common::round;
 use domain_monitor::{
+    controller::writer,
     domain_name::DomainName,
     resource::{MonitoredDomain, MonitoredDomainSpec},
     shard::{SHARD_LABEL, shard_of},
@@ -110,6 +111,10 @@ const FIRST_CHECKS_METRIC: &str = "domain_monitor_first_checks_total";
 const LIFTED_BUDGET: &str = "1000000/s";
 /// Requests in flight while measuring the API server's status-patch ceiling.
 const CEILING_CONCURRENCY: usize = 64;
+/// The `Accept` of `--ceiling-full-responses` and of the `full` half of
+/// `--response-pairs`: the whole object back, as kube's `Api::patch_status`
+/// and most clients ask.
+const FULL_RESPONSES: &str = "application/json";
 /// The namespace of the resources the ceiling is measured on while the
 /// operator runs: it watches only [`NAMESPACE`], so it never sees them.
 const CEILING_NAMESPACE: &str = "bench-ceiling";
@@ -183,6 +188,17 @@ struct Options {
     /// two transports' ceilings.
     #[arg(long = "ceiling-http1")]
     ceiling_http1: bool,
+    /// The ceiling's loop asks for the whole object back (kube's default
+    /// `Accept`) instead of its metadata alone, as the operator's status
+    /// writer does ([`writer::STATUS_WRITE_ACCEPT`]), to compare the two.
+    #[arg(long = "ceiling-full-responses")]
+    ceiling_full_responses: bool,
+    /// After the operator-stopped samples, this many pairs of short
+    /// samples, one asking for the metadata back and one for the whole
+    /// object (taking turns at going first), so the two responses' costs
+    /// are compared on the same API server (0: none).
+    #[arg(long = "response-pairs", value_name = "PAIRS", default_value_t = 0)]
+    response_pairs: usize,
 }
 
 /// The four scenarios.
@@ -273,6 +289,9 @@ struct Cluster {
     writes: Client,
     /// Which of the two `writes` is, for the samples' `transport`.
     transport: &'static str,
+    /// The `Accept` of the ceiling's patches: the operator's status
+    /// writer's, or kube's default with `--ceiling-full-responses`.
+    accept: &'static str,
 }
 
 impl Cluster {
@@ -291,11 +310,17 @@ impl Cluster {
                 "the operator's status writer's client (HTTP/2)",
             )
         };
+        let accept = if options.ceiling_full_responses {
+            FULL_RESPONSES
+        } else {
+            writer::STATUS_WRITE_ACCEPT
+        };
         Self {
             server,
             client,
             writes,
             transport,
+            accept,
         }
     }
 
@@ -817,6 +842,8 @@ async fn status_template(cluster: &Cluster) -> Value {
 /// on `namespace` is open for the whole sample and its events are read (not
 /// parsed), as the operator's watch receives an event for each of its own
 /// writes; the result then says how many events and bytes it received.
+/// `accept` is each patch's `Accept` header (what the response holds).
+#[allow(clippy::too_many_arguments)]
 async fn write_ceiling(
     cluster: &Cluster,
     namespace: &str,
@@ -825,6 +852,7 @@ async fn write_ceiling(
     duration: Duration,
     method: &str,
     watched: bool,
+    accept: &str,
 ) -> Value {
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     let request = kube::core::Request::new(MonitoredDomain::url_path(&(), Some(namespace)));
@@ -854,7 +882,7 @@ async fn write_ceiling(
             let mut status = template.clone();
             status["lastCheckedAt"] = json!(jiff::Timestamp::now().to_string());
             let patch = json!({ "status": status });
-            let call = request
+            let mut call = request
                 .patch_subresource(
                     "status",
                     name,
@@ -862,6 +890,10 @@ async fn write_ceiling(
                     &Patch::Merge(&patch),
                 )
                 .expect("a patch request");
+            call.headers_mut().insert(
+                http::header::ACCEPT,
+                http::HeaderValue::from_str(accept).expect("an Accept header"),
+            );
             match cluster.writes.request_text(call).await {
                 Ok(_) => {
                     patched.fetch_add(1, Ordering::Relaxed);
@@ -898,6 +930,7 @@ async fn write_ceiling(
     json!({
         "method": method,
         "transport": cluster.transport,
+        "accept": accept,
         "concurrency": CEILING_CONCURRENCY,
         "resources": names.len(),
         "seconds": round(seconds, 1),
@@ -986,6 +1019,8 @@ struct StoppedCeiling {
     sustained: Value,
     /// Its rate (`None` when none ran or it wrote nothing).
     sustained_per_s: Option<f64>,
+    /// `--response-pairs`: `{"metadata": sample, "full": sample}` each.
+    response_pairs: Vec<Value>,
 }
 
 impl StoppedCeiling {
@@ -1027,6 +1062,7 @@ async fn stopped_ceiling<'a>(
     template: &Value,
     short: Duration,
     sustained: Duration,
+    pairs: usize,
     label: &str,
 ) -> StoppedCeiling {
     let (mut samples, mut watched) = (Vec::new(), Vec::new());
@@ -1053,6 +1089,7 @@ async fn stopped_ceiling<'a>(
             short,
             &method,
             watch,
+            cluster.accept,
         )
         .await;
         let kind = if watch {
@@ -1095,18 +1132,51 @@ async fn stopped_ceiling<'a>(
                 CEILING_SPACING.as_secs()
             ),
             false,
+            cluster.accept,
         )
         .await;
         say(format!("{label}: sustained ceiling {sample}"));
         sample
     };
     let sustained_per_s = sustained["patches_per_s"].as_f64().filter(|c| *c > 0.0);
+    let mut response_pairs = Vec::new();
+    for pair in 0..pairs {
+        // Taking turns at going first: the first of a pair is not always
+        // the one right after a GC cycle or a compaction.
+        let order = if pair % 2 == 0 {
+            [("metadata", writer::STATUS_WRITE_ACCEPT), ("full", FULL_RESPONSES)]
+        } else {
+            [("full", FULL_RESPONSES), ("metadata", writer::STATUS_WRITE_ACCEPT)]
+        };
+        let mut samples = serde_json::Map::new();
+        for (which, accept) in order {
+            tokio::time::sleep(CEILING_SPACING).await;
+            let sample = write_ceiling(
+                cluster,
+                CEILING_NAMESPACE,
+                next_set(),
+                template,
+                short,
+                &format!(
+                    "as apiserver_write_ceiling, asking for {which} responses, {} s after the sample before it ended",
+                    CEILING_SPACING.as_secs()
+                ),
+                false,
+                accept,
+            )
+            .await;
+            say(format!("{label}: response pair {pair}, {which}: {sample}"));
+            samples.insert(which.to_owned(), sample);
+        }
+        response_pairs.push(Value::Object(samples));
+    }
     StoppedCeiling {
         samples,
         median_per_s,
         watched,
         sustained,
         sustained_per_s,
+        response_pairs,
     }
 }
 
@@ -1147,6 +1217,7 @@ async fn ceiling_resources(
 fn ceiling_durations(options: &Options, beside: usize) -> Vec<Duration> {
     let mut durations = vec![options.ceiling(); beside + CEILING_SAMPLES + CEILING_WATCHED_SAMPLES];
     durations.push(options.sustained());
+    durations.extend(std::iter::repeat_n(options.ceiling(), 2 * options.response_pairs));
     durations
 }
 
@@ -1198,6 +1269,7 @@ async fn publishing(options: &Options) -> Value {
         &template,
         options.ceiling(),
         options.sustained(),
+        options.response_pairs,
         &label,
     )
     .await;
@@ -1227,6 +1299,7 @@ async fn publishing(options: &Options) -> Value {
         "apiserver_write_ceiling_samples": ceiling.samples,
         "apiserver_write_ceiling_watched_samples": ceiling.watched,
         "apiserver_write_ceiling_sustained": ceiling.sustained,
+        "apiserver_write_ceiling_response_pairs": ceiling.response_pairs,
         "apiserver_write_ceiling_what": CEILING_WHAT,
         "apiserver_write_ceiling_per_s": ceiling_per_s,
         "apiserver_write_ceiling_short_median_per_s": median_per_s,
@@ -1393,6 +1466,7 @@ async fn scale(options: &Options) -> Value {
         options.ceiling(),
         "JSON merge patch of status (the status the operator wrote), each a resource's first status, while the operator re-checks its domains at CHECK_INTERVAL in another namespace; responses read but not parsed",
         false,
+        cluster.accept,
     )
     .await;
     let seconds_beside = beside["seconds"].as_f64().unwrap_or(1.0);
@@ -1421,6 +1495,7 @@ async fn scale(options: &Options) -> Value {
         &template,
         options.ceiling(),
         options.sustained(),
+        options.response_pairs,
         &label,
     )
     .await;
@@ -1475,6 +1550,7 @@ async fn scale(options: &Options) -> Value {
         "apiserver_write_ceiling_samples": samples,
         "apiserver_write_ceiling_watched_samples": ceiling.watched,
         "apiserver_write_ceiling_sustained": ceiling.sustained,
+        "apiserver_write_ceiling_response_pairs": ceiling.response_pairs,
         "apiserver_write_ceiling_what": CEILING_WHAT,
         "apiserver_write_ceiling_per_s": ceiling_per_s,
         "apiserver_write_ceiling_short_median_per_s": median_per_s,

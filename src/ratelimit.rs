@@ -9,11 +9,13 @@
 //! Requests waiting for the same server are served by [`Urgency`], most
 //! urgent first: confirming a change (a registered name that now looks free)
 //! before names in their drop window or marked priority, before routine
-//! re-checks. The urgency travels with the check as a task-local set by
+//! re-checks; requests of the same urgency in the order they came (a
+//! confirmation is never overtaken by a later one of its kind, so its wait
+//! is bounded by those ahead of it, not by chance). The urgency travels with the check as a task-local set by
 //! [`with_urgency`], so checkers need not pass it along.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     num::NonZeroU32,
     sync::{
         Arc, Mutex, RwLock,
@@ -156,8 +158,9 @@ pub struct ServerBudgets {
     /// without a lock on every request.
     next_sweep_micros: AtomicU64,
     created: Instant,
-    /// Waiters per server and urgency; entries go when they empty.
-    queues: Mutex<HashMap<String, [u32; URGENCIES]>>,
+    /// Waiters per server and urgency, in the order they came; entries go
+    /// when they empty.
+    queues: Mutex<Queues>,
     /// Waiters in `queues` over all servers and urgencies, written under its
     /// lock: while it is zero nobody can be ahead of a newcomer.
     queued: AtomicUsize,
@@ -165,11 +168,21 @@ pub struct ServerBudgets {
     turn: Notify,
 }
 
+/// The waiters of every server: per server and [`Urgency`], their ticket
+/// numbers in the order they came (numbers only grow, so each list is
+/// sorted).
+#[derive(Default)]
+struct Queues {
+    by_server: HashMap<String, [VecDeque<u64>; URGENCIES]>,
+    next_number: u64,
+}
+
 /// A place in a server's queue, given back when dropped.
 struct Ticket<'a> {
     budgets: &'a ServerBudgets,
     server: &'a str,
     urgency: Urgency,
+    number: u64,
 }
 
 impl Drop for Ticket<'_> {
@@ -179,14 +192,14 @@ impl Drop for Ticket<'_> {
             .queues
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if let Some(counts) = queues.get_mut(self.server) {
-            let count = &mut counts[self.urgency.index()];
-            if *count > 0 {
+        if let Some(waiting) = queues.by_server.get_mut(self.server) {
+            let same = &mut waiting[self.urgency.index()];
+            if let Some(at) = same.iter().position(|n| *n == self.number) {
+                same.remove(at);
                 self.budgets.queued.fetch_sub(1, Ordering::Relaxed);
             }
-            *count = count.saturating_sub(1);
-            if counts.iter().all(|c| *c == 0) {
-                queues.remove(self.server);
+            if waiting.iter().all(VecDeque::is_empty) {
+                queues.by_server.remove(self.server);
             }
         }
         drop(queues);
@@ -224,7 +237,7 @@ impl ServerBudgets {
             last_sweep: Mutex::new(now),
             next_sweep_micros: AtomicU64::new(micros(SWEEP_EVERY)),
             created: now,
-            queues: Mutex::new(HashMap::new()),
+            queues: Mutex::new(Queues::default()),
             queued: AtomicUsize::new(0),
             turn: Notify::new(),
         }
@@ -270,18 +283,18 @@ impl ServerBudgets {
         Ok(waited)
     }
 
-    /// Waits until `server`'s bucket has a token and no more urgent request
-    /// waits for it, then takes the token.
+    /// Waits until `server`'s bucket has a token and no request more urgent
+    /// or as urgent and earlier waits for it, then takes the token.
     async fn take_turn(&self, server: &str, urgency: Urgency) {
         // The common case at scale (DNS): nobody waits and a token is there.
         if !self.outranked_or_queued(server, urgency) && self.try_take(server) {
             return;
         }
         let key = server.to_owned();
-        let _ticket = self.enqueue(server, urgency);
+        let ticket = self.enqueue(server, urgency);
         loop {
             let turn = self.turn.notified();
-            let wait = if self.outranked(server, urgency) {
+            let wait = if self.outranked(server, urgency, ticket.number) {
                 QUEUE_RECHECK
             } else {
                 let limiter = Arc::clone(&self.limiter.read().unwrap_or_else(|e| e.into_inner()));
@@ -316,12 +329,15 @@ impl ServerBudgets {
 
     fn enqueue<'a>(&'a self, server: &'a str, urgency: Urgency) -> Ticket<'a> {
         let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        queues.entry(server.to_owned()).or_default()[urgency.index()] += 1;
+        let number = queues.next_number;
+        queues.next_number += 1;
+        queues.by_server.entry(server.to_owned()).or_default()[urgency.index()].push_back(number);
         self.queued.fetch_add(1, Ordering::Relaxed);
         Ticket {
             budgets: self,
             server,
             urgency,
+            number,
         }
     }
 
@@ -332,17 +348,25 @@ impl ServerBudgets {
             return false;
         }
         let queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        queues
-            .get(server)
-            .is_some_and(|counts| counts[urgency.index()..].iter().any(|c| *c > 0))
+        queues.by_server.get(server).is_some_and(|waiting| {
+            waiting[urgency.index()..]
+                .iter()
+                .any(|same| !same.is_empty())
+        })
     }
 
-    /// True when a more urgent request waits for `server`.
-    fn outranked(&self, server: &str, urgency: Urgency) -> bool {
+    /// True when a more urgent request waits for `server`, or one as urgent
+    /// that came before ticket `number`.
+    fn outranked(&self, server: &str, urgency: Urgency, number: u64) -> bool {
         let queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
-        queues
-            .get(server)
-            .is_some_and(|counts| counts[urgency.index() + 1..].iter().any(|c| *c > 0))
+        queues.by_server.get(server).is_some_and(|waiting| {
+            waiting[urgency.index()]
+                .front()
+                .is_some_and(|first| *first < number)
+                || waiting[urgency.index() + 1..]
+                    .iter()
+                    .any(|more| !more.is_empty())
+        })
     }
 
     /// Forgets servers whose budget is full again and back-offs long over,
@@ -507,9 +531,55 @@ mod tests {
             "served in order {order:?}"
         );
         assert!(
-            budgets.queues.lock().unwrap().is_empty(),
+            budgets.queues.lock().unwrap().by_server.is_empty(),
             "queues are emptied"
         );
+    }
+
+    // Multi-threaded, as the operator runs: waiters woken together are
+    // not polled in the order they came.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waiters_of_one_urgency_are_served_in_the_order_they_came() {
+        // Drops confirmed one after another at a WHOIS budget of 5/s: each
+        // waits for those ahead of it and no longer, not for whoever wins a
+        // race when the token comes back.
+        let budgets = Arc::new(ServerBudgets::new(
+            "whois",
+            limit(5, Duration::from_secs(1)),
+        ));
+        for _ in 0..5 {
+            budgets.acquire("a").await.unwrap();
+        }
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let tickets = budgets.queues.lock().unwrap().next_number;
+            let (waiter_budgets, waiter_order) = (Arc::clone(&budgets), Arc::clone(&order));
+            tasks.push(tokio::spawn(with_urgency(
+                Urgency::ConfirmingWatched,
+                async move {
+                    waiter_budgets.acquire("a").await.unwrap();
+                    waiter_order.lock().unwrap().push(i);
+                },
+            )));
+            // It came when it queued (or was served at once): a busy
+            // machine must not reorder the arrivals themselves.
+            for _ in 0..1000 {
+                let queued = budgets.queues.lock().unwrap().next_number > tickets;
+                if queued || order.lock().unwrap().contains(&i) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            // Arrivals spread over the refills, some just as a token comes.
+            tokio::time::sleep(Duration::from_millis(if i % 2 == 0 { 7 } else { 199 })).await;
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let order = order.lock().unwrap().clone();
+        assert_eq!(order, (0..8).collect::<Vec<_>>());
+        assert!(budgets.queues.lock().unwrap().by_server.is_empty());
     }
 
     fn limit(count: u32, per: Duration) -> RateLimit {
