@@ -111,10 +111,12 @@ const FIRST_CHECKS_METRIC: &str = "domain_monitor_first_checks_total";
 const LIFTED_BUDGET: &str = "1000000/s";
 /// Requests in flight while measuring the API server's status-patch ceiling.
 const CEILING_CONCURRENCY: usize = 64;
-/// The `Accept` of `--ceiling-full-responses` and of the `full` half of
-/// `--response-pairs`: the whole object back, as kube's `Api::patch_status`
-/// and most clients ask.
-const FULL_RESPONSES: &str = "application/json";
+/// The `Accept` of the `metadata` half of `--response-pairs`: the written
+/// object's metadata alone, in protobuf (else JSON), as client-go's metadata
+/// client asks; error answers stay JSON.
+const METADATA_RESPONSES: &str = "application/vnd.kubernetes.protobuf;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,\
+     application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,\
+     application/json";
 /// The namespace of the resources the ceiling is measured on while the
 /// operator runs: it watches only [`NAMESPACE`], so it never sees them.
 const CEILING_NAMESPACE: &str = "bench-ceiling";
@@ -188,15 +190,11 @@ struct Options {
     /// two transports' ceilings.
     #[arg(long = "ceiling-http1")]
     ceiling_http1: bool,
-    /// The ceiling's loop asks for the whole object back (kube's default
-    /// `Accept`) instead of its metadata alone, as the operator's status
-    /// writer does ([`writer::STATUS_WRITE_ACCEPT`]), to compare the two.
-    #[arg(long = "ceiling-full-responses")]
-    ceiling_full_responses: bool,
     /// After the operator-stopped samples, this many pairs of short
-    /// samples, one asking for the metadata back and one for the whole
-    /// object (taking turns at going first), so the two responses' costs
-    /// are compared on the same API server (0: none).
+    /// samples, one asking for the metadata alone back
+    /// ([`METADATA_RESPONSES`]) and one for the whole object as the
+    /// operator's writer does (taking turns at going first), so the two
+    /// responses' costs are compared on the same API server (0: none).
     #[arg(long = "response-pairs", value_name = "PAIRS", default_value_t = 0)]
     response_pairs: usize,
 }
@@ -290,7 +288,7 @@ struct Cluster {
     /// Which of the two `writes` is, for the samples' `transport`.
     transport: &'static str,
     /// The `Accept` of the ceiling's patches: the operator's status
-    /// writer's, or kube's default with `--ceiling-full-responses`.
+    /// writer's.
     accept: &'static str,
 }
 
@@ -310,11 +308,7 @@ impl Cluster {
                 "the operator's status writer's client (HTTP/2)",
             )
         };
-        let accept = if options.ceiling_full_responses {
-            FULL_RESPONSES
-        } else {
-            writer::STATUS_WRITE_ACCEPT
-        };
+        let accept = writer::STATUS_WRITE_ACCEPT;
         Self {
             server,
             client,
@@ -894,8 +888,24 @@ async fn write_ceiling(
                 http::header::ACCEPT,
                 http::HeaderValue::from_str(accept).expect("an Accept header"),
             );
-            match cluster.writes.request_text(call).await {
-                Ok(_) => {
+            // As the operator's writer does: the body is drained, not
+            // decoded (with the writer's `Accept` it is protobuf).
+            let sent = cluster
+                .writes
+                .send(call.map(kube::client::Body::from))
+                .await;
+            let answered = match sent {
+                Ok(response) if response.status().is_success() => {
+                    http_body_util::BodyExt::collect(response.into_body())
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                }
+                Ok(response) => Err(format!("HTTP {}", response.status())),
+                Err(error) => Err(error.to_string()),
+            };
+            match answered {
+                Ok(()) => {
                     patched.fetch_add(1, Ordering::Relaxed);
                     let slice = (started.elapsed().as_secs() / CEILING_SLICE.as_secs()) as usize;
                     slices[slice.min(slices.len() - 1)].fetch_add(1, Ordering::Relaxed);
@@ -1144,9 +1154,15 @@ async fn stopped_ceiling<'a>(
         // Taking turns at going first: the first of a pair is not always
         // the one right after a GC cycle or a compaction.
         let order = if pair % 2 == 0 {
-            [("metadata", writer::STATUS_WRITE_ACCEPT), ("full", FULL_RESPONSES)]
+            [
+                ("metadata", METADATA_RESPONSES),
+                ("full", writer::STATUS_WRITE_ACCEPT),
+            ]
         } else {
-            [("full", FULL_RESPONSES), ("metadata", writer::STATUS_WRITE_ACCEPT)]
+            [
+                ("full", writer::STATUS_WRITE_ACCEPT),
+                ("metadata", METADATA_RESPONSES),
+            ]
         };
         let mut samples = serde_json::Map::new();
         for (which, accept) in order {
@@ -1217,7 +1233,10 @@ async fn ceiling_resources(
 fn ceiling_durations(options: &Options, beside: usize) -> Vec<Duration> {
     let mut durations = vec![options.ceiling(); beside + CEILING_SAMPLES + CEILING_WATCHED_SAMPLES];
     durations.push(options.sustained());
-    durations.extend(std::iter::repeat_n(options.ceiling(), 2 * options.response_pairs));
+    durations.extend(std::iter::repeat_n(
+        options.ceiling(),
+        2 * options.response_pairs,
+    ));
     durations
 }
 

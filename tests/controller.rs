@@ -5,10 +5,10 @@ mod support;
 
 use std::{sync::atomic::Ordering, time::Duration};
 
+use domain_monitor::controller::writer::STATUS_WRITE_ACCEPT;
 use domain_monitor::resource::{
     Availability, CheckOutcome, MonitoredDomain, NotificationDelivery, SOURCE_LABEL,
 };
-use domain_monitor::controller::writer::STATUS_WRITE_ACCEPT;
 use futures::{StreamExt, TryStreamExt};
 use http_body_util::BodyExt;
 use kube::{
@@ -786,33 +786,29 @@ async fn the_status_writers_client_speaks_http2_to_the_api_server() {
                 .expect("request");
             let response = client.send(request).await.expect("the API server answers");
             assert!(response.status().is_success(), "{}", response.status());
-            let content_type = response.headers()[http::header::CONTENT_TYPE]
-                .to_str()
-                .expect("a content type")
-                .to_owned();
-            let version = response.version();
-            let body = response.into_body().collect().await.expect("body").to_bytes();
-            (version, content_type, body)
+            response.version()
         }
     }))
     .await;
-    for (version, content_type, body) in &versions {
-        assert_eq!(*version, http::Version::HTTP_2);
-        // The metadata alone comes back: no spec, no status to encode.
-        assert!(
-            content_type.starts_with("application/vnd.kubernetes.protobuf")
-                && content_type.contains("as=PartialObjectMetadata"),
-            "{content_type}"
-        );
-        let text = String::from_utf8_lossy(body);
-        assert!(text.contains("PartialObjectMetadata") && text.contains("h2-"), "{text}");
-        assert!(!text.contains("\"confidence\""), "the status came back: {text}");
-    }
+    assert!(
+        versions.iter().all(|v| *v == http::Version::HTTP_2),
+        "{versions:?}"
+    );
     // What the API server refuses still comes back as a JSON Status whose
     // message the writer logs: a resource that is gone, an invalid status.
     for (name, patch, code, said) in [
-        ("h2-gone", json!({"status": {"availability": "Registered"}}), 404, "not found"),
-        ("h2-0", json!({"status": {"availability": "Maybe"}}), 422, "availability"),
+        (
+            "h2-gone",
+            json!({"status": {"availability": "Registered"}}),
+            404,
+            "not found",
+        ),
+        (
+            "h2-0",
+            json!({"status": {"availability": "Maybe"}}),
+            422,
+            "availability",
+        ),
     ] {
         let url = format!(
             "/apis/{}/v1alpha1/namespaces/{}/monitoreddomains/{name}/status",
@@ -826,7 +822,12 @@ async fn the_status_writers_client_speaks_http2_to_the_api_server() {
             .expect("request");
         let response = client.send(request).await.expect("the API server answers");
         assert_eq!(response.status().as_u16(), code);
-        let body = response.into_body().collect().await.expect("body").to_bytes();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
         let status: serde_json::Value = serde_json::from_slice(&body).expect("a JSON Status");
         let message = status["message"].as_str().unwrap_or_default();
         assert!(message.contains(said), "{message}");

@@ -23,10 +23,8 @@
 //!   the operator on its watch event) than the operator on a check, and
 //!   detection must not wait for publishing. Urgent writes are not held.
 //! - **Cheap.** A write is a JSON merge patch of `status` sent as bytes; the
-//!   response body is drained, never parsed, and the writer asks for only
-//!   the object's metadata in it ([`STATUS_WRITE_ACCEPT`]), so the API
-//!   server does not encode the whole object back to a caller that would
-//!   throw it away. The writer's own [`client`] speaks HTTP/2 where the
+//!   response body (the whole object, [`STATUS_WRITE_ACCEPT`]) is drained,
+//!   never parsed. The writer's own [`client`] speaks HTTP/2 where the
 //!   API server offers it: the writes in flight share one connection, which
 //!   costs the API server and the operator less CPU per write than a TLS
 //!   connection per write in flight (`bench/results/experiments/README.md`).
@@ -62,16 +60,14 @@ use crate::{
 pub const MAX_IN_FLIGHT: usize = 64;
 /// Capacity (entries) below which the queue's map and lists are never shrunk.
 const SHRINK_ABOVE: usize = 1024;
-/// The `Accept` header of a status write: the written object's metadata
-/// alone, as a `meta.k8s.io/v1` `PartialObjectMetadata` in protobuf, else in
-/// JSON, else (an API server that cannot transform) the object in JSON. Error
-/// answers (`Status` objects) stay JSON: the API server does not transform
-/// them, and the last entry is the only one left for them. client-go's
-/// metadata client asks the same way; the garbage collector relies on it
-/// for custom resources.
-pub const STATUS_WRITE_ACCEPT: &str = "application/vnd.kubernetes.protobuf;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,\
-     application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,\
-     application/json";
+/// The `Accept` header of a status write: the object in JSON, as kube and
+/// client-go ask. Asking for the metadata alone (`as=PartialObjectMetadata`,
+/// as client-go's metadata client does) was measured and is not cheaper for
+/// the API server: it converts a custom resource's `managedFields` to build
+/// the metadata, which costs what encoding the object saves (4.47 against
+/// 4.40 ms of API server CPU per patch in alternating pairs;
+/// `bench/results/experiments/README.md`, 2026-12-03).
+pub const STATUS_WRITE_ACCEPT: &str = "application/json";
 /// Writes in flight when the writer starts.
 const START_IN_FLIGHT: usize = 16;
 /// First-status and routine writes in flight while checks are behind (see
@@ -537,8 +533,7 @@ pub fn client(config: &kube::Config) -> Result<Client, kube::Error> {
     Ok(Client::new(service, config.default_namespace))
 }
 
-/// One merge patch of `/status`; the response body (the object's metadata,
-/// [`STATUS_WRITE_ACCEPT`]) is drained, not parsed.
+/// One merge patch of `/status`; the response body is drained, not parsed.
 async fn write(client: &Client, pending: &Pending) -> Outcome {
     let url = format!(
         "/apis/{}/v1alpha1/namespaces/{}/monitoreddomains/{}/status?fieldManager={}",
