@@ -772,18 +772,9 @@ async fn the_status_writers_client_speaks_http2_to_the_api_server() {
     let client = support::cluster::writer_client_for(&kubeconfig_path()).await;
     let versions = futures::future::join_all((0..n).map(|i| {
         let client = client.clone();
-        let url = format!(
-            "/apis/{}/v1alpha1/namespaces/{}/monitoreddomains/h2-{i}/status",
-            domain_monitor::resource::GROUP,
-            ns.name
-        );
+        let patch = json!({"status": {"availability": "Registered", "confidence": 0.5 + f64::from(i) / 100.0}});
+        let request = status_patch(&ns.name, &format!("h2-{i}"), &patch);
         async move {
-            let patch = json!({"status": {"availability": "Registered", "confidence": 0.5 + f64::from(i) / 100.0}});
-            let request = http::Request::patch(url)
-                .header(http::header::CONTENT_TYPE, "application/merge-patch+json")
-                .header(http::header::ACCEPT, STATUS_WRITE_ACCEPT)
-                .body(kube::client::Body::from(patch.to_string().into_bytes()))
-                .expect("request");
             let response = client.send(request).await.expect("the API server answers");
             assert!(response.status().is_success(), "{}", response.status());
             response.version()
@@ -810,17 +801,10 @@ async fn the_status_writers_client_speaks_http2_to_the_api_server() {
             "availability",
         ),
     ] {
-        let url = format!(
-            "/apis/{}/v1alpha1/namespaces/{}/monitoreddomains/{name}/status",
-            domain_monitor::resource::GROUP,
-            ns.name
-        );
-        let request = http::Request::patch(url)
-            .header(http::header::CONTENT_TYPE, "application/merge-patch+json")
-            .header(http::header::ACCEPT, STATUS_WRITE_ACCEPT)
-            .body(kube::client::Body::from(patch.to_string().into_bytes()))
-            .expect("request");
-        let response = client.send(request).await.expect("the API server answers");
+        let response = client
+            .send(status_patch(&ns.name, name, &patch))
+            .await
+            .expect("the API server answers");
         assert_eq!(response.status().as_u16(), code);
         let body = response
             .into_body()
@@ -842,6 +826,24 @@ async fn the_status_writers_client_speaks_http2_to_the_api_server() {
         assert_eq!(status.availability, Availability::Registered);
         assert_eq!(status.confidence, Some(0.5 + f64::from(i) / 100.0));
     }
+}
+
+/// A JSON merge patch of `namespace/name`'s status as the status writer
+/// sends it.
+fn status_patch(
+    namespace: &str,
+    name: &str,
+    patch: &serde_json::Value,
+) -> http::Request<kube::client::Body> {
+    let url = format!(
+        "/apis/{}/v1alpha1/namespaces/{namespace}/monitoreddomains/{name}/status",
+        domain_monitor::resource::GROUP,
+    );
+    http::Request::patch(url)
+        .header(http::header::CONTENT_TYPE, "application/merge-patch+json")
+        .header(http::header::ACCEPT, STATUS_WRITE_ACCEPT)
+        .body(kube::client::Body::from(patch.to_string().into_bytes()))
+        .expect("request")
 }
 
 /// The operator's `GET {path}` as JSON, or text for the Prometheus view.
