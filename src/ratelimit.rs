@@ -11,8 +11,9 @@
 //! before names in their drop window or marked priority, before routine
 //! re-checks; requests of the same urgency in the order they came (a
 //! confirmation is never overtaken by a later one of its kind, so its wait
-//! is bounded by those ahead of it, not by chance). The urgency travels with the check as a task-local set by
-//! [`with_urgency`], so checkers need not pass it along.
+//! is bounded by those ahead of it, not by chance). The urgency travels
+//! with the check as a task-local set by [`with_urgency`], so checkers need
+//! not pass it along.
 
 use std::{
     collections::{HashMap, VecDeque},
