@@ -287,9 +287,6 @@ struct Cluster {
     writes: Client,
     /// Which of the two `writes` is, for the samples' `transport`.
     transport: &'static str,
-    /// The `Accept` of the ceiling's patches: the operator's status
-    /// writer's.
-    accept: &'static str,
 }
 
 impl Cluster {
@@ -308,13 +305,11 @@ impl Cluster {
                 "the operator's status writer's client (HTTP/2)",
             )
         };
-        let accept = writer::STATUS_WRITE_ACCEPT;
         Self {
             server,
             client,
             writes,
             transport,
-            accept,
         }
     }
 
@@ -889,7 +884,8 @@ async fn write_ceiling(
                 http::HeaderValue::from_str(accept).expect("an Accept header"),
             );
             // As the operator's writer does: the body is drained, not
-            // decoded (with the writer's `Accept` it is protobuf).
+            // decoded (for the metadata half of `--response-pairs` it is
+            // protobuf).
             let sent = cluster
                 .writes
                 .send(call.map(kube::client::Body::from))
@@ -1099,7 +1095,7 @@ async fn stopped_ceiling<'a>(
             short,
             &method,
             watch,
-            cluster.accept,
+            writer::STATUS_WRITE_ACCEPT,
         )
         .await;
         let kind = if watch {
@@ -1142,7 +1138,7 @@ async fn stopped_ceiling<'a>(
                 CEILING_SPACING.as_secs()
             ),
             false,
-            cluster.accept,
+            writer::STATUS_WRITE_ACCEPT,
         )
         .await;
         say(format!("{label}: sustained ceiling {sample}"));
@@ -1485,7 +1481,7 @@ async fn scale(options: &Options) -> Value {
         options.ceiling(),
         "JSON merge patch of status (the status the operator wrote), each a resource's first status, while the operator re-checks its domains at CHECK_INTERVAL in another namespace; responses read but not parsed",
         false,
-        cluster.accept,
+        writer::STATUS_WRITE_ACCEPT,
     )
     .await;
     let seconds_beside = beside["seconds"].as_f64().unwrap_or(1.0);
