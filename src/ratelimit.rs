@@ -630,8 +630,9 @@ mod tests {
 
     #[tokio::test]
     async fn servers_back_to_a_full_budget_are_forgotten() {
-        // One request spends a host's budget for 300 ms.
-        let budgets = ServerBudgets::new("web host", limit(1, Duration::from_millis(300)));
+        // One request spends a host's budget for 2 s: far longer than the
+        // 1,000 requests below take, even in a debug build on a busy machine.
+        let budgets = ServerBudgets::new("web host", limit(1, Duration::from_secs(2)));
         for i in 0..1000 {
             budgets.acquire(&format!("host{i}.example")).await.unwrap();
         }
@@ -642,7 +643,7 @@ mod tests {
         budgets.sweep(Instant::now());
         assert_eq!(budgets.tracked_servers(), 1002);
 
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        tokio::time::sleep(Duration::from_secs(4)).await;
         budgets.acquire("busy.example").await.unwrap();
         budgets.sweep(Instant::now());
         // The busy host and the back-off stay; the idle hosts are gone.
