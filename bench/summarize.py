@@ -76,10 +76,35 @@ def number(value):
 
 def ceiling_keys(run: dict, suffix: str) -> dict:
     """The ceiling keys of one publishing run, `suffix` appended to their
-    names. The ceiling is the sustained operator-stopped sample; the 10-s
-    samples' median is beside it. Runs before 2026-12-02's evening made the
-    median the ceiling and kept the sustained sample beside: read so."""
+    names. The ceiling is the samples interleaved with the operator's
+    publishing (the operator stopped for each); the sustained
+    operator-stopped sample after the pass and the 10-s samples' median are
+    beside it. Runs before 2026-12-03 had no interleaved samples: their
+    ceiling was the sustained sample, and before 2026-12-02's evening the
+    median: read so."""
     sustained = run.get("apiserver_write_ceiling_sustained") or {}
+    interleaved = run.get("apiserver_write_ceiling_interleaved") or {}
+    after = {
+        f"apiserver_write_ceiling_after_pass{suffix}_per_s": run.get("apiserver_write_ceiling_after_pass_per_s"),
+        f"published_ratio_to_ceiling_after_pass{suffix}": run.get("published_ratio_to_ceiling_after_pass"),
+        f"apiserver_write_ceiling_interleaved_samples{suffix}_per_s": interleaved.get("samples_per_s"),
+        f"apiserver_cpu_ms_per_patch_interleaved_samples{suffix}": [
+            sample.get("apiserver_cpu_ms_per_patch") for sample in interleaved.get("samples") or []
+        ],
+    }
+    if interleaved:
+        return {
+            f"apiserver_write_ceiling{suffix}_per_s": run.get("apiserver_write_ceiling_per_s"),
+            f"published_ratio_to_ceiling{suffix}": run.get("published_ratio_to_ceiling"),
+            **after,
+            f"apiserver_write_ceiling{suffix}_seconds": sustained.get("seconds"),
+            f"apiserver_write_ceiling{suffix}_by_slice_per_s": sustained.get("patches_per_s_by_slice"),
+            f"apiserver_write_ceiling_short_samples{suffix}_per_s": [
+                sample.get("patches_per_s") for sample in run.get("apiserver_write_ceiling_samples") or []
+            ],
+            f"apiserver_write_ceiling_short_median{suffix}_per_s": run.get("apiserver_write_ceiling_short_median_per_s"),
+            f"published_ratio_to_short_median{suffix}": run.get("published_ratio_to_short_median"),
+        }
     if "apiserver_write_ceiling_short_median_per_s" in run or not sustained:
         per_s, ratio = run.get("apiserver_write_ceiling_per_s"), run.get("published_ratio_to_ceiling")
         median, to_median = (run.get("apiserver_write_ceiling_short_median_per_s"),
@@ -88,7 +113,10 @@ def ceiling_keys(run: dict, suffix: str) -> dict:
         per_s, ratio = (run.get("apiserver_write_ceiling_sustained_per_s"),
                         run.get("published_ratio_to_sustained_ceiling"))
         median, to_median = run.get("apiserver_write_ceiling_per_s"), run.get("published_ratio_to_ceiling")
+    after[f"apiserver_write_ceiling_after_pass{suffix}_per_s"] = per_s
+    after[f"published_ratio_to_ceiling_after_pass{suffix}"] = ratio
     return {
+        **after,
         f"apiserver_write_ceiling{suffix}_per_s": per_s,
         f"apiserver_write_ceiling{suffix}_seconds": sustained.get("seconds"),
         f"apiserver_write_ceiling{suffix}_by_slice_per_s": sustained.get("patches_per_s_by_slice"),
@@ -304,15 +332,22 @@ def markdown(s, checks, small, large, scaleout, detection, info, steps):
          f"{s['first_pass_counted_by'] or '?'})",
          first_pass(s["first_pass_checked_100k_s"], s["first_pass_checked_count_100k"], large), "≤ 30 s",
          met(first_pass_value(s["first_pass_checked_100k_s"], large), lambda v: v <= 30)),
-        ("apiserver_write_ceiling_per_s (first status patches, operator stopped, one sample of "
-         f"{fmt(s['apiserver_write_ceiling_seconds'], ' s')}; by 10-s slice "
-         f"{', '.join(fmt(v) for v in s['apiserver_write_ceiling_by_slice_per_s'] or [])}/s)",
+        ("apiserver_write_ceiling_per_s (first status patches in 10-s samples interleaved with the "
+         "operator's publishing, the operator stopped for each: "
+         f"{', '.join(fmt(v) for v in s['apiserver_write_ceiling_interleaved_samples_per_s'] or [])}/s)",
          fmt(s["apiserver_write_ceiling_per_s"], "/s"), "", "—"),
-        ("published_ratio_to_ceiling (first statuses written/s while publishing ÷ ceiling)",
+        ("published_ratio_to_ceiling (first statuses written/s while publishing, the stopped time left "
+         "out ÷ ceiling)",
          fmt(s["published_ratio_to_ceiling"]) + (
              f" ({fmt(s['status_writes_per_s_publishing_100k'], ' writes/s')})"
              if s["status_writes_per_s_publishing_100k"] is not None else ""),
          "≥ 0.8", met(s["published_ratio_to_ceiling"], lambda v: v >= 0.8)),
+        ("apiserver_write_ceiling_after_pass_per_s (the same patches after the pass, operator stopped, "
+         f"one sample of {fmt(s['apiserver_write_ceiling_seconds'], ' s')}; by 10-s slice "
+         f"{', '.join(fmt(v) for v in s['apiserver_write_ceiling_by_slice_per_s'] or [])}/s)",
+         fmt(s["apiserver_write_ceiling_after_pass_per_s"], "/s"), "", "—"),
+        ("published_ratio_to_ceiling_after_pass (publishing ÷ that sample; the ceiling of runs "
+         "before 2026-12-03)", fmt(s["published_ratio_to_ceiling_after_pass"]), "", "—"),
         ("published_ratio_to_short_median (publishing ÷ the median of three 10-s samples, "
          f"{', '.join(fmt(v) for v in s['apiserver_write_ceiling_short_samples_per_s'])}/s: each holds "
          "one of the API server's GC cycles or two)",
@@ -335,8 +370,10 @@ def markdown(s, checks, small, large, scaleout, detection, info, steps):
         ("checks_deferred_while_publishing_100k (routine re-checks put off while a first status waited)",
          fmt(s["checks_deferred_while_publishing_100k"]), "", "—"),
         ("published_ratio_to_ceiling_at_defaults (the same first pass at the operator's default "
-         "intervals ÷ the ceiling measured after it the same way, "
-         f"{fmt(s['apiserver_write_ceiling_at_defaults_per_s'], '/s')})",
+         "intervals ÷ the ceiling interleaved with it the same way, "
+         f"{fmt(s['apiserver_write_ceiling_at_defaults_per_s'], '/s')}; to the sustained sample "
+         f"after it, {fmt(s['apiserver_write_ceiling_after_pass_at_defaults_per_s'], '/s')}: "
+         f"{fmt(s['published_ratio_to_ceiling_after_pass_at_defaults'])})",
          fmt(s["published_ratio_to_ceiling_at_defaults"]) + (
              f" ({fmt(s['status_writes_per_s_publishing_at_defaults'], ' writes/s')})"
              if s["status_writes_per_s_publishing_at_defaults"] is not None else ""),
@@ -461,6 +498,7 @@ def markdown(s, checks, small, large, scaleout, detection, info, steps):
     budgets = settings.get("budgets") or {}
     ceiling = large.get("apiserver_write_ceiling") or {}
     beside = large.get("apiserver_write_ceiling_beside_operator") or {}
+    interleaved = large.get("apiserver_write_ceiling_interleaved") or {}
     out.append(
         f"- **Scale**: the test API server, {budgets.get('tld_servers', '?')} nsd serving the `.test` zone "
         f"(`DNS_RESOLVERS` lists both) and rdap-srv (an RDAP object for every domain); `CHECK_INTERVAL` "
@@ -472,7 +510,8 @@ def markdown(s, checks, small, large, scaleout, detection, info, steps):
         "(from `/metrics/prometheus`, polled every 250 ms from the operator's start) reaches the number of domains; "
         "`domain_monitor_first_checks_total` when the operator exports it, else every verdict. Publishing "
         "rate = domains ÷ the time from the first status write until `domain_monitor_status_writes_total"
-        "{reason=\"first\"}` reaches the number of domains; the ratio divides it by the ceiling below. RSS per domain = (VmRSS − VmRSS of the same "
+        "{reason=\"first\"}` reaches the number of domains (less the time the operator was stopped for the "
+        "interleaved samples); the ratio divides it by the ceiling below. RSS per domain = (VmRSS − VmRSS of the same "
         "operator watching no domain) / domains, when the first pass ends and again after the window. Then "
         "a window as long as the check interval with nothing changing, starting once every first status was "
         "written and the writer's queue had drained (to what the facts backfill keeps adding): checks, status writes (idle = all but reasons first and facts, the once-in-a-life backfill "
@@ -485,10 +524,17 @@ def markdown(s, checks, small, large, scaleout, detection, info, steps):
         f"{ceiling.get('method', '?')}, {ceiling.get('concurrency', '?')} in flight for "
         f"{ceiling.get('seconds', '?')} s ({fmt(ceiling.get('status_bytes'))}-byte statuses; "
         f"{fmt(ceiling.get('failed'))} failed), three such samples "
-        "20 s apart, two more with a watch open on their namespace, then the sustained sample the ratio is "
-        "taken to (a 10-s sample holds one of the API server's GC cycles or two, and its etcd compaction or "
-        "none): "
-        f"{(large.get('apiserver_write_ceiling_sustained') or {}).get('method', 'none in this run')}."
+        "20 s apart, two more with a watch open on their namespace, then a sustained sample (a 10-s sample "
+        "holds one of the API server's GC cycles or two, and its etcd compaction or none): "
+        f"{(large.get('apiserver_write_ceiling_sustained') or {}).get('method', 'none in this run')}. "
+        + (
+            f"The ceiling the ratio is taken to: {interleaved.get('what')}: every {interleaved.get('every_s')} s "
+            f"of publishing, a {interleaved.get('sample_s')}-s sample {interleaved.get('settle_s')} s after "
+            f"the stop ({len(interleaved.get('samples') or [])} samples; the operator ran with "
+            f"{', '.join(interleaved.get('operator_settings') or [])} so that it kept its shards)."
+            if interleaved else
+            "The ceiling the ratio is taken to is the sustained sample (runs before 2026-12-03)."
+        )
     )
     so = scaleout.get("settings") or {}
     out.append(

@@ -22,15 +22,16 @@
 //!   status writes per second during that first pass, resident memory per
 //!   domain after it and after a window of re-checks (and the peak), status
 //!   writes in that window while nothing changes, API server requests per
-//!   second; then the API server's ceiling for first status patches on
-//!   fresh resources, beside the operator (still re-checking) and with the
-//!   operator stopped, to which the first pass's writes are compared.
+//!   second. The first pass's writes are compared with the API server's
+//!   ceiling for first status patches on fresh resources, sampled while
+//!   the operator publishes (stopped with SIGSTOP for each sample: see
+//!   `Interleaved`), and after the pass beside the operator (still
+//!   re-checking) and with it stopped.
 //! - `publishing`: the same first pass at the operator's default intervals
 //!   (`scale` re-checks every domain once a window, 60 s, while it
 //!   publishes: 1,667 checks/s at 100k on the same two cores as the API
 //!   server): first statuses written per second until every domain has one,
-//!   over the API server's ceiling sampled as in `scale` once the operator
-//!   stopped.
+//!   over the API server's ceiling sampled as in `scale`.
 //! - `scaleout`: 1 and then 3 replicas on the same N domains, with DNS
 //!   servers that answer after a fixed delay (remote TLD servers) and a
 //!   per-replica concurrency cap, so that checking is the bottleneck.
@@ -137,6 +138,22 @@ const CEILING_WATCHED_SAMPLES: usize = 2;
 const CEILING_SPACING: Duration = Duration::from_secs(20);
 /// The slices a ceiling measurement's rate is also reported by.
 const CEILING_SLICE: Duration = Duration::from_secs(10);
+/// The most ceiling samples taken while the operator publishes (see
+/// [`Interleaved`]): a first pass of 100k at 300–450 writes/s publishes for
+/// 220–330 s, one sample every 30 s of it.
+const INTERLEAVED_SAMPLES: usize = 12;
+/// After the operator was stopped, how long an interleaved sample waits
+/// before it starts: the operator's writes in flight (64 at most, a few
+/// ms of API server CPU each) are answered meanwhile.
+const INTERLEAVE_SETTLE: Duration = Duration::from_secs(1);
+/// The shard lease of runs with interleaved samples: the operator is the
+/// only replica, and a lease it could not renew while stopped would make
+/// it give its shards up (`SHARD_RENEW_DEADLINE`, 10 s by default) and
+/// start over.
+const INTERLEAVED_LEASE: [(&str, &str); 2] = [
+    ("SHARD_LEASE_DURATION", "120s"),
+    ("SHARD_RENEW_DEADLINE", "90s"),
+];
 
 // === command line ===
 
@@ -175,13 +192,14 @@ struct Options {
     /// seconds.
     #[arg(long = "ceiling-seconds", value_name = "SECONDS", default_value_t = 10)]
     ceiling_s: u64,
-    /// How long the sustained operator-stopped sample of the ceiling runs,
-    /// in seconds (after the short samples; 0: none). It is the ceiling the
-    /// ratio is taken to (see [`StoppedCeiling::per_s`]).
+    /// How long the sustained operator-stopped sample of the ceiling after
+    /// the pass runs, in seconds (after the short samples; 0: none). It is
+    /// the ceiling the ratio is taken to when there are no interleaved
+    /// samples (see [`StoppedCeiling::per_s`]).
     #[arg(
         long = "sustained-seconds",
         value_name = "SECONDS",
-        default_value_t = 120
+        default_value_t = 60
     )]
     sustained_s: u64,
     /// The ceiling's loop writes with kube's default client (HTTP/1.1, a
@@ -197,6 +215,18 @@ struct Options {
     /// responses' costs are compared on the same API server (0: none).
     #[arg(long = "response-pairs", value_name = "PAIRS", default_value_t = 0)]
     response_pairs: usize,
+    /// While the operator publishes its first statuses, every this many
+    /// seconds of its publishing it is stopped (SIGSTOP) for one
+    /// `--ceiling-seconds` sample of the ceiling, at most
+    /// [`INTERLEAVED_SAMPLES`] times (0: none). Those samples, taken in the
+    /// API server's state of the moment, are the ceiling the ratio is taken
+    /// to (see [`Interleaved`]).
+    #[arg(
+        long = "interleave-every",
+        value_name = "SECONDS",
+        default_value_t = 30
+    )]
+    interleave_every_s: u64,
 }
 
 /// The four scenarios.
@@ -227,6 +257,18 @@ impl Options {
 
     fn sustained(&self) -> Duration {
         Duration::from_secs(self.sustained_s)
+    }
+
+    /// Interleaved ceiling samples to prepare resources for (see
+    /// [`Interleaved`]): enough for `domains` published at 250/s (the
+    /// slowest first passes of 100k so far), [`INTERLEAVED_SAMPLES`] at
+    /// most.
+    fn interleaved_samples(&self) -> usize {
+        if self.interleave_every_s == 0 || self.ceiling_s == 0 {
+            return 0;
+        }
+        let publishing_s = self.domains.div_ceil(250) as u64;
+        (publishing_s.div_ceil(self.interleave_every_s) as usize + 1).min(INTERLEAVED_SAMPLES)
     }
 }
 
@@ -605,8 +647,14 @@ struct FirstPass {
     /// Every [`PROGRESS_EVERY`]: the rates of that stretch (see
     /// [`first_pass`]).
     progress: Vec<Value>,
-    /// The API server's CPU seconds from `first_write` to `published`.
+    /// The API server's CPU seconds from `first_write` to `published`,
+    /// those of interleaved samples left out.
     apiserver_cpu_publishing: Option<f64>,
+    /// How long the operator was stopped for interleaved samples (see
+    /// [`Interleaved`]): not publishing time.
+    paused: Duration,
+    /// The API server's CPU seconds while it was.
+    apiserver_cpu_paused: f64,
 }
 
 impl FirstPass {
@@ -616,6 +664,84 @@ impl FirstPass {
     fn apiserver_cpu_ms_per_write(&self, n: usize) -> Option<f64> {
         self.apiserver_cpu_publishing
             .map(|s| round(s * 1000.0 / n as f64, 2))
+    }
+
+    /// From the first write until every domain's first status was written,
+    /// the time the operator was stopped for interleaved samples left out.
+    fn publish_window(&self) -> Option<Duration> {
+        match (self.first_write, self.published) {
+            (Some(from), Some(to)) if to > from + self.paused => Some(to - from - self.paused),
+            _ => None,
+        }
+    }
+}
+
+/// Ceiling samples taken while the operator publishes: every
+/// [`Options::interleave_every_s`] of its publishing (after every domain
+/// was checked once), the operator is stopped (SIGSTOP), its writes in
+/// flight are answered ([`INTERLEAVE_SETTLE`]), the loop of
+/// [`write_ceiling`] writes first statuses (the operator's own status of
+/// `d0.test`) on fresh resources for `--ceiling-seconds`, and the operator
+/// goes on (SIGCONT).
+///
+/// Why: the API server's CPU per write drifts over minutes, with Go's GC
+/// over a heap that grows with every written object and with stretches of
+/// 4–7 ms per write between others of 2.5–3.5
+/// (`bench/results/experiments/README.md`, 2026-12-02). Samples taken after
+/// the pass measure an API server in another state than the one the
+/// operator published to; between runs of the same operator the ratio to
+/// them went from 0.68 to 0.84. Interleaved samples compare the two in
+/// the same minutes, as alternating samples do. The stopped time is left
+/// out of the publishing ([`FirstPass::publish_window`]).
+struct Interleaved<'a> {
+    /// Fresh resource sets, one per sample, used in order.
+    sets: std::vec::IntoIter<&'a [String]>,
+    /// Publishing between two samples.
+    every: Duration,
+    /// Each sample's length.
+    sample: Duration,
+    /// The samples taken, each with `at_s` (from the operator's start).
+    samples: Vec<Value>,
+    /// When the operator's publishing since the last sample began.
+    publishing_since: Option<Instant>,
+}
+
+impl<'a> Interleaved<'a> {
+    /// Samples every `options.interleave_every_s` on `sets`; `None` when
+    /// the options ask for none.
+    fn new(options: &Options, sets: Vec<&'a [String]>) -> Option<Self> {
+        (options.interleaved_samples() > 0).then(|| Self {
+            sets: sets.into_iter(),
+            every: Duration::from_secs(options.interleave_every_s),
+            sample: options.ceiling(),
+            samples: Vec::new(),
+            publishing_since: None,
+        })
+    }
+
+    /// Patches per second over all samples (`None` when none wrote).
+    fn per_s(&self) -> Option<f64> {
+        let (patches, seconds) = self.samples.iter().fold((0.0, 0.0), |(p, s), sample| {
+            (
+                p + sample["patches"].as_f64().unwrap_or(0.0),
+                s + sample["seconds"].as_f64().unwrap_or(0.0),
+            )
+        });
+        (patches > 0.0 && seconds > 0.0).then(|| round(patches / seconds, 1))
+    }
+
+    /// What the result says about the samples.
+    fn report(&self) -> Value {
+        json!({
+            "what": "the ceiling the ratio is taken to: patches per second over ceiling samples taken while the operator published, each with the operator stopped (SIGSTOP) after its writes in flight were answered, every every_s of its publishing",
+            "every_s": self.every.as_secs(),
+            "sample_s": self.sample.as_secs(),
+            "settle_s": INTERLEAVE_SETTLE.as_secs_f64(),
+            "operator_settings": INTERLEAVED_LEASE.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+            "per_s": self.per_s(),
+            "samples_per_s": self.samples.iter().map(|s| s["patches_per_s"].clone()).collect::<Vec<_>>(),
+            "samples": self.samples,
+        })
     }
 }
 
@@ -654,6 +780,7 @@ async fn first_pass(
     started: Instant,
     options: &Options,
     label: &str,
+    mut interleaved: Option<&mut Interleaved<'_>>,
 ) -> FirstPass {
     let (n, patience) = (options.domains as f64, options.patience());
     let deadline = started + patience;
@@ -672,7 +799,11 @@ async fn first_pass(
         waited: Duration::ZERO,
         progress: Vec::new(),
         apiserver_cpu_publishing: None,
+        paused: Duration::ZERO,
+        apiserver_cpu_paused: 0.0,
     };
+    // After an interleaved sample, the next stretch starts at the next poll.
+    let mut restart_stretch = false;
     let mut apiserver_cpu_at_first_write = 0.0;
     // (when, writes, checks, deferred, operator CPU s, API server CPU s)
     let mut stretch = (
@@ -732,8 +863,9 @@ async fn first_pass(
         }
         if pass.published.is_none() && first_writes(&metrics) >= n {
             pass.published = Some(at);
-            pass.apiserver_cpu_publishing =
-                Some(cluster.cpu_seconds() - apiserver_cpu_at_first_write);
+            pass.apiserver_cpu_publishing = Some(
+                cluster.cpu_seconds() - apiserver_cpu_at_first_write - pass.apiserver_cpu_paused,
+            );
         }
         if pass.published.is_some()
             && pass.drained.is_none()
@@ -760,6 +892,60 @@ async fn first_pass(
             && pass.no_unknown.is_some();
         if done || stalled {
             break;
+        }
+        if restart_stretch {
+            restart_stretch = false;
+            stretch = (
+                Instant::now(),
+                writes,
+                metric_sum(&metrics, "domain_monitor_verdicts_total", None),
+                metric_sum(&metrics, "domain_monitor_checks_deferred_total", None).max(0.0),
+                operator.cpu_seconds(),
+                cluster.cpu_seconds(),
+            );
+        }
+        if let Some(interleaved) = interleaved.as_deref_mut()
+            && pass.checked.is_some()
+            && pass.published.is_none()
+            && interleaved
+                .publishing_since
+                .get_or_insert_with(Instant::now)
+                .elapsed()
+                >= interleaved.every
+            && let Some(template) = written_status(cluster).await
+            && let Some(set) = interleaved.sets.next()
+        {
+            operator.signal("STOP");
+            let stopped = Instant::now();
+            let cpu_before = cluster.cpu_seconds();
+            tokio::time::sleep(INTERLEAVE_SETTLE).await;
+            let mut sample = write_ceiling(
+                cluster,
+                CEILING_NAMESPACE,
+                set,
+                &template,
+                interleaved.sample,
+                "JSON merge patch of status (the status the operator wrote), each a resource's first status, with the operator stopped in the middle of its first pass",
+                false,
+                writer::STATUS_WRITE_ACCEPT,
+            )
+            .await;
+            operator.signal("CONT");
+            pass.paused += stopped.elapsed();
+            pass.apiserver_cpu_paused += cluster.cpu_seconds() - cpu_before;
+            sample["at_s"] = json!(round(at.as_secs_f64(), 1));
+            sample["operator_published_before"] = json!(first_writes(&metrics));
+            say(format!(
+                "{label}: interleaved ceiling at {:.0}s: {} patches/s, {} ms of API server CPU per patch",
+                at.as_secs_f64(),
+                sample["patches_per_s"],
+                sample["apiserver_cpu_ms_per_patch"]
+            ));
+            interleaved.samples.push(sample);
+            interleaved.publishing_since = Some(Instant::now());
+            last_writes.1 = Instant::now();
+            restart_stretch = true;
+            continue;
         }
         if stretch.0.elapsed() >= PROGRESS_EVERY {
             let now = (
@@ -808,6 +994,13 @@ fn resource_name(domain: &str) -> String {
 /// The status the operator wrote for `d0.test`, so that the ceiling's
 /// patches are as large as real ones (a small stand-in if it has none).
 async fn status_template(cluster: &Cluster) -> Value {
+    written_status(cluster)
+        .await
+        .unwrap_or_else(|| json!({"availability": "Registered", "confidence": 0.97}))
+}
+
+/// The status the operator wrote for `d0.test`, if it wrote one yet.
+async fn written_status(cluster: &Cluster) -> Option<Value> {
     let request = kube::core::Request::new(MonitoredDomain::url_path(&(), Some(NAMESPACE)));
     let written = request
         .get(
@@ -816,8 +1009,8 @@ async fn status_template(cluster: &Cluster) -> Value {
         )
         .expect("a GET request");
     match cluster.client.request::<Value>(written).await {
-        Ok(object) if object["status"].is_object() => object["status"].clone(),
-        _ => json!({"availability": "Registered", "confidence": 0.97}),
+        Ok(object) if object["status"].is_object() => Some(object["status"].clone()),
+        _ => None,
     }
 }
 
@@ -1046,7 +1239,17 @@ impl StoppedCeiling {
     }
 }
 
-/// How `apiserver_write_ceiling_per_s` is measured (see
+/// How `apiserver_write_ceiling_per_s` is measured with interleaved
+/// samples (see [`Interleaved`]).
+const INTERLEAVED_WHAT: &str = "the interleaved samples (apiserver_write_ceiling_interleaved): patches per second over ceiling samples taken while the operator published, the operator stopped for each, so that the API server is in the state it published to; the operator-stopped samples after the pass are reported beside (apiserver_write_ceiling_after_pass_per_s: the sustained one)";
+
+/// `published / ceiling`, rounded, where both are known.
+fn ratio(published: Option<f64>, ceiling: Option<f64>) -> Option<f64> {
+    published.zip(ceiling).map(|(w, c)| round(w / c, 3))
+}
+
+/// How `apiserver_write_ceiling_per_s` is measured without interleaved
+/// samples, and `apiserver_write_ceiling_after_pass_per_s` with them (see
 /// [`StoppedCeiling::per_s`]).
 const CEILING_WHAT: &str = "the sustained operator-stopped sample (apiserver_write_ceiling_sustained: as long as --sustained-seconds, after the short samples; a 10-s sample holds one of the API server's GC cycles or two, and its etcd compaction or none, so their median, apiserver_write_ceiling_short_median_per_s, is reported beside)";
 
@@ -1223,11 +1426,16 @@ async fn ceiling_resources(
         .collect()
 }
 
-/// The durations of the ceiling measurements of a run: `beside` samples
-/// beside the operator and [`CEILING_SAMPLES`] + [`CEILING_WATCHED_SAMPLES`]
-/// without it, of `options`' ceiling each, then the sustained one.
+/// The durations of the ceiling measurements of a run: the interleaved
+/// samples ([`Options::interleaved_samples`]), `beside` samples beside the
+/// operator and [`CEILING_SAMPLES`] + [`CEILING_WATCHED_SAMPLES`] without
+/// it, of `options`' ceiling each, then the sustained one.
 fn ceiling_durations(options: &Options, beside: usize) -> Vec<Duration> {
-    let mut durations = vec![options.ceiling(); beside + CEILING_SAMPLES + CEILING_WATCHED_SAMPLES];
+    let mut durations =
+        vec![
+            options.ceiling();
+            options.interleaved_samples() + beside + CEILING_SAMPLES + CEILING_WATCHED_SAMPLES
+        ];
     durations.push(options.sustained());
     durations.extend(std::iter::repeat_n(
         options.ceiling(),
@@ -1250,7 +1458,7 @@ async fn publishing(options: &Options) -> Value {
     let (dns, rdap, whois) = registry(n).await;
     // The registry's addresses and budgets as in `scale`; every interval is
     // the operator's default.
-    let env = registry_env(&dns.addrs(), &rdap, &whois);
+    let mut env = registry_env(&dns.addrs(), &rdap, &whois);
     let domains: Vec<(String, bool)> = (0..n).map(|i| (delegated(i), false)).collect();
     let creation = cluster.create(&domains).await;
     say(format!(
@@ -1259,16 +1467,28 @@ async fn publishing(options: &Options) -> Value {
     ));
     let sets = ceiling_resources(&cluster, n, &ceiling_durations(options, 0)).await;
     let mut sets = sets.iter().map(Vec::as_slice);
+    let mut interleaved = Interleaved::new(
+        options,
+        sets.by_ref().take(options.interleaved_samples()).collect(),
+    );
     let mut next_set = || sets.next().expect("a fresh set per measurement");
+    if interleaved.is_some() {
+        env.extend(INTERLEAVED_LEASE.map(|(k, v)| (k, v.to_owned())));
+    }
 
     let apiserver_cpu_before = cluster.cpu_seconds();
     let started = Instant::now();
     let mut operator = start_operator(work.path(), cluster.kubeconfig(), "publishing", &env);
-    let pass = first_pass(&mut operator, &cluster, started, options, &label).await;
-    let publish_window = match (pass.first_write, pass.published) {
-        (Some(from), Some(to)) if to > from => Some(to - from),
-        _ => None,
-    };
+    let pass = first_pass(
+        &mut operator,
+        &cluster,
+        started,
+        options,
+        &label,
+        interleaved.as_mut(),
+    )
+    .await;
+    let publish_window = pass.publish_window();
     let waited = pass.waited.as_secs_f64();
     let operator_cpu = operator.cpu_seconds() / waited;
     let apiserver_cpu = (cluster.cpu_seconds() - apiserver_cpu_before) / waited;
@@ -1288,7 +1508,12 @@ async fn publishing(options: &Options) -> Value {
         &label,
     )
     .await;
-    let (ceiling_per_s, median_per_s) = (ceiling.per_s(), ceiling.median_per_s);
+    let after_pass_per_s = ceiling.per_s();
+    let ceiling_per_s = interleaved
+        .as_ref()
+        .and_then(Interleaved::per_s)
+        .or(after_pass_per_s);
+    let median_per_s = ceiling.median_per_s;
     drop((dns, rdap, whois));
     drop(cluster);
     let result = json!({
@@ -1304,6 +1529,7 @@ async fn publishing(options: &Options) -> Value {
         "first_write_seen_s": seconds(pass.first_write),
         "published_all_s": seconds(pass.published),
         "publish_window_s": seconds(publish_window),
+        "operator_stopped_for_interleaved_samples_s": round(pass.paused.as_secs_f64(), 1),
         "status_writes_per_s_publishing": publishing_per_s.map(|w| round(w, 1)),
         "checks_until_published": checks,
         "checks_deferred_until_published": deferred,
@@ -1315,12 +1541,15 @@ async fn publishing(options: &Options) -> Value {
         "apiserver_write_ceiling_watched_samples": ceiling.watched,
         "apiserver_write_ceiling_sustained": ceiling.sustained,
         "apiserver_write_ceiling_response_pairs": ceiling.response_pairs,
-        "apiserver_write_ceiling_what": CEILING_WHAT,
+        "apiserver_write_ceiling_interleaved": interleaved.as_ref().map(Interleaved::report),
+        "apiserver_write_ceiling_what": if interleaved.is_some() { INTERLEAVED_WHAT } else { CEILING_WHAT },
         "apiserver_write_ceiling_per_s": ceiling_per_s,
+        "apiserver_write_ceiling_after_pass_per_s": after_pass_per_s,
         "apiserver_write_ceiling_short_median_per_s": median_per_s,
-        "published_ratio_what": "first statuses written per second, from the first write until every domain's first status was written, at the operator's default intervals, over apiserver_write_ceiling_per_s",
-        "published_ratio_to_ceiling": publishing_per_s.zip(ceiling_per_s).map(|(w, c)| round(w / c, 3)),
-        "published_ratio_to_short_median": publishing_per_s.zip(median_per_s).map(|(w, c)| round(w / c, 3)),
+        "published_ratio_what": "first statuses written per second, from the first write until every domain's first status was written (the operator's stopped time left out), at the operator's default intervals, over apiserver_write_ceiling_per_s",
+        "published_ratio_to_ceiling": ratio(publishing_per_s, ceiling_per_s),
+        "published_ratio_to_ceiling_after_pass": ratio(publishing_per_s, after_pass_per_s),
+        "published_ratio_to_short_median": ratio(publishing_per_s, median_per_s),
     });
     say(format!("{label}: {result}"));
     result
@@ -1379,16 +1608,37 @@ async fn scale(options: &Options) -> Value {
     // measurements; the operator never sees them.
     let sets = ceiling_resources(&cluster, n, &ceiling_durations(options, 1)).await;
     let mut sets = sets.iter().map(Vec::as_slice);
+    let mut interleaved = Interleaved::new(
+        options,
+        sets.by_ref().take(options.interleaved_samples()).collect(),
+    );
     let mut next_set = || sets.next().expect("a fresh set per measurement");
+    if interleaved.is_some() {
+        env.extend(INTERLEAVED_LEASE.map(|(k, v)| (k, v.to_owned())));
+    }
 
     let requests_before = cluster.requests_total();
     let apiserver_cpu_before = cluster.cpu_seconds();
     let started = Instant::now();
     let mut operator = start_operator(work.path(), cluster.kubeconfig(), "scale", &env);
-    let pass = first_pass(&mut operator, &cluster, started, options, &label).await;
-    let pass_s = pass.waited.as_secs_f64();
-    let requests_first = cluster.requests_total();
-    let apiserver_cpu_first = cluster.cpu_seconds() - apiserver_cpu_before;
+    let pass = first_pass(
+        &mut operator,
+        &cluster,
+        started,
+        options,
+        &label,
+        interleaved.as_mut(),
+    )
+    .await;
+    // The pass's rates leave the interleaved samples out: the operator's
+    // stopped time, the API server's CPU then and the loop's patches.
+    let pass_s = (pass.waited - pass.paused).as_secs_f64();
+    let interleaved_patches: f64 = interleaved.as_ref().map_or(0.0, |i| {
+        i.samples.iter().filter_map(|s| s["patches"].as_f64()).sum()
+    });
+    let requests_first = cluster.requests_total() - interleaved_patches;
+    let apiserver_cpu_first =
+        cluster.cpu_seconds() - apiserver_cpu_before - pass.apiserver_cpu_paused;
     let operator_cpu_first = operator.cpu_seconds();
     let check_window = match (pass.first_check, pass.checked) {
         (Some(from), Some(to)) if to > from => Some(to - from),
@@ -1398,10 +1648,7 @@ async fn scale(options: &Options) -> Value {
         check_window.map(|window| pass.writes_in_pass / window.as_secs_f64());
     // Publishing: from the first status write until every domain's first
     // status is written.
-    let publish_window = match (pass.first_write, pass.published) {
-        (Some(from), Some(to)) if to > from => Some(to - from),
-        _ => None,
-    };
+    let publish_window = pass.publish_window();
     let publishing_per_s = publish_window.map(|window| n as f64 / window.as_secs_f64());
     let per_domain = |rss: u64| round(rss.saturating_sub(baseline_rss) as f64 / n as f64, 0);
 
@@ -1514,8 +1761,12 @@ async fn scale(options: &Options) -> Value {
         &label,
     )
     .await;
-    let (samples, ceiling_per_s, median_per_s) =
+    let (samples, after_pass_per_s, median_per_s) =
         (&ceiling.samples, ceiling.per_s(), ceiling.median_per_s);
+    let ceiling_per_s = interleaved
+        .as_ref()
+        .and_then(Interleaved::per_s)
+        .or(after_pass_per_s);
     let single_per_s = samples[0]["patches_per_s"].as_f64().filter(|c| *c > 0.0);
 
     // What watching alone costs: a fresh operator whose watch cache holds
@@ -1558,27 +1809,33 @@ async fn scale(options: &Options) -> Value {
         "status_writes_per_s_first_pass": writes_per_s_first_pass.map(|w| round(w, 1)),
         "first_pass_checks_per_s": check_window.map(|w| round(n as f64 / w.as_secs_f64(), 1)),
         "publish_window_s": seconds(publish_window),
+        "operator_stopped_for_interleaved_samples_s": round(pass.paused.as_secs_f64(), 1),
         "status_writes_per_s_publishing": publishing_per_s.map(|w| round(w, 1)),
         "first_pass_progress": pass.progress,
         "apiserver_cpu_ms_per_write_publishing": pass.apiserver_cpu_ms_per_write(n),
+        "apiserver_write_ceiling_interleaved": interleaved.as_ref().map(Interleaved::report),
         "apiserver_write_ceiling": samples[0],
         "apiserver_write_ceiling_samples": samples,
         "apiserver_write_ceiling_watched_samples": ceiling.watched,
         "apiserver_write_ceiling_sustained": ceiling.sustained,
         "apiserver_write_ceiling_response_pairs": ceiling.response_pairs,
-        "apiserver_write_ceiling_what": CEILING_WHAT,
+    });
+    // Three objects: one would exceed the `json!` macro's recursion limit.
+    let ratios = json!({
+        "apiserver_write_ceiling_what": if interleaved.is_some() { INTERLEAVED_WHAT } else { CEILING_WHAT },
         "apiserver_write_ceiling_per_s": ceiling_per_s,
+        "apiserver_write_ceiling_after_pass_per_s": after_pass_per_s,
         "apiserver_write_ceiling_short_median_per_s": median_per_s,
         "apiserver_write_ceiling_single_sample_per_s": single_per_s,
-        "published_ratio_what": "first statuses written per second, from the first write until every domain's first status was written, over apiserver_write_ceiling_per_s (on this machine the operator's re-checks share its two cores while it publishes, which published_ratio_to_ceiling_beside_operator accounts for)",
-        "published_ratio_to_ceiling": publishing_per_s.zip(ceiling_per_s).map(|(w, c)| round(w / c, 3)),
-        "published_ratio_to_short_median": publishing_per_s.zip(median_per_s).map(|(w, c)| round(w / c, 3)),
-        "published_ratio_to_single_sample": publishing_per_s.zip(single_per_s).map(|(w, c)| round(w / c, 3)),
+        "published_ratio_what": "first statuses written per second, from the first write until every domain's first status was written (the operator's stopped time left out), over apiserver_write_ceiling_per_s (on this machine the operator's re-checks share its two cores while it publishes, which the samples with the operator stopped do not; published_ratio_to_ceiling_beside_operator accounts for it)",
+        "published_ratio_to_ceiling": ratio(publishing_per_s, ceiling_per_s),
+        "published_ratio_to_ceiling_after_pass": ratio(publishing_per_s, after_pass_per_s),
+        "published_ratio_to_short_median": ratio(publishing_per_s, median_per_s),
+        "published_ratio_to_single_sample": ratio(publishing_per_s, single_per_s),
         "apiserver_write_ceiling_beside_operator": beside,
         "apiserver_write_ceiling_beside_operator_per_s": beside_per_s,
-        "published_ratio_to_ceiling_beside_operator": publishing_per_s.zip(beside_per_s).map(|(w, c)| round(w / c, 3)),
+        "published_ratio_to_ceiling_beside_operator": ratio(publishing_per_s, beside_per_s),
     });
-    // Two objects: one would exceed the `json!` macro's recursion limit.
     let idle = json!({
         "apiserver_requests_per_s_first_checks": round((requests_first - requests_before) / pass_s, 0),
         "window_s": round(window, 1),
@@ -1613,7 +1870,10 @@ async fn scale(options: &Options) -> Value {
         "watch_only_rss_bytes": watch_rss,
         "watch_only_rss_bytes_per_domain": per_domain(watch_rss),
     });
-    if let (Value::Object(result), Value::Object(idle)) = (&mut result, idle) {
+    if let (Value::Object(result), Value::Object(ratios), Value::Object(idle)) =
+        (&mut result, ratios, idle)
+    {
+        result.extend(ratios);
         result.extend(idle);
     }
     say(format!("scale {n}: {result}"));
