@@ -91,8 +91,10 @@ def ceiling_keys(run: dict, suffix: str) -> dict:
         f"apiserver_cpu_ms_per_patch_interleaved_samples{suffix}": [
             sample.get("apiserver_cpu_ms_per_patch") for sample in interleaved.get("samples") or []
         ],
+        f"operator_stopped_for_interleaved_samples{suffix}_s": run.get("operator_stopped_for_interleaved_samples_s"),
+        f"ceiling_is_interleaved{suffix}": interleaved.get("per_s") is not None,
     }
-    if interleaved:
+    if interleaved.get("per_s") is not None:
         return {
             f"apiserver_write_ceiling{suffix}_per_s": run.get("apiserver_write_ceiling_per_s"),
             f"published_ratio_to_ceiling{suffix}": run.get("published_ratio_to_ceiling"),
@@ -332,9 +334,13 @@ def markdown(s, checks, small, large, scaleout, detection, info, steps):
          f"{s['first_pass_counted_by'] or '?'})",
          first_pass(s["first_pass_checked_100k_s"], s["first_pass_checked_count_100k"], large), "≤ 30 s",
          met(first_pass_value(s["first_pass_checked_100k_s"], large), lambda v: v <= 30)),
-        ("apiserver_write_ceiling_per_s (first status patches in 10-s samples interleaved with the "
-         "operator's publishing, the operator stopped for each: "
-         f"{', '.join(fmt(v) for v in s['apiserver_write_ceiling_interleaved_samples_per_s'] or [])}/s)",
+        (("apiserver_write_ceiling_per_s (first status patches in 10-s samples interleaved with the "
+          "operator's publishing, the operator stopped for each: "
+          f"{', '.join(fmt(v) for v in s['apiserver_write_ceiling_interleaved_samples_per_s'] or [])}/s; "
+          f"the operator was stopped {fmt(s['operator_stopped_for_interleaved_samples_s'], ' s')} in all)")
+         if s["ceiling_is_interleaved"] else
+         "apiserver_write_ceiling_per_s (the sustained operator-stopped sample after the pass: no interleaved "
+         "samples in this run)",
          fmt(s["apiserver_write_ceiling_per_s"], "/s"), "", "—"),
         ("published_ratio_to_ceiling (first statuses written/s while publishing, the stopped time left "
          "out ÷ ceiling)",
@@ -370,7 +376,8 @@ def markdown(s, checks, small, large, scaleout, detection, info, steps):
         ("checks_deferred_while_publishing_100k (routine re-checks put off while a first status waited)",
          fmt(s["checks_deferred_while_publishing_100k"]), "", "—"),
         ("published_ratio_to_ceiling_at_defaults (the same first pass at the operator's default "
-         "intervals ÷ the ceiling interleaved with it the same way, "
+         "intervals ÷ the ceiling " + ("interleaved with it" if s["ceiling_is_interleaved_at_defaults"] else
+                                      "after it") + " the same way, "
          f"{fmt(s['apiserver_write_ceiling_at_defaults_per_s'], '/s')}; to the sustained sample "
          f"after it, {fmt(s['apiserver_write_ceiling_after_pass_at_defaults_per_s'], '/s')}: "
          f"{fmt(s['published_ratio_to_ceiling_after_pass_at_defaults'])})",
@@ -528,11 +535,14 @@ def markdown(s, checks, small, large, scaleout, detection, info, steps):
         "holds one of the API server's GC cycles or two, and its etcd compaction or none): "
         f"{(large.get('apiserver_write_ceiling_sustained') or {}).get('method', 'none in this run')}. "
         + (
-            f"The ceiling the ratio is taken to: {interleaved.get('what')}: every {interleaved.get('every_s')} s "
-            f"of publishing, a {interleaved.get('sample_s')}-s sample {interleaved.get('settle_s')} s after "
-            f"the stop ({len(interleaved.get('samples') or [])} samples; the operator ran with "
+            "The ceiling the ratio is taken to: patches per second over samples taken while the operator "
+            f"published, once every domain was checked once: every {interleaved.get('every_s')} s of its "
+            f"publishing the operator was stopped (SIGSTOP), and {interleaved.get('settle_s')} s later, once "
+            f"its writes in flight were answered, the loop wrote for {interleaved.get('sample_s')} s "
+            f"({len(interleaved.get('samples') or [])} samples, {fmt(large.get('operator_stopped_for_interleaved_samples_s'), ' s')} "
+            "stopped in all, left out of the publishing window; the operator ran with "
             f"{', '.join(interleaved.get('operator_settings') or [])} so that it kept its shards)."
-            if interleaved else
+            if interleaved.get("per_s") is not None else
             "The ceiling the ratio is taken to is the sustained sample (runs before 2026-12-03)."
         )
     )

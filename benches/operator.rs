@@ -138,9 +138,12 @@ const CEILING_WATCHED_SAMPLES: usize = 2;
 const CEILING_SPACING: Duration = Duration::from_secs(20);
 /// The slices a ceiling measurement's rate is also reported by.
 const CEILING_SLICE: Duration = Duration::from_secs(10);
+/// The fewest interleaved samples the ratio is taken to: a single 10-s
+/// sample holds one GC cycle of the API server or two.
+const INTERLEAVED_MIN: usize = 3;
 /// The most ceiling samples taken while the operator publishes (see
-/// [`Interleaved`]): a first pass of 100k at 300–450 writes/s publishes for
-/// 220–330 s, one sample every 30 s of it.
+/// [`Interleaved`]): a first pass of 100k at 250–450 writes/s publishes for
+/// 220–400 s, one sample every 30 s of it.
 const INTERLEAVED_SAMPLES: usize = 12;
 /// After the operator was stopped, how long an interleaved sample waits
 /// before it starts: the operator's writes in flight (64 at most, a few
@@ -215,12 +218,12 @@ struct Options {
     /// responses' costs are compared on the same API server (0: none).
     #[arg(long = "response-pairs", value_name = "PAIRS", default_value_t = 0)]
     response_pairs: usize,
-    /// While the operator publishes its first statuses, every this many
-    /// seconds of its publishing it is stopped (SIGSTOP) for one
-    /// `--ceiling-seconds` sample of the ceiling, at most
-    /// [`INTERLEAVED_SAMPLES`] times (0: none). Those samples, taken in the
-    /// API server's state of the moment, are the ceiling the ratio is taken
-    /// to (see [`Interleaved`]).
+    /// While the operator publishes its first statuses, once every domain
+    /// was checked once, every this many seconds of its publishing it is
+    /// stopped (SIGSTOP) for one `--ceiling-seconds` sample of the ceiling,
+    /// 12 times at most (0, or `--ceiling-seconds 0`: none). With three
+    /// samples or more, taken in the API server's state of the moment, they
+    /// are the ceiling the ratio is taken to (see `Interleaved`).
     #[arg(
         long = "interleave-every",
         value_name = "SECONDS",
@@ -686,13 +689,17 @@ impl FirstPass {
 ///
 /// Why: the API server's CPU per write drifts over minutes, with Go's GC
 /// over a heap that grows with every written object and with stretches of
-/// 4–7 ms per write between others of 2.5–3.5
-/// (`bench/results/experiments/README.md`, 2026-12-02). Samples taken after
+/// 4–9 ms per write between others of 2.5–4 (`bench/results/experiments/
+/// README.md`, 2026-12-02 and 2026-12-03: interleaved samples of one pass
+/// ran at 196 to 408 patches/s). Samples taken after
 /// the pass measure an API server in another state than the one the
 /// operator published to; between runs of the same operator the ratio to
-/// them went from 0.68 to 0.84. Interleaved samples compare the two in
-/// the same minutes, as alternating samples do. The stopped time is left
-/// out of the publishing ([`FirstPass::publish_window`]).
+/// them went from 0.67 to 0.84. Interleaved samples compare the two in
+/// the same minutes, as alternating samples do, and with statuses of the
+/// size the operator writes then (first statuses, before the registration
+/// facts: `d0.test`'s after the pass is larger). The stopped time is left
+/// out of the publishing ([`FirstPass::publish_window`]), and the API
+/// server's CPU in it out of the pass's.
 struct Interleaved<'a> {
     /// Fresh resource sets, one per sample, used in order.
     sets: std::vec::IntoIter<&'a [String]>,
@@ -719,8 +726,12 @@ impl<'a> Interleaved<'a> {
         })
     }
 
-    /// Patches per second over all samples (`None` when none wrote).
+    /// Patches per second over all samples (`None` with fewer than
+    /// [`INTERLEAVED_MIN`] samples, or when none wrote).
     fn per_s(&self) -> Option<f64> {
+        if self.samples.len() < INTERLEAVED_MIN {
+            return None;
+        }
         let (patches, seconds) = self.samples.iter().fold((0.0, 0.0), |(p, s), sample| {
             (
                 p + sample["patches"].as_f64().unwrap_or(0.0),
@@ -733,7 +744,8 @@ impl<'a> Interleaved<'a> {
     /// What the result says about the samples.
     fn report(&self) -> Value {
         json!({
-            "what": "the ceiling the ratio is taken to: patches per second over ceiling samples taken while the operator published, each with the operator stopped (SIGSTOP) after its writes in flight were answered, every every_s of its publishing",
+            "what": "patches per second over ceiling samples taken while the operator published (once every domain was checked once), each with the operator stopped (SIGSTOP) after its writes in flight were answered; the ceiling the ratio is taken to when there are at least min_samples",
+            "min_samples": INTERLEAVED_MIN,
             "every_s": self.every.as_secs(),
             "sample_s": self.sample.as_secs(),
             "settle_s": INTERLEAVE_SETTLE.as_secs_f64(),
@@ -783,7 +795,7 @@ async fn first_pass(
     mut interleaved: Option<&mut Interleaved<'_>>,
 ) -> FirstPass {
     let (n, patience) = (options.domains as f64, options.patience());
-    let deadline = started + patience;
+    let mut deadline = started + patience;
     let mut pass = FirstPass {
         counted_by: "",
         ready: None,
@@ -912,13 +924,16 @@ async fn first_pass(
                 .get_or_insert_with(Instant::now)
                 .elapsed()
                 >= interleaved.every
+            && interleaved.sets.len() > 0
             && let Some(template) = written_status(cluster).await
             && let Some(set) = interleaved.sets.next()
         {
             operator.signal("STOP");
             let stopped = Instant::now();
-            let cpu_before = cluster.cpu_seconds();
+            // The writes in flight are the operator's: their CPU counts
+            // as publishing.
             tokio::time::sleep(INTERLEAVE_SETTLE).await;
+            let cpu_before = cluster.cpu_seconds();
             let mut sample = write_ceiling(
                 cluster,
                 CEILING_NAMESPACE,
@@ -932,6 +947,8 @@ async fn first_pass(
             .await;
             operator.signal("CONT");
             pass.paused += stopped.elapsed();
+            // The patience is for the operator's work.
+            deadline += stopped.elapsed();
             pass.apiserver_cpu_paused += cluster.cpu_seconds() - cpu_before;
             sample["at_s"] = json!(round(at.as_secs_f64(), 1));
             sample["operator_published_before"] = json!(first_writes(&metrics));
@@ -1447,8 +1464,8 @@ fn ceiling_durations(options: &Options, beside: usize) -> Vec<Duration> {
 // === scenario: publishing ===
 
 /// The first pass's publishing at the operator's default intervals and
-/// budgets (see the file's doc), and the API server's ceiling once the
-/// operator stopped.
+/// budgets (see the file's doc), and the API server's ceiling while it
+/// publishes ([`Interleaved`]) and once it stopped.
 async fn publishing(options: &Options) -> Value {
     let n = options.domains;
     let label = format!("publishing {n}");
@@ -1489,9 +1506,11 @@ async fn publishing(options: &Options) -> Value {
     )
     .await;
     let publish_window = pass.publish_window();
-    let waited = pass.waited.as_secs_f64();
+    // The interleaved samples left out, as in `scale`.
+    let waited = (pass.waited - pass.paused).as_secs_f64();
     let operator_cpu = operator.cpu_seconds() / waited;
-    let apiserver_cpu = (cluster.cpu_seconds() - apiserver_cpu_before) / waited;
+    let apiserver_cpu =
+        (cluster.cpu_seconds() - apiserver_cpu_before - pass.apiserver_cpu_paused) / waited;
     let metrics = operator.metrics().await;
     let deferred = metric_sum(&metrics, "domain_monitor_checks_deferred_total", None).max(0.0);
     let checks = metric_sum(&metrics, "domain_monitor_verdicts_total", None);
@@ -1542,7 +1561,7 @@ async fn publishing(options: &Options) -> Value {
         "apiserver_write_ceiling_sustained": ceiling.sustained,
         "apiserver_write_ceiling_response_pairs": ceiling.response_pairs,
         "apiserver_write_ceiling_interleaved": interleaved.as_ref().map(Interleaved::report),
-        "apiserver_write_ceiling_what": if interleaved.is_some() { INTERLEAVED_WHAT } else { CEILING_WHAT },
+        "apiserver_write_ceiling_what": if interleaved.as_ref().and_then(Interleaved::per_s).is_some() { INTERLEAVED_WHAT } else { CEILING_WHAT },
         "apiserver_write_ceiling_per_s": ceiling_per_s,
         "apiserver_write_ceiling_after_pass_per_s": after_pass_per_s,
         "apiserver_write_ceiling_short_median_per_s": median_per_s,
@@ -1633,10 +1652,13 @@ async fn scale(options: &Options) -> Value {
     // The pass's rates leave the interleaved samples out: the operator's
     // stopped time, the API server's CPU then and the loop's patches.
     let pass_s = (pass.waited - pass.paused).as_secs_f64();
-    let interleaved_patches: f64 = interleaved.as_ref().map_or(0.0, |i| {
-        i.samples.iter().filter_map(|s| s["patches"].as_f64()).sum()
+    let interleaved_requests: f64 = interleaved.as_ref().map_or(0.0, |i| {
+        i.samples
+            .iter()
+            .filter_map(|s| Some(s["patches"].as_f64()? + s["failed"].as_f64()?))
+            .sum()
     });
-    let requests_first = cluster.requests_total() - interleaved_patches;
+    let requests_first = cluster.requests_total() - interleaved_requests;
     let apiserver_cpu_first =
         cluster.cpu_seconds() - apiserver_cpu_before - pass.apiserver_cpu_paused;
     let operator_cpu_first = operator.cpu_seconds();
@@ -1822,7 +1844,7 @@ async fn scale(options: &Options) -> Value {
     });
     // Three objects: one would exceed the `json!` macro's recursion limit.
     let ratios = json!({
-        "apiserver_write_ceiling_what": if interleaved.is_some() { INTERLEAVED_WHAT } else { CEILING_WHAT },
+        "apiserver_write_ceiling_what": if interleaved.as_ref().and_then(Interleaved::per_s).is_some() { INTERLEAVED_WHAT } else { CEILING_WHAT },
         "apiserver_write_ceiling_per_s": ceiling_per_s,
         "apiserver_write_ceiling_after_pass_per_s": after_pass_per_s,
         "apiserver_write_ceiling_short_median_per_s": median_per_s,
