@@ -714,11 +714,22 @@ struct Interleaved<'a> {
 }
 
 impl<'a> Interleaved<'a> {
-    /// Samples every `options.interleave_every_s` on `sets`; `None` when
-    /// the options ask for none.
-    fn new(options: &Options, sets: Vec<&'a [String]>) -> Option<Self> {
-        (options.interleaved_samples() > 0).then(|| Self {
-            sets: sets.into_iter(),
+    /// Samples every `options.interleave_every_s` on the first
+    /// [`Options::interleaved_samples`] of `sets` (taken from it), and adds
+    /// [`INTERLEAVED_LEASE`] to the operator's `env`; `None` (and nothing
+    /// taken or added) when the options ask for none.
+    fn new(
+        options: &Options,
+        sets: &mut impl Iterator<Item = &'a [String]>,
+        env: &mut Vec<(&'static str, String)>,
+    ) -> Option<Self> {
+        let wanted = options.interleaved_samples();
+        if wanted == 0 {
+            return None;
+        }
+        env.extend(INTERLEAVED_LEASE.map(|(k, v)| (k, v.to_owned())));
+        Some(Self {
+            sets: sets.take(wanted).collect::<Vec<_>>().into_iter(),
             every: Duration::from_secs(options.interleave_every_s),
             sample: options.ceiling(),
             samples: Vec::new(),
@@ -1484,14 +1495,8 @@ async fn publishing(options: &Options) -> Value {
     ));
     let sets = ceiling_resources(&cluster, n, &ceiling_durations(options, 0)).await;
     let mut sets = sets.iter().map(Vec::as_slice);
-    let mut interleaved = Interleaved::new(
-        options,
-        sets.by_ref().take(options.interleaved_samples()).collect(),
-    );
+    let mut interleaved = Interleaved::new(options, &mut sets, &mut env);
     let mut next_set = || sets.next().expect("a fresh set per measurement");
-    if interleaved.is_some() {
-        env.extend(INTERLEAVED_LEASE.map(|(k, v)| (k, v.to_owned())));
-    }
 
     let apiserver_cpu_before = cluster.cpu_seconds();
     let started = Instant::now();
@@ -1627,14 +1632,8 @@ async fn scale(options: &Options) -> Value {
     // measurements; the operator never sees them.
     let sets = ceiling_resources(&cluster, n, &ceiling_durations(options, 1)).await;
     let mut sets = sets.iter().map(Vec::as_slice);
-    let mut interleaved = Interleaved::new(
-        options,
-        sets.by_ref().take(options.interleaved_samples()).collect(),
-    );
+    let mut interleaved = Interleaved::new(options, &mut sets, &mut env);
     let mut next_set = || sets.next().expect("a fresh set per measurement");
-    if interleaved.is_some() {
-        env.extend(INTERLEAVED_LEASE.map(|(k, v)| (k, v.to_owned())));
-    }
 
     let requests_before = cluster.requests_total();
     let apiserver_cpu_before = cluster.cpu_seconds();
