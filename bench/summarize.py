@@ -94,20 +94,7 @@ def ceiling_keys(run: dict, suffix: str) -> dict:
         f"operator_stopped_for_interleaved_samples{suffix}_s": run.get("operator_stopped_for_interleaved_samples_s"),
         f"ceiling_is_interleaved{suffix}": interleaved.get("per_s") is not None,
     }
-    if interleaved.get("per_s") is not None:
-        return {
-            f"apiserver_write_ceiling{suffix}_per_s": run.get("apiserver_write_ceiling_per_s"),
-            f"published_ratio_to_ceiling{suffix}": run.get("published_ratio_to_ceiling"),
-            **after,
-            f"apiserver_write_ceiling{suffix}_seconds": sustained.get("seconds"),
-            f"apiserver_write_ceiling{suffix}_by_slice_per_s": sustained.get("patches_per_s_by_slice"),
-            f"apiserver_write_ceiling_short_samples{suffix}_per_s": [
-                sample.get("patches_per_s") for sample in run.get("apiserver_write_ceiling_samples") or []
-            ],
-            f"apiserver_write_ceiling_short_median{suffix}_per_s": run.get("apiserver_write_ceiling_short_median_per_s"),
-            f"published_ratio_to_short_median{suffix}": run.get("published_ratio_to_short_median"),
-        }
-    if "apiserver_write_ceiling_short_median_per_s" in run or not sustained:
+    if interleaved.get("per_s") is not None or "apiserver_write_ceiling_short_median_per_s" in run or not sustained:
         per_s, ratio = run.get("apiserver_write_ceiling_per_s"), run.get("published_ratio_to_ceiling")
         median, to_median = (run.get("apiserver_write_ceiling_short_median_per_s"),
                              run.get("published_ratio_to_short_median"))
@@ -115,8 +102,10 @@ def ceiling_keys(run: dict, suffix: str) -> dict:
         per_s, ratio = (run.get("apiserver_write_ceiling_sustained_per_s"),
                         run.get("published_ratio_to_sustained_ceiling"))
         median, to_median = run.get("apiserver_write_ceiling_per_s"), run.get("published_ratio_to_ceiling")
-    after[f"apiserver_write_ceiling_after_pass{suffix}_per_s"] = per_s
-    after[f"published_ratio_to_ceiling_after_pass{suffix}"] = ratio
+    if interleaved.get("per_s") is None:
+        # No interleaved ceiling: the one the ratio was taken to came after the pass.
+        after[f"apiserver_write_ceiling_after_pass{suffix}_per_s"] = per_s
+        after[f"published_ratio_to_ceiling_after_pass{suffix}"] = ratio
     return {
         **after,
         f"apiserver_write_ceiling{suffix}_per_s": per_s,
