@@ -107,11 +107,11 @@ def ceiling_keys(run: dict, suffix: str) -> dict:
         after[f"apiserver_write_ceiling_after_pass{suffix}_per_s"] = per_s
         after[f"published_ratio_to_ceiling_after_pass{suffix}"] = ratio
     return {
-        **after,
         f"apiserver_write_ceiling{suffix}_per_s": per_s,
+        f"published_ratio_to_ceiling{suffix}": ratio,
+        **after,
         f"apiserver_write_ceiling{suffix}_seconds": sustained.get("seconds"),
         f"apiserver_write_ceiling{suffix}_by_slice_per_s": sustained.get("patches_per_s_by_slice"),
-        f"published_ratio_to_ceiling{suffix}": ratio,
         f"apiserver_write_ceiling_short_samples{suffix}_per_s": [
             sample.get("patches_per_s") for sample in run.get("apiserver_write_ceiling_samples") or []
         ],
